@@ -1,0 +1,1 @@
+"""helmforge benchmarks, run by `make bench`; each compares against Helm's own implementation."""

@@ -1,0 +1,1 @@
+"""Thin wrappers around the outside world: storage, archives, registries, Git, Kubernetes."""

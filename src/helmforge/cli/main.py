@@ -1,0 +1,19 @@
+"""The `helmforge` command: a Typer application whose commands call the services."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="helmforge: governed Helm charts."
+)
+
+
+@app.callback()
+def main() -> None:
+    """helmforge: governed Helm charts at fleet scale."""
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,106 @@
+"""The helmforge error tree.
+
+Every error a user can cause or meet derives from ``HelmforgeError``; entry points map the
+classes below to CLI exit codes and HTTP status codes in one place each.
+
+    HelmforgeError
+     ├── InputError               bad input from the user: exit 1, HTTP 422
+     │    └── TooLargeError       input over a size/count budget: exit 1, HTTP 413
+     ├── NotFoundError            a named thing does not exist: exit 1, HTTP 404
+     ├── ConflictError            the state changed or a version is taken: exit 1, HTTP 409
+     ├── AuthenticationError      who you are is unknown: exit 1, HTTP 401
+     ├── PermissionDeniedError    you may not do this: exit 1, HTTP 403
+     └── ExternalServiceError     a registry, Git remote or database failed: exit 1, HTTP 502
+
+Messages name the exact file, line, field or path and say what would be valid. They never
+contain a secret: adapters redact credentials before raising.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConflictError",
+    "ExternalServiceError",
+    "HelmforgeError",
+    "InputError",
+    "Location",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "TooLargeError",
+]
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a problem is: a file (or other source name), a 1-based line and a dotted path."""
+
+    source: str | None = None
+    line: int | None = None
+    path: str | None = None
+
+    def __str__(self) -> str:
+        parts: list[str] = []
+        if self.source:
+            parts.append(self.source if self.line is None else f"{self.source}:{self.line}")
+        elif self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.path:
+            parts.append(self.path)
+        return ": ".join(parts)
+
+
+class HelmforgeError(Exception):
+    """Base of every error helmforge raises on purpose.
+
+    ``message`` says what is wrong and what would be valid; ``location`` says where.
+    """
+
+    def __init__(self, message: str, *, location: Location | None = None) -> None:
+        self.message = message
+        self.location = location
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = str(self.location) if self.location else ""
+        return f"{where}: {self.message}" if where else self.message
+
+
+class InputError(HelmforgeError):
+    """The user's input is invalid; ``problems`` holds every problem when there are several."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: Location | None = None,
+        problems: tuple[HelmforgeError, ...] = (),
+    ) -> None:
+        self.problems = problems
+        super().__init__(message, location=location)
+
+
+class TooLargeError(InputError):
+    """The input exceeds a size, depth, node or file-count budget."""
+
+
+class NotFoundError(HelmforgeError):
+    """A named template, chart, user, registry or object does not exist (or is out of scope)."""
+
+
+class ConflictError(HelmforgeError):
+    """Someone changed the thing in between, or a published version would change."""
+
+
+class AuthenticationError(HelmforgeError):
+    """The caller could not be authenticated."""
+
+
+class PermissionDeniedError(HelmforgeError):
+    """The caller is authenticated but may not perform this action."""
+
+
+class ExternalServiceError(HelmforgeError):
+    """A registry, Git remote, cluster or database failed or could not be reached."""

@@ -1,0 +1,38 @@
+"""Shared fixtures: every test runs with its own HOME and data directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """Give each test a fresh HOME and HELMFORGE_DATA_DIR, and no HELMFORGE_* from outside."""
+    import os
+
+    home = tmp_path_factory.mktemp("home")
+    for name in list(os.environ):
+        if name.startswith("HELMFORGE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("HELMFORGE_DATA_DIR", str(home / "helmforge-data"))
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "helmforge tests")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "tests@helmforge.invalid")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "helmforge tests")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "tests@helmforge.invalid")
+    yield home
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only reference data beside the repository (../shared/data)."""
+    assert SHARED_DATA.is_dir(), f"reference data missing at {SHARED_DATA}"
+    return SHARED_DATA
