@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
 from pathlib import Path
 
 import pytest
@@ -11,10 +11,8 @@ import pytest
 @pytest.fixture(autouse=True)
 def isolated_environment(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
+) -> Path:
     """Give each test a fresh HOME and HELMFORGE_DATA_DIR, and no HELMFORGE_* from outside."""
-    import os
-
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
         if name.startswith("HELMFORGE_"):
@@ -25,7 +23,7 @@ def isolated_environment(
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "tests@helmforge.invalid")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "helmforge tests")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "tests@helmforge.invalid")
-    yield home
+    return home
 
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

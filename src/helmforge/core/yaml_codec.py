@@ -163,7 +163,7 @@ class _Reader:
                         )
                     documents.append(self.read_document(loader, event))
         except yaml.MarkedYAMLError as error:
-            mark = error.problem_mark or error.context_mark
+            mark: Any = error.problem_mark or error.context_mark
             problem = error.problem or error.context or "invalid YAML"
             raise InputError(f"invalid YAML: {problem}", location=self.where(mark)) from None
         except yaml.YAMLError as error:
@@ -226,9 +226,10 @@ class _Reader:
         parent = stack[-1]
         if isinstance(parent[0], list):
             return (*parent[1], len(parent[0]))
+        parent_path: PathKey = parent[1]
         if parent[4] is None:
-            return parent[1]
-        return (*parent[1], parent[4])
+            return parent_path
+        return (*parent_path, parent[4])
 
     def attach(self, frame: list[Any], value: Any, size: int, event: Any) -> None:
         container = frame[0]
@@ -258,7 +259,7 @@ class _Reader:
                 "merge keys (<<) are not supported; write the keys out",
                 location=self.where(event.start_mark, path),
             )
-        line = event.start_mark.line + 1
+        line = event.start_mark.line + 1 if event.start_mark is not None else 0
         seen: dict[str, int] = frame[5]
         if text in seen:
             raise InputError(
