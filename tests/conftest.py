@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,12 @@ def shared_data() -> Path:
     """The read-only reference data beside the repository (../shared/data)."""
     assert SHARED_DATA.is_dir(), f"reference data missing at {SHARED_DATA}"
     return SHARED_DATA
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database, on SQLite and on PostgreSQL: every storage test runs on both."""
+    from tests.support.databases import fresh_database_url
+
+    with fresh_database_url(request.param, tmp_path) as url:
+        yield url

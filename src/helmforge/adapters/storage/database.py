@@ -1,0 +1,125 @@
+"""Database engines, sessions and migrations for SQLite (embedded default) and PostgreSQL.
+
+Each feature area keeps its tables in its own module and its migrations on its own Alembic
+branch (``branch_labels``) rooted at the shared base revision, so areas evolve independently;
+``migrate`` upgrades every head. Several server processes may start at once against one
+PostgreSQL database: migrations then run under a PostgreSQL advisory lock.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Base",
+    "SessionFactory",
+    "create_database_engine",
+    "database_url_for_directory",
+    "migrate",
+    "redacted_url",
+    "session_factory",
+]
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from helmforge.core.errors import ExternalServiceError, InputError
+
+SessionFactory = Callable[[], Session]
+
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# An arbitrary constant naming helmforge's migration lock among PostgreSQL advisory locks.
+_MIGRATION_LOCK_KEY = 0x68656C6D
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every helmforge table."""
+
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+def database_url_for_directory(data_dir: Path) -> str:
+    """The embedded default: a SQLite file in helmforge's data directory."""
+    return f"sqlite:///{data_dir / 'helmforge.db'}"
+
+
+def redacted_url(url: str) -> str:
+    """The URL with any password replaced, for messages and logs."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        return "<unparseable database URL>"
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_database_engine(url: str) -> Engine:
+    """An engine for ``url`` (``sqlite:///...`` or ``postgresql+psycopg://...``).
+
+    Raises ``InputError`` for an unsupported or malformed URL (the password never appears).
+    """
+    try:
+        parsed = sa.engine.make_url(url)
+    except (SQLAlchemyError, ValueError) as error:
+        raise InputError(f"invalid database URL {redacted_url(url)}") from error
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _configure_sqlite)
+        return engine
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    raise InputError(
+        f"unsupported database {redacted_url(url)}: use sqlite:///PATH or postgresql://..."
+    )
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions bound to ``engine`` that keep loaded attributes after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the database to every migration head (idempotent; safe across processes)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    try:
+        with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, "heads")
+    except SQLAlchemyError as error:
+        raise ExternalServiceError(
+            f"database migration failed on {redacted_url(str(engine.url))}: "
+            f"{type(getattr(error, 'orig', None) or error).__name__}"
+        ) from error
