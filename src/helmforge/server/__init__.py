@@ -1,0 +1,1 @@
+"""The ASGI application: composes the REST API and the web UI over shared services."""
