@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 import copy
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -89,7 +90,9 @@ class LoadedDocument:
 
 
 _INT = re.compile(r"[-+]?(0|[1-9][0-9]*)\Z")
-_FLOAT = re.compile(r"[-+]?(0|[1-9][0-9]*)\.[0-9]*[1-9]\Z")
+# A float needs a fraction without trailing zeros (1.5) or exactly ".0", and may carry a signed
+# exponent (1.0e+20): "1.10", "1e3" and "1." stay strings.
+_FLOAT = re.compile(r"[-+]?(0|[1-9][0-9]*)(\.[0-9]*[1-9]|\.0)([eE][-+][0-9]+)?\Z")
 _NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
@@ -186,8 +189,9 @@ class _Reader:
                 frame = stack.pop()
                 if frame[2] is not None:
                     anchors[frame[2]] = (frame[0], frame[3])
-                value, size = frame[0], frame[3]
+                value, size, mark = frame[0], frame[3], frame[6]
             else:
+                mark = event.start_mark
                 path = self.child_path(stack, event)
                 if isinstance(event, yaml.ScalarEvent):
                     value, size = self.scalar(event, path), 1
@@ -218,7 +222,7 @@ class _Reader:
             if not stack:
                 result = value
                 continue
-            self.attach(stack[-1], value, size, event)
+            self.attach(stack[-1], value, size, event, mark)
 
     def child_path(self, stack: list[list[Any]], event: Any) -> PathKey:
         if not stack:
@@ -231,12 +235,12 @@ class _Reader:
             return parent_path
         return (*parent_path, parent[4])
 
-    def attach(self, frame: list[Any], value: Any, size: int, event: Any) -> None:
+    def attach(self, frame: list[Any], value: Any, size: int, event: Any, mark: Any) -> None:
         container = frame[0]
         frame[3] += size
         if isinstance(container, list):
             if self.track_lines:
-                self.current_lines.lines[(*frame[1], len(container))] = event.start_mark.line + 1
+                self.current_lines.lines[(*frame[1], len(container))] = mark.line + 1
             container.append(value)
             return
         key = frame[4]
@@ -398,14 +402,36 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+_SPECIAL_BREAKS = frozenset("\x85\u2028\u2029\r")
+
+
 def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    if not text.isprintable() and (
+        _SPECIAL_BREAKS.intersection(text) or not text.replace("\n", "").isprintable()
+    ):
+        return dumper.represent_scalar(_TAG + "str", text, style='"')
     if "\n" in text and not text.startswith((" ", "\t")) and text == text.rstrip(" \t"):
         return dumper.represent_scalar(_TAG + "str", text, style="|")
     style = '"' if needs_quotes(text) else None
     return dumper.represent_scalar(_TAG + "str", text, style=style)
 
 
+def _represent_float(dumper: yaml.SafeDumper, number: float) -> yaml.ScalarNode:
+    if not math.isfinite(number):
+        raise InputError(f"{number} cannot be written: YAML values here are JSON-compatible")
+    text = repr(number)
+    mantissa, _, exponent = text.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    if exponent and exponent[0] not in "+-":
+        exponent = "+" + exponent
+    return dumper.represent_scalar(
+        _TAG + "float", f"{mantissa}e{exponent}" if exponent else mantissa
+    )
+
+
 _Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(float, _represent_float)
 
 
 def dump_yaml(data: Any, *, sort_keys: bool = False) -> str:
