@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helmforge.core.errors import InputError, TooLargeError
+from helmforge.core.manifests import content_hash, read_manifests
+from helmforge.core.yaml_codec import YamlLimits
+
+
+def test_multi_document_stream_with_bom_crlf_comments_and_empty_documents() -> None:
+    text = (
+        "\ufeff# leading comment\r\n---\r\n---\r\napiVersion: v1\r\nkind: ConfigMap\r\n"
+        "metadata: {name: a, namespace: ns}\r\ndata: {on: yes}\r\n---\r\n# only a comment\r\n"
+    )
+    result = read_manifests(text.encode(), source="in.yaml")
+    assert [(o.kind, o.name, o.namespace) for o in result.objects] == [("ConfigMap", "a", "ns")]
+    assert result.objects[0].body["data"] == {"on": "yes"}
+    assert result.skipped == []
+
+
+def test_kind_list_is_unwrapped_including_nested_lists() -> None:
+    text = """
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Service, metadata: {name: s}}
+- apiVersion: v1
+  kind: ConfigMapList
+  items:
+  - {apiVersion: v1, kind: ConfigMap, metadata: {name: c1}}
+  - {apiVersion: v1, kind: ConfigMap, metadata: {name: c2}}
+"""
+    result = read_manifests(text, source="list.yaml")
+    assert [o.name for o in result.objects] == ["s", "c1", "c2"]
+
+
+def test_json_input_is_read() -> None:
+    text = '{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}'
+    result = read_manifests(text, source="d.json")
+    assert result.objects[0].group == "apps"
+    assert result.objects[0].version == "v1"
+    assert result.objects[0].reference == "Deployment/web"
+
+
+def test_non_cluster_documents_are_skipped_with_reasons() -> None:
+    text = """
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [a.yaml]
+---
+replicaCount: 3
+---
+apiVersion: v1
+kind: Pod
+metadata: {generateName: web-}
+---
+- just a list
+"""
+    result = read_manifests(text, source="k.yaml")
+    assert result.objects == []
+    reasons = [s.reason for s in result.skipped]
+    assert "tool's configuration file" in reasons[0]
+    assert "no apiVersion" in reasons[1]
+    assert "generateName" in reasons[2]
+    assert "not a Kubernetes object" in reasons[3]
+    assert str(result.skipped[0]).startswith("k.yaml:2: skipped")
+
+
+def test_content_hash_ignores_key_order() -> None:
+    assert content_hash({"a": 1, "b": [1, {"c": "é"}]}) == content_hash(
+        {"b": [1, {"c": "é"}], "a": 1}
+    )
+    assert content_hash({"a": 1}) != content_hash({"a": "1"})
+
+
+def test_bad_yaml_names_the_source_and_line() -> None:
+    with pytest.raises(InputError, match=r"bad.yaml:3"):
+        read_manifests("a: 1\nb: 2\na: 3\n", source="bad.yaml")
+
+
+def test_oversized_input_is_refused_before_parsing() -> None:
+    with pytest.raises(TooLargeError):
+        read_manifests("a: 1\n" * 100, source="big.yaml", limits=YamlLimits(max_bytes=100))
+
+
+def test_microservices_demo_reads(shared_data: Path) -> None:
+    path = shared_data / "manifests/microservices-demo/kubernetes-manifests.yaml"
+    result = read_manifests(path.read_bytes(), source=str(path))
+    kinds = {o.kind for o in result.objects}
+    assert kinds == {"Deployment", "Service", "ServiceAccount"}
+    assert len([o for o in result.objects if o.kind == "Deployment"]) == 12
