@@ -1,0 +1,28 @@
+"""Tables of the web UI: browser sessions.
+
+A session id is a random secret held only by the browser; the table stores its SHA-256, so a
+leaked database row cannot be replayed as a cookie. Rows carry their own expiry.
+"""
+
+from __future__ import annotations
+
+__all__ = ["WebSession"]
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from helmforge.adapters.storage.database import Base
+
+
+class WebSession(Base):
+    """One signed-in browser: who it is, its CSRF token, and until when it is valid."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(sa.String(200), index=True)
+    csrf_token: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)

@@ -1,0 +1,87 @@
+// helmforge UI: a little progressive enhancement. Every page works without it.
+(function () {
+  "use strict";
+
+  // Keep the line-number gutter beside the editor in step with its scrolling.
+  function syncGutters() {
+    document.querySelectorAll(".editor").forEach(function (editor) {
+      var area = editor.querySelector("textarea");
+      var gutter = editor.querySelector(".gutter");
+      if (!area || !gutter) { return; }
+      function renumber() {
+        var count = area.value.split("\n").length;
+        var marked = {};
+        gutter.querySelectorAll(".err").forEach(function (span) { marked[span.textContent.replace("!", "")] = true; });
+        if (gutter.childElementCount === count) { return; }
+        var html = [];
+        for (var i = 1; i <= count; i++) {
+          html.push(marked[i] ? '<span class="err">!' + i + "</span>" : "<span>" + i + "</span>");
+        }
+        gutter.innerHTML = html.join("\n") + "\n";
+      }
+      area.addEventListener("scroll", function () { gutter.scrollTop = area.scrollTop; });
+      area.addEventListener("input", renumber);
+    });
+  }
+
+  // "line N" links in a problem list select that line in the editor.
+  function gotoLines() {
+    document.querySelectorAll(".goto-line").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        var area = document.getElementById("editor");
+        if (!area) { return; }
+        event.preventDefault();
+        var line = parseInt(link.getAttribute("data-line"), 10);
+        var lines = area.value.split("\n");
+        var start = 0;
+        for (var i = 0; i < line - 1 && i < lines.length; i++) { start += lines[i].length + 1; }
+        var end = start + (lines[line - 1] || "").length;
+        area.focus();
+        area.setSelectionRange(start, end);
+        var lineHeight = parseFloat(getComputedStyle(area).lineHeight) || 18;
+        area.scrollTop = Math.max(0, (line - 4) * lineHeight);
+      });
+    });
+  }
+
+  // "Add item" in a list of values: copy the last (blank) item with the next index.
+  function listItems() {
+    document.querySelectorAll("[data-add-item]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var list = button.closest("[data-list]");
+        var items = list.querySelectorAll(":scope > [data-item]");
+        if (!items.length) { return; }
+        var last = items[items.length - 1];
+        var control = last.querySelector("input, select, textarea");
+        var match = control.name.match(/^(.*)\.(\d+)$/);
+        if (!match) { return; }
+        var next = match[1] + "." + (parseInt(match[2], 10) + 1);
+        var copy = last.cloneNode(true);
+        copy.querySelectorAll(".field-error").forEach(function (node) { node.remove(); });
+        var newControl = copy.querySelector("input, select, textarea");
+        var newId = "f-" + next.replace(/\./g, "-");
+        newControl.name = next;
+        newControl.id = newId;
+        newControl.value = "";
+        newControl.removeAttribute("aria-invalid");
+        copy.querySelector("label").setAttribute("for", newId);
+        copy.querySelector("label").firstChild.textContent = match[2] === undefined ? "" : String(parseInt(match[2], 10) + 1);
+        list.insertBefore(copy, button);
+        newControl.focus();
+      });
+    });
+  }
+
+  // Move focus to the first problem so keyboard and screen-reader users hear it.
+  function focusProblems() {
+    var target = document.querySelector("#problems, #conflict, [aria-invalid='true']");
+    if (target && target.focus) { target.focus(); }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    syncGutters();
+    gotoLines();
+    listItems();
+    focusProblems();
+  });
+})();
