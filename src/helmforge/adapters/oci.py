@@ -1,0 +1,550 @@
+"""An OCI distribution client for pushing and reading Helm charts (httpx, HTTP/1.1).
+
+One ``RegistryClient`` per registry keeps one connection pool alive for every push to it and
+is safe to share between threads. It speaks anonymous, basic and bearer-token auth (the token
+flow from the ``WWW-Authenticate`` challenge, fetching a fresh token when one expires),
+retries 429/5xx and lost connections a bounded number of times honouring ``Retry-After``,
+and restarts an upload whose session the registry lost.
+
+Errors are ``helmforge.core.errors`` classes; none carries a password or token: those are sent
+in headers only and never formatted into messages or log lines.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ManifestRead", "RegistryClient", "RetryPolicy", "is_chart_manifest"]
+
+import base64
+import email.utils
+import json
+import logging
+import random
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from helmforge.core.errors import (
+    AuthenticationError,
+    ConflictError,
+    ExternalServiceError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from helmforge.core.oci import (
+    CHART_LAYER_MEDIA_TYPE,
+    MANIFEST_MEDIA_TYPE,
+    Registry,
+    parse_challenge,
+    sha256_digest,
+)
+
+_log = logging.getLogger("helmforge.oci")
+
+_MANIFEST_ACCEPT = ", ".join(
+    [
+        MANIFEST_MEDIA_TYPE,
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+_UPLOAD_LOST_CODES = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"})
+_MAX_MANIFEST = 4 << 20
+_MAX_TAG_PAGES = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded retries: ``attempts`` tries in all, exponential backoff from ``base_delay``
+    capped at ``max_delay`` seconds (a longer ``Retry-After`` is capped too)."""
+
+    attempts: int = 5
+    base_delay: float = 0.2
+    max_delay: float = 10.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_delay)
+        backoff = self.base_delay * (2**attempt)
+        jitter: float = 0.75 + random.random() / 2  # noqa: S311 - not cryptographic
+        return float(min(backoff * jitter, self.max_delay))
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRead:
+    """A manifest read back: its bytes, digest and decoded JSON."""
+
+    content: bytes
+    digest: str
+    media_type: str
+    data: Mapping[str, Any]
+
+
+class _UploadLostError(Exception):
+    """The registry forgot the upload session (or the answer to its last request got lost)."""
+
+
+class RegistryClient:
+    """Talks to one registry; share one instance across threads, ``close()`` when done."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float = 60.0,
+        max_connections: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.registry = registry
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._base = registry.base_url
+        self._authority = registry.reference.authority
+        verify: ssl.SSLContext | bool = True
+        if registry.ca_pem and not registry.plain_http:
+            try:
+                verify = ssl.create_default_context(cadata=registry.ca_pem)
+            except (ssl.SSLError, ValueError) as e:
+                raise ExternalServiceError(
+                    f"the CA bundle for {self._authority} is not valid PEM ({type(e).__name__})"
+                ) from None
+        self._client = httpx.Client(
+            http1=True,
+            http2=False,
+            verify=verify,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+            trust_env=False,
+        )
+        self._lock = threading.Lock()
+        self._scheme: str | None = None
+        self._tokens: dict[str, str] = {}
+        self.stats: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"RegistryClient({self._base!r})"
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.stats[key] += 1
+
+    # --- reads ----------------------------------------------------------------------
+
+    def get_manifest(
+        self, repository: str, reference: str, *, actions: str = "pull"
+    ) -> ManifestRead | None:
+        """The manifest at a tag or digest, or ``None`` when the repository or tag is absent.
+
+        ``actions="pull,push"`` before a push reuses the push token (one token per chart).
+        """
+        response = self._request(
+            "GET",
+            f"/v2/{repository}/manifests/{reference}",
+            repository=repository,
+            actions=actions,
+            headers={"Accept": _MANIFEST_ACCEPT},
+            accept={200, 404},
+        )
+        if response.status_code == 404:
+            return None
+        content = response.content
+        if len(content) > _MAX_MANIFEST:
+            raise ExternalServiceError(f"{repository}:{reference}: manifest over 4 MiB")
+        digest = sha256_digest(content)
+        if reference.startswith("sha256:") and reference != digest:
+            raise ExternalServiceError(
+                f"{repository}@{reference}: the registry sent content with digest {digest}"
+            )
+        try:
+            data = json.loads(content)
+        except ValueError:
+            raise ExternalServiceError(f"{repository}:{reference}: manifest is not JSON") from None
+        if not isinstance(data, dict):
+            raise ExternalServiceError(f"{repository}:{reference}: manifest is not an object")
+        media_type = str(data.get("mediaType") or response.headers.get("content-type", ""))
+        return ManifestRead(content=content, digest=digest, media_type=media_type, data=data)
+
+    def get_blob(self, repository: str, digest: str) -> bytes:
+        """A blob's bytes, checked against ``digest``; ``NotFoundError`` when absent."""
+        response = self._request(
+            "GET",
+            f"/v2/{repository}/blobs/{digest}",
+            repository=repository,
+            actions="pull",
+            accept={200},
+            follow_redirects=True,
+        )
+        if sha256_digest(response.content) != digest:
+            raise ExternalServiceError(f"{repository}@{digest}: blob content has another digest")
+        return response.content
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        """Whether the repository holds the blob (HEAD)."""
+        response = self._request(
+            "HEAD",
+            f"/v2/{repository}/blobs/{digest}",
+            repository=repository,
+            actions="pull,push",
+            accept={200, 404},
+        )
+        return response.status_code == 200
+
+    def list_tags(self, repository: str, *, page_size: int = 100) -> list[str]:
+        """Every tag of a repository, following ``Link`` pagination; ``[]`` when it is absent."""
+        tags: list[str] = []
+        url: str | None = f"/v2/{repository}/tags/list?n={page_size}"
+        for _ in range(_MAX_TAG_PAGES):
+            if url is None:
+                return tags
+            response = self._request(
+                "GET", url, repository=repository, actions="pull", accept={200, 404}
+            )
+            if response.status_code == 404:
+                return tags
+            try:
+                page = response.json()
+            except ValueError:
+                raise ExternalServiceError(f"{repository}: tag list is not JSON") from None
+            tags.extend(str(t) for t in (page.get("tags") or []))
+            next_link = response.links.get("next", {}).get("url")
+            url = str(next_link) if next_link else None
+        raise ExternalServiceError(f"{repository}: tag list has more than {_MAX_TAG_PAGES} pages")
+
+    # --- writes ---------------------------------------------------------------------
+
+    def push_blob(
+        self, repository: str, digest: str, data: bytes, *, check_exists: bool = True
+    ) -> bool:
+        """Upload a blob unless present; ``True`` when bytes were sent.
+
+        A lost upload session, a lost answer or a dropped connection restarts the upload
+        (bounded by the retry policy).
+        """
+        if check_exists and self.blob_exists(repository, digest):
+            self._count("blobs_skipped")
+            return False
+        for attempt in range(self._retry.attempts):
+            try:
+                location = self._start_upload(repository)
+                self._finish_upload(repository, location, digest, data)
+            except _UploadLostError:
+                self._count("uploads_restarted")
+                if self.blob_exists(repository, digest):
+                    self._count("blobs_uploaded")
+                    return True
+                if attempt + 1 < self._retry.attempts:
+                    self._sleep(self._retry.delay(attempt))
+                continue
+            self._count("blobs_uploaded")
+            return True
+        raise ExternalServiceError(
+            f"{repository}@{digest}: upload failed {self._retry.attempts} times"
+        )
+
+    def _start_upload(self, repository: str) -> str:
+        response = self._request(
+            "POST",
+            f"/v2/{repository}/blobs/uploads/",
+            repository=repository,
+            actions="pull,push",
+            headers={"Content-Length": "0"},
+            accept={202},
+        )
+        location = str(response.headers.get("location", ""))
+        if not location:
+            raise ExternalServiceError(f"{repository}: upload started without a Location")
+        return location
+
+    def _finish_upload(self, repository: str, location: str, digest: str, data: bytes) -> None:
+        url = httpx.URL(self._base).join(location).copy_merge_params({"digest": digest})
+        try:
+            response = self._request(
+                "PUT",
+                url,
+                repository=repository,
+                actions="pull,push",
+                content=data,
+                headers={"Content-Type": "application/octet-stream"},
+                accept={201, 204, 404},
+                retry_transport=False,
+            )
+        except ExternalServiceError as e:
+            if isinstance(e.__cause__, httpx.TransportError):
+                raise _UploadLostError from None
+            raise
+        if response.status_code == 404:
+            if _error_codes(response) & _UPLOAD_LOST_CODES or not _error_codes(response):
+                raise _UploadLostError
+            self._raise_for(response, f"{repository}@{digest}")
+        echoed = response.headers.get("docker-content-digest")
+        if echoed and echoed != digest:
+            raise ExternalServiceError(
+                f"{repository}: the registry stored digest {echoed}, expected {digest}"
+            )
+
+    def put_manifest(
+        self, repository: str, tag: str, manifest: bytes, *, media_type: str = MANIFEST_MEDIA_TYPE
+    ) -> str:
+        """Point ``tag`` at ``manifest`` (its blobs must be pushed first); returns its digest."""
+        self._request(
+            "PUT",
+            f"/v2/{repository}/manifests/{tag}",
+            repository=repository,
+            actions="pull,push",
+            content=manifest,
+            headers={"Content-Type": media_type},
+            accept={201, 204},
+        )
+        self._count("manifests_pushed")
+        return sha256_digest(manifest)
+
+    # --- the request loop -----------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        repository: str,
+        actions: str,
+        accept: set[int],
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry_transport: bool = True,
+        follow_redirects: bool = False,
+    ) -> httpx.Response:
+        scope = f"repository:{repository}:{actions}"
+        fresh = False
+        what = f"{method} {repository}"
+        for _ in range(4):
+            request_headers = dict(headers or {})
+            request_headers.update(self._auth_headers(scope))
+            response = self._send(
+                method,
+                url,
+                headers=request_headers,
+                content=content,
+                retry_transport=retry_transport,
+                follow_redirects=follow_redirects,
+                what=what,
+            )
+            if response.status_code != 401:
+                if response.status_code in accept:
+                    return response
+                self._raise_for(response, what)
+            fresh = self._answer_challenge(response, scope=scope, fresh=fresh, what=what)
+        raise AuthenticationError(
+            f"{self._authority} refused every token the token service issued ({what})"
+        )
+
+    def _auth_headers(self, scope: str) -> dict[str, str]:
+        with self._lock:
+            scheme = self._scheme
+            token = self._tokens.get(scope)
+        if scheme == "bearer" and token:
+            return {"Authorization": f"Bearer {token}"}
+        if scheme == "basic" and self.registry.username is not None:
+            return {"Authorization": self._basic_header()}
+        return {}
+
+    def _basic_header(self) -> str:
+        # Robot names such as robot$proj+ci go out byte-exact, UTF-8, never URL-encoded.
+        username = self.registry.username or ""
+        password = self.registry.password.reveal() if self.registry.password else ""
+        raw = f"{username}:{password}".encode()
+        return "Basic " + base64.b64encode(raw).decode("ascii")
+
+    def _answer_challenge(
+        self, response: httpx.Response, *, scope: str, fresh: bool, what: str
+    ) -> bool:
+        """React to a 401: learn the scheme, fetch a token; returns whether a fresh token waits."""
+        challenge = parse_challenge(response.headers.get("www-authenticate", ""))
+        with self._lock:
+            known = self._scheme
+        if challenge.scheme == "basic":
+            if self.registry.username is None:
+                raise AuthenticationError(
+                    f"{self._authority} asks for a username and password ({what})"
+                )
+            if known == "basic":
+                raise AuthenticationError(
+                    f"{self._authority} refused the password of user "
+                    f"{self.registry.username!r} ({what})"
+                )
+            with self._lock:
+                self._scheme = "basic"
+            return False
+        if challenge.scheme == "bearer":
+            if fresh and challenge.error != "invalid_token":
+                # A token fetched for this very request was refused: the account lacks the scope.
+                raise PermissionDeniedError(f"denied: {what} is not allowed for this account")
+            realm = challenge.params.get("realm")
+            if not realm:
+                raise ExternalServiceError(f"{self._authority}: bearer challenge without a realm")
+            token = self._fetch_token(
+                realm, service=challenge.params.get("service"), scope=scope, what=what
+            )
+            with self._lock:
+                self._scheme = "bearer"
+                self._tokens[scope] = token
+            return True
+        raise AuthenticationError(
+            f"{self._authority} answered 401 with an unsupported challenge "
+            f"{challenge.scheme or '(none)'!r} ({what})"
+        )
+
+    def _fetch_token(self, realm: str, *, service: str | None, scope: str, what: str) -> str:
+        params = {"scope": scope}
+        if service:
+            params["service"] = service
+        headers: dict[str, str] = {}
+        if self.registry.username is not None:
+            headers["Authorization"] = self._basic_header()
+        url = httpx.URL(realm).copy_merge_params(params)
+        response = self._send("GET", url, headers=headers, content=None, what=f"token for {what}")
+        self._count("tokens_fetched")
+        if response.status_code == 401:
+            raise AuthenticationError(
+                f"the token service of {self._authority} refused the credentials ({what})"
+            )
+        if response.status_code == 403:
+            raise PermissionDeniedError(f"denied: the token service refused {what}")
+        if response.status_code != 200:
+            raise ExternalServiceError(
+                f"the token service of {self._authority} answered {response.status_code}"
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            raise ExternalServiceError("the token service answered no JSON") from None
+        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise ExternalServiceError("the token service answered without a token")
+        return token
+
+    def _send(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        what: str,
+        retry_transport: bool = True,
+        follow_redirects: bool = False,
+    ) -> httpx.Response:
+        """One request with bounded retries on lost connections, 429 and 5xx."""
+        attempts = self._retry.attempts
+        for attempt in range(attempts):
+            last = attempt + 1 == attempts
+            try:
+                response = self._client.request(
+                    method,
+                    self._absolute(url),
+                    headers=headers,
+                    content=content,
+                    follow_redirects=follow_redirects,
+                )
+            except httpx.TransportError as e:
+                self._count("connection_errors")
+                _log.info("%s: %s, attempt %d/%d", what, type(e).__name__, attempt + 1, attempts)
+                if last or not retry_transport:
+                    raise ExternalServiceError(
+                        f"{self._authority}: {what} failed: {type(e).__name__}"
+                    ) from e
+                self._sleep(self._retry.delay(attempt))
+                continue
+            self._count("requests")
+            _log.debug("%s %s -> %d", method, what, response.status_code)
+            if response.status_code == 429 or response.status_code >= 500:
+                self._count(f"status_{response.status_code}")
+                if last:
+                    return response
+                self._sleep(self._retry.delay(attempt, _retry_after(response)))
+                continue
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _absolute(self, url: str | httpx.URL) -> httpx.URL:
+        return httpx.URL(self._base).join(url) if isinstance(url, str) else url
+
+    def _raise_for(self, response: httpx.Response, what: str) -> None:
+        status = response.status_code
+        codes, message = _error_summary(response)
+        detail = f"{status} {'/'.join(sorted(codes)) or response.reason_phrase}"
+        if message:
+            detail += f": {message}"
+        if status == 412 or "immutable" in message.lower() or "IMMUTABLE" in "".join(codes):
+            raise ConflictError(
+                f"{what}: the registry refuses to change an immutable tag ({detail})"
+            )
+        if status in (401, 403) or "DENIED" in codes:
+            raise PermissionDeniedError(f"denied: {what} ({detail})")
+        if status == 404:
+            raise NotFoundError(f"{what}: not found ({detail})")
+        if status == 409:
+            raise ConflictError(f"{what}: {detail}")
+        raise ExternalServiceError(f"{self._authority}: {what} failed ({detail})")
+
+
+def _error_codes(response: httpx.Response) -> set[str]:
+    return _error_summary(response)[0]
+
+
+def _error_summary(response: httpx.Response) -> tuple[set[str], str]:
+    """The registry's error codes and first message, cut short."""
+    try:
+        body = response.json()
+    except ValueError:
+        return set(), response.text[:200] if response.headers.get("content-type", "").startswith(
+            "text/"
+        ) else ""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list):
+        return set(), ""
+    codes = {str(e.get("code")) for e in errors if isinstance(e, dict) and e.get("code")}
+    messages = [str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")]
+    return codes, (messages[0][:200] if messages else "")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when.timestamp() - time.time()
+
+
+def is_chart_manifest(manifest: ManifestRead) -> bool:
+    """Whether a manifest read back has Helm's chart layer."""
+    layers = manifest.data.get("layers")
+    return isinstance(layers, list) and any(
+        isinstance(layer, dict) and layer.get("mediaType") == CHART_LAYER_MEDIA_TYPE
+        for layer in layers
+    )

@@ -1,0 +1,236 @@
+"""Publish chart archives to an OCI registry, idempotently, several at once.
+
+The rule that keeps versions honest: a version's tag, once published, only ever points at
+one chart. Pushing the same archive again is a no-op success (``unchanged``); pushing other
+content under a published version raises ``ConflictError`` naming both layer digests, even on
+registries that would silently move the tag.
+
+Every successful push (pushed or unchanged) is handed to an optional ``PushRecorder`` with
+the registry, who and when, so the server can keep the history.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChartArchive",
+    "PushRecord",
+    "PushRecorder",
+    "PushResult",
+    "list_versions",
+    "publish_archives",
+    "push_artifact",
+]
+
+import datetime
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from helmforge.adapters.oci import RegistryClient
+from helmforge.core.errors import ConflictError, HelmforgeError, InputError, Location
+from helmforge.core.oci import (
+    ChartArtifact,
+    OciReference,
+    Registry,
+    build_artifact,
+    layer_digest_of,
+    parse_semver,
+    repository_for,
+    version_for_tag,
+)
+
+PushStatus = Literal["pushed", "unchanged", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChartArchive:
+    """A chart .tgz to publish: where it came from (for messages) and its bytes as they are."""
+
+    source: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """What happened to one archive. ``error`` is set exactly when ``status`` is failed."""
+
+    source: str
+    chart: str
+    version: str
+    repository: str
+    tag: str
+    manifest_digest: str
+    layer_digest: str
+    status: PushStatus
+    error: HelmforgeError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PushRecord:
+    """One push to keep in the history: what, where, who, when."""
+
+    result: PushResult
+    registry: str
+    actor: str
+    at: datetime.datetime
+
+
+class PushRecorder(Protocol):
+    """Receives every successful push (``pushed`` or ``unchanged``); the server stores them."""
+
+    def record_push(self, record: PushRecord) -> None: ...
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def push_artifact(
+    client: RegistryClient, reference: OciReference, artifact: ChartArtifact, *, source: str
+) -> PushResult:
+    """Push one chart: check the tag, upload missing blobs, then point the tag at it.
+
+    Raises ``ConflictError`` when the tag holds other content, and what the client raises.
+    """
+    repository = repository_for(reference, artifact.metadata.name)
+    tag = artifact.tag
+    existing = client.get_manifest(repository, tag, actions="pull,push")
+    status: PushStatus = "pushed"
+    manifest_digest = artifact.manifest_digest
+    if existing is not None:
+        theirs = layer_digest_of(existing.data)
+        if theirs != artifact.layer_digest:
+            raise ConflictError(
+                f"{repository}:{tag} is already published with layer {theirs or '(no chart)'}; "
+                f"this archive's layer is {artifact.layer_digest}: publish it as a new version",
+                location=Location(source),
+            )
+        status, manifest_digest = "unchanged", existing.digest
+    else:
+        # Blobs first: the tag only ever points at a manifest whose blobs are all there.
+        for digest, data in artifact.blobs:
+            client.push_blob(repository, digest, data)
+        manifest_digest = client.put_manifest(repository, tag, artifact.manifest)
+    return PushResult(
+        source=source,
+        chart=artifact.metadata.name,
+        version=artifact.metadata.version,
+        repository=repository,
+        tag=tag,
+        manifest_digest=manifest_digest,
+        layer_digest=artifact.layer_digest,
+        status=status,
+    )
+
+
+def _prepare(
+    archives: Sequence[ChartArchive], reference: OciReference
+) -> list[tuple[ChartArchive, ChartArtifact]]:
+    """Read every archive before any network call; one invalid archive fails the whole call."""
+    prepared: list[tuple[ChartArchive, ChartArtifact]] = []
+    seen: dict[tuple[str, str], ChartArtifact] = {}
+    problems: list[HelmforgeError] = []
+    for archive in archives:
+        try:
+            artifact = build_artifact(archive.content, source=archive.source)
+        except InputError as e:
+            problems.append(e)
+            continue
+        key = (repository_for(reference, artifact.metadata.name), artifact.tag)
+        earlier = seen.get(key)
+        if earlier is not None:
+            if earlier.layer_digest != artifact.layer_digest:
+                problems.append(
+                    InputError(
+                        f"{key[0]}:{key[1]} is given twice with different content "
+                        f"({earlier.layer_digest} and {artifact.layer_digest})",
+                        location=Location(archive.source),
+                    )
+                )
+            continue
+        seen[key] = artifact
+        prepared.append((archive, artifact))
+    if problems:
+        if len(problems) == 1:
+            raise problems[0]
+        raise InputError(
+            f"{len(problems)} archives are invalid: " + "; ".join(str(p) for p in problems),
+            problems=tuple(problems),
+        )
+    return prepared
+
+
+def publish_archives(
+    archives: Sequence[ChartArchive],
+    registry: Registry,
+    *,
+    actor: str = "unknown",
+    recorder: PushRecorder | None = None,
+    clock: Callable[[], datetime.datetime] = _utc_now,
+    workers: int = 4,
+    client: RegistryClient | None = None,
+) -> list[PushResult]:
+    """Push ``archives`` to ``registry`` (its url's PATH), ``workers`` at a time.
+
+    Returns one result per distinct archive, in input order; a failure of one archive
+    (conflict, denied, registry down) is its result's ``error`` and does not stop the others.
+    Raises ``InputError`` before pushing anything when an archive is not a valid chart.
+    """
+    reference = registry.reference
+    prepared = _prepare(archives, reference)
+    own_client = client is None
+    active = client or RegistryClient(registry, max_connections=max(workers, 1))
+
+    def one(item: tuple[ChartArchive, ChartArtifact]) -> PushResult:
+        archive, artifact = item
+        try:
+            result = push_artifact(active, reference, artifact, source=archive.source)
+        except HelmforgeError as e:
+            return PushResult(
+                source=archive.source,
+                chart=artifact.metadata.name,
+                version=artifact.metadata.version,
+                repository=repository_for(reference, artifact.metadata.name),
+                tag=artifact.tag,
+                manifest_digest=artifact.manifest_digest,
+                layer_digest=artifact.layer_digest,
+                status="failed",
+                error=e,
+            )
+        if recorder is not None:
+            recorder.record_push(
+                PushRecord(result=result, registry=str(reference), actor=actor, at=clock())
+            )
+        return result
+
+    try:
+        if len(prepared) == 1 or workers <= 1:
+            return [one(item) for item in prepared]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="oci-push") as pool:
+            return list(pool.map(one, prepared))
+    finally:
+        if own_client:
+            active.close()
+
+
+def list_versions(
+    registry: Registry, *, repository: str | None = None, client: RegistryClient | None = None
+) -> list[str]:
+    """The chart versions published in ``repository`` (default: the url's PATH), SemVer order.
+
+    Tags that are no SemVer version are left out; ``_`` in tags reads back as ``+``.
+    """
+    name = repository if repository is not None else registry.reference.path
+    if not name:
+        raise InputError(
+            "name the chart: oci://HOST[:PORT]/PATH/CHART", location=Location("reference")
+        )
+    active = client or RegistryClient(registry)
+    try:
+        tags = active.list_tags(name)
+    finally:
+        if client is None:
+            active.close()
+    versions = [v for v in (version_for_tag(t) for t in tags) if v is not None]
+    return sorted(versions, key=parse_semver)
