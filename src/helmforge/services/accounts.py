@@ -1,0 +1,374 @@
+"""Local accounts: users with Argon2id password hashes, API tokens, and sign-in throttling.
+
+Sign-in failures are counted per account and per source address in the database, so counters
+survive restarts and are shared by every server process. Unknown and known names meet the same
+message and the same work (a dummy hash is verified), so nobody learns which names exist.
+API tokens are shown once, stored as SHA-256 digests and found by a non-secret prefix.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ACCOUNT_FAILURE_LIMIT",
+    "FAILURE_WINDOW",
+    "LOCKOUT",
+    "MIN_PASSWORD_LENGTH",
+    "SOURCE_FAILURE_LIMIT",
+    "CreatedToken",
+    "TokenView",
+    "UserView",
+    "authenticate_password",
+    "create_token",
+    "create_user",
+    "ensure_first_admin",
+    "generate_password",
+    "list_tokens",
+    "list_users",
+    "principal_for_token",
+    "principal_for_user",
+    "revoke_token",
+]
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.storage.server_tables import ApiTokenRow, LoginThrottleRow, UserRow
+from helmforge.core.errors import (
+    AuthenticationError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from helmforge.core.principals import ADMIN, SYSTEM, Principal, check_role
+from helmforge.services import audit
+
+MIN_PASSWORD_LENGTH = 12
+ACCOUNT_FAILURE_LIMIT = 5
+SOURCE_FAILURE_LIMIT = 20
+FAILURE_WINDOW = timedelta(minutes=15)
+LOCKOUT = timedelta(minutes=5)
+
+_USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}\Z")
+_TOKEN = re.compile(r"hf_([0-9a-f]{12})_[A-Za-z0-9_-]{43}\Z")
+_BAD_CREDENTIALS = "invalid user name or password"
+_BAD_TOKEN = "invalid or revoked API token"  # noqa: S105 (a message, not a secret)
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(24))
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TokenView:
+    id: int
+    user: str
+    label: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedToken:
+    """A new token: ``token`` is the plaintext, available only here, once."""
+
+    token: str
+    view: TokenView
+
+
+def _user_view(row: UserRow) -> UserView:
+    return UserView(row.id, row.name, row.role, row.created_at, row.disabled)
+
+
+def _token_view(row: ApiTokenRow) -> TokenView:
+    return TokenView(row.id, row.user.name, row.label, row.prefix, row.created_at, row.revoked_at)
+
+
+def generate_password() -> str:
+    """A random password of 24 URL-safe characters (about 143 bits)."""
+    return secrets.token_urlsafe(18)
+
+
+def _check_new_user(name: str, password: str) -> None:
+    problems: list[str] = []
+    if not _USER_NAME.match(name):
+        problems.append(
+            f"user name {name[:80]!r} must be 1-64 lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problems.append(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > 1024:
+        problems.append("password must have at most 1024 characters")
+    if problems:
+        raise InputError("; ".join(problems))
+
+
+def create_user(
+    sessions: sessionmaker[Session], name: str, *, role: str, password: str, actor: Principal
+) -> UserView:
+    """Create a local user with an Argon2id hash of ``password``; only an admin may.
+
+    Raises ``InputError`` (bad name, role or password), ``ConflictError`` (name taken),
+    ``PermissionDeniedError``.
+    """
+    if actor.role != ADMIN:
+        raise PermissionDeniedError("only an admin may create users")
+    check_role(role)
+    _check_new_user(name, password)
+    row = UserRow(
+        name=name,
+        role=role,
+        password_hash=_hasher.hash(password),
+        created_at=datetime.now(UTC),
+        disabled=False,
+    )
+    try:
+        with sessions.begin() as session:
+            session.add(row)
+            session.flush()
+            audit.record(session, actor, "user.create", f"user:{name}", after={"role": role})
+    except IntegrityError as error:
+        raise ConflictError(f"user {name!r} already exists") from error
+    return _user_view(row)
+
+
+def list_users(sessions: sessionmaker[Session], *, actor: Principal) -> list[UserView]:
+    """Every user, by name (admins only)."""
+    if actor.role != ADMIN:
+        raise PermissionDeniedError("only an admin may list users")
+    with sessions() as session:
+        return [_user_view(r) for r in session.scalars(sa.select(UserRow).order_by(UserRow.name))]
+
+
+def ensure_first_admin(sessions: sessionmaker[Session], *, name: str = "admin") -> str | None:
+    """When no user exists, create admin ``name`` with a generated password and return it (to
+    print once); otherwise return ``None``. Safe when several servers start at once."""
+    with sessions() as session:
+        if session.scalar(sa.select(sa.func.count()).select_from(UserRow)):
+            return None
+    password = generate_password()
+    row = UserRow(
+        name=name,
+        role=ADMIN,
+        password_hash=_hasher.hash(password),
+        created_at=datetime.now(UTC),
+        disabled=False,
+    )
+    try:
+        with sessions.begin() as session:
+            session.add(row)
+            session.flush()
+            audit.record(session, SYSTEM, "user.create", f"user:{name}", after={"role": ADMIN})
+    except IntegrityError:
+        return None  # another server created it first
+    return password
+
+
+def principal_for_user(sessions: sessionmaker[Session], user_id: int) -> Principal | None:
+    """The principal of an enabled user (for web sessions), or ``None``."""
+    with sessions() as session:
+        row = session.get(UserRow, user_id)
+        if row is None or row.disabled:
+            return None
+        return Principal(name=row.name, role=row.role, kind="user", id=row.id)
+
+
+# --- sign-in with throttling ------------------------------------------------------------------
+
+
+def _throttle_keys(name: str, source: str) -> list[tuple[str, int]]:
+    return [
+        (f"account:{name.strip().lower()[:128]}", ACCOUNT_FAILURE_LIMIT),
+        (f"source:{source[:128]}", SOURCE_FAILURE_LIMIT),
+    ]
+
+
+def _locked_for(session: Session, keys: list[tuple[str, int]], now: datetime) -> timedelta | None:
+    rows = session.scalars(
+        sa.select(LoginThrottleRow).where(LoginThrottleRow.key.in_([k for k, _ in keys]))
+    )
+    waits = [row.locked_until - now for row in rows if row.locked_until and row.locked_until > now]
+    return max(waits) if waits else None
+
+
+def _count_failure(sessions: sessionmaker[Session], key: str, limit: int, now: datetime) -> None:
+    for _attempt in range(3):
+        try:
+            with sessions.begin() as session:
+                row = session.scalar(
+                    sa.select(LoginThrottleRow).where(LoginThrottleRow.key == key).with_for_update()
+                )
+                if row is None:
+                    row = LoginThrottleRow(key=key, failures=0, window_started_at=now)
+                    session.add(row)
+                elif row.window_started_at + FAILURE_WINDOW < now:
+                    row.failures, row.window_started_at, row.locked_until = 0, now, None
+                row.failures += 1
+                if row.failures >= limit:
+                    row.locked_until = now + LOCKOUT
+            return
+        except IntegrityError:
+            continue  # another process inserted the same key: count again on its row
+
+
+def authenticate_password(
+    sessions: sessionmaker[Session],
+    name: str,
+    password: str,
+    *,
+    source: str,
+    now: datetime | None = None,
+) -> Principal:
+    """Check ``name``/``password`` signing in from ``source`` (a client address).
+
+    Raises ``AuthenticationError`` with one message for a wrong password, an unknown or a
+    disabled user, and another (naming the wait) while the account or source is throttled.
+    """
+    now = now or datetime.now(UTC)
+    keys = _throttle_keys(name, source)
+    with sessions() as session:
+        wait = _locked_for(session, keys, now)
+        if wait is not None:
+            seconds = max(1, int(wait.total_seconds()))
+            raise AuthenticationError(f"too many failed sign-ins; try again in {seconds} seconds")
+        row = session.scalar(sa.select(UserRow).where(UserRow.name == name[:64]))
+        stored = row.password_hash if row is not None and not row.disabled else _dummy_hash()
+    try:
+        valid: bool = _hasher.verify(stored, password[:1024])
+    except (VerificationError, InvalidHashError):
+        valid = False
+    if not valid or row is None or row.disabled:
+        for key, limit in keys:
+            _count_failure(sessions, key, limit, now)
+        raise AuthenticationError(_BAD_CREDENTIALS)
+    principal = Principal(name=row.name, role=row.role, kind="user", id=row.id)
+    with sessions.begin() as session:
+        session.execute(sa.delete(LoginThrottleRow).where(LoginThrottleRow.key == keys[0][0]))
+        audit.record(
+            session, principal, "user.sign_in", f"user:{row.name}", after={"source": source}
+        )
+    return principal
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(
+    sessions: sessionmaker[Session], *, user: str, label: str = "", actor: Principal
+) -> CreatedToken:
+    """Create an API token acting as ``user`` (the user themselves or an admin may).
+
+    Returns the plaintext once; only its SHA-256 digest is stored. Raises ``NotFoundError``,
+    ``PermissionDeniedError``, ``InputError`` (label over 128 characters).
+    """
+    if actor.role != ADMIN and actor.name != user:
+        raise PermissionDeniedError("only an admin may create tokens for another user")
+    if len(label) > 128:
+        raise InputError("token label must have at most 128 characters")
+    prefix = secrets.token_hex(6)
+    token = f"hf_{prefix}_{secrets.token_urlsafe(32)}"
+    with sessions.begin() as session:
+        owner = session.scalar(sa.select(UserRow).where(UserRow.name == user))
+        if owner is None:
+            raise NotFoundError(f"user {user!r} does not exist")
+        row = ApiTokenRow(
+            user_id=owner.id,
+            label=label,
+            prefix=prefix,
+            token_hash=_digest(token),
+            created_at=datetime.now(UTC),
+        )
+        row.user = owner
+        session.add(row)
+        session.flush()
+        view = _token_view(row)
+        audit.record(
+            session,
+            actor,
+            "token.create",
+            f"token:{row.id}",
+            after={"user": user, "label": label, "prefix": prefix},
+        )
+    return CreatedToken(token=token, view=view)
+
+
+def list_tokens(
+    sessions: sessionmaker[Session], *, actor: Principal, user: str | None = None
+) -> list[TokenView]:
+    """Tokens (never their secret): an admin sees every user's, others their own."""
+    query = sa.select(ApiTokenRow).join(ApiTokenRow.user).order_by(ApiTokenRow.id)
+    if actor.role != ADMIN:
+        query = query.where(UserRow.name == actor.name)
+    if user is not None:
+        query = query.where(UserRow.name == user)
+    with sessions() as session:
+        return [_token_view(row) for row in session.scalars(query).unique()]
+
+
+def revoke_token(sessions: sessionmaker[Session], token_id: int, *, actor: Principal) -> TokenView:
+    """Revoke a token at once (its owner or an admin may); revoking twice is a no-op.
+
+    Raises ``NotFoundError`` (also for another user's token, to a non-admin).
+    """
+    with sessions.begin() as session:
+        row = session.get(ApiTokenRow, token_id, with_for_update=True)
+        if row is None or (actor.role != ADMIN and row.user.name != actor.name):
+            raise NotFoundError(f"token {token_id} does not exist")
+        if row.revoked_at is None:
+            row.revoked_at = datetime.now(UTC)
+            audit.record(
+                session,
+                actor,
+                "token.revoke",
+                f"token:{row.id}",
+                before={"revoked_at": None},
+                after={"revoked_at": row.revoked_at.isoformat()},
+            )
+        return _token_view(row)
+
+
+def principal_for_token(sessions: sessionmaker[Session], token: str) -> Principal:
+    """The principal an API token acts as; raises ``AuthenticationError`` for a malformed,
+    unknown or revoked token, or one whose user is disabled."""
+    match = _TOKEN.match(token)
+    if match is None:
+        raise AuthenticationError(_BAD_TOKEN)
+    with sessions() as session:
+        row = session.scalar(sa.select(ApiTokenRow).where(ApiTokenRow.prefix == match.group(1)))
+        if (
+            row is None
+            or not hmac.compare_digest(row.token_hash, _digest(token))
+            or row.revoked_at is not None
+            or row.user.disabled
+        ):
+            raise AuthenticationError(_BAD_TOKEN)
+        return Principal(name=row.user.name, role=row.user.role, kind="token", id=row.user.id)

@@ -1,0 +1,79 @@
+"""Settings resolution: where helmforge keeps its data and which database it uses.
+
+The environment is passed in (``load_settings(os.environ)`` at the entry points), never read
+deep inside, so tests and several servers in one process stay independent.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "Settings", "load_settings"]
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from helmforge.adapters.storage.database import database_url_for_directory
+from helmforge.core.errors import InputError
+
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+_LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Resolved settings.
+
+    ``database_url``: HELMFORGE_DATABASE_URL, else a SQLite file in ``data_dir``.
+    ``data_dir``: HELMFORGE_DATA_DIR, else $XDG_DATA_HOME/helmforge or ~/.local/share/helmforge.
+    ``log_format``: HELMFORGE_LOG_FORMAT, ``text`` (default) or ``json``.
+    ``max_body_bytes``: HELMFORGE_MAX_BODY_BYTES, the largest request body the API reads.
+    ``seed_examples``: HELMFORGE_SEED_EXAMPLES (default true) seeds the example template.
+    """
+
+    data_dir: Path
+    database_url: str
+    log_format: str = "text"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    seed_examples: bool = True
+
+
+def _default_data_dir(environ: Mapping[str, str]) -> Path:
+    xdg = environ.get("XDG_DATA_HOME")
+    if xdg:
+        return Path(xdg) / "helmforge"
+    home = environ.get("HOME")
+    return (Path(home) if home else Path.home()) / ".local" / "share" / "helmforge"
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise InputError(f"{name}={raw!r} must be a positive whole number of bytes")
+    return value
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Resolve settings from ``environ`` (the HELMFORGE_* variables); raises ``InputError``."""
+    data_dir = Path(environ.get("HELMFORGE_DATA_DIR") or _default_data_dir(environ))
+    database_url = environ.get("HELMFORGE_DATABASE_URL") or database_url_for_directory(data_dir)
+    log_format = (environ.get("HELMFORGE_LOG_FORMAT") or "text").lower()
+    if log_format not in _LOG_FORMATS:
+        raise InputError(
+            f"HELMFORGE_LOG_FORMAT={log_format!r} is not one of {', '.join(_LOG_FORMATS)}"
+        )
+    seed = (environ.get("HELMFORGE_SEED_EXAMPLES") or "true").lower()
+    if seed not in ("true", "false", "1", "0", "yes", "no"):
+        raise InputError(f"HELMFORGE_SEED_EXAMPLES={seed!r} must be true or false")
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        log_format=log_format,
+        max_body_bytes=_positive_int(environ, "HELMFORGE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+        seed_examples=seed in ("true", "1", "yes"),
+    )
