@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.support.registry"]
+
 
 @pytest.fixture(autouse=True)
 def isolated_environment(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from helmforge.cli import publishing
+
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="helmforge: governed Helm charts."
 )
@@ -12,6 +14,9 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """helmforge: governed Helm charts at fleet scale."""
+
+
+publishing.register(app)
 
 
 def run() -> None:

@@ -1,0 +1,213 @@
+"""``helmforge push`` and ``helmforge versions``: publish charts to OCI and list versions.
+
+Exit codes: 0 done (pushed or unchanged), 1 bad input, conflict, denied or registry failure
+(one line on stderr saying why), 2 usage error.
+"""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from helmforge.core.errors import HelmforgeError, InputError, Location, TooLargeError
+from helmforge.core.oci import Registry, parse_reference
+from helmforge.core.secrets import Secret
+from helmforge.services.publishing import ChartArchive, list_versions, publish_archives
+
+_MAX_ARCHIVE = 64 << 20
+
+PlainHttpOption = Annotated[
+    bool,
+    typer.Option(
+        "--plain-http",
+        envvar="HELMFORGE_PLAIN_HTTP",
+        help="Talk HTTP instead of HTTPS (a loopback or lab registry only).",
+    ),
+]
+CaFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file",
+        envvar="HELMFORGE_CA_FILE",
+        help="PEM bundle to trust for the registry's TLS certificate.",
+        dir_okay=False,
+    ),
+]
+UsernameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--username",
+        envvar="HELMFORGE_USERNAME",
+        help="Registry user or robot account (sent byte-exact, e.g. robot$proj+ci).",
+    ),
+]
+PasswordStdinOption = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        envvar="HELMFORGE_PASSWORD_STDIN",
+        help="Read the password from stdin (else HELMFORGE_PASSWORD is used).",
+    ),
+]
+
+
+def _abort(error: HelmforgeError | str) -> NoReturn:
+    """The one way a publishing command fails on purpose: one line on stderr, exit 1."""
+    message = str(error).replace("\n", " ")
+    typer.echo(f"helmforge: error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _password(username: str | None, password_stdin: bool) -> Secret | None:
+    if password_stdin:
+        if username is None:
+            _abort("--password-stdin needs --username (or HELMFORGE_USERNAME)")
+        return Secret(sys.stdin.readline().rstrip("\r\n"))
+    if username is None:
+        return None
+    from_env = os.environ.get("HELMFORGE_PASSWORD")
+    if from_env is None:
+        _abort(f"user {username!r} needs a password: use --password-stdin or HELMFORGE_PASSWORD")
+    return Secret(from_env)
+
+
+def _registry(
+    url: str,
+    *,
+    plain_http: bool,
+    ca_file: Path | None,
+    username: str | None,
+    password_stdin: bool,
+) -> Registry:
+    try:
+        parse_reference(url, source="reference")
+        ca_pem = None
+        if ca_file is not None:
+            try:
+                ca_pem = ca_file.read_text()
+            except (OSError, UnicodeDecodeError) as e:
+                raise InputError(
+                    f"cannot read the CA file ({type(e).__name__})", location=Location(str(ca_file))
+                ) from None
+        return Registry(
+            url,
+            ca_pem=ca_pem,
+            plain_http=plain_http,
+            username=username,
+            password=_password(username, password_stdin),
+        )
+    except HelmforgeError as e:
+        _abort(e)
+
+
+def _read_archive(path: Path) -> ChartArchive:
+    try:
+        size = path.stat().st_size
+        if size > _MAX_ARCHIVE:
+            raise TooLargeError(
+                f"archive is {size} bytes, over {_MAX_ARCHIVE >> 20} MiB",
+                location=Location(str(path)),
+            )
+        return ChartArchive(source=str(path), content=path.read_bytes())
+    except OSError as e:
+        raise InputError(
+            f"cannot read the archive ({e.strerror or type(e).__name__})",
+            location=Location(str(path)),
+        ) from None
+
+
+def push(
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="CHART.tgz... oci://HOST[:PORT]/PATH",
+            help="One or more chart archives, then the registry path to push them to.",
+            show_default=False,
+        ),
+    ],
+    *,
+    plain_http: PlainHttpOption = False,
+    ca_file: CaFileOption = None,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", envvar="HELMFORGE_PUSH_WORKERS", min=1, max=32, help="Parallel pushes."
+        ),
+    ] = 4,
+) -> None:
+    """Push chart archives to an OCI registry; identical re-pushes are no-ops."""
+    if len(targets) < 2 or not targets[-1].startswith("oci://"):
+        raise typer.BadParameter(
+            "give at least one CHART.tgz followed by oci://HOST[:PORT]/PATH", param_hint="targets"
+        )
+    registry = _registry(
+        targets[-1],
+        plain_http=plain_http,
+        ca_file=ca_file,
+        username=username,
+        password_stdin=password_stdin,
+    )
+    try:
+        archives = [_read_archive(Path(p)) for p in targets[:-1]]
+        results = publish_archives(
+            archives, registry, actor=username or "anonymous", workers=workers
+        )
+    except HelmforgeError as e:
+        _abort(e)
+    failures = [r for r in results if r.error is not None]
+    for result in results:
+        if result.error is None:
+            typer.echo(
+                f"{result.status:<9} {result.chart} {result.version} -> "
+                f"{registry.reference.authority}/{result.repository}:{result.tag} "
+                f"{result.manifest_digest}"
+            )
+    for failure in failures:
+        typer.echo(f"helmforge: error: {str(failure.error).replace(chr(10), ' ')}", err=True)
+    if failures:
+        raise typer.Exit(1)
+
+
+def versions(
+    reference: Annotated[
+        str,
+        typer.Argument(
+            metavar="oci://HOST[:PORT]/PATH/CHART",
+            help="The chart's repository.",
+            show_default=False,
+        ),
+    ],
+    *,
+    plain_http: PlainHttpOption = False,
+    ca_file: CaFileOption = None,
+    username: UsernameOption = None,
+    password_stdin: PasswordStdinOption = False,
+) -> None:
+    """List the published versions of a chart, lowest to highest (SemVer order)."""
+    registry = _registry(
+        reference,
+        plain_http=plain_http,
+        ca_file=ca_file,
+        username=username,
+        password_stdin=password_stdin,
+    )
+    try:
+        found = list_versions(registry)
+    except HelmforgeError as e:
+        _abort(e)
+    for version in found:
+        typer.echo(version)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``push`` and ``versions`` to the ``helmforge`` command."""
+    app.command("push")(push)
+    app.command("versions")(versions)
