@@ -1,0 +1,309 @@
+"""Chart builds: a stored, published template version + a context + values in, a recorded,
+reproducible chart archive out.
+
+Each build keeps its exact inputs (template@version, context, values), the chart's name and
+versions, the SHA-256 digest of the .tgz, the archive itself, who built it and when. Previews
+and effective values render the same way without recording anything.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChartBuildView",
+    "ChartPreview",
+    "EffectiveValues",
+    "build_chart",
+    "build_files",
+    "effective_values_for",
+    "get_archive",
+    "get_build",
+    "list_builds",
+    "preview_chart",
+]
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, defer, sessionmaker
+
+from helmforge import __version__
+from helmforge.adapters.archives import archive_file_name, pack_chart, read_chart_archive
+from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.adapters.storage.server_tables import ChartBuildRow
+from helmforge.core.charts import effective_values, render_chart
+from helmforge.core.contexts import parse_context
+from helmforge.core.errors import InputError, NotFoundError
+from helmforge.core.principals import Principal
+from helmforge.core.templates import Template, parse_template
+from helmforge.services import audit
+from helmforge.services.template_store import (
+    TemplateVersionView,
+    get_version,
+    load_published,
+    parse_reference,
+)
+
+_PARSED_LIMIT = 64
+_parsed: dict[str, Template] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class ChartBuildView:
+    id: str
+    template: str  # name@version
+    context: dict[str, Any]
+    values: dict[str, Any]
+    name: str
+    version: str
+    app_version: str
+    digest: str  # sha256:<hex> of the .tgz
+    size: int
+    file_name: str
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChartPreview:
+    """A rendered chart that was not recorded: ``files`` maps chart-relative paths to text."""
+
+    template: str
+    name: str
+    version: str
+    app_version: str
+    files: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveValues:
+    """The values a chart would get, and where each leaf comes from (default, a layer, an
+    override), as ``effective_values`` of the chart engine reports it."""
+
+    template: str
+    values: dict[str, Any]
+    provenance: dict[str, Any]
+
+
+def _view(row: ChartBuildRow) -> ChartBuildView:
+    return ChartBuildView(
+        id=row.id,
+        template=f"{row.template_name}@{row.template_version}",
+        context=dict(row.context),
+        values=dict(row.values),
+        name=row.chart_name,
+        version=row.chart_version,
+        app_version=row.app_version,
+        digest=row.digest,
+        size=row.size,
+        file_name=archive_file_name(row.chart_name, row.chart_version),
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def _parsed_template(view: TemplateVersionView) -> Template:
+    # Published texts never change, so a parse keyed by the text's digest stays valid; the
+    # engine caches per Template object, which makes repeated builds of one version cheap.
+    key = hashlib.sha256(view.content.encode()).hexdigest()
+    template = _parsed.get(key)
+    if template is None:
+        template = parse_template(view.content, source=f"{view.name}@{view.version}")
+        if len(_parsed) >= _PARSED_LIMIT:
+            _parsed.pop(next(iter(_parsed)))
+        _parsed[key] = template
+    return template
+
+
+def _inputs(context: Any, values: Any) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    if not isinstance(context, Mapping):
+        raise InputError(
+            "context must be an object with product, customer, environment, instance and version"
+        )
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise InputError("values must be an object (a mapping of value overrides)")
+    return context, values
+
+
+def _render(
+    template: Template, context: Any, values: Any, *, chart_version: str | None
+) -> tuple[str, str, str, dict[str, bytes]]:
+    raw_context, overrides = _inputs(context, values)
+    parsed_context = parse_context(raw_context)
+    chart = render_chart(
+        template,
+        parsed_context,
+        schemas=load_schema_set(template.kubernetes_version),
+        overrides=overrides,
+        chart_version=chart_version,
+        generator_version=__version__,
+    )
+    return chart.name, chart.version, chart.app_version, dict(chart.files)
+
+
+def build_chart(
+    sessions: sessionmaker[Session],
+    *,
+    template: str,
+    context: Any,
+    values: Any = None,
+    chart_version: str | None = None,
+    actor: Principal,
+) -> ChartBuildView:
+    """Build and record a chart from the published version ``template`` (``NAME[@VERSION]``,
+    the newest published one without a version).
+
+    Raises ``InputError`` (bad context, values failing the schema, a missing required value),
+    ``NotFoundError`` (no such template), ``ConflictError`` (version not published).
+    """
+    version_view, _ = load_published(sessions, template, actor=actor)
+    parsed = _parsed_template(version_view)
+    name, version, app_version, files = _render(
+        parsed, context, values, chart_version=chart_version
+    )
+    archive = pack_chart(name, files)
+    row = ChartBuildRow(
+        id=uuid.uuid4().hex,
+        template_name=version_view.name,
+        template_version=version_view.version,
+        context=dict(context),
+        values=dict(values or {}),
+        chart_name=name,
+        chart_version=version,
+        app_version=app_version,
+        digest="sha256:" + hashlib.sha256(archive).hexdigest(),
+        size=len(archive),
+        archive=archive,
+        created_by=actor.name,
+        created_at=datetime.now(UTC),
+    )
+    with sessions.begin() as session:
+        session.add(row)
+        audit.record(
+            session,
+            actor,
+            "chart.build",
+            f"chart:{row.id}",
+            after={
+                "template": f"{row.template_name}@{row.template_version}",
+                "context": row.context,
+                "values": row.values,
+                "name": name,
+                "version": version,
+                "digest": row.digest,
+            },
+        )
+    return _view(row)
+
+
+def _load_any(
+    sessions: sessionmaker[Session], template: str, *, actor: Principal
+) -> TemplateVersionView:
+    name, version = parse_reference(template)
+    return get_version(sessions, name, version, actor=actor)
+
+
+def preview_chart(
+    sessions: sessionmaker[Session],
+    *,
+    template: str,
+    context: Any,
+    values: Any = None,
+    chart_version: str | None = None,
+    actor: Principal,
+) -> ChartPreview:
+    """Render every file of the chart without recording it (drafts too, for their authors)."""
+    view = _load_any(sessions, template, actor=actor)
+    name, version, app_version, files = _render(
+        _parsed_template(view), context, values, chart_version=chart_version
+    )
+    return ChartPreview(
+        template=f"{view.name}@{view.version}",
+        name=name,
+        version=version,
+        app_version=app_version,
+        files={path: data.decode("utf-8", "replace") for path, data in files.items()},
+    )
+
+
+def effective_values_for(
+    sessions: sessionmaker[Session],
+    *,
+    template: str,
+    context: Any,
+    values: Any = None,
+    actor: Principal,
+) -> EffectiveValues:
+    """The values a chart would get for ``context`` and ``values``, with their provenance."""
+    view = _load_any(sessions, template, actor=actor)
+    raw_context, overrides = _inputs(context, values)
+    resolved, provenance = effective_values(
+        _parsed_template(view), parse_context(raw_context), overrides=overrides
+    )
+    return EffectiveValues(
+        template=f"{view.name}@{view.version}",
+        values=dict(resolved),
+        provenance=dict(provenance),
+    )
+
+
+def _row(session: Session, build_id: str) -> ChartBuildRow:
+    row = session.get(ChartBuildRow, build_id) if len(build_id) <= 32 else None
+    if row is None:
+        raise NotFoundError(f"chart build {build_id!r} does not exist")
+    return row
+
+
+def get_build(
+    sessions: sessionmaker[Session], build_id: str, *, actor: Principal
+) -> ChartBuildView:
+    """One recorded build; raises ``NotFoundError``."""
+    del actor
+    with sessions() as session:
+        return _view(_row(session, build_id))
+
+
+def get_archive(
+    sessions: sessionmaker[Session], build_id: str, *, actor: Principal
+) -> tuple[str, bytes]:
+    """The build's archive file name and bytes (its SHA-256 is the build's digest)."""
+    del actor
+    with sessions() as session:
+        row = _row(session, build_id)
+        return archive_file_name(row.chart_name, row.chart_version), row.archive
+
+
+def build_files(
+    sessions: sessionmaker[Session], build_id: str, *, actor: Principal
+) -> dict[str, str]:
+    """Every file of a recorded build's archive, by chart-relative path, as text."""
+    _, archive = get_archive(sessions, build_id, actor=actor)
+    files = read_chart_archive(archive, source=f"chart build {build_id}")
+    return {path: data.decode("utf-8", "replace") for path, data in files.items()}
+
+
+def list_builds(
+    sessions: sessionmaker[Session],
+    *,
+    actor: Principal,
+    template: str | None = None,
+    limit: int = 100,
+) -> list[ChartBuildView]:
+    """Recorded builds, newest first; ``template`` filters by template name."""
+    del actor
+    query = (
+        sa.select(ChartBuildRow)
+        .options(defer(ChartBuildRow.archive))
+        .order_by(ChartBuildRow.created_at.desc())
+    )
+    if template:
+        query = query.where(ChartBuildRow.template_name == parse_reference(template)[0])
+    query = query.limit(max(1, min(limit, 1000)))
+    with sessions() as session:
+        return [_view(row) for row in session.scalars(query)]

@@ -1,0 +1,494 @@
+"""Stored templates: create from YAML, edit drafts with optimistic concurrency, validate, diff,
+publish, deprecate, list and export.
+
+A version is a draft until published; a published version never changes (only its status may
+move on to ``deprecated``). Every edit names the revision it started from: a stale revision
+raises ``StaleRevisionError`` carrying the current state, so nobody overwrites silently.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEPRECATED",
+    "DRAFT",
+    "PUBLISHED",
+    "ProblemView",
+    "StaleRevisionError",
+    "TemplateSummary",
+    "TemplateVersionView",
+    "check_template_text",
+    "create_version",
+    "deprecate_version",
+    "diff_versions",
+    "export_yaml",
+    "get_version",
+    "list_templates",
+    "list_versions",
+    "load_published",
+    "parse_reference",
+    "publish_version",
+    "seed_template",
+    "update_draft",
+]
+
+import difflib
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.adapters.storage.server_tables import TemplateRow, TemplateVersionRow
+from helmforge.core.errors import (
+    ConflictError,
+    HelmforgeError,
+    InputError,
+    NotFoundError,
+    TooLargeError,
+)
+from helmforge.core.principals import Principal
+from helmforge.core.templates import Template, parse_template, validate_template
+from helmforge.services import audit
+
+DRAFT, PUBLISHED, DEPRECATED = "draft", "published", "deprecated"
+MAX_TEMPLATE_BYTES = 2 * 1024 * 1024
+_STATUS_ACTIONS = {PUBLISHED: "template.publish", DEPRECATED: "template.deprecate"}
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemView:
+    """One validation finding, ready for a form or a JSON body (``line`` is 1-based)."""
+
+    message: str
+    line: int | None
+    path: str | None
+    severity: str = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateVersionView:
+    name: str
+    version: str
+    status: str
+    revision: int
+    content: str
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        data["updated_at"] = self.updated_at.isoformat()
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSummary:
+    name: str
+    versions: tuple[tuple[str, str], ...]  # (version, status), oldest first
+    latest_published: str | None
+
+
+class StaleRevisionError(ConflictError):
+    """The draft changed since the caller read it; ``current`` is its state now."""
+
+    def __init__(self, message: str, *, current: TemplateVersionView) -> None:
+        self.current = current
+        super().__init__(message)
+
+
+def _view(row: TemplateVersionRow) -> TemplateVersionView:
+    return TemplateVersionView(
+        name=row.template.name,
+        version=row.version,
+        status=row.status,
+        revision=row.revision,
+        content=row.content,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+    )
+
+
+def _problem_views(error: HelmforgeError) -> list[ProblemView]:
+    found = error.problems if isinstance(error, InputError) and error.problems else (error,)
+    return [
+        ProblemView(
+            message=problem.message,
+            line=problem.location.line if problem.location else None,
+            path=problem.location.path if problem.location else None,
+        )
+        for problem in found
+    ]
+
+
+def check_template_text(content: str, *, source: str = "template.yaml") -> list[ProblemView]:
+    """Every problem of a template text (syntax, structure, Kubernetes schemas), by line.
+
+    Never raises for bad input: an empty list means the template is valid (warnings included
+    with ``severity="warning"`` do not make it invalid).
+    """
+    try:
+        _parse_valid(content, source=source)
+    except InputError as error:
+        return _problem_views(error)
+    return _warnings(content, source=source)
+
+
+def _warnings(content: str, *, source: str) -> list[ProblemView]:
+    template = parse_template(content, source=source)
+    problems = validate_template(template, schemas=load_schema_set(template.kubernetes_version))
+    return [
+        ProblemView(p.message, p.location.line, p.location.path, p.severity)
+        for p in problems
+        if not p.is_error
+    ]
+
+
+def _parse_valid(content: str, *, source: str) -> Template:
+    """The parsed template; ``InputError`` with every error (and its line) when invalid."""
+    if len(content.encode("utf-8", "surrogatepass")) > MAX_TEMPLATE_BYTES:
+        raise TooLargeError(f"template is larger than {MAX_TEMPLATE_BYTES} bytes")
+    template = parse_template(content, source=source)
+    schemas = load_schema_set(template.kubernetes_version)
+    errors = [p for p in validate_template(template, schemas=schemas) if p.is_error]
+    if errors:
+        raise InputError(
+            f"template {template.name}@{template.version} has {len(errors)} problem(s): "
+            f"{errors[0]}",
+            problems=tuple(InputError(p.message, location=p.location) for p in errors),
+        )
+    return template
+
+
+def parse_reference(reference: str) -> tuple[str, str | None]:
+    """Split ``NAME[@VERSION]``; raises ``InputError`` for an empty name or version."""
+    name, _, version = reference.partition("@")
+    if not name or (reference.count("@") and not version) or reference.count("@") > 1:
+        raise InputError(f"template reference {reference!r} must be NAME or NAME@VERSION")
+    return name, version or None
+
+
+def _version_row(
+    session: Session, name: str, version: str, *, lock: bool = False
+) -> TemplateVersionRow:
+    query = (
+        sa.select(TemplateVersionRow)
+        .join(TemplateRow)
+        .where(TemplateRow.name == name, TemplateVersionRow.version == version)
+    )
+    if lock:
+        query = query.with_for_update(of=TemplateVersionRow)
+    row = session.scalar(query)
+    if row is None:
+        raise NotFoundError(f"template {name}@{version} does not exist")
+    return row
+
+
+def create_version(
+    sessions: sessionmaker[Session],
+    content: str,
+    *,
+    actor: Principal,
+    source: str = "template.yaml",
+) -> TemplateVersionView:
+    """Store a template text as a new draft (of a new or an existing template).
+
+    Raises ``InputError`` with every problem (and its line), ``ConflictError`` when that
+    name@version already exists.
+    """
+    template = _parse_valid(content, source=source)
+    now = datetime.now(UTC)
+    try:
+        with sessions.begin() as session:
+            parent = session.scalar(sa.select(TemplateRow).where(TemplateRow.name == template.name))
+            if parent is None:
+                parent = TemplateRow(name=template.name, created_at=now, created_by=actor.name)
+                session.add(parent)
+                session.flush()
+            row = TemplateVersionRow(
+                template_id=parent.id,
+                version=template.version,
+                content=content,
+                status=DRAFT,
+                revision=1,
+                created_at=now,
+                created_by=actor.name,
+                updated_at=now,
+                updated_by=actor.name,
+            )
+            row.template = parent
+            session.add(row)
+            session.flush()
+            view = _view(row)
+            audit.record(
+                session,
+                actor,
+                "template.create",
+                f"template:{template.name}@{template.version}",
+                after={"status": DRAFT, "revision": 1, "content": content},
+            )
+    except IntegrityError as error:
+        raise ConflictError(
+            f"template {template.name}@{template.version} already exists; "
+            "edit its draft or choose a new version"
+        ) from error
+    return view
+
+
+def update_draft(
+    sessions: sessionmaker[Session],
+    name: str,
+    version: str,
+    content: str,
+    *,
+    expected_revision: int,
+    actor: Principal,
+) -> TemplateVersionView:
+    """Replace the text of a draft that is still at ``expected_revision``.
+
+    Raises ``NotFoundError``, ``InputError`` (invalid text, or a changed name/version),
+    ``ConflictError`` when the version is no longer a draft, ``StaleRevisionError`` (with the
+    current state) when someone saved in between.
+    """
+    template = _parse_valid(content, source=f"{name}@{version}")
+    if (template.name, template.version) != (name, version):
+        raise InputError(
+            f"metadata.name/version must stay {name}/{version} in this draft "
+            f"(found {template.name}/{template.version}); create a new version instead"
+        )
+    with sessions.begin() as session:
+        row = _version_row(session, name, version, lock=True)
+        if row.status != DRAFT:
+            raise ConflictError(
+                f"template {name}@{version} is {row.status}: a published version never changes; "
+                "create a new version instead"
+            )
+        if row.revision != expected_revision:
+            raise StaleRevisionError(
+                f"template {name}@{version} was saved by {row.updated_by} in between "
+                f"(revision {row.revision}, you edited revision {expected_revision}); "
+                "merge your change into the current text and save again",
+                current=_view(row),
+            )
+        before = {"revision": row.revision, "content": row.content}
+        row.content = content
+        row.revision += 1
+        row.updated_at = datetime.now(UTC)
+        row.updated_by = actor.name
+        audit.record(
+            session,
+            actor,
+            "template.update",
+            f"template:{name}@{version}",
+            before=before,
+            after={"revision": row.revision, "content": content},
+        )
+        return _view(row)
+
+
+def _change_status(
+    sessions: sessionmaker[Session],
+    name: str,
+    version: str,
+    *,
+    allowed_from: tuple[str, ...],
+    to: str,
+    expected_revision: int | None,
+    actor: Principal,
+) -> TemplateVersionView:
+    with sessions.begin() as session:
+        row = _version_row(session, name, version, lock=True)
+        if row.status == to:
+            return _view(row)
+        if row.status not in allowed_from:
+            raise ConflictError(
+                f"template {name}@{version} is {row.status}; only a "
+                f"{' or '.join(allowed_from)} version can become {to}"
+            )
+        if expected_revision is not None and row.revision != expected_revision:
+            raise StaleRevisionError(
+                f"template {name}@{version} changed in between (revision {row.revision}, "
+                f"you saw {expected_revision})",
+                current=_view(row),
+            )
+        before = {"status": row.status, "revision": row.revision}
+        row.status = to
+        row.revision += 1
+        row.updated_at = datetime.now(UTC)
+        row.updated_by = actor.name
+        audit.record(
+            session,
+            actor,
+            _STATUS_ACTIONS[to],
+            f"template:{name}@{version}",
+            before=before,
+            after={"status": to, "revision": row.revision},
+        )
+        return _view(row)
+
+
+def publish_version(
+    sessions: sessionmaker[Session],
+    name: str,
+    version: str,
+    *,
+    actor: Principal,
+    expected_revision: int | None = None,
+) -> TemplateVersionView:
+    """Publish a draft; from then on its text never changes. Publishing twice is a no-op.
+
+    Raises ``NotFoundError``, ``ConflictError`` (deprecated), ``StaleRevisionError``.
+    """
+    return _change_status(
+        sessions,
+        name,
+        version,
+        allowed_from=(DRAFT,),
+        to=PUBLISHED,
+        expected_revision=expected_revision,
+        actor=actor,
+    )
+
+
+def deprecate_version(
+    sessions: sessionmaker[Session], name: str, version: str, *, actor: Principal
+) -> TemplateVersionView:
+    """Mark a published version deprecated (new charts are no longer built from it)."""
+    return _change_status(
+        sessions,
+        name,
+        version,
+        allowed_from=(PUBLISHED,),
+        to=DEPRECATED,
+        expected_revision=None,
+        actor=actor,
+    )
+
+
+def get_version(
+    sessions: sessionmaker[Session], name: str, version: str | None = None, *, actor: Principal
+) -> TemplateVersionView:
+    """One version; without ``version`` the newest published one (else the newest draft)."""
+    del actor
+    with sessions() as session:
+        if version is not None:
+            return _view(_version_row(session, name, version))
+        versions = _rows_of(session, name)
+        published = [row for row in versions if row.status == PUBLISHED]
+        return _view((published or versions)[-1])
+
+
+def load_published(
+    sessions: sessionmaker[Session], reference: str, *, actor: Principal
+) -> tuple[TemplateVersionView, Template]:
+    """The published version named by ``NAME[@VERSION]`` and its parsed template.
+
+    Raises ``NotFoundError``, ``ConflictError`` when that version is a draft or deprecated.
+    """
+    name, version = parse_reference(reference)
+    view = get_version(sessions, name, version, actor=actor)
+    if view.status != PUBLISHED:
+        raise ConflictError(
+            f"template {name}@{view.version} is {view.status}; charts are built from published "
+            "versions only"
+        )
+    return view, parse_template(view.content, source=f"{name}@{view.version}")
+
+
+def _rows_of(session: Session, name: str) -> list[TemplateVersionRow]:
+    rows = list(
+        session.scalars(
+            sa.select(TemplateVersionRow)
+            .join(TemplateRow)
+            .where(TemplateRow.name == name)
+            .order_by(TemplateVersionRow.id)
+        )
+    )
+    if not rows:
+        raise NotFoundError(f"template {name!r} does not exist")
+    return sorted(rows, key=lambda row: _semver_key(row.version))
+
+
+def _semver_key(version: str) -> tuple[int, ...]:
+    core = version.split("+", 1)[0].split("-", 1)[0]
+    return tuple(int(part) if part.isdigit() else 0 for part in core.split("."))
+
+
+def list_versions(
+    sessions: sessionmaker[Session], name: str, *, actor: Principal
+) -> list[TemplateVersionView]:
+    """Every version of a template, oldest SemVer first; raises ``NotFoundError``."""
+    del actor
+    with sessions() as session:
+        return [_view(row) for row in _rows_of(session, name)]
+
+
+def list_templates(sessions: sessionmaker[Session], *, actor: Principal) -> list[TemplateSummary]:
+    """Every template by name with its versions and statuses."""
+    del actor
+    with sessions() as session:
+        rows = session.execute(
+            sa.select(TemplateRow.name, TemplateVersionRow.version, TemplateVersionRow.status)
+            .join(TemplateVersionRow, TemplateVersionRow.template_id == TemplateRow.id)
+            .order_by(TemplateRow.name)
+        ).all()
+    grouped: dict[str, list[tuple[str, str]]] = {}
+    for name, version, status in rows:
+        grouped.setdefault(name, []).append((version, status))
+    summaries = []
+    for name, versions in grouped.items():
+        versions.sort(key=lambda item: _semver_key(item[0]))
+        published = [v for v, s in versions if s == PUBLISHED]
+        summaries.append(
+            TemplateSummary(name, tuple(versions), published[-1] if published else None)
+        )
+    return summaries
+
+
+def diff_versions(
+    sessions: sessionmaker[Session], name: str, old: str, new: str, *, actor: Principal
+) -> str:
+    """A unified diff of the YAML of two versions (empty when identical)."""
+    old_view = get_version(sessions, name, old, actor=actor)
+    new_view = get_version(sessions, name, new, actor=actor)
+    return "".join(
+        difflib.unified_diff(
+            old_view.content.splitlines(keepends=True),
+            new_view.content.splitlines(keepends=True),
+            fromfile=f"{name}@{old}",
+            tofile=f"{name}@{new}",
+        )
+    )
+
+
+def export_yaml(
+    sessions: sessionmaker[Session], name: str, version: str, *, actor: Principal
+) -> str:
+    """The stored YAML text of a version, byte for byte as saved."""
+    return get_version(sessions, name, version, actor=actor).content
+
+
+def seed_template(
+    sessions: sessionmaker[Session], path: Path, *, actor: Principal
+) -> TemplateVersionView | None:
+    """On an empty store, import the template at ``path`` and publish it; else do nothing.
+
+    Returns the published version, or ``None`` when templates already exist (or another server
+    seeded it at the same moment).
+    """
+    with sessions() as session:
+        if session.scalar(sa.select(sa.func.count()).select_from(TemplateRow)):
+            return None
+    try:
+        view = create_version(sessions, path.read_text("utf-8"), actor=actor, source=path.name)
+    except ConflictError:
+        return None
+    return publish_version(sessions, view.name, view.version, actor=actor)
