@@ -317,6 +317,7 @@ class FaultProxy:
         self.injected: list[tuple[str, str, str]] = []
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._connections: list[http.client.HTTPConnection] = []
         self._server = self._serve()
 
     @property
@@ -342,6 +343,8 @@ class FaultProxy:
         if connection is None:
             connection = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
             self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
         return connection
 
     def _forward(
@@ -441,6 +444,9 @@ class FaultProxy:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
 
 
 # --- fixtures ---------------------------------------------------------------------------

@@ -1,0 +1,289 @@
+"""The OCI client against Debian's docker-registry on loopback (basic and token auth, faults)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from helmforge.adapters.oci import RegistryClient, RetryPolicy, is_chart_manifest
+from helmforge.adapters.secrets import decrypt_secret, encrypt_secret, new_key
+from helmforge.core.errors import (
+    AuthenticationError,
+    ExternalServiceError,
+    InputError,
+    PermissionDeniedError,
+)
+from helmforge.core.oci import ChartArtifact, Registry, build_artifact
+from helmforge.core.secrets import Secret
+from tests.support.charts import make_chart
+from tests.support.registry import (
+    CANARY_PASSWORD,
+    ROBOT,
+    USERS,
+    Fault,
+    FaultProxy,
+    RegistryServer,
+    TokenIssuer,
+    unique_path,
+)
+
+pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+
+FAST = RetryPolicy(attempts=5, base_delay=0.02, max_delay=0.5)
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+        time.sleep(min(seconds, 0.5))
+
+
+def push(client: RegistryClient, repository: str, artifact: ChartArtifact) -> str:
+    for digest, data in artifact.blobs:
+        client.push_blob(repository, digest, data)
+    return client.put_manifest(repository, artifact.tag, artifact.manifest)
+
+
+def assert_complete(client: RegistryClient, repository: str, artifact: ChartArtifact) -> None:
+    """The tag points at our manifest and every blob reads back with its digest."""
+    manifest = client.get_manifest(repository, artifact.tag)
+    assert manifest is not None
+    assert manifest.digest == artifact.manifest_digest
+    assert is_chart_manifest(manifest)
+    assert client.get_blob(repository, artifact.layer_digest) == artifact.archive
+    assert client.get_blob(repository, artifact.config_digest) == artifact.config
+
+
+@pytest.fixture
+def robot_client(basic_registry: RegistryServer) -> Iterator[RegistryClient]:
+    registry = Registry(
+        f"oci://{basic_registry.authority}/x",
+        plain_http=True,
+        username=ROBOT,
+        password=Secret(CANARY_PASSWORD),
+    )
+    with RegistryClient(registry, retry=FAST) as client:
+        yield client
+
+
+def test_basic_auth_push_and_read_back(robot_client: RegistryClient) -> None:
+    repository = f"{unique_path()}/demo"
+    artifact = build_artifact(make_chart())
+    assert push(robot_client, repository, artifact) == artifact.manifest_digest
+    assert_complete(robot_client, repository, artifact)
+    # Identical blobs are found by HEAD and not sent again.
+    assert not robot_client.push_blob(repository, artifact.layer_digest, artifact.archive)
+    assert robot_client.stats["blobs_uploaded"] == 2
+    assert robot_client.list_tags(repository) == ["1.0.0"]
+    assert robot_client.get_manifest(repository, "9.9.9") is None
+    assert robot_client.list_tags(f"{unique_path()}/absent") == []
+
+
+def test_robot_name_sent_byte_exact(basic_registry: RegistryServer) -> None:
+    # RELIABILITY row 23: robot$proj+ci is what the registry receives, byte for byte.
+    proxy = FaultProxy(basic_registry.port)
+    try:
+        registry = Registry(
+            f"oci://{proxy.authority}/x",
+            plain_http=True,
+            username=ROBOT,
+            password=Secret(CANARY_PASSWORD),
+        )
+        with RegistryClient(registry, retry=FAST) as client:
+            assert client.list_tags(f"{unique_path()}/demo") == []
+        decoded = {base64.b64decode(a.split()[1]) for a in proxy.authorizations}
+        assert decoded == {f"{ROBOT}:{CANARY_PASSWORD}".encode()}
+    finally:
+        proxy.close()
+
+
+def test_wrong_password_is_an_authentication_error_without_the_secret(
+    basic_registry: RegistryServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    registry = Registry(
+        f"oci://{basic_registry.authority}/x",
+        plain_http=True,
+        username=ROBOT,
+        password=Secret(CANARY_PASSWORD + "-wrong"),
+    )
+    with RegistryClient(registry, retry=FAST) as client, pytest.raises(AuthenticationError) as e:
+        client.list_tags("x/demo")
+    assert ROBOT in str(e.value)
+    for text in (str(e.value), repr(e.value), repr(client), caplog.text):
+        assert CANARY_PASSWORD not in text
+    anonymous = Registry(f"oci://{basic_registry.authority}/x", plain_http=True)
+    with RegistryClient(anonymous, retry=FAST) as client, pytest.raises(AuthenticationError):
+        client.list_tags("x/demo")
+
+
+def test_token_auth_push_and_read_back(
+    token_registry: RegistryServer, token_issuer: TokenIssuer
+) -> None:
+    registry = Registry(
+        f"oci://{token_registry.authority}/x",
+        plain_http=True,
+        username=ROBOT,
+        password=Secret(CANARY_PASSWORD),
+    )
+    repository = f"{unique_path()}/demo"
+    artifact = build_artifact(make_chart())
+    with RegistryClient(registry, retry=FAST) as client:
+        push(client, repository, artifact)
+        assert_complete(client, repository, artifact)
+        assert client.stats["tokens_fetched"] == 2  # one for pull,push and one for pull
+    assert ROBOT in token_issuer.received_usernames
+
+
+def test_insufficient_scope_is_denied_without_a_retry_loop(
+    token_registry: RegistryServer, token_issuer: TokenIssuer
+) -> None:
+    # RELIABILITY row 22: a token with no rights, then 401: "denied", no loop.
+    token_issuer.grants["nobody"] = []
+    USERS.setdefault("nobody", "nobody-password")
+    registry = Registry(
+        f"oci://{token_registry.authority}/x",
+        plain_http=True,
+        username="nobody",
+        password=Secret("nobody-password"),
+    )
+    artifact = build_artifact(make_chart())
+    with RegistryClient(registry, retry=FAST) as client:
+        with pytest.raises(PermissionDeniedError, match="denied"):
+            client.push_blob(f"{unique_path()}/demo", artifact.layer_digest, artifact.archive)
+        assert client.stats["tokens_fetched"] == 1
+        assert client.stats["requests"] <= 3
+
+
+def test_expired_tokens_are_renewed_mid_push(
+    token_registry: RegistryServer, token_issuer: TokenIssuer
+) -> None:
+    # RELIABILITY row 22: a token expiring mid-push: re-authenticate and continue.
+    registry = Registry(
+        f"oci://{token_registry.authority}/x",
+        plain_http=True,
+        username=ROBOT,
+        password=Secret(CANARY_PASSWORD),
+    )
+    repository = f"{unique_path()}/demo"
+    first, second = build_artifact(make_chart()), build_artifact(make_chart(version="1.0.1"))
+    token_issuer.expire_next = 1  # the very first token arrives expired
+    token_issuer.ttl = 1.5
+    try:
+        with RegistryClient(registry, retry=FAST) as client:
+            client.push_blob(repository, first.config_digest, first.config)
+            time.sleep(2.6)  # the cached token has expired now
+            client.push_blob(repository, first.layer_digest, first.archive)
+            client.put_manifest(repository, first.tag, first.manifest)
+            push(client, repository, second)
+            assert client.stats["tokens_fetched"] >= 3
+    finally:
+        token_issuer.ttl = 300.0
+        token_issuer.expire_next = 0
+    with RegistryClient(registry, retry=FAST) as client:
+        assert_complete(client, repository, first)
+        assert_complete(client, repository, second)
+
+
+@pytest.fixture
+def proxied(fault_proxy: FaultProxy) -> Iterator[tuple[RegistryClient, Sleeps]]:
+    sleeps = Sleeps()
+    registry = Registry(f"oci://{fault_proxy.authority}/x", plain_http=True)
+    with RegistryClient(registry, retry=FAST, sleep=sleeps) as client:
+        yield client, sleeps
+
+
+def test_429_retry_after_and_500_are_retried(
+    proxied: tuple[RegistryClient, Sleeps], fault_proxy: FaultProxy
+) -> None:
+    # RELIABILITY row 24.
+    client, sleeps = proxied
+    fault_proxy.add(Fault("POST", r"/blobs/uploads/", "429", times=1, retry_after="0.3"))
+    fault_proxy.add(Fault("PUT", r"/manifests/", "500", times=2))
+    fault_proxy.add(Fault("HEAD", r"/blobs/", "503", times=1))
+    artifact = build_artifact(make_chart())
+    push(client, "x/demo", artifact)
+    assert_complete(client, "x/demo", artifact)
+    assert 0.3 in sleeps
+    assert len(fault_proxy.injected) == 4
+    assert client.stats["status_429"] == 1
+    assert client.stats["status_500"] == 2
+
+
+def test_retries_are_bounded(
+    proxied: tuple[RegistryClient, Sleeps], fault_proxy: FaultProxy
+) -> None:
+    client, sleeps = proxied
+    fault_proxy.add(Fault("GET", r"/tags/list", "500", times=100))
+    with pytest.raises(ExternalServiceError, match="500"):
+        client.list_tags("x/demo")
+    assert len(fault_proxy.injected) == FAST.attempts
+    assert len(sleeps) == FAST.attempts - 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault("PUT", r"/blobs/uploads/", "drop"),
+        Fault("PUT", r"/blobs/uploads/", "lose-response"),
+        Fault("POST", r"/blobs/uploads/", "lose-response"),
+        Fault("POST", r"/blobs/uploads/", "drop", times=2),
+        Fault("PUT", r"/manifests/", "lose-response"),
+    ],
+    ids=["put-dropped", "put-answer-lost", "post-answer-lost", "post-dropped-twice", "manifest"],
+)
+def test_lost_connections_and_answers_restart_the_upload(
+    proxied: tuple[RegistryClient, Sleeps], fault_proxy: FaultProxy, fault: Fault
+) -> None:
+    # RELIABILITY row 18: a lost answer, a dropped connection: upload again; tag complete.
+    client, _ = proxied
+    fault_proxy.add(fault)
+    artifact = build_artifact(make_chart())
+    push(client, "x/demo", artifact)
+    assert fault_proxy.injected
+    assert_complete(client, "x/demo", artifact)
+
+
+def test_lost_upload_session_restarts(
+    proxied: tuple[RegistryClient, Sleeps],
+    fault_proxy: FaultProxy,
+    private_registry: RegistryServer,
+) -> None:
+    # The registry forgets the session (restarted with another upload secret): 404
+    # BLOB_UPLOAD_INVALID/UNKNOWN, then a new upload.
+    client, _ = proxied
+
+    def forget_sessions() -> None:
+        private_registry.kill()
+        config = private_registry.root / "config.yml"
+        config.write_text(config.read_text().replace("upload-secret", "other-secret"))
+        private_registry.write_config = lambda: config  # type: ignore[method-assign]
+        private_registry.start()
+
+    fault_proxy.add(Fault("PUT", r"/blobs/uploads/", "hook", hook=forget_sessions))
+    artifact = build_artifact(make_chart())
+    push(client, "x/demo", artifact)
+    assert client.stats["uploads_restarted"] >= 1
+    assert_complete(client, "x/demo", artifact)
+
+
+def test_tags_are_paginated(proxied: tuple[RegistryClient, Sleeps]) -> None:
+    client, _ = proxied
+    for patch in range(5):
+        push(client, "x/demo", build_artifact(make_chart(version=f"1.0.{patch}")))
+    assert sorted(client.list_tags("x/demo", page_size=2)) == [f"1.0.{p}" for p in range(5)]
+
+
+def test_secrets_encrypt_at_rest() -> None:
+    key = new_key()
+    token = encrypt_secret(Secret(CANARY_PASSWORD), key=key)
+    assert CANARY_PASSWORD.encode() not in token
+    assert decrypt_secret(token, key=key).reveal() == CANARY_PASSWORD
+    with pytest.raises(InputError, match="cannot be decrypted"):
+        decrypt_secret(token, key=new_key())
+    with pytest.raises(InputError, match="Fernet key"):
+        encrypt_secret(Secret("x"), key=b"short")
