@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from helmforge.cli import publishing
+from helmforge.cli import charts, publishing, templates
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="helmforge: governed Helm charts."
@@ -16,6 +16,8 @@ def main() -> None:
     """helmforge: governed Helm charts at fleet scale."""
 
 
+templates.register(app)
+charts.register(app)
 publishing.register(app)
 
 

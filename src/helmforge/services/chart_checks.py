@@ -1,0 +1,136 @@
+"""Lint a chart folder or .tgz: helmforge's own checks, then real Helm lint when installed.
+
+helmforge's checks: Chart.yaml reads as a v2 chart with a name and a SemVer version,
+values.yaml reads as a mapping (with helmforge's strict YAML reader), values.schema.json is
+JSON Schema with only internal references, and values.yaml validates against it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LintReport", "lint_chart"]
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from helmforge.adapters.archives import read_chart_archive, read_chart_folder
+from helmforge.adapters.helm import HelmLintResult, helm_lint
+from helmforge.core.errors import HelmforgeError, InputError, Location
+from helmforge.core.templates import is_semver
+from helmforge.core.yaml_codec import load_single
+
+MAX_ARCHIVE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LintReport:
+    """helmforge's problems (each names file and path) and Helm's verdict."""
+
+    chart: Path
+    problems: tuple[str, ...]
+    helm: HelmLintResult
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.helm.errors
+
+
+def _read(chart: Path) -> dict[str, bytes]:
+    if chart.is_dir():
+        return read_chart_folder(chart)
+    try:
+        if chart.stat().st_size > MAX_ARCHIVE_BYTES:
+            raise InputError(
+                f"archive is over {MAX_ARCHIVE_BYTES} bytes", location=Location(str(chart))
+            )
+        data = chart.read_bytes()
+    except OSError as error:
+        raise InputError(
+            f"cannot read chart: {error.strerror}", location=Location(str(chart))
+        ) from None
+    return read_chart_archive(data, source=str(chart))
+
+
+def _check_metadata(files: Mapping[str, bytes], problems: list[str]) -> None:
+    if "Chart.yaml" not in files:
+        problems.append("Chart.yaml: missing; every chart needs one")
+        return
+    metadata = load_single(files["Chart.yaml"], source="Chart.yaml").data
+    if not isinstance(metadata, dict):
+        problems.append("Chart.yaml: must be a mapping")
+        return
+    if metadata.get("apiVersion") != "v2":
+        problems.append(f"Chart.yaml: apiVersion {metadata.get('apiVersion')!r} should be 'v2'")
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        problems.append("Chart.yaml: name is required (a string)")
+    version = metadata.get("version")
+    if not isinstance(version, str) or not is_semver(version):
+        problems.append(f"Chart.yaml: version {version!r} is not SemVer (such as 1.2.3)")
+
+
+def _external_refs(node: Any, path: str = "") -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else key
+            if key == "$ref" and isinstance(value, str) and not value.startswith("#"):
+                found.append(f"{where}: {value!r}")
+            found.extend(_external_refs(value, where))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            found.extend(_external_refs(item, f"{path}[{index}]"))
+    return found
+
+
+def _check_values(files: Mapping[str, bytes], problems: list[str]) -> None:
+    values: Any = {}
+    if "values.yaml" in files:
+        values = load_single(files["values.yaml"], source="values.yaml").data or {}
+        if not isinstance(values, dict):
+            problems.append("values.yaml: must be a mapping of values")
+            return
+    if "values.schema.json" not in files:
+        return
+    try:
+        schema = json.loads(files["values.schema.json"])
+    except ValueError as error:
+        problems.append(f"values.schema.json: not valid JSON ({error})")
+        return
+    external = _external_refs(schema)
+    if external:
+        problems.append(
+            "values.schema.json: only internal '#/' references are allowed: " + ", ".join(external)
+        )
+        return
+    import jsonschema
+
+    validator_class = jsonschema.validators.validator_for(
+        schema, default=jsonschema.Draft7Validator
+    )
+    try:
+        validator_class.check_schema(schema)
+    except jsonschema.SchemaError as error:
+        problems.append(f"values.schema.json: not a valid JSON schema: {error.message}")
+        return
+    violations = validator_class(schema).iter_errors(values)
+    for violation in sorted(violations, key=lambda item: [str(part) for part in item.path]):
+        where = ".".join(str(part) for part in violation.absolute_path) or "(top)"
+        problems.append(f"values.yaml: {where}: {violation.message}")
+
+
+def lint_chart(chart: Path) -> LintReport:
+    """Lint a chart folder or .tgz; returns every problem found and Helm's findings.
+
+    Raises ``InputError`` when the chart cannot be read at all (missing, a hostile archive).
+    """
+    files = _read(chart)
+    problems: list[str] = []
+    for check in (_check_metadata, _check_values):
+        try:
+            check(files, problems)
+        except HelmforgeError as error:
+            problems.append(str(error))
+    return LintReport(chart=chart, problems=tuple(problems), helm=helm_lint(chart))
