@@ -105,35 +105,40 @@ def _node_ports_allocated(spec: dict[str, Any]) -> bool:
     return spec.get("type", "ClusterIP") in ("ClusterIP", "LoadBalancer")
 
 
+type Rule = tuple[Pattern, Any, Condition | None]
+
+
+def _container_rules(containers: str) -> tuple[Rule, ...]:
+    probes: tuple[Rule, ...] = tuple(
+        rule
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe")
+        for rule in (
+            ((containers, _ANY, probe, "timeoutSeconds"), 1, None),
+            ((containers, _ANY, probe, "periodSeconds"), 10, None),
+            ((containers, _ANY, probe, "successThreshold"), 1, None),
+            ((containers, _ANY, probe, "failureThreshold"), 3, None),
+            ((containers, _ANY, probe, "httpGet", "scheme"), "HTTP", None),
+        )
+    )
+    return (
+        ((containers, _ANY, "terminationMessagePath"), "/dev/termination-log", None),
+        ((containers, _ANY, "terminationMessagePolicy"), "File", None),
+        ((containers, _ANY, "imagePullPolicy"), "IfNotPresent", _pinned_image),
+        ((containers, _ANY, "resources"), {}, None),
+        ((containers, _ANY, "ports", _ANY, "protocol"), "TCP", None),
+        *probes,
+    )
+
+
 # Defaults relative to a pod spec: (pattern, default value, condition on the parent mapping).
-_POD_SPEC_DEFAULTS: tuple[tuple[Pattern, Any, Condition | None], ...] = (
+_POD_SPEC_DEFAULTS: tuple[Rule, ...] = (
     (("dnsPolicy",), "ClusterFirst", None),
     (("restartPolicy",), "Always", None),
     (("schedulerName",), "default-scheduler", None),
     (("securityContext",), {}, None),
     (("terminationGracePeriodSeconds",), 30, None),
-    *(
-        item
-        for containers in ("containers", "initContainers")
-        for item in (
-            ((containers, _ANY, "terminationMessagePath"), "/dev/termination-log", None),
-            ((containers, _ANY, "terminationMessagePolicy"), "File", None),
-            ((containers, _ANY, "imagePullPolicy"), "IfNotPresent", _pinned_image),
-            ((containers, _ANY, "resources"), {}, None),
-            ((containers, _ANY, "ports", _ANY, "protocol"), "TCP", None),
-            *(
-                item
-                for probe in ("livenessProbe", "readinessProbe", "startupProbe")
-                for item in (
-                    ((containers, _ANY, probe, "timeoutSeconds"), 1, None),
-                    ((containers, _ANY, probe, "periodSeconds"), 10, None),
-                    ((containers, _ANY, probe, "successThreshold"), 1, None),
-                    ((containers, _ANY, probe, "failureThreshold"), 3, None),
-                    ((containers, _ANY, probe, "httpGet", "scheme"), "HTTP", None),
-                )
-            ),
-        )
-    ),
+    *_container_rules("containers"),
+    *_container_rules("initContainers"),
     (("volumes", _ANY, "configMap", "defaultMode"), 420, None),
     (("volumes", _ANY, "secret", "defaultMode"), 420, None),
 )

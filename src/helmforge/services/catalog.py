@@ -1,0 +1,391 @@
+"""Importing Kubernetes objects into the catalog, and finding them again.
+
+An import reads every source first (files, folders, stdin, a cluster), cleans and validates
+every object, and only then writes, in one transaction: bad input leaves the catalog as it
+was. Each object is stored once per identity (API group, kind, namespace, name): the same
+content again is ``unchanged``, different content ``updated``; two different objects with one
+identity in the same import are a conflict.
+
+Every call takes ``actor``, the name of whoever acts (recorded on the rows).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_KUBERNETES_VERSION",
+    "CatalogEntry",
+    "ImportReport",
+    "ImportedObject",
+    "Source",
+    "get_object",
+    "import_manifests",
+    "import_sources",
+    "list_objects",
+    "open_catalog",
+    "read_paths",
+]
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy.engine import Engine
+
+from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.adapters.storage import catalog_store
+from helmforge.adapters.storage.database import create_database_engine, migrate
+from helmforge.core.cleaning import clean_object
+from helmforge.core.errors import InputError, Location, NotFoundError, TooLargeError
+from helmforge.core.kubernetes_schemas import SchemaSet
+from helmforge.core.label_selectors import parse_label_selector
+from helmforge.core.manifests import (
+    IMPORT_LIMITS,
+    ManifestObject,
+    ManifestSet,
+    SkippedDocument,
+    read_manifests,
+)
+
+DEFAULT_KUBERNETES_VERSION = "1.31"
+_SUFFIXES = (".yaml", ".yml", ".json")
+_MAX_FILES = 10_000
+_STATUS_VALID, _STATUS_INVALID, _STATUS_UNKNOWN = "valid", "invalid", "no-schema"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Bytes to import and the name errors and the catalog use for them."""
+
+    name: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedObject:
+    """What happened to one object: ``created``, ``updated``, ``unchanged`` or ``conflict``."""
+
+    reference: str
+    source: str
+    line: int
+    outcome: str
+    schema_status: str
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """The outcome of one import, object by object, plus the documents skipped."""
+
+    objects: list[ImportedObject] = field(default_factory=list)
+    skipped: list[SkippedDocument] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for item in self.objects if item.outcome == outcome)
+
+    @property
+    def invalid(self) -> list[ImportedObject]:
+        return [item for item in self.objects if item.schema_status == _STATUS_INVALID]
+
+    @property
+    def without_schema(self) -> list[ImportedObject]:
+        return [item for item in self.objects if item.schema_status == _STATUS_UNKNOWN]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """A stored object as the CLI, API and UI show it."""
+
+    id: int
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+    source: str
+    line: int
+    content_hash: str
+    schema_status: str
+    problems: tuple[str, ...]
+    labels: dict[str, str]
+    body: dict[str, Any]
+    imported_by: str
+
+    @property
+    def reference(self) -> str:
+        if self.namespace:
+            return f"{self.kind}/{self.namespace}/{self.name}"
+        return f"{self.kind}/{self.name}"
+
+
+def open_catalog(database_url: str) -> Engine:
+    """An engine on ``database_url`` with every migration applied."""
+    engine = create_database_engine(database_url)
+    migrate(engine)
+    return engine
+
+
+def read_paths(
+    paths: Sequence[str], *, stdin: BinaryIO | None = None, max_bytes: int = IMPORT_LIMITS.max_bytes
+) -> list[Source]:
+    """The contents of files, of the YAML/JSON files under folders (sorted), and of stdin (``-``).
+
+    Sizes are checked before reading. Raises ``InputError`` for a missing path, a folder without
+    YAML or JSON files, or stdin given twice; ``TooLargeError`` over ``max_bytes``.
+    """
+    sources: list[Source] = []
+    for raw in paths:
+        if raw == "-":
+            if stdin is None or any(source.name == "<stdin>" for source in sources):
+                raise InputError("stdin ('-') can be read only once")
+            content = stdin.read(max_bytes + 1)
+            if len(content) > max_bytes:
+                raise TooLargeError(
+                    f"more than {max_bytes} bytes on stdin", location=Location("<stdin>")
+                )
+            sources.append(Source("<stdin>", content))
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            files = sorted(
+                entry
+                for entry in path.rglob("*")
+                if entry.suffix.lower() in _SUFFIXES
+                and entry.is_file()
+                and not any(part.startswith(".") for part in entry.relative_to(path).parts)
+            )
+            if not files:
+                raise InputError(
+                    "no .yaml, .yml or .json files in this folder", location=Location(raw)
+                )
+            if len(files) > _MAX_FILES:
+                raise TooLargeError(f"more than {_MAX_FILES} files", location=Location(raw))
+        elif path.is_file():
+            files = [path]
+        else:
+            raise InputError("no such file or folder", location=Location(raw))
+        for file in files:
+            size = file.stat().st_size
+            if size > max_bytes:
+                raise TooLargeError(
+                    f"{size} bytes is over the limit of {max_bytes} bytes",
+                    location=Location(str(file)),
+                )
+            try:
+                sources.append(Source(str(file), file.read_bytes()))
+            except OSError as error:
+                raise InputError(
+                    f"cannot read: {error.strerror}", location=Location(str(file))
+                ) from None
+    return sources
+
+
+def parse_sources(sources: Sequence[Source]) -> ManifestSet:
+    """Every object of every source; raises ``InputError`` for the first unreadable stream."""
+    manifests = ManifestSet()
+    for source in sources:
+        manifests.extend(read_manifests(source.content, source=source.name))
+    return manifests
+
+
+def catalog_schema_set(engine: Engine, *, kubernetes_version: str) -> SchemaSet:
+    """The built-in schemas of ``kubernetes_version`` plus every schema imported."""
+    builtin = load_schema_set(kubernetes_version)
+    imported = catalog_store.load_schema_definitions(engine)
+    if not imported:
+        return builtin
+    return SchemaSet(
+        kubernetes_version=builtin.kubernetes_version,
+        definitions={**builtin.definitions, **imported},
+    )
+
+
+def import_sources(
+    engine: Engine,
+    sources: Sequence[Source],
+    *,
+    actor: str,
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+    allow_invalid: bool = False,
+) -> ImportReport:
+    """Parse, clean, validate and store every object of ``sources`` (see ``import_manifests``)."""
+    return import_manifests(
+        engine,
+        parse_sources(sources),
+        actor=actor,
+        kubernetes_version=kubernetes_version,
+        allow_invalid=allow_invalid,
+    )
+
+
+def import_manifests(
+    engine: Engine,
+    manifests: ManifestSet,
+    *,
+    actor: str,
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+    allow_invalid: bool = False,
+) -> ImportReport:
+    """Clean, validate and store ``manifests`` in one transaction.
+
+    Objects failing their schema make the whole import fail with ``InputError`` (every problem
+    in ``problems``, each naming the source, line, object and field path) unless
+    ``allow_invalid``: then they are stored flagged ``invalid``. Objects without a known schema
+    are stored flagged ``no-schema``. Nothing is written when anything fails.
+    """
+    schemas = catalog_schema_set(engine, kubernetes_version=kubernetes_version)
+    report = ImportReport(skipped=list(manifests.skipped))
+    rows: dict[catalog_store.ObjectKey, catalog_store.ObjectRow] = {}
+    failures: list[InputError] = []
+    for item in manifests.objects:
+        row = _prepare(item, schemas)
+        previous = rows.get(row.key)
+        if previous is not None:
+            if previous.content_hash != row.content_hash:
+                failures.append(
+                    InputError(
+                        f"{item.reference} is defined twice with different content "
+                        f"(first at {previous.source}:{previous.line})",
+                        location=Location(item.source, item.line),
+                    )
+                )
+            continue
+        rows[row.key] = row
+        if row.schema_status == _STATUS_INVALID and not allow_invalid:
+            failures.extend(
+                InputError(problem, location=Location(item.source, item.line))
+                for problem in row.problems
+            )
+    if failures:
+        raise InputError(
+            f"{len(failures)} problem(s) in the input; nothing was imported: {failures[0]}",
+            problems=tuple(failures),
+        )
+    stored = catalog_store.existing_hashes(engine, {key[1] for key in rows})
+    created: list[catalog_store.ObjectRow] = []
+    updated: list[tuple[int, catalog_store.ObjectRow]] = []
+    for key, row in rows.items():
+        known = stored.get(key)
+        if known is None:
+            created.append(row)
+            outcome = "created"
+        elif known[1] != row.content_hash:
+            updated.append((known[0], row))
+            outcome = "updated"
+        else:
+            outcome = "unchanged"
+        report.objects.append(
+            ImportedObject(
+                reference=_reference(row),
+                source=row.source,
+                line=row.line,
+                outcome=outcome,
+                schema_status=row.schema_status,
+                problems=row.problems,
+            )
+        )
+    catalog_store.write_objects(engine, created=created, updated=updated, actor=actor)
+    return report
+
+
+def _reference(row: catalog_store.ObjectRow) -> str:
+    if row.namespace:
+        return f"{row.kind}/{row.namespace}/{row.name}"
+    return f"{row.kind}/{row.name}"
+
+
+def _prepare(item: ManifestObject, schemas: SchemaSet) -> catalog_store.ObjectRow:
+    body = clean_object(item.body).body
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    violations = schemas.validate(body)
+    problems: tuple[str, ...]
+    if violations is None:
+        status, problems = _STATUS_UNKNOWN, ()
+    elif violations:
+        status = _STATUS_INVALID
+        problems = tuple(
+            f"{item.reference}: {_dotted(violation.path) or '(object)'}: {violation.message}"
+            for violation in violations
+        )
+    else:
+        status, problems = _STATUS_VALID, ()
+    labels = body.get("metadata", {}).get("labels")
+    return catalog_store.ObjectRow(
+        api_group=item.group,
+        api_version=item.api_version,
+        kind=item.kind,
+        namespace=item.namespace or "",
+        name=item.name,
+        source=item.source,
+        line=item.line,
+        content_hash=_sha256(canonical),
+        body=canonical,
+        schema_status=status,
+        problems=problems,
+        labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+    )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def list_objects(
+    engine: Engine,
+    *,
+    actor: str,
+    kind: str | None = None,
+    namespace: str | None = None,
+    label_selector: str | None = None,
+    source: str | None = None,
+    limit: int | None = None,
+) -> list[CatalogEntry]:
+    """Catalog objects filtered by kind, namespace, label selector and source."""
+    del actor  # recorded by the server's audit once it exists; reading changes nothing
+    selector = parse_label_selector(label_selector) if label_selector else ()
+    return [
+        _entry(row)
+        for row in catalog_store.find_objects(
+            engine, kind=kind, namespace=namespace, source=source, selector=selector, limit=limit
+        )
+    ]
+
+
+def get_object(engine: Engine, reference: str, *, actor: str) -> CatalogEntry:
+    """One object by ``Kind/name`` or ``Kind/namespace/name``; raises ``NotFoundError``."""
+    del actor
+    parts = reference.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise InputError(f"{reference!r} is not Kind/name or Kind/namespace/name")
+    kind, namespace, name = (parts[0], "", parts[1]) if len(parts) == 2 else tuple(parts)
+    rows = catalog_store.find_objects(engine, kind=kind, namespace=namespace, name=name)
+    if not rows:
+        raise NotFoundError(f"no {reference} in the catalog")
+    return _entry(rows[0])
+
+
+def _entry(row: catalog_store.StoredObject) -> CatalogEntry:
+    labels = row.body.get("metadata", {}).get("labels") or {}
+    return CatalogEntry(
+        id=row.id,
+        api_version=row.api_version,
+        kind=row.kind,
+        namespace=row.namespace or None,
+        name=row.name,
+        source=row.source,
+        line=row.line,
+        content_hash=row.content_hash,
+        schema_status=row.schema_status,
+        problems=row.problems,
+        labels=dict(labels),
+        body=row.body,
+        imported_by=row.imported_by,
+    )
