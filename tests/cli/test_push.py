@@ -1,0 +1,117 @@
+"""``helmforge push`` and ``helmforge versions`` against a real registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from helmforge.cli.main import app
+from tests.support.charts import make_chart
+from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
+
+pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+
+runner = CliRunner()
+
+
+def write_charts(folder: Path, count: int, *, payload: str = "") -> list[str]:
+    paths = []
+    for i in range(count):
+        path = folder / f"demo-1.0.{i}.tgz"
+        path.write_bytes(make_chart("demo", f"1.0.{i}", payload=payload))
+        paths.append(str(path))
+    return paths
+
+
+def test_push_then_repush_then_versions(private_registry: RegistryServer, tmp_path: Path) -> None:
+    charts = write_charts(tmp_path, 3)
+    target = f"oci://{private_registry.authority}/charts"
+    result = runner.invoke(app, ["push", *charts, target, "--plain-http"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith("pushed") for line in lines)
+    assert f"{private_registry.authority}/charts/demo:1.0.2 sha256:" in result.stdout
+
+    again = runner.invoke(app, ["push", *charts, target], env={"HELMFORGE_PLAIN_HTTP": "1"})
+    assert again.exit_code == 0, again.output
+    assert all(line.startswith("unchanged") for line in again.stdout.splitlines())
+
+    listed = runner.invoke(app, ["versions", f"{target}/demo", "--plain-http"])
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.split() == ["1.0.0", "1.0.1", "1.0.2"]
+
+
+def test_conflict_exits_1_with_one_line(private_registry: RegistryServer, tmp_path: Path) -> None:
+    target = f"oci://{private_registry.authority}/charts"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (first,) = write_charts(tmp_path / "a", 1)
+    assert runner.invoke(app, ["push", first, target, "--plain-http"]).exit_code == 0
+    (changed,) = write_charts(tmp_path / "b", 1, payload="x")
+    result = runner.invoke(app, ["push", changed, target, "--plain-http"])
+    assert result.exit_code == 1
+    error_lines = result.stderr.strip().splitlines()
+    assert len(error_lines) == 1
+    assert "already published" in error_lines[0]
+    assert error_lines[0].count("sha256:") == 2
+
+
+def test_robot_login_with_password_stdin(basic_registry: RegistryServer, tmp_path: Path) -> None:
+    charts = write_charts(tmp_path, 1)
+    target = f"oci://{basic_registry.authority}/{unique_path()}"
+    result = runner.invoke(
+        app,
+        ["push", *charts, target, "--plain-http", "--username", ROBOT, "--password-stdin"],
+        input=CANARY_PASSWORD + "\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert CANARY_PASSWORD not in result.output
+    wrong = runner.invoke(
+        app,
+        ["versions", f"{target}/demo", "--plain-http", "--password-stdin"],
+        input="wrong-" + CANARY_PASSWORD + "\n",
+        env={"HELMFORGE_USERNAME": ROBOT},
+    )
+    assert wrong.exit_code == 1
+    assert "refused the password" in wrong.stderr
+    assert CANARY_PASSWORD not in wrong.output
+    via_env = runner.invoke(
+        app,
+        ["versions", f"{target}/demo"],
+        env={
+            "HELMFORGE_USERNAME": ROBOT,
+            "HELMFORGE_PASSWORD": CANARY_PASSWORD,
+            "HELMFORGE_PLAIN_HTTP": "true",
+        },
+    )
+    assert via_env.exit_code == 0, via_env.output
+    assert via_env.stdout.split() == ["1.0.0"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["push"], 2, "Missing argument"),
+        (["push", "only.tgz"], 2, "oci://"),
+        (["push", "missing.tgz", "oci://127.0.0.1:9/x"], 1, "missing.tgz"),
+        (["push", "x.tgz", "oci://127.0.0.1:9/Bad_Path"], 1, "Bad_Path"),
+        (["versions", "oci://127.0.0.1:9"], 1, "name the chart"),
+        (["push", "x.tgz", "oci://127.0.0.1:9/x", "--username", "u"], 1, "needs a password"),
+    ],
+)
+def test_bad_input_exit_codes(args: list[str], code: int, message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == code, result.output
+    assert message in result.output
+
+
+def test_bad_archive_is_rejected_before_pushing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tgz"
+    bad.write_bytes(b"not a chart")
+    result = runner.invoke(app, ["push", str(bad), "oci://127.0.0.1:9/x", "--plain-http"])
+    assert result.exit_code == 1
+    assert "bad.tgz" in result.stderr
+    assert "gzip" in result.stderr
