@@ -1,0 +1,131 @@
+"""The schema catalog: CRDs, OpenAPI v3 documents and swagger.json files imported as schemas.
+
+Imported definitions join the built-in Kubernetes schemas when objects are validated (see
+``services.catalog.catalog_schema_set``). Every call takes ``actor``, who acts.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SchemaEntry", "SchemaImportReport", "import_schema_sources", "list_schema_entries"]
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from helmforge.adapters.storage import catalog_store
+from helmforge.core.errors import InputError, Location
+from helmforge.core.manifests import IMPORT_LIMITS
+from helmforge.core.openapi_schemas import definitions_from_documents
+from helmforge.core.yaml_codec import load_documents
+from helmforge.services.catalog import Source
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaEntry:
+    """One stored definition: its name, the object type it describes (if any), its source."""
+
+    name: str
+    api_version: str | None
+    kind: str | None
+    source: str
+    content_hash: str
+
+
+@dataclass(slots=True)
+class SchemaImportReport:
+    """``name -> created|updated|unchanged`` for every definition of the import."""
+
+    outcomes: dict[str, str] = field(default_factory=dict)
+    kinds: list[tuple[str, str]] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for value in self.outcomes.values() if value == outcome)
+
+
+def _documents(sources: Sequence[Source]) -> Iterator[tuple[Mapping[str, Any], str]]:
+    for source in sources:
+        for document in load_documents(source.content, source=source.name, limits=IMPORT_LIMITS):
+            data = document.data
+            where = f"{source.name}:{document.line}"
+            if data is None:
+                continue
+            if not isinstance(data, dict):
+                raise InputError(
+                    "expected a mapping", location=Location(source.name, document.line)
+                )
+            if isinstance(data.get("kind"), str) and data["kind"].endswith("List"):
+                for index, item in enumerate(data.get("items") or []):
+                    if not isinstance(item, dict):
+                        raise InputError(
+                            "list items must be mappings",
+                            location=Location(source.name, document.line, f"items[{index}]"),
+                        )
+                    yield item, f"{where} items[{index}]"
+            else:
+                yield data, where
+
+
+def import_schema_sources(
+    engine: Engine, sources: Sequence[Source], *, actor: str
+) -> SchemaImportReport:
+    """Convert and store every definition of ``sources``; all or nothing.
+
+    Raises ``InputError`` naming the source (and line) of anything that is not a CRD or an
+    OpenAPI document.
+    """
+    definitions: dict[str, dict[str, Any]] = {}
+    source_of: dict[str, str] = {}
+    for source in sources:
+        for name, schema in definitions_from_documents(_documents([source])).items():
+            definitions[name] = schema
+            source_of[name] = source.name
+    if not definitions:
+        raise InputError("no schema definitions found in the input")
+    rows = []
+    report = SchemaImportReport()
+    for name, schema in sorted(definitions.items()):
+        text = json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        api_version, kind = _gvk(schema)
+        if kind is not None and api_version is not None:
+            report.kinds.append((api_version, kind))
+        rows.append(
+            catalog_store.SchemaRow(
+                name=name,
+                api_version=api_version,
+                kind=kind,
+                source=source_of[name],
+                content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                schema=text,
+            )
+        )
+    report.outcomes = catalog_store.write_schemas(engine, rows, actor=actor)
+    return report
+
+
+def _gvk(schema: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    for gvk in schema.get("x-kubernetes-group-version-kind") or ():
+        if isinstance(gvk, Mapping) and gvk.get("version") and gvk.get("kind"):
+            group = gvk.get("group") or ""
+            return (f"{group}/{gvk['version']}" if group else str(gvk["version"])), str(gvk["kind"])
+    return None, None
+
+
+def list_schema_entries(
+    engine: Engine, *, actor: str, kind: str | None = None
+) -> list[SchemaEntry]:
+    """Stored definitions, optionally of one kind."""
+    del actor
+    return [
+        SchemaEntry(
+            name=row.name,
+            api_version=row.api_version,
+            kind=row.kind,
+            source=row.source,
+            content_hash=row.content_hash,
+        )
+        for row in catalog_store.list_schemas(engine, kind=kind)
+    ]

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helmforge.core.errors import InputError
+from helmforge.services import catalog, schemas
+
+VALID_APPLICATION = b"""
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: shop, namespace: argocd}
+spec:
+  project: default
+  destination: {server: "https://kubernetes.default.svc", namespace: shop}
+  sources:
+  - repoURL: oci://registry.example.com/charts
+    chart: shop-acme-prod-a1
+    targetRevision: 1.2.3
+    helm: {valueFiles: [$values/shop/acme/prod/a1/values.yaml]}
+  - {repoURL: "https://git.example.com/gitops.git", targetRevision: main, ref: values}
+  syncPolicy: {automated: {prune: true, selfHeal: true}}
+"""
+
+
+def test_argocd_crds_import_and_validate_applications(database_url: str, shared_data: Path) -> None:
+    engine = catalog.open_catalog(database_url)
+    paths = [str(p) for p in sorted((shared_data / "argocd").glob("*-crd.yaml"))]
+    report = schemas.import_schema_sources(engine, catalog.read_paths(paths), actor="admin")
+    assert ("argoproj.io/v1alpha1", "Application") in report.kinds
+    assert report.count("created") == 3
+    again = schemas.import_schema_sources(engine, catalog.read_paths(paths), actor="admin")
+    assert again.count("unchanged") == 3
+    listed = schemas.list_schema_entries(engine, actor="admin", kind="application")
+    assert [entry.name for entry in listed] == ["io.argoproj.v1alpha1.Application"]
+
+    good = catalog.import_sources(
+        engine, [catalog.Source("app.yaml", VALID_APPLICATION)], actor="admin"
+    )
+    assert [o.schema_status for o in good.objects] == ["valid"]
+    broken = VALID_APPLICATION.replace(b"namespace: shop}", b"namespce: shop}").replace(
+        b"targetRevision: 1.2.3", b"targetRevision: [1]"
+    )
+    with pytest.raises(InputError) as caught:
+        catalog.import_sources(engine, [catalog.Source("broken.yaml", broken)], actor="admin")
+    messages = "\n".join(str(problem) for problem in caught.value.problems)
+    assert "Application/argocd/shop: spec.destination: unknown field(s) namespce" in messages
+    assert "spec.sources[0].targetRevision" in messages
+    engine.dispose()
+
+
+def test_swagger_with_self_references_converts_and_validates(
+    database_url: str, shared_data: Path
+) -> None:
+    engine = catalog.open_catalog(database_url)
+    self_referencing = {
+        "swagger": "2.0",
+        "definitions": {
+            "io.example.v1.Props": {
+                "type": "object",
+                "properties": {
+                    "items": {"$ref": "#/definitions/io.example.v1.Props"},
+                    "anyOf": {
+                        "type": "array",
+                        "items": {"$ref": "#/definitions/io.example.v1.Props"},
+                    },
+                    "port": {"type": "string", "format": "int-or-string"},
+                },
+            },
+            "io.example.v1.Widget": {
+                "type": "object",
+                "x-kubernetes-group-version-kind": [
+                    {"group": "example.io", "version": "v1", "kind": "Widget"}
+                ],
+                "properties": {
+                    "apiVersion": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "metadata": {"type": "object"},
+                    "spec": {"$ref": "#/definitions/io.example.v1.Props"},
+                },
+            },
+        },
+    }
+    sources = [
+        catalog.Source("self.json", json.dumps(self_referencing).encode()),
+        *catalog.read_paths([str(shared_data / "argocd" / "swagger.json")]),
+    ]
+    report = schemas.import_schema_sources(engine, sources, actor="admin")
+    assert report.count("created") > 200
+    widget = (
+        b"apiVersion: example.io/v1\nkind: Widget\nmetadata: {name: w}\n"
+        b"spec: {items: {items: {port: 80}}}\n"
+    )
+    assert (
+        catalog.import_sources(engine, [catalog.Source("w.yaml", widget)], actor="a").invalid == []
+    )
+    deep_bad = widget.replace(b"port: 80", b"port: [80]")
+    with pytest.raises(InputError, match=r"spec.items.items.port"):
+        catalog.import_sources(engine, [catalog.Source("w.yaml", deep_bad)], actor="a")
+    engine.dispose()
+
+
+def test_non_schema_input_is_refused_with_its_source(database_url: str) -> None:
+    engine = catalog.open_catalog(database_url)
+    with pytest.raises(InputError, match=r"cm.yaml:1.*not a CRD or an OpenAPI document"):
+        schemas.import_schema_sources(
+            engine,
+            [catalog.Source("cm.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")],
+            actor="a",
+        )
+    assert schemas.list_schema_entries(engine, actor="a") == []
+    engine.dispose()
