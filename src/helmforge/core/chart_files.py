@@ -1,0 +1,218 @@
+"""The fixed files of a generated chart: Chart.yaml, values.yaml, README.md, helpers, NOTES.
+
+Each function returns the file's text; all are deterministic (no clock, stable order).
+"""
+
+from __future__ import annotations
+
+__all__ = ["HELMIGNORE", "chart_yaml", "helpers_tpl", "notes_txt", "readme_md", "values_yaml"]
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from helmforge.core.go_templates import escape_text, yaml_quote
+from helmforge.core.yaml_codec import dump_yaml
+
+if TYPE_CHECKING:
+    from helmforge.core.contexts import Context
+    from helmforge.core.templates import Resource, Template
+
+HELMIGNORE = """\
+# Patterns to ignore when building packages.
+.DS_Store
+.git/
+.gitignore
+.bzr/
+.bzrignore
+.hg/
+.hgignore
+.svn/
+*.swp
+*.bak
+*.tmp
+*.orig
+*~
+.project
+.idea/
+*.tmproj
+.vscode/
+"""
+
+
+def chart_yaml(
+    template: Template, context: Context, *, version: str, generator_version: str
+) -> str:
+    """Chart.yaml: identity, quoted appVersion, and provenance annotations (sorted)."""
+    annotations = {
+        "helmforge.dev/context-customer": context.customer,
+        "helmforge.dev/context-environment": context.environment,
+        "helmforge.dev/context-instance": context.instance,
+        "helmforge.dev/context-product": context.product,
+        "helmforge.dev/context-version": context.version,
+        "helmforge.dev/generator-version": generator_version,
+        "helmforge.dev/template": template.name,
+        "helmforge.dev/template-version": template.version,
+    }
+    description = template.description or f"{context.chart_name}, generated from {template.name}"
+    head = dump_yaml(
+        {
+            "apiVersion": "v2",
+            "name": context.chart_name,
+            "description": description,
+            "type": "application",
+            "version": version,
+        }
+    )
+    return (
+        head
+        + f"appVersion: {yaml_quote(context.version)}\n"
+        + dump_yaml({"annotations": annotations})
+    )
+
+
+def _parameter_tree(template: Template) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for parameter in template.parameters.values():
+        node = tree
+        for key in parameter.path[:-1]:
+            node = node.setdefault(key, {})
+        node[parameter.path[-1]] = parameter
+    return tree
+
+
+def values_yaml(template: Template, values: Mapping[str, Any]) -> str:
+    """values.yaml in declaration order, each parameter under its ``# --`` description."""
+    lines: list[str] = [
+        f"# Values of {context_free_title(template)}.",
+        "# Each value has a '# --' description (helm-docs); values.schema.json checks them.",
+    ]
+    _values_lines(_parameter_tree(template), values, 0, lines)
+    return "\n".join(lines) + "\n"
+
+
+def context_free_title(template: Template) -> str:
+    return f"template {template.name} {template.version}"
+
+
+def _values_lines(
+    tree: Mapping[str, Any], values: Mapping[str, Any], indent: int, lines: list[str]
+) -> None:
+    pad = " " * indent
+    for key, node in tree.items():
+        if key not in values:
+            continue
+        if isinstance(node, Mapping):
+            lines.append(f"{pad}{key}:")
+            child = values[key]
+            _values_lines(node, child if isinstance(child, Mapping) else {}, indent + 2, lines)
+            continue
+        description = node.description or f"{node.dotted}"
+        for number, text in enumerate(description.splitlines() or [""]):
+            lines.append(f"{pad}# {'-- ' if number == 0 else ''}{text}".rstrip())
+        for text in dump_yaml({key: values[key]}).splitlines():
+            lines.append(pad + text)
+
+
+def helpers_tpl(prefix: str) -> str:
+    """_helpers.tpl: name, fullname, chart, selectorLabels and labels, named ``<prefix>.*``."""
+    return f"""\
+{{{{/* Chart name, at most 63 characters. */}}}}
+{{{{- define "{prefix}.name" -}}}}
+{{{{- .Chart.Name | trunc 63 | trimSuffix "-" }}}}
+{{{{- end }}}}
+
+{{{{/* Fully qualified app name: the release name, plus the chart name unless it holds it. */}}}}
+{{{{- define "{prefix}.fullname" -}}}}
+{{{{- if contains .Chart.Name .Release.Name }}}}
+{{{{- .Release.Name | trunc 63 | trimSuffix "-" }}}}
+{{{{- else }}}}
+{{{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}}}
+{{{{- end }}}}
+{{{{- end }}}}
+
+{{{{/* Chart name and version for the helm.sh/chart label. */}}}}
+{{{{- define "{prefix}.chart" -}}}}
+{{{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}}}
+{{{{- end }}}}
+
+{{{{/* Selector labels. */}}}}
+{{{{- define "{prefix}.selectorLabels" -}}}}
+app.kubernetes.io/name: {{{{ include "{prefix}.name" . | quote }}}}
+app.kubernetes.io/instance: {{{{ .Release.Name | quote }}}}
+{{{{- end }}}}
+
+{{{{/* Common labels, on every object. */}}}}
+{{{{- define "{prefix}.labels" -}}}}
+helm.sh/chart: {{{{ include "{prefix}.chart" . | quote }}}}
+{{{{ include "{prefix}.selectorLabels" . }}}}
+app.kubernetes.io/version: {{{{ .Chart.AppVersion | quote }}}}
+app.kubernetes.io/managed-by: {{{{ .Release.Service | quote }}}}
+{{{{- end }}}}
+"""
+
+
+def notes_txt(template: Template, context: Context, resources: Sequence[Resource]) -> str:
+    """NOTES.txt: what was installed; literal text escaped so Helm prints it verbatim."""
+    lines = [
+        "{{ .Chart.Name }} {{ .Chart.Version }} is installed as release {{ .Release.Name }} "
+        "in namespace {{ .Release.Namespace }}.",
+        "",
+        escape_text(
+            f"Generated by helmforge from template {template.name} {template.version} for "
+            f"{context.product}/{context.customer}/{context.environment}/{context.instance} "
+            f"(version {context.version})."
+        ),
+        "",
+        "Objects:",
+    ]
+    lines.extend(escape_text(f"  - {resource.kind} ({resource.id})") for resource in resources)
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    text = text.replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    if not text:
+        return ""
+    fence = "`"
+    while fence in text:
+        fence += "`"
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def readme_md(
+    template: Template,
+    context: Context,
+    values: Mapping[str, Any],
+    *,
+    types: Mapping[str, Mapping[str, Any]],
+    version: str,
+) -> str:
+    """README.md: what the chart is, where it came from, and a table of its values."""
+    lines = [
+        f"# {context.chart_name}",
+        "",
+        template.description.replace("\n", " ") if template.description else "",
+        "",
+        f"Chart version `{version}`, app version `{context.version}`, generated by helmforge from "
+        f"template `{template.name}` `{template.version}`.",
+        "",
+        "## Values",
+        "",
+        "| Key | Type | Default | Description |",
+        "| --- | --- | --- | --- |",
+    ]
+    for dotted, parameter in template.parameters.items():
+        node: Any = values
+        for key in parameter.path:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        schema = types.get(dotted, {})
+        kind = schema.get("type", "any")
+        kind_text = kind if isinstance(kind, str) else " or ".join(str(k) for k in kind)
+        default = json.dumps(node, sort_keys=True, ensure_ascii=False)
+        description = parameter.description.replace("\n", " ").replace("|", "\\|")
+        if parameter.required:
+            description = f"(required) {description}".strip()
+        lines.append(f"| {_cell(dotted)} | {kind_text} | {_cell(default)} | {description} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,266 @@
+"""Rendering a chart (DESIGN §4): a template plus a context in, the chart's files out.
+
+``render_chart`` is a pure function: the same template, context, overrides, chart version and
+generator version always give the same bytes (keys sorted where order means nothing, no
+timestamps). Values are checked against values.schema.json before anything is rendered.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RenderedChart",
+    "chart_version_for",
+    "check_values",
+    "effective_values",
+    "render_chart",
+]
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import jsonschema
+
+from helmforge.core.chart_files import (
+    HELMIGNORE,
+    chart_yaml,
+    helpers_tpl,
+    notes_txt,
+    readme_md,
+    values_yaml,
+)
+from helmforge.core.errors import InputError, Location
+from helmforge.core.go_templates import (
+    Interpolation,
+    LabelsBlock,
+    ValueReference,
+    emit_document,
+)
+from helmforge.core.layering import effective_values, matches
+from helmforge.core.placeholders import ValuesRef, parse_placeholders, substitute_context
+from helmforge.core.templates import is_semver
+from helmforge.core.value_schemas import parameter_schemas, parameter_type, values_schema
+
+if TYPE_CHECKING:
+    from helmforge.core.contexts import Context
+    from helmforge.core.kubernetes_schemas import SchemaSet
+    from helmforge.core.templates import Resource, Template
+
+
+@dataclass(frozen=True)
+class RenderedChart:
+    """A generated chart: its identity and its files (paths relative to the chart folder)."""
+
+    name: str
+    version: str
+    app_version: str
+    files: dict[str, bytes]
+
+
+def chart_version_for(context: Context, chart_version: str | None) -> str:
+    """The chart version: ``chart_version`` if given, else the app version if it is SemVer.
+
+    Raises ``InputError`` for a non-SemVer version, asking for ``--chart-version``.
+    """
+    if chart_version is not None:
+        if not is_semver(chart_version):
+            raise InputError(
+                f"chart version {chart_version!r} is not SemVer (MAJOR.MINOR.PATCH such as 1.2.3; "
+                "no 'v', no leading zeros)",
+                location=Location(path="chart_version"),
+            )
+        return chart_version
+    if not is_semver(context.version):
+        raise InputError(
+            f"the app version {context.version!r} is not SemVer, so it cannot be the chart "
+            "version; give one with --chart-version (e.g. 1.0.0)",
+            location=Location(path="version"),
+        )
+    return context.version
+
+
+def _validator(template: Template, schemas: SchemaSet) -> jsonschema.Draft7Validator:
+    key = ("values_validator", schemas)
+    validator = template.cache.get(key)
+    if not isinstance(validator, jsonschema.Draft7Validator):
+        validator = jsonschema.Draft7Validator(values_schema(template, schemas=schemas))
+        template.cache[key] = validator
+    return validator
+
+
+def check_values(template: Template, values: Mapping[str, Any], *, schemas: SchemaSet) -> None:
+    """Raise ``InputError`` listing every way ``values`` breaks the derived values schema.
+
+    Each problem names the value path, what is wrong and what would be valid.
+    """
+    errors = sorted(
+        _validator(template, schemas).iter_errors(values),
+        key=lambda error: [str(step) for step in error.absolute_path],
+    )
+    if not errors:
+        return
+    problems = tuple(
+        InputError(
+            _describe(error, template), location=Location(path=_value_path(error.absolute_path))
+        )
+        for error in errors
+    )
+    raise InputError(
+        "invalid values: " + "; ".join(str(problem) for problem in problems),
+        problems=problems,
+    )
+
+
+def _value_path(path: Any) -> str:
+    out = "values"
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else f".{step}"
+    return out
+
+
+def _describe(error: jsonschema.ValidationError, template: Template) -> str:
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        allowed = (
+            sorted(error.schema.get("properties") or {})
+            if isinstance(error.schema, Mapping)
+            else []
+        )
+        unknown = sorted(set(error.instance) - set(allowed))
+        valid = ", ".join(key for key in allowed if key != "global")
+        return f"unknown key(s) {', '.join(unknown)}; valid: {valid}"
+    if error.validator == "required":
+        return f"{error.message}; it has no default: set it with --set or -f"
+    dotted = ".".join(str(step) for step in error.absolute_path)
+    where = next(
+        (
+            f" (from {_dotted(b.path)} of {b.resource_id})"
+            for b in template.bindings
+            if b.parameter == dotted and b.whole
+        ),
+        "",
+    )
+    return f"{error.message}{where}"
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
+    return out
+
+
+def render_chart(
+    template: Template,
+    context: Context,
+    *,
+    schemas: SchemaSet,
+    overrides: Mapping[str, Any] | None = None,
+    chart_version: str | None = None,
+    generator_version: str,
+) -> RenderedChart:
+    """Render the chart for ``context``.
+
+    ``overrides`` is the nested values tree from ``-f``/``--set`` (merged last). Raises
+    ``InputError`` when the chart version is missing or not SemVer, a required value has no
+    value, or the values break values.schema.json (each problem named by its value path).
+    """
+    version = chart_version_for(context, chart_version)
+    values, _ = effective_values(template, context, overrides=overrides or {})
+    check_values(template, values, schemas=schemas)
+    name = context.chart_name
+    helper = name
+    types = _reference_types(template, schemas)
+    ctx = context.as_dict()
+    resources = [r for r in template.resources if matches(r.when, ctx)]
+    files: dict[str, str] = {
+        ".helmignore": HELMIGNORE,
+        "Chart.yaml": chart_yaml(
+            template, context, version=version, generator_version=generator_version
+        ),
+        "README.md": readme_md(
+            template,
+            context,
+            values,
+            types=parameter_schemas(template, schemas=schemas),
+            version=version,
+        ),
+        "values.yaml": values_yaml(template, values),
+        "values.schema.json": json.dumps(
+            values_schema(template, schemas=schemas), indent=2, sort_keys=True, ensure_ascii=False
+        )
+        + "\n",
+        "templates/_helpers.tpl": helpers_tpl(helper),
+        "templates/NOTES.txt": notes_txt(template, context, resources),
+    }
+    for resource in resources:
+        files[f"templates/{resource.id}.yaml"] = _render_resource(resource, ctx, types, helper)
+    return RenderedChart(
+        name=name,
+        version=version,
+        app_version=context.version,
+        files={path: files[path].encode() for path in sorted(files)},
+    )
+
+
+def _reference_types(template: Template, schemas: SchemaSet) -> dict[str, Any]:
+    key = ("reference_types", schemas)
+    cached = template.cache.get(key)
+    if isinstance(cached, dict):
+        return cached
+    schemas_by_parameter = parameter_schemas(template, schemas=schemas)
+    types: dict[str, Any] = {
+        dotted: parameter_type(schema) for dotted, schema in schemas_by_parameter.items()
+    }
+    types.update(dict.fromkeys(template.groups, "object"))
+    template.cache[key] = types
+    return types
+
+
+def _convert(node: Any, ctx: dict[str, str], types: Mapping[str, Any]) -> Any:
+    if isinstance(node, str):
+        if "${" not in node:
+            return node
+        segments = substitute_context(parse_placeholders(node), ctx)
+        if not segments:
+            return ""
+        if len(segments) == 1:
+            only = segments[0]
+            if isinstance(only, ValuesRef):
+                return ValueReference(only.path, types[only.dotted])
+            return only
+        return Interpolation(
+            tuple(
+                ValueReference(s.path, types[s.dotted]) if isinstance(s, ValuesRef) else str(s)
+                for s in segments
+            )
+        )
+    if isinstance(node, Mapping):
+        return {key: _convert(value, ctx, types) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_convert(item, ctx, types) for item in node]
+    return node
+
+
+def _render_resource(
+    resource: Resource, ctx: dict[str, str], types: Mapping[str, Any], helper: str
+) -> str:
+    converted = _convert(resource.manifest, ctx, types)
+    metadata = converted.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = {}
+    own = metadata.get("labels")
+    labels = LabelsBlock(
+        f"{helper}.labels",
+        own if isinstance(own, (Mapping, ValueReference)) else None,
+    )
+    new_metadata: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if key != "labels":
+            new_metadata[key] = value
+        if key == "name":
+            new_metadata["labels"] = labels
+    if "labels" not in new_metadata:
+        new_metadata["labels"] = labels
+    converted["metadata"] = new_metadata
+    return emit_document(converted)

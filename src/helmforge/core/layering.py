@@ -1,0 +1,136 @@
+"""Effective values for one context: defaults, then matching layers, then overrides.
+
+Later sources win; mappings merge key by key (as Helm merges values files), everything else
+is replaced. ``${ctx.KEY}`` in defaults and layer values is resolved for the context.
+Provenance records, per parameter, the last source that set it: ``"default"``,
+``"layer N"`` (N is the index in ``spec.layers``, from 0) or ``"override"``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["deep_merge", "effective_values", "matches", "resolve_context_text"]
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from helmforge.core.errors import InputError, Location
+from helmforge.core.placeholders import parse_placeholders, substitute_context
+
+if TYPE_CHECKING:
+    from helmforge.core.contexts import Context
+    from helmforge.core.templates import Template
+
+
+def matches(when: Mapping[str, tuple[str, ...]], context: Mapping[str, str]) -> bool:
+    """True when every key of ``when`` has the context's value among its options."""
+    return all(context.get(key) in options for key, options in when.items())
+
+
+def resolve_context_text(node: Any, context: Mapping[str, str]) -> Any:
+    """A copy of ``node`` with ``${ctx.KEY}`` resolved in every string (and ``$${`` unescaped).
+
+    Only containers are copied, so callers may mutate the result freely.
+    """
+    if isinstance(node, str):
+        if "${" not in node:
+            return node
+        segments = substitute_context(parse_placeholders(node), dict(context))
+        return "".join(segment for segment in segments if isinstance(segment, str))
+    if isinstance(node, Mapping):
+        return {key: resolve_context_text(value, context) for key, value in node.items()}
+    if isinstance(node, list):
+        return [resolve_context_text(item, context) for item in node]
+    return node
+
+
+def deep_merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``update`` into ``base`` in place (mappings recursively) and return ``base``."""
+    for key, value in update.items():
+        current = base.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            deep_merge(current, value)
+        elif isinstance(value, Mapping):
+            base[key] = deep_merge({}, value)
+        elif isinstance(value, list):
+            base[key] = _copy(value)
+        else:
+            base[key] = value
+    return base
+
+
+def _copy(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {key: _copy(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_copy(item) for item in node]
+    return node
+
+
+def effective_values(
+    template: Template, context: Context, *, overrides: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The values of every parameter for ``context``, and where each came from.
+
+    Returns ``(values, provenance)``: ``values`` is the nested values tree (declaration order),
+    ``provenance`` maps dotted parameter paths to ``"default"``, ``"layer N"`` or
+    ``"override"``. A required parameter that ends up without a value raises ``InputError``
+    naming it; nothing here checks types (``charts.check_values`` does).
+    """
+    ctx = context.as_dict()
+    values: dict[str, Any] = {}
+    provenance: dict[str, str] = {}
+    for dotted, parameter in template.parameters.items():
+        if parameter.has_default:
+            _set(values, parameter.path, resolve_context_text(parameter.default, ctx))
+            provenance[dotted] = "default"
+        else:
+            _ensure_parent(values, parameter.path)
+    for layer in template.layers:
+        if matches(layer.when, ctx):
+            layer_values = resolve_context_text(layer.values, ctx)
+            deep_merge(values, layer_values)
+            _record(provenance, layer_values, (), template, f"layer {layer.index}")
+    if overrides:
+        deep_merge(values, overrides)
+        _record(provenance, overrides, (), template, "override")
+    missing = [
+        dotted for dotted, parameter in template.parameters.items() if dotted not in provenance
+    ]
+    if missing:
+        raise InputError(
+            f"required value(s) {', '.join(missing)} have no default and no layer sets them "
+            f"for {context.chart_name}; give them with --set or -f "
+            f"(e.g. --set {missing[0]}=...)",
+            location=Location(template.source, path="spec.values." + missing[0]),
+        )
+    return values, provenance
+
+
+def _set(values: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    _ensure_parent(values, path)[path[-1]] = value
+
+
+def _ensure_parent(values: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    node = values
+    for key in path[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    return node
+
+
+def _record(
+    provenance: dict[str, str],
+    update: Mapping[str, Any],
+    prefix: tuple[str, ...],
+    template: Template,
+    source: str,
+) -> None:
+    for key, value in update.items():
+        dotted = ".".join((*prefix, key))
+        if dotted in template.parameters:
+            provenance[dotted] = source
+        elif isinstance(value, Mapping):
+            _record(provenance, value, (*prefix, key), template, source)

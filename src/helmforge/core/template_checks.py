@@ -1,0 +1,177 @@
+"""Checks of a parsed template against the Kubernetes schemas (``validate_template``).
+
+Each resource is materialised with a sample context and every ``${values.X}`` replaced by the
+parameter's default (or, for a required parameter without one, a sample of its type), then
+validated against the schema of its kind. Parameter defaults and layer values are checked
+against the derived values schema; a parameter bound to fields of different types is an
+error; a kind the schemas do not know (a CRD) is a warning.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SAMPLE_CONTEXT", "check_template", "sample_values"]
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import jsonschema
+
+from helmforge.core.contexts import Context
+from helmforge.core.layering import resolve_context_text
+from helmforge.core.placeholders import ValuesRef, parse_placeholders, substitute_context
+from helmforge.core.templates import Problem
+from helmforge.core.value_schemas import parameter_schemas, parameter_type, type_conflicts
+
+if TYPE_CHECKING:
+    from helmforge.core.kubernetes_schemas import SchemaSet
+    from helmforge.core.templates import Template
+
+SAMPLE_CONTEXT = Context(
+    product="product", customer="customer", environment="environment", instance="instance",
+    version="1.0.0",
+)  # fmt: skip
+type FieldPath = tuple[str | int, ...]
+_SAMPLES: dict[str, Any] = {
+    "string": "sample",
+    "integer": 1,
+    "number": 1,
+    "boolean": True,
+    "object": {},
+    "array": [],
+    "any": "sample",
+}
+
+
+def sample_values(template: Template, *, schemas: SchemaSet) -> dict[str, Any]:
+    """Dotted parameter path -> a value for checks: its default, else a sample of its type."""
+    ctx = SAMPLE_CONTEXT.as_dict()
+    types = parameter_schemas(template, schemas=schemas)
+    result: dict[str, Any] = {}
+    for dotted, parameter in template.parameters.items():
+        if parameter.has_default and parameter.default is not None:
+            result[dotted] = resolve_context_text(parameter.default, ctx)
+        else:
+            result[dotted] = _SAMPLES[parameter_type(types[dotted])]
+    for group in template.groups:
+        tree: dict[str, Any] = {}
+        for dotted, value in result.items():
+            if dotted.startswith(group + "."):
+                node = tree
+                rest = dotted[len(group) + 1 :].split(".")
+                for key in rest[:-1]:
+                    node = node.setdefault(key, {})
+                node[rest[-1]] = value
+        result[group] = tree
+    return result
+
+
+def _materialise(node: Any, values: Mapping[str, Any], ctx: dict[str, str]) -> Any:
+    if isinstance(node, str):
+        if "${" not in node:
+            return node
+        segments = substitute_context(parse_placeholders(node), ctx)
+        if len(segments) == 1 and isinstance(segments[0], ValuesRef):
+            return values[segments[0].dotted]
+        return "".join(
+            str(values[s.dotted]) if isinstance(s, ValuesRef) else str(s) for s in segments
+        )
+    if isinstance(node, Mapping):
+        return {key: _materialise(value, values, ctx) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_materialise(item, values, ctx) for item in node]
+    return node
+
+
+def check_template(template: Template, *, schemas: SchemaSet) -> list[Problem]:
+    """Every schema problem of the template, sorted by line; see the module docstring."""
+    problems: list[Problem] = []
+    ctx = SAMPLE_CONTEXT.as_dict()
+    values = sample_values(template, schemas=schemas)
+    for resource in template.resources:
+        base = ("spec", "resources", resource.index, "manifest")
+        obj = _materialise(resource.manifest, values, ctx)
+        violations = schemas.validate(obj)
+        if violations is None:
+            problems.append(
+                Problem(
+                    f"{resource.kind} ({resource.api_version}) is not in the Kubernetes "
+                    f"{schemas.kubernetes_version} schemas (a CRD?): it is not checked",
+                    template.where((*base, "kind")),
+                    "warning",
+                )
+            )
+            continue
+        for violation in violations:
+            problems.append(
+                Problem(
+                    f"{resource.kind} {resource.id}: {violation.message}",
+                    template.where((*base, *violation.path)),
+                )
+            )
+    for conflict in type_conflicts(template, schemas=schemas):
+        problems.append(
+            Problem(
+                f"parameter {conflict.parameter} is bound to a {conflict.first} field and to a "
+                f"{conflict.second} field ({conflict.resource_id}); use two parameters",
+                template.where(
+                    (
+                        "spec",
+                        "resources",
+                        _index(template, conflict.resource_id),
+                        "manifest",
+                        *conflict.path,
+                    )
+                ),
+            )
+        )
+    problems.extend(_check_values(template, schemas))
+    return sorted(problems, key=lambda p: (p.location.line or 0, p.location.path or "", p.message))
+
+
+def _index(template: Template, resource_id: str) -> int:
+    return next(r.index for r in template.resources if r.id == resource_id)
+
+
+def _check_values(template: Template, schemas: SchemaSet) -> list[Problem]:
+    from helmforge.core.value_schemas import values_schema
+
+    definitions = values_schema(template, schemas=schemas).get("definitions", {})
+    types = parameter_schemas(template, schemas=schemas)
+    ctx = SAMPLE_CONTEXT.as_dict()
+    problems: list[Problem] = []
+    checks: list[tuple[str, Any, FieldPath]] = []
+    for dotted, parameter in template.parameters.items():
+        if parameter.has_default and not (parameter.required and parameter.default is None):
+            checks.append(
+                (dotted, parameter.default, ("spec", "values", *parameter.path, "default"))
+            )
+    for layer in template.layers:
+        for dotted, value, layer_path in _layer_items(layer.values, ()):
+            if dotted in template.parameters:
+                where = ("spec", "layers", layer.index, "values", *layer_path)
+                checks.append((dotted, value, where))
+    for dotted, value, path in checks:
+        schema = {**types[dotted], "definitions": definitions}
+        validator = jsonschema.Draft7Validator(schema)
+        for error in validator.iter_errors(resolve_context_text(value, ctx)):
+            inner = "".join(
+                f".{step}" if isinstance(step, str) else f"[{step}]" for step in error.absolute_path
+            )
+            problems.append(
+                Problem(
+                    f"{dotted}{inner}: {error.message}",
+                    template.where((*path, *error.absolute_path)),
+                )
+            )
+    return problems
+
+
+def _layer_items(
+    node: Mapping[str, Any], prefix: tuple[str, ...]
+) -> list[tuple[str, Any, tuple[str, ...]]]:
+    items: list[tuple[str, Any, tuple[str, ...]]] = []
+    for key, value in node.items():
+        items.append((".".join((*prefix, key)), value, (*prefix, key)))
+        if isinstance(value, Mapping):
+            items.extend(_layer_items(value, (*prefix, key)))
+    return items
