@@ -1,0 +1,59 @@
+"""``/api/v1/users`` and ``/api/v1/tokens``: local users and API tokens."""
+
+from __future__ import annotations
+
+__all__ = ["router"]
+
+from fastapi import APIRouter, status
+
+from helmforge.api.dependencies import PrincipalDep, SessionsDep
+from helmforge.api.schemas import (
+    TokenCreate,
+    TokenCreatedPublic,
+    TokenPublic,
+    UserCreate,
+    UserPublic,
+)
+from helmforge.services import accounts
+
+router = APIRouter(tags=["accounts"])
+
+
+@router.get("/users")
+def list_users(sessions: SessionsDep, actor: PrincipalDep) -> list[UserPublic]:
+    """Every user (admins only)."""
+    return [UserPublic.model_validate(u) for u in accounts.list_users(sessions, actor=actor)]
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED)
+def create_user(body: UserCreate, sessions: SessionsDep, actor: PrincipalDep) -> UserPublic:
+    """Create a local user (admins only)."""
+    view = accounts.create_user(
+        sessions, body.name, role=body.role, password=body.password, actor=actor
+    )
+    return UserPublic.model_validate(view)
+
+
+@router.get("/tokens")
+def list_tokens(sessions: SessionsDep, actor: PrincipalDep) -> list[TokenPublic]:
+    """Your tokens (an admin sees everyone's); never their secrets."""
+    return [TokenPublic.model_validate(t) for t in accounts.list_tokens(sessions, actor=actor)]
+
+
+@router.post("/tokens", status_code=status.HTTP_201_CREATED)
+def create_token(
+    body: TokenCreate, sessions: SessionsDep, actor: PrincipalDep
+) -> TokenCreatedPublic:
+    """Create an API token; the response holds its secret, this once."""
+    created = accounts.create_token(
+        sessions, user=body.user or actor.name, label=body.label, actor=actor
+    )
+    return TokenCreatedPublic.model_validate(
+        {**TokenPublic.model_validate(created.view).model_dump(), "token": created.token}
+    )
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke_token(token_id: int, sessions: SessionsDep, actor: PrincipalDep) -> TokenPublic:
+    """Revoke a token; it stops working at once."""
+    return TokenPublic.model_validate(accounts.revoke_token(sessions, token_id, actor=actor))

@@ -1,0 +1,80 @@
+"""The one place where helmforge errors become HTTP responses.
+
+Body: ``{"error": <class>, "message": <text>, "problems": [{message, line, path}],
+"current": <state>}`` (``problems`` for input errors with several problems, ``current`` for a
+stale edit). Bad input never answers 500.
+"""
+
+from __future__ import annotations
+
+__all__ = ["STATUS_BY_ERROR", "error_body", "install_error_handlers", "status_for"]
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from helmforge.core.errors import (
+    AuthenticationError,
+    ConflictError,
+    ExternalServiceError,
+    HelmforgeError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    TooLargeError,
+)
+from helmforge.services.template_store import StaleRevisionError
+
+_log = logging.getLogger("helmforge.api")
+
+# Most specific first: TooLargeError is an InputError.
+STATUS_BY_ERROR: tuple[tuple[type[HelmforgeError], int], ...] = (
+    (TooLargeError, 413),
+    (InputError, 422),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (ExternalServiceError, 502),
+)
+
+
+def status_for(error: HelmforgeError) -> int:
+    """The HTTP status of a helmforge error (400 for an unmapped one: still the caller's)."""
+    for kind, status in STATUS_BY_ERROR:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+def error_body(error: HelmforgeError) -> dict[str, Any]:
+    """The JSON body describing ``error``."""
+    body: dict[str, Any] = {"error": type(error).__name__, "message": str(error)}
+    if isinstance(error, InputError) and error.problems:
+        body["problems"] = [
+            {
+                "message": problem.message,
+                "line": problem.location.line if problem.location else None,
+                "path": problem.location.path if problem.location else None,
+            }
+            for problem in error.problems
+        ]
+    if isinstance(error, StaleRevisionError):
+        body["current"] = error.current.as_json()
+    return body
+
+
+async def _handle(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HelmforgeError)
+    status = status_for(error)
+    if status >= 500:
+        _log.warning("%s %s: %s", request.method, request.url.path, error)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error_body(error), status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every ``HelmforgeError`` raised by a route to its status and JSON body."""
+    app.add_exception_handler(HelmforgeError, _handle)

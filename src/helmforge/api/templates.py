@@ -1,0 +1,145 @@
+"""``/api/v1/templates``: create from YAML, edit drafts, validate, diff, publish, deprecate,
+export."""
+
+from __future__ import annotations
+
+__all__ = ["router"]
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Query, Response, status
+
+from helmforge.api.bodies import YAML_BODY, YamlBodyDep
+from helmforge.api.dependencies import PrincipalDep, SessionsDep
+from helmforge.api.schemas import (
+    DiffPublic,
+    ProblemPublic,
+    TemplateDraftUpdate,
+    TemplateSummaryPublic,
+    TemplateVersionPublic,
+    ValidationPublic,
+    VersionStatusPublic,
+)
+from helmforge.services import template_store
+
+router = APIRouter(prefix="/templates", tags=["templates"])
+
+
+def _public(view: template_store.TemplateVersionView) -> TemplateVersionPublic:
+    return TemplateVersionPublic.model_validate(view)
+
+
+@router.get("")
+def list_templates(sessions: SessionsDep, actor: PrincipalDep) -> list[TemplateSummaryPublic]:
+    """Every template with its versions and statuses."""
+    return [
+        TemplateSummaryPublic(
+            name=summary.name,
+            versions=[VersionStatusPublic(version=v, status=s) for v, s in summary.versions],
+            latest_published=summary.latest_published,
+        )
+        for summary in template_store.list_templates(sessions, actor=actor)
+    ]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=YAML_BODY)
+def create_template(
+    content: YamlBodyDep, sessions: SessionsDep, actor: PrincipalDep
+) -> TemplateVersionPublic:
+    """Store a template (YAML body) as a new draft version; 409 if that version exists."""
+    return _public(template_store.create_version(sessions, content, actor=actor))
+
+
+@router.post("/validate", openapi_extra=YAML_BODY)
+def validate_template(content: YamlBodyDep, actor: PrincipalDep) -> ValidationPublic:
+    """Every problem of a template text, by line; nothing is stored."""
+    del actor
+    problems = template_store.check_template_text(content)
+    return ValidationPublic(
+        valid=not any(problem.severity == "error" for problem in problems),
+        problems=[ProblemPublic(**asdict(problem)) for problem in problems],
+    )
+
+
+@router.get("/{name}/versions")
+def list_versions(
+    name: str, sessions: SessionsDep, actor: PrincipalDep
+) -> list[TemplateVersionPublic]:
+    """Every version of a template, oldest first."""
+    return [_public(v) for v in template_store.list_versions(sessions, name, actor=actor)]
+
+
+@router.get("/{name}/versions/{version}")
+def get_version(
+    name: str, version: str, sessions: SessionsDep, actor: PrincipalDep
+) -> TemplateVersionPublic:
+    """One version with its YAML text, status and revision."""
+    return _public(template_store.get_version(sessions, name, version, actor=actor))
+
+
+@router.put("/{name}/versions/{version}")
+def update_draft(
+    name: str,
+    version: str,
+    body: TemplateDraftUpdate,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+) -> TemplateVersionPublic:
+    """Replace a draft's text; 409 with ``current`` when ``revision`` is stale."""
+    return _public(
+        template_store.update_draft(
+            sessions, name, version, body.content, expected_revision=body.revision, actor=actor
+        )
+    )
+
+
+@router.get(
+    "/{name}/versions/{version}/yaml",
+    response_class=Response,
+    responses={200: {"content": {"application/yaml": {"schema": {"type": "string"}}}}},
+)
+def export_version(name: str, version: str, sessions: SessionsDep, actor: PrincipalDep) -> Response:
+    """The stored YAML, as saved."""
+    content = template_store.export_yaml(sessions, name, version, actor=actor)
+    return Response(
+        content,
+        media_type="application/yaml",
+        headers={"Content-Disposition": f'attachment; filename="{name}-{version}.yaml"'},
+    )
+
+
+@router.post("/{name}/versions/{version}/publish")
+def publish_version(
+    name: str,
+    version: str,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+    revision: int | None = Query(default=None, ge=0, description="refuse if changed since"),
+) -> TemplateVersionPublic:
+    """Publish a draft: from now on it never changes."""
+    return _public(
+        template_store.publish_version(
+            sessions, name, version, actor=actor, expected_revision=revision
+        )
+    )
+
+
+@router.post("/{name}/versions/{version}/deprecate")
+def deprecate_version(
+    name: str, version: str, sessions: SessionsDep, actor: PrincipalDep
+) -> TemplateVersionPublic:
+    """Deprecate a published version: no new charts are built from it."""
+    return _public(template_store.deprecate_version(sessions, name, version, actor=actor))
+
+
+@router.get("/{name}/diff")
+def diff_versions(
+    name: str,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+    old: str = Query(max_length=128, description="the older version"),
+    new: str = Query(max_length=128, description="the newer version"),
+) -> DiffPublic:
+    """A unified diff of two versions' YAML."""
+    diff = template_store.diff_versions(sessions, name, old, new, actor=actor)
+    return DiffPublic(name=name, old=old, new=new, diff=diff)

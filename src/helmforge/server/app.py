@@ -1,0 +1,78 @@
+"""The ASGI application: the REST API and the web UI over one store.
+
+``create_app(settings)`` opens (creating and migrating) the database, creates the first admin
+when there is no user (its one-time password goes to ``announce``, stdout by default), seeds
+the example template, and composes the API routers and, when present, the web UI.
+
+What the web UI (``helmforge.web.pages.mount(app)``) finds on ``app.state``:
+``settings`` (``Settings``), ``engine``, ``sessions`` (``sessionmaker[Session]``), ``metrics``;
+it sets ``app.state.session_resolver`` (``Callable[[Request], Principal | None]``) so that API
+calls also accept the session cookie.
+"""
+
+from __future__ import annotations
+
+__all__ = ["create_app"]
+
+import importlib.util
+from collections.abc import Callable
+
+from fastapi import FastAPI
+
+from helmforge import __version__
+from helmforge.api.errors import install_error_handlers
+from helmforge.api.middlewares import BodyLimitMiddleware, HttpMetrics, ObservationMiddleware
+from helmforge.api.routers import api_router, probes_router
+from helmforge.server.log_formats import configure_logging
+from helmforge.services.settings import Settings
+from helmforge.services.stores import open_store, prepare_store
+
+
+def _print_first_admin(password: str) -> None:
+    # Shown once, on purpose, to whoever started the server.
+    print(
+        "helmforge: created the first user 'admin' with the one-time password\n"
+        f"    {password}\n"
+        "sign in and change it, or create your own admin with `helmforge users create`.",
+        flush=True,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    announce: Callable[[str], None] = _print_first_admin,
+    with_web: bool = True,
+) -> FastAPI:
+    """Build the application for ``settings``; raises ``InputError`` or
+    ``ExternalServiceError`` when the database cannot be opened or migrated.
+
+    ``with_web=False`` leaves the web UI out (API-only tests and benchmarks).
+    """
+    configure_logging(settings.log_format)
+    store = open_store(settings)
+    password = prepare_store(store, seed_examples=settings.seed_examples)
+    if password is not None:
+        announce(password)
+
+    app = FastAPI(
+        title="helmforge",
+        version=__version__,
+        description="Governed Helm charts: templates and contexts in, reproducible charts out.",
+    )
+    metrics = HttpMetrics()
+    app.state.settings = settings
+    app.state.engine = store.engine
+    app.state.sessions = store.sessions
+    app.state.metrics = metrics
+    app.state.session_resolver = None
+    install_error_handlers(app)
+    app.include_router(probes_router)
+    app.include_router(api_router)
+    if with_web and importlib.util.find_spec("helmforge.web.pages") is not None:
+        from helmforge.web import pages
+
+        pages.mount(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ObservationMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,60 @@
+"""Opening the server's store: engine, migrations, first admin, example template.
+
+Several servers may start at once against one PostgreSQL database: migrations run under an
+advisory lock, and the first admin and the example are created at most once.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EXAMPLE_TEMPLATE", "Store", "open_store", "prepare_store"]
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
+from helmforge.core.errors import HelmforgeError
+from helmforge.core.principals import SYSTEM
+from helmforge.services import accounts, template_store
+from helmforge.services.settings import Settings
+
+_log = logging.getLogger("helmforge.server")
+
+# The example the server seeds on first start (present in a source checkout).
+EXAMPLE_TEMPLATE = (
+    Path(__file__).resolve().parents[3] / "examples" / "templates" / "web-service.yaml"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+def open_store(settings: Settings) -> Store:
+    """Create the engine for ``settings.database_url`` and migrate the database to the newest
+    schema; raises ``InputError`` (bad URL) or ``ExternalServiceError`` (database failed)."""
+    engine = create_database_engine(settings.database_url)
+    migrate(engine)
+    return Store(engine=engine, sessions=session_factory(engine))
+
+
+def prepare_store(
+    store: Store, *, seed_examples: bool, example: Path = EXAMPLE_TEMPLATE
+) -> str | None:
+    """Create the first admin when there are no users, and seed the example template into an
+    empty store. Returns the admin's generated one-time password when one was created."""
+    password = accounts.ensure_first_admin(store.sessions)
+    if seed_examples:
+        if not example.is_file():
+            _log.warning("example template %s is missing; nothing seeded", example)
+        else:
+            try:
+                template_store.seed_template(store.sessions, example, actor=SYSTEM)
+            except HelmforgeError as error:
+                _log.warning("example template %s was not seeded: %s", example, error)
+    return password
