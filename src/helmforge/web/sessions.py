@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.web_tables import WebSession
 
@@ -40,7 +40,7 @@ CSRF_FIELD = "csrf_token"
 class SessionState:
     """A live session: whose it is and the CSRF token its forms must echo."""
 
-    user_name: str
+    user_id: int
     csrf_token: str
     expires_at: datetime
 
@@ -60,51 +60,57 @@ def _aware(moment: datetime) -> datetime:
 
 
 def open_session(
-    db: Session, *, user_name: str, lifetime: timedelta, now: datetime | None = None
+    sessions: sessionmaker[Session],
+    *,
+    user_id: int,
+    lifetime: timedelta,
+    now: datetime | None = None,
 ) -> tuple[str, SessionState]:
-    """Store a new session for ``user_name``; return the cookie value and its state.
+    """Store a new session for user ``user_id``; return the cookie value and its state.
 
     Expired sessions are purged on the way, so the table does not grow without bound.
     """
     moment = now or datetime.now(UTC)
     session_id = new_token()
-    state = SessionState(user_name=user_name, csrf_token=new_token(), expires_at=moment + lifetime)
-    db.execute(sa.delete(WebSession).where(WebSession.expires_at < moment))
-    db.add(
-        WebSession(
-            id_hash=_digest(session_id),
-            user_name=user_name,
-            csrf_token=state.csrf_token,
-            created_at=moment,
-            expires_at=state.expires_at,
+    state = SessionState(user_id=user_id, csrf_token=new_token(), expires_at=moment + lifetime)
+    with sessions.begin() as db:
+        db.execute(sa.delete(WebSession).where(WebSession.expires_at < moment))
+        db.add(
+            WebSession(
+                id_hash=_digest(session_id),
+                user_id=user_id,
+                csrf_token=state.csrf_token,
+                created_at=moment,
+                expires_at=state.expires_at,
+            )
         )
-    )
-    db.commit()
     return session_id, state
 
 
 def resolve_session(
-    db: Session, session_id: str | None, *, now: datetime | None = None
+    sessions: sessionmaker[Session], session_id: str | None, *, now: datetime | None = None
 ) -> SessionState | None:
     """The live session behind a cookie value, or ``None`` if unknown or expired."""
     if not session_id or len(session_id) > 200:
         return None
-    row = db.get(WebSession, _digest(session_id))
-    if row is None:
+    with sessions() as db:
+        row = db.get(WebSession, _digest(session_id))
+        if row is None:
+            return None
+        state = SessionState(
+            user_id=row.user_id, csrf_token=row.csrf_token, expires_at=_aware(row.expires_at)
+        )
+    if state.expires_at <= (now or datetime.now(UTC)):
+        close_session(sessions, session_id)
         return None
-    expires_at = _aware(row.expires_at)
-    if expires_at <= (now or datetime.now(UTC)):
-        db.delete(row)
-        db.commit()
-        return None
-    return SessionState(user_name=row.user_name, csrf_token=row.csrf_token, expires_at=expires_at)
+    return state
 
 
-def close_session(db: Session, session_id: str | None) -> None:
+def close_session(sessions: sessionmaker[Session], session_id: str | None) -> None:
     """Forget a session (logout); unknown ids are ignored."""
     if session_id:
-        db.execute(sa.delete(WebSession).where(WebSession.id_hash == _digest(session_id)))
-        db.commit()
+        with sessions.begin() as db:
+            db.execute(sa.delete(WebSession).where(WebSession.id_hash == _digest(session_id)))
 
 
 def check_csrf(expected: str | None, submitted: str | None) -> bool:

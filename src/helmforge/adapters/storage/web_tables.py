@@ -22,7 +22,7 @@ class WebSession(Base):
     __tablename__ = "web_sessions"
 
     id_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    user_name: Mapped[str] = mapped_column(sa.String(200), index=True)
+    user_id: Mapped[int] = mapped_column(index=True)
     csrf_token: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)

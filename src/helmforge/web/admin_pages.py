@@ -1,0 +1,189 @@
+"""Account pages: API tokens (created and shown once, revoked), users (admins), the audit log."""
+
+from __future__ import annotations
+
+__all__ = ["router"]
+
+import json
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from helmforge.core.errors import ConflictError, HelmforgeError, PermissionDeniedError
+from helmforge.core.principals import ROLES
+from helmforge.services import accounts, audit
+from helmforge.web.views import (
+    CheckedForm,
+    SignedIn,
+    form_text,
+    render,
+    render_error,
+    session_factory_of,
+)
+
+router = APIRouter(include_in_schema=False)
+_AUDIT_PAGE = 50
+
+
+def moment(value: datetime | None) -> str:
+    """A timestamp as people read it in a table (UTC, to the second)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+
+
+def _tokens_page(
+    request: Request, visitor: SignedIn, *, new_token: dict[str, str] | None = None
+) -> HTMLResponse:
+    tokens = accounts.list_tokens(
+        session_factory_of(request), actor=visitor.principal, user=visitor.principal.name
+    )
+    rows = [
+        {
+            "id": token.id,
+            "name": token.label or f"token {token.prefix}",
+            "created_at": moment(token.created_at),
+            "last_used_at": None,
+            "revoked": token.revoked_at is not None,
+        }
+        for token in tokens
+    ]
+    return render(
+        request,
+        "tokens.html",
+        section="tokens",
+        title="API tokens",
+        tokens=rows,
+        new_token=new_token,
+    )
+
+
+@router.get("/tokens", response_class=HTMLResponse)
+def tokens_page(request: Request, visitor: SignedIn) -> Response:
+    """The visitor's API tokens and a form to create one."""
+    return _tokens_page(request, visitor)
+
+
+@router.post("/tokens", response_class=HTMLResponse)
+def create_token(request: Request, visitor: SignedIn, form: CheckedForm) -> Response:
+    """Create a token and show its secret, this once."""
+    label = form_text(form, "name").strip()
+    try:
+        created = accounts.create_token(
+            session_factory_of(request),
+            user=visitor.principal.name,
+            label=label,
+            actor=visitor.principal,
+        )
+    except HelmforgeError as error:
+        return render_error(request, 422, error.message, back_url="/tokens")
+    return _tokens_page(request, visitor, new_token={"name": label, "secret": created.token})
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke_token(
+    request: Request, token_id: int, visitor: SignedIn, _form: CheckedForm
+) -> Response:
+    """Revoke one of the visitor's tokens at once."""
+    try:
+        accounts.revoke_token(session_factory_of(request), token_id, actor=visitor.principal)
+    except HelmforgeError as error:
+        return render_error(request, 404, error.message, back_url="/tokens")
+    return RedirectResponse("/tokens", status_code=303)
+
+
+def _users_page(
+    request: Request,
+    visitor: SignedIn,
+    *,
+    problems: list[dict[str, object]] | None = None,
+    form_name: str = "",
+    form_role: str = "user",
+    status_code: int = 200,
+) -> Response:
+    try:
+        users = accounts.list_users(session_factory_of(request), actor=visitor.principal)
+    except PermissionDeniedError as error:
+        return render_error(request, 403, error.message)
+    rows = [
+        {"name": user.name, "role": user.role, "created_at": moment(user.created_at)}
+        for user in users
+    ]
+    return render(
+        request,
+        "users.html",
+        status_code=status_code,
+        section="users",
+        title="Users",
+        users=rows,
+        roles=ROLES,
+        problems=problems or [],
+        form_name=form_name,
+        form_role=form_role,
+        password_hint=f"At least {accounts.MIN_PASSWORD_LENGTH} characters.",
+    )
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, visitor: SignedIn) -> Response:
+    """Every user and a form to create one (administrators only)."""
+    return _users_page(request, visitor)
+
+
+@router.post("/users", response_class=HTMLResponse)
+def create_user(request: Request, visitor: SignedIn, form: CheckedForm) -> Response:
+    """Create a user; problems are shown above the form, which keeps what was typed."""
+    name = form_text(form, "name").strip()
+    role = form_text(form, "role", "user")
+    try:
+        accounts.create_user(
+            session_factory_of(request),
+            name,
+            role=role,
+            password=form_text(form, "password"),
+            actor=visitor.principal,
+        )
+    except PermissionDeniedError as error:
+        return render_error(request, 403, error.message)
+    except HelmforgeError as error:
+        problems: list[dict[str, object]] = [
+            {"line": None, "path": "", "message": part} for part in error.message.split("; ")
+        ]
+        return _users_page(
+            request,
+            visitor,
+            problems=problems,
+            form_name=name,
+            form_role=role,
+            status_code=409 if isinstance(error, ConflictError) else 422,
+        )
+    return RedirectResponse("/users", status_code=303)
+
+
+def _details(before: object, after: object) -> str:
+    if before is None and after is None:
+        return ""
+    return json.dumps({"before": before, "after": after}, indent=2, sort_keys=True, default=str)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, visitor: SignedIn, before: int | None = None) -> Response:
+    """The audit trail, newest first, fifty a page (read-only)."""
+    events = audit.list_events(
+        session_factory_of(request), actor=visitor.principal, limit=_AUDIT_PAGE, before_id=before
+    )
+    rows = [
+        {
+            "at": moment(event.at),
+            "actor": event.actor
+            if event.actor_kind == "user"
+            else f"{event.actor} ({event.actor_kind})",
+            "action": event.action,
+            "target": event.target,
+            "details": _details(event.before, event.after),
+        }
+        for event in events
+    ]
+    next_url = f"/audit?before={events[-1].id}" if len(events) == _AUDIT_PAGE else ""
+    return render(
+        request, "audit.html", section="audit", title="Audit log", events=rows, next_url=next_url
+    )

@@ -1,0 +1,84 @@
+"""The web UI, mounted onto the server's FastAPI application.
+
+``mount(app)`` adds the static files, the page routers and the error handling of the pages,
+and sets ``app.state.session_resolver`` so the REST API also accepts the UI's session cookie
+(for unsafe methods only with the session's CSRF token in the ``X-CSRF-Token`` header).
+It reads ``app.state.sessions`` (the SQLAlchemy session factory) at request time.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CSRF_HEADER", "mount", "resolve_api_principal"]
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from helmforge.core.principals import Principal
+from helmforge.web import admin_pages, auth_pages, chart_pages, template_pages
+from helmforge.web.sessions import check_csrf
+from helmforge.web.views import CsrfRefused, SignInRequired, current_visitor, render_error
+
+CSRF_HEADER = "X-CSRF-Token"
+_HERE = Path(__file__).resolve().parent
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def resolve_api_principal(request: Request) -> Principal | None:
+    """The principal of a UI session calling the REST API, or ``None``.
+
+    Safe methods need only the cookie; others also need the session's CSRF token in the
+    ``X-CSRF-Token`` header, so another site cannot make a signed-in browser change anything.
+    """
+    visitor = current_visitor(request)
+    if visitor is None:
+        return None
+    if request.method not in _SAFE_METHODS and not check_csrf(
+        visitor.csrf_token, request.headers.get(CSRF_HEADER)
+    ):
+        return None
+    return visitor.principal
+
+
+async def _to_sign_in(request: Request, error: Exception) -> Response:
+    assert isinstance(error, SignInRequired)
+    return RedirectResponse(f"/login?next={_quote(error.next_url)}", status_code=303)
+
+
+async def _csrf_refused(request: Request, error: Exception) -> Response:
+    return render_error(
+        request,
+        403,
+        "This form was not sent from a page of this site (its CSRF token is missing or wrong). "
+        "Reload the page and try again.",
+    )
+
+
+def _quote(url: str) -> str:
+    from urllib.parse import quote
+
+    return quote(url, safe="/")
+
+
+def _home(request: Request) -> Response:
+    return RedirectResponse("/generate", status_code=303)
+
+
+def mount(app: FastAPI) -> None:
+    """Add the web UI to ``app``: pages, static files, the session resolver for the API."""
+    app.state.web_templates = Jinja2Templates(directory=str(_HERE / "templates"))
+    app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="web-static")
+    app.add_api_route("/", _home, methods=["GET"], include_in_schema=False)
+    for router in (
+        auth_pages.router,
+        template_pages.router,
+        chart_pages.router,
+        admin_pages.router,
+    ):
+        app.include_router(router)
+    app.add_exception_handler(SignInRequired, _to_sign_in)
+    app.add_exception_handler(CsrfRefused, _csrf_refused)
+    app.state.session_resolver = resolve_api_principal

@@ -1,0 +1,179 @@
+"""What every page shares: rendering, the signed-in visitor, CSRF-checked forms, error pages.
+
+Routers depend on ``SignedIn`` (redirects to the sign-in page when nobody is signed in) and,
+for state-changing requests, on ``CheckedForm`` (the posted form, refused with 403 unless it
+carries the session's CSRF token).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckedForm",
+    "CsrfRefused",
+    "SignInRequired",
+    "SignedIn",
+    "Visitor",
+    "current_visitor",
+    "form_text",
+    "render",
+    "render_error",
+    "session_factory_of",
+]
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import FormData, UploadFile
+
+from helmforge import __version__
+from helmforge.core.principals import Principal
+from helmforge.services.accounts import principal_for_user
+from helmforge.web.sessions import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    SessionState,
+    check_csrf,
+    resolve_session,
+)
+
+MAX_FORM_PART_BYTES = 4 * 1024 * 1024
+_STATUS_HEADINGS = {
+    400: "Bad request",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    413: "Too large",
+    422: "Invalid input",
+    502: "A service failed",
+}
+
+
+class SignInRequired(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by ``SignedIn`` when nobody is signed in; answered with a redirect to /login."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+        super().__init__(next_url)
+
+
+class CsrfRefused(Exception):  # noqa: N818 - answered with a 403 page
+    """A state-changing form came without the session's CSRF token."""
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """The signed-in person: their principal, their session, and its cookie value."""
+
+    principal: Principal
+    session: SessionState
+    cookie: str
+
+    @property
+    def csrf_token(self) -> str:
+        return self.session.csrf_token
+
+
+def session_factory_of(request: Request) -> sessionmaker[Session]:
+    """The database session factory the server put on ``app.state.sessions``."""
+    factory: sessionmaker[Session] = request.app.state.sessions
+    return factory
+
+
+def current_visitor(request: Request) -> Visitor | None:
+    """The visitor behind the request's session cookie, or ``None`` (cached per request)."""
+    if hasattr(request.state, "web_visitor"):
+        cached: Visitor | None = request.state.web_visitor
+        return cached
+    visitor: Visitor | None = None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        sessions = session_factory_of(request)
+        state = resolve_session(sessions, cookie)
+        if state is not None:
+            principal = principal_for_user(sessions, state.user_id)
+            if principal is not None:
+                visitor = Visitor(principal=principal, session=state, cookie=cookie)
+    request.state.web_visitor = visitor
+    return visitor
+
+
+def _signed_in(request: Request) -> Visitor:
+    visitor = current_visitor(request)
+    if visitor is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise SignInRequired(target)
+    return visitor
+
+
+SignedIn = Annotated[Visitor, Depends(_signed_in)]
+
+
+async def _checked_form(request: Request, visitor: SignedIn) -> FormData:
+    form = await request.form(max_part_size=MAX_FORM_PART_BYTES)
+    submitted = form.get(CSRF_FIELD)
+    if not isinstance(submitted, str) or not check_csrf(visitor.csrf_token, submitted):
+        raise CsrfRefused
+    return form
+
+
+CheckedForm = Annotated[FormData, Depends(_checked_form)]
+
+
+def form_text(form: FormData, name: str, default: str = "") -> str:
+    """A text field of a posted form (an upload or a missing field gives ``default``)."""
+    value = form.get(name)
+    if value is None or isinstance(value, UploadFile):
+        return default
+    return value
+
+
+def _templates(request: Request) -> Jinja2Templates:
+    templates: Jinja2Templates = request.app.state.web_templates
+    return templates
+
+
+def render(
+    request: Request,
+    page: str,
+    /,
+    *,
+    status_code: int = 200,
+    section: str = "",
+    title: str = "",
+    **context: Any,
+) -> HTMLResponse:
+    """Render page template ``page`` with the visitor, CSRF token and site-wide values."""
+    visitor = current_visitor(request)
+    base = {
+        "user": visitor.principal if visitor else None,
+        "csrf_token": visitor.csrf_token if visitor else "",
+        "version": __version__,
+        "section": section,
+        "title": title,
+        "flashes": context.pop("flashes", []),
+    }
+    response = _templates(request).TemplateResponse(
+        request, page, {**base, **context}, status_code=status_code
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def render_error(
+    request: Request, status_code: int, message: str, *, back_url: str = ""
+) -> HTMLResponse:
+    """A plain error page with the status heading and a way back."""
+    heading = _STATUS_HEADINGS.get(status_code, "Something went wrong")
+    return render(
+        request,
+        "error.html",
+        status_code=status_code,
+        title=heading,
+        heading=heading,
+        message=message,
+        back_url=back_url,
+    )

@@ -1,0 +1,135 @@
+"""Fixtures of the web UI tests: a migrated database, an app with the UI mounted, a signed-in
+client, and the example template."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
+from helmforge.core.principals import SYSTEM
+from helmforge.services import accounts
+from helmforge.web.pages import mount
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_TEMPLATE = REPO / "examples" / "templates" / "web-service.yaml"
+ADMIN_NAME = "alice"
+ADMIN_PASSWORD = "correct horse battery staple"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def build_app(database_url: str) -> tuple[FastAPI, sessionmaker[Session]]:
+    """An application with the web UI mounted over a freshly migrated database."""
+    engine = create_database_engine(database_url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    app = FastAPI()
+    app.state.sessions = sessions
+    mount(app)
+    accounts.create_user(sessions, ADMIN_NAME, role="admin", password=ADMIN_PASSWORD, actor=SYSTEM)
+    return app, sessions
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = _CSRF.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+@dataclass
+class LiveServer:
+    """A real uvicorn server on a free loopback port, in a thread."""
+
+    url: str
+    app: FastAPI
+    sessions: sessionmaker[Session]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` on uvicorn (proxy headers trusted from loopback) and yield its URL."""
+    port = _free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    app, sessions = build_app(f"sqlite:///{tmp_path / 'web.db'}")
+    try:
+        with serve(app) as url:
+            yield LiveServer(url, app, sessions)
+    finally:
+        engine = sessions.kw["bind"]
+        engine.dispose()
+
+
+def sign_in(
+    client: httpx.Client, name: str = ADMIN_NAME, password: str = ADMIN_PASSWORD
+) -> httpx.Response:
+    page = client.get("/login")
+    return client.post(
+        "/login",
+        data={
+            "username": name,
+            "password": password,
+            "csrf_token": csrf_of(page.text),
+            "next": "/",
+        },
+    )
+
+
+@dataclass
+class WebClient:
+    client: httpx.Client
+    server: LiveServer
+
+    def csrf(self, path: str = "/templates") -> str:
+        return csrf_of(self.client.get(path).text)
+
+
+@pytest.fixture
+def web(live_server: LiveServer) -> Iterator[WebClient]:
+    with httpx.Client(base_url=live_server.url) as client:
+        response = sign_in(client)
+        assert response.status_code == 303, response.text
+        yield WebClient(client, live_server)

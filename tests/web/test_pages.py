@@ -1,0 +1,272 @@
+"""The web pages through HTTP: sign-in, CSRF, templates, the chart workflow, accounts."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+
+import httpx
+
+from helmforge.web.sessions import SESSION_COOKIE
+from tests.web.conftest import EXAMPLE_TEMPLATE, LiveServer, WebClient, csrf_of, sign_in
+
+
+def test_pages_redirect_to_sign_in_when_signed_out(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        response = client.get("/templates?x=1")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/templates%3Fx%3D1"
+
+
+def test_session_cookie_flags(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        response = sign_in(client)
+    cookie = next(
+        v
+        for k, v in response.headers.multi_items()
+        if k == "set-cookie" and v.startswith(SESSION_COOKIE)
+    )
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Secure" not in cookie  # plain HTTP here; under TLS the flag is set
+
+
+def test_session_cookie_is_secure_under_tls(live_server: LiveServer) -> None:
+    # TLS ends at a proxy in front of the server, which says so in X-Forwarded-Proto.
+    with httpx.Client(base_url=live_server.url, headers={"X-Forwarded-Proto": "https"}) as client:
+        page = client.get("/login")
+        client.cookies.set("helmforge_login_csrf", page.cookies["helmforge_login_csrf"])
+        response = client.post(
+            "/login",
+            data={
+                "username": "alice",
+                "password": "correct horse battery staple",
+                "csrf_token": csrf_of(page.text),
+            },
+        )
+        assert client.get("/logout").status_code == 405  # only the form may sign out
+    cookies = [v for k, v in response.headers.multi_items() if k == "set-cookie"]
+    assert response.status_code == 303
+    assert cookies and all("Secure" in c for c in cookies)
+    assert all("Secure" in v for k, v in page.headers.multi_items() if k == "set-cookie")
+
+
+def test_wrong_password_and_unknown_user_read_the_same(live_server: LiveServer) -> None:
+    answers = []
+    with httpx.Client(base_url=live_server.url) as client:
+        for name in ("alice", "nobody"):
+            page = client.get("/login")
+            answers.append(
+                client.post(
+                    "/login",
+                    data={
+                        "username": name,
+                        "password": "wrong password!!",
+                        "csrf_token": csrf_of(page.text),
+                    },
+                )
+            )
+    assert [a.status_code for a in answers] == [401, 401]
+    assert "invalid user name or password" in answers[0].text
+    assert answers[0].text.replace("alice", "X") == answers[1].text.replace("nobody", "X").replace(
+        csrf_of(answers[1].text), csrf_of(answers[0].text)
+    )
+
+
+def test_form_post_without_csrf_token_is_refused(web: WebClient) -> None:
+    content = EXAMPLE_TEMPLATE.read_text()
+    response = web.client.post("/templates/new", data={"content": content})
+    assert response.status_code == 403
+    assert "CSRF" in response.text
+    wrong = web.client.post("/templates/new", data={"content": content, "csrf_token": "forged"})
+    assert wrong.status_code == 403
+    assert "web-service" not in web.client.get("/templates").text
+
+
+def test_login_without_its_csrf_token_is_refused(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        response = client.post(
+            "/login", data={"username": "alice", "password": "correct horse battery staple"}
+        )
+    assert response.status_code == 403
+    assert SESSION_COOKIE not in response.cookies
+
+
+def _create_example(web: WebClient) -> None:
+    response = web.client.post(
+        "/templates/new",
+        data={"content": EXAMPLE_TEMPLATE.read_text(), "csrf_token": web.csrf("/templates/new")},
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/templates/web-service/1.2.0/edit?done=created"
+
+
+def test_edit_shows_problems_at_their_line_and_refuses_stale_saves(web: WebClient) -> None:
+    _create_example(web)
+    page = web.client.get("/templates/web-service/1.2.0/edit")
+    assert 'name="revision" value="1"' in page.text
+    broken = EXAMPLE_TEMPLATE.read_text().replace(
+        "replicas: ${values.replicaCount}", "replicas: ${values.replicaCont}"
+    )
+    response = web.client.post(
+        "/templates/web-service/1.2.0/edit",
+        data={
+            "content": broken,
+            "revision": "1",
+            "action": "save",
+            "csrf_token": csrf_of(page.text),
+        },
+    )
+    assert response.status_code == 422
+    line = (
+        broken.splitlines().index(next(l for l in broken.splitlines() if "replicaCont}" in l)) + 1
+    )
+    assert f'data-line="{line}"' in response.text
+    assert "replicaCont" in response.text
+    # two saves from revision 1: the second is stale and overwrites nothing
+    fine = EXAMPLE_TEMPLATE.read_text().replace("Pods to run when", "Pods that run when")
+    token = csrf_of(page.text)
+    first = web.client.post(
+        "/templates/web-service/1.2.0/edit",
+        data={"content": fine, "revision": "1", "action": "save", "csrf_token": token},
+    )
+    assert first.status_code == 303
+    stale = web.client.post(
+        "/templates/web-service/1.2.0/edit",
+        data={
+            "content": fine.replace("Pods that", "Pods who"),
+            "revision": "1",
+            "action": "save",
+            "csrf_token": token,
+        },
+    )
+    assert stale.status_code == 409
+    assert "revision 2" in stale.text
+    assert "Pods that run when" in stale.text  # the current state is shown
+    assert "Pods that run when" in web.client.get("/templates/web-service/1.2.0/export").text
+
+
+def test_generate_build_preview_download(web: WebClient) -> None:
+    _create_example(web)
+    token = web.csrf("/templates/web-service")
+    published = web.client.post(
+        "/templates/web-service/1.2.0/publish", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert published.status_code == 200
+    assert "published" in published.text
+    context = {
+        "template": "web-service@1.2.0",
+        "ctx.product": "shop",
+        "ctx.customer": "acme",
+        "ctx.environment": "prod",
+        "ctx.instance": "a1",
+        "ctx.version": "3.4.0",
+        "csrf_token": token,
+    }
+    step = web.client.post("/generate", data={**context, "action": "values"})
+    assert step.status_code == 200, step.text
+    assert "layer 0" in step.text  # replicaCount from the prod layer
+    assert 'name="v.replicaCount" value="3"' in step.text
+    bad = web.client.post(
+        "/generate",
+        data={
+            **context,
+            "action": "build",
+            "v.replicaCount": "three",
+            "v.service.type": "ClusterIP",
+            "v.ingress.host": "a1.acme.example.com",
+        },
+    )
+    assert bad.status_code == 422
+    assert "&#39;three&#39; is not a whole number" in bad.text
+    built = web.client.post(
+        "/generate",
+        data={
+            **context,
+            "action": "build",
+            "v.replicaCount": "4",
+            "v.service.type": "NodePort",
+            "v.ingress.host": "a1.acme.example.com",
+        },
+    )
+    assert built.status_code == 303, built.text
+    page = web.client.get(built.headers["location"])
+    assert "values.schema.json" in page.text and "templates/deployment.yaml" in page.text
+    archive = web.client.get(built.headers["location"] + "/download")
+    assert archive.headers["content-type"] == "application/gzip"
+    digest = "sha256:" + hashlib.sha256(archive.content).hexdigest()
+    assert digest in page.text
+    with tarfile.open(fileobj=io.BytesIO(archive.content)) as tar:
+        values = tar.extractfile("shop-acme-prod-a1/values.yaml")
+        assert values is not None
+        text = values.read().decode()
+    assert "replicaCount: 4" in text
+    assert "type: NodePort" in text
+
+
+def test_tokens_are_shown_once_and_revocable(web: WebClient) -> None:
+    page = web.client.post("/tokens", data={"name": "ci", "csrf_token": web.csrf("/tokens")})
+    assert "shown only once" in page.text
+    secret = page.text.split('id="token-value" class="mono" readonly value="')[1].split('"')[0]
+    assert secret.startswith("hf_")
+    again = web.client.get("/tokens")
+    assert secret not in again.text
+    token_id = again.text.split('action="/tokens/')[1].split("/")[0]
+    revoked = web.client.post(
+        f"/tokens/{token_id}/revoke",
+        data={"csrf_token": csrf_of(again.text)},
+        follow_redirects=True,
+    )
+    assert "revoked" in revoked.text
+
+
+def test_admin_creates_users_and_audit_lists_events(web: WebClient) -> None:
+    short = web.client.post(
+        "/users",
+        data={"name": "bob", "role": "user", "password": "short", "csrf_token": web.csrf("/users")},
+    )
+    assert short.status_code == 422
+    assert "at least 12 characters" in short.text
+    created = web.client.post(
+        "/users",
+        data={
+            "name": "bob",
+            "role": "creator",
+            "password": "a long enough password",
+            "csrf_token": web.csrf("/users"),
+        },
+        follow_redirects=True,
+    )
+    assert created.status_code == 200
+    assert "creator" in created.text
+    audit = web.client.get("/audit")
+    assert "user.create" in audit.text and "user.sign_in" in audit.text
+
+
+def test_api_accepts_session_cookie_but_unsafe_methods_need_the_csrf_header(web: WebClient) -> None:
+    from starlette.requests import Request
+
+    from helmforge.web.pages import resolve_api_principal
+
+    cookie = web.client.cookies.get(SESSION_COOKIE)
+    token = web.csrf()
+
+    def request(method: str, headers: dict[str, str]) -> Request:
+        raw = [(b"cookie", f"{SESSION_COOKIE}={cookie}".encode())]
+        raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        return Request(
+            {
+                "type": "http",
+                "method": method,
+                "path": "/api/v1/x",
+                "headers": raw,
+                "app": web.server.app,
+                "query_string": b"",
+            }
+        )
+
+    assert resolve_api_principal(request("GET", {})) is not None
+    assert resolve_api_principal(request("POST", {})) is None
+    principal = resolve_api_principal(request("POST", {"X-CSRF-Token": token}))
+    assert principal is not None and principal.name == "alice"
