@@ -19,7 +19,7 @@ from helmforge.core.errors import (
 )
 from helmforge.core.oci import ChartArtifact, Registry, build_artifact
 from helmforge.core.secrets import Secret
-from tests.support.charts import make_chart
+from tests.support.oci_charts import make_chart
 from tests.support.registry import (
     CANARY_PASSWORD,
     ROBOT,

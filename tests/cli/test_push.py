@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from helmforge.cli.main import app
-from tests.support.charts import make_chart
+from tests.support.oci_charts import make_chart
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 
 pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]

@@ -34,7 +34,7 @@ from helmforge.core.oci import (
     version_for_tag,
 )
 from helmforge.core.secrets import Secret
-from tests.support.charts import make_chart
+from tests.support.oci_charts import make_chart
 
 
 @pytest.mark.parametrize(

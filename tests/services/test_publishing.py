@@ -29,8 +29,8 @@ from helmforge.services.publishing import (
     list_versions,
     publish_archives,
 )
-from tests.support.charts import make_chart
 from tests.support.helm import assert_helm_lints
+from tests.support.oci_charts import make_chart
 from tests.support.registry import (
     CANARY_PASSWORD,
     ROBOT,
