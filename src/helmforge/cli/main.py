@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from helmforge.cli import charts, publishing, templates
+from helmforge.cli import charts, publishing, server, templates
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="helmforge: governed Helm charts."
@@ -19,6 +19,7 @@ def main() -> None:
 templates.register(app)
 charts.register(app)
 publishing.register(app)
+server.register(app)
 
 
 def run() -> None:

@@ -1,0 +1,97 @@
+"""A small client of helmforge's own REST API, for the CLI's ``--server`` mode.
+
+HTTP failures become helmforge errors with the server's message: 401 ``AuthenticationError``,
+403 ``PermissionDeniedError``, 404 ``NotFoundError``, 409 ``ConflictError``, 413
+``TooLargeError``, 400/422 ``InputError``, anything else ``ExternalServiceError``. The token
+never appears in an error.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ServerClient"]
+
+from typing import Any
+
+import httpx
+
+from helmforge.core.errors import (
+    AuthenticationError,
+    ConflictError,
+    ExternalServiceError,
+    HelmforgeError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    TooLargeError,
+)
+
+_ERRORS: dict[int, type[HelmforgeError]] = {
+    400: InputError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: TooLargeError,
+    422: InputError,
+}
+
+
+class ServerClient:
+    """Calls ``/api/v1`` of the server at ``base_url`` with a bearer ``token``."""
+
+    def __init__(
+        self, base_url: str, *, token: str, timeout: float = 60.0, transport: Any = None
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise InputError(f"server URL {base_url!r} must start with http:// or https://")
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.base_url + "/api/v1",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> ServerClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise ExternalServiceError(
+                f"helmforge server {self.base_url} did not answer: {type(error).__name__}"
+            ) from None
+        if response.status_code < 400:
+            return response
+        try:
+            message = str(response.json().get("message") or response.text)
+        except ValueError:
+            message = response.text[:500] or response.reason_phrase
+        kind = _ERRORS.get(response.status_code, ExternalServiceError)
+        raise kind(f"server answered {response.status_code}: {message}")
+
+    def build_chart(
+        self,
+        *,
+        template: str,
+        context: dict[str, Any],
+        values: dict[str, Any],
+        chart_version: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /charts: the recorded build (id, name, version, digest, file_name, ...)."""
+        body: dict[str, Any] = {"template": template, "context": context, "values": values}
+        if chart_version:
+            body["chart_version"] = chart_version
+        result: dict[str, Any] = self._request("POST", "/charts", json=body).json()
+        return result
+
+    def chart_archive(self, build_id: str) -> bytes:
+        """GET /charts/{id}/archive: the .tgz bytes."""
+        return self._request("GET", f"/charts/{build_id}/archive").content

@@ -1,0 +1,214 @@
+"""``helmforge serve``, ``helmforge users ...``, ``helmforge tokens ...`` and
+``helmforge build --server URL``.
+
+``users`` and ``tokens`` act directly on the store named by HELMFORGE_DATABASE_URL (or the
+SQLite file in the data directory), as the local system: whoever may read that database is
+its administrator. ``build`` works against a running server with the token in HELMFORGE_TOKEN.
+"""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from helmforge.cli.errors import abort, reporting_errors
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+users_app = typer.Typer(no_args_is_help=True, help="Local users of the helmforge server.")
+tokens_app = typer.Typer(no_args_is_help=True, help="API tokens of the helmforge server.")
+
+
+def _sessions() -> sessionmaker[Session]:
+    from helmforge.services.settings import load_settings
+    from helmforge.services.stores import open_store
+
+    return open_store(load_settings(os.environ)).sessions
+
+
+def serve(
+    *,
+    host: Annotated[
+        str, typer.Option("--host", envvar="HELMFORGE_HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option("--port", envvar="HELMFORGE_PORT", min=1, max=65535, help="TCP port."),
+    ] = 8000,
+) -> None:
+    """Run the helmforge server (REST API and web UI) on http://HOST:PORT.
+
+    The database (HELMFORGE_DATABASE_URL, default: SQLite in HELMFORGE_DATA_DIR) is created
+    and migrated on start; the first start prints a one-time admin password.
+    """
+    import uvicorn
+
+    from helmforge.server.app import create_app
+    from helmforge.services.settings import load_settings
+
+    with reporting_errors():
+        app = create_app(load_settings(os.environ))
+    typer.echo(f"helmforge: serving on http://{host}:{port}", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@users_app.command("create")
+def create_user(
+    name: Annotated[str, typer.Argument(help="User name (lower-case, digits, '.', '_', '-').")],
+    *,
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            envvar="HELMFORGE_ROLE",
+            help="admin, creator, user, operator or developer.",
+        ),
+    ],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            envvar="HELMFORGE_PASSWORD_STDIN",
+            help="Read the password from stdin; otherwise one is generated and printed once.",
+        ),
+    ] = False,
+) -> None:
+    """Create a local user."""
+    from helmforge.core.principals import SYSTEM
+    from helmforge.services import accounts
+
+    with reporting_errors():
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+            if not password:
+                abort("no password on stdin")
+        else:
+            password = accounts.generate_password()
+        user = accounts.create_user(_sessions(), name, role=role, password=password, actor=SYSTEM)
+    typer.echo(f"created user {user.name} ({user.role})", err=True)
+    if not password_stdin:
+        typer.echo(password)
+
+
+@users_app.command("list")
+def list_users() -> None:
+    """List local users."""
+    from helmforge.core.principals import SYSTEM
+    from helmforge.services import accounts
+
+    with reporting_errors():
+        for user in accounts.list_users(_sessions(), actor=SYSTEM):
+            state = " (disabled)" if user.disabled else ""
+            typer.echo(f"{user.name}\t{user.role}{state}")
+
+
+@tokens_app.command("create")
+def create_token(
+    *,
+    user: Annotated[
+        str, typer.Option("--user", envvar="HELMFORGE_USER", help="The user it acts as.")
+    ],
+    label: Annotated[
+        str, typer.Option("--label", envvar="HELMFORGE_TOKEN_LABEL", help="What it is for.")
+    ] = "",
+) -> None:
+    """Create an API token and print it, once (only its hash is stored)."""
+    from helmforge.core.principals import SYSTEM
+    from helmforge.services import accounts
+
+    with reporting_errors():
+        created = accounts.create_token(_sessions(), user=user, label=label, actor=SYSTEM)
+    typer.echo(f"created token {created.view.id} for {user}; it is shown only now", err=True)
+    typer.echo(created.token)
+
+
+@tokens_app.command("list")
+def list_tokens() -> None:
+    """List API tokens (id, user, prefix, label, revoked) without their secrets."""
+    from helmforge.core.principals import SYSTEM
+    from helmforge.services import accounts
+
+    with reporting_errors():
+        for token in accounts.list_tokens(_sessions(), actor=SYSTEM):
+            revoked = f"revoked {token.revoked_at.isoformat()}" if token.revoked_at else "active"
+            typer.echo(f"{token.id}\t{token.user}\thf_{token.prefix}_…\t{revoked}\t{token.label}")
+
+
+@tokens_app.command("revoke")
+def revoke_token(
+    token_id: Annotated[int, typer.Argument(help="The token's id (helmforge tokens list).")],
+) -> None:
+    """Revoke an API token; it stops working at once."""
+    from helmforge.core.principals import SYSTEM
+    from helmforge.services import accounts
+
+    with reporting_errors():
+        accounts.revoke_token(_sessions(), token_id, actor=SYSTEM)
+    typer.echo(f"revoked token {token_id}", err=True)
+
+
+def build(
+    template: Annotated[str, typer.Argument(help="NAME[@VERSION] of a published template.")],
+    *,
+    server: Annotated[str, typer.Option("--server", envvar="HELMFORGE_SERVER", help="Server URL.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", envvar="HELMFORGE_OUT", file_okay=False, help="Folder for the .tgz."),
+    ],
+    product: Annotated[str, typer.Option("--product", envvar="HELMFORGE_PRODUCT")],
+    customer: Annotated[str, typer.Option("--customer", envvar="HELMFORGE_CUSTOMER")],
+    environment: Annotated[str, typer.Option("--environment", envvar="HELMFORGE_ENVIRONMENT")],
+    instance: Annotated[str, typer.Option("--instance", envvar="HELMFORGE_INSTANCE")],
+    version: Annotated[str, typer.Option("--version", envvar="HELMFORGE_VERSION")],
+    values: Annotated[
+        list[Path] | None,
+        typer.Option("-f", "--values", help="Values file(s) with overrides, merged in order."),
+    ] = None,
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="PATH=VALUE override (Helm syntax), after the files."),
+    ] = None,
+    chart_version: Annotated[
+        str | None, typer.Option("--chart-version", envvar="HELMFORGE_CHART_VERSION")
+    ] = None,
+) -> None:
+    """Build a chart on a helmforge server (recorded there) and download its .tgz.
+
+    The token comes from HELMFORGE_TOKEN. Prints the archive's path.
+    """
+    from helmforge.services.overrides import build_overrides
+    from helmforge.services.remote_builds import build_on_server
+
+    with reporting_errors():
+        overrides = build_overrides(value_files=values or [], assignments=assignments or [])
+        path = build_on_server(
+            server=server,
+            token=os.environ.get("HELMFORGE_TOKEN", ""),
+            template=template,
+            context={
+                "product": product,
+                "customer": customer,
+                "environment": environment,
+                "instance": instance,
+                "version": version,
+            },
+            values=overrides,
+            chart_version=chart_version,
+            out_dir=out,
+        )
+    typer.echo(str(path))
+
+
+def register(app: typer.Typer) -> None:
+    """Add serve, users, tokens and build to the ``helmforge`` application."""
+    app.command("serve")(serve)
+    app.command("build")(build)
+    app.add_typer(users_app, name="users")
+    app.add_typer(tokens_app, name="tokens")
