@@ -111,8 +111,9 @@ def check_template(template: Template, *, schemas: SchemaSet) -> list[Problem]:
     for conflict in type_conflicts(template, schemas=schemas):
         problems.append(
             Problem(
-                f"parameter {conflict.parameter} is bound to a {conflict.first} field and to a "
-                f"{conflict.second} field ({conflict.resource_id}); use two parameters",
+                f"parameter {conflict.parameter} is bound to fields of different types "
+                f"({conflict.first} and {conflict.second}, here in {conflict.resource_id}); "
+                "use two parameters",
                 template.where(
                     (
                         "spec",
@@ -148,7 +149,7 @@ def _check_values(template: Template, schemas: SchemaSet) -> list[Problem]:
     for layer in template.layers:
         for dotted, value, layer_path in _layer_items(layer.values, ()):
             if dotted in template.parameters:
-                where = ("spec", "layers", layer.index, "values", *layer_path)
+                where: FieldPath = ("spec", "layers", layer.index, "values", *layer_path)
                 checks.append((dotted, value, where))
     for dotted, value, path in checks:
         schema = {**types[dotted], "definitions": definitions}

@@ -207,8 +207,8 @@ class _Collector:
         return node
 
     def text(self, node: Any, path: FieldPath, what: str) -> str:
-        if isinstance(node, bool) or not isinstance(node, (str, int, float)):
-            self.add(f"{what} is required (a string)", path)
+        if isinstance(node, bool) or not isinstance(node, (str, int, float)) or node == "":
+            self.add(f"{what} is required (a non-empty string)", path)
             return ""
         return str(node)
 
@@ -419,10 +419,11 @@ def _walk(node: Any, path: FieldPath) -> Iterator[tuple[FieldPath, Any]]:
     while stack:
         current_path, current = stack.pop()
         yield current_path, current
+        # Children are pushed in reverse so that they come out in document order.
         if isinstance(current, Mapping):
-            stack.extend(((*current_path, key), value) for key, value in current.items())
+            stack.extend(reversed([((*current_path, k), v) for k, v in current.items()]))
         elif isinstance(current, list):
-            stack.extend(((*current_path, index), value) for index, value in enumerate(current))
+            stack.extend(reversed([((*current_path, i), v) for i, v in enumerate(current)]))
 
 
 def _strings(node: Any, path: FieldPath) -> Iterator[tuple[FieldPath, str]]:

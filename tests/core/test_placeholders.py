@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+
+from helmforge.core.placeholders import (
+    ContextRef,
+    PlaceholderError,
+    ValuesRef,
+    parse_placeholders,
+    substitute_context,
+)
+
+
+def test_plain_text_is_one_literal() -> None:
+    assert parse_placeholders("hello") == ("hello",)
+    assert parse_placeholders("") == ()
+
+
+def test_splits_literals_and_references() -> None:
+    assert parse_placeholders("${values.image.repository}:${values.image.tag}") == (
+        ValuesRef(("image", "repository")),
+        ":",
+        ValuesRef(("image", "tag")),
+    )
+    assert parse_placeholders("registry/${ctx.product}") == ("registry/", ContextRef("product"))
+
+
+def test_other_dollar_braces_stay_literal() -> None:
+    assert parse_placeholders("echo ${HOME} $PATH") == ("echo ${HOME} $PATH",)
+
+
+def test_double_dollar_escapes_a_placeholder() -> None:
+    assert parse_placeholders("$${values.x} and ${ctx.name}") == (
+        "${values.x} and ",
+        ContextRef("name"),
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["${values.}", "${values.a..b}", "${values.1a}", "${ctx.}", "${ctx.a.b}", "${values.a"],
+)
+def test_malformed_placeholders_are_errors(text: str) -> None:
+    with pytest.raises(PlaceholderError):
+        parse_placeholders(text)
+
+
+def test_substitute_context_merges_literals() -> None:
+    segments = parse_placeholders("${ctx.product}-${ctx.customer}:${values.tag}")
+    assert substitute_context(segments, {"product": "ledger", "customer": "acme"}) == (
+        "ledger-acme:",
+        ValuesRef(("tag",)),
+    )
+
+
+def test_substituted_text_is_not_parsed_again() -> None:
+    segments = parse_placeholders("${ctx.product}")
+    assert substitute_context(segments, {"product": "${values.x}"}) == ("${values.x}",)

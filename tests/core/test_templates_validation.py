@@ -1,0 +1,73 @@
+"""validate_template: resources against the Kubernetes schema of spec.kubernetesVersion."""
+
+from __future__ import annotations
+
+from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.core.templates import parse_template, validate_template
+from tests.core.test_templates import MINIMAL
+from tests.support.charts import EXAMPLE
+
+SCHEMAS = load_schema_set("1.31")
+
+
+def problems(text: str) -> list[str]:
+    template = parse_template(text, source="t.yaml")
+    return [str(p) for p in validate_template(template, schemas=SCHEMAS)]
+
+
+def test_example_is_valid() -> None:
+    template = parse_template(EXAMPLE.read_bytes(), source="web-service.yaml")
+    assert validate_template(template, schemas=SCHEMAS) == []
+
+
+def test_schema_violations_name_line_and_path() -> None:
+    text = MINIMAL.replace("image: nginx}]", "image: nginx, imagePullPolicy: 3, colour: red}]")
+    found = problems(text)
+    assert any(
+        "t.yaml:22: spec.resources[0].manifest.spec.template.spec.containers[0]: "
+        "Deployment deployment: unknown field(s) colour" in m
+        for m in found
+    ), found
+    assert any("imagePullPolicy" in m and "is not of type 'string'" in m for m in found), found
+
+
+def test_defaults_are_checked_through_the_bound_field() -> None:
+    found = problems(MINIMAL.replace("{default: 1,", "{default: three,"))
+    assert any(
+        "spec.values.replicas.default: replicas: 'three' is not of type 'integer'" in m
+        or "'three' is not of type 'integer'" in m
+        for m in found
+    ), found
+
+
+def test_unknown_kind_is_a_warning() -> None:
+    text = MINIMAL.replace("apiVersion: apps/v1\n", "apiVersion: example.com/v1\n").replace(
+        "kind: Deployment", "kind: Widget"
+    )
+    template = parse_template(text, source="t.yaml")
+    (problem,) = validate_template(template, schemas=SCHEMAS)
+    assert problem.severity == "warning"
+    assert not problem.is_error
+    assert "Widget (example.com/v1) is not in the Kubernetes 1.31 schemas" in problem.message
+    assert problem.location.line == 14
+
+
+def test_conflicting_types_for_one_parameter() -> None:
+    text = MINIMAL.replace(
+        "image: nginx}]", "image: nginx, imagePullPolicy: '${values.replicas}'}]"
+    )
+    found = problems(text)
+    assert any(
+        "t.yaml:22: spec.resources[0].manifest.spec.template.spec.containers[0].imagePullPolicy: "
+        "parameter replicas is bound to fields of different types (integer and string" in m
+        for m in found
+    ), found
+
+
+def test_layer_values_are_checked() -> None:
+    text = MINIMAL.replace(
+        "  resources:\n",
+        "  layers:\n    - when: {environment: prod}\n      values: {replicas: many}\n  resources:\n",
+    )
+    found = problems(text)
+    assert any("t.yaml:12: spec.layers[0].values.replicas" in m for m in found), found
