@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+
+#: Each module exposes ``run() -> dict[str, float | str]`` and prints its own table.
+BENCHMARKS = ("benchmarks.fleet",)
+
 
 def main() -> None:
-    print("no benchmarks registered yet")
+    for name in BENCHMARKS:
+        print(f"== {name}")
+        importlib.import_module(name).run()
 
 
 if __name__ == "__main__":

@@ -182,8 +182,8 @@ def render_charts(
     number of processes used.
 
     ``workers`` of ``None`` picks in-process rendering for small fleets and one worker per CPU
-    otherwise. ``on_progress(done, total)`` is called as charts complete (first with 0, once
-    every worker has started). Raises ``InputError`` for the first context that cannot be
+    otherwise. ``on_progress(done, total)`` is called as charts complete (in a fleet, first
+    once every worker has started). Raises ``InputError`` for the first context that cannot be
     rendered (a missing required value, overrides that break the schema, a bad chart version).
     """
     job = _Job(
@@ -202,7 +202,10 @@ def render_charts(
             if on_progress is not None:
                 on_progress(len(outputs), total)
         return outputs, 1
-    chunks = _chunks(contexts, count * _CHUNKS_PER_WORKER)
+    # The parent renders the first chart itself: a bad input fails before any worker starts,
+    # and the template's caches are warm when the workers are forked from this process.
+    first = job.render(contexts[0])
+    chunks = _chunks(contexts[1:], count * _CHUNKS_PER_WORKER)
     methods = multiprocessing.get_all_start_methods()
     mp_context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with ProcessPoolExecutor(
@@ -211,9 +214,9 @@ def render_charts(
         futures: list[Future[list[ChartOutput]]] = [
             pool.submit(_render_in_worker, chunk) for chunk in chunks
         ]
-        done = 0
+        done = 1
         if on_progress is not None:
-            on_progress(0, total)
+            on_progress(done, total)
         try:
             results: list[list[ChartOutput]] = []
             for future, chunk in zip(futures, chunks, strict=True):
@@ -225,7 +228,7 @@ def render_charts(
             for future in futures:
                 future.cancel()
             raise
-    return [output for chunk_outputs in results for output in chunk_outputs], count
+    return [first, *(output for chunk_outputs in results for output in chunk_outputs)], count
 
 
 @contextlib.contextmanager

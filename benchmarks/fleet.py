@@ -1,0 +1,202 @@
+"""Fleet generation: 400 charts, template to .tgz in one helmforge process, vs Helm's package.
+
+One run, side by side:
+
+- helmforge: the whole process ``helmforge generate T --contexts C --out D --package`` for a
+  10-resource template and 2 customers x 4 environments x 50 instances (400 charts), wall time
+  and peak RSS (the process tree's summed resident memory, sampled every 5 ms; and the largest
+  single process from ``getrusage(RUSAGE_CHILDREN)``);
+- Helm: its package step alone (helm-sdkpy ``Package``, in this process, library already
+  loaded) for the same 400 charts from folders helmforge wrote beforehand;
+- one chart from a cold CLI process (median of 7 runs).
+
+Goals: ratio helmforge / Helm <= 1.0; peak RSS <= 200 MB; cold single chart <= 300 ms.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from helmforge.adapters.helm import helm_package
+
+REPO = Path(__file__).resolve().parents[1]
+HELMFORGE = Path(sys.executable).with_name("helmforge")
+EXAMPLE = REPO / "examples" / "templates" / "web-service.yaml"
+CUSTOMERS = ("acme", "globex")
+ENVIRONMENTS = ("dev", "test", "uat", "prod")
+INSTANCES = 50
+COLD_RUNS = 7
+
+# Three more resources on top of the bundled example's seven: a 10-resource template.
+EXTRA_RESOURCES = """\
+    - id: networkpolicy
+      manifest:
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata:
+          name: ${ctx.name}
+        spec:
+          podSelector:
+            matchLabels:
+              app: ${ctx.name}
+          policyTypes: [Ingress]
+          ingress:
+            - ports:
+                - port: ${values.containerPort}
+    - id: role
+      manifest:
+        apiVersion: rbac.authorization.k8s.io/v1
+        kind: Role
+        metadata:
+          name: ${ctx.name}
+        rules:
+          - apiGroups: [""]
+            resources: [configmaps]
+            verbs: [get, list, watch]
+    - id: rolebinding
+      manifest:
+        apiVersion: rbac.authorization.k8s.io/v1
+        kind: RoleBinding
+        metadata:
+          name: ${ctx.name}
+        roleRef:
+          apiGroup: rbac.authorization.k8s.io
+          kind: Role
+          name: ${ctx.name}
+        subjects:
+          - kind: ServiceAccount
+            name: ${ctx.name}
+"""
+
+
+def _write_inputs(folder: Path) -> tuple[Path, Path]:
+    template = folder / "fleet-service.yaml"
+    template.write_text(EXAMPLE.read_text().rstrip("\n") + "\n" + EXTRA_RESOURCES)
+    instances = ", ".join(f'"i{number:02d}"' for number in range(INSTANCES))
+    contexts = folder / "contexts.yaml"
+    contexts.write_text(
+        "matrix:\n"
+        "  product: [shop]\n"
+        f"  customer: [{', '.join(CUSTOMERS)}]\n"
+        f"  environment: [{', '.join(ENVIRONMENTS)}]\n"
+        f"  instance: [{instances}]\n"
+        '  version: ["2.4.1"]\n'
+    )
+    return template, contexts
+
+
+def _tree_rss(pid: int) -> int:
+    """Summed RSS in bytes of ``pid`` and its descendants (Linux /proc)."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+        pending.extend(int(child) for child in children)
+    return total
+
+
+def _run_measured(command: list[str]) -> tuple[float, int, str]:
+    """Run ``command``; return wall seconds, peak summed RSS of its tree, and stderr."""
+    peak = 0
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(process.pid))
+            done.wait(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, stderr = process.communicate()
+    elapsed = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {stderr.decode()}")
+    return elapsed, peak, stderr.decode().strip()
+
+
+def _helm_package_all(folders: list[Path], out: Path) -> float:
+    helm_package(folders[0], out_dir=out)  # load the Go library before timing
+    started = time.perf_counter()
+    for folder in folders:
+        helm_package(folder, out_dir=out)
+    return time.perf_counter() - started
+
+
+def _cold_single(template: Path, out: Path) -> float:
+    command = [
+        str(HELMFORGE), "generate", str(template), "--product", "shop", "--customer", "acme",
+        "--environment", "prod", "--instance", "cold", "--version", "2.4.1", "--out", str(out),
+    ]  # fmt: skip
+    times = []
+    for _ in range(COLD_RUNS):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def run() -> dict[str, float | str]:
+    """Measure the fleet and the cold start; print a table; return the figures."""
+    with tempfile.TemporaryDirectory(prefix="helmforge-bench-") as raw:
+        work = Path(raw)
+        template, contexts = _write_inputs(work)
+        fleet = [str(HELMFORGE), "generate", str(template), "--contexts", str(contexts)]
+        seconds, peak_tree, summary = _run_measured(
+            [*fleet, "--out", str(work / "tgz"), "--package"]
+        )
+        peak_single = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        charts = len(list((work / "tgz").glob("*.tgz")))
+        subprocess.run([*fleet, "--out", str(work / "folders")], check=True, capture_output=True)
+        folders = sorted(path for path in (work / "folders").iterdir() if path.is_dir())
+        (work / "helm").mkdir()
+        helm_seconds = _helm_package_all(folders, work / "helm")
+        cold = _cold_single(template, work / "cold")
+    ratio = seconds / helm_seconds
+    figures: dict[str, float | str] = {
+        "charts": float(charts),
+        "helmforge_fleet_seconds": round(seconds, 3),
+        "helm_package_seconds": round(helm_seconds, 3),
+        "ratio": round(ratio, 3),
+        "peak_rss_tree_mb": round(peak_tree / 2**20, 1),
+        "peak_rss_largest_process_mb": round(peak_single / 2**20, 1),
+        "cold_single_chart_ms": round(cold * 1000, 1),
+        "helmforge_summary": summary.splitlines()[-1] if summary else "",
+    }
+    rows = [
+        ("fleet: 400 charts, template -> .tgz (whole process)", f"{seconds:.3f} s", ""),
+        ("Helm package alone, same 400 charts from folders", f"{helm_seconds:.3f} s", ""),
+        ("ratio helmforge / Helm", f"{ratio:.2f}", "<= 1.0"),
+        ("peak RSS, whole process tree", f"{peak_tree / 2**20:.1f} MB", "<= 200 MB"),
+        ("peak RSS, largest single process", f"{peak_single / 2**20:.1f} MB", ""),
+        ("one chart from a cold CLI process (median)", f"{cold * 1000:.0f} ms", "<= 300 ms"),
+    ]
+    print(f"fleet benchmark ({charts} charts; {figures['helmforge_summary']})")
+    width = max(len(row[0]) for row in rows)
+    print(f"  {'measure':<{width}}  {'value':>10}  goal")
+    for name, value, goal in rows:
+        print(f"  {name:<{width}}  {value:>10}  {goal}")
+    return figures
+
+
+if __name__ == "__main__":
+    run()
