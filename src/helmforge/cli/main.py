@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from helmforge.cli import charts, publishing, server, templates
+from helmforge.cli import catalog, charts, publishing, server, templates
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="helmforge: governed Helm charts."
@@ -20,6 +20,7 @@ templates.register(app)
 charts.register(app)
 publishing.register(app)
 server.register(app)
+catalog.register(app)
 
 
 def run() -> None:

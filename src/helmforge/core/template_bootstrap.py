@@ -1,0 +1,443 @@
+"""A first template (DESIGN §3) from Kubernetes objects, with conventional parameters.
+
+``bootstrap_template`` turns cleaned objects into a template document (plain data, written
+with the YAML codec). Parameters are grouped per object, named after it in camelCase
+(``values.cartservice.image.repository``, ``values.cartservice.replicaCount``):
+
+- workloads: ``replicaCount``; per container (the first container at the group's top, the
+  others and init containers under their own camelCase name) ``image.repository`` /
+  ``image.tag``, ``resources``, ``env.NAME`` for literal env values, ``containerPort``,
+  ``probePort``; CronJobs ``schedule``; StatefulSet claims ``persistence.NAME.size``;
+- Services ``service.type`` and ``service.port``; Ingresses ``ingress.className``,
+  ``ingress.host`` (TLS hosts follow the rule hosts); ConfigMaps ``data``; PVCs
+  ``storage.size`` / ``storage.className``; HPAs ``autoscaling.minReplicas`` /
+  ``maxReplicas`` (in the target workload's group);
+- Secrets: one required parameter per key, without a default: the imported value never
+  reaches the template (it is dropped here, before anything is written or logged).
+
+Names of objects stay literal, so every cross-object reference (Service selectors and pod
+labels, ServiceAccount/ConfigMap/Secret names, HPA targets, Ingress backends, RoleBinding
+subjects) stays what it was. Literal text is escaped (``${`` -> ``$${``) so it never becomes
+a placeholder. ``merge_templates`` re-applies a creator's edits to a regenerated template.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BootstrapResult", "bootstrap_template", "camel_case", "escape_literals"]
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_STANDARD_LABELS = frozenset(
+    {
+        "helm.sh/chart",
+        "app.kubernetes.io/name",
+        "app.kubernetes.io/instance",
+        "app.kubernetes.io/version",
+        "app.kubernetes.io/managed-by",
+    }
+)
+_POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
+    "Pod": ("spec",),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+_SCALABLE = frozenset({"Deployment", "StatefulSet", "ReplicaSet"})
+_PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+
+
+def camel_case(name: str) -> str:
+    """``frontend-external`` -> ``frontendExternal``; a valid Helm value name."""
+    words = [word for word in re.split(r"[^A-Za-z0-9]+", name) if word]
+    if not words:
+        return "object"
+    text = words[0][:1].lower() + words[0][1:] + "".join(w[:1].upper() + w[1:] for w in words[1:])
+    return text if _IDENTIFIER.match(text) else f"x{text}"
+
+
+def escape_literals(node: Any) -> Any:
+    """A copy where every ``${`` of literal text is written ``$${`` (never a placeholder)."""
+    if isinstance(node, str):
+        return node.replace("${", "$${")
+    if isinstance(node, Mapping):
+        return {key: escape_literals(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [escape_literals(item) for item in node]
+    return node
+
+
+@dataclass(slots=True)
+class BootstrapResult:
+    """The template document and notes for the creator (what was changed and why)."""
+
+    document: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+class _Parameters:
+    """The ``spec.values`` tree being built; ``claim`` returns the placeholder text."""
+
+    def __init__(self) -> None:
+        self.tree: dict[str, Any] = {}
+
+    def claim(
+        self, path: Sequence[str], *, default: Any = None, description: str, required: bool = False
+    ) -> str:
+        keys = [key if _IDENTIFIER.match(key) else camel_case(key) for key in path]
+        node = self.tree
+        for index, wanted in enumerate(keys[:-1]):
+            key = wanted
+            while _is_leaf(node.get(key)):
+                key = f"{key}_{index}"
+            keys[index] = key
+            node = node.setdefault(key, {})
+        last, suffix = keys[-1], 2
+        while last in node:
+            last = f"{keys[-1]}{suffix}"
+            suffix += 1
+        keys[-1] = last
+        parameter: dict[str, Any] = (
+            {"required": True, "description": description}
+            if required
+            else {"default": default, "description": description}
+        )
+        node[last] = parameter
+        return "${values." + ".".join(keys) + "}"
+
+
+def _is_leaf(node: Any) -> bool:
+    return isinstance(node, dict) and ("default" in node or "required" in node)
+
+
+def _split_image(image: str) -> tuple[str, str | None, str | None]:
+    """``repo[:tag][@digest]`` -> (repository, tag, digest)."""
+    name, _, digest = image.partition("@")
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        return name[:colon], name[colon + 1 :], digest or None
+    return name, None, digest or None
+
+
+class _Builder:
+    def __init__(self, objects: Sequence[Mapping[str, Any]]) -> None:
+        self.objects = objects
+        self.parameters = _Parameters()
+        self.notes: list[str] = []
+        self.namespaces: set[str] = set()
+        # Workload name -> its parameter group, so an HPA joins its target's group.
+        self.groups: dict[tuple[str, str], str] = {}
+
+    def group(self, kind: str, name: str) -> str:
+        return self.groups.setdefault((kind, name), camel_case(name))
+
+    def resources(self) -> list[dict[str, Any]]:
+        ids: set[str] = set()
+        resources = []
+        for raw in self.objects:
+            manifest: dict[str, Any] = escape_literals(raw)
+            kind, name = str(manifest.get("kind")), str(manifest["metadata"]["name"])
+            self.tidy_metadata(manifest, kind, name)
+            handler = getattr(self, f"kind_{kind.lower()}", None)
+            if handler is not None:
+                handler(manifest, name)
+            pod_path = _POD_SPEC_PATHS.get(kind)
+            if pod_path is not None:
+                self.pod(manifest, pod_path, kind=kind, name=name)
+            resources.append({"id": self.resource_id(name, kind, ids), "manifest": manifest})
+        return resources
+
+    @staticmethod
+    def resource_id(name: str, kind: str, ids: set[str]) -> str:
+        base = re.sub(r"[^a-z0-9-]+", "-", f"{name}-{kind}".lower()).strip("-")[:60].strip("-")
+        candidate, number = base or "resource", 2
+        while candidate in ids:
+            candidate = f"{base[:57]}-{number}"
+            number += 1
+        ids.add(candidate)
+        return candidate
+
+    def tidy_metadata(self, manifest: dict[str, Any], kind: str, name: str) -> None:
+        metadata = manifest["metadata"]
+        namespace = metadata.pop("namespace", None)
+        if isinstance(namespace, str):
+            self.namespaces.add(namespace)
+        labels = metadata.get("labels")
+        if isinstance(labels, dict):
+            for key in sorted(set(labels) & _STANDARD_LABELS):
+                del labels[key]
+                self.notes.append(
+                    f"{kind}/{name}: label {key} removed (helmforge sets it on every object)"
+                )
+            if not labels:
+                del metadata["labels"]
+
+    def pod(self, manifest: dict[str, Any], path: tuple[str, ...], *, kind: str, name: str) -> None:
+        spec: Any = manifest
+        for key in path:
+            spec = spec.get(key) if isinstance(spec, dict) else None
+        if not isinstance(spec, dict):
+            return
+        group = self.group(kind, name)
+        if kind in _SCALABLE:
+            replicas = manifest["spec"].get("replicas", 1)
+            manifest["spec"]["replicas"] = self.parameters.claim(
+                [group, "replicaCount"], default=replicas, description=f"Pods of {kind} {name}"
+            )
+        containers = spec.get("containers")
+        for index, container in enumerate(containers if isinstance(containers, list) else []):
+            if isinstance(container, dict):
+                prefix = [group] if index == 0 else [group, camel_case(str(container.get("name")))]
+                self.container(container, prefix, where=f"{kind} {name}")
+        init = spec.get("initContainers")
+        for container in init if isinstance(init, list) else []:
+            if isinstance(container, dict):
+                prefix = [group, camel_case(str(container.get("name")))]
+                self.container(container, prefix, where=f"{kind} {name} (init)")
+
+    def container(self, container: dict[str, Any], prefix: list[str], *, where: str) -> None:
+        label = f"container {container.get('name')} of {where}"
+        image = container.get("image")
+        if isinstance(image, str) and "$" not in image:
+            repository, tag, digest = _split_image(image)
+            repo = self.parameters.claim(
+                [*prefix, "image", "repository"],
+                default=repository,
+                description=f"Image of {label}",
+            )
+            text = repo
+            if tag is not None or digest is None:
+                text += ":" + self.parameters.claim(
+                    [*prefix, "image", "tag"],
+                    default=tag if tag is not None else "latest",
+                    description=f"Image tag of {label}",
+                )
+            if digest is not None:
+                text += "@" + self.parameters.claim(
+                    [*prefix, "image", "digest"], default=digest, description=f"Digest of {label}"
+                )
+            container["image"] = text
+        if isinstance(container.get("resources"), dict) and container["resources"]:
+            container["resources"] = self.parameters.claim(
+                [*prefix, "resources"],
+                default=container["resources"],
+                description=f"CPU and memory of {label}",
+            )
+        for variable in container.get("env") or []:
+            if (
+                isinstance(variable, dict)
+                and isinstance(variable.get("name"), str)
+                and _IDENTIFIER.match(variable["name"])
+                and isinstance(variable.get("value"), str)
+                and "$" not in variable["value"]
+            ):
+                variable["value"] = self.parameters.claim(
+                    [*prefix, "env", variable["name"]],
+                    default=variable["value"],
+                    description=f"{variable['name']} of {label}",
+                )
+        ports = container.get("ports")
+        first = ports[0] if isinstance(ports, list) and ports else None
+        if isinstance(first, dict) and isinstance(first.get("containerPort"), int):
+            first["containerPort"] = self.parameters.claim(
+                [*prefix, "containerPort"],
+                default=first["containerPort"],
+                description=f"Port of {label}",
+            )
+        self.probes(container, prefix, label)
+
+    def probes(self, container: dict[str, Any], prefix: list[str], label: str) -> None:
+        found: list[tuple[str, dict[str, Any]]] = []
+        for probe in _PROBES:
+            for handler in ("httpGet", "tcpSocket"):
+                target = (container.get(probe) or {}).get(handler)
+                if isinstance(target, dict) and isinstance(target.get("port"), int):
+                    found.append((probe, target))
+        ports = {target["port"] for _probe, target in found}
+        if len(ports) == 1:
+            placeholder = self.parameters.claim(
+                [*prefix, "probePort"], default=ports.pop(), description=f"Probe port of {label}"
+            )
+            for _probe, target in found:
+                target["port"] = placeholder
+            return
+        for probe, target in found:
+            target["port"] = self.parameters.claim(
+                [*prefix, probe, "port"], default=target["port"], description=f"{probe} of {label}"
+            )
+
+    def kind_cronjob(self, manifest: dict[str, Any], name: str) -> None:
+        spec = manifest.get("spec")
+        if isinstance(spec, dict) and isinstance(spec.get("schedule"), str):
+            spec["schedule"] = self.parameters.claim(
+                [self.group("CronJob", name), "schedule"],
+                default=spec["schedule"],
+                description=f"Cron schedule of {name}",
+            )
+
+    def kind_statefulset(self, manifest: dict[str, Any], name: str) -> None:
+        claims = (manifest.get("spec") or {}).get("volumeClaimTemplates")
+        for claim in claims if isinstance(claims, list) else []:
+            claim_name = str((claim.get("metadata") or {}).get("name", "data"))
+            self.storage(
+                claim.get("spec"),
+                [self.group("StatefulSet", name), "persistence", camel_case(claim_name)],
+                f"volume claim {claim_name} of {name}",
+            )
+
+    def kind_persistentvolumeclaim(self, manifest: dict[str, Any], name: str) -> None:
+        self.storage(
+            manifest.get("spec"), [self.group("PersistentVolumeClaim", name), "storage"], name
+        )
+
+    def storage(self, spec: Any, prefix: list[str], label: str) -> None:
+        if not isinstance(spec, dict):
+            return
+        requests = (spec.get("resources") or {}).get("requests")
+        if isinstance(requests, dict) and isinstance(requests.get("storage"), str):
+            requests["storage"] = self.parameters.claim(
+                [*prefix, "size"], default=requests["storage"], description=f"Size of {label}"
+            )
+        if isinstance(spec.get("storageClassName"), str):
+            spec["storageClassName"] = self.parameters.claim(
+                [*prefix, "className"],
+                default=spec["storageClassName"],
+                description=f"Storage class of {label}",
+            )
+
+    def kind_service(self, manifest: dict[str, Any], name: str) -> None:
+        spec = manifest.get("spec")
+        if not isinstance(spec, dict):
+            return
+        group = self.group("Service", name)
+        if "clusterIP" not in spec or spec.get("clusterIP") != "None":
+            spec["type"] = self.parameters.claim(
+                [group, "service", "type"],
+                default=spec.get("type", "ClusterIP"),
+                description=f"Type of Service {name}",
+            )
+        for index, port in enumerate(spec.get("ports") or []):
+            if isinstance(port, dict) and isinstance(port.get("port"), int):
+                key = "port" if index == 0 else f"{camel_case(str(port.get('name', index)))}Port"
+                port["port"] = self.parameters.claim(
+                    [group, "service", key], default=port["port"], description=f"Port of {name}"
+                )
+
+    def kind_configmap(self, manifest: dict[str, Any], name: str) -> None:
+        if isinstance(manifest.get("data"), dict) and manifest["data"]:
+            manifest["data"] = self.parameters.claim(
+                [self.group("ConfigMap", name), "data"],
+                default=manifest["data"],
+                description=f"Data of ConfigMap {name}",
+            )
+
+    def kind_secret(self, manifest: dict[str, Any], name: str) -> None:
+        keys = sorted({*(manifest.get("data") or {}), *(manifest.get("stringData") or {})})
+        manifest.pop("data", None)
+        manifest.pop("stringData", None)
+        if keys:
+            manifest["stringData"] = {
+                key: self.parameters.claim(
+                    [self.group("Secret", name), "secret", key],
+                    description=f"Value of {key} in Secret {name} (give it at generation)",
+                    required=True,
+                )
+                for key in keys
+            }
+            self.notes.append(
+                f"Secret/{name}: values of {', '.join(keys)} became required parameters "
+                "without defaults (the imported values were dropped)"
+            )
+
+    def kind_ingress(self, manifest: dict[str, Any], name: str) -> None:
+        spec = manifest.get("spec")
+        if not isinstance(spec, dict):
+            return
+        group = self.group("Ingress", name)
+        if isinstance(spec.get("ingressClassName"), str):
+            spec["ingressClassName"] = self.parameters.claim(
+                [group, "ingress", "className"],
+                default=spec["ingressClassName"],
+                description=f"Ingress class of {name}",
+            )
+        hosts: dict[str, str] = {}
+        for rule in spec.get("rules") or []:
+            host = rule.get("host") if isinstance(rule, dict) else None
+            if isinstance(host, str) and "$" not in host:
+                if host not in hosts:
+                    hosts[host] = self.parameters.claim(
+                        [group, "ingress", "host"], default=host, description=f"Host of {name}"
+                    )
+                rule["host"] = hosts[host]
+        for tls in spec.get("tls") or []:
+            if isinstance(tls, dict) and isinstance(tls.get("hosts"), list):
+                tls["hosts"] = [hosts.get(host, host) for host in tls["hosts"]]
+
+    def kind_horizontalpodautoscaler(self, manifest: dict[str, Any], name: str) -> None:
+        spec = manifest.get("spec")
+        if not isinstance(spec, dict):
+            return
+        target = spec.get("scaleTargetRef") or {}
+        group = self.group(str(target.get("kind")), str(target.get("name", name)))
+        for key in ("minReplicas", "maxReplicas"):
+            if isinstance(spec.get(key), int):
+                spec[key] = self.parameters.claim(
+                    [group, "autoscaling", key], default=spec[key], description=f"{key} of {name}"
+                )
+
+    def subjects_namespace(self, resources: list[dict[str, Any]]) -> None:
+        """RoleBinding subjects in the objects' namespace follow one ``namespace`` value."""
+        if len(self.namespaces) != 1:
+            return
+        namespace = next(iter(self.namespaces))
+        placeholder: str | None = None
+        for resource in resources:
+            manifest = resource["manifest"]
+            if manifest.get("kind") not in ("RoleBinding", "ClusterRoleBinding"):
+                continue
+            for subject in manifest.get("subjects") or []:
+                if isinstance(subject, dict) and subject.get("namespace") == namespace:
+                    placeholder = placeholder or self.parameters.claim(
+                        ["namespace"],
+                        default=namespace,
+                        description="Namespace the chart is installed in (RoleBinding subjects)",
+                    )
+                    subject["namespace"] = placeholder
+
+
+def bootstrap_template(
+    objects: Sequence[Mapping[str, Any]],
+    *,
+    name: str,
+    kubernetes_version: str,
+    version: str = "0.1.0",
+    description: str = "",
+) -> BootstrapResult:
+    """A template document for ``objects`` (cleaned Kubernetes objects, in order)."""
+    builder = _Builder(objects)
+    resources = builder.resources()
+    builder.subjects_namespace(resources)
+    metadata: dict[str, Any] = {"name": name, "version": version}
+    metadata["description"] = description or f"Bootstrapped from {len(resources)} object(s)"
+    document: dict[str, Any] = {
+        "apiVersion": "helmforge.dev/v1",
+        "kind": "Template",
+        "metadata": metadata,
+        "spec": {"kubernetesVersion": kubernetes_version},
+    }
+    if builder.parameters.tree:
+        document["spec"]["values"] = builder.parameters.tree
+    document["spec"]["resources"] = resources
+    if builder.namespaces:
+        builder.notes.append(
+            f"metadata.namespace removed ({', '.join(sorted(builder.namespaces))}): "
+            "the chart installs into the release namespace"
+        )
+    return BootstrapResult(document, builder.notes)

@@ -1,0 +1,215 @@
+"""``template init``: objects from files, folders, stdin or the catalog -> a template file.
+
+The objects are cleaned like an import, turned into a template (``core.template_bootstrap``),
+merged with the creator's edits when the file exists (``core.template_merges``), checked
+(``parse_template`` + ``validate_template``) and only then written, atomically. Beside the
+template, ``.NAME.yaml.init-base`` keeps what init generated, the base of the next merge.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InitResult", "build_template_text", "collect_objects", "init_template_file"]
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy.engine import Engine
+
+from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.core.cleaning import clean_object
+from helmforge.core.contexts import is_dns_label
+from helmforge.core.errors import InputError, Location
+from helmforge.core.manifests import ManifestSet, SkippedDocument
+from helmforge.core.template_bootstrap import bootstrap_template
+from helmforge.core.template_merges import merge_templates
+from helmforge.core.templates import parse_template, validate_template
+from helmforge.core.yaml_codec import dump_yaml, load_single
+from helmforge.services import catalog
+
+_CATALOG_PREFIX = "catalog:"
+_UNUSED = "is declared but no resource uses it"
+
+
+@dataclass(slots=True)
+class InitResult:
+    """What ``init`` wrote and what the creator should know."""
+
+    path: Path
+    skipped: list[SkippedDocument] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    not_carried_over: list[str] = field(default_factory=list)
+
+
+def collect_objects(
+    from_paths: Sequence[str],
+    *,
+    stdin: BinaryIO | None,
+    open_engine: Callable[[], Engine] | None,
+    actor: str,
+) -> tuple[list[dict[str, Any]], list[SkippedDocument]]:
+    """Cleaned objects of every ``--from`` entry, first definition of each identity kept.
+
+    Entries are paths (files, folders, ``-``) or ``catalog:KIND/[NAMESPACE/]NAME``.
+    """
+    manifests = ManifestSet()
+    paths = [entry for entry in from_paths if not entry.startswith(_CATALOG_PREFIX)]
+    if paths:
+        manifests = catalog.parse_sources(catalog.read_paths(paths, stdin=stdin))
+    bodies = [item.body for item in manifests.objects]
+    references = [entry[len(_CATALOG_PREFIX) :] for entry in from_paths if entry not in paths]
+    if references:
+        if open_engine is None:
+            raise InputError("catalog entries need a catalog database")
+        engine = open_engine()
+        try:
+            bodies.extend(catalog.get_object(engine, ref, actor=actor).body for ref in references)
+        finally:
+            engine.dispose()
+    objects: list[dict[str, Any]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for body in bodies:
+        metadata = body.get("metadata") or {}
+        identity = (str(body.get("kind")), str(metadata.get("namespace")), str(metadata["name"]))
+        if identity not in seen:
+            seen.add(identity)
+            objects.append(clean_object(body).body)
+    if not objects:
+        raise InputError("no Kubernetes objects found in the input (--from)")
+    return objects, list(manifests.skipped)
+
+
+def build_template_text(
+    objects: Sequence[Mapping[str, Any]],
+    *,
+    name: str,
+    kubernetes_version: str,
+    source: str,
+    current: Mapping[str, Any] | None = None,
+    base: Mapping[str, Any] | None = None,
+) -> tuple[str, str, InitResult]:
+    """(template text, base text, result notes) for ``objects``; checked before returning.
+
+    Raises ``InputError`` listing every problem of the template when it does not validate.
+    """
+    if not is_dns_label(name):
+        raise InputError(
+            f"template name {name!r} is not a DNS-1123 label (lower-case letters, digits, '-')"
+        )
+    generated = bootstrap_template(objects, name=name, kubernetes_version=kubernetes_version)
+    result = InitResult(Path(source), notes=list(generated.notes))
+    document = generated.document
+    if current is not None:
+        merged = merge_templates(base=base, current=current, generated=generated.document)
+        document = merged.document
+        result.not_carried_over.extend(merged.not_carried_over)
+    text = _checked_text(
+        document, source=source, kubernetes_version=kubernetes_version, result=result
+    )
+    return text, dump_yaml(generated.document), result
+
+
+def _checked_text(
+    document: dict[str, Any], *, source: str, kubernetes_version: str, result: InitResult
+) -> str:
+    for _attempt in range(3):
+        text = dump_yaml(document)
+        try:
+            template = parse_template(text, source=source)
+        except InputError as error:
+            unused = [p for p in error.problems if _UNUSED in str(p) and p.location]
+            if not unused or len(unused) != len(error.problems):
+                raise
+            for problem in unused:
+                dotted = problem.location.path if problem.location else None
+                if dotted and _drop(document, dotted.split(".")):
+                    result.not_carried_over.append(
+                        f"{dotted}: parameter dropped, no resource uses it any more"
+                    )
+            continue
+        problems = [
+            problem
+            for problem in validate_template(
+                template, schemas=load_schema_set(template.kubernetes_version or kubernetes_version)
+            )
+            if problem.is_error
+        ]
+        if problems:
+            raise InputError(
+                f"the template made from the input does not validate: {problems[0]}",
+                location=Location(source),
+                problems=tuple(InputError(p.message, location=p.location) for p in problems),
+            )
+        return text
+    raise InputError("the merged template still has unused parameters", location=Location(source))
+
+
+def _drop(document: dict[str, Any], path: list[str]) -> bool:
+    node: Any = document
+    for key in path[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, dict) and path[-1] in node:
+        del node[path[-1]]
+        return True
+    return False
+
+
+def _base_path(out: Path) -> Path:
+    return out.with_name(f".{out.name}.init-base")
+
+
+def _read_yaml(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    data = load_single(path.read_bytes(), source=str(path)).data
+    if not isinstance(data, dict):
+        raise InputError("expected a template (a mapping)", location=Location(str(path)))
+    return data
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def init_template_file(
+    from_paths: Sequence[str],
+    *,
+    name: str,
+    out: Path,
+    kubernetes_version: str,
+    stdin: BinaryIO | None,
+    open_engine: Callable[[], Engine] | None,
+    actor: str,
+) -> InitResult:
+    """Create ``out`` from the objects of ``from_paths``, or update it keeping the edits.
+
+    Nothing is written when anything fails (``InputError`` names the problem).
+    """
+    objects, skipped = collect_objects(
+        from_paths, stdin=stdin, open_engine=open_engine, actor=actor
+    )
+    current = _read_yaml(out)
+    base = _read_yaml(_base_path(out)) if current is not None else None
+    text, base_text, result = build_template_text(
+        objects,
+        name=name,
+        kubernetes_version=kubernetes_version,
+        source=str(out),
+        current=current,
+        base=base,
+    )
+    _write_atomically(out, text)
+    _write_atomically(_base_path(out), base_text)
+    result.path = out
+    result.skipped = skipped
+    return result
