@@ -17,6 +17,8 @@ __all__ = [
     "DEFAULT_MAX_FILES",
     "DEFAULT_MTIME",
     "archive_file_name",
+    "check_chart_folder_name",
+    "check_relative_path",
     "pack_chart",
     "read_chart_archive",
     "read_chart_folder",
@@ -49,7 +51,13 @@ def archive_file_name(chart_name: str, version: str) -> str:
     return f"{chart_name}-{version}.tgz"
 
 
-def _check_relative(path: str, *, source: str) -> tuple[str, ...]:
+def check_chart_folder_name(chart_name: str) -> None:
+    """Refuse a chart name that cannot be one folder name (``..``, separators, empty)."""
+    if chart_name in ("", ".", "..") or any(c in chart_name for c in "/\\\x00"):
+        raise InputError(f"chart name {chart_name!r} cannot be a folder name")
+
+
+def check_relative_path(path: str, *, source: str) -> tuple[str, ...]:
     """Split a chart-relative path, refusing absolute paths, ``..``, empty and odd segments."""
     if not path or path.startswith("/") or "\\" in path or "\x00" in path:
         raise InputError(
@@ -104,9 +112,8 @@ def pack_chart(chart_name: str, files: Mapping[str, bytes], *, mtime: int = DEFA
     Returns the archive bytes; the same name, files and ``mtime`` always give the same bytes.
     Raises ``InputError`` for a chart name or file path that could leave the chart folder.
     """
-    if chart_name in ("", ".", "..") or any(c in chart_name for c in "/\\\x00"):
-        raise InputError(f"chart name {chart_name!r} cannot be a folder name in an archive")
-    entries = sorted((_check_relative(path, source=chart_name), path) for path in files)
+    check_chart_folder_name(chart_name)
+    entries = sorted((check_relative_path(path, source=chart_name), path) for path in files)
     folders: set[tuple[str, ...]] = set()
     blocks = [_ustar_header(chart_name + "/", size=0, mtime=mtime, folder=True)]
     for parts, path in entries:
@@ -179,7 +186,7 @@ def read_chart_archive(
                 count += 1
                 if count > max_files:
                     raise TooLargeError(f"more than {max_files} entries", location=Location(source))
-                parts = _check_relative(member.name.removesuffix("/"), source=source)
+                parts = check_relative_path(member.name.removesuffix("/"), source=source)
                 where = Location(source, path=member.name)
                 if member.isdir():
                     continue

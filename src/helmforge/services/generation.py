@@ -38,7 +38,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from helmforge import __version__
-from helmforge.adapters.archives import archive_file_name, pack_chart, read_chart_folder
+from helmforge.adapters.archives import (
+    archive_file_name,
+    check_chart_folder_name,
+    check_relative_path,
+    pack_chart,
+    read_chart_folder,
+)
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.core.contexts import Context
 from helmforge.core.errors import InputError, Location, TooLargeError
@@ -255,7 +261,7 @@ def _staging(out_dir: Path) -> Iterator[Path]:
 
 def _write_files(folder: Path, files: Mapping[str, bytes]) -> None:
     for relative, content in files.items():
-        target = folder / relative
+        target = folder.joinpath(*check_relative_path(relative, source=folder.name))
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
 
@@ -266,6 +272,9 @@ def write_outputs(outputs: Sequence[ChartOutput], *, out_dir: Path) -> tuple[Pat
     Existing charts of the same name are replaced. Returns the written paths in order. Raises
     ``InputError`` when the output folder cannot be written (nothing is left in it then).
     """
+    for output in outputs:
+        check_chart_folder_name(output.name)
+        check_chart_folder_name(output.target_name)
     with _staging(out_dir) as staging:
         try:
             for output in outputs:
