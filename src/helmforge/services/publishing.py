@@ -42,6 +42,9 @@ from helmforge.core.oci import (
 
 PushStatus = Literal["pushed", "unchanged", "failed"]
 
+HEAD_THRESHOLD = 256 << 10
+"""Blobs at least this big are checked with HEAD before uploading (resume after a crash)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ChartArchive:
@@ -109,8 +112,10 @@ def push_artifact(
         status, manifest_digest = "unchanged", existing.digest
     else:
         # Blobs first: the tag only ever points at a manifest whose blobs are all there.
+        # A chart's blobs embed its version, so with the tag absent they exist only after an
+        # interrupted push: a HEAD (one round trip) pays off for large blobs alone.
         for digest, data in artifact.blobs:
-            client.push_blob(repository, digest, data)
+            client.push_blob(repository, digest, data, check_exists=len(data) >= HEAD_THRESHOLD)
         manifest_digest = client.put_manifest(repository, tag, artifact.manifest)
     return PushResult(
         source=source,

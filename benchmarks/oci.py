@@ -1,0 +1,181 @@
+"""OCI publishing throughput: helmforge vs a minimal raw client vs Helm's own push.
+
+One run, one local Debian docker-registry (anonymous, filesystem storage):
+
+- loopback, 100 distinct charts: raw client (keep-alive, 4 threads, no checks), helmforge
+  (``publish_archives``, 4 workers) and Helm (helm-sdkpy ``Push``, one after another);
+- re-push of the same 100 through helmforge: no blob may be uploaded;
+- through a proxy adding 20 ms per request, 40 charts: helmforge (8 workers) vs Helm.
+
+Goals: helmforge >= 0.9x raw, faster than Helm; >= 4x Helm through latency; re-push >= 5x
+faster than the first push.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import helm_sdkpy
+import httpx
+from tests.support.oci_charts import make_chart
+from tests.support.registry import FaultProxy, RegistryServer
+
+from helmforge.adapters.oci import RegistryClient
+from helmforge.core.oci import ChartArtifact, Registry, build_artifact
+from helmforge.services.publishing import ChartArchive, publish_archives
+
+CHARTS = 100
+LATENCY_CHARTS = 40
+LATENCY = 0.020
+ROUNDS = 5
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Helm's push prints from Go straight to fd 1: silence it during the timing."""
+    saved = os.dup(1)
+    with open(os.devnull, "wb") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def _timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def _raw_push(authority: str, path: str, artifacts: list[ChartArtifact], threads: int) -> None:
+    """The floor: POST+PUT per blob and PUT manifest, keep-alive, no checks, no auth."""
+    base = f"http://{authority}"
+    limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
+    with httpx.Client(base_url=base, limits=limits, trust_env=False) as client:
+
+        def one(artifact: ChartArtifact) -> None:
+            repository = f"{path}/{artifact.metadata.name}"
+            for digest, data in artifact.blobs:
+                started = client.post(f"/v2/{repository}/blobs/uploads/")
+                location = httpx.URL(base).join(started.headers["location"])
+                client.put(location.copy_merge_params({"digest": digest}), content=data)
+            client.put(
+                f"/v2/{repository}/manifests/{artifact.tag}",
+                content=artifact.manifest,
+                headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+            )
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(one, artifacts))
+
+
+def _helm_push(files: list[Path], remote: str) -> None:
+    push = helm_sdkpy.Push(helm_sdkpy.Configuration(plain_http=True))
+    with _quiet_stdout():
+        for file in files:
+            asyncio.run(push.run(str(file), remote, plain_http=True))
+
+
+def _charts(folder: Path, prefix: str, count: int) -> tuple[list[ChartArchive], list[Path]]:
+    archives, files = [], []
+    for i in range(count):
+        content = make_chart(f"{prefix}-{i}", "1.0.0", payload=f"{prefix}{i}")
+        file = folder / f"{prefix}-{i}-1.0.0.tgz"
+        file.write_bytes(content)
+        archives.append(ChartArchive(str(file), content))
+        files.append(file)
+    return archives, files
+
+
+def run() -> dict[str, float | str]:
+    with tempfile.TemporaryDirectory(prefix="helmforge-bench-oci-") as scratch:
+        root = Path(scratch)
+        server = RegistryServer(root / "registry")
+        server.root.mkdir()
+        server.start()
+        try:
+            return _measure(root, server)
+        finally:
+            server.stop()
+
+
+def _measure(root: Path, server: RegistryServer) -> dict[str, float | str]:
+    authority = server.authority
+    # The machine is shared: alternate raw and helmforge rounds on fresh charts, keep the best.
+    raw_times, first_times = [], []
+    for round_number in range(ROUNDS):
+        raw_archives, _ = _charts(root, f"raw{round_number}", CHARTS)
+        raw_artifacts = [build_artifact(a.content) for a in raw_archives]
+        raw_times.append(_timed(lambda: _raw_push(authority, "raw", raw_artifacts, threads=4)))
+        archives, files = _charts(root, f"hf{round_number}", CHARTS)
+        registry = Registry(f"oci://{authority}/hf", plain_http=True)
+        with RegistryClient(registry, max_connections=4) as client:
+            first_times.append(
+                _timed(lambda: publish_archives(archives, registry, client=client, workers=4))
+            )
+            uploaded_first = client.stats["blobs_uploaded"]
+            again = _timed(lambda: publish_archives(archives, registry, client=client, workers=4))
+            uploaded_again = client.stats["blobs_uploaded"] - uploaded_first
+    raw, first = min(raw_times), min(first_times)
+    helm = _timed(lambda: _helm_push(files, f"oci://{authority}/helm"))
+
+    slow_archives, slow_files = _charts(root, "slow", LATENCY_CHARTS)
+    proxy = FaultProxy(server.port, latency=LATENCY)
+    try:
+        slow_registry = Registry(f"oci://{proxy.authority}/hf", plain_http=True)
+        with RegistryClient(slow_registry, max_connections=8) as client:
+            slow_hf = _timed(
+                lambda: publish_archives(slow_archives, slow_registry, client=client, workers=8)
+            )
+        slow_helm = _timed(lambda: _helm_push(slow_files, f"oci://{proxy.authority}/helm"))
+    finally:
+        proxy.close()
+
+    figures: dict[str, float | str] = {
+        "loopback_charts": CHARTS,
+        "rounds_best_of": ROUNDS,
+        "raw_charts_per_s": CHARTS / raw,
+        "helmforge_charts_per_s": CHARTS / first,
+        "helm_charts_per_s": CHARTS / helm,
+        "helmforge_vs_raw": raw / first,
+        "helmforge_vs_helm": helm / first,
+        "repush_charts_per_s": CHARTS / again,
+        "repush_speedup": first_times[-1] / again,
+        "repush_blobs_uploaded": uploaded_again,
+        "first_push_blobs_uploaded": uploaded_first,
+        "latency_ms": LATENCY * 1000,
+        "latency_charts": LATENCY_CHARTS,
+        "latency_helmforge_charts_per_s": LATENCY_CHARTS / slow_hf,
+        "latency_helm_charts_per_s": LATENCY_CHARTS / slow_helm,
+        "latency_helmforge_vs_helm": slow_helm / slow_hf,
+    }
+    _print(figures)
+    return figures
+
+
+def _print(figures: dict[str, float | str]) -> None:
+    goals = {
+        "helmforge_vs_raw": ">= 0.9",
+        "helmforge_vs_helm": "> 1",
+        "repush_speedup": ">= 5",
+        "repush_blobs_uploaded": "== 0",
+        "latency_helmforge_vs_helm": ">= 4",
+    }
+    print("OCI publishing (Debian docker-registry on loopback)")
+    print(f"{'figure':<34} {'value':>10}  goal")
+    for name, value in figures.items():
+        shown = f"{value:10.2f}" if isinstance(value, float) else f"{value!s:>10}"
+        print(f"{name:<34} {shown}  {goals.get(name, '')}")
+
+
+if __name__ == "__main__":
+    run()
