@@ -18,10 +18,11 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
+from helmforge.adapters.storage.database import database_url_for_directory
 from helmforge.core.principals import SYSTEM
+from helmforge.server.app import create_app
 from helmforge.services import accounts
-from helmforge.web.pages import mount
+from helmforge.services.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_TEMPLATE = REPO / "examples" / "templates" / "web-service.yaml"
@@ -30,14 +31,16 @@ ADMIN_PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def build_app(database_url: str) -> tuple[FastAPI, sessionmaker[Session]]:
-    """An application with the web UI mounted over a freshly migrated database."""
-    engine = create_database_engine(database_url)
-    migrate(engine)
-    sessions = session_factory(engine)
-    app = FastAPI()
-    app.state.sessions = sessions
-    mount(app)
+def build_app(data_dir: Path) -> tuple[FastAPI, sessionmaker[Session]]:
+    """The server's application (API and web UI) over a fresh SQLite database, with admin
+    ``alice`` and no seeded template."""
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url_for_directory(data_dir),
+        seed_examples=False,
+    )
+    app = create_app(settings, announce=lambda _password: None)
+    sessions: sessionmaker[Session] = app.state.sessions
     accounts.create_user(sessions, ADMIN_NAME, role="admin", password=ADMIN_PASSWORD, actor=SYSTEM)
     return app, sessions
 
@@ -83,7 +86,8 @@ def serve(app: FastAPI) -> Iterator[str]:
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        assert thread.is_alive(), "server thread died"
+        assert time.monotonic() < deadline, "server did not start in time"
         time.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -94,7 +98,7 @@ def serve(app: FastAPI) -> Iterator[str]:
 
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    app, sessions = build_app(f"sqlite:///{tmp_path / 'web.db'}")
+    app, sessions = build_app(tmp_path / "data")
     try:
         with serve(app) as url:
             yield LiveServer(url, app, sessions)

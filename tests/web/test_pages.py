@@ -48,7 +48,8 @@ def test_session_cookie_is_secure_under_tls(live_server: LiveServer) -> None:
         assert client.get("/logout").status_code == 405  # only the form may sign out
     cookies = [v for k, v in response.headers.multi_items() if k == "set-cookie"]
     assert response.status_code == 303
-    assert cookies and all("Secure" in c for c in cookies)
+    assert cookies
+    assert all("Secure" in c for c in cookies)
     assert all("Secure" in v for k, v in page.headers.multi_items() if k == "set-cookie")
 
 
@@ -120,7 +121,10 @@ def test_edit_shows_problems_at_their_line_and_refuses_stale_saves(web: WebClien
     )
     assert response.status_code == 422
     line = (
-        broken.splitlines().index(next(l for l in broken.splitlines() if "replicaCont}" in l)) + 1
+        broken.splitlines().index(
+            next(text for text in broken.splitlines() if "replicaCont}" in text)
+        )
+        + 1
     )
     assert f'data-line="{line}"' in response.text
     assert "replicaCont" in response.text
@@ -192,7 +196,8 @@ def test_generate_build_preview_download(web: WebClient) -> None:
     )
     assert built.status_code == 303, built.text
     page = web.client.get(built.headers["location"])
-    assert "values.schema.json" in page.text and "templates/deployment.yaml" in page.text
+    assert "values.schema.json" in page.text
+    assert "templates/deployment.yaml" in page.text
     archive = web.client.get(built.headers["location"] + "/download")
     assert archive.headers["content-type"] == "application/gzip"
     digest = "sha256:" + hashlib.sha256(archive.content).hexdigest()
@@ -241,7 +246,8 @@ def test_admin_creates_users_and_audit_lists_events(web: WebClient) -> None:
     assert created.status_code == 200
     assert "creator" in created.text
     audit = web.client.get("/audit")
-    assert "user.create" in audit.text and "user.sign_in" in audit.text
+    assert "user.create" in audit.text
+    assert "user.sign_in" in audit.text
 
 
 def test_api_accepts_session_cookie_but_unsafe_methods_need_the_csrf_header(web: WebClient) -> None:
@@ -269,4 +275,5 @@ def test_api_accepts_session_cookie_but_unsafe_methods_need_the_csrf_header(web:
     assert resolve_api_principal(request("GET", {})) is not None
     assert resolve_api_principal(request("POST", {})) is None
     principal = resolve_api_principal(request("POST", {"X-CSRF-Token": token}))
-    assert principal is not None and principal.name == "alice"
+    assert principal is not None
+    assert principal.name == "alice"

@@ -40,6 +40,13 @@ from helmforge.web.views import (
 
 router = APIRouter(include_in_schema=False)
 ENVIRONMENTS = ("dev", "sit", "uat", "prod")
+_CONTEXT_LABELS = {
+    "product": "Product",
+    "customer": "Customer",
+    "environment": "Environment",
+    "instance": "Instance",
+    "version": "Application version",
+}
 _CONTEXT_HINTS = {
     "product": "Lower-case letters, digits and '-' (DNS label).",
     "customer": "Lower-case letters, digits and '-' (DNS label).",
@@ -138,6 +145,7 @@ def _page(request: Request, *, status_code: int = 200, **context: Any) -> Respon
         "context_keys": CONTEXT_KEYS,
         "environments": ENVIRONMENTS,
         "context_hints": _CONTEXT_HINTS,
+        "context_labels": _CONTEXT_LABELS,
         "context_errors": {},
         "context": {},
         "fields": None,

@@ -20,6 +20,7 @@ __all__ = [
     "session_factory_of",
 ]
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -112,12 +113,15 @@ def _signed_in(request: Request) -> Visitor:
 SignedIn = Annotated[Visitor, Depends(_signed_in)]
 
 
-async def _checked_form(request: Request, visitor: SignedIn) -> FormData:
+async def _checked_form(request: Request, visitor: SignedIn) -> AsyncIterator[FormData]:
     form = await request.form(max_part_size=MAX_FORM_PART_BYTES)
-    submitted = form.get(CSRF_FIELD)
-    if not isinstance(submitted, str) or not check_csrf(visitor.csrf_token, submitted):
-        raise CsrfRefused
-    return form
+    try:
+        submitted = form.get(CSRF_FIELD)
+        if not isinstance(submitted, str) or not check_csrf(visitor.csrf_token, submitted):
+            raise CsrfRefused
+        yield form
+    finally:
+        await form.close()  # uploads are spooled to temporary files
 
 
 CheckedForm = Annotated[FormData, Depends(_checked_form)]

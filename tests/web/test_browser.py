@@ -1,0 +1,208 @@
+"""The UI in Debian's Chromium driven by Playwright: the whole template-to-chart workflow.
+
+Every page visited is saved at 1280 and 390 px wide into test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.support.helm import assert_helm_lints
+from tests.web.conftest import ADMIN_NAME, ADMIN_PASSWORD, EXAMPLE_TEMPLATE, REPO, LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+WIDTHS = (1280, 390)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), (
+        f"Debian's Chromium is missing at {CHROMIUM}: apt-get install chromium"
+    )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def shoot(page: Page, name: str) -> None:
+    """Save the page at every width (full height), then return to the desktop width."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def sign_in(page: Page) -> None:
+    page.goto("/templates")
+    expect(page).to_have_url("/login?next=/templates")
+    shoot(page, "01-login")
+    page.get_by_label("User name").fill(ADMIN_NAME)
+    page.get_by_label("Password").fill("wrong password, twice")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("invalid user name or password")
+    shoot(page, "02-login-failed")
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Templates")).to_be_visible()
+
+
+def test_template_to_chart_workflow(page: Page, tmp_path: Path) -> None:
+    sign_in(page)
+    shoot(page, "03-templates-empty")
+
+    page.get_by_role("link", name="New template").click()
+    page.get_by_label("Template YAML").fill(EXAMPLE_TEMPLATE.read_text())
+    shoot(page, "04-template-new")
+    page.get_by_role("button", name="Create draft").click()
+    expect(page.get_by_role("status")).to_contain_text("Draft 1.2.0 created")
+    shoot(page, "05-template-edit")
+
+    editor = page.get_by_label("Template YAML")
+    original = editor.input_value()
+    editor.fill(
+        original.replace("replicas: ${values.replicaCount}", "replicas: ${values.replicaCont}")
+    )
+    page.get_by_role("button", name="Save draft").click()
+    problems = page.locator("#problems")
+    expect(problems).to_contain_text("replicaCont")
+    broken_line = next(
+        number
+        for number, text in enumerate(original.splitlines(), 1)
+        if "replicas: ${values" in text
+    )
+    expect(problems.locator(f'a.goto-line[data-line="{broken_line}"]')).to_be_visible()
+    expect(page.get_by_text(f"!{broken_line}", exact=True)).to_have_count(1)
+    shoot(page, "06-template-validation-error")
+
+    page.get_by_label("Template YAML").fill(
+        original.replace("Pods to run when", "Pods that run when")
+    )
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved: revision 2")
+
+    page.get_by_role("link", name="Back to versions").click()
+    shoot(page, "07-template-versions")
+    page.get_by_role("button", name="Publish 1.2.0").click()
+    expect(page.get_by_role("status")).to_contain_text("1.2.0 published")
+    shoot(page, "08-template-published")
+
+    page.get_by_role("link", name="Generate chart").click()
+    expect(page.get_by_role("heading", name="Generate Helm Chart")).to_be_visible()
+    page.get_by_label("Product").fill("shop")
+    page.get_by_label("Customer").fill("acme")
+    page.get_by_label("Environment").select_option("prod")
+    page.get_by_label("Instance").fill("a1")
+    page.get_by_label("Application version").fill("3.4.0")
+    shoot(page, "09-generate-context")
+    page.get_by_role("button", name="Show effective values").click()
+    values_table = page.locator("table.values")
+    expect(values_table.locator("tr", has_text="replicaCount")).to_contain_text("layer 0")
+    expect(values_table.locator("tr", has_text="containerPort")).to_contain_text("default")
+    shoot(page, "10-generate-values")
+
+    page.locator("#f-v-replicaCount").fill("three")
+    page.get_by_role("button", name="Generate Helm Chart").click()
+    expect(page.locator("#f-v-replicaCount-error")).to_contain_text("not a whole number")
+    shoot(page, "11-generate-invalid-value")
+
+    page.locator("#f-v-replicaCount").fill("4")
+    page.locator("#f-v-service-type").select_option("NodePort")
+    page.get_by_role("button", name="Generate Helm Chart").click()
+    expect(page.get_by_role("heading", name="Chart shop-acme-prod-a1 3.4.0")).to_be_visible()
+    expect(page.locator("details.file summary", has_text="values.schema.json")).to_be_visible()
+    expect(page.locator("details.file", has_text="values.yaml").first).to_contain_text(
+        "replicaCount: 4"
+    )
+    shoot(page, "12-chart-preview")
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download shop-acme-prod-a1-3.4.0.tgz").click()
+    archive = tmp_path / download_info.value.suggested_filename
+    download_info.value.save_as(archive)
+    assert archive.name == "shop-acme-prod-a1-3.4.0.tgz"
+    # Playwright's sync API keeps an event loop running in this thread; Helm's runs its own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(assert_helm_lints, archive).result()
+
+    for name, link in (
+        ("13-builds", "Builds"),
+        ("14-tokens", "API tokens"),
+        ("15-users", "Users"),
+        ("16-audit", "Audit log"),
+    ):
+        page.get_by_role("link", name=link, exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        shoot(page, name)
+    expect(page.locator("table.audit")).to_contain_text("chart.build")
+
+
+def test_compare_versions_and_stale_edit_in_the_browser(
+    page: Page, live_server: LiveServer
+) -> None:
+    from helmforge.core.principals import SYSTEM
+    from helmforge.services import template_store
+
+    text = EXAMPLE_TEMPLATE.read_text()
+    template_store.create_version(live_server.sessions, text, actor=SYSTEM)
+    template_store.publish_version(live_server.sessions, "web-service", "1.2.0", actor=SYSTEM)
+    newer = text.replace("version: 1.2.0", "version: 1.3.0").replace(
+        "default: nginx", "default: traefik"
+    )
+    template_store.create_version(live_server.sessions, newer, actor=SYSTEM)
+    sign_in(page)
+    page.goto("/templates/web-service")
+    page.get_by_role("button", name="Compare").click()
+    expect(page.locator("tr.diff-add", has_text="default: traefik")).to_have_count(1)
+    expect(page.locator("tr.diff-del", has_text="version: 1.2.0")).to_have_count(1)
+    shoot(page, "17-template-diff")
+
+    page.goto("/templates/web-service/1.3.0/edit")
+    template_store.update_draft(
+        live_server.sessions,
+        "web-service",
+        "1.3.0",
+        newer.replace("default: traefik", "default: haproxy"),
+        expected_revision=1,
+        actor=SYSTEM,
+    )
+    page.get_by_label("Template YAML").fill(newer.replace("default: traefik", "default: envoy"))
+    page.get_by_role("button", name="Save draft").click()
+    conflict = page.locator("#conflict")
+    expect(conflict).to_contain_text("409")
+    expect(conflict).to_contain_text("haproxy")
+    expect(page.get_by_label("Template YAML")).to_have_value(
+        newer.replace("default: traefik", "default: envoy")
+    )
+    shoot(page, "18-template-conflict")
