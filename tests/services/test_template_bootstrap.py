@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.core.charts import render_chart
+from helmforge.core.contexts import parse_context
+from helmforge.core.errors import InputError
+from helmforge.core.templates import parse_template
+from helmforge.core.yaml_codec import dump_yaml, load_single
+from helmforge.services import catalog
+from helmforge.services.template_bootstrap import init_template_file
+from tests.support.helm import assert_helm_lints
+
+DEMO = "manifests/microservices-demo"
+SERVICES = [
+    "adservice",
+    "cartservice",
+    "checkoutservice",
+    "currencyservice",
+    "emailservice",
+    "frontend",
+    "loadgenerator",
+    "paymentservice",
+    "productcatalogservice",
+    "recommendationservice",
+    "shippingservice",
+    "redis-cart",
+]
+CONTEXT = {
+    "product": "shop",
+    "customer": "acme",
+    "environment": "dev",
+    "instance": "a1",
+    "version": "1.0.0",
+}
+
+
+def _render(template_file: Path, out: Path) -> dict[str, bytes]:
+    template = parse_template(template_file.read_bytes(), source=str(template_file))
+    chart = render_chart(
+        template, parse_context(CONTEXT), schemas=load_schema_set("1.31"), generator_version="test"
+    )
+    for path, content in chart.files.items():
+        (out / chart.name / path).parent.mkdir(parents=True, exist_ok=True)
+        (out / chart.name / path).write_bytes(content)
+    return dict(chart.files)
+
+
+@pytest.mark.helm
+@pytest.mark.parametrize("layout", ["one-file", "split"])
+def test_demo_becomes_a_template_whose_chart_lints(
+    layout: str, shared_data: Path, tmp_path: Path
+) -> None:
+    folder = shared_data / DEMO
+    paths = (
+        [str(folder / "kubernetes-manifests.yaml")]
+        if layout == "one-file"
+        else sorted(str(p) for p in folder.glob("split-*.yaml"))
+    )
+    out = tmp_path / "boutique.yaml"
+    result = init_template_file(
+        paths,
+        name="boutique",
+        out=out,
+        kubernetes_version="1.31",
+        stdin=None,
+        open_engine=None,
+        actor="t",
+    )
+    if layout == "split":
+        assert [s.reason for s in result.skipped if "Kustomization" in s.reason]
+    values = load_single(out.read_bytes()).data["spec"]["values"]
+    for service in SERVICES:
+        group = values[service.replace("-c", "C")]
+        assert "repository" in group["image"], service
+        assert "tag" in group["image"], service
+        assert "replicaCount" in group, service
+    files = _render(out, tmp_path / "chart")
+    assert_helm_lints(tmp_path / "chart" / "shop-acme-dev-a1")
+    rendered_values = files["values.yaml"].decode()
+    assert "repository: " in rendered_values
+    assert "cartservice" in rendered_values
+    assert (
+        "{{ .Values.cartservice.replicaCount"
+        in files["templates/cartservice-deployment.yaml"].decode()
+    )
+
+
+def test_rerun_keeps_edits_and_reports_what_it_cannot_carry(tmp_path: Path) -> None:
+    source = tmp_path / "in.yaml"
+    manifest = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
+        "spec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n"
+        "  template:\n    metadata: {labels: {app: web}}\n"
+        "    spec: {containers: [{name: app, image: 'nginx:1.25', ports: [{containerPort: 80}]}]}\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n"
+        "spec: {selector: {app: web}, ports: [{port: 80}]}\n"
+    )
+    source.write_text(manifest)
+    out = tmp_path / "web.yaml"
+    init_template_file(
+        [str(source)],
+        name="web",
+        out=out,
+        kubernetes_version="1.31",
+        stdin=None,
+        open_engine=None,
+        actor="t",
+    )
+    document = load_single(out.read_bytes()).data
+    # The creator edits: a description, the replicas default, a label on the Service.
+    document["metadata"]["description"] = "Our web tier"
+    document["spec"]["values"]["web"]["replicaCount"]["default"] = 3
+    service = document["spec"]["resources"][1]["manifest"]
+    service["metadata"]["labels"] = {"team": "a"}
+    document["spec"]["values"]["web"]["service"]["port"]["default"] = 8080
+    out.write_text(dump_yaml(document))
+    # The input changes: new image tag, another port on the Service, the replicas change too.
+    changed = manifest.replace("nginx:1.25", "nginx:1.27").replace("replicas: 1", "replicas: 2")
+    changed = changed.replace("ports: [{port: 80}]", "ports: [{port: 81}]")
+    source.write_text(changed)
+    result = init_template_file(
+        [str(source)],
+        name="web",
+        out=out,
+        kubernetes_version="1.31",
+        stdin=None,
+        open_engine=None,
+        actor="t",
+    )
+    merged = load_single(out.read_bytes()).data
+    assert merged["metadata"]["description"] == "Our web tier"
+    assert merged["spec"]["values"]["web"]["image"]["tag"]["default"] == "1.27"
+    assert merged["spec"]["values"]["web"]["replicaCount"]["default"] == 3
+    assert merged["spec"]["resources"][1]["manifest"]["metadata"]["labels"] == {"team": "a"}
+    assert merged["spec"]["values"]["web"]["service"]["port"]["default"] == 8080
+    assert sorted(result.not_carried_over) == [
+        "spec.values.web.replicaCount.default: changed in the input and by the creator; "
+        "the creator's value kept",
+        "spec.values.web.service.port.default: changed in the input and by the creator; "
+        "the creator's value kept",
+    ]
+
+
+def test_init_from_catalog_entries_and_bad_input_writes_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    engine = catalog.open_catalog(database_url)
+    text = (
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: n}\ndata: {a: b}\n"
+    )
+    catalog.import_sources(engine, [catalog.Source("c.yaml", text)], actor="t")
+    out = tmp_path / "cfg.yaml"
+    init_template_file(
+        ["catalog:ConfigMap/n/settings"], name="cfg", out=out, kubernetes_version="1.31",
+        stdin=None, open_engine=lambda: catalog.open_catalog(database_url), actor="t",
+    )  # fmt: skip
+    assert load_single(out.read_bytes()).data["spec"]["values"]["settings"]["data"]["default"] == {
+        "a": "b"
+    }
+    with pytest.raises(InputError, match="DNS-1123"):
+        init_template_file(
+            [str(tmp_path / "cfg.yaml")], name="Bad_Name", out=tmp_path / "x.yaml",
+            kubernetes_version="1.31", stdin=None, open_engine=None, actor="t",
+        )  # fmt: skip
+    assert not (tmp_path / "x.yaml").exists()
+    engine.dispose()
