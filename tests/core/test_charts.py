@@ -15,7 +15,7 @@ from helmforge.core.charts import RenderedChart, effective_values, render_chart
 from helmforge.core.errors import InputError
 from helmforge.core.templates import Template, parse_template
 from helmforge.core.yaml_codec import load_single
-from tests.support.charts import EXAMPLE, context, write_chart
+from tests.support.charts import EXAMPLE, assert_only_safe_actions, context, write_chart
 from tests.support.helm import assert_helm_lints
 
 SCHEMAS = load_schema_set("1.31")
@@ -202,6 +202,7 @@ def test_every_object_gets_the_standard_labels() -> None:
         if path.startswith("templates/") and path.endswith(".yaml"):
             text = data.decode()
             assert '{{- include "ledger-acme-prod-a1.labels" . | nindent 4 }}' in text, path
+            assert_only_safe_actions(text)
     helpers = chart.files["templates/_helpers.tpl"].decode()
     for name in ("name", "fullname", "chart", "selectorLabels", "labels"):
         assert f'define "ledger-acme-prod-a1.{name}"' in helpers

@@ -145,7 +145,8 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_layer_values_must_be_declared_parameters() -> None:
     text = MINIMAL.replace(
         "  resources:\n",
-        "  layers:\n    - when: {environment: prod}\n      values: {replicaCont: 3}\n  resources:\n",
+        "  layers:\n    - when: {environment: prod}\n"
+        "      values: {replicaCont: 3}\n  resources:\n",
     )
     found = messages(text)
     assert any("replicaCont is not a declared parameter; valid here: replicas" in m for m in found)

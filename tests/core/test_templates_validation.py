@@ -67,7 +67,8 @@ def test_conflicting_types_for_one_parameter() -> None:
 def test_layer_values_are_checked() -> None:
     text = MINIMAL.replace(
         "  resources:\n",
-        "  layers:\n    - when: {environment: prod}\n      values: {replicas: many}\n  resources:\n",
+        "  layers:\n    - when: {environment: prod}\n"
+        "      values: {replicas: many}\n  resources:\n",
     )
     found = problems(text)
     assert any("t.yaml:12: spec.layers[0].values.replicas" in m for m in found), found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from helmforge.core.charts import RenderedChart
@@ -33,3 +34,49 @@ def write_chart(chart: RenderedChart, into: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     return folder
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_VALUE = r"\.Values(?:\.\w+)+"
+_ALLOWED_ACTION = re.compile(
+    rf"""(?x)
+    \{{\{{\ S\ \}}\}}                                             # a printed delimiter
+    | \{{\{{-?\ include\ S\ \.\ \|\ nindent\ \d+\ \}}\}}
+    | \{{\{{\ {_VALUE}(?:\ \|\ (?:quote|int64|toJson))?\ \}}\}}
+    | \{{\{{-\ toYaml\ {_VALUE}\ \|\ nindent\ \d+\ \}}\}}
+    | \{{\{{\ toJson\ {_VALUE}\ \}}\}}
+    | \{{\{{-\ with\ {_VALUE}\ \}}\}}
+    | \{{\{{-\ toYaml\ \.\ \|\ nindent\ \d+\ \}}\}}
+    | \{{\{{-\ end\ \}}\}}
+    | \{{\{{\ list(?:\ (?:S|{_VALUE}|\({_VALUE}\ \|\ int64\)))+\ \|\ join\ S\ \|\ quote\ \}}\}}
+    """
+)
+
+
+def template_actions(text: str) -> list[str]:
+    """The Go template actions in ``text``, found as Go's lexer does (quoted strings skipped)."""
+    actions: list[str] = []
+    position = 0
+    while (start := text.find("{{", position)) >= 0:
+        cursor = start + 2
+        while not text.startswith("}}", cursor):
+            if cursor >= len(text):
+                raise AssertionError(f"unclosed action: {text[start : start + 40]!r}")
+            if text[cursor] == '"':
+                match = _STRING.match(text, cursor)
+                assert match is not None, text[cursor : cursor + 40]
+                cursor = match.end()
+            else:
+                cursor += 1
+        actions.append(text[start : cursor + 2])
+        position = cursor + 2
+    return actions
+
+
+def assert_only_safe_actions(text: str) -> None:
+    """Every action in a manifest is one helmforge writes; printed strings are delimiters only."""
+    for action in template_actions(text):
+        shape = _STRING.sub("S", action)
+        assert _ALLOWED_ACTION.fullmatch(shape), action
+        if shape == "{{ S }}":
+            assert action in ('{{ "{{" }}', '{{ "}}" }}'), action
