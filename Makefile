@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench lock clean
+.PHONY: setup run example test lint bench lock clean
 
 setup: $(STAMP)
 
@@ -15,8 +15,15 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-run: setup
+run: setup example
 	$(VENV)/bin/helmforge serve
+
+# Generates the bundled example template for a sample context and packages it (make run does it first).
+example: setup
+	@chart=$$($(VENV)/bin/helmforge generate examples/templates/web-service.yaml --product shop \
+		--customer acme --environment prod --instance demo --version 1.0.0 \
+		--out build/example --package) && $(VENV)/bin/helmforge lint "$$chart" >/dev/null && \
+		echo "example chart (linted): $$chart"
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
