@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _log = logging.getLogger("helmforge.http")
+API_PREFIX = "/api/v1"
 
 
 class BodyLimitMiddleware:
@@ -132,6 +133,8 @@ class ObservationMiddleware:
             elapsed = time.perf_counter() - started
             route: Any = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
+            if scope.get("path", "").startswith(API_PREFIX) and not path.startswith(API_PREFIX):
+                path = API_PREFIX + path  # routes of included routers know only their own part
             method = scope.get("method", "")
             self.metrics.requests.labels(method, path, str(status)).inc()
             self.metrics.latency.labels(method, path).observe(elapsed)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 __all__ = ["API_PREFIX", "api_router", "probes_router"]
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from helmforge.api import accounts, audit_events, charts, probes, templates
+from helmforge.api.dependencies import get_principal
 
 API_PREFIX = "/api/v1"
 
-api_router = APIRouter(prefix=API_PREFIX)
+# Authentication runs first, before any body is parsed: anonymous callers learn nothing more.
+api_router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(get_principal)])
 api_router.include_router(templates.router)
 api_router.include_router(charts.router)
 api_router.include_router(accounts.router)

@@ -68,7 +68,7 @@ class ApiTokenRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
-    user: Mapped[UserRow] = relationship(lazy="joined")
+    user: Mapped[UserRow] = relationship(lazy="joined", innerjoin=True)
 
 
 class LoginThrottleRow(Base):
@@ -106,7 +106,7 @@ class TemplateVersionRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_by: Mapped[str] = mapped_column(sa.String(64))
 
-    template: Mapped[TemplateRow] = relationship(lazy="joined")
+    template: Mapped[TemplateRow] = relationship(lazy="joined", innerjoin=True)
 
 
 class ChartBuildRow(Base):
