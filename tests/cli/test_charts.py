@@ -227,12 +227,23 @@ def test_real_process_fleet_uses_workers_and_summarises(tmp_path: Path) -> None:
         twin = tmp_path / "b" / Path(path).name
         assert Path(path).read_bytes() == twin.read_bytes()
     assert_helm_lints(Path(paths[-1]))
+    # The last context fails inside a worker process: nothing may be written.
+    late = tmp_path / "late.yaml"
+    late.write_text(
+        contexts.read_text()
+        + "contexts:\n  - {product: shop, customer: acme, environment: staging, instance: x,"
+        + ' version: "1.0.0"}\n'
+    )
     failing = subprocess.run(
-        [*command, "--out", str(tmp_path / "c"), "--set", "service.port=0"],
+        [
+            *(str(HELMFORGE), "generate", str(EXAMPLE), "--contexts", str(late)),
+            *("--out", str(tmp_path / "c"), "--package", "--workers", "2"),
+        ],
         capture_output=True,
-        check=False,
         text=True,
+        check=False,
     )
     assert failing.returncode == 1
     assert failing.stderr.count("\n") == 1
+    assert "shop-acme-staging-x" in failing.stderr
     assert not (tmp_path / "c").exists()
