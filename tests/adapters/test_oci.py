@@ -13,6 +13,7 @@ from helmforge.adapters.oci import RegistryClient, RetryPolicy, is_chart_manifes
 from helmforge.adapters.secrets import decrypt_secret, encrypt_secret, new_key
 from helmforge.core.errors import (
     AuthenticationError,
+    ConflictError,
     ExternalServiceError,
     InputError,
     PermissionDeniedError,
@@ -287,3 +288,31 @@ def test_secrets_encrypt_at_rest() -> None:
         decrypt_secret(token, key=new_key())
     with pytest.raises(InputError, match="Fernet key"):
         encrypt_secret(Secret("x"), key=b"short")
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        # Harbor's immutable tag rule answers 412.
+        (
+            "412",
+            b'{"errors":[{"code":"PRECONDITION","message":"Failed to process request due to '
+            b"'demo:1.0.0' configured as immutable.\"}]}",
+        ),
+        # Quay answers a 4xx whose message says the tag is immutable.
+        ("400", b'{"errors":[{"code":"TAG_INVALID","message":"tag 1.0.0 is immutable"}]}'),
+    ],
+    ids=["harbor", "quay"],
+)
+def test_immutability_refusals_are_conflicts_not_retried(
+    proxied: tuple[RegistryClient, Sleeps], fault_proxy: FaultProxy, status: str, body: bytes
+) -> None:
+    # RELIABILITY row 21.
+    client, sleeps = proxied
+    artifact = build_artifact(make_chart())
+    fault_proxy.add(Fault("PUT", r"/manifests/", status, times=10, body=body))
+    with pytest.raises(ConflictError, match="immutable"):
+        push(client, "x/demo", artifact)
+    assert [a for _, _, a in fault_proxy.injected] == [status]
+    assert sleeps == []
+    assert client.get_manifest("x/demo", artifact.tag) is None

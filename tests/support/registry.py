@@ -288,7 +288,8 @@ class TokenIssuer:
 class Fault:
     """Answer ``action`` to the next ``times`` requests matching method and path pattern.
 
-    Actions: ``"429"``/``"500"``/``"503"`` (answered by the proxy, ``retry_after`` optional),
+    Actions: a status such as ``"429"``, ``"500"`` or ``"412"`` (answered by the proxy with
+    ``body``, ``retry_after`` optional),
     ``"drop"`` (close the connection before forwarding), ``"lose-response"`` (forward, then
     close without answering), ``"hook"`` (call ``hook()`` then forward).
     """
@@ -299,6 +300,7 @@ class Fault:
     times: int = 1
     retry_after: str | None = None
     hook: Callable[[], None] | None = None
+    body: bytes = b'{"errors":[]}'
 
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
@@ -383,9 +385,11 @@ class FaultProxy:
                     with proxy._lock:
                         proxy.authorizations.append(auth)
                 fault = proxy._take(method, self.path)
-                if fault and fault.action in ("429", "500", "502", "503"):
-                    extra = [("Retry-After", fault.retry_after)] if fault.retry_after else []
-                    self.reply(int(fault.action), extra, b'{"errors":[]}')
+                if fault and fault.action.isdigit():
+                    extra = [("Content-Type", "application/json")]
+                    if fault.retry_after:
+                        extra.append(("Retry-After", fault.retry_after))
+                    self.reply(int(fault.action), extra, fault.body)
                     return
                 if fault and fault.action == "drop":
                     self.drop()
