@@ -25,10 +25,10 @@ __all__ = [
 ]
 
 import fnmatch
-import gzip
 import io
 import os
 import stat
+import struct
 import tarfile
 import zlib
 from collections.abc import Mapping
@@ -41,6 +41,8 @@ DEFAULT_MTIME = 1_580_601_600
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_FILES = 10_000
 COMPRESS_LEVEL = 6
+# gzip member header: magic, deflate, no flags (no name), mtime 0, no extra flags, OS unknown.
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 _FILE_MODE = 0o644
 _FOLDER_MODE = 0o755
 _CHUNK = 256 * 1024
@@ -130,7 +132,14 @@ def pack_chart(chart_name: str, files: Mapping[str, bytes], *, mtime: int = DEFA
         if size % 512:
             blocks.append(bytes(512 - size % 512))
     blocks.append(bytes(1024))
-    return gzip.compress(b"".join(blocks), compresslevel=COMPRESS_LEVEL, mtime=0)
+    return _gzip(b"".join(blocks))
+
+
+def _gzip(data: bytes) -> bytes:
+    """gzip without a file name or timestamp (what ``gzip.compress(mtime=0)`` writes)."""
+    deflate = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    body = deflate.compress(data) + deflate.flush()
+    return _GZIP_HEADER + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
 
 
 def _gunzip(data: bytes, *, max_bytes: int, source: str) -> bytes:

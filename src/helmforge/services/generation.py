@@ -26,13 +26,11 @@ __all__ = [
 ]
 
 import contextlib
-import multiprocessing
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +50,8 @@ from helmforge.core.templates import Template, is_semver, parse_template
 from helmforge.core.yaml_codec import load_single
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from helmforge.core.charts import RenderedChart
     from helmforge.core.kubernetes_schemas import SchemaSet
 
@@ -212,6 +212,10 @@ def render_charts(
     # and the template's caches are warm when the workers are forked from this process.
     first = job.render(contexts[0])
     chunks = _chunks(contexts[1:], count * _CHUNKS_PER_WORKER)
+    # Imported here: a single chart should not pay for the process pool machinery.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     methods = multiprocessing.get_all_start_methods()
     mp_context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with ProcessPoolExecutor(
