@@ -18,6 +18,7 @@ from helmforge.core.errors import ConflictError, InputError, PermissionDeniedErr
 from helmforge.core.oci import (
     CHART_LAYER_MEDIA_TYPE,
     CONFIG_MEDIA_TYPE,
+    CONTENT_DIGEST_ANNOTATION,
     Registry,
     build_artifact,
     sha256_digest,
@@ -26,6 +27,7 @@ from helmforge.core.secrets import Secret
 from helmforge.services.publishing import (
     ChartArchive,
     PushRecord,
+    choose_version,
     list_versions,
     publish_archives,
 )
@@ -249,3 +251,24 @@ def test_republish_after_helm_push_is_unchanged(
     (result,) = publish_archives([ChartArchive(str(chart_file), archive)], registry)
     assert result.status == "unchanged"
     assert time.monotonic() - started < 5
+
+
+def test_auto_version_policy_reads_the_registry(private_registry: RegistryServer) -> None:
+    registry = Registry(f"oci://{private_registry.authority}/charts", plain_http=True)
+
+    def chart(version: str, content: str) -> ChartArchive:
+        annotations = {CONTENT_DIGEST_ANNOTATION: content}
+        return ChartArchive(version, make_chart("auto", version, annotations=annotations))
+
+    assert choose_version(registry, chart_name="auto", policy="auto", content_digest="c1") == (
+        "0.1.0"
+    )
+    publish_archives([chart("0.1.0", "c1"), chart("0.1.1", "c2")], registry)
+    same = choose_version(registry, chart_name="auto", policy="auto", content_digest="c2")
+    changed = choose_version(registry, chart_name="auto", policy="auto", content_digest="c3")
+    assert (same, changed) == ("0.1.1", "0.1.2")
+    assert choose_version(registry, chart_name="auto", policy="app", app_version="4.5.6") == (
+        "4.5.6"
+    )
+    with pytest.raises(InputError, match="explicit"):
+        choose_version(registry, chart_name="auto", policy="explicit")

@@ -16,6 +16,7 @@ __all__ = [
     "PushRecord",
     "PushRecorder",
     "PushResult",
+    "choose_version",
     "list_versions",
     "publish_archives",
     "push_artifact",
@@ -30,13 +31,17 @@ from typing import Literal, Protocol
 from helmforge.adapters.oci import RegistryClient
 from helmforge.core.errors import ConflictError, HelmforgeError, InputError, Location
 from helmforge.core.oci import (
+    CONTENT_DIGEST_ANNOTATION,
     ChartArtifact,
     OciReference,
     Registry,
+    VersionPolicy,
     build_artifact,
     layer_digest_of,
     parse_semver,
     repository_for,
+    resolve_version,
+    tag_for_version,
     version_for_tag,
 )
 
@@ -239,3 +244,39 @@ def list_versions(
             active.close()
     versions = [v for v in (version_for_tag(t) for t in tags) if v is not None]
     return sorted(versions, key=parse_semver)
+
+
+def choose_version(
+    registry: Registry,
+    *,
+    chart_name: str,
+    policy: VersionPolicy | str,
+    explicit: str | None = None,
+    app_version: str | None = None,
+    content_digest: str | None = None,
+    client: RegistryClient | None = None,
+) -> str:
+    """The version to publish ``chart_name`` under, by the template's policy.
+
+    ``auto`` reads the published versions (tag list) and, for the highest, the manifest's
+    ``helmforge.io/content-digest`` annotation: equal to ``content_digest`` means unchanged
+    (same version again, a no-op push), else the next patch. ``app``/``explicit`` need no
+    registry call.
+    """
+    if str(policy) != VersionPolicy.AUTO.value:
+        return resolve_version(policy, explicit=explicit, app_version=app_version)
+    repository = repository_for(registry.reference, chart_name)
+    active = client or RegistryClient(registry)
+    try:
+        published = list_versions(registry, repository=repository, client=active)
+        highest_matches = False
+        if published and content_digest:
+            manifest = active.get_manifest(repository, tag_for_version(published[-1]))
+            annotations = manifest.data.get("annotations") if manifest else None
+            highest_matches = isinstance(annotations, dict) and (
+                annotations.get(CONTENT_DIGEST_ANNOTATION) == content_digest
+            )
+    finally:
+        if client is None:
+            active.close()
+    return resolve_version(VersionPolicy.AUTO, published=published, highest_matches=highest_matches)
