@@ -316,3 +316,21 @@ def test_immutability_refusals_are_conflicts_not_retried(
     assert [a for _, _, a in fault_proxy.injected] == [status]
     assert sleeps == []
     assert client.get_manifest("x/demo", artifact.tag) is None
+
+
+def test_tls_with_a_custom_ca(tls_registry: tuple[RegistryServer, str]) -> None:
+    server, ca_pem = tls_registry
+    artifact = build_artifact(make_chart())
+    trusted = Registry(f"oci://{server.authority}/x", ca_pem=ca_pem)
+    with RegistryClient(trusted, retry=FAST) as client:
+        push(client, "x/demo", artifact)
+        assert_complete(client, "x/demo", artifact)
+    untrusted = Registry(f"oci://{server.authority}/x")
+    with (
+        RegistryClient(untrusted, retry=FAST) as client,
+        pytest.raises(ExternalServiceError, match="not trusted"),
+    ):
+        client.list_tags("x/demo")
+    assert client.stats["connection_errors"] == 1  # a certificate problem is not retried
+    with pytest.raises(ExternalServiceError, match="CA bundle"):
+        RegistryClient(Registry(f"oci://{server.authority}/x", ca_pem="not a pem"))

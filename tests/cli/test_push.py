@@ -115,3 +115,18 @@ def test_bad_archive_is_rejected_before_pushing(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "bad.tgz" in result.stderr
     assert "gzip" in result.stderr
+
+
+def test_push_over_tls_with_ca_file(
+    tls_registry: tuple[RegistryServer, str], tmp_path: Path
+) -> None:
+    server, ca_pem = tls_registry
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(ca_pem)
+    charts = write_charts(tmp_path, 1)
+    target = f"oci://{server.authority}/charts"
+    result = runner.invoke(app, ["push", *charts, target], env={"HELMFORGE_CA_FILE": str(ca_file)})
+    assert result.exit_code == 0, result.output
+    untrusted = runner.invoke(app, ["versions", f"{target}/demo"])
+    assert untrusted.exit_code == 1
+    assert "not trusted" in untrusted.stderr

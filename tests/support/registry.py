@@ -18,10 +18,12 @@ import contextlib
 import datetime
 import hashlib
 import http.client
+import ipaddress
 import json
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -36,7 +38,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
@@ -62,6 +64,7 @@ class RegistryServer:
 
     root: Path
     auth: dict[str, Any] | None = None
+    tls: tuple[Path, Path] | None = None  # certificate and key files: serve HTTPS
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -90,6 +93,8 @@ class RegistryServer:
         }
         if self.auth:
             config["auth"] = self.auth
+        if self.tls:
+            config["http"]["tls"] = {"certificate": str(self.tls[0]), "key": str(self.tls[1])}
         path = self.root / "config.yml"
         path.write_text(json.dumps(config))  # JSON is YAML
         return path
@@ -107,7 +112,13 @@ class RegistryServer:
             if self.process.poll() is not None:
                 break
             try:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                connection: http.client.HTTPConnection = (
+                    http.client.HTTPSConnection(
+                        "127.0.0.1", self.port, timeout=1, context=ssl._create_unverified_context()
+                    )
+                    if self.tls
+                    else http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                )
                 connection.request("GET", "/v2/")
                 status = connection.getresponse().status
                 connection.close()
@@ -137,6 +148,62 @@ class RegistryServer:
     def restart(self) -> None:
         self.kill()
         self.start()
+
+
+def make_tls_files(folder: Path) -> tuple[Path, Path, str]:
+    """A test CA and a server certificate for 127.0.0.1 it signs: (cert, key, CA PEM)."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "helmforge test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True,
+                content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "server.pem", folder / "server.key"
+    cert_path.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path, ca.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def htpasswd_line(username: str, password: str) -> str:
@@ -497,6 +564,18 @@ def private_registry(tmp_path: Path) -> Iterator[RegistryServer]:
     server.root.mkdir()
     server.start()
     yield server
+    server.stop()
+
+
+@pytest.fixture
+def tls_registry(tmp_path: Path) -> Iterator[tuple[RegistryServer, str]]:
+    """A fresh anonymous HTTPS registry and the PEM of the CA that signed its certificate."""
+    root = tmp_path / "tls-registry"
+    root.mkdir()
+    certificate, key, ca_pem = make_tls_files(root)
+    server = RegistryServer(root, tls=(certificate, key))
+    server.start()
+    yield server, ca_pem
     server.stop()
 
 

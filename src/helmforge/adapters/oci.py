@@ -467,6 +467,11 @@ class RegistryClient:
             except httpx.TransportError as e:
                 self._count("connection_errors")
                 _log.info("%s: %s, attempt %d/%d", what, type(e).__name__, attempt + 1, attempts)
+                if "CERTIFICATE_VERIFY_FAILED" in str(e):
+                    raise ExternalServiceError(
+                        f"{self._authority}: the TLS certificate is not trusted: give the "
+                        "registry's CA bundle (--ca-file)"
+                    ) from e
                 if last or not retry_transport:
                     raise ExternalServiceError(
                         f"{self._authority}: {what} failed: {type(e).__name__}"
