@@ -206,3 +206,24 @@ def test_compare_versions_and_stale_edit_in_the_browser(
         newer.replace("default: traefik", "default: envoy")
     )
     shoot(page, "18-template-conflict")
+
+
+def test_session_cookie_flags_and_csrf_refusal_in_the_browser(page: Page) -> None:
+    sign_in(page)
+    cookies = {cookie["name"]: cookie for cookie in page.context.cookies()}
+    session = cookies["helmforge_session"]
+    assert session["httpOnly"] is True
+    assert session["sameSite"] == "Lax"
+    assert session["secure"] is False  # plain HTTP on loopback; Secure is set under TLS
+    assert "helmforge_session" not in page.evaluate("document.cookie")
+    status = page.evaluate(
+        """async () => {
+            const body = new URLSearchParams({content: "x"});
+            const response = await fetch("/templates/new", {method: "POST", body});
+            return [response.status, await response.text()];
+        }"""
+    )
+    assert status[0] == 403
+    assert "CSRF token is missing or wrong" in status[1]
+    page.goto("/templates")
+    expect(page.get_by_text("No templates yet.")).to_be_visible()

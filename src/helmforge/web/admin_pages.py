@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["router"]
 
 import json
+import re
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -24,6 +25,7 @@ from helmforge.web.views import (
 
 router = APIRouter(include_in_schema=False)
 _AUDIT_PAGE = 50
+_TEMPLATE_TARGET = re.compile(r"[a-z0-9-]{1,63}@[A-Za-z0-9.+-]{1,128}\Z")
 
 
 def moment(value: datetime | None) -> str:
@@ -42,7 +44,7 @@ def _tokens_page(
             "id": token.id,
             "name": token.label or f"token {token.prefix}",
             "created_at": moment(token.created_at),
-            "last_used_at": None,
+            "prefix": f"hf_{token.prefix}_…",
             "revoked": token.revoked_at is not None,
         }
         for token in tokens
@@ -165,6 +167,16 @@ def _details(before: object, after: object) -> str:
     return json.dumps({"before": before, "after": after}, indent=2, sort_keys=True, default=str)
 
 
+def _link_of(target: str) -> str:
+    """The page of an audited object, when it has one (``chart:ID``, ``template:NAME@V``)."""
+    kind, _, name = target.partition(":")
+    if kind == "chart" and name.isalnum():
+        return f"/charts/{name}"
+    if kind == "template" and _TEMPLATE_TARGET.match(name):
+        return f"/templates/{name.partition('@')[0]}"
+    return ""
+
+
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, visitor: SignedIn, before: int | None = None) -> Response:
     """The audit trail, newest first, fifty a page (read-only)."""
@@ -179,6 +191,7 @@ def audit_page(request: Request, visitor: SignedIn, before: int | None = None) -
             else f"{event.actor} ({event.actor_kind})",
             "action": event.action,
             "target": event.target,
+            "link": _link_of(event.target),
             "details": _details(event.before, event.after),
         }
         for event in events

@@ -27,6 +27,8 @@ type ValuePath = tuple[str | int, ...]
 
 _PREFIX = "v"
 _EXTRA_LIST_SLOTS = 1
+# Helm's reserved key for values shared with subcharts: in the schema, never a parameter.
+_NOT_PARAMETERS = frozenset({"global"})
 
 
 def field_name(path: ValuePath) -> str:
@@ -105,6 +107,7 @@ def build_fields(
     return [
         _build(sub, values.get(key), (key,), required=key in required, errors=found)
         for key, sub in schema.get("properties", {}).items()
+        if key not in _NOT_PARAMETERS
     ]
 
 
@@ -146,7 +149,10 @@ def _build(
         ]
         return FormField(kind="list", children=children, **common)
     if kind in ("object", "array", "any"):
-        text = "" if value is None else dump_yaml(value).rstrip("\n")
+        if isinstance(value, (dict, list)):
+            text = dump_yaml(value).rstrip("\n")
+        else:
+            text = _scalar_text(value)
         return FormField(kind="yaml", value=text, **common)
     if kind == "boolean":
         return FormField(

@@ -108,6 +108,7 @@ def _problem_dicts(problems: list[template_store.ProblemView]) -> list[dict[str,
 
 
 def _editor(content: str, problems: list[dict[str, Any]]) -> dict[str, Any]:
+    problems = sorted(problems, key=lambda p: (p.get("line") is None, p.get("line") or 0))
     return {
         "content": content,
         "line_count": max(1, content.count("\n") + 1),

@@ -155,7 +155,7 @@ def render(
     base = {
         "user": visitor.principal if visitor else None,
         "csrf_token": visitor.csrf_token if visitor else "",
-        "version": __version__,
+        "helmforge_version": __version__,
         "section": section,
         "title": title,
         "flashes": context.pop("flashes", []),
