@@ -147,9 +147,8 @@ def test_audit_events_cannot_be_changed_or_deleted(api: Api) -> None:
         "UPDATE audit_events SET actor = 'someone-else'",
         "DELETE FROM audit_events",
     ):
-        with api.sessions() as session, pytest.raises(DBAPIError, match="append-only"):
+        with api.sessions.begin() as session, pytest.raises(DBAPIError, match="append-only"):
             session.execute(sa.text(statement))
-            session.commit()
     with api.sessions() as session:
         after = session.execute(sa.text("SELECT count(*), min(actor) FROM audit_events")).one()
     assert after[0] == count
