@@ -143,10 +143,43 @@ def test_literal_scalars_are_quoted_when_ambiguous(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["a\u2028b", "\ufeffx", "tab\there", "nul\x00", "del\x7f", "é ü 漢字", "a: b", "- x"]
+    "text",
+    [
+        "a\u2028b",
+        "\ufeffx",
+        "tab\there",
+        "nul\x00",
+        "del\x7f",
+        "é ü 漢字",
+        "a: b",
+        "- x",
+        "x y",
+        "a :b",
+        "a - b",
+        "http://x.y/z",
+        "a #b",
+        "a ",
+        "k: ",
+        "@x",
+        "`x",
+        "!x",
+        "&a",
+        "*a",
+        "%x",
+        "|",
+        ">",
+        "?",
+        "[a]",
+        "{a}",
+        "a,b",
+        "'q'",
+        '"d"',
+    ],
 )
 def test_literal_scalars_round_trip(text: str) -> None:
     assert yaml.safe_load(f"a: {yaml_scalar(text)}") == {"a": text}
+    assert yaml.safe_load(f"- {yaml_scalar(text)}") == [text]
+    assert yaml.safe_load(f"{yaml_scalar(text)}: 1") == {text: 1}
 
 
 def test_escape_text_leaves_no_delimiter_pairs() -> None:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from helmforge.core.go_templates import escape_text, yaml_quote
+from helmforge.core.go_templates import escape_text, plain_scalar, yaml_quote
 from helmforge.core.yaml_codec import dump_yaml
 
 if TYPE_CHECKING:
@@ -55,20 +55,21 @@ def chart_yaml(
         "helmforge.dev/template-version": template.version,
     }
     description = template.description or f"{context.chart_name}, generated from {template.name}"
-    head = dump_yaml(
-        {
-            "apiVersion": "v2",
-            "name": context.chart_name,
-            "description": description,
-            "type": "application",
-            "version": version,
-        }
-    )
-    return (
-        head
-        + f"appVersion: {yaml_quote(context.version)}\n"
-        + dump_yaml({"annotations": annotations})
-    )
+    lines = [
+        "apiVersion: v2",
+        f"name: {_scalar(context.chart_name)}",
+        f"description: {_scalar(description)}",
+        "type: application",
+        f"version: {_scalar(version)}",
+        f"appVersion: {yaml_quote(context.version)}",
+        "annotations:",
+    ]
+    lines.extend(f"  {key}: {_scalar(value)}" for key, value in annotations.items())
+    return "\n".join(lines) + "\n"
+
+
+def _scalar(text: str) -> str:
+    return plain_scalar(text) or yaml_quote(text)
 
 
 def _parameter_tree(template: Template) -> dict[str, Any]:
@@ -110,8 +111,67 @@ def _values_lines(
         description = node.description or f"{node.dotted}"
         for number, text in enumerate(description.splitlines() or [""]):
             lines.append(f"{pad}# {'-- ' if number == 0 else ''}{text}".rstrip())
-        for text in dump_yaml({key: values[key]}).splitlines():
-            lines.append(pad + text)
+        written = _data_lines(key, values[key], indent)
+        if written is None:  # multi-line text: PyYAML writes it as a literal block
+            written = [pad + text for text in dump_yaml({key: values[key]}).splitlines()]
+        lines.extend(written)
+
+
+def _data_lines(key: str, value: Any, indent: int) -> list[str] | None:
+    """``key: value`` as block YAML data, or None when a string needs a literal block."""
+    pad = " " * indent
+    name = plain_scalar(key)
+    if name is None:
+        return None
+    if isinstance(value, Mapping) and value:
+        lines = [f"{pad}{name}:"]
+        for child_key, child in value.items():
+            child_lines = _data_lines(child_key, child, indent + 2)
+            if child_lines is None:
+                return None
+            lines.extend(child_lines)
+        return lines
+    if isinstance(value, list) and value:
+        lines = [f"{pad}{name}:"]
+        for item in value:
+            item_lines = _item_lines(item, indent + 2)
+            if item_lines is None:
+                return None
+            lines.extend(item_lines)
+        return lines
+    if isinstance(value, Mapping):
+        return [f"{pad}{name}: {{}}"]
+    if isinstance(value, list):
+        return [f"{pad}{name}: []"]
+    text = plain_scalar(value)
+    return None if text is None else [f"{pad}{name}: {text}"]
+
+
+def _item_lines(item: Any, indent: int) -> list[str] | None:
+    pad = " " * indent
+    if isinstance(item, Mapping) and item:
+        lines: list[str] = []
+        for child_key, child in item.items():
+            child_lines = _data_lines(child_key, child, indent + 2)
+            if child_lines is None:
+                return None
+            lines.extend(child_lines)
+        lines[0] = f"{pad}- {lines[0][indent + 2 :]}"
+        return lines
+    if isinstance(item, list) and item:
+        nested: list[str] = [f"{pad}-"]
+        for sub_item in item:
+            sub_lines = _item_lines(sub_item, indent + 2)
+            if sub_lines is None:
+                return None
+            nested.extend(sub_lines)
+        return nested
+    if isinstance(item, Mapping):
+        return [f"{pad}- {{}}"]
+    if isinstance(item, list):
+        return [f"{pad}- []"]
+    text = plain_scalar(item)
+    return None if text is None else [f"{pad}- {text}"]
 
 
 def helpers_tpl(prefix: str) -> str:

@@ -30,6 +30,7 @@ from helmforge.core.chart_files import (
     readme_md,
     values_yaml,
 )
+from helmforge.core.contexts import CONTEXT_KEYS
 from helmforge.core.errors import InputError, Location
 from helmforge.core.go_templates import (
     Interpolation,
@@ -169,8 +170,6 @@ def render_chart(
     values, _ = effective_values(template, context, overrides=overrides or {})
     check_values(template, values, schemas=schemas)
     name = context.chart_name
-    helper = name
-    types = _reference_types(template, schemas)
     ctx = context.as_dict()
     resources = [r for r in template.resources if matches(r.when, ctx)]
     files: dict[str, str] = {
@@ -186,21 +185,72 @@ def render_chart(
             version=version,
         ),
         "values.yaml": values_yaml(template, values),
-        "values.schema.json": json.dumps(
-            values_schema(template, schemas=schemas), indent=2, sort_keys=True, ensure_ascii=False
-        )
-        + "\n",
-        "templates/_helpers.tpl": helpers_tpl(helper),
+        "values.schema.json": _schema_text(template, schemas),
+        "templates/_helpers.tpl": helpers_tpl(name),
         "templates/NOTES.txt": notes_txt(template, context, resources),
     }
     for resource in resources:
-        files[f"templates/{resource.id}.yaml"] = _render_resource(resource, ctx, types, helper)
+        files[f"templates/{resource.id}.yaml"] = _resource_text(template, schemas, resource, ctx)
     return RenderedChart(
         name=name,
         version=version,
         app_version=context.version,
         files={path: files[path].encode() for path in sorted(files)},
     )
+
+
+def _schema_text(template: Template, schemas: SchemaSet) -> str:
+    key = ("values_schema_text", schemas)
+    text = template.cache.get(key)
+    if not isinstance(text, str):
+        schema = values_schema(template, schemas=schemas)
+        text = json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        template.cache[key] = text
+    return text
+
+
+# Resources are written once per template with these markers standing for the context's
+# values, then each chart only replaces the markers. Context values are DNS labels and
+# versions ([A-Za-z0-9._+-]), which need no escaping in YAML or Go strings; strings holding
+# a marker are always written double-quoted, so the choice of quoting never depends on them.
+_MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
+_MARKS = {key: f"{_MARK_OPEN}{key}{_MARK_CLOSE}" for key in (*CONTEXT_KEYS, "name")}
+
+
+def _resource_text(
+    template: Template, schemas: SchemaSet, resource: Resource, ctx: dict[str, str]
+) -> str:
+    key = ("resource_texts", schemas)
+    texts = template.cache.get(key)
+    if not isinstance(texts, dict):
+        texts = {}
+        if not _uses_marks(template):
+            types = _reference_types(template, schemas)
+            for item in template.resources:
+                texts[item.id] = _render_resource(item, _MARKS, types, _MARKS["name"])
+        template.cache[key] = texts
+    text = texts.get(resource.id)
+    if text is None:
+        return _render_resource(resource, ctx, _reference_types(template, schemas), ctx["name"])
+    if _MARK_OPEN in text:
+        for name, mark in _MARKS.items():
+            text = text.replace(mark, ctx[name])
+    return text
+
+
+def _uses_marks(template: Template) -> bool:
+    stack: list[Any] = [resource.manifest for resource in template.resources]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _MARK_OPEN in node or _MARK_CLOSE in node:
+                return True
+        elif isinstance(node, Mapping):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _reference_types(template: Template, schemas: SchemaSet) -> dict[str, Any]:

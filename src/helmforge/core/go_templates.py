@@ -16,6 +16,7 @@ __all__ = [
     "emit_document",
     "escape_text",
     "go_string",
+    "plain_scalar",
     "yaml_quote",
     "yaml_scalar",
 ]
@@ -31,7 +32,9 @@ from helmforge.core.value_schemas import ParameterType
 from helmforge.core.yaml_codec import needs_quotes
 
 _DELIMITERS = re.compile(r"\{\{|\}\}")
-_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./@-]*(?::[A-Za-z0-9_./@-]+)*\Z")
+# Plain (unquoted) scalars: a letter, '_' or '/' first; spaces and colons only between safe
+# characters, so never ": ", " #", or a trailing space or colon.
+_PLAIN = re.compile(r"[A-Za-z_/](?:[A-Za-z0-9_./@-]|[ :](?=[A-Za-z0-9_./@-]))*\Z")
 # YAML allows only printable characters; YAML 1.1 readers also break lines at these.
 _UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 
@@ -84,6 +87,21 @@ def _escape_delimiter(match: re.Match[str]) -> str:
 def escape_text(text: str) -> str:
     """Plain text for a template file: ``{{``/``}}`` become actions that print them."""
     return _DELIMITERS.sub(_escape_delimiter, text)
+
+
+def plain_scalar(value: Any) -> str | None:
+    """A scalar as one line of YAML data (not template text), or None if it needs a block.
+
+    Strings are plain when no YAML 1.1 or 1.2 reader could take them for anything else,
+    double-quoted otherwise; multi-line strings give None (callers write a literal block).
+    """
+    if isinstance(value, str):
+        if _PLAIN.match(value) and not needs_quotes(value):
+            return value
+        return None if "\n" in value else yaml_quote(value)
+    if isinstance(value, (Mapping, list)):
+        return None
+    return yaml_scalar(value)
 
 
 def yaml_scalar(value: Any) -> str:
