@@ -277,3 +277,57 @@ def test_api_accepts_session_cookie_but_unsafe_methods_need_the_csrf_header(web:
     principal = resolve_api_principal(request("POST", {"X-CSRF-Token": token}))
     assert principal is not None
     assert principal.name == "alice"
+
+
+def test_required_value_no_layer_sets_is_asked_for_inline(web: WebClient) -> None:
+    _create_example(web)
+    token = web.csrf("/templates/web-service")
+    web.client.post("/templates/web-service/1.2.0/publish", data={"csrf_token": token})
+    context = {
+        "template": "web-service@1.2.0",
+        "ctx.product": "shop",
+        "ctx.customer": "acme",
+        "ctx.environment": "sit",  # no layer of the example sets ingress.host for sit
+        "ctx.instance": "a1",
+        "ctx.version": "3.4.0",
+        "csrf_token": token,
+    }
+    step = web.client.post("/generate", data={**context, "action": "values"})
+    assert step.status_code == 200, step.text
+    assert "required: fill it in below" in step.text
+    assert 'name="v.replicaCount" value="1"' in step.text  # defaults still shown
+    assert 'name="v.ingress.host" value=""' in step.text
+    missing = web.client.post(
+        "/generate",
+        data={**context, "action": "build", "v.replicaCount": "1", "v.ingress.host": ""},
+    )
+    assert missing.status_code == 422
+    assert 'id="f-v-ingress-host-error">a value is required' in missing.text
+    built = web.client.post(
+        "/generate",
+        data={
+            **context,
+            "action": "build",
+            "v.replicaCount": "1",
+            "v.ingress.host": "shop.example.com",
+        },
+    )
+    assert built.status_code == 303, built.text
+
+
+def test_bad_context_is_explained_beside_its_field(web: WebClient) -> None:
+    response = web.client.post(
+        "/generate",
+        data={
+            "template": "web-service@1.2.0",
+            "ctx.product": "Shop!",
+            "ctx.customer": "acme",
+            "ctx.environment": "dev",
+            "ctx.instance": "a1",
+            "ctx.version": "3.4.0",
+            "action": "values",
+            "csrf_token": web.csrf("/generate"),
+        },
+    )
+    assert response.status_code == 422
+    assert 'id="ctx-product-error">product &#39;Shop!&#39; is not a DNS-1123 label' in response.text

@@ -6,7 +6,6 @@ __all__ = ["router"]
 
 import json
 import re
-from datetime import datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,6 +17,7 @@ from helmforge.web.views import (
     CheckedForm,
     SignedIn,
     form_text,
+    moment,
     render,
     render_error,
     session_factory_of,
@@ -26,11 +26,6 @@ from helmforge.web.views import (
 router = APIRouter(include_in_schema=False)
 _AUDIT_PAGE = 50
 _TEMPLATE_TARGET = re.compile(r"[a-z0-9-]{1,63}@[A-Za-z0-9.+-]{1,128}\Z")
-
-
-def moment(value: datetime | None) -> str:
-    """A timestamp as people read it in a table (UTC, to the second)."""
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
 
 
 def _tokens_page(

@@ -23,16 +23,18 @@ from starlette.datastructures import FormData
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.core.contexts import CONTEXT_KEYS, parse_context
 from helmforge.core.errors import HelmforgeError, InputError, NotFoundError
+from helmforge.core.layering import matches
 from helmforge.core.principals import Principal
+from helmforge.core.templates import Template
 from helmforge.core.value_schemas import values_schema
 from helmforge.core.yaml_codec import dump_yaml
 from helmforge.services import chart_builds, template_store
-from helmforge.web.admin_pages import moment
 from helmforge.web.schema_forms import build_fields, read_submission
 from helmforge.web.views import (
     CheckedForm,
     SignedIn,
     form_text,
+    moment,
     render,
     render_error,
     session_factory_of,
@@ -40,6 +42,8 @@ from helmforge.web.views import (
 
 router = APIRouter(include_in_schema=False)
 ENVIRONMENTS = ("dev", "sit", "uat", "prod")
+# Stands in for a required value nobody has set yet while the defaults are worked out.
+_MISSING = "\u2060helmforge:missing\u2060"
 _CONTEXT_LABELS = {
     "product": "Product",
     "customer": "Customer",
@@ -69,21 +73,6 @@ def changed_values(submitted: Mapping[str, Any], base: Mapping[str, Any]) -> dic
     return changed
 
 
-def _required_parts(schema: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    """The submitted values at the schema's required paths (they seed the base values)."""
-    kept: dict[str, Any] = {}
-    properties = schema.get("properties", {})
-    for key, value in values.items():
-        sub = properties.get(key, {})
-        if key in schema.get("required", []) and not isinstance(value, Mapping):
-            kept[key] = value
-        elif isinstance(value, Mapping) and isinstance(sub, Mapping):
-            inner = _required_parts(sub, value)
-            if inner:
-                kept[key] = inner
-    return kept
-
-
 def _lookup(values: Mapping[str, Any], dotted: str) -> Any:
     node: Any = values
     for part in dotted.split("."):
@@ -107,7 +96,7 @@ def _provenance_rows(
     rows = []
     for dotted in sorted(provenance):
         source = str(provenance[dotted])
-        kind = "layer" if source.startswith("layer") else source
+        kind = source.split(" ", maxsplit=1)[0].rstrip(":")
         rows.append(
             {
                 "path": dotted,
@@ -210,7 +199,50 @@ def generate(request: Request, visitor: SignedIn, form: CheckedForm) -> Response
         status = 404 if isinstance(error, NotFoundError) else 422
         return _page(request, status_code=status, problems=[_problem(error.message)], **page)
     page["chart_name"] = "-".join(raw_context[k] for k in CONTEXT_KEYS[:4])
-    return _values_step(request, form, sessions=sessions, actor=actor, schema=schema, page=page)
+    return _values_step(
+        request, form, sessions=sessions, actor=actor, template=template, schema=schema, page=page
+    )
+
+
+def _leaf_paths(values: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> set[str]:
+    paths: set[str] = set()
+    for key, value in values.items():
+        path = (*prefix, key)
+        paths.add(".".join(path))
+        if isinstance(value, Mapping):
+            paths |= _leaf_paths(value, path)
+    return paths
+
+
+def _missing_required(template: Template, context: Mapping[str, str]) -> list[tuple[str, ...]]:
+    """Parameters without a default that no matching layer sets: the visitor must fill them."""
+    set_by_layers: set[str] = set()
+    for layer in template.layers:
+        if matches(layer.when, context):
+            set_by_layers |= _leaf_paths(layer.values)
+    return [
+        parameter.path
+        for dotted, parameter in template.parameters.items()
+        if not parameter.has_default and dotted not in set_by_layers
+    ]
+
+
+def _blank_tree(paths: list[tuple[str, ...]]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = _MISSING
+    return tree
+
+
+def _without_missing(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: _without_missing(value) if isinstance(value, Mapping) else value
+        for key, value in values.items()
+        if value is not _MISSING and value != _MISSING
+    }
 
 
 def _values_step(
@@ -219,6 +251,7 @@ def _values_step(
     *,
     sessions: sessionmaker[Session],
     actor: Principal,
+    template: Template,
     schema: dict[str, Any],
     page: dict[str, Any],
 ) -> Response:
@@ -226,23 +259,33 @@ def _values_step(
     posted = {key: value for key, value in form.multi_items() if isinstance(value, str)}
     has_values = any(key.startswith("v.") for key in posted)
     submitted, errors = read_submission(schema, posted) if has_values else ({}, {})
-    seed = _required_parts(schema, submitted)
+    missing = _missing_required(template, raw_context)
     problems: list[dict[str, Any]] = []
     try:
-        base = chart_builds.effective_values_for(
-            sessions, template=reference, context=raw_context, values=seed, actor=actor
-        ).values
+        # Required values nobody sets yet get a stand-in, so defaults and layers still show.
+        base_effective = chart_builds.effective_values_for(
+            sessions,
+            template=reference,
+            context=raw_context,
+            values=_blank_tree(missing),
+            actor=actor,
+        )
     except InputError as error:
-        base = {}
-        problems.append(_problem(error.message + " Fill in the required values below."))
+        return _page(request, status_code=422, problems=[_problem(error.message)], **page)
+    missing_paths = {".".join(path) for path in missing}
+    base = _without_missing(base_effective.values)
     overrides = changed_values(submitted, base) if has_values else {}
-    shown_values, provenance = base, {}
-    if not problems:
+    shown_values = base
+    provenance: dict[str, Any] = {
+        path: ("required: fill it in below" if path in missing_paths else source)
+        for path, source in base_effective.provenance.items()
+    }
+    if overrides or not missing_paths:
         try:
             effective = chart_builds.effective_values_for(
                 sessions, template=reference, context=raw_context, values=overrides, actor=actor
             )
-            shown_values, provenance = effective.values, effective.provenance
+            shown_values, provenance = effective.values, dict(effective.provenance)
         except InputError as error:
             problems.append(_problem(error.message))
     wants_build = form_text(form, "action") == "build" and has_values

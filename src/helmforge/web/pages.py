@@ -18,8 +18,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from helmforge.core.principals import Principal
-from helmforge.web import admin_pages, auth_pages, chart_pages, template_pages
+from helmforge.web.admin_pages import router as admin_router
+from helmforge.web.auth_pages import router as auth_router
+from helmforge.web.chart_pages import router as chart_router
 from helmforge.web.sessions import check_csrf
+from helmforge.web.template_pages import router as template_router
 from helmforge.web.views import CsrfRefused, SignInRequired, current_visitor, render_error
 
 CSRF_HEADER = "X-CSRF-Token"
@@ -72,12 +75,7 @@ def mount(app: FastAPI) -> None:
     app.state.web_templates = Jinja2Templates(directory=str(_HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="web-static")
     app.add_api_route("/", _home, methods=["GET"], include_in_schema=False)
-    for router in (
-        auth_pages.router,
-        template_pages.router,
-        chart_pages.router,
-        admin_pages.router,
-    ):
+    for router in (auth_router, template_router, chart_router, admin_router):
         app.include_router(router)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(CsrfRefused, _csrf_refused)

@@ -261,14 +261,26 @@ def _validate(schema: Mapping[str, Any], values: Mapping[str, Any], errors: dict
     for problem in sorted(validator.iter_errors(dict(values)), key=lambda e: list(e.path)):
         path: ValuePath = tuple(problem.absolute_path)
         if problem.validator == "required" and isinstance(problem.instance, Mapping):
-            missing = [k for k in problem.validator_value if k not in problem.instance]
-            for key in missing:
-                errors.setdefault(field_name((*path, key)), "a value is required")
+            properties = problem.schema.get("properties", {})
+            for key in problem.validator_value:
+                if key not in problem.instance:
+                    _file_missing(properties.get(key, {}), (*path, key), errors)
             continue
         message = problem.message
         if len(message) > 300:
             message = message[:300] + "…"
         errors.setdefault(field_name(path) if path else "v", message)
+
+
+def _file_missing(schema: Any, path: ValuePath, errors: dict[str, str]) -> None:
+    """File "required" under the inputs of a missing value (its required leaves, for a group)."""
+    inner = schema.get("required", []) if isinstance(schema, Mapping) else []
+    properties = schema.get("properties", {}) if isinstance(schema, Mapping) else {}
+    if inner and properties:
+        for key in inner:
+            _file_missing(properties.get(key, {}), (*path, key), errors)
+        return
+    errors.setdefault(field_name(path), "a value is required")
 
 
 def to_json(values: Any) -> str:

@@ -15,6 +15,7 @@ __all__ = [
     "Visitor",
     "current_visitor",
     "form_text",
+    "moment",
     "render",
     "render_error",
     "session_factory_of",
@@ -22,6 +23,7 @@ __all__ = [
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -125,6 +127,11 @@ async def _checked_form(request: Request, visitor: SignedIn) -> AsyncIterator[Fo
 
 
 CheckedForm = Annotated[FormData, Depends(_checked_form)]
+
+
+def moment(value: datetime | None) -> str:
+    """A timestamp as people read it in a table (UTC, to the second)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
 
 
 def form_text(form: FormData, name: str, default: str = "") -> str:
