@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from helmforge.core.errors import InputError, TooLargeError
-from helmforge.core.manifests import content_hash, read_manifests
+from helmforge.core.manifests import content_hash, read_manifest_batches, read_manifests
 from helmforge.core.yaml_codec import YamlLimits
 
 
@@ -91,3 +91,21 @@ def test_microservices_demo_reads(shared_data: Path) -> None:
     kinds = {o.kind for o in result.objects}
     assert kinds == {"Deployment", "Service", "ServiceAccount"}
     assert len([o for o in result.objects if o.kind == "Deployment"]) == 12
+
+
+def test_batches_keep_the_lines_of_the_whole_stream() -> None:
+    document = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{index}\n"
+    text = "".join(document.format(index=index) for index in range(450))
+    text += "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\nmetadata: {name: y}\n"
+    batches = list(read_manifest_batches(text[: -len("metadata: {name: y}\n")], source="s.yaml"))
+    assert len(batches) == 3
+    objects = [o for batch in batches for o in batch.objects]
+    assert [o.line for o in objects[:2]] == [1, 6]
+    assert objects[449].line == 449 * 5 + 1
+    with pytest.raises(InputError, match=r"s.yaml:2255: .*duplicate key 'metadata'"):
+        read_manifests(text, source="s.yaml")
+
+
+def test_directives_keep_the_stream_whole() -> None:
+    text = "%YAML 1.2\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
+    assert [o.name for o in read_manifests(text, source="d.yaml").objects] == ["a"]

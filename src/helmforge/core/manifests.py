@@ -18,16 +18,21 @@ __all__ = [
     "SkippedDocument",
     "content_hash",
     "object_reference",
+    "read_manifest_batches",
     "read_manifests",
     "split_documents",
 ]
 
+import dataclasses
 import hashlib
+import itertools
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from helmforge.core.errors import InputError, Location, TooLargeError
 from helmforge.core.yaml_codec import LoadedDocument, YamlLimits, load_documents
 
 # 32 MiB and 20,000 documents: a 20 MB / 10,000-object import fits with room; tens of MB more
@@ -111,6 +116,11 @@ def content_hash(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+# A document starts at "---" in the first column; YAML forbids that sequence at the start of a
+# line inside any scalar, so splitting there never cuts a document in two.
+_DOCUMENT_START = re.compile(r"^---(?=[ \t\r\n]|\Z)", re.MULTILINE)
+
+
 def read_manifests(
     content: str | bytes, *, source: str, limits: YamlLimits = IMPORT_LIMITS
 ) -> ManifestSet:
@@ -119,7 +129,74 @@ def read_manifests(
     Raises ``InputError`` (``TooLargeError`` over a budget) naming the source and line when the
     stream itself is not valid; documents that are valid but not cluster objects are skipped.
     """
-    return split_documents(load_documents(content, source=source, limits=limits), source=source)
+    result = ManifestSet()
+    for batch in read_manifest_batches(content, source=source, limits=limits):
+        result.extend(batch)
+    return result
+
+
+def read_manifest_batches(
+    content: str | bytes,
+    *,
+    source: str,
+    limits: YamlLimits = IMPORT_LIMITS,
+    batch_documents: int = 200,
+) -> Iterator[ManifestSet]:
+    """Read a stream in batches of about ``batch_documents`` documents, so that a large import
+    holds only one batch of parsed objects at a time. Errors as ``read_manifests``; lines are
+    those of the whole stream.
+    """
+    text = _decode(content, source=source, limits=limits)
+    starts = [match.start() for match in _DOCUMENT_START.finditer(text)]
+    if len(starts) > limits.max_documents:
+        raise TooLargeError(
+            f"more than {limits.max_documents} documents", location=Location(source)
+        )
+    # Directives (%YAML, %TAG) belong to the document after them: never split such a stream.
+    cuts = (
+        [0]
+        if text.startswith("%") or "\n%" in text
+        else [0, *starts[batch_documents::batch_documents]]
+    )
+    cuts.append(len(text))
+    line_offset = 0
+    for begin, end in itertools.pairwise(cuts):
+        chunk = text[begin:end]
+        try:
+            documents = load_documents(chunk, source=source, limits=limits)
+        except InputError as error:
+            raise _shifted(error, line_offset) from None
+        if line_offset:
+            documents = [
+                dataclasses.replace(document, line=document.line + line_offset)
+                for document in documents
+            ]
+        yield split_documents(documents, source=source)
+        line_offset += chunk.count("\n")
+
+
+def _decode(content: str | bytes, *, source: str, limits: YamlLimits) -> str:
+    if len(content) > limits.max_bytes:
+        raise TooLargeError(
+            f"{len(content)} bytes is over the limit of {limits.max_bytes} bytes",
+            location=Location(source),
+        )
+    if isinstance(content, bytes):
+        try:
+            content = content.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"not UTF-8 text (byte {error.start} cannot be decoded)", location=Location(source)
+            ) from None
+    return content.removeprefix("\ufeff")
+
+
+def _shifted(error: InputError, offset: int) -> InputError:
+    location = error.location
+    if not offset or location is None or location.line is None:
+        return error
+    moved = Location(location.source, location.line + offset, location.path)
+    return type(error)(error.message, location=moved, problems=error.problems)
 
 
 def split_documents(documents: Iterable[LoadedDocument], *, source: str) -> ManifestSet:

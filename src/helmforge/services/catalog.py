@@ -46,6 +46,7 @@ from helmforge.core.manifests import (
     ManifestObject,
     ManifestSet,
     SkippedDocument,
+    read_manifest_batches,
     read_manifests,
 )
 
@@ -209,14 +210,18 @@ def import_sources(
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
     allow_invalid: bool = False,
 ) -> ImportReport:
-    """Parse, clean, validate and store every object of ``sources`` (see ``import_manifests``)."""
-    return import_manifests(
-        engine,
-        parse_sources(sources),
-        actor=actor,
-        kubernetes_version=kubernetes_version,
-        allow_invalid=allow_invalid,
+    """Parse, clean, validate and store every object of ``sources`` (see ``import_manifests``).
+
+    Sources are read in batches of documents, each turned into compact rows before the next is
+    parsed, so memory stays a small multiple of the input size.
+    """
+    batch = _ImportBatch(
+        catalog_schema_set(engine, kubernetes_version=kubernetes_version), allow_invalid
     )
+    for source in sources:
+        for manifests in read_manifest_batches(source.content, source=source.name):
+            batch.add(manifests)
+    return batch.store(engine, actor=actor)
 
 
 def import_manifests(
@@ -234,59 +239,78 @@ def import_manifests(
     ``allow_invalid``: then they are stored flagged ``invalid``. Objects without a known schema
     are stored flagged ``no-schema``. Nothing is written when anything fails.
     """
-    schemas = catalog_schema_set(engine, kubernetes_version=kubernetes_version)
-    report = ImportReport(skipped=list(manifests.skipped))
-    rows: dict[catalog_store.ObjectKey, catalog_store.ObjectRow] = {}
-    failures: list[InputError] = []
-    for item in manifests.objects:
-        row = _prepare(item, schemas)
-        previous = rows.get(row.key)
-        if previous is not None:
-            if previous.content_hash != row.content_hash:
-                failures.append(
-                    InputError(
-                        f"{item.reference} is defined twice with different content "
-                        f"(first at {previous.source}:{previous.line})",
-                        location=Location(item.source, item.line),
+    batch = _ImportBatch(
+        catalog_schema_set(engine, kubernetes_version=kubernetes_version), allow_invalid
+    )
+    batch.add(manifests)
+    return batch.store(engine, actor=actor)
+
+
+class _ImportBatch:
+    """Rows prepared so far (compact: canonical JSON text, no parsed trees) and problems."""
+
+    def __init__(self, schemas: SchemaSet, allow_invalid: bool) -> None:
+        self.schemas = schemas
+        self.allow_invalid = allow_invalid
+        self.rows: dict[catalog_store.ObjectKey, catalog_store.ObjectRow] = {}
+        self.failures: list[InputError] = []
+        self.skipped: list[SkippedDocument] = []
+
+    def add(self, manifests: ManifestSet) -> None:
+        self.skipped.extend(manifests.skipped)
+        for item in manifests.objects:
+            row = _prepare(item, self.schemas)
+            previous = self.rows.get(row.key)
+            if previous is not None:
+                if previous.content_hash != row.content_hash:
+                    self.failures.append(
+                        InputError(
+                            f"{item.reference} is defined twice with different content "
+                            f"(first at {previous.source}:{previous.line})",
+                            location=Location(item.source, item.line),
+                        )
                     )
+                continue
+            self.rows[row.key] = row
+            if row.schema_status == _STATUS_INVALID and not self.allow_invalid:
+                self.failures.extend(
+                    InputError(problem, location=Location(item.source, item.line))
+                    for problem in row.problems
                 )
-            continue
-        rows[row.key] = row
-        if row.schema_status == _STATUS_INVALID and not allow_invalid:
-            failures.extend(
-                InputError(problem, location=Location(item.source, item.line))
-                for problem in row.problems
+
+    def store(self, engine: Engine, *, actor: str) -> ImportReport:
+        if self.failures:
+            raise InputError(
+                f"{len(self.failures)} problem(s) in the input; nothing was imported: "
+                f"{self.failures[0]}",
+                problems=tuple(self.failures),
             )
-    if failures:
-        raise InputError(
-            f"{len(failures)} problem(s) in the input; nothing was imported: {failures[0]}",
-            problems=tuple(failures),
-        )
-    stored = catalog_store.existing_hashes(engine, {key[1] for key in rows})
-    created: list[catalog_store.ObjectRow] = []
-    updated: list[tuple[int, catalog_store.ObjectRow]] = []
-    for key, row in rows.items():
-        known = stored.get(key)
-        if known is None:
-            created.append(row)
-            outcome = "created"
-        elif known[1] != row.content_hash:
-            updated.append((known[0], row))
-            outcome = "updated"
-        else:
-            outcome = "unchanged"
-        report.objects.append(
-            ImportedObject(
-                reference=_reference(row),
-                source=row.source,
-                line=row.line,
-                outcome=outcome,
-                schema_status=row.schema_status,
-                problems=row.problems,
+        report = ImportReport(skipped=self.skipped)
+        stored = catalog_store.existing_hashes(engine, {key[1] for key in self.rows})
+        created: list[catalog_store.ObjectRow] = []
+        updated: list[tuple[int, catalog_store.ObjectRow]] = []
+        for key, row in self.rows.items():
+            known = stored.get(key)
+            if known is None:
+                created.append(row)
+                outcome = "created"
+            elif known[1] != row.content_hash:
+                updated.append((known[0], row))
+                outcome = "updated"
+            else:
+                outcome = "unchanged"
+            report.objects.append(
+                ImportedObject(
+                    reference=_reference(row),
+                    source=row.source,
+                    line=row.line,
+                    outcome=outcome,
+                    schema_status=row.schema_status,
+                    problems=row.problems,
+                )
             )
-        )
-    catalog_store.write_objects(engine, created=created, updated=updated, actor=actor)
-    return report
+        catalog_store.write_objects(engine, created=created, updated=updated, actor=actor)
+        return report
 
 
 def _reference(row: catalog_store.ObjectRow) -> str:
