@@ -254,3 +254,92 @@ def test_chart_with_overrides_passes_helm_lint(tmp_path: Path) -> None:
         }
     )
     assert_helm_lints(write_chart(chart, tmp_path))
+
+
+SHAPES = """\
+apiVersion: helmforge.dev/v1
+kind: Template
+metadata: {name: shapes, version: 0.1.0}
+spec:
+  kubernetesVersion: "1.31"
+  values:
+    probe:
+      path: {default: /healthz}
+      port: {default: 8080}
+    sidecar:
+      default: {name: side, image: "busybox:1.36"}
+    debug: {default: false}
+    podLabels: {default: {team: "on"}}
+    config: {default: "a: 1\\n"}
+    timeout: {default: 30}
+  resources:
+    - id: deployment
+      manifest:
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: "${ctx.name}"}
+        spec:
+          selector: {matchLabels: {app: x}}
+          template:
+            metadata:
+              labels: ${values.podLabels}
+            spec:
+              containers:
+                - name: app
+                  image: nginx
+                  stdin: ${values.debug}
+                  readinessProbe:
+                    httpGet: ${values.probe}
+                    timeoutSeconds: ${values.timeout}
+                - ${values.sidecar}
+    - id: config
+      manifest:
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: "${ctx.name}"
+          labels: ${values.podLabels}
+        data:
+          app.conf: ${values.config}
+          static.conf: |
+            server {
+              listen 80;
+            }
+          url: "http://${ctx.name}:${values.timeout}${values.probe.path}"
+"""
+
+
+def test_value_shapes_are_written_by_type(tmp_path: Path) -> None:
+    template = parse_template(SHAPES, source="shapes.yaml")
+    from helmforge.core.templates import validate_template
+
+    assert validate_template(template, schemas=SCHEMAS) == []
+    chart = render_chart(template, context(), schemas=SCHEMAS, generator_version="0")
+    deployment = chart.files["templates/deployment.yaml"].decode()
+    assert "httpGet: {{- toYaml .Values.probe | nindent 14 }}" in deployment
+    assert "- {{ toJson .Values.sidecar }}" in deployment
+    assert "stdin: {{ .Values.debug }}" in deployment
+    assert "labels: {{- toYaml .Values.podLabels | nindent 8 }}" in deployment
+    config = chart.files["templates/config.yaml"].decode()
+    assert "{{- with .Values.podLabels }}" in config
+    assert "  static.conf: |\n    server {\n      listen 80;\n    }\n" in config
+    assert '(.Values.timeout | int64) .Values.probe.path | join "" | quote }}' in config
+    schema = json.loads(chart.files["values.schema.json"])
+    assert schema["properties"]["timeout"]["type"] == "integer"
+    port = schema["properties"]["probe"]["properties"]["port"]
+    assert {option["type"] for option in port["oneOf"]} == {"integer", "string"}
+    assert schema["properties"]["debug"]["type"] == "boolean"
+    assert schema["properties"]["podLabels"]["additionalProperties"] == {"type": "string"}
+    readme = chart.files["README.md"].decode()
+    assert "| `probe.port` | string or integer |" in readme
+    for text in chart.files.values():
+        assert b"\xee\x80\x80" not in text  # no context marker left behind
+    with pytest.raises(InputError, match=r"values\.podLabels\.team"):
+        render_chart(
+            template,
+            context(),
+            schemas=SCHEMAS,
+            generator_version="0",
+            overrides={"podLabels": {"team": 1}},
+        )
+    assert_helm_lints(write_chart(chart, tmp_path))

@@ -208,3 +208,18 @@ def test_empty_and_wrong_kind() -> None:
     )
     assert any("apiVersion must be helmforge.dev/v1" in m for m in found)
     assert any("kind must be Template" in m for m in found)
+
+
+def test_global_is_reserved_and_values_may_be_empty() -> None:
+    text = MINIMAL.replace(
+        "    replicas: {default: 1, description: Pods}",
+        "    replicas: {default: 1, description: Pods}\n    global: {default: 1}",
+    )
+    assert any("'global' is reserved by Helm" in m for m in messages(text))
+    no_values = MINIMAL.replace("    replicas: {default: 1, description: Pods}\n", "").replace(
+        "replicas: ${values.replicas}", "replicas: 1"
+    )
+    assert not parse_template(
+        no_values.replace("  values:\n", "  values: {}\n"), source="t"
+    ).parameters
+    assert not parse_template(no_values.replace("  values:\n", ""), source="t").parameters

@@ -241,6 +241,16 @@ def _cell(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+def _type_text(schema: Mapping[str, Any]) -> str:
+    kinds: list[str] = []
+    for option in [schema, *(schema.get("oneOf") or ())]:
+        kind = option.get("type") if isinstance(option, Mapping) else None
+        for name in [kind] if isinstance(kind, str) else kind or ():
+            if isinstance(name, str) and name != "null" and name not in kinds:
+                kinds.append(name)
+    return " or ".join(kinds) or "any"
+
+
 def readme_md(
     template: Template,
     context: Context,
@@ -268,8 +278,7 @@ def readme_md(
         for key in parameter.path:
             node = node.get(key) if isinstance(node, Mapping) else None
         schema = types.get(dotted, {})
-        kind = schema.get("type", "any")
-        kind_text = kind if isinstance(kind, str) else " or ".join(str(k) for k in kind)
+        kind_text = _type_text(schema)
         default = json.dumps(node, sort_keys=True, ensure_ascii=False)
         description = parameter.description.replace("\n", " ").replace("|", "\\|")
         if parameter.required:

@@ -229,7 +229,7 @@ def _resource_text(
             for item in template.resources:
                 texts[item.id] = _render_resource(item, _MARKS, types, _MARKS["name"])
         template.cache[key] = texts
-    text = texts.get(resource.id)
+    text: str | None = texts.get(resource.id)
     if text is None:
         return _render_resource(resource, ctx, _reference_types(template, schemas), ctx["name"])
     if _MARK_OPEN in text:

@@ -193,8 +193,26 @@ def _emit_value(prefix: str, value: Any, indent: int, lines: list[str]) -> None:
         else:
             lines.append(prefix)
             _emit_sequence(value, indent, lines)
+    elif isinstance(value, str) and "\n" in value and _block_safe(value):
+        body = value[:-1] if value.endswith("\n") else value
+        lines.append(f"{prefix} {'|' if value.endswith(chr(10)) else '|-'}")
+        pad = " " * indent
+        lines.extend(pad + line if line else "" for line in body.split("\n"))
     else:
         lines.append(f"{prefix} {yaml_scalar(value)}")
+
+
+def _block_safe(text: str) -> bool:
+    """Can ``text`` be a literal block (``|``/``|-``) that reads back exactly?"""
+    return (
+        not text.startswith((" ", "\t", "\n"))
+        and not text.endswith("\n\n")
+        and "\r" not in text
+        and "{{" not in text
+        and "}}" not in text
+        and _UNSAFE.search(text) is None
+        and all(ord(char) >= 32 or char in "\t\n" for char in text)
+    )
 
 
 def _emit_mapping(node: Mapping[str, Any], indent: int, lines: list[str]) -> None:

@@ -313,7 +313,7 @@ def _read_parameters(
     groups: list[str],
 ) -> None:
     where: FieldPath = ("spec", "values", *path)
-    if node is None and not path:
+    if not path and (node is None or node == {}):
         return
     if not isinstance(node, Mapping) or not node:
         check.add(
@@ -328,6 +328,11 @@ def _read_parameters(
     if path:
         groups.append(".".join(path))
     for key, child in node.items():
+        if not path and key == "global":
+            check.add(
+                "'global' is reserved by Helm for values shared with subcharts", (*where, key)
+            )
+            continue
         if not _PARAMETER_NAME.match(key):
             check.add(
                 f"parameter name {key!r} must be letters, digits and '_' (not starting with "

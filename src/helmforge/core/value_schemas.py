@@ -125,6 +125,11 @@ class _Converter:
                     continue  # never emit an external reference
                 self.require(name)
                 out["$ref"] = "#/definitions/" + name
+            elif key == "type" and isinstance(value, list):
+                # Kubernetes allows null for "unset"; a value file means a value, so null is
+                # refused (Helm would drop the key and fall back to the default anyway).
+                names = [name for name in value if name != "null"]
+                out[key] = names[0] if len(names) == 1 else names
             elif key == "properties" and isinstance(value, Mapping):
                 out[key] = {prop: self.convert(sub) for prop, sub in value.items()}
             elif key == "format":
