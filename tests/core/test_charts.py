@@ -15,16 +15,27 @@ from helmforge.core.charts import RenderedChart, effective_values, render_chart
 from helmforge.core.errors import InputError
 from helmforge.core.templates import Template, parse_template
 from helmforge.core.yaml_codec import load_single
-from tests.support.charts import EXAMPLE, assert_only_safe_actions, context, write_chart
+from tests.support.charts import (
+    EXAMPLE,
+    assert_lints_once,
+    assert_only_safe_actions,
+    context,
+    write_chart,
+)
 from tests.support.helm import assert_helm_lints
 
 SCHEMAS = load_schema_set("1.31")
 TEMPLATE: Template = parse_template(EXAMPLE.read_bytes(), source=str(EXAMPLE))
 
 
+# Every chart these tests render is also checked by Helm lint.
+pytestmark = pytest.mark.helm
+
+
 def render(**kwargs: Any) -> RenderedChart:
     ctx = kwargs.pop("ctx", context())
-    return render_chart(TEMPLATE, ctx, schemas=SCHEMAS, generator_version="0.1.0", **kwargs)
+    chart = render_chart(TEMPLATE, ctx, schemas=SCHEMAS, generator_version="0.1.0", **kwargs)
+    return assert_lints_once(chart)
 
 
 def values_of(chart: RenderedChart) -> dict[str, Any]:
@@ -186,7 +197,7 @@ def test_rendering_is_deterministic() -> None:
     second = render(overrides={"service": {"type": "NodePort", "port": 81}})
     assert first == second
     reparsed = parse_template(EXAMPLE.read_bytes(), source=str(EXAMPLE))
-    third = render_chart(
+    third = render_chart(  # the same bytes as an already linted chart
         reparsed,
         context(),
         schemas=SCHEMAS,
@@ -343,3 +354,9 @@ def test_value_shapes_are_written_by_type(tmp_path: Path) -> None:
             overrides={"podLabels": {"team": 1}},
         )
     assert_helm_lints(write_chart(chart, tmp_path))
+
+
+@pytest.mark.parametrize("host", ["not a host!", "-x.example.com", "a..b", "x" * 64 + ".io"])
+def test_formats_are_asserted_like_helm_does(host: str) -> None:
+    with pytest.raises(InputError, match=r"values\.ingress\.host: .* is not a 'hostname'"):
+        render(overrides={"ingress": {"host": host}})

@@ -15,7 +15,12 @@ from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError
 from helmforge.core.go_templates import escape_text, yaml_scalar
 from helmforge.core.templates import parse_template
-from tests.support.charts import assert_only_safe_actions, context, write_chart
+from tests.support.charts import (
+    assert_lints_once,
+    assert_only_safe_actions,
+    context,
+    write_chart,
+)
 from tests.support.helm import assert_helm_lints, helm_lint
 
 SCHEMAS = load_schema_set("1.31")
@@ -69,10 +74,15 @@ spec:
 )
 
 
+# Every chart these tests render is also checked by Helm lint.
+pytestmark = pytest.mark.helm
+
+
 def render(overrides: dict[str, Any] | None = None) -> RenderedChart:
-    return render_chart(
+    chart = render_chart(
         TEMPLATE, context(), schemas=SCHEMAS, overrides=overrides or {}, generator_version="0"
     )
+    return assert_lints_once(chart)
 
 
 def max_severity(folder: Path) -> int:
@@ -215,6 +225,7 @@ def test_row14_build_metadata_is_kept_and_labelled_safely() -> None:
         chart_version="1.2.3+build",
         generator_version="0",
     )
+    assert_lints_once(chart)
     assert chart.version == "1.2.3+build"
     assert 'replace "+" "_"' in chart.files["templates/_helpers.tpl"].decode()
 
@@ -222,7 +233,9 @@ def test_row14_build_metadata_is_kept_and_labelled_safely() -> None:
 def test_row15_values_schema_refs_are_internal() -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "templates" / "web-service.yaml"
     template = parse_template(example.read_bytes(), source="web-service.yaml")
-    chart = render_chart(template, context(), schemas=SCHEMAS, generator_version="0")
+    chart = assert_lints_once(
+        render_chart(template, context(), schemas=SCHEMAS, generator_version="0")
+    )
     schema = json.loads(chart.files["values.schema.json"])
     refs: list[str] = []
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import tempfile
 from pathlib import Path
 
 from helmforge.core.charts import RenderedChart
 from helmforge.core.contexts import Context, parse_context
+from tests.support.helm import assert_helm_lints
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "templates" / "web-service.yaml"
@@ -80,3 +83,19 @@ def assert_only_safe_actions(text: str) -> None:
         assert _ALLOWED_ACTION.fullmatch(shape), action
         if shape == "{{ S }}":
             assert action in ('{{ "{{" }}', '{{ "}}" }}'), action
+
+
+_LINTED: set[str] = set()
+
+
+def assert_lints_once(chart: RenderedChart) -> RenderedChart:
+    """Helm-lint a rendered chart (each distinct chart once per process) and return it."""
+    digest = hashlib.sha256()
+    for path, data in sorted(chart.files.items()):
+        digest.update(path.encode() + b"\0" + hashlib.sha256(data).digest())
+    key = digest.hexdigest()
+    if key not in _LINTED:
+        with tempfile.TemporaryDirectory() as folder:
+            assert_helm_lints(write_chart(chart, Path(folder)))
+        _LINTED.add(key)
+    return chart

@@ -41,7 +41,12 @@ from helmforge.core.go_templates import (
 from helmforge.core.layering import effective_values, matches
 from helmforge.core.placeholders import ValuesRef, parse_placeholders, substitute_context
 from helmforge.core.templates import is_semver
-from helmforge.core.value_schemas import parameter_schemas, parameter_type, values_schema
+from helmforge.core.value_schemas import (
+    FORMAT_CHECKER,
+    parameter_schemas,
+    parameter_type,
+    values_schema,
+)
 
 if TYPE_CHECKING:
     from helmforge.core.contexts import Context
@@ -85,7 +90,9 @@ def _validator(template: Template, schemas: SchemaSet) -> jsonschema.Draft7Valid
     key = ("values_validator", schemas)
     validator = template.cache.get(key)
     if not isinstance(validator, jsonschema.Draft7Validator):
-        validator = jsonschema.Draft7Validator(values_schema(template, schemas=schemas))
+        validator = jsonschema.Draft7Validator(
+            values_schema(template, schemas=schemas), format_checker=FORMAT_CHECKER
+        )
         template.cache[key] = validator
     return validator
 

@@ -20,7 +20,12 @@ from helmforge.core.contexts import Context
 from helmforge.core.layering import resolve_context_text
 from helmforge.core.placeholders import ValuesRef, parse_placeholders, substitute_context
 from helmforge.core.templates import Problem
-from helmforge.core.value_schemas import parameter_schemas, parameter_type, type_conflicts
+from helmforge.core.value_schemas import (
+    FORMAT_CHECKER,
+    parameter_schemas,
+    parameter_type,
+    type_conflicts,
+)
 
 if TYPE_CHECKING:
     from helmforge.core.kubernetes_schemas import SchemaSet
@@ -153,7 +158,7 @@ def _check_values(template: Template, schemas: SchemaSet) -> list[Problem]:
                 checks.append((dotted, value, where))
     for dotted, value, path in checks:
         schema = {**types[dotted], "definitions": definitions}
-        validator = jsonschema.Draft7Validator(schema)
+        validator = jsonschema.Draft7Validator(schema, format_checker=FORMAT_CHECKER)
         for error in validator.iter_errors(resolve_context_text(value, ctx)):
             inner = "".join(
                 f".{step}" if isinstance(step, str) else f"[{step}]" for step in error.absolute_path
