@@ -1,28 +1,63 @@
-"""The `helmforge` command: a Typer application whose commands call the services."""
+"""The `helmforge` command: a thin registry of command modules whose commands call the services.
+
+Each module under ``helmforge.cli`` has ``register(app)``; ``COMMAND_MODULES`` says which
+top-level commands it adds. ``run()`` imports only the module of the command being run (all of
+them for ``--help`` or an unknown name), so one ``helmforge generate`` does not pay for the
+imports of ``push`` or ``serve`` (DESIGN goal: one chart from a cold process in <= 300 ms).
+Adding a command module: write its ``register`` and add one line to ``COMMAND_MODULES``.
+"""
 
 from __future__ import annotations
 
+__all__ = ["COMMAND_MODULES", "build_app", "run"]
+
+import functools
+import importlib
+import sys
+from typing import Any
+
 import typer
 
-from helmforge.cli import catalog, charts, publishing, server, templates
+#: Command module (under helmforge.cli) -> the top-level commands its ``register`` adds.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "templates": ("template",),
+    "charts": ("generate", "package", "lint"),
+    "publishing": ("push", "versions"),
+    "server": ("serve", "build", "users", "tokens"),
+    "catalog": ("import", "catalog", "schemas", "template"),  # adds `template init`
+}
 
-app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="helmforge: governed Helm charts."
-)
 
-
-@app.callback()
-def main() -> None:
+def _main() -> None:
     """helmforge: governed Helm charts at fleet scale."""
 
 
-templates.register(app)
-charts.register(app)
-publishing.register(app)
-server.register(app)
-catalog.register(app)
+def build_app(command: str | None = None) -> typer.Typer:
+    """The application with the modules that register ``command`` (all modules for ``None``
+    or an unknown command)."""
+    app = typer.Typer(
+        no_args_is_help=True, add_completion=False, help="helmforge: governed Helm charts."
+    )
+    app.callback()(_main)
+    modules = [name for name, commands in COMMAND_MODULES.items() if command in commands]
+    for name in modules or COMMAND_MODULES:
+        importlib.import_module(f"helmforge.cli.{name}").register(app)
+    return app
+
+
+@functools.cache
+def _full_app() -> typer.Typer:
+    return build_app()
+
+
+def __getattr__(name: str) -> Any:
+    # ``from helmforge.cli.main import app`` (tests, embedding) gets every command.
+    if name == "app":
+        return _full_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run() -> None:
     """Console-script entry point."""
-    app()
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    build_app(command)()
