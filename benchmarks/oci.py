@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from pathlib import Path
 import helm_sdkpy
 import httpx
 from tests.support.oci_charts import make_chart
-from tests.support.registry import FaultProxy, RegistryServer
+from tests.support.registry import Fault, FaultProxy, RegistryServer
 
 from helmforge.adapters.oci import RegistryClient
 from helmforge.core.oci import ChartArtifact, Registry, build_artifact
@@ -35,6 +36,7 @@ CHARTS = 100
 LATENCY_CHARTS = 40
 LATENCY = 0.020
 ROUNDS = 5
+KILLS = 50
 
 
 @contextlib.contextmanager
@@ -103,9 +105,63 @@ def run() -> dict[str, float | str]:
         server.root.mkdir()
         server.start()
         try:
-            return _measure(root, server)
+            figures = _measure(root, server)
         finally:
             server.stop()
+        crash_root = root / "crashes"
+        crash_root.mkdir()
+        crashed = RegistryServer(crash_root / "registry")
+        crashed.root.mkdir()
+        crashed.start()
+        try:
+            figures.update(_kill_loop(crash_root, crashed))
+        finally:
+            crashed.stop()
+    _print(figures)
+    return figures
+
+
+def _kill_loop(root: Path, server: RegistryServer) -> dict[str, float | str]:
+    """Kill the registry during a blob upload KILLS times (restart 0.3 s later); check tags."""
+    proxy = FaultProxy(server.port)
+    archives, _ = _charts(root, "crash", KILLS)
+    registry = Registry(f"oci://{proxy.authority}/crash", plain_http=True)
+    durations: list[float] = []
+    failed = incomplete = 0
+
+    def crash() -> None:
+        server.kill()
+        threading.Timer(0.3, server.start).start()
+
+    try:
+        with RegistryClient(registry) as client:
+            for archive in archives:
+                proxy.add(Fault("PUT", r"/blobs/uploads/", "hook", hook=crash))
+                started = time.perf_counter()
+                (result,) = publish_archives([archive], registry, client=client)
+                durations.append(time.perf_counter() - started)
+                if result.error is not None:
+                    failed += 1
+                    continue
+                manifest = client.get_manifest(result.repository, result.tag)
+                layer = client.get_blob(result.repository, result.layer_digest)
+                if manifest is None or manifest.digest != result.manifest_digest or layer != archive.content:
+                    incomplete += 1
+            retries = client.stats["connection_errors"]
+    finally:
+        proxy.close()
+    storage = server.root / "storage" / "docker" / "registry" / "v2" / "repositories"
+    orphans = sum(1 for path in storage.glob("**/_uploads/*") if path.is_dir())
+    durations.sort()
+    return {
+        "kills_during_upload": KILLS,
+        "kills_push_failed": failed,
+        "kills_tags_incomplete": incomplete,
+        "kills_orphan_uploads": orphans,
+        "kills_connection_retries": retries,
+        "kills_recovery_p50_s": durations[len(durations) // 2],
+        "kills_recovery_max_s": durations[-1],
+    }
 
 
 def _raw_round(root: Path, authority: str, prefix: str) -> float:
@@ -168,7 +224,6 @@ def _measure(root: Path, server: RegistryServer) -> dict[str, float | str]:
         "latency_helm_charts_per_s": LATENCY_CHARTS / slow_helm,
         "latency_helmforge_vs_helm": slow_helm / slow_hf,
     }
-    _print(figures)
     return figures
 
 
@@ -179,6 +234,8 @@ def _print(figures: dict[str, float | str]) -> None:
         "repush_speedup": ">= 5",
         "repush_blobs_uploaded": "== 0",
         "latency_helmforge_vs_helm": ">= 4",
+        "kills_push_failed": "== 0",
+        "kills_tags_incomplete": "== 0",
     }
     print("OCI publishing (Debian docker-registry on loopback)")
     print(f"{'figure':<34} {'value':>10}  goal")

@@ -242,23 +242,47 @@ class RegistryClient:
         if check_exists and self.blob_exists(repository, digest):
             self._count("blobs_skipped")
             return False
-        for attempt in range(self._retry.attempts):
-            try:
-                location = self._start_upload(repository)
-                self._finish_upload(repository, location, digest, data)
-            except _UploadLostError:
-                self._count("uploads_restarted")
-                if self.blob_exists(repository, digest):
-                    self._count("blobs_uploaded")
-                    return True
-                if attempt + 1 < self._retry.attempts:
-                    self._sleep(self._retry.delay(attempt))
-                continue
-            self._count("blobs_uploaded")
-            return True
+        abandoned: list[str] = []
+        try:
+            for attempt in range(self._retry.attempts):
+                location = ""
+                try:
+                    location = self._start_upload(repository)
+                    self._finish_upload(repository, location, digest, data)
+                except _UploadLostError:
+                    self._count("uploads_restarted")
+                    if location:
+                        abandoned.append(location)
+                    if self.blob_exists(repository, digest):
+                        self._count("blobs_uploaded")
+                        return True
+                    if attempt + 1 < self._retry.attempts:
+                        self._sleep(self._retry.delay(attempt))
+                    continue
+                self._count("blobs_uploaded")
+                return True
+        finally:
+            for location in abandoned:
+                self._cancel_upload(repository, location)
         raise ExternalServiceError(
             f"{repository}@{digest}: upload failed {self._retry.attempts} times"
         )
+
+    def _cancel_upload(self, repository: str, location: str) -> None:
+        """Best effort: free an abandoned upload session so it leaves no orphan behind."""
+        try:
+            self._request(
+                "DELETE",
+                str(httpx.URL(self._base).join(location)),
+                repository=repository,
+                actions="pull,push",
+                accept={202, 204, 404},
+                retry_transport=False,
+            )
+        except (ExternalServiceError, NotFoundError, PermissionDeniedError) as e:
+            _log.info("%s: abandoned upload not cancelled (%s)", repository, type(e).__name__)
+        else:
+            self._count("uploads_cancelled")
 
     def _start_upload(self, repository: str) -> str:
         response = self._request(
