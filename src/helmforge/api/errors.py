@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from helmforge.core.errors import (
     AuthenticationError,
@@ -75,6 +76,22 @@ async def _handle(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(error_body(error), status_code=status, headers=headers)
 
 
+async def _handle_refused_value(request: Request, error: Exception) -> JSONResponse:
+    # A safety net: inputs are checked before they reach the database, but a value the
+    # database still refuses (a NUL byte, an overlong text) is the caller's input, not a 500.
+    _log.warning(
+        "%s %s: the database refused a value: %s",
+        request.method,
+        request.url.path,
+        type(getattr(error, "orig", None) or error).__name__,
+    )
+    return JSONResponse(
+        {"error": "InputError", "message": "the database refused a value of this request"},
+        status_code=422,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every ``HelmforgeError`` raised by a route to its status and JSON body."""
     app.add_exception_handler(HelmforgeError, _handle)
+    app.add_exception_handler(DataError, _handle_refused_value)

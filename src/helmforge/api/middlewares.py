@@ -21,23 +21,26 @@ API_PREFIX = "/api/v1"
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over ``max_bytes`` with 413 before the application reads them."""
+    """Refuse request bodies over ``max_bytes`` with 413 before the application reads them,
+    and URLs holding a NUL character with 422."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(
+        self, send: Send, *, status: int = 413, error: str = "TooLargeError", message: str = ""
+    ) -> None:
         body = json.dumps(
             {
-                "error": "TooLargeError",
-                "message": f"the request body is larger than {self.max_bytes} bytes",
+                "error": error,
+                "message": message or f"the request body is larger than {self.max_bytes} bytes",
             }
         ).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
@@ -50,6 +53,13 @@ class BodyLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        query: bytes = scope.get("query_string", b"")
+        if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
+            # No name, version or filter holds a NUL; PostgreSQL could not even compare one.
+            await self._refuse(
+                send, status=422, error="InputError", message="the URL contains a NUL character"
+            )
             return
         for name, value in scope["headers"]:
             if name == b"content-length":

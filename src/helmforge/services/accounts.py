@@ -204,9 +204,14 @@ def principal_for_user(sessions: sessionmaker[Session], user_id: int) -> Princip
 
 
 def _throttle_keys(name: str, source: str) -> list[tuple[str, int]]:
+    # Digests, not the typed text: a password typed into the name field is never stored, and
+    # any byte (NUL included) makes a valid key.
+    def key(kind: str, text: str) -> str:
+        return f"{kind}:{hashlib.sha256(text.encode('utf-8', 'replace')).hexdigest()}"
+
     return [
-        (f"account:{name.strip().lower()[:128]}", ACCOUNT_FAILURE_LIMIT),
-        (f"source:{source[:128]}", SOURCE_FAILURE_LIMIT),
+        (key("account", name.strip().lower()), ACCOUNT_FAILURE_LIMIT),
+        (key("source", source), SOURCE_FAILURE_LIMIT),
     ]
 
 
@@ -258,7 +263,11 @@ def authenticate_password(
         if wait is not None:
             seconds = max(1, int(wait.total_seconds()))
             raise AuthenticationError(f"too many failed sign-ins; try again in {seconds} seconds")
-        row = session.scalar(sa.select(UserRow).where(UserRow.name == name[:64]))
+        row = (
+            session.scalar(sa.select(UserRow).where(UserRow.name == name))
+            if _USER_NAME.match(name)
+            else None
+        )
         stored = row.password_hash if row is not None and not row.disabled else _dummy_hash()
     try:
         valid: bool = _hasher.verify(stored, password[:1024])
@@ -294,8 +303,10 @@ def create_token(
     """
     if actor.role != ADMIN and actor.name != user:
         raise PermissionDeniedError("only an admin may create tokens for another user")
-    if len(label) > 128:
-        raise InputError("token label must have at most 128 characters")
+    if len(label) > 128 or any(ord(character) < 32 for character in label):
+        raise InputError("token label must be at most 128 characters without control characters")
+    if not _USER_NAME.match(user):
+        raise NotFoundError(f"user {user[:80]!r} does not exist")
     prefix = secrets.token_hex(6)
     token = f"hf_{prefix}_{secrets.token_urlsafe(32)}"
     with sessions.begin() as session:

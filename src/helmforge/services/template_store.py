@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 import difflib
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.adapters.storage.server_tables import TemplateRow, TemplateVersionRow
+from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import (
     ConflictError,
     HelmforgeError,
@@ -56,6 +58,7 @@ from helmforge.services import audit
 
 DRAFT, PUBLISHED, DEPRECATED = "draft", "published", "deprecated"
 MAX_TEMPLATE_BYTES = 2 * 1024 * 1024
+_VERSION_TEXT = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]{0,127}\Z")
 _STATUS_ACTIONS = {PUBLISHED: "template.publish", DEPRECATED: "template.deprecate"}
 
 
@@ -171,8 +174,15 @@ def _parse_valid(content: str, *, source: str) -> Template:
 def parse_reference(reference: str) -> tuple[str, str | None]:
     """Split ``NAME[@VERSION]``; raises ``InputError`` for an empty name or version."""
     name, _, version = reference.partition("@")
-    if not name or (reference.count("@") and not version) or reference.count("@") > 1:
-        raise InputError(f"template reference {reference!r} must be NAME or NAME@VERSION")
+    if (
+        not is_dns_label(name)
+        or (reference.count("@") and not _VERSION_TEXT.match(version))
+        or reference.count("@") > 1
+    ):
+        raise InputError(
+            f"template reference {reference[:200]!r} must be NAME or NAME@VERSION "
+            "(NAME a DNS-1123 label, VERSION such as 1.2.0)"
+        )
     return name, version or None
 
 
