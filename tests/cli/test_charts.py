@@ -118,7 +118,7 @@ def test_bad_contexts_and_templates_exit_1(tmp_path: Path) -> None:
         ["generate", str(EXAMPLE), *CONTEXT, "--contexts", "c.yaml", "--out", "o"],
         ["generate", str(EXAMPLE), *CONTEXT, "--out", "o", "--workers", "0"],
         ["package"],
-        ["lint", "/does/not/exist"],
+        ["lint"],
         ["template", "validate"],
     ],
 )
@@ -129,6 +129,24 @@ def test_wrong_usage_exits_2(
     monkeypatch.chdir(tmp_path)
     code, _, _ = invoke(*args)
     assert code == 2
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["lint", "/does/not/exist"], "cannot read chart"),
+        (["package", "/does/not/exist", "--out", "o"], "cannot open chart folder"),
+        (["template", "validate", "/does/not/exist.yaml"], "cannot read template"),
+    ],
+)
+def test_missing_files_are_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = invoke(*args)
+    assert code == 1
+    assert message in err
     assert not (tmp_path / "o").exists()
 
 

@@ -199,3 +199,10 @@ def test_lint_reports_values_that_break_the_schema(tmp_path: Path) -> None:
     schema["properties"]["x"] = {"$ref": "https://example.com/evil.json"}
     (chart / "values.schema.json").write_text(json.dumps(schema))
     assert any("internal" in problem for problem in lint_chart(chart).problems)
+
+
+def test_output_of_another_kind_in_the_way_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "shop-acme-prod-a1").write_text("a file where the chart folder goes")
+    with pytest.raises(InputError, match="is a file"):
+        generate_charts(EXAMPLE, [context()], out_dir=tmp_path)
+    assert listing(tmp_path) == ["shop-acme-prod-a1"]

@@ -218,9 +218,7 @@ def generate(
 
 
 def package(
-    chart_dir: Annotated[
-        Path, typer.Argument(help="Chart folder to pack.", file_okay=False, exists=True)
-    ],
+    chart_dir: Annotated[Path, typer.Argument(help="Chart folder to pack.")],
     out: OutOption,
 ) -> None:
     """Pack a chart folder into a byte-reproducible DIR/<name>-<version>.tgz."""
@@ -232,7 +230,7 @@ def package(
 
 
 def lint(
-    chart: Annotated[Path, typer.Argument(help="Chart folder or .tgz.", exists=True)],
+    chart: Annotated[Path, typer.Argument(help="Chart folder or .tgz.")],
 ) -> None:
     """Check a chart: helmforge's own checks, then Helm lint (when helm-sdkpy is installed)."""
     with reporting_errors():

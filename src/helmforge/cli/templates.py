@@ -20,9 +20,7 @@ template_app = typer.Typer(no_args_is_help=True, help="Validate and create templ
 
 @template_app.command("validate")
 def validate(
-    files: Annotated[
-        list[Path], typer.Argument(help="Template files to check.", dir_okay=False, exists=True)
-    ],
+    files: Annotated[list[Path], typer.Argument(help="Template files to check.")],
 ) -> None:
     """Check template files: format, placeholders, and resources against their Kubernetes schema.
 

@@ -279,6 +279,13 @@ def write_outputs(outputs: Sequence[ChartOutput], *, out_dir: Path) -> tuple[Pat
     for output in outputs:
         check_chart_folder_name(output.name)
         check_chart_folder_name(output.target_name)
+        final = out_dir / output.target_name
+        if final.exists() and final.is_dir() != (output.archive is None):
+            kind = "a folder" if final.is_dir() else "a file"
+            raise InputError(
+                f"{final} is {kind}; remove it or choose another --out",
+                location=Location(str(out_dir)),
+            )
     with _staging(out_dir) as staging:
         try:
             for output in outputs:
