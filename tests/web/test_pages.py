@@ -331,3 +331,45 @@ def test_bad_context_is_explained_beside_its_field(web: WebClient) -> None:
     )
     assert response.status_code == 422
     assert 'id="ctx-product-error">product &#39;Shop!&#39; is not a DNS-1123 label' in response.text
+
+
+def test_sign_in_never_redirects_off_site(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        page = client.get("/login?next=//evil.example/steal")
+        assert 'name="next" value="/"' in page.text
+        response = client.post(
+            "/login",
+            data={
+                "username": "alice",
+                "password": "correct horse battery staple",
+                "csrf_token": csrf_of(page.text),
+                "next": "https://evil.example/",
+            },
+        )
+    assert response.headers["location"] == "/"
+
+
+def test_pages_carry_security_headers(web: WebClient) -> None:
+    response = web.client.get("/templates")
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_signing_in_again_replaces_the_session(web: WebClient) -> None:
+    old = web.client.cookies.get(SESSION_COOKIE)
+    assert old
+    with httpx.Client(base_url=web.server.url) as other:
+        page = other.get("/login")
+        other.cookies.set(SESSION_COOKIE, old)
+        response = other.post(
+            "/login",
+            data={
+                "username": "alice",
+                "password": "correct horse battery staple",
+                "csrf_token": csrf_of(page.text),
+            },
+        )
+    assert response.status_code == 303
+    assert response.cookies[SESSION_COOKIE] != old
+    assert web.client.get("/templates").status_code == 303  # the old id no longer signs in

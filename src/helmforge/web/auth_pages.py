@@ -104,6 +104,8 @@ async def login(request: Request) -> Response:
         return _login_page(
             request, next_url=next_url, username=username, error=error.message, status_code=401
         )
+    # A fresh session id on every sign-in: an id planted before it is worth nothing.
+    close_session(sessions, request.cookies.get(SESSION_COOKIE))
     cookie, _state = open_session(sessions, user_id=principal.id, lifetime=SESSION_LIFETIME)
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(

@@ -8,6 +8,7 @@ carries the session's CSRF token).
 from __future__ import annotations
 
 __all__ = [
+    "PAGE_HEADERS",
     "CheckedForm",
     "CsrfRefused",
     "SignInRequired",
@@ -44,6 +45,17 @@ from helmforge.web.sessions import (
 )
 
 MAX_FORM_PART_BYTES = 4 * 1024 * 1024
+# Pages load only their own script and styles, cannot be framed, and are never cached.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
 _STATUS_HEADINGS = {
     400: "Bad request",
     403: "Not allowed",
@@ -170,7 +182,7 @@ def render(
     response = _templates(request).TemplateResponse(
         request, page, {**base, **context}, status_code=status_code
     )
-    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(PAGE_HEADERS)
     return response
 
 
