@@ -223,3 +223,24 @@ def test_global_is_reserved_and_values_may_be_empty() -> None:
         no_values.replace("  values:\n", "  values: {}\n"), source="t"
     ).parameters
     assert not parse_template(no_values.replace("  values:\n", ""), source="t").parameters
+
+
+BOMB = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 9)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (BOMB, "alias bomb"),
+        ("apiVersion: helmforge.dev/v1\napiVersion: helmforge.dev/v1\n", "duplicate key"),
+        ("[" * 5000 + "]" * 5000, "nesting"),
+        ("a: !!python/object/apply:os.system ['true']\n", "not allowed"),
+    ],
+)
+def test_hostile_yaml_is_rejected_by_the_codec(text: str, expected: str) -> None:
+    """RELIABILITY rows 1-3 and 7 reach parse_template as InputError, never a crash."""
+    with pytest.raises(InputError) as caught:
+        parse_template(text, source="t.yaml")
+    assert expected in str(caught.value)

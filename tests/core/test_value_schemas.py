@@ -67,3 +67,39 @@ def test_schema_is_cached_per_template_and_schema_set() -> None:
     assert values_schema(TEMPLATE, schemas=SCHEMAS) is values_schema(TEMPLATE, schemas=SCHEMAS)
     other = load_schema_set("1.30")
     assert values_schema(TEMPLATE, schemas=other) is not values_schema(TEMPLATE, schemas=SCHEMAS)
+
+
+def test_self_referencing_definitions_terminate() -> None:
+    """RELIABILITY row 10: JSONSchemaProps refers to itself; conversion still ends."""
+    text = """\
+apiVersion: helmforge.dev/v1
+kind: Template
+metadata: {name: crd, version: 0.1.0}
+spec:
+  kubernetesVersion: "1.31"
+  values:
+    openAPI: {default: {type: object}}
+  resources:
+    - id: crd
+      manifest:
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata: {name: widgets.example.com}
+        spec:
+          group: example.com
+          names: {kind: Widget, plural: widgets}
+          scope: Namespaced
+          versions:
+            - name: v1
+              served: true
+              storage: true
+              schema: {openAPIV3Schema: "${values.openAPI}"}
+"""
+    template = parse_template(text, source="crd.yaml")
+    schema = values_schema(template, schemas=SCHEMAS)
+    name = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps"
+    assert name in schema["definitions"]
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(schema)
+    assert not list(validator.iter_errors({"openAPI": {"type": "object", "properties": {}}}))
+    assert list(validator.iter_errors({"openAPI": {"type": "object", "propertiez": {}}}))
