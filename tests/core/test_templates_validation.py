@@ -72,3 +72,12 @@ def test_layer_values_are_checked() -> None:
     )
     found = problems(text)
     assert any("t.yaml:12: spec.layers[0].values.replicas" in m for m in found), found
+
+
+def test_object_names_must_be_valid() -> None:
+    found = problems(MINIMAL.replace('metadata: {name: "${ctx.name}"}', "metadata: {name: Web_1}"))
+    assert any(
+        "t.yaml:15: spec.resources[0].manifest.metadata.name: Deployment deployment: "
+        "name 'Web_1' is not a DNS-1123 subdomain" in m
+        for m in found
+    ), found

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = ["SAMPLE_CONTEXT", "check_template", "sample_values"]
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,16 @@ def check_template(template: Template, *, schemas: SchemaSet) -> list[Problem]:
     for resource in template.resources:
         base = ("spec", "resources", resource.index, "manifest")
         obj = _materialise(resource.manifest, values, ctx)
+        metadata = obj.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, Mapping) else None
+        name_problem = _name_problem(resource.kind, name)
+        if name_problem:
+            problems.append(
+                Problem(
+                    f"{resource.kind} {resource.id}: {name_problem}",
+                    template.where((*base, "metadata", "name")),
+                )
+            )
         violations = schemas.validate(obj)
         if violations is None:
             problems.append(
@@ -132,6 +143,26 @@ def check_template(template: Template, *, schemas: SchemaSet) -> list[Problem]:
         )
     problems.extend(_check_values(template, schemas))
     return sorted(problems, key=lambda p: (p.location.line or 0, p.location.path or "", p.message))
+
+
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+_PATH_SEGMENT_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+
+
+def _name_problem(kind: str, name: Any) -> str | None:
+    """Why Kubernetes (and Helm lint) would refuse this object name, or None."""
+    if not isinstance(name, str) or not name:
+        return "metadata.name must be a non-empty string"
+    if kind in _PATH_SEGMENT_KINDS:
+        if name in (".", "..") or "/" in name or "%" in name:
+            return f"name {name!r} may not be '.', '..' or contain '/' or '%'"
+        return None
+    if len(name) > 253 or not _SUBDOMAIN.match(name):
+        return (
+            f"name {name!r} is not a DNS-1123 subdomain (lower-case letters, digits, '-' and "
+            "'.', starting and ending alphanumeric, at most 253 characters)"
+        )
+    return None
 
 
 def _index(template: Template, resource_id: str) -> int:

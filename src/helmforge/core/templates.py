@@ -322,7 +322,7 @@ def _read_parameters(
             where,
         )
         return
-    if _is_parameter(node):
+    if path and _is_parameter(node):
         parameters[".".join(path)] = _read_parameter(node, path, check)
         return
     if path:
