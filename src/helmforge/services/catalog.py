@@ -27,6 +27,7 @@ __all__ = [
 
 import hashlib
 import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,11 +50,14 @@ from helmforge.core.manifests import (
     read_manifest_batches,
     read_manifests,
 )
+from helmforge.core.schema_compilers import CompiledSchemas
 
 DEFAULT_KUBERNETES_VERSION = "1.31"
 _SUFFIXES = (".yaml", ".yml", ".json")
 _MAX_FILES = 10_000
 _STATUS_VALID, _STATUS_INVALID, _STATUS_UNKNOWN = "valid", "invalid", "no-schema"
+# Compiled validators per schema set, dropped with the set.
+_COMPILED: weakref.WeakKeyDictionary[SchemaSet, CompiledSchemas] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +326,7 @@ def _reference(row: catalog_store.ObjectRow) -> str:
 def _prepare(item: ManifestObject, schemas: SchemaSet) -> catalog_store.ObjectRow:
     body = clean_object(item.body).body
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    violations = schemas.validate(body)
+    violations = _validate(schemas, body, item)
     problems: tuple[str, ...]
     if violations is None:
         status, problems = _STATUS_UNKNOWN, ()
@@ -349,6 +353,20 @@ def _prepare(item: ManifestObject, schemas: SchemaSet) -> catalog_store.ObjectRo
         problems=problems,
         labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
     )
+
+
+def _validate(schemas: SchemaSet, body: dict[str, Any], item: ManifestObject) -> Any:
+    """jsonschema's violations (None for an unknown kind), skipped when the compiled check
+    already says the object is valid: that is most objects, at a tenth of the cost."""
+    definition = schemas.definition_for(item.api_version, item.kind)
+    if definition is None:
+        return None
+    compiled = _COMPILED.get(schemas)
+    if compiled is None:
+        compiled = _COMPILED[schemas] = CompiledSchemas(schemas.definitions)
+    if compiled.is_valid(definition, body) is True:
+        return []
+    return schemas.validate(body)
 
 
 def _sha256(text: str) -> str:
