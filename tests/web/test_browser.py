@@ -227,3 +227,28 @@ def test_session_cookie_flags_and_csrf_refusal_in_the_browser(page: Page) -> Non
     assert "CSRF token is missing or wrong" in status[1]
     page.goto("/templates")
     expect(page.get_by_text("No templates yet.")).to_be_visible()
+
+
+def test_required_value_is_asked_for_in_the_browser(page: Page, live_server: LiveServer) -> None:
+    from helmforge.core.principals import SYSTEM
+    from helmforge.services import template_store
+
+    template_store.create_version(live_server.sessions, EXAMPLE_TEMPLATE.read_text(), actor=SYSTEM)
+    template_store.publish_version(live_server.sessions, "web-service", "1.2.0", actor=SYSTEM)
+    sign_in(page)
+    shoot(page, "19-templates-list")
+    page.get_by_role("link", name="1.2.0: generate a chart").click()
+    page.get_by_label("Product").fill("shop")
+    page.get_by_label("Customer").fill("globex")
+    page.get_by_label("Environment").select_option("sit")  # no layer sets ingress.host for sit
+    page.get_by_label("Instance").fill("01")
+    page.get_by_label("Application version").fill("1.0.0")
+    page.get_by_role("button", name="Show effective values").click()
+    expect(page.locator("table.values tr", has_text="ingress.host")).to_contain_text("required")
+    page.get_by_role("button", name="Generate Helm Chart").click()
+    expect(page.locator("#f-v-ingress-host-error")).to_have_text("a value is required")
+    expect(page.locator("#f-v-ingress-host")).to_have_attribute("aria-invalid", "true")
+    shoot(page, "20-generate-required-value")
+    page.locator("#f-v-ingress-host").fill("shop.globex.example.com")
+    page.get_by_role("button", name="Generate Helm Chart").click()
+    expect(page.get_by_role("heading", name="Chart shop-globex-sit-01 1.0.0")).to_be_visible()

@@ -373,3 +373,30 @@ def test_signing_in_again_replaces_the_session(web: WebClient) -> None:
     assert response.status_code == 303
     assert response.cookies[SESSION_COOKIE] != old
     assert web.client.get("/templates").status_code == 303  # the old id no longer signs in
+
+
+def test_users_page_is_for_admins_only(web: WebClient) -> None:
+    from helmforge.core.principals import SYSTEM
+    from helmforge.services import accounts
+
+    accounts.create_user(
+        web.server.sessions, "carol", role="user", password="another long password", actor=SYSTEM
+    )
+    with httpx.Client(base_url=web.server.url) as client:
+        assert sign_in(client, "carol", "another long password").status_code == 303
+        page = client.get("/templates")
+        assert 'href="/users"' not in page.text
+        refused = client.get("/users")
+        assert refused.status_code == 403
+        assert "only an admin" in refused.text
+        created = client.post(
+            "/users",
+            data={
+                "name": "mallory",
+                "role": "admin",
+                "password": "x" * 20,
+                "csrf_token": csrf_of(page.text),
+            },
+        )
+        assert created.status_code == 403
+    assert 'href="/users"' in web.client.get("/templates").text

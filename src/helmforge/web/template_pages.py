@@ -128,7 +128,7 @@ def templates_page(request: Request, visitor: SignedIn) -> Response:
                 {"version": version, "status": status}
                 for version, status in reversed(summary.versions)
             ],
-            "description": "",
+            "latest": summary.latest_published,
         }
         for summary in summaries
     ]
