@@ -41,6 +41,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.adapters.storage.server_tables import TemplateRow, TemplateVersionRow
@@ -274,34 +275,52 @@ def update_draft(
             f"metadata.name/version must stay {name}/{version} in this draft "
             f"(found {template.name}/{template.version}); create a new version instead"
         )
-    with sessions.begin() as session:
-        row = _version_row(session, name, version, lock=True)
-        if row.status != DRAFT:
-            raise ConflictError(
-                f"template {name}@{version} is {row.status}: a published version never changes; "
-                "create a new version instead"
+    try:
+        with sessions.begin() as session:
+            row = _version_row(session, name, version, lock=True)
+            if row.status != DRAFT:
+                raise ConflictError(
+                    f"template {name}@{version} is {row.status}: a published version never "
+                    "changes; create a new version instead"
+                )
+            if row.revision != expected_revision:
+                raise StaleRevisionError(
+                    f"template {name}@{version} was saved by {row.updated_by} in between "
+                    f"(revision {row.revision}, you edited revision {expected_revision}); "
+                    "merge your change into the current text and save again",
+                    current=_view(row),
+                )
+            before = {"revision": row.revision, "content": row.content}
+            row.content = content
+            row.updated_at = datetime.now(UTC)
+            row.updated_by = actor.name
+            session.flush()  # UPDATE ... WHERE revision = the one read; bumps the revision
+            audit.record(
+                session,
+                actor,
+                "template.update",
+                f"template:{name}@{version}",
+                before=before,
+                after={"revision": row.revision, "content": content},
             )
-        if row.revision != expected_revision:
-            raise StaleRevisionError(
-                f"template {name}@{version} was saved by {row.updated_by} in between "
-                f"(revision {row.revision}, you edited revision {expected_revision}); "
-                "merge your change into the current text and save again",
-                current=_view(row),
-            )
-        before = {"revision": row.revision, "content": row.content}
-        row.content = content
-        row.revision += 1
-        row.updated_at = datetime.now(UTC)
-        row.updated_by = actor.name
-        audit.record(
-            session,
-            actor,
-            "template.update",
-            f"template:{name}@{version}",
-            before=before,
-            after={"revision": row.revision, "content": content},
-        )
-        return _view(row)
+            view = _view(row)
+    except StaleDataError:
+        raise _stale(sessions, name, version, expected_revision) from None
+    return view
+
+
+def _stale(
+    sessions: sessionmaker[Session], name: str, version: str, expected: int | None
+) -> StaleRevisionError:
+    # Another transaction saved between our read and our write (the row lock does not hold
+    # on SQLite); the conditional UPDATE noticed, and the caller gets the state now.
+    with sessions() as session:
+        current = _view(_version_row(session, name, version))
+    return StaleRevisionError(
+        f"template {name}@{version} was changed by {current.updated_by} at the same moment "
+        f"(revision {current.revision}, you edited revision {expected})",
+        current=current,
+    )
 
 
 def _change_status(
@@ -314,35 +333,39 @@ def _change_status(
     expected_revision: int | None,
     actor: Principal,
 ) -> TemplateVersionView:
-    with sessions.begin() as session:
-        row = _version_row(session, name, version, lock=True)
-        if row.status == to:
-            return _view(row)
-        if row.status not in allowed_from:
-            raise ConflictError(
-                f"template {name}@{version} is {row.status}; only a "
-                f"{' or '.join(allowed_from)} version can become {to}"
+    try:
+        with sessions.begin() as session:
+            row = _version_row(session, name, version, lock=True)
+            if row.status == to:
+                return _view(row)
+            if row.status not in allowed_from:
+                raise ConflictError(
+                    f"template {name}@{version} is {row.status}; only a "
+                    f"{' or '.join(allowed_from)} version can become {to}"
+                )
+            if expected_revision is not None and row.revision != expected_revision:
+                raise StaleRevisionError(
+                    f"template {name}@{version} changed in between (revision {row.revision}, "
+                    f"you saw {expected_revision})",
+                    current=_view(row),
+                )
+            before = {"status": row.status, "revision": row.revision}
+            row.status = to
+            row.updated_at = datetime.now(UTC)
+            row.updated_by = actor.name
+            session.flush()
+            audit.record(
+                session,
+                actor,
+                _STATUS_ACTIONS[to],
+                f"template:{name}@{version}",
+                before=before,
+                after={"status": to, "revision": row.revision},
             )
-        if expected_revision is not None and row.revision != expected_revision:
-            raise StaleRevisionError(
-                f"template {name}@{version} changed in between (revision {row.revision}, "
-                f"you saw {expected_revision})",
-                current=_view(row),
-            )
-        before = {"status": row.status, "revision": row.revision}
-        row.status = to
-        row.revision += 1
-        row.updated_at = datetime.now(UTC)
-        row.updated_by = actor.name
-        audit.record(
-            session,
-            actor,
-            _STATUS_ACTIONS[to],
-            f"template:{name}@{version}",
-            before=before,
-            after={"status": to, "revision": row.revision},
-        )
-        return _view(row)
+            view = _view(row)
+    except StaleDataError:
+        raise _stale(sessions, name, version, expected_revision) from None
+    return view
 
 
 def publish_version(

@@ -108,6 +108,9 @@ class TemplateVersionRow(Base):
 
     template: Mapped[TemplateRow] = relationship(lazy="joined", innerjoin=True)
 
+    # Optimistic concurrency: every UPDATE says WHERE revision = <the one read> and bumps it.
+    __mapper_args__ = {"version_id_col": revision}  # noqa: RUF012 (SQLAlchemy's declaration)
+
 
 class ChartBuildRow(Base):
     __tablename__ = "chart_builds"

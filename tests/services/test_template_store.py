@@ -1,0 +1,129 @@
+"""The template store under concurrency: one of many simultaneous edits wins, the others get
+the current state; published versions never change."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
+from helmforge.core.errors import ConflictError, InputError
+from helmforge.core.principals import SYSTEM
+from helmforge.services import template_store
+from helmforge.services.template_store import StaleRevisionError
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "templates" / "web-service.yaml"
+WRITERS = 6
+
+
+def _text(description: str) -> str:
+    return EXAMPLE.read_text("utf-8").replace(
+        "description: Pods to run", f"description: {description}", 1
+    )
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = create_database_engine(database_url)
+    migrate(engine)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def test_simultaneous_edits_of_one_revision_let_exactly_one_win(
+    sessions: sessionmaker[Session],
+) -> None:
+    template_store.create_version(sessions, _text("original"), actor=SYSTEM)
+    barrier = threading.Barrier(WRITERS)
+    saved: list[str] = []
+    stale: list[StaleRevisionError] = []
+
+    def edit(index: int) -> None:
+        text = _text(f"writer {index}")
+        barrier.wait()
+        try:
+            template_store.update_draft(
+                sessions, "web-service", "1.2.0", text, expected_revision=1, actor=SYSTEM
+            )
+            saved.append(text)
+        except StaleRevisionError as error:
+            stale.append(error)
+
+    threads = [threading.Thread(target=edit, args=(i,)) for i in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(saved) == 1
+    assert len(stale) == WRITERS - 1
+    current = template_store.get_version(sessions, "web-service", "1.2.0", actor=SYSTEM)
+    assert current.revision == 2
+    assert current.content == saved[0]
+    assert all(error.current.revision == 2 for error in stale)
+    with sessions() as session:
+        updates = session.execute(
+            sa.text("SELECT count(*) FROM audit_events WHERE action = 'template.update'")
+        ).scalar_one()
+    assert updates == 1
+
+
+def test_publish_racing_an_edit_never_changes_the_published_text(
+    sessions: sessionmaker[Session],
+) -> None:
+    template_store.create_version(sessions, _text("original"), actor=SYSTEM)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def publish() -> None:
+        barrier.wait()
+        template_store.publish_version(sessions, "web-service", "1.2.0", actor=SYSTEM)
+        outcomes.append("published")
+
+    def edit() -> None:
+        barrier.wait()
+        try:
+            template_store.update_draft(
+                sessions, "web-service", "1.2.0", _text("late"), expected_revision=1, actor=SYSTEM
+            )
+            outcomes.append("edited")
+        except ConflictError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=publish), threading.Thread(target=edit)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    current = template_store.get_version(sessions, "web-service", "1.2.0", actor=SYSTEM)
+    assert current.status == "published"
+    expected = _text("late") if "edited" in outcomes else _text("original")
+    assert current.content == expected
+    with pytest.raises(ConflictError):
+        template_store.update_draft(
+            sessions,
+            "web-service",
+            "1.2.0",
+            _text("after"),
+            expected_revision=current.revision,
+            actor=SYSTEM,
+        )
+
+
+def test_check_template_text_never_raises_for_bad_input() -> None:
+    for text in ("", "a: [", "- 1\n- 2\n", "\x00", "apiVersion: helmforge.dev/v1\n" * 2):
+        problems = template_store.check_template_text(text)
+        assert problems, text
+        assert all(problem.severity == "error" for problem in problems)
+
+
+def test_references_are_checked() -> None:
+    assert template_store.parse_reference("web@1.2.0") == ("web", "1.2.0")
+    assert template_store.parse_reference("web") == ("web", None)
+    for bad in ("", "@1", "web@", "Web@1", "a@b@c", "web@\x00", "web@../x"):
+        with pytest.raises(InputError):
+            template_store.parse_reference(bad)
