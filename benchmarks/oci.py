@@ -156,7 +156,9 @@ def _kill_loop(root: Path, server: RegistryServer) -> dict[str, float | str]:
     finally:
         proxy.close()
     storage = server.root / "storage" / "docker" / "registry" / "v2" / "repositories"
-    orphans = sum(1 for path in storage.glob("**/_uploads/*") if path.is_dir())
+    # A cancelled session keeps an empty hashstates folder (registry behaviour, seen on 2.8.2);
+    # a live orphan still has its startedat file.
+    orphans = sum(1 for path in storage.glob("**/_uploads/*/startedat"))
     durations.sort()
     return {
         "kills_during_upload": KILLS,
