@@ -3,6 +3,7 @@
 ``parse_template`` reads the YAML and checks everything that needs no Kubernetes schema,
 collecting every problem (file, line and path each) into one ``InputError``.
 ``validate_template`` adds the checks against the schemas of ``spec.kubernetesVersion``.
+The model types live in ``helmforge.core.template_models`` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -24,161 +25,39 @@ __all__ = [
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from helmforge.core.contexts import CONTEXT_KEYS, is_dns_label
-from helmforge.core.errors import HelmforgeError, InputError, Location
+from helmforge.core.errors import InputError, Location
 from helmforge.core.placeholders import (
     ContextRef,
     PlaceholderError,
     ValuesRef,
     parse_placeholders,
 )
+from helmforge.core.template_models import (
+    API_VERSION,
+    PARAMETER_KEYS,
+    PARAMETER_TYPES,
+    STANDARD_LABELS,
+    Binding,
+    FieldPath,
+    Layer,
+    Parameter,
+    Problem,
+    Resource,
+    Template,
+    dotted_path,
+    is_semver,
+)
 from helmforge.core.yaml_codec import LineMap, load_single
 
 if TYPE_CHECKING:
     from helmforge.core.kubernetes_schemas import SchemaSet
 
-API_VERSION = "helmforge.dev/v1"
-PARAMETER_KEYS = ("default", "description", "required", "schema", "type")
-PARAMETER_TYPES = ("string", "integer", "number", "boolean", "object", "array")
-STANDARD_LABELS = (
-    "helm.sh/chart",
-    "app.kubernetes.io/name",
-    "app.kubernetes.io/instance",
-    "app.kubernetes.io/version",
-    "app.kubernetes.io/managed-by",
-)
 _CTX_KEYS = (*CONTEXT_KEYS, "name")
-_SEMVER = re.compile(
-    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\Z"
-)
 _PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _KUBERNETES_VERSION = re.compile(r"1\.\d{1,3}\Z")
-
-type FieldPath = tuple[str | int, ...]
-
-
-def is_semver(text: str) -> bool:
-    """True for a SemVer 2.0 version (``1.2.3``, ``1.2.3-rc.1+build``); not ``v1``, ``1.0``."""
-    return _SEMVER.match(text) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Parameter:
-    """One tunable value: ``spec.values.<path>`` with its default and constraints.
-
-    ``default`` may hold ``${ctx.KEY}`` placeholders; ``has_default`` tells an explicit
-    ``default: null`` from none at all. ``schema`` is the template's declared JSON schema
-    fragment, merged over what the bound Kubernetes fields say.
-    """
-
-    path: tuple[str, ...]
-    default: Any
-    has_default: bool
-    description: str
-    required: bool
-    schema: Mapping[str, Any]
-    type: str | None
-    line: int | None
-
-    @property
-    def dotted(self) -> str:
-        return ".".join(self.path)
-
-
-@dataclass(frozen=True, slots=True)
-class Layer:
-    """Context-dependent defaults: applied when every ``when`` key matches, in order."""
-
-    index: int
-    when: Mapping[str, tuple[str, ...]]
-    values: Mapping[str, Any]
-    line: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    """One Kubernetes object of the chart; ``manifest`` still holds its placeholders."""
-
-    id: str
-    when: Mapping[str, tuple[str, ...]]
-    manifest: Mapping[str, Any]
-    api_version: str
-    kind: str
-    name: str
-    line: int | None
-    index: int
-
-
-@dataclass(frozen=True, slots=True)
-class Binding:
-    """Where a ``${values.X}`` sits: resource, field path, and whether it is the whole scalar."""
-
-    parameter: str
-    resource_id: str
-    path: FieldPath
-    whole: bool
-    line: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """A finding of ``validate_template``: an error, or a warning that does not block."""
-
-    message: str
-    location: Location
-    severity: Literal["error", "warning"] = "error"
-
-    @property
-    def is_error(self) -> bool:
-        return self.severity == "error"
-
-    def __str__(self) -> str:
-        where = str(self.location)
-        prefix = f"{self.severity}: " if self.severity == "warning" else ""
-        return f"{where}: {prefix}{self.message}" if where else prefix + self.message
-
-
-@dataclass(frozen=True, eq=False)
-class Template:
-    """A parsed template; compare by identity, so engines may cache per template object.
-
-    ``parameters`` maps each dotted parameter path to its ``Parameter`` in declaration order;
-    ``groups`` lists the dotted paths of the mappings that hold parameters (they reject
-    unknown keys in values.schema.json).
-    """
-
-    name: str
-    version: str
-    description: str
-    kubernetes_version: str
-    parameters: Mapping[str, Parameter]
-    groups: tuple[str, ...]
-    layers: tuple[Layer, ...]
-    resources: tuple[Resource, ...]
-    bindings: tuple[Binding, ...]
-    source: str
-    raw: Mapping[str, Any]
-    lines: LineMap = field(repr=False)
-    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
-
-    def where(self, path: FieldPath) -> Location:
-        """The location (source, line, dotted path) of a path inside the template document."""
-        return Location(self.source, self.lines.line_of(path), _dotted(path) or None)
-
-
-def _dotted(path: FieldPath) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out = f"{out}.{part}" if out else part
-    return out
 
 
 class _Collector:
@@ -190,7 +69,7 @@ class _Collector:
         self.problems: list[InputError] = []
 
     def add(self, message: str, path: FieldPath) -> None:
-        location = Location(self.source, self.lines.line_of(path), _dotted(path) or None)
+        location = Location(self.source, self.lines.line_of(path), dotted_path(path) or None)
         self.problems.append(InputError(message, location=location))
 
     def keys(self, node: Mapping[str, Any], allowed: tuple[str, ...], path: FieldPath) -> None:
@@ -692,7 +571,3 @@ def validate_template(template: Template, *, schemas: SchemaSet) -> list[Problem
     from helmforge.core.template_checks import check_template
 
     return check_template(template, schemas=schemas)
-
-
-def _as_errors(problems: list[Problem]) -> tuple[HelmforgeError, ...]:
-    return tuple(InputError(p.message, location=p.location) for p in problems if p.is_error)
