@@ -254,3 +254,11 @@ def test_row15_values_schema_refs_are_internal() -> None:
     for ref in refs:
         assert ref.startswith("#/definitions/"), ref
         assert ref.removeprefix("#/definitions/") in schema["definitions"]
+
+
+def test_contexts_are_checked_again_before_rendering() -> None:
+    from helmforge.core.contexts import Context
+
+    hostile = Context(product='a"b', customer="c", environment="e", instance="i", version="1.0.0")
+    with pytest.raises(InputError, match="product"):
+        render_chart(TEMPLATE, hostile, schemas=SCHEMAS, generator_version="0")

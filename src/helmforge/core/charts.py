@@ -30,7 +30,7 @@ from helmforge.core.chart_files import (
     readme_md,
     values_yaml,
 )
-from helmforge.core.contexts import CONTEXT_KEYS
+from helmforge.core.contexts import CONTEXT_KEYS, parse_context
 from helmforge.core.errors import InputError, Location
 from helmforge.core.go_templates import (
     Interpolation,
@@ -173,6 +173,9 @@ def render_chart(
     ``InputError`` when the chart version is missing or not SemVer, a required value has no
     value, or the values break values.schema.json (each problem named by its value path).
     """
+    # Context values are written into templates unescaped (see _MARKS): a Context built
+    # without parse_context must still hold only DNS labels and a plain version.
+    parse_context({key: getattr(context, key) for key in CONTEXT_KEYS})
     version = chart_version_for(context, chart_version)
     values, _ = effective_values(template, context, overrides=overrides or {})
     check_values(template, values, schemas=schemas)
