@@ -334,3 +334,37 @@ def test_tls_with_a_custom_ca(tls_registry: tuple[RegistryServer, str]) -> None:
     assert client.stats["connection_errors"] == 1  # a certificate problem is not retried
     with pytest.raises(ExternalServiceError, match="CA bundle"):
         RegistryClient(Registry(f"oci://{server.authority}/x", ca_pem="not a pem"))
+
+
+def test_credentials_stay_with_the_registry(
+    basic_registry: RegistryServer, private_registry: RegistryServer
+) -> None:
+    # A Location naming another host gets no Authorization header.
+    proxy = FaultProxy(private_registry.port)
+    try:
+        registry = Registry(
+            f"oci://{basic_registry.authority}/x",
+            plain_http=True,
+            username=ROBOT,
+            password=Secret(CANARY_PASSWORD),
+        )
+        with RegistryClient(registry, retry=FAST) as client:
+            assert client.list_tags(f"{unique_path()}/demo") == []  # learns basic auth
+            elsewhere = f"http://{proxy.authority}/v2/x/demo/tags/list"
+            response = client._request(
+                "GET", elsewhere, repository="x/demo", actions="pull", accept={200, 404}
+            )
+            assert response.status_code == 404
+        assert proxy.authorizations == []
+    finally:
+        proxy.close()
+
+
+def test_token_realm_must_be_https_unless_plain_http(token_registry: RegistryServer) -> None:
+    # Basic credentials go to the token realm: over https only, unless plain HTTP was asked.
+    # Simulated by a client that believes the registry is https but gets an http realm.
+    registry = Registry(f"oci://{token_registry.authority}/x", plain_http=True)
+    with RegistryClient(registry, retry=FAST) as client:
+        client.registry = Registry(f"oci://{token_registry.authority}/x", plain_http=False)
+        with pytest.raises(ExternalServiceError, match="https"):
+            client.list_tags("x/demo")

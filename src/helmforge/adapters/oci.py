@@ -359,9 +359,13 @@ class RegistryClient:
         scope = f"repository:{repository}:{actions}"
         fresh = False
         what = f"{method} {repository}"
+        # Credentials go to the registry itself only, never to another host a Location names.
+        target, base = self._absolute(url), httpx.URL(self._base)
+        own_host = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
         for _ in range(4):
             request_headers = dict(headers or {})
-            request_headers.update(self._auth_headers(scope))
+            if own_host:
+                request_headers.update(self._auth_headers(scope))
             response = self._send(
                 method,
                 url,
@@ -424,6 +428,12 @@ class RegistryClient:
             realm = challenge.params.get("realm")
             if not realm:
                 raise ExternalServiceError(f"{self._authority}: bearer challenge without a realm")
+            if not realm.startswith("https://") and not (
+                self.registry.plain_http and realm.startswith("http://")
+            ):
+                raise ExternalServiceError(
+                    f"{self._authority}: the token realm must be an https:// URL, not {realm!r}"
+                )
             token = self._fetch_token(
                 realm, service=challenge.params.get("service"), scope=scope, what=what
             )
