@@ -360,3 +360,15 @@ def test_value_shapes_are_written_by_type(tmp_path: Path) -> None:
 def test_formats_are_asserted_like_helm_does(host: str) -> None:
     with pytest.raises(InputError, match=r"values\.ingress\.host: .* is not a 'hostname'"):
         render(overrides={"ingress": {"host": host}})
+
+
+def test_templates_pickle_without_their_caches() -> None:
+    import pickle
+
+    render()  # fills the caches
+    assert TEMPLATE.cache
+    copy = pickle.loads(pickle.dumps(TEMPLATE))
+    assert copy.cache == {}
+    assert copy.parameters == TEMPLATE.parameters
+    again = render_chart(copy, context(), schemas=SCHEMAS, generator_version="0.1.0")
+    assert again == render()

@@ -152,6 +152,17 @@ class Template:
     lines: LineMap = field(repr=False)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Worker processes get the template without the caches (validators, schema sets):
+        # each process rebuilds what it needs.
+        state = dict(self.__dict__)
+        state["cache"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+
     def where(self, path: FieldPath) -> Location:
         """The location (source, line, dotted path) of a path inside the template document."""
         return Location(self.source, self.lines.line_of(path), dotted_path(path) or None)
