@@ -156,6 +156,15 @@ def test_template_to_chart_workflow(page: Page, tmp_path: Path) -> None:
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(assert_helm_lints, archive).result()
 
+    page.get_by_role("link", name="API tokens", exact=True).click()
+    page.get_by_label("Name").fill("ci-pipeline")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.locator("#new-token")).to_contain_text("shown only once")
+    assert page.get_by_label("Token", exact=True).input_value().startswith("hf_")
+    shoot(page, "14-token-created")
+    page.get_by_role("button", name="Revoke ci-pipeline").click()
+    expect(page.locator("table")).to_contain_text("revoked")
+
     for name, link in (
         ("13-builds", "Builds"),
         ("14-tokens", "API tokens"),
