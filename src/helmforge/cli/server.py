@@ -10,8 +10,10 @@ from __future__ import annotations
 
 __all__ = ["register"]
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,11 +28,16 @@ users_app = typer.Typer(no_args_is_help=True, help="Local users of the helmforge
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens of the helmforge server.")
 
 
-def _sessions() -> sessionmaker[Session]:
+@contextlib.contextmanager
+def _sessions() -> Iterator[sessionmaker[Session]]:
     from helmforge.services.settings import load_settings
     from helmforge.services.stores import open_store
 
-    return open_store(load_settings(os.environ)).sessions
+    store = open_store(load_settings(os.environ))
+    try:
+        yield store.sessions
+    finally:
+        store.engine.dispose()
 
 
 def serve(
@@ -91,7 +98,8 @@ def create_user(
                 abort("no password on stdin")
         else:
             password = accounts.generate_password()
-        user = accounts.create_user(_sessions(), name, role=role, password=password, actor=SYSTEM)
+        with _sessions() as sessions:
+            user = accounts.create_user(sessions, name, role=role, password=password, actor=SYSTEM)
     typer.echo(f"created user {user.name} ({user.role})", err=True)
     if not password_stdin:
         typer.echo(password)
@@ -103,8 +111,8 @@ def list_users() -> None:
     from helmforge.core.principals import SYSTEM
     from helmforge.services import accounts
 
-    with reporting_errors():
-        for user in accounts.list_users(_sessions(), actor=SYSTEM):
+    with reporting_errors(), _sessions() as sessions:
+        for user in accounts.list_users(sessions, actor=SYSTEM):
             state = " (disabled)" if user.disabled else ""
             typer.echo(f"{user.name}\t{user.role}{state}")
 
@@ -123,8 +131,8 @@ def create_token(
     from helmforge.core.principals import SYSTEM
     from helmforge.services import accounts
 
-    with reporting_errors():
-        created = accounts.create_token(_sessions(), user=user, label=label, actor=SYSTEM)
+    with reporting_errors(), _sessions() as sessions:
+        created = accounts.create_token(sessions, user=user, label=label, actor=SYSTEM)
     typer.echo(f"created token {created.view.id} for {user}; it is shown only now", err=True)
     typer.echo(created.token)
 
@@ -135,8 +143,8 @@ def list_tokens() -> None:
     from helmforge.core.principals import SYSTEM
     from helmforge.services import accounts
 
-    with reporting_errors():
-        for token in accounts.list_tokens(_sessions(), actor=SYSTEM):
+    with reporting_errors(), _sessions() as sessions:
+        for token in accounts.list_tokens(sessions, actor=SYSTEM):
             revoked = f"revoked {token.revoked_at.isoformat()}" if token.revoked_at else "active"
             typer.echo(f"{token.id}\t{token.user}\thf_{token.prefix}_…\t{revoked}\t{token.label}")
 
@@ -149,8 +157,8 @@ def revoke_token(
     from helmforge.core.principals import SYSTEM
     from helmforge.services import accounts
 
-    with reporting_errors():
-        accounts.revoke_token(_sessions(), token_id, actor=SYSTEM)
+    with reporting_errors(), _sessions() as sessions:
+        accounts.revoke_token(sessions, token_id, actor=SYSTEM)
     typer.echo(f"revoked token {token_id}", err=True)
 
 

@@ -1,0 +1,209 @@
+"""``helmforge serve``, ``users``, ``tokens`` and ``build --server``."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from helmforge.cli.main import app
+from helmforge.core.errors import AuthenticationError
+from helmforge.core.principals import SYSTEM
+from helmforge.services import accounts
+from helmforge.services.settings import load_settings
+from helmforge.services.stores import open_store
+from tests.api.conftest import make_app
+
+HELMFORGE = str(Path(sys.executable).with_name("helmforge"))
+CONTEXT_OPTIONS = [
+    "--product", "ledger", "--customer", "acme", "--environment", "prod",
+    "--instance", "a1", "--version", "3.4.0",
+]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _store(environment: Mapping[str, str] = os.environ) -> Iterator[sessionmaker[Session]]:
+    store = open_store(load_settings(environment))
+    try:
+        yield store.sessions
+    finally:
+        store.engine.dispose()
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_users_create_reads_the_password_from_stdin(runner: CliRunner) -> None:
+    created = runner.invoke(
+        app,
+        ["users", "create", "carol", "--role", "creator", "--password-stdin"],
+        input="a long enough password\n",
+    )
+    assert created.exit_code == 0, created.output
+    assert "a long enough password" not in created.stdout
+    with _store() as sessions:
+        principal = accounts.authenticate_password(
+            sessions, "carol", "a long enough password", source="cli-test"
+        )
+    assert principal.role == "creator"
+    again = runner.invoke(
+        app, ["users", "create", "carol", "--role", "creator", "--password-stdin"], input="x" * 20
+    )
+    assert again.exit_code == 1
+    assert "already exists" in again.stderr
+    assert runner.invoke(app, ["users", "create", "dave", "--role", "root"]).exit_code == 1
+
+
+def test_users_create_without_stdin_prints_a_generated_password_once(runner: CliRunner) -> None:
+    created = runner.invoke(app, ["users", "create", "erin", "--role", "user"])
+    assert created.exit_code == 0
+    password = created.stdout.strip()
+    assert len(password) >= 20
+    with _store() as sessions:
+        accounts.authenticate_password(sessions, "erin", password, source="cli-test")
+    listing = runner.invoke(app, ["users", "list"])
+    assert "erin\tuser" in listing.stdout
+    assert password not in listing.stdout
+
+
+def test_tokens_create_prints_the_token_once_and_revoke_stops_it(runner: CliRunner) -> None:
+    runner.invoke(app, ["users", "create", "ci", "--role", "user"])
+    created = runner.invoke(app, ["tokens", "create", "--user", "ci", "--label", "pipeline"])
+    assert created.exit_code == 0
+    token = created.stdout.strip()
+    assert re.fullmatch(r"hf_[0-9a-f]{12}_\S{43}", token)
+    with _store() as sessions:
+        assert accounts.principal_for_token(sessions, token).name == "ci"
+        listing = runner.invoke(app, ["tokens", "list"])
+        assert token not in listing.stdout
+        token_id = listing.stdout.split("\t", 1)[0]
+        assert runner.invoke(app, ["tokens", "revoke", token_id]).exit_code == 0
+        with pytest.raises(AuthenticationError, match="invalid or revoked"):
+            accounts.principal_for_token(sessions, token)
+    missing = runner.invoke(app, ["tokens", "create", "--user", "nobody"])
+    assert missing.exit_code == 1
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A real server (uvicorn on loopback) and an admin token."""
+    application, _ = make_app(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "data")
+    token = accounts.create_token(application.state.sessions, user="admin", actor=SYSTEM).token
+    port = _free_port()
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not instance.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", token
+    instance.should_exit = True
+    thread.join(timeout=10)
+    application.state.engine.dispose()
+
+
+def test_build_on_a_server_downloads_the_recorded_archive(
+    runner: CliRunner, server: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, token = server
+    out = tmp_path / "out"
+    monkeypatch.setenv("HELMFORGE_TOKEN", token)
+    result = runner.invoke(
+        app,
+        ["build", "web-service@1.2.0", "--server", url, "--out", str(out), *CONTEXT_OPTIONS,
+         "--set", "replicaCount=5"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    archive = Path(result.stdout.strip())
+    assert archive == out / "ledger-acme-prod-a1-3.4.0.tgz"
+    builds = httpx.get(f"{url}/api/v1/charts", headers={"Authorization": f"Bearer {token}"}).json()
+    assert builds[0]["digest"] == "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert builds[0]["values"] == {"replicaCount": 5}
+    assert sorted(p.name for p in out.iterdir()) == [archive.name]
+
+
+def test_build_on_a_server_fails_cleanly(
+    runner: CliRunner, server: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, token = server
+    out = tmp_path / "out"
+    monkeypatch.setenv("HELMFORGE_TOKEN", "hf_000000000000_" + "A" * 43)
+    denied = runner.invoke(
+        app, ["build", "web-service", "--server", url, "--out", str(out), *CONTEXT_OPTIONS]
+    )
+    assert denied.exit_code == 1
+    assert "401" in denied.stderr
+    assert "A" * 43 not in denied.stderr
+    monkeypatch.setenv("HELMFORGE_TOKEN", token)
+    missing = runner.invoke(
+        app, ["build", "nope@1.0.0", "--server", url, "--out", str(out), *CONTEXT_OPTIONS]
+    )
+    assert missing.exit_code == 1
+    assert "404" in missing.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.slow
+def test_serve_starts_prints_the_first_admin_once_and_answers(tmp_path: Path) -> None:
+    port = _free_port()
+    environment = {**os.environ, "HELMFORGE_DATA_DIR": str(tmp_path / "data")}
+    first = subprocess.Popen(
+        [HELMFORGE, "serve", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert time.monotonic() < deadline, "serve did not answer"
+            assert first.poll() is None, first.communicate()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        listing = httpx.get(f"http://127.0.0.1:{port}/api/v1/templates")
+        assert listing.status_code == 401
+    finally:
+        first.terminate()
+        output, _ = first.communicate(timeout=10)
+    match = re.search(r"one-time password\n\s+(\S+)", output)
+    assert match, output
+    with _store(environment) as sessions:
+        accounts.authenticate_password(sessions, "admin", match.group(1), source="cli-test")
+    # A second start finds the admin and prints no password.
+    again = subprocess.run(
+        [HELMFORGE, "serve", "--port", "0", "--host", "256.0.0.1"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "one-time password" not in again.stdout
