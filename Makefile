@@ -15,10 +15,12 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-run: setup example
-	$(VENV)/bin/helmforge serve
+# Starts the server (API and web UI) on http://127.0.0.1:8000; the first start prints an admin
+# login with a one-time password.
+run: setup
+	$(VENV)/bin/helmforge serve --host 127.0.0.1 --port 8000
 
-# Generates the bundled example template for a sample context and packages it (make run does it first).
+# Generates the bundled example template for a sample context and packages it.
 example: setup
 	@chart=$$($(VENV)/bin/helmforge generate examples/templates/web-service.yaml --product shop \
 		--customer acme --environment prod --instance demo --version 1.0.0 \
