@@ -153,20 +153,19 @@ def _render_in_worker(contexts: Sequence[Context]) -> list[ChartOutput]:
     return [_worker_job.render(context) for context in contexts]
 
 
+def _usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _worker_count(total: int, workers: int | None) -> int:
     if workers is not None:
         return max(1, min(workers, total))
     if total < PARALLEL_THRESHOLD:
         return 1
-    return max(
-        1,
-        min(
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else (os.cpu_count() or 1),
-            total // (PARALLEL_THRESHOLD // 2),
-        ),
-    )
+    # Each worker should get at least half a threshold of charts to earn its start-up.
+    return max(1, min(_usable_cpus(), total // (PARALLEL_THRESHOLD // 2)))
 
 
 def _chunks(contexts: Sequence[Context], count: int) -> list[Sequence[Context]]:
