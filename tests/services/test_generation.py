@@ -206,3 +206,13 @@ def test_output_of_another_kind_in_the_way_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="is a file"):
         generate_charts(EXAMPLE, [context()], out_dir=tmp_path)
     assert listing(tmp_path) == ["shop-acme-prod-a1"]
+
+
+@pytest.mark.helm
+def test_hostile_override_text_stays_literal(tmp_path: Path) -> None:
+    hostile = '{{ .Values.missing.deep }} {{ lookup "v1" "Secret" "" "" }}\nkind: Secret'
+    (chart,) = generate_charts(
+        EXAMPLE, [context()], out_dir=tmp_path, overrides={"greeting": hostile}
+    ).paths
+    assert_helm_lints(chart)
+    assert lint_chart(chart).ok
