@@ -10,7 +10,13 @@ from collections.abc import Iterator
 import pytest
 
 from helmforge.adapters.oci import RegistryClient, RetryPolicy, is_chart_manifest
-from helmforge.adapters.secrets import decrypt_secret, encrypt_secret, new_key
+from helmforge.adapters.secrets import (
+    decrypt_secret,
+    encrypt_secret,
+    new_key,
+    open_registry,
+    seal_registry,
+)
 from helmforge.core.errors import (
     AuthenticationError,
     ConflictError,
@@ -288,6 +294,14 @@ def test_secrets_encrypt_at_rest() -> None:
         decrypt_secret(token, key=new_key())
     with pytest.raises(InputError, match="Fernet key"):
         encrypt_secret(Secret("x"), key=b"short")
+    registry = Registry(
+        "oci://h:5000/p", plain_http=True, username=ROBOT, password=Secret(CANARY_PASSWORD)
+    )
+    record = seal_registry(registry, key=key)
+    assert CANARY_PASSWORD not in repr(record)
+    assert record["username"] == ROBOT
+    assert open_registry(record, key=key) == registry
+    assert open_registry(seal_registry(Registry("oci://h/p"), key=key), key=key).password is None
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,14 @@ configuration; nothing here reads the environment. Generate one with ``new_key()
 
 from __future__ import annotations
 
-__all__ = ["decrypt_secret", "encrypt_secret", "new_key"]
+__all__ = ["decrypt_secret", "encrypt_secret", "new_key", "open_registry", "seal_registry"]
+
+from collections.abc import Mapping
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from helmforge.core.errors import InputError
+from helmforge.core.oci import Registry
 from helmforge.core.secrets import Secret
 
 
@@ -37,3 +40,35 @@ def decrypt_secret(token: bytes, *, key: bytes) -> Secret:
         return Secret(_fernet(key).decrypt(token).decode())
     except InvalidToken:
         raise InputError("the stored secret cannot be decrypted with this key") from None
+
+
+def seal_registry(registry: Registry, *, key: bytes) -> dict[str, str | bool | None]:
+    """A registry as a storable record: the password encrypted, everything else plain."""
+    return {
+        "url": registry.url,
+        "ca_pem": registry.ca_pem,
+        "plain_http": registry.plain_http,
+        "username": registry.username,
+        "password_encrypted": (
+            encrypt_secret(registry.password, key=key).decode("ascii")
+            if registry.password is not None
+            else None
+        ),
+    }
+
+
+def open_registry(record: Mapping[str, object], *, key: bytes) -> Registry:
+    """The ``Registry`` back from ``seal_registry``; ``InputError`` for a wrong key or record."""
+    sealed = record.get("password_encrypted")
+    url, ca_pem, username = record.get("url"), record.get("ca_pem"), record.get("username")
+    if not isinstance(url, str):
+        raise InputError("registry record without a url")
+    return Registry(
+        url,
+        ca_pem=ca_pem if isinstance(ca_pem, str) else None,
+        plain_http=record.get("plain_http") is True,
+        username=username if isinstance(username, str) else None,
+        password=decrypt_secret(sealed.encode("ascii"), key=key)
+        if isinstance(sealed, str)
+        else None,
+    )
