@@ -262,3 +262,11 @@ def test_contexts_are_checked_again_before_rendering() -> None:
     hostile = Context(product='a"b', customer="c", environment="e", instance="i", version="1.0.0")
     with pytest.raises(InputError, match="product"):
         render_chart(TEMPLATE, hostile, schemas=SCHEMAS, generator_version="0")
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb"])
+def test_lone_surrogates_are_input_errors(text: str) -> None:
+    with pytest.raises(InputError, match=r"values\.extra"):
+        render({"extra": text})
+    with pytest.raises(InputError, match=r"values\.labels\.x"):
+        render({"labels": {"x" + text: "y"}})

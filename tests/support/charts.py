@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tempfile
+import textwrap
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from helmforge.core.charts import RenderedChart
 from helmforge.core.contexts import Context, parse_context
@@ -99,3 +104,89 @@ def assert_lints_once(chart: RenderedChart) -> RenderedChart:
             assert_helm_lints(write_chart(chart, Path(folder)))
         _LINTED.add(key)
     return chart
+
+
+_ACTION = re.compile(r'\{\{(-?) ((?:[^"}]|"(?:[^"\\]|\\.)*"|\}(?!\}))*?) (-?)\}\}')
+FAKE_LABELS = {"helm.sh/chart": "chart-1.0.0", "app.kubernetes.io/managed-by": "Helm"}
+
+
+def _lookup(values: Any, expression: str) -> Any:
+    node = values
+    for key in expression.removeprefix(".Values.").split("."):
+        node = node[key]
+    return node
+
+
+def _operand(token: str, values: Any) -> str:
+    if token.startswith('"'):
+        return str(json.loads(token))
+    if token.startswith("("):
+        return str(int(_lookup(values, token[1:].split(" ", 1)[0])))
+    value = _lookup(values, token)
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def simulate_helm(text: str, values: dict[str, Any]) -> str:
+    """Execute the few action shapes helmforge writes, as Helm would (a test oracle for data).
+
+    ``quote`` is modelled with JSON escapes (Go's %q differs only in how it escapes
+    unprintable characters); the labels helper yields ``FAKE_LABELS``.
+    """
+    out: list[str] = []
+    position = 0
+    while (match := _ACTION.search(text, position)) is not None:
+        literal = text[position : match.start()]
+        position = match.end()
+        body = match.group(2)
+        out.append(literal.rstrip(" \t\n") if match.group(1) else literal)
+        tokens = re.findall(r'"(?:[^"\\]|\\.)*"|\([^)]*\)|[^ ]+', body)
+        if len(tokens) == 1 and tokens[0].startswith('"'):
+            out.append(json.loads(tokens[0]))
+        elif tokens[0] == "include":
+            labels = "\n".join(f"{k}: {json.dumps(v)}" for k, v in FAKE_LABELS.items())
+            out.append("\n" + textwrap.indent(labels, " " * int(tokens[-1])))
+        elif tokens[0] == "toYaml":
+            out.append(_to_yaml(_lookup(values, tokens[1]), int(tokens[-1])))
+        elif tokens[0] == "toJson":
+            out.append(json.dumps(_lookup(values, tokens[1])))
+        elif tokens[0] == "with":
+            value = _lookup(values, tokens[1])
+            end = text.index("{{- end }}", position)
+            inner = _ACTION.search(text, position, end)
+            assert inner is not None
+            if value:
+                out.append(_to_yaml(value, int(inner.group(2).split(" ")[-1])))
+            position = end + len("{{- end }}")
+        elif tokens[0] == "list":
+            operands = tokens[1 : tokens.index("|")]
+            out.append(_go_quote("".join(_operand(token, values) for token in operands)))
+        else:
+            value = _lookup(values, tokens[0])
+            pipe = tokens[2] if len(tokens) > 2 else None
+            if pipe == "quote":
+                out.append(_go_quote(str(value)))
+            elif pipe == "int64":
+                out.append(str(int(value)))
+            elif pipe == "toJson":
+                out.append(json.dumps(value))
+            else:
+                out.append(json.dumps(value) if isinstance(value, bool) else str(value))
+    out.append(text[position:])
+    return "".join(out)
+
+
+_NOT_PRINTABLE = re.compile(
+    "[^\t\n\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]"
+)
+
+
+def _go_quote(text: str) -> str:
+    """Like Go's %q (Sprig's quote): printable characters raw, the rest escaped."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    return _NOT_PRINTABLE.sub(lambda m: f"\\U{ord(m.group(0)):08x}", quoted)
+
+
+def _to_yaml(value: Any, indent: int) -> str:
+    dumped = yaml.safe_dump(value, default_flow_style=False, sort_keys=True, allow_unicode=True)
+    dumped = dumped.removesuffix("...\n").rstrip("\n")
+    return "\n" + textwrap.indent(dumped, " " * indent, lambda _: True)

@@ -16,6 +16,7 @@ __all__ = [
 ]
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -102,6 +103,16 @@ def check_values(template: Template, values: Mapping[str, Any], *, schemas: Sche
 
     Each problem names the value path, what is wrong and what would be valid.
     """
+    try:  # fast path: the C encoder finds no surrogate
+        json.dumps(values, ensure_ascii=False).encode()
+        broken: list[str] = []
+    except (UnicodeEncodeError, TypeError, ValueError):
+        broken = _surrogate_paths(values, "values")
+    if broken:
+        raise InputError(
+            f"{', '.join(broken)}: text with lone UTF-16 surrogates is not valid Unicode",
+            location=Location(path=broken[0]),
+        )
     errors = sorted(
         _validator(template, schemas).iter_errors(values),
         key=lambda error: [str(step) for step in error.absolute_path],
@@ -118,6 +129,25 @@ def check_values(template: Template, values: Mapping[str, Any], *, schemas: Sche
         "invalid values: " + "; ".join(str(problem) for problem in problems),
         problems=problems,
     )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_paths(node: Any, path: str) -> list[str]:
+    if isinstance(node, str):
+        return [path] if _SURROGATE.search(node) else []
+    found: list[str] = []
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            child = f"{path}.{key}"
+            if isinstance(key, str) and _SURROGATE.search(key):
+                found.append(child)
+            found.extend(_surrogate_paths(value, child))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            found.extend(_surrogate_paths(item, f"{path}[{index}]"))
+    return found
 
 
 def _value_path(path: Any) -> str:
