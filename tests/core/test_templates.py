@@ -244,3 +244,8 @@ def test_hostile_yaml_is_rejected_by_the_codec(text: str, expected: str) -> None
     with pytest.raises(InputError) as caught:
         parse_template(text, source="t.yaml")
     assert expected in str(caught.value)
+
+
+def test_lone_surrogates_in_text_input_are_input_errors() -> None:
+    with pytest.raises(InputError, match="lone surrogate"):
+        parse_template('a: "\ud800"', source="t.yaml")

@@ -98,6 +98,14 @@ def parse_template(content: str | bytes, *, source: str) -> Template:
     Raises ``InputError`` whose ``problems`` lists every problem found, each with
     ``Location(source, line, path)``; YAML syntax errors come alone (nothing else can be read).
     """
+    if isinstance(content, str):
+        try:
+            content = content.encode()
+        except UnicodeEncodeError as error:  # a lone surrogate: not text any file could hold
+            raise InputError(
+                f"not valid Unicode text (character {error.start} is a lone surrogate)",
+                location=Location(source),
+            ) from None
     document = load_single(content, source=source, track_lines=True)
     check = _Collector(source, document.lines)
     root = check.mapping(document.data, (), "a template")
