@@ -132,3 +132,30 @@ def test_rendered_charts_always_lint(context: Context, values: dict[str, Any]) -
         return
     with tempfile.TemporaryDirectory() as folder:
         assert_helm_lints(write_chart(chart, Path(folder)))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+parameter_names = st.sampled_from(
+    ["replicaCount", "image", "env", "resources", "ingress", "service", "autoscaling", "x"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.dictionaries(parameter_names | st.text(max_size=8), json_values, max_size=4))
+def test_any_override_structure_is_accepted_or_an_input_error(values: dict[str, Any]) -> None:
+    from tests.support.charts import context
+
+    try:
+        chart = render_chart(
+            TEMPLATE, context(), schemas=SCHEMAS, overrides=values, generator_version="0"
+        )
+    except InputError as error:
+        assert str(error)
+        return
+    assert yaml.safe_load(chart.files["values.yaml"]) is not None
