@@ -31,14 +31,10 @@ ADMIN_PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def build_app(data_dir: Path) -> tuple[FastAPI, sessionmaker[Session]]:
-    """The server's application (API and web UI) over a fresh SQLite database, with admin
-    ``alice`` and no seeded template."""
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=database_url_for_directory(data_dir),
-        seed_examples=False,
-    )
+def build_app(data_dir: Path, database_url: str) -> tuple[FastAPI, sessionmaker[Session]]:
+    """The server's application (API and web UI) over a fresh database, with admin ``alice``
+    and no seeded template."""
+    settings = Settings(data_dir=data_dir, database_url=database_url, seed_examples=False)
     app = create_app(settings, announce=lambda _password: None)
     sessions: sessionmaker[Session] = app.state.sessions
     accounts.create_user(sessions, ADMIN_NAME, role="admin", password=ADMIN_PASSWORD, actor=SYSTEM)
@@ -97,8 +93,14 @@ def serve(app: FastAPI) -> Iterator[str]:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    app, sessions = build_app(tmp_path / "data")
+def server_database_url(tmp_path: Path) -> str:
+    """The live server's database: SQLite here; modules override it to run on both backends."""
+    return database_url_for_directory(tmp_path / "data")
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, server_database_url: str) -> Iterator[LiveServer]:
+    app, sessions = build_app(tmp_path / "data", server_database_url)
     try:
         with serve(app) as url:
             yield LiveServer(url, app, sessions)

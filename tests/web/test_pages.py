@@ -7,9 +7,16 @@ import io
 import tarfile
 
 import httpx
+import pytest
 
 from helmforge.web.sessions import SESSION_COOKIE
 from tests.web.conftest import EXAMPLE_TEMPLATE, LiveServer, WebClient, csrf_of, sign_in
+
+
+@pytest.fixture
+def server_database_url(database_url: str) -> str:
+    """Every page test runs against SQLite and PostgreSQL."""
+    return database_url
 
 
 def test_pages_redirect_to_sign_in_when_signed_out(live_server: LiveServer) -> None:
@@ -400,3 +407,13 @@ def test_users_page_is_for_admins_only(web: WebClient) -> None:
         )
         assert created.status_code == 403
     assert 'href="/users"' in web.client.get("/templates").text
+
+
+def test_the_api_answers_the_ui_session(web: WebClient) -> None:
+    assert web.client.get("/api/v1/templates").status_code == 200
+    body = {"label": "from-the-ui"}
+    assert web.client.post("/api/v1/tokens", json=body).status_code == 401  # no CSRF header
+    created = web.client.post("/api/v1/tokens", json=body, headers={"X-CSRF-Token": web.csrf()})
+    assert created.status_code == 201, created.text
+    with httpx.Client(base_url=web.server.url) as anonymous:
+        assert anonymous.get("/api/v1/templates").status_code == 401
