@@ -155,7 +155,6 @@ def test_any_override_structure_is_accepted_or_an_input_error(values: dict[str, 
         chart = render_chart(
             TEMPLATE, context(), schemas=SCHEMAS, overrides=values, generator_version="0"
         )
-    except InputError as error:
-        assert str(error)
+    except InputError:
         return
     assert yaml.safe_load(chart.files["values.yaml"]) is not None
