@@ -261,3 +261,46 @@ def test_required_value_is_asked_for_in_the_browser(page: Page, live_server: Liv
     page.locator("#f-v-ingress-host").fill("shop.globex.example.com")
     page.get_by_role("button", name="Generate Helm Chart").click()
     expect(page.get_by_role("heading", name="Chart shop-globex-sit-01 1.0.0")).to_be_visible()
+
+
+def _template_with_a_list_of_strings() -> str:
+    text = EXAMPLE_TEMPLATE.read_text()
+    text = text.replace(
+        "      description: Extra environment variables of the container\n",
+        "      description: Extra environment variables of the container\n"
+        "    args:\n"
+        "      default: [--verbose]\n"
+        "      description: Arguments of the container\n",
+    )
+    return text.replace(
+        "                  envFrom:\n",
+        "                  args: ${values.args}\n                  envFrom:\n",
+    )
+
+
+def test_list_items_are_added_in_the_browser(page: Page, live_server: LiveServer) -> None:
+    from helmforge.core.principals import SYSTEM
+    from helmforge.services import template_store
+
+    template_store.create_version(
+        live_server.sessions, _template_with_a_list_of_strings(), actor=SYSTEM
+    )
+    template_store.publish_version(live_server.sessions, "web-service", "1.2.0", actor=SYSTEM)
+    sign_in(page)
+    page.goto("/generate?template=web-service&version=1.2.0")
+    page.get_by_label("Product").fill("shop")
+    page.get_by_label("Customer").fill("acme")
+    page.get_by_label("Instance").fill("a1")
+    page.get_by_label("Application version").fill("2.0.0")
+    page.get_by_role("button", name="Show effective values").click()
+    expect(page.locator("#f-v-args-0")).to_have_value("--verbose")
+    expect(page.locator("#f-v-args-1")).to_have_value("")
+    page.locator("#f-v-args-1").fill("--port=9000")
+    page.locator("#f-v-args").get_by_role("button", name="Add item").click()
+    expect(page.locator("#f-v-args-2")).to_be_focused()
+    page.locator("#f-v-args-2").fill("--color")
+    shoot(page, "21-generate-list-items")
+    page.get_by_role("button", name="Generate Helm Chart").click()
+    values = page.locator("details.file", has_text="values.yaml").first
+    expect(values).to_contain_text('- "--port=9000"')
+    expect(values).to_contain_text('- "--color"')
