@@ -221,9 +221,15 @@ def is_generated_child(body: Mapping[str, Any]) -> bool:
     )
 
 
-def clean_object(body: Mapping[str, Any]) -> CleanedObject:
-    """A copy of ``body`` without server-side noise, and the paths removed (for reports)."""
-    cleaned: dict[str, Any] = _copy_tree(dict(body))
+def clean_object(body: Mapping[str, Any], *, in_place: bool = False) -> CleanedObject:
+    """A copy of ``body`` without server-side noise, and the paths removed (for reports).
+
+    With ``in_place`` the given dict itself is cleaned and returned (no copy: for callers that
+    own a freshly parsed object and drop the original).
+    """
+    cleaned: dict[str, Any] = (
+        body if in_place and isinstance(body, dict) else _copy_tree(dict(body))
+    )
     removed: list[str] = []
     kind = cleaned.get("kind")
     for pattern in _ALWAYS_REMOVED:

@@ -118,7 +118,7 @@ def content_hash(body: Mapping[str, Any]) -> str:
 
 # A document starts at "---" in the first column; YAML forbids that sequence at the start of a
 # line inside any scalar, so splitting there never cuts a document in two.
-_DOCUMENT_START = re.compile(r"^---(?=[ \t\r\n]|\Z)", re.MULTILINE)
+_DOCUMENT_START = re.compile(rb"^---(?=[ \t\r\n]|\Z)", re.MULTILINE)
 
 
 def read_manifests(
@@ -143,27 +143,38 @@ def read_manifest_batches(
     batch_documents: int = 200,
 ) -> Iterator[ManifestSet]:
     """Read a stream in batches of about ``batch_documents`` documents, so that a large import
-    holds only one batch of parsed objects at a time. Errors as ``read_manifests``; lines are
-    those of the whole stream.
+    holds only one batch of parsed objects (and of decoded text) at a time. Errors as
+    ``read_manifests``; lines are those of the whole stream.
     """
-    text = _decode(content, source=source, limits=limits)
-    starts = [match.start() for match in _DOCUMENT_START.finditer(text)]
+    if len(content) > limits.max_bytes:
+        raise TooLargeError(
+            f"{len(content)} bytes is over the limit of {limits.max_bytes} bytes",
+            location=Location(source),
+        )
+    raw = content.encode("utf-8") if isinstance(content, str) else content
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    starts = [match.start() for match in _DOCUMENT_START.finditer(raw)]
     if len(starts) > limits.max_documents:
         raise TooLargeError(
             f"more than {limits.max_documents} documents", location=Location(source)
         )
     # Directives (%YAML, %TAG) belong to the document after them: never split such a stream.
-    cuts = (
-        [0]
-        if text.startswith("%") or "\n%" in text
-        else [0, *starts[batch_documents::batch_documents]]
-    )
-    cuts.append(len(text))
+    whole = raw.startswith(b"%") or b"\n%" in raw
+    cuts = [0] if whole else [0, *starts[batch_documents::batch_documents]]
+    cuts.append(len(raw))
     line_offset = 0
     for begin, end in itertools.pairwise(cuts):
-        chunk = text[begin:end]
+        chunk = raw[begin:end]
         try:
-            documents = load_documents(chunk, source=source, limits=limits)
+            text = chunk.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"not UTF-8 text (byte {begin + error.start} cannot be decoded)",
+                location=Location(source),
+            ) from None
+        del chunk
+        try:
+            documents = load_documents(text, source=source, limits=limits)
         except InputError as error:
             raise _shifted(error, line_offset) from None
         if line_offset:
@@ -172,23 +183,7 @@ def read_manifest_batches(
                 for document in documents
             ]
         yield split_documents(documents, source=source)
-        line_offset += chunk.count("\n")
-
-
-def _decode(content: str | bytes, *, source: str, limits: YamlLimits) -> str:
-    if len(content) > limits.max_bytes:
-        raise TooLargeError(
-            f"{len(content)} bytes is over the limit of {limits.max_bytes} bytes",
-            location=Location(source),
-        )
-    if isinstance(content, bytes):
-        try:
-            content = content.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise InputError(
-                f"not UTF-8 text (byte {error.start} cannot be decoded)", location=Location(source)
-            ) from None
-    return content.removeprefix("\ufeff")
+        line_offset += text.count("\n")
 
 
 def _shifted(error: InputError, offset: int) -> InputError:

@@ -129,11 +129,7 @@ class CompiledSchemas:
             if builder is None:
                 raise _UnsupportedError(key)
             checks.append(builder(self, value, schema))
-        if not checks:
-            return lambda _instance: True
-        if len(checks) == 1:
-            return checks[0]
-        return lambda instance: all(check(instance) for check in checks)
+        return _conjunction(checks)
 
     def _properties(self, value: Any, _schema: Mapping[str, Any]) -> Check:
         if not isinstance(value, Mapping):
@@ -189,15 +185,37 @@ class CompiledSchemas:
         return lambda instance: not sub(instance)
 
 
-def _type(_compiler: CompiledSchemas, value: Any, _schema: Mapping[str, Any]) -> Check:
-    names = [value] if isinstance(value, str) else list(value)
-    try:
-        checks = [_TYPE_CHECKS[name] for name in names]
-    except KeyError as error:
-        raise _UnsupportedError(f"type {error}") from None
+def _conjunction(checks: list[Check]) -> Check:
+    """All of ``checks``, without a generator per call (this runs for every node)."""
+    if not checks:
+        return lambda _instance: True
     if len(checks) == 1:
         return checks[0]
-    return lambda instance: any(check(instance) for check in checks)
+    first, rest = checks[0], _conjunction(checks[1:])
+    return lambda instance: first(instance) and rest(instance)
+
+
+# JSON types whose Python check is a plain isinstance (booleans are their own type).
+_EXACT_TYPES: Mapping[str, type | tuple[type, ...]] = {
+    "string": str,
+    "object": dict,
+    "array": list,
+    "boolean": bool,
+    "null": type(None),
+}
+
+
+def _type(_compiler: CompiledSchemas, value: Any, _schema: Mapping[str, Any]) -> Check:
+    names = [value] if isinstance(value, str) else list(value)
+    if any(name not in _TYPE_CHECKS for name in names):
+        raise _UnsupportedError(f"type {value}")
+    exact = tuple(_EXACT_TYPES[name] for name in names if name in _EXACT_TYPES)
+    others = [_TYPE_CHECKS[name] for name in names if name not in _EXACT_TYPES]
+    if not others:
+        return lambda instance: isinstance(instance, exact)
+    if len(others) == 1 and not exact:
+        return others[0]
+    return lambda instance: isinstance(instance, exact) or any(c(instance) for c in others)
 
 
 def _required(_compiler: CompiledSchemas, value: Any, _schema: Mapping[str, Any]) -> Check:

@@ -219,13 +219,13 @@ def import_sources(
     Sources are read in batches of documents, each turned into compact rows before the next is
     parsed, so memory stays a small multiple of the input size.
     """
-    batch = _ImportBatch(
-        catalog_schema_set(engine, kubernetes_version=kubernetes_version), allow_invalid
-    )
-    for source in sources:
-        for manifests in read_manifest_batches(source.content, source=source.name):
-            batch.add(manifests)
-    return batch.store(engine, actor=actor)
+    schemas = catalog_schema_set(engine, kubernetes_version=kubernetes_version)
+    with catalog_store.object_writer(engine, actor=actor) as writer:
+        batch = _ImportBatch(schemas, allow_invalid, writer)
+        for source in sources:
+            for manifests in read_manifest_batches(source.content, source=source.name):
+                batch.add(manifests)
+        return batch.finish()
 
 
 def import_manifests(
@@ -243,58 +243,61 @@ def import_manifests(
     ``allow_invalid``: then they are stored flagged ``invalid``. Objects without a known schema
     are stored flagged ``no-schema``. Nothing is written when anything fails.
     """
-    batch = _ImportBatch(
-        catalog_schema_set(engine, kubernetes_version=kubernetes_version), allow_invalid
-    )
-    batch.add(manifests)
-    return batch.store(engine, actor=actor)
+    schemas = catalog_schema_set(engine, kubernetes_version=kubernetes_version)
+    with catalog_store.object_writer(engine, actor=actor) as writer:
+        batch = _ImportBatch(schemas, allow_invalid, writer)
+        batch.add(manifests)
+        return batch.finish()
 
 
 class _ImportBatch:
-    """Rows prepared so far (compact: canonical JSON text, no parsed trees) and problems."""
+    """An import in progress: each batch of objects is prepared (compact rows, no parsed
+    trees), checked and written into the open transaction; problems collect until
+    ``finish``, which raises them all (the transaction then rolls back) or returns the report.
+    """
 
-    def __init__(self, schemas: SchemaSet, allow_invalid: bool) -> None:
+    def __init__(
+        self, schemas: SchemaSet, allow_invalid: bool, writer: catalog_store.ObjectWriter
+    ) -> None:
         self.schemas = schemas
         self.allow_invalid = allow_invalid
-        self.rows: dict[catalog_store.ObjectKey, catalog_store.ObjectRow] = {}
+        self.writer = writer
+        self.seen: dict[catalog_store.ObjectKey, tuple[str, str, int]] = {}
         self.failures: list[InputError] = []
-        self.skipped: list[SkippedDocument] = []
+        self.report = ImportReport()
 
     def add(self, manifests: ManifestSet) -> None:
-        self.skipped.extend(manifests.skipped)
+        self.report.skipped.extend(manifests.skipped)
+        rows: list[catalog_store.ObjectRow] = []
         for item in manifests.objects:
             row = _prepare(item, self.schemas)
-            previous = self.rows.get(row.key)
+            previous = self.seen.get(row.key)
             if previous is not None:
-                if previous.content_hash != row.content_hash:
+                if previous[0] != row.content_hash:
                     self.failures.append(
                         InputError(
                             f"{item.reference} is defined twice with different content "
-                            f"(first at {previous.source}:{previous.line})",
+                            f"(first at {previous[1]}:{previous[2]})",
                             location=Location(item.source, item.line),
                         )
                     )
                 continue
-            self.rows[row.key] = row
+            self.seen[row.key] = (row.content_hash, row.source, row.line)
             if row.schema_status == _STATUS_INVALID and not self.allow_invalid:
                 self.failures.extend(
                     InputError(problem, location=Location(item.source, item.line))
                     for problem in row.problems
                 )
+            rows.append(row)
+        if not self.failures:
+            self.write(rows)
 
-    def store(self, engine: Engine, *, actor: str) -> ImportReport:
-        if self.failures:
-            raise InputError(
-                f"{len(self.failures)} problem(s) in the input; nothing was imported: "
-                f"{self.failures[0]}",
-                problems=tuple(self.failures),
-            )
-        report = ImportReport(skipped=self.skipped)
-        stored = catalog_store.existing_hashes(engine, {key[1] for key in self.rows})
+    def write(self, rows: list[catalog_store.ObjectRow]) -> None:
+        stored = self.writer.lookup([row.key for row in rows])
         created: list[catalog_store.ObjectRow] = []
         updated: list[tuple[int, catalog_store.ObjectRow]] = []
-        for key, row in self.rows.items():
-            known = stored.get(key)
+        for row in rows:
+            known = stored.get(row.key)
             if known is None:
                 created.append(row)
                 outcome = "created"
@@ -303,7 +306,7 @@ class _ImportBatch:
                 outcome = "updated"
             else:
                 outcome = "unchanged"
-            report.objects.append(
+            self.report.objects.append(
                 ImportedObject(
                     reference=_reference(row),
                     source=row.source,
@@ -313,8 +316,16 @@ class _ImportBatch:
                     problems=row.problems,
                 )
             )
-        catalog_store.write_objects(engine, created=created, updated=updated, actor=actor)
-        return report
+        self.writer.write(created=created, updated=updated)
+
+    def finish(self) -> ImportReport:
+        if self.failures:
+            raise InputError(
+                f"{len(self.failures)} problem(s) in the input; nothing was imported: "
+                f"{self.failures[0]}",
+                problems=tuple(self.failures),
+            )
+        return self.report
 
 
 def _reference(row: catalog_store.ObjectRow) -> str:
@@ -324,7 +335,7 @@ def _reference(row: catalog_store.ObjectRow) -> str:
 
 
 def _prepare(item: ManifestObject, schemas: SchemaSet) -> catalog_store.ObjectRow:
-    body = clean_object(item.body).body
+    body = clean_object(item.body, in_place=True).body  # the parsed tree is ours, used once
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     violations = _validate(schemas, body, item)
     problems: tuple[str, ...]

@@ -10,12 +10,14 @@ from __future__ import annotations
 __all__ = [
     "ObjectKey",
     "ObjectRow",
+    "ObjectWriter",
     "SchemaRow",
     "StoredObject",
     "existing_hashes",
     "find_objects",
     "list_schemas",
     "load_schema_definitions",
+    "object_writer",
     "write_objects",
     "write_schemas",
 ]
@@ -131,15 +133,43 @@ def existing_hashes(engine: Engine, kinds: Iterable[str]) -> dict[ObjectKey, tup
         return {(row[0], row[1], row[2], row[3]): (row[4], row[5]) for row in rows}
 
 
-def write_objects(
-    engine: Engine,
-    *,
-    created: Sequence[ObjectRow],
-    updated: Sequence[tuple[int, ObjectRow]],
-    actor: str,
-) -> None:
-    """Insert ``created`` and overwrite ``updated`` (by id) with their labels, atomically."""
-    with _transaction(engine) as connection:
+class ObjectWriter:
+    """Writes objects batch by batch inside one open transaction (see ``object_writer``)."""
+
+    def __init__(self, connection: Connection, actor: str) -> None:
+        self.connection = connection
+        self.actor = actor
+
+    def lookup(self, keys: Sequence[ObjectKey]) -> dict[ObjectKey, tuple[int, str]]:
+        """``key -> (id, content hash)`` of the stored objects among ``keys``."""
+        wanted = set(keys)
+        found: dict[ObjectKey, tuple[int, str]] = {}
+        names = sorted({key[3] for key in wanted})
+        kinds = sorted({key[1] for key in wanted})
+        for start in range(0, len(names), _CHUNK):
+            rows = self.connection.execute(
+                sa.select(
+                    _OBJECTS.c.api_group,
+                    _OBJECTS.c.kind,
+                    _OBJECTS.c.namespace,
+                    _OBJECTS.c.name,
+                    _OBJECTS.c.id,
+                    _OBJECTS.c.content_hash,
+                ).where(
+                    _OBJECTS.c.kind.in_(kinds), _OBJECTS.c.name.in_(names[start : start + _CHUNK])
+                )
+            )
+            for row in rows:
+                key = (row[0], row[1], row[2], row[3])
+                if key in wanted:
+                    found[key] = (row[4], row[5])
+        return found
+
+    def write(
+        self, *, created: Sequence[ObjectRow], updated: Sequence[tuple[int, ObjectRow]]
+    ) -> None:
+        """Insert ``created`` and overwrite ``updated`` (by id), labels included."""
+        connection, actor = self.connection, self.actor
         label_rows: list[dict[str, Any]] = []
         for start in range(0, len(created), _CHUNK):
             chunk = created[start : start + _CHUNK]
@@ -172,6 +202,26 @@ def write_objects(
                 )
         for start in range(0, len(label_rows), _CHUNK * 3):
             connection.execute(sa.insert(_LABELS), label_rows[start : start + _CHUNK * 3])
+
+
+@contextmanager
+def object_writer(engine: Engine, *, actor: str) -> Iterator[ObjectWriter]:
+    """One transaction for a whole import: committed when the block ends, rolled back
+    (nothing written) when it raises."""
+    with _transaction(engine) as connection:
+        yield ObjectWriter(connection, actor)
+
+
+def write_objects(
+    engine: Engine,
+    *,
+    created: Sequence[ObjectRow],
+    updated: Sequence[tuple[int, ObjectRow]],
+    actor: str,
+) -> None:
+    """Insert ``created`` and overwrite ``updated`` (by id) with their labels, atomically."""
+    with object_writer(engine, actor=actor) as writer:
+        writer.write(created=created, updated=updated)
 
 
 def _object_values(row: ObjectRow, actor: str) -> dict[str, Any]:
