@@ -298,6 +298,7 @@ def test_list_items_are_added_in_the_browser(page: Page, live_server: LiveServer
     page.locator("#f-v-args-1").fill("--port=9000")
     page.locator("#f-v-args").get_by_role("button", name="Add item").click()
     expect(page.locator("#f-v-args-2")).to_be_focused()
+    expect(page.get_by_label("args item 3")).to_be_focused()
     page.locator("#f-v-args-2").fill("--color")
     shoot(page, "21-generate-list-items")
     page.get_by_role("button", name="Generate Helm Chart").click()

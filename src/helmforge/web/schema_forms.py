@@ -92,7 +92,12 @@ def _scalar_text(value: Any) -> str:
 
 
 def _label(path: ValuePath) -> str:
-    return str(path[-1]) if path else "values"
+    if not path:
+        return "values"
+    last = path[-1]
+    if isinstance(last, int):
+        return f"{path[-2] if len(path) > 1 else 'item'} item {last + 1}"
+    return last
 
 
 def build_fields(

@@ -65,7 +65,8 @@
         newControl.value = "";
         newControl.removeAttribute("aria-invalid");
         copy.querySelector("label").setAttribute("for", newId);
-        copy.querySelector("label").firstChild.textContent = match[2] === undefined ? "" : String(parseInt(match[2], 10) + 1);
+        var text = copy.querySelector("label").firstChild;
+        text.textContent = text.textContent.replace(/\d+(\s*)$/, String(parseInt(match[2], 10) + 2) + "$1");
         list.insertBefore(copy, button);
         newControl.focus();
       });
