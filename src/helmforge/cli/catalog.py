@@ -64,7 +64,11 @@ def _print_problems(error: BaseException) -> None:
 
 
 def import_command(
-    paths: PathsArgument,
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Files or folders of YAML/JSON; '-' reads stdin.", show_default=False),
+    ] = None,
+    *,
     kubernetes_version: KubernetesVersionOption = "1.31",
     allow_invalid: Annotated[
         bool,
@@ -74,8 +78,28 @@ def import_command(
             help="Store objects that fail their schema, flagged invalid, instead of refusing.",
         ),
     ] = False,
+    cluster: Annotated[
+        bool,
+        typer.Option("--cluster", help="Read from a live cluster (needs the kube extra)."),
+    ] = False,
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig file (--cluster)."),
+    ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option("--context", envvar="HELMFORGE_KUBE_CONTEXT", help="Kubeconfig context."),
+    ] = None,
+    kinds: Annotated[
+        list[str] | None,
+        typer.Option("--kind", help="Kind to read (repeatable; KIND or GROUP/VERSION/KIND)."),
+    ] = None,
+    namespaces: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", help="Namespace to read (repeatable; default all)."),
+    ] = None,
 ) -> None:
-    """Import Kubernetes objects (files, folders, '-' for stdin) into the catalog.
+    """Import Kubernetes objects (files, folders, '-' for stdin, or --cluster) into the catalog.
 
     Cleans server-side noise, validates every object against its schema, and stores all of
     them in one transaction: on any error nothing is imported.
@@ -83,17 +107,31 @@ def import_command(
     from helmforge.core.errors import InputError
     from helmforge.services import catalog
 
+    if bool(paths) == cluster:
+        abort("give PATH... or --cluster (not both)", code=2)
     with reporting_errors():
-        sources = catalog.read_paths(paths, stdin=sys.stdin.buffer)
+        sources = [] if cluster else catalog.read_paths(paths or [], stdin=sys.stdin.buffer)
         engine = _engine()
         try:
-            report = catalog.import_sources(
-                engine,
-                sources,
-                actor=_actor(),
-                kubernetes_version=kubernetes_version,
-                allow_invalid=allow_invalid,
-            )
+            if cluster:
+                report = catalog.import_from_cluster(
+                    engine,
+                    kinds=kinds or [],
+                    namespaces=namespaces or [],
+                    kubeconfig=kubeconfig,
+                    context=context,
+                    actor=_actor(),
+                    kubernetes_version=kubernetes_version,
+                    allow_invalid=allow_invalid,
+                )
+            else:
+                report = catalog.import_sources(
+                    engine,
+                    sources,
+                    actor=_actor(),
+                    kubernetes_version=kubernetes_version,
+                    allow_invalid=allow_invalid,
+                )
         except InputError as error:
             _print_problems(error)
             raise

@@ -18,6 +18,7 @@ __all__ = [
     "ImportedObject",
     "Source",
     "get_object",
+    "import_from_cluster",
     "import_manifests",
     "import_sources",
     "list_objects",
@@ -35,6 +36,7 @@ from typing import Any, BinaryIO
 
 from sqlalchemy.engine import Engine
 
+from helmforge.adapters import kube_cluster
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.adapters.storage import catalog_store
 from helmforge.adapters.storage.database import create_database_engine, migrate
@@ -49,8 +51,10 @@ from helmforge.core.manifests import (
     SkippedDocument,
     read_manifest_batches,
     read_manifests,
+    split_documents,
 )
 from helmforge.core.schema_compilers import CompiledSchemas
+from helmforge.core.yaml_codec import LineMap, LoadedDocument
 
 DEFAULT_KUBERNETES_VERSION = "1.31"
 _SUFFIXES = (".yaml", ".yml", ".json")
@@ -326,6 +330,38 @@ class _ImportBatch:
                 problems=tuple(self.failures),
             )
         return self.report
+
+
+def import_from_cluster(
+    engine: Engine,
+    *,
+    kinds: Sequence[str],
+    namespaces: Sequence[str],
+    kubeconfig: str | None,
+    context: str | None,
+    actor: str,
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+    allow_invalid: bool = False,
+) -> ImportReport:
+    """Read ``kinds`` in ``namespaces`` from a live cluster and import them like files.
+
+    The source of each object is ``cluster:CONTEXT``; generated children are reported as
+    skipped. Raises ``ExternalServiceError`` when the cluster cannot be read.
+    """
+    requests = kube_cluster.plan_requests(kinds, namespaces)
+    objects, notes = kube_cluster.fetch_objects(requests, kubeconfig=kubeconfig, context=context)
+    source = f"cluster:{context or 'current-context'}"
+    manifests = split_documents(
+        (LoadedDocument(body, 0, LineMap()) for body in objects), source=source
+    )
+    manifests.skipped.extend(SkippedDocument(source, 0, note) for note in notes)
+    return import_manifests(
+        engine,
+        manifests,
+        actor=actor,
+        kubernetes_version=kubernetes_version,
+        allow_invalid=allow_invalid,
+    )
 
 
 def _reference(row: catalog_store.ObjectRow) -> str:
