@@ -21,8 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
 from helmforge.core.chart_files import (
     HELMIGNORE,
     chart_yaml,
@@ -39,11 +37,11 @@ from helmforge.core.go_templates import (
     ValueReference,
     emit_document,
 )
+from helmforge.core.json_schemas import SchemaViolation, Validator
 from helmforge.core.layering import effective_values, matches
 from helmforge.core.placeholders import ValuesRef, parse_placeholders, substitute_context
 from helmforge.core.templates import is_semver
 from helmforge.core.value_schemas import (
-    FORMAT_CHECKER,
     parameter_schemas,
     parameter_type,
     values_schema,
@@ -87,13 +85,11 @@ def chart_version_for(context: Context, chart_version: str | None) -> str:
     return context.version
 
 
-def _validator(template: Template, schemas: SchemaSet) -> jsonschema.Draft7Validator:
+def _validator(template: Template, schemas: SchemaSet) -> Validator:
     key = ("values_validator", schemas)
     validator = template.cache.get(key)
-    if not isinstance(validator, jsonschema.Draft7Validator):
-        validator = jsonschema.Draft7Validator(
-            values_schema(template, schemas=schemas), format_checker=FORMAT_CHECKER
-        )
+    if not isinstance(validator, Validator):
+        validator = Validator(values_schema(template, schemas=schemas))
         template.cache[key] = validator
     return validator
 
@@ -113,17 +109,14 @@ def check_values(template: Template, values: Mapping[str, Any], *, schemas: Sche
             f"{', '.join(broken)}: text with lone UTF-16 surrogates is not valid Unicode",
             location=Location(path=broken[0]),
         )
-    errors = sorted(
-        _validator(template, schemas).iter_errors(values),
-        key=lambda error: [str(step) for step in error.absolute_path],
-    )
-    if not errors:
+    violations = _validator(template, schemas).errors(values)
+    if not violations:
         return
     problems = tuple(
         InputError(
-            _describe(error, template), location=Location(path=_value_path(error.absolute_path))
+            _describe(violation, template), location=Location(path=_value_path(violation.path))
         )
-        for error in errors
+        for violation in violations
     )
     raise InputError(
         "invalid values: " + "; ".join(str(problem) for problem in problems),
@@ -157,19 +150,10 @@ def _value_path(path: Any) -> str:
     return out
 
 
-def _describe(error: jsonschema.ValidationError, template: Template) -> str:
-    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
-        allowed = (
-            sorted(error.schema.get("properties") or {})
-            if isinstance(error.schema, Mapping)
-            else []
-        )
-        unknown = sorted(set(error.instance) - set(allowed))
-        valid = ", ".join(key for key in allowed if key != "global")
-        return f"unknown key(s) {', '.join(unknown)}; valid: {valid}"
-    if error.validator == "required":
-        return f"{error.message}; it has no default: set it with --set or -f"
-    dotted = ".".join(str(step) for step in error.absolute_path)
+def _describe(violation: SchemaViolation, template: Template) -> str:
+    if violation.keyword == "required":
+        return f"{violation.message}; it has no default: set it with --set or -f"
+    dotted = ".".join(str(step) for step in violation.path)
     where = next(
         (
             f" (from {_dotted(b.path)} of {b.resource_id})"
@@ -178,7 +162,7 @@ def _describe(error: jsonschema.ValidationError, template: Template) -> str:
         ),
         "",
     )
-    return f"{error.message}{where}"
+    return f"{violation.message}{where}"
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:

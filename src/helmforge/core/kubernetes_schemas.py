@@ -18,9 +18,11 @@ __all__ = ["SchemaSet", "SchemaViolation", "definition_name"]
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
+if TYPE_CHECKING:
+    import jsonschema
+
 
 _REF_PREFIX = "#/$defs/"
 
@@ -134,6 +136,8 @@ class SchemaSet:
             return None
         validator = self._validators.get(name)
         if validator is None:
+            import jsonschema  # only templates are checked this way; rendering never is
+
             root = {"$ref": _REF_PREFIX + name, "$defs": self.definitions}
             validator = jsonschema.Draft202012Validator(root)
             self._validators[name] = validator

@@ -15,14 +15,12 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
 from helmforge.core.contexts import Context
+from helmforge.core.json_schemas import Validator
 from helmforge.core.layering import resolve_context_text
 from helmforge.core.placeholders import ValuesRef, parse_placeholders, substitute_context
 from helmforge.core.templates import Problem
 from helmforge.core.value_schemas import (
-    FORMAT_CHECKER,
     parameter_schemas,
     parameter_type,
     type_conflicts,
@@ -189,15 +187,14 @@ def _check_values(template: Template, schemas: SchemaSet) -> list[Problem]:
                 checks.append((dotted, value, where))
     for dotted, value, path in checks:
         schema = {**types[dotted], "definitions": definitions}
-        validator = jsonschema.Draft7Validator(schema, format_checker=FORMAT_CHECKER)
-        for error in validator.iter_errors(resolve_context_text(value, ctx)):
+        for error in Validator(schema).errors(resolve_context_text(value, ctx)):
             inner = "".join(
-                f".{step}" if isinstance(step, str) else f"[{step}]" for step in error.absolute_path
+                f".{step}" if isinstance(step, str) else f"[{step}]" for step in error.path
             )
             problems.append(
                 Problem(
                     f"{dotted}{inner}: {error.message}",
-                    template.where((*path, *error.absolute_path)),
+                    template.where((*path, *error.path)),
                 )
             )
     return problems

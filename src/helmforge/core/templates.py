@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from helmforge.core.contexts import CONTEXT_KEYS, is_dns_label
 from helmforge.core.errors import InputError, Location
+from helmforge.core.json_schemas import schema_problems
 from helmforge.core.placeholders import (
     ContextRef,
     PlaceholderError,
@@ -290,8 +291,6 @@ def _read_parameter(node: Mapping[str, Any], path: tuple[str, ...], check: _Coll
 
 
 def _check_declared_schema(schema: Mapping[str, Any], where: FieldPath, check: _Collector) -> None:
-    import jsonschema
-
     for key_path, value in _walk(schema, where):
         if key_path and key_path[-1] == "$ref":
             check.add(
@@ -300,10 +299,8 @@ def _check_declared_schema(schema: Mapping[str, Any], where: FieldPath, check: _
                 key_path,
             )
             return
-    try:
-        jsonschema.Draft7Validator.check_schema(dict(schema))
-    except jsonschema.SchemaError as error:
-        check.add(f"invalid JSON schema: {error.message}", (*where, *error.absolute_path))
+    for path, message in schema_problems(schema):
+        check.add(message, (*where, *path))
 
 
 def _walk(node: Any, path: FieldPath) -> Iterator[tuple[FieldPath, Any]]:

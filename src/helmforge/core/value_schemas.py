@@ -12,7 +12,6 @@ from __future__ import annotations
 
 __all__ = [
     "DRAFT_07",
-    "FORMAT_CHECKER",
     "ParameterType",
     "TypeConflict",
     "parameter_schemas",
@@ -20,12 +19,9 @@ __all__ = [
     "values_schema",
 ]
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
-
-import jsonschema
 
 from helmforge.core.kubernetes_schemas import definition_name
 
@@ -52,37 +48,6 @@ _KEEP = frozenset(
         "minLength", "maxLength", "minItems", "maxItems", "uniqueItems", "$ref", "default",
     }
 )  # fmt: skip
-
-_HOSTNAME_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]*\Z")
-_DATE_TIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})\Z"
-)
-
-# Helm asserts formats when it validates values (a bad hostname fails `helm lint`), so
-# helmforge does too; jsonschema only checks some formats without optional packages.
-FORMAT_CHECKER = jsonschema.FormatChecker()
-for _name, _check in jsonschema.Draft7Validator.FORMAT_CHECKER.checkers.items():
-    FORMAT_CHECKER.checkers[_name] = _check
-
-
-@FORMAT_CHECKER.checks("hostname")
-def _is_hostname(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    name = value.removesuffix(".")
-    return 0 < len(name) <= 253 and all(_HOSTNAME_LABEL.match(part) for part in name.split("."))
-
-
-@FORMAT_CHECKER.checks("uri")
-def _is_uri(value: object) -> bool:
-    return not isinstance(value, str) or _URI.match(value) is not None
-
-
-@FORMAT_CHECKER.checks("date-time")
-def _is_date_time(value: object) -> bool:
-    return not isinstance(value, str) or _DATE_TIME.match(value) is not None
-
 
 type ParameterType = Literal["string", "integer", "number", "boolean", "object", "array", "any"]
 _TYPES: dict[str, ParameterType] = {

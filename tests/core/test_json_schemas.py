@@ -1,0 +1,180 @@
+"""The built-in draft-07 validator, against jsonschema and on its own."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.core.json_schemas import Validator, check_format, schema_problems
+from helmforge.core.templates import parse_template
+from helmforge.core.value_schemas import values_schema
+from tests.support.charts import EXAMPLE
+
+SCHEMAS = load_schema_set("1.31")
+EXAMPLE_SCHEMA = values_schema(
+    parse_template(EXAMPLE.read_bytes(), source="web-service.yaml"), schemas=SCHEMAS
+)
+
+
+def without_formats(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: without_formats(v) for k, v in node.items() if k != "format"}
+    if isinstance(node, list):
+        return [without_formats(item) for item in node]
+    return node
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**40), max_value=2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["", "on", "100m", "ClusterIP", "x.example.com", "http", "50%"]),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["name", "value", "limits", "cpu", "memory", "host", "port", "x"]),
+            children,
+            max_size=3,
+        )
+    ),
+    max_leaves=12,
+)
+example_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "replicaCount": json_values,
+        "image": st.dictionaries(st.sampled_from(["tag", "repository", "tga"]), json_values),
+        "env": st.lists(
+            st.dictionaries(st.sampled_from(["name", "value", "valueFrom"]), json_values),
+            max_size=2,
+        ),
+        "resources": st.dictionaries(
+            st.sampled_from(["limits", "requests", "claims"]), json_values, max_size=2
+        ),
+        "service": st.dictionaries(st.sampled_from(["type", "port"]), json_values),
+        "ingress": st.dictionaries(st.sampled_from(["host", "className"]), json_values),
+        "podDisruptionBudget": st.dictionaries(st.just("minAvailable"), json_values),
+        "other": json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(instance=example_like)
+def test_agrees_with_jsonschema_on_the_example_schema(instance: dict[str, Any]) -> None:
+    schema = without_formats(EXAMPLE_SCHEMA)
+    expected = jsonschema.Draft7Validator(schema).is_valid(instance)
+    assert Validator(schema).is_valid(instance) == expected, json.dumps(instance)
+
+
+SMALL_SCHEMAS = [
+    {"type": "integer", "minimum": 1, "maximum": 10},
+    {"type": "number", "exclusiveMinimum": 0, "multipleOf": 0.5},
+    {"type": "string", "minLength": 2, "maxLength": 4, "pattern": "^[a-z]+$"},
+    {"enum": [1, "1", True, None, [1], {"a": 1}]},
+    {"const": 0},
+    {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True},
+    {"type": "array", "items": [{"type": "string"}], "additionalItems": False},
+    {"type": "array", "contains": {"type": "integer"}},
+    {"type": "object", "required": ["a"], "properties": {"a": {"type": "boolean"}}},
+    {
+        "type": "object",
+        "patternProperties": {"^x": {"type": "integer"}},
+        "additionalProperties": False,
+    },
+    {"type": "object", "minProperties": 1, "maxProperties": 2, "propertyNames": {"maxLength": 2}},
+    {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+    {"anyOf": [{"type": "string"}, {"minimum": 3}]},
+    {"allOf": [{"minimum": 1}, {"maximum": 3}]},
+    {"not": {"type": "null"}},
+    {"if": {"type": "integer"}, "then": {"minimum": 5}, "else": {"type": "string"}},
+    {"type": ["string", "null"]},
+    {
+        "definitions": {"d": {"type": "integer"}},
+        "type": "array",
+        "items": {"$ref": "#/definitions/d"},
+    },
+]
+anything = st.recursive(
+    st.none() | st.booleans() | st.integers(-20, 20) | st.floats(-20, 20) | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b", "x1", "xy", "abc"]), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@pytest.mark.parametrize("schema", SMALL_SCHEMAS, ids=lambda schema: json.dumps(schema)[:40])
+@settings(max_examples=60, deadline=None)
+@given(instance=anything)
+def test_agrees_with_jsonschema_keyword_by_keyword(schema: dict[str, Any], instance: Any) -> None:
+    expected = jsonschema.Draft7Validator(schema).is_valid(instance)
+    assert Validator(schema).is_valid(instance) == expected
+
+
+def test_messages_name_paths_and_valid_keys() -> None:
+    violations = Validator(EXAMPLE_SCHEMA).errors(
+        {"replicaCont": 1, "image": {"tag": 3}, "ingress": {"host": "bad host"}}
+    )
+    found = {(v.path, v.keyword): v.message for v in violations}
+    required = Validator(EXAMPLE_SCHEMA).errors({})
+    assert [(v.path, v.message) for v in required] == [((), "'ingress' is a required property")]
+    assert found[((), "additionalProperties")].startswith("unknown key(s) replicaCont; valid: ")
+    assert found[(("image", "tag"), "type")] == "3 is not of type 'string'"
+    assert found[(("ingress", "host"), "format")] == "'bad host' is not a 'hostname'"
+
+
+@pytest.mark.parametrize(
+    ("name", "good", "bad"),
+    [
+        ("hostname", "a-b.example.com", "a_b.example.com"),
+        ("ipv4", "10.0.0.1", "10.0.0.256"),
+        ("ipv6", "::1", "1::2::3"),
+        ("email", "a@b.c", "a.b.c"),
+        ("date", "2026-11-30", "2026-13-01"),
+        ("date-time", "2026-11-30T20:00:00Z", "2026-11-30 25:00"),
+        ("uri", "https://x.io/a", "no scheme"),
+        ("regex", "^a+$", "(unclosed"),
+    ],
+)
+def test_formats(name: str, good: str, bad: str) -> None:
+    assert check_format(name, good)
+    assert not check_format(name, bad)
+    assert check_format(name, 3)  # formats apply to strings only
+    assert check_format("unknown-format", bad)
+
+
+def test_self_reference_terminates() -> None:
+    schema = {
+        "definitions": {"n": {"type": "object", "properties": {"c": {"$ref": "#/definitions/n"}}}}
+    }
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(50):
+        node["c"] = {}
+        node = node["c"]
+    assert Validator({**schema, "$ref": "#/definitions/n"}).is_valid(deep)
+    loop = Validator({"definitions": {"a": {"$ref": "#/definitions/a"}}, "$ref": "#/definitions/a"})
+    assert not loop.is_valid(1)
+
+
+def test_schema_problems() -> None:
+    assert schema_problems({"minimum": 1, "format": "hostname", "enum": ["a"]}) == []
+    problems = dict(
+        schema_problems(
+            {"maximun": 3, "minimum": "1", "type": "str", "pattern": "(", "items": {"oneOf": []}}
+        )
+    )
+    assert problems[("maximun",)] == "unknown JSON schema keyword 'maximun'"
+    assert problems[("minimum",)] == "minimum must be a number"
+    assert "type must be one of" in problems[("type",)]
+    assert "not a valid regular expression" in problems[("pattern",)]
+    assert "non-empty list" in problems[("items", "oneOf")]
