@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 #: Each module exposes ``run() -> dict[str, float | str]`` and prints its own table.
-BENCHMARKS = ("benchmarks.fleet", "benchmarks.oci", "benchmarks.imports")
+BENCHMARKS = ("benchmarks.fleet", "benchmarks.oci", "benchmarks.imports", "benchmarks.server")
 
 
 def main() -> None:

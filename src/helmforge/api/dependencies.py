@@ -23,8 +23,9 @@ from helmforge.services import accounts
 type SessionResolver = Callable[[Request], Principal | None]
 
 
-def get_sessions(request: Request) -> sessionmaker[Session]:
-    """The application's session factory (``app.state.sessions``)."""
+async def get_sessions(request: Request) -> sessionmaker[Session]:
+    """The application's session factory (``app.state.sessions``); async because it does no
+    I/O, so FastAPI need not hop to a worker thread for it."""
     sessions: sessionmaker[Session] = request.app.state.sessions
     return sessions
 

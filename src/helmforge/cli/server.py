@@ -49,6 +49,16 @@ def serve(
         int,
         typer.Option("--port", envvar="HELMFORGE_PORT", min=1, max=65535, help="TCP port."),
     ] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            envvar="HELMFORGE_WORKERS",
+            min=1,
+            max=64,
+            help="Worker processes (each a full server; they share the database).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the helmforge server (REST API and web UI) on http://HOST:PORT.
 
@@ -57,13 +67,35 @@ def serve(
     """
     import uvicorn
 
-    from helmforge.server.app import create_app
+    from helmforge.server.app import create_app, print_first_admin
     from helmforge.services.settings import load_settings
 
     with reporting_errors():
-        app = create_app(load_settings(os.environ))
+        settings = load_settings(os.environ)
+        if workers > 1:
+            # Prepare the store once (migrations, first admin, example) before the workers start.
+            from helmforge.services.stores import open_store, prepare_store
+
+            store = open_store(settings)
+            password = prepare_store(store, seed_examples=settings.seed_examples)
+            store.engine.dispose()
+            if password is not None:
+                print_first_admin(password)
+        else:
+            app = create_app(settings)
     typer.echo(f"helmforge: serving on http://{host}:{port}", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    if workers > 1:
+        uvicorn.run(
+            "helmforge.server.app:create_app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+    else:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
 @users_app.command("create")

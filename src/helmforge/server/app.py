@@ -12,11 +12,14 @@ calls also accept the session cookie.
 
 from __future__ import annotations
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_app_from_environment", "print_first_admin"]
 
+import contextlib
 import importlib.util
-from collections.abc import Callable
+import os
+from collections.abc import AsyncIterator, Callable
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from helmforge import __version__
@@ -24,11 +27,12 @@ from helmforge.api.errors import install_error_handlers
 from helmforge.api.middlewares import BodyLimitMiddleware, HttpMetrics, ObservationMiddleware
 from helmforge.api.routers import api_router, probes_router
 from helmforge.server.log_formats import configure_logging
-from helmforge.services.settings import Settings
+from helmforge.services.settings import Settings, load_settings
 from helmforge.services.stores import open_store, prepare_store
 
 
-def _print_first_admin(password: str) -> None:
+def print_first_admin(password: str) -> None:
+    """Print the generated first admin password to stdout (the only time it is shown)."""
     # Shown once, on purpose, to whoever started the server.
     print(
         "helmforge: created the first user 'admin' with the one-time password\n"
@@ -41,7 +45,7 @@ def _print_first_admin(password: str) -> None:
 def create_app(
     settings: Settings,
     *,
-    announce: Callable[[str], None] = _print_first_admin,
+    announce: Callable[[str], None] = print_first_admin,
     with_web: bool = True,
 ) -> FastAPI:
     """Build the application for ``settings``; raises ``InputError`` or
@@ -55,7 +59,16 @@ def create_app(
     if password is not None:
         announce(password)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run on this limiter's threads; a few threads queue requests fairly
+        # instead of letting dozens fight over the interpreter lock.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        yield
+        store.engine.dispose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="helmforge",
         version=__version__,
         description="Governed Helm charts: templates and contexts in, reproducible charts out.",
@@ -76,3 +89,9 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservationMiddleware, metrics=metrics)
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The application for the HELMFORGE_* settings of this process (uvicorn's factory when
+    ``helmforge serve --workers N`` starts several worker processes)."""
+    return create_app(load_settings(os.environ))

@@ -39,17 +39,15 @@ from helmforge.core.charts import effective_values, render_chart
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError, NotFoundError
 from helmforge.core.principals import Principal
-from helmforge.core.templates import Template, parse_template
+from helmforge.core.templates import Template
 from helmforge.services import audit
 from helmforge.services.template_store import (
     TemplateVersionView,
     get_version,
     load_published,
     parse_reference,
+    parsed_template,
 )
-
-_PARSED_LIMIT = 64
-_parsed: dict[str, Template] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,19 +104,6 @@ def _view(row: ChartBuildRow) -> ChartBuildView:
     )
 
 
-def _parsed_template(view: TemplateVersionView) -> Template:
-    # Published texts never change, so a parse keyed by the text's digest stays valid; the
-    # engine caches per Template object, which makes repeated builds of one version cheap.
-    key = hashlib.sha256(view.content.encode()).hexdigest()
-    template = _parsed.get(key)
-    if template is None:
-        template = parse_template(view.content, source=f"{view.name}@{view.version}")
-        if len(_parsed) >= _PARSED_LIMIT:
-            _parsed.pop(next(iter(_parsed)))
-        _parsed[key] = template
-    return template
-
-
 def _inputs(context: Any, values: Any) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
     if not isinstance(context, Mapping):
         raise InputError(
@@ -162,8 +147,7 @@ def build_chart(
     Raises ``InputError`` (bad context, values failing the schema, a missing required value),
     ``NotFoundError`` (no such template), ``ConflictError`` (version not published).
     """
-    version_view, _ = load_published(sessions, template, actor=actor)
-    parsed = _parsed_template(version_view)
+    version_view, parsed = load_published(sessions, template, actor=actor)
     name, version, app_version, files = _render(
         parsed, context, values, chart_version=chart_version
     )
@@ -221,7 +205,7 @@ def preview_chart(
     """Render every file of the chart without recording it (drafts too, for their authors)."""
     view = _load_any(sessions, template, actor=actor)
     name, version, app_version, files = _render(
-        _parsed_template(view), context, values, chart_version=chart_version
+        parsed_template(view), context, values, chart_version=chart_version
     )
     return ChartPreview(
         template=f"{view.name}@{view.version}",
@@ -244,7 +228,7 @@ def effective_values_for(
     view = _load_any(sessions, template, actor=actor)
     raw_context, overrides = _inputs(context, values)
     resolved, provenance = effective_values(
-        _parsed_template(view), parse_context(raw_context), overrides=overrides
+        parsed_template(view), parse_context(raw_context), overrides=overrides
     )
     return EffectiveValues(
         template=f"{view.name}@{view.version}",

@@ -28,6 +28,9 @@ class Settings:
     ``log_format``: HELMFORGE_LOG_FORMAT, ``text`` (default) or ``json``.
     ``max_body_bytes``: HELMFORGE_MAX_BODY_BYTES, the largest request body the API reads.
     ``seed_examples``: HELMFORGE_SEED_EXAMPLES (default true) seeds the example template.
+    ``threads``: HELMFORGE_THREADS (default 8), requests a server process works on at once;
+    more wait in line, first come first served (Python runs one thread at a time, so more
+    threads only make the slowest answers slower).
     """
 
     data_dir: Path
@@ -35,6 +38,7 @@ class Settings:
     log_format: str = "text"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     seed_examples: bool = True
+    threads: int = 8
 
 
 def _default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -54,7 +58,7 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     except ValueError:
         value = 0
     if value <= 0:
-        raise InputError(f"{name}={raw!r} must be a positive whole number of bytes")
+        raise InputError(f"{name}={raw!r} must be a positive whole number")
     return value
 
 
@@ -76,4 +80,5 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         log_format=log_format,
         max_body_bytes=_positive_int(environ, "HELMFORGE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
         seed_examples=seed in ("true", "1", "yes"),
+        threads=_positive_int(environ, "HELMFORGE_THREADS", 8),
     )

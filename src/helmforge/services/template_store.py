@@ -26,12 +26,14 @@ __all__ = [
     "list_versions",
     "load_published",
     "parse_reference",
+    "parsed_template",
     "publish_version",
     "seed_template",
     "update_draft",
 ]
 
 import difflib
+import hashlib
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -433,7 +435,27 @@ def load_published(
             f"template {name}@{view.version} is {view.status}; charts are built from published "
             "versions only"
         )
-    return view, parse_template(view.content, source=f"{name}@{view.version}")
+    return view, parsed_template(view)
+
+
+_PARSED_LIMIT = 64
+_parsed: dict[str, Template] = {}
+
+
+def parsed_template(view: TemplateVersionView) -> Template:
+    """The parsed template of a stored version, cached by the digest of its text.
+
+    A text never changes under its digest, so the cache stays valid; chart engines cache per
+    ``Template`` object, which makes repeated builds of one version cheap.
+    """
+    key = hashlib.sha256(view.content.encode("utf-8", "surrogatepass")).hexdigest()
+    template = _parsed.get(key)
+    if template is None:
+        template = parse_template(view.content, source=f"{view.name}@{view.version}")
+        if len(_parsed) >= _PARSED_LIMIT:
+            _parsed.pop(next(iter(_parsed)), None)
+        _parsed[key] = template
+    return template
 
 
 def _rows_of(session: Session, name: str) -> list[TemplateVersionRow]:

@@ -1,0 +1,264 @@
+"""The server under load: 32 concurrent API clients building charts for distinct contexts.
+
+One run, side by side:
+
+- server: ``helmforge serve`` in a subprocess on PostgreSQL (a fresh database on
+  127.0.0.1:5432); 32 asyncio clients each POST /api/v1/charts for their own contexts (every
+  build is rendered, packed, stored with its archive and audited). Throughput, p50/p99 latency,
+  and the server's peak RSS (VmHWM);
+- in-process engine: the same builds (render_chart + pack_chart) in this process, one after the
+  other: throughput and p50/p99 per build.
+
+The API overhead ratio is server p50 latency / in-process p50, and in-process throughput /
+server throughput. Goals: p99 <= 250 ms, server RSS <= 300 MB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+
+REPO = Path(__file__).resolve().parents[1]
+HELMFORGE = Path(sys.executable).with_name("helmforge")
+EXAMPLE = REPO / "examples" / "templates" / "web-service.yaml"
+POSTGRES_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5"
+CLIENTS = 32
+BUILDS_PER_CLIENT = 10
+WARMUP = 32
+
+
+def _contexts(count: int, *, offset: int = 0) -> list[dict[str, str]]:
+    environments = ("dev", "test", "uat", "prod")
+    return [
+        {
+            "product": "ledger",
+            "customer": f"c{(offset + i) // 4:04d}",
+            "environment": environments[(offset + i) % 4],
+            "instance": "a1",
+            "version": "3.4.0",
+        }
+        for i in range(count)
+    ]
+
+
+@contextmanager
+def _database() -> Iterator[str]:
+    name = f"helmforge_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def _server(url: str, data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "HELMFORGE_DATABASE_URL": url,
+        "HELMFORGE_DATA_DIR": str(data_dir),
+        "HELMFORGE_LOG_FORMAT": "json",
+    }
+    process = subprocess.Popen(
+        [
+            str(HELMFORGE),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            os.environ.get("BENCH_WORKERS", "1"),
+        ],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=(data_dir / "server.log").open("wb"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("helmforge serve did not start")
+            try:
+                if httpx.get(base + "/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base, process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _token(url: str) -> str:
+    from helmforge.adapters.storage.database import create_database_engine, session_factory
+    from helmforge.core.principals import SYSTEM
+    from helmforge.services import accounts
+
+    engine = create_database_engine(url)
+    try:
+        return accounts.create_token(session_factory(engine), user="admin", actor=SYSTEM).token
+    finally:
+        engine.dispose()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def _postgres_cpu_seconds() -> float:
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                total += _cpu_seconds(int(entry.name))
+        except OSError:
+            continue  # the process ended meanwhile
+    return total
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def _drive(base: str, token: str, work: list[list[dict[str, str]]]) -> list[float]:
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=len(work), max_keepalive_connections=len(work))
+    async with httpx.AsyncClient(
+        base_url=base,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=120,
+        limits=limits,
+    ) as client:
+
+        async def one_client(contexts: list[dict[str, str]]) -> None:
+            for context in contexts:
+                started = time.perf_counter()
+                response = await client.post(
+                    "/api/v1/charts", json={"template": "web-service@1.2.0", "context": context}
+                )
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 201:
+                    raise RuntimeError(f"build failed: {response.status_code} {response.text}")
+
+        await asyncio.gather(*(one_client(contexts) for contexts in work))
+    return latencies
+
+
+def _in_process(contexts: list[dict[str, str]]) -> tuple[float, list[float]]:
+    from helmforge import __version__
+    from helmforge.adapters.archives import pack_chart
+    from helmforge.adapters.kubernetes_schemas import load_schema_set
+    from helmforge.core.charts import render_chart
+    from helmforge.core.contexts import parse_context
+    from helmforge.core.templates import parse_template
+
+    template = parse_template(EXAMPLE.read_bytes(), source=str(EXAMPLE))
+    schemas = load_schema_set(template.kubernetes_version)
+
+    def build(raw: dict[str, str]) -> None:
+        chart = render_chart(
+            template,
+            parse_context(raw),
+            schemas=schemas,
+            overrides={},
+            chart_version=None,
+            generator_version=__version__,
+        )
+        pack_chart(chart.name, chart.files)
+
+    for raw in _contexts(WARMUP, offset=100_000):
+        build(raw)
+    latencies = []
+    started = time.perf_counter()
+    for raw in contexts:
+        one = time.perf_counter()
+        build(raw)
+        latencies.append(time.perf_counter() - one)
+    return time.perf_counter() - started, latencies
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def run() -> dict[str, float | str]:
+    total = CLIENTS * BUILDS_PER_CLIENT
+    contexts = _contexts(total)
+    work = [contexts[i::CLIENTS] for i in range(CLIENTS)]
+    scratch = Path(tempfile.mkdtemp(prefix="helmforge-bench-"))
+    with _database() as url, _server(url, scratch) as (base, process):
+        token = _token(url)
+        warm = [_contexts(1, offset=200_000 + i) for i in range(WARMUP)]
+        asyncio.run(_drive(base, token, warm))
+        server_cpu = _cpu_seconds(process.pid)
+        client_cpu = time.process_time()
+        database_cpu = _postgres_cpu_seconds()
+        started = time.perf_counter()
+        latencies = asyncio.run(_drive(base, token, work))
+        seconds = time.perf_counter() - started
+        server_cpu = _cpu_seconds(process.pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
+        database_cpu = _postgres_cpu_seconds() - database_cpu
+        rss = _peak_rss_mb(process.pid)
+    local_seconds, local = _in_process(contexts)
+    figures: dict[str, float | str] = {
+        "builds": float(total),
+        "clients": float(CLIENTS),
+        "server_throughput_per_s": total / seconds,
+        "server_p50_ms": statistics.median(latencies) * 1000,
+        "server_p99_ms": _percentile(latencies, 0.99) * 1000,
+        "server_peak_rss_mb": rss,
+        "server_cpu_ms_per_build": server_cpu / total * 1000,
+        "client_cpu_ms_per_build": client_cpu / total * 1000,
+        "postgres_cpu_ms_per_build": database_cpu / total * 1000,
+        "in_process_throughput_per_s": total / local_seconds,
+        "in_process_p50_ms": statistics.median(local) * 1000,
+        "in_process_p99_ms": _percentile(local, 0.99) * 1000,
+    }
+    figures["api_overhead_latency_ratio"] = float(figures["server_p50_ms"]) / float(
+        figures["in_process_p50_ms"]
+    )
+    figures["api_overhead_throughput_ratio"] = float(
+        figures["in_process_throughput_per_s"]
+    ) / float(figures["server_throughput_per_s"])
+    figures["goal_p99_le_250ms"] = "met" if float(figures["server_p99_ms"]) <= 250 else "missed"
+    figures["goal_rss_le_300mb"] = "met" if rss <= 300 else "missed"
+    print(f"server benchmark: {total} builds, {CLIENTS} concurrent clients, PostgreSQL")
+    for key, value in figures.items():
+        shown = f"{value:.2f}" if isinstance(value, float) else value
+        print(f"  {key:32} {shown}")
+    return figures
+
+
+if __name__ == "__main__":
+    run()
