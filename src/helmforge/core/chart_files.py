@@ -273,15 +273,24 @@ def readme_md(
         "| Key | Type | Default | Description |",
         "| --- | --- | --- | --- |",
     ]
-    for dotted, parameter in template.parameters.items():
+    rows = template.cache.get(("readme_rows", id(types)))
+    if not isinstance(rows, list):
+        rows = []
+        for dotted, parameter in template.parameters.items():
+            description = parameter.description.replace("\n", " ").replace("|", "\\|")
+            if parameter.required:
+                description = f"(required) {description}".strip()
+            rows.append(
+                (
+                    parameter.path,
+                    f"| {_cell(dotted)} | {_type_text(types.get(dotted, {}))} | ",
+                    f" | {description} |",
+                )
+            )
+        template.cache[("readme_rows", id(types))] = rows
+    for path, head, tail in rows:
         node: Any = values
-        for key in parameter.path:
-            node = node.get(key) if isinstance(node, Mapping) else None
-        schema = types.get(dotted, {})
-        kind_text = _type_text(schema)
-        default = json.dumps(node, sort_keys=True, ensure_ascii=False)
-        description = parameter.description.replace("\n", " ").replace("|", "\\|")
-        if parameter.required:
-            description = f"(required) {description}".strip()
-        lines.append(f"| {_cell(dotted)} | {kind_text} | {_cell(default)} | {description} |")
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        lines.append(head + _cell(json.dumps(node, sort_keys=True, ensure_ascii=False)) + tail)
     return "\n".join(lines) + "\n"

@@ -110,21 +110,26 @@ def check_format(name: str, value: Any) -> bool:
     return check is None or not isinstance(value, str) or check(value)
 
 
+_TYPE_NAMES_BY_CLASS: dict[type, str] = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    dict: "object",
+    list: "array",
+}
+
+
 def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
+    name = _TYPE_NAMES_BY_CLASS.get(type(value))
+    if name is not None:
+        return name
+    for cls, cls_name in _TYPE_NAMES_BY_CLASS.items():  # subclasses (rare)
+        if cls is not type(None) and isinstance(value, cls):
+            return cls_name
     if isinstance(value, Mapping):
         return "object"
-    if isinstance(value, list):
-        return "array"
     return type(value).__name__
 
 
@@ -145,7 +150,7 @@ def _equal(left: Any, right: Any) -> bool:
         return isinstance(left, bool) and isinstance(right, bool) and left == right
     if isinstance(left, (int, float)) and isinstance(right, (int, float)):
         return left == right
-    if isinstance(left, Mapping) and isinstance(right, Mapping):
+    if isinstance(left, dict) and isinstance(right, dict):
         return left.keys() == right.keys() and all(_equal(left[k], right[k]) for k in left)
     if isinstance(left, list) and isinstance(right, list):
         return len(left) == len(right) and all(
@@ -183,9 +188,7 @@ class Validator:
     def __init__(self, schema: Mapping[str, Any]) -> None:
         self.schema = schema
         definitions = schema.get("definitions")
-        self.definitions: Mapping[str, Any] = (
-            definitions if isinstance(definitions, Mapping) else {}
-        )
+        self.definitions: Mapping[str, Any] = definitions if isinstance(definitions, dict) else {}
 
     def errors(self, instance: Any) -> list[SchemaViolation]:
         """Every violation, sorted by path (then message)."""
@@ -215,7 +218,7 @@ class Validator:
         if schema is False:
             out.append(SchemaViolation(path, "no value is allowed here", "false"))
             return
-        if not isinstance(schema, Mapping):
+        if not isinstance(schema, dict):
             return
         if depth > _MAX_DEPTH:
             out.append(SchemaViolation(path, "schema nesting too deep", "$ref"))
@@ -231,7 +234,7 @@ class Validator:
         if len(out) > before:
             return  # the other keywords' messages would only repeat the type error
         self._check_values(schema, value, path, out)
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             self._check_object(schema, value, path, out, depth)
         elif isinstance(value, list):
             self._check_array(schema, value, path, out, depth)
@@ -274,12 +277,12 @@ class Validator:
         depth: int,
     ) -> None:
         properties = schema.get("properties")
-        properties = properties if isinstance(properties, Mapping) else {}
+        properties = properties if isinstance(properties, dict) else {}
         for name in schema.get("required") or ():
             if name not in value:
                 out.append(SchemaViolation(path, f"{name!r} is a required property", "required"))
         patterns = schema.get("patternProperties")
-        patterns = patterns if isinstance(patterns, Mapping) else {}
+        patterns = patterns if isinstance(patterns, dict) else {}
         extra = schema.get("additionalProperties", True)
         unknown: list[str] = []
         for key, item in value.items():
@@ -294,7 +297,7 @@ class Validator:
             if not matched:
                 if extra is False:
                     unknown.append(key)
-                elif isinstance(extra, Mapping):
+                elif isinstance(extra, dict):
                     self._check(extra, item, (*path, key), out, depth + 1)
         if unknown:
             valid = ", ".join(sorted(name for name in properties if name != "global"))
@@ -431,7 +434,7 @@ class Validator:
 def _kinds(options: Any) -> str:
     names: list[str] = []
     for option in options:
-        kind = option.get("type") if isinstance(option, Mapping) else None
+        kind = option.get("type") if isinstance(option, dict) else None
         for name in [kind] if isinstance(kind, str) else kind or ():
             if isinstance(name, str) and name != "null" and name not in names:
                 names.append(name)
@@ -457,7 +460,7 @@ def schema_problems(schema: Any, path: Path = ()) -> list[tuple[Path, str]]:
     """
     if isinstance(schema, bool):
         return []
-    if not isinstance(schema, Mapping):
+    if not isinstance(schema, dict):
         return [(path, "a schema is a mapping (or true/false)")]
     problems: list[tuple[Path, str]] = []
     for key, value in schema.items():
@@ -481,7 +484,7 @@ def schema_problems(schema: Any, path: Path = ()) -> list[tuple[Path, str]]:
         elif key == "pattern" and not _is_regex(value):
             problems.append((where, f"pattern {value!r} is not a valid regular expression"))
         elif key in ("properties", "patternProperties", "definitions"):
-            if not isinstance(value, Mapping):
+            if not isinstance(value, dict):
                 problems.append((where, f"{key} must be a mapping of schemas"))
             else:
                 for name, sub_schema in value.items():
