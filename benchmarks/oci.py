@@ -3,7 +3,8 @@
 One run, one local Debian docker-registry (anonymous, filesystem storage):
 
 - loopback, 100 distinct charts: raw client (keep-alive, 4 threads, no checks), helmforge
-  (``publish_archives``, 4 workers) and Helm (helm-sdkpy ``Push``, one after another);
+  (``publish_archives``, 4 push workers plus 2 threads checking tags ahead) and Helm
+  (helm-sdkpy ``Push``, one after another);
 - re-push of the same 100 through helmforge: no blob may be uploaded;
 - through a proxy adding 20 ms per request, 40 charts: helmforge (8 workers) vs Helm.
 
@@ -181,7 +182,7 @@ def _helmforge_round(root: Path, authority: str, prefix: str) -> tuple[float, fl
     """First push and re-push of 100 fresh charts: times and blobs uploaded by each."""
     archives, _ = _charts(root, prefix, CHARTS)
     registry = Registry(f"oci://{authority}/hf", plain_http=True)
-    with RegistryClient(registry, max_connections=4) as client:
+    with RegistryClient(registry, max_connections=4 + 2) as client:  # 4 push + 2 tag-check
         first = _timed(lambda: publish_archives(archives, registry, client=client, workers=4))
         uploaded_first = client.stats["blobs_uploaded"]
         again = _timed(lambda: publish_archives(archives, registry, client=client, workers=4))
@@ -205,7 +206,7 @@ def _measure(root: Path, server: RegistryServer) -> dict[str, float | str]:
     proxy = FaultProxy(server.port, latency=LATENCY)
     try:
         slow_registry = Registry(f"oci://{proxy.authority}/hf", plain_http=True)
-        with RegistryClient(slow_registry, max_connections=8) as client:
+        with RegistryClient(slow_registry, max_connections=8 + 4) as client:
             slow_hf = _timed(
                 lambda: publish_archives(slow_archives, slow_registry, client=client, workers=8)
             )

@@ -16,6 +16,7 @@ __all__ = [
     "PushRecord",
     "PushRecorder",
     "PushResult",
+    "check_tag",
     "choose_version",
     "list_versions",
     "publish_archives",
@@ -23,12 +24,14 @@ __all__ = [
 ]
 
 import datetime
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal, Protocol
 
-from helmforge.adapters.oci import RegistryClient
+from helmforge.adapters.oci import ManifestRead, RegistryClient
 from helmforge.core.errors import ConflictError, HelmforgeError, InputError, Location
 from helmforge.core.oci import (
     CONTENT_DIGEST_ANNOTATION,
@@ -94,26 +97,46 @@ def _utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def push_artifact(
+def check_tag(
     client: RegistryClient, reference: OciReference, artifact: ChartArtifact, *, source: str
-) -> PushResult:
-    """Push one chart: check the tag, upload missing blobs, then point the tag at it.
-
-    Raises ``ConflictError`` when the tag holds other content, and what the client raises.
-    """
+) -> ManifestRead | None:
+    """What the artifact's tag holds now: ``None`` when free, the manifest when it already
+    holds this chart; ``ConflictError`` naming both layer digests when it holds another."""
     repository = repository_for(reference, artifact.metadata.name)
-    tag = artifact.tag
-    existing = client.get_manifest(repository, tag, actions="pull,push")
-    status: PushStatus = "pushed"
-    manifest_digest = artifact.manifest_digest
+    existing = client.get_manifest(repository, artifact.tag, actions="pull,push")
     if existing is not None:
         theirs = layer_digest_of(existing.data)
         if theirs != artifact.layer_digest:
             raise ConflictError(
-                f"{repository}:{tag} is already published with layer {theirs or '(no chart)'}; "
-                f"this archive's layer is {artifact.layer_digest}: publish it as a new version",
+                f"{repository}:{artifact.tag} is already published with layer "
+                f"{theirs or '(no chart)'}; this archive's layer is {artifact.layer_digest}: "
+                "publish it as a new version",
                 location=Location(source),
             )
+    return existing
+
+
+def push_artifact(
+    client: RegistryClient,
+    reference: OciReference,
+    artifact: ChartArtifact,
+    *,
+    source: str,
+    checked: Callable[[], ManifestRead | None] | None = None,
+) -> PushResult:
+    """Push one chart: check the tag, upload missing blobs, then point the tag at it.
+
+    ``checked`` gives the outcome of ``check_tag`` run ahead of time (else it runs here).
+    Raises ``ConflictError`` when the tag holds other content, and what the client raises.
+    """
+    repository = repository_for(reference, artifact.metadata.name)
+    tag = artifact.tag
+    if checked is None:
+        existing = check_tag(client, reference, artifact, source=source)
+    else:
+        existing = checked()
+    status: PushStatus = "pushed"
+    if existing is not None:
         status, manifest_digest = "unchanged", existing.digest
     else:
         # Blobs first: the tag only ever points at a manifest whose blobs are all there.
@@ -171,6 +194,33 @@ def _prepare(
     return prepared
 
 
+class _Once:
+    """A tag check run once by whichever thread comes first; the others get its outcome."""
+
+    def __init__(self, check: Callable[[], ManifestRead | None]) -> None:
+        self._check = check
+        self._lock = threading.Lock()
+        self._done = False
+        self._value: ManifestRead | None = None
+        self._error: HelmforgeError | None = None
+
+    def run(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            try:
+                self._value = self._check()
+            except HelmforgeError as e:
+                self._error = e
+            self._done = True
+
+    def __call__(self) -> ManifestRead | None:
+        self.run()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def publish_archives(
     archives: Sequence[ChartArchive],
     registry: Registry,
@@ -183,6 +233,9 @@ def publish_archives(
 ) -> list[PushResult]:
     """Push ``archives`` to ``registry`` (its url's PATH), ``workers`` at a time.
 
+    ``workers // 2`` more threads check the tags ahead of the pushes; the connection pool
+    holds ``workers + workers // 2`` connections (pass a ``client`` sized alike).
+
     Returns one result per distinct archive, in input order; a failure of one archive
     (conflict, denied, registry down) is its result's ``error`` and does not stop the others.
     Raises ``InputError`` before pushing anything when an archive is not a valid chart.
@@ -190,12 +243,18 @@ def publish_archives(
     reference = registry.reference
     prepared = _prepare(archives, reference)
     own_client = client is None
-    active = client or RegistryClient(registry, max_connections=max(workers, 1))
+    checkers = max(1, workers // 2)
+    active = client or RegistryClient(registry, max_connections=max(workers, 1) + checkers)
 
-    def one(item: tuple[ChartArchive, ChartArtifact]) -> PushResult:
+    def one(
+        item: tuple[ChartArchive, ChartArtifact],
+        checked: Callable[[], ManifestRead | None] | None = None,
+    ) -> PushResult:
         archive, artifact = item
         try:
-            result = push_artifact(active, reference, artifact, source=archive.source)
+            result = push_artifact(
+                active, reference, artifact, source=archive.source, checked=checked
+            )
         except HelmforgeError as e:
             return PushResult(
                 source=archive.source,
@@ -217,8 +276,22 @@ def publish_archives(
     try:
         if len(prepared) == 1 or workers <= 1:
             return [one(item) for item in prepared]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="oci-push") as pool:
-            return list(pool.map(one, prepared))
+        # Tag checks are cheap reads: run them ahead on their own threads so that the push
+        # workers' critical path is uploads only (a worker that gets there first runs it).
+        ahead = [
+            _Once(partial(check_tag, active, reference, artifact, source=archive.source))
+            for archive, artifact in prepared
+        ]
+        with (
+            ThreadPoolExecutor(max_workers=checkers, thread_name_prefix="oci-check") as checks,
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="oci-push") as pushes,
+        ):
+            for once in ahead:
+                checks.submit(once.run)
+            futures = [
+                pushes.submit(one, item, once) for item, once in zip(prepared, ahead, strict=True)
+            ]
+            return [future.result() for future in futures]
     finally:
         if own_client:
             active.close()
