@@ -12,7 +12,6 @@ from __future__ import annotations
 
 __all__ = ["KEYWORDS", "SchemaViolation", "Validator", "check_format", "schema_problems"]
 
-import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -57,6 +56,8 @@ def _is_hostname(text: str) -> bool:
 
 
 def _is_ip(text: str, version: int) -> bool:
+    import ipaddress  # rare: only templates that declare an IP format pay for the import
+
     try:
         return ipaddress.ip_address(text).version == version
     except ValueError:
