@@ -66,7 +66,7 @@ example_like = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(instance=example_like)
 def test_agrees_with_jsonschema_on_the_example_schema(instance: dict[str, Any]) -> None:
     schema = without_formats(EXAMPLE_SCHEMA)
