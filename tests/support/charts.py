@@ -14,7 +14,6 @@ import yaml
 
 from helmforge.core.charts import RenderedChart
 from helmforge.core.contexts import Context, parse_context
-from tests.support.helm import assert_helm_lints
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "templates" / "web-service.yaml"
@@ -100,6 +99,8 @@ def assert_lints_once(chart: RenderedChart) -> RenderedChart:
         digest.update(path.encode() + b"\0" + hashlib.sha256(data).digest())
     key = digest.hexdigest()
     if key not in _LINTED:
+        from tests.support.helm import assert_helm_lints  # loads the Go library: only when linting
+
         with tempfile.TemporaryDirectory() as folder:
             assert_helm_lints(write_chart(chart, Path(folder)))
         _LINTED.add(key)
