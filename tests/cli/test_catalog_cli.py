@@ -170,9 +170,9 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path, cli_env: dict[
     with huge.open("wb") as handle:
         handle.truncate(40 * 1024 * 1024)  # sparse: 40 MiB without writing them
     code, err, _seconds, peak_mb = _run(["import", str(huge)], env=cli_env, workdir=tmp_path)
-    assert code == 1
+    assert code == 1, err
     assert "over the limit of 33554432 bytes" in err
-    assert peak_mb < 200
+    assert peak_mb < 200, peak_mb
 
 
 def test_bom_crlf_empty_documents_lists_and_yaml11_keys_import(
