@@ -83,10 +83,12 @@ def login_form(request: Request, next_url: Annotated[str, Query(alias="next")] =
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
     """Check the credentials (throttled by the accounts service) and open a session."""
-    form = await request.form()
-    next_url = safe_next_url(form_text(form, "next", "/"))
-    username = form_text(form, "username").strip()
-    if not check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE), form_text(form, CSRF_FIELD)):
+    async with request.form(max_files=0) as form:
+        next_url = safe_next_url(form_text(form, "next", "/"))
+        username = form_text(form, "username").strip()
+        password = form_text(form, "password")
+        submitted_csrf = form_text(form, CSRF_FIELD)
+    if not check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE), submitted_csrf):
         return _login_page(
             request,
             next_url=next_url,
@@ -97,9 +99,7 @@ async def login(request: Request) -> Response:
     sessions = session_factory_of(request)
     source = request.client.host if request.client else "unknown"
     try:
-        principal = authenticate_password(
-            sessions, username, form_text(form, "password"), source=source
-        )
+        principal = authenticate_password(sessions, username, password, source=source)
     except AuthenticationError as error:
         return _login_page(
             request, next_url=next_url, username=username, error=error.message, status_code=401
