@@ -59,27 +59,41 @@ def collect_objects(
     paths = [entry for entry in from_paths if not entry.startswith(_CATALOG_PREFIX)]
     if paths:
         manifests = catalog.parse_sources(catalog.read_paths(paths, stdin=stdin))
-    bodies = [item.body for item in manifests.objects]
+    entries: list[tuple[dict[str, Any], str, int]] = [
+        (item.body, item.source, item.line) for item in manifests.objects
+    ]
     references = [entry[len(_CATALOG_PREFIX) :] for entry in from_paths if entry not in paths]
     if references:
         if open_engine is None:
             raise InputError("catalog entries need a catalog database")
         engine = open_engine()
         try:
-            bodies.extend(catalog.get_object(engine, ref, actor=actor).body for ref in references)
+            for reference in references:
+                found = catalog.get_object(engine, reference, actor=actor)
+                entries.append((found.body, f"{_CATALOG_PREFIX}{reference}", 0))
         finally:
             engine.dispose()
     objects: list[dict[str, Any]] = []
-    seen: set[tuple[str, str, str]] = set()
-    for body in bodies:
+    skipped = list(manifests.skipped)
+    first: dict[tuple[str, str, str], str] = {}
+    for body, source, line in entries:
         metadata = body.get("metadata") or {}
         identity = (str(body.get("kind")), str(metadata.get("namespace")), str(metadata["name"]))
-        if identity not in seen:
-            seen.add(identity)
-            objects.append(clean_object(body).body)
+        where = f"{source}:{line}" if line else source
+        if identity in first:
+            skipped.append(
+                SkippedDocument(
+                    source,
+                    line,
+                    f"{identity[0]}/{identity[2]} again; the one at {first[identity]} is used",
+                )
+            )
+            continue
+        first[identity] = where
+        objects.append(clean_object(body).body)
     if not objects:
         raise InputError("no Kubernetes objects found in the input (--from)")
-    return objects, list(manifests.skipped)
+    return objects, skipped
 
 
 def build_template_text(
