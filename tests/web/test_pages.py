@@ -417,3 +417,43 @@ def test_the_api_answers_the_ui_session(web: WebClient) -> None:
     assert created.status_code == 201, created.text
     with httpx.Client(base_url=web.server.url) as anonymous:
         assert anonymous.get("/api/v1/templates").status_code == 401
+
+
+def test_upload_then_deprecate_hides_the_version_from_generate(web: WebClient) -> None:
+    created = web.client.post(
+        "/templates/new",
+        data={"content": "", "csrf_token": web.csrf("/templates/new")},
+        files={"upload": ("web-service.yaml", EXAMPLE_TEMPLATE.read_bytes(), "application/yaml")},
+    )
+    assert created.status_code == 303, created.text
+    token = web.csrf("/templates/web-service")
+    web.client.post("/templates/web-service/1.2.0/publish", data={"csrf_token": token})
+    assert "web-service@1.2.0" in web.client.get("/generate").text
+    deprecated = web.client.post(
+        "/templates/web-service/1.2.0/deprecate", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert "Version 1.2.0 deprecated." in deprecated.text
+    assert "status-deprecated" in deprecated.text
+    assert "web-service@1.2.0" not in web.client.get("/generate").text
+    exported = web.client.get("/templates/web-service/1.2.0/export")
+    assert exported.content == EXAMPLE_TEMPLATE.read_bytes()
+    assert 'filename="web-service-1.2.0.yaml"' in exported.headers["content-disposition"]
+
+
+def test_an_upload_that_is_not_utf8_is_explained(web: WebClient) -> None:
+    response = web.client.post(
+        "/templates/new",
+        data={"csrf_token": web.csrf("/templates/new")},
+        files={"upload": ("t.yaml", b"\xff\xfe\x00bad", "application/yaml")},
+    )
+    assert response.status_code == 422
+    assert "t.yaml is not UTF-8 text" in response.text
+
+
+def test_repeated_failed_sign_ins_are_throttled(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        for _ in range(5):
+            assert sign_in(client, "alice", "not the password!").status_code == 401
+        refused = sign_in(client)  # the right password, but the account is locked for now
+    assert refused.status_code == 401
+    assert "too many failed sign-ins" in refused.text
