@@ -58,18 +58,31 @@ class Api:
         return {"Authorization": f"Bearer {token}"}
 
 
-def make_app(database_url: str, data_dir: Path, **overrides: object) -> tuple[FastAPI, str]:
-    """An API-only application over ``database_url``; returns it and the first admin password."""
+def make_app(
+    database_url: str, data_dir: Path, *, with_web: bool = False, **overrides: object
+) -> tuple[FastAPI, str]:
+    """An application over ``database_url`` (API only unless ``with_web``); returns it and the
+    first admin password."""
     settings = Settings(data_dir=data_dir, database_url=database_url, **overrides)  # type: ignore[arg-type]
     passwords: list[str] = []
-    app = create_app(settings, announce=passwords.append, with_web=False)
+    app = create_app(settings, announce=passwords.append, with_web=with_web)
     return app, (passwords[0] if passwords else "")
 
 
 @pytest.fixture
 def api(database_url: str, tmp_path: Path) -> Iterator[Api]:
-    """A seeded application on SQLite and on PostgreSQL, with an admin token."""
-    app, password = make_app(database_url, tmp_path / "data")
+    """A seeded application (API only) on SQLite and on PostgreSQL, with an admin token."""
+    yield from _api(database_url, tmp_path, with_web=False)
+
+
+@pytest.fixture
+def full_api(database_url: str, tmp_path: Path) -> Iterator[Api]:
+    """Like ``api``, but the whole server as ``helmforge serve`` runs it: API and web UI."""
+    yield from _api(database_url, tmp_path, with_web=True)
+
+
+def _api(database_url: str, tmp_path: Path, *, with_web: bool) -> Iterator[Api]:
+    app, password = make_app(database_url, tmp_path / "data", with_web=with_web)
     sessions: sessionmaker[Session] = app.state.sessions
     token = accounts.create_token(sessions, user="admin", actor=SYSTEM).token
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:

@@ -78,3 +78,17 @@ def test_json_log_lines(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     assert line["http"]["route"] == "/api/v1/templates/{name}/versions"
     assert line["level"] == "info"
     assert api.token not in json.dumps(line)
+
+
+def test_the_server_composes_the_web_ui_without_changing_the_api(full_api: Api) -> None:
+    browser = TestClient(full_api.app, follow_redirects=False)
+    assert browser.get("/").status_code in (302, 303, 307)
+    assert full_api.app.state.session_resolver is not None
+    paths = TestClient(full_api.app).get("/openapi.json").json()["paths"]
+    assert all(path.startswith("/api/v1/") or path in PROBES for path in paths)
+    # Without a session cookie the API still wants a token.
+    assert browser.get("/api/v1/templates").status_code == 401
+    assert full_api.client.get("/api/v1/templates").status_code == 200
+
+
+PROBES = ("/healthz", "/readyz", "/metrics")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 __all__ = ["router"]
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 
 from helmforge.api.dependencies import PrincipalDep, SessionsDep
 from helmforge.api.schemas import (
@@ -54,6 +56,8 @@ def create_token(
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke_token(token_id: int, sessions: SessionsDep, actor: PrincipalDep) -> TokenPublic:
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**62)], sessions: SessionsDep, actor: PrincipalDep
+) -> TokenPublic:
     """Revoke a token; it stops working at once."""
     return TokenPublic.model_validate(accounts.revoke_token(sessions, token_id, actor=actor))

@@ -352,6 +352,8 @@ def revoke_token(sessions: sessionmaker[Session], token_id: int, *, actor: Princ
 
     Raises ``NotFoundError`` (also for another user's token, to a non-admin).
     """
+    if not 0 < token_id < 2**62:
+        raise NotFoundError(f"token {token_id} does not exist")
     with sessions.begin() as session:
         row = session.get(ApiTokenRow, token_id, with_for_update=True)
         if row is None or (actor.role != ADMIN and row.user.name != actor.name):
