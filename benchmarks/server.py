@@ -9,6 +9,10 @@ One run, side by side:
 - in-process engine: the same builds (render_chart + pack_chart) in this process, one after the
   other: throughput and p50/p99 per build.
 
+HELMFORGE_BENCH_WORKERS starts the server with that many worker processes (default 1). The
+CPU time per build of the server, this client and PostgreSQL is reported too: on a busy
+machine it tells whether the server or the machine was the limit.
+
 The API overhead ratio is server p50 latency / in-process p50, and in-process throughput /
 server throughput. Goals: p99 <= 250 ms, server RSS <= 300 MB.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -88,7 +93,7 @@ def _server(url: str, data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[by
             "--port",
             str(port),
             "--workers",
-            os.environ.get("BENCH_WORKERS", "1"),
+            os.environ.get("HELMFORGE_BENCH_WORKERS", "1"),
         ],
         env=environment,
         stdout=subprocess.DEVNULL,
@@ -215,7 +220,7 @@ def run() -> dict[str, float | str]:
     total = CLIENTS * BUILDS_PER_CLIENT
     contexts = _contexts(total)
     work = [contexts[i::CLIENTS] for i in range(CLIENTS)]
-    scratch = Path(tempfile.mkdtemp(prefix="helmforge-bench-"))
+    scratch = Path(tempfile.mkdtemp(prefix="helmforge-bench-server-"))
     with _database() as url, _server(url, scratch) as (base, process):
         token = _token(url)
         warm = [_contexts(1, offset=200_000 + i) for i in range(WARMUP)]
@@ -230,6 +235,7 @@ def run() -> dict[str, float | str]:
         client_cpu = time.process_time() - client_cpu
         database_cpu = _postgres_cpu_seconds() - database_cpu
         rss = _peak_rss_mb(process.pid)
+    shutil.rmtree(scratch, ignore_errors=True)
     local_seconds, local = _in_process(contexts)
     figures: dict[str, float | str] = {
         "builds": float(total),
