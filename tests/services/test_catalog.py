@@ -118,3 +118,23 @@ def test_read_paths_checks_size_before_reading_and_reads_stdin(tmp_path: Path) -
     assert sources == [catalog.Source("<stdin>", b"x: 1\n")]
     with pytest.raises(TooLargeError):
         catalog.read_paths(["-"], stdin=io.BytesIO(b"x" * 200), max_bytes=100)
+
+
+def test_secret_values_never_reach_the_catalog(database_url: str) -> None:
+    engine = catalog.open_catalog(database_url)
+    canary = "c2VjcmV0LWNhbmFyeQ=="
+    text = (
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n"
+        f"data: {{password: {canary}}}\nstringData: {{token: plain-canary}}\n"
+    ).encode()
+    catalog.import_sources(engine, [catalog.Source("s.yaml", text)], actor="x")
+    entry = catalog.get_object(engine, "Secret/s", actor="x")
+    assert entry.body["data"] == {"password": ""}
+    assert entry.body["stringData"] == {"token": ""}
+    with engine.connect() as connection:
+        dump = (
+            "\n".join(connection.connection.iterdump()) if engine.dialect.name == "sqlite" else ""
+        )
+    assert canary not in dump
+    assert "plain-canary" not in dump
+    engine.dispose()

@@ -19,6 +19,7 @@ __all__ = [
     "CleanedObject",
     "clean_object",
     "is_generated_child",
+    "redact_secret_values",
 ]
 
 from collections.abc import Callable, Mapping
@@ -219,6 +220,24 @@ def is_generated_child(body: Mapping[str, Any]) -> bool:
         isinstance(reference, dict) and reference.get("controller") is True
         for reference in references
     )
+
+
+def redact_secret_values(body: dict[str, Any]) -> list[str]:
+    """Blank the values of a Secret's ``data`` and ``stringData`` in place; the keys stay.
+
+    The catalog keeps which keys a Secret has (templates need them) but never the values, so
+    they cannot leak through listings, the API or backups. Returns the keys blanked.
+    """
+    if body.get("kind") != "Secret" or body.get("apiVersion") != "v1":
+        return []
+    blanked: list[str] = []
+    for field_name in ("data", "stringData"):
+        values = body.get(field_name)
+        if isinstance(values, dict):
+            for key in values:
+                values[key] = ""
+                blanked.append(f"{field_name}.{key}")
+    return blanked
 
 
 def clean_object(body: Mapping[str, Any], *, in_place: bool = False) -> CleanedObject:

@@ -40,7 +40,7 @@ from helmforge.adapters import kube_cluster
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.adapters.storage import catalog_store
 from helmforge.adapters.storage.database import create_database_engine, migrate
-from helmforge.core.cleaning import clean_object
+from helmforge.core.cleaning import clean_object, redact_secret_values
 from helmforge.core.errors import InputError, Location, NotFoundError, TooLargeError
 from helmforge.core.kubernetes_schemas import SchemaSet
 from helmforge.core.label_selectors import parse_label_selector
@@ -372,6 +372,7 @@ def _reference(row: catalog_store.ObjectRow) -> str:
 
 def _prepare(item: ManifestObject, schemas: SchemaSet) -> catalog_store.ObjectRow:
     body = clean_object(item.body, in_place=True).body  # the parsed tree is ours, used once
+    redact_secret_values(body)
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     violations = _validate(schemas, body, item)
     problems: tuple[str, ...]
