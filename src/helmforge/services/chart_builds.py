@@ -43,8 +43,8 @@ from helmforge.core.templates import Template
 from helmforge.services import audit
 from helmforge.services.template_store import (
     TemplateVersionView,
+    find_published,
     get_version,
-    load_published,
     parse_reference,
     parsed_template,
 )
@@ -147,27 +147,28 @@ def build_chart(
     Raises ``InputError`` (bad context, values failing the schema, a missing required value),
     ``NotFoundError`` (no such template), ``ConflictError`` (version not published).
     """
-    version_view, parsed = load_published(sessions, template, actor=actor)
-    name, version, app_version, files = _render(
-        parsed, context, values, chart_version=chart_version
-    )
-    archive = pack_chart(name, files)
-    row = ChartBuildRow(
-        id=uuid.uuid4().hex,
-        template_name=version_view.name,
-        template_version=version_view.version,
-        context=dict(context),
-        values=dict(values or {}),
-        chart_name=name,
-        chart_version=version,
-        app_version=app_version,
-        digest="sha256:" + hashlib.sha256(archive).hexdigest(),
-        size=len(archive),
-        archive=archive,
-        created_by=actor.name,
-        created_at=datetime.now(UTC),
-    )
     with sessions.begin() as session:
+        # One connection and one transaction for the lookup and the record: fewer round trips.
+        version_view, parsed = find_published(session, template)
+        name, version, app_version, files = _render(
+            parsed, context, values, chart_version=chart_version
+        )
+        archive = pack_chart(name, files)
+        row = ChartBuildRow(
+            id=uuid.uuid4().hex,
+            template_name=version_view.name,
+            template_version=version_view.version,
+            context=dict(context),
+            values=dict(values or {}),
+            chart_name=name,
+            chart_version=version,
+            app_version=app_version,
+            digest="sha256:" + hashlib.sha256(archive).hexdigest(),
+            size=len(archive),
+            archive=archive,
+            created_by=actor.name,
+            created_at=datetime.now(UTC),
+        )
         session.add(row)
         audit.record(
             session,

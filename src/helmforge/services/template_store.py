@@ -21,6 +21,7 @@ __all__ = [
     "deprecate_version",
     "diff_versions",
     "export_yaml",
+    "find_published",
     "get_version",
     "list_templates",
     "list_versions",
@@ -414,11 +415,15 @@ def get_version(
     """One version; without ``version`` the newest published one (else the newest draft)."""
     del actor
     with sessions() as session:
-        if version is not None:
-            return _view(_version_row(session, name, version))
-        versions = _rows_of(session, name)
-        published = [row for row in versions if row.status == PUBLISHED]
-        return _view((published or versions)[-1])
+        return _find_version(session, name, version)
+
+
+def _find_version(session: Session, name: str, version: str | None) -> TemplateVersionView:
+    if version is not None:
+        return _view(_version_row(session, name, version))
+    versions = _rows_of(session, name)
+    published = [row for row in versions if row.status == PUBLISHED]
+    return _view((published or versions)[-1])
 
 
 def load_published(
@@ -428,8 +433,15 @@ def load_published(
 
     Raises ``NotFoundError``, ``ConflictError`` when that version is a draft or deprecated.
     """
+    del actor
+    with sessions() as session:
+        return find_published(session, reference)
+
+
+def find_published(session: Session, reference: str) -> tuple[TemplateVersionView, Template]:
+    """``load_published`` inside the caller's session (one connection for a whole build)."""
     name, version = parse_reference(reference)
-    view = get_version(sessions, name, version, actor=actor)
+    view = _find_version(session, name, version)
     if view.status != PUBLISHED:
         raise ConflictError(
             f"template {name}@{view.version} is {view.status}; charts are built from published "
