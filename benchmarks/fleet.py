@@ -115,39 +115,39 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _self_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def _run_measured(command: list[str]) -> tuple[float, int, str, float]:
-    """Run ``command``; return wall seconds, peak summed RSS of its tree, stderr, CPU seconds."""
+def _run_measured(command: list[str]) -> tuple[float, int, str, float, int]:
+    """Run ``command``; return wall seconds, peak summed RSS of its tree, stderr, CPU seconds
+    and the peak RSS of its largest single process (from ``wait4``)."""
     peak = 0
-    cpu_before = _children_cpu()
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    done = threading.Event()
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        done = threading.Event()
 
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, _tree_rss(process.pid))
-            done.wait(0.005)
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, _tree_rss(process.pid))
+                done.wait(0.005)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, stderr = process.communicate()
-    elapsed = time.perf_counter() - started
-    done.set()
-    sampler.join()
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        done.set()
+        sampler.join()
+        errors.seek(0)
+        stderr = errors.read().decode()
     if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {stderr.decode()}")
-    return elapsed, peak, stderr.decode().strip(), _children_cpu() - cpu_before
+        raise RuntimeError(f"{' '.join(command)} failed: {stderr}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return elapsed, peak, stderr.strip(), cpu, usage.ru_maxrss * 1024
 
 
 def _helm_package_all(folders: list[Path], out: Path) -> tuple[float, float]:
@@ -197,7 +197,7 @@ def run() -> dict[str, float | str]:
         peak_tree = max(run[1] for run in runs)
         summary = runs[-1][2]
         cpu = statistics.median(run[3] for run in runs)
-        peak_single = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        peak_single = max(run[4] for run in runs)
         charts = len(list((work / "tgz0").glob("*.tgz")))
         helm_seconds = statistics.median(run[0] for run in helm_runs)
         helm_cpu = statistics.median(run[1] for run in helm_runs)
