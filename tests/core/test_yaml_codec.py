@@ -116,6 +116,11 @@ def test_invalid_utf8_names_the_byte() -> None:
         load_documents(b"a: \xff\n", source="bad.yaml")
 
 
+def test_lone_surrogates_are_rejected_not_crashing() -> None:
+    with pytest.raises(InputError, match="not valid Unicode"):
+        load_documents("a: \ud800\n", source="bad.yaml")
+
+
 def test_merge_keys_are_rejected() -> None:
     with pytest.raises(InputError, match="merge keys"):
         load_single("base: &b {x: 1}\nother:\n  <<: *b\n")

@@ -151,7 +151,13 @@ class _Reader:
         return Location(self.source, mark.line + 1 if mark is not None else None, dotted)
 
     def read(self) -> list[LoadedDocument]:
-        loader = yaml.CSafeLoader(self.text)
+        try:
+            loader = yaml.CSafeLoader(self.text)
+        except UnicodeEncodeError as error:
+            raise InputError(
+                f"text holds a character that is not valid Unicode (position {error.start})",
+                location=Location(self.source),
+            ) from None
         documents: list[LoadedDocument] = []
         try:
             while True:
