@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from helmforge.cli.main import app
 from helmforge.services import catalog
 
-HELMFORGE = str(Path(sys.executable).with_name("helmforge"))
 DEMO = "manifests/microservices-demo"
 
 
@@ -130,16 +129,38 @@ HOSTILE = {
 }
 
 
+# Runs the real CLI and, at exit, records the process's own peak RSS (VmHWM: per address
+# space, so unlike ru_maxrss it does not inherit the forking test worker's size).
+_MEASURED_CLI = """
+import atexit, pathlib, sys
+peak_path = pathlib.Path(sys.argv.pop(1))
+def record():
+    status = pathlib.Path("/proc/self/status").read_text()
+    peak = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    peak_path.write_text(peak)
+atexit.register(record)
+sys.argv[0] = "helmforge"
+from helmforge.cli.main import run
+run()
+"""
+
+
 def _run(args: list[str], *, env: dict[str, str], workdir: Path) -> tuple[int, str, float, float]:
     """Run the real CLI in a subprocess: exit code, stderr, seconds, peak RSS in MB."""
+    peak_file = workdir / "peak-kb.txt"
     started = time.monotonic()
     with (workdir / "out.txt").open("wb") as out, (workdir / "err.txt").open("wb") as err:
-        process = subprocess.Popen([HELMFORGE, *args], env=env, stdout=out, stderr=err)
-        _pid, status, usage = os.wait4(process.pid, 0)
+        process = subprocess.run(
+            [sys.executable, "-c", _MEASURED_CLI, str(peak_file), *args],
+            env=env,
+            stdout=out,
+            stderr=err,
+            check=False,
+            timeout=120,
+        )
     seconds = time.monotonic() - started
-    code = os.waitstatus_to_exitcode(status)
-    process.returncode = code  # reaped by wait4: tell Popen
-    return code, (workdir / "err.txt").read_text(), seconds, usage.ru_maxrss / 1024
+    peak_mb = int(peak_file.read_text()) / 1024
+    return process.returncode, (workdir / "err.txt").read_text(), seconds, peak_mb
 
 
 @pytest.fixture
