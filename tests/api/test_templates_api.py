@@ -154,3 +154,23 @@ def test_unknown_template_answers_404(api: Api) -> None:
     assert api.client.get("/api/v1/templates/nope/versions/1.0.0").status_code == 404
     missing = api.client.get("/api/v1/templates/nope/diff", params={"old": "1", "new": "2"})
     assert missing.status_code == 404
+
+
+def test_drafts_can_be_deleted_published_versions_cannot(api: Api) -> None:
+    _create(api, version="1.0.0")
+    _create(api, version="2.0.0")
+    url = "/api/v1/templates/shop/versions"
+    assert api.client.delete(f"{url}/1.0.0", params={"revision": 5}).status_code == 409
+    assert api.client.delete(f"{url}/1.0.0", params={"revision": 1}).status_code == 204
+    assert api.client.get(f"{url}/1.0.0").status_code == 404
+    api.client.post(f"{url}/2.0.0/publish")
+    refused = api.client.delete(f"{url}/2.0.0", params={"revision": 2})
+    assert refused.status_code == 409
+    assert api.client.get(f"{url}/2.0.0").json()["status"] == "published"
+    _create(api, name="scratch", version="0.1.0")
+    assert (
+        api.client.delete("/api/v1/templates/scratch/versions/0.1.0?revision=1").status_code == 204
+    )
+    assert all(t["name"] != "scratch" for t in api.client.get("/api/v1/templates").json())
+    deleted = api.client.get("/api/v1/audit", params={"action": "template.delete"}).json()
+    assert {e["target"] for e in deleted} == {"template:shop@1.0.0", "template:scratch@0.1.0"}

@@ -93,6 +93,19 @@ def update_draft(
     )
 
 
+@router.delete("/{name}/versions/{version}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_draft(
+    name: str,
+    version: str,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+    revision: int = Query(ge=0, description="the revision you saw"),
+) -> Response:
+    """Delete a draft (published versions stay forever); 409 with ``current`` when stale."""
+    template_store.delete_draft(sessions, name, version, expected_revision=revision, actor=actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.get(
     "/{name}/versions/{version}/yaml",
     response_class=Response,

@@ -18,6 +18,7 @@ __all__ = [
     "TemplateVersionView",
     "check_template_text",
     "create_version",
+    "delete_draft",
     "deprecate_version",
     "diff_versions",
     "export_yaml",
@@ -324,6 +325,50 @@ def _stale(
         f"(revision {current.revision}, you edited revision {expected})",
         current=current,
     )
+
+
+def delete_draft(
+    sessions: sessionmaker[Session],
+    name: str,
+    version: str,
+    *,
+    expected_revision: int,
+    actor: Principal,
+) -> None:
+    """Delete a draft still at ``expected_revision`` (a template without versions goes too).
+
+    Raises ``NotFoundError``, ``ConflictError`` for a published or deprecated version (those
+    stay forever), ``StaleRevisionError`` when someone saved in between.
+    """
+    try:
+        with sessions.begin() as session:
+            row = _version_row(session, name, version, lock=True)
+            if row.status != DRAFT:
+                raise ConflictError(
+                    f"template {name}@{version} is {row.status}; only drafts can be deleted"
+                )
+            if row.revision != expected_revision:
+                raise StaleRevisionError(
+                    f"template {name}@{version} was saved by {row.updated_by} in between "
+                    f"(revision {row.revision}, you saw revision {expected_revision})",
+                    current=_view(row),
+                )
+            parent = row.template
+            before = {"status": row.status, "revision": row.revision, "content": row.content}
+            session.delete(row)
+            session.flush()  # DELETE ... WHERE revision = the one read
+            remaining = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(TemplateVersionRow)
+                .where(TemplateVersionRow.template_id == parent.id)
+            )
+            if not remaining:
+                session.delete(parent)
+            audit.record(
+                session, actor, "template.delete", f"template:{name}@{version}", before=before
+            )
+    except StaleDataError:
+        raise _stale(sessions, name, version, expected_revision) from None
 
 
 def _change_status(
