@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.core.chart_files import content_digest
 from helmforge.core.charts import RenderedChart, effective_values, render_chart
 from helmforge.core.errors import InputError
 from helmforge.core.templates import Template, parse_template
@@ -86,7 +87,31 @@ def test_chart_yaml_records_provenance() -> None:
         "helmforge.dev/generator-version": "0.1.0",
         "helmforge.dev/template": "web-service",
         "helmforge.dev/template-version": "1.2.0",
+        "helmforge.io/content-digest": data["annotations"]["helmforge.io/content-digest"],
     }
+    assert data["annotations"]["helmforge.io/content-digest"].startswith("sha256:")
+
+
+def test_content_digest_ignores_the_chart_version_only() -> None:
+    key = "helmforge.io/content-digest"
+
+    def digest_of(chart: RenderedChart) -> str:
+        annotations = load_single(chart.files["Chart.yaml"], source="Chart.yaml").data[
+            "annotations"
+        ]
+        value = annotations[key]
+        assert isinstance(value, str)
+        return value
+
+    one = render(ctx=context(version="latest"), chart_version="1.0.0")
+    two = render(ctx=context(version="latest"), chart_version="1.0.1")
+    assert one.files != two.files
+    assert digest_of(one) == digest_of(two)
+    other_app = render(ctx=context(version="latest2"), chart_version="1.0.0")
+    assert digest_of(other_app) != digest_of(one)
+    assert content_digest(
+        {p: d for p, d in one.files.items() if p != "Chart.yaml"}, version="1.0.0"
+    ) != digest_of(one)
 
 
 def test_non_semver_app_version_needs_a_chart_version() -> None:

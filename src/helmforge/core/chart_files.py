@@ -5,13 +5,23 @@ Each function returns the file's text; all are deterministic (no clock, stable o
 
 from __future__ import annotations
 
-__all__ = ["HELMIGNORE", "chart_yaml", "helpers_tpl", "notes_txt", "readme_md", "values_yaml"]
+__all__ = [
+    "HELMIGNORE",
+    "chart_yaml",
+    "content_digest",
+    "helpers_tpl",
+    "notes_txt",
+    "readme_md",
+    "values_yaml",
+]
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from helmforge.core.go_templates import escape_text, plain_scalar, yaml_quote
+from helmforge.core.oci import CONTENT_DIGEST_ANNOTATION
 from helmforge.core.yaml_codec import dump_yaml
 
 if TYPE_CHECKING:
@@ -41,9 +51,18 @@ HELMIGNORE = """\
 
 
 def chart_yaml(
-    template: Template, context: Context, *, version: str, generator_version: str
+    template: Template,
+    context: Context,
+    *,
+    version: str,
+    generator_version: str,
+    content_digest: str | None = None,
 ) -> str:
-    """Chart.yaml: identity, quoted appVersion, and provenance annotations (sorted)."""
+    """Chart.yaml: identity, quoted appVersion, and provenance annotations (sorted).
+
+    ``content_digest`` (see ``content_digest``) becomes the ``helmforge.io/content-digest``
+    annotation when given.
+    """
     annotations = {
         "helmforge.dev/context-customer": context.customer,
         "helmforge.dev/context-environment": context.environment,
@@ -54,6 +73,9 @@ def chart_yaml(
         "helmforge.dev/template": template.name,
         "helmforge.dev/template-version": template.version,
     }
+    if content_digest is not None:
+        annotations[CONTENT_DIGEST_ANNOTATION] = content_digest
+    annotations = dict(sorted(annotations.items()))
     description = template.description or f"{context.chart_name}, generated from {template.name}"
     lines = [
         "apiVersion: v2",
@@ -66,6 +88,32 @@ def chart_yaml(
     ]
     lines.extend(f"  {key}: {_scalar(value)}" for key, value in annotations.items())
     return "\n".join(lines) + "\n"
+
+
+def _version_free(path: str, data: bytes, version: str) -> bytes:
+    """The file with the chart version taken out (Chart.yaml's ``version:`` line, README's
+    "Chart version" mention); other files as they are."""
+    if path == "Chart.yaml":
+        line = f"version: {_scalar(version)}\n".encode()
+        return data.replace(line, b"", 1)
+    if path == "README.md":
+        return data.replace(f"Chart version `{version}`,".encode(), b"Chart version,", 1)
+    return data
+
+
+def content_digest(files: Mapping[str, bytes], *, version: str) -> str:
+    """The digest of a chart's content regardless of its version: ``sha256:<hex>``.
+
+    Computed before the annotation is added: for every file in sorted path order, the
+    SHA-256 is fed the UTF-8 path, a NUL, the decimal byte length, a NUL and the bytes, where
+    Chart.yaml lacks its ``version:`` line and README.md its chart version mention. The same
+    chart content published under another version has the same digest.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        data = _version_free(path, files[path], version)
+        digest.update(path.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
+    return "sha256:" + digest.hexdigest()
 
 
 def _scalar(text: str) -> str:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from helmforge.core.chart_files import (
     HELMIGNORE,
     chart_yaml,
+    content_digest,
     helpers_tpl,
     notes_txt,
     readme_md,
@@ -215,12 +216,17 @@ def render_chart(
     }
     for resource in resources:
         files[f"templates/{resource.id}.yaml"] = _resource_text(template, schemas, resource, ctx)
-    return RenderedChart(
-        name=name,
+    encoded = {path: files[path].encode() for path in sorted(files)}
+    # The content digest covers every file but the version, and is then written into
+    # Chart.yaml: the same content under a new version keeps its digest.
+    encoded["Chart.yaml"] = chart_yaml(
+        template,
+        context,
         version=version,
-        app_version=context.version,
-        files={path: files[path].encode() for path in sorted(files)},
-    )
+        generator_version=generator_version,
+        content_digest=content_digest(encoded, version=version),
+    ).encode()
+    return RenderedChart(name=name, version=version, app_version=context.version, files=encoded)
 
 
 def _schema_text(template: Template, schemas: SchemaSet) -> str:
