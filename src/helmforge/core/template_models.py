@@ -151,6 +151,10 @@ class Template:
     raw: Mapping[str, Any]
     lines: LineMap = field(repr=False)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    chart_version_policy: str = "app"
+    """``spec.chartVersionPolicy``: ``app`` (chart version = app version, unless a build names
+    one) or ``auto`` (publishing picks the next patch above the highest published version of
+    the chart when its content changed, and reuses that version when it did not)."""
 
     def __getstate__(self) -> dict[str, Any]:
         # Worker processes get the template without the caches (validators, schema sets):

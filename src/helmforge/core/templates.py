@@ -9,6 +9,7 @@ The model types live in ``helmforge.core.template_models`` and are re-exported h
 from __future__ import annotations
 
 __all__ = [
+    "CHART_VERSION_POLICIES",
     "PARAMETER_KEYS",
     "PARAMETER_TYPES",
     "STANDARD_LABELS",
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
 _CTX_KEYS = (*CONTEXT_KEYS, "name")
 _PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _KUBERNETES_VERSION = re.compile(r"1\.\d{1,3}\Z")
+CHART_VERSION_POLICIES = ("app", "auto")
+"""Values of ``spec.chartVersionPolicy`` (default ``app``); a build may still name a version."""
 
 
 class _Collector:
@@ -140,8 +143,20 @@ def parse_template(content: str | bytes, *, source: str) -> Template:
     spec = check.mapping(root.get("spec"), ("spec",), "spec")
     if root and "spec" not in root:
         check.add("spec is required", ())
-    check.keys(spec, ("kubernetesVersion", "values", "layers", "resources"), ("spec",))
+    check.keys(
+        spec,
+        ("kubernetesVersion", "chartVersionPolicy", "values", "layers", "resources"),
+        ("spec",),
+    )
     kubernetes_version = _kubernetes_version(spec.get("kubernetesVersion"), check)
+    chart_version_policy = spec.get("chartVersionPolicy", "app")
+    if chart_version_policy not in CHART_VERSION_POLICIES:
+        check.add(
+            f"chartVersionPolicy {chart_version_policy!r} is unknown; valid: "
+            + ", ".join(CHART_VERSION_POLICIES),
+            ("spec", "chartVersionPolicy"),
+        )
+        chart_version_policy = "app"
     parameters: dict[str, Parameter] = {}
     groups: list[str] = []
     _read_parameters(spec.get("values"), (), check, parameters, groups)
@@ -176,6 +191,7 @@ def parse_template(content: str | bytes, *, source: str) -> Template:
         source=source,
         raw=root,
         lines=document.lines,
+        chart_version_policy=chart_version_policy,
     )
 
 
