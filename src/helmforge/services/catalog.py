@@ -240,7 +240,8 @@ def import_manifests(
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
     allow_invalid: bool = False,
 ) -> ImportReport:
-    """Clean, validate and store ``manifests`` in one transaction.
+    """Clean, validate and store ``manifests`` in one transaction (the objects' bodies are
+    cleaned in place: the caller hands them over).
 
     Objects failing their schema make the whole import fail with ``InputError`` (every problem
     in ``problems``, each naming the source, line, object and field path) unless

@@ -13,12 +13,10 @@ __all__ = [
     "ObjectWriter",
     "SchemaRow",
     "StoredObject",
-    "existing_hashes",
     "find_objects",
     "list_schemas",
     "load_schema_definitions",
     "object_writer",
-    "write_objects",
     "write_schemas",
 ]
 
@@ -115,24 +113,6 @@ def _transaction(engine: Engine) -> Iterator[Connection]:
         ) from error
 
 
-def existing_hashes(engine: Engine, kinds: Iterable[str]) -> dict[ObjectKey, tuple[int, str]]:
-    """``key -> (id, content hash)`` of stored objects of ``kinds``."""
-    columns = (
-        _OBJECTS.c.api_group,
-        _OBJECTS.c.kind,
-        _OBJECTS.c.namespace,
-        _OBJECTS.c.name,
-        _OBJECTS.c.id,
-        _OBJECTS.c.content_hash,
-    )
-    wanted = sorted(set(kinds))
-    if not wanted:
-        return {}
-    with _transaction(engine) as connection:
-        rows = connection.execute(sa.select(*columns).where(_OBJECTS.c.kind.in_(wanted)))
-        return {(row[0], row[1], row[2], row[3]): (row[4], row[5]) for row in rows}
-
-
 class ObjectWriter:
     """Writes objects batch by batch inside one open transaction (see ``object_writer``)."""
 
@@ -210,18 +190,6 @@ def object_writer(engine: Engine, *, actor: str) -> Iterator[ObjectWriter]:
     (nothing written) when it raises."""
     with _transaction(engine) as connection:
         yield ObjectWriter(connection, actor)
-
-
-def write_objects(
-    engine: Engine,
-    *,
-    created: Sequence[ObjectRow],
-    updated: Sequence[tuple[int, ObjectRow]],
-    actor: str,
-) -> None:
-    """Insert ``created`` and overwrite ``updated`` (by id) with their labels, atomically."""
-    with object_writer(engine, actor=actor) as writer:
-        writer.write(created=created, updated=updated)
 
 
 def _object_values(row: ObjectRow, actor: str) -> dict[str, Any]:
