@@ -9,7 +9,7 @@ from __future__ import annotations
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "Settings", "load_settings"]
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from helmforge.adapters.storage.database import database_url_for_directory
@@ -28,9 +28,12 @@ class Settings:
     ``log_format``: HELMFORGE_LOG_FORMAT, ``text`` (default) or ``json``.
     ``max_body_bytes``: HELMFORGE_MAX_BODY_BYTES, the largest request body the API reads.
     ``seed_examples``: HELMFORGE_SEED_EXAMPLES (default true) seeds the example template.
-    ``threads``: HELMFORGE_THREADS (default 8), requests a server process works on at once;
+    ``threads``: HELMFORGE_THREADS (default 4), requests a server process works on at once;
     more wait in line, first come first served (Python runs one thread at a time, so more
     threads only make the slowest answers slower).
+    ``secret_key``: HELMFORGE_SECRET_KEY, the Fernet key that encrypts registry credentials at
+    rest (give the same one to every server sharing a database); unset, a key file is created
+    in ``data_dir`` (mode 0600) on first use. Never printed.
     """
 
     data_dir: Path
@@ -38,7 +41,8 @@ class Settings:
     log_format: str = "text"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     seed_examples: bool = True
-    threads: int = 8
+    threads: int = 4
+    secret_key: str | None = field(default=None, repr=False)
 
 
 def _default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -80,5 +84,6 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         log_format=log_format,
         max_body_bytes=_positive_int(environ, "HELMFORGE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
         seed_examples=seed in ("true", "1", "yes"),
-        threads=_positive_int(environ, "HELMFORGE_THREADS", 8),
+        threads=_positive_int(environ, "HELMFORGE_THREADS", 4),
+        secret_key=environ.get("HELMFORGE_SECRET_KEY") or None,
     )
