@@ -1,0 +1,57 @@
+"""Settings come from the environment passed in, with safe defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helmforge.core.errors import InputError
+from helmforge.services.settings import DEFAULT_MAX_BODY_BYTES, load_settings
+
+
+def test_defaults_put_a_sqlite_database_in_the_data_dir(tmp_path: Path) -> None:
+    settings = load_settings({"HOME": str(tmp_path)})
+    assert settings.data_dir == tmp_path / ".local" / "share" / "helmforge"
+    assert settings.database_url == f"sqlite:///{settings.data_dir / 'helmforge.db'}"
+    assert (settings.log_format, settings.max_body_bytes, settings.seed_examples) == (
+        "text",
+        DEFAULT_MAX_BODY_BYTES,
+        True,
+    )
+    xdg = load_settings({"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")})
+    assert xdg.data_dir == tmp_path / "xdg" / "helmforge"
+
+
+def test_environment_overrides(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "HELMFORGE_DATA_DIR": str(tmp_path),
+            "HELMFORGE_DATABASE_URL": "postgresql://db/helmforge",
+            "HELMFORGE_LOG_FORMAT": "JSON",
+            "HELMFORGE_MAX_BODY_BYTES": "1024",
+            "HELMFORGE_SEED_EXAMPLES": "false",
+            "HELMFORGE_THREADS": "2",
+        }
+    )
+    assert settings.data_dir == tmp_path
+    assert settings.database_url == "postgresql://db/helmforge"
+    assert settings.log_format == "json"
+    assert settings.max_body_bytes == 1024
+    assert settings.seed_examples is False
+    assert settings.threads == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HELMFORGE_LOG_FORMAT", "xml"),
+        ("HELMFORGE_MAX_BODY_BYTES", "-1"),
+        ("HELMFORGE_MAX_BODY_BYTES", "lots"),
+        ("HELMFORGE_SEED_EXAMPLES", "maybe"),
+        ("HELMFORGE_THREADS", "0"),
+    ],
+)
+def test_bad_values_are_input_errors_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(InputError, match=name):
+        load_settings({"HOME": "/nonexistent", name: value})
