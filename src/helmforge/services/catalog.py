@@ -17,12 +17,14 @@ __all__ = [
     "ImportReport",
     "ImportedObject",
     "Source",
+    "catalog_schema_set",
     "get_object",
     "import_from_cluster",
     "import_manifests",
     "import_sources",
     "list_objects",
     "open_catalog",
+    "parse_sources",
     "read_paths",
 ]
 

@@ -28,7 +28,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from helmforge.adapters.storage.catalog_tables import (
     CatalogObject,
@@ -36,7 +36,7 @@ from helmforge.adapters.storage.catalog_tables import (
     CatalogSchema,
 )
 from helmforge.adapters.storage.database import redacted_url
-from helmforge.core.errors import ExternalServiceError
+from helmforge.core.errors import ConflictError, ExternalServiceError
 from helmforge.core.label_selectors import Requirement
 
 _OBJECTS = cast(sa.Table, CatalogObject.__table__)
@@ -106,6 +106,11 @@ def _transaction(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.begin() as connection:
             yield connection
+    except IntegrityError as error:
+        raise ConflictError(
+            "another import stored the same objects at the same time; nothing was imported, "
+            "run the import again"
+        ) from error
     except SQLAlchemyError as error:
         raise ExternalServiceError(
             f"catalog database {redacted_url(str(engine.url))} failed: "
