@@ -207,3 +207,43 @@ def test_serve_starts_prints_the_first_admin_once_and_answers(tmp_path: Path) ->
         check=False,
     )
     assert "one-time password" not in again.stdout
+
+
+def test_serve_with_a_bad_database_url_fails_in_one_line(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HELMFORGE_DATABASE_URL", "mysql://user:s3cret@db/helmforge")
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 1
+    assert "unsupported database" in result.stderr
+    assert "s3cret" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_serve_with_workers_prepares_the_store_once(tmp_path: Path) -> None:
+    port = _free_port()
+    environment = {**os.environ, "HELMFORGE_DATA_DIR": str(tmp_path / "data")}
+    process = subprocess.Popen(
+        [HELMFORGE, "serve", "--port", str(port), "--workers", "2"],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, "serve --workers did not answer"
+            assert process.poll() is None, process.communicate()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        answers = [httpx.get(f"http://127.0.0.1:{port}/healthz") for _ in range(6)]
+        assert all(response.status_code == 200 for response in answers)
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert output.count("one-time password") == 1
