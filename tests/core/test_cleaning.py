@@ -3,6 +3,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from helmforge.core.cleaning import clean_object, is_generated_child
 
 
@@ -189,3 +192,33 @@ def test_job_restart_policy_and_cronjob_defaults() -> None:
             "spec": {"template": {"spec": {"restartPolicy": "OnFailure", "containers": []}}}
         },
     }
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8))
+_trees = st.recursive(
+    _scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(
+            st.sampled_from(
+                ["spec", "metadata", "status", "labels", "ports", "type", "template", "x", "uid"]
+            ),
+            children,
+            max_size=4,
+        ),
+    ),
+    max_leaves=20,
+)
+
+
+@given(
+    kind=st.sampled_from(["Deployment", "Service", "CronJob", "Secret", "Widget"]),
+    body=st.dictionaries(st.sampled_from(["spec", "metadata", "status", "data"]), _trees),
+)
+def test_cleaning_is_idempotent_and_leaves_its_input_alone(kind: str, body: dict[str, Any]) -> None:
+    document = {"apiVersion": "v1", "kind": kind, **body}
+    before = copy.deepcopy(document)
+    once = clean_object(document).body
+    assert document == before
+    assert clean_object(once).body == once
+    assert "status" not in once
