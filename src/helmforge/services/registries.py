@@ -1,0 +1,545 @@
+"""Registries as configured objects, and publishing recorded chart builds to them.
+
+A registry is stored by name with its URL, TLS settings and credentials; the password is
+encrypted with the server's secret key (``secret_key_for``) before it reaches the database,
+and no view, error, log line or audit event holds it. Publishing a build pushes its archive
+(``services.publishing``), records the push (``chart_pushes``: digests, registry, repository,
+tag, who, when, status) and an audit event naming the registry, never its secret.
+
+The template's ``spec.chartVersionPolicy`` decides the version: ``app`` publishes the build as
+it is; ``auto`` asks the registry (``choose_version``) and, when the version differs from the
+build's, publishes a build of the same inputs under the chosen version (reusing one recorded
+before, else recording a new one).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChartVersions",
+    "DatabasePushRecorder",
+    "PublishOutcome",
+    "PushView",
+    "RegistryView",
+    "create_registry",
+    "delete_registry",
+    "list_chart_versions",
+    "list_pushes",
+    "list_registries",
+    "publish_build",
+    "secret_key_for",
+]
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.key_files import check_key, load_or_create_key
+from helmforge.adapters.oci import RegistryClient
+from helmforge.adapters.secrets import open_registry, seal_registry
+from helmforge.adapters.storage.publishing_tables import PushRow, RegistryRow
+from helmforge.adapters.storage.server_tables import ChartBuildRow
+from helmforge.core.contexts import is_dns_label
+from helmforge.core.errors import (
+    AuthenticationError,
+    ConflictError,
+    ExternalServiceError,
+    HelmforgeError,
+    InputError,
+    Location,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from helmforge.core.oci import (
+    CONTENT_DIGEST_ANNOTATION,
+    Registry,
+    read_chart_metadata,
+    repository_for,
+)
+from helmforge.core.principals import Principal
+from helmforge.core.secrets import Secret
+from helmforge.services import audit, chart_builds, template_store
+from helmforge.services.publishing import (
+    ChartArchive,
+    PushRecord,
+    PushResult,
+    choose_version,
+    list_versions,
+    publish_archives,
+)
+from helmforge.services.settings import Settings
+
+KEY_FILE_NAME = "secret.key"
+_MAX_CA_PEM = 256 << 10
+
+
+def secret_key_for(settings: Settings) -> bytes:
+    """The Fernet key for credentials at rest: HELMFORGE_SECRET_KEY, else the key file in the
+    data directory (created with mode 0600 on first use). There is no built-in key."""
+    if settings.secret_key:
+        return check_key(settings.secret_key.strip().encode(), source="HELMFORGE_SECRET_KEY")
+    return load_or_create_key(settings.data_dir / KEY_FILE_NAME)
+
+
+# --- views --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryView:
+    """A configured registry as anyone may see it: no password, only whether one is set."""
+
+    name: str
+    url: str
+    plain_http: bool
+    username: str | None
+    has_password: bool
+    has_ca: bool
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PushView:
+    id: int
+    build_id: str | None
+    registry: str
+    chart: str
+    version: str
+    repository: str
+    tag: str
+    manifest_digest: str
+    layer_digest: str
+    status: str
+    error: str | None
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PublishOutcome:
+    """What publishing a build did. ``build_id`` is the build pushed: the one asked for, or
+    under the ``auto`` policy a build of the same inputs under the chosen version."""
+
+    build_id: str
+    requested_build_id: str
+    registry: str
+    policy: str
+    chart: str
+    version: str
+    repository: str
+    tag: str
+    manifest_digest: str
+    layer_digest: str
+    status: str
+    push_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChartVersions:
+    registry: str
+    chart: str
+    repository: str
+    versions: list[str]
+
+
+def _registry_view(row: RegistryRow) -> RegistryView:
+    return RegistryView(
+        name=row.name,
+        url=row.url,
+        plain_http=row.plain_http,
+        username=row.username,
+        has_password=row.password_encrypted is not None,
+        has_ca=bool(row.ca_pem),
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def _push_view(row: PushRow) -> PushView:
+    return PushView(
+        id=row.id,
+        build_id=row.build_id,
+        registry=row.registry_name,
+        chart=row.chart,
+        version=row.version,
+        repository=row.repository,
+        tag=row.tag,
+        manifest_digest=row.manifest_digest,
+        layer_digest=row.layer_digest,
+        status=row.status,
+        error=row.error,
+        actor=row.actor,
+        at=row.at,
+    )
+
+
+# --- configured registries -------------------------------------------------------------------
+
+
+def _require_admin(actor: Principal, what: str) -> None:
+    if not actor.is_admin:
+        raise PermissionDeniedError(f"only administrators may {what}")
+
+
+def create_registry(
+    sessions: sessionmaker[Session],
+    *,
+    name: str,
+    url: str,
+    key: bytes,
+    actor: Principal,
+    username: str | None = None,
+    password: Secret | None = None,
+    ca_pem: str | None = None,
+    plain_http: bool = False,
+) -> RegistryView:
+    """Store a registry (admins only). Raises ``InputError`` (bad name, url, credentials or CA),
+    ``ConflictError`` (the name is taken), ``PermissionDeniedError``."""
+    _require_admin(actor, "configure registries")
+    if not is_dns_label(name):
+        raise InputError(
+            f"registry name {name!r} is invalid: 1-63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit",
+            location=Location(path="name"),
+        )
+    if ca_pem is not None and (len(ca_pem) > _MAX_CA_PEM or "-----BEGIN" not in ca_pem):
+        raise InputError(
+            "ca_pem must be a PEM bundle (-----BEGIN CERTIFICATE-----...) under 256 KiB",
+            location=Location(path="ca_pem"),
+        )
+    if password is not None and not password:
+        password = None
+    registry = Registry(
+        url,
+        ca_pem=ca_pem or None,
+        plain_http=plain_http,
+        username=username or None,
+        password=password,
+    )
+    sealed = seal_registry(registry, key=key)
+    row = RegistryRow(
+        name=name,
+        url=registry.url,
+        ca_pem=registry.ca_pem,
+        plain_http=registry.plain_http,
+        username=registry.username,
+        password_encrypted=sealed["password_encrypted"],
+        created_at=datetime.now(UTC),
+        created_by=actor.name,
+    )
+    try:
+        with sessions.begin() as session:
+            session.add(row)
+            session.flush()
+            audit.record(
+                session,
+                actor,
+                "registry.create",
+                f"registry:{name}",
+                after={
+                    "name": name,
+                    "url": registry.url,
+                    "username": registry.username,
+                    "plain_http": registry.plain_http,
+                    "has_password": registry.password is not None,
+                    "has_ca": registry.ca_pem is not None,
+                },
+            )
+    except IntegrityError:
+        raise ConflictError(
+            f"a registry named {name!r} already exists; delete it first or pick another name",
+            location=Location(path="name"),
+        ) from None
+    return _registry_view(row)
+
+
+def list_registries(sessions: sessionmaker[Session], *, actor: Principal) -> list[RegistryView]:
+    """Every configured registry by name (no secrets)."""
+    del actor
+    with sessions() as session:
+        rows = session.scalars(sa.select(RegistryRow).order_by(RegistryRow.name))
+        return [_registry_view(row) for row in rows]
+
+
+def _registry_row(session: Session, name: str) -> RegistryRow:
+    row = (
+        session.scalars(sa.select(RegistryRow).where(RegistryRow.name == name)).first()
+        if len(name) <= 63
+        else None
+    )
+    if row is None:
+        raise NotFoundError(
+            f"registry {name!r} is not configured", location=Location(path="registry")
+        )
+    return row
+
+
+def delete_registry(sessions: sessionmaker[Session], name: str, *, actor: Principal) -> None:
+    """Forget a registry (admins only); its push history stays. Raises ``NotFoundError``."""
+    _require_admin(actor, "configure registries")
+    with sessions.begin() as session:
+        row = _registry_row(session, name)
+        before = {"name": row.name, "url": row.url, "username": row.username}
+        session.delete(row)
+        audit.record(session, actor, "registry.delete", f"registry:{name}", before=before)
+
+
+def _open(sessions: sessionmaker[Session], name: str, *, key: bytes) -> Registry:
+    with sessions() as session:
+        row = _registry_row(session, name)
+        record: dict[str, Any] = {
+            "url": row.url,
+            "ca_pem": row.ca_pem,
+            "plain_http": row.plain_http,
+            "username": row.username,
+            "password_encrypted": row.password_encrypted,
+        }
+    try:
+        return open_registry(record, key=key)
+    except InputError as error:
+        raise ExternalServiceError(
+            f"the credentials of registry {name!r} cannot be decrypted with this server's "
+            "secret key (was HELMFORGE_SECRET_KEY changed?): configure the registry again"
+        ) from error
+
+
+def _as_service_error(name: str, error: HelmforgeError) -> HelmforgeError:
+    """Registry refusals of our credentials are the registry's answer, not the caller's login."""
+    if isinstance(error, (AuthenticationError, PermissionDeniedError)):
+        wrapped = ExternalServiceError(f"registry {name!r}: {error}")
+        wrapped.__cause__ = error
+        return wrapped
+    return error
+
+
+# --- publishing ------------------------------------------------------------------------------
+
+
+class DatabasePushRecorder:
+    """A ``PushRecorder`` keeping every push in ``chart_pushes`` under a registry's name."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], *, registry: str, build_id: str | None = None
+    ) -> None:
+        self._sessions = sessions
+        self._registry = registry
+        self._build_id = build_id
+
+    def record_push(self, record: PushRecord) -> None:
+        with self._sessions.begin() as session:
+            _add_push(
+                session,
+                record.result,
+                registry=self._registry,
+                build_id=self._build_id,
+                actor=record.actor,
+                at=record.at,
+            )
+
+
+def _add_push(
+    session: Session,
+    result: PushResult,
+    *,
+    registry: str,
+    build_id: str | None,
+    actor: str,
+    at: datetime,
+) -> PushRow:
+    row = PushRow(
+        build_id=build_id,
+        registry_name=registry,
+        chart=result.chart,
+        version=result.version,
+        repository=result.repository,
+        tag=result.tag,
+        manifest_digest=result.manifest_digest,
+        layer_digest=result.layer_digest,
+        status=result.status,
+        error=str(result.error) if result.error is not None else None,
+        actor=actor,
+        at=at,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _content_digest(archive: bytes, *, source: str) -> str | None:
+    annotations = read_chart_metadata(archive, source=source).data.get("annotations")
+    value = annotations.get(CONTENT_DIGEST_ANNOTATION) if isinstance(annotations, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _build_for_version(
+    sessions: sessionmaker[Session],
+    build: chart_builds.ChartBuildView,
+    version: str,
+    *,
+    content_digest: str | None,
+    actor: Principal,
+) -> chart_builds.ChartBuildView:
+    """A recorded build of ``build``'s inputs under chart ``version``: one made before when its
+    content digest matches, else a new one."""
+    template_name, _, template_version = build.template.rpartition("@")
+    with sessions() as session:
+        candidates = session.scalars(
+            sa.select(ChartBuildRow)
+            .where(
+                ChartBuildRow.template_name == template_name,
+                ChartBuildRow.template_version == template_version,
+                ChartBuildRow.chart_name == build.name,
+                ChartBuildRow.chart_version == version,
+            )
+            .order_by(ChartBuildRow.created_at.desc())
+            .limit(20)
+        ).all()
+        for row in candidates:
+            if (
+                row.context == build.context
+                and row.values == build.values
+                and content_digest is not None
+                and _content_digest(row.archive, source=f"chart build {row.id}") == content_digest
+            ):
+                return chart_builds.get_build(sessions, row.id, actor=actor)
+    return chart_builds.build_chart(
+        sessions,
+        template=build.template,
+        context=build.context,
+        values=build.values,
+        chart_version=version,
+        actor=actor,
+    )
+
+
+def publish_build(
+    sessions: sessionmaker[Session],
+    build_id: str,
+    *,
+    registry: str,
+    key: bytes,
+    actor: Principal,
+    client: RegistryClient | None = None,
+) -> PublishOutcome:
+    """Push recorded build ``build_id`` to the configured ``registry``.
+
+    Identical content already under the version answers ``unchanged``. Raises
+    ``NotFoundError`` (build or registry), ``ConflictError`` (the version holds other content:
+    both layer digests named; the failed push is recorded), ``ExternalServiceError`` (registry
+    down or refusing our credentials).
+    """
+    build = chart_builds.get_build(sessions, build_id, actor=actor)
+    config = _open(sessions, registry, key=key)
+    template_name, _, template_version = build.template.rpartition("@")
+    template = template_store.parsed_template(
+        template_store.get_version(sessions, template_name, template_version, actor=actor)
+    )
+    policy = template.chart_version_policy
+    active = client or RegistryClient(config, max_connections=2)
+    try:
+        pushed = build
+        _, archive = chart_builds.get_archive(sessions, build.id, actor=actor)
+        if policy == "auto":
+            digest = _content_digest(archive, source=f"chart build {build.id}")
+            try:
+                chosen = choose_version(
+                    config,
+                    chart_name=build.name,
+                    policy="auto",
+                    content_digest=digest,
+                    client=active,
+                )
+            except HelmforgeError as error:
+                raise _as_service_error(registry, error) from error
+            if chosen != build.version:
+                pushed = _build_for_version(
+                    sessions, build, chosen, content_digest=digest, actor=actor
+                )
+                _, archive = chart_builds.get_archive(sessions, pushed.id, actor=actor)
+        (result,) = publish_archives(
+            [ChartArchive(source=f"chart build {pushed.id}", content=archive)],
+            config,
+            actor=actor.name,
+            client=active,
+        )
+    finally:
+        if client is None:
+            active.close()
+    with sessions.begin() as session:
+        row = _add_push(
+            session,
+            result,
+            registry=registry,
+            build_id=pushed.id,
+            actor=actor.name,
+            at=datetime.now(UTC),
+        )
+        audit.record(
+            session,
+            actor,
+            "chart.publish",
+            f"chart:{pushed.id}",
+            after={
+                "registry": registry,
+                "repository": result.repository,
+                "tag": result.tag,
+                "version": result.version,
+                "layer_digest": result.layer_digest,
+                "manifest_digest": result.manifest_digest,
+                "status": result.status,
+                "policy": policy,
+            },
+        )
+        push_id = row.id
+    if result.error is not None:
+        raise _as_service_error(registry, result.error)
+    return PublishOutcome(
+        build_id=pushed.id,
+        requested_build_id=build.id,
+        registry=registry,
+        policy=policy,
+        chart=result.chart,
+        version=result.version,
+        repository=result.repository,
+        tag=result.tag,
+        manifest_digest=result.manifest_digest,
+        layer_digest=result.layer_digest,
+        status=result.status,
+        push_id=push_id,
+    )
+
+
+def list_chart_versions(
+    sessions: sessionmaker[Session], registry: str, chart: str, *, key: bytes, actor: Principal
+) -> ChartVersions:
+    """The versions of ``chart`` published in ``registry`` (its tag list), SemVer order."""
+    del actor
+    config = _open(sessions, registry, key=key)
+    repository = repository_for(config.reference, chart)
+    try:
+        versions = list_versions(config, repository=repository)
+    except HelmforgeError as error:
+        raise _as_service_error(registry, error) from error
+    return ChartVersions(registry=registry, chart=chart, repository=repository, versions=versions)
+
+
+def list_pushes(
+    sessions: sessionmaker[Session],
+    *,
+    actor: Principal,
+    build_id: str | None = None,
+    registry: str | None = None,
+    limit: int = 100,
+) -> list[PushView]:
+    """Recorded pushes, newest first, optionally of one build or one registry."""
+    del actor
+    query = sa.select(PushRow).order_by(PushRow.id.desc())
+    if build_id:
+        query = query.where(PushRow.build_id == build_id)
+    if registry:
+        query = query.where(PushRow.registry_name == registry)
+    with sessions() as session:
+        return [_push_view(row) for row in session.scalars(query.limit(max(1, min(limit, 1000))))]
