@@ -112,3 +112,22 @@ def test_non_schema_input_is_refused_with_its_source(database_url: str) -> None:
         )
     assert schemas.list_schema_entries(engine, actor="a") == []
     engine.dispose()
+
+
+def test_crds_imported_as_objects_register_schemas_for_the_same_import(
+    database_url: str, shared_data: Path
+) -> None:
+    engine = catalog.open_catalog(database_url)
+    crd = (shared_data / "argocd" / "application-crd.yaml").read_bytes()
+    stream = crd + b"\n---\n" + VALID_APPLICATION
+    report = catalog.import_sources(engine, [catalog.Source("argo.yaml", stream)], actor="ops")
+    assert report.schemas == {"io.argoproj.v1alpha1.Application": "created"}
+    statuses = {o.reference: o.schema_status for o in report.objects}
+    assert statuses["Application/argocd/shop"] == "valid"
+    assert statuses["CustomResourceDefinition/applications.argoproj.io"] == "valid"
+    listed = schemas.list_schema_entries(engine, actor="ops", kind="Application")
+    assert listed[0].source.startswith("argo.yaml:")
+    broken = stream.replace(b"project: default", b"project: [default]")
+    with pytest.raises(InputError, match=r"spec.project"):
+        catalog.import_sources(engine, [catalog.Source("argo.yaml", broken)], actor="ops")
+    engine.dispose()

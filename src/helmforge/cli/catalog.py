@@ -139,6 +139,8 @@ def import_command(
             engine.dispose()
     for skipped in report.skipped:
         typer.echo(str(skipped), err=True)
+    for name, outcome in report.schemas.items():
+        typer.echo(f"schema {name}: {outcome}", err=True)
     for item in report.objects:
         flag = "" if item.schema_status == "valid" else f" [{item.schema_status}]"
         typer.echo(f"{item.outcome:9} {item.reference}{flag}")

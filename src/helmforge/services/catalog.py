@@ -31,7 +31,7 @@ __all__ = [
 import hashlib
 import json
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -55,6 +55,7 @@ from helmforge.core.manifests import (
     read_manifests,
     split_documents,
 )
+from helmforge.core.openapi_schemas import crd_definitions
 from helmforge.core.schema_compilers import CompiledSchemas
 from helmforge.core.yaml_codec import LineMap, LoadedDocument
 
@@ -92,6 +93,8 @@ class ImportReport:
 
     objects: list[ImportedObject] = field(default_factory=list)
     skipped: list[SkippedDocument] = field(default_factory=list)
+    #: schema definitions registered from CRDs among the objects: name -> outcome
+    schemas: dict[str, str] = field(default_factory=dict)
 
     def count(self, outcome: str) -> int:
         return sum(1 for item in self.objects if item.outcome == outcome)
@@ -200,16 +203,53 @@ def parse_sources(sources: Sequence[Source]) -> ManifestSet:
     return manifests
 
 
-def catalog_schema_set(engine: Engine, *, kubernetes_version: str) -> SchemaSet:
-    """The built-in schemas of ``kubernetes_version`` plus every schema imported."""
+def catalog_schema_set(
+    engine: Engine,
+    *,
+    kubernetes_version: str,
+    extra: Mapping[str, dict[str, Any]] | None = None,
+) -> SchemaSet:
+    """The built-in schemas of ``kubernetes_version``, every schema imported, and ``extra``."""
     builtin = load_schema_set(kubernetes_version)
-    imported = catalog_store.load_schema_definitions(engine)
+    imported = {**catalog_store.load_schema_definitions(engine), **(extra or {})}
     if not imported:
         return builtin
     return SchemaSet(
         kubernetes_version=builtin.kubernetes_version,
         definitions={**builtin.definitions, **imported},
     )
+
+
+_CRD_API_VERSION = "apiextensions.k8s.io/v1"
+
+
+def _crd_schema_rows(objects: Sequence[ManifestObject]) -> list[catalog_store.SchemaRow]:
+    """Schema rows of every served version of the CRDs among ``objects``."""
+    rows: list[catalog_store.SchemaRow] = []
+    for item in objects:
+        if item.kind == "CustomResourceDefinition" and item.api_version == _CRD_API_VERSION:
+            where = f"{item.source}:{item.line}"
+            for name, schema in crd_definitions(item.body, source=where).items():
+                rows.append(catalog_store.schema_row(name, schema, source=where))
+    return rows
+
+
+def _crds_in_sources(sources: Sequence[Source]) -> list[catalog_store.SchemaRow]:
+    # A pre-pass only over sources that can hold a CRD, so that objects of a CRD's kinds in
+    # the same import are validated against it.
+    rows: list[catalog_store.SchemaRow] = []
+    for source in sources:
+        if b"CustomResourceDefinition" in source.content:
+            for manifests in read_manifest_batches(source.content, source=source.name):
+                rows.extend(_crd_schema_rows(manifests.objects))
+    return rows
+
+
+def _with_crds(
+    engine: Engine, rows: Sequence[catalog_store.SchemaRow], kubernetes_version: str
+) -> SchemaSet:
+    extra = {row.name: json.loads(row.schema) for row in rows}
+    return catalog_schema_set(engine, kubernetes_version=kubernetes_version, extra=extra)
 
 
 def import_sources(
@@ -223,11 +263,15 @@ def import_sources(
     """Parse, clean, validate and store every object of ``sources`` (see ``import_manifests``).
 
     Sources are read in batches of documents, each turned into compact rows before the next is
-    parsed, so memory stays a small multiple of the input size.
+    parsed, so memory stays a small multiple of the input size. CRDs among the objects also
+    register their schemas (``report.schemas``), in the same transaction, and objects of their
+    kinds in the same import are validated against them.
     """
-    schemas = catalog_schema_set(engine, kubernetes_version=kubernetes_version)
+    crds = _crds_in_sources(sources)
+    schemas = _with_crds(engine, crds, kubernetes_version)
     with catalog_store.object_writer(engine, actor=actor) as writer:
         batch = _ImportBatch(schemas, allow_invalid, writer)
+        batch.report.schemas = writer.write_schemas(crds) if crds else {}
         for source in sources:
             for manifests in read_manifest_batches(source.content, source=source.name):
                 batch.add(manifests)
@@ -250,9 +294,11 @@ def import_manifests(
     ``allow_invalid``: then they are stored flagged ``invalid``. Objects without a known schema
     are stored flagged ``no-schema``. Nothing is written when anything fails.
     """
-    schemas = catalog_schema_set(engine, kubernetes_version=kubernetes_version)
+    crds = _crd_schema_rows(manifests.objects)
+    schemas = _with_crds(engine, crds, kubernetes_version)
     with catalog_store.object_writer(engine, actor=actor) as writer:
         batch = _ImportBatch(schemas, allow_invalid, writer)
+        batch.report.schemas = writer.write_schemas(crds) if crds else {}
         batch.add(manifests)
         return batch.finish()
 

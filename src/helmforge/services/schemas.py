@@ -8,8 +8,6 @@ from __future__ import annotations
 
 __all__ = ["SchemaEntry", "SchemaImportReport", "import_schema_sources", "list_schema_entries"]
 
-import hashlib
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,33 +83,14 @@ def import_schema_sources(
             source_of[name] = source.name
     if not definitions:
         raise InputError("no schema definitions found in the input")
-    rows = []
     report = SchemaImportReport()
-    for name, schema in sorted(definitions.items()):
-        text = json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        api_version, kind = _gvk(schema)
-        if kind is not None and api_version is not None:
-            report.kinds.append((api_version, kind))
-        rows.append(
-            catalog_store.SchemaRow(
-                name=name,
-                api_version=api_version,
-                kind=kind,
-                source=source_of[name],
-                content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-                schema=text,
-            )
-        )
+    rows = [
+        catalog_store.schema_row(name, schema, source=source_of[name])
+        for name, schema in sorted(definitions.items())
+    ]
+    report.kinds = [(row.api_version, row.kind) for row in rows if row.api_version and row.kind]
     report.outcomes = catalog_store.write_schemas(engine, rows, actor=actor)
     return report
-
-
-def _gvk(schema: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    for gvk in schema.get("x-kubernetes-group-version-kind") or ():
-        if isinstance(gvk, Mapping) and gvk.get("version") and gvk.get("kind"):
-            group = gvk.get("group") or ""
-            return (f"{group}/{gvk['version']}" if group else str(gvk["version"])), str(gvk["kind"])
-    return None, None
 
 
 def list_schema_entries(

@@ -17,11 +17,13 @@ __all__ = [
     "list_schemas",
     "load_schema_definitions",
     "object_writer",
+    "schema_row",
     "write_schemas",
 ]
 
+import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -150,6 +152,10 @@ class ObjectWriter:
                     found[key] = (row[4], row[5])
         return found
 
+    def write_schemas(self, rows: Sequence[SchemaRow]) -> dict[str, str]:
+        """Store schema definitions in this transaction (see ``write_schemas``)."""
+        return _write_schema_rows(self.connection, rows, self.actor)
+
     def write(
         self, *, created: Sequence[ObjectRow], updated: Sequence[tuple[int, ObjectRow]]
     ) -> None:
@@ -271,44 +277,71 @@ def _label_condition(requirement: Requirement) -> sa.ColumnElement[bool]:
 
 def write_schemas(engine: Engine, rows: Sequence[SchemaRow], *, actor: str) -> dict[str, str]:
     """Insert or replace definitions by name; returns ``name -> created|updated|unchanged``."""
-    outcome: dict[str, str] = {}
     with _transaction(engine) as connection:
-        names = [row.name for row in rows]
-        stored: dict[str, str] = {}
-        for start in range(0, len(names), _CHUNK):
-            stored.update(
-                connection.execute(
-                    sa.select(_SCHEMAS.c.name, _SCHEMAS.c.content_hash).where(
-                        _SCHEMAS.c.name.in_(names[start : start + _CHUNK])
-                    )
-                ).all()
-            )
-        inserts, updates = [], []
-        for row in rows:
-            values = {
-                "name": row.name,
-                "api_version": row.api_version,
-                "kind": row.kind,
-                "source": row.source,
-                "content_hash": row.content_hash,
-                "schema": row.schema,
-                "imported_by": actor,
-            }
-            if row.name not in stored:
-                inserts.append(values)
-                outcome[row.name] = "created"
-            elif stored[row.name] != row.content_hash:
-                updates.append({**values, "schema_name": row.name})
-                outcome[row.name] = "updated"
-            else:
-                outcome[row.name] = "unchanged"
-        if inserts:
-            connection.execute(sa.insert(_SCHEMAS), inserts)
-        if updates:
+        return _write_schema_rows(connection, rows, actor)
+
+
+def _write_schema_rows(
+    connection: Connection, rows: Sequence[SchemaRow], actor: str
+) -> dict[str, str]:
+    outcome: dict[str, str] = {}
+    names = [row.name for row in rows]
+    stored: dict[str, str] = {}
+    for start in range(0, len(names), _CHUNK):
+        stored.update(
             connection.execute(
-                sa.update(_SCHEMAS).where(_SCHEMAS.c.name == sa.bindparam("schema_name")), updates
-            )
+                sa.select(_SCHEMAS.c.name, _SCHEMAS.c.content_hash).where(
+                    _SCHEMAS.c.name.in_(names[start : start + _CHUNK])
+                )
+            ).all()
+        )
+    inserts, updates = [], []
+    for row in rows:
+        values = {
+            "name": row.name,
+            "api_version": row.api_version,
+            "kind": row.kind,
+            "source": row.source,
+            "content_hash": row.content_hash,
+            "schema": row.schema,
+            "imported_by": actor,
+        }
+        if row.name not in stored:
+            inserts.append(values)
+            outcome[row.name] = "created"
+        elif stored[row.name] != row.content_hash:
+            updates.append({**values, "schema_name": row.name})
+            outcome[row.name] = "updated"
+        else:
+            outcome[row.name] = "unchanged"
+    if inserts:
+        connection.execute(sa.insert(_SCHEMAS), inserts)
+    if updates:
+        connection.execute(
+            sa.update(_SCHEMAS).where(_SCHEMAS.c.name == sa.bindparam("schema_name")), updates
+        )
     return outcome
+
+
+def schema_row(name: str, schema: Mapping[str, Any], *, source: str) -> SchemaRow:
+    """The row of one definition: canonical JSON, its sha256 and the GVK it describes."""
+    text = json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    api_version: str | None = None
+    kind: str | None = None
+    for gvk in schema.get("x-kubernetes-group-version-kind") or ():
+        if isinstance(gvk, Mapping) and gvk.get("version") and gvk.get("kind"):
+            group = gvk.get("group") or ""
+            api_version = f"{group}/{gvk['version']}" if group else str(gvk["version"])
+            kind = str(gvk["kind"])
+            break
+    return SchemaRow(
+        name=name,
+        api_version=api_version,
+        kind=kind,
+        source=source,
+        content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        schema=text,
+    )
 
 
 def list_schemas(engine: Engine, *, kind: str | None = None) -> list[SchemaRow]:
