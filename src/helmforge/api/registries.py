@@ -1,0 +1,229 @@
+"""``/api/v1/registries`` and ``/api/v1/charts/{id}/publish``: configured OCI registries and
+publishing recorded chart builds to them.
+
+A registry's password goes in once (``POST /registries``) and never comes out: responses say
+only ``has_password``. The request body is read here rather than by FastAPI's validation,
+whose error answers would echo the submitted body, password included.
+"""
+
+from __future__ import annotations
+
+__all__ = ["router"]
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Path, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from helmforge.api.dependencies import PrincipalDep, SessionsDep
+from helmforge.core.errors import InputError, Location
+from helmforge.core.secrets import Secret
+from helmforge.services import registries
+
+router = APIRouter(tags=["registries"])
+
+NamePath = Annotated[str, Path(min_length=1, max_length=63)]
+
+
+class RegistryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    name: str = Field(min_length=1, max_length=63)
+    url: str = Field(min_length=1, max_length=1024, description="oci://HOST[:PORT]/PATH")
+    username: str | None = Field(default=None, max_length=255)
+    password: SecretStr | None = Field(default=None, max_length=4096)
+    ca_pem: str | None = Field(default=None, max_length=256 * 1024)
+    plain_http: bool = False
+
+
+class RegistryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    url: str
+    plain_http: bool
+    username: str | None
+    has_password: bool
+    has_ca: bool
+    created_by: str
+    created_at: datetime
+
+
+class PublishCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    registry: str = Field(min_length=1, max_length=63)
+
+
+class PublishPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    build_id: str
+    requested_build_id: str
+    registry: str
+    policy: str
+    chart: str
+    version: str
+    repository: str
+    tag: str
+    manifest_digest: str
+    layer_digest: str
+    status: str
+    push_id: int
+
+
+class PushPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    build_id: str | None
+    registry: str
+    chart: str
+    version: str
+    repository: str
+    tag: str
+    manifest_digest: str
+    layer_digest: str
+    status: str
+    error: str | None
+    actor: str
+    at: datetime
+
+
+class ChartVersionsPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    registry: str
+    chart: str
+    repository: str
+    versions: list[str]
+
+
+def get_secret_key(request: Request) -> bytes:
+    """The server's key for credentials at rest, resolved once per application."""
+    key: bytes | None = getattr(request.app.state, "registry_secret_key", None)
+    if key is None:
+        key = registries.secret_key_for(request.app.state.settings)
+        request.app.state.registry_secret_key = key
+    return key
+
+
+SecretKeyDep = Annotated[bytes, Depends(get_secret_key)]
+
+
+async def _read_registry_body(request: Request) -> RegistryCreate:
+    raw = await request.body()
+    try:
+        data: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InputError("the request body is not a JSON object") from None
+    try:
+        return RegistryCreate.model_validate(data)
+    except ValidationError as error:
+        problems = tuple(
+            InputError(
+                str(item["msg"]),
+                location=Location(path=".".join(str(p) for p in item["loc"]) or None),
+            )
+            for item in error.errors(include_input=False, include_url=False)
+        )
+        raise InputError(
+            "invalid registry: " + "; ".join(f"{p.location}: {p}" for p in problems),
+            problems=problems,
+        ) from None
+
+
+_REGISTRY_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": RegistryCreate.model_json_schema()}},
+    }
+}
+
+
+@router.post("/registries", status_code=status.HTTP_201_CREATED, openapi_extra=_REGISTRY_BODY)
+async def create_registry(
+    request: Request, sessions: SessionsDep, actor: PrincipalDep, key: SecretKeyDep
+) -> RegistryPublic:
+    """Configure a registry (admins only); the password is stored encrypted, never shown."""
+    body = await _read_registry_body(request)
+    password = Secret(body.password.get_secret_value()) if body.password is not None else None
+
+    def create() -> registries.RegistryView:
+        return registries.create_registry(
+            sessions,
+            name=body.name,
+            url=body.url,
+            key=key,
+            actor=actor,
+            username=body.username,
+            password=password,
+            ca_pem=body.ca_pem,
+            plain_http=body.plain_http,
+        )
+
+    view = await anyio.to_thread.run_sync(create)
+    return RegistryPublic.model_validate(view)
+
+
+@router.get("/registries")
+def list_registries(sessions: SessionsDep, actor: PrincipalDep) -> list[RegistryPublic]:
+    """Every configured registry (no credentials)."""
+    return [
+        RegistryPublic.model_validate(v) for v in registries.list_registries(sessions, actor=actor)
+    ]
+
+
+@router.delete(
+    "/registries/{name}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response
+)
+def delete_registry(name: NamePath, sessions: SessionsDep, actor: PrincipalDep) -> Response:
+    """Forget a registry (admins only); the push history stays."""
+    registries.delete_registry(sessions, name, actor=actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/registries/{name}/charts/{chart}/versions")
+def list_chart_versions(
+    name: NamePath,
+    chart: NamePath,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+    key: SecretKeyDep,
+) -> ChartVersionsPublic:
+    """The versions of a chart published in a registry (its tag list), SemVer order."""
+    result = registries.list_chart_versions(sessions, name, chart, key=key, actor=actor)
+    return ChartVersionsPublic.model_validate(result)
+
+
+@router.post("/charts/{build_id}/publish")
+def publish_build(
+    build_id: Annotated[str, Path(min_length=1, max_length=64)],
+    body: PublishCreate,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+    key: SecretKeyDep,
+) -> PublishPublic:
+    """Push a recorded build to a configured registry under its template's version policy.
+
+    ``status`` is ``pushed`` or ``unchanged`` (identical content already there); other content
+    under the version answers 409 naming both layer digests.
+    """
+    outcome = registries.publish_build(
+        sessions, build_id, registry=body.registry, key=key, actor=actor
+    )
+    return PublishPublic.model_validate(outcome)
+
+
+@router.get("/charts/{build_id}/pushes")
+def list_pushes(
+    build_id: Annotated[str, Path(min_length=1, max_length=64)],
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+) -> list[PushPublic]:
+    """Every push of a build, newest first: registry, digests, who, when, status."""
+    views = registries.list_pushes(sessions, actor=actor, build_id=build_id)
+    return [PushPublic.model_validate(v) for v in views]
