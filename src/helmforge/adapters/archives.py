@@ -40,9 +40,11 @@ from helmforge.core.errors import InputError, Location, TooLargeError
 DEFAULT_MTIME = 1_580_601_600
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_FILES = 10_000
-COMPRESS_LEVEL = 6
-# gzip member header: magic, deflate, no flags (no name), mtime 0, no extra flags, OS unknown.
-_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+#: Fastest deflate: compression is most of the packing time, and level 6 would make charts
+#: only about 15% smaller (measured on generated charts: ~0.3 ms vs ~0.7 ms per chart).
+COMPRESS_LEVEL = 1
+# gzip member header: magic, deflate, no flags (no name), mtime 0, XFL 4 (fastest), OS unknown.
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x04\xff"
 _FILE_MODE = 0o644
 _FOLDER_MODE = 0o755
 _CHUNK = 256 * 1024
