@@ -21,6 +21,7 @@ from helmforge.core.principals import Principal
 from helmforge.web.admin_pages import router as admin_router
 from helmforge.web.auth_pages import router as auth_router
 from helmforge.web.chart_pages import router as chart_router
+from helmforge.web.registry_pages import router as registry_router
 from helmforge.web.sessions import check_csrf
 from helmforge.web.template_pages import router as template_router
 from helmforge.web.views import CsrfRefused, SignInRequired, current_visitor, render_error
@@ -75,7 +76,7 @@ def mount(app: FastAPI) -> None:
     app.state.web_templates = Jinja2Templates(directory=str(_HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="web-static")
     app.add_api_route("/", _home, methods=["GET"], include_in_schema=False)
-    for router in (auth_router, template_router, chart_router, admin_router):
+    for router in (auth_router, template_router, chart_router, admin_router, registry_router):
         app.include_router(router)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(CsrfRefused, _csrf_refused)

@@ -1,0 +1,219 @@
+"""Registry pages: configure OCI registries (admins), publish a chart build, list published
+versions. Passwords go into a form once and are never shown again (not even re-filled into a
+form after an error)."""
+
+from __future__ import annotations
+
+__all__ = ["router"]
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from helmforge.core.errors import (
+    ConflictError,
+    ExternalServiceError,
+    HelmforgeError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from helmforge.core.secrets import Secret
+from helmforge.services import chart_builds, registries
+from helmforge.web.views import (
+    CheckedForm,
+    SignedIn,
+    form_text,
+    moment,
+    render,
+    render_error,
+    session_factory_of,
+)
+
+router = APIRouter(include_in_schema=False)
+_STATUSES: tuple[tuple[type[HelmforgeError], int], ...] = (
+    (InputError, 422),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (PermissionDeniedError, 403),
+    (ExternalServiceError, 502),
+)
+
+
+def _key(request: Request) -> bytes:
+    key: bytes | None = getattr(request.app.state, "registry_secret_key", None)
+    if key is None:
+        key = registries.secret_key_for(request.app.state.settings)
+        request.app.state.registry_secret_key = key
+    return key
+
+
+def _status_of(error: HelmforgeError) -> int:
+    for kind, code in _STATUSES:
+        if isinstance(error, kind):
+            return code
+    return 400
+
+
+def _registries_page(
+    request: Request,
+    visitor: SignedIn,
+    *,
+    problem: str = "",
+    form: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    views = registries.list_registries(session_factory_of(request), actor=visitor.principal)
+    rows = [
+        {
+            "name": view.name,
+            "url": view.url,
+            "username": view.username or "(anonymous)",
+            "password": "set" if view.has_password else "none",
+            "transport": "plain HTTP"
+            if view.plain_http
+            else ("HTTPS, own CA" if view.has_ca else "HTTPS"),
+            "created": f"{moment(view.created_at)} by {view.created_by}",
+        }
+        for view in views
+    ]
+    return render(
+        request,
+        "registries.html",
+        status_code=status_code,
+        section="registries",
+        title="Registries",
+        registries=rows,
+        problem=problem,
+        form=form or {},
+    )
+
+
+@router.get("/registries", response_class=HTMLResponse)
+def registries_page(request: Request, visitor: SignedIn) -> Response:
+    """Configured registries; administrators also get the form to add one."""
+    return _registries_page(request, visitor)
+
+
+@router.post("/registries", response_class=HTMLResponse)
+def create_registry(request: Request, visitor: SignedIn, form: CheckedForm) -> Response:
+    """Add a registry; the password is encrypted before it is stored."""
+    kept = {
+        "name": form_text(form, "name").strip(),
+        "url": form_text(form, "url").strip(),
+        "username": form_text(form, "username").strip(),
+        "plain_http": "on" if form_text(form, "plain_http") else "",
+    }
+    password = form_text(form, "password")
+    try:
+        registries.create_registry(
+            session_factory_of(request),
+            name=kept["name"],
+            url=kept["url"],
+            key=_key(request),
+            actor=visitor.principal,
+            username=kept["username"] or None,
+            password=Secret(password) if password else None,
+            ca_pem=form_text(form, "ca_pem").strip() or None,
+            plain_http=bool(kept["plain_http"]),
+        )
+    except PermissionDeniedError as error:
+        return render_error(request, 403, error.message, back_url="/registries")
+    except HelmforgeError as error:
+        return _registries_page(
+            request, visitor, problem=error.message, form=kept, status_code=_status_of(error)
+        )
+    return RedirectResponse("/registries", status_code=303)
+
+
+@router.post("/registries/{name}/delete")
+def delete_registry(request: Request, name: str, visitor: SignedIn, _form: CheckedForm) -> Response:
+    """Forget a registry (its push history stays)."""
+    try:
+        registries.delete_registry(session_factory_of(request), name, actor=visitor.principal)
+    except HelmforgeError as error:
+        return render_error(request, _status_of(error), error.message, back_url="/registries")
+    return RedirectResponse("/registries", status_code=303)
+
+
+@router.get("/registries/{name}/charts/{chart}", response_class=HTMLResponse)
+def versions_page(request: Request, name: str, chart: str, visitor: SignedIn) -> Response:
+    """The versions of a chart published in a registry (its tag list)."""
+    try:
+        result = registries.list_chart_versions(
+            session_factory_of(request), name, chart, key=_key(request), actor=visitor.principal
+        )
+    except HelmforgeError as error:
+        return render_error(request, _status_of(error), error.message, back_url="/registries")
+    return render(
+        request,
+        "chart_versions.html",
+        section="registries",
+        title=f"{chart} in {name}",
+        result=result,
+    )
+
+
+def _publish_page(
+    request: Request,
+    visitor: SignedIn,
+    build_id: str,
+    *,
+    outcome: registries.PublishOutcome | None = None,
+    problem: str = "",
+    status_code: int = 200,
+) -> Response:
+    sessions = session_factory_of(request)
+    try:
+        build = chart_builds.get_build(sessions, build_id, actor=visitor.principal)
+    except HelmforgeError as error:
+        return render_error(request, 404, error.message, back_url="/charts")
+    pushes = [
+        {
+            "at": moment(push.at),
+            "registry": push.registry,
+            "reference": f"{push.repository}:{push.tag}",
+            "digest": push.layer_digest,
+            "status": push.status,
+            "actor": push.actor,
+            "error": push.error or "",
+        }
+        for push in registries.list_pushes(sessions, actor=visitor.principal, build_id=build_id)
+    ]
+    return render(
+        request,
+        "chart_publish_page.html",
+        status_code=status_code,
+        section="charts",
+        title=f"Publish {build.name} {build.version}",
+        build=build,
+        registries=registries.list_registries(sessions, actor=visitor.principal),
+        pushes=pushes,
+        outcome=outcome,
+        problem=problem,
+    )
+
+
+@router.get("/charts/{build_id}/publish", response_class=HTMLResponse)
+def publish_page(request: Request, build_id: str, visitor: SignedIn) -> Response:
+    """The Publish form of a build and its push history."""
+    return _publish_page(request, visitor, build_id)
+
+
+@router.post("/charts/{build_id}/publish", response_class=HTMLResponse)
+def publish_build(
+    request: Request, build_id: str, visitor: SignedIn, form: CheckedForm
+) -> Response:
+    """Push the build to the chosen registry; a conflict shows both digests."""
+    try:
+        outcome = registries.publish_build(
+            session_factory_of(request),
+            build_id,
+            registry=form_text(form, "registry"),
+            key=_key(request),
+            actor=visitor.principal,
+        )
+    except HelmforgeError as error:
+        return _publish_page(
+            request, visitor, build_id, problem=error.message, status_code=_status_of(error)
+        )
+    return _publish_page(request, visitor, build_id, outcome=outcome)
