@@ -17,7 +17,7 @@ from typing import Any
 
 from helmforge.adapters.archives import read_chart_archive, read_chart_folder
 from helmforge.adapters.helm import HelmLintResult, helm_lint
-from helmforge.core.errors import HelmforgeError, InputError, Location
+from helmforge.core.errors import HelmforgeError, InputError, Location, TooLargeError
 from helmforge.core.templates import is_semver
 from helmforge.core.yaml_codec import load_single
 
@@ -42,7 +42,7 @@ def _read(chart: Path) -> dict[str, bytes]:
         return read_chart_folder(chart)
     try:
         if chart.stat().st_size > MAX_ARCHIVE_BYTES:
-            raise InputError(
+            raise TooLargeError(
                 f"archive is over {MAX_ARCHIVE_BYTES} bytes", location=Location(str(chart))
             )
         data = chart.read_bytes()
