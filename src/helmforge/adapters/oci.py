@@ -379,7 +379,10 @@ class RegistryClient:
                 if response.status_code in accept:
                     return response
                 self._raise_for(response, what)
-            fresh = self._answer_challenge(response, scope=scope, fresh=fresh, what=what)
+            sent_basic = request_headers.get("Authorization", "").startswith("Basic ")
+            fresh = self._answer_challenge(
+                response, scope=scope, fresh=fresh, what=what, sent_basic=sent_basic
+            )
         raise AuthenticationError(
             f"{self._authority} refused every token the token service issued ({what})"
         )
@@ -402,9 +405,19 @@ class RegistryClient:
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
     def _answer_challenge(
-        self, response: httpx.Response, *, scope: str, fresh: bool, what: str
+        self,
+        response: httpx.Response,
+        *,
+        scope: str,
+        fresh: bool,
+        what: str,
+        sent_basic: bool = False,
     ) -> bool:
-        """React to a 401: learn the scheme, fetch a token; returns whether a fresh token waits."""
+        """React to a 401: learn the scheme, fetch a token; returns whether a fresh token waits.
+
+        Only a request that carried the password proves it wrong: concurrent first requests
+        all go out without credentials while one of them learns the scheme.
+        """
         challenge = parse_challenge(response.headers.get("www-authenticate", ""))
         with self._lock:
             known = self._scheme
@@ -413,7 +426,7 @@ class RegistryClient:
                 raise AuthenticationError(
                     f"{self._authority} asks for a username and password ({what})"
                 )
-            if known == "basic":
+            if known == "basic" and sent_basic:
                 raise AuthenticationError(
                     f"{self._authority} refused the password of user "
                     f"{self.registry.username!r} ({what})"
