@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "DEPRECATED",
     "DRAFT",
+    "MAX_TEMPLATE_BYTES",
     "PUBLISHED",
     "ProblemView",
     "StaleRevisionError",
@@ -35,7 +36,6 @@ __all__ = [
 ]
 
 import difflib
-import hashlib
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -47,34 +47,27 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.adapters.storage.server_tables import TemplateRow, TemplateVersionRow
 from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import (
     ConflictError,
-    HelmforgeError,
     InputError,
     NotFoundError,
-    TooLargeError,
 )
 from helmforge.core.principals import Principal
-from helmforge.core.templates import Template, parse_template, validate_template
+from helmforge.core.templates import Template
 from helmforge.services import audit
+from helmforge.services.template_texts import (
+    MAX_TEMPLATE_BYTES,
+    ProblemView,
+    check_template_text,
+    parse_cached,
+    parse_valid_text,
+)
 
 DRAFT, PUBLISHED, DEPRECATED = "draft", "published", "deprecated"
-MAX_TEMPLATE_BYTES = 2 * 1024 * 1024
 _VERSION_TEXT = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]{0,127}\Z")
 _STATUS_ACTIONS = {PUBLISHED: "template.publish", DEPRECATED: "template.deprecate"}
-
-
-@dataclass(frozen=True, slots=True)
-class ProblemView:
-    """One validation finding, ready for a form or a JSON body (``line`` is 1-based)."""
-
-    message: str
-    line: int | None
-    path: str | None
-    severity: str = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,57 +118,6 @@ def _view(row: TemplateVersionRow) -> TemplateVersionView:
     )
 
 
-def _problem_views(error: HelmforgeError) -> list[ProblemView]:
-    found = error.problems if isinstance(error, InputError) and error.problems else (error,)
-    return [
-        ProblemView(
-            message=problem.message,
-            line=problem.location.line if problem.location else None,
-            path=problem.location.path if problem.location else None,
-        )
-        for problem in found
-    ]
-
-
-def check_template_text(content: str, *, source: str = "template.yaml") -> list[ProblemView]:
-    """Every problem of a template text (syntax, structure, Kubernetes schemas), by line.
-
-    Never raises for bad input: an empty list means the template is valid (warnings included
-    with ``severity="warning"`` do not make it invalid).
-    """
-    try:
-        _parse_valid(content, source=source)
-    except InputError as error:
-        return _problem_views(error)
-    return _warnings(content, source=source)
-
-
-def _warnings(content: str, *, source: str) -> list[ProblemView]:
-    template = parse_template(content, source=source)
-    problems = validate_template(template, schemas=load_schema_set(template.kubernetes_version))
-    return [
-        ProblemView(p.message, p.location.line, p.location.path, p.severity)
-        for p in problems
-        if not p.is_error
-    ]
-
-
-def _parse_valid(content: str, *, source: str) -> Template:
-    """The parsed template; ``InputError`` with every error (and its line) when invalid."""
-    if len(content.encode("utf-8", "surrogatepass")) > MAX_TEMPLATE_BYTES:
-        raise TooLargeError(f"template is larger than {MAX_TEMPLATE_BYTES} bytes")
-    template = parse_template(content, source=source)
-    schemas = load_schema_set(template.kubernetes_version)
-    errors = [p for p in validate_template(template, schemas=schemas) if p.is_error]
-    if errors:
-        raise InputError(
-            f"template {template.name}@{template.version} has {len(errors)} problem(s): "
-            f"{errors[0]}",
-            problems=tuple(InputError(p.message, location=p.location) for p in errors),
-        )
-    return template
-
-
 def parse_reference(reference: str) -> tuple[str, str | None]:
     """Split ``NAME[@VERSION]``; raises ``InputError`` for an empty name or version."""
     name, _, version = reference.partition("@")
@@ -219,7 +161,7 @@ def create_version(
     Raises ``InputError`` with every problem (and its line), ``ConflictError`` when that
     name@version already exists.
     """
-    template = _parse_valid(content, source=source)
+    template = parse_valid_text(content, source=source)
     now = datetime.now(UTC)
     try:
         with sessions.begin() as session:
@@ -273,7 +215,7 @@ def update_draft(
     ``ConflictError`` when the version is no longer a draft, ``StaleRevisionError`` (with the
     current state) when someone saved in between.
     """
-    template = _parse_valid(content, source=f"{name}@{version}")
+    template = parse_valid_text(content, source=f"{name}@{version}")
     if (template.name, template.version) != (name, version):
         raise InputError(
             f"metadata.name/version must stay {name}/{version} in this draft "
@@ -381,39 +323,64 @@ def _change_status(
     expected_revision: int | None,
     actor: Principal,
 ) -> TemplateVersionView:
-    try:
-        with sessions.begin() as session:
-            row = _version_row(session, name, version, lock=True)
-            if row.status == to:
-                return _view(row)
-            if row.status not in allowed_from:
-                raise ConflictError(
-                    f"template {name}@{version} is {row.status}; only a "
-                    f"{' or '.join(allowed_from)} version can become {to}"
-                )
-            if expected_revision is not None and row.revision != expected_revision:
-                raise StaleRevisionError(
-                    f"template {name}@{version} changed in between (revision {row.revision}, "
-                    f"you saw {expected_revision})",
-                    current=_view(row),
-                )
-            before = {"status": row.status, "revision": row.revision}
-            row.status = to
-            row.updated_at = datetime.now(UTC)
-            row.updated_by = actor.name
-            session.flush()
-            audit.record(
-                session,
-                actor,
-                _STATUS_ACTIONS[to],
-                f"template:{name}@{version}",
-                before=before,
-                after={"status": to, "revision": row.revision},
+    # Without an expected revision the caller means "whatever it is now": when a save lands
+    # between our read and our write, read again (a few times) instead of failing.
+    for _attempt in range(3):
+        try:
+            return _change_status_once(
+                sessions,
+                name,
+                version,
+                allowed_from=allowed_from,
+                to=to,
+                expected_revision=expected_revision,
+                actor=actor,
             )
-            view = _view(row)
-    except StaleDataError:
-        raise _stale(sessions, name, version, expected_revision) from None
-    return view
+        except StaleDataError:
+            if expected_revision is not None:
+                raise _stale(sessions, name, version, expected_revision) from None
+    raise _stale(sessions, name, version, expected_revision)
+
+
+def _change_status_once(
+    sessions: sessionmaker[Session],
+    name: str,
+    version: str,
+    *,
+    allowed_from: tuple[str, ...],
+    to: str,
+    expected_revision: int | None,
+    actor: Principal,
+) -> TemplateVersionView:
+    with sessions.begin() as session:
+        row = _version_row(session, name, version, lock=True)
+        if row.status == to:
+            return _view(row)
+        if row.status not in allowed_from:
+            raise ConflictError(
+                f"template {name}@{version} is {row.status}; only a "
+                f"{' or '.join(allowed_from)} version can become {to}"
+            )
+        if expected_revision is not None and row.revision != expected_revision:
+            raise StaleRevisionError(
+                f"template {name}@{version} changed in between (revision {row.revision}, "
+                f"you saw {expected_revision})",
+                current=_view(row),
+            )
+        before = {"status": row.status, "revision": row.revision}
+        row.status = to
+        row.updated_at = datetime.now(UTC)
+        row.updated_by = actor.name
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            _STATUS_ACTIONS[to],
+            f"template:{name}@{version}",
+            before=before,
+            after={"status": to, "revision": row.revision},
+        )
+        return _view(row)
 
 
 def publish_version(
@@ -495,24 +462,9 @@ def find_published(session: Session, reference: str) -> tuple[TemplateVersionVie
     return view, parsed_template(view)
 
 
-_PARSED_LIMIT = 64
-_parsed: dict[str, Template] = {}
-
-
 def parsed_template(view: TemplateVersionView) -> Template:
-    """The parsed template of a stored version, cached by the digest of its text.
-
-    A text never changes under its digest, so the cache stays valid; chart engines cache per
-    ``Template`` object, which makes repeated builds of one version cheap.
-    """
-    key = hashlib.sha256(view.content.encode("utf-8", "surrogatepass")).hexdigest()
-    template = _parsed.get(key)
-    if template is None:
-        template = parse_template(view.content, source=f"{view.name}@{view.version}")
-        if len(_parsed) >= _PARSED_LIMIT:
-            _parsed.pop(next(iter(_parsed)), None)
-        _parsed[key] = template
-    return template
+    """The parsed template of a stored version (cached by the digest of its text)."""
+    return parse_cached(view.content, source=f"{view.name}@{view.version}")
 
 
 def _rows_of(session: Session, name: str) -> list[TemplateVersionRow]:

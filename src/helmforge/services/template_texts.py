@@ -1,0 +1,105 @@
+"""Template texts: validation with problems by line, and a cache of parsed texts.
+
+Used by the template store (saving), the API and the web UI (showing problems), and chart
+builds (parsing a stored version once).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MAX_TEMPLATE_BYTES",
+    "ProblemView",
+    "check_template_text",
+    "parse_cached",
+    "parse_valid_text",
+]
+
+import hashlib
+from dataclasses import dataclass
+
+from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.core.errors import HelmforgeError, InputError, TooLargeError
+from helmforge.core.templates import Template, parse_template, validate_template
+
+MAX_TEMPLATE_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemView:
+    """One validation finding, ready for a form or a JSON body (``line`` is 1-based)."""
+
+    message: str
+    line: int | None
+    path: str | None
+    severity: str = "error"
+
+
+def _problem_views(error: HelmforgeError) -> list[ProblemView]:
+    found = error.problems if isinstance(error, InputError) and error.problems else (error,)
+    return [
+        ProblemView(
+            message=problem.message,
+            line=problem.location.line if problem.location else None,
+            path=problem.location.path if problem.location else None,
+        )
+        for problem in found
+    ]
+
+
+def check_template_text(content: str, *, source: str = "template.yaml") -> list[ProblemView]:
+    """Every problem of a template text (syntax, structure, Kubernetes schemas), by line.
+
+    Never raises for bad input: an empty list means the template is valid (warnings included
+    with ``severity="warning"`` do not make it invalid).
+    """
+    try:
+        parse_valid_text(content, source=source)
+    except InputError as error:
+        return _problem_views(error)
+    return _warnings(content, source=source)
+
+
+def _warnings(content: str, *, source: str) -> list[ProblemView]:
+    template = parse_template(content, source=source)
+    problems = validate_template(template, schemas=load_schema_set(template.kubernetes_version))
+    return [
+        ProblemView(p.message, p.location.line, p.location.path, p.severity)
+        for p in problems
+        if not p.is_error
+    ]
+
+
+def parse_valid_text(content: str, *, source: str) -> Template:
+    """The parsed template; ``InputError`` with every error (and its line) when invalid."""
+    if len(content.encode("utf-8", "surrogatepass")) > MAX_TEMPLATE_BYTES:
+        raise TooLargeError(f"template is larger than {MAX_TEMPLATE_BYTES} bytes")
+    template = parse_template(content, source=source)
+    schemas = load_schema_set(template.kubernetes_version)
+    errors = [p for p in validate_template(template, schemas=schemas) if p.is_error]
+    if errors:
+        raise InputError(
+            f"template {template.name}@{template.version} has {len(errors)} problem(s): "
+            f"{errors[0]}",
+            problems=tuple(InputError(p.message, location=p.location) for p in errors),
+        )
+    return template
+
+
+_PARSED_LIMIT = 64
+_parsed: dict[str, Template] = {}
+
+
+def parse_cached(content: str, *, source: str) -> Template:
+    """The parsed template of a stored text, cached by the text's digest.
+
+    A text never changes under its digest, so the cache stays valid; chart engines cache per
+    ``Template`` object, which makes repeated builds of one version cheap.
+    """
+    key = hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
+    template = _parsed.get(key)
+    if template is None:
+        template = parse_template(content, source=source)
+        if len(_parsed) >= _PARSED_LIMIT:
+            _parsed.pop(next(iter(_parsed)), None)
+        _parsed[key] = template
+    return template
