@@ -235,3 +235,16 @@ def test_registry_admin_rules_and_errors(api: Api, basic_registry: RegistryServe
     assert api.client.delete("/api/v1/registries/lab").status_code == 204
     assert api.client.get("/api/v1/registries").json() == []
     assert api.client.delete("/api/v1/registries/lab").status_code == 404
+
+
+def test_publish_through_token_auth(api: Api, token_registry: RegistryServer) -> None:
+    add_registry(api, token_registry, name="tokens")
+    chart = build(api)
+    first = publish(api, chart["id"], "tokens")
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "pushed"
+    assert first.json()["layer_digest"] == chart["digest"]
+    assert publish(api, chart["id"], "tokens").json()["status"] == "unchanged"
+    versions = api.client.get(f"/api/v1/registries/tokens/charts/{chart['name']}/versions")
+    assert versions.json()["versions"] == ["3.4.0"]
+    assert CANARY_PASSWORD not in all_rows(api)
