@@ -17,10 +17,11 @@ import pytest
 import sqlalchemy as sa
 
 from helmforge.adapters.oci import RegistryClient
+from helmforge.core.errors import InputError
 from helmforge.core.oci import CONTENT_DIGEST_ANNOTATION, Registry, layer_digest_of
 from helmforge.core.secrets import Secret
 from helmforge.core.yaml_codec import load_single
-from tests.api.conftest import CONTEXT, Api, example_text
+from tests.api.conftest import CONTEXT, Api, example_text, make_app
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 
 pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
@@ -248,3 +249,13 @@ def test_publish_through_token_auth(api: Api, token_registry: RegistryServer) ->
     versions = api.client.get(f"/api/v1/registries/tokens/charts/{chart['name']}/versions")
     assert versions.json()["versions"] == ["3.4.0"]
     assert CANARY_PASSWORD not in all_rows(api)
+
+
+def test_the_key_is_settled_when_the_server_starts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    with pytest.raises(InputError, match="HELMFORGE_SECRET_KEY"):
+        make_app(url, data, secret_key="not-a-fernet-key")
+    app, _ = make_app(url, data)
+    app.state.engine.dispose()
+    assert stat.S_IMODE(os.stat(data / "secret.key").st_mode) == 0o600

@@ -27,6 +27,7 @@ from helmforge.api.errors import install_error_handlers
 from helmforge.api.middlewares import BodyLimitMiddleware, HttpMetrics, ObservationMiddleware
 from helmforge.api.routers import api_router, probes_router
 from helmforge.server.log_formats import configure_logging
+from helmforge.services.registries import secret_key_for
 from helmforge.services.settings import Settings, load_settings
 from helmforge.services.stores import open_store, prepare_store
 
@@ -54,6 +55,7 @@ def create_app(
     ``with_web=False`` leaves the web UI out (API-only tests and benchmarks).
     """
     configure_logging(settings.log_format)
+    secret_key = secret_key_for(settings)  # a bad key fails the start, not a publish
     store = open_store(settings)
     password = prepare_store(store, seed_examples=settings.seed_examples)
     if password is not None:
@@ -79,6 +81,7 @@ def create_app(
     app.state.sessions = store.sessions
     app.state.metrics = metrics
     app.state.session_resolver = None
+    app.state.registry_secret_key = secret_key
     install_error_handlers(app)
     app.include_router(probes_router)
     app.include_router(api_router)
