@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from helmforge.adapters.oci import RegistryClient
 from helmforge.adapters.secrets import new_key
 from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
 from helmforge.core.errors import ExternalServiceError
+from helmforge.core.oci import Registry
 from helmforge.core.principals import SYSTEM
 from helmforge.core.secrets import Secret
-from helmforge.services import registries
+from helmforge.services import chart_builds, registries, template_store
 from helmforge.services.publishing import ChartArchive, publish_archives
+from tests.api.conftest import CONTEXT, example_text
 from tests.support.oci_charts import make_chart
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 
@@ -58,5 +61,77 @@ def test_recorder_keeps_every_successful_push(
         ]
         with pytest.raises(ExternalServiceError, match="cannot be decrypted"):
             registries._open(sessions, "lab", key=new_key())
+    finally:
+        engine.dispose()
+
+
+class RacingClient(RegistryClient):
+    """Lets another publisher take the next version right after our first tag-list read."""
+
+    def __init__(self, registry: Registry, intruder: bytes) -> None:
+        super().__init__(registry)
+        self._intruder: bytes | None = intruder
+
+    def list_tags(self, repository: str, *, page_size: int = 100) -> list[str]:
+        tags = super().list_tags(repository, page_size=page_size)
+        if self._intruder is not None:
+            intruder, self._intruder = self._intruder, None
+            (other,) = publish_archives([ChartArchive("other.tgz", intruder)], self.registry)
+            assert other.status == "pushed"
+        return tags
+
+
+def test_auto_chooses_again_when_another_publish_takes_the_version(
+    database_url: str, basic_registry: RegistryServer
+) -> None:
+    engine = create_database_engine(database_url)
+    try:
+        migrate(engine)
+        sessions = session_factory(engine)
+        text = example_text(name="auto-race", version="1.0.0").replace(
+            '  kubernetesVersion: "1.31"\n',
+            '  kubernetesVersion: "1.31"\n  chartVersionPolicy: auto\n',
+        )
+        template_store.create_version(sessions, text, actor=SYSTEM)
+        template_store.publish_version(sessions, "auto-race", "1.0.0", actor=SYSTEM)
+        key = new_key()
+        registries.create_registry(
+            sessions,
+            name="lab",
+            url=f"oci://{basic_registry.authority}/{unique_path()}",
+            key=key,
+            actor=SYSTEM,
+            username=ROBOT,
+            password=Secret(CANARY_PASSWORD),
+            plain_http=True,
+        )
+        first = chart_builds.build_chart(
+            sessions, template="auto-race@1.0.0", context=CONTEXT, actor=SYSTEM
+        )
+        assert (
+            registries.publish_build(
+                sessions, first.id, registry="lab", key=key, actor=SYSTEM
+            ).version
+            == "0.1.0"
+        )
+        changed = chart_builds.build_chart(
+            sessions,
+            template="auto-race@1.0.0",
+            context=CONTEXT,
+            values={"replicaCount": 9},
+            actor=SYSTEM,
+        )
+        client = RacingClient(
+            registries._open(sessions, "lab", key=key), make_chart(changed.name, "0.1.1")
+        )
+        try:
+            outcome = registries.publish_build(
+                sessions, changed.id, registry="lab", key=key, actor=SYSTEM, client=client
+            )
+        finally:
+            client.close()
+        assert (outcome.version, outcome.status) == ("0.1.2", "pushed")
+        statuses = [(p.version, p.status) for p in registries.list_pushes(sessions, actor=SYSTEM)]
+        assert statuses[0] == ("0.1.2", "pushed")
     finally:
         engine.dispose()

@@ -74,6 +74,7 @@ from helmforge.services.settings import Settings
 
 KEY_FILE_NAME = "secret.key"
 _MAX_CA_PEM = 256 << 10
+_AUTO_ATTEMPTS = 3
 
 
 def secret_key_for(settings: Settings) -> bytes:
@@ -440,31 +441,40 @@ def publish_build(
     policy = template.chart_version_policy
     active = client or RegistryClient(config, max_connections=2)
     try:
-        pushed = build
-        _, archive = chart_builds.get_archive(sessions, build.id, actor=actor)
-        if policy == "auto":
-            digest = _content_digest(archive, source=f"chart build {build.id}")
-            try:
-                chosen = choose_version(
-                    config,
-                    chart_name=build.name,
-                    policy="auto",
-                    content_digest=digest,
-                    client=active,
-                )
-            except HelmforgeError as error:
-                raise _as_service_error(registry, error) from error
-            if chosen != build.version:
-                pushed = _build_for_version(
-                    sessions, build, chosen, content_digest=digest, actor=actor
-                )
-                _, archive = chart_builds.get_archive(sessions, pushed.id, actor=actor)
-        (result,) = publish_archives(
-            [ChartArchive(source=f"chart build {pushed.id}", content=archive)],
-            config,
-            actor=actor.name,
-            client=active,
-        )
+        _, original = chart_builds.get_archive(sessions, build.id, actor=actor)
+        for attempt in range(1, _AUTO_ATTEMPTS + 1):
+            pushed, archive = build, original
+            if policy == "auto":
+                digest = _content_digest(original, source=f"chart build {build.id}")
+                try:
+                    chosen = choose_version(
+                        config,
+                        chart_name=build.name,
+                        policy="auto",
+                        content_digest=digest,
+                        client=active,
+                    )
+                except HelmforgeError as error:
+                    raise _as_service_error(registry, error) from error
+                if chosen != build.version:
+                    pushed = _build_for_version(
+                        sessions, build, chosen, content_digest=digest, actor=actor
+                    )
+                    _, archive = chart_builds.get_archive(sessions, pushed.id, actor=actor)
+            (result,) = publish_archives(
+                [ChartArchive(source=f"chart build {pushed.id}", content=archive)],
+                config,
+                actor=actor.name,
+                client=active,
+            )
+            # Under auto, a conflict means another publish took the chosen version between
+            # our tag-list read and our push: choose again (the next patch above it).
+            if not (
+                policy == "auto"
+                and isinstance(result.error, ConflictError)
+                and attempt < _AUTO_ATTEMPTS
+            ):
+                break
     finally:
         if client is None:
             active.close()
