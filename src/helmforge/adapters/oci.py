@@ -16,6 +16,7 @@ __all__ = ["ManifestRead", "RegistryClient", "RetryPolicy", "is_chart_manifest"]
 
 import base64
 import email.utils
+import functools
 import json
 import logging
 import random
@@ -88,6 +89,13 @@ class _UploadLostError(Exception):
     """The registry forgot the upload session (or the answer to its last request got lost)."""
 
 
+@functools.cache
+def _public_trust() -> ssl.SSLContext:
+    """httpx's default trust (the certifi bundle), loaded once per process: loading it takes
+    about 30 ms, which a server publishing one chart per request would pay every time."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class RegistryClient:
     """Talks to one registry; share one instance across threads, ``close()`` when done."""
 
@@ -106,7 +114,7 @@ class RegistryClient:
         self._sleep = sleep
         self._base = registry.base_url
         self._authority = registry.reference.authority
-        verify: ssl.SSLContext | bool = True
+        verify: ssl.SSLContext = _public_trust()
         if registry.ca_pem and not registry.plain_http:
             try:
                 verify = ssl.create_default_context(cadata=registry.ca_pem)
