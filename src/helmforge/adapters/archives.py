@@ -29,7 +29,6 @@ import io
 import os
 import stat
 import struct
-import tarfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -87,6 +86,8 @@ def _ustar_header(name: str, *, size: int, mtime: int, folder: bool) -> bytes:
         while split > 0 and len(encoded) - split - 1 > 100:
             split = encoded.rfind(b"/", 0, split)
         if split <= 0 or not encoded.isascii():
+            import tarfile  # rare: only long non-ASCII names need PAX headers
+
             info = tarfile.TarInfo(name)
             info.size, info.mtime = size, mtime
             info.mode = _FOLDER_MODE if folder else _FILE_MODE
@@ -187,6 +188,8 @@ def read_chart_archive(
     ``InputError`` naming the entry for ``..`` or absolute paths, links, devices, duplicates or a
     damaged archive, and ``TooLargeError`` over ``max_bytes`` unpacked or ``max_files`` entries.
     """
+    import tarfile  # not needed to write archives, so not paid for by `generate`
+
     raw = _gunzip(data, max_bytes=max_bytes, source=source)
     files: dict[str, bytes] = {}
     top: str | None = None
