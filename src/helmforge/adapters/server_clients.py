@@ -1,9 +1,10 @@
 """A small client of helmforge's own REST API, for the CLI's ``--server`` mode.
 
-HTTP failures become helmforge errors with the server's message: 401 ``AuthenticationError``,
-403 ``PermissionDeniedError``, 404 ``NotFoundError``, 409 ``ConflictError``, 413
-``TooLargeError``, 400/422 ``InputError``, anything else ``ExternalServiceError``. The token
-never appears in an error.
+HTTP failures become helmforge errors with the server's message, by the server's own table
+(``helmforge.core.errors.HTTP_STATUS``) read backwards: 401 ``AuthenticationError``, 403
+``PermissionDeniedError``, 404 ``NotFoundError``, 409 ``ConflictError``, 413 ``TooLargeError``,
+400/422 ``InputError``, anything else ``ExternalServiceError``. The token never appears in an
+error.
 """
 
 from __future__ import annotations
@@ -14,26 +15,7 @@ from typing import Any
 
 import httpx
 
-from helmforge.core.errors import (
-    AuthenticationError,
-    ConflictError,
-    ExternalServiceError,
-    HelmforgeError,
-    InputError,
-    NotFoundError,
-    PermissionDeniedError,
-    TooLargeError,
-)
-
-_ERRORS: dict[int, type[HelmforgeError]] = {
-    400: InputError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: ConflictError,
-    413: TooLargeError,
-    422: InputError,
-}
+from helmforge.core.errors import ExternalServiceError, InputError, error_class_for_http_status
 
 
 class ServerClient:
@@ -74,7 +56,7 @@ class ServerClient:
             message = str(response.json().get("message") or response.text)
         except ValueError:
             message = response.text[:500] or response.reason_phrase
-        kind = _ERRORS.get(response.status_code, ExternalServiceError)
+        kind = error_class_for_http_status(response.status_code)
         raise kind(f"server answered {response.status_code}: {message}")
 
     def build_chart(

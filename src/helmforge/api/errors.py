@@ -2,12 +2,13 @@
 
 Body: ``{"error": <class>, "message": <text>, "problems": [{message, line, path}],
 "current": <state>}`` (``problems`` for input errors with several problems, ``current`` for a
-stale edit). Bad input never answers 500.
+stale edit). The status comes from ``helmforge.core.errors.HTTP_STATUS``, the one table the web
+pages share. Bad input never answers 500.
 """
 
 from __future__ import annotations
 
-__all__ = ["STATUS_BY_ERROR", "error_body", "install_error_handlers", "status_for"]
+__all__ = ["error_body", "install_error_handlers"]
 
 import logging
 from typing import Any
@@ -16,38 +17,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
-from helmforge.core.errors import (
-    AuthenticationError,
-    ConflictError,
-    ExternalServiceError,
-    HelmforgeError,
-    InputError,
-    NotFoundError,
-    PermissionDeniedError,
-    TooLargeError,
-)
+from helmforge.core.errors import HelmforgeError, InputError, http_status_for
 from helmforge.services.template_store import StaleRevisionError
 
 _log = logging.getLogger("helmforge.api")
-
-# Most specific first: TooLargeError is an InputError.
-STATUS_BY_ERROR: tuple[tuple[type[HelmforgeError], int], ...] = (
-    (TooLargeError, 413),
-    (InputError, 422),
-    (NotFoundError, 404),
-    (ConflictError, 409),
-    (AuthenticationError, 401),
-    (PermissionDeniedError, 403),
-    (ExternalServiceError, 502),
-)
-
-
-def status_for(error: HelmforgeError) -> int:
-    """The HTTP status of a helmforge error (400 for an unmapped one: still the caller's)."""
-    for kind, status in STATUS_BY_ERROR:
-        if isinstance(error, kind):
-            return status
-    return 400
 
 
 def error_body(error: HelmforgeError) -> dict[str, Any]:
@@ -69,7 +42,7 @@ def error_body(error: HelmforgeError) -> dict[str, Any]:
 
 async def _handle(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HelmforgeError)
-    status = status_for(error)
+    status = http_status_for(error)
     if status >= 500:
         _log.warning("%s %s: %s", request.method, request.url.path, error)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None

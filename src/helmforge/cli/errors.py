@@ -6,7 +6,7 @@ saying why; 2 wrong usage (Typer/Click answers that itself, before a command run
 
 from __future__ import annotations
 
-__all__ = ["EXIT_CODES", "USAGE_EXIT", "abort", "exit_code_for", "reporting_errors"]
+__all__ = ["EXIT_CODES", "USAGE_EXIT", "abort", "exit_code_for", "report_error", "reporting_errors"]
 
 import contextlib
 from collections.abc import Iterator
@@ -45,12 +45,17 @@ def exit_code_for(error: HelmforgeError) -> int:
     return 1
 
 
+def report_error(message: str | HelmforgeError) -> None:
+    """Print ``helmforge: error: <message>`` as one line on stderr (and carry on)."""
+    text = " ".join(str(message).split("\n"))
+    typer.echo(f"helmforge: error: {text}", err=True)
+
+
 def abort(message: str | HelmforgeError, *, code: int = 1) -> NoReturn:
     """Print ``helmforge: error: <message>`` as one line on stderr and exit with ``code``."""
     if isinstance(message, HelmforgeError):
         code = exit_code_for(message)
-    text = " ".join(str(message).split("\n"))
-    typer.echo(f"helmforge: error: {text}", err=True)
+    report_error(message)
     raise typer.Exit(code)
 
 

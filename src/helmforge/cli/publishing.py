@@ -11,14 +11,18 @@ __all__ = ["register"]
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from helmforge.core.errors import HelmforgeError, InputError, Location, TooLargeError
-from helmforge.core.oci import Registry, parse_reference
-from helmforge.core.secrets import Secret
-from helmforge.services.publishing import ChartArchive, list_versions, publish_archives
+from helmforge.cli.errors import abort, report_error, reporting_errors
+from helmforge.core.errors import InputError, Location, TooLargeError
+
+if TYPE_CHECKING:
+    # Imported inside the commands: ``helmforge generate`` never pays for the OCI client.
+    from helmforge.core.oci import Registry
+    from helmforge.core.secrets import Secret
+    from helmforge.services.publishing import ChartArchive
 
 _MAX_ARCHIVE = 64 << 20
 
@@ -57,23 +61,18 @@ PasswordStdinOption = Annotated[
 ]
 
 
-def _abort(error: HelmforgeError | str) -> NoReturn:
-    """The one way a publishing command fails on purpose: one line on stderr, exit 1."""
-    message = str(error).replace("\n", " ")
-    typer.echo(f"helmforge: error: {message}", err=True)
-    raise typer.Exit(1)
-
-
 def _password(username: str | None, password_stdin: bool) -> Secret | None:
+    from helmforge.core.secrets import Secret
+
     if password_stdin:
         if username is None:
-            _abort("--password-stdin needs --username (or HELMFORGE_USERNAME)")
+            abort("--password-stdin needs --username (or HELMFORGE_USERNAME)")
         return Secret(sys.stdin.readline().rstrip("\r\n"))
     if username is None:
         return None
     from_env = os.environ.get("HELMFORGE_PASSWORD")
     if from_env is None:
-        _abort(f"user {username!r} needs a password: use --password-stdin or HELMFORGE_PASSWORD")
+        abort(f"user {username!r} needs a password: use --password-stdin or HELMFORGE_PASSWORD")
     return Secret(from_env)
 
 
@@ -85,7 +84,9 @@ def _registry(
     username: str | None,
     password_stdin: bool,
 ) -> Registry:
-    try:
+    from helmforge.core.oci import Registry, parse_reference
+
+    with reporting_errors():
         parse_reference(url, source="reference")
         ca_pem = None
         if ca_file is not None:
@@ -102,11 +103,11 @@ def _registry(
             username=username,
             password=_password(username, password_stdin),
         )
-    except HelmforgeError as e:
-        _abort(e)
 
 
 def _read_archive(path: Path) -> ChartArchive:
+    from helmforge.services.publishing import ChartArchive
+
     try:
         size = path.stat().st_size
         if size > _MAX_ARCHIVE:
@@ -148,6 +149,8 @@ def push(
         raise typer.BadParameter(
             "give at least one CHART.tgz followed by oci://HOST[:PORT]/PATH", param_hint="targets"
         )
+    from helmforge.services.publishing import publish_archives
+
     registry = _registry(
         targets[-1],
         plain_http=plain_http,
@@ -155,13 +158,11 @@ def push(
         username=username,
         password_stdin=password_stdin,
     )
-    try:
+    with reporting_errors():
         archives = [_read_archive(Path(p)) for p in targets[:-1]]
         results = publish_archives(
             archives, registry, actor=username or "anonymous", workers=workers
         )
-    except HelmforgeError as e:
-        _abort(e)
     failures = [r for r in results if r.error is not None]
     for result in results:
         if result.error is None:
@@ -171,7 +172,7 @@ def push(
                 f"{result.manifest_digest}"
             )
     for failure in failures:
-        typer.echo(f"helmforge: error: {str(failure.error).replace(chr(10), ' ')}", err=True)
+        report_error(str(failure.error))
     if failures:
         raise typer.Exit(1)
 
@@ -192,6 +193,8 @@ def versions(
     password_stdin: PasswordStdinOption = False,
 ) -> None:
     """List the published versions of a chart, lowest to highest (SemVer order)."""
+    from helmforge.services.publishing import list_versions
+
     registry = _registry(
         reference,
         plain_http=plain_http,
@@ -199,10 +202,8 @@ def versions(
         username=username,
         password_stdin=password_stdin,
     )
-    try:
+    with reporting_errors():
         found = list_versions(registry)
-    except HelmforgeError as e:
-        _abort(e)
     for version in found:
         typer.echo(version)
 

@@ -1,7 +1,9 @@
 """The helmforge error tree.
 
-Every error a user can cause or meet derives from ``HelmforgeError``; entry points map the
-classes below to CLI exit codes and HTTP status codes in one place each.
+Every error a user can cause or meet derives from ``HelmforgeError``. The classes below map to
+HTTP status codes in one place, ``HTTP_STATUS`` here (shared by the API, the web pages and the
+CLI's server client, which reads it backwards), and to CLI exit codes in one place,
+``helmforge.cli.errors.EXIT_CODES``.
 
     HelmforgeError
      ├── InputError               bad input from the user: exit 1, HTTP 422
@@ -19,6 +21,7 @@ contain a secret: adapters redact credentials before raising.
 from __future__ import annotations
 
 __all__ = [
+    "HTTP_STATUS",
     "AuthenticationError",
     "ConflictError",
     "ExternalServiceError",
@@ -28,9 +31,13 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "TooLargeError",
+    "error_class_for_http_status",
+    "http_status_for",
 ]
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +111,38 @@ class PermissionDeniedError(HelmforgeError):
 
 class ExternalServiceError(HelmforgeError):
     """A registry, Git remote, cluster or database failed or could not be reached."""
+
+
+#: The one place error classes become HTTP status codes; the first class along an error's MRO
+#: wins, so ``TooLargeError`` answers 413 although it is an ``InputError``.
+HTTP_STATUS: Mapping[type[HelmforgeError], int] = MappingProxyType(
+    {
+        TooLargeError: 413,
+        InputError: 422,
+        NotFoundError: 404,
+        ConflictError: 409,
+        AuthenticationError: 401,
+        PermissionDeniedError: 403,
+        ExternalServiceError: 502,
+    }
+)
+#: The status of a helmforge error no class above covers: still the caller's fault.
+_UNMAPPED_STATUS = 400
+_ERROR_BY_STATUS: Mapping[int, type[HelmforgeError]] = MappingProxyType(
+    {_UNMAPPED_STATUS: InputError} | {status: kind for kind, status in HTTP_STATUS.items()}
+)
+
+
+def http_status_for(error: HelmforgeError) -> int:
+    """The HTTP status of ``error``, looked up along its class hierarchy (400 when unmapped)."""
+    for kind in type(error).__mro__:
+        status = HTTP_STATUS.get(kind)
+        if status is not None:
+            return status
+    return _UNMAPPED_STATUS
+
+
+def error_class_for_http_status(status: int) -> type[HelmforgeError]:
+    """``HTTP_STATUS`` read backwards, for a client of helmforge's own API: the error class an
+    error ``status`` stands for (``ExternalServiceError`` for one helmforge never answers)."""
+    return _ERROR_BY_STATUS.get(status, ExternalServiceError)

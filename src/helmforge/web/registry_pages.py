@@ -9,14 +9,7 @@ __all__ = ["router"]
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from helmforge.core.errors import (
-    ConflictError,
-    ExternalServiceError,
-    HelmforgeError,
-    InputError,
-    NotFoundError,
-    PermissionDeniedError,
-)
+from helmforge.core.errors import HelmforgeError, PermissionDeniedError, http_status_for
 from helmforge.core.secrets import Secret
 from helmforge.services import chart_builds, registries
 from helmforge.web.views import (
@@ -30,13 +23,6 @@ from helmforge.web.views import (
 )
 
 router = APIRouter(include_in_schema=False)
-_STATUSES: tuple[tuple[type[HelmforgeError], int], ...] = (
-    (InputError, 422),
-    (NotFoundError, 404),
-    (ConflictError, 409),
-    (PermissionDeniedError, 403),
-    (ExternalServiceError, 502),
-)
 
 
 def _key(request: Request) -> bytes:
@@ -45,13 +31,6 @@ def _key(request: Request) -> bytes:
         key = registries.secret_key_for(request.app.state.settings)
         request.app.state.registry_secret_key = key
     return key
-
-
-def _status_of(error: HelmforgeError) -> int:
-    for kind, code in _STATUSES:
-        if isinstance(error, kind):
-            return code
-    return 400
 
 
 def _registries_page(
@@ -120,7 +99,7 @@ def create_registry(request: Request, visitor: SignedIn, form: CheckedForm) -> R
         return render_error(request, 403, error.message, back_url="/registries")
     except HelmforgeError as error:
         return _registries_page(
-            request, visitor, problem=error.message, form=kept, status_code=_status_of(error)
+            request, visitor, problem=error.message, form=kept, status_code=http_status_for(error)
         )
     return RedirectResponse("/registries", status_code=303)
 
@@ -131,7 +110,7 @@ def delete_registry(request: Request, name: str, visitor: SignedIn, _form: Check
     try:
         registries.delete_registry(session_factory_of(request), name, actor=visitor.principal)
     except HelmforgeError as error:
-        return render_error(request, _status_of(error), error.message, back_url="/registries")
+        return render_error(request, http_status_for(error), error.message, back_url="/registries")
     return RedirectResponse("/registries", status_code=303)
 
 
@@ -143,7 +122,7 @@ def versions_page(request: Request, name: str, chart: str, visitor: SignedIn) ->
             session_factory_of(request), name, chart, key=_key(request), actor=visitor.principal
         )
     except HelmforgeError as error:
-        return render_error(request, _status_of(error), error.message, back_url="/registries")
+        return render_error(request, http_status_for(error), error.message, back_url="/registries")
     return render(
         request,
         "chart_versions.html",
@@ -214,6 +193,6 @@ def publish_build(
         )
     except HelmforgeError as error:
         return _publish_page(
-            request, visitor, build_id, problem=error.message, status_code=_status_of(error)
+            request, visitor, build_id, problem=error.message, status_code=http_status_for(error)
         )
     return _publish_page(request, visitor, build_id, outcome=outcome)

@@ -18,11 +18,10 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from starlette.datastructures import UploadFile
 
 from helmforge.core.errors import (
-    ConflictError,
     HelmforgeError,
     InputError,
-    NotFoundError,
     TooLargeError,
+    http_status_for,
 )
 from helmforge.services import template_store
 from helmforge.web.views import (
@@ -37,20 +36,12 @@ from helmforge.web.views import (
 
 router = APIRouter(include_in_schema=False)
 _HUNK = re.compile(r"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
-_STATUS_OF = {NotFoundError: 404, ConflictError: 409, TooLargeError: 413, InputError: 422}
 _MESSAGES = {
     "created": "Draft {version} created.",
     "published": "Version {version} published: it will never change from now on.",
     "deprecated": "Version {version} deprecated.",
 }
 _NAME_OR_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,127}\Z")
-
-
-def _status_of(error: HelmforgeError) -> int:
-    for kind, status in _STATUS_OF.items():
-        if isinstance(error, kind):
-            return status
-    return 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +142,9 @@ def new_template_page(
                 session_factory_of(request), from_name, actor=visitor.principal
             ).content
         except HelmforgeError as error:
-            return render_error(request, _status_of(error), error.message, back_url="/templates")
+            return render_error(
+                request, http_status_for(error), error.message, back_url="/templates"
+            )
     return render(
         request,
         "template_new.html",
@@ -192,7 +185,7 @@ async def create_template(request: Request, visitor: SignedIn, form: CheckedForm
         return render(
             request,
             "template_new.html",
-            status_code=_status_of(error),
+            status_code=http_status_for(error),
             section="templates",
             title="New template",
             **_editor(content, _problems(error)),
@@ -210,7 +203,7 @@ def _versions_page(
             session_factory_of(request), name, actor=visitor.principal
         )
     except HelmforgeError as error:
-        return render_error(request, _status_of(error), error.message, back_url="/templates")
+        return render_error(request, http_status_for(error), error.message, back_url="/templates")
     rows = [
         {
             "version": v.version,
@@ -279,7 +272,7 @@ def edit_page(
             session_factory_of(request), name, version, actor=visitor.principal
         )
     except HelmforgeError as error:
-        return render_error(request, _status_of(error), error.message, back_url="/templates")
+        return render_error(request, http_status_for(error), error.message, back_url="/templates")
     if view.status != template_store.DRAFT:
         return render_error(
             request,
@@ -309,7 +302,7 @@ def save_draft(
     except ValueError:
         return render_error(request, 400, "the form's revision is not a number")
     except HelmforgeError as error:
-        return render_error(request, _status_of(error), error.message, back_url="/templates")
+        return render_error(request, http_status_for(error), error.message, back_url="/templates")
     if form_text(form, "action") == "validate":
         problems = _problem_dicts(
             template_store.check_template_text(content, source=f"{name}@{version}")
@@ -353,7 +346,7 @@ def save_draft(
             content=content,
             revision=revision,
             problems=_problems(error),
-            status_code=_status_of(error),
+            status_code=http_status_for(error),
         )
     return RedirectResponse(f"/templates/{name}/{version}/edit?done=saved", status_code=303)
 
@@ -369,7 +362,7 @@ def publish(
         )
     except HelmforgeError as error:
         return render_error(
-            request, _status_of(error), error.message, back_url=f"/templates/{name}"
+            request, http_status_for(error), error.message, back_url=f"/templates/{name}"
         )
     return RedirectResponse(f"/templates/{name}?done=published&version={version}", status_code=303)
 
@@ -385,7 +378,7 @@ def deprecate(
         )
     except HelmforgeError as error:
         return render_error(
-            request, _status_of(error), error.message, back_url=f"/templates/{name}"
+            request, http_status_for(error), error.message, back_url=f"/templates/{name}"
         )
     return RedirectResponse(f"/templates/{name}?done=deprecated&version={version}", status_code=303)
 
@@ -398,7 +391,7 @@ def export(request: Request, name: str, version: str, visitor: SignedIn) -> Resp
             session_factory_of(request), name, version, actor=visitor.principal
         )
     except HelmforgeError as error:
-        return render_error(request, _status_of(error), error.message, back_url="/templates")
+        return render_error(request, http_status_for(error), error.message, back_url="/templates")
     filename = f"{name}-{version}.yaml"
     if not _NAME_OR_VERSION.match(filename):
         filename = "template.yaml"
@@ -424,7 +417,7 @@ def diff_page(
         )
     except HelmforgeError as error:
         return render_error(
-            request, _status_of(error), error.message, back_url=f"/templates/{name}"
+            request, http_status_for(error), error.message, back_url=f"/templates/{name}"
         )
     return render(
         request,
