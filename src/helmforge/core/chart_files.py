@@ -20,8 +20,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from helmforge.core.chart_annotations import CONTENT_DIGEST_ANNOTATION
 from helmforge.core.go_templates import escape_text, plain_scalar, yaml_quote
-from helmforge.core.oci import CONTENT_DIGEST_ANNOTATION
 from helmforge.core.yaml_codec import dump_yaml
 
 if TYPE_CHECKING:

@@ -53,14 +53,12 @@ from enum import StrEnum
 from functools import total_ordering
 from typing import Any
 
+from helmforge.core.chart_annotations import CONTENT_DIGEST_ANNOTATION
 from helmforge.core.errors import InputError, Location, TooLargeError
 from helmforge.core.secrets import Secret
 from helmforge.core.yaml_codec import load_single
 
 CONFIG_MEDIA_TYPE = "application/vnd.cncf.helm.config.v1+json"
-CONTENT_DIGEST_ANNOTATION = "helmforge.io/content-digest"
-"""Chart.yaml annotation with the digest of the chart's content without its version: the
-``auto`` policy compares it to tell "same content" from "changed" across versions."""
 CHART_LAYER_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 
