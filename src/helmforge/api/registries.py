@@ -104,11 +104,7 @@ class ChartVersionsPublic(BaseModel):
 
 def get_secret_key(request: Request) -> bytes:
     """The server's key for credentials at rest, resolved once per application."""
-    key: bytes | None = getattr(request.app.state, "registry_secret_key", None)
-    if key is None:
-        key = registries.secret_key_for(request.app.state.settings)
-        request.app.state.registry_secret_key = key
-    return key
+    return registries.secret_key_of_app(request.app.state)
 
 
 SecretKeyDep = Annotated[bytes, Depends(get_secret_key)]

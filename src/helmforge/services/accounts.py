@@ -15,9 +15,11 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "SOURCE_FAILURE_LIMIT",
     "CreatedToken",
+    "SignedInUser",
     "TokenView",
     "UserView",
     "authenticate_password",
+    "change_password",
     "create_token",
     "create_user",
     "ensure_first_admin",
@@ -27,6 +29,8 @@ __all__ = [
     "principal_for_token",
     "principal_for_user",
     "revoke_token",
+    "set_password",
+    "signed_in_user",
 ]
 
 import hashlib
@@ -44,6 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.server_tables import ApiTokenRow, LoginThrottleRow, UserRow
+from helmforge.adapters.storage.web_tables import WebSession
 from helmforge.core.errors import (
     AuthenticationError,
     ConflictError,
@@ -142,21 +147,37 @@ def create_user(
         raise PermissionDeniedError("only an admin may create users")
     check_role(role)
     _check_new_user(name, password)
+    try:
+        row = _insert_user(sessions, name=name, role=role, password=password, actor=actor)
+    except IntegrityError as error:
+        raise ConflictError(f"user {name!r} already exists") from error
+    return _user_view(row)
+
+
+def _insert_user(
+    sessions: sessionmaker[Session],
+    *,
+    name: str,
+    role: str,
+    password: str,
+    actor: Principal,
+    must_change_password: bool = False,
+) -> UserRow:
+    """Add enabled user ``name`` and its audit record in one transaction (``IntegrityError``
+    when the name is taken)."""
     row = UserRow(
         name=name,
         role=role,
         password_hash=_hasher.hash(password),
         created_at=datetime.now(UTC),
         disabled=False,
+        must_change_password=must_change_password,
     )
-    try:
-        with sessions.begin() as session:
-            session.add(row)
-            session.flush()
-            audit.record(session, actor, "user.create", f"user:{name}", after={"role": role})
-    except IntegrityError as error:
-        raise ConflictError(f"user {name!r} already exists") from error
-    return _user_view(row)
+    with sessions.begin() as session:
+        session.add(row)
+        session.flush()
+        audit.record(session, actor, "user.create", f"user:{name}", after={"role": role})
+    return row
 
 
 def list_users(sessions: sessionmaker[Session], *, actor: Principal) -> list[UserView]:
@@ -174,18 +195,15 @@ def ensure_first_admin(sessions: sessionmaker[Session], *, name: str = "admin") 
         if session.scalar(sa.select(sa.func.count()).select_from(UserRow)):
             return None
     password = generate_password()
-    row = UserRow(
-        name=name,
-        role=ADMIN,
-        password_hash=_hasher.hash(password),
-        created_at=datetime.now(UTC),
-        disabled=False,
-    )
     try:
-        with sessions.begin() as session:
-            session.add(row)
-            session.flush()
-            audit.record(session, SYSTEM, "user.create", f"user:{name}", after={"role": ADMIN})
+        _insert_user(
+            sessions,
+            name=name,
+            role=ADMIN,
+            password=password,
+            actor=SYSTEM,
+            must_change_password=True,  # generated: the admin must pick their own
+        )
     except IntegrityError:
         return None  # another server created it first
     return password
@@ -387,3 +405,140 @@ def principal_for_token(sessions: sessionmaker[Session], token: str) -> Principa
         ):
             raise AuthenticationError(_BAD_TOKEN)
         return Principal(name=row.user.name, role=row.user.role, kind="token", id=row.user.id)
+
+
+# --- password changes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SignedInUser:
+    """An enabled user behind a web session, and whether they must change their password
+    before doing anything else."""
+
+    principal: Principal
+    must_change_password: bool
+
+
+def signed_in_user(sessions: sessionmaker[Session], user_id: int) -> SignedInUser | None:
+    """The enabled user ``user_id`` for a web session (one query), or ``None``."""
+    with sessions() as session:
+        row = session.get(UserRow, user_id)
+        if row is None or row.disabled:
+            return None
+        principal = Principal(name=row.name, role=row.role, kind="user", id=row.id)
+        return SignedInUser(principal, row.must_change_password)
+
+
+def _check_password_policy(password: str, *, name: str) -> None:
+    problems: list[str] = []
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problems.append(f"the new password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > 1024:
+        problems.append("the new password must have at most 1024 characters")
+    if password.strip().lower() == name.lower():
+        problems.append("the new password must not be the user name")
+    if problems:
+        raise InputError("; ".join(problems))
+
+
+def _session_digest(session_id: str) -> str:
+    # The same digest web sessions are stored under (web/sessions.py): the cookie's SHA-256.
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+
+def _close_web_sessions(session: Session, user_id: int, *, keep: str | None) -> int:
+    query = sa.delete(WebSession).where(WebSession.user_id == user_id)
+    if keep:
+        query = query.where(WebSession.id_hash != _session_digest(keep))
+    result = session.execute(query)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def change_password(
+    sessions: sessionmaker[Session],
+    *,
+    actor: Principal,
+    current_password: str,
+    new_password: str,
+    keep_session: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """The actor changes their own password, proving the current one first.
+
+    Clears "must change password" and signs out every other web session of the user (all of
+    them but the one whose cookie value is ``keep_session``). Wrong current passwords count
+    towards the account's sign-in lockout. Raises ``AuthenticationError`` (wrong current
+    password, or throttled), ``InputError`` (policy), ``PermissionDeniedError`` (the system).
+    """
+    if actor.kind == "system":
+        raise PermissionDeniedError("only a user can change their password")
+    now = now or datetime.now(UTC)
+    key, limit = _throttle_keys(actor.name, "")[0]
+    with sessions() as session:
+        wait = _locked_for(session, [(key, limit)], now)
+        if wait is not None:
+            seconds = max(1, int(wait.total_seconds()))
+            raise AuthenticationError(f"too many failed attempts; try again in {seconds} seconds")
+        row = session.get(UserRow, actor.id)
+        stored = row.password_hash if row is not None and not row.disabled else _dummy_hash()
+    try:
+        valid: bool = _hasher.verify(stored, current_password[:1024])
+    except (VerificationError, InvalidHashError):
+        valid = False
+    if not valid or row is None or row.disabled:
+        _count_failure(sessions, key, limit, now)
+        raise AuthenticationError("the current password is wrong")
+    _check_password_policy(new_password, name=row.name)
+    if new_password == current_password:
+        raise InputError("the new password must differ from the current one")
+    new_hash = _hasher.hash(new_password)
+    with sessions.begin() as session:
+        locked = session.get(UserRow, row.id, with_for_update=True)
+        if locked is None or locked.password_hash != stored:
+            # Changed or removed between the check and now: the proof no longer holds.
+            raise AuthenticationError("the password changed meanwhile; sign in again")
+        before = {"must_change_password": locked.must_change_password}
+        locked.password_hash = new_hash
+        locked.must_change_password = False
+        closed = _close_web_sessions(session, locked.id, keep=keep_session)
+        session.execute(sa.delete(LoginThrottleRow).where(LoginThrottleRow.key == key))
+        audit.record(
+            session,
+            actor,
+            "user.password_change",
+            f"user:{locked.name}",
+            before=before,
+            after={"must_change_password": False, "other_sessions_closed": closed},
+        )
+
+
+def set_password(
+    sessions: sessionmaker[Session], name: str, *, password: str, actor: Principal
+) -> None:
+    """An admin sets user ``name``'s password; the user must change it at their next sign-in.
+
+    Signs out every web session of that user. Raises ``PermissionDeniedError`` (not an admin),
+    ``NotFoundError``, ``InputError`` (policy).
+    """
+    if actor.role != ADMIN:
+        raise PermissionDeniedError("only an admin may set another user's password")
+    if not _USER_NAME.match(name):
+        raise NotFoundError(f"user {name[:80]!r} does not exist")
+    _check_password_policy(password, name=name)
+    new_hash = _hasher.hash(password)
+    with sessions.begin() as session:
+        row = session.scalar(sa.select(UserRow).where(UserRow.name == name).with_for_update())
+        if row is None:
+            raise NotFoundError(f"user {name!r} does not exist")
+        before = {"must_change_password": row.must_change_password}
+        row.password_hash = new_hash
+        row.must_change_password = True
+        closed = _close_web_sessions(session, row.id, keep=None)
+        audit.record(
+            session,
+            actor,
+            "user.password_set",
+            f"user:{name}",
+            before=before,
+            after={"must_change_password": True, "sessions_closed": closed},
+        )

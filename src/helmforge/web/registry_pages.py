@@ -19,6 +19,7 @@ from helmforge.web.views import (
     moment,
     render,
     render_error,
+    render_failure,
     session_factory_of,
 )
 
@@ -26,11 +27,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _key(request: Request) -> bytes:
-    key: bytes | None = getattr(request.app.state, "registry_secret_key", None)
-    if key is None:
-        key = registries.secret_key_for(request.app.state.settings)
-        request.app.state.registry_secret_key = key
-    return key
+    return registries.secret_key_of_app(request.app.state)
 
 
 def _registries_page(
@@ -110,7 +107,7 @@ def delete_registry(request: Request, name: str, visitor: SignedIn, _form: Check
     try:
         registries.delete_registry(session_factory_of(request), name, actor=visitor.principal)
     except HelmforgeError as error:
-        return render_error(request, http_status_for(error), error.message, back_url="/registries")
+        return render_failure(request, error, back_url="/registries")
     return RedirectResponse("/registries", status_code=303)
 
 
@@ -122,7 +119,7 @@ def versions_page(request: Request, name: str, chart: str, visitor: SignedIn) ->
             session_factory_of(request), name, chart, key=_key(request), actor=visitor.principal
         )
     except HelmforgeError as error:
-        return render_error(request, http_status_for(error), error.message, back_url="/registries")
+        return render_failure(request, error, back_url="/registries")
     return render(
         request,
         "chart_versions.html",

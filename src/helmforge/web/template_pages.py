@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = ["diff_rows", "router"]
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -31,6 +32,7 @@ from helmforge.web.views import (
     form_text,
     render,
     render_error,
+    render_failure,
     session_factory_of,
 )
 
@@ -142,9 +144,7 @@ def new_template_page(
                 session_factory_of(request), from_name, actor=visitor.principal
             ).content
         except HelmforgeError as error:
-            return render_error(
-                request, http_status_for(error), error.message, back_url="/templates"
-            )
+            return render_failure(request, error, back_url="/templates")
     return render(
         request,
         "template_new.html",
@@ -203,7 +203,7 @@ def _versions_page(
             session_factory_of(request), name, actor=visitor.principal
         )
     except HelmforgeError as error:
-        return render_error(request, http_status_for(error), error.message, back_url="/templates")
+        return render_failure(request, error, back_url="/templates")
     rows = [
         {
             "version": v.version,
@@ -272,7 +272,7 @@ def edit_page(
             session_factory_of(request), name, version, actor=visitor.principal
         )
     except HelmforgeError as error:
-        return render_error(request, http_status_for(error), error.message, back_url="/templates")
+        return render_failure(request, error, back_url="/templates")
     if view.status != template_store.DRAFT:
         return render_error(
             request,
@@ -302,7 +302,7 @@ def save_draft(
     except ValueError:
         return render_error(request, 400, "the form's revision is not a number")
     except HelmforgeError as error:
-        return render_error(request, http_status_for(error), error.message, back_url="/templates")
+        return render_failure(request, error, back_url="/templates")
     if form_text(form, "action") == "validate":
         problems = _problem_dicts(
             template_store.check_template_text(content, source=f"{name}@{version}")
@@ -356,15 +356,14 @@ def publish(
     request: Request, name: str, version: str, visitor: SignedIn, _form: CheckedForm
 ) -> Response:
     """Publish a draft; from then on it never changes."""
-    try:
-        template_store.publish_version(
-            session_factory_of(request), name, version, actor=visitor.principal
-        )
-    except HelmforgeError as error:
-        return render_error(
-            request, http_status_for(error), error.message, back_url=f"/templates/{name}"
-        )
-    return RedirectResponse(f"/templates/{name}?done=published&version={version}", status_code=303)
+    return _change_status(
+        request,
+        name,
+        version=version,
+        change=template_store.publish_version,
+        visitor=visitor,
+        done="published",
+    )
 
 
 @router.post("/templates/{name}/{version}/deprecate")
@@ -372,15 +371,31 @@ def deprecate(
     request: Request, name: str, version: str, visitor: SignedIn, _form: CheckedForm
 ) -> Response:
     """Deprecate a published version."""
+    return _change_status(
+        request,
+        name,
+        version=version,
+        change=template_store.deprecate_version,
+        visitor=visitor,
+        done="deprecated",
+    )
+
+
+def _change_status(
+    request: Request,
+    name: str,
+    *,
+    version: str,
+    change: Callable[..., object],
+    visitor: Visitor,
+    done: str,
+) -> Response:
+    """Publish or deprecate (``change``) a version, then back to the template with ``done``."""
     try:
-        template_store.deprecate_version(
-            session_factory_of(request), name, version, actor=visitor.principal
-        )
+        change(session_factory_of(request), name, version, actor=visitor.principal)
     except HelmforgeError as error:
-        return render_error(
-            request, http_status_for(error), error.message, back_url=f"/templates/{name}"
-        )
-    return RedirectResponse(f"/templates/{name}?done=deprecated&version={version}", status_code=303)
+        return render_failure(request, error, back_url=f"/templates/{name}")
+    return RedirectResponse(f"/templates/{name}?done={done}&version={version}", status_code=303)
 
 
 @router.get("/templates/{name}/{version}/export")
@@ -391,7 +406,7 @@ def export(request: Request, name: str, version: str, visitor: SignedIn) -> Resp
             session_factory_of(request), name, version, actor=visitor.principal
         )
     except HelmforgeError as error:
-        return render_error(request, http_status_for(error), error.message, back_url="/templates")
+        return render_failure(request, error, back_url="/templates")
     filename = f"{name}-{version}.yaml"
     if not _NAME_OR_VERSION.match(filename):
         filename = "template.yaml"
@@ -416,9 +431,7 @@ def diff_page(
             session_factory_of(request), name, from_version, to_version, actor=visitor.principal
         )
     except HelmforgeError as error:
-        return render_error(
-            request, http_status_for(error), error.message, back_url=f"/templates/{name}"
-        )
+        return render_failure(request, error, back_url=f"/templates/{name}")
     return render(
         request,
         "template_diff.html",

@@ -19,6 +19,7 @@ __all__ = [
     "moment",
     "render",
     "render_error",
+    "render_failure",
     "session_factory_of",
 ]
 
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData, UploadFile
 
 from helmforge import __version__
+from helmforge.core.errors import HelmforgeError, http_status_for
 from helmforge.core.principals import Principal
 from helmforge.services.accounts import principal_for_user
 from helmforge.web.sessions import (
@@ -200,3 +202,8 @@ def render_error(
         message=message,
         back_url=back_url,
     )
+
+
+def render_failure(request: Request, error: HelmforgeError, *, back_url: str = "") -> HTMLResponse:
+    """The error page for ``error``, with the status ``core.errors.HTTP_STATUS`` gives it."""
+    return render_error(request, http_status_for(error), error.message, back_url=back_url)
