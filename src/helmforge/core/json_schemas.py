@@ -6,6 +6,10 @@ import in every CLI process. This validator covers the keywords helmforge's deri
 and the templates' declared constraints use (listed in ``KEYWORDS``), with internal
 ``#/definitions/`` references only, and asserts the formats Helm asserts. The tests check it
 against ``jsonschema`` on random values.
+
+``core/schema_compilers.py`` is the other fast validator, on purpose: it compiles the Kubernetes
+schemas of a catalog import into valid/not-valid predicates only (2020-12, no messages, no
+formats), where this one gives messages and asserts formats for values schemas.
 """
 
 from __future__ import annotations

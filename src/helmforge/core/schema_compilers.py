@@ -10,6 +10,10 @@ to ``None``: the caller falls back to jsonschema for it.
 
 Semantics follow JSON Schema 2020-12 as jsonschema applies it: ``integer`` accepts 1.0,
 booleans are never numbers, ``format`` is not asserted, ``oneOf`` needs exactly one match.
+
+``core/json_schemas.py`` is the other fast validator, on purpose: it validates chart values
+against the draft-07 schemas helmforge writes, with messages per problem and Helm's formats
+asserted, which a predicate that only says valid / not valid cannot give.
 """
 
 from __future__ import annotations
