@@ -13,7 +13,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
-from helmforge.core.errors import AuthenticationError, PermissionDeniedError
+from helmforge.core.errors import (
+    AuthenticationError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from helmforge.core.principals import SYSTEM, Principal
 from helmforge.services import accounts
 
@@ -139,3 +144,147 @@ def test_only_admins_create_users(sessions: sessionmaker[Session]) -> None:
     alice = accounts.authenticate_password(sessions, "alice", PASSWORD, source="10.5.0.1")
     with pytest.raises(PermissionDeniedError):
         accounts.create_user(sessions, "bob", role="admin", password=PASSWORD, actor=alice)
+
+
+# --- password changes -------------------------------------------------------------------------
+
+NEW_PASSWORD = "another long password"
+
+
+def _alice(sessions: sessionmaker[Session]) -> Principal:
+    return accounts.authenticate_password(sessions, "alice", PASSWORD, source="10.0.0.9")
+
+
+def _audit_rows(sessions: sessionmaker[Session], action: str) -> list[str]:
+    with sessions() as session:
+        rows = session.execute(
+            sa.text("SELECT * FROM audit_events WHERE action = :a"), {"a": action}
+        ).all()
+    return [repr(tuple(row)) for row in rows]
+
+
+def test_change_password_proves_the_current_one(sessions: sessionmaker[Session]) -> None:
+    alice = _alice(sessions)
+    with pytest.raises(AuthenticationError, match="current password is wrong"):
+        accounts.change_password(
+            sessions, actor=alice, current_password="not my password", new_password=NEW_PASSWORD
+        )
+    accounts.change_password(
+        sessions, actor=alice, current_password=PASSWORD, new_password=NEW_PASSWORD
+    )
+    with pytest.raises(AuthenticationError):
+        accounts.authenticate_password(sessions, "alice", PASSWORD, source="10.0.0.9")
+    assert accounts.authenticate_password(sessions, "alice", NEW_PASSWORD, source="10.0.0.9")
+    events = _audit_rows(sessions, "user.password_change")
+    assert len(events) == 1
+    assert PASSWORD not in events[0]
+    assert NEW_PASSWORD not in events[0]
+    assert "$argon2" not in events[0]
+
+
+def test_wrong_current_passwords_lock_the_account(sessions: sessionmaker[Session]) -> None:
+    alice = _alice(sessions)
+    now = datetime.now(UTC)
+    for _ in range(accounts.ACCOUNT_FAILURE_LIMIT):
+        with pytest.raises(AuthenticationError, match="wrong"):
+            accounts.change_password(
+                sessions, actor=alice, current_password="guess!", new_password=NEW_PASSWORD, now=now
+            )
+    with pytest.raises(AuthenticationError, match="too many"):
+        accounts.change_password(
+            sessions, actor=alice, current_password=PASSWORD, new_password=NEW_PASSWORD, now=now
+        )
+
+
+@pytest.mark.parametrize(
+    ("new", "message"),
+    [
+        ("short", "at least 12"),
+        ("x" * 1025, "at most 1024"),
+        ("Alice", "at least 12"),
+        (PASSWORD, "differ from the current"),
+    ],
+)
+def test_change_password_policy(sessions: sessionmaker[Session], new: str, message: str) -> None:
+    alice = _alice(sessions)
+    with pytest.raises(InputError, match=message) as caught:
+        accounts.change_password(sessions, actor=alice, current_password=PASSWORD, new_password=new)
+    assert new not in caught.value.message
+
+
+def test_the_name_is_no_password(sessions: sessionmaker[Session]) -> None:
+    accounts.create_user(sessions, "bob.the.builder", role="user", password=PASSWORD, actor=SYSTEM)
+    bob = accounts.authenticate_password(sessions, "bob.the.builder", PASSWORD, source="x")
+    with pytest.raises(InputError, match="must not be the user name"):
+        accounts.change_password(
+            sessions, actor=bob, current_password=PASSWORD, new_password="Bob.The.Builder"
+        )
+
+
+def test_generated_admin_must_change_password(database_url: str) -> None:
+    engine = create_database_engine(database_url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    try:
+        password = accounts.ensure_first_admin(sessions)
+        assert password is not None
+        admin = accounts.authenticate_password(sessions, "admin", password, source="x")
+        state = accounts.signed_in_user(sessions, admin.id)
+        assert state is not None
+        assert state.must_change_password
+        accounts.change_password(
+            sessions, actor=admin, current_password=password, new_password=NEW_PASSWORD
+        )
+        state = accounts.signed_in_user(sessions, admin.id)
+        assert state is not None
+        assert not state.must_change_password
+    finally:
+        engine.dispose()
+
+
+def test_admin_set_password_forces_a_change(sessions: sessionmaker[Session]) -> None:
+    alice = _alice(sessions)
+    with pytest.raises(PermissionDeniedError):
+        accounts.set_password(sessions, "alice", password=NEW_PASSWORD, actor=alice)
+    with pytest.raises(NotFoundError):
+        accounts.set_password(sessions, "nobody", password=NEW_PASSWORD, actor=SYSTEM)
+    with pytest.raises(InputError, match="at least 12"):
+        accounts.set_password(sessions, "alice", password="short", actor=SYSTEM)
+    accounts.set_password(sessions, "alice", password=NEW_PASSWORD, actor=SYSTEM)
+    alice = accounts.authenticate_password(sessions, "alice", NEW_PASSWORD, source="x")
+    state = accounts.signed_in_user(sessions, alice.id)
+    assert state is not None
+    assert state.must_change_password
+    events = _audit_rows(sessions, "user.password_set")
+    assert len(events) == 1
+    assert NEW_PASSWORD not in events[0]
+    assert "$argon2" not in events[0]
+    with pytest.raises(InputError, match="differ"):
+        accounts.change_password(
+            sessions, actor=alice, current_password=NEW_PASSWORD, new_password=NEW_PASSWORD
+        )
+    accounts.change_password(
+        sessions, actor=alice, current_password=NEW_PASSWORD, new_password=PASSWORD
+    )
+    state = accounts.signed_in_user(sessions, alice.id)
+    assert state is not None
+    assert not state.must_change_password
+
+
+def test_password_change_signs_out_other_web_sessions(sessions: sessionmaker[Session]) -> None:
+    from helmforge.web.sessions import open_session, resolve_session
+
+    alice = _alice(sessions)
+    mine, _ = open_session(sessions, user_id=alice.id, lifetime=timedelta(hours=1))
+    other, _ = open_session(sessions, user_id=alice.id, lifetime=timedelta(hours=1))
+    accounts.change_password(
+        sessions,
+        actor=alice,
+        current_password=PASSWORD,
+        new_password=NEW_PASSWORD,
+        keep_session=mine,
+    )
+    assert resolve_session(sessions, mine) is not None
+    assert resolve_session(sessions, other) is None
+    accounts.set_password(sessions, "alice", password=PASSWORD, actor=SYSTEM)
+    assert resolve_session(sessions, mine) is None

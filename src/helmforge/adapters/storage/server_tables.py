@@ -55,6 +55,8 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     disabled: Mapped[bool] = mapped_column(default=False)
+    # Set for a generated or admin-set password: the user must pick their own before anything else.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
 class ApiTokenRow(Base):
