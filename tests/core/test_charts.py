@@ -87,13 +87,13 @@ def test_chart_yaml_records_provenance() -> None:
         "helmforge.dev/generator-version": "0.1.0",
         "helmforge.dev/template": "web-service",
         "helmforge.dev/template-version": "1.2.0",
-        "helmforge.io/content-digest": data["annotations"]["helmforge.io/content-digest"],
+        "helmforge.dev/content-digest": data["annotations"]["helmforge.dev/content-digest"],
     }
-    assert data["annotations"]["helmforge.io/content-digest"].startswith("sha256:")
+    assert data["annotations"]["helmforge.dev/content-digest"].startswith("sha256:")
 
 
 def test_content_digest_ignores_the_chart_version_only() -> None:
-    key = "helmforge.io/content-digest"
+    key = "helmforge.dev/content-digest"
 
     def digest_of(chart: RenderedChart) -> str:
         annotations = load_single(chart.files["Chart.yaml"], source="Chart.yaml").data[

@@ -144,7 +144,7 @@ def test_artifact_has_helm_layout_and_is_reproducible() -> None:
     archive = make_chart(
         "demo",
         "1.2.3+build",
-        annotations={"helmforge.io/template": "web@3", "helmforge.io/context": "prod/eu"},
+        annotations={"helmforge.dev/template": "web@3", "helmforge.dev/context": "prod/eu"},
     )
     first, second = build_artifact(archive), build_artifact(archive)
     assert first == second
@@ -163,7 +163,7 @@ def test_artifact_has_helm_layout_and_is_reproducible() -> None:
     assert annotations["org.opencontainers.image.title"] == "demo"
     assert annotations["org.opencontainers.image.version"] == "1.2.3+build"
     assert annotations["org.opencontainers.image.description"] == "A demo chart"
-    assert annotations["helmforge.io/template"] == "web@3"
+    assert annotations["helmforge.dev/template"] == "web@3"
     assert "org.opencontainers.image.created" not in annotations
     assert first.tag == "1.2.3_build"
     config = json.loads(first.config)

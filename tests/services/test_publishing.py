@@ -196,7 +196,7 @@ def test_helm_reads_what_we_push_and_pushes_the_same_layer(
         username=ROBOT,
         password=Secret(CANARY_PASSWORD),
     )
-    archive = make_chart("oracle", "0.3.0", annotations={"helmforge.io/template": "web@1"})
+    archive = make_chart("oracle", "0.3.0", annotations={"helmforge.dev/template": "web@1"})
     (result,) = publish_archives([ChartArchive("oracle.tgz", archive)], registry)
     assert result.status == "pushed"
     with RegistryClient(registry) as client:

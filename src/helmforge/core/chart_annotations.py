@@ -8,6 +8,6 @@ from __future__ import annotations
 
 __all__ = ["CONTENT_DIGEST_ANNOTATION"]
 
-CONTENT_DIGEST_ANNOTATION = "helmforge.io/content-digest"
+CONTENT_DIGEST_ANNOTATION = "helmforge.dev/content-digest"
 """Chart.yaml annotation with the digest of the chart's content without its version: the
 ``auto`` policy compares it to tell "same content" from "changed" across versions."""

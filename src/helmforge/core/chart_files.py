@@ -60,7 +60,7 @@ def chart_yaml(
 ) -> str:
     """Chart.yaml: identity, quoted appVersion, and provenance annotations (sorted).
 
-    ``content_digest`` (see ``content_digest``) becomes the ``helmforge.io/content-digest``
+    ``content_digest`` (see ``content_digest``) becomes the ``helmforge.dev/content-digest``
     annotation when given.
     """
     annotations = {

@@ -332,7 +332,7 @@ def choose_version(
     """The version to publish ``chart_name`` under, by the template's policy.
 
     ``auto`` reads the published versions (tag list) and, for the highest, the manifest's
-    ``helmforge.io/content-digest`` annotation: equal to ``content_digest`` means unchanged
+    ``helmforge.dev/content-digest`` annotation: equal to ``content_digest`` means unchanged
     (same version again, a no-op push), else the next patch. ``app``/``explicit`` need no
     registry call.
     """
