@@ -193,7 +193,7 @@ def test_serve_starts_prints_the_first_admin_once_and_answers(tmp_path: Path) ->
     finally:
         first.terminate()
         output, _ = first.communicate(timeout=10)
-    match = re.search(r"one-time password\n\s+(\S+)", output)
+    match = re.search(r"generated password\n\s+(\S+)", output)
     assert match, output
     with _store(environment) as sessions:
         accounts.authenticate_password(sessions, "admin", match.group(1), source="cli-test")
@@ -206,7 +206,7 @@ def test_serve_starts_prints_the_first_admin_once_and_answers(tmp_path: Path) ->
         timeout=60,
         check=False,
     )
-    assert "one-time password" not in again.stdout
+    assert "generated password" not in again.stdout
 
 
 def test_serve_with_a_bad_database_url_fails_in_one_line(
@@ -246,4 +246,4 @@ def test_serve_with_workers_prepares_the_store_once(tmp_path: Path) -> None:
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=30)
-    assert output.count("one-time password") == 1
+    assert output.count("generated password") == 1

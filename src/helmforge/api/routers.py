@@ -6,7 +6,7 @@ __all__ = ["API_PREFIX", "api_router", "probes_router"]
 
 from fastapi import APIRouter, Depends
 
-from helmforge.api import accounts, audit_events, charts, probes, registries, templates
+from helmforge.api import accounts, audit_events, charts, passwords, probes, registries, templates
 from helmforge.api.dependencies import get_principal
 
 API_PREFIX = "/api/v1"
@@ -18,5 +18,6 @@ api_router.include_router(charts.router)
 api_router.include_router(accounts.router)
 api_router.include_router(audit_events.router)
 api_router.include_router(registries.router)
+api_router.include_router(passwords.router)
 
 probes_router = probes.router

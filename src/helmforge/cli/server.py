@@ -63,7 +63,8 @@ def serve(
     """Run the helmforge server (REST API and web UI) on http://HOST:PORT.
 
     The database (HELMFORGE_DATABASE_URL, default: SQLite in HELMFORGE_DATA_DIR) is created
-    and migrated on start; the first start prints a one-time admin password.
+    and migrated on start; the first start prints the admin's generated password (to be
+    changed at the first sign-in).
     """
     import uvicorn
 
@@ -147,6 +148,38 @@ def list_users() -> None:
         for user in accounts.list_users(sessions, actor=SYSTEM):
             state = " (disabled)" if user.disabled else ""
             typer.echo(f"{user.name}\t{user.role}{state}")
+
+
+@users_app.command("set-password")
+def set_password(
+    name: Annotated[str, typer.Argument(help="The user whose password to set.")],
+    *,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            envvar="HELMFORGE_PASSWORD_STDIN",
+            help="Read the password from stdin; otherwise one is generated and printed once.",
+        ),
+    ] = False,
+) -> None:
+    """Set a user's password (as an admin); they must change it at their next sign-in, and
+    their browsers are signed out."""
+    from helmforge.core.principals import SYSTEM
+    from helmforge.services import accounts
+
+    with reporting_errors():
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+            if not password:
+                abort("no password on stdin")
+        else:
+            password = accounts.generate_password()
+        with _sessions() as sessions:
+            accounts.set_password(sessions, name, password=password, actor=SYSTEM)
+    typer.echo(f"set the password of {name}; they must change it when they sign in", err=True)
+    if not password_stdin:
+        typer.echo(password)
 
 
 @tokens_app.command("create")

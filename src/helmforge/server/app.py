@@ -1,8 +1,9 @@
 """The ASGI application: the REST API and the web UI over one store.
 
 ``create_app(settings)`` opens (creating and migrating) the database, creates the first admin
-when there is no user (its one-time password goes to ``announce``, stdout by default), seeds
-the example template, and composes the API routers and, when present, the web UI.
+when there is no user (its generated password goes to ``announce``, stdout by default; the
+admin must change it at first sign-in), seeds the example template, and composes the API
+routers and, when present, the web UI.
 
 What the web UI (``helmforge.web.pages.mount(app)``) finds on ``app.state``:
 ``settings`` (``Settings``), ``engine``, ``sessions`` (``sessionmaker[Session]``), ``metrics``;
@@ -37,9 +38,10 @@ def print_first_admin(password: str) -> None:
     """Print the generated first admin password to stdout (the only time it is shown)."""
     # Shown once, on purpose, to whoever started the server.
     print(
-        "helmforge: created the first user 'admin' with the one-time password\n"
+        "helmforge: created the first user 'admin' with the generated password\n"
         f"    {password}\n"
-        "sign in and change it, or create your own admin with `helmforge users create`.",
+        "sign in as admin: you will be asked to choose your own password before anything else\n"
+        "(or reset it later with `helmforge users set-password admin`).",
         flush=True,
     )
 

@@ -47,7 +47,8 @@ def prepare_store(
     store: Store, *, seed_examples: bool, example: Path = EXAMPLE_TEMPLATE
 ) -> str | None:
     """Create the first admin when there are no users, and seed the example template into an
-    empty store. Returns the admin's generated one-time password when one was created."""
+    empty store. Returns the admin's generated password (to be changed at the first sign-in)
+    when one was created."""
     password = accounts.ensure_first_admin(store.sessions)
     if seed_examples:
         if not example.is_file():

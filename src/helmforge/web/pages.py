@@ -17,18 +17,28 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from helmforge.core.errors import PermissionDeniedError
 from helmforge.core.principals import Principal
+from helmforge.web.account_pages import router as account_router
 from helmforge.web.admin_pages import router as admin_router
 from helmforge.web.auth_pages import router as auth_router
 from helmforge.web.chart_pages import router as chart_router
 from helmforge.web.registry_pages import router as registry_router
 from helmforge.web.sessions import check_csrf
 from helmforge.web.template_pages import router as template_router
-from helmforge.web.views import CsrfRefused, SignInRequired, current_visitor, render_error
+from helmforge.web.views import (
+    ACCOUNT_PAGE,
+    CsrfRefused,
+    PasswordChangeRequired,
+    SignInRequired,
+    current_visitor,
+    render_error,
+)
 
 CSRF_HEADER = "X-CSRF-Token"
 _HERE = Path(__file__).resolve().parent
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_API_PASSWORD_PATH = "/api/v1/account/password"  # noqa: S105 (a path, not a secret)
 
 
 def resolve_api_principal(request: Request) -> Principal | None:
@@ -44,12 +54,21 @@ def resolve_api_principal(request: Request) -> Principal | None:
         visitor.csrf_token, request.headers.get(CSRF_HEADER)
     ):
         return None
+    if visitor.must_change_password and request.url.path != _API_PASSWORD_PATH:
+        raise PermissionDeniedError(
+            "you must change your password before anything else: use the Account page "
+            f"({ACCOUNT_PAGE}) or POST {_API_PASSWORD_PATH}"
+        )
     return visitor.principal
 
 
 async def _to_sign_in(request: Request, error: Exception) -> Response:
     assert isinstance(error, SignInRequired)
     return RedirectResponse(f"/login?next={_quote(error.next_url)}", status_code=303)
+
+
+async def _to_account(request: Request, error: Exception) -> Response:
+    return RedirectResponse(ACCOUNT_PAGE, status_code=303)
 
 
 async def _csrf_refused(request: Request, error: Exception) -> Response:
@@ -78,6 +97,8 @@ def mount(app: FastAPI) -> None:
     app.add_api_route("/", _home, methods=["GET"], include_in_schema=False)
     for router in (auth_router, template_router, chart_router, admin_router, registry_router):
         app.include_router(router)
+    app.include_router(account_router)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
+    app.add_exception_handler(PasswordChangeRequired, _to_account)
     app.state.session_resolver = resolve_api_principal

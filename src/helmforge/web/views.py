@@ -8,9 +8,12 @@ carries the session's CSRF token).
 from __future__ import annotations
 
 __all__ = [
+    "ACCOUNT_PAGE",
     "PAGE_HEADERS",
+    "PASSWORD_CHANGE_PATHS",
     "CheckedForm",
     "CsrfRefused",
+    "PasswordChangeRequired",
     "SignInRequired",
     "SignedIn",
     "Visitor",
@@ -37,7 +40,7 @@ from starlette.datastructures import FormData, UploadFile
 from helmforge import __version__
 from helmforge.core.errors import HelmforgeError, http_status_for
 from helmforge.core.principals import Principal
-from helmforge.services.accounts import principal_for_user
+from helmforge.services.accounts import signed_in_user
 from helmforge.web.sessions import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -47,6 +50,9 @@ from helmforge.web.sessions import (
 )
 
 MAX_FORM_PART_BYTES = 4 * 1024 * 1024
+ACCOUNT_PAGE = "/account"
+# The pages a visitor who must change their password may still reach.
+PASSWORD_CHANGE_PATHS = frozenset({ACCOUNT_PAGE, f"{ACCOUNT_PAGE}/password", "/logout"})
 # Pages load only their own script and styles, cannot be framed, and are never cached.
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -77,6 +83,11 @@ class SignInRequired(Exception):  # noqa: N818 - a control-flow signal, not an e
         super().__init__(next_url)
 
 
+class PasswordChangeRequired(Exception):  # noqa: N818 - answered with a redirect
+    """Raised by ``SignedIn`` while the visitor must change their password (a generated or
+    admin-set one); answered with a redirect to ``ACCOUNT_PAGE``."""
+
+
 class CsrfRefused(Exception):  # noqa: N818 - answered with a 403 page
     """A state-changing form came without the session's CSRF token."""
 
@@ -88,6 +99,7 @@ class Visitor:
     principal: Principal
     session: SessionState
     cookie: str
+    must_change_password: bool = False
 
     @property
     def csrf_token(self) -> str:
@@ -111,9 +123,14 @@ def current_visitor(request: Request) -> Visitor | None:
         sessions = session_factory_of(request)
         state = resolve_session(sessions, cookie)
         if state is not None:
-            principal = principal_for_user(sessions, state.user_id)
-            if principal is not None:
-                visitor = Visitor(principal=principal, session=state, cookie=cookie)
+            user = signed_in_user(sessions, state.user_id)
+            if user is not None:
+                visitor = Visitor(
+                    principal=user.principal,
+                    session=state,
+                    cookie=cookie,
+                    must_change_password=user.must_change_password,
+                )
     request.state.web_visitor = visitor
     return visitor
 
@@ -123,6 +140,8 @@ def _signed_in(request: Request) -> Visitor:
     if visitor is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(target)
+    if visitor.must_change_password and request.url.path not in PASSWORD_CHANGE_PATHS:
+        raise PasswordChangeRequired
     return visitor
 
 
