@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = ["ServerClient"]
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -77,3 +78,29 @@ class ServerClient:
     def chart_archive(self, build_id: str) -> bytes:
         """GET /charts/{id}/archive: the .tgz bytes."""
         return self._request("GET", f"/charts/{build_id}/archive").content
+
+    def _json_list(self, response: httpx.Response) -> list[dict[str, Any]]:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+            raise ExternalServiceError(
+                f"{self.base_url} answered {response.request.url.path} with something other "
+                "than a helmforge list; is it a helmforge server?"
+            )
+        return data
+
+    def templates(self) -> list[dict[str, Any]]:
+        """GET /templates: every template with its versions and latest published version."""
+        return self._json_list(self._request("GET", "/templates"))
+
+    def template_versions(self, name: str) -> list[dict[str, Any]]:
+        """GET /templates/{name}/versions: every version with its status, oldest first."""
+        path = f"/templates/{quote(name, safe='')}/versions"
+        return self._json_list(self._request("GET", path))
+
+    def template_yaml(self, name: str, version: str) -> str:
+        """GET /templates/{name}/versions/{version}/yaml: the version's YAML text."""
+        path = f"/templates/{quote(name, safe='')}/versions/{quote(version, safe='')}/yaml"
+        return self._request("GET", path).text

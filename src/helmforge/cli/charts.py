@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = ["register"]
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,7 +19,7 @@ from helmforge.cli.errors import abort, reporting_errors
 
 if TYPE_CHECKING:
     from helmforge.core.contexts import Context
-    from helmforge.services.generation import GenerationResult
+    from helmforge.services.generation import GenerationResult, TemplateSource
 
 OutOption = Annotated[
     Path,
@@ -98,14 +99,28 @@ def _contexts(contexts_file: Path | None, labels: dict[str, str | None]) -> list
     return [parse_context(labels, location=Location("command line"))]
 
 
-def _template_path(template: str) -> Path:
-    path = Path(template)
-    if not path.exists() and "/" not in template and not template.endswith((".yaml", ".yml")):
-        abort(
-            f"template {template!r}: no such file; templates by NAME[@VERSION] come from the "
-            "server's store, which this command cannot reach yet: give a file path"
-        )
-    return path
+def _template_source(template: str, server: str | None) -> TemplateSource:
+    """The file, or the stored template (local store, or ``server``), that TEMPLATE names.
+
+    A stored deprecated version named explicitly is used with a warning on stderr.
+    """
+    from helmforge.services.template_sources import (
+        classify_template_argument,
+        load_from_local_store,
+        load_from_server,
+    )
+
+    source = classify_template_argument(template)
+    if isinstance(source, Path):
+        return source
+    if server:
+        token = os.environ.get("HELMFORGE_TOKEN", "")
+        resolved = load_from_server(source, server=server, token=token)
+    else:
+        resolved = load_from_local_store(source, environ=os.environ)
+    if resolved.warning is not None:
+        typer.echo(f"helmforge: warning: {resolved.warning}", err=True)
+    return resolved.template
 
 
 def _summary(result: GenerationResult, *, package: bool) -> str:
@@ -118,10 +133,23 @@ def _summary(result: GenerationResult, *, package: bool) -> str:
 
 def generate(
     template: Annotated[
-        str, typer.Argument(help="Template file (NAME[@VERSION] from the store comes later).")
+        str,
+        typer.Argument(
+            help="Template file, or NAME[@VERSION] of a published template in the store "
+            "(the local one, or --server's); without @VERSION the newest published."
+        ),
     ],
     *,
     out: OutOption,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="HELMFORGE_SERVER",
+            help="Read NAME[@VERSION] from this helmforge server (token: HELMFORGE_TOKEN) "
+            "instead of the local store; the chart is still rendered here.",
+        ),
+    ] = None,
     product: Annotated[str | None, _label_option("product", "Context: product.")] = None,
     customer: Annotated[str | None, _label_option("customer", "Context: customer.")] = None,
     environment: Annotated[
@@ -198,10 +226,11 @@ def generate(
 
         targets = _contexts(contexts, labels)
         overrides = build_overrides(value_files=value_files or (), assignments=set_values or ())
+        source = _template_source(template, server)
         on_progress, close = _progress_reporter(len(targets))
         try:
             result = generate_charts(
-                _template_path(template),
+                source,
                 targets,
                 out_dir=out,
                 overrides=overrides,
