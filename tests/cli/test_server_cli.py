@@ -247,3 +247,33 @@ def test_serve_with_workers_prepares_the_store_once(tmp_path: Path) -> None:
         process.terminate()
         output, _ = process.communicate(timeout=30)
     assert output.count("generated password") == 1
+
+
+def test_users_set_password_forces_a_change_at_sign_in(runner: CliRunner) -> None:
+    assert runner.invoke(app, ["users", "create", "frank", "--role", "user"]).exit_code == 0
+    generated = runner.invoke(app, ["users", "set-password", "frank"])
+    assert generated.exit_code == 0, generated.output
+    password = generated.stdout.strip()
+    assert len(password) >= 20
+    assert "must change it" in generated.stderr
+    with _store() as sessions:
+        frank = accounts.authenticate_password(sessions, "frank", password, source="cli-test")
+        state = accounts.signed_in_user(sessions, frank.id)
+    assert state is not None
+    assert state.must_change_password
+    given = runner.invoke(
+        app,
+        ["users", "set-password", "frank", "--password-stdin"],
+        input="another long password\n",
+    )
+    assert given.exit_code == 0, given.output
+    assert "another long password" not in given.output
+    with _store() as sessions:
+        accounts.authenticate_password(sessions, "frank", "another long password", source="cli")
+    short = runner.invoke(app, ["users", "set-password", "frank", "--password-stdin"], input="ab\n")
+    assert short.exit_code == 1
+    assert "at least 12" in short.stderr
+    assert "ab\n" not in short.stderr
+    missing = runner.invoke(app, ["users", "set-password", "nobody"])
+    assert missing.exit_code == 1
+    assert "does not exist" in missing.stderr
