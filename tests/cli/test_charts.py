@@ -101,7 +101,7 @@ def test_bad_contexts_and_templates_exit_1(tmp_path: Path) -> None:
     assert "Shop" in err
     code, _, err = invoke("generate", "web-service@1.0.0", *CONTEXT, "--out", str(tmp_path))
     assert code == 1
-    assert "server's store" in err
+    assert "no local template store" in err
     code, _, err = invoke(
         "generate", str(EXAMPLE), *CONTEXT[:-2], "--version", "1", "--instance", "x" * 60,
         "--out", str(tmp_path / "o"),
