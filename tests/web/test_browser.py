@@ -305,3 +305,35 @@ def test_list_items_are_added_in_the_browser(page: Page, live_server: LiveServer
     values = page.locator("details.file", has_text="values.yaml").first
     expect(values).to_contain_text('- "--port=9000"')
     expect(values).to_contain_text('- "--color"')
+
+
+def test_account_page_holds_a_must_change_user_in_the_browser(
+    page: Page, live_server: LiveServer
+) -> None:
+    from helmforge.core.principals import SYSTEM
+    from helmforge.services import accounts
+
+    accounts.set_password(
+        live_server.sessions, ADMIN_NAME, password="set by an admin 123", actor=SYSTEM
+    )
+    page.goto("/templates")
+    page.get_by_label("User name").fill(ADMIN_NAME)
+    page.get_by_label("Password").fill("set by an admin 123")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url("/account")
+    expect(page.get_by_text("Choose your own password")).to_be_visible()
+    shoot(page, "30-account-must-change")
+    page.get_by_label("Current password").fill("set by an admin 123")
+    page.get_by_label("New password", exact=True).fill(ADMIN_PASSWORD + " 2")
+    page.get_by_label("New password again").fill(ADMIN_PASSWORD + " 3")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_text("The two new passwords differ")).to_be_visible()
+    shoot(page, "31-account-error")
+    page.get_by_label("Current password").fill("set by an admin 123")
+    page.get_by_label("New password", exact=True).fill(ADMIN_PASSWORD + " 2")
+    page.get_by_label("New password again").fill(ADMIN_PASSWORD + " 2")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("status")).to_contain_text("Your password was changed")
+    shoot(page, "32-account-changed")
+    page.get_by_role("link", name="Templates").click()
+    expect(page.get_by_role("heading", name="Templates")).to_be_visible()
