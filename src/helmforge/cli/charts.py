@@ -102,8 +102,11 @@ def _contexts(contexts_file: Path | None, labels: dict[str, str | None]) -> list
 def _template_source(template: str, server: str | None) -> TemplateSource:
     """The file, or the stored template (local store, or ``server``), that TEMPLATE names.
 
-    A stored deprecated version named explicitly is used with a warning on stderr.
+    A stored deprecated version named explicitly is used with a warning on stderr. An
+    existing file is returned before the store modules are imported (cold start).
     """
+    if template and Path(template).exists():
+        return Path(template)
     from helmforge.services.template_sources import (
         classify_template_argument,
         load_from_local_store,
