@@ -47,7 +47,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 def _fill(sessions: sessionmaker[Session]) -> None:
     for version, status in STORED:
-        template_store.create_version(sessions, example_text(version=version), actor=SYSTEM)
+        template_store.create_version(sessions, _text(version), actor=SYSTEM)
         if status != "draft":
             template_store.publish_version(sessions, "web-service", version, actor=SYSTEM)
         if status == "deprecated":
@@ -65,9 +65,15 @@ def local_store(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
         store.engine.dispose()
 
 
+def _text(version: str) -> str:
+    """The example at ``version``, with non-ASCII text that ends up in the chart."""
+    text = example_text(version=version)
+    return text.replace("description: Stateless", "description: Café — stateless", 1)
+
+
 def _template_file(tmp_path: Path, version: str) -> Path:
     path = tmp_path / f"web-service-{version}.yaml"
-    path.write_text(example_text(version=version), "utf-8")
+    path.write_text(_text(version), "utf-8")
     return path
 
 

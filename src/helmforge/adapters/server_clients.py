@@ -100,7 +100,7 @@ class ServerClient:
         path = f"/templates/{quote(name, safe='')}/versions"
         return self._json_list(self._request("GET", path))
 
-    def template_yaml(self, name: str, version: str) -> str:
-        """GET /templates/{name}/versions/{version}/yaml: the version's YAML text."""
+    def template_yaml(self, name: str, version: str) -> bytes:
+        """GET /templates/{name}/versions/{version}/yaml: the version's YAML, as sent (UTF-8)."""
         path = f"/templates/{quote(name, safe='')}/versions/{quote(version, safe='')}/yaml"
-        return self._request("GET", path).text
+        return self._request("GET", path).content

@@ -145,7 +145,7 @@ def choose_version(
     return reference.version, None
 
 
-def _parsed(content: str, name: str, version: str) -> Template:
+def _parsed(content: str | bytes, name: str, version: str) -> Template:
     return parse_template(content, source=f"{name}@{version}")
 
 
