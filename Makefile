@@ -16,7 +16,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 # Starts the server (API and web UI) on http://127.0.0.1:8000; the first start prints an admin
-# login with a one-time password.
+# login with a generated password that must be changed at the first sign-in.
 run: setup
 	$(VENV)/bin/helmforge serve --host 127.0.0.1 --port 8000
 
