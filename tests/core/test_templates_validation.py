@@ -53,15 +53,22 @@ def test_unknown_kind_is_a_warning() -> None:
 
 
 def test_conflicting_types_for_one_parameter() -> None:
-    text = MINIMAL.replace(
-        "image: nginx}]", "image: nginx, imagePullPolicy: '${values.replicas}'}]"
-    )
+    text = MINIMAL.replace("image: nginx}]", "image: nginx, tty: '${values.replicas}'}]")
     found = problems(text)
     assert any(
-        "t.yaml:22: spec.resources[0].manifest.spec.template.spec.containers[0].imagePullPolicy: "
-        "parameter replicas is bound to fields of different types (integer and string" in m
+        "t.yaml:22: spec.resources[0].manifest.spec.template.spec.containers[0].tty: "
+        "parameter replicas is bound to fields of different types (integer and boolean" in m
         for m in found
     ), found
+
+
+def test_number_in_a_string_field_is_written_quoted_not_a_conflict() -> None:
+    # PORT: ${values.port} in a ConfigMap plus containerPort: ${values.port} is one integer
+    # parameter; the string field gets it quoted (regression: was a type conflict).
+    text = MINIMAL.replace(
+        "image: nginx}]", "image: nginx, workingDir: '${values.replicas}'}]"
+    )
+    assert problems(text) == []
 
 
 def test_layer_values_are_checked() -> None:

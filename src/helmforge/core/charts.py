@@ -45,6 +45,7 @@ from helmforge.core.templates import is_semver
 from helmforge.core.value_schemas import (
     parameter_schemas,
     parameter_type,
+    stringified_fields,
     values_schema,
 )
 
@@ -257,11 +258,19 @@ def _resource_text(
         if not _uses_marks(template):
             types = _reference_types(template, schemas)
             for item in template.resources:
-                texts[item.id] = _render_resource(item, _MARKS, types, _MARKS["name"])
+                texts[item.id] = _render_resource(
+                    item, _MARKS, types, _MARKS["name"], quoted=_quoted(template, schemas, item)
+                )
         template.cache[key] = texts
     text: str | None = texts.get(resource.id)
     if text is None:
-        return _render_resource(resource, ctx, _reference_types(template, schemas), ctx["name"])
+        return _render_resource(
+            resource,
+            ctx,
+            _reference_types(template, schemas),
+            ctx["name"],
+            quoted=_quoted(template, schemas, resource),
+        )
     if _MARK_OPEN in text:
         for name, mark in _MARKS.items():
             text = text.replace(mark, ctx[name])
@@ -297,7 +306,21 @@ def _reference_types(template: Template, schemas: SchemaSet) -> dict[str, Any]:
     return types
 
 
-def _convert(node: Any, ctx: dict[str, str], types: Mapping[str, Any]) -> Any:
+def _quoted(
+    template: Template, schemas: SchemaSet, resource: Resource
+) -> frozenset[tuple[str | int, ...]]:
+    fields = stringified_fields(template, schemas=schemas)
+    return frozenset(path for resource_id, path in fields if resource_id == resource.id)
+
+
+def _convert(
+    node: Any,
+    ctx: dict[str, str],
+    types: Mapping[str, Any],
+    *,
+    quoted: frozenset[tuple[str | int, ...]] = frozenset(),
+    path: tuple[str | int, ...] = (),
+) -> Any:
     if isinstance(node, str):
         if "${" not in node:
             return node
@@ -307,7 +330,9 @@ def _convert(node: Any, ctx: dict[str, str], types: Mapping[str, Any]) -> Any:
         if len(segments) == 1:
             only = segments[0]
             if isinstance(only, ValuesRef):
-                return ValueReference(only.path, types[only.dotted])
+                reference = ValueReference(only.path, types[only.dotted])
+                # a string field holding a number or boolean parameter: written quoted
+                return Interpolation((reference,)) if path in quoted else reference
             return only
         return Interpolation(
             tuple(
@@ -316,16 +341,27 @@ def _convert(node: Any, ctx: dict[str, str], types: Mapping[str, Any]) -> Any:
             )
         )
     if isinstance(node, Mapping):
-        return {key: _convert(value, ctx, types) for key, value in node.items()}
+        return {
+            key: _convert(value, ctx, types, quoted=quoted, path=(*path, key))
+            for key, value in node.items()
+        }
     if isinstance(node, list):
-        return [_convert(item, ctx, types) for item in node]
+        return [
+            _convert(item, ctx, types, quoted=quoted, path=(*path, index))
+            for index, item in enumerate(node)
+        ]
     return node
 
 
 def _render_resource(
-    resource: Resource, ctx: dict[str, str], types: Mapping[str, Any], helper: str
+    resource: Resource,
+    ctx: dict[str, str],
+    types: Mapping[str, Any],
+    helper: str,
+    *,
+    quoted: frozenset[tuple[str | int, ...]] = frozenset(),
 ) -> str:
-    converted = _convert(resource.manifest, ctx, types)
+    converted = _convert(resource.manifest, ctx, types, quoted=quoted)
     metadata = converted.get("metadata")
     if not isinstance(metadata, dict):
         metadata = {}

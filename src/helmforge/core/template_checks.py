@@ -23,6 +23,7 @@ from helmforge.core.templates import Problem
 from helmforge.core.value_schemas import (
     parameter_schemas,
     parameter_type,
+    stringified_fields,
     type_conflicts,
 )
 
@@ -69,20 +70,40 @@ def sample_values(template: Template, *, schemas: SchemaSet) -> dict[str, Any]:
     return result
 
 
-def _materialise(node: Any, values: Mapping[str, Any], ctx: dict[str, str]) -> Any:
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _materialise(
+    node: Any,
+    values: Mapping[str, Any],
+    ctx: dict[str, str],
+    *,
+    quoted: frozenset[tuple[str | int, ...]] = frozenset(),
+    path: tuple[str | int, ...] = (),
+) -> Any:
     if isinstance(node, str):
         if "${" not in node:
             return node
         segments = substitute_context(parse_placeholders(node), ctx)
         if len(segments) == 1 and isinstance(segments[0], ValuesRef):
-            return values[segments[0].dotted]
+            value = values[segments[0].dotted]
+            return _text(value) if path in quoted else value
         return "".join(
-            str(values[s.dotted]) if isinstance(s, ValuesRef) else str(s) for s in segments
+            _text(values[s.dotted]) if isinstance(s, ValuesRef) else str(s) for s in segments
         )
     if isinstance(node, Mapping):
-        return {key: _materialise(value, values, ctx) for key, value in node.items()}
+        return {
+            key: _materialise(value, values, ctx, quoted=quoted, path=(*path, key))
+            for key, value in node.items()
+        }
     if isinstance(node, list):
-        return [_materialise(item, values, ctx) for item in node]
+        return [
+            _materialise(item, values, ctx, quoted=quoted, path=(*path, index))
+            for index, item in enumerate(node)
+        ]
     return node
 
 
@@ -93,7 +114,12 @@ def check_template(template: Template, *, schemas: SchemaSet) -> list[Problem]:
     values = sample_values(template, schemas=schemas)
     for resource in template.resources:
         base = ("spec", "resources", resource.index, "manifest")
-        obj = _materialise(resource.manifest, values, ctx)
+        quoted = frozenset(
+            path
+            for resource_id, path in stringified_fields(template, schemas=schemas)
+            if resource_id == resource.id
+        )
+        obj = _materialise(resource.manifest, values, ctx, quoted=quoted)
         metadata = obj.get("metadata")
         name = metadata.get("name") if isinstance(metadata, Mapping) else None
         name_problem = _name_problem(resource.kind, name)

@@ -16,6 +16,7 @@ __all__ = [
     "TypeConflict",
     "parameter_schemas",
     "parameter_type",
+    "stringified_fields",
     "values_schema",
 ]
 
@@ -27,7 +28,7 @@ from helmforge.core.kubernetes_schemas import definition_name
 
 if TYPE_CHECKING:
     from helmforge.core.kubernetes_schemas import SchemaSet
-    from helmforge.core.templates import Template
+    from helmforge.core.templates import Parameter, Template
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 _STANDARD_FORMATS = frozenset(
@@ -76,6 +77,10 @@ class _Derived:
     schemas: dict[str, dict[str, Any]]
     definitions: dict[str, Any]
     conflicts: list[TypeConflict]
+    stringified: frozenset[tuple[str, tuple[str | int, ...]]]
+
+
+_SCALARS = frozenset({"integer", "number", "boolean"})
 
 
 def _python_type(value: Any) -> str | None:
@@ -163,13 +168,30 @@ def _strip_null(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _base_schema(
+    parameter: Parameter, field_schema: dict[str, Any] | None, *, weak: bool
+) -> dict[str, Any]:
+    schema = dict(field_schema or {})
+    guessed = _python_type(parameter.default) if parameter.has_default else None
+    if parameter.type is not None:
+        schema["type"] = parameter.type
+    elif weak and guessed in _SCALARS:
+        schema = {"type": guessed}  # only bound in strings: the default's own scalar type
+    elif "type" not in schema and "oneOf" not in schema and "$ref" not in schema:
+        schema["type"] = guessed or "string"
+    return schema
+
+
 def _derive(template: Template, schemas: SchemaSet) -> _Derived:
     cached = template.cache.get(("derived", schemas))
     if isinstance(cached, _Derived):
         return cached
     definitions: dict[str, Any] = {}
     converter = _Converter(schemas, definitions)
-    found: dict[str, tuple[dict[str, Any], str, tuple[str | int, ...]]] = {}
+    # dotted -> (schema, resource id, path, weak): a weak schema comes from a string field,
+    # which any scalar fits once written quoted, so it never decides against another field.
+    found: dict[str, tuple[dict[str, Any], str, tuple[str | int, ...], bool]] = {}
+    string_fields: list[tuple[str, str, tuple[str | int, ...]]] = []
     conflicts: list[TypeConflict] = []
     resources = {resource.id: resource for resource in template.resources}
     # Whole-field bindings first: a parameter also used inside a longer string keeps the
@@ -195,23 +217,26 @@ def _derive(template: Template, schemas: SchemaSet) -> _Derived:
                 field_schema = {"type": "string"}
             if field_schema is None:
                 continue
+            weak = dotted == binding.parameter and (
+                not binding.whole or field_schema.get("type") == "string"
+            )
+            if weak and binding.whole:
+                string_fields.append((dotted, resource.id, path))
             previous = found.get(dotted)
-            if previous is not None and not binding.whole and dotted == binding.parameter:
+            if previous is None or (previous[3] and not weak):
+                found[dotted] = (field_schema, resource.id, path, weak)
                 continue
-            if previous is None:
-                found[dotted] = (field_schema, resource.id, path)
+            if weak:
                 continue
             old_type, new_type = parameter_type(previous[0]), parameter_type(field_schema)
             if old_type != new_type and "any" not in (old_type, new_type):
                 conflicts.append(TypeConflict(dotted, old_type, new_type, resource.id, path))
     result: dict[str, dict[str, Any]] = {}
     for dotted, parameter in template.parameters.items():
-        schema = dict(found[dotted][0]) if dotted in found else {}
-        if parameter.type is not None:
-            schema["type"] = parameter.type
-        elif "type" not in schema and "oneOf" not in schema and "$ref" not in schema:
-            guessed = _python_type(parameter.default) if parameter.has_default else None
-            schema["type"] = guessed or "string"
+        bound = found.get(dotted)
+        schema = _base_schema(
+            parameter, None if bound is None else bound[0], weak=bool(bound and bound[3])
+        )
         schema.update(converter.convert(dict(parameter.schema)))
         for key, value in parameter.schema.items():
             if key == "format":
@@ -219,7 +244,12 @@ def _derive(template: Template, schemas: SchemaSet) -> _Derived:
         if parameter.description:
             schema["description"] = parameter.description
         result[dotted] = schema
-    derived = _Derived(result, definitions, conflicts)
+    stringified = frozenset(
+        (resource_id, path)
+        for dotted, resource_id, path in string_fields
+        if parameter_type(result[dotted]) in _SCALARS
+    )
+    derived = _Derived(result, definitions, conflicts, stringified)
     template.cache[("derived", schemas)] = derived
     return derived
 
@@ -227,6 +257,17 @@ def _derive(template: Template, schemas: SchemaSet) -> _Derived:
 def parameter_schemas(template: Template, *, schemas: SchemaSet) -> dict[str, dict[str, Any]]:
     """The draft-07 schema of each parameter, keyed by dotted path (shared, do not mutate)."""
     return _derive(template, schemas).schemas
+
+
+def stringified_fields(
+    template: Template, *, schemas: SchemaSet
+) -> frozenset[tuple[str, tuple[str | int, ...]]]:
+    """(resource id, field path) of string fields holding a whole non-string scalar parameter.
+
+    Such a field gets the value written as a quoted string (``PORT: ${values.port}`` in a
+    ConfigMap's data), while the parameter keeps its own type in values.schema.json.
+    """
+    return _derive(template, schemas).stringified
 
 
 def type_conflicts(template: Template, *, schemas: SchemaSet) -> list[TypeConflict]:
