@@ -65,9 +65,7 @@ def test_conflicting_types_for_one_parameter() -> None:
 def test_number_in_a_string_field_is_written_quoted_not_a_conflict() -> None:
     # PORT: ${values.port} in a ConfigMap plus containerPort: ${values.port} is one integer
     # parameter; the string field gets it quoted (regression: was a type conflict).
-    text = MINIMAL.replace(
-        "image: nginx}]", "image: nginx, workingDir: '${values.replicas}'}]"
-    )
+    text = MINIMAL.replace("image: nginx}]", "image: nginx, workingDir: '${values.replicas}'}]")
     assert problems(text) == []
 
 
