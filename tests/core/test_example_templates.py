@@ -80,3 +80,14 @@ def test_example_charts_lint(example: Path, changes: dict[str, str], tmp_path: P
         generator_version="0.0.0-test",
     )
     assert_helm_lints(write_chart(chart, tmp_path))
+
+
+def test_scalars_in_string_fields_are_written_quoted() -> None:
+    files = _render(REPO / "examples" / "templates" / "stateful-store.yaml", CONTEXTS[2])
+    config = files["templates/config.yaml"].decode()
+    assert 'REPLICAS: {{ list (.Values.replicas | int64) | join "" | quote }}' in config
+    assert 'DEBUG: {{ list .Values.debug | join "" | quote }}' in config
+    schema = json.loads(files["values.schema.json"])
+    assert schema["properties"]["replicas"]["type"] == "integer"
+    assert schema["properties"]["debug"]["type"] == "boolean"
+    assert schema["properties"]["ratio"]["type"] == "number"

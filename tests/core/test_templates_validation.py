@@ -86,3 +86,13 @@ def test_object_names_must_be_valid() -> None:
         "name 'Web_1' is not a DNS-1123 subdomain" in m
         for m in found
     ), found
+
+
+def test_int_or_string_parameter_in_a_string_field_is_quoted() -> None:
+    # a port bound to an int-or-string field and also written as a container argument
+    text = MINIMAL.replace(
+        "image: nginx}]",
+        "image: nginx, args: ['${values.port}'], "
+        "livenessProbe: {tcpSocket: {port: '${values.port}'}}}]",
+    ).replace("  resources:\n", "    port: {default: 8080}\n  resources:\n", 1)
+    assert problems(text) == []

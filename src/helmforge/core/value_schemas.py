@@ -247,7 +247,7 @@ def _derive(template: Template, schemas: SchemaSet) -> _Derived:
     stringified = frozenset(
         (resource_id, path)
         for dotted, resource_id, path in string_fields
-        if parameter_type(result[dotted]) in _SCALARS
+        if parameter_type(result[dotted]) in _SCALARS or parameter_type(result[dotted]) == "any"
     )
     derived = _Derived(result, definitions, conflicts, stringified)
     template.cache[("derived", schemas)] = derived
