@@ -22,7 +22,10 @@ CONTEXTS = [
     {"environment": "prod", "customer": "acme"},
 ]
 # values a required parameter gets where no layer sets it
-OVERRIDES = {"stateful-store.yaml": {"password": "s3cret {{ x }}"}}
+OVERRIDES: dict[str, dict[str, object]] = {
+    "stateful-store.yaml": {"password": "s3cret {{ x }}"},
+    "config-edge-cases.yaml": {"code": "XYZ"},
+}
 
 
 def _render(example: Path, changes: dict[str, str]) -> dict[str, bytes]:
