@@ -66,3 +66,19 @@ def test_init_from_varied_objects_validates_generates_and_lints(
     assert code == 0, out
     code, out = invoke("template", "validate", str(template))
     assert code == 0, out
+
+
+def test_unsupported_kubernetes_version_names_file_and_line(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "templates" / "web-service.yaml"
+    template = tmp_path / "old.yaml"
+    template.write_text(example.read_text().replace('"1.31"', '"1.24"'))
+    code, out = invoke("template", "validate", str(template), str(example))
+    assert code == 1
+    assert f"{template}:9: spec.kubernetesVersion: no built-in schemas for Kubernetes 1.24" in out
+    assert f"{example}: ok" in out  # the other file is still checked
+    code, out = invoke(
+        "generate", str(template), "--out", str(tmp_path / "o"), "--product", "p",
+        "--customer", "c", "--environment", "dev", "--instance", "a", "--version", "1.0.0",
+    )  # fmt: skip
+    assert code == 1
+    assert f"{template}:9: spec.kubernetesVersion: no built-in schemas" in out

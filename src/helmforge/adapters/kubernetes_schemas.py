@@ -15,7 +15,7 @@ import json
 import re
 from pathlib import Path
 
-from helmforge.core.errors import ExternalServiceError, InputError
+from helmforge.core.errors import ExternalServiceError, InputError, Location
 from helmforge.core.kubernetes_schemas import SchemaSet
 
 _FOLDER = re.compile(r"v1\.(\d+)\.0-local-strict\Z")
@@ -44,7 +44,7 @@ def available_kubernetes_versions() -> list[str]:
     return [f"1.{minor}" for minor in minors]
 
 
-def load_schema_set(kubernetes_version: str) -> SchemaSet:
+def load_schema_set(kubernetes_version: str, *, location: Location | None = None) -> SchemaSet:
     """The built-in schemas of ``kubernetes_version`` (``"1.31"``, ``"1.31.0"`` or ``"v1.31"``).
 
     Raises ``InputError`` naming the available versions when there are none for this one, and
@@ -54,9 +54,15 @@ def load_schema_set(kubernetes_version: str) -> SchemaSet:
     if match is None:
         raise InputError(
             f"kubernetes version {kubernetes_version!r} is not of the form 1.NN; "
-            f"available: {', '.join(available_kubernetes_versions())}"
+            f"available: {', '.join(available_kubernetes_versions())}",
+            location=location,
         )
-    return _load(int(match.group(1)))
+    try:
+        return _load(int(match.group(1)))
+    except InputError as error:
+        if location is None:
+            raise
+        raise InputError(error.message, location=location) from error
 
 
 @functools.cache

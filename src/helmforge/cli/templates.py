@@ -42,9 +42,16 @@ def validate(
                 for item in error.problems or (error,):
                     typer.echo(str(item), err=True)
                 continue
-            problems = validate_template(
-                template, schemas=load_schema_set(template.kubernetes_version)
-            )
+            try:
+                schemas = load_schema_set(
+                    template.kubernetes_version,
+                    location=template.where(("spec", "kubernetesVersion")),
+                )
+            except InputError as error:
+                failed += 1
+                typer.echo(str(error), err=True)
+                continue
+            problems = validate_template(template, schemas=schemas)
             for problem in problems:
                 typer.echo(str(problem), err=True)
             if any(problem.is_error for problem in problems):

@@ -193,7 +193,9 @@ def render_charts(
     """
     job = _Job(
         template=template,
-        schemas=load_schema_set(template.kubernetes_version),
+        schemas=load_schema_set(
+            template.kubernetes_version, location=template.where(("spec", "kubernetesVersion"))
+        ),
         overrides=dict(overrides or {}),
         chart_version=chart_version,
         package=package,
