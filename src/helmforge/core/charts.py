@@ -41,6 +41,7 @@ from helmforge.core.go_templates import (
 from helmforge.core.json_schemas import SchemaViolation, Validator
 from helmforge.core.layering import effective_values, matches
 from helmforge.core.placeholders import ValuesRef, parse_placeholders, substitute_context
+from helmforge.core.template_checks import name_problem
 from helmforge.core.templates import is_semver
 from helmforge.core.value_schemas import (
     parameter_schemas,
@@ -198,6 +199,7 @@ def render_chart(
     name = context.chart_name
     ctx = context.as_dict()
     resources = [r for r in template.resources if matches(r.when, ctx)]
+    _check_names(template, resources, ctx)
     files: dict[str, str] = {
         ".helmignore": HELMIGNORE,
         "Chart.yaml": chart_yaml(
@@ -228,6 +230,35 @@ def render_chart(
         content_digest=content_digest(encoded, version=version),
     ).encode()
     return RenderedChart(name=name, version=version, app_version=context.version, files=encoded)
+
+
+def _check_names(template: Template, resources: list[Resource], ctx: dict[str, str]) -> None:
+    """Refuse object names that this context makes invalid (too long, a '+' of a version).
+
+    Names built from values are Helm's to render and are not checked here.
+    """
+    problems: list[InputError] = []
+    for resource in resources:
+        metadata = resource.manifest.get("metadata")
+        raw = metadata.get("name") if isinstance(metadata, Mapping) else None
+        if not isinstance(raw, str):
+            continue
+        segments = substitute_context(parse_placeholders(raw), ctx) if "${" in raw else [raw]
+        if any(isinstance(segment, ValuesRef) for segment in segments):
+            continue
+        problem = name_problem(resource.kind, "".join(str(segment) for segment in segments))
+        if problem:
+            path = ("spec", "resources", resource.index, "manifest", "metadata", "name")
+            problems.append(
+                InputError(
+                    f"for {ctx['name']}: {resource.kind} {resource.id}: {problem}",
+                    location=template.where(path),
+                )
+            )
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise InputError("; ".join(map(str, problems)), problems=tuple(problems))
 
 
 def _schema_text(template: Template, schemas: SchemaSet) -> str:

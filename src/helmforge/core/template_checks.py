@@ -9,7 +9,7 @@ error; a kind the schemas do not know (a CRD) is a warning.
 
 from __future__ import annotations
 
-__all__ = ["SAMPLE_CONTEXT", "check_template", "sample_values"]
+__all__ = ["SAMPLE_CONTEXT", "check_template", "name_problem", "sample_values"]
 
 import re
 from collections.abc import Mapping
@@ -122,11 +122,11 @@ def check_template(template: Template, *, schemas: SchemaSet) -> list[Problem]:
         obj = _materialise(resource.manifest, values, ctx, quoted=quoted)
         metadata = obj.get("metadata")
         name = metadata.get("name") if isinstance(metadata, Mapping) else None
-        name_problem = _name_problem(resource.kind, name)
-        if name_problem:
+        problem = name_problem(resource.kind, name)
+        if problem:
             problems.append(
                 Problem(
-                    f"{resource.kind} {resource.id}: {name_problem}",
+                    f"{resource.kind} {resource.id}: {problem}",
                     template.where((*base, "metadata", "name")),
                 )
             )
@@ -173,13 +173,34 @@ _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
 _PATH_SEGMENT_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
 
 
-def _name_problem(kind: str, name: Any) -> str | None:
+_DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?\Z")
+_DNS_1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+# Kinds whose names the API server holds to a label (or shorter): the name becomes a label
+# value or a DNS name (Service), or gets a suffix (a CronJob's Jobs add 11 characters).
+_LABEL_NAMES: dict[str, tuple[re.Pattern[str], int, str]] = {
+    "Service": (
+        _DNS_1035,
+        63,
+        "a DNS-1035 label (lower-case letters, digits and '-', starting with a letter)",
+    ),
+    "Namespace": (_DNS_1123_LABEL, 63, "a DNS-1123 label"),
+    "Job": (_SUBDOMAIN, 63, "a DNS-1123 subdomain"),
+    "CronJob": (_SUBDOMAIN, 52, "a DNS-1123 subdomain"),
+}
+
+
+def name_problem(kind: str, name: Any) -> str | None:
     """Why Kubernetes (and Helm lint) would refuse this object name, or None."""
     if not isinstance(name, str) or not name:
         return "metadata.name must be a non-empty string"
     if kind in _PATH_SEGMENT_KINDS:
         if name in (".", "..") or "/" in name or "%" in name:
             return f"name {name!r} may not be '.', '..' or contain '/' or '%'"
+        return None
+    if kind in _LABEL_NAMES:
+        pattern, limit, what = _LABEL_NAMES[kind]
+        if len(name) > limit or not pattern.match(name):
+            return f"{kind} name {name!r} must be {what} of at most {limit} characters"
         return None
     if len(name) > 253 or not _SUBDOMAIN.match(name):
         return (
