@@ -399,15 +399,27 @@ def principal_for_token(sessions: sessionmaker[Session], token: str) -> Principa
         # One read, no transaction: autocommit spares the BEGIN and ROLLBACK round trips that
         # every authenticated request would otherwise pay.
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        row = session.scalar(sa.select(ApiTokenRow).where(ApiTokenRow.prefix == match.group(1)))
+        # Only the columns the check needs (no ORM objects to build on every request).
+        row = session.execute(
+            sa.select(
+                ApiTokenRow.token_hash,
+                ApiTokenRow.revoked_at,
+                UserRow.disabled,
+                UserRow.name,
+                UserRow.role,
+                UserRow.id,
+            )
+            .join(UserRow, ApiTokenRow.user_id == UserRow.id)
+            .where(ApiTokenRow.prefix == match.group(1))
+        ).first()
         if (
             row is None
             or not hmac.compare_digest(row.token_hash, _digest(token))
             or row.revoked_at is not None
-            or row.user.disabled
+            or row.disabled
         ):
             raise AuthenticationError(_BAD_TOKEN)
-        return Principal(name=row.user.name, role=row.user.role, kind="token", id=row.user.id)
+        return Principal(name=row.name, role=row.role, kind="token", id=row.id)
 
 
 # --- password changes -------------------------------------------------------------------------

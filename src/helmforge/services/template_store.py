@@ -149,6 +149,39 @@ def _version_row(
     return row
 
 
+def _version_of(session: Session, name: str, version: str) -> TemplateVersionView:
+    """``_view(_version_row(session, name, version))`` from one row of plain columns: no ORM
+    objects to build (every chart build asks)."""
+    row = session.execute(
+        sa.select(
+            TemplateRow.name,
+            TemplateVersionRow.version,
+            TemplateVersionRow.status,
+            TemplateVersionRow.revision,
+            TemplateVersionRow.content,
+            TemplateVersionRow.created_at,
+            TemplateVersionRow.created_by,
+            TemplateVersionRow.updated_at,
+            TemplateVersionRow.updated_by,
+        )
+        .join(TemplateRow, TemplateVersionRow.template_id == TemplateRow.id)
+        .where(TemplateRow.name == name, TemplateVersionRow.version == version)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"template {name}@{version} does not exist")
+    return TemplateVersionView(
+        name=row.name,
+        version=row.version,
+        status=row.status,
+        revision=row.revision,
+        content=row.content,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+    )
+
+
 def create_version(
     sessions: sessionmaker[Session],
     content: str,
@@ -453,7 +486,11 @@ def load_published(
 def find_published(session: Session, reference: str) -> tuple[TemplateVersionView, Template]:
     """``load_published`` inside the caller's session (one connection for a whole build)."""
     name, version = parse_reference(reference)
-    view = _find_version(session, name, version)
+    view = (
+        _find_version(session, name, None)
+        if version is None
+        else _version_of(session, name, version)
+    )
     if view.status != PUBLISHED:
         raise ConflictError(
             f"template {name}@{view.version} is {view.status}; charts are built from published "
