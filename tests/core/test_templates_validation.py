@@ -96,3 +96,16 @@ def test_int_or_string_parameter_in_a_string_field_is_quoted() -> None:
         "livenessProbe: {tcpSocket: {port: '${values.port}'}}}]",
     ).replace("  resources:\n", "    port: {default: 8080}\n  resources:\n", 1)
     assert problems(text) == []
+
+
+def test_secret_data_parameter_must_be_base64() -> None:
+    # Secret data is base64 (format byte): plain text there is refused before apply time
+    secret = (
+        "    - id: secret\n      manifest:\n        apiVersion: v1\n        kind: Secret\n"
+        "        metadata: {name: s}\n        data: {pw: '${values.pw}'}\n"
+    )
+    text = MINIMAL.replace(
+        "  resources:\n", "    pw: {default: plain text}\n  resources:\n" + secret
+    )
+    assert any("pw: 'plain text' does not match" in m for m in problems(text))
+    assert problems(text.replace("plain text", "aHVudGVyMg==")) == []

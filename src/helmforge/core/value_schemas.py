@@ -42,6 +42,9 @@ _INTEGER_RANGES = {
     "int32": (-(2**31), 2**31 - 1),
     "int64": (-(2**63), 2**63 - 1),
 }
+# Kubernetes' "byte" format (Secret data, caBundle): standard base64, which the API server
+# decodes; plain text there would only fail at apply time.
+_BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 _KEEP = frozenset(
     {
         "type", "description", "enum", "format", "properties", "additionalProperties",
@@ -144,6 +147,8 @@ class _Converter:
                     out.setdefault("maximum", high)
                 elif value in _STANDARD_FORMATS:
                     out[key] = value
+                elif value == "byte":
+                    out.setdefault("pattern", _BASE64)
             else:
                 out[key] = self.convert(value)
         return out
