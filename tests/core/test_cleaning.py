@@ -222,3 +222,14 @@ def test_cleaning_is_idempotent_and_leaves_its_input_alone(kind: str, body: dict
     assert document == before
     assert clean_object(once).body == once
     assert "status" not in once
+
+
+def test_service_with_ports_not_a_list_is_left_alone() -> None:
+    # regression: a Service whose spec.ports is a scalar crashed the node-port cleaning
+    body = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "a"},
+        "spec": {"ports": True},
+    }
+    assert clean_object(body).body["spec"] == {"ports": True}

@@ -276,7 +276,8 @@ def _clean_kind(cleaned: dict[str, Any], kind: str, removed: list[str]) -> None:
                     del spec[field_name]
                     removed.append(f"spec.{field_name}")
         if isinstance(spec, dict) and _node_ports_allocated(spec):
-            for index, port in enumerate(spec.get("ports") or []):
+            ports = spec.get("ports")
+            for index, port in enumerate(ports if isinstance(ports, list) else ()):
                 if isinstance(port, dict) and "nodePort" in port:
                     del port["nodePort"]
                     removed.append(f"spec.ports[{index}].nodePort")
