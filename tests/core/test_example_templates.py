@@ -10,6 +10,7 @@ import pytest
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.core.charts import render_chart
+from helmforge.core.errors import InputError
 from helmforge.core.templates import parse_template, validate_template
 from helmforge.core.yaml_codec import load_single
 from tests.support.charts import REPO, context, write_chart
@@ -94,3 +95,17 @@ def test_scalars_in_string_fields_are_written_quoted() -> None:
     assert schema["properties"]["replicas"]["type"] == "integer"
     assert schema["properties"]["debug"]["type"] == "boolean"
     assert schema["properties"]["ratio"]["type"] == "number"
+
+
+def test_wrong_type_names_the_field_the_type_comes_from() -> None:
+    example = REPO / "examples" / "templates" / "stateful-store.yaml"
+    template = parse_template(example.read_bytes(), source=example.name)
+    with pytest.raises(InputError) as caught:
+        render_chart(
+            template,
+            context(environment="dev"),
+            schemas=load_schema_set(template.kubernetes_version),
+            overrides={"replicas": "abc"},
+            generator_version="0.0.0-test",
+        )
+    assert "'abc' is not of type 'integer' (from spec.replicas of statefulset)" in str(caught.value)

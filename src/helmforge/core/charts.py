@@ -117,7 +117,8 @@ def check_values(template: Template, values: Mapping[str, Any], *, schemas: Sche
         return
     problems = tuple(
         InputError(
-            _describe(violation, template), location=Location(path=_value_path(violation.path))
+            _describe(violation, template, schemas),
+            location=Location(path=_value_path(violation.path)),
         )
         for violation in violations
     )
@@ -153,18 +154,17 @@ def _value_path(path: Any) -> str:
     return out
 
 
-def _describe(violation: SchemaViolation, template: Template) -> str:
+def _describe(violation: SchemaViolation, template: Template, schemas: SchemaSet) -> str:
     if violation.keyword == "required":
         return f"{violation.message}; it has no default: set it with --set or -f"
     dotted = ".".join(str(step) for step in violation.path)
-    where = next(
-        (
-            f" (from {_dotted(b.path)} of {b.resource_id})"
-            for b in template.bindings
-            if b.parameter == dotted and b.whole
-        ),
-        "",
+    quoted = stringified_fields(template, schemas=schemas)
+    # name the field the type came from: a string field that only quotes the value comes last
+    bindings = sorted(
+        (b for b in template.bindings if b.parameter == dotted and b.whole),
+        key=lambda b: (b.resource_id, b.path) in quoted,
     )
+    where = f" (from {_dotted(bindings[0].path)} of {bindings[0].resource_id})" if bindings else ""
     return f"{violation.message}{where}"
 
 
