@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.core.errors import InputError
 from helmforge.core.templates import parse_template, validate_template
 from tests.core.test_templates import MINIMAL
 from tests.support.charts import EXAMPLE
@@ -109,3 +112,10 @@ def test_secret_data_parameter_must_be_base64() -> None:
     )
     assert any("pw: 'plain text' does not match" in m for m in problems(text))
     assert problems(text.replace("plain text", "aHVudGVyMg==")) == []
+
+
+def test_unquoted_placeholder_in_flow_mapping_gets_a_hint() -> None:
+    text = MINIMAL.replace("image: nginx}]", "image: ${values.image}}]")
+    with pytest.raises(InputError) as caught:
+        parse_template(text, source="t.yaml")
+    assert "a placeholder must be quoted" in str(caught.value)

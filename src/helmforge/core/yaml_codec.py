@@ -137,6 +137,20 @@ def _resolve_tagged(tag: str, text: str, where: Location) -> Any:
 class _Reader:
     """Turns one stream of libyaml events into documents, iteratively."""
 
+    def _placeholder_hint(self, mark: Any) -> str:
+        """A hint when the failing line has an unquoted ``${...}`` inside ``{...}``/``[...]``."""
+        line = getattr(mark, "line", None)
+        lines = self.text.splitlines()
+        if not isinstance(line, int) or not 0 <= line < len(lines):
+            return ""
+        text = lines[line]
+        if "${" in text and ("{" in text.replace("${", "") or "[" in text):
+            return (
+                " (in a flow collection {...} or [...] a placeholder must be quoted: "
+                'key: "${values.x}")'
+            )
+        return ""
+
     def __init__(self, text: str, source: str, limits: YamlLimits, track_lines: bool) -> None:
         self.text = text
         self.source = source
@@ -174,7 +188,9 @@ class _Reader:
         except yaml.MarkedYAMLError as error:
             mark: Any = error.problem_mark or error.context_mark
             problem = error.problem or error.context or "invalid YAML"
-            raise InputError(f"invalid YAML: {problem}", location=self.where(mark)) from None
+            raise InputError(
+                f"invalid YAML: {problem}{self._placeholder_hint(mark)}", location=self.where(mark)
+            ) from None
         except yaml.YAMLError as error:
             raise InputError(f"invalid YAML: {error}", location=Location(self.source)) from None
         finally:
