@@ -119,3 +119,12 @@ def test_unquoted_placeholder_in_flow_mapping_gets_a_hint() -> None:
     with pytest.raises(InputError) as caught:
         parse_template(text, source="t.yaml")
     assert "a placeholder must be quoted" in str(caught.value)
+
+
+def test_when_value_that_can_never_match_is_an_error() -> None:
+    text = EXAMPLE.read_text().replace(
+        "- when: {environment: prod}\n", "- when: {environment: Prod}\n", 1
+    )
+    with pytest.raises(InputError) as caught:
+        parse_template(text, source="t.yaml")
+    assert "when.environment: 'Prod' can never match" in str(caught.value)

@@ -377,6 +377,13 @@ def _read_when(node: Any, path: FieldPath, check: _Collector) -> dict[str, tuple
         else:
             if not texts:
                 check.add(f"when.{key} must list at least one value", (*path, key))
+            never = [text for text in texts if key != "version" and not is_dns_label(text)]
+            if never:
+                check.add(
+                    f"when.{key}: {', '.join(map(repr, never))} can never match: {key} is a "
+                    "DNS-1123 label (lower-case letters, digits and '-')",
+                    (*path, key),
+                )
             when[key] = tuple(texts)
     return when
 
