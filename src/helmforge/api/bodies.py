@@ -1,14 +1,26 @@
-"""Raw request bodies: template YAML arrives as text, not JSON."""
+"""Raw request bodies: template YAML arrives as text; secret-bearing JSON is parsed by hand.
+
+FastAPI's own validation answers echo the submitted body, so bodies that carry a password are
+read with ``read_secret_json_body``, whose errors name fields but never repeat the input.
+"""
 
 from __future__ import annotations
 
-__all__ = ["YAML_BODY", "YamlBodyDep", "read_yaml_body"]
+__all__ = [
+    "YAML_BODY",
+    "YamlBodyDep",
+    "json_body_spec",
+    "read_secret_json_body",
+    "read_yaml_body",
+]
 
+import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
 
-from helmforge.core.errors import InputError
+from helmforge.core.errors import InputError, Location
 
 YAML_BODY: dict[str, Any] = {
     "requestBody": {
@@ -31,3 +43,41 @@ async def read_yaml_body(request: Request) -> str:
 
 
 YamlBodyDep = Annotated[str, Depends(read_yaml_body)]
+
+
+def json_body_spec(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON body that the route reads by hand."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+async def read_secret_json_body[Model: BaseModel](
+    request: Request, model: type[Model], *, what: str, expected: str = "a JSON object"
+) -> Model:
+    """Parse the body into ``model``; ``InputError`` names each bad field, never its value.
+
+    ``what`` names the body in messages ("registry"); ``expected`` describes a valid body.
+    """
+    raw = await request.body()
+    try:
+        data: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InputError(f"the request body is not {expected}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = tuple(
+            InputError(
+                str(item["msg"]),
+                location=Location(path=".".join(str(p) for p in item["loc"]) or None),
+            )
+            for item in error.errors(include_input=False, include_url=False)
+        )
+        raise InputError(
+            f"invalid {what}: " + "; ".join(f"{p.location}: {p}" for p in problems),
+            problems=problems,
+        ) from None

@@ -10,15 +10,13 @@ from __future__ import annotations
 __all__ = ["router"]
 
 import functools
-import json
-from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from helmforge.api.bodies import json_body_spec, read_secret_json_body
 from helmforge.api.dependencies import PrincipalDep, SessionsDep
-from helmforge.core.errors import InputError, Location
 from helmforge.services import accounts
 
 router = APIRouter(tags=["accounts"])
@@ -31,36 +29,7 @@ class PasswordChange(BaseModel):
     new_password: SecretStr = Field(max_length=4096)
 
 
-_PASSWORD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": PasswordChange.model_json_schema()}},
-    }
-}
-
-
-async def _read_body(request: Request) -> PasswordChange:
-    raw = await request.body()
-    try:
-        data: Any = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InputError(
-            'the request body is not a JSON object {"current_password", "new_password"}'
-        ) from None
-    try:
-        return PasswordChange.model_validate(data)
-    except ValidationError as error:
-        problems = tuple(
-            InputError(
-                str(item["msg"]),
-                location=Location(path=".".join(str(p) for p in item["loc"]) or None),
-            )
-            for item in error.errors(include_input=False, include_url=False)
-        )
-        raise InputError(
-            "invalid password change: " + "; ".join(f"{p.location}: {p}" for p in problems),
-            problems=problems,
-        ) from None
+_PASSWORD_BODY = json_body_spec(PasswordChange)
 
 
 @router.post(
@@ -68,7 +37,12 @@ async def _read_body(request: Request) -> PasswordChange:
 )
 async def change_password(request: Request, sessions: SessionsDep, actor: PrincipalDep) -> Response:
     """Change your own password (send the current one); answers 204."""
-    body = await _read_body(request)
+    body = await read_secret_json_body(
+        request,
+        PasswordChange,
+        what="password change",
+        expected='a JSON object {"current_password", "new_password"}',
+    )
     change = functools.partial(
         accounts.change_password,
         sessions,

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 __all__ = ["router"]
 
-import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Path, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from helmforge.api.bodies import json_body_spec, read_secret_json_body
 from helmforge.api.dependencies import PrincipalDep, SessionsDep
-from helmforge.core.errors import InputError, Location
 from helmforge.core.secrets import Secret
 from helmforge.services import registries
 
@@ -110,34 +109,7 @@ def get_secret_key(request: Request) -> bytes:
 SecretKeyDep = Annotated[bytes, Depends(get_secret_key)]
 
 
-async def _read_registry_body(request: Request) -> RegistryCreate:
-    raw = await request.body()
-    try:
-        data: Any = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InputError("the request body is not a JSON object") from None
-    try:
-        return RegistryCreate.model_validate(data)
-    except ValidationError as error:
-        problems = tuple(
-            InputError(
-                str(item["msg"]),
-                location=Location(path=".".join(str(p) for p in item["loc"]) or None),
-            )
-            for item in error.errors(include_input=False, include_url=False)
-        )
-        raise InputError(
-            "invalid registry: " + "; ".join(f"{p.location}: {p}" for p in problems),
-            problems=problems,
-        ) from None
-
-
-_REGISTRY_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": RegistryCreate.model_json_schema()}},
-    }
-}
+_REGISTRY_BODY = json_body_spec(RegistryCreate)
 
 
 @router.post("/registries", status_code=status.HTTP_201_CREATED, openapi_extra=_REGISTRY_BODY)
@@ -145,7 +117,7 @@ async def create_registry(
     request: Request, sessions: SessionsDep, actor: PrincipalDep, key: SecretKeyDep
 ) -> RegistryPublic:
     """Configure a registry (admins only); the password is stored encrypted, never shown."""
-    body = await _read_registry_body(request)
+    body = await read_secret_json_body(request, RegistryCreate, what="registry")
     password = Secret(body.password.get_secret_value()) if body.password is not None else None
 
     def create() -> registries.RegistryView:
