@@ -46,6 +46,9 @@ COMPRESS_LEVEL = 1
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x04\xff"
 _FILE_MODE = 0o644
 _FOLDER_MODE = 0o755
+_OWNER_FIELD = b"0000000\0"
+_MAGIC = b"ustar\x0000"
+_FIXED_SUM = sum(_OWNER_FIELD) * 4 + sum(_MAGIC) + sum(b" " * 8)
 _CHUNK = 256 * 1024
 
 
@@ -94,21 +97,33 @@ def _ustar_header(name: str, *, size: int, mtime: int, folder: bool) -> bytes:
             info.type = tarfile.DIRTYPE if folder else tarfile.REGTYPE
             return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "strict")
         prefix, encoded = encoded[:split], encoded[split + 1 :]
-    header = bytearray(512)
-    header[0 : len(encoded)] = encoded
-    header[100:108] = b"%07o\0" % (_FOLDER_MODE if folder else _FILE_MODE)
-    header[108:116] = b"0000000\0"
-    header[116:124] = b"0000000\0"
-    header[124:136] = b"%011o\0" % size
-    header[136:148] = b"%011o\0" % mtime
-    header[148:156] = b"        "
-    header[156:157] = b"5" if folder else b"0"
-    header[257:265] = b"ustar\x0000"
-    header[329:337] = b"0000000\0"
-    header[337:345] = b"0000000\0"
-    header[345 : 345 + len(prefix)] = prefix
-    header[148:156] = b"%06o\0 " % sum(header)
-    return bytes(header)
+    mode = b"%07o\0" % (_FOLDER_MODE if folder else _FILE_MODE)
+    size_field = b"%011o\0" % size
+    mtime_field = b"%011o\0" % mtime
+    kind = b"5" if folder else b"0"
+    # The checksum is the sum of every header byte with its own field read as spaces: the
+    # fixed fields are summed once (_FIXED_SUM), only the variable ones per entry.
+    checksum = _FIXED_SUM + sum(encoded) + sum(prefix) + sum(mode + size_field + mtime_field)
+    checksum += kind[0]
+    return b"".join(
+        (
+            encoded.ljust(100, b"\0"),
+            mode,
+            _OWNER_FIELD,  # uid
+            _OWNER_FIELD,  # gid
+            size_field,
+            mtime_field,
+            b"%06o\0 " % checksum,
+            kind,
+            bytes(100),  # link name
+            _MAGIC,
+            bytes(64),  # user and group names: empty
+            _OWNER_FIELD,  # device major
+            _OWNER_FIELD,  # device minor
+            prefix.ljust(155, b"\0"),
+            bytes(12),
+        )
+    )
 
 
 def pack_chart(chart_name: str, files: Mapping[str, bytes], *, mtime: int = DEFAULT_MTIME) -> bytes:

@@ -73,6 +73,10 @@ def create_app(
         # keep it out of the collector's full passes.
         gc.collect()
         gc.freeze()
+        # A request allocates tens of thousands of short-lived objects and makes almost no
+        # cycles: collect the youngest generation every 50,000 allocations instead of 2,000
+        # (about a twentieth of the server's CPU under load, for a few MB).
+        gc.set_threshold(50_000, 20, 20)
         yield
         store.engine.dispose()
 

@@ -47,6 +47,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from helmforge.adapters.storage.database import engine_of
 from helmforge.adapters.storage.server_tables import ApiTokenRow, LoginThrottleRow, UserRow
 from helmforge.adapters.storage.web_tables import WebSession
 from helmforge.core.errors import (
@@ -389,37 +390,39 @@ def revoke_token(sessions: sessionmaker[Session], token_id: int, *, actor: Princ
         return _token_view(row)
 
 
+_TOKENS = ApiTokenRow.__table__
+_USERS = UserRow.__table__
+# Built once: every authenticated API request runs it (only the columns the check needs).
+_TOKEN_LOOKUP = (
+    sa.select(
+        _TOKENS.c.token_hash,
+        _TOKENS.c.revoked_at,
+        _USERS.c.disabled,
+        _USERS.c.name,
+        _USERS.c.role,
+        _USERS.c.id,
+    )
+    .join_from(_TOKENS, _USERS, _TOKENS.c.user_id == _USERS.c.id)
+    .where(_TOKENS.c.prefix == sa.bindparam("prefix"))
+)
+
+
 def principal_for_token(sessions: sessionmaker[Session], token: str) -> Principal:
     """The principal an API token acts as; raises ``AuthenticationError`` for a malformed,
     unknown or revoked token, or one whose user is disabled."""
     match = _TOKEN.match(token)
     if match is None:
         raise AuthenticationError(_BAD_TOKEN)
-    with sessions() as session:
-        # One read, no transaction: autocommit spares the BEGIN and ROLLBACK round trips that
-        # every authenticated request would otherwise pay.
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        # Only the columns the check needs (no ORM objects to build on every request).
-        row = session.execute(
-            sa.select(
-                ApiTokenRow.token_hash,
-                ApiTokenRow.revoked_at,
-                UserRow.disabled,
-                UserRow.name,
-                UserRow.role,
-                UserRow.id,
-            )
-            .join(UserRow, ApiTokenRow.user_id == UserRow.id)
-            .where(ApiTokenRow.prefix == match.group(1))
-        ).first()
-        if (
-            row is None
-            or not hmac.compare_digest(row.token_hash, _digest(token))
-            or row.revoked_at is not None
-            or row.disabled
-        ):
-            raise AuthenticationError(_BAD_TOKEN)
-        return Principal(name=row.name, role=row.role, kind="token", id=row.id)
+    with engine_of(sessions).connect() as connection:
+        row = connection.execute(_TOKEN_LOOKUP, {"prefix": match.group(1)}).first()
+    if (
+        row is None
+        or not hmac.compare_digest(row.token_hash, _digest(token))
+        or row.revoked_at is not None
+        or row.disabled
+    ):
+        raise AuthenticationError(_BAD_TOKEN)
+    return Principal(name=row.name, role=row.role, kind="token", id=row.id)
 
 
 # --- password changes -------------------------------------------------------------------------

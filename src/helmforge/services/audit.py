@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.server_tables import AuditEventRow
@@ -59,8 +60,11 @@ def record(
     )
 
 
+_INSERT = sa.insert(AuditEventRow.metadata.tables[AuditEventRow.__tablename__])
+
+
 def insert_now(
-    session: Session,
+    connection: Connection,
     actor: Principal,
     action: str,
     target: str,
@@ -68,11 +72,10 @@ def insert_now(
     before: Any = None,
     after: Any = None,
 ) -> None:
-    """``record``, but one INSERT executed at once in the session's transaction, without the
-    unit of work or reading back the new id: for hot paths (a chart build) that only add rows.
-    """
-    session.execute(
-        sa.insert(AuditEventRow.metadata.tables[AuditEventRow.__tablename__]),
+    """``record`` for hot paths (a chart build) that only add rows: one prebuilt INSERT on the
+    caller's Core connection, in its transaction, without a Session or reading back the id."""
+    connection.execute(
+        _INSERT,
         {
             "at": datetime.now(UTC),
             "actor": actor.name,

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, defer, sessionmaker
 from helmforge import __version__
 from helmforge.adapters.archives import archive_file_name, pack_chart, read_chart_archive
 from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.adapters.storage.database import engine_of
 from helmforge.adapters.storage.server_tables import ChartBuildRow
 from helmforge.core.charts import effective_values, render_chart
 from helmforge.core.contexts import parse_context
@@ -132,6 +133,9 @@ def _render(
     return chart.name, chart.version, chart.app_version, dict(chart.files)
 
 
+_INSERT_BUILD = sa.insert(ChartBuildRow.metadata.tables[ChartBuildRow.__tablename__])
+
+
 def build_chart(
     sessions: sessionmaker[Session],
     *,
@@ -147,9 +151,10 @@ def build_chart(
     Raises ``InputError`` (bad context, values failing the schema, a missing required value),
     ``NotFoundError`` (no such template), ``ConflictError`` (version not published).
     """
-    with sessions.begin() as session:
-        # One connection and one transaction for the lookup and the record: fewer round trips.
-        version_view, parsed = find_published(session, template)
+    with engine_of(sessions).connect() as connection:
+        # One connection and one transaction for the lookup and the record, prebuilt Core
+        # statements and no unit of work: a build only adds rows.
+        version_view, parsed = find_published(connection, template)
         name, version, app_version, files = _render(
             parsed, context, values, chart_version=chart_version
         )
@@ -168,9 +173,8 @@ def build_chart(
             created_by=actor.name,
             created_at=datetime.now(UTC),
         )
-        # Plain INSERTs, not the unit of work: a build only adds rows (less CPU per request).
-        session.execute(
-            sa.insert(ChartBuildRow.metadata.tables[ChartBuildRow.__tablename__]),
+        connection.execute(
+            _INSERT_BUILD,
             {
                 "id": view.id,
                 "template_name": version_view.name,
@@ -188,7 +192,7 @@ def build_chart(
             },
         )
         audit.insert_now(
-            session,
+            connection,
             actor,
             "chart.build",
             f"chart:{view.id}",
@@ -201,6 +205,7 @@ def build_chart(
                 "digest": view.digest,
             },
         )
+        connection.commit()
     return view
 
 

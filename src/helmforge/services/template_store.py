@@ -43,10 +43,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from helmforge.adapters.storage.database import engine_of
 from helmforge.adapters.storage.server_tables import TemplateRow, TemplateVersionRow
 from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import (
@@ -147,39 +149,6 @@ def _version_row(
     if row is None:
         raise NotFoundError(f"template {name}@{version} does not exist")
     return row
-
-
-def _version_of(session: Session, name: str, version: str) -> TemplateVersionView:
-    """``_view(_version_row(session, name, version))`` from one row of plain columns: no ORM
-    objects to build (every chart build asks)."""
-    row = session.execute(
-        sa.select(
-            TemplateRow.name,
-            TemplateVersionRow.version,
-            TemplateVersionRow.status,
-            TemplateVersionRow.revision,
-            TemplateVersionRow.content,
-            TemplateVersionRow.created_at,
-            TemplateVersionRow.created_by,
-            TemplateVersionRow.updated_at,
-            TemplateVersionRow.updated_by,
-        )
-        .join(TemplateRow, TemplateVersionRow.template_id == TemplateRow.id)
-        .where(TemplateRow.name == name, TemplateVersionRow.version == version)
-    ).first()
-    if row is None:
-        raise NotFoundError(f"template {name}@{version} does not exist")
-    return TemplateVersionView(
-        name=row.name,
-        version=row.version,
-        status=row.status,
-        revision=row.revision,
-        content=row.content,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        updated_at=row.updated_at,
-        updated_by=row.updated_by,
-    )
 
 
 def create_version(
@@ -479,18 +448,49 @@ def load_published(
     Raises ``NotFoundError``, ``ConflictError`` when that version is a draft or deprecated.
     """
     del actor
-    with sessions() as session:
-        return find_published(session, reference)
+    with engine_of(sessions).connect() as connection:
+        return find_published(connection, reference)
 
 
-def find_published(session: Session, reference: str) -> tuple[TemplateVersionView, Template]:
-    """``load_published`` inside the caller's session (one connection for a whole build)."""
-    name, version = parse_reference(reference)
-    view = (
-        _find_version(session, name, None)
-        if version is None
-        else _version_of(session, name, version)
+_VERSIONS = TemplateVersionRow.__table__
+_TEMPLATES = TemplateRow.__table__
+# Built once (every chart build asks): plain columns named as TemplateVersionView's fields.
+_VERSIONS_OF_NAME = (
+    sa.select(
+        _TEMPLATES.c.name,
+        _VERSIONS.c.version,
+        _VERSIONS.c.status,
+        _VERSIONS.c.revision,
+        _VERSIONS.c.content,
+        _VERSIONS.c.created_at,
+        _VERSIONS.c.created_by,
+        _VERSIONS.c.updated_at,
+        _VERSIONS.c.updated_by,
     )
+    .join_from(_VERSIONS, _TEMPLATES, _VERSIONS.c.template_id == _TEMPLATES.c.id)
+    .where(_TEMPLATES.c.name == sa.bindparam("name"))
+)
+_ONE_VERSION = _VERSIONS_OF_NAME.where(_VERSIONS.c.version == sa.bindparam("version"))
+
+
+def find_published(connection: Connection, reference: str) -> tuple[TemplateVersionView, Template]:
+    """``load_published`` on the caller's Core connection (one connection for a whole build):
+    ``NAME@VERSION`` exactly, ``NAME`` its newest published version."""
+    name, version = parse_reference(reference)
+    if version is not None:
+        row = connection.execute(_ONE_VERSION, {"name": name, "version": version}).first()
+        if row is None:
+            raise NotFoundError(f"template {name}@{version} does not exist")
+    else:
+        rows = sorted(
+            connection.execute(_VERSIONS_OF_NAME, {"name": name}),
+            key=lambda candidate: _semver_key(candidate.version),
+        )
+        if not rows:
+            raise NotFoundError(f"template {name!r} does not exist")
+        published = [candidate for candidate in rows if candidate.status == PUBLISHED]
+        row = (published or rows)[-1]
+    view = TemplateVersionView(**row._mapping)
     if view.status != PUBLISHED:
         raise ConflictError(
             f"template {name}@{view.version} is {view.status}; charts are built from published "

@@ -13,6 +13,7 @@ __all__ = [
     "SessionFactory",
     "create_database_engine",
     "database_url_for_directory",
+    "engine_of",
     "migrate",
     "redacted_url",
     "session_factory",
@@ -101,6 +102,15 @@ def create_database_engine(url: str) -> Engine:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions bound to ``engine`` that keep loaded attributes after commit."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def engine_of(sessions: sessionmaker[Session]) -> Engine:
+    """The engine behind a ``session_factory``: hot paths run prebuilt Core statements on one
+    of its connections, without a Session's unit of work (about a third of the CPU)."""
+    engine = sessions.kw["bind"]
+    if not isinstance(engine, Engine):
+        raise TypeError("the session factory is not bound to an engine")
+    return engine
 
 
 def migrate(engine: Engine) -> None:
