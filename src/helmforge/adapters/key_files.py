@@ -15,15 +15,14 @@ import stat
 import uuid
 from pathlib import Path
 
-from helmforge.adapters.secrets import encrypt_secret, new_key
+from helmforge.adapters.secrets import check_key_format, new_key
 from helmforge.core.errors import ExternalServiceError, InputError, Location
-from helmforge.core.secrets import Secret
 
 
 def check_key(key: bytes, *, source: str) -> bytes:
     """``key`` when it is a valid Fernet key; ``InputError`` naming ``source`` (never the key)."""
     try:
-        encrypt_secret(Secret("probe"), key=key)
+        check_key_format(key)
     except InputError:
         raise InputError(
             "the secret key is not a urlsafe-base64 32-byte Fernet key; make one with "

@@ -6,27 +6,52 @@ configuration; nothing here reads the environment. Generate one with ``new_key()
 
 from __future__ import annotations
 
-__all__ = ["decrypt_secret", "encrypt_secret", "new_key", "open_registry", "seal_registry"]
+__all__ = [
+    "check_key_format",
+    "decrypt_secret",
+    "encrypt_secret",
+    "new_key",
+    "open_registry",
+    "seal_registry",
+]
 
+import base64
+import binascii
+import os
 from collections.abc import Mapping
-
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING
 
 from helmforge.core.errors import InputError
 from helmforge.core.oci import Registry
 from helmforge.core.secrets import Secret
 
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
+
+# cryptography is imported when a secret is sealed or opened, not at start: a server worker
+# that never touches a registry password does not carry it (about 8 MB per process).
+
 
 def new_key() -> bytes:
     """A fresh urlsafe-base64 Fernet key (32 random bytes)."""
-    return Fernet.generate_key()
+    return base64.urlsafe_b64encode(os.urandom(32))
+
+
+def check_key_format(key: bytes) -> None:
+    """Raise ``InputError`` unless ``key`` is a urlsafe-base64 32-byte Fernet key."""
+    try:
+        raw = base64.urlsafe_b64decode(key)
+    except (binascii.Error, ValueError, TypeError):
+        raw = b""
+    if len(raw) != 32:
+        raise InputError("the encryption key is not a urlsafe-base64 32-byte Fernet key")
 
 
 def _fernet(key: bytes) -> Fernet:
-    try:
-        return Fernet(key)
-    except (ValueError, TypeError):
-        raise InputError("the encryption key is not a urlsafe-base64 32-byte Fernet key") from None
+    check_key_format(key)
+    from cryptography.fernet import Fernet
+
+    return Fernet(key)
 
 
 def encrypt_secret(secret: Secret, *, key: bytes) -> bytes:
@@ -36,8 +61,11 @@ def encrypt_secret(secret: Secret, *, key: bytes) -> bytes:
 
 def decrypt_secret(token: bytes, *, key: bytes) -> Secret:
     """The secret back from ``encrypt_secret``; ``InputError`` for a wrong key or tampering."""
+    from cryptography.fernet import InvalidToken
+
+    fernet = _fernet(key)
     try:
-        return Secret(_fernet(key).decrypt(token).decode())
+        return Secret(fernet.decrypt(token).decode())
     except InvalidToken:
         raise InputError("the stored secret cannot be decrypted with this key") from None
 

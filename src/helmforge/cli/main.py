@@ -23,7 +23,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "templates": ("template",),
     "charts": ("generate", "package", "lint"),
     "publishing": ("push", "versions"),
-    "server": ("serve", "build", "users", "tokens"),
+    "server": ("serve", "migrate", "build", "users", "tokens"),
     "catalog": ("import", "catalog", "schemas", "template"),  # adds `template init`
 }
 
@@ -61,3 +61,7 @@ def run() -> None:
     """Console-script entry point."""
     command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
     build_app(command)()
+
+
+if __name__ == "__main__":
+    run()

@@ -12,6 +12,7 @@ __all__ = ["register"]
 
 import contextlib
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,37 +67,49 @@ def serve(
     and migrated on start; the first start prints the admin's generated password (to be
     changed at the first sign-in).
     """
+    if workers > 1:
+        # The store is prepared once, by `helmforge migrate` in a process of its own, before
+        # the workers start: this supervising process loads neither the application nor the
+        # migrations, and every worker only connects.
+        migration = [sys.executable, "-m", "helmforge.cli.main", "migrate"]
+        prepared = subprocess.run(migration, check=False)  # noqa: S603 (this interpreter)
+        if prepared.returncode != 0:
+            raise typer.Exit(prepared.returncode)
+        from helmforge.server.workers import supervise
+
+        typer.echo(f"helmforge: serving on http://{host}:{port} with {workers} workers", err=True)
+        raise typer.Exit(supervise(host=host, port=port, workers=workers))
     import uvicorn
 
-    from helmforge.server.app import create_app, print_first_admin
+    from helmforge.server.app import create_app
     from helmforge.services.settings import load_settings
 
     with reporting_errors():
-        settings = load_settings(os.environ)
-        if workers > 1:
-            # Prepare the store once (migrations, first admin, example) before the workers start.
-            from helmforge.services.stores import open_store, prepare_store
-
-            store = open_store(settings)
-            password = prepare_store(store, seed_examples=settings.seed_examples)
-            store.engine.dispose()
-            if password is not None:
-                print_first_admin(password)
-        else:
-            app = create_app(settings)
+        app = create_app(load_settings(os.environ))
     typer.echo(f"helmforge: serving on http://{host}:{port}", err=True)
-    if workers > 1:
-        uvicorn.run(
-            "helmforge.server.app:create_app_from_environment",
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-        )
-    else:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def migrate() -> None:
+    """Create or upgrade the server's database to the newest schema, create the first admin
+    when there is no user (printing their generated password, once) and seed the example
+    template. `serve` does this itself; run it alone before starting several servers on one
+    database (a Kubernetes Job, say)."""
+    from helmforge.server.app import print_first_admin
+    from helmforge.services.registries import secret_key_for
+    from helmforge.services.settings import load_settings
+    from helmforge.services.stores import open_store, prepare_store
+
+    with reporting_errors():
+        settings = load_settings(os.environ)
+        secret_key_for(settings)  # a bad key fails here, before any server runs
+        store = open_store(settings)
+        try:
+            password = prepare_store(store, seed_examples=settings.seed_examples)
+        finally:
+            store.engine.dispose()
+    if password is not None:
+        print_first_admin(password)
 
 
 @users_app.command("create")
@@ -280,8 +293,9 @@ def build(
 
 
 def register(app: typer.Typer) -> None:
-    """Add serve, users, tokens and build to the ``helmforge`` application."""
+    """Add serve, migrate, users, tokens and build to the ``helmforge`` application."""
     app.command("serve")(serve)
+    app.command("migrate")(migrate)
     app.command("build")(build)
     app.add_typer(users_app, name="users")
     app.add_typer(tokens_app, name="tokens")

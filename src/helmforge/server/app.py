@@ -13,7 +13,7 @@ calls also accept the session cookie.
 
 from __future__ import annotations
 
-__all__ = ["create_app", "create_app_from_environment", "print_first_admin"]
+__all__ = ["create_app", "create_worker_app", "print_first_admin"]
 
 import contextlib
 import gc
@@ -31,7 +31,7 @@ from helmforge.api.routers import api_router, probes_router
 from helmforge.server.log_formats import configure_logging
 from helmforge.services.registries import secret_key_for
 from helmforge.services.settings import Settings, load_settings
-from helmforge.services.stores import open_store, prepare_store
+from helmforge.services.stores import connect_store, open_store, prepare_store
 
 
 def print_first_admin(password: str) -> None:
@@ -51,18 +51,23 @@ def create_app(
     *,
     announce: Callable[[str], None] = print_first_admin,
     with_web: bool = True,
+    prepared: bool = False,
 ) -> FastAPI:
     """Build the application for ``settings``; raises ``InputError`` or
     ``ExternalServiceError`` when the database cannot be opened or migrated.
 
     ``with_web=False`` leaves the web UI out (API-only tests and benchmarks).
+    ``prepared=True`` only connects: another process migrated and prepared the store.
     """
     configure_logging(settings.log_format)
     secret_key = secret_key_for(settings)  # a bad key fails the start, not a publish
-    store = open_store(settings)
-    password = prepare_store(store, seed_examples=settings.seed_examples)
-    if password is not None:
-        announce(password)
+    if prepared:
+        store = connect_store(settings)
+    else:
+        store = open_store(settings)
+        password = prepare_store(store, seed_examples=settings.seed_examples)
+        if password is not None:
+            announce(password)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -105,7 +110,7 @@ def create_app(
     return app
 
 
-def create_app_from_environment() -> FastAPI:
-    """The application for the HELMFORGE_* settings of this process (uvicorn's factory when
-    ``helmforge serve --workers N`` starts several worker processes)."""
-    return create_app(load_settings(os.environ))
+def create_worker_app() -> FastAPI:
+    """uvicorn's factory for each worker process of ``helmforge serve --workers N``: the
+    HELMFORGE_* settings of the environment, on a store the starting process has prepared."""
+    return create_app(load_settings(os.environ), prepared=True)

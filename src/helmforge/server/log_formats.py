@@ -11,13 +11,15 @@ from typing import Any
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time, level, logger, message, and the ``http`` extra."""
+    """One JSON object per record: time, level, logger, process id, message, and the
+    ``http`` extra."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,  # which worker, with serve --workers N
             "message": record.getMessage(),
         }
         http = getattr(record, "http", None)

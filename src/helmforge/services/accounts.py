@@ -413,7 +413,10 @@ def principal_for_token(sessions: sessionmaker[Session], token: str) -> Principa
     match = _TOKEN.match(token)
     if match is None:
         raise AuthenticationError(_BAD_TOKEN)
-    with engine_of(sessions).connect() as connection:
+    # One read in autocommit: no BEGIN and ROLLBACK round trips around it.
+    with (
+        engine_of(sessions).connect().execution_options(isolation_level="AUTOCOMMIT") as connection
+    ):
         row = connection.execute(_TOKEN_LOOKUP, {"prefix": match.group(1)}).first()
     if (
         row is None

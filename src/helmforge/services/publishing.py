@@ -18,6 +18,7 @@ __all__ = [
     "PushResult",
     "check_tag",
     "choose_version",
+    "client_for",
     "list_versions",
     "publish_archives",
     "push_artifact",
@@ -29,9 +30,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from helmforge.adapters.oci import ManifestRead, RegistryClient
 from helmforge.core.errors import ConflictError, HelmforgeError, InputError, Location
 from helmforge.core.oci import (
     CONTENT_DIGEST_ANNOTATION,
@@ -52,6 +52,17 @@ PushStatus = Literal["pushed", "unchanged", "failed"]
 
 HEAD_THRESHOLD = 256 << 10
 """Blobs at least this big are checked with HEAD before uploading (resume after a crash)."""
+
+if TYPE_CHECKING:
+    from helmforge.adapters.oci import ManifestRead, RegistryClient
+
+
+def client_for(registry: Registry, *, max_connections: int = 8) -> RegistryClient:
+    """A client for ``registry``. The OCI adapter (httpx and its TLS setup) is imported on the
+    first publish, not when a server worker starts (about 7 MB per process)."""
+    from helmforge.adapters.oci import RegistryClient
+
+    return RegistryClient(registry, max_connections=max_connections)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +255,7 @@ def publish_archives(
     prepared = _prepare(archives, reference)
     own_client = client is None
     checkers = max(1, workers // 2)
-    active = client or RegistryClient(registry, max_connections=max(workers, 1) + checkers)
+    active = client or client_for(registry, max_connections=max(workers, 1) + checkers)
 
     def one(
         item: tuple[ChartArchive, ChartArtifact],
@@ -309,7 +320,7 @@ def list_versions(
         raise InputError(
             "name the chart: oci://HOST[:PORT]/PATH/CHART", location=Location("reference")
         )
-    active = client or RegistryClient(registry)
+    active = client or client_for(registry)
     try:
         tags = active.list_tags(name)
     finally:
@@ -339,7 +350,7 @@ def choose_version(
     if str(policy) != VersionPolicy.AUTO.value:
         return resolve_version(policy, explicit=explicit, app_version=app_version)
     repository = repository_for(registry.reference, chart_name)
-    active = client or RegistryClient(registry)
+    active = client or client_for(registry)
     try:
         published = list_versions(registry, repository=repository, client=active)
         highest_matches = False

@@ -32,14 +32,13 @@ __all__ = [
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.key_files import check_key, load_or_create_key
-from helmforge.adapters.oci import RegistryClient
 from helmforge.adapters.secrets import open_registry, seal_registry
 from helmforge.adapters.storage.publishing_tables import PushRow, RegistryRow
 from helmforge.adapters.storage.server_tables import ChartBuildRow
@@ -68,10 +67,14 @@ from helmforge.services.publishing import (
     PushRecord,
     PushResult,
     choose_version,
+    client_for,
     list_versions,
     publish_archives,
 )
 from helmforge.services.settings import Settings
+
+if TYPE_CHECKING:
+    from helmforge.adapters.oci import RegistryClient
 
 KEY_FILE_NAME = "secret.key"
 _MAX_CA_PEM = 256 << 10
@@ -450,7 +453,7 @@ def publish_build(
         template_store.get_version(sessions, template_name, template_version, actor=actor)
     )
     policy = template.chart_version_policy
-    active = client or RegistryClient(config, max_connections=2)
+    active = client or client_for(config, max_connections=2)
     try:
         _, original = chart_builds.get_archive(sessions, build.id, actor=actor)
         for attempt in range(1, _AUTO_ATTEMPTS + 1):

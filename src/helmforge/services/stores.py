@@ -6,7 +6,7 @@ advisory lock, and the first admin and the example are created at most once.
 
 from __future__ import annotations
 
-__all__ = ["EXAMPLE_TEMPLATE", "Store", "open_store", "prepare_store"]
+__all__ = ["EXAMPLE_TEMPLATE", "Store", "connect_store", "open_store", "prepare_store"]
 
 import logging
 from dataclasses import dataclass
@@ -38,8 +38,15 @@ class Store:
 def open_store(settings: Settings) -> Store:
     """Create the engine for ``settings.database_url`` and migrate the database to the newest
     schema; raises ``InputError`` (bad URL) or ``ExternalServiceError`` (database failed)."""
+    store = connect_store(settings)
+    migrate(store.engine)
+    return store
+
+
+def connect_store(settings: Settings) -> Store:
+    """The engine for a database another process has already migrated (the workers of
+    ``helmforge serve --workers N``: neither Alembic nor the migrations are loaded)."""
     engine = create_database_engine(settings.database_url)
-    migrate(engine)
     return Store(engine=engine, sessions=session_factory(engine))
 
 

@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft7Validator
-
 from helmforge.core.errors import InputError
 from helmforge.core.yaml_codec import dump_yaml, load_single
 
@@ -262,6 +260,8 @@ def _read_value(
 
 
 def _validate(schema: Mapping[str, Any], values: Mapping[str, Any], errors: dict[str, str]) -> None:
+    from jsonschema import Draft7Validator  # only when a form is submitted (3 MB per process)
+
     validator = Draft7Validator(dict(schema))
     for problem in sorted(validator.iter_errors(dict(values)), key=lambda e: list(e.path)):
         path: ValuePath = tuple(problem.absolute_path)
