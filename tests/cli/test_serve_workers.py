@@ -103,6 +103,19 @@ def test_kept_alive_connections_are_spread_over_the_workers(
     assert set(pids) == set(workers)
     for connection in connections:
         connection.close()
+    # /metrics from either worker counts the requests of both.
+    for connection in connections[:4]:
+        connection.connect()
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode()
+        connection.close()
+        counted = [
+            line
+            for line in text.splitlines()
+            if line.startswith("helmforge_http_requests_total{") and 'route="/healthz"' in line
+        ]
+        assert len(counted) == 1
+        assert float(counted[0].rsplit(" ", 1)[1]) == 24
 
 
 def test_a_dead_worker_is_replaced_and_sigterm_stops_every_worker(

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 __all__ = ["router"]
 
+import os
+
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.exc import SQLAlchemyError
 
 from helmforge.api.dependencies import SessionsDep
@@ -41,7 +44,12 @@ def readyz(sessions: SessionsDep) -> JSONResponse:
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 def metrics(request: Request) -> Response:
-    """Request counters and latency histograms in the Prometheus text format."""
-    return Response(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    """Request counters and latency histograms in the Prometheus text format: of the whole
+    server, whichever worker answers (``serve --workers N`` gives its workers one
+    PROMETHEUS_MULTIPROC_DIR, where each keeps its counts)."""
+    registry = request.app.state.metrics.registry
+    shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if shared:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -6,6 +6,9 @@ the workers evenly. With one socket shared by every worker (uvicorn's own superv
 worker that wakes first accepts a whole burst of connections: with kept-alive API clients one
 worker served all 32 benchmark clients while the other idled.
 
+Their request metrics go to one PROMETHEUS_MULTIPROC_DIR (a temporary directory unless that
+variable is set), so ``/metrics`` from any worker reports the whole server.
+
 ``supervise`` starts the workers, starts a worker again when one dies, stops them all on
 SIGINT or SIGTERM, and gives up when a worker fails at its start (port taken, database down):
 that failure would only repeat.
@@ -15,10 +18,13 @@ from __future__ import annotations
 
 __all__ = ["listening_socket", "run_worker", "supervise"]
 
+import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from types import FrameType
 
@@ -93,6 +99,11 @@ def supervise(*, host: str, port: int, workers: int) -> int:
         _say(f"error: cannot listen on {host}:{port}: {error.strerror}")
         return 1
     command = [sys.executable, "-m", "helmforge.server.workers", host, str(port)]
+    # Every worker counts its requests in this directory; /metrics from any worker adds them.
+    environment = dict(os.environ)
+    own_metrics = not environment.get("PROMETHEUS_MULTIPROC_DIR")
+    if own_metrics:
+        environment["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="helmforge-metrics-")
     stop_requested = False
 
     def request_stop(_signal: int, _frame: FrameType | None) -> None:
@@ -104,7 +115,7 @@ def supervise(*, host: str, port: int, workers: int) -> int:
     }
     running: list[tuple[subprocess.Popen[bytes], float]] = []
     try:
-        running = [(_start(command), time.monotonic()) for _ in range(workers)]
+        running = [(_start(command, environment), time.monotonic()) for _ in range(workers)]
         while not stop_requested:
             time.sleep(0.2)
             for index, (process, started) in enumerate(running):
@@ -117,17 +128,19 @@ def supervise(*, host: str, port: int, workers: int) -> int:
                     _say(f"a worker failed at its start (exit code {code}); stopping")
                     return code if code > 0 else 1
                 _say(f"worker {process.pid} ended with exit code {code}; starting another")
-                running[index] = (_start(command), time.monotonic())
+                running[index] = (_start(command, environment), time.monotonic())
         return 0
     finally:
         _stop([process for process, _ in running])
         for number, handler in previous.items():
             signal.signal(number, handler)
+        if own_metrics:
+            shutil.rmtree(environment["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
-def _start(command: list[str]) -> subprocess.Popen[bytes]:
+def _start(command: list[str], environment: dict[str, str]) -> subprocess.Popen[bytes]:
     # This interpreter and this module, with the host and port of the command line.
-    return subprocess.Popen(command)  # noqa: S603
+    return subprocess.Popen(command, env=environment)  # noqa: S603
 
 
 def _say(message: str) -> None:
