@@ -176,6 +176,21 @@ def test_template_to_chart_workflow(page: Page, tmp_path: Path) -> None:
         shoot(page, name)
     expect(page.locator("table.audit")).to_contain_text("chart.build")
 
+    page.get_by_role("link", name="Users", exact=True).click()
+    page.get_by_label("User name").fill("erin")
+    page.get_by_label("Initial password").fill("erins initial password")
+    page.get_by_role("button", name="Create user").click()
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Reset the password of erin").click()
+    expect(page.locator("#new-password-notice")).to_have_count(0)  # dismissed: nothing sent
+    assert asked == ["Reset the password of erin? Their web sessions end at once."]
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Reset the password of erin").click()
+    expect(page.locator("#new-password-notice")).to_contain_text("shown only once")
+    assert len(page.get_by_label("One-time password").input_value()) >= 20
+    shoot(page, "15-users-password-reset")
+
 
 def test_compare_versions_and_stale_edit_in_the_browser(
     page: Page, live_server: LiveServer

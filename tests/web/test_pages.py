@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import tarfile
 
 import httpx
 import pytest
 
 from helmforge.web.sessions import SESSION_COOKIE
-from tests.web.conftest import EXAMPLE_TEMPLATE, LiveServer, WebClient, csrf_of, sign_in
+from tests.web.conftest import (
+    ADMIN_NAME,
+    EXAMPLE_TEMPLATE,
+    LiveServer,
+    WebClient,
+    csrf_of,
+    sign_in,
+)
 
 
 @pytest.fixture
@@ -407,6 +415,45 @@ def test_users_page_is_for_admins_only(web: WebClient) -> None:
         )
         assert created.status_code == 403
     assert 'href="/users"' in web.client.get("/templates").text
+
+
+def test_admin_resets_a_password_from_the_users_page(web: WebClient) -> None:
+    from helmforge.core.principals import SYSTEM
+    from helmforge.services import accounts
+
+    accounts.create_user(
+        web.server.sessions, "dave", role="user", password="daves own password", actor=SYSTEM
+    )
+    with httpx.Client(base_url=web.server.url) as dave:
+        assert sign_in(dave, "dave", "daves own password").status_code == 303
+        assert dave.get("/templates").status_code == 200
+        page = web.client.get("/users")
+        assert 'action="/users/dave/reset-password"' in page.text
+        assert f'action="/users/{ADMIN_NAME}/reset-password"' not in page.text  # not oneself
+        forged = web.client.post("/users/dave/reset-password", data={"csrf_token": "forged"})
+        assert forged.status_code == 403
+        reset = web.client.post(
+            "/users/dave/reset-password", data={"csrf_token": csrf_of(page.text)}
+        )
+        assert reset.status_code == 200
+        match = re.search(r'id="reset-value" class="mono" readonly value="([^"]+)"', reset.text)
+        assert match, reset.text
+        one_time = match.group(1)
+        assert dave.get("/templates").status_code == 303  # the old session ended
+    with httpx.Client(base_url=web.server.url) as dave:
+        assert sign_in(dave, "dave", "daves own password").status_code != 303
+        assert sign_in(dave, "dave", one_time).status_code == 303
+        held = dave.get("/templates", follow_redirects=True)
+        assert held.url.path == "/account"  # must choose their own password first
+    assert "user.password_set" in web.client.get("/audit").text
+    own = web.client.post(
+        f"/users/{ADMIN_NAME}/reset-password", data={"csrf_token": web.csrf("/users")}
+    )
+    assert own.status_code == 422
+    missing = web.client.post(
+        "/users/nobody/reset-password", data={"csrf_token": web.csrf("/users")}
+    )
+    assert missing.status_code == 404
 
 
 def test_the_api_answers_the_ui_session(web: WebClient) -> None:

@@ -96,13 +96,19 @@ def _users_page(
     form_name: str = "",
     form_role: str = "user",
     status_code: int = 200,
+    new_password: dict[str, str] | None = None,
 ) -> Response:
     try:
         users = accounts.list_users(session_factory_of(request), actor=visitor.principal)
     except PermissionDeniedError as error:
         return render_error(request, 403, error.message)
     rows = [
-        {"name": user.name, "role": user.role, "created_at": moment(user.created_at)}
+        {
+            "name": user.name,
+            "role": user.role,
+            "created_at": moment(user.created_at),
+            "is_visitor": user.name == visitor.principal.name,
+        }
         for user in users
     ]
     return render(
@@ -117,6 +123,7 @@ def _users_page(
         form_name=form_name,
         form_role=form_role,
         password_hint=f"At least {accounts.MIN_PASSWORD_LENGTH} characters.",
+        new_password=new_password,
     )
 
 
@@ -154,6 +161,27 @@ def create_user(request: Request, visitor: SignedIn, form: CheckedForm) -> Respo
             status_code=409 if isinstance(error, ConflictError) else 422,
         )
     return RedirectResponse("/users", status_code=303)
+
+
+@router.post("/users/{name}/reset-password", response_class=HTMLResponse)
+def reset_password(request: Request, name: str, visitor: SignedIn, form: CheckedForm) -> Response:
+    """An administrator gives user ``name`` a generated one-time password, shown this once;
+    their web sessions end and they choose their own password at the next sign-in."""
+    del form  # checked for its CSRF token
+    if name == visitor.principal.name:
+        return render_error(
+            request, 422, "change your own password on the Account page", back_url="/account"
+        )
+    password = accounts.generate_password()
+    try:
+        accounts.set_password(
+            session_factory_of(request), name, password=password, actor=visitor.principal
+        )
+    except PermissionDeniedError as error:
+        return render_error(request, 403, error.message)
+    except HelmforgeError as error:
+        return render_error(request, 404, error.message, back_url="/users")
+    return _users_page(request, visitor, new_password={"name": name, "secret": password})
 
 
 def _details(before: object, after: object) -> str:

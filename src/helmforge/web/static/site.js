@@ -73,6 +73,15 @@
     });
   }
 
+  // Forms with data-confirm ask before they are sent (a password reset signs a user out).
+  function confirmations() {
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+      });
+    });
+  }
+
   // Move focus to the first problem so keyboard and screen-reader users hear it.
   function focusProblems() {
     var target = document.querySelector("#problems, #conflict, [aria-invalid='true']");
@@ -83,6 +92,7 @@
     syncGutters();
     gotoLines();
     listItems();
+    confirmations();
     focusProblems();
   });
 })();
