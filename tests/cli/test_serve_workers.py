@@ -26,6 +26,17 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _helmforge(environment: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [HELMFORGE, *arguments],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -146,27 +157,16 @@ def test_a_second_serve_on_a_taken_port_fails_instead_of_joining(
     served: tuple[int, subprocess.Popen[str]], environment: dict[str, str]
 ) -> None:
     port, _ = served
-    second = subprocess.run(
-        [HELMFORGE, "serve", "--port", str(port), "--workers", "2"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    second = _helmforge(environment, "serve", "--port", str(port), "--workers", "2")
     assert second.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
 
 
 def test_migrate_prepares_the_store_once(environment: dict[str, str]) -> None:
-    first = subprocess.run(
-        [HELMFORGE, "migrate"], env=environment, capture_output=True, text=True, check=False
-    )
+    first = _helmforge(environment, "migrate")
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("generated password") == 1
-    again = subprocess.run(
-        [HELMFORGE, "migrate"], env=environment, capture_output=True, text=True, check=False
-    )
+    again = _helmforge(environment, "migrate")
     assert again.returncode == 0, again.stderr
     assert "generated password" not in again.stdout
 
@@ -175,14 +175,7 @@ def test_serve_with_workers_and_a_bad_setting_starts_no_worker(
     environment: dict[str, str],
 ) -> None:
     environment["HELMFORGE_DATABASE_URL"] = "mysql://user:s3cret@db/helmforge"
-    result = subprocess.run(
-        [HELMFORGE, "serve", "--port", str(_free_port()), "--workers", "2"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _helmforge(environment, "serve", "--port", str(_free_port()), "--workers", "2")
     assert result.returncode == 1
     assert "unsupported database" in result.stderr
     assert "s3cret" not in result.stderr
