@@ -93,6 +93,9 @@ def run_worker(host: str, port: int) -> int:
 def supervise(*, host: str, port: int, workers: int) -> int:
     """Run ``workers`` worker processes on ``host:port`` until SIGINT or SIGTERM; returns the
     exit code for the command (a worker's own code when it failed at its start)."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        _say("error: --workers needs SO_REUSEPORT (Linux spreads connections over the workers)")
+        return 1
     try:
         _probe(host, port)
     except OSError as error:
