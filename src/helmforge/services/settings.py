@@ -28,9 +28,9 @@ class Settings:
     ``log_format``: HELMFORGE_LOG_FORMAT, ``text`` (default) or ``json``.
     ``max_body_bytes``: HELMFORGE_MAX_BODY_BYTES, the largest request body the API reads.
     ``seed_examples``: HELMFORGE_SEED_EXAMPLES (default true) seeds the example template.
-    ``threads``: HELMFORGE_THREADS (default 4), requests a server process works on at once;
-    more wait in line, first come first served (Python runs one thread at a time, so more
-    threads only make the slowest answers slower).
+    ``threads``: HELMFORGE_THREADS (default 4; 2 in each worker of ``serve --workers N``),
+    requests a server process works on at once; more wait in line, first come first served
+    (Python runs one thread at a time, so more threads only make the slowest answers slower).
     ``secret_key``: HELMFORGE_SECRET_KEY, the Fernet key that encrypts registry credentials at
     rest (give the same one to every server sharing a database); unset, a key file is created
     in ``data_dir`` (mode 0600) on first use. Never printed.
