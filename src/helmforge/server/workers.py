@@ -110,6 +110,9 @@ def run_worker(channel_fd: int) -> int:
 def supervise(*, host: str, port: int, workers: int) -> int:
     """Run ``workers`` worker processes behind ``host:port`` until SIGINT or SIGTERM; returns
     the exit code for the command (a worker's own code when it failed at its start)."""
+    if not hasattr(socket, "send_fds"):
+        _say("error: --workers needs Unix sockets that pass connections (Linux, macOS)")
+        return 1
     try:
         listener = _listen(host, port)
     except OSError as error:
