@@ -12,7 +12,7 @@ One run, side by side:
 The server runs twice: as one process, and with one worker process per core (``helmforge serve
 --workers N``, how it is deployed on a multi-core machine; HELMFORGE_BENCH_WORKERS sets N). The
 goals are judged on the second. Memory is the peak resident set (VmHWM) summed over every
-process of the server: the supervisor, multiprocessing's resource tracker and the workers. The
+process of the server: the supervisor and its workers. The
 CPU time per build of the server, this client and PostgreSQL is reported too: on a busy
 machine it tells whether the server or the machine was the limit.
 
@@ -179,11 +179,13 @@ async def _post_json(
     writer.write(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
     await writer.drain()
     status_line, _, header_block = (await reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
-    length = 0
+    length = None
     for line in header_block.split(b"\r\n"):
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             length = int(value)
+    if length is None:
+        raise RuntimeError(f"answer without Content-Length: {status_line.decode()}")
     return int(status_line.split()[1]), await reader.readexactly(length)
 
 
