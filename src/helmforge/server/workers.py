@@ -9,12 +9,12 @@ per worker spread them by a hash of the addresses, 21 against 11 in one run, and
 worker's clients waited twice as long.
 
 Each worker (``python -m helmforge.server.workers CHANNEL_FD``) runs the application under
-uvicorn on the connections it receives. Their request metrics go to one
-PROMETHEUS_MULTIPROC_DIR (a temporary directory unless that variable is set), so ``/metrics``
-from any worker reports the whole server; each worker works on HELMFORGE_THREADS requests at
-once (2 unless set). The supervisor starts a worker again when one dies,
-stops them all on SIGINT or SIGTERM (the workers finish the requests in flight), and gives up
-when a worker fails at its start (the database down, say): that failure would only repeat.
+uvicorn on the connections it receives, HELMFORGE_THREADS requests at once (2 unless set).
+Their request metrics go to one PROMETHEUS_MULTIPROC_DIR (a temporary directory unless that
+variable is set), so ``/metrics`` from any worker reports the whole server. The supervisor
+starts a worker again when one dies, stops them all on SIGINT or SIGTERM (the workers finish
+the requests in flight; a worker whose supervisor is gone stops too), and gives up when a
+worker fails at its start (the database down, say): that failure would only repeat.
 """
 
 from __future__ import annotations
