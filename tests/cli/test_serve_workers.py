@@ -66,6 +66,8 @@ def environment(tmp_path: Path) -> dict[str, str]:
         **os.environ,
         "HELMFORGE_DATA_DIR": str(tmp_path / "data"),
         "HELMFORGE_LOG_FORMAT": "json",
+        # Where a killed supervisor could not clean up its own temporary one (made if missing).
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
 
 
@@ -179,3 +181,17 @@ def test_serve_with_workers_and_a_bad_setting_starts_no_worker(
     assert "unsupported database" in result.stderr
     assert "s3cret" not in result.stderr
     assert "serving on" not in result.stderr
+
+
+def test_workers_stop_when_the_supervisor_is_killed(
+    served: tuple[int, subprocess.Popen[str]],
+) -> None:
+    _, process = served
+    workers = _children(process.pid)
+    assert len(workers) == 2
+    process.kill()
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in workers):
+        assert time.monotonic() < deadline, "workers outlived their supervisor"
+        time.sleep(0.2)

@@ -127,6 +127,8 @@ def supervise(*, host: str, port: int, workers: int) -> int:
     own_metrics = not environment.get("PROMETHEUS_MULTIPROC_DIR")
     if own_metrics:
         environment["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="helmforge-metrics-")
+    else:
+        os.makedirs(environment["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     stop_requested = False
 
     def request_stop(_signal: int, _frame: FrameType | None) -> None:
