@@ -112,6 +112,28 @@ def migrate() -> None:
         print_first_admin(password)
 
 
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        envvar="HELMFORGE_PASSWORD_STDIN",
+        help="Read the password from stdin; otherwise one is generated and printed once.",
+    ),
+]
+
+
+def _new_password(*, from_stdin: bool) -> str:
+    """The password read from stdin's first line, or a generated one."""
+    from helmforge.services import accounts
+
+    if not from_stdin:
+        return accounts.generate_password()
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        abort("no password on stdin")
+    return password
+
+
 @users_app.command("create")
 def create_user(
     name: Annotated[str, typer.Argument(help="User name (lower-case, digits, '.', '_', '-').")],
@@ -124,26 +146,14 @@ def create_user(
             help="admin, creator, user, operator or developer.",
         ),
     ],
-    password_stdin: Annotated[
-        bool,
-        typer.Option(
-            "--password-stdin",
-            envvar="HELMFORGE_PASSWORD_STDIN",
-            help="Read the password from stdin; otherwise one is generated and printed once.",
-        ),
-    ] = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a local user."""
     from helmforge.core.principals import SYSTEM
     from helmforge.services import accounts
 
     with reporting_errors():
-        if password_stdin:
-            password = sys.stdin.readline().rstrip("\r\n")
-            if not password:
-                abort("no password on stdin")
-        else:
-            password = accounts.generate_password()
+        password = _new_password(from_stdin=password_stdin)
         with _sessions() as sessions:
             user = accounts.create_user(sessions, name, role=role, password=password, actor=SYSTEM)
     typer.echo(f"created user {user.name} ({user.role})", err=True)
@@ -167,14 +177,7 @@ def list_users() -> None:
 def set_password(
     name: Annotated[str, typer.Argument(help="The user whose password to set.")],
     *,
-    password_stdin: Annotated[
-        bool,
-        typer.Option(
-            "--password-stdin",
-            envvar="HELMFORGE_PASSWORD_STDIN",
-            help="Read the password from stdin; otherwise one is generated and printed once.",
-        ),
-    ] = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Set a user's password (as an admin); they must change it at their next sign-in, and
     their browsers are signed out."""
@@ -182,12 +185,7 @@ def set_password(
     from helmforge.services import accounts
 
     with reporting_errors():
-        if password_stdin:
-            password = sys.stdin.readline().rstrip("\r\n")
-            if not password:
-                abort("no password on stdin")
-        else:
-            password = accounts.generate_password()
+        password = _new_password(from_stdin=password_stdin)
         with _sessions() as sessions:
             accounts.set_password(sessions, name, password=password, actor=SYSTEM)
     typer.echo(f"set the password of {name}; they must change it when they sign in", err=True)
