@@ -428,16 +428,8 @@ def get_version(
 ) -> TemplateVersionView:
     """One version; without ``version`` the newest published one (else the newest draft)."""
     del actor
-    with sessions() as session:
-        return _find_version(session, name, version)
-
-
-def _find_version(session: Session, name: str, version: str | None) -> TemplateVersionView:
-    if version is not None:
-        return _view(_version_row(session, name, version))
-    versions = _rows_of(session, name)
-    published = [row for row in versions if row.status == PUBLISHED]
-    return _view((published or versions)[-1])
+    with engine_of(sessions).connect() as connection:
+        return _lookup(connection, name, version)
 
 
 def load_published(
@@ -469,6 +461,7 @@ _VERSIONS_OF_NAME = (
     )
     .join_from(_VERSIONS, _TEMPLATES, _VERSIONS.c.template_id == _TEMPLATES.c.id)
     .where(_TEMPLATES.c.name == sa.bindparam("name"))
+    .order_by(_VERSIONS.c.id)
 )
 _ONE_VERSION = _VERSIONS_OF_NAME.where(_VERSIONS.c.version == sa.bindparam("version"))
 
@@ -477,26 +470,30 @@ def find_published(connection: Connection, reference: str) -> tuple[TemplateVers
     """``load_published`` on the caller's Core connection (one connection for a whole build):
     ``NAME@VERSION`` exactly, ``NAME`` its newest published version."""
     name, version = parse_reference(reference)
-    if version is not None:
-        row = connection.execute(_ONE_VERSION, {"name": name, "version": version}).first()
-        if row is None:
-            raise NotFoundError(f"template {name}@{version} does not exist")
-    else:
-        rows = sorted(
-            connection.execute(_VERSIONS_OF_NAME, {"name": name}),
-            key=lambda candidate: _semver_key(candidate.version),
-        )
-        if not rows:
-            raise NotFoundError(f"template {name!r} does not exist")
-        published = [candidate for candidate in rows if candidate.status == PUBLISHED]
-        row = (published or rows)[-1]
-    view = TemplateVersionView(**row._mapping)
+    view = _lookup(connection, name, version)
     if view.status != PUBLISHED:
         raise ConflictError(
             f"template {name}@{view.version} is {view.status}; charts are built from published "
             "versions only"
         )
     return view, parsed_template(view)
+
+
+def _lookup(connection: Connection, name: str, version: str | None) -> TemplateVersionView:
+    """``name@version``; without a version the newest published one (else the newest)."""
+    if version is not None:
+        row = connection.execute(_ONE_VERSION, {"name": name, "version": version}).first()
+        if row is None:
+            raise NotFoundError(f"template {name}@{version} does not exist")
+        return TemplateVersionView(**row._mapping)
+    rows = sorted(
+        connection.execute(_VERSIONS_OF_NAME, {"name": name}),
+        key=lambda candidate: _semver_key(candidate.version),
+    )
+    if not rows:
+        raise NotFoundError(f"template {name!r} does not exist")
+    published = [candidate for candidate in rows if candidate.status == PUBLISHED]
+    return TemplateVersionView(**(published or rows)[-1]._mapping)
 
 
 def parsed_template(view: TemplateVersionView) -> Template:
