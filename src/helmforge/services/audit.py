@@ -47,17 +47,20 @@ def record(
     ``action`` is ``<resource>.<verb>`` (``template.publish``); ``target`` names the object
     (``web-service@1.2.0``); ``before``/``after`` are JSON-ready and never hold a secret.
     """
-    session.add(
-        AuditEventRow(
-            at=datetime.now(UTC),
-            actor=actor.name,
-            actor_kind=actor.kind,
-            action=action,
-            target=target,
-            before=before,
-            after=after,
-        )
-    )
+    session.add(AuditEventRow(**_event(actor, action, target, before, after)))
+
+
+def _event(actor: Principal, action: str, target: str, before: Any, after: Any) -> dict[str, Any]:
+    """The columns of one audit event, stamped now."""
+    return {
+        "at": datetime.now(UTC),
+        "actor": actor.name,
+        "actor_kind": actor.kind,
+        "action": action,
+        "target": target,
+        "before": before,
+        "after": after,
+    }
 
 
 _INSERT = sa.insert(AuditEventRow.metadata.tables[AuditEventRow.__tablename__])
@@ -74,18 +77,7 @@ def insert_now(
 ) -> None:
     """``record`` for hot paths (a chart build) that only add rows: one prebuilt INSERT on the
     caller's Core connection, in its transaction, without a Session or reading back the id."""
-    connection.execute(
-        _INSERT,
-        {
-            "at": datetime.now(UTC),
-            "actor": actor.name,
-            "actor_kind": actor.kind,
-            "action": action,
-            "target": target,
-            "before": before,
-            "after": after,
-        },
-    )
+    connection.execute(_INSERT, _event(actor, action, target, before, after))
 
 
 def _view(row: AuditEventRow) -> AuditEvent:
