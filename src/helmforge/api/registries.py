@@ -25,6 +25,7 @@ from helmforge.services import registries
 router = APIRouter(tags=["registries"])
 
 NamePath = Annotated[str, Path(min_length=1, max_length=63)]
+BuildIdPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 class RegistryCreate(BaseModel):
@@ -169,7 +170,7 @@ def list_chart_versions(
 
 @router.post("/charts/{build_id}/publish")
 def publish_build(
-    build_id: Annotated[str, Path(min_length=1, max_length=64)],
+    build_id: BuildIdPath,
     body: PublishCreate,
     sessions: SessionsDep,
     actor: PrincipalDep,
@@ -188,7 +189,7 @@ def publish_build(
 
 @router.get("/charts/{build_id}/pushes")
 def list_pushes(
-    build_id: Annotated[str, Path(min_length=1, max_length=64)],
+    build_id: BuildIdPath,
     sessions: SessionsDep,
     actor: PrincipalDep,
 ) -> list[PushPublic]:
