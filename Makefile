@@ -33,8 +33,11 @@ lint: setup
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# Installs the Debian packages the tests start on loopback when run as root (else names the
+# apt-get line), then lint, then the whole suite; the 20 slowest tests are reported.
 test: lint
-	$(VENV)/bin/pytest -n 2 --dist loadgroup
+	@scripts/install-test-packages
+	$(VENV)/bin/pytest -n 2 --dist loadgroup --durations=20
 
 bench: setup
 	$(PY) -m benchmarks
