@@ -31,7 +31,8 @@ from tests.support.oci_charts import make_chart
 from tests.support.registry import Fault, FaultProxy, RegistryServer
 
 from helmforge.adapters.oci import RegistryClient
-from helmforge.core.oci import ChartArtifact, Registry, build_artifact
+from helmforge.core.oci.artifacts import ChartArtifact, build_artifact
+from helmforge.core.oci.references import Registry
 from helmforge.services.publishing import ChartArchive, publish_archives
 
 CHARTS = 100

@@ -124,7 +124,7 @@ def _server(
 
 def _token(url: str) -> str:
     from helmforge.adapters.storage.database import create_database_engine, session_factory
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
     engine = create_database_engine(url)
@@ -222,9 +222,9 @@ def _in_process(contexts: list[dict[str, str]]) -> tuple[float, list[float]]:
     from helmforge import __version__
     from helmforge.adapters.archives import pack_chart
     from helmforge.adapters.kubernetes_schemas import load_schema_set
-    from helmforge.core.charts import render_chart
+    from helmforge.core.charts.rendering import render_chart
     from helmforge.core.contexts import parse_context
-    from helmforge.core.templates import parse_template
+    from helmforge.core.templates.parsing import parse_template
 
     template = parse_template(EXAMPLE.read_bytes(), source=str(EXAMPLE))
     schemas = load_schema_set(template.kubernetes_version)

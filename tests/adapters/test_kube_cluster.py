@@ -17,7 +17,7 @@ import pytest
 from helmforge.adapters import kube_cluster
 from helmforge.adapters.kube_cluster import ClusterRequest, items_from_list, plan_requests
 from helmforge.core.errors import ExternalServiceError, InputError
-from helmforge.core.manifests import split_documents
+from helmforge.core.manifests.reading import split_documents
 from helmforge.core.yaml_codec import LineMap, LoadedDocument
 from helmforge.services import catalog
 

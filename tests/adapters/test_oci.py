@@ -24,7 +24,8 @@ from helmforge.core.errors import (
     InputError,
     PermissionDeniedError,
 )
-from helmforge.core.oci import ChartArtifact, Registry, build_artifact
+from helmforge.core.oci.artifacts import ChartArtifact, build_artifact
+from helmforge.core.oci.references import Registry
 from helmforge.core.secrets import Secret
 from tests.support.oci_charts import make_chart
 from tests.support.registry import (

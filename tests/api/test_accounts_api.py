@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi import Request
 from sqlalchemy.exc import DBAPIError
 
-from helmforge.core.principals import Principal
+from helmforge.core.access.principals import Principal
 from tests.api.conftest import CONTEXT, Api, TestClient
 
 

@@ -47,7 +47,7 @@ def test_openapi_document_describes_the_contract(api: Api) -> None:
 
 def test_bodies_over_the_limit_answer_413_before_parsing(database_url: str, tmp_path: Path) -> None:
     app, _ = make_app(database_url, tmp_path / "data", max_body_bytes=64 * 1024)
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
     token = accounts.create_token(app.state.sessions, user="admin", actor=SYSTEM).token

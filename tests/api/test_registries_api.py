@@ -17,8 +17,10 @@ import pytest
 import sqlalchemy as sa
 
 from helmforge.adapters.oci import RegistryClient
+from helmforge.core.chart_annotations import CONTENT_DIGEST_ANNOTATION
 from helmforge.core.errors import InputError
-from helmforge.core.oci import CONTENT_DIGEST_ANNOTATION, Registry, layer_digest_of
+from helmforge.core.oci.artifacts import layer_digest_of
+from helmforge.core.oci.references import Registry
 from helmforge.core.secrets import Secret
 from helmforge.core.yaml_codec import load_single
 from tests.api.conftest import CONTEXT, Api, example_text, make_app

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from helmforge.core.principals import SYSTEM
+from helmforge.core.access.principals import SYSTEM
 from helmforge.services import accounts
 from tests.api.conftest import CONTEXT, TestClient, make_app
 from tests.support.databases import fresh_database_url

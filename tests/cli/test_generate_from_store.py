@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from helmforge.cli.main import app
-from helmforge.core.principals import SYSTEM
+from helmforge.core.access.principals import SYSTEM
 from helmforge.services import accounts, template_store
 from helmforge.services.settings import load_settings
 from helmforge.services.stores import open_store

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from helmforge.cli.main import app
+from helmforge.core.access.principals import SYSTEM
 from helmforge.core.errors import AuthenticationError
-from helmforge.core.principals import SYSTEM
 from helmforge.services import accounts
 from helmforge.services.settings import load_settings
 from helmforge.services.stores import open_store

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.charts import render_chart
+from helmforge.core.charts.rendering import render_chart
 from helmforge.core.errors import InputError
-from helmforge.core.templates import parse_template, validate_template
+from helmforge.core.templates.parsing import parse_template, validate_template
 from tests.support.charts import context
 
 TEMPLATE = """\

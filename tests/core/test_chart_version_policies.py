@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from helmforge.core.errors import InputError
-from helmforge.core.templates import parse_template
+from helmforge.core.templates.parsing import parse_template
 from tests.core.test_templates import MINIMAL
 
 

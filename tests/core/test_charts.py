@@ -11,10 +11,11 @@ import pytest
 import yaml
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.chart_files import content_digest
-from helmforge.core.charts import RenderedChart, effective_values, render_chart
+from helmforge.core.charts.files import content_digest
+from helmforge.core.charts.rendering import RenderedChart, effective_values, render_chart
 from helmforge.core.errors import InputError
-from helmforge.core.templates import Template, parse_template
+from helmforge.core.templates.models import Template
+from helmforge.core.templates.parsing import parse_template
 from helmforge.core.yaml_codec import load_single
 from tests.support.charts import (
     EXAMPLE,
@@ -347,7 +348,7 @@ spec:
 
 def test_value_shapes_are_written_by_type(tmp_path: Path) -> None:
     template = parse_template(SHAPES, source="shapes.yaml")
-    from helmforge.core.templates import validate_template
+    from helmforge.core.templates.parsing import validate_template
 
     assert validate_template(template, schemas=SCHEMAS) == []
     chart = render_chart(template, context(), schemas=SCHEMAS, generator_version="0")

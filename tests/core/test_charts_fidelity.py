@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.charts import render_chart
-from helmforge.core.templates import parse_template
+from helmforge.core.charts.rendering import render_chart
+from helmforge.core.templates.parsing import parse_template
 from helmforge.core.yaml_codec import dump_yaml
 from tests.support.charts import FAKE_LABELS, assert_only_safe_actions, context, simulate_helm
 

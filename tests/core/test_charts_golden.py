@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.charts import render_chart
-from helmforge.core.templates import parse_template
+from helmforge.core.charts.rendering import render_chart
+from helmforge.core.templates.parsing import parse_template
 from tests.support.charts import EXAMPLE, GOLDEN, context, write_chart
 from tests.support.helm import assert_helm_lints
 

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.charts import render_chart
+from helmforge.core.charts.rendering import render_chart
 from helmforge.core.contexts import Context
 from helmforge.core.errors import InputError
-from helmforge.core.templates import parse_template
+from helmforge.core.templates.parsing import parse_template
 from tests.support.charts import EXAMPLE, assert_only_safe_actions, write_chart
 from tests.support.helm import assert_helm_lints
 

@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.charts import RenderedChart, chart_version_for, render_chart
+from helmforge.core.charts.go_templates import escape_text, yaml_scalar
+from helmforge.core.charts.rendering import RenderedChart, chart_version_for, render_chart
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError
-from helmforge.core.go_templates import escape_text, yaml_scalar
-from helmforge.core.templates import parse_template
+from helmforge.core.templates.parsing import parse_template
 from tests.support.charts import (
     assert_lints_once,
     assert_only_safe_actions,
@@ -90,7 +90,7 @@ def max_severity(folder: Path) -> int:
 
 
 def test_hostile_template_is_valid() -> None:
-    from helmforge.core.templates import validate_template
+    from helmforge.core.templates.parsing import validate_template
 
     assert validate_template(TEMPLATE, schemas=SCHEMAS) == []
 

@@ -6,7 +6,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helmforge.core.cleaning import clean_object, is_generated_child
+from helmforge.core.manifests.cleaning import clean_object, is_generated_child
 
 
 def _live_deployment() -> dict[str, Any]:

@@ -9,9 +9,9 @@ import jsonschema
 import pytest
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.charts import render_chart
+from helmforge.core.charts.rendering import render_chart
 from helmforge.core.errors import InputError
-from helmforge.core.templates import parse_template, validate_template
+from helmforge.core.templates.parsing import parse_template, validate_template
 from helmforge.core.yaml_codec import load_single
 from tests.support.charts import REPO, context, write_chart
 from tests.support.helm import assert_helm_lints

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.json_schemas import Validator, check_format, schema_problems
-from helmforge.core.templates import parse_template
-from helmforge.core.value_schemas import values_schema
+from helmforge.core.schemas.validation import Validator, check_format, schema_problems
+from helmforge.core.templates.parsing import parse_template
+from helmforge.core.templates.value_schemas import values_schema
 from tests.support.charts import EXAMPLE
 
 SCHEMAS = load_schema_set("1.31")

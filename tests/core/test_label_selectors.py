@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from helmforge.core.errors import InputError
-from helmforge.core.label_selectors import Requirement, matches, parse_label_selector
+from helmforge.core.manifests.selectors import Requirement, matches, parse_label_selector
 
 
 def test_every_selector_form_parses() -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from helmforge.core.errors import InputError, TooLargeError
-from helmforge.core.manifests import content_hash, read_manifest_batches, read_manifests
+from helmforge.core.manifests.reading import content_hash, read_manifest_batches, read_manifests
 from helmforge.core.yaml_codec import YamlLimits
 
 

@@ -14,26 +14,30 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helmforge.core.errors import InputError, TooLargeError
-from helmforge.core.oci import (
+from helmforge.core.oci.artifacts import (
     CHART_LAYER_MEDIA_TYPE,
     CONFIG_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPE,
-    OciReference,
-    Registry,
-    VersionPolicy,
     build_artifact,
     layer_digest_of,
-    parse_challenge,
-    parse_reference,
-    parse_semver,
     read_chart_metadata,
-    repository_for,
-    resolve_version,
     sha256_digest,
+)
+from helmforge.core.oci.chart_versions import (
+    VersionPolicy,
+    resolve_version,
     tag_for_version,
     version_for_tag,
 )
+from helmforge.core.oci.references import (
+    OciReference,
+    Registry,
+    parse_challenge,
+    parse_reference,
+    repository_for,
+)
 from helmforge.core.secrets import Secret
+from helmforge.core.versions import parse_semver
 from tests.support.oci_charts import make_chart
 
 

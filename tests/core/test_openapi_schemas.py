@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 
 from helmforge.core.errors import InputError
-from helmforge.core.openapi_schemas import (
+from helmforge.core.schemas.openapi import (
     crd_definitions,
     definition_name_for,
     definitions_from_documents,

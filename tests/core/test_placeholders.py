@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from helmforge.core.placeholders import (
+from helmforge.core.templates.placeholders import (
     ContextRef,
     PlaceholderError,
     ValuesRef,

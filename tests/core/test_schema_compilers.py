@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.kubernetes_schemas import SchemaSet
-from helmforge.core.manifests import read_manifests
-from helmforge.core.openapi_schemas import crd_definitions
-from helmforge.core.schema_compilers import CompiledSchemas
+from helmforge.core.manifests.reading import read_manifests
+from helmforge.core.schemas.compilers import CompiledSchemas
+from helmforge.core.schemas.kubernetes import SchemaSet
+from helmforge.core.schemas.openapi import crd_definitions
 from helmforge.core.yaml_codec import YamlLimits, load_single
 
 # Replacements of different JSON types for every leaf and container.

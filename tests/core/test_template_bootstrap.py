@@ -6,10 +6,10 @@ from typing import Any
 import pytest
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.charts import render_chart
+from helmforge.core.charts.rendering import render_chart
 from helmforge.core.contexts import parse_context
-from helmforge.core.template_bootstrap import bootstrap_template, camel_case, escape_literals
-from helmforge.core.templates import parse_template, validate_template
+from helmforge.core.templates.bootstrap import bootstrap_template, camel_case, escape_literals
+from helmforge.core.templates.parsing import parse_template, validate_template
 from helmforge.core.yaml_codec import dump_yaml, load_documents
 from tests.support.helm import assert_helm_lints
 

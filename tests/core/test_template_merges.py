@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from helmforge.core.template_merges import merge_templates
+from helmforge.core.templates.merges import merge_templates
 
 
 def _template(tag: str, replicas: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -7,7 +7,8 @@ import textwrap
 import pytest
 
 from helmforge.core.errors import InputError
-from helmforge.core.templates import is_semver, parse_template
+from helmforge.core.templates.parsing import parse_template
+from helmforge.core.versions import is_semver
 from tests.support.charts import EXAMPLE
 
 MINIMAL = """\

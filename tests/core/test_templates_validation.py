@@ -6,7 +6,7 @@ import pytest
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.core.errors import InputError
-from helmforge.core.templates import parse_template, validate_template
+from helmforge.core.templates.parsing import parse_template, validate_template
 from tests.core.test_templates import MINIMAL
 from tests.support.charts import EXAMPLE
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import jsonschema
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.templates import parse_template
-from helmforge.core.value_schemas import DRAFT_07, parameter_schemas, values_schema
+from helmforge.core.templates.parsing import parse_template
+from helmforge.core.templates.value_schemas import DRAFT_07, parameter_schemas, values_schema
 from tests.core.test_templates import MINIMAL
 from tests.support.charts import EXAMPLE
 

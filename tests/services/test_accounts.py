@@ -12,13 +12,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
+from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import (
     AuthenticationError,
     InputError,
     NotFoundError,
     PermissionDeniedError,
 )
-from helmforge.core.principals import SYSTEM, Principal
 from helmforge.services import accounts
 
 PASSWORD = "a long enough password"

@@ -14,15 +14,15 @@ import helm_sdkpy
 import pytest
 
 from helmforge.adapters.oci import RegistryClient, RetryPolicy
+from helmforge.core.chart_annotations import CONTENT_DIGEST_ANNOTATION
 from helmforge.core.errors import ConflictError, InputError, PermissionDeniedError
-from helmforge.core.oci import (
+from helmforge.core.oci.artifacts import (
     CHART_LAYER_MEDIA_TYPE,
     CONFIG_MEDIA_TYPE,
-    CONTENT_DIGEST_ANNOTATION,
-    Registry,
     build_artifact,
     sha256_digest,
 )
+from helmforge.core.oci.references import Registry
 from helmforge.core.secrets import Secret
 from helmforge.services.publishing import (
     ChartArchive,

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from helmforge.adapters.oci import RegistryClient
 from helmforge.adapters.secrets import new_key
 from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
+from helmforge.core.access.principals import SYSTEM
 from helmforge.core.errors import ExternalServiceError
-from helmforge.core.oci import Registry
-from helmforge.core.principals import SYSTEM
+from helmforge.core.oci.references import Registry
 from helmforge.core.secrets import Secret
 from helmforge.services import chart_builds, registries, template_store
 from helmforge.services.publishing import ChartArchive, publish_archives

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.charts import render_chart
+from helmforge.core.charts.rendering import render_chart
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError
-from helmforge.core.templates import parse_template
+from helmforge.core.templates.parsing import parse_template
 from helmforge.core.yaml_codec import dump_yaml, load_single
 from helmforge.services import catalog
 from helmforge.services.template_bootstrap import init_template_file

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from helmforge.core.access.principals import SYSTEM
 from helmforge.core.errors import ConflictError, InputError, NotFoundError
-from helmforge.core.principals import SYSTEM
-from helmforge.core.templates import parse_template
+from helmforge.core.templates.parsing import parse_template
 from helmforge.services import template_store
 from helmforge.services.settings import load_settings
 from helmforge.services.stores import open_store

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
+from helmforge.core.access.principals import SYSTEM
 from helmforge.core.errors import ConflictError, InputError
-from helmforge.core.principals import SYSTEM
 from helmforge.services import template_store
 from helmforge.services.template_store import StaleRevisionError
 

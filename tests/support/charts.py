@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from helmforge.core.charts import RenderedChart
+from helmforge.core.charts.rendering import RenderedChart
 from helmforge.core.contexts import Context, parse_context
 
 REPO = Path(__file__).resolve().parents[2]

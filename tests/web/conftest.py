@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.database import database_url_for_directory
-from helmforge.core.principals import SYSTEM
+from helmforge.core.access.principals import SYSTEM
 from helmforge.server.app import create_app
 from helmforge.services import accounts
 from helmforge.services.settings import Settings

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from helmforge.core.principals import SYSTEM
+from helmforge.core.access.principals import SYSTEM
 from helmforge.services import accounts
 from tests.web.conftest import ADMIN_NAME, ADMIN_PASSWORD, LiveServer, WebClient, csrf_of, sign_in
 

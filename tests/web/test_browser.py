@@ -195,7 +195,7 @@ def test_template_to_chart_workflow(page: Page, tmp_path: Path) -> None:
 def test_compare_versions_and_stale_edit_in_the_browser(
     page: Page, live_server: LiveServer
 ) -> None:
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import template_store
 
     text = EXAMPLE_TEMPLATE.read_text()
@@ -254,7 +254,7 @@ def test_session_cookie_flags_and_csrf_refusal_in_the_browser(page: Page) -> Non
 
 
 def test_required_value_is_asked_for_in_the_browser(page: Page, live_server: LiveServer) -> None:
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import template_store
 
     template_store.create_version(live_server.sessions, EXAMPLE_TEMPLATE.read_text(), actor=SYSTEM)
@@ -294,7 +294,7 @@ def _template_with_a_list_of_strings() -> str:
 
 
 def test_list_items_are_added_in_the_browser(page: Page, live_server: LiveServer) -> None:
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import template_store
 
     template_store.create_version(
@@ -325,7 +325,7 @@ def test_list_items_are_added_in_the_browser(page: Page, live_server: LiveServer
 def test_account_page_holds_a_must_change_user_in_the_browser(
     page: Page, live_server: LiveServer
 ) -> None:
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
     accounts.set_password(

@@ -391,7 +391,7 @@ def test_signing_in_again_replaces_the_session(web: WebClient) -> None:
 
 
 def test_users_page_is_for_admins_only(web: WebClient) -> None:
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
     accounts.create_user(
@@ -418,7 +418,7 @@ def test_users_page_is_for_admins_only(web: WebClient) -> None:
 
 
 def test_admin_resets_a_password_from_the_users_page(web: WebClient) -> None:
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
     accounts.create_user(

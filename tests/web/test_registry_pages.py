@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from helmforge.core.principals import SYSTEM
+from helmforge.core.access.principals import SYSTEM
 from helmforge.services import chart_builds, template_store
 from tests.api.conftest import CONTEXT
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path

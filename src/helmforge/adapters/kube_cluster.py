@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from helmforge.core.cleaning import is_generated_child
 from helmforge.core.errors import ExternalServiceError, InputError
+from helmforge.core.manifests.cleaning import is_generated_child
 
 # The kinds a template is usually made of; Secrets only when asked for by name.
 DEFAULT_KINDS = (

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from helmforge.core.errors import ExternalServiceError, InputError, Location
-from helmforge.core.kubernetes_schemas import SchemaSet
+from helmforge.core.schemas.kubernetes import SchemaSet
 
 _FOLDER = re.compile(r"v1\.(\d+)\.0-local-strict\Z")
 _VERSION = re.compile(r"v?1\.(\d+)(?:\.0)?\Z")

@@ -37,13 +37,8 @@ from helmforge.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from helmforge.core.oci import (
-    CHART_LAYER_MEDIA_TYPE,
-    MANIFEST_MEDIA_TYPE,
-    Registry,
-    parse_challenge,
-    sha256_digest,
-)
+from helmforge.core.oci.artifacts import CHART_LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, sha256_digest
+from helmforge.core.oci.references import Registry, parse_challenge
 
 _log = logging.getLogger("helmforge.oci")
 

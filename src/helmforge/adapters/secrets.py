@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from helmforge.core.errors import InputError
-from helmforge.core.oci import Registry
+from helmforge.core.oci.references import Registry
 from helmforge.core.secrets import Secret
 
 if TYPE_CHECKING:

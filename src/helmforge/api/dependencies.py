@@ -16,8 +16,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from helmforge.core.access.principals import Principal
 from helmforge.core.errors import AuthenticationError
-from helmforge.core.principals import Principal
 from helmforge.services import accounts
 
 type SessionResolver = Callable[[Request], Principal | None]

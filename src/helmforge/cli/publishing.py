@@ -20,7 +20,7 @@ from helmforge.core.errors import InputError, Location, TooLargeError
 
 if TYPE_CHECKING:
     # Imported inside the commands: ``helmforge generate`` never pays for the OCI client.
-    from helmforge.core.oci import Registry
+    from helmforge.core.oci.references import Registry
     from helmforge.core.secrets import Secret
     from helmforge.services.publishing import ChartArchive
 
@@ -84,7 +84,7 @@ def _registry(
     username: str | None,
     password_stdin: bool,
 ) -> Registry:
-    from helmforge.core.oci import Registry, parse_reference
+    from helmforge.core.oci.references import Registry, parse_reference
 
     with reporting_errors():
         parse_reference(url, source="reference")

@@ -149,7 +149,7 @@ def create_user(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a local user."""
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
     with reporting_errors():
@@ -164,7 +164,7 @@ def create_user(
 @users_app.command("list")
 def list_users() -> None:
     """List local users."""
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
     with reporting_errors(), _sessions() as sessions:
@@ -181,7 +181,7 @@ def set_password(
 ) -> None:
     """Set a user's password (as an admin); they must change it at their next sign-in, and
     their browsers are signed out."""
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
     with reporting_errors():
@@ -204,7 +204,7 @@ def create_token(
     ] = "",
 ) -> None:
     """Create an API token and print it, once (only its hash is stored)."""
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
     with reporting_errors(), _sessions() as sessions:
@@ -216,7 +216,7 @@ def create_token(
 @tokens_app.command("list")
 def list_tokens() -> None:
     """List API tokens (id, user, prefix, label, revoked) without their secrets."""
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
     with reporting_errors(), _sessions() as sessions:
@@ -230,7 +230,7 @@ def revoke_token(
     token_id: Annotated[int, typer.Argument(help="The token's id (helmforge tokens list).")],
 ) -> None:
     """Revoke an API token; it stops working at once."""
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
     with reporting_errors(), _sessions() as sessions:

@@ -30,7 +30,7 @@ def validate(
     with reporting_errors():
         from helmforge.adapters.kubernetes_schemas import load_schema_set
         from helmforge.core.errors import InputError
-        from helmforge.core.templates import validate_template
+        from helmforge.core.templates.parsing import validate_template
         from helmforge.services.generation import load_template
 
         failed = 0

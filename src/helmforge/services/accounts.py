@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from helmforge.adapters.storage.database import engine_of
 from helmforge.adapters.storage.server_tables import ApiTokenRow, LoginThrottleRow, UserRow
 from helmforge.adapters.storage.web_tables import WebSession
+from helmforge.core.access.principals import ADMIN, SYSTEM, Principal, check_role
 from helmforge.core.errors import (
     AuthenticationError,
     ConflictError,
@@ -57,7 +58,6 @@ from helmforge.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from helmforge.core.principals import ADMIN, SYSTEM, Principal, check_role
 from helmforge.services import audit
 
 MIN_PASSWORD_LENGTH = 12

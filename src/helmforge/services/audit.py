@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.server_tables import AuditEventRow
-from helmforge.core.principals import Principal
+from helmforge.core.access.principals import Principal
 
 
 @dataclass(frozen=True, slots=True)

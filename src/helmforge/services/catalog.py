@@ -42,11 +42,9 @@ from helmforge.adapters import kube_cluster
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.adapters.storage import catalog_store
 from helmforge.adapters.storage.database import create_database_engine, migrate
-from helmforge.core.cleaning import clean_object, redact_secret_values
 from helmforge.core.errors import InputError, Location, NotFoundError, TooLargeError
-from helmforge.core.kubernetes_schemas import SchemaSet
-from helmforge.core.label_selectors import parse_label_selector
-from helmforge.core.manifests import (
+from helmforge.core.manifests.cleaning import clean_object, redact_secret_values
+from helmforge.core.manifests.reading import (
     IMPORT_LIMITS,
     ManifestObject,
     ManifestSet,
@@ -55,8 +53,10 @@ from helmforge.core.manifests import (
     read_manifests,
     split_documents,
 )
-from helmforge.core.openapi_schemas import crd_definitions
-from helmforge.core.schema_compilers import CompiledSchemas
+from helmforge.core.manifests.selectors import parse_label_selector
+from helmforge.core.schemas.compilers import CompiledSchemas
+from helmforge.core.schemas.kubernetes import SchemaSet
+from helmforge.core.schemas.openapi import crd_definitions
 from helmforge.core.yaml_codec import LineMap, LoadedDocument
 
 DEFAULT_KUBERNETES_VERSION = "1.31"

@@ -36,11 +36,11 @@ from helmforge.adapters.archives import archive_file_name, pack_chart, read_char
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.adapters.storage.database import engine_of
 from helmforge.adapters.storage.server_tables import ChartBuildRow
-from helmforge.core.charts import effective_values, render_chart
+from helmforge.core.access.principals import Principal
+from helmforge.core.charts.rendering import effective_values, render_chart
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError, NotFoundError
-from helmforge.core.principals import Principal
-from helmforge.core.templates import Template
+from helmforge.core.templates.models import Template
 from helmforge.services import audit
 from helmforge.services.template_store import (
     TemplateVersionView,

@@ -18,7 +18,7 @@ from typing import Any
 from helmforge.adapters.archives import read_chart_archive, read_chart_folder
 from helmforge.adapters.helm import HelmLintResult, helm_lint
 from helmforge.core.errors import HelmforgeError, InputError, Location, TooLargeError
-from helmforge.core.templates import is_semver
+from helmforge.core.versions import is_semver
 from helmforge.core.yaml_codec import load_single
 
 MAX_ARCHIVE_BYTES = 16 * 1024 * 1024

@@ -46,14 +46,16 @@ from helmforge.adapters.archives import (
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.core.contexts import Context
 from helmforge.core.errors import InputError, Location, TooLargeError
-from helmforge.core.templates import Template, is_semver, parse_template
+from helmforge.core.templates.models import Template
+from helmforge.core.templates.parsing import parse_template
+from helmforge.core.versions import is_semver
 from helmforge.core.yaml_codec import load_single
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-    from helmforge.core.charts import RenderedChart
-    from helmforge.core.kubernetes_schemas import SchemaSet
+    from helmforge.core.charts.rendering import RenderedChart
+    from helmforge.core.schemas.kubernetes import SchemaSet
 
 MAX_TEMPLATE_BYTES = 8 * 1024 * 1024
 #: Fleets smaller than this render in-process: starting workers costs more than it saves.
@@ -123,7 +125,7 @@ class _Job:
     package: bool
 
     def render(self, context: Context) -> ChartOutput:
-        from helmforge.core.charts import render_chart
+        from helmforge.core.charts.rendering import render_chart
 
         chart: RenderedChart = render_chart(
             self.template,

@@ -32,21 +32,17 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from helmforge.core.chart_annotations import CONTENT_DIGEST_ANNOTATION
 from helmforge.core.errors import ConflictError, HelmforgeError, InputError, Location
-from helmforge.core.oci import (
-    CONTENT_DIGEST_ANNOTATION,
-    ChartArtifact,
-    OciReference,
-    Registry,
+from helmforge.core.oci.artifacts import ChartArtifact, build_artifact, layer_digest_of
+from helmforge.core.oci.chart_versions import (
     VersionPolicy,
-    build_artifact,
-    layer_digest_of,
-    parse_semver,
-    repository_for,
     resolve_version,
     tag_for_version,
     version_for_tag,
 )
+from helmforge.core.oci.references import OciReference, Registry, repository_for
+from helmforge.core.versions import parse_semver
 
 PushStatus = Literal["pushed", "unchanged", "failed"]
 

@@ -42,6 +42,8 @@ from helmforge.adapters.key_files import check_key, load_or_create_key
 from helmforge.adapters.secrets import open_registry, seal_registry
 from helmforge.adapters.storage.publishing_tables import PushRow, RegistryRow
 from helmforge.adapters.storage.server_tables import ChartBuildRow
+from helmforge.core.access.principals import Principal
+from helmforge.core.chart_annotations import CONTENT_DIGEST_ANNOTATION
 from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import (
     AuthenticationError,
@@ -53,13 +55,8 @@ from helmforge.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from helmforge.core.oci import (
-    CONTENT_DIGEST_ANNOTATION,
-    Registry,
-    read_chart_metadata,
-    repository_for,
-)
-from helmforge.core.principals import Principal
+from helmforge.core.oci.artifacts import read_chart_metadata
+from helmforge.core.oci.references import Registry, repository_for
 from helmforge.core.secrets import Secret
 from helmforge.services import audit, chart_builds, template_store
 from helmforge.services.publishing import (

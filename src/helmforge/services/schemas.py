@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 
 from helmforge.adapters.storage import catalog_store
 from helmforge.core.errors import InputError, Location
-from helmforge.core.manifests import IMPORT_LIMITS
-from helmforge.core.openapi_schemas import definitions_from_documents
+from helmforge.core.manifests.reading import IMPORT_LIMITS
+from helmforge.core.schemas.openapi import definitions_from_documents
 from helmforge.core.yaml_codec import load_documents
 from helmforge.services.catalog import Source
 

@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
+from helmforge.core.access.principals import SYSTEM
 from helmforge.core.errors import HelmforgeError
-from helmforge.core.principals import SYSTEM
 from helmforge.services import accounts, template_store
 from helmforge.services.settings import Settings
 

@@ -20,13 +20,13 @@ from typing import Any, BinaryIO
 from sqlalchemy.engine import Engine
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.cleaning import clean_object
 from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import InputError, Location
-from helmforge.core.manifests import ManifestSet, SkippedDocument
-from helmforge.core.template_bootstrap import bootstrap_template
-from helmforge.core.template_merges import merge_templates
-from helmforge.core.templates import parse_template, validate_template
+from helmforge.core.manifests.cleaning import clean_object
+from helmforge.core.manifests.reading import ManifestSet, SkippedDocument
+from helmforge.core.templates.bootstrap import bootstrap_template
+from helmforge.core.templates.merges import merge_templates
+from helmforge.core.templates.parsing import parse_template, validate_template
 from helmforge.core.yaml_codec import dump_yaml, load_single
 from helmforge.services import catalog
 

@@ -32,7 +32,9 @@ from pathlib import Path
 
 from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import ConflictError, InputError, NotFoundError
-from helmforge.core.templates import Template, is_semver, parse_template
+from helmforge.core.templates.models import Template
+from helmforge.core.templates.parsing import parse_template
+from helmforge.core.versions import is_semver
 
 DRAFT, PUBLISHED, DEPRECATED = "draft", "published", "deprecated"
 _FILE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -164,7 +166,7 @@ def load_from_local_store(
     ``InputError`` (bad settings) and ``ExternalServiceError`` (database failure).
     """
     from helmforge.adapters.storage.database import database_url_for_directory, redacted_url
-    from helmforge.core.principals import SYSTEM
+    from helmforge.core.access.principals import SYSTEM
     from helmforge.services import template_store
     from helmforge.services.settings import load_settings
     from helmforge.services.stores import open_store

@@ -50,14 +50,10 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from helmforge.adapters.storage.database import engine_of
 from helmforge.adapters.storage.server_tables import TemplateRow, TemplateVersionRow
+from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import is_dns_label
-from helmforge.core.errors import (
-    ConflictError,
-    InputError,
-    NotFoundError,
-)
-from helmforge.core.principals import Principal
-from helmforge.core.templates import Template
+from helmforge.core.errors import ConflictError, InputError, NotFoundError
+from helmforge.core.templates.models import Template
 from helmforge.services import audit
 from helmforge.services.template_texts import (
     MAX_TEMPLATE_BYTES,

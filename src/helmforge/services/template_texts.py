@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.core.errors import HelmforgeError, InputError, TooLargeError
-from helmforge.core.templates import Template, parse_template, validate_template
+from helmforge.core.templates.models import Template
+from helmforge.core.templates.parsing import parse_template, validate_template
 
 MAX_TEMPLATE_BYTES = 2 * 1024 * 1024
 

@@ -10,8 +10,8 @@ import re
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from helmforge.core.access.principals import ROLES
 from helmforge.core.errors import ConflictError, HelmforgeError, PermissionDeniedError
-from helmforge.core.principals import ROLES
 from helmforge.services import accounts, audit
 from helmforge.web.views import (
     CheckedForm,

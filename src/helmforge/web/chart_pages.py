@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import CONTEXT_KEYS, parse_context
 from helmforge.core.errors import HelmforgeError, InputError, NotFoundError
-from helmforge.core.layering import matches
-from helmforge.core.principals import Principal
-from helmforge.core.templates import Template
-from helmforge.core.value_schemas import values_schema
+from helmforge.core.templates.layering import matches
+from helmforge.core.templates.models import Template
+from helmforge.core.templates.value_schemas import values_schema
 from helmforge.core.yaml_codec import dump_yaml
 from helmforge.services import chart_builds, template_store
 from helmforge.web.schema_forms import build_fields, read_submission

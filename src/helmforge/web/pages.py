@@ -17,8 +17,8 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from helmforge.core.access.principals import Principal
 from helmforge.core.errors import PermissionDeniedError
-from helmforge.core.principals import Principal
 from helmforge.web.account_pages import router as account_router
 from helmforge.web.admin_pages import router as admin_router
 from helmforge.web.auth_pages import router as auth_router

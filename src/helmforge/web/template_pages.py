@@ -18,12 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from helmforge.core.errors import (
-    HelmforgeError,
-    InputError,
-    TooLargeError,
-    http_status_for,
-)
+from helmforge.core.errors import HelmforgeError, InputError, TooLargeError, http_status_for
 from helmforge.services import template_store
 from helmforge.web.views import (
     CheckedForm,

@@ -38,8 +38,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData, UploadFile
 
 from helmforge import __version__
+from helmforge.core.access.principals import Principal
 from helmforge.core.errors import HelmforgeError, http_status_for
-from helmforge.core.principals import Principal
 from helmforge.services.accounts import signed_in_user
 from helmforge.web.sessions import (
     CSRF_FIELD,

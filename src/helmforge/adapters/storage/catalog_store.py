@@ -39,7 +39,7 @@ from helmforge.adapters.storage.catalog_tables import (
 )
 from helmforge.adapters.storage.database import redacted_url
 from helmforge.core.errors import ConflictError, ExternalServiceError
-from helmforge.core.label_selectors import Requirement
+from helmforge.core.manifests.selectors import Requirement
 
 _OBJECTS = cast(sa.Table, CatalogObject.__table__)
 _LABELS = cast(sa.Table, CatalogObjectLabel.__table__)

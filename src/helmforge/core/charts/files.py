@@ -21,12 +21,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from helmforge.core.chart_annotations import CONTENT_DIGEST_ANNOTATION
-from helmforge.core.go_templates import escape_text, plain_scalar, yaml_quote
+from helmforge.core.charts.go_templates import escape_text, plain_scalar, yaml_quote
 from helmforge.core.yaml_codec import dump_yaml
 
 if TYPE_CHECKING:
     from helmforge.core.contexts import Context
-    from helmforge.core.templates import Resource, Template
+    from helmforge.core.templates.models import Resource, Template
 
 HELMIGNORE = """\
 # Patterns to ignore when building packages.

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from helmforge.core.errors import InputError, Location
-from helmforge.core.placeholders import parse_placeholders, substitute_context
+from helmforge.core.templates.placeholders import parse_placeholders, substitute_context
 
 if TYPE_CHECKING:
     from helmforge.core.contexts import Context
-    from helmforge.core.templates import Template
+    from helmforge.core.templates.models import Template
 
 
 def matches(when: Mapping[str, tuple[str, ...]], context: Mapping[str, str]) -> bool:

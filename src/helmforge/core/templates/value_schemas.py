@@ -24,11 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from helmforge.core.kubernetes_schemas import definition_name
+from helmforge.core.schemas.kubernetes import definition_name
 
 if TYPE_CHECKING:
-    from helmforge.core.kubernetes_schemas import SchemaSet
-    from helmforge.core.templates import Parameter, Template
+    from helmforge.core.schemas.kubernetes import SchemaSet
+    from helmforge.core.templates.models import Parameter, Template
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 _STANDARD_FORMATS = frozenset(

@@ -3,26 +3,12 @@
 ``parse_template`` reads the YAML and checks everything that needs no Kubernetes schema,
 collecting every problem (file, line and path each) into one ``InputError``.
 ``validate_template`` adds the checks against the schemas of ``spec.kubernetesVersion``.
-The model types live in ``helmforge.core.template_models`` and are re-exported here.
+The model types live in ``helmforge.core.templates.models``.
 """
 
 from __future__ import annotations
 
-__all__ = [
-    "CHART_VERSION_POLICIES",
-    "PARAMETER_KEYS",
-    "PARAMETER_TYPES",
-    "STANDARD_LABELS",
-    "Binding",
-    "Layer",
-    "Parameter",
-    "Problem",
-    "Resource",
-    "Template",
-    "is_semver",
-    "parse_template",
-    "validate_template",
-]
+__all__ = ["parse_template", "validate_template"]
 
 import re
 from collections.abc import Iterator, Mapping
@@ -30,14 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from helmforge.core.contexts import CONTEXT_KEYS, is_dns_label
 from helmforge.core.errors import InputError, Location
-from helmforge.core.json_schemas import schema_problems
-from helmforge.core.placeholders import (
-    ContextRef,
-    PlaceholderError,
-    ValuesRef,
-    parse_placeholders,
-)
-from helmforge.core.template_models import (
+from helmforge.core.schemas.validation import schema_problems
+from helmforge.core.templates.models import (
     API_VERSION,
     PARAMETER_KEYS,
     PARAMETER_TYPES,
@@ -50,12 +30,18 @@ from helmforge.core.template_models import (
     Resource,
     Template,
     dotted_path,
-    is_semver,
 )
+from helmforge.core.templates.placeholders import (
+    ContextRef,
+    PlaceholderError,
+    ValuesRef,
+    parse_placeholders,
+)
+from helmforge.core.versions import is_semver
 from helmforge.core.yaml_codec import LineMap, load_single
 
 if TYPE_CHECKING:
-    from helmforge.core.kubernetes_schemas import SchemaSet
+    from helmforge.core.schemas.kubernetes import SchemaSet
 
 _CTX_KEYS = (*CONTEXT_KEYS, "name")
 _PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -596,6 +582,6 @@ def validate_template(template: Template, *, schemas: SchemaSet) -> list[Problem
     sample context). An unknown kind (a CRD) gives a warning. Conflicting types for one
     parameter and defaults that break the derived values schema are errors.
     """
-    from helmforge.core.template_checks import check_template
+    from helmforge.core.templates.checks import check_template
 
     return check_template(template, schemas=schemas)

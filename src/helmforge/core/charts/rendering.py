@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from helmforge.core.chart_files import (
+from helmforge.core.charts.files import (
     HELMIGNORE,
     chart_yaml,
     content_digest,
@@ -30,30 +30,30 @@ from helmforge.core.chart_files import (
     readme_md,
     values_yaml,
 )
-from helmforge.core.contexts import CONTEXT_KEYS, parse_context
-from helmforge.core.errors import InputError, Location
-from helmforge.core.go_templates import (
+from helmforge.core.charts.go_templates import (
     Interpolation,
     LabelsBlock,
     ValueReference,
     emit_document,
 )
-from helmforge.core.json_schemas import SchemaViolation, Validator
-from helmforge.core.layering import effective_values, matches
-from helmforge.core.placeholders import ValuesRef, parse_placeholders, substitute_context
-from helmforge.core.template_checks import name_problem
-from helmforge.core.templates import is_semver
-from helmforge.core.value_schemas import (
+from helmforge.core.contexts import CONTEXT_KEYS, parse_context
+from helmforge.core.errors import InputError, Location
+from helmforge.core.schemas.validation import SchemaViolation, Validator
+from helmforge.core.templates.checks import name_problem
+from helmforge.core.templates.layering import effective_values, matches
+from helmforge.core.templates.placeholders import ValuesRef, parse_placeholders, substitute_context
+from helmforge.core.templates.value_schemas import (
     parameter_schemas,
     parameter_type,
     stringified_fields,
     values_schema,
 )
+from helmforge.core.versions import is_semver
 
 if TYPE_CHECKING:
     from helmforge.core.contexts import Context
-    from helmforge.core.kubernetes_schemas import SchemaSet
-    from helmforge.core.templates import Resource, Template
+    from helmforge.core.schemas.kubernetes import SchemaSet
+    from helmforge.core.templates.models import Resource, Template
 
 
 @dataclass(frozen=True)

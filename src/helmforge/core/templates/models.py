@@ -1,6 +1,7 @@
 """The template model (DESIGN §3): parameters, layers, resources, bindings and problems.
 
-``helmforge.core.templates`` parses documents into these types and re-exports them.
+``helmforge.core.templates.parsing`` parses documents into these types; every other module of
+the template domain (checks, layering, values schemas, merges) builds on them.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ __all__ = [
     "Resource",
     "Template",
     "dotted_path",
-    "is_semver",
 ]
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,18 +38,7 @@ STANDARD_LABELS = (
     "app.kubernetes.io/version",
     "app.kubernetes.io/managed-by",
 )
-_SEMVER = re.compile(
-    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\Z"
-)
-
 type FieldPath = tuple[str | int, ...]
-
-
-def is_semver(text: str) -> bool:
-    """True for a SemVer 2.0 version (``1.2.3``, ``1.2.3-rc.1+build``); not ``v1``, ``1.0``."""
-    return _SEMVER.match(text) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from helmforge.core.contexts import Context
-from helmforge.core.json_schemas import Validator
-from helmforge.core.layering import resolve_context_text
-from helmforge.core.placeholders import ValuesRef, parse_placeholders, substitute_context
-from helmforge.core.templates import Problem
-from helmforge.core.value_schemas import (
+from helmforge.core.schemas.validation import Validator
+from helmforge.core.templates.layering import resolve_context_text
+from helmforge.core.templates.models import Problem
+from helmforge.core.templates.placeholders import ValuesRef, parse_placeholders, substitute_context
+from helmforge.core.templates.value_schemas import (
     parameter_schemas,
     parameter_type,
     stringified_fields,
@@ -28,8 +28,8 @@ from helmforge.core.value_schemas import (
 )
 
 if TYPE_CHECKING:
-    from helmforge.core.kubernetes_schemas import SchemaSet
-    from helmforge.core.templates import Template
+    from helmforge.core.schemas.kubernetes import SchemaSet
+    from helmforge.core.templates.models import Template
 
 SAMPLE_CONTEXT = Context(
     product="product", customer="customer", environment="environment", instance="instance",
@@ -215,7 +215,7 @@ def _index(template: Template, resource_id: str) -> int:
 
 
 def _check_values(template: Template, schemas: SchemaSet) -> list[Problem]:
-    from helmforge.core.value_schemas import values_schema
+    from helmforge.core.templates.value_schemas import values_schema
 
     definitions = values_schema(template, schemas=schemas).get("definitions", {})
     types = parameter_schemas(template, schemas=schemas)

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from helmforge.core.value_schemas import ParameterType
+from helmforge.core.templates.value_schemas import ParameterType
 from helmforge.core.yaml_codec import needs_quotes
 
 _DELIMITERS = re.compile(r"\{\{|\}\}")
