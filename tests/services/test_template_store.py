@@ -127,3 +127,22 @@ def test_references_are_checked() -> None:
     for bad in ("", "@1", "web@", "Web@1", "a@b@c", "web@\x00", "web@../x"):
         with pytest.raises(InputError):
             template_store.parse_reference(bad)
+
+
+def test_prerelease_sorts_below_its_release_in_the_template_store(
+    sessions: sessionmaker[Session],
+) -> None:
+    # Defect: the store's sort key dropped pre-releases, so 1.2.0-rc.1 stored after 1.2.0
+    # tied with it and won as the "newest published" version.
+    for version in ("1.2.0", "1.2.0-rc.1", "1.2.0-rc.1+build.2", "1.2.0-beta", "1.1.0"):
+        text = EXAMPLE.read_text("utf-8").replace("version: 1.2.0", f"version: {version}", 1)
+        template_store.create_version(sessions, text, actor=SYSTEM)
+        template_store.publish_version(sessions, "web-service", version, actor=SYSTEM)
+    listed = [
+        v.version for v in template_store.list_versions(sessions, "web-service", actor=SYSTEM)
+    ]
+    assert listed == ["1.1.0", "1.2.0-beta", "1.2.0-rc.1", "1.2.0-rc.1+build.2", "1.2.0"]
+    (summary,) = template_store.list_templates(sessions, actor=SYSTEM)
+    assert [version for version, _ in summary.versions] == listed
+    newest, _ = template_store.load_published(sessions, "web-service", actor=SYSTEM)
+    assert newest.version == "1.2.0"

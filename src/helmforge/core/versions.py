@@ -1,80 +1,100 @@
 """SemVer 2 versions: the one reading of a version string every part of helmforge uses
-(template versions, application versions, chart versions, registry tags)."""
+(template versions, application versions, chart versions, registry tags).
+
+Parsing and precedence come from the ``semver`` package (strict SemVer 2.0.0: no ``v``, no
+missing parts, no leading zeros, pre-releases below their release). Build metadata does not
+count for precedence; it only breaks ties so that sorting never depends on input order.
+"""
 
 from __future__ import annotations
 
-__all__ = ["SemVer", "is_semver", "parse_semver"]
+__all__ = ["SemVer", "is_semver", "parse_semver", "semver_key"]
 
-import re
-from dataclasses import dataclass
 from functools import total_ordering
-from typing import Any
+
+import semver
 
 from helmforge.core.errors import InputError, Location
 
-_SEMVER = re.compile(
-    r"(?P<major>0|[1-9][0-9]*)\.(?P<minor>0|[1-9][0-9]*)\.(?P<patch>0|[1-9][0-9]*)"
-    r"(?:-(?P<pre>(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
-    r"(?:\.(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*))?"
-    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\Z"
-)
-
-
-def is_semver(text: str) -> bool:
-    """True for a SemVer 2.0 version (``1.2.3``, ``1.2.3-rc.1+build``); not ``v1``, ``1.0``."""
-    return isinstance(text, str) and _SEMVER.match(text) is not None
-
 
 @total_ordering
-@dataclass(frozen=True, slots=True)
 class SemVer:
     """A SemVer 2 version; ordering follows SemVer precedence (build metadata last resort)."""
 
-    major: int
-    minor: int
-    patch: int
-    prerelease: tuple[str, ...] = ()
-    build: str = ""
+    __slots__ = ("_version",)
+
+    def __init__(self, version: semver.Version) -> None:
+        self._version = version
+
+    @property
+    def major(self) -> int:
+        return self._version.major
+
+    @property
+    def minor(self) -> int:
+        return self._version.minor
+
+    @property
+    def patch(self) -> int:
+        return self._version.patch
+
+    @property
+    def prerelease(self) -> tuple[str, ...]:
+        pre = self._version.prerelease
+        return tuple(pre.split(".")) if pre else ()
+
+    @property
+    def build(self) -> str:
+        return self._version.build or ""
 
     def __str__(self) -> str:
-        text = f"{self.major}.{self.minor}.{self.patch}"
-        if self.prerelease:
-            text += "-" + ".".join(self.prerelease)
-        return text + (f"+{self.build}" if self.build else "")
+        return str(self._version)
 
-    def _key(self) -> tuple[Any, ...]:
-        pre: tuple[tuple[int, int, str], ...] = tuple(
-            (0, int(part), "") if part.isdigit() else (1, 0, part) for part in self.prerelease
-        )
-        # A release ranks above its prereleases; build metadata only breaks ties for sorting.
-        return (self.major, self.minor, self.patch, not self.prerelease, pre, self.build)
+    def __repr__(self) -> str:
+        return f"SemVer({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SemVer):
+            return NotImplemented
+        return self._version == other._version and self.build == other.build
+
+    def __hash__(self) -> int:
+        return hash((self._version, self.build))
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, SemVer):
             return NotImplemented
-        return self._key() < other._key()
+        order = self._version.compare(other._version)
+        # ``semver`` ignores build metadata; comparing it last keeps sorts deterministic.
+        return order < 0 if order else self.build < other.build
 
     def next_patch(self) -> SemVer:
         """The next release above this one: a prerelease gives its release, else patch + 1."""
-        if self.prerelease:
-            return SemVer(self.major, self.minor, self.patch)
-        return SemVer(self.major, self.minor, self.patch + 1)
+        if self._version.prerelease:
+            return SemVer(self._version.finalize_version())
+        return SemVer(self._version.bump_patch())
+
+
+def is_semver(text: str) -> bool:
+    """True for a SemVer 2.0 version (``1.2.3``, ``1.2.3-rc.1+build``); not ``v1``, ``1.0``."""
+    return isinstance(text, str) and semver.Version.is_valid(text)
 
 
 def parse_semver(text: str, *, source: str = "version") -> SemVer:
     """Read a strict SemVer 2 version; ``v1``, ``1.0`` and ``01.2.3`` raise ``InputError``."""
-    match = _SEMVER.match(text) if isinstance(text, str) else None
-    if not match:
+    if not is_semver(text):
         raise InputError(
             f"{text!r} is not a SemVer version: expected MAJOR.MINOR.PATCH such as 1.2.3, "
             "without a 'v' or leading zeros",
             location=Location(path=source),
         )
-    pre = match.group("pre")
-    return SemVer(
-        int(match.group("major")),
-        int(match.group("minor")),
-        int(match.group("patch")),
-        tuple(pre.split(".")) if pre else (),
-        match.group("build") or "",
-    )
+    return SemVer(semver.Version.parse(text))
+
+
+def semver_key(text: str) -> tuple[int, SemVer | str]:
+    """A sort key in SemVer precedence for stored version strings.
+
+    Strings that are no SemVer version (stored before validation was strict) sort first,
+    by text, instead of failing the whole listing.
+    """
+    return (1, parse_semver(text)) if is_semver(text) else (0, text)

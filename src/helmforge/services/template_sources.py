@@ -25,7 +25,6 @@ __all__ = [
     "parse_template_reference",
 ]
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +33,10 @@ from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import ConflictError, InputError, NotFoundError
 from helmforge.core.templates.models import Template
 from helmforge.core.templates.parsing import parse_template
-from helmforge.core.versions import is_semver
+from helmforge.core.versions import is_semver, semver_key
 
 DRAFT, PUBLISHED, DEPRECATED = "draft", "published", "deprecated"
 _FILE_SUFFIXES = (".yaml", ".yml", ".json")
-_NUMERIC = re.compile(r"\d+\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,20 +97,6 @@ def classify_template_argument(text: str) -> Path | TemplateReference:
     return parse_template_reference(text)
 
 
-def _precedence(version: str) -> tuple[tuple[int, ...], int, tuple[tuple[int, int, str], ...]]:
-    """A sort key following SemVer precedence (build metadata ignored)."""
-    without_build = version.split("+", 1)[0]
-    core, _, prerelease = without_build.partition("-")
-    numbers = tuple(int(part) if part.isdigit() else 0 for part in core.split("."))
-    if not prerelease:
-        return numbers, 1, ()
-    identifiers = tuple(
-        (0, int(part), "") if _NUMERIC.match(part) else (1, 0, part)
-        for part in prerelease.split(".")
-    )
-    return numbers, 0, identifiers
-
-
 def _listing(versions: Sequence[str]) -> str:
     return ", ".join(versions) if versions else "none"
 
@@ -127,7 +111,7 @@ def choose_version(
     """
     published = sorted(
         (version for version, status in versions.items() if status == PUBLISHED),
-        key=_precedence,
+        key=semver_key,
     )
     available = f"published versions of {reference.name}: {_listing(published)}"
     if reference.version is None:

@@ -54,6 +54,7 @@ from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import ConflictError, InputError, NotFoundError
 from helmforge.core.templates.models import Template
+from helmforge.core.versions import semver_key
 from helmforge.services import audit
 from helmforge.services.template_texts import (
     MAX_TEMPLATE_BYTES,
@@ -484,7 +485,7 @@ def _lookup(connection: Connection, name: str, version: str | None) -> TemplateV
         return TemplateVersionView(**row._mapping)
     rows = sorted(
         connection.execute(_VERSIONS_OF_NAME, {"name": name}),
-        key=lambda candidate: _semver_key(candidate.version),
+        key=lambda candidate: semver_key(candidate.version),
     )
     if not rows:
         raise NotFoundError(f"template {name!r} does not exist")
@@ -508,12 +509,7 @@ def _rows_of(session: Session, name: str) -> list[TemplateVersionRow]:
     )
     if not rows:
         raise NotFoundError(f"template {name!r} does not exist")
-    return sorted(rows, key=lambda row: _semver_key(row.version))
-
-
-def _semver_key(version: str) -> tuple[int, ...]:
-    core = version.split("+", 1)[0].split("-", 1)[0]
-    return tuple(int(part) if part.isdigit() else 0 for part in core.split("."))
+    return sorted(rows, key=lambda row: semver_key(row.version))
 
 
 def list_versions(
@@ -539,7 +535,7 @@ def list_templates(sessions: sessionmaker[Session], *, actor: Principal) -> list
         grouped.setdefault(name, []).append((version, status))
     summaries = []
     for name, versions in grouped.items():
-        versions.sort(key=lambda item: _semver_key(item[0]))
+        versions.sort(key=lambda item: semver_key(item[0]))
         published = [v for v, s in versions if s == PUBLISHED]
         summaries.append(
             TemplateSummary(name, tuple(versions), published[-1] if published else None)
