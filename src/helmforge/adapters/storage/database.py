@@ -113,8 +113,9 @@ def engine_of(sessions: sessionmaker[Session]) -> Engine:
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Upgrade the database to every migration head (idempotent; safe across processes)."""
+def migrate(engine: Engine, *, target: str = "heads") -> None:
+    """Upgrade the database to every migration head, or to ``target`` (an Alembic revision
+    such as ``server@head``); idempotent and safe across processes."""
     from alembic import command
     from alembic.config import Config
 
@@ -127,7 +128,7 @@ def migrate(engine: Engine) -> None:
                     sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
                 )
             config.attributes["connection"] = connection
-            command.upgrade(config, "heads")
+            command.upgrade(config, target)
     except SQLAlchemyError as error:
         raise ExternalServiceError(
             f"database migration failed on {redacted_url(str(engine.url))}: "

@@ -28,6 +28,8 @@ class Principal:
     role: str
     kind: PrincipalKind
     id: int
+    #: SSO groups the user belongs to (``group:NAME`` subjects); empty for local sign-ins.
+    groups: tuple[str, ...] = ()
 
     @property
     def is_admin(self) -> bool:

@@ -1,0 +1,377 @@
+"""Access control (DESIGN §9): the one seam every service asks before it reads or writes.
+
+``require(sessions, actor, permission, target)`` evaluates the caller's bindings with the pure
+policy of ``core/access/policy.py``; a denial is audited (``access.deny``) and raises
+``PermissionDeniedError`` (403), or ``NotFoundError`` (404) when the caller may not even read the
+object, so that an object outside every readable scope looks exactly like a missing one.
+Bindings and custom rules live in the database; the policy is importable and exportable as
+Argo CD-style CSV. The server itself (``SYSTEM``) is always allowed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_DEVELOPMENT_ENVIRONMENTS",
+    "ROLE_ALIASES",
+    "BindingView",
+    "add_binding",
+    "bind_role",
+    "explain",
+    "export_policy",
+    "import_policy",
+    "list_bindings",
+    "permissions_of",
+    "policy_for",
+    "remove_binding",
+    "require",
+]
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.storage.access_tables import BindingRow, PolicyRuleRow
+from helmforge.core.access.policy import (
+    BUILT_IN_ROLES,
+    PERMISSIONS,
+    Binding,
+    Decision,
+    Policy,
+    Rule,
+    ScopeKind,
+    Target,
+    check_binding,
+    decide,
+    parse_policy_csv,
+    parse_scope,
+    parse_subject,
+    policy_csv,
+)
+from helmforge.core.access.principals import Principal
+from helmforge.core.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
+from helmforge.services import audit
+
+DEFAULT_DEVELOPMENT_ENVIRONMENTS = frozenset({"dev"})
+#: Role names of earlier releases, still accepted by ``users create --role``.
+ROLE_ALIASES = {"creator": "template-creator", "user": "template-user"}
+
+
+@dataclass(frozen=True, slots=True)
+class BindingView:
+    id: int
+    subject: str
+    role: str
+    scope: str
+    created_at: datetime
+    created_by: str
+
+
+def _subjects(actor: Principal) -> tuple[str, ...]:
+    return (f"user:{actor.name}", *(f"group:{group}" for group in actor.groups))
+
+
+def _scope_kind(scope: str) -> ScopeKind:
+    return "context" if "/" in scope else "template"
+
+
+def _binding(row: BindingRow) -> Binding:
+    return Binding(
+        subject=row.subject,
+        role=row.role,
+        scope=parse_scope(row.scope, kind=_scope_kind(row.scope)),
+        id=row.id,
+    )
+
+
+def _rule(row: PolicyRuleRow) -> Rule:
+    kind = PERMISSIONS.get(row.permission, "context")
+    effect: Literal["allow", "deny"] = "deny" if row.effect == "deny" else "allow"
+    return Rule(
+        role=row.role,
+        permission=row.permission,
+        scope=parse_scope(row.scope, kind=kind),
+        effect=effect,
+    )
+
+
+def policy_for(
+    session: Session,
+    subjects: Iterable[str] | None = None,
+    *,
+    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+) -> Policy:
+    """The stored policy: every rule, and the bindings of ``subjects`` (all when ``None``)."""
+    query = sa.select(BindingRow).order_by(BindingRow.id)
+    if subjects is not None:
+        query = query.where(BindingRow.subject.in_(list(subjects)))
+    bindings = tuple(_binding(row) for row in session.scalars(query))
+    rules = tuple(_rule(row) for row in session.scalars(sa.select(PolicyRuleRow)))
+    return Policy(bindings=bindings, rules=rules, development_environments=development_environments)
+
+
+def _decide(
+    session: Session,
+    actor: Principal,
+    permission: str,
+    target: Target,
+    development_environments: frozenset[str],
+) -> Decision:
+    if actor.kind == "system":
+        return Decision(True, None, "the server itself")
+    subjects = _subjects(actor)
+    policy = policy_for(session, subjects, development_environments=development_environments)
+    return decide(policy, subjects, permission, target)
+
+
+def _shown(target: Target) -> str:
+    if target.context is not None:
+        return "/".join(target.context)
+    return target.template or "helmforge"
+
+
+def require(
+    sessions: sessionmaker[Session],
+    actor: Principal,
+    permission: str,
+    target: Target | None = None,
+    *,
+    hide_as: str | None = None,
+    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+) -> Decision:
+    """Allow or raise. ``hide_as`` names the object as a missing one would be named: when the
+    caller may not read it either, the answer is ``NotFoundError(hide_as)`` instead of 403.
+
+    Every denial writes an ``access.deny`` audit event naming the permission and the target.
+    """
+    chosen = target or Target()
+    with sessions.begin() as session:
+        decision = _decide(session, actor, permission, chosen, development_environments)
+        if decision.allowed:
+            return decision
+        audit.record(
+            session,
+            actor,
+            "access.deny",
+            _shown(chosen),
+            after={"permission": permission, "reason": decision.reason},
+        )
+        hidden = False
+        if hide_as is not None:
+            reading = permission.split(".", 1)[0] + ".read"
+            hidden = reading not in PERMISSIONS or not _decide(
+                session, actor, reading, chosen, development_environments
+            )
+    if hidden:
+        raise NotFoundError(f"{hide_as} not found")
+    raise PermissionDeniedError(
+        f"{actor.name} may not {permission} on {_shown(chosen)}: {decision.reason}"
+    )
+
+
+def permissions_of(
+    sessions: sessionmaker[Session],
+    actor: Principal,
+    *,
+    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+) -> dict[str, list[str]]:
+    """For ``GET /me``: each permission the actor holds somewhere, with the scopes it holds it
+    in (from built-in roles and allow rules; deny rules are shown by ``explain``)."""
+    with sessions() as session:
+        policy = policy_for(
+            session, _subjects(actor), development_environments=development_environments
+        )
+    held: dict[str, set[str]] = {}
+    for binding in policy.bindings:
+        granted = set(BUILT_IN_ROLES.get(binding.role, frozenset()))
+        granted |= {
+            r.permission for r in policy.rules if r.role == binding.role and r.effect == "allow"
+        }
+        for permission in granted:
+            held.setdefault(permission, set()).add(str(binding.scope))
+    return {permission: sorted(scopes) for permission, scopes in sorted(held.items())}
+
+
+def _view(row: BindingRow) -> BindingView:
+    return BindingView(row.id, row.subject, row.role, row.scope, row.created_at, row.created_by)
+
+
+def _normalized(subject: str, role: str, scope: str) -> Binding:
+    parse_subject(subject)
+    role = ROLE_ALIASES.get(role, role)
+    return Binding(subject=subject, role=role, scope=parse_scope(scope, kind=_scope_kind(scope)))
+
+
+def bind_role(
+    session: Session,
+    *,
+    subject: str,
+    role: str,
+    scope: str,
+    actor: Principal,
+    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+) -> BindingRow:
+    """Add a binding inside the caller's transaction (``users create --role`` uses it)."""
+    rules = tuple(_rule(row) for row in session.scalars(sa.select(PolicyRuleRow)))
+    binding = check_binding(
+        Policy(rules=rules, development_environments=development_environments),
+        _normalized(subject, role, scope),
+    )
+    row = BindingRow(
+        subject=binding.subject,
+        role=binding.role,
+        scope=str(binding.scope),
+        created_at=datetime.now(UTC),
+        created_by=actor.name,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "binding.create", str(binding))
+    return row
+
+
+def add_binding(
+    sessions: sessionmaker[Session],
+    *,
+    subject: str,
+    role: str,
+    scope: str,
+    actor: Principal,
+    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+) -> BindingView:
+    """Bind ``role`` to ``subject`` within ``scope`` (``binding.manage``).
+
+    Raises ``InputError`` (bad subject, role or scope; a developer beyond development
+    environments), ``ConflictError`` (the same binding exists), ``PermissionDeniedError``.
+    """
+    require(sessions, actor, "binding.manage", development_environments=development_environments)
+    try:
+        with sessions.begin() as session:
+            row = bind_role(
+                session,
+                subject=subject,
+                role=role,
+                scope=scope,
+                actor=actor,
+                development_environments=development_environments,
+            )
+            return _view(row)
+    except IntegrityError:
+        raise ConflictError(f"{subject} already holds {role} at {scope}") from None
+
+
+def list_bindings(
+    sessions: sessionmaker[Session], *, actor: Principal, subject: str | None = None
+) -> list[BindingView]:
+    """Every binding (``binding.manage``), optionally of one subject, oldest first."""
+    require(sessions, actor, "binding.manage")
+    query = sa.select(BindingRow).order_by(BindingRow.id)
+    if subject is not None:
+        query = query.where(BindingRow.subject == subject)
+    with sessions() as session:
+        return [_view(row) for row in session.scalars(query)]
+
+
+def remove_binding(sessions: sessionmaker[Session], binding_id: int, *, actor: Principal) -> None:
+    """Delete one binding (``binding.manage``); ``NotFoundError`` when there is none."""
+    require(sessions, actor, "binding.manage")
+    with sessions.begin() as session:
+        row = session.get(BindingRow, binding_id)
+        if row is None:
+            raise NotFoundError(f"binding {binding_id} not found")
+        audit.record(session, actor, "binding.delete", str(_binding(row)))
+        session.delete(row)
+
+
+def export_policy(sessions: sessionmaker[Session], *, actor: Principal) -> str:
+    """The whole policy as CSV (``policy.manage``)."""
+    require(sessions, actor, "policy.manage")
+    with sessions() as session:
+        return policy_csv(policy_for(session))
+
+
+def import_policy(
+    sessions: sessionmaker[Session],
+    text: str,
+    *,
+    actor: Principal,
+    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+) -> Policy:
+    """Replace every binding and rule with ``text`` (CSV) in one transaction
+    (``policy.manage``). A policy that would leave no administrator is refused, so nobody locks
+    everyone out. Raises ``InputError`` naming each bad line; nothing changes then."""
+    require(sessions, actor, "policy.manage", development_environments=development_environments)
+    policy = parse_policy_csv(text, development_environments=development_environments)
+    if not any(binding.role == "admin" for binding in policy.bindings):
+        raise InputError(
+            "the policy binds no admin: add a line such as 'g, user:admin, role:admin'"
+        )
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        before = policy_csv(policy_for(session))
+        session.execute(sa.delete(BindingRow))
+        session.execute(sa.delete(PolicyRuleRow))
+        for rule in policy.rules:
+            session.add(
+                PolicyRuleRow(
+                    role=rule.role,
+                    permission=rule.permission,
+                    scope=str(rule.scope),
+                    effect=rule.effect,
+                )
+            )
+        for binding in dict.fromkeys(policy.bindings):
+            session.add(
+                BindingRow(
+                    subject=binding.subject,
+                    role=binding.role,
+                    scope=str(binding.scope),
+                    created_at=now,
+                    created_by=actor.name,
+                )
+            )
+        audit.record(
+            session,
+            actor,
+            "policy.import",
+            "policy",
+            before={"lines": before.count("\n")},
+            after={"lines": policy_csv(policy).count("\n")},
+        )
+    return policy
+
+
+def explain(
+    sessions: sessionmaker[Session],
+    *,
+    subject: str,
+    permission: str,
+    scope: str,
+    groups: Iterable[str] = (),
+    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+) -> Decision:
+    """What ``helmforge can`` answers: the decision for ``subject`` (``user:NAME`` or a bare
+    user name) on ``permission`` at ``scope``, with the line that decided. Offline: reads the
+    database directly, records nothing."""
+    name = subject if ":" in subject else f"user:{subject}"
+    parse_subject(name)
+    kind = PERMISSIONS.get(permission)
+    if kind is None:
+        decide(Policy(), [], permission, Target())  # raises the unknown-permission error
+    if kind == "context":
+        segments = parse_scope(scope, kind="context", source="scope").segments
+        if "*" in segments:
+            raise InputError(f"scope {scope!r}: name one instance (no *) to check a permission")
+        target = Target.of_context(*segments)
+    elif kind == "template":
+        target = Target(template=parse_scope(scope, kind="template").segments[0])
+    else:
+        target = Target()
+    subjects = [name, *(f"group:{group}" for group in groups)]
+    with sessions() as session:
+        policy = policy_for(session, subjects, development_environments=development_environments)
+    return decide(policy, subjects, permission, target)

@@ -1,0 +1,206 @@
+"""The access seam on SQLite and PostgreSQL: bindings in the database, require() allowing,
+denying with an audit event, hiding unreadable objects as missing (RELIABILITY 31-33), the CSV
+policy imported and exported, and ``explain`` naming the line that decided."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
+from helmforge.core.access.policy import Target
+from helmforge.core.access.principals import SYSTEM, Principal
+from helmforge.core.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
+from helmforge.services import access, audit
+
+ADMIN = Principal(name="root", role="admin", kind="user", id=1)
+OLGA = Principal(name="olga", role="operator", kind="user", id=2)
+SRE = Principal(name="sam", role="operator", kind="user", id=3, groups=("platform-sre",))
+PROD = Target.of_context("shop", "acme", "prod", "eu1")
+DEV = Target.of_context("shop", "acme", "dev", "a1")
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = create_database_engine(database_url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    with sessions.begin() as session:
+        access.bind_role(session, subject="user:root", role="admin", scope="*/*/*/*", actor=SYSTEM)
+    yield sessions
+    engine.dispose()
+
+
+def _denials(sessions: sessionmaker[Session]) -> list[audit.AuditEvent]:
+    return audit.list_events(sessions, actor=SYSTEM, action="access.deny")
+
+
+def test_require_allows_within_the_binding_scope_and_denies_outside_with_an_audit_event(
+    sessions: sessionmaker[Session],
+) -> None:
+    access.add_binding(
+        sessions, subject="user:olga", role="operator", scope="*/*/dev/*", actor=ADMIN
+    )
+    assert access.require(sessions, OLGA, "values.update", DEV)
+    with pytest.raises(
+        PermissionDeniedError, match=r"olga may not values.update on shop/acme/prod/eu1"
+    ):
+        access.require(sessions, OLGA, "values.update", PROD)
+    [event] = _denials(sessions)
+    assert (event.actor, event.target) == ("olga", "shop/acme/prod/eu1")
+    assert event.after["permission"] == "values.update"
+
+
+def test_an_object_the_caller_cannot_read_is_answered_as_missing(
+    sessions: sessionmaker[Session],
+) -> None:
+    access.add_binding(
+        sessions, subject="user:olga", role="operator", scope="*/*/dev/*", actor=ADMIN
+    )
+    with pytest.raises(NotFoundError, match=r"^instance shop/acme/prod/eu1 not found$"):
+        access.require(sessions, OLGA, "values.update", PROD, hide_as="instance shop/acme/prod/eu1")
+    # Readable but not writable: 403, not 404.
+    access.add_binding(sessions, subject="user:olga", role="auditor", scope="*/*/*/*", actor=ADMIN)
+    with pytest.raises(PermissionDeniedError, match=r"values.update"):
+        access.require(sessions, OLGA, "values.update", PROD, hide_as="instance shop/acme/prod/eu1")
+
+
+def test_group_bindings_reach_members_and_never_a_user_of_that_name(
+    sessions: sessionmaker[Session],
+) -> None:
+    access.add_binding(
+        sessions, subject="group:platform-sre", role="operator", scope="*/*/*/*", actor=ADMIN
+    )
+    assert access.require(sessions, SRE, "values.update", PROD)
+    impostor = Principal(name="platform-sre", role="operator", kind="user", id=9)
+    with pytest.raises(PermissionDeniedError, match=r"no binding grants values.update"):
+        access.require(sessions, impostor, "values.update", PROD)
+
+
+def test_only_binding_managers_manage_bindings(sessions: sessionmaker[Session]) -> None:
+    with pytest.raises(PermissionDeniedError, match=r"binding.manage"):
+        access.add_binding(sessions, subject="user:olga", role="admin", scope="*/*/*/*", actor=OLGA)
+    assert [b.subject for b in access.list_bindings(sessions, actor=ADMIN)] == ["user:root"]
+
+
+def test_duplicate_and_invalid_bindings_are_refused(sessions: sessionmaker[Session]) -> None:
+    access.add_binding(
+        sessions, subject="user:olga", role="operator", scope="*/*/dev/*", actor=ADMIN
+    )
+    with pytest.raises(ConflictError, match=r"already holds operator"):
+        access.add_binding(
+            sessions, subject="user:olga", role="operator", scope="*/*/dev/*", actor=ADMIN
+        )
+    with pytest.raises(InputError, match=r"cannot reach environment 'prod'"):
+        access.add_binding(
+            sessions, subject="user:dave", role="developer", scope="*/*/prod/*", actor=ADMIN
+        )
+    with pytest.raises(InputError, match=r"role 'wizard' is unknown"):
+        access.add_binding(
+            sessions, subject="user:dave", role="wizard", scope="*/*/*/*", actor=ADMIN
+        )
+    with pytest.raises(InputError, match=r"neither \* nor a lowercase"):
+        access.add_binding(
+            sessions, subject="user:dave", role="operator", scope="*/*/prod*/*", actor=ADMIN
+        )
+
+
+def test_developers_bound_everywhere_act_only_in_the_configured_development_environments(
+    sessions: sessionmaker[Session],
+) -> None:
+    access.add_binding(
+        sessions, subject="user:dave", role="developer", scope="*/*/*/*", actor=ADMIN
+    )
+    dave = Principal(name="dave", role="developer", kind="user", id=4)
+    sandbox = Target.of_context("shop", "acme", "sandbox", "a1")
+    with pytest.raises(PermissionDeniedError):
+        access.require(sessions, dave, "values.update", sandbox)
+    assert access.require(
+        sessions, dave, "values.update", sandbox, development_environments=frozenset({"sandbox"})
+    )
+    with pytest.raises(PermissionDeniedError):
+        access.require(sessions, dave, "values.update", PROD)
+
+
+def test_policy_import_replaces_everything_and_export_gives_it_back(
+    sessions: sessionmaker[Session],
+) -> None:
+    text = (
+        "p, role:acme-ops, values, update, acme/*/prod/*, allow\n"
+        "g, user:root, role:admin\n"
+        "g, user:olga, role:acme-ops\n"
+    )
+    access.import_policy(sessions, text, actor=ADMIN)
+    assert access.require(
+        sessions, OLGA, "values.update", Target.of_context("acme", "x", "prod", "a")
+    )
+    with pytest.raises(PermissionDeniedError):
+        access.require(sessions, OLGA, "values.update", PROD)
+    exported = access.export_policy(sessions, actor=ADMIN)
+    assert exported == (
+        "p, role:acme-ops, values, update, acme/*/prod/*, allow\n"
+        "g, user:root, role:admin, */*/*/*\n"
+        "g, user:olga, role:acme-ops, */*/*/*\n"
+    )
+    [event] = audit.list_events(sessions, actor=SYSTEM, action="policy.import")
+    assert event.actor == "root"
+
+
+def test_a_bad_policy_changes_nothing(sessions: sessionmaker[Session]) -> None:
+    before = access.export_policy(sessions, actor=ADMIN)
+    with pytest.raises(InputError, match=r"policy.csv:2: .*expected user:NAME"):
+        access.import_policy(
+            sessions, "g, user:root, role:admin\ng, olga, role:operator\n", actor=ADMIN
+        )
+    with pytest.raises(InputError, match=r"binds no admin"):
+        access.import_policy(sessions, "g, user:olga, role:operator\n", actor=ADMIN)
+    assert access.export_policy(sessions, actor=ADMIN) == before
+
+
+def test_explain_names_the_line_that_decided(sessions: sessionmaker[Session]) -> None:
+    access.import_policy(
+        sessions,
+        "p, role:operator, instance, sync, */*/prod/*, deny\n"
+        "g, user:root, role:admin\n"
+        "g, user:olga, role:operator\n",
+        actor=ADMIN,
+    )
+    allowed = access.explain(
+        sessions, subject="olga", permission="instance.sync", scope="a/b/dev/c"
+    )
+    assert allowed.allowed
+    assert "built-in role operator holds instance.sync" in allowed.reason
+    denied = access.explain(
+        sessions, subject="olga", permission="instance.sync", scope="a/b/prod/c"
+    )
+    assert not denied.allowed
+    assert denied.rule == "p, role:operator, instance, sync, */*/prod/*, deny"
+    with pytest.raises(InputError, match=r"name one instance"):
+        access.explain(sessions, subject="olga", permission="instance.sync", scope="*/*/prod/*")
+
+
+def test_existing_users_keep_their_role_as_a_binding_after_the_migration(
+    database_url: str,
+) -> None:
+    engine = create_database_engine(database_url)
+    try:
+        migrate(engine, target="server@head")
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO users (name, role, password_hash, created_at, disabled, "
+                    "must_change_password) VALUES ('carl', 'creator', 'x', CURRENT_TIMESTAMP, "
+                    "false, false)"
+                )
+            )
+        migrate(engine)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT subject, role, scope FROM access_bindings")
+            ).all()
+        assert [tuple(row) for row in rows] == [("user:carl", "template-creator", "*/*/*/*")]
+    finally:
+        engine.dispose()
