@@ -15,6 +15,7 @@ from helmforge.adapters.archives import (
     DEFAULT_MTIME,
     pack_chart,
     read_chart_archive,
+    read_chart_file,
     read_chart_folder,
 )
 from helmforge.core.errors import InputError, TooLargeError
@@ -195,3 +196,34 @@ def test_folder_refuses_dangling_links_pipes_and_budgets(tmp_path: Path) -> None
         read_chart_folder(chart, max_bytes=10)
     with pytest.raises(InputError, match="cannot open"):
         read_chart_folder(tmp_path / "missing")
+
+
+def test_folder_refuses_a_sparse_file_over_budget_without_reading_it(tmp_path: Path) -> None:
+    chart = tmp_path / "demo"
+    write_chart(chart)
+    with (chart / "huge.bin").open("wb") as sparse:
+        sparse.truncate(1 << 30)  # 1 GiB of holes: reading it would take 1 GB of memory
+    with pytest.raises(TooLargeError, match=r"huge\.bin"):
+        read_chart_folder(chart)
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo", "folder"])
+def test_chart_file_refuses_non_regular_files_unread(tmp_path: Path, special: str) -> None:
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "chart.tgz"
+        os.mkfifo(path)  # opening it for reading would block without a writer
+    elif special == "folder":
+        path = tmp_path
+    with pytest.raises(InputError, match="not a regular file"):
+        read_chart_file(path, max_bytes=1024)
+
+
+def test_chart_file_is_read_up_to_the_budget_only(tmp_path: Path) -> None:
+    path = tmp_path / "chart.tgz"
+    path.write_bytes(b"x" * 11)
+    assert read_chart_file(path, max_bytes=11) == b"x" * 11
+    with pytest.raises(TooLargeError, match="over the budget of 10 bytes"):
+        read_chart_file(path, max_bytes=10)
+    with pytest.raises(InputError, match="cannot read"):
+        read_chart_file(tmp_path / "missing.tgz", max_bytes=10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -135,7 +136,7 @@ def test_wrong_usage_exits_2(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["lint", "/does/not/exist"], "cannot read chart"),
+        (["lint", "/does/not/exist"], "cannot read the file"),
         (["package", "/does/not/exist", "--out", "o"], "cannot open chart folder"),
         (["template", "validate", "/does/not/exist.yaml"], "cannot read template"),
     ],
@@ -193,6 +194,58 @@ def test_lint_fails_on_schema_breaking_values(tmp_path: Path) -> None:
     assert code == 1
     assert "unknownKey" in out
     assert "lint failed" in err
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ('{"$ref": "#"}', r"#: \$ref '#' loops back to # without descending into the value"),
+        (
+            '{"definitions": {"a": {"allOf": [{"$ref": "#/definitions/a"}]}},'
+            ' "$ref": "#/definitions/a"}',
+            r"loops back to #/definitions/a",
+        ),
+        ('{"$ref": "#/definitions/nope"}', r"\$ref '#/definitions/nope' points at nothing"),
+        ('{"$ref": "other.json#/x"}', r"only references inside this file"),
+        ('{"items": ' * 100_000 + "{}" + "}" * 100_000, r"nesting too deep to read"),
+        ('{"items": ' * 300 + "{}" + "}" * 300, r"#: nesting deeper than 200 levels"),
+    ],
+    ids=[
+        "ref-to-root",
+        "loop-through-allof",
+        "ref-to-nowhere",
+        "external",
+        "100k-deep",
+        "300-deep",
+    ],
+)
+def test_lint_reports_a_recursive_or_deep_schema_in_one_line_not_a_recursion_error(
+    tmp_path: Path, schema: str, message: str
+) -> None:
+    chart = tmp_path / "demo"
+    chart.mkdir()
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 1.0.0\n")
+    (chart / "values.yaml").write_text("a: 1\n")
+    (chart / "values.schema.json").write_text(schema)
+    result = runner.invoke(app, ["lint", str(chart)])
+    assert not isinstance(result.exception, RecursionError), result.exception
+    assert result.exit_code == 1, result.output
+    (problem,) = [line for line in result.stdout.splitlines() if "values.schema.json" in line]
+    assert re.search(message, problem), problem
+    assert result.stderr.count("\n") == 1
+    assert "lint failed" in result.stderr
+
+
+def test_lint_refuses_a_sparse_gigabyte_file_unread(tmp_path: Path) -> None:
+    chart = tmp_path / "demo"
+    chart.mkdir()
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 1.0.0\n")
+    with (chart / "blob.bin").open("wb") as sparse:
+        sparse.truncate(1 << 30)
+    code, out, err = invoke("lint", str(chart))
+    assert (code, out) == (1, "")
+    assert "blob.bin" in err
+    assert "bytes" in err
 
 
 class FakeTerminal(io.StringIO):

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import io
+import os
+import re
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -115,6 +120,62 @@ def test_bad_archive_is_rejected_before_pushing(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "bad.tgz" in result.stderr
     assert "gzip" in result.stderr
+
+
+def hostile_archive(entry: tarfile.TarInfo) -> bytes:
+    chart = b"apiVersion: v2\nname: demo\nversion: 1.0.0\n"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("demo/Chart.yaml")
+        info.size = len(chart)
+        tar.addfile(info, io.BytesIO(chart))
+        tar.addfile(entry)
+    return gzip.compress(buffer.getvalue())
+
+
+def entry(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    return info
+
+
+@pytest.mark.parametrize(
+    ("hostile", "message"),
+    [
+        (entry("demo/../../etc/passwd"), r"'\.\.'"),
+        (entry("demo/link", tarfile.SYMTYPE, "/etc/passwd"), "is a link"),
+        (entry("demo/hard", tarfile.LNKTYPE, "demo/Chart.yaml"), "is a link"),
+        (entry("demo/dev", tarfile.CHRTYPE), "not a regular file"),
+        (entry("demo/fifo", tarfile.FIFOTYPE), "not a regular file"),
+    ],
+    ids=["dotdot", "symlink", "hardlink", "device", "fifo"],
+)
+def test_push_refuses_archives_that_lint_refuses(
+    private_registry: RegistryServer, tmp_path: Path, hostile: tarfile.TarInfo, message: str
+) -> None:
+    archive = tmp_path / "demo-1.0.0.tgz"
+    archive.write_bytes(hostile_archive(hostile))
+    repository = unique_path()
+    target = f"oci://{private_registry.authority}/{repository}"
+    result = runner.invoke(app, ["push", str(archive), target, "--plain-http"])
+    assert result.exit_code == 1, result.output
+    assert re.search(message, result.stderr), result.stderr
+    assert "demo-1.0.0.tgz" in result.stderr
+    linted = runner.invoke(app, ["lint", str(archive)])
+    assert linted.exit_code == 1
+    assert re.search(message, linted.stderr), linted.stderr
+    listed = runner.invoke(app, ["versions", f"{target}/demo", "--plain-http"])
+    assert listed.stdout.split() == []
+
+
+def test_push_refuses_dev_zero_and_fifos_unread(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.tgz"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", str(fifo)):
+        result = runner.invoke(app, ["push", path, "oci://127.0.0.1:9/x", "--plain-http"])
+        assert result.exit_code == 1, result.output
+        assert "is not a regular file" in result.stderr
+        assert path in result.stderr
 
 
 def test_push_over_tls_with_ca_file(

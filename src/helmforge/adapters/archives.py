@@ -5,9 +5,12 @@ Writing (``pack_chart``) follows the reproducible-archive recipe: entries sorted
 for folders, and a gzip header without file name or timestamp at a fixed compression level.
 The same files give the same bytes on every run.
 
-Reading (``read_chart_archive``, ``read_chart_folder``) happens in memory with a byte and a
-file-count budget, and refuses anything that could reach outside the chart: ``..`` or absolute
-paths, symbolic and hard links, devices, and links out of a folder (RELIABILITY rows 16-17).
+Reading (``read_chart``: ``read_chart_archive`` or ``read_chart_folder``) happens in memory
+with a byte and a file-count budget, and refuses anything that could reach outside the chart:
+``..`` or absolute paths, symbolic and hard links, devices, and links out of a folder
+(RELIABILITY rows 16-17). Files are read through ``read_chart_file``: only regular files, never
+past the budget (a sparse 1 GiB file or ``/dev/zero`` is refused, not read). ``lint`` and
+``push`` both read through here, so both refuse the same archives.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ __all__ = [
     "check_chart_folder_name",
     "check_relative_path",
     "pack_chart",
+    "read_chart",
     "read_chart_archive",
+    "read_chart_file",
     "read_chart_folder",
 ]
 
@@ -50,6 +55,7 @@ _OWNER_FIELD = b"0000000\0"
 _MAGIC = b"ustar\x0000"
 _FIXED_SUM = sum(_OWNER_FIELD) * 4 + sum(_MAGIC) + sum(b" " * 8)
 _CHUNK = 256 * 1024
+_MAX_IGNORE_BYTES = 1 << 20
 
 
 def archive_file_name(chart_name: str, version: str) -> str:
@@ -240,13 +246,75 @@ def read_chart_archive(
     return dict(sorted(files.items()))
 
 
+def read_chart_file(path: Path, *, max_bytes: int, source: str | None = None) -> bytes:
+    """The bytes of the regular file ``path``, refusing it unread when over ``max_bytes``.
+
+    The file is opened without blocking (a FIFO must not hang the reader) and checked by
+    ``fstat`` on the open descriptor, so what is checked is what is read. Raises ``InputError``
+    for a missing file or one that is not regular (a device, pipe, socket or folder) and
+    ``TooLargeError`` when it holds more than ``max_bytes``; a file growing while read is cut
+    at the budget and refused.
+    """
+    where = Location(source or str(path))
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as error:
+        raise InputError(
+            f"cannot read the file ({error.strerror or type(error).__name__})", location=where
+        ) from None
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise InputError(
+                "is not a regular file (a folder, device, pipe or socket)", location=where
+            )
+        if status.st_size > max_bytes:
+            raise TooLargeError(
+                f"is {status.st_size} bytes, over the budget of {max_bytes} bytes", location=where
+            )
+        chunks: list[bytes] = []
+        left = max_bytes + 1
+        while left > 0 and (chunk := os.read(descriptor, min(left, _CHUNK))):
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as error:
+        raise InputError(
+            f"cannot read the file ({error.strerror or type(error).__name__})", location=where
+        ) from None
+    finally:
+        os.close(descriptor)
+    content = b"".join(chunks)
+    if len(content) > max_bytes:
+        raise TooLargeError(f"holds more than the budget of {max_bytes} bytes", location=where)
+    return content
+
+
+def read_chart(
+    path: Path,
+    *,
+    max_archive_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_files: int = DEFAULT_MAX_FILES,
+) -> dict[str, bytes]:
+    """Read a chart folder or .tgz file with every check of this module.
+
+    Returns ``{chart-relative path: content}``; raises like ``read_chart_file``,
+    ``read_chart_archive`` and ``read_chart_folder``.
+    """
+    if path.is_dir():
+        return read_chart_folder(path, max_bytes=max_bytes, max_files=max_files)
+    data = read_chart_file(path, max_bytes=max_archive_bytes)
+    return read_chart_archive(data, max_bytes=max_bytes, max_files=max_files, source=str(path))
+
+
 def _ignore_patterns(root: Path) -> list[tuple[str, bool]]:
     """Patterns of ``.helmignore`` as (glob, folders only); ``!`` negations are not supported."""
     ignore_file = root / ".helmignore"
     if not ignore_file.is_file() or ignore_file.is_symlink():
         return []
     patterns: list[tuple[str, bool]] = []
-    for number, line in enumerate(ignore_file.read_text("utf-8").splitlines(), start=1):
+    content = read_chart_file(ignore_file, max_bytes=_MAX_IGNORE_BYTES).decode("utf-8", "replace")
+    for number, line in enumerate(content.splitlines(), start=1):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
@@ -323,12 +391,14 @@ def read_chart_folder(
                     raise TooLargeError(
                         f"more than {max_files} files", location=Location(str(path))
                     )
-                content = target.read_bytes()
-                total += len(content)
-                if total > max_bytes:
+                left = max_bytes - total
+                try:
+                    content = read_chart_file(target, max_bytes=left, source=str(where))
+                except TooLargeError:
                     raise TooLargeError(
-                        f"more than {max_bytes} bytes of files", location=Location(str(path))
-                    )
+                        f"more than {max_bytes} bytes of files", location=where
+                    ) from None
+                total += len(content)
                 files[relative] = content
             else:
                 raise InputError(

@@ -16,15 +16,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from helmforge.cli.errors import abort, report_error, reporting_errors
-from helmforge.core.errors import InputError, Location, TooLargeError
+from helmforge.core.errors import InputError, Location
 
 if TYPE_CHECKING:
     # Imported inside the commands: ``helmforge generate`` never pays for the OCI client.
     from helmforge.core.oci.references import Registry
     from helmforge.core.secrets import Secret
-    from helmforge.services.publishing import ChartArchive
-
-_MAX_ARCHIVE = 64 << 20
 
 PlainHttpOption = Annotated[
     bool,
@@ -105,24 +102,6 @@ def _registry(
         )
 
 
-def _read_archive(path: Path) -> ChartArchive:
-    from helmforge.services.publishing import ChartArchive
-
-    try:
-        size = path.stat().st_size
-        if size > _MAX_ARCHIVE:
-            raise TooLargeError(
-                f"archive is {size} bytes, over {_MAX_ARCHIVE >> 20} MiB",
-                location=Location(str(path)),
-            )
-        return ChartArchive(source=str(path), content=path.read_bytes())
-    except OSError as e:
-        raise InputError(
-            f"cannot read the archive ({e.strerror or type(e).__name__})",
-            location=Location(str(path)),
-        ) from None
-
-
 def push(
     targets: Annotated[
         list[str],
@@ -149,7 +128,7 @@ def push(
         raise typer.BadParameter(
             "give at least one CHART.tgz followed by oci://HOST[:PORT]/PATH", param_hint="targets"
         )
-    from helmforge.services.publishing import publish_archives
+    from helmforge.services.publishing import load_archive, publish_archives
 
     registry = _registry(
         targets[-1],
@@ -159,7 +138,7 @@ def push(
         password_stdin=password_stdin,
     )
     with reporting_errors():
-        archives = [_read_archive(Path(p)) for p in targets[:-1]]
+        archives = [load_archive(Path(p)) for p in targets[:-1]]
         results = publish_archives(
             archives, registry, actor=username or "anonymous", workers=workers
         )

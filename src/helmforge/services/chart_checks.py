@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helmforge.adapters.archives import read_chart_archive, read_chart_folder
+from helmforge.adapters.archives import read_chart
 from helmforge.adapters.helm import HelmLintResult, helm_lint
-from helmforge.core.errors import HelmforgeError, InputError, Location, TooLargeError
+from helmforge.core.errors import HelmforgeError
+from helmforge.core.schemas.references import schema_structure_problems
 from helmforge.core.versions import is_semver
 from helmforge.core.yaml_codec import load_single
 
@@ -35,22 +36,6 @@ class LintReport:
     @property
     def ok(self) -> bool:
         return not self.problems and not self.helm.errors
-
-
-def _read(chart: Path) -> dict[str, bytes]:
-    if chart.is_dir():
-        return read_chart_folder(chart)
-    try:
-        if chart.stat().st_size > MAX_ARCHIVE_BYTES:
-            raise TooLargeError(
-                f"archive is over {MAX_ARCHIVE_BYTES} bytes", location=Location(str(chart))
-            )
-        data = chart.read_bytes()
-    except OSError as error:
-        raise InputError(
-            f"cannot read chart: {error.strerror}", location=Location(str(chart))
-        ) from None
-    return read_chart_archive(data, source=str(chart))
 
 
 def _check_metadata(files: Mapping[str, bytes], problems: list[str]) -> None:
@@ -71,20 +56,6 @@ def _check_metadata(files: Mapping[str, bytes], problems: list[str]) -> None:
         problems.append(f"Chart.yaml: version {version!r} is not SemVer (such as 1.2.3)")
 
 
-def _external_refs(node: Any, path: str = "") -> list[str]:
-    found: list[str] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            where = f"{path}.{key}" if path else key
-            if key == "$ref" and isinstance(value, str) and not value.startswith("#"):
-                found.append(f"{where}: {value!r}")
-            found.extend(_external_refs(value, where))
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            found.extend(_external_refs(item, f"{path}[{index}]"))
-    return found
-
-
 def _check_values(files: Mapping[str, bytes], problems: list[str]) -> None:
     values: Any = {}
     if "values.yaml" in files:
@@ -99,11 +70,12 @@ def _check_values(files: Mapping[str, bytes], problems: list[str]) -> None:
     except ValueError as error:
         problems.append(f"values.schema.json: not valid JSON ({error})")
         return
-    external = _external_refs(schema)
-    if external:
-        problems.append(
-            "values.schema.json: only internal '#/' references are allowed: " + ", ".join(external)
-        )
+    except RecursionError:  # the json module's own answer to nesting past its stack
+        problems.append("values.schema.json: #: nesting too deep to read")
+        return
+    structure = schema_structure_problems(schema)
+    if structure:
+        problems.extend(f"values.schema.json: {problem}" for problem in structure)
         return
     import jsonschema
 
@@ -126,7 +98,7 @@ def lint_chart(chart: Path) -> LintReport:
 
     Raises ``InputError`` when the chart cannot be read at all (missing, a hostile archive).
     """
-    files = _read(chart)
+    files = read_chart(chart, max_archive_bytes=MAX_ARCHIVE_BYTES)
     problems: list[str] = []
     for check in (_check_metadata, _check_values):
         try:

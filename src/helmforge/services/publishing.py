@@ -20,6 +20,7 @@ __all__ = [
     "choose_version",
     "client_for",
     "list_versions",
+    "load_archive",
     "publish_archives",
     "push_artifact",
 ]
@@ -30,8 +31,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from helmforge.adapters.archives import read_chart_archive, read_chart_file
 from helmforge.core.chart_annotations import CONTENT_DIGEST_ANNOTATION
 from helmforge.core.errors import ConflictError, HelmforgeError, InputError, Location
 from helmforge.core.oci.artifacts import ChartArtifact, build_artifact, layer_digest_of
@@ -67,6 +70,22 @@ class ChartArchive:
 
     source: str
     content: bytes
+
+
+#: Archives over this are refused before being read (a chart is kilobytes).
+MAX_ARCHIVE_BYTES = 64 << 20
+
+
+def load_archive(path: Path) -> ChartArchive:
+    """Read the chart archive at ``path`` for publishing, never past ``MAX_ARCHIVE_BYTES``.
+
+    Raises ``InputError`` for a missing file or one that is not regular (``/dev/zero``, a FIFO)
+    and ``TooLargeError`` over the budget; the archive's entries are checked by
+    ``publish_archives``.
+    """
+    return ChartArchive(
+        source=str(path), content=read_chart_file(path, max_bytes=MAX_ARCHIVE_BYTES)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,12 +186,17 @@ def push_artifact(
 def _prepare(
     archives: Sequence[ChartArchive], reference: OciReference
 ) -> list[tuple[ChartArchive, ChartArtifact]]:
-    """Read every archive before any network call; one invalid archive fails the whole call."""
+    """Read every archive before any network call; one invalid archive fails the whole call.
+
+    Each archive passes the same entry checks as ``lint`` (no ``..``, links, devices, FIFOs,
+    duplicates, bombs) before it can be published.
+    """
     prepared: list[tuple[ChartArchive, ChartArtifact]] = []
     seen: dict[tuple[str, str], ChartArtifact] = {}
     problems: list[HelmforgeError] = []
     for archive in archives:
         try:
+            read_chart_archive(archive.content, source=archive.source)
             artifact = build_artifact(archive.content, source=archive.source)
         except InputError as e:
             problems.append(e)
