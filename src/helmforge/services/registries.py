@@ -30,6 +30,7 @@ __all__ = [
     "secret_key_of_app",
 ]
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.key_files import check_key, load_or_create_key
 from helmforge.adapters.secrets import open_registry, seal_registry
+from helmforge.adapters.storage.database import engine_of
+from helmforge.adapters.storage.publish_locks import publish_lock
 from helmforge.adapters.storage.publishing_tables import PushRow, RegistryRow
 from helmforge.adapters.storage.server_tables import ChartBuildRow
 from helmforge.core.access.principals import Principal
@@ -76,6 +79,8 @@ if TYPE_CHECKING:
 KEY_FILE_NAME = "secret.key"
 _MAX_CA_PEM = 256 << 10
 _AUTO_ATTEMPTS = 3
+# Publishes of one chart queue behind one another; each is bounded by its registry deadlines.
+_LOCK_WAIT = 120.0
 
 
 def secret_key_for(settings: Settings) -> bytes:
@@ -438,10 +443,15 @@ def publish_build(
 ) -> PublishOutcome:
     """Push recorded build ``build_id`` to the configured ``registry``.
 
-    Identical content already under the version answers ``unchanged``. Raises
-    ``NotFoundError`` (build or registry), ``ConflictError`` (the version holds other content:
-    both layer digests named; the failed push is recorded), ``ExternalServiceError`` (registry
-    down or refusing our credentials).
+    Publishes of one chart to one registry run one at a time (``publish_lock``, across server
+    processes): each reads the tag, chooses the version under ``auto`` and records its push
+    before the next looks, so one version only ever gets one content. Identical content
+    already under the version answers ``unchanged``; when the database has no push of it (a
+    process killed between the push and its record), the push is recorded now and answers
+    ``pushed``. Raises ``NotFoundError`` (build or registry), ``ConflictError`` (the version
+    holds other content: both layer digests named; the failed push is recorded),
+    ``ExternalServiceError`` (registry down or refusing our credentials, or another publish
+    of the chart holding it too long).
     """
     build = chart_builds.get_build(sessions, build_id, actor=actor)
     config = _open(sessions, registry, key=key)
@@ -450,6 +460,74 @@ def publish_build(
         template_store.get_version(sessions, template_name, template_version, actor=actor)
     )
     policy = template.chart_version_policy
+    repository = repository_for(config.reference, build.name)
+    # Keyed by where the chart lands, not by the registry's name: two names may share a URL.
+    lock_key = f"{config.reference.authority}/{repository}"
+    with publish_lock(engine_of(sessions), lock_key, wait=_LOCK_WAIT):
+        pushed, result = _push_build(
+            sessions, build, config, policy=policy, registry=registry, actor=actor, client=client
+        )
+        with sessions.begin() as session:
+            reconciled = result.status == "unchanged" and not _push_recorded(
+                session, result, registry=registry
+            )
+            if reconciled:
+                result = dataclasses.replace(result, status="pushed")
+            row = _add_push(
+                session,
+                result,
+                registry=registry,
+                build_id=pushed.id,
+                actor=actor.name,
+                at=datetime.now(UTC),
+            )
+            audit.record(
+                session,
+                actor,
+                "chart.publish",
+                f"chart:{pushed.id}",
+                after={
+                    "registry": registry,
+                    "repository": result.repository,
+                    "tag": result.tag,
+                    "version": result.version,
+                    "layer_digest": result.layer_digest,
+                    "manifest_digest": result.manifest_digest,
+                    "status": result.status,
+                    "policy": policy,
+                    **({"reconciled": True} if reconciled else {}),
+                },
+            )
+            push_id = row.id
+    if result.error is not None:
+        raise _as_service_error(registry, result.error)
+    return PublishOutcome(
+        build_id=pushed.id,
+        requested_build_id=build.id,
+        registry=registry,
+        policy=policy,
+        chart=result.chart,
+        version=result.version,
+        repository=result.repository,
+        tag=result.tag,
+        manifest_digest=result.manifest_digest,
+        layer_digest=result.layer_digest,
+        status=result.status,
+        push_id=push_id,
+    )
+
+
+def _push_build(
+    sessions: sessionmaker[Session],
+    build: chart_builds.ChartBuildView,
+    config: Registry,
+    *,
+    policy: str,
+    registry: str,
+    actor: Principal,
+    client: RegistryClient | None,
+) -> tuple[chart_builds.ChartBuildView, PushResult]:
+    """Choose the version (``auto``) and push; the build pushed and what happened."""
     active = client or client_for(config, max_connections=2)
     try:
         _, original = chart_builds.get_archive(sessions, build.id, actor=actor)
@@ -478,8 +556,9 @@ def publish_build(
                 actor=actor.name,
                 client=active,
             )
-            # Under auto, a conflict means another publish took the chosen version between
-            # our tag-list read and our push: choose again (the next patch above it).
+            # Publishes through helmforge wait for one another, but a push from outside (helm
+            # push, another tool) can still take the chosen version between our tag-list read
+            # and our push: under auto, choose again (the next patch above it).
             if not (
                 policy == "auto"
                 and isinstance(result.error, ConflictError)
@@ -489,48 +568,23 @@ def publish_build(
     finally:
         if client is None:
             active.close()
-    with sessions.begin() as session:
-        row = _add_push(
-            session,
-            result,
-            registry=registry,
-            build_id=pushed.id,
-            actor=actor.name,
-            at=datetime.now(UTC),
+    return pushed, result
+
+
+def _push_recorded(session: Session, result: PushResult, *, registry: str) -> bool:
+    """Whether the database holds a push of this very manifest under ``result``'s tag."""
+    found = session.scalar(
+        sa.select(PushRow.id)
+        .where(
+            PushRow.registry_name == registry,
+            PushRow.repository == result.repository,
+            PushRow.tag == result.tag,
+            PushRow.manifest_digest == result.manifest_digest,
+            PushRow.status.in_(("pushed", "unchanged")),
         )
-        audit.record(
-            session,
-            actor,
-            "chart.publish",
-            f"chart:{pushed.id}",
-            after={
-                "registry": registry,
-                "repository": result.repository,
-                "tag": result.tag,
-                "version": result.version,
-                "layer_digest": result.layer_digest,
-                "manifest_digest": result.manifest_digest,
-                "status": result.status,
-                "policy": policy,
-            },
-        )
-        push_id = row.id
-    if result.error is not None:
-        raise _as_service_error(registry, result.error)
-    return PublishOutcome(
-        build_id=pushed.id,
-        requested_build_id=build.id,
-        registry=registry,
-        policy=policy,
-        chart=result.chart,
-        version=result.version,
-        repository=result.repository,
-        tag=result.tag,
-        manifest_digest=result.manifest_digest,
-        layer_digest=result.layer_digest,
-        status=result.status,
-        push_id=push_id,
+        .limit(1)
     )
+    return found is not None
 
 
 def list_chart_versions(
