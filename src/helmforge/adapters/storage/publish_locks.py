@@ -11,8 +11,9 @@ publishing service therefore holds ``publish_lock`` from its tag check (and, und
 - SQLite: an exclusive ``flock`` on a lock file in a folder beside the database file
   (``NAME.publish-locks``). Each holder opens the file itself, so the lock excludes other
   threads of one process as well as other processes on the host (the only ones that can
-  share a SQLite file). The kernel releases it when the process dies. A write transaction would do too, but it would stop every other
-  write of the server, including the publish's own build and push records, for the push.
+  share a SQLite file). The kernel releases it when the process dies. A write transaction
+  would do too, but it would stop every other write of the server, including the publish's
+  own build and push records, for the length of the push.
 """
 
 from __future__ import annotations
