@@ -29,7 +29,10 @@ def isolated_environment(
     return home
 
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# TEST_SHARED_DATA points a work tree outside /work at the same data.
+SHARED_DATA = Path(
+    os.environ.get("TEST_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 
 
 @pytest.fixture(scope="session")

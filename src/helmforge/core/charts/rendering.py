@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from helmforge.core.charts.crds import crd_labels, crd_text, is_crd
 from helmforge.core.charts.files import (
     HELMIGNORE,
     chart_yaml,
@@ -42,6 +43,7 @@ from helmforge.core.schemas.validation import SchemaViolation, Validator
 from helmforge.core.templates.checks import name_problem
 from helmforge.core.templates.layering import effective_values, matches
 from helmforge.core.templates.placeholders import ValuesRef, parse_placeholders, substitute_context
+from helmforge.core.templates.removed_apis import removed_api, removed_api_message
 from helmforge.core.templates.value_schemas import (
     parameter_schemas,
     parameter_type,
@@ -200,6 +202,7 @@ def render_chart(
     ctx = context.as_dict()
     resources = [r for r in template.resources if matches(r.when, ctx)]
     _check_names(template, resources, ctx)
+    _check_removed_apis(template, resources, schemas)
     files: dict[str, str] = {
         ".helmignore": HELMIGNORE,
         "Chart.yaml": chart_yaml(
@@ -218,7 +221,13 @@ def render_chart(
         "templates/NOTES.txt": notes_txt(template, context, resources),
     }
     for resource in resources:
-        files[f"templates/{resource.id}.yaml"] = _resource_text(template, schemas, resource, ctx)
+        if is_crd(resource):
+            labels = crd_labels(name, version=version, app_version=context.version)
+            files[f"crds/{resource.id}.yaml"] = crd_text(template, resource, ctx, labels)
+        else:
+            files[f"templates/{resource.id}.yaml"] = _resource_text(
+                template, schemas, resource, ctx
+            )
     encoded = {path: files[path].encode() for path in sorted(files)}
     # The content digest covers every file but the version, and is then written into
     # Chart.yaml: the same content under a new version keeps its digest.
@@ -255,6 +264,25 @@ def _check_names(template: Template, resources: list[Resource], ctx: dict[str, s
                     location=template.where(path),
                 )
             )
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise InputError("; ".join(map(str, problems)), problems=tuple(problems))
+
+
+def _check_removed_apis(template: Template, resources: list[Resource], schemas: SchemaSet) -> None:
+    """Refuse objects whose apiVersion Kubernetes no longer serves (Helm cannot install them)."""
+    target = template.kubernetes_version or schemas.kubernetes_version
+    problems = [
+        InputError(
+            f"{resource.kind} {resource.id}: {removed_api_message(removed, target)}",
+            location=template.where(
+                ("spec", "resources", resource.index, "manifest", "apiVersion")
+            ),
+        )
+        for resource in resources
+        if (removed := removed_api(resource.api_version, resource.kind, target)) is not None
+    ]
     if len(problems) == 1:
         raise problems[0]
     if problems:

@@ -4,7 +4,8 @@ Each resource is materialised with a sample context and every ``${values.X}`` re
 parameter's default (or, for a required parameter without one, a sample of its type), then
 validated against the schema of its kind. Parameter defaults and layer values are checked
 against the derived values schema; a parameter bound to fields of different types is an
-error; a kind the schemas do not know (a CRD) is a warning.
+error; a kind the schemas do not know (a CRD) is a warning, but an apiVersion that Kubernetes
+removed by the template's version (``removed_apis``) is an error naming the replacement.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from helmforge.core.schemas.validation import Validator
 from helmforge.core.templates.layering import resolve_context_text
 from helmforge.core.templates.models import Problem
 from helmforge.core.templates.placeholders import ValuesRef, parse_placeholders, substitute_context
+from helmforge.core.templates.removed_apis import removed_api, removed_api_message
 from helmforge.core.templates.value_schemas import (
     parameter_schemas,
     parameter_type,
@@ -130,6 +132,30 @@ def check_template(template: Template, *, schemas: SchemaSet) -> list[Problem]:
                     template.where((*base, "metadata", "name")),
                 )
             )
+        if resource.kind == "CustomResourceDefinition":
+            problems.extend(
+                Problem(
+                    f"{resource.id}: a CustomResourceDefinition goes to the chart's crds/, which "
+                    f"Helm does not template: ${{values.{binding.parameter}}} cannot be used "
+                    "here (write the text literally, or use ${ctx.*})",
+                    template.where((*base, *binding.path)),
+                )
+                for binding in template.bindings
+                if binding.resource_id == resource.id
+            )
+        removed = removed_api(
+            resource.api_version,
+            resource.kind,
+            template.kubernetes_version or schemas.kubernetes_version,
+        )
+        if removed is not None:
+            message = removed_api_message(
+                removed, template.kubernetes_version or schemas.kubernetes_version
+            )
+            problems.append(
+                Problem(f"{resource.id}: {message}", template.where((*base, "apiVersion")))
+            )
+            continue
         violations = schemas.validate(obj)
         if violations is None:
             problems.append(

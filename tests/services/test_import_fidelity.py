@@ -1,0 +1,201 @@
+"""Import fidelity: public and hand-written manifest sets through ``template init`` and
+generation come back as charts Helm can install, each defect named by its test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.core.charts.rendering import render_chart
+from helmforge.core.contexts import parse_context
+from helmforge.core.errors import InputError
+from helmforge.core.templates.parsing import parse_template, validate_template
+from helmforge.core.templates.removed_apis import removed_api
+from helmforge.core.yaml_codec import dump_yaml, load_single
+from helmforge.services.template_bootstrap import InitResult, init_template_file
+from tests.support.charts import write_chart
+from tests.support.helm import assert_helm_lints
+
+CONTEXT = {
+    "product": "shop",
+    "customer": "acme",
+    "environment": "dev",
+    "instance": "a1",
+    "version": "1.0.0",
+}
+ARGO_APPLICATION = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: guestbook, namespace: argocd}
+spec:
+  project: default
+  source: {repoURL: 'https://github.com/argoproj/argocd-example-apps.git', path: guestbook}
+  destination: {server: 'https://kubernetes.default.svc', namespace: guestbook}
+"""
+
+
+def _init(tmp_path: Path, *sources: str | Path, name: str = "app") -> tuple[Path, InitResult]:
+    paths: list[str] = []
+    for index, source in enumerate(sources):
+        if isinstance(source, Path):
+            paths.append(str(source))
+        else:
+            written = tmp_path / f"input-{index}.yaml"
+            written.write_text(source)
+            paths.append(str(written))
+    out = tmp_path / f"{name}.yaml"
+    result = init_template_file(
+        paths,
+        name=name,
+        out=out,
+        kubernetes_version="1.31",
+        stdin=None,
+        open_engine=None,
+        actor="t",
+    )
+    return out, result
+
+
+def _chart(template_file: Path, into: Path, **context: str) -> dict[str, str]:
+    """Render, write and Helm-lint the chart; its files as text."""
+    template = parse_template(template_file.read_bytes(), source=str(template_file))
+    chart = render_chart(
+        template,
+        parse_context({**CONTEXT, **context}),
+        schemas=load_schema_set("1.31"),
+        generator_version="test",
+    )
+    assert_helm_lints(write_chart(chart, into))
+    return {path: data.decode() for path, data in chart.files.items()}
+
+
+@pytest.mark.helm
+@pytest.mark.slow
+def test_crds_land_in_templates_beside_their_custom_resources(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    argocd = shared_data / "argocd"
+    out, _result = _init(
+        tmp_path,
+        argocd / "application-crd.yaml",
+        argocd / "appproject-crd.yaml",
+        ARGO_APPLICATION,
+        name="argo",
+    )
+    files = _chart(out, tmp_path / "chart")
+    crds = sorted(path for path in files if path.startswith("crds/"))
+    assert crds == [
+        "crds/applications-argoproj-io-customresourcedefinition.yaml",
+        "crds/appprojects-argoproj-io-customresourcedefinition.yaml",
+    ]
+    assert not [p for p in files if "customresourcedefinition" in p and p.startswith("templates/")]
+    assert "templates/guestbook-application.yaml" in files
+    # crds/ is not templated by Helm: plain YAML, the source CRD unchanged but for its labels.
+    written = yaml.safe_load(files[crds[0]])
+    source = yaml.safe_load((argocd / "application-crd.yaml").read_text())
+    assert written["spec"] == source["spec"]
+    assert written["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "shop-acme-dev-a1",
+        "app.kubernetes.io/part-of": "argocd",
+        "app.kubernetes.io/version": "1.0.0",
+        "helm.sh/chart": "shop-acme-dev-a1-1.0.0",
+    }
+
+
+def test_crd_with_a_values_placeholder_is_refused(tmp_path: Path) -> None:
+    crd: dict[str, Any] = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "${values.group}",
+            "names": {"kind": "Widget", "plural": "widgets"},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": True, "storage": True}],
+        },
+    }
+    document = {
+        "apiVersion": "helmforge.dev/v1",
+        "kind": "Template",
+        "metadata": {"name": "w", "version": "0.1.0"},
+        "spec": {
+            "kubernetesVersion": "1.31",
+            "values": {"group": {"default": "example.com"}},
+            "resources": [{"id": "crd", "manifest": crd}],
+        },
+    }
+    template = parse_template(dump_yaml(document), source="w.yaml")
+    problems = list(validate_template(template, schemas=load_schema_set("1.31")))
+    assert [str(p) for p in problems if p.is_error] == [
+        "w.yaml:19: spec.resources[0].manifest.spec.group: crd: a CustomResourceDefinition goes "
+        "to the chart's crds/, which Helm does not template: ${values.group} cannot be used here "
+        "(write the text literally, or use ${ctx.*})"
+    ]
+    with pytest.raises(InputError, match=r"crds/, which Helm does not template"):
+        render_chart(
+            template,
+            parse_context(CONTEXT),
+            schemas=load_schema_set("1.31"),
+            generator_version="test",
+        )
+
+
+CRONJOB_V1BETA1 = """\
+apiVersion: batch/v1beta1
+kind: CronJob
+metadata: {name: nightly}
+spec:
+  schedule: "0 1 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: job, image: 'busybox:1.36'}]
+"""
+
+
+def test_removed_api_versions_pass_init_validate_and_generate(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"removed in Kubernetes 1\.25.*use apiVersion: batch/v1"):
+        _init(tmp_path, CRONJOB_V1BETA1, name="nightly")
+    assert not (tmp_path / "nightly.yaml").exists()
+    # A template written by hand (or for an older kubernetesVersion, then raised) fails the
+    # checks and generation alike.
+    document = {
+        "apiVersion": "helmforge.dev/v1",
+        "kind": "Template",
+        "metadata": {"name": "nightly", "version": "0.1.0"},
+        "spec": {
+            "kubernetesVersion": "1.31",
+            "resources": [{"id": "cron", "manifest": load_single(CRONJOB_V1BETA1).data}],
+        },
+    }
+    template = parse_template(dump_yaml(document), source="nightly.yaml")
+    errors = [p for p in validate_template(template, schemas=load_schema_set("1.31")) if p.is_error]
+    assert [str(p) for p in errors] == [
+        "nightly.yaml:11: spec.resources[0].manifest.apiVersion: cron: CronJob batch/v1beta1 was "
+        "removed in Kubernetes 1.25 (this template targets 1.31), so Helm cannot install it: "
+        "use apiVersion: batch/v1"
+    ]
+    with pytest.raises(InputError, match=r"CronJob cron: .*use apiVersion: batch/v1"):
+        render_chart(
+            template,
+            parse_context(CONTEXT),
+            schemas=load_schema_set("1.31"),
+            generator_version="test",
+        )
+
+
+def test_removed_api_is_accepted_for_a_kubernetes_version_before_its_removal() -> None:
+    assert removed_api("batch/v1beta1", "CronJob", "1.24") is None
+    found = removed_api("batch/v1beta1", "CronJob", "1.25")
+    assert found is not None
+    assert found.replacement == "batch/v1"
+    policy = removed_api("policy/v1beta1", "PodSecurityPolicy", "1.31")
+    assert policy is not None
+    assert policy.replacement is None
+    assert removed_api("batch/v1", "CronJob", "1.31") is None
