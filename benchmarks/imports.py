@@ -142,13 +142,16 @@ def _child(mode: str, path: str, database: str) -> None:
 
         count = sum(1 for _ in yaml.load_all(content.decode(), Loader=yaml.CSafeLoader))
     else:
+        from helmforge.core.access.principals import local_operator
         from helmforge.services import catalog
 
-        engine = catalog.open_catalog(f"sqlite:///{database}")
+        store = catalog.open_catalog(f"sqlite:///{database}")
         begun = time.perf_counter()
-        report = catalog.import_sources(engine, [catalog.Source(path, content)], actor="benchmark")
+        report = catalog.import_sources(
+            store.sessions, [catalog.Source(path, content)], actor=local_operator("benchmark")
+        )
         count = report.count("created")
-        engine.dispose()
+        store.engine.dispose()
         started = begun  # the schema migration of a fresh database is not the import
     seconds = time.perf_counter() - started
     # VmHWM is this address space's peak (ru_maxrss would include the parent's before exec).

@@ -31,9 +31,12 @@ from tests.support.oci_charts import make_chart
 from tests.support.registry import Fault, FaultProxy, RegistryServer
 
 from helmforge.adapters.oci import RegistryClient
+from helmforge.core.access.principals import local_operator
 from helmforge.core.oci.artifacts import ChartArtifact, build_artifact
 from helmforge.core.oci.references import Registry
 from helmforge.services.publishing import ChartArchive, publish_archives
+
+OPERATOR = local_operator("ci")
 
 CHARTS = 100
 LATENCY_CHARTS = 40
@@ -141,7 +144,7 @@ def _kill_loop(root: Path, server: RegistryServer) -> dict[str, float | str]:
             for archive in archives:
                 proxy.add(Fault("PUT", r"/blobs/uploads/", "hook", hook=crash))
                 started = time.perf_counter()
-                (result,) = publish_archives([archive], registry, client=client)
+                (result,) = publish_archives([archive], registry, client=client, actor=OPERATOR)
                 durations.append(time.perf_counter() - started)
                 if result.error is not None:
                     failed += 1
@@ -184,9 +187,13 @@ def _helmforge_round(root: Path, authority: str, prefix: str) -> tuple[float, fl
     archives, _ = _charts(root, prefix, CHARTS)
     registry = Registry(f"oci://{authority}/hf", plain_http=True)
     with RegistryClient(registry, max_connections=4 + 2) as client:  # 4 push + 2 tag-check
-        first = _timed(lambda: publish_archives(archives, registry, client=client, workers=4))
+        first = _timed(
+            lambda: publish_archives(archives, registry, client=client, workers=4, actor=OPERATOR)
+        )
         uploaded_first = client.stats["blobs_uploaded"]
-        again = _timed(lambda: publish_archives(archives, registry, client=client, workers=4))
+        again = _timed(
+            lambda: publish_archives(archives, registry, client=client, workers=4, actor=OPERATOR)
+        )
         return first, again, uploaded_first, client.stats["blobs_uploaded"] - uploaded_first
 
 
@@ -209,7 +216,9 @@ def _measure(root: Path, server: RegistryServer) -> dict[str, float | str]:
         slow_registry = Registry(f"oci://{proxy.authority}/hf", plain_http=True)
         with RegistryClient(slow_registry, max_connections=8 + 4) as client:
             slow_hf = _timed(
-                lambda: publish_archives(slow_archives, slow_registry, client=client, workers=8)
+                lambda: publish_archives(
+                    slow_archives, slow_registry, client=client, workers=8, actor=OPERATOR
+                )
             )
         slow_helm = _timed(lambda: _helm_push(slow_files, f"oci://{proxy.authority}/helm"))
     finally:

@@ -16,10 +16,13 @@ import pytest
 
 from helmforge.adapters import kube_cluster
 from helmforge.adapters.kube_cluster import ClusterRequest, items_from_list, plan_requests
+from helmforge.core.access.principals import local_operator
 from helmforge.core.errors import ExternalServiceError, InputError
 from helmforge.core.manifests.reading import split_documents
 from helmforge.core.yaml_codec import LineMap, LoadedDocument
 from helmforge.services import catalog
+
+OPS = local_operator("ops")
 
 CANARY = "canary-token-6f1d2c"
 
@@ -93,10 +96,10 @@ def test_cluster_objects_are_cleaned_on_import(database_url: str) -> None:
     manifests = split_documents(
         [LoadedDocument(body, 0, LineMap()) for body in objects], source="cluster:test"
     )
-    engine = catalog.open_catalog(database_url)
-    report = catalog.import_manifests(engine, manifests, actor="ops")
+    store = catalog.open_catalog(database_url)
+    report = catalog.import_manifests(store.sessions, manifests, actor=OPS)
     assert [o.outcome for o in report.objects] == ["created"]
-    stored = catalog.get_object(engine, "Deployment/shop/web", actor="ops").body
+    stored = catalog.get_object(store.sessions, "Deployment/shop/web", actor=OPS).body
     assert stored == {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -110,7 +113,7 @@ def test_cluster_objects_are_cleaned_on_import(database_url: str) -> None:
             },
         },
     }
-    engine.dispose()
+    store.engine.dispose()
 
 
 def test_missing_client_library_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from helmforge.cli.main import app
+from helmforge.core.access.principals import local_operator
 from helmforge.services import catalog
+
+OPERATOR = local_operator("t")
 
 DEMO = "manifests/microservices-demo"
 
@@ -181,9 +184,9 @@ def test_hostile_yaml_exits_1_with_the_reason_quickly(
     assert err.startswith("helmforge: error: ")
     assert seconds < 20
     assert peak_mb < 400
-    engine = catalog.open_catalog(cli_env["HELMFORGE_DATABASE_URL"])
-    assert catalog.list_objects(engine, actor="t") == []
-    engine.dispose()
+    store = catalog.open_catalog(cli_env["HELMFORGE_DATABASE_URL"])
+    assert catalog.list_objects(store.sessions, actor=OPERATOR) == []
+    store.engine.dispose()
 
 
 def test_oversized_file_is_refused_before_reading(tmp_path: Path, cli_env: dict[str, str]) -> None:

@@ -6,65 +6,82 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from helmforge.core.access.principals import local_operator
 from helmforge.core.errors import InputError, NotFoundError, TooLargeError
 from helmforge.services import catalog
+
+ALICE = local_operator("alice")
+BOB = local_operator("bob")
+OPERATOR_A = local_operator("a")
+OPERATOR_X = local_operator("x")
+OPERATOR_Y = local_operator("y")
 
 DEMO = "manifests/microservices-demo"
 
 
 def test_demo_imports_then_reimports_unchanged(database_url: str, shared_data: Path) -> None:
-    engine = catalog.open_catalog(database_url)
+    store = catalog.open_catalog(database_url)
     sources = catalog.read_paths([str(shared_data / DEMO / "kubernetes-manifests.yaml")])
-    report = catalog.import_sources(engine, sources, actor="alice")
+    report = catalog.import_sources(store.sessions, sources, actor=ALICE)
     assert report.count("created") == len(report.objects) > 30
     assert report.skipped == []
     assert report.invalid == []
-    again = catalog.import_sources(engine, sources, actor="alice")
+    again = catalog.import_sources(store.sessions, sources, actor=ALICE)
     assert again.count("unchanged") == len(again.objects)
-    deployments = catalog.list_objects(engine, actor="alice", kind="deployment")
+    deployments = catalog.list_objects(store.sessions, actor=ALICE, kind="deployment")
     assert len(deployments) == 12
     assert {d.schema_status for d in deployments} == {"valid"}
-    frontend = catalog.list_objects(engine, actor="alice", label_selector="app=frontend")
+    frontend = catalog.list_objects(store.sessions, actor=ALICE, label_selector="app=frontend")
     assert {e.reference for e in frontend} == {
         "Deployment/frontend",
         "Service/frontend",
         "Service/frontend-external",
     }
-    assert catalog.list_objects(engine, actor="a", label_selector="app notin (frontend),!app") != []
-    entry = catalog.get_object(engine, "Service/frontend", actor="alice")
+    assert (
+        catalog.list_objects(
+            store.sessions, actor=OPERATOR_A, label_selector="app notin (frontend),!app"
+        )
+        != []
+    )
+    entry = catalog.get_object(store.sessions, "Service/frontend", actor=ALICE)
     assert entry.body["spec"]["type"] == "ClusterIP"
     assert entry.imported_by == "alice"
     with pytest.raises(NotFoundError):
-        catalog.get_object(engine, "Service/nope", actor="alice")
-    engine.dispose()
+        catalog.get_object(store.sessions, "Service/nope", actor=ALICE)
+    store.engine.dispose()
 
 
 def test_split_files_import_and_kustomization_is_skipped(
     database_url: str, shared_data: Path
 ) -> None:
-    engine = catalog.open_catalog(database_url)
+    store = catalog.open_catalog(database_url)
     folder = shared_data / DEMO
     paths = sorted(str(p) for p in folder.glob("split-*.yaml"))
-    report = catalog.import_sources(engine, catalog.read_paths(paths), actor="bob")
+    report = catalog.import_sources(store.sessions, catalog.read_paths(paths), actor=BOB)
     assert len(report.skipped) == 1
     assert "Kustomization" in report.skipped[0].reason
     assert report.count("created") == len(report.objects)
     by_source = catalog.list_objects(
-        engine, actor="bob", source=str(folder / "split-cartservice.yaml")
+        store.sessions, actor=BOB, source=str(folder / "split-cartservice.yaml")
     )
     assert {e.kind for e in by_source} >= {"Deployment", "Service"}
-    engine.dispose()
+    store.engine.dispose()
 
 
 def test_changed_object_is_updated_and_conflicts_fail_atomically(database_url: str) -> None:
-    engine = catalog.open_catalog(database_url)
+    store = catalog.open_catalog(database_url)
     first = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {a: b}}\ndata: {k: v}\n"
-    catalog.import_sources(engine, [catalog.Source("one.yaml", first)], actor="x")
+    catalog.import_sources(store.sessions, [catalog.Source("one.yaml", first)], actor=OPERATOR_X)
     changed = first.replace(b"k: v", b"k: w").replace(b"a: b", b"a: c")
-    report = catalog.import_sources(engine, [catalog.Source("two.yaml", changed)], actor="y")
+    report = catalog.import_sources(
+        store.sessions, [catalog.Source("two.yaml", changed)], actor=OPERATOR_Y
+    )
     assert [o.outcome for o in report.objects] == ["updated"]
-    assert catalog.list_objects(engine, actor="x", label_selector="a=c")[0].source == "two.yaml"
-    assert catalog.list_objects(engine, actor="x", label_selector="a=b") == []
+    assert (
+        catalog.list_objects(store.sessions, actor=OPERATOR_X, label_selector="a=c")[0].source
+        == "two.yaml"
+    )
+    assert catalog.list_objects(store.sessions, actor=OPERATOR_X, label_selector="a=b") == []
     conflicting = (
         changed
         + b"---\n"
@@ -72,13 +89,15 @@ def test_changed_object_is_updated_and_conflicts_fail_atomically(database_url: s
         + b"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: new}\n"
     )
     with pytest.raises(InputError, match="defined twice"):
-        catalog.import_sources(engine, [catalog.Source("three.yaml", conflicting)], actor="x")
-    assert [e.name for e in catalog.list_objects(engine, actor="x")] == ["c"]
-    engine.dispose()
+        catalog.import_sources(
+            store.sessions, [catalog.Source("three.yaml", conflicting)], actor=OPERATOR_X
+        )
+    assert [e.name for e in catalog.list_objects(store.sessions, actor=OPERATOR_X)] == ["c"]
+    store.engine.dispose()
 
 
 def test_invalid_objects_fail_with_the_path_unless_allowed(database_url: str) -> None:
-    engine = catalog.open_catalog(database_url)
+    store = catalog.open_catalog(database_url)
     bad = (
         b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"
         b"spec: {replicas: three, selector: {matchLabels: {a: b}},\n"
@@ -86,26 +105,28 @@ def test_invalid_objects_fail_with_the_path_unless_allowed(database_url: str) ->
         b"  spec: {containers: [{name: c, image: x, bogus: 1}]}}}\n"
     )
     with pytest.raises(InputError) as caught:
-        catalog.import_sources(engine, [catalog.Source("bad.yaml", bad)], actor="x")
+        catalog.import_sources(store.sessions, [catalog.Source("bad.yaml", bad)], actor=OPERATOR_X)
     messages = [str(p) for p in caught.value.problems]
     assert any("bad.yaml:1: Deployment/d: spec.replicas:" in m for m in messages)
     assert any("spec.template.spec.containers[0]: unknown field(s) bogus" in m for m in messages)
-    assert catalog.list_objects(engine, actor="x") == []
+    assert catalog.list_objects(store.sessions, actor=OPERATOR_X) == []
     report = catalog.import_sources(
-        engine, [catalog.Source("bad.yaml", bad)], actor="x", allow_invalid=True
+        store.sessions, [catalog.Source("bad.yaml", bad)], actor=OPERATOR_X, allow_invalid=True
     )
     assert report.invalid[0].reference == "Deployment/d"
-    assert catalog.list_objects(engine, actor="x")[0].schema_status == "invalid"
-    engine.dispose()
+    assert catalog.list_objects(store.sessions, actor=OPERATOR_X)[0].schema_status == "invalid"
+    store.engine.dispose()
 
 
 def test_unknown_kinds_are_imported_and_flagged(database_url: str) -> None:
-    engine = catalog.open_catalog(database_url)
+    store = catalog.open_catalog(database_url)
     text = b"apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: n}\n"
-    report = catalog.import_sources(engine, [catalog.Source("w.yaml", text)], actor="x")
+    report = catalog.import_sources(
+        store.sessions, [catalog.Source("w.yaml", text)], actor=OPERATOR_X
+    )
     assert [o.schema_status for o in report.without_schema] == ["no-schema"]
-    assert catalog.get_object(engine, "Widget/n/w", actor="x").namespace == "n"
-    engine.dispose()
+    assert catalog.get_object(store.sessions, "Widget/n/w", actor=OPERATOR_X).namespace == "n"
+    store.engine.dispose()
 
 
 def test_read_paths_checks_size_before_reading_and_reads_stdin(tmp_path: Path) -> None:
@@ -122,20 +143,20 @@ def test_read_paths_checks_size_before_reading_and_reads_stdin(tmp_path: Path) -
 
 
 def test_secret_values_never_reach_the_catalog(database_url: str) -> None:
-    engine = catalog.open_catalog(database_url)
+    store = catalog.open_catalog(database_url)
     canary = "c2VjcmV0LWNhbmFyeQ=="
     text = (
         "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n"
         f"data: {{password: {canary}}}\nstringData: {{token: plain-canary}}\n"
     ).encode()
-    catalog.import_sources(engine, [catalog.Source("s.yaml", text)], actor="x")
-    entry = catalog.get_object(engine, "Secret/s", actor="x")
+    catalog.import_sources(store.sessions, [catalog.Source("s.yaml", text)], actor=OPERATOR_X)
+    entry = catalog.get_object(store.sessions, "Secret/s", actor=OPERATOR_X)
     assert entry.body["data"] == {"password": ""}
     assert entry.body["stringData"] == {"token": ""}
-    with engine.connect() as connection:
+    with store.engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT body, problems FROM catalog_objects")).all()
     dump = repr(rows)
     assert "password" in dump
     assert canary not in dump
     assert "plain-canary" not in dump
-    engine.dispose()
+    store.engine.dispose()

@@ -14,6 +14,7 @@ import helm_sdkpy
 import pytest
 
 from helmforge.adapters.oci import RegistryClient, RetryPolicy
+from helmforge.core.access.principals import local_operator
 from helmforge.core.chart_annotations import CONTENT_DIGEST_ANNOTATION
 from helmforge.core.errors import ConflictError, InputError, PermissionDeniedError
 from helmforge.core.oci.artifacts import (
@@ -44,6 +45,9 @@ from tests.support.registry import (
     unique_path,
 )
 
+ALICE = local_operator("alice")
+OPERATOR = local_operator("ci")
+
 pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
 
 FAST = RetryPolicy(attempts=6, base_delay=0.1, max_delay=1.0)
@@ -73,13 +77,13 @@ def test_publish_is_idempotent_and_concurrent(private_registry: RegistryServer) 
     given = [*archives(6), ChartArchive("other.tgz", make_chart("other", "2.0.0+build.1"))]
     with RegistryClient(registry, retry=FAST) as client:
         results = publish_archives(
-            given, registry, actor="alice", recorder=recorder, client=client, clock=lambda: WHEN
+            given, registry, actor=ALICE, recorder=recorder, client=client, clock=lambda: WHEN
         )
         assert [r.status for r in results] == ["pushed"] * 7
         assert results[-1].tag == "2.0.0_build.1"
         assert results[-1].repository == "charts/other"
         assert client.stats["blobs_uploaded"] == 14
-        again = publish_archives(given, registry, actor="alice", recorder=recorder, client=client)
+        again = publish_archives(given, registry, actor=ALICE, recorder=recorder, client=client)
         assert [r.status for r in again] == ["unchanged"] * 7
         assert [r.manifest_digest for r in again] == [r.manifest_digest for r in results]
         assert client.stats["blobs_uploaded"] == 14  # nothing uploaded the second time
@@ -100,9 +104,9 @@ def test_conflicting_repush_is_refused_with_both_digests(private_registry: Regis
     registry = Registry(f"oci://{private_registry.authority}/charts", plain_http=True)
     original = make_chart(payload="one")
     changed = make_chart(payload="two")
-    (first,) = publish_archives([ChartArchive("a.tgz", original)], registry)
+    (first,) = publish_archives([ChartArchive("a.tgz", original)], registry, actor=OPERATOR)
     assert first.status == "pushed"
-    (second,) = publish_archives([ChartArchive("b.tgz", changed)], registry)
+    (second,) = publish_archives([ChartArchive("b.tgz", changed)], registry, actor=OPERATOR)
     assert second.status == "failed"
     assert isinstance(second.error, ConflictError)
     assert sha256_digest(original) in str(second.error)
@@ -124,7 +128,7 @@ def test_invalid_archives_stop_everything_before_any_push(
         ChartArchive("twice.tgz", make_chart(payload="different")),
     ]
     with pytest.raises(InputError) as caught:
-        publish_archives(bad, registry)
+        publish_archives(bad, registry, actor=OPERATOR)
     assert "broken.tgz" in str(caught.value)
     assert "given twice" in str(caught.value)
     assert list_versions(registry, repository="charts/demo") == []
@@ -142,7 +146,7 @@ def test_registry_killed_mid_push_and_restarted(
     registry = Registry(f"oci://{fault_proxy.authority}/charts", plain_http=True)
     given = archives(8)
     with RegistryClient(registry, retry=FAST) as client:
-        results = publish_archives(given, registry, client=client, workers=4)
+        results = publish_archives(given, registry, client=client, workers=4, actor=OPERATOR)
         assert [r.error for r in results] == [None] * 8
         assert client.stats["connection_errors"] >= 1
         for archive, result in zip(given, results, strict=True):
@@ -174,7 +178,7 @@ def test_denied_and_canary_never_leaks(
         username=canary_user,
         password=Secret(CANARY_PASSWORD),
     )
-    results = publish_archives(archives(2), registry, actor=canary_user)
+    results = publish_archives(archives(2), registry, actor=local_operator(canary_user))
     assert all(isinstance(r.error, PermissionDeniedError) for r in results)
     assert all("denied" in str(r.error) for r in results)
     out = capsys.readouterr()
@@ -197,7 +201,7 @@ def test_helm_reads_what_we_push_and_pushes_the_same_layer(
         password=Secret(CANARY_PASSWORD),
     )
     archive = make_chart("oracle", "0.3.0", annotations={"helmforge.dev/template": "web@1"})
-    (result,) = publish_archives([ChartArchive("oracle.tgz", archive)], registry)
+    (result,) = publish_archives([ChartArchive("oracle.tgz", archive)], registry, actor=OPERATOR)
     assert result.status == "pushed"
     with RegistryClient(registry) as client:
         manifest = client.get_manifest(result.repository, result.tag)
@@ -251,7 +255,7 @@ def test_republish_after_helm_push_is_unchanged(
     )
     registry = Registry(f"oci://{private_registry.authority}/charts", plain_http=True)
     started = time.monotonic()
-    (result,) = publish_archives([ChartArchive(str(chart_file), archive)], registry)
+    (result,) = publish_archives([ChartArchive(str(chart_file), archive)], registry, actor=OPERATOR)
     assert result.status == "unchanged"
     assert time.monotonic() - started < 5
 
@@ -266,7 +270,7 @@ def test_auto_version_policy_reads_the_registry(private_registry: RegistryServer
     assert choose_version(registry, chart_name="auto", policy="auto", content_digest="c1") == (
         "0.1.0"
     )
-    publish_archives([chart("0.1.0", "c1"), chart("0.1.1", "c2")], registry)
+    publish_archives([chart("0.1.0", "c1"), chart("0.1.1", "c2")], registry, actor=OPERATOR)
     same = choose_version(registry, chart_name="auto", policy="auto", content_digest="c2")
     changed = choose_version(registry, chart_name="auto", policy="auto", content_digest="c3")
     assert (same, changed) == ("0.1.1", "0.1.2")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from helmforge.adapters.oci import RegistryClient
 from helmforge.adapters.secrets import new_key
 from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
-from helmforge.core.access.principals import SYSTEM
+from helmforge.core.access.principals import SYSTEM, local_operator
 from helmforge.core.errors import ExternalServiceError
 from helmforge.core.oci.references import Registry
 from helmforge.core.secrets import Secret
@@ -20,6 +20,8 @@ from helmforge.services.publishing import ChartArchive, publish_archives
 from tests.api.conftest import CONTEXT, example_text
 from tests.support.oci_charts import make_chart
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
+
+OPERATOR = local_operator("ci")
 
 pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
 
@@ -50,9 +52,9 @@ def test_recorder_keeps_every_successful_push(
         config = registries._open(sessions, "lab", key=key)
         recorder = registries.DatabasePushRecorder(sessions, registry="lab")
         archives = [ChartArchive(f"{n}.tgz", make_chart(n)) for n in ("one", "two")]
-        results = publish_archives(archives, config, actor="ci", recorder=recorder)
+        results = publish_archives(archives, config, actor=OPERATOR, recorder=recorder)
         assert [(r.status, str(r.error)) for r in results] == [("pushed", "None")] * 2
-        publish_archives(archives[:1], config, actor="ci", recorder=recorder)
+        publish_archives(archives[:1], config, actor=OPERATOR, recorder=recorder)
         pushes = registries.list_pushes(sessions, actor=SYSTEM, registry="lab")
         assert sorted((p.chart, p.status, p.actor) for p in pushes) == [
             ("one", "pushed", "ci"),
@@ -76,7 +78,9 @@ class RacingClient(RegistryClient):
         tags = super().list_tags(repository, page_size=page_size)
         if self._intruder is not None:
             intruder, self._intruder = self._intruder, None
-            (other,) = publish_archives([ChartArchive("other.tgz", intruder)], self.registry)
+            (other,) = publish_archives(
+                [ChartArchive("other.tgz", intruder)], self.registry, actor=OPERATOR
+            )
             assert other.status == "pushed"
         return tags
 

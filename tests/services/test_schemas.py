@@ -5,8 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from helmforge.core.access.principals import local_operator
 from helmforge.core.errors import InputError
 from helmforge.services import catalog, schemas
+
+ADMIN_OPERATOR = local_operator("admin")
+OPERATOR_A = local_operator("a")
+OPS = local_operator("ops")
 
 VALID_APPLICATION = b"""
 apiVersion: argoproj.io/v1alpha1
@@ -26,35 +31,41 @@ spec:
 
 
 def test_argocd_crds_import_and_validate_applications(database_url: str, shared_data: Path) -> None:
-    engine = catalog.open_catalog(database_url)
+    store = catalog.open_catalog(database_url)
     paths = [str(p) for p in sorted((shared_data / "argocd").glob("*-crd.yaml"))]
-    report = schemas.import_schema_sources(engine, catalog.read_paths(paths), actor="admin")
+    report = schemas.import_schema_sources(
+        store.sessions, catalog.read_paths(paths), actor=ADMIN_OPERATOR
+    )
     assert ("argoproj.io/v1alpha1", "Application") in report.kinds
     assert report.count("created") == 3
-    again = schemas.import_schema_sources(engine, catalog.read_paths(paths), actor="admin")
+    again = schemas.import_schema_sources(
+        store.sessions, catalog.read_paths(paths), actor=ADMIN_OPERATOR
+    )
     assert again.count("unchanged") == 3
-    listed = schemas.list_schema_entries(engine, actor="admin", kind="application")
+    listed = schemas.list_schema_entries(store.sessions, actor=ADMIN_OPERATOR, kind="application")
     assert [entry.name for entry in listed] == ["io.argoproj.v1alpha1.Application"]
 
     good = catalog.import_sources(
-        engine, [catalog.Source("app.yaml", VALID_APPLICATION)], actor="admin"
+        store.sessions, [catalog.Source("app.yaml", VALID_APPLICATION)], actor=ADMIN_OPERATOR
     )
     assert [o.schema_status for o in good.objects] == ["valid"]
     broken = VALID_APPLICATION.replace(b"namespace: shop}", b"namespce: shop}").replace(
         b"targetRevision: 1.2.3", b"targetRevision: [1]"
     )
     with pytest.raises(InputError) as caught:
-        catalog.import_sources(engine, [catalog.Source("broken.yaml", broken)], actor="admin")
+        catalog.import_sources(
+            store.sessions, [catalog.Source("broken.yaml", broken)], actor=ADMIN_OPERATOR
+        )
     messages = "\n".join(str(problem) for problem in caught.value.problems)
     assert "Application/argocd/shop: spec.destination: unknown field(s) namespce" in messages
     assert "spec.sources[0].targetRevision" in messages
-    engine.dispose()
+    store.engine.dispose()
 
 
 def test_swagger_with_self_references_converts_and_validates(
     database_url: str, shared_data: Path
 ) -> None:
-    engine = catalog.open_catalog(database_url)
+    store = catalog.open_catalog(database_url)
     self_referencing = {
         "swagger": "2.0",
         "definitions": {
@@ -87,47 +98,54 @@ def test_swagger_with_self_references_converts_and_validates(
         catalog.Source("self.json", json.dumps(self_referencing).encode()),
         *catalog.read_paths([str(shared_data / "argocd" / "swagger.json")]),
     ]
-    report = schemas.import_schema_sources(engine, sources, actor="admin")
+    report = schemas.import_schema_sources(store.sessions, sources, actor=ADMIN_OPERATOR)
     assert report.count("created") > 200
     widget = (
         b"apiVersion: example.io/v1\nkind: Widget\nmetadata: {name: w}\n"
         b"spec: {items: {items: {port: 80}}}\n"
     )
     assert (
-        catalog.import_sources(engine, [catalog.Source("w.yaml", widget)], actor="a").invalid == []
+        catalog.import_sources(
+            store.sessions, [catalog.Source("w.yaml", widget)], actor=OPERATOR_A
+        ).invalid
+        == []
     )
     deep_bad = widget.replace(b"port: 80", b"port: [80]")
     with pytest.raises(InputError, match=r"spec.items.items.port"):
-        catalog.import_sources(engine, [catalog.Source("w.yaml", deep_bad)], actor="a")
-    engine.dispose()
+        catalog.import_sources(
+            store.sessions, [catalog.Source("w.yaml", deep_bad)], actor=OPERATOR_A
+        )
+    store.engine.dispose()
 
 
 def test_non_schema_input_is_refused_with_its_source(database_url: str) -> None:
-    engine = catalog.open_catalog(database_url)
+    store = catalog.open_catalog(database_url)
     with pytest.raises(InputError, match=r"cm.yaml:1.*not a CRD or an OpenAPI document"):
         schemas.import_schema_sources(
-            engine,
+            store.sessions,
             [catalog.Source("cm.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")],
-            actor="a",
+            actor=OPERATOR_A,
         )
-    assert schemas.list_schema_entries(engine, actor="a") == []
-    engine.dispose()
+    assert schemas.list_schema_entries(store.sessions, actor=OPERATOR_A) == []
+    store.engine.dispose()
 
 
 def test_crds_imported_as_objects_register_schemas_for_the_same_import(
     database_url: str, shared_data: Path
 ) -> None:
-    engine = catalog.open_catalog(database_url)
+    store = catalog.open_catalog(database_url)
     crd = (shared_data / "argocd" / "application-crd.yaml").read_bytes()
     stream = crd + b"\n---\n" + VALID_APPLICATION
-    report = catalog.import_sources(engine, [catalog.Source("argo.yaml", stream)], actor="ops")
+    report = catalog.import_sources(
+        store.sessions, [catalog.Source("argo.yaml", stream)], actor=OPS
+    )
     assert report.schemas == {"io.argoproj.v1alpha1.Application": "created"}
     statuses = {o.reference: o.schema_status for o in report.objects}
     assert statuses["Application/argocd/shop"] == "valid"
     assert statuses["CustomResourceDefinition/applications.argoproj.io"] == "valid"
-    listed = schemas.list_schema_entries(engine, actor="ops", kind="Application")
+    listed = schemas.list_schema_entries(store.sessions, actor=OPS, kind="Application")
     assert listed[0].source.startswith("argo.yaml:")
     broken = stream.replace(b"project: default", b"project: [default]")
     with pytest.raises(InputError, match=r"spec.project"):
-        catalog.import_sources(engine, [catalog.Source("argo.yaml", broken)], actor="ops")
-    engine.dispose()
+        catalog.import_sources(store.sessions, [catalog.Source("argo.yaml", broken)], actor=OPS)
+    store.engine.dispose()

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.core.access.principals import local_operator
 from helmforge.core.charts.rendering import render_chart
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError
@@ -13,6 +14,8 @@ from helmforge.core.yaml_codec import dump_yaml, load_single
 from helmforge.services import catalog
 from helmforge.services.template_bootstrap import init_template_file
 from tests.support.helm import assert_helm_lints
+
+OPERATOR = local_operator("t")
 
 DEMO = "manifests/microservices-demo"
 SERVICES = [
@@ -67,8 +70,8 @@ def test_demo_becomes_a_template_whose_chart_lints(
         out=out,
         kubernetes_version="1.31",
         stdin=None,
-        open_engine=None,
-        actor="t",
+        open_store=None,
+        actor=OPERATOR,
     )
     if layout == "split":
         assert [s.reason for s in result.skipped if "Kustomization" in s.reason]
@@ -107,8 +110,8 @@ def test_rerun_keeps_edits_and_reports_what_it_cannot_carry(tmp_path: Path) -> N
         out=out,
         kubernetes_version="1.31",
         stdin=None,
-        open_engine=None,
-        actor="t",
+        open_store=None,
+        actor=OPERATOR,
     )
     document = load_single(out.read_bytes()).data
     # The creator edits: a description, the replicas default, a label on the Service.
@@ -128,8 +131,8 @@ def test_rerun_keeps_edits_and_reports_what_it_cannot_carry(tmp_path: Path) -> N
         out=out,
         kubernetes_version="1.31",
         stdin=None,
-        open_engine=None,
-        actor="t",
+        open_store=None,
+        actor=OPERATOR,
     )
     merged = load_single(out.read_bytes()).data
     assert merged["metadata"]["description"] == "Our web tier"
@@ -148,15 +151,15 @@ def test_rerun_keeps_edits_and_reports_what_it_cannot_carry(tmp_path: Path) -> N
 def test_init_from_catalog_entries_and_bad_input_writes_nothing(
     database_url: str, tmp_path: Path
 ) -> None:
-    engine = catalog.open_catalog(database_url)
+    store = catalog.open_catalog(database_url)
     text = (
         b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: n}\ndata: {a: b}\n"
     )
-    catalog.import_sources(engine, [catalog.Source("c.yaml", text)], actor="t")
+    catalog.import_sources(store.sessions, [catalog.Source("c.yaml", text)], actor=OPERATOR)
     out = tmp_path / "cfg.yaml"
     init_template_file(
         ["catalog:ConfigMap/n/settings"], name="cfg", out=out, kubernetes_version="1.31",
-        stdin=None, open_engine=lambda: catalog.open_catalog(database_url), actor="t",
+        stdin=None, open_store=lambda: catalog.open_catalog(database_url), actor=OPERATOR,
     )  # fmt: skip
     assert load_single(out.read_bytes()).data["spec"]["values"]["settings"]["data"]["default"] == {
         "a": "b"
@@ -164,7 +167,7 @@ def test_init_from_catalog_entries_and_bad_input_writes_nothing(
     with pytest.raises(InputError, match="DNS-1123"):
         init_template_file(
             [str(tmp_path / "cfg.yaml")], name="Bad_Name", out=tmp_path / "x.yaml",
-            kubernetes_version="1.31", stdin=None, open_engine=None, actor="t",
+            kubernetes_version="1.31", stdin=None, open_store=None, actor=OPERATOR,
         )  # fmt: skip
     assert not (tmp_path / "x.yaml").exists()
-    engine.dispose()
+    store.engine.dispose()

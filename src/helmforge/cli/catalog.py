@@ -9,7 +9,6 @@ from __future__ import annotations
 
 __all__ = ["register"]
 
-import getpass
 import json
 import os
 import sys
@@ -22,7 +21,8 @@ from helmforge.cli.errors import abort, reporting_errors
 from helmforge.cli.templates import template_app
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from helmforge.core.access.principals import Principal
+    from helmforge.services.stores import Store
 
 catalog_app = typer.Typer(no_args_is_help=True, help="Browse the imported Kubernetes objects.")
 schemas_app = typer.Typer(no_args_is_help=True, help="Import and list CRD and OpenAPI schemas.")
@@ -41,14 +41,13 @@ KubernetesVersionOption = Annotated[
 ]
 
 
-def _actor() -> str:
-    try:
-        return os.environ.get("HELMFORGE_ACTOR") or getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"
+def _actor() -> Principal:
+    from helmforge.cli.principals import local_principal
+
+    return local_principal()
 
 
-def _engine() -> Engine:
+def _store() -> Store:
     from helmforge.services.catalog import open_catalog
     from helmforge.services.settings import load_settings
 
@@ -111,11 +110,11 @@ def import_command(
         abort("give PATH... or --cluster (not both)", code=2)
     with reporting_errors():
         sources = [] if cluster else catalog.read_paths(paths or [], stdin=sys.stdin.buffer)
-        engine = _engine()
+        store = _store()
         try:
             if cluster:
                 report = catalog.import_from_cluster(
-                    engine,
+                    store.sessions,
                     kinds=kinds or [],
                     namespaces=namespaces or [],
                     kubeconfig=kubeconfig,
@@ -126,7 +125,7 @@ def import_command(
                 )
             else:
                 report = catalog.import_sources(
-                    engine,
+                    store.sessions,
                     sources,
                     actor=_actor(),
                     kubernetes_version=kubernetes_version,
@@ -136,7 +135,7 @@ def import_command(
             _print_problems(error)
             raise
         finally:
-            engine.dispose()
+            store.engine.dispose()
     for skipped in report.skipped:
         typer.echo(str(skipped), err=True)
     for name, outcome in report.schemas.items():
@@ -170,10 +169,10 @@ def list_command(
     if output not in ("table", "json"):
         abort(f"--output {output!r} is not one of table, json")
     with reporting_errors():
-        engine = _engine()
+        store = _store()
         try:
             entries = catalog.list_objects(
-                engine,
+                store.sessions,
                 actor=_actor(),
                 kind=kind,
                 namespace=namespace,
@@ -181,7 +180,7 @@ def list_command(
                 source=source,
             )
         finally:
-            engine.dispose()
+            store.engine.dispose()
     if output == "json":
         typer.echo(
             json.dumps(
@@ -215,11 +214,11 @@ def show_command(
     from helmforge.services import catalog
 
     with reporting_errors():
-        engine = _engine()
+        store = _store()
         try:
-            entry = catalog.get_object(engine, reference, actor=_actor())
+            entry = catalog.get_object(store.sessions, reference, actor=_actor())
         finally:
-            engine.dispose()
+            store.engine.dispose()
     typer.echo(dump_yaml(entry.body), nl=False)
 
 
@@ -230,11 +229,11 @@ def schemas_import_command(paths: PathsArgument) -> None:
 
     with reporting_errors():
         sources = catalog.read_paths(paths, stdin=sys.stdin.buffer)
-        engine = _engine()
+        store = _store()
         try:
-            report = schemas.import_schema_sources(engine, sources, actor=_actor())
+            report = schemas.import_schema_sources(store.sessions, sources, actor=_actor())
         finally:
-            engine.dispose()
+            store.engine.dispose()
     for api_version, kind in report.kinds:
         typer.echo(f"{api_version} {kind}")
     typer.echo(
@@ -252,11 +251,11 @@ def schemas_list_command(
     from helmforge.services import schemas
 
     with reporting_errors():
-        engine = _engine()
+        store = _store()
         try:
-            entries = schemas.list_schema_entries(engine, actor=_actor(), kind=kind)
+            entries = schemas.list_schema_entries(store.sessions, actor=_actor(), kind=kind)
         finally:
-            engine.dispose()
+            store.engine.dispose()
     for entry in entries:
         typer.echo(f"{entry.api_version or '-'}\t{entry.kind or '-'}\t{entry.name}\t{entry.source}")
 
@@ -292,7 +291,7 @@ def init_command(
             out=target,
             kubernetes_version=kubernetes_version,
             stdin=sys.stdin.buffer,
-            open_engine=_engine,
+            open_store=_store,
             actor=_actor(),
         )
     for skipped in result.skipped:

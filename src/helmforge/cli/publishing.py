@@ -128,6 +128,7 @@ def push(
         raise typer.BadParameter(
             "give at least one CHART.tgz followed by oci://HOST[:PORT]/PATH", param_hint="targets"
         )
+    from helmforge.cli.principals import local_principal
     from helmforge.services.publishing import load_archive, publish_archives
 
     registry = _registry(
@@ -139,9 +140,7 @@ def push(
     )
     with reporting_errors():
         archives = [load_archive(Path(p)) for p in targets[:-1]]
-        results = publish_archives(
-            archives, registry, actor=username or "anonymous", workers=workers
-        )
+        results = publish_archives(archives, registry, actor=local_principal(), workers=workers)
     failures = [r for r in results if r.error is not None]
     for result in results:
         if result.error is None:

@@ -104,7 +104,7 @@ def list_events(
 ) -> list[AuditEvent]:
     """The newest events first, optionally filtered by exact ``action``/``target``; page with
     ``before_id`` (the smallest id of the previous page). ``limit`` is clamped to 1..1000."""
-    del actor  # every signed-in principal may read the trail until RBAC arrives
+    # Every signed-in principal may read the trail until access control arrives.
     query = sa.select(AuditEventRow).order_by(AuditEventRow.id.desc())
     if action:
         query = query.where(AuditEventRow.action == action)

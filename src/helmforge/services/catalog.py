@@ -6,7 +6,8 @@ was. Each object is stored once per identity (API group, kind, namespace, name):
 content again is ``unchanged``, different content ``updated``; two different objects with one
 identity in the same import are a conflict.
 
-Every call takes ``actor``, the name of whoever acts (recorded on the rows).
+Every call takes the session factory of the store and ``actor``, the ``Principal`` who acts
+(its name is recorded on the rows).
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters import kube_cluster
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.adapters.storage import catalog_store
-from helmforge.adapters.storage.database import create_database_engine, migrate
+from helmforge.adapters.storage.database import engine_of
+from helmforge.core.access.principals import Principal
 from helmforge.core.errors import InputError, Location, NotFoundError, TooLargeError
 from helmforge.core.manifests.cleaning import clean_object, redact_secret_values
 from helmforge.core.manifests.reading import (
@@ -58,6 +60,7 @@ from helmforge.core.schemas.compilers import CompiledSchemas
 from helmforge.core.schemas.kubernetes import SchemaSet
 from helmforge.core.schemas.openapi import crd_definitions
 from helmforge.core.yaml_codec import LineMap, LoadedDocument
+from helmforge.services.stores import Store, open_store_at
 
 DEFAULT_KUBERNETES_VERSION = "1.31"
 _SUFFIXES = (".yaml", ".yml", ".json")
@@ -133,11 +136,10 @@ class CatalogEntry:
         return f"{self.kind}/{self.name}"
 
 
-def open_catalog(database_url: str) -> Engine:
-    """An engine on ``database_url`` with every migration applied."""
-    engine = create_database_engine(database_url)
-    migrate(engine)
-    return engine
+def open_catalog(database_url: str) -> Store:
+    """The store on ``database_url`` with every migration applied (the caller disposes of
+    ``store.engine`` when done)."""
+    return open_store_at(database_url)
 
 
 def read_paths(
@@ -204,14 +206,14 @@ def parse_sources(sources: Sequence[Source]) -> ManifestSet:
 
 
 def catalog_schema_set(
-    engine: Engine,
+    sessions: sessionmaker[Session],
     *,
     kubernetes_version: str,
     extra: Mapping[str, dict[str, Any]] | None = None,
 ) -> SchemaSet:
     """The built-in schemas of ``kubernetes_version``, every schema imported, and ``extra``."""
     builtin = load_schema_set(kubernetes_version)
-    imported = {**catalog_store.load_schema_definitions(engine), **(extra or {})}
+    imported = {**catalog_store.load_schema_definitions(engine_of(sessions)), **(extra or {})}
     if not imported:
         return builtin
     return SchemaSet(
@@ -246,17 +248,19 @@ def _crds_in_sources(sources: Sequence[Source]) -> list[catalog_store.SchemaRow]
 
 
 def _with_crds(
-    engine: Engine, rows: Sequence[catalog_store.SchemaRow], kubernetes_version: str
+    sessions: sessionmaker[Session],
+    rows: Sequence[catalog_store.SchemaRow],
+    kubernetes_version: str,
 ) -> SchemaSet:
     extra = {row.name: json.loads(row.schema) for row in rows}
-    return catalog_schema_set(engine, kubernetes_version=kubernetes_version, extra=extra)
+    return catalog_schema_set(sessions, kubernetes_version=kubernetes_version, extra=extra)
 
 
 def import_sources(
-    engine: Engine,
+    sessions: sessionmaker[Session],
     sources: Sequence[Source],
     *,
-    actor: str,
+    actor: Principal,
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
     allow_invalid: bool = False,
 ) -> ImportReport:
@@ -268,8 +272,8 @@ def import_sources(
     kinds in the same import are validated against them.
     """
     crds = _crds_in_sources(sources)
-    schemas = _with_crds(engine, crds, kubernetes_version)
-    with catalog_store.object_writer(engine, actor=actor) as writer:
+    schemas = _with_crds(sessions, crds, kubernetes_version)
+    with catalog_store.object_writer(engine_of(sessions), actor=actor.name) as writer:
         batch = _ImportBatch(schemas, allow_invalid, writer)
         batch.report.schemas = writer.write_schemas(crds) if crds else {}
         for source in sources:
@@ -279,10 +283,10 @@ def import_sources(
 
 
 def import_manifests(
-    engine: Engine,
+    sessions: sessionmaker[Session],
     manifests: ManifestSet,
     *,
-    actor: str,
+    actor: Principal,
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
     allow_invalid: bool = False,
 ) -> ImportReport:
@@ -295,8 +299,8 @@ def import_manifests(
     are stored flagged ``no-schema``. Nothing is written when anything fails.
     """
     crds = _crd_schema_rows(manifests.objects)
-    schemas = _with_crds(engine, crds, kubernetes_version)
-    with catalog_store.object_writer(engine, actor=actor) as writer:
+    schemas = _with_crds(sessions, crds, kubernetes_version)
+    with catalog_store.object_writer(engine_of(sessions), actor=actor.name) as writer:
         batch = _ImportBatch(schemas, allow_invalid, writer)
         batch.report.schemas = writer.write_schemas(crds) if crds else {}
         batch.add(manifests)
@@ -382,13 +386,13 @@ class _ImportBatch:
 
 
 def import_from_cluster(
-    engine: Engine,
+    sessions: sessionmaker[Session],
     *,
     kinds: Sequence[str],
     namespaces: Sequence[str],
     kubeconfig: str | None,
     context: str | None,
-    actor: str,
+    actor: Principal,
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
     allow_invalid: bool = False,
 ) -> ImportReport:
@@ -405,7 +409,7 @@ def import_from_cluster(
     )
     manifests.skipped.extend(SkippedDocument(source, 0, note) for note in notes)
     return import_manifests(
-        engine,
+        sessions,
         manifests,
         actor=actor,
         kubernetes_version=kubernetes_version,
@@ -478,9 +482,9 @@ def _dotted(path: Sequence[str | int]) -> str:
 
 
 def list_objects(
-    engine: Engine,
+    sessions: sessionmaker[Session],
     *,
-    actor: str,
+    actor: Principal,
     kind: str | None = None,
     namespace: str | None = None,
     label_selector: str | None = None,
@@ -488,24 +492,31 @@ def list_objects(
     limit: int | None = None,
 ) -> list[CatalogEntry]:
     """Catalog objects filtered by kind, namespace, label selector and source."""
-    del actor  # recorded by the server's audit once it exists; reading changes nothing
     selector = parse_label_selector(label_selector) if label_selector else ()
     return [
         _entry(row)
         for row in catalog_store.find_objects(
-            engine, kind=kind, namespace=namespace, source=source, selector=selector, limit=limit
+            engine_of(sessions),
+            kind=kind,
+            namespace=namespace,
+            source=source,
+            selector=selector,
+            limit=limit,
         )
     ]
 
 
-def get_object(engine: Engine, reference: str, *, actor: str) -> CatalogEntry:
+def get_object(
+    sessions: sessionmaker[Session], reference: str, *, actor: Principal
+) -> CatalogEntry:
     """One object by ``Kind/name`` or ``Kind/namespace/name``; raises ``NotFoundError``."""
-    del actor
     parts = reference.split("/")
     if len(parts) not in (2, 3) or not all(parts):
         raise InputError(f"{reference!r} is not Kind/name or Kind/namespace/name")
     kind, namespace, name = (parts[0], "", parts[1]) if len(parts) == 2 else tuple(parts)
-    rows = catalog_store.find_objects(engine, kind=kind, namespace=namespace, name=name)
+    rows = catalog_store.find_objects(
+        engine_of(sessions), kind=kind, namespace=namespace, name=name
+    )
     if not rows:
         raise NotFoundError(f"no {reference} in the catalog")
     return _entry(rows[0])

@@ -271,7 +271,6 @@ def get_build(
     sessions: sessionmaker[Session], build_id: str, *, actor: Principal
 ) -> ChartBuildView:
     """One recorded build; raises ``NotFoundError``."""
-    del actor
     with sessions() as session:
         return _view(_row(session, build_id))
 
@@ -280,7 +279,6 @@ def get_archive(
     sessions: sessionmaker[Session], build_id: str, *, actor: Principal
 ) -> tuple[str, bytes]:
     """The build's archive file name and bytes (its SHA-256 is the build's digest)."""
-    del actor
     with sessions() as session:
         row = _row(session, build_id)
         return archive_file_name(row.chart_name, row.chart_version), row.archive
@@ -303,7 +301,6 @@ def list_builds(
     limit: int = 100,
 ) -> list[ChartBuildView]:
     """Recorded builds, newest first; ``template`` filters by template name."""
-    del actor
     query = (
         sa.select(ChartBuildRow)
         .options(defer(ChartBuildRow.archive))

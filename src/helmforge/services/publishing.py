@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from helmforge.adapters.archives import read_chart_archive, read_chart_file
+from helmforge.core.access.principals import Principal
 from helmforge.core.chart_annotations import CONTENT_DIGEST_ANNOTATION
 from helmforge.core.errors import ConflictError, HelmforgeError, InputError, Location
 from helmforge.core.oci.artifacts import ChartArtifact, build_artifact, layer_digest_of
@@ -256,7 +257,7 @@ def publish_archives(
     archives: Sequence[ChartArchive],
     registry: Registry,
     *,
-    actor: str = "unknown",
+    actor: Principal,
     recorder: PushRecorder | None = None,
     clock: Callable[[], datetime.datetime] = _utc_now,
     workers: int = 4,
@@ -300,7 +301,7 @@ def publish_archives(
             )
         if recorder is not None:
             recorder.record_push(
-                PushRecord(result=result, registry=str(reference), actor=actor, at=clock())
+                PushRecord(result=result, registry=str(reference), actor=actor.name, at=clock())
             )
         return result
 

@@ -275,7 +275,6 @@ def create_registry(
 
 def list_registries(sessions: sessionmaker[Session], *, actor: Principal) -> list[RegistryView]:
     """Every configured registry by name (no secrets)."""
-    del actor
     with sessions() as session:
         rows = session.scalars(sa.select(RegistryRow).order_by(RegistryRow.name))
         return [_registry_view(row) for row in rows]
@@ -553,7 +552,7 @@ def _push_build(
             (result,) = publish_archives(
                 [ChartArchive(source=f"chart build {pushed.id}", content=archive)],
                 config,
-                actor=actor.name,
+                actor=actor,
                 client=active,
             )
             # Publishes through helmforge wait for one another, but a push from outside (helm
@@ -591,7 +590,6 @@ def list_chart_versions(
     sessions: sessionmaker[Session], registry: str, chart: str, *, key: bytes, actor: Principal
 ) -> ChartVersions:
     """The versions of ``chart`` published in ``registry`` (its tag list), SemVer order."""
-    del actor
     config = _open(sessions, registry, key=key)
     repository = repository_for(config.reference, chart)
     try:
@@ -610,7 +608,6 @@ def list_pushes(
     limit: int = 100,
 ) -> list[PushView]:
     """Recorded pushes, newest first, optionally of one build or one registry."""
-    del actor
     query = sa.select(PushRow).order_by(PushRow.id.desc())
     if build_id:
         query = query.where(PushRow.build_id == build_id)

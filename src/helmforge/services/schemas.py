@@ -1,7 +1,8 @@
 """The schema catalog: CRDs, OpenAPI v3 documents and swagger.json files imported as schemas.
 
 Imported definitions join the built-in Kubernetes schemas when objects are validated (see
-``services.catalog.catalog_schema_set``). Every call takes ``actor``, who acts.
+``services.catalog.catalog_schema_set``). Every call takes the store's session factory and
+``actor``, the ``Principal`` who acts.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage import catalog_store
+from helmforge.adapters.storage.database import engine_of
+from helmforge.core.access.principals import Principal
 from helmforge.core.errors import InputError, Location
 from helmforge.core.manifests.reading import IMPORT_LIMITS
 from helmforge.core.schemas.openapi import definitions_from_documents
@@ -68,7 +71,7 @@ def _documents(sources: Sequence[Source]) -> Iterator[tuple[Mapping[str, Any], s
 
 
 def import_schema_sources(
-    engine: Engine, sources: Sequence[Source], *, actor: str
+    sessions: sessionmaker[Session], sources: Sequence[Source], *, actor: Principal
 ) -> SchemaImportReport:
     """Convert and store every definition of ``sources``; all or nothing.
 
@@ -89,15 +92,14 @@ def import_schema_sources(
         for name, schema in sorted(definitions.items())
     ]
     report.kinds = [(row.api_version, row.kind) for row in rows if row.api_version and row.kind]
-    report.outcomes = catalog_store.write_schemas(engine, rows, actor=actor)
+    report.outcomes = catalog_store.write_schemas(engine_of(sessions), rows, actor=actor.name)
     return report
 
 
 def list_schema_entries(
-    engine: Engine, *, actor: str, kind: str | None = None
+    sessions: sessionmaker[Session], *, actor: Principal, kind: str | None = None
 ) -> list[SchemaEntry]:
     """Stored definitions, optionally of one kind."""
-    del actor
     return [
         SchemaEntry(
             name=row.name,
@@ -106,5 +108,5 @@ def list_schema_entries(
             source=row.source,
             content_hash=row.content_hash,
         )
-        for row in catalog_store.list_schemas(engine, kind=kind)
+        for row in catalog_store.list_schemas(engine_of(sessions), kind=kind)
     ]

@@ -6,7 +6,14 @@ advisory lock, and the first admin and the example are created at most once.
 
 from __future__ import annotations
 
-__all__ = ["EXAMPLE_TEMPLATE", "Store", "connect_store", "open_store", "prepare_store"]
+__all__ = [
+    "EXAMPLE_TEMPLATE",
+    "Store",
+    "connect_store",
+    "open_store",
+    "open_store_at",
+    "prepare_store",
+]
 
 import logging
 from dataclasses import dataclass
@@ -38,9 +45,14 @@ class Store:
 def open_store(settings: Settings) -> Store:
     """Create the engine for ``settings.database_url`` and migrate the database to the newest
     schema; raises ``InputError`` (bad URL) or ``ExternalServiceError`` (database failed)."""
-    store = connect_store(settings)
-    migrate(store.engine)
-    return store
+    return open_store_at(settings.database_url)
+
+
+def open_store_at(database_url: str) -> Store:
+    """``open_store`` for a bare URL (the local commands: import, catalog, schemas)."""
+    engine = create_database_engine(database_url)
+    migrate(engine)
+    return Store(engine=engine, sessions=session_factory(engine))
 
 
 def connect_store(settings: Settings) -> Store:

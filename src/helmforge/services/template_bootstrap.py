@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy.engine import Engine
-
 from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import InputError, Location
 from helmforge.core.manifests.cleaning import clean_object
@@ -29,6 +28,7 @@ from helmforge.core.templates.merges import merge_templates
 from helmforge.core.templates.parsing import parse_template, validate_template
 from helmforge.core.yaml_codec import dump_yaml, load_single
 from helmforge.services import catalog
+from helmforge.services.stores import Store
 
 _CATALOG_PREFIX = "catalog:"
 _UNUSED = "is declared but no resource uses it"
@@ -48,8 +48,8 @@ def collect_objects(
     from_paths: Sequence[str],
     *,
     stdin: BinaryIO | None,
-    open_engine: Callable[[], Engine] | None,
-    actor: str,
+    open_store: Callable[[], Store] | None,
+    actor: Principal,
 ) -> tuple[list[dict[str, Any]], list[SkippedDocument]]:
     """Cleaned objects of every ``--from`` entry, first definition of each identity kept.
 
@@ -64,15 +64,15 @@ def collect_objects(
     ]
     references = [entry[len(_CATALOG_PREFIX) :] for entry in from_paths if entry not in paths]
     if references:
-        if open_engine is None:
+        if open_store is None:
             raise InputError("catalog entries need a catalog database")
-        engine = open_engine()
+        store = open_store()
         try:
             for reference in references:
-                found = catalog.get_object(engine, reference, actor=actor)
+                found = catalog.get_object(store.sessions, reference, actor=actor)
                 entries.append((found.body, f"{_CATALOG_PREFIX}{reference}", 0))
         finally:
-            engine.dispose()
+            store.engine.dispose()
     objects: list[dict[str, Any]] = []
     skipped = list(manifests.skipped)
     first: dict[tuple[str, str, str], str] = {}
@@ -202,16 +202,14 @@ def init_template_file(
     out: Path,
     kubernetes_version: str,
     stdin: BinaryIO | None,
-    open_engine: Callable[[], Engine] | None,
-    actor: str,
+    open_store: Callable[[], Store] | None,
+    actor: Principal,
 ) -> InitResult:
     """Create ``out`` from the objects of ``from_paths``, or update it keeping the edits.
 
     Nothing is written when anything fails (``InputError`` names the problem).
     """
-    objects, skipped = collect_objects(
-        from_paths, stdin=stdin, open_engine=open_engine, actor=actor
-    )
+    objects, skipped = collect_objects(from_paths, stdin=stdin, open_store=open_store, actor=actor)
     current = _read_yaml(out)
     base = _read_yaml(_base_path(out)) if current is not None else None
     text, base_text, result = build_template_text(

@@ -424,7 +424,6 @@ def get_version(
     sessions: sessionmaker[Session], name: str, version: str | None = None, *, actor: Principal
 ) -> TemplateVersionView:
     """One version; without ``version`` the newest published one (else the newest draft)."""
-    del actor
     with engine_of(sessions).connect() as connection:
         return _lookup(connection, name, version)
 
@@ -436,7 +435,6 @@ def load_published(
 
     Raises ``NotFoundError``, ``ConflictError`` when that version is a draft or deprecated.
     """
-    del actor
     with engine_of(sessions).connect() as connection:
         return find_published(connection, reference)
 
@@ -516,14 +514,12 @@ def list_versions(
     sessions: sessionmaker[Session], name: str, *, actor: Principal
 ) -> list[TemplateVersionView]:
     """Every version of a template, oldest SemVer first; raises ``NotFoundError``."""
-    del actor
     with sessions() as session:
         return [_view(row) for row in _rows_of(session, name)]
 
 
 def list_templates(sessions: sessionmaker[Session], *, actor: Principal) -> list[TemplateSummary]:
     """Every template by name with its versions and statuses."""
-    del actor
     with sessions() as session:
         rows = session.execute(
             sa.select(TemplateRow.name, TemplateVersionRow.version, TemplateVersionRow.status)

@@ -6,14 +6,22 @@ administrator manages users. Passing the principal everywhere now lets the check
 
 from __future__ import annotations
 
-__all__ = ["ADMIN", "ROLES", "SYSTEM", "Principal", "PrincipalKind", "check_role"]
+__all__ = [
+    "ADMIN",
+    "ROLES",
+    "SYSTEM",
+    "Principal",
+    "PrincipalKind",
+    "check_role",
+    "local_operator",
+]
 
 from dataclasses import dataclass
 from typing import Literal
 
 from helmforge.core.errors import InputError
 
-type PrincipalKind = Literal["user", "token", "system"]
+type PrincipalKind = Literal["user", "token", "system", "local"]
 
 ADMIN = "admin"
 ROLES = ("admin", "creator", "user", "operator", "developer")
@@ -21,8 +29,9 @@ ROLES = ("admin", "creator", "user", "operator", "developer")
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller: a user signed in, an API token acting for its user, or the
-    server itself (seeding at startup). ``id`` is the user's id (0 for the system)."""
+    """An authenticated caller: a user signed in, an API token acting for its user, the
+    server itself (seeding at startup), or whoever runs a local command. ``id`` is the
+    user's id (0 for the system and local operators)."""
 
     name: str
     role: str
@@ -37,6 +46,14 @@ class Principal:
 
 
 SYSTEM = Principal(name="helmforge", role=ADMIN, kind="system", id=0)
+
+
+def local_operator(name: str) -> Principal:
+    """Whoever runs a local command (``helmforge import``, ``catalog``, ``schemas``,
+    ``template init``, ``publish``) against a database or registry they reach directly:
+    nothing stands between them and the store, so they hold every right, and the records name
+    them (their login or ``HELMFORGE_ACTOR``)."""
+    return Principal(name=name, role=ADMIN, kind="local", id=0)
 
 
 def check_role(role: str) -> str:
