@@ -170,7 +170,7 @@ def test_push_left_unrecorded_by_a_crash_is_reconciled_on_the_next_publish(store
     # The crash point: the registry has the chart, the database no push of it.
     _, archive = chart_builds.get_archive(store.first, first.id, actor=SYSTEM)
     config = registries._open(store.first, "lab", key=store.key)
-    (pushed,) = publish_archives([ChartArchive("crashed.tgz", archive)], config)
+    (pushed,) = publish_archives([ChartArchive("crashed.tgz", archive)], config, actor=SYSTEM)
     assert pushed.status == "pushed"
 
     outcome = registries.publish_build(
