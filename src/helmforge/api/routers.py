@@ -6,7 +6,16 @@ __all__ = ["API_PREFIX", "api_router", "probes_router"]
 
 from fastapi import APIRouter, Depends
 
-from helmforge.api import accounts, audit_events, charts, passwords, probes, registries, templates
+from helmforge.api import (
+    access,
+    accounts,
+    audit_events,
+    charts,
+    passwords,
+    probes,
+    registries,
+    templates,
+)
 from helmforge.api.dependencies import get_principal
 
 API_PREFIX = "/api/v1"
@@ -19,5 +28,6 @@ api_router.include_router(accounts.router)
 api_router.include_router(audit_events.router)
 api_router.include_router(registries.router)
 api_router.include_router(passwords.router)
+api_router.include_router(access.router)
 
 probes_router = probes.router

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 __all__ = [
     "DEFAULT_DEVELOPMENT_ENVIRONMENTS",
-    "ROLE_ALIASES",
     "BindingView",
     "add_binding",
     "bind_role",
+    "bindings_of",
     "explain",
     "export_policy",
     "import_policy",
@@ -39,6 +39,7 @@ from helmforge.adapters.storage.access_tables import BindingRow, PolicyRuleRow
 from helmforge.core.access.policy import (
     BUILT_IN_ROLES,
     PERMISSIONS,
+    ROLE_ALIASES,
     Binding,
     Decision,
     Policy,
@@ -57,8 +58,6 @@ from helmforge.core.errors import ConflictError, InputError, NotFoundError, Perm
 from helmforge.services import audit
 
 DEFAULT_DEVELOPMENT_ENVIRONMENTS = frozenset({"dev"})
-#: Role names of earlier releases, still accepted by ``users create --role``.
-ROLE_ALIASES = {"creator": "template-creator", "user": "template-user"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +261,13 @@ def add_binding(
             return _view(row)
     except IntegrityError:
         raise ConflictError(f"{subject} already holds {role} at {scope}") from None
+
+
+def bindings_of(sessions: sessionmaker[Session], *, actor: Principal) -> list[BindingView]:
+    """The caller's own bindings (their user's and their groups'); anyone may read their own."""
+    query = sa.select(BindingRow).where(BindingRow.subject.in_(_subjects(actor)))
+    with sessions() as session:
+        return [_view(row) for row in session.scalars(query.order_by(BindingRow.id))]
 
 
 def list_bindings(

@@ -58,7 +58,7 @@ from helmforge.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from helmforge.services import audit
+from helmforge.services import access, audit
 
 MIN_PASSWORD_LENGTH = 12
 ACCOUNT_FAILURE_LIMIT = 5
@@ -178,6 +178,8 @@ def _insert_user(
         session.add(row)
         session.flush()
         audit.record(session, actor, "user.create", f"user:{name}", after={"role": role})
+        # The role given at creation is a binding at every scope (DESIGN §9).
+        access.bind_role(session, subject=f"user:{name}", role=role, scope="*/*/*/*", actor=actor)
     return row
 
 

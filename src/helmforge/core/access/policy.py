@@ -17,6 +17,7 @@ from __future__ import annotations
 __all__ = [
     "BUILT_IN_ROLES",
     "PERMISSIONS",
+    "ROLE_ALIASES",
     "Binding",
     "Decision",
     "Policy",
@@ -113,6 +114,8 @@ BUILT_IN_ROLES: Mapping[str, frozenset[str]] = {
     "auditor": frozenset(p for p in PERMISSIONS if p.endswith(".read")),
 }
 DEVELOPER_ROLE = "developer"
+#: Role names of earlier releases, still accepted where a role is named (``users create``).
+ROLE_ALIASES: Mapping[str, str] = {"creator": "template-creator", "user": "template-user"}
 
 
 def scope_kind_of(permission: str) -> ScopeKind:

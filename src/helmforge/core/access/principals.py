@@ -19,12 +19,14 @@ __all__ = [
 from dataclasses import dataclass
 from typing import Literal
 
+from helmforge.core.access.policy import BUILT_IN_ROLES, ROLE_ALIASES
 from helmforge.core.errors import InputError
 
 type PrincipalKind = Literal["user", "token", "system", "local"]
 
 ADMIN = "admin"
-ROLES = ("admin", "creator", "user", "operator", "developer")
+#: The built-in roles of DESIGN §9, then the names earlier releases used.
+ROLES = (*BUILT_IN_ROLES, *ROLE_ALIASES)
 
 
 @dataclass(frozen=True, slots=True)
