@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
+from helmforge.core.access.principals import local_operator
 from helmforge.core.charts.rendering import render_chart
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError
@@ -54,8 +55,8 @@ def _init(tmp_path: Path, *sources: str | Path, name: str = "app") -> tuple[Path
         out=out,
         kubernetes_version="1.31",
         stdin=None,
-        open_engine=None,
-        actor="t",
+        open_store=None,
+        actor=local_operator("t"),
     )
     return out, result
 
