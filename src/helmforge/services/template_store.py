@@ -48,7 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from helmforge.adapters.storage.database import engine_of
+from helmforge.adapters.storage.database import engine_of, insert_if_absent
 from helmforge.adapters.storage.server_tables import TemplateRow, TemplateVersionRow
 from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import is_dns_label
@@ -164,11 +164,7 @@ def create_version(
     now = datetime.now(UTC)
     try:
         with sessions.begin() as session:
-            parent = session.scalar(sa.select(TemplateRow).where(TemplateRow.name == template.name))
-            if parent is None:
-                parent = TemplateRow(name=template.name, created_at=now, created_by=actor.name)
-                session.add(parent)
-                session.flush()
+            parent = _template_row(session, template.name, now=now, actor=actor)
             row = TemplateVersionRow(
                 template_id=parent.id,
                 version=template.version,
@@ -197,6 +193,21 @@ def create_version(
             "edit its draft or choose a new version"
         ) from error
     return view
+
+
+def _template_row(session: Session, name: str, *, now: datetime, actor: Principal) -> TemplateRow:
+    """The template's row, inserted when absent. Two first versions of one template created
+    at once both insert it: the second insert does nothing instead of failing, so it is no
+    conflict (only the same name@version is)."""
+    query = sa.select(TemplateRow).where(TemplateRow.name == name)
+    parent = session.scalar(query)
+    if parent is None:
+        values = {"name": name, "created_at": now, "created_by": actor.name}
+        session.execute(
+            insert_if_absent(TemplateRow, values, dialect=session.get_bind().dialect.name)
+        )
+        parent = session.scalars(query).one()
+    return parent
 
 
 def update_draft(

@@ -14,17 +14,20 @@ __all__ = [
     "create_database_engine",
     "database_url_for_directory",
     "engine_of",
+    "insert_if_absent",
     "migrate",
     "redacted_url",
     "session_factory",
 ]
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -111,6 +114,19 @@ def engine_of(sessions: sessionmaker[Session]) -> Engine:
     if not isinstance(engine, Engine):
         raise TypeError("the session factory is not bound to an engine")
     return engine
+
+
+def insert_if_absent(
+    table: type[Base], values: Mapping[str, Any], *, dialect: str
+) -> sa.Executable:
+    """``INSERT ... ON CONFLICT DO NOTHING`` on PostgreSQL and SQLite: a row that another
+    transaction inserts at the same moment is no error. On PostgreSQL the statement waits for
+    that transaction, so a select after it sees the row once it commits."""
+    if dialect == "postgresql":
+        return postgresql_insert(table).values(dict(values)).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite_insert(table).values(dict(values)).on_conflict_do_nothing()
+    raise InputError(f"unsupported database dialect {dialect!r}")
 
 
 def migrate(engine: Engine, *, target: str = "heads") -> None:
