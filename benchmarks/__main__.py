@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 
 #: Each module exposes ``run() -> dict[str, float | str]`` and prints its own table.
-BENCHMARKS = ("benchmarks.fleet", "benchmarks.oci", "benchmarks.imports", "benchmarks.server")
+BENCHMARKS = (
+    "benchmarks.startup",
+    "benchmarks.fleet",
+    "benchmarks.oci",
+    "benchmarks.imports",
+    "benchmarks.server",
+)
 
 
 def main() -> None:

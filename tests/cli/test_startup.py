@@ -1,0 +1,202 @@
+"""Start-up of the ``helmforge`` command: what each command imports, ``--version``, help text.
+
+The import checks run the command in a fresh interpreter and read its ``sys.modules``: they
+are deterministic (no timing) and fail when a command starts pulling in modules it does not
+use, which is what makes a cold start slow (DESIGN goal: ``--help`` <= 150 ms, one chart
+<= 300 ms; ``make bench`` measures the times).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from helmforge.cli.main import COMMAND_MODULES, app
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "templates" / "web-service.yaml"
+HELMFORGE = Path(sys.executable).with_name("helmforge")
+CONTEXT = [
+    "--product", "shop", "--customer", "acme", "--environment", "prod",
+    "--instance", "a1", "--version", "2.4.1",
+]  # fmt: skip
+
+# Runs the console-script entry point on the arguments given, then prints the names of every
+# module it imported (also when the command ends with SystemExit, as --help does).
+_LIST_MODULES = """
+import json, sys
+from helmforge.cli.main import run
+sys.argv = ["helmforge", *sys.argv[1:]]
+try:
+    run()
+except SystemExit:
+    pass
+sys.stdout.write("\\nMODULES " + json.dumps(sorted(sys.modules)))
+"""
+
+#: Needed by no command's help, nor by generating or validating from a file.
+NEVER_FOR_FILES = (
+    "rich",
+    "sqlalchemy",
+    "alembic",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "prometheus_client",
+    "helm_sdkpy",
+    "kubernetes",
+    "helmforge.server",
+    "helmforge.api",
+    "helmforge.web",
+    "helmforge.adapters.storage",
+    "helmforge.adapters.oci",
+    "helmforge.adapters.git",
+)
+#: Help texts are written by the CLI modules alone: no service, adapter or parser behind them.
+NEVER_FOR_HELP = (
+    *NEVER_FOR_FILES,
+    "helmforge.services",
+    "helmforge.adapters",
+    "helmforge.core.templates",
+    "helmforge.core.charts",
+    "helmforge.core.schemas",
+    "yaml",
+    "jsonschema",
+)
+
+
+def _imported(*arguments: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", _LIST_MODULES, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    _, marker, listed = result.stdout.rpartition("\nMODULES ")
+    assert marker, result.stdout + result.stderr
+    return set(json.loads(listed))
+
+
+def _pulled(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(
+        name for name in modules if any(name == f or name.startswith(f"{f}.") for f in forbidden)
+    )
+
+
+def test_top_level_help_imports_neither_rich_nor_pydantic_nor_any_service() -> None:
+    modules = _imported("--help")
+    # Typer's coercion builds on pydantic for every parameter it parses; --help parses none.
+    assert _pulled(modules, (*NEVER_FOR_HELP, "pydantic")) == []
+    assert {f"helmforge.cli.{name}" for name in COMMAND_MODULES} <= modules
+
+
+def test_version_imports_neither_rich_nor_pydantic_nor_any_command_service() -> None:
+    assert _pulled(_imported("--version"), (*NEVER_FOR_HELP, "pydantic")) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["generate"],
+        ["package"],
+        ["lint"],
+        ["template"],
+        ["template", "validate"],
+        ["template", "init"],
+        ["push"],
+        ["versions"],
+        ["serve"],
+        ["migrate"],
+        ["build"],
+        ["users", "create"],
+        ["tokens", "create"],
+        ["import"],
+        ["catalog", "list"],
+        ["schemas", "import"],
+    ],
+    ids=" ".join,
+)
+def test_command_help_imports_only_the_cli_module_of_that_command(command: list[str]) -> None:
+    modules = _imported(*command, "--help")
+    assert _pulled(modules, NEVER_FOR_HELP) == []
+    wanted = {name for name, commands in COMMAND_MODULES.items() if command[0] in commands}
+    if "catalog" in wanted:  # it adds `template init` to the `template` group of templates
+        wanted.add("templates")
+    loaded = {name for name in COMMAND_MODULES if f"helmforge.cli.{name}" in modules}
+    assert loaded == wanted
+
+
+def test_generating_one_chart_from_a_file_imports_no_store_server_or_registry(
+    tmp_path: Path,
+) -> None:
+    modules = _imported("generate", str(EXAMPLE), *CONTEXT, "--out", str(tmp_path))
+    assert (tmp_path / "shop-acme-prod-a1" / "Chart.yaml").is_file()
+    assert _pulled(modules, (*NEVER_FOR_FILES, "jsonschema", "helmforge.services.stores")) == []
+    assert "helmforge.services.generation" in modules
+    assert "helmforge.cli.publishing" not in modules
+
+
+def test_validating_a_template_file_imports_no_store_server_or_registry() -> None:
+    modules = _imported("template", "validate", str(EXAMPLE))
+    assert _pulled(modules, (*NEVER_FOR_FILES, "helmforge.services.stores")) == []
+    assert "helmforge.core.templates.parsing" in modules
+
+
+def test_version_prints_the_installed_package_version() -> None:
+    result = subprocess.run(
+        [str(HELMFORGE), "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        f"helmforge {version('helmforge')}\n",
+        "",
+    )
+
+
+def test_version_after_a_command_is_that_command_s_option() -> None:
+    # `generate --version V` is the context's application version, not helmforge's.
+    result = CliRunner().invoke(app, ["generate", str(EXAMPLE), "--version", "1.0.0"])
+    assert result.exit_code == 2
+    assert "Missing option '--out'" in result.stderr
+
+
+def test_help_keeps_text_in_square_brackets() -> None:
+    # Rich markup read `NAME[@VERSION]` as a style tag and printed only `NAME`.
+    result = CliRunner().invoke(app, ["generate", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "NAME[@VERSION] of a published template" in result.stdout
+
+
+def _commands(group: typer.core.TyperGroup, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, typer.core.TyperGroup):
+            found.extend(_commands(command, (*path, name)))
+        else:
+            found.append((*path, name))
+    return found
+
+
+def test_every_environment_variable_of_an_option_is_shown_in_its_help() -> None:
+    root = typer.main.get_command(app)
+    assert isinstance(root, typer.core.TyperGroup)
+    checked = 0
+    for path in _commands(root):
+        command: typer.core.TyperCommand | typer.core.TyperGroup = root
+        for name in path:
+            command = command.commands[name]  # type: ignore[union-attr]
+        result = CliRunner().invoke(app, [*path, "--help"], terminal_width=200)
+        assert result.exit_code == 0, result.output
+        for parameter in command.params:
+            for variable in [parameter.envvar] if isinstance(parameter.envvar, str) else []:
+                assert f"env var: {variable}" in result.stdout, (path, parameter.name)
+                checked += 1
+    assert checked > 40
