@@ -16,9 +16,10 @@ from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError
 from helmforge.core.templates.parsing import parse_template, validate_template
 from helmforge.core.templates.removed_apis import removed_api
+from helmforge.core.templates.selected_labels import SelectorNode, selector_nodes
 from helmforge.core.yaml_codec import dump_yaml, load_single
 from helmforge.services.template_bootstrap import InitResult, init_template_file
-from tests.support.charts import write_chart
+from tests.support.charts import simulate_helm, write_chart
 from tests.support.helm import assert_helm_lints
 
 CONTEXT = {
@@ -200,3 +201,144 @@ def test_removed_api_is_accepted_for_a_kubernetes_version_before_its_removal() -
     assert policy is not None
     assert policy.replacement is None
     assert removed_api("batch/v1", "CronJob", "1.31") is None
+
+
+SELECTED = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app.kubernetes.io/name: web}}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: web, app.kubernetes.io/instance: prod}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: web, app.kubernetes.io/instance: prod}}
+    spec: {containers: [{name: web, image: 'nginx:1.27', ports: [{containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  labels: {app.kubernetes.io/name: web, app.kubernetes.io/instance: prod, team: a}
+spec:
+  selector: {app.kubernetes.io/name: web, app.kubernetes.io/instance: prod}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, labels: {app.kubernetes.io/name: db, app.kubernetes.io/instance: prod}}
+spec: {selector: {app: db}, ports: [{name: sql, port: 5432}]}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: web}
+spec:
+  selector:
+    matchLabels: {app.kubernetes.io/name: web}
+    matchExpressions: [{key: app.kubernetes.io/instance, operator: In, values: [prod]}]
+  endpoints: [{port: http}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: web-aggregate}
+aggregationRule:
+  clusterRoleSelectors: [{matchLabels: {app.kubernetes.io/name: web-rbac}}]
+rules: []
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: web-view, labels: {app.kubernetes.io/name: web-rbac}}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: other, labels: {app.kubernetes.io/name: other}}
+rules: [{apiGroups: [""], resources: [services], verbs: [get]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: debug, labels: {app.kubernetes.io/name: debug}}
+spec: {containers: [{name: sh, image: 'busybox:1.36'}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: debug}
+spec:
+  podSelector: {matchLabels: {app.kubernetes.io/name: debug}}
+  policyTypes: [Ingress]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web}
+spec: {minAvailable: 1, selector: {matchLabels: {app.kubernetes.io/name: web}}}
+"""
+
+
+def _selects(selector: SelectorNode, labels: dict[str, str]) -> bool:
+    if selector.plain:
+        return all(labels.get(key) == value for key, value in selector.node.items())
+    if any(labels.get(k) != v for k, v in (selector.node.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.node.get("matchExpressions") or []:
+        key, operator = expression["key"], expression["operator"]
+        values = expression.get("values") or []
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if (operator == "Exists") != (key in labels) and operator in ("Exists", "DoesNotExist"):
+            return False
+    return True
+
+
+def _selections(manifests: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Selector owner -> the objects (and workload pods) it chooses among ``manifests``."""
+    candidates: list[tuple[str, str, dict[str, str]]] = []
+    for manifest in manifests:
+        name = f"{manifest['kind']}/{manifest['metadata']['name']}"
+        candidates.append((manifest["kind"], name, manifest["metadata"].get("labels") or {}))
+        template = (manifest.get("spec") or {}).get("template")
+        if isinstance(template, dict):
+            candidates.append(("Pod", f"pods of {name}", template["metadata"].get("labels") or {}))
+    chosen: dict[str, set[str]] = {}
+    for manifest in manifests:
+        for index, selector in enumerate(selector_nodes(manifest)):
+            chosen[f"{selector.owner}#{index}"] = {
+                name
+                for kind, name, labels in candidates
+                if kind in selector.targets and _selects(selector, labels)
+            }
+    return chosen
+
+
+@pytest.mark.helm
+def test_rewriting_the_standard_labels_breaks_selectors_between_objects(tmp_path: Path) -> None:
+    out, result = _init(tmp_path, SELECTED, name="web")
+    files = _chart(out, tmp_path / "chart")
+    values = yaml.safe_load(files["values.yaml"])
+    rendered: list[dict[str, Any]] = []
+    for path, text in sorted(files.items()):
+        if path.startswith("templates/") and path.endswith(".yaml"):
+            manifest = yaml.safe_load(simulate_helm(text, values))
+            # what _helpers.tpl writes on every top-level object, release "rel"
+            manifest["metadata"]["labels"].update(
+                {"app.kubernetes.io/name": "shop-acme-dev-a1", "app.kubernetes.io/instance": "rel"}
+            )
+            rendered.append(manifest)
+    before = _selections(list(yaml.safe_load_all(SELECTED)))
+    assert before["ServiceMonitor/web#0"] == {"Service/web"}
+    assert before["ClusterRole/web-aggregate#0"] == {"ClusterRole/web-view"}
+    assert before["NetworkPolicy/debug#0"] == {"Pod/debug"}
+    assert before["PodDisruptionBudget/web#0"] == {"pods of Deployment/web"}
+    assert _selections(rendered) == before
+    assert (
+        "ServiceMonitor/web: its selector now uses imported.helmforge.dev/name instead of "
+        "app.kubernetes.io/name (helmforge sets app.kubernetes.io/name on every object), so it "
+        "selects the same objects"
+    ) in result.notes
+    assert (
+        "Service/web: label app.kubernetes.io/instance=prod also kept as "
+        "imported.helmforge.dev/instance (selected by ServiceMonitor/web)"
+    ) in result.notes
+    assert (
+        "Service/db: label app.kubernetes.io/name=db removed (helmforge sets its own value on "
+        "every object)"
+    ) in result.notes

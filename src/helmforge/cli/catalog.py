@@ -296,6 +296,8 @@ def init_command(
         )
     for skipped in result.skipped:
         typer.echo(str(skipped), err=True)
+    for note in result.notes:
+        typer.echo(f"changed: {note}", err=True)
     for note in result.not_carried_over:
         typer.echo(f"not carried over: {note}", err=True)
     typer.echo(str(target))

@@ -18,7 +18,8 @@ with the YAML codec). Parameters are grouped per object, named after it in camel
 Names of objects stay literal, so every cross-object reference (Service selectors and pod
 labels, ServiceAccount/ConfigMap/Secret names, HPA targets, Ingress backends, RoleBinding
 subjects) stays what it was. Literal text is escaped (``${`` -> ``$${``) so it never becomes
-a placeholder. ``merge_templates`` re-applies a creator's edits to a regenerated template.
+a placeholder. Selectors that chose objects by a standard label are kept working by
+``selected_labels``. ``merge_templates`` re-applies a creator's edits to a regenerated template.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from helmforge.core.templates.selected_labels import keep_selected_labels
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _STANDARD_LABELS = frozenset(
@@ -132,6 +135,8 @@ class _Builder:
         self.parameters = _Parameters()
         self.notes: list[str] = []
         self.namespaces: set[str] = set()
+        # namespace -> the objects that were in it (all now install into the release's)
+        self.moved: dict[str, list[str]] = {}
         # Workload name -> its parameter group, so an HPA joins its target's group.
         self.groups: dict[tuple[str, str], str] = {}
 
@@ -169,12 +174,14 @@ class _Builder:
         namespace = metadata.pop("namespace", None)
         if isinstance(namespace, str):
             self.namespaces.add(namespace)
+            self.moved.setdefault(namespace, []).append(f"{kind}/{name}")
         labels = metadata.get("labels")
         if isinstance(labels, dict):
             for key in sorted(set(labels) & _STANDARD_LABELS):
-                del labels[key]
+                value = labels.pop(key)
                 self.notes.append(
-                    f"{kind}/{name}: label {key} removed (helmforge sets it on every object)"
+                    f"{kind}/{name}: label {key}={value} removed (helmforge sets its own "
+                    "value on every object)"
                 )
             if not labels:
                 del metadata["labels"]
@@ -421,7 +428,9 @@ def bootstrap_template(
     description: str = "",
 ) -> BootstrapResult:
     """A template document for ``objects`` (cleaned Kubernetes objects, in order)."""
-    builder = _Builder(objects)
+    kept, label_notes = keep_selected_labels(objects)
+    builder = _Builder(kept)
+    builder.notes.extend(label_notes)
     resources = builder.resources()
     builder.subjects_namespace(resources)
     metadata: dict[str, Any] = {"name": name, "version": version}
@@ -435,9 +444,16 @@ def bootstrap_template(
     if builder.parameters.tree:
         document["spec"]["values"] = builder.parameters.tree
     document["spec"]["resources"] = resources
-    if builder.namespaces:
+    for namespace, moved in sorted(builder.moved.items()):
         builder.notes.append(
-            f"metadata.namespace removed ({', '.join(sorted(builder.namespaces))}): "
-            "the chart installs into the release namespace"
+            f"metadata.namespace {namespace} removed from {', '.join(moved)}: "
+            "they install into the release namespace"
+        )
+    if len(builder.moved) > 1:
+        builder.notes.append(
+            f"the objects came from {len(builder.moved)} namespaces "
+            f"({', '.join(sorted(builder.moved))}); the chart installs all of them into the one "
+            "release namespace (split the input into one template per namespace to keep them "
+            "apart)"
         )
     return BootstrapResult(document, builder.notes)
