@@ -168,3 +168,19 @@ def test_written_yaml_reads_back_identically(data: object) -> None:
     written = dump_yaml({"root": data})
     assert load_single(written).data == {"root": data}
     assert yaml.safe_load(written) == {"root": data}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["!!float nan", "!!float .nan", "!!float inf", "!!float -.inf", "1.5e+99999", "-2.0e+400"],
+)
+def test_non_finite_numbers_are_refused_with_file_and_line(value: str) -> None:
+    with pytest.raises(InputError, match=r"^values\.yaml:2: a\.b: .*not a finite number"):
+        load_single(f"a:\n  b: {value}\n", source="values.yaml")
+
+
+@pytest.mark.parametrize("value", ["1" * 5000, "-" + "9" * 101, "!!int 0x" + "f" * 4400])
+def test_a_5000_digit_integer_is_an_input_error_not_a_value_error(value: str) -> None:
+    with pytest.raises(InputError, match=r"^v\.yaml:1: n: an integer of \d+ digits is too long"):
+        load_single(f"n: {value}\n", source="v.yaml")
+    assert load_single("n: " + "9" * 100).data == {"n": int("9" * 100)}

@@ -124,3 +124,23 @@ def test_integers_read_back_as_written(number: int) -> None:
 def test_any_text_in_a_number_field_never_crashes(text: str) -> None:
     values, errors = read_submission(SCHEMA, {"v.ratio": text, "v.ingress.host": "h.example.com"})
     assert ("v.ratio" in errors) != ("ratio" in values)
+
+
+def test_non_finite_and_overlong_numbers_in_form_fields_are_refused() -> None:
+    for text in ("nan", "NaN", "inf", "-Infinity", "1.5e+99999", ".inf"):
+        values, errors = read_submission(
+            SCHEMA, {"v.ratio": text, "v.ingress.host": "h.example.com"}
+        )
+        assert "ratio" not in values
+        assert "not a finite number" in errors["v.ratio"], (text, errors)
+    _, errors = read_submission(
+        SCHEMA,
+        {
+            "v.replicaCount": "9" * 5000,
+            "v.ratio": "1" * 5000,
+            "v.resources": "cpu: !!float nan\nmemory: " + "1" * 5000,
+            "v.ingress.host": "h.example.com",
+        },
+    )
+    assert errors["v.replicaCount"] == "an integer of 5000 digits is too long (at most 100)"
+    assert "not a finite number" in errors["v.resources"]

@@ -14,13 +14,13 @@ __all__ = [
     "read_yaml_body",
 ]
 
-import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
 from helmforge.core.errors import InputError, Location
+from helmforge.core.json_codec import load_json
 
 YAML_BODY: dict[str, Any] = {
     "requestBody": {
@@ -64,9 +64,11 @@ async def read_secret_json_body[Model: BaseModel](
     """
     raw = await request.body()
     try:
-        data: Any = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InputError(f"the request body is not {expected}") from None
+        # The same decoding as every JSON body (whatever the content type said): its messages
+        # name a line, column or path, never a value.
+        data: Any = load_json(raw, source="the request body")
+    except InputError as error:
+        raise InputError(f"the request body is not {expected}: {error.message}") from None
     try:
         return model.model_validate(data)
     except ValidationError as error:

@@ -1,7 +1,11 @@
-"""ASGI middlewares: the request body limit, and per-request logs and metrics.
+"""ASGI middlewares: the request body reader, and per-request logs and metrics.
 
-The body limit reads at most ``max_bytes`` before any route parses anything, and answers 413
-otherwise (a declared Content-Length over the limit is refused without reading).
+The body reader reads at most ``max_bytes`` before any route parses anything, and answers 413
+otherwise (a declared Content-Length over the limit is refused without reading). A JSON body
+(``application/json`` or ``+json``, the ones FastAPI parses) must then pass
+``helmforge.core.json_codec.load_json``: NaN, infinities, overlong integers, lone surrogates
+and deep nesting are refused here, once for every route, before FastAPI's own ``json.loads``
+(which accepts them all) sees the body.
 """
 
 from __future__ import annotations
@@ -16,13 +20,17 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from helmforge.core.errors import InputError, http_status_for
+from helmforge.core.json_codec import load_json
+
 _log = logging.getLogger("helmforge.http")
 API_PREFIX = "/api/v1"
 
 
 class BodyLimitMiddleware:
     """Refuse request bodies over ``max_bytes`` with 413 before the application reads them,
-    and URLs holding a NUL character with 422."""
+    JSON bodies that ``load_json`` refuses with its error's status (422, 413 for nesting), and
+    URLs holding a NUL character with 422."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -36,7 +44,7 @@ class BodyLimitMiddleware:
                 "error": error,
                 "message": message or f"the request body is larger than {self.max_bytes} bytes",
             }
-        ).encode()
+        ).encode()  # ASCII: a message can hold no surrogate that would fail to encode
         await send(
             {
                 "type": "http.response.start",
@@ -85,6 +93,17 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if body and _is_json(scope):
+            try:
+                load_json(body, source="the request body")
+            except InputError as error:
+                await self._refuse(
+                    send,
+                    status=http_status_for(error),
+                    error=type(error).__name__,
+                    message=str(error),
+                )
+                return
         replayed = False
 
         async def replay() -> Message:
@@ -95,6 +114,17 @@ class BodyLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _is_json(scope: Scope) -> bool:
+    """Whether FastAPI would parse this body as JSON (its content type says so)."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media: bytes = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or (
+                media.startswith(b"application/") and media.endswith(b"+json")
+            )
+    return False
 
 
 class HttpMetrics:

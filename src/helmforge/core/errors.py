@@ -13,6 +13,7 @@ CLI's server client, which reads it backwards), and to CLI exit codes in one pla
      ├── AuthenticationError      who you are is unknown: exit 1, HTTP 401
      ├── PermissionDeniedError    you may not do this: exit 1, HTTP 403
      └── ExternalServiceError     a registry, Git remote or database failed: exit 1, HTTP 502
+          └── UnavailableError    busy for now (a locked database), retry: exit 1, HTTP 503
 
 Messages name the exact file, line, field or path and say what would be valid. They never
 contain a secret: adapters redact credentials before raising.
@@ -31,6 +32,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "TooLargeError",
+    "UnavailableError",
     "error_class_for_http_status",
     "http_status_for",
 ]
@@ -113,11 +115,16 @@ class ExternalServiceError(HelmforgeError):
     """A registry, Git remote, cluster or database failed or could not be reached."""
 
 
+class UnavailableError(ExternalServiceError):
+    """A resource is busy for now (SQLite locked by another process): retrying will work."""
+
+
 #: The one place error classes become HTTP status codes; the first class along an error's MRO
 #: wins, so ``TooLargeError`` answers 413 although it is an ``InputError``.
 HTTP_STATUS: Mapping[type[HelmforgeError], int] = MappingProxyType(
     {
         TooLargeError: 413,
+        UnavailableError: 503,
         InputError: 422,
         NotFoundError: 404,
         ConflictError: 409,

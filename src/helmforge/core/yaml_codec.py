@@ -41,6 +41,7 @@ from typing import Any
 import yaml
 
 from helmforge.core.errors import InputError, Location, TooLargeError
+from helmforge.core.numbers import parse_finite_float, parse_integer
 
 type PathKey = tuple[str | int, ...]
 
@@ -109,10 +110,12 @@ def _resolve_plain(text: str) -> Any:
         return True
     if text in _FALSE:
         return False
+    # Both raise InputError (no location: the reader adds it) for an overlong integer or a
+    # number beyond a float's range, which would otherwise read as infinity.
     if _INT.match(text):
-        return int(text)
+        return parse_integer(text)
     if _FLOAT.match(text):
-        return float(text)
+        return parse_finite_float(text)
     return text
 
 
@@ -122,9 +125,9 @@ def _resolve_tagged(tag: str, text: str, where: Location) -> Any:
         if kind == "str" or tag == "!":
             return text
         if kind == "int":
-            return int(text, 0)
+            return parse_integer(text, base=0, location=where)
         if kind == "float":
-            return float(text)
+            return parse_finite_float(text, location=where)
         if kind == "bool" and (text in _TRUE or text in _FALSE):
             return text in _TRUE
         if kind == "null" and text in _NULL:
@@ -300,7 +303,13 @@ class _Reader:
     def scalar(self, event: Any, path: PathKey) -> Any:
         tag = event.tag
         if tag is None or (event.implicit[0] and tag in (None, "!")):
-            return _resolve_plain(event.value) if event.implicit[0] else event.value
+            if not event.implicit[0]:
+                return event.value
+            try:
+                return _resolve_plain(event.value)
+            except InputError as error:
+                where = self.where(event.start_mark, path)
+                raise InputError(error.message, location=where) from None
         if tag not in _SAFE_TAGS:
             raise InputError(
                 f"tag {tag} is not allowed; use plain YAML values",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helmforge.core.errors import InputError
+from helmforge.core.numbers import parse_finite_float, parse_integer
 from helmforge.core.yaml_codec import dump_yaml, load_single
 
 type ValuePath = tuple[str | int, ...]
@@ -186,16 +187,19 @@ def _read_scalar(kind: str, text: str, schema: Mapping[str, Any]) -> Any:
         if text in ("true", "false"):
             return text == "true"
         raise ValueError(f"{text!r} is not true or false")
+    # The same number rules as JSON and YAML input: bounded digits, finite values only.
     if kind == "integer":
+        if not text.lstrip("+-").isdigit():
+            raise ValueError(f"{text!r} is not a whole number")
         try:
-            return int(text, 10)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a whole number") from None
+            return parse_integer(text)
+        except InputError as error:
+            raise ValueError(error.message) from None
     if kind == "number":
         try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
+            number = parse_finite_float(text)
+        except InputError as error:
+            raise ValueError(error.message) from None
         return int(number) if number.is_integer() and "." not in text else number
     return text
 

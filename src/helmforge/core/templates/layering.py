@@ -44,26 +44,45 @@ def resolve_context_text(node: Any, context: Mapping[str, str]) -> Any:
 
 
 def deep_merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``update`` into ``base`` in place (mappings recursively) and return ``base``."""
-    for key, value in update.items():
-        current = base.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            deep_merge(current, value)
-        elif isinstance(value, Mapping):
-            base[key] = deep_merge({}, value)
-        elif isinstance(value, list):
-            base[key] = _copy(value)
-        else:
-            base[key] = value
+    """Merge ``update`` into ``base`` in place (mappings recursively) and return ``base``.
+
+    Iterative, like ``_copy``: however deep the input, no recursion limit is reached.
+    """
+    pending: list[tuple[dict[str, Any], Mapping[str, Any]]] = [(base, update)]
+    while pending:
+        target, source = pending.pop()
+        for key, value in source.items():
+            if isinstance(value, Mapping):
+                current = target.get(key)
+                if not isinstance(current, dict):
+                    current = target[key] = {}
+                pending.append((current, value))
+            elif isinstance(value, list):
+                target[key] = _copy(value)
+            else:
+                target[key] = value
     return base
 
 
 def _copy(node: Any) -> Any:
-    if isinstance(node, Mapping):
-        return {key: _copy(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_copy(item) for item in node]
-    return node
+    """A copy of ``node``'s mappings and lists (leaves shared), built without recursion."""
+    if not isinstance(node, (Mapping, list)):
+        return node
+    root: Any = {} if isinstance(node, Mapping) else []
+    pending: list[tuple[Any, Any]] = [(node, root)]
+    while pending:
+        source, target = pending.pop()
+        items = source.items() if isinstance(source, Mapping) else enumerate(source)
+        for key, value in items:
+            child = value
+            if isinstance(value, (Mapping, list)):
+                child = {} if isinstance(value, Mapping) else []
+                pending.append((value, child))
+            if isinstance(target, list):
+                target.append(child)
+            else:
+                target[key] = child
+    return root
 
 
 def effective_values(
