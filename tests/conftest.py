@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 pytest_plugins = ["tests.support.registry"]
 
@@ -49,3 +51,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
     with fresh_database_url(request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on ``database_url``, migrated to the newest schema; disposed afterwards."""
+    from helmforge.adapters.storage.database import create_database_engine, migrate
+
+    engine = create_database_engine(database_url)
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    """Sessions on the migrated ``engine``."""
+    from helmforge.adapters.storage.database import session_factory
+
+    return session_factory(engine)

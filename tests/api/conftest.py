@@ -13,32 +13,13 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.core.access.principals import SYSTEM
-from helmforge.server.app import create_app
 from helmforge.services import accounts
-from helmforge.services.settings import Settings
+from tests.support.apps import make_app
 
 with warnings.catch_warnings():
     # Starlette suggests httpx2 for its test client; httpx is what helmforge depends on.
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
-
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "templates" / "web-service.yaml"
-CONTEXT = {
-    "product": "ledger",
-    "customer": "acme",
-    "environment": "prod",
-    "instance": "a1",
-    "version": "3.4.0",
-}
-
-
-def example_text(*, name: str = "web-service", version: str = "1.2.0") -> str:
-    """The bundled example template, renamed and re-versioned."""
-    text = EXAMPLE.read_text("utf-8")
-    return text.replace("name: web-service", f"name: {name}", 1).replace(
-        "version: 1.2.0", f"version: {version}", 1
-    )
 
 
 @dataclass
@@ -56,17 +37,6 @@ class Api:
         )
         token = accounts.create_token(self.sessions, user=name, actor=SYSTEM).token
         return {"Authorization": f"Bearer {token}"}
-
-
-def make_app(
-    database_url: str, data_dir: Path, *, with_web: bool = False, **overrides: object
-) -> tuple[FastAPI, str]:
-    """An application over ``database_url`` (API only unless ``with_web``); returns it and the
-    first admin password."""
-    settings = Settings(data_dir=data_dir, database_url=database_url, **overrides)  # type: ignore[arg-type]
-    passwords: list[str] = []
-    app = create_app(settings, announce=passwords.append, with_web=with_web)
-    return app, (passwords[0] if passwords else "")
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from fastapi import Request
 from sqlalchemy.exc import DBAPIError
 
 from helmforge.core.access.principals import Principal
-from tests.api.conftest import CONTEXT, Api, TestClient
+from tests.api.conftest import Api, TestClient
+from tests.support.charts import CONTEXT
 
 
 def _api_routes(api: Api) -> list[tuple[str, str]]:

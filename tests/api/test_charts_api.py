@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import CONTEXT, Api, example_text
+from tests.api.conftest import Api
+from tests.support.charts import CONTEXT, example_text
 from tests.support.helm import assert_helm_lints
 
 BUILD = {"template": "web-service@1.2.0", "context": CONTEXT, "values": {}}

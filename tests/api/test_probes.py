@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from helmforge.server.log_formats import JsonFormatter
-from tests.api.conftest import Api, TestClient, example_text, make_app
+from tests.api.conftest import Api, TestClient
+from tests.support.apps import make_app
+from tests.support.charts import example_text
 
 
 def test_probes_and_metrics_need_no_credentials(api: Api) -> None:

@@ -23,7 +23,9 @@ from helmforge.core.oci.artifacts import layer_digest_of
 from helmforge.core.oci.references import Registry
 from helmforge.core.secrets import Secret
 from helmforge.core.yaml_codec import load_single
-from tests.api.conftest import CONTEXT, Api, example_text, make_app
+from tests.api.conftest import Api
+from tests.support.apps import make_app
+from tests.support.charts import CONTEXT, example_text
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 
 pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]

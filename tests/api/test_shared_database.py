@@ -11,7 +11,9 @@ from fastapi import FastAPI
 
 from helmforge.core.access.principals import SYSTEM
 from helmforge.services import accounts
-from tests.api.conftest import CONTEXT, TestClient, make_app
+from tests.api.conftest import TestClient
+from tests.support.apps import make_app
+from tests.support.charts import CONTEXT
 from tests.support.databases import fresh_database_url
 
 SERVERS = 4

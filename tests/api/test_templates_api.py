@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import Api, example_text
+from tests.api.conftest import Api
+from tests.support.charts import example_text
 
 YAML = {"Content-Type": "application/yaml"}
 

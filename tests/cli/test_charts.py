@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from helmforge.cli import charts
 from helmforge.cli.main import app
+from tests.support.charts import EXAMPLE
 from tests.support.helm import assert_helm_lints, helm_show_chart
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "templates" / "web-service.yaml"
 HELMFORGE = Path(sys.executable).with_name("helmforge")
 CONTEXT = [
     "--product", "shop", "--customer", "acme", "--environment", "prod",

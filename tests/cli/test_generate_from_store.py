@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -20,8 +16,10 @@ from helmforge.core.access.principals import SYSTEM
 from helmforge.services import accounts, template_store
 from helmforge.services.settings import load_settings
 from helmforge.services.stores import open_store
-from tests.api.conftest import example_text, make_app
+from tests.support.apps import make_app
+from tests.support.charts import example_text
 from tests.support.helm import assert_helm_lints
+from tests.support.servers import free_port, serve
 
 CONTEXT = [
     "--product", "shop", "--customer", "acme", "--environment", "prod",
@@ -152,12 +150,6 @@ def test_file_paths_and_references_are_told_apart(tmp_path: Path) -> None:
     assert "'1.0' is not a SemVer version" in err
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A real server (uvicorn on loopback) holding the STORED versions, and an admin token."""
@@ -167,19 +159,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     sessions = application.state.sessions
     _fill(sessions)
     token = accounts.create_token(sessions, user="admin", actor=SYSTEM).token
-    port = _free_port()
-    instance = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", token
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with serve(application) as url:
+        yield url, token
     application.state.engine.dispose()
 
 
@@ -230,7 +211,7 @@ def test_generate_from_a_server_fails_in_one_line_without_the_token(
     assert secret not in err + stdout
     assert "S" * 20 not in err + stdout
     code, _, err = invoke(
-        "generate", "web-service", "--server", f"http://127.0.0.1:{_free_port()}", *CONTEXT,
+        "generate", "web-service", "--server", f"http://127.0.0.1:{free_port()}", *CONTEXT,
         "--out", str(out),
     )  # fmt: skip
     assert (code, err.count("\n")) == (1, 1)

@@ -6,17 +6,13 @@ import contextlib
 import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -26,19 +22,14 @@ from helmforge.core.errors import AuthenticationError
 from helmforge.services import accounts
 from helmforge.services.settings import load_settings
 from helmforge.services.stores import open_store
-from tests.api.conftest import make_app
+from tests.support.apps import make_app
+from tests.support.servers import free_port, serve, wait_until_ready
 
 HELMFORGE = str(Path(sys.executable).with_name("helmforge"))
 CONTEXT_OPTIONS = [
     "--product", "ledger", "--customer", "acme", "--environment", "prod",
     "--instance", "a1", "--version", "3.4.0",
 ]  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -111,18 +102,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A real server (uvicorn on loopback) and an admin token."""
     application, _ = make_app(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "data")
     token = accounts.create_token(application.state.sessions, user="admin", actor=SYSTEM).token
-    port = _free_port()
-    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", token
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with serve(application) as url:
+        yield url, token
     application.state.engine.dispose()
 
 
@@ -169,7 +150,7 @@ def test_build_on_a_server_fails_cleanly(
 
 @pytest.mark.slow
 def test_serve_starts_prints_the_first_admin_once_and_answers(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     environment = {**os.environ, "HELMFORGE_DATA_DIR": str(tmp_path / "data")}
     first = subprocess.Popen(
         [HELMFORGE, "serve", "--port", str(port)],
@@ -179,15 +160,7 @@ def test_serve_starts_prints_the_first_admin_once_and_answers(tmp_path: Path) ->
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert time.monotonic() < deadline, "serve did not answer"
-            assert first.poll() is None, first.communicate()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_until_ready(f"http://127.0.0.1:{port}", first)
         listing = httpx.get(f"http://127.0.0.1:{port}/api/v1/templates")
         assert listing.status_code == 401
     finally:
@@ -222,7 +195,7 @@ def test_serve_with_a_bad_database_url_fails_in_one_line(
 
 @pytest.mark.slow
 def test_serve_with_workers_prepares_the_store_once(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     environment = {**os.environ, "HELMFORGE_DATA_DIR": str(tmp_path / "data")}
     process = subprocess.Popen(
         [HELMFORGE, "serve", "--port", str(port), "--workers", "2"],
@@ -232,15 +205,7 @@ def test_serve_with_workers_prepares_the_store_once(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert time.monotonic() < deadline, "serve --workers did not answer"
-            assert process.poll() is None, process.communicate()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_until_ready(f"http://127.0.0.1:{port}", process)
         answers = [httpx.get(f"http://127.0.0.1:{port}/healthz") for _ in range(6)]
         assert all(response.status_code == 200 for response in answers)
     finally:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from helmforge.cli.main import app
 from helmforge.core.yaml_codec import load_single
+from tests.support.charts import EXAMPLE
 from tests.support.helm import assert_helm_lints
 
 OBJECTS = Path(__file__).resolve().parent / "data" / "varied-objects.yaml"
@@ -69,7 +70,7 @@ def test_init_from_varied_objects_validates_generates_and_lints(
 
 
 def test_unsupported_kubernetes_version_names_file_and_line(tmp_path: Path) -> None:
-    example = Path(__file__).resolve().parents[2] / "examples" / "templates" / "web-service.yaml"
+    example = EXAMPLE
     template = tmp_path / "old.yaml"
     template.write_text(example.read_text().replace('"1.31"', '"1.24"'))
     code, out = invoke("template", "validate", str(template), str(example))

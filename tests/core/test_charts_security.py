@@ -16,6 +16,7 @@ from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError
 from helmforge.core.templates.parsing import parse_template
 from tests.support.charts import (
+    EXAMPLE,
     assert_lints_once,
     assert_only_safe_actions,
     context,
@@ -231,8 +232,7 @@ def test_row14_build_metadata_is_kept_and_labelled_safely() -> None:
 
 
 def test_row15_values_schema_refs_are_internal() -> None:
-    example = Path(__file__).resolve().parents[2] / "examples" / "templates" / "web-service.yaml"
-    template = parse_template(example.read_bytes(), source="web-service.yaml")
+    template = parse_template(EXAMPLE.read_bytes(), source="web-service.yaml")
     chart = assert_lints_once(
         render_chart(template, context(), schemas=SCHEMAS, generator_version="0")
     )

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
+from helmforge.adapters.storage.database import create_database_engine, session_factory
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import (
     AuthenticationError,
@@ -25,13 +25,10 @@ PASSWORD = "a long enough password"
 
 
 @pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = create_database_engine(database_url)
-    migrate(engine)
-    sessions = session_factory(engine)
+def sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """The shared migrated database's sessions, with creator ``alice``."""
     accounts.create_user(sessions, "alice", role="creator", password=PASSWORD, actor=SYSTEM)
-    yield sessions
-    engine.dispose()
+    return sessions
 
 
 def _fail(sessions: sessionmaker[Session], name: str, *, source: str, now: datetime) -> str:
@@ -221,25 +218,20 @@ def test_the_name_is_no_password(sessions: sessionmaker[Session]) -> None:
         )
 
 
-def test_generated_admin_must_change_password(database_url: str) -> None:
-    engine = create_database_engine(database_url)
-    migrate(engine)
-    sessions = session_factory(engine)
-    try:
-        password = accounts.ensure_first_admin(sessions)
-        assert password is not None
-        admin = accounts.authenticate_password(sessions, "admin", password, source="x")
-        state = accounts.signed_in_user(sessions, admin.id)
-        assert state is not None
-        assert state.must_change_password
-        accounts.change_password(
-            sessions, actor=admin, current_password=password, new_password=NEW_PASSWORD
-        )
-        state = accounts.signed_in_user(sessions, admin.id)
-        assert state is not None
-        assert not state.must_change_password
-    finally:
-        engine.dispose()
+def test_generated_admin_must_change_password(engine: Engine) -> None:
+    sessions = session_factory(engine)  # no alice: the first admin is the only user
+    password = accounts.ensure_first_admin(sessions)
+    assert password is not None
+    admin = accounts.authenticate_password(sessions, "admin", password, source="x")
+    state = accounts.signed_in_user(sessions, admin.id)
+    assert state is not None
+    assert state.must_change_password
+    accounts.change_password(
+        sessions, actor=admin, current_password=password, new_password=NEW_PASSWORD
+    )
+    state = accounts.signed_in_user(sessions, admin.id)
+    assert state is not None
+    assert not state.must_change_password
 
 
 def test_admin_set_password_forces_a_change(sessions: sessionmaker[Session]) -> None:

@@ -21,9 +21,8 @@ from helmforge.services.generation import (
     render_charts,
     write_outputs,
 )
+from tests.support.charts import EXAMPLE
 from tests.support.helm import assert_helm_lints, helm_show_chart
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "templates" / "web-service.yaml"
 
 pytestmark = pytest.mark.xdist_group("generation")
 

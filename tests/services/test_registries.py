@@ -7,17 +7,18 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.oci import RegistryClient
 from helmforge.adapters.secrets import new_key
-from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
 from helmforge.core.access.principals import SYSTEM, local_operator
 from helmforge.core.errors import ExternalServiceError
 from helmforge.core.oci.references import Registry
 from helmforge.core.secrets import Secret
 from helmforge.services import chart_builds, registries, template_store
 from helmforge.services.publishing import ChartArchive, publish_archives
-from tests.api.conftest import CONTEXT, example_text
+from tests.support.charts import CONTEXT, example_text
 from tests.support.oci_charts import make_chart
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 
@@ -27,44 +28,38 @@ pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
 
 
 def test_recorder_keeps_every_successful_push(
-    database_url: str, basic_registry: RegistryServer, tmp_path: Path
+    engine: Engine, sessions: sessionmaker[Session], basic_registry: RegistryServer, tmp_path: Path
 ) -> None:
-    engine = create_database_engine(database_url)
-    try:
-        migrate(engine)
-        with engine.connect() as connection:
-            heads = {
-                r[0] for r in connection.execute(sa.text("SELECT version_num FROM alembic_version"))
-            }
-        assert "publishing_0001" in heads
-        sessions = session_factory(engine)
-        key = new_key()
-        registries.create_registry(
-            sessions,
-            name="lab",
-            url=f"oci://{basic_registry.authority}/{unique_path()}",
-            key=key,
-            actor=SYSTEM,
-            username=ROBOT,
-            password=Secret(CANARY_PASSWORD),
-            plain_http=True,
-        )
-        config = registries._open(sessions, "lab", key=key)
-        recorder = registries.DatabasePushRecorder(sessions, registry="lab")
-        archives = [ChartArchive(f"{n}.tgz", make_chart(n)) for n in ("one", "two")]
-        results = publish_archives(archives, config, actor=OPERATOR, recorder=recorder)
-        assert [(r.status, str(r.error)) for r in results] == [("pushed", "None")] * 2
-        publish_archives(archives[:1], config, actor=OPERATOR, recorder=recorder)
-        pushes = registries.list_pushes(sessions, actor=SYSTEM, registry="lab")
-        assert sorted((p.chart, p.status, p.actor) for p in pushes) == [
-            ("one", "pushed", "ci"),
-            ("one", "unchanged", "ci"),
-            ("two", "pushed", "ci"),
-        ]
-        with pytest.raises(ExternalServiceError, match="cannot be decrypted"):
-            registries._open(sessions, "lab", key=new_key())
-    finally:
-        engine.dispose()
+    with engine.connect() as connection:
+        heads = {
+            r[0] for r in connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+        }
+    assert "publishing_0001" in heads
+    key = new_key()
+    registries.create_registry(
+        sessions,
+        name="lab",
+        url=f"oci://{basic_registry.authority}/{unique_path()}",
+        key=key,
+        actor=SYSTEM,
+        username=ROBOT,
+        password=Secret(CANARY_PASSWORD),
+        plain_http=True,
+    )
+    config = registries._open(sessions, "lab", key=key)
+    recorder = registries.DatabasePushRecorder(sessions, registry="lab")
+    archives = [ChartArchive(f"{n}.tgz", make_chart(n)) for n in ("one", "two")]
+    results = publish_archives(archives, config, actor=OPERATOR, recorder=recorder)
+    assert [(r.status, str(r.error)) for r in results] == [("pushed", "None")] * 2
+    publish_archives(archives[:1], config, actor=OPERATOR, recorder=recorder)
+    pushes = registries.list_pushes(sessions, actor=SYSTEM, registry="lab")
+    assert sorted((p.chart, p.status, p.actor) for p in pushes) == [
+        ("one", "pushed", "ci"),
+        ("one", "unchanged", "ci"),
+        ("two", "pushed", "ci"),
+    ]
+    with pytest.raises(ExternalServiceError, match="cannot be decrypted"):
+        registries._open(sessions, "lab", key=new_key())
 
 
 class RacingClient(RegistryClient):
@@ -86,56 +81,48 @@ class RacingClient(RegistryClient):
 
 
 def test_auto_chooses_again_when_another_publish_takes_the_version(
-    database_url: str, basic_registry: RegistryServer
+    engine: Engine, sessions: sessionmaker[Session], basic_registry: RegistryServer
 ) -> None:
-    engine = create_database_engine(database_url)
+    text = example_text(name="auto-race", version="1.0.0").replace(
+        '  kubernetesVersion: "1.31"\n',
+        '  kubernetesVersion: "1.31"\n  chartVersionPolicy: auto\n',
+    )
+    template_store.create_version(sessions, text, actor=SYSTEM)
+    template_store.publish_version(sessions, "auto-race", "1.0.0", actor=SYSTEM)
+    key = new_key()
+    registries.create_registry(
+        sessions,
+        name="lab",
+        url=f"oci://{basic_registry.authority}/{unique_path()}",
+        key=key,
+        actor=SYSTEM,
+        username=ROBOT,
+        password=Secret(CANARY_PASSWORD),
+        plain_http=True,
+    )
+    first = chart_builds.build_chart(
+        sessions, template="auto-race@1.0.0", context=CONTEXT, actor=SYSTEM
+    )
+    assert (
+        registries.publish_build(sessions, first.id, registry="lab", key=key, actor=SYSTEM).version
+        == "0.1.0"
+    )
+    changed = chart_builds.build_chart(
+        sessions,
+        template="auto-race@1.0.0",
+        context=CONTEXT,
+        values={"replicaCount": 9},
+        actor=SYSTEM,
+    )
+    client = RacingClient(
+        registries._open(sessions, "lab", key=key), make_chart(changed.name, "0.1.1")
+    )
     try:
-        migrate(engine)
-        sessions = session_factory(engine)
-        text = example_text(name="auto-race", version="1.0.0").replace(
-            '  kubernetesVersion: "1.31"\n',
-            '  kubernetesVersion: "1.31"\n  chartVersionPolicy: auto\n',
+        outcome = registries.publish_build(
+            sessions, changed.id, registry="lab", key=key, actor=SYSTEM, client=client
         )
-        template_store.create_version(sessions, text, actor=SYSTEM)
-        template_store.publish_version(sessions, "auto-race", "1.0.0", actor=SYSTEM)
-        key = new_key()
-        registries.create_registry(
-            sessions,
-            name="lab",
-            url=f"oci://{basic_registry.authority}/{unique_path()}",
-            key=key,
-            actor=SYSTEM,
-            username=ROBOT,
-            password=Secret(CANARY_PASSWORD),
-            plain_http=True,
-        )
-        first = chart_builds.build_chart(
-            sessions, template="auto-race@1.0.0", context=CONTEXT, actor=SYSTEM
-        )
-        assert (
-            registries.publish_build(
-                sessions, first.id, registry="lab", key=key, actor=SYSTEM
-            ).version
-            == "0.1.0"
-        )
-        changed = chart_builds.build_chart(
-            sessions,
-            template="auto-race@1.0.0",
-            context=CONTEXT,
-            values={"replicaCount": 9},
-            actor=SYSTEM,
-        )
-        client = RacingClient(
-            registries._open(sessions, "lab", key=key), make_chart(changed.name, "0.1.1")
-        )
-        try:
-            outcome = registries.publish_build(
-                sessions, changed.id, registry="lab", key=key, actor=SYSTEM, client=client
-            )
-        finally:
-            client.close()
-        assert (outcome.version, outcome.status) == ("0.1.2", "pushed")
-        statuses = [(p.version, p.status) for p in registries.list_pushes(sessions, actor=SYSTEM)]
-        assert statuses[0] == ("0.1.2", "pushed")
     finally:
-        engine.dispose()
+        client.close()
+    assert (outcome.version, outcome.status) == ("0.1.2", "pushed")
+    statuses = [(p.version, p.status) for p in registries.list_pushes(sessions, actor=SYSTEM)]
+    assert statuses[0] == ("0.1.2", "pushed")

@@ -20,7 +20,7 @@ from helmforge.services.template_sources import (
     load_from_local_store,
     parse_template_reference,
 )
-from tests.api.conftest import example_text
+from tests.support.charts import example_text
 
 
 def test_an_existing_path_wins_over_a_reference(

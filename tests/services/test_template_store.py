@@ -4,20 +4,17 @@ the current state; published versions never change."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
 from helmforge.core.access.principals import SYSTEM
 from helmforge.core.errors import ConflictError, InputError
 from helmforge.services import template_store
 from helmforge.services.template_store import StaleRevisionError
+from tests.support.charts import EXAMPLE
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "templates" / "web-service.yaml"
 WRITERS = 6
 
 
@@ -25,14 +22,6 @@ def _text(description: str) -> str:
     return EXAMPLE.read_text("utf-8").replace(
         "description: Pods to run", f"description: {description}", 1
     )
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = create_database_engine(database_url)
-    migrate(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def test_simultaneous_edits_of_one_revision_let_exactly_one_win(

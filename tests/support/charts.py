@@ -1,4 +1,5 @@
-"""Helpers for chart-engine tests: the bundled example, writing rendered charts, lint levels."""
+"""Helpers for chart tests: the bundled example template, a valid context, writing rendered
+charts, lint levels."""
 
 from __future__ import annotations
 
@@ -20,17 +21,26 @@ EXAMPLE = REPO / "examples" / "templates" / "web-service.yaml"
 GOLDEN = REPO / "tests" / "golden"
 
 
+CONTEXT = {
+    "product": "ledger",
+    "customer": "acme",
+    "environment": "prod",
+    "instance": "a1",
+    "version": "3.4.0",
+}
+
+
 def context(**changes: str) -> Context:
     """A valid context, with some keys changed."""
-    raw = {
-        "product": "ledger",
-        "customer": "acme",
-        "environment": "prod",
-        "instance": "a1",
-        "version": "3.4.0",
-    }
-    raw.update(changes)
-    return parse_context(raw)
+    return parse_context({**CONTEXT, **changes})
+
+
+def example_text(*, name: str = "web-service", version: str = "1.2.0") -> str:
+    """The bundled example template, renamed and re-versioned."""
+    text = EXAMPLE.read_text("utf-8")
+    return text.replace("name: web-service", f"name: {name}", 1).replace(
+        "version: 1.2.0", f"version: {version}", 1
+    )
 
 
 def write_chart(chart: RenderedChart, into: Path) -> Path:

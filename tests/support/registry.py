@@ -41,18 +41,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from tests.support.servers import free_port
+
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 SERVICE = "helmforge-test-registry"
 ISSUER = "helmforge-test-issuer"
 CANARY_PASSWORD = "canary-Pw-7f3a9c1e-DO-NOT-LEAK"
 ROBOT = "robot$proj+ci"
 USERS = {"helmforge": "helmforge-test-password", ROBOT: CANARY_PASSWORD}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the registry process ---------------------------------------------------------------

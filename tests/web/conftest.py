@@ -1,31 +1,24 @@
-"""Fixtures of the web UI tests: a migrated database, an app with the UI mounted, a signed-in
-client, and the example template."""
+"""Fixtures of the web UI tests: an app with the UI mounted over a migrated database, a live
+server, and a signed-in client."""
 
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.database import database_url_for_directory
 from helmforge.core.access.principals import SYSTEM
-from helmforge.server.app import create_app
 from helmforge.services import accounts
-from helmforge.services.settings import Settings
+from tests.support.apps import make_app
+from tests.support.servers import serve
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_TEMPLATE = REPO / "examples" / "templates" / "web-service.yaml"
 ADMIN_NAME = "alice"
 ADMIN_PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -34,8 +27,7 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def build_app(data_dir: Path, database_url: str) -> tuple[FastAPI, sessionmaker[Session]]:
     """The server's application (API and web UI) over a fresh database, with admin ``alice``
     and no seeded template."""
-    settings = Settings(data_dir=data_dir, database_url=database_url, seed_examples=False)
-    app = create_app(settings, announce=lambda _password: None)
+    app, _ = make_app(database_url, data_dir, with_web=True, seed_examples=False)
     sessions: sessionmaker[Session] = app.state.sessions
     accounts.create_user(sessions, ADMIN_NAME, role="admin", password=ADMIN_PASSWORD, actor=SYSTEM)
     return app, sessions
@@ -55,41 +47,6 @@ class LiveServer:
     url: str
     app: FastAPI
     sessions: sessionmaker[Session]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` on uvicorn (proxy headers trusted from loopback) and yield its URL."""
-    port = _free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive(), "server thread died"
-        assert time.monotonic() < deadline, "server did not start in time"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture

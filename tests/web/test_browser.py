@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.support.charts import EXAMPLE, REPO
 from tests.support.helm import assert_helm_lints
-from tests.web.conftest import ADMIN_NAME, ADMIN_PASSWORD, EXAMPLE_TEMPLATE, REPO, LiveServer
+from tests.web.conftest import ADMIN_NAME, ADMIN_PASSWORD, LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -83,7 +84,7 @@ def test_template_to_chart_workflow(page: Page, tmp_path: Path) -> None:
     shoot(page, "03-templates-empty")
 
     page.get_by_role("link", name="New template").click()
-    page.get_by_label("Template YAML").fill(EXAMPLE_TEMPLATE.read_text())
+    page.get_by_label("Template YAML").fill(EXAMPLE.read_text())
     shoot(page, "04-template-new")
     page.get_by_role("button", name="Create draft").click()
     expect(page.get_by_role("status")).to_contain_text("Draft 1.2.0 created")
@@ -198,7 +199,7 @@ def test_compare_versions_and_stale_edit_in_the_browser(
     from helmforge.core.access.principals import SYSTEM
     from helmforge.services import template_store
 
-    text = EXAMPLE_TEMPLATE.read_text()
+    text = EXAMPLE.read_text()
     template_store.create_version(live_server.sessions, text, actor=SYSTEM)
     template_store.publish_version(live_server.sessions, "web-service", "1.2.0", actor=SYSTEM)
     newer = text.replace("version: 1.2.0", "version: 1.3.0").replace(
@@ -257,7 +258,7 @@ def test_required_value_is_asked_for_in_the_browser(page: Page, live_server: Liv
     from helmforge.core.access.principals import SYSTEM
     from helmforge.services import template_store
 
-    template_store.create_version(live_server.sessions, EXAMPLE_TEMPLATE.read_text(), actor=SYSTEM)
+    template_store.create_version(live_server.sessions, EXAMPLE.read_text(), actor=SYSTEM)
     template_store.publish_version(live_server.sessions, "web-service", "1.2.0", actor=SYSTEM)
     sign_in(page)
     shoot(page, "19-templates-list")
@@ -279,7 +280,7 @@ def test_required_value_is_asked_for_in_the_browser(page: Page, live_server: Liv
 
 
 def _template_with_a_list_of_strings() -> str:
-    text = EXAMPLE_TEMPLATE.read_text()
+    text = EXAMPLE.read_text()
     text = text.replace(
         "      description: Extra environment variables of the container\n",
         "      description: Extra environment variables of the container\n"

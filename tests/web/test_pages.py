@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from helmforge.web.sessions import SESSION_COOKIE
+from tests.support.charts import EXAMPLE
 from tests.web.conftest import (
     ADMIN_NAME,
-    EXAMPLE_TEMPLATE,
     LiveServer,
     WebClient,
     csrf_of,
@@ -91,7 +91,7 @@ def test_wrong_password_and_unknown_user_read_the_same(live_server: LiveServer) 
 
 
 def test_form_post_without_csrf_token_is_refused(web: WebClient) -> None:
-    content = EXAMPLE_TEMPLATE.read_text()
+    content = EXAMPLE.read_text()
     response = web.client.post("/templates/new", data={"content": content})
     assert response.status_code == 403
     assert "CSRF" in response.text
@@ -112,7 +112,7 @@ def test_login_without_its_csrf_token_is_refused(live_server: LiveServer) -> Non
 def _create_example(web: WebClient) -> None:
     response = web.client.post(
         "/templates/new",
-        data={"content": EXAMPLE_TEMPLATE.read_text(), "csrf_token": web.csrf("/templates/new")},
+        data={"content": EXAMPLE.read_text(), "csrf_token": web.csrf("/templates/new")},
     )
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/templates/web-service/1.2.0/edit?done=created"
@@ -122,7 +122,7 @@ def test_edit_shows_problems_at_their_line_and_refuses_stale_saves(web: WebClien
     _create_example(web)
     page = web.client.get("/templates/web-service/1.2.0/edit")
     assert 'name="revision" value="1"' in page.text
-    broken = EXAMPLE_TEMPLATE.read_text().replace(
+    broken = EXAMPLE.read_text().replace(
         "replicas: ${values.replicaCount}", "replicas: ${values.replicaCont}"
     )
     response = web.client.post(
@@ -144,7 +144,7 @@ def test_edit_shows_problems_at_their_line_and_refuses_stale_saves(web: WebClien
     assert f'data-line="{line}"' in response.text
     assert "replicaCont" in response.text
     # two saves from revision 1: the second is stale and overwrites nothing
-    fine = EXAMPLE_TEMPLATE.read_text().replace("Pods to run when", "Pods that run when")
+    fine = EXAMPLE.read_text().replace("Pods to run when", "Pods that run when")
     token = csrf_of(page.text)
     first = web.client.post(
         "/templates/web-service/1.2.0/edit",
@@ -470,7 +470,7 @@ def test_upload_then_deprecate_hides_the_version_from_generate(web: WebClient) -
     created = web.client.post(
         "/templates/new",
         data={"content": "", "csrf_token": web.csrf("/templates/new")},
-        files={"upload": ("web-service.yaml", EXAMPLE_TEMPLATE.read_bytes(), "application/yaml")},
+        files={"upload": ("web-service.yaml", EXAMPLE.read_bytes(), "application/yaml")},
     )
     assert created.status_code == 303, created.text
     token = web.csrf("/templates/web-service")
@@ -483,7 +483,7 @@ def test_upload_then_deprecate_hides_the_version_from_generate(web: WebClient) -
     assert "status-deprecated" in deprecated.text
     assert "web-service@1.2.0" not in web.client.get("/generate").text
     exported = web.client.get("/templates/web-service/1.2.0/export")
-    assert exported.content == EXAMPLE_TEMPLATE.read_bytes()
+    assert exported.content == EXAMPLE.read_bytes()
     assert 'filename="web-service-1.2.0.yaml"' in exported.headers["content-disposition"]
 
 

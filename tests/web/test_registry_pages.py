@@ -8,9 +8,9 @@ import pytest
 
 from helmforge.core.access.principals import SYSTEM
 from helmforge.services import chart_builds, template_store
-from tests.api.conftest import CONTEXT
+from tests.support.charts import CONTEXT, EXAMPLE
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
-from tests.web.conftest import EXAMPLE_TEMPLATE, WebClient
+from tests.web.conftest import WebClient
 
 pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
 
@@ -19,7 +19,7 @@ def test_add_a_registry_publish_a_build_and_list_its_versions(
     web: WebClient, basic_registry: RegistryServer
 ) -> None:
     sessions = web.server.sessions
-    template_store.seed_template(sessions, EXAMPLE_TEMPLATE, actor=SYSTEM)
+    template_store.seed_template(sessions, EXAMPLE, actor=SYSTEM)
     build = chart_builds.build_chart(
         sessions, template="web-service@1.2.0", context=CONTEXT, actor=SYSTEM
     )

@@ -1,0 +1,21 @@
+"""The one builder of the server's application for API, web and CLI tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from helmforge.server.app import create_app
+from helmforge.services.settings import Settings
+
+
+def make_app(
+    database_url: str, data_dir: Path, *, with_web: bool = False, **overrides: object
+) -> tuple[FastAPI, str]:
+    """An application over ``database_url`` (API only unless ``with_web``); returns it and the
+    first admin password (empty when the database already had an admin)."""
+    settings = Settings(data_dir=data_dir, database_url=database_url, **overrides)  # type: ignore[arg-type]
+    passwords: list[str] = []
+    app = create_app(settings, announce=passwords.append, with_web=with_web)
+    return app, (passwords[0] if passwords else "")
