@@ -4,13 +4,11 @@ policy imported and exported, and ``explain`` naming the line that decided."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
+from helmforge.adapters.storage.database import create_database_engine, migrate
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
@@ -24,14 +22,11 @@ DEV = Target.of_context("shop", "acme", "dev", "a1")
 
 
 @pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = create_database_engine(database_url)
-    migrate(engine)
-    sessions = session_factory(engine)
+def sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """The shared migrated database's sessions, with ``root`` bound as admin everywhere."""
     with sessions.begin() as session:
         access.bind_role(session, subject="user:root", role="admin", scope="*/*/*/*", actor=SYSTEM)
-    yield sessions
-    engine.dispose()
+    return sessions
 
 
 def _denials(sessions: sessionmaker[Session]) -> list[audit.AuditEvent]:

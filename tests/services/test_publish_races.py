@@ -22,7 +22,7 @@ from helmforge.core.oci.chart_versions import tag_for_version
 from helmforge.core.secrets import Secret
 from helmforge.services import audit, chart_builds, registries, template_store
 from helmforge.services.publishing import ChartArchive, publish_archives
-from tests.api.conftest import CONTEXT, example_text
+from tests.support.charts import CONTEXT, example_text
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 
 pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
