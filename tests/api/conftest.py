@@ -15,11 +15,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from helmforge.core.access.principals import SYSTEM
 from helmforge.services import accounts
 from tests.support.apps import make_app
+from tests.support.charts import CONTEXT, example_text
 
 with warnings.catch_warnings():
     # Starlette suggests httpx2 for its test client; httpx is what helmforge depends on.
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
+
+# CONTEXT, example_text and make_app live in tests/support; they stay importable from here for
+# test modules written before they moved.
+__all__ = ["CONTEXT", "Api", "TestClient", "example_text", "make_app"]
 
 
 @dataclass

@@ -12,7 +12,7 @@ from helmforge.adapters.storage.database import create_database_engine, migrate,
 from helmforge.core.access.principals import SYSTEM
 from helmforge.core.errors import ConflictError
 from helmforge.services import template_store
-from tests.api.conftest import example_text
+from tests.support.charts import example_text
 
 CREATORS = 10
 
