@@ -322,6 +322,9 @@ def test_rewriting_the_standard_labels_breaks_selectors_between_objects(tmp_path
             manifest["metadata"]["labels"].update(
                 {"app.kubernetes.io/name": "shop-acme-dev-a1", "app.kubernetes.io/instance": "rel"}
             )
+            # cluster-scoped names carry the chart name (compared without it)
+            metadata = manifest["metadata"]
+            metadata["name"] = metadata["name"].removeprefix("shop-acme-dev-a1-")
             rendered.append(manifest)
     before = _selections(list(yaml.safe_load_all(SELECTED)))
     assert before["ServiceMonitor/web#0"] == {"Service/web"}
@@ -342,3 +345,162 @@ def test_rewriting_the_standard_labels_breaks_selectors_between_objects(tmp_path
         "Service/db: label app.kubernetes.io/name=db removed (helmforge sets its own value on "
         "every object)"
     ) in result.notes
+
+
+CLUSTER_SCOPED = """\
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: controller, namespace: ingress}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: ingress-controller}
+rules: [{apiGroups: [""], resources: [services], verbs: [get, list, watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ingress-controller}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ingress-controller}
+subjects: [{kind: ServiceAccount, name: controller, namespace: ingress}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: ingress-aggregate}
+aggregationRule:
+  clusterRoleSelectors: [{matchLabels: {example.com/aggregate-to-ingress: "true"}}]
+rules: []
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: ingress-extra, labels: {example.com/aggregate-to-ingress: "true"}}
+rules: [{apiGroups: [""], resources: [endpoints], verbs: [get]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: nginx}
+spec: {controller: k8s.io/ingress-nginx}
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: ingress-critical}
+value: 1000000
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: controller, namespace: ingress}
+spec:
+  selector: {matchLabels: {app: controller}}
+  template:
+    metadata: {labels: {app: controller}}
+    spec:
+      serviceAccountName: controller
+      priorityClassName: ingress-critical
+      containers: [{name: controller, image: 'registry.k8s.io/ingress-nginx/controller:v1.11.2'}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: admission, namespace: ingress}
+spec: {selector: {app: controller}, ports: [{name: https, port: 443}]}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: ingress-admission}
+webhooks:
+  - name: validate.nginx.ingress.kubernetes.io
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    clientConfig: {service: {name: admission, namespace: ingress, path: /networking/v1/ingresses}}
+    rules:
+      - apiGroups: [networking.k8s.io]
+        apiVersions: [v1]
+        operations: [CREATE]
+        resources: [ingresses]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: ingress}
+spec:
+  ingressClassName: nginx
+  rules:
+    - host: shop.example.com
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: admission, port: {number: 443}}}}
+"""
+_CLUSTER_KINDS = {
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "IngressClass",
+    "PriorityClass",
+    "ValidatingWebhookConfiguration",
+}
+
+
+def _installed(files: dict[str, str], chart: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """(kind, name) -> the object Helm would install, standard labels as _helpers.tpl has."""
+    values = yaml.safe_load(files["values.yaml"])
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for path, text in files.items():
+        if path.startswith("templates/") and path.endswith(".yaml"):
+            manifest = yaml.safe_load(simulate_helm(text, values))
+            manifest["metadata"]["labels"]["app.kubernetes.io/name"] = chart
+            found[(manifest["kind"], manifest["metadata"]["name"])] = manifest
+    return found
+
+
+@pytest.mark.helm
+def test_two_instances_of_one_chart_cannot_share_a_cluster(tmp_path: Path) -> None:
+    out, result = _init(tmp_path, CLUSTER_SCOPED, name="ingress")
+    charts = {}
+    for instance in ("a1", "a2"):
+        chart = f"shop-acme-dev-{instance}"
+        charts[instance] = _installed(_chart(out, tmp_path / instance, instance=instance), chart)
+    names = {
+        instance: {key for key in objects if key[0] in _CLUSTER_KINDS}
+        for instance, objects in charts.items()
+    }
+    assert len(names["a1"]) == len(names["a2"]) == 7
+    assert not names["a1"] & names["a2"]
+    for instance, objects in charts.items():
+        prefix = f"shop-acme-dev-{instance}-"
+        assert {name for _kind, name in names[instance]} == {
+            prefix + "ingress-controller",
+            prefix + "ingress-aggregate",
+            prefix + "ingress-extra",
+            prefix + "nginx",
+            prefix + "ingress-critical",
+            prefix + "ingress-admission",
+        }
+        binding = objects[("ClusterRoleBinding", prefix + "ingress-controller")]
+        assert ("ClusterRole", binding["roleRef"]["name"]) in objects
+        assert binding["subjects"][0]["namespace"] == "ingress"  # the `namespace` value
+        deployment = objects[("Deployment", "controller")]
+        priority = deployment["spec"]["template"]["spec"]["priorityClassName"]
+        assert ("PriorityClass", priority) in objects
+        ingress = objects[("Ingress", "web")]
+        assert ("IngressClass", ingress["spec"]["ingressClassName"]) in objects
+        webhook = objects[("ValidatingWebhookConfiguration", prefix + "ingress-admission")]
+        service = webhook["webhooks"][0]["clientConfig"]["service"]
+        assert ("Service", service["name"]) in objects
+        assert service["namespace"] == "ingress"
+        aggregate = objects[("ClusterRole", prefix + "ingress-aggregate")]
+        (selector,) = aggregate["aggregationRule"]["clusterRoleSelectors"]
+        assert selector["matchLabels"] == {
+            "example.com/aggregate-to-ingress": "true",
+            "app.kubernetes.io/name": f"shop-acme-dev-{instance}",
+        }
+    values = load_single(out.read_bytes()).data["spec"]["values"]
+    assert values["namespace"]["description"] == (
+        "Namespace the chart is installed in (RoleBinding subjects, webhook and APIService "
+        "Services)"
+    )
+    assert (
+        "ClusterRole/ingress-controller: named ${ctx.name}-ingress-controller (cluster-scoped: "
+        "one name per chart, so two instances can share a cluster)"
+    ) in result.notes
+    assert {
+        "ClusterRoleBinding/ingress-controller: roleRef.name follows "
+        "ClusterRole/ingress-controller",
+        "Deployment/controller: pod.priorityClassName follows PriorityClass/ingress-critical",
+        "Ingress/web: spec.ingressClassName (its default) follows IngressClass/nginx",
+    } <= set(result.notes)

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from helmforge.core.templates.cluster_names import name_cluster_objects
 from helmforge.core.templates.selected_labels import keep_selected_labels
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -400,23 +401,40 @@ class _Builder:
                 )
 
     def subjects_namespace(self, resources: list[dict[str, Any]]) -> None:
-        """RoleBinding subjects in the objects' namespace follow one ``namespace`` value."""
+        """References into the objects' namespace follow one ``namespace`` value.
+
+        RoleBinding subjects, and the Services behind webhooks and APIServices: the objects
+        they name move into the release namespace.
+        """
         if len(self.namespaces) != 1:
             return
         namespace = next(iter(self.namespaces))
         placeholder: str | None = None
         for resource in resources:
-            manifest = resource["manifest"]
-            if manifest.get("kind") not in ("RoleBinding", "ClusterRoleBinding"):
-                continue
-            for subject in manifest.get("subjects") or []:
-                if isinstance(subject, dict) and subject.get("namespace") == namespace:
+            for holder in _namespace_references(resource["manifest"]):
+                if holder.get("namespace") == namespace:
                     placeholder = placeholder or self.parameters.claim(
                         ["namespace"],
                         default=namespace,
-                        description="Namespace the chart is installed in (RoleBinding subjects)",
+                        description="Namespace the chart is installed in (RoleBinding "
+                        "subjects, webhook and APIService Services)",
                     )
-                    subject["namespace"] = placeholder
+                    holder["namespace"] = placeholder
+
+
+def _namespace_references(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The mappings of ``manifest`` whose ``namespace`` names where an imported object is."""
+    kind = manifest.get("kind")
+    found: list[Any] = []
+    if kind in ("RoleBinding", "ClusterRoleBinding"):
+        found.extend(manifest.get("subjects") or [])
+    elif kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        for webhook in manifest.get("webhooks") or []:
+            config = webhook.get("clientConfig") if isinstance(webhook, dict) else None
+            found.append(config.get("service") if isinstance(config, dict) else None)
+    elif kind == "APIService":
+        found.append((manifest.get("spec") or {}).get("service"))
+    return [item for item in found if isinstance(item, dict)]
 
 
 def bootstrap_template(
@@ -433,6 +451,7 @@ def bootstrap_template(
     builder.notes.extend(label_notes)
     resources = builder.resources()
     builder.subjects_namespace(resources)
+    builder.notes.extend(name_cluster_objects(resources, builder.parameters.tree))
     metadata: dict[str, Any] = {"name": name, "version": version}
     metadata["description"] = description or f"Bootstrapped from {len(resources)} object(s)"
     document: dict[str, Any] = {
