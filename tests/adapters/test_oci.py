@@ -383,3 +383,33 @@ def test_token_realm_must_be_https_unless_plain_http(token_registry: RegistrySer
         client.registry = Registry(f"oci://{token_registry.authority}/x", plain_http=False)
         with pytest.raises(ExternalServiceError, match="https"):
             client.list_tags("x/demo")
+
+
+def test_a_registrys_text_error_body_is_summarized_not_passed_on(
+    proxied: tuple[RegistryClient, Sleeps], fault_proxy: FaultProxy
+) -> None:
+    client, _ = proxied
+    reflected = f"403 from the proxy; you sent Authorization: Basic {CANARY_PASSWORD}".encode()
+    fault_proxy.add(
+        Fault("PUT", r"/manifests/", "403", times=10, body=reflected, content_type="text/plain")
+    )
+    with pytest.raises(PermissionDeniedError, match=r"a \d+-byte text/plain body") as caught:
+        push(client, "x/demo", build_artifact(make_chart()))
+    assert CANARY_PASSWORD not in str(caught.value)
+    assert "you sent" not in str(caught.value)
+
+
+def test_credentials_in_a_registrys_json_error_message_are_masked(
+    proxied: tuple[RegistryClient, Sleeps], fault_proxy: FaultProxy
+) -> None:
+    client, _ = proxied
+    body = (
+        b'{"errors":[{"code":"DENIED","message":"no access for Bearer '
+        + CANARY_PASSWORD.encode()
+        + b" at https://robot:"
+        + CANARY_PASSWORD.encode()
+        + b'@h/x"}]}'
+    )
+    fault_proxy.add(Fault("PUT", r"/manifests/", "403", times=10, body=body))
+    with pytest.raises(PermissionDeniedError, match=r"no access for \*\*\* at https://\*\*\*@h/x"):
+        push(client, "x/demo", build_artifact(make_chart()))

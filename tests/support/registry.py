@@ -364,6 +364,7 @@ class Fault:
     retry_after: str | None = None
     hook: Callable[[], None] | None = None
     body: bytes = b'{"errors":[]}'
+    content_type: str = "application/json"
 
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
@@ -449,7 +450,7 @@ class FaultProxy:
                         proxy.authorizations.append(auth)
                 fault = proxy._take(method, self.path)
                 if fault and fault.action.isdigit():
-                    extra = [("Content-Type", "application/json")]
+                    extra = [("Content-Type", fault.content_type)]
                     if fault.retry_after:
                         extra.append(("Retry-After", fault.retry_after))
                     self.reply(int(fault.action), extra, fault.body)

@@ -20,6 +20,7 @@ import functools
 import json
 import logging
 import random
+import re
 import ssl
 import threading
 import time
@@ -566,19 +567,47 @@ def _error_codes(response: httpx.Response) -> set[str]:
 
 
 def _error_summary(response: httpx.Response) -> tuple[set[str], str]:
-    """The registry's error codes and first message, cut short."""
+    """The registry's error codes and a short description of its error body.
+
+    Only the distribution spec's JSON errors are quoted: the first message, on one line, cut
+    short, with anything credential-like masked. Any other body (a proxy's HTML page, a text
+    dump that may reflect our request's headers) is described by its size and type, never
+    passed on: it would reach API answers, pages and the CLI.
+    """
     try:
         body = response.json()
     except ValueError:
-        return set(), response.text[:200] if response.headers.get("content-type", "").startswith(
-            "text/"
-        ) else ""
+        if not response.content:
+            return set(), ""
+        kind = response.headers.get("content-type", "").partition(";")[0].strip() or "untyped"
+        return set(), f"a {len(response.content)}-byte {_printable(kind, 60)} body"
     errors = body.get("errors") if isinstance(body, dict) else None
     if not isinstance(errors, list):
         return set(), ""
-    codes = {str(e.get("code")) for e in errors if isinstance(e, dict) and e.get("code")}
+    codes = {
+        _printable(str(e.get("code")), 60) for e in errors if isinstance(e, dict) and e.get("code")
+    }
     messages = [str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")]
-    return codes, (messages[0][:200] if messages else "")
+    return codes, (_masked(messages[0]) if messages else "")
+
+
+# Credentials a registry might reflect into a message: an Authorization value, URL userinfo,
+# a token or password parameter.
+_CREDENTIAL = re.compile(
+    r"(?i)(?:\b(?:bearer|basic)\s+)[^\s\"',]+"
+    r"|(?<=://)[^/\s@]+@"
+    r"|\b(?:token|access_token|password|secret)=[^\s&\"',]+"
+)
+
+
+def _masked(message: str) -> str:
+    flat = _printable(message, 200)
+    return _CREDENTIAL.sub(lambda m: "***@" if m.group().endswith("@") else "***", flat)
+
+
+def _printable(text: str, limit: int) -> str:
+    flat = "".join(c if c.isprintable() else " " for c in text[: limit * 2])
+    return flat[:limit]
 
 
 def _retry_after(response: httpx.Response) -> float | None:

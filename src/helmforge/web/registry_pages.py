@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from helmforge.core.errors import HelmforgeError, PermissionDeniedError, http_status_for
+from helmforge.core.oci.references import redact_userinfo
 from helmforge.core.secrets import Secret
 from helmforge.services import chart_builds, registries
 from helmforge.web.views import (
@@ -95,6 +96,8 @@ def create_registry(request: Request, visitor: SignedIn, form: CheckedForm) -> R
     except PermissionDeniedError as error:
         return render_error(request, 403, error.message, back_url="/registries")
     except HelmforgeError as error:
+        # The form comes back filled in, but never with a password typed into the URL.
+        kept["url"] = redact_userinfo(kept["url"])
         return _registries_page(
             request, visitor, problem=error.message, form=kept, status_code=http_status_for(error)
         )

@@ -15,6 +15,7 @@ __all__ = [
     "Registry",
     "parse_challenge",
     "parse_reference",
+    "redact_userinfo",
     "repository_for",
 ]
 
@@ -50,20 +51,44 @@ class OciReference:
         return f"oci://{self.authority}/{self.path}".rstrip("/")
 
 
+def redact_userinfo(text: str) -> str:
+    """``text`` with any ``USER:PASSWORD@`` before the host replaced by ``***@``, to show a URL
+    someone typed back to them (in a message or a form) without its password."""
+    scheme, separator, rest = text.partition("://")
+    if not separator:
+        scheme, rest = "", text
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return text
+    host = authority.rpartition("@")[2]
+    return f"{scheme}{separator}***@{host}{slash}{path}"
+
+
 def parse_reference(text: str, *, source: str = "reference") -> OciReference:
-    """Read ``oci://HOST[:PORT]/PATH``; raise ``InputError`` saying what a valid one looks like."""
+    """Read ``oci://HOST[:PORT]/PATH``; raise ``InputError`` saying what a valid one looks like.
+
+    Messages never repeat a password given in the URL (``oci://user:secret@host``): it is
+    refused as such, and shown as ``***@``.
+    """
     where = Location(source)
+    shown = redact_userinfo(text)
     if not text.startswith("oci://"):
         raise InputError(
-            f"{text!r} is not an OCI reference: expected oci://HOST[:PORT]/PATH", location=where
+            f"{shown!r} is not an OCI reference: expected oci://HOST[:PORT]/PATH", location=where
         )
     rest = text[len("oci://") :]
     authority, _, path = rest.partition("/")
-    match = _HOST.match(authority)
-    if not match or "@" in authority:
+    if "@" in authority:
         raise InputError(
-            f"{authority!r} is not a registry host: expected HOST or HOST:PORT (no user@)",
+            f"{shown!r} holds credentials before the host (expected oci://HOST[:PORT]/PATH): "
+            "give the user name and password separately (a registry's username and password, "
+            "or --username and --password-stdin), never in the URL",
             location=where,
+        )
+    match = _HOST.match(authority)
+    if not match:
+        raise InputError(
+            f"{authority!r} is not a registry host: expected HOST or HOST:PORT", location=where
         )
     port_text = match.group("port")
     port = int(port_text) if port_text else None
