@@ -103,3 +103,45 @@ def test_drafts_are_previewed_but_not_built(api: Api) -> None:
 def test_unknown_build_answers_404(api: Api) -> None:
     for path in ("/api/v1/charts/0123", "/api/v1/charts/x" * 30 + "/archive"):
         assert api.client.get(path).status_code == 404
+
+
+def _with_greeting_pattern(pattern: str, default: str) -> str:
+    return example_text(name="redos", version="1.0.0").replace(
+        '      default: "Hello from ${ctx.customer}"\n',
+        f"      default: {default}\n      schema: {{pattern: '{pattern}'}}\n",
+        1,
+    )
+
+
+def test_redos_pattern_value_answers_422_promptly_and_healthz_still_answers(api: Api) -> None:
+    # The defect: a value of 28 a's and "!" against ^(a+)+$ took 28 s in Python's
+    # backtracking re and /healthz waited with it (the GIL); now patterns run in linear time.
+    yaml_body = {"Content-Type": "application/yaml"}
+    created = api.client.post(
+        "/api/v1/templates", content=_with_greeting_pattern("^(a+)+$", "aaaa"), headers=yaml_body
+    )
+    assert created.status_code == 201, created.text
+    published = api.client.post("/api/v1/templates/redos/versions/1.0.0/publish")
+    assert published.status_code == 200, published.text
+    for count in (28, 10_000):
+        body = {**BUILD, "template": "redos@1.0.0", "values": {"greeting": "a" * count + "!"}}
+        response = api.client.post("/api/v1/charts", json=body)
+        assert response.status_code == 422, response.text
+        assert "values.greeting" in response.text
+        assert "does not match '^(a+)+$'" in response.text
+        assert api.client.get("/healthz").status_code == 200
+    assert api.client.get("/api/v1/charts").json() == []
+
+
+def test_pattern_needing_backtracking_is_refused_naming_the_parameter(api: Api) -> None:
+    text = _with_greeting_pattern(r"^(a)\1$", "aa")
+    checked = api.client.post(
+        "/api/v1/templates/validate", content=text, headers={"Content-Type": "application/yaml"}
+    )
+    assert checked.status_code == 200, checked.text
+    body = checked.json()
+    assert body["valid"] is False
+    (problem,) = [p for p in body["problems"] if "pattern" in p["message"]]
+    assert problem["path"] == "spec.values.greeting.schema.pattern"
+    assert "backreference" in problem["message"]
+    assert "linear-time matching does not support" in problem["message"]

@@ -100,8 +100,15 @@ def test_unsupported_keywords_fall_back_and_cycles_terminate() -> None:
             "properties": {"child": {"$ref": "#/$defs/node"}, "n": {"type": "integer"}},
         },
         "odd": {"type": "object", "dependentRequired": {"a": ["b"]}},
+        "backtracking": {"type": "string", "pattern": "^(a+)\\1$"},
+        "redos": {"type": "string", "pattern": "^(a+)+$"},
     }
     compiled = CompiledSchemas(definitions)
     assert compiled.is_valid("node", {"child": {"child": {"n": 1.0}}}) is True
     assert compiled.is_valid("node", {"child": {"child": {"n": True}}}) is False
-    assert compiled.is_valid("odd", {"a": 1}) is None
+    assert compiled.is_valid("odd", {"a": 1}) is False
+    assert compiled.is_valid("missing", {}) is None
+    # Patterns run on the linear engine: one needing backtracking does not compile (the
+    # caller falls back to jsonschema), and the ReDoS pattern answers at once.
+    assert compiled.is_valid("backtracking", "aa") is None
+    assert compiled.is_valid("redos", "a" * 10_000 + "!") is False

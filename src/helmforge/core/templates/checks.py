@@ -258,9 +258,11 @@ def _check_values(template: Template, schemas: SchemaSet) -> list[Problem]:
             if dotted in template.parameters:
                 where: FieldPath = ("spec", "layers", layer.index, "values", *layer_path)
                 checks.append((dotted, value, where))
+    validators: dict[str, Validator] = {}  # compiling costs more than checking: once each
     for dotted, value, path in checks:
-        schema = {**types[dotted], "definitions": definitions}
-        for error in Validator(schema).errors(resolve_context_text(value, ctx)):
+        if dotted not in validators:
+            validators[dotted] = Validator({**types[dotted], "definitions": definitions})
+        for error in validators[dotted].errors(resolve_context_text(value, ctx)):
             inner = "".join(
                 f".{step}" if isinstance(step, str) else f"[{step}]" for step in error.path
             )
