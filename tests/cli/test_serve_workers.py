@@ -5,13 +5,15 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -44,20 +46,68 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _wait_ready(port: int, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "serve --workers did not answer"
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+class _Lines:
+    """The lines a process writes to a pipe, read by a thread; tests wait on a condition for
+    the lines they expect instead of sleeping."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._stream = stream
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    def wait_for(self, predicate: Callable[[list[str]], bool], what: str) -> None:
+        # The bound only keeps a broken server from hanging the test run.
+        with self._changed:
+            found = self._changed.wait_for(lambda: predicate(self.lines), timeout=120)
+        assert found, f"{what}; got: {self.lines[-20:]}"
+
+    def close(self) -> None:
+        """Once the writers are gone: end the reader and close the pipe."""
+        self._reader.join(timeout=60)
+        self._stream.close()
+
+    def count(self, text: str) -> int:
+        with self._changed:
+            return sum(text in line for line in self.lines)
+
+
+def _serving(count: int) -> Callable[[list[str]], bool]:
+    return lambda lines: (
+        sum("helmforge: worker " in line and line.endswith(" serving") for line in lines) >= count
+    )
+
+
+def _request(port: int, path: str) -> bytes:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        assert response.status == 200
+        return response.read()
+    finally:
+        connection.close()
+
+
+def _wait_exited(pids: list[int]) -> None:
+    """Wait until every process in ``pids`` has ended (pidfd: no polling)."""
+    for pid in pids:
         try:
-            connection.request("GET", "/readyz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
+            descriptor = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            readable, _, _ = select.select([descriptor], [], [], 120)
+            assert readable, f"process {pid} did not end"
         finally:
-            connection.close()
+            os.close(descriptor)
 
 
 @pytest.fixture
@@ -72,44 +122,49 @@ def environment(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def served(
-    environment: dict[str, str], tmp_path: Path
-) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+def served(environment: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen[str], _Lines]]:
+    """``serve --workers 2``, once both workers serve; its stderr (the supervisor's lines and
+    the workers' JSON request log) in a ``_Lines``."""
     port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
         [HELMFORGE, "serve", "--port", str(port), "--workers", "2"],
         env=environment,
-        stdout=subprocess.PIPE,
-        stderr=log,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
+    assert process.stderr is not None
+    lines = _Lines(process.stderr)
     try:
-        _wait_ready(port, process)
-        yield port, process
+        lines.wait_for(_serving(2), "both workers serve")
+        yield port, process, lines
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=60)
-        log.close()
+        process.wait(timeout=60)
+        lines.close()
 
 
 def test_kept_alive_connections_are_spread_over_the_workers(
-    served: tuple[int, subprocess.Popen[str]], tmp_path: Path
+    served: tuple[int, subprocess.Popen[str], _Lines],
 ) -> None:
-    port, process = served
+    port, process, lines = served
     workers = _children(process.pid)
     assert len(workers) == 2
     connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(24)]
     for connection in connections:
         connection.request("GET", "/healthz")
         assert connection.getresponse().read() == b'{"status":"ok"}'
-    time.sleep(0.5)  # the log lines of the last answers
-    pids = [
-        json.loads(line)["pid"]
-        for line in (tmp_path / "serve.log").read_text().splitlines()
-        if line.startswith("{") and '"/healthz"' in line
-    ]
+
+    def answers(found: list[str]) -> list[int]:
+        return [
+            json.loads(line)["pid"]
+            for line in found
+            if line.startswith("{") and '"/healthz"' in line
+        ]
+
+    lines.wait_for(lambda found: len(answers(found)) >= 24, "a log line for every answer")
+    pids = answers(lines.lines)
     assert len(pids) == 24
     # The supervisor hands the connections to the workers in turn.
     assert sorted(pids.count(worker) for worker in workers) == [12, 12]
@@ -131,21 +186,20 @@ def test_kept_alive_connections_are_spread_over_the_workers(
 
 
 def test_a_dead_worker_is_replaced_and_sigterm_stops_every_worker(
-    served: tuple[int, subprocess.Popen[str]],
+    served: tuple[int, subprocess.Popen[str], _Lines],
 ) -> None:
-    port, process = served
+    port, process, lines = served
     first, second = _children(process.pid)
-    time.sleep(10)  # past the start period, in which a dying worker stops the server
+    # Both served (the fixture waited for that), so a death is no failure at start.
     os.kill(first, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while True:
-        workers = _children(process.pid)
-        if len(workers) == 2 and first not in workers:
-            break
-        assert time.monotonic() < deadline, f"no new worker: {workers}"
-        time.sleep(0.2)
+    lines.wait_for(_serving(3), "a third worker serves")
+    assert lines.count(f"worker {first} ended with exit code -9; starting another") == 1
+    workers = _children(process.pid)
+    assert len(workers) == 2
+    assert first not in workers
     assert second in workers
-    _wait_ready(port, process)
+    for _ in range(4):  # in turn to each of them
+        assert _request(port, "/readyz")
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
     for pid in workers:
@@ -155,9 +209,9 @@ def test_a_dead_worker_is_replaced_and_sigterm_stops_every_worker(
 
 
 def test_a_second_serve_on_a_taken_port_fails_instead_of_joining(
-    served: tuple[int, subprocess.Popen[str]], environment: dict[str, str]
+    served: tuple[int, subprocess.Popen[str], _Lines], environment: dict[str, str]
 ) -> None:
-    port, _ = served
+    port, _, _ = served
     second = _helmforge(environment, "serve", "--port", str(port), "--workers", "2")
     assert second.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
@@ -184,14 +238,11 @@ def test_serve_with_workers_and_a_bad_setting_starts_no_worker(
 
 
 def test_workers_stop_when_the_supervisor_is_killed(
-    served: tuple[int, subprocess.Popen[str]],
+    served: tuple[int, subprocess.Popen[str], _Lines],
 ) -> None:
-    _, process = served
+    _, process, _ = served
     workers = _children(process.pid)
     assert len(workers) == 2
     process.kill()
     process.wait(timeout=30)
-    deadline = time.monotonic() + 30
-    while any(Path(f"/proc/{pid}").exists() for pid in workers):
-        assert time.monotonic() < deadline, "workers outlived their supervisor"
-        time.sleep(0.2)
+    _wait_exited(workers)

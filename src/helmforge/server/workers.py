@@ -4,17 +4,26 @@ The supervisor (``supervise``) listens on the port itself and hands every accept
 to the next worker in turn, passing the socket over a Unix channel (SCM_RIGHTS): connections
 are spread evenly, also when clients keep them alive. Both alternatives were measured with 32
 kept-alive benchmark clients on 2 workers: one socket shared by the workers (uvicorn's own
-supervisor) let the first worker to wake accept all 32 connections, and one SO_REUSEPORT socket
-per worker spread them by a hash of the addresses, 21 against 11 in one run, and the busier
-worker's clients waited twice as long.
+supervisor, or gunicorn's) let the first worker to wake accept all 32 connections, and one
+SO_REUSEPORT socket per worker spread them by a hash of the addresses, 21 against 11 in one
+run, and the busier worker's clients waited twice as long.
 
-Each worker (``python -m helmforge.server.workers CHANNEL_FD``) runs the application under
-uvicorn on the connections it receives, HELMFORGE_THREADS requests at once (2 unless set).
-Their request metrics go to one PROMETHEUS_MULTIPROC_DIR (a temporary directory unless that
+Each worker (``python -m helmforge.server.workers CHANNEL_FD``) runs the application with
+uvicorn's public interface only: ``Server.serve(sockets=[...])`` on an event loop of its own
+(``_ChannelLoop``, a uvloop loop). uvicorn serves a socket it is given by passing its protocol
+factory to the loop's ``create_server``, a public asyncio method; the worker's loop keeps that
+factory and serves every connection that arrives on the channel with it through
+``connect_accepted_socket``, another public asyncio method. The socket uvicorn is given is a
+listening Unix socket whose name is removed at once: nobody can connect to it.
+
+A worker tells the supervisor it serves (once uvicorn started the application) with one
+message on its channel; workers run HELMFORGE_THREADS requests at once (2 unless set). Their
+request metrics go to one PROMETHEUS_MULTIPROC_DIR (a temporary directory unless that
 variable is set), so ``/metrics`` from any worker reports the whole server. The supervisor
-starts a worker again when one dies, stops them all on SIGINT or SIGTERM (the workers finish
-the requests in flight; a worker whose supervisor is gone stops too), and gives up when a
-worker fails at its start (the database down, say): that failure would only repeat.
+starts a worker again when one that was serving dies (its channel closes), stops them all on
+SIGINT or SIGTERM (the workers finish the requests in flight; a worker whose supervisor is
+gone stops the same way), and gives up when a worker dies before it served (the database
+down, say): that failure would only repeat.
 """
 
 from __future__ import annotations
@@ -31,23 +40,27 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-#: A worker that ends within this many seconds of its start failed to start.
-START_SECONDS = 10.0
+if TYPE_CHECKING:
+    import uvloop
+
 #: Workers get this long to finish their requests after SIGTERM before they are killed.
 STOP_SECONDS = 30.0
 #: Listen queue of the supervisor's socket.
 BACKLOG = 2048
+#: What a worker sends on its channel once it serves.
+SERVING = b"serving"
 
 
 @dataclass
 class _Worker:
     process: subprocess.Popen[bytes]
     channel: socket.socket  # the supervisor's end of the worker's Unix channel
-    started: float
+    serving: bool = False
 
 
 def run_worker(channel_fd: int) -> int:
@@ -58,53 +71,82 @@ def run_worker(channel_fd: int) -> int:
 
     channel = socket.socket(fileno=channel_fd)
     channel.setblocking(False)
-
-    class ChannelServer(uvicorn.Server):
-        """uvicorn without a listening socket of its own: connections arrive on the channel."""
-
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets=[])
-            loop = asyncio.get_running_loop()
-            config, state, app_state = self.config, self.server_state, self.lifespan.state
-            pending: set[asyncio.Task[Any]] = set()  # kept until each connection is set up
-
-            def protocol() -> asyncio.Protocol:
-                # What uvicorn's own startup gives each connection of a listening socket.
-                made: Any = config.http_protocol_class
-                created: asyncio.Protocol = made(
-                    config=config, server_state=state, app_state=app_state, _loop=loop
-                )
-                return created
-
-            def receive() -> None:
-                while True:
-                    try:
-                        data, descriptors, _, _ = socket.recv_fds(channel, 1, 16)
-                    except BlockingIOError:
-                        return
-                    except OSError:
-                        data, descriptors = b"", []
-                    if not data and not descriptors:  # the supervisor is gone
-                        loop.remove_reader(channel.fileno())
-                        self.should_exit = True
-                        return
-                    for descriptor in descriptors:
-                        connection = socket.socket(fileno=descriptor)
-                        connection.setblocking(False)
-                        task = loop.create_task(loop.connect_accepted_socket(protocol, connection))
-                        pending.add(task)
-                        task.add_done_callback(pending.discard)
-
-            loop.add_reader(channel.fileno(), receive)
-
     config = uvicorn.Config(
         "helmforge.server.app:create_worker_app",
         factory=True,
         log_level="warning",
         access_log=False,
     )
-    ChannelServer(config).run()
+    server = uvicorn.Server(config)
+    placeholder = _unreachable_listener()
+    asyncio.run(server.serve(sockets=[placeholder]), loop_factory=_channel_loop_factory(channel))
     return 0
+
+
+def _unreachable_listener() -> socket.socket:
+    """A Unix stream socket bound to a name that is removed at once: it can listen, and no
+    client can ever reach it."""
+    folder = tempfile.mkdtemp(prefix="helmforge-worker-")
+    path = os.path.join(folder, "unused")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return listener
+
+
+def _channel_loop_factory(channel: socket.socket) -> Callable[[], asyncio.AbstractEventLoop]:
+    import uvloop
+
+    class _ChannelLoop(uvloop.Loop):
+        """uvloop, also serving the connections that arrive on ``channel``."""
+
+        async def create_server(
+            self, protocol_factory: Callable[[], asyncio.BaseProtocol], *args: Any, **kwargs: Any
+        ) -> asyncio.Server:
+            server = await super().create_server(protocol_factory, *args, **kwargs)
+            _serve_channel(self, channel, protocol_factory, server)
+            # uvloop's own server class, which asyncio's annotation of this method cannot name.
+            return cast("asyncio.Server", server)
+
+    return _ChannelLoop
+
+
+def _serve_channel(
+    loop: uvloop.Loop,
+    channel: socket.socket,
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    server: asyncio.AbstractServer,
+) -> None:
+    """Serve each connection received on ``channel`` as one accepted by ``server``; tell the
+    supervisor the worker serves; stop the worker (as SIGTERM does) when the channel closes."""
+    pending: set[asyncio.Task[Any]] = set()  # kept until each connection is set up
+
+    def receive() -> None:
+        while True:
+            try:
+                data, descriptors, _, _ = socket.recv_fds(channel, 1, 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                data, descriptors = b"", []
+            if not data and not descriptors:  # the supervisor is gone
+                loop.remove_reader(channel.fileno())
+                signal.raise_signal(signal.SIGTERM)
+                return
+            for descriptor in descriptors:
+                connection = socket.socket(fileno=descriptor)
+                if not server.is_serving():  # shutting down: uvicorn closed its server
+                    connection.close()
+                    continue
+                connection.setblocking(False)
+                task = loop.create_task(loop.connect_accepted_socket(protocol_factory, connection))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+
+    loop.add_reader(channel.fileno(), receive)
+    channel.send(SERVING)
 
 
 def supervise(*, host: str, port: int, workers: int) -> int:
@@ -135,39 +177,103 @@ def supervise(*, host: str, port: int, workers: int) -> int:
         nonlocal stop_requested
         stop_requested = True
 
+    # A signal also writes to this pair, so that the wait for connections and worker
+    # messages ends at once (Python retries an interrupted wait otherwise).
+    wakeup, wakeup_writer = socket.socketpair()
+    for end in (wakeup, wakeup_writer):
+        end.setblocking(False)
     previous = {
         number: signal.signal(number, request_stop) for number in (signal.SIGINT, signal.SIGTERM)
     }
+    previous_wakeup = signal.set_wakeup_fd(wakeup_writer.fileno())
     running: list[_Worker] = []
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
-    turn = 0
+    selector.register(wakeup, selectors.EVENT_READ)
     try:
-        running = [_start(environment) for _ in range(workers)]
-        while not stop_requested:
-            if selector.select(timeout=0.2):
-                turn = _hand_out(listener, running, turn)
-            for index, worker in enumerate(running):
-                code = worker.process.poll()
-                if code is None or stop_requested:
-                    continue
-                if code == 0:  # a worker only ends well when told to stop (Ctrl-C)
-                    return 0
-                if time.monotonic() - worker.started < START_SECONDS:
-                    _say(f"a worker failed at its start (exit code {code}); stopping")
-                    return code if code > 0 else 1
-                _say(f"worker {worker.process.pid} ended with exit code {code}; starting another")
-                worker.channel.close()
-                running[index] = _start(environment)
-        return 0
+        running = [_start(environment, selector) for _ in range(workers)]
+        return _supervise_until_stopped(
+            listener,
+            wakeup=wakeup,
+            selector=selector,
+            running=running,
+            environment=environment,
+            stop_requested=lambda: stop_requested,
+        )
     finally:
         selector.close()
         listener.close()
         _stop(running)
+        signal.set_wakeup_fd(previous_wakeup)
+        wakeup.close()
+        wakeup_writer.close()
         for number, handler in previous.items():
             signal.signal(number, handler)
         if own_metrics:
             shutil.rmtree(environment["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def _supervise_until_stopped(
+    listener: socket.socket,
+    *,
+    wakeup: socket.socket,
+    selector: selectors.BaseSelector,
+    running: list[_Worker],
+    environment: dict[str, str],
+    stop_requested: Callable[[], bool],
+) -> int:
+    """Hand out connections and replace workers until a stop is requested (0) or a worker
+    dies before it served (its exit code)."""
+    turn = 0
+    while not stop_requested():
+        for key, _ in selector.select():
+            if key.fileobj is listener:
+                turn = _hand_out(listener, running, turn)
+                continue
+            if key.fileobj is wakeup:
+                _drain(wakeup)
+                continue
+            worker: _Worker = key.data
+            if _read_messages(worker):
+                continue
+            # The channel closed: the worker has ended.
+            selector.unregister(worker.channel)
+            worker.channel.close()
+            code = worker.process.wait()
+            if stop_requested():
+                break
+            if code == 0:  # a worker only ends well when told to stop (Ctrl-C)
+                return 0
+            if not worker.serving:
+                _say(f"a worker failed at its start (exit code {code}); stopping")
+                return code if code > 0 else 1
+            _say(f"worker {worker.process.pid} ended with exit code {code}; starting another")
+            running[running.index(worker)] = _start(environment, selector)
+    return 0
+
+
+def _read_messages(worker: _Worker) -> bool:
+    """Read what the worker sent; False once its channel is closed (the worker ended)."""
+    while True:
+        try:
+            message = worker.channel.recv(64, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        if not message:
+            return False
+        if message == SERVING and not worker.serving:
+            worker.serving = True
+            _say(f"worker {worker.process.pid} serving")
+
+
+def _drain(wakeup: socket.socket) -> None:
+    try:
+        while wakeup.recv(64):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -210,7 +316,7 @@ def _hand_out(listener: socket.socket, running: list[_Worker], turn: int) -> int
         # The worker holds its own copy of the connection; this one closes here.
 
 
-def _start(environment: dict[str, str]) -> _Worker:
+def _start(environment: dict[str, str], selector: selectors.BaseSelector) -> _Worker:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         command = [sys.executable, "-m", "helmforge.server.workers", str(theirs.fileno())]
@@ -223,7 +329,9 @@ def _start(environment: dict[str, str]) -> _Worker:
         raise
     finally:
         theirs.close()
-    return _Worker(process=process, channel=ours, started=time.monotonic())
+    worker = _Worker(process=process, channel=ours)
+    selector.register(ours, selectors.EVENT_READ, worker)
+    return worker
 
 
 def _say(message: str) -> None:
@@ -242,7 +350,8 @@ def _stop(running: list[_Worker]) -> None:
         except subprocess.TimeoutExpired:
             worker.process.kill()
             worker.process.wait()
-        worker.channel.close()
+        if worker.channel.fileno() != -1:
+            worker.channel.close()
 
 
 if __name__ == "__main__":
