@@ -19,8 +19,8 @@ import typer
 from typer.testing import CliRunner
 
 from helmforge.cli.main import COMMAND_MODULES, app
+from tests.support.charts import EXAMPLE
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "templates" / "web-service.yaml"
 HELMFORGE = Path(sys.executable).with_name("helmforge")
 CONTEXT = [
     "--product", "shop", "--customer", "acme", "--environment", "prod",
