@@ -12,6 +12,7 @@ BENCHMARKS = (
     "benchmarks.imports",
     "benchmarks.server",
     "benchmarks.validators",
+    "benchmarks.archives",
 )
 
 
