@@ -4,7 +4,9 @@ One ``RegistryClient`` per registry keeps one connection pool alive for every pu
 is safe to share between threads. It speaks anonymous, basic and bearer-token auth (the token
 flow from the ``WWW-Authenticate`` challenge, fetching a fresh token when one expires),
 retries 429/5xx and lost connections a bounded number of times honouring ``Retry-After``,
-and restarts an upload whose session the registry lost.
+and restarts an upload whose session the registry lost. Each request, with its retries and
+its token round trips, has a total ``deadline``, and every answer a byte budget
+(``adapters.oci_transport``): a registry that hangs or floods costs bounded time and memory.
 
 Errors are ``helmforge.core.errors`` classes; none carries a password or token: those are sent
 in headers only and never formatted into messages or log lines.
@@ -12,7 +14,13 @@ in headers only and never formatted into messages or log lines.
 
 from __future__ import annotations
 
-__all__ = ["ManifestRead", "RegistryClient", "RetryPolicy", "is_chart_manifest"]
+__all__ = [
+    "DEFAULT_DEADLINE",
+    "ManifestRead",
+    "RegistryClient",
+    "RetryPolicy",
+    "is_chart_manifest",
+]
 
 import base64
 import email.utils
@@ -31,6 +39,14 @@ from typing import Any
 
 import httpx
 
+from helmforge.adapters.oci_transport import (
+    DEFAULT_MAX_BODY,
+    GIVE_UP,
+    MAX_BODY,
+    AnswerTooLargeError,
+    BoundedTransport,
+    DeadlineExceededError,
+)
 from helmforge.core.errors import (
     AuthenticationError,
     ConflictError,
@@ -50,7 +66,10 @@ _MANIFEST_ACCEPT = ", ".join(
     ]
 )
 _UPLOAD_LOST_CODES = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"})
-_MAX_MANIFEST = 4 << 20
+_MAX_MANIFEST = DEFAULT_MAX_BODY
+_MAX_BLOB = 64 << 20  # the largest chart archive helmforge reads (adapters.archives)
+DEFAULT_DEADLINE = 30.0
+"""Seconds one registry request may take in all: connecting, sending, answering, retries."""
 _MAX_TAG_PAGES = 1000
 
 
@@ -101,6 +120,7 @@ class RegistryClient:
         *,
         retry: RetryPolicy | None = None,
         timeout: float = 60.0,
+        deadline: float = DEFAULT_DEADLINE,
         max_connections: int = 8,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
@@ -108,6 +128,7 @@ class RegistryClient:
         self.registry = registry
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
+        self._deadline = deadline
         self._base = registry.base_url
         self._authority = registry.reference.authority
         verify: ssl.SSLContext = _public_trust()
@@ -118,15 +139,15 @@ class RegistryClient:
                 raise ExternalServiceError(
                     f"the CA bundle for {self._authority} is not valid PEM ({type(e).__name__})"
                 ) from None
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        inner = transport or httpx.HTTPTransport(
+            verify=verify, http1=True, http2=False, limits=limits, trust_env=False
+        )
         self._client = httpx.Client(
-            http1=True,
-            http2=False,
-            verify=verify,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
+            transport=BoundedTransport(inner),
             trust_env=False,
         )
         self._lock = threading.Lock()
@@ -196,6 +217,7 @@ class RegistryClient:
             actions="pull",
             accept={200},
             follow_redirects=True,
+            max_body=_MAX_BLOB,
         )
         if sha256_digest(response.content) != digest:
             raise ExternalServiceError(f"{repository}@{digest}: blob content has another digest")
@@ -359,10 +381,13 @@ class RegistryClient:
         headers: Mapping[str, str] | None = None,
         retry_transport: bool = True,
         follow_redirects: bool = False,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> httpx.Response:
         scope = f"repository:{repository}:{actions}"
         fresh = False
         what = f"{method} {repository}"
+        # One deadline for the request with its retries and its token round trips.
+        give_up = time.monotonic() + self._deadline
         # Credentials go to the registry itself only, never to another host a Location names.
         target, base = self._absolute(url), httpx.URL(self._base)
         own_host = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
@@ -378,6 +403,8 @@ class RegistryClient:
                 retry_transport=retry_transport,
                 follow_redirects=follow_redirects,
                 what=what,
+                give_up=give_up,
+                max_body=max_body,
             )
             if response.status_code != 401:
                 if response.status_code in accept:
@@ -385,7 +412,12 @@ class RegistryClient:
                 self._raise_for(response, what)
             sent_basic = request_headers.get("Authorization", "").startswith("Basic ")
             fresh = self._answer_challenge(
-                response, scope=scope, fresh=fresh, what=what, sent_basic=sent_basic
+                response,
+                scope=scope,
+                fresh=fresh,
+                what=what,
+                sent_basic=sent_basic,
+                give_up=give_up,
             )
         raise AuthenticationError(
             f"{self._authority} refused every token the token service issued ({what})"
@@ -415,6 +447,7 @@ class RegistryClient:
         scope: str,
         fresh: bool,
         what: str,
+        give_up: float,
         sent_basic: bool = False,
     ) -> bool:
         """React to a 401: learn the scheme, fetch a token; returns whether a fresh token waits.
@@ -452,7 +485,11 @@ class RegistryClient:
                     f"{self._authority}: the token realm must be an https:// URL, not {realm!r}"
                 )
             token = self._fetch_token(
-                realm, service=challenge.params.get("service"), scope=scope, what=what
+                realm,
+                service=challenge.params.get("service"),
+                scope=scope,
+                what=what,
+                give_up=give_up,
             )
             with self._lock:
                 self._scheme = "bearer"
@@ -463,7 +500,9 @@ class RegistryClient:
             f"{challenge.scheme or '(none)'!r} ({what})"
         )
 
-    def _fetch_token(self, realm: str, *, service: str | None, scope: str, what: str) -> str:
+    def _fetch_token(
+        self, realm: str, *, service: str | None, scope: str, what: str, give_up: float
+    ) -> str:
         params = {"scope": scope}
         if service:
             params["service"] = service
@@ -471,7 +510,9 @@ class RegistryClient:
         if self.registry.username is not None:
             headers["Authorization"] = self._basic_header()
         url = httpx.URL(realm).copy_merge_params(params)
-        response = self._send("GET", url, headers=headers, content=None, what=f"token for {what}")
+        response = self._send(
+            "GET", url, headers=headers, content=None, what=f"token for {what}", give_up=give_up
+        )
         self._count("tokens_fetched")
         if response.status_code == 401:
             raise AuthenticationError(
@@ -500,10 +541,13 @@ class RegistryClient:
         headers: Mapping[str, str],
         content: bytes | None,
         what: str,
+        give_up: float,
         retry_transport: bool = True,
         follow_redirects: bool = False,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> httpx.Response:
-        """One request with bounded retries on lost connections, 429 and 5xx."""
+        """One request with bounded retries on lost connections, 429 and 5xx, done by the
+        monotonic instant ``give_up`` (``ExternalServiceError`` naming the registry after)."""
         attempts = self._retry.attempts
         for attempt in range(attempts):
             last = attempt + 1 == attempts
@@ -514,7 +558,15 @@ class RegistryClient:
                     headers=headers,
                     content=content,
                     follow_redirects=follow_redirects,
+                    extensions={GIVE_UP: give_up, MAX_BODY: max_body},
                 )
+            except DeadlineExceededError:
+                self._count("deadlines_exceeded")
+                raise self._deadline_error(what) from None
+            except AnswerTooLargeError as e:
+                raise ExternalServiceError(
+                    f"{self._authority}: {what}: the answer is {e}; refused unread"
+                ) from None
             except httpx.TransportError as e:
                 self._count("connection_errors")
                 _log.info("%s: %s, attempt %d/%d", what, type(e).__name__, attempt + 1, attempts)
@@ -527,7 +579,7 @@ class RegistryClient:
                     raise ExternalServiceError(
                         f"{self._authority}: {what} failed: {type(e).__name__}"
                     ) from e
-                self._sleep(self._retry.delay(attempt))
+                self._pause(self._retry.delay(attempt), give_up, what)
                 continue
             self._count("requests")
             _log.debug("%s %s -> %d", method, what, response.status_code)
@@ -535,10 +587,22 @@ class RegistryClient:
                 self._count(f"status_{response.status_code}")
                 if last:
                     return response
-                self._sleep(self._retry.delay(attempt, _retry_after(response)))
+                self._pause(self._retry.delay(attempt, _retry_after(response)), give_up, what)
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pause(self, delay: float, give_up: float, what: str) -> None:
+        """Wait before a retry, unless the retry could not start before the deadline."""
+        if time.monotonic() + delay >= give_up:
+            raise self._deadline_error(what)
+        self._sleep(delay)
+
+    def _deadline_error(self, what: str) -> ExternalServiceError:
+        return ExternalServiceError(
+            f"registry {self._authority}: {what} did not complete within its "
+            f"{self._deadline:g} s deadline (the registry does not answer, or too slowly)"
+        )
 
     def _absolute(self, url: str | httpx.URL) -> httpx.URL:
         return httpx.URL(self._base).join(url) if isinstance(url, str) else url

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 __all__ = ["router"]
 
+import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
@@ -13,28 +15,46 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.exc import SQLAlchemyError
-
-from helmforge.api.dependencies import SessionsDep
+from sqlalchemy.orm import Session, sessionmaker
 
 router = APIRouter(tags=["probes"])
 
+READINESS_BOUND = 5.0
+"""Seconds /readyz waits for the database before answering 503."""
+# One thread: a database that hangs holds it, and later probes time out behind it rather
+# than piling up threads.
+_readiness = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz")
+
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """The process is alive."""
+async def healthz() -> dict[str, str]:
+    """The process is alive. Answered on the event loop: it never waits for a request thread,
+    so it answers while every thread is busy (a registry that hangs, a slow build)."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "the database does not answer"}})
-def readyz(sessions: SessionsDep) -> JSONResponse:
-    """The database answers a query."""
+def _database_answers(sessions: sessionmaker[Session]) -> str | None:
+    """``None`` when the database answers a query, else the error's type name."""
     try:
         with sessions() as session:
             session.execute(sa.text("SELECT 1"))
     except SQLAlchemyError as error:
-        return JSONResponse(
-            {"status": "unavailable", "reason": type(error).__name__}, status_code=503
-        )
+        return type(error).__name__
+    return None
+
+
+@router.get("/readyz", responses={503: {"description": "the database does not answer"}})
+async def readyz(request: Request) -> JSONResponse:
+    """The database answers a query within a few seconds. The query runs on a thread of its
+    own, not on the request threads, so readiness does not wait behind requests."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    check = asyncio.get_running_loop().run_in_executor(_readiness, _database_answers, sessions)
+    try:
+        problem = await asyncio.wait_for(check, timeout=READINESS_BOUND)
+    except TimeoutError:
+        problem = "Timeout"
+    if problem is not None:
+        return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503)
     return JSONResponse({"status": "ready"})
 
 
