@@ -19,6 +19,7 @@ def test_defaults_put_a_sqlite_database_in_the_data_dir(tmp_path: Path) -> None:
         DEFAULT_MAX_BODY_BYTES,
         True,
     )
+    assert settings.registry_deadline == 30.0
     xdg = load_settings({"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")})
     assert xdg.data_dir == tmp_path / "xdg" / "helmforge"
 
@@ -32,6 +33,7 @@ def test_environment_overrides(tmp_path: Path) -> None:
             "HELMFORGE_MAX_BODY_BYTES": "1024",
             "HELMFORGE_SEED_EXAMPLES": "false",
             "HELMFORGE_THREADS": "2",
+            "HELMFORGE_REGISTRY_DEADLINE": "5",
         }
     )
     assert settings.data_dir == tmp_path
@@ -40,6 +42,7 @@ def test_environment_overrides(tmp_path: Path) -> None:
     assert settings.max_body_bytes == 1024
     assert settings.seed_examples is False
     assert settings.threads == 2
+    assert settings.registry_deadline == 5.0
 
 
 @pytest.mark.parametrize(
@@ -50,6 +53,7 @@ def test_environment_overrides(tmp_path: Path) -> None:
         ("HELMFORGE_MAX_BODY_BYTES", "lots"),
         ("HELMFORGE_SEED_EXAMPLES", "maybe"),
         ("HELMFORGE_THREADS", "0"),
+        ("HELMFORGE_REGISTRY_DEADLINE", "0"),
     ],
 )
 def test_bad_values_are_input_errors_naming_the_variable(name: str, value: str) -> None:

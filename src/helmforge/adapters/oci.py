@@ -23,12 +23,9 @@ __all__ = [
 ]
 
 import base64
-import email.utils
 import functools
 import json
 import logging
-import random
-import re
 import ssl
 import threading
 import time
@@ -46,6 +43,10 @@ from helmforge.adapters.oci_transport import (
     AnswerTooLargeError,
     BoundedTransport,
     DeadlineExceededError,
+    RetryPolicy,
+    error_codes,
+    error_summary,
+    retry_after,
 )
 from helmforge.core.errors import (
     AuthenticationError,
@@ -71,23 +72,6 @@ _MAX_BLOB = 64 << 20  # the largest chart archive helmforge reads (adapters.arch
 DEFAULT_DEADLINE = 30.0
 """Seconds one registry request may take in all: connecting, sending, answering, retries."""
 _MAX_TAG_PAGES = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounded retries: ``attempts`` tries in all, exponential backoff from ``base_delay``
-    capped at ``max_delay`` seconds (a longer ``Retry-After`` is capped too)."""
-
-    attempts: int = 5
-    base_delay: float = 0.2
-    max_delay: float = 10.0
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_delay)
-        backoff = self.base_delay * (2**attempt)
-        jitter: float = 0.75 + random.random() / 2  # noqa: S311 - not cryptographic
-        return float(min(backoff * jitter, self.max_delay))
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,7 +326,7 @@ class RegistryClient:
                 raise _UploadLostError from None
             raise
         if response.status_code == 404:
-            if _error_codes(response) & _UPLOAD_LOST_CODES or not _error_codes(response):
+            if error_codes(response) & _UPLOAD_LOST_CODES or not error_codes(response):
                 raise _UploadLostError
             self._raise_for(response, f"{repository}@{digest}")
         echoed = response.headers.get("docker-content-digest")
@@ -587,7 +571,7 @@ class RegistryClient:
                 self._count(f"status_{response.status_code}")
                 if last:
                     return response
-                self._pause(self._retry.delay(attempt, _retry_after(response)), give_up, what)
+                self._pause(self._retry.delay(attempt, retry_after(response)), give_up, what)
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
@@ -609,7 +593,7 @@ class RegistryClient:
 
     def _raise_for(self, response: httpx.Response, what: str) -> None:
         status = response.status_code
-        codes, message = _error_summary(response)
+        codes, message = error_summary(response)
         detail = f"{status} {'/'.join(sorted(codes)) or response.reason_phrase}"
         if message:
             detail += f": {message}"
@@ -624,69 +608,6 @@ class RegistryClient:
         if status == 409:
             raise ConflictError(f"{what}: {detail}")
         raise ExternalServiceError(f"{self._authority}: {what} failed ({detail})")
-
-
-def _error_codes(response: httpx.Response) -> set[str]:
-    return _error_summary(response)[0]
-
-
-def _error_summary(response: httpx.Response) -> tuple[set[str], str]:
-    """The registry's error codes and a short description of its error body.
-
-    Only the distribution spec's JSON errors are quoted: the first message, on one line, cut
-    short, with anything credential-like masked. Any other body (a proxy's HTML page, a text
-    dump that may reflect our request's headers) is described by its size and type, never
-    passed on: it would reach API answers, pages and the CLI.
-    """
-    try:
-        body = response.json()
-    except ValueError:
-        if not response.content:
-            return set(), ""
-        kind = response.headers.get("content-type", "").partition(";")[0].strip() or "untyped"
-        return set(), f"a {len(response.content)}-byte {_printable(kind, 60)} body"
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if not isinstance(errors, list):
-        return set(), ""
-    codes = {
-        _printable(str(e.get("code")), 60) for e in errors if isinstance(e, dict) and e.get("code")
-    }
-    messages = [str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")]
-    return codes, (_masked(messages[0]) if messages else "")
-
-
-# Credentials a registry might reflect into a message: an Authorization value, URL userinfo,
-# a token or password parameter.
-_CREDENTIAL = re.compile(
-    r"(?i)(?:\b(?:bearer|basic)\s+)[^\s\"',]+"
-    r"|(?<=://)[^/\s@]+@"
-    r"|\b(?:token|access_token|password|secret)=[^\s&\"',]+"
-)
-
-
-def _masked(message: str) -> str:
-    flat = _printable(message, 200)
-    return _CREDENTIAL.sub(lambda m: "***@" if m.group().endswith("@") else "***", flat)
-
-
-def _printable(text: str, limit: int) -> str:
-    flat = "".join(c if c.isprintable() else " " for c in text[: limit * 2])
-    return flat[:limit]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return when.timestamp() - time.time()
 
 
 def is_chart_manifest(manifest: ManifestRead) -> bool:

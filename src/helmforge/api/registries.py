@@ -110,6 +110,14 @@ def get_secret_key(request: Request) -> bytes:
 SecretKeyDep = Annotated[bytes, Depends(get_secret_key)]
 
 
+async def get_registry_deadline(request: Request) -> float:
+    """Seconds one registry request may take in all (HELMFORGE_REGISTRY_DEADLINE)."""
+    return float(request.app.state.settings.registry_deadline)
+
+
+RegistryDeadlineDep = Annotated[float, Depends(get_registry_deadline)]
+
+
 _REGISTRY_BODY = json_body_spec(RegistryCreate)
 
 
@@ -159,12 +167,16 @@ def delete_registry(name: NamePath, sessions: SessionsDep, actor: PrincipalDep) 
 def list_chart_versions(
     name: NamePath,
     chart: NamePath,
+    *,
     sessions: SessionsDep,
     actor: PrincipalDep,
     key: SecretKeyDep,
+    deadline: RegistryDeadlineDep,
 ) -> ChartVersionsPublic:
     """The versions of a chart published in a registry (its tag list), SemVer order."""
-    result = registries.list_chart_versions(sessions, name, chart, key=key, actor=actor)
+    result = registries.list_chart_versions(
+        sessions, name, chart, key=key, actor=actor, deadline=deadline
+    )
     return ChartVersionsPublic.model_validate(result)
 
 
@@ -172,9 +184,11 @@ def list_chart_versions(
 def publish_build(
     build_id: BuildIdPath,
     body: PublishCreate,
+    *,
     sessions: SessionsDep,
     actor: PrincipalDep,
     key: SecretKeyDep,
+    deadline: RegistryDeadlineDep,
 ) -> PublishPublic:
     """Push a recorded build to a configured registry under its template's version policy.
 
@@ -182,7 +196,7 @@ def publish_build(
     under the version answers 409 naming both layer digests.
     """
     outcome = registries.publish_build(
-        sessions, build_id, registry=body.registry, key=key, actor=actor
+        sessions, build_id, registry=body.registry, key=key, actor=actor, deadline=deadline
     )
     return PublishPublic.model_validate(outcome)
 

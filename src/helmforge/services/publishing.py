@@ -57,12 +57,19 @@ if TYPE_CHECKING:
     from helmforge.adapters.oci import ManifestRead, RegistryClient
 
 
-def client_for(registry: Registry, *, max_connections: int = 8) -> RegistryClient:
-    """A client for ``registry``. The OCI adapter (httpx and its TLS setup) is imported on the
+def client_for(
+    registry: Registry, *, max_connections: int = 8, deadline: float | None = None
+) -> RegistryClient:
+    """A client for ``registry`` whose every request is done within ``deadline`` seconds
+    (default: the adapter's). The OCI adapter (httpx and its TLS setup) is imported on the
     first publish, not when a server worker starts (about 7 MB per process)."""
-    from helmforge.adapters.oci import RegistryClient
+    from helmforge.adapters.oci import DEFAULT_DEADLINE, RegistryClient
 
-    return RegistryClient(registry, max_connections=max_connections)
+    return RegistryClient(
+        registry,
+        max_connections=max_connections,
+        deadline=DEFAULT_DEADLINE if deadline is None else deadline,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -439,8 +439,10 @@ def publish_build(
     key: bytes,
     actor: Principal,
     client: RegistryClient | None = None,
+    deadline: float | None = None,
 ) -> PublishOutcome:
-    """Push recorded build ``build_id`` to the configured ``registry``.
+    """Push recorded build ``build_id`` to the configured ``registry``, each registry request
+    done within ``deadline`` seconds (ignored when a ``client`` is given).
 
     Publishes of one chart to one registry run one at a time (``publish_lock``, across server
     processes): each reads the tag, chooses the version under ``auto`` and records its push
@@ -463,9 +465,20 @@ def publish_build(
     # Keyed by where the chart lands, not by the registry's name: two names may share a URL.
     lock_key = f"{config.reference.authority}/{repository}"
     with publish_lock(engine_of(sessions), lock_key, wait=_LOCK_WAIT):
-        pushed, result = _push_build(
-            sessions, build, config, policy=policy, registry=registry, actor=actor, client=client
-        )
+        active = client or client_for(config, max_connections=2, deadline=deadline)
+        try:
+            pushed, result = _push_build(
+                sessions,
+                build,
+                config,
+                policy=policy,
+                registry=registry,
+                actor=actor,
+                client=active,
+            )
+        finally:
+            if client is None:
+                active.close()
         with sessions.begin() as session:
             reconciled = result.status == "unchanged" and not _push_recorded(
                 session, result, registry=registry
@@ -524,49 +537,44 @@ def _push_build(
     policy: str,
     registry: str,
     actor: Principal,
-    client: RegistryClient | None,
+    client: RegistryClient,
 ) -> tuple[chart_builds.ChartBuildView, PushResult]:
     """Choose the version (``auto``) and push; the build pushed and what happened."""
-    active = client or client_for(config, max_connections=2)
-    try:
-        _, original = chart_builds.get_archive(sessions, build.id, actor=actor)
-        for attempt in range(1, _AUTO_ATTEMPTS + 1):
-            pushed, archive = build, original
-            if policy == "auto":
-                digest = _content_digest(original, source=f"chart build {build.id}")
-                try:
-                    chosen = choose_version(
-                        config,
-                        chart_name=build.name,
-                        policy="auto",
-                        content_digest=digest,
-                        client=active,
-                    )
-                except HelmforgeError as error:
-                    raise _as_service_error(registry, error) from error
-                if chosen != build.version:
-                    pushed = _build_for_version(
-                        sessions, build, chosen, content_digest=digest, actor=actor
-                    )
-                    _, archive = chart_builds.get_archive(sessions, pushed.id, actor=actor)
-            (result,) = publish_archives(
-                [ChartArchive(source=f"chart build {pushed.id}", content=archive)],
-                config,
-                actor=actor,
-                client=active,
-            )
-            # Publishes through helmforge wait for one another, but a push from outside (helm
-            # push, another tool) can still take the chosen version between our tag-list read
-            # and our push: under auto, choose again (the next patch above it).
-            if not (
-                policy == "auto"
-                and isinstance(result.error, ConflictError)
-                and attempt < _AUTO_ATTEMPTS
-            ):
-                break
-    finally:
-        if client is None:
-            active.close()
+    _, original = chart_builds.get_archive(sessions, build.id, actor=actor)
+    for attempt in range(1, _AUTO_ATTEMPTS + 1):
+        pushed, archive = build, original
+        if policy == "auto":
+            digest = _content_digest(original, source=f"chart build {build.id}")
+            try:
+                chosen = choose_version(
+                    config,
+                    chart_name=build.name,
+                    policy="auto",
+                    content_digest=digest,
+                    client=client,
+                )
+            except HelmforgeError as error:
+                raise _as_service_error(registry, error) from error
+            if chosen != build.version:
+                pushed = _build_for_version(
+                    sessions, build, chosen, content_digest=digest, actor=actor
+                )
+                _, archive = chart_builds.get_archive(sessions, pushed.id, actor=actor)
+        (result,) = publish_archives(
+            [ChartArchive(source=f"chart build {pushed.id}", content=archive)],
+            config,
+            actor=actor,
+            client=client,
+        )
+        # Publishes through helmforge wait for one another, but a push from outside (helm
+        # push, another tool) can still take the chosen version between our tag-list read
+        # and our push: under auto, choose again (the next patch above it).
+        if not (
+            policy == "auto"
+            and isinstance(result.error, ConflictError)
+            and attempt < _AUTO_ATTEMPTS
+        ):
+            break
     return pushed, result
 
 
@@ -587,13 +595,21 @@ def _push_recorded(session: Session, result: PushResult, *, registry: str) -> bo
 
 
 def list_chart_versions(
-    sessions: sessionmaker[Session], registry: str, chart: str, *, key: bytes, actor: Principal
+    sessions: sessionmaker[Session],
+    registry: str,
+    chart: str,
+    *,
+    key: bytes,
+    actor: Principal,
+    deadline: float | None = None,
 ) -> ChartVersions:
-    """The versions of ``chart`` published in ``registry`` (its tag list), SemVer order."""
+    """The versions of ``chart`` published in ``registry`` (its tag list), SemVer order; each
+    registry request done within ``deadline`` seconds, else ``ExternalServiceError``."""
     config = _open(sessions, registry, key=key)
     repository = repository_for(config.reference, chart)
     try:
-        versions = list_versions(config, repository=repository)
+        with client_for(config, max_connections=1, deadline=deadline) as client:
+            versions = list_versions(config, repository=repository, client=client)
     except HelmforgeError as error:
         raise _as_service_error(registry, error) from error
     return ChartVersions(registry=registry, chart=chart, repository=repository, versions=versions)

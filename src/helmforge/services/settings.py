@@ -31,6 +31,8 @@ class Settings:
     ``threads``: HELMFORGE_THREADS (default 4; 2 in each worker of ``serve --workers N``),
     requests a server process works on at once; more wait in line, first come first served
     (Python runs one thread at a time, so more threads only make the slowest answers slower).
+    ``registry_deadline``: HELMFORGE_REGISTRY_DEADLINE (default 30), the seconds one request
+    to a registry may take in all, retries included, before it fails naming the registry.
     ``secret_key``: HELMFORGE_SECRET_KEY, the Fernet key that encrypts registry credentials at
     rest (give the same one to every server sharing a database); unset, a key file is created
     in ``data_dir`` (mode 0600) on first use. Never printed.
@@ -42,6 +44,7 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     seed_examples: bool = True
     threads: int = 4
+    registry_deadline: float = 30.0
     secret_key: str | None = field(default=None, repr=False)
 
 
@@ -85,5 +88,6 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         max_body_bytes=_positive_int(environ, "HELMFORGE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
         seed_examples=seed in ("true", "1", "yes"),
         threads=_positive_int(environ, "HELMFORGE_THREADS", 4),
+        registry_deadline=float(_positive_int(environ, "HELMFORGE_REGISTRY_DEADLINE", 30)),
         secret_key=environ.get("HELMFORGE_SECRET_KEY") or None,
     )

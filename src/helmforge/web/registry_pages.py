@@ -119,7 +119,12 @@ def versions_page(request: Request, name: str, chart: str, visitor: SignedIn) ->
     """The versions of a chart published in a registry (its tag list)."""
     try:
         result = registries.list_chart_versions(
-            session_factory_of(request), name, chart, key=_key(request), actor=visitor.principal
+            session_factory_of(request),
+            name,
+            chart,
+            key=_key(request),
+            actor=visitor.principal,
+            deadline=request.app.state.settings.registry_deadline,
         )
     except HelmforgeError as error:
         return render_failure(request, error, back_url="/registries")
@@ -190,6 +195,7 @@ def publish_build(
             registry=form_text(form, "registry"),
             key=_key(request),
             actor=visitor.principal,
+            deadline=request.app.state.settings.registry_deadline,
         )
     except HelmforgeError as error:
         return _publish_page(

@@ -1,0 +1,54 @@
+"""Probes answer while every request thread waits on a registry that never answers."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from tests.api.conftest import TestClient, make_app
+from tests.support.peers import SilentPeer
+
+THREADS = 2
+
+
+def test_a_hanging_registry_does_not_starve_the_probes(database_url: str, tmp_path: Path) -> None:
+    # The deadline only ends the test if the probes do queue behind the hung requests.
+    app, _ = make_app(database_url, tmp_path / "data", threads=THREADS, registry_deadline=60.0)
+    from helmforge.core.access.principals import SYSTEM
+    from helmforge.services import accounts
+
+    token = accounts.create_token(app.state.sessions, user="admin", actor=SYSTEM).token
+    silent = SilentPeer()
+    finished: list[int] = []
+    lock = threading.Lock()
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
+        created = client.post(
+            "/api/v1/registries",
+            json={"name": "hung", "url": f"oci://{silent.authority}/charts", "plain_http": True},
+        )
+        assert created.status_code == 201, created.text
+
+        def list_versions() -> None:
+            response = client.get("/api/v1/registries/hung/charts/demo/versions")
+            with lock:
+                finished.append(response.status_code)
+
+        callers = [threading.Thread(target=list_versions) for _ in range(THREADS)]
+        try:
+            for caller in callers:
+                caller.start()
+            silent.wait_for_connections(THREADS)  # every request thread waits on the registry
+
+            health = client.get("/healthz")
+            ready = client.get("/readyz")
+            with lock:
+                answered_while_hung = list(finished)
+        finally:
+            silent.release()  # answers 404: the listings end at once with no versions
+            for caller in callers:
+                caller.join()
+            silent.close()
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    assert answered_while_hung == []
+    assert finished == [200] * THREADS
