@@ -3,6 +3,8 @@ generation come back as charts Helm can install, each defect named by its test."
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from helmforge.core.access.principals import local_operator
 from helmforge.core.charts.rendering import render_chart
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError
+from helmforge.core.manifests.cleaning import clean_object
 from helmforge.core.templates.parsing import parse_template, validate_template
 from helmforge.core.templates.removed_apis import removed_api
 from helmforge.core.templates.selected_labels import SelectorNode, selector_nodes
@@ -504,3 +507,71 @@ def test_two_instances_of_one_chart_cannot_share_a_cluster(tmp_path: Path) -> No
         "Deployment/controller: pod.priorityClassName follows PriorityClass/ingress-critical",
         "Ingress/web: spec.ingressClassName (its default) follows IngressClass/nginx",
     } <= set(result.notes)
+
+
+DUAL_STACK = """\
+apiVersion: v1
+kind: Service
+metadata: {name: controller, namespace: ingress-nginx}
+spec:
+  type: LoadBalancer
+  ipFamilies: [IPv4, IPv6]
+  ipFamilyPolicy: PreferDualStack
+  externalTrafficPolicy: Local
+  selector: {app: controller}
+  ports: [{name: http, port: 80, targetPort: http}]
+"""
+
+
+@pytest.mark.helm
+def test_ip_families_are_dropped_from_a_service_that_set_them(tmp_path: Path) -> None:
+    out, _result = _init(tmp_path, DUAL_STACK, name="nginx")
+    files = _chart(out, tmp_path / "chart")
+    service = yaml.safe_load(
+        simulate_helm(
+            files["templates/controller-service.yaml"], yaml.safe_load(files["values.yaml"])
+        )
+    )
+    assert service["spec"]["ipFamilies"] == ["IPv4", "IPv6"]
+    assert service["spec"]["ipFamilyPolicy"] == "PreferDualStack"
+    # Read back from a cluster, the same fields are the API server's: they go.
+    live = load_single(DUAL_STACK).data
+    live["metadata"]["resourceVersion"] = "4711"
+    live["spec"].update({"clusterIP": "10.0.0.7", "clusterIPs": ["10.0.0.7", "fd00::7"]})
+    cleaned = clean_object(live)
+    assert "ipFamilies" not in cleaned.body["spec"]
+    assert "ipFamilyPolicy" not in cleaned.body["spec"]
+    assert {"spec.ipFamilies", "spec.ipFamilyPolicy"} <= set(cleaned.removed)
+
+
+def test_init_error_names_a_file_that_was_never_written(tmp_path: Path) -> None:
+    source = tmp_path / "deploy.yaml"
+    source.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a: b}\n---\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
+        "spec:\n  replicas: two\n  selector: {matchLabels: {app: web}}\n"
+        "  template:\n    metadata: {labels: {app: web}}\n"
+        "    spec: {containers: [{name: web, image: 'nginx:1.27'}]}\n"
+    )
+    with pytest.raises(InputError) as raised:
+        _init(tmp_path, source, name="web")
+    assert str(raised.value) == (
+        f"{source}:5: Deployment/web spec.replicas: the input cannot become a template: "
+        "web.replicaCount: 'two' is not of type 'integer' (and 1 more problem)"
+    )
+    assert [str(problem.location) for problem in raised.value.problems] == [
+        f"{source}:5: Deployment/web spec.replicas"
+    ] * 2
+    assert not (tmp_path / "web.yaml").exists()
+
+
+def test_the_written_template_is_mode_0600_under_umask_022(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        out, _result = _init(tmp_path, CRONJOB_V1BETA1.replace("batch/v1beta1", "batch/v1"))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+    out.chmod(0o640)  # the creator's choice survives the next init
+    _init(tmp_path, CRONJOB_V1BETA1.replace("batch/v1beta1", "batch/v1"))
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640

@@ -11,7 +11,9 @@ from __future__ import annotations
 __all__ = ["InitResult", "build_template_text", "collect_objects", "init_template_file"]
 
 import os
-import tempfile
+import re
+import secrets
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from helmforge.core.manifests.cleaning import clean_object
 from helmforge.core.manifests.reading import ManifestSet, SkippedDocument
 from helmforge.core.templates.bootstrap import bootstrap_template
 from helmforge.core.templates.merges import merge_templates
+from helmforge.core.templates.models import Problem, Template, dotted_path
 from helmforge.core.templates.parsing import parse_template, validate_template
 from helmforge.core.yaml_codec import dump_yaml, load_single
 from helmforge.services import catalog
@@ -50,10 +53,11 @@ def collect_objects(
     stdin: BinaryIO | None,
     open_store: Callable[[], Store] | None,
     actor: Principal,
-) -> tuple[list[dict[str, Any]], list[SkippedDocument]]:
+) -> tuple[list[dict[str, Any]], list[SkippedDocument], list[Location]]:
     """Cleaned objects of every ``--from`` entry, first definition of each identity kept.
 
-    Entries are paths (files, folders, ``-``) or ``catalog:KIND/[NAMESPACE/]NAME``.
+    Entries are paths (files, folders, ``-``) or ``catalog:KIND/[NAMESPACE/]NAME``. Beside
+    the objects: the documents skipped, and where each object came from (file, line, kind/name).
     """
     manifests = ManifestSet()
     paths = [entry for entry in from_paths if not entry.startswith(_CATALOG_PREFIX)]
@@ -74,6 +78,7 @@ def collect_objects(
         finally:
             store.engine.dispose()
     objects: list[dict[str, Any]] = []
+    origins: list[Location] = []
     skipped = list(manifests.skipped)
     first: dict[tuple[str, str, str], str] = {}
     for body, source, line in entries:
@@ -91,9 +96,10 @@ def collect_objects(
             continue
         first[identity] = where
         objects.append(clean_object(body).body)
+        origins.append(Location(source, line or None, f"{identity[0]}/{identity[2]}"))
     if not objects:
         raise InputError("no Kubernetes objects found in the input (--from)")
-    return objects, skipped
+    return objects, skipped, origins
 
 
 def build_template_text(
@@ -104,10 +110,13 @@ def build_template_text(
     source: str,
     current: Mapping[str, Any] | None = None,
     base: Mapping[str, Any] | None = None,
+    origins: Sequence[Location] = (),
 ) -> tuple[str, str, InitResult]:
     """(template text, base text, result notes) for ``objects``; checked before returning.
 
-    Raises ``InputError`` listing every problem of the template when it does not validate.
+    Raises ``InputError`` listing every problem of the template when it does not validate;
+    with ``origins`` (where each object came from) and no creator's template to merge with,
+    each problem names the input object, not the template that was never written.
     """
     if not is_dns_label(name):
         raise InputError(
@@ -121,13 +130,22 @@ def build_template_text(
         document = merged.document
         result.not_carried_over.extend(merged.not_carried_over)
     text = _checked_text(
-        document, source=source, kubernetes_version=kubernetes_version, result=result
+        document,
+        source=source,
+        kubernetes_version=kubernetes_version,
+        result=result,
+        origins=origins if current is None else (),
     )
     return text, dump_yaml(generated.document), result
 
 
 def _checked_text(
-    document: dict[str, Any], *, source: str, kubernetes_version: str, result: InitResult
+    document: dict[str, Any],
+    *,
+    source: str,
+    kubernetes_version: str,
+    result: InitResult,
+    origins: Sequence[Location] = (),
 ) -> str:
     for _attempt in range(3):
         text = dump_yaml(document)
@@ -151,6 +169,13 @@ def _checked_text(
             )
             if problem.is_error
         ]
+        if problems and origins:
+            found = tuple(_in_input(problem, template, origins) for problem in problems)
+            raise InputError(
+                "the input cannot become a template: " + found[0].message + _more(len(found) - 1),
+                location=found[0].location,
+                problems=found,
+            )
         if problems:
             raise InputError(
                 f"the template made from the input does not validate: {problems[0]}",
@@ -159,6 +184,35 @@ def _checked_text(
             )
         return text
     raise InputError("the merged template still has unused parameters", location=Location(source))
+
+
+_RESOURCE_PATH = re.compile(r"spec\.resources\[(\d+)\]\.manifest\.?(.*)\Z")
+_DEFAULT_PATH = re.compile(r"spec\.values\.(.+?)\.default(?:[.\[].*)?\Z")
+
+
+def _in_input(problem: Problem, template: Template, origins: Sequence[Location]) -> InputError:
+    """``problem`` of the bootstrapped template, located at the input object it came from."""
+    dotted = problem.location.path or ""
+    if found := _RESOURCE_PATH.match(dotted):
+        index, field_path = int(found[1]), found[2]
+        if index < len(origins):
+            return _at(origins[index], field_path, problem.message)
+    if found := _DEFAULT_PATH.match(dotted):
+        for binding in template.bindings:
+            if binding.parameter == found[1]:
+                resource = next(r for r in template.resources if r.id == binding.resource_id)
+                if resource.index < len(origins):
+                    return _at(origins[resource.index], dotted_path(binding.path), problem.message)
+    return InputError(problem.message, location=problem.location)
+
+
+def _more(count: int) -> str:
+    return "" if not count else f" (and {count} more problem{'s' if count > 1 else ''})"
+
+
+def _at(origin: Location, field_path: str, message: str) -> InputError:
+    where = f"{origin.path} {field_path}" if field_path else origin.path
+    return InputError(message, location=Location(origin.source, origin.line, where))
 
 
 def _drop(document: dict[str, Any], path: list[str]) -> bool:
@@ -186,9 +240,14 @@ def _read_yaml(path: Path) -> dict[str, Any] | None:
 
 def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Not mkstemp, which creates 0600: a template is an ordinary file whose mode the umask
+    # decides (0644 under umask 022), or keeps the mode of the file it replaces.
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            if path.exists():
+                os.fchmod(stream.fileno(), stat.S_IMODE(path.stat().st_mode))
             stream.write(text)
         os.replace(temporary, path)
     finally:
@@ -209,7 +268,9 @@ def init_template_file(
 
     Nothing is written when anything fails (``InputError`` names the problem).
     """
-    objects, skipped = collect_objects(from_paths, stdin=stdin, open_store=open_store, actor=actor)
+    objects, skipped, origins = collect_objects(
+        from_paths, stdin=stdin, open_store=open_store, actor=actor
+    )
     current = _read_yaml(out)
     base = _read_yaml(_base_path(out)) if current is not None else None
     text, base_text, result = build_template_text(
@@ -219,6 +280,7 @@ def init_template_file(
         source=str(out),
         current=current,
         base=base,
+        origins=origins,
     )
     _write_atomically(out, text)
     _write_atomically(_base_path(out), base_text)

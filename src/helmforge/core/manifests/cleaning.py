@@ -8,7 +8,9 @@ templates noisy. ``clean_object`` removes:
 - ``_NOISE_ANNOTATIONS`` / ``_NOISE_LABELS``: kubectl, controller and Helm bookkeeping;
 - ``_DEFAULTS``: fields equal to the API server's default for that kind and path, some only
   under a condition (``imagePullPolicy: IfNotPresent`` is the default only for a pinned tag);
-- allocated Service fields (``clusterIP(s)``, ``ipFamilies``, auto-assigned ``nodePort``).
+- allocated Service fields (``clusterIP(s)``, auto-assigned ``nodePort``), and
+  ``ipFamilies``/``ipFamilyPolicy`` of a Service read from a cluster (the API server fills
+  them in on every Service; in a manifest file the author wrote them, e.g. ingress-nginx).
 
 The input is never modified; the result is a new object.
 """
@@ -193,8 +195,6 @@ _DEFAULTS: tuple[tuple[frozenset[str], Pattern, Any, Condition | None], ...] = (
 
 # Allocated by the cluster: removed whatever their value (with the condition on the parent).
 _ALLOCATED: tuple[tuple[frozenset[str], Pattern, Condition | None], ...] = (
-    (frozenset({"Service"}), ("spec", "ipFamilies"), None),
-    (frozenset({"Service"}), ("spec", "ipFamilyPolicy"), None),
     (frozenset({"Service"}), ("spec", "healthCheckNodePort"), None),
     (frozenset({"PersistentVolumeClaim"}), ("spec", "volumeName"), None),
     # A Job's selector and its controller-uid labels are generated unless the author set
@@ -251,6 +251,7 @@ def clean_object(body: Mapping[str, Any], *, in_place: bool = False) -> CleanedO
     )
     removed: list[str] = []
     kind = cleaned.get("kind")
+    from_cluster = _read_from_cluster(cleaned)
     for pattern in _ALWAYS_REMOVED:
         _remove(cleaned, pattern, removed, lambda _value, _parent: True)
     for pattern in _METADATA_PATHS:
@@ -258,7 +259,33 @@ def clean_object(body: Mapping[str, Any], *, in_place: bool = False) -> CleanedO
             _clean_metadata(metadata, where, removed)
     if isinstance(kind, str):
         _clean_kind(cleaned, kind, removed)
+    if kind == "Service" and from_cluster:
+        for pattern in (("spec", "ipFamilies"), ("spec", "ipFamilyPolicy")):
+            _remove(cleaned, pattern, removed, _always(None))
     return CleanedObject(cleaned, tuple(removed))
+
+
+_SERVER_MARKS: tuple[Pattern, ...] = (
+    ("status",),
+    ("metadata", "uid"),
+    ("metadata", "resourceVersion"),
+    ("metadata", "creationTimestamp"),
+    ("metadata", "managedFields"),
+    ("spec", "clusterIPs"),
+)
+
+
+def _read_from_cluster(body: Mapping[str, Any]) -> bool:
+    """Does ``body`` carry what only the API server writes (it was read from a cluster)?"""
+    for pattern in _SERVER_MARKS:
+        node: Any = body
+        for key in pattern:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        if node is not None:
+            return True
+    spec = body.get("spec")
+    cluster_ip = spec.get("clusterIP") if isinstance(spec, Mapping) else None
+    return isinstance(cluster_ip, str) and cluster_ip not in ("", "None")
 
 
 def _clean_kind(cleaned: dict[str, Any], kind: str, removed: list[str]) -> None:
