@@ -575,3 +575,44 @@ def test_the_written_template_is_mode_0600_under_umask_022(tmp_path: Path) -> No
     out.chmod(0o640)  # the creator's choice survives the next init
     _init(tmp_path, CRONJOB_V1BETA1.replace("batch/v1beta1", "batch/v1"))
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
+
+
+def test_generated_chart_readme_copies_raw_html_from_descriptions(tmp_path: Path) -> None:
+    from markdown_it import MarkdownIt  # CommonMark with raw HTML on, as registries render
+
+    hostile = '<img src=x onerror="alert(1)"> **bold** [site](javascript:alert(2)) a|b'
+    document = {
+        "apiVersion": "helmforge.dev/v1",
+        "kind": "Template",
+        "metadata": {"name": "web", "version": "0.1.0", "description": f"1. {hostile}"},
+        "spec": {
+            "kubernetesVersion": "1.31",
+            "values": {"mode": {"default": "fast", "description": f"<script>x</script> {hostile}"}},
+            "resources": [
+                {
+                    "id": "settings",
+                    "manifest": {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": "settings"},
+                        "data": {"mode": "${values.mode}"},
+                    },
+                }
+            ],
+        },
+    }
+    out = tmp_path / "web.yaml"
+    out.write_text(dump_yaml(document))
+    readme = _chart(out, tmp_path / "chart")["README.md"]
+    html = MarkdownIt("commonmark").render(readme)
+    assert "<img" not in html
+    assert "<script" not in html
+    assert "<strong>" not in html
+    assert "<a " not in html
+    assert "<ol" not in html
+    assert (
+        "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; **bold** [site](javascript:alert(2))"
+        in (html)
+    )
+    (row,) = [line for line in readme.splitlines() if line.startswith("| `mode`")]
+    assert row.count(" | ") == 3  # the description's '|' does not add a column
