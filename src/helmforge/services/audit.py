@@ -3,12 +3,31 @@
 ``record`` adds the event to the caller's session, so it commits (or rolls back) in the same
 transaction as the change it describes. Events are append-only: nothing in helmforge updates or
 deletes them, and database triggers refuse it (RELIABILITY 38).
+
+The trail must not grow with the size of what it describes (a 1.9 MB draft saved 20 times once
+made one page of it 71 MiB): ``bounded_states`` keeps short texts as they are, records a long
+one (a template document) as ``{"sha256", "bytes", "lines"}``, and a change between two long
+texts under the same key as a unified diff cut at ``MAX_DIFF_CHARS`` (``<key>_diff``); a state
+still over ``MAX_STATE_BYTES`` is recorded as its digest alone. Events written before this
+are bounded the same way (without a diff) when read back.
 """
 
 from __future__ import annotations
 
-__all__ = ["AuditEvent", "insert_now", "list_events", "record"]
+__all__ = [
+    "MAX_DIFF_CHARS",
+    "MAX_STATE_BYTES",
+    "MAX_TEXT_CHARS",
+    "AuditEvent",
+    "bounded_states",
+    "insert_now",
+    "list_events",
+    "record",
+]
 
+import difflib
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,8 +69,80 @@ def record(
     session.add(AuditEventRow(**_event(actor, action, target, before, after)))
 
 
+#: A text longer than this is recorded by digest; a template's name or a label never is.
+MAX_TEXT_CHARS = 1024
+#: The diff recorded between two long texts, at most (the rest is counted, not kept).
+MAX_DIFF_CHARS = 4096
+#: One state (``before`` or ``after``) as JSON, at most; over it only its digest is kept.
+MAX_STATE_BYTES = 8192
+
+
+def _digest_of_text(text: str) -> dict[str, Any]:
+    data = text.encode("utf-8", "surrogatepass")
+    return {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "lines": text.count("\n") + (not text.endswith("\n") and bool(text)),
+    }
+
+
+def _bounded_diff(old: str, new: str) -> str:
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), "before", "after", n=1
+    )
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) > MAX_DIFF_CHARS:
+            rest = sum(1 for _ in lines) + 1
+            kept.append(f"... {rest} more diff lines not recorded\n")
+            break
+        kept.append(line if line.endswith("\n") else line + "\n")
+        size += len(line)
+    return "".join(kept)
+
+
+def _bounded_state(state: Any) -> Any:
+    if isinstance(state, str) and len(state) > MAX_TEXT_CHARS:
+        return _digest_of_text(state)
+    if isinstance(state, dict):
+        state = {
+            key: _digest_of_text(value)
+            if isinstance(value, str) and len(value) > MAX_TEXT_CHARS
+            else value
+            for key, value in state.items()
+        }
+    if state is None or isinstance(state, (bool, int, float)):
+        return state
+    text = json.dumps(state, sort_keys=True, separators=(",", ":"), default=str)
+    if len(text) <= MAX_STATE_BYTES:
+        return state
+    return {**_digest_of_text(text), "omitted": f"larger than {MAX_STATE_BYTES} bytes as JSON"}
+
+
+def bounded_states(before: Any, after: Any) -> tuple[Any, Any]:
+    """``before`` and ``after`` as the trail records them: long texts as digests (plus a
+    bounded diff where both states hold a long text under one key), and any state still over
+    ``MAX_STATE_BYTES`` as its digest."""
+    diffs: dict[str, str] = {}
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key, new in after.items():
+            old = before.get(key)
+            if (
+                isinstance(old, str)
+                and isinstance(new, str)
+                and max(len(old), len(new)) > MAX_TEXT_CHARS
+            ):
+                diffs[f"{key}_diff"] = _bounded_diff(old, new)
+    bounded_after = _bounded_state(after)
+    if diffs and isinstance(bounded_after, dict) and "omitted" not in bounded_after:
+        bounded_after = {**bounded_after, **diffs}
+    return _bounded_state(before), bounded_after
+
+
 def _event(actor: Principal, action: str, target: str, before: Any, after: Any) -> dict[str, Any]:
-    """The columns of one audit event, stamped now."""
+    """The columns of one audit event, stamped now, its states bounded."""
+    before, after = bounded_states(before, after)
     return {
         "at": datetime.now(UTC),
         "actor": actor.name,
@@ -80,7 +171,20 @@ def insert_now(
     connection.execute(_INSERT, _event(actor, action, target, before, after))
 
 
+#: A state read back larger than this was recorded before states were bounded.
+_LEGACY_STATE_BYTES = MAX_STATE_BYTES + 4 * MAX_DIFF_CHARS
+
+
+def _as_read(state: Any) -> Any:
+    if state is None or isinstance(state, (bool, int, float)):
+        return state
+    size = len(json.dumps(state, separators=(",", ":"), default=str))
+    return _bounded_state(state) if size > _LEGACY_STATE_BYTES else state
+
+
 def _view(row: AuditEventRow) -> AuditEvent:
+    # Events recorded before states were bounded may hold whole documents.
+    before, after = _as_read(row.before), _as_read(row.after)
     return AuditEvent(
         id=row.id,
         at=row.at,
@@ -88,8 +192,8 @@ def _view(row: AuditEventRow) -> AuditEvent:
         actor_kind=row.actor_kind,
         action=row.action,
         target=row.target,
-        before=row.before,
-        after=row.after,
+        before=before,
+        after=after,
     )
 
 
