@@ -7,10 +7,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-pytest_plugins = ["tests.support.registry"]
+pytest_plugins = ["tests.support.registry", "pytester"]
+
+# No property test depends on the machine's speed: no per-example deadline, and no health check
+# that fails when generating data is slow. A failure prints the blob that reproduces it.
+settings.register_profile(
+    "helmforge",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.load_profile("helmforge")
 
 
 @pytest.fixture(autouse=True)

@@ -31,7 +31,6 @@ def test_no_request_answers_500(full_api: Api) -> None:
 
         @settings(
             max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
         )

@@ -77,7 +77,7 @@ def render_config(data: dict[str, str], annotation: str, greeting: Any) -> tuple
     return rendered, expected
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(
     data=st.dictionaries(keys, texts | tricky, max_size=4),
     annotation=texts | tricky,

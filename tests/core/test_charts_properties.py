@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
@@ -103,7 +103,7 @@ def try_render(context: Context, values: dict[str, Any], chart_version: str | No
         return None
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(context=contexts, values=overrides)
 def test_never_crashes_and_is_deterministic(context: Context, values: dict[str, Any]) -> None:
     first = try_render(context, values, "1.0.0")
@@ -124,7 +124,7 @@ def test_never_crashes_and_is_deterministic(context: Context, values: dict[str, 
 
 @pytest.mark.helm
 @pytest.mark.slow
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15)
 @given(context=contexts, values=overrides)
 def test_rendered_charts_always_lint(context: Context, values: dict[str, Any]) -> None:
     chart = try_render(context, values, "1.0.0")
@@ -146,7 +146,7 @@ parameter_names = st.sampled_from(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(values=st.dictionaries(parameter_names | st.text(max_size=8), json_values, max_size=4))
 def test_any_override_structure_is_accepted_or_an_input_error(values: dict[str, Any]) -> None:
     from tests.support.charts import context

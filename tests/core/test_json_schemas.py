@@ -69,7 +69,7 @@ example_like = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(instance=example_like)
 def test_agrees_with_jsonschema_on_the_example_schema(instance: dict[str, Any]) -> None:
     schema = without_formats(EXAMPLE_SCHEMA)
@@ -116,7 +116,7 @@ anything = st.recursive(
 
 
 @pytest.mark.parametrize("schema", SMALL_SCHEMAS, ids=lambda schema: json.dumps(schema)[:40])
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(instance=anything)
 def test_agrees_with_jsonschema_keyword_by_keyword(schema: dict[str, Any], instance: Any) -> None:
     expected = jsonschema.Draft7Validator(schema).is_valid(instance)
