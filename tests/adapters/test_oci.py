@@ -31,6 +31,7 @@ from tests.support.oci_charts import make_chart
 from tests.support.registry import (
     CANARY_PASSWORD,
     ROBOT,
+    SERVICE,
     USERS,
     Fault,
     FaultProxy,
@@ -167,34 +168,92 @@ def test_insufficient_scope_is_denied_without_a_retry_loop(
         assert client.stats["requests"] <= 3
 
 
-def test_expired_tokens_are_renewed_mid_push(
-    token_registry: RegistryServer, token_issuer: TokenIssuer
-) -> None:
-    # RELIABILITY row 22: a token expiring mid-push: re-authenticate and continue.
-    registry = Registry(
-        f"oci://{token_registry.authority}/x",
+class Clock:
+    """A monotonic clock that moves only when the test says."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def token_proxy(token_registry: RegistryServer) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the token-auth registry; it records every Authorization."""
+    proxy = FaultProxy(token_registry.port)
+    yield proxy
+    proxy.close()
+
+
+def _robot_at(proxy: FaultProxy) -> Registry:
+    return Registry(
+        f"oci://{proxy.authority}/x",
         plain_http=True,
         username=ROBOT,
         password=Secret(CANARY_PASSWORD),
     )
+
+
+def _bearers(proxy: FaultProxy) -> list[str]:
+    return [a for a in proxy.authorizations if a.startswith("Bearer ")]
+
+
+def test_expired_tokens_are_renewed_mid_push(
+    token_proxy: FaultProxy, token_issuer: TokenIssuer
+) -> None:
+    # RELIABILITY row 22: a token expiring mid-push: re-authenticate and continue.
+    registry = _robot_at(token_proxy)
     repository = f"{unique_path()}/demo"
     first, second = build_artifact(make_chart()), build_artifact(make_chart(version="1.0.1"))
-    token_issuer.expire_next = 1  # the very first token arrives expired
-    token_issuer.ttl = 1.5
+    clock = Clock()
+    token_issuer.expire_next = 1  # the very first token arrives expired: the registry refuses it
     try:
-        with RegistryClient(registry, retry=FAST) as client:
+        with RegistryClient(registry, retry=FAST, clock=clock) as client:
             client.push_blob(repository, first.config_digest, first.config)
-            time.sleep(2.6)  # the cached token has expired now
+            assert client.stats["tokens_fetched"] == 2
+            used = _bearers(token_proxy)
+            clock.advance(token_issuer.ttl)  # the cached token has expired now
             client.push_blob(repository, first.layer_digest, first.archive)
             client.put_manifest(repository, first.tag, first.manifest)
             push(client, repository, second)
-            assert client.stats["tokens_fetched"] >= 3
+            assert client.stats["tokens_fetched"] == 3
+            later = _bearers(token_proxy)[len(used) :]
+            assert later
+            assert not set(used) & set(later)  # the expired token was not sent again
     finally:
-        token_issuer.ttl = 300.0
         token_issuer.expire_next = 0
     with RegistryClient(registry, retry=FAST) as client:
         assert_complete(client, repository, first)
         assert_complete(client, repository, second)
+
+
+def test_a_cached_token_the_registry_refuses_is_renewed(
+    token_proxy: FaultProxy, token_issuer: TokenIssuer
+) -> None:
+    # The registry may end a token before the client's clock does (skew, a revoked key).
+    repository = f"{unique_path()}/demo"
+    artifact = build_artifact(make_chart())
+    challenge = (
+        f'Bearer realm="{token_issuer.realm}",service="{SERVICE}",'
+        f'scope="repository:{repository}:pull,push",error="invalid_token"'
+    )
+    with RegistryClient(_robot_at(token_proxy), retry=FAST, clock=Clock()) as client:
+        client.push_blob(repository, artifact.config_digest, artifact.config)
+        fetched = client.stats["tokens_fetched"]
+        token_proxy.add(
+            Fault("PUT", r"/manifests/", "401", headers=(("WWW-Authenticate", challenge),))
+        )
+        client.push_blob(repository, artifact.layer_digest, artifact.archive)
+        client.put_manifest(repository, artifact.tag, artifact.manifest)
+        assert token_proxy.injected == [
+            ("PUT", f"/v2/{repository}/manifests/{artifact.tag}", "401")
+        ]
+        assert client.stats["tokens_fetched"] == fetched + 1
+        assert_complete(client, repository, artifact)
 
 
 @pytest.fixture

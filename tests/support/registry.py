@@ -328,7 +328,8 @@ class TokenIssuer:
                         self.answer(401, {"details": "bad credentials"})
                         return
                 token = issuer.token_for(username, query.get("scope", []))
-                self.answer(200, {"token": token, "access_token": token, "expires_in": 300})
+                body = {"token": token, "access_token": token, "expires_in": issuer.ttl}
+                self.answer(200, body)
 
             def answer(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
@@ -354,7 +355,8 @@ class Fault:
     Actions: a status such as ``"429"``, ``"500"`` or ``"412"`` (answered by the proxy with
     ``body``, ``retry_after`` optional),
     ``"drop"`` (close the connection before forwarding), ``"lose-response"`` (forward, then
-    close without answering), ``"hook"`` (call ``hook()`` then forward).
+    close without answering), ``"hook"`` (call ``hook()`` then forward). ``headers`` go with an
+    answered status (a ``WWW-Authenticate`` challenge, say).
     """
 
     method: str
@@ -365,6 +367,7 @@ class Fault:
     hook: Callable[[], None] | None = None
     body: bytes = b'{"errors":[]}'
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
@@ -453,6 +456,7 @@ class FaultProxy:
                     extra = [("Content-Type", fault.content_type)]
                     if fault.retry_after:
                         extra.append(("Retry-After", fault.retry_after))
+                    extra.extend(fault.headers)
                     self.reply(int(fault.action), extra, fault.body)
                     return
                 if fault and fault.action == "drop":

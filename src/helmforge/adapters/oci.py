@@ -72,6 +72,16 @@ _MAX_BLOB = 64 << 20  # the largest chart archive helmforge reads (adapters.arch
 DEFAULT_DEADLINE = 30.0
 """Seconds one registry request may take in all: connecting, sending, answering, retries."""
 _MAX_TAG_PAGES = 1000
+# A token that names no lifetime lives 60 s (distribution token spec); each is renewed a little
+# before its end, so that none expires between being sent and being checked.
+_TOKEN_DEFAULT_LIFETIME = 60.0
+_TOKEN_RENEW_EARLY = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    value: str
+    expires_at: float  # on the client's clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +117,15 @@ class RegistryClient:
         deadline: float = DEFAULT_DEADLINE,
         max_connections: int = 8,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``sleep`` waits between retries and ``clock`` (seconds) times cached tokens; tests
+        pass their own, so that none waits on the machine's speed or the wall clock."""
         self.registry = registry
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
+        self._clock = clock
         self._deadline = deadline
         self._base = registry.base_url
         self._authority = registry.reference.authority
@@ -136,7 +150,7 @@ class RegistryClient:
         )
         self._lock = threading.Lock()
         self._scheme: str | None = None
-        self._tokens: dict[str, str] = {}
+        self._tokens: dict[str, _Token] = {}
         self.stats: Counter[str] = Counter()
 
     def __repr__(self) -> str:
@@ -411,8 +425,9 @@ class RegistryClient:
         with self._lock:
             scheme = self._scheme
             token = self._tokens.get(scope)
-        if scheme == "bearer" and token:
-            return {"Authorization": f"Bearer {token}"}
+        if scheme == "bearer" and token and self._clock() < token.expires_at:
+            return {"Authorization": f"Bearer {token.value}"}
+        # An expired token is not sent: the registry's challenge brings a fresh one.
         if scheme == "basic" and self.registry.username is not None:
             return {"Authorization": self._basic_header()}
         return {}
@@ -468,16 +483,17 @@ class RegistryClient:
                 raise ExternalServiceError(
                     f"{self._authority}: the token realm must be an https:// URL, not {realm!r}"
                 )
-            token = self._fetch_token(
+            token, lifetime = self._fetch_token(
                 realm,
                 service=challenge.params.get("service"),
                 scope=scope,
                 what=what,
                 give_up=give_up,
             )
+            expires_at = self._clock() + max(lifetime - _TOKEN_RENEW_EARLY, 0.0)
             with self._lock:
                 self._scheme = "bearer"
-                self._tokens[scope] = token
+                self._tokens[scope] = _Token(token, expires_at)
             return True
         raise AuthenticationError(
             f"{self._authority} answered 401 with an unsupported challenge "
@@ -486,7 +502,8 @@ class RegistryClient:
 
     def _fetch_token(
         self, realm: str, *, service: str | None, scope: str, what: str, give_up: float
-    ) -> str:
+    ) -> tuple[str, float]:
+        """A token for ``scope`` and how many seconds it lives."""
         params = {"scope": scope}
         if service:
             params["service"] = service
@@ -515,7 +532,10 @@ class RegistryClient:
         token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise ExternalServiceError("the token service answered without a token")
-        return token
+        lifetime = body.get("expires_in")
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
+            lifetime = _TOKEN_DEFAULT_LIFETIME
+        return token, float(lifetime)
 
     def _send(
         self,
