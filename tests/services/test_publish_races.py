@@ -3,9 +3,12 @@ against Debian's docker-registry: one version only ever gets one content."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from multiprocessing.queues import Queue as QueueType
+from multiprocessing.synchronize import Barrier as BarrierType
 
 import pytest
 import sqlalchemy as sa
@@ -147,6 +150,66 @@ def test_parallel_publishes_of_one_version_with_different_content_have_one_winne
     assert tag_layer(store, winner.repository, winner.version) == winner.layer_digest
     pushes = registries.list_pushes(store.first, actor=SYSTEM, registry="lab")
     assert sorted(p.status for p in pushes) == ["failed"] * (PUBLISHERS - 1) + ["pushed"]
+
+
+def publish_from_a_process(
+    url: str,
+    key: bytes,
+    build_ids: list[str],
+    start: BarrierType,
+    results: QueueType[tuple[str, str, str]],
+) -> None:
+    """A server process of its own: its engine, its pool, one thread per build."""
+    engine = create_database_engine(url)
+    sessions = session_factory(engine)
+
+    def one(build_id: str) -> None:
+        start.wait()
+        try:
+            outcome = registries.publish_build(
+                sessions, build_id, registry="lab", key=key, actor=SYSTEM
+            )
+        except ConflictError as error:
+            results.put(("conflict", str(error), ""))
+        except Exception as error:  # reported to the test, which fails on it
+            results.put(("error", repr(error), ""))
+        else:
+            results.put((outcome.status, outcome.layer_digest, outcome.repository))
+
+    threads = [threading.Thread(target=one, args=(b,)) for b in build_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.dispose()
+
+
+@pytest.mark.slow  # three Python processes start
+def test_parallel_publishes_from_several_processes_have_one_winner(
+    store: Store, database_url: str
+) -> None:
+    template = add_template(store, "multi")
+    builds = builds_of(store, template, 12)
+    processes = 3
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(len(builds))
+    results: QueueType[tuple[str, str, str]] = context.Queue()
+    workers = [
+        context.Process(
+            target=publish_from_a_process,
+            args=(database_url, store.key, [b.id for b in builds[i::processes]], start, results),
+        )
+        for i in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get() for _ in builds]
+    for worker in workers:
+        worker.join()
+    assert sorted(o[0] for o in outcomes) == ["conflict"] * 11 + ["pushed"], outcomes
+    ((_, winner, repository),) = [o for o in outcomes if o[0] == "pushed"]
+    assert all(winner in text for status, text, _ in outcomes if status == "conflict")
+    assert tag_layer(store, repository, builds[0].version) == winner
 
 
 def test_parallel_auto_publishes_give_each_content_its_own_version(store: Store) -> None:
