@@ -41,6 +41,7 @@ def test_a_hanging_registry_does_not_starve_the_probes(database_url: str, tmp_pa
 
             health = client.get("/healthz")
             ready = client.get("/readyz")
+            scraped = client.get("/metrics")
             with lock:
                 answered_while_hung = list(finished)
         finally:
@@ -50,5 +51,7 @@ def test_a_hanging_registry_does_not_starve_the_probes(database_url: str, tmp_pa
             silent.close()
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
     assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    assert scraped.status_code == 200
+    assert "helmforge_http_requests_total" in scraped.text
     assert answered_while_hung == []
     assert finished == [200] * THREADS

@@ -63,10 +63,12 @@ async def readyz(request: Request) -> JSONResponse:
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
     """Request counters and latency histograms in the Prometheus text format: of the whole
     server, whichever worker answers (``serve --workers N`` gives its workers one
-    PROMETHEUS_MULTIPROC_DIR, where each keeps its counts)."""
+    PROMETHEUS_MULTIPROC_DIR, where each keeps its counts). On the event loop, like the
+    probes, so a scrape still answers while every request thread is busy; reading the
+    workers' small count files there costs less than the hop to a thread."""
     registry = request.app.state.metrics.registry
     shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if shared:
