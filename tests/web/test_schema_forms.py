@@ -144,3 +144,19 @@ def test_non_finite_and_overlong_numbers_in_form_fields_are_refused() -> None:
     )
     assert errors["v.replicaCount"] == "an integer of 5000 digits is too long (at most 100)"
     assert "not a finite number" in errors["v.resources"]
+
+
+def test_redos_pattern_in_a_form_is_answered_on_the_linear_engine() -> None:
+    # The form checks with jsonschema, whose re backtracks: ^(a+)+$ against 28 a's and "!"
+    # took 28 s. A backreference is reported instead of run, so the engine is the linear one.
+    backtracking = {
+        "type": "object",
+        "properties": {"code": {"type": "string", "pattern": r"(a)\1"}},
+    }
+    _, errors = read_submission(backtracking, {"v.code": "aa"})
+    assert "cannot run in linear time" in errors["v.code"]
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}}}
+    _, errors = read_submission(schema, {"v.code": "a" * 28 + "!"})
+    assert errors["v.code"] == f"'{'a' * 28}!' does not match '^(a+)+$'"
+    _, errors = read_submission(schema, {"v.code": "a" * 10_000 + "!"})
+    assert errors["v.code"].startswith("'aaaa")

@@ -18,6 +18,7 @@ from typing import Any
 from helmforge.adapters.archives import read_chart
 from helmforge.adapters.helm import HelmLintResult, helm_lint
 from helmforge.core.errors import HelmforgeError
+from helmforge.core.schemas.patterns import with_linear_patterns
 from helmforge.core.schemas.references import schema_structure_problems
 from helmforge.core.versions import is_semver
 from helmforge.core.yaml_codec import load_single
@@ -87,7 +88,7 @@ def _check_values(files: Mapping[str, bytes], problems: list[str]) -> None:
     except jsonschema.SchemaError as error:
         problems.append(f"values.schema.json: not a valid JSON schema: {error.message}")
         return
-    violations = validator_class(schema).iter_errors(values)
+    violations = with_linear_patterns(validator_class)(schema).iter_errors(values)
     for violation in sorted(violations, key=lambda item: [str(part) for part in item.path]):
         where = ".".join(str(part) for part in violation.absolute_path) or "(top)"
         problems.append(f"values.yaml: {where}: {violation.message}")

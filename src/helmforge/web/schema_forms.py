@@ -266,7 +266,9 @@ def _read_value(
 def _validate(schema: Mapping[str, Any], values: Mapping[str, Any], errors: dict[str, str]) -> None:
     from jsonschema import Draft7Validator  # only when a form is submitted (3 MB per process)
 
-    validator = Draft7Validator(dict(schema))
+    from helmforge.core.schemas.patterns import with_linear_patterns
+
+    validator = with_linear_patterns(Draft7Validator)(dict(schema))
     for problem in sorted(validator.iter_errors(dict(values)), key=lambda e: list(e.path)):
         path: ValuePath = tuple(problem.absolute_path)
         if problem.validator == "required" and isinstance(problem.instance, Mapping):

@@ -138,8 +138,10 @@ class SchemaSet:
         if validator is None:
             import jsonschema  # only templates are checked this way; rendering never is
 
+            from helmforge.core.schemas.patterns import with_linear_patterns
+
             root = {"$ref": _REF_PREFIX + name, "$defs": self.definitions}
-            validator = jsonschema.Draft202012Validator(root)
+            validator = with_linear_patterns(jsonschema.Draft202012Validator)(root)
             self._validators[name] = validator
         violations = [
             SchemaViolation(tuple(error.absolute_path), _describe(error))
