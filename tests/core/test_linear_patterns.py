@@ -40,7 +40,7 @@ anything = st.recursive(
 
 
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda schema: json.dumps(schema)[:40])
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(instance=anything)
 def test_agrees_with_jsonschema_on_ordinary_patterns(schema: dict[str, Any], instance: Any) -> None:
     expected = sorted(e.message for e in jsonschema.Draft7Validator(schema).iter_errors(instance))
