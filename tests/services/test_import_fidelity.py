@@ -21,6 +21,7 @@ from helmforge.core.templates.parsing import parse_template, validate_template
 from helmforge.core.templates.removed_apis import removed_api
 from helmforge.core.templates.selected_labels import SelectorNode, selector_nodes
 from helmforge.core.yaml_codec import dump_yaml, load_single
+from helmforge.services.chart_checks import lint_chart
 from helmforge.services.template_bootstrap import InitResult, init_template_file
 from tests.support.charts import simulate_helm, write_chart
 from tests.support.helm import assert_helm_lints
@@ -616,3 +617,38 @@ def test_generated_chart_readme_copies_raw_html_from_descriptions(tmp_path: Path
     )
     (row,) = [line for line in readme.splitlines() if line.startswith("| `mode`")]
     assert row.count(" | ") == 3  # the description's '|' does not add a column
+
+
+@pytest.mark.helm
+@pytest.mark.parametrize(
+    ("kube_version", "expected"),
+    [
+        (None, "the newest Kubernetes helmforge knows is"),
+        (">=1.25.0-0", "kubeVersion of Chart.yaml starts at 1.25"),
+        (">=1.21.0-0", None),
+    ],
+)
+def test_lint_passes_a_removed_api_version(
+    tmp_path: Path, kube_version: str | None, expected: str | None
+) -> None:
+    chart = tmp_path / "cron"
+    (chart / "templates").mkdir(parents=True)
+    metadata = {"apiVersion": "v2", "name": "cron", "version": "1.0.0"}
+    if kube_version:
+        metadata["kubeVersion"] = kube_version
+    (chart / "Chart.yaml").write_text(yaml.safe_dump(metadata))
+    (chart / "values.yaml").write_text("{}\n")
+    (chart / "templates" / "cron.yaml").write_text(
+        "# a comment\n---\n"
+        + CRONJOB_V1BETA1.replace("{name: nightly}", "{name: {{ .Release.Name }}}")
+    )
+    report = lint_chart(chart)
+    if expected is None:
+        assert report.problems == ()
+        return
+    (problem,) = report.problems
+    assert problem.startswith(
+        "templates/cron.yaml: CronJob batch/v1beta1 was removed in Kubernetes 1.25 (" + expected
+    )
+    assert problem.endswith("so Helm cannot install it: use apiVersion: batch/v1")
+    assert not report.ok

@@ -2,7 +2,9 @@
 
 helmforge's checks: Chart.yaml reads as a v2 chart with a name and a SemVer version,
 values.yaml reads as a mapping (with helmforge's strict YAML reader), values.schema.json is
-JSON Schema with only internal references, and values.yaml validates against it.
+JSON Schema with only internal references, values.yaml validates against it, and no object
+in templates/ or crds/ uses an apiVersion Kubernetes removed (``removed_apis``) by the
+chart's lowest ``kubeVersion``, or by the newest Kubernetes version helmforge has schemas of.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 __all__ = ["LintReport", "lint_chart"]
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +20,11 @@ from typing import Any
 
 from helmforge.adapters.archives import read_chart
 from helmforge.adapters.helm import HelmLintResult, helm_lint
+from helmforge.adapters.kubernetes_schemas import available_kubernetes_versions
 from helmforge.core.errors import HelmforgeError
 from helmforge.core.schemas.patterns import with_linear_patterns
 from helmforge.core.schemas.references import schema_structure_problems
+from helmforge.core.templates.removed_apis import removed_api, removed_api_message
 from helmforge.core.versions import is_semver
 from helmforge.core.yaml_codec import load_single
 
@@ -94,6 +99,31 @@ def _check_values(files: Mapping[str, bytes], problems: list[str]) -> None:
         problems.append(f"values.yaml: {where}: {violation.message}")
 
 
+_TOP_FIELD = re.compile(r"^(apiVersion|kind):[ \t]*[\"']?([A-Za-z0-9./-]+)[\"']?[ \t]*$", re.M)
+_DOCUMENT_START = re.compile(r"^---", re.M)
+_KUBE_VERSION = re.compile(r">=?\s*v?(\d+\.\d+)")
+
+
+def _check_removed_apis(files: Mapping[str, bytes], problems: list[str]) -> None:
+    target = available_kubernetes_versions()[-1]
+    subject = f"the newest Kubernetes helmforge knows is {target}"
+    if "Chart.yaml" in files:
+        metadata = load_single(files["Chart.yaml"], source="Chart.yaml").data
+        kube = metadata.get("kubeVersion") if isinstance(metadata, dict) else None
+        lowest = _KUBE_VERSION.search(kube) if isinstance(kube, str) else None
+        if lowest:
+            target, subject = lowest[1], f"kubeVersion of Chart.yaml starts at {lowest[1]}"
+    for path in sorted(files):
+        if not path.startswith(("templates/", "crds/")) or not path.endswith((".yaml", ".yml")):
+            continue
+        text = files[path].decode("utf-8", errors="replace")
+        for document in _DOCUMENT_START.split(text):
+            fields = {found[1]: found[2] for found in _TOP_FIELD.finditer(document)}
+            removed = removed_api(fields.get("apiVersion", ""), fields.get("kind", ""), target)
+            if removed is not None:
+                problems.append(f"{path}: {removed_api_message(removed, subject=subject)}")
+
+
 def lint_chart(chart: Path) -> LintReport:
     """Lint a chart folder or .tgz; returns every problem found and Helm's findings.
 
@@ -101,7 +131,7 @@ def lint_chart(chart: Path) -> LintReport:
     """
     files = read_chart(chart, max_archive_bytes=MAX_ARCHIVE_BYTES)
     problems: list[str] = []
-    for check in (_check_metadata, _check_values):
+    for check in (_check_metadata, _check_values, _check_removed_apis):
         try:
             check(files, problems)
         except HelmforgeError as error:

@@ -148,8 +148,11 @@ def removed_api(api_version: str, kind: str, kubernetes_version: str) -> Removed
     return entry if removed is not None and target >= removed else None
 
 
-def removed_api_message(entry: RemovedApi, kubernetes_version: str) -> str:
-    """What to write instead, for a problem or an error."""
+def removed_api_message(
+    entry: RemovedApi, kubernetes_version: str = "", *, subject: str = ""
+) -> str:
+    """What to write instead, for a problem or an error; ``subject`` says what the target is
+    (default: this template targets ``kubernetes_version``)."""
     instead = (
         f"use apiVersion: {entry.replacement}"
         if entry.replacement
@@ -157,5 +160,6 @@ def removed_api_message(entry: RemovedApi, kubernetes_version: str) -> str:
     )
     return (
         f"{entry.kind} {entry.api_version} was removed in Kubernetes {entry.removed_in} "
-        f"(this template targets {kubernetes_version}), so Helm cannot install it: {instead}"
+        f"({subject or f'this template targets {kubernetes_version}'}), so Helm cannot "
+        f"install it: {instead}"
     )
