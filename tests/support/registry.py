@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from tests.support.servers import free_port
+from tests.support.servers import UPPER_BOUND, free_port
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 SERVICE = "helmforge-test-registry"
@@ -103,8 +103,9 @@ class RegistryServer:
             [REGISTRY_BINARY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+        # The bound only keeps a registry that never starts from hanging the run.
+        bound = time.monotonic() + UPPER_BOUND
+        while time.monotonic() < bound:
             if self.process.poll() is not None:
                 break
             try:
