@@ -18,14 +18,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from helmforge.cli.errors import abort, reporting_errors
+from helmforge.cli.groups import command_group
 from helmforge.cli.templates import template_app
 
 if TYPE_CHECKING:
     from helmforge.core.access.principals import Principal
     from helmforge.services.stores import Store
 
-catalog_app = typer.Typer(no_args_is_help=True, help="Browse the imported Kubernetes objects.")
-schemas_app = typer.Typer(no_args_is_help=True, help="Import and list CRD and OpenAPI schemas.")
+catalog_app = command_group(help_text="Browse the imported Kubernetes objects.")
+schemas_app = command_group(help_text="Import and list CRD and OpenAPI schemas.")
 
 PathsArgument = Annotated[
     list[str],

@@ -7,9 +7,8 @@ function, so one ``helmforge generate`` does not pay for the imports of ``push``
 (DESIGN goal: one chart from a cold process in <= 300 ms, ``--help`` in <= 150 ms).
 Adding a command module: write its ``register`` and add one line to ``COMMAND_MODULES``.
 
-Help is Click's plain text (``rich_markup_mode=None``): Rich's help renderer alone took longer
-to import than the whole ``--help`` budget, and read ``NAME[@VERSION]`` in a help text as a
-markup tag and dropped it. Uncaught errors print Python's own traceback, not Rich's.
+Help is plain text, and every group's ``--help`` is its own flag: see ``helmforge.cli.groups``.
+Uncaught errors print Python's own traceback, not Rich's.
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ import sys
 from typing import Annotated, Any
 
 import typer
+
+from helmforge.cli.groups import HelpFlag
 
 #: Command module (under helmforge.cli) -> the top-level commands its ``register`` adds.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
@@ -42,6 +43,7 @@ def _print_version(show: bool) -> None:
 
 
 def _main(
+    _help: HelpFlag = False,
     _version: Annotated[
         bool,
         typer.Option(
@@ -64,6 +66,7 @@ def build_app(command: str | None = None) -> typer.Typer:
         help="helmforge: governed Helm charts.",
         rich_markup_mode=None,
         pretty_exceptions_enable=False,
+        add_help_option=False,  # _main's own --help (HelpFlag): see helmforge.cli.groups
     )
     app.callback()(_main)
     modules = [name for name, commands in COMMAND_MODULES.items() if command in commands]

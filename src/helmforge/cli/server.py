@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from helmforge.cli.errors import abort, reporting_errors
+from helmforge.cli.groups import command_group
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-users_app = typer.Typer(no_args_is_help=True, help="Local users of the helmforge server.")
-tokens_app = typer.Typer(no_args_is_help=True, help="API tokens of the helmforge server.")
+users_app = command_group(help_text="Local users of the helmforge server.")
+tokens_app = command_group(help_text="API tokens of the helmforge server.")
 
 
 @contextlib.contextmanager

@@ -14,8 +14,9 @@ from typing import Annotated
 import typer
 
 from helmforge.cli.errors import abort, reporting_errors
+from helmforge.cli.groups import command_group
 
-template_app = typer.Typer(no_args_is_help=True, help="Validate and create templates.")
+template_app = command_group(help_text="Validate and create templates.")
 
 
 @template_app.command("validate")
