@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.core.access.principals import SYSTEM
+from helmforge.server.app import state_of
 from helmforge.services import accounts
 from tests.support.apps import make_app
 from tests.support.charts import CONTEXT, example_text
@@ -58,8 +59,8 @@ def full_api(database_url: str, tmp_path: Path) -> Iterator[Api]:
 
 def _api(database_url: str, tmp_path: Path, *, with_web: bool) -> Iterator[Api]:
     app, password = make_app(database_url, tmp_path / "data", with_web=with_web)
-    sessions: sessionmaker[Session] = app.state.sessions
+    sessions: sessionmaker[Session] = state_of(app).sessions
     token = accounts.create_token(sessions, user="admin", actor=SYSTEM).token
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
         yield Api(app, client, sessions, token, password)
-    app.state.engine.dispose()
+    state_of(app).engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import pytest
@@ -10,6 +11,8 @@ from fastapi import Request
 from sqlalchemy.exc import DBAPIError
 
 from helmforge.core.access.principals import Principal
+from helmforge.server.app import state_of
+from helmforge.services.app_state import STATE_ATTRIBUTE
 from tests.api.conftest import Api, TestClient
 from tests.support.charts import CONTEXT
 
@@ -48,7 +51,9 @@ def test_session_resolver_hook_authenticates_the_ui(api: Api) -> None:
             return Principal(name="admin", role="admin", kind="user", id=1)
         return None
 
-    api.app.state.session_resolver = resolver
+    # The web UI hands the server its resolver at startup; this test stands in for it.
+    state = state_of(api.app)
+    setattr(api.app.state, STATE_ATTRIBUTE, dataclasses.replace(state, session_resolver=resolver))
     browser = TestClient(api.app)
     assert browser.get("/api/v1/templates").status_code == 401
     browser.cookies.set("ui", "yes")

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import event
 
 from helmforge.core.access.principals import SYSTEM
+from helmforge.server.app import state_of
 from helmforge.services import accounts
 from tests.api.conftest import make_app
 
@@ -27,10 +28,10 @@ def _no_busy_wait(dbapi_connection: Any, _record: Any) -> None:
 def test_sqlite_locked_by_another_process_answers_503_with_retry_after(tmp_path: Path) -> None:
     database = tmp_path / "helmforge.db"
     app, _password = make_app(f"sqlite:///{database}", tmp_path / "data")
-    engine = app.state.engine
+    engine = state_of(app).engine
     event.listen(engine, "connect", _no_busy_wait)
     engine.dispose()
-    token = accounts.create_token(app.state.sessions, user="admin", actor=SYSTEM).token
+    token = accounts.create_token(state_of(app).sessions, user="admin", actor=SYSTEM).token
     other = sqlite3.connect(database, isolation_level=None)
     try:
         with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from helmforge.server.app import state_of
 from helmforge.server.log_formats import JsonFormatter
 from tests.api.conftest import Api, TestClient
 from tests.support.apps import make_app
@@ -30,7 +31,7 @@ def test_probes_and_metrics_need_no_credentials(api: Api) -> None:
 
 def test_readyz_answers_503_when_the_database_is_gone(tmp_path: Path) -> None:
     app, _ = make_app(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "data")
-    app.state.engine.dispose()
+    state_of(app).engine.dispose()
     (tmp_path / "db.sqlite").unlink()
     (tmp_path / "db.sqlite").mkdir()  # a folder where the file was: SQLite cannot open it
     response = TestClient(app).get("/readyz")
@@ -52,7 +53,7 @@ def test_bodies_over_the_limit_answer_413_before_parsing(database_url: str, tmp_
     from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
-    token = accounts.create_token(app.state.sessions, user="admin", actor=SYSTEM).token
+    token = accounts.create_token(state_of(app).sessions, user="admin", actor=SYSTEM).token
     client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
     huge = example_text(name="huge") + "#" * (64 * 1024)
     response = client.post(
@@ -68,7 +69,7 @@ def test_bodies_over_the_limit_answer_413_before_parsing(database_url: str, tmp_
     streamed = client.post("/api/v1/templates", content=chunks())
     assert streamed.status_code == 413
     assert client.get("/api/v1/templates/huge/versions").status_code == 404
-    app.state.engine.dispose()
+    state_of(app).engine.dispose()
 
 
 def test_json_log_lines(api: Api, caplog: pytest.LogCaptureFixture) -> None:
@@ -85,7 +86,7 @@ def test_json_log_lines(api: Api, caplog: pytest.LogCaptureFixture) -> None:
 def test_the_server_composes_the_web_ui_without_changing_the_api(full_api: Api) -> None:
     browser = TestClient(full_api.app, follow_redirects=False)
     assert browser.get("/").status_code in (302, 303, 307)
-    assert full_api.app.state.session_resolver is not None
+    assert state_of(full_api.app).session_resolver is not None
     paths = TestClient(full_api.app).get("/openapi.json").json()["paths"]
     assert all(path.startswith("/api/v1/") or path in PROBES for path in paths)
     # Without a session cookie the API still wants a token.

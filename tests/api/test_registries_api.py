@@ -23,6 +23,7 @@ from helmforge.core.oci.artifacts import layer_digest_of
 from helmforge.core.oci.references import Registry
 from helmforge.core.secrets import Secret
 from helmforge.core.yaml_codec import load_single
+from helmforge.server.app import state_of
 from tests.api.conftest import Api
 from tests.support.apps import make_app
 from tests.support.charts import CONTEXT, example_text
@@ -71,7 +72,7 @@ def read_back(server: RegistryServer, url: str, repository_tag: str) -> dict[str
 
 
 def all_rows(api: Api) -> str:
-    with api.app.state.engine.connect() as connection:
+    with state_of(api.app).engine.connect() as connection:
         tables = ("registries", "chart_pushes", "audit_events")
         return json.dumps(
             {
@@ -174,17 +175,17 @@ def test_credentials_are_encrypted_at_rest_and_never_shown(
     rows = all_rows(api)
     assert CANARY_PASSWORD not in rows
     assert "lab" in rows
-    with api.app.state.engine.connect() as connection:
+    with state_of(api.app).engine.connect() as connection:
         sealed = connection.execute(
             sa.text("SELECT password_encrypted FROM registries WHERE name = 'lab'")
         ).scalar_one()
     assert isinstance(sealed, str)
     assert sealed.startswith("gAAAA")  # a Fernet token
-    database = str(api.app.state.engine.url.database or "")
-    if api.app.state.engine.dialect.name == "sqlite":
+    database = str(state_of(api.app).engine.url.database or "")
+    if state_of(api.app).engine.dialect.name == "sqlite":
         for path in Path(database).parent.glob(Path(database).name + "*"):
             assert CANARY_PASSWORD.encode() not in path.read_bytes()
-    key_file = api.app.state.settings.data_dir / "secret.key"
+    key_file = state_of(api.app).settings.data_dir / "secret.key"
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
 
 
@@ -261,5 +262,5 @@ def test_the_key_is_settled_when_the_server_starts(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="HELMFORGE_SECRET_KEY"):
         make_app(url, data, secret_key="not-a-fernet-key")
     app, _ = make_app(url, data)
-    app.state.engine.dispose()
+    state_of(app).engine.dispose()
     assert stat.S_IMODE(os.stat(data / "secret.key").st_mode) == 0o600

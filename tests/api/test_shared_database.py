@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from helmforge.core.access.principals import SYSTEM
+from helmforge.server.app import state_of
 from helmforge.services import accounts
 from tests.api.conftest import TestClient
 from tests.support.apps import make_app
@@ -47,7 +48,7 @@ def test_servers_starting_together_migrate_and_seed_once(tmp_path: Path) -> None
         assert len(apps) == SERVERS
         assert len(passwords) == 1, "exactly one server creates the first admin"
 
-        sessions = apps[0].state.sessions
+        sessions = state_of(apps[0]).sessions
         with sessions() as session:
             users = session.execute(sa.text("SELECT name FROM users")).scalars().all()
             versions = session.execute(sa.text("SELECT status FROM template_versions")).all()
@@ -66,4 +67,4 @@ def test_servers_starting_together_migrate_and_seed_once(tmp_path: Path) -> None
             assert client.get("/readyz").status_code == 200
             assert client.get(f"/api/v1/charts/{build.json()['id']}").status_code == 200
         for app in apps:
-            app.state.engine.dispose()
+            state_of(app).engine.dispose()

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from helmforge.cli.main import app
 from helmforge.core.access.principals import SYSTEM
+from helmforge.server.app import state_of
 from helmforge.services import accounts, template_store
 from helmforge.services.settings import load_settings
 from helmforge.services.stores import open_store
@@ -156,12 +157,12 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     application, _ = make_app(
         f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "data", seed_examples=False
     )
-    sessions = application.state.sessions
+    sessions = state_of(application).sessions
     _fill(sessions)
     token = accounts.create_token(sessions, user="admin", actor=SYSTEM).token
     with serve(application) as url:
         yield url, token
-    application.state.engine.dispose()
+    state_of(application).engine.dispose()
 
 
 @pytest.mark.helm

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from helmforge.cli.main import app
 from helmforge.core.access.principals import SYSTEM
 from helmforge.core.errors import AuthenticationError
+from helmforge.server.app import state_of
 from helmforge.services import accounts
 from helmforge.services.settings import load_settings
 from helmforge.services.stores import open_store
@@ -101,10 +102,10 @@ def test_tokens_create_prints_the_token_once_and_revoke_stops_it(runner: CliRunn
 def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A real server (uvicorn on loopback) and an admin token."""
     application, _ = make_app(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "data")
-    token = accounts.create_token(application.state.sessions, user="admin", actor=SYSTEM).token
+    token = accounts.create_token(state_of(application).sessions, user="admin", actor=SYSTEM).token
     with serve(application) as url:
         yield url, token
-    application.state.engine.dispose()
+    state_of(application).engine.dispose()
 
 
 def test_build_on_a_server_downloads_the_recorded_archive(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.database import database_url_for_directory
 from helmforge.core.access.principals import SYSTEM
+from helmforge.server.app import state_of
 from helmforge.services import accounts
 from tests.support.apps import make_app
 from tests.support.servers import serve
@@ -28,7 +29,7 @@ def build_app(data_dir: Path, database_url: str) -> tuple[FastAPI, sessionmaker[
     """The server's application (API and web UI) over a fresh database, with admin ``alice``
     and no seeded template."""
     app, _ = make_app(database_url, data_dir, with_web=True, seed_examples=False)
-    sessions: sessionmaker[Session] = app.state.sessions
+    sessions: sessionmaker[Session] = state_of(app).sessions
     accounts.create_user(sessions, ADMIN_NAME, role="admin", password=ADMIN_PASSWORD, actor=SYSTEM)
     return app, sessions
 

@@ -1,16 +1,22 @@
-"""Typed dependencies of the API routes: the session factory and the authenticated principal.
+"""Typed dependencies of the API routes: the application's state, the session factory and the
+authenticated principal.
 
 Callers authenticate with ``Authorization: Bearer <token>``, or with the web UI's session
-cookie through ``app.state.session_resolver`` (a ``Callable[[Request], Principal | None]`` the
-web UI installs; it is responsible for CSRF checks on state-changing requests). Without either
-the request answers 401.
+cookie through ``AppState.session_resolver`` (which the web UI provides; it is responsible
+for CSRF checks on state-changing requests). Without either the request answers 401.
 """
 
 from __future__ import annotations
 
-__all__ = ["PrincipalDep", "SessionResolver", "SessionsDep", "get_principal", "get_sessions"]
+__all__ = [
+    "AppStateDep",
+    "PrincipalDep",
+    "SessionsDep",
+    "get_app_state",
+    "get_principal",
+    "get_sessions",
+]
 
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,21 +25,28 @@ from sqlalchemy.orm import Session, sessionmaker
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import AuthenticationError
 from helmforge.services import accounts
+from helmforge.services.app_state import STATE_ATTRIBUTE, AppState
 
-type SessionResolver = Callable[[Request], Principal | None]
+
+async def get_app_state(request: Request) -> AppState[Request]:
+    """The state the server built at startup; async because it does no I/O, so FastAPI need
+    not hop to a worker thread for it."""
+    state: AppState[Request] = getattr(request.app.state, STATE_ATTRIBUTE)
+    return state
 
 
-async def get_sessions(request: Request) -> sessionmaker[Session]:
-    """The application's session factory (``app.state.sessions``); async because it does no
-    I/O, so FastAPI need not hop to a worker thread for it."""
-    sessions: sessionmaker[Session] = request.app.state.sessions
-    return sessions
+AppStateDep = Annotated[AppState[Request], Depends(get_app_state)]
+
+
+async def get_sessions(state: AppStateDep) -> sessionmaker[Session]:
+    """The application's session factory."""
+    return state.sessions
 
 
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 
 
-def get_principal(request: Request, sessions: SessionsDep) -> Principal:
+def get_principal(request: Request, state: AppStateDep) -> Principal:
     """Who calls: the bearer token's user, else the web session's; raises
     ``AuthenticationError`` (401) when neither is present or valid."""
     header = request.headers.get("authorization")
@@ -41,10 +54,9 @@ def get_principal(request: Request, sessions: SessionsDep) -> Principal:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
-        return accounts.principal_for_token(sessions, token.strip())
-    resolver: SessionResolver | None = getattr(request.app.state, "session_resolver", None)
-    if resolver is not None:
-        principal = resolver(request)
+        return accounts.principal_for_token(state.sessions, token.strip())
+    if state.session_resolver is not None:
+        principal = state.session_resolver(request)
         if principal is not None:
             return principal
     raise AuthenticationError("sign in, or send an API token as 'Authorization: Bearer <token>'")

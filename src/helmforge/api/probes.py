@@ -9,13 +9,13 @@ import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.api.dependencies import AppStateDep
+from helmforge.services.stores import database_problem
 
 router = APIRouter(tags=["probes"])
 
@@ -33,22 +33,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _database_answers(sessions: sessionmaker[Session]) -> str | None:
-    """``None`` when the database answers a query, else the error's type name."""
-    try:
-        with sessions() as session:
-            session.execute(sa.text("SELECT 1"))
-    except SQLAlchemyError as error:
-        return type(error).__name__
-    return None
-
-
 @router.get("/readyz", responses={503: {"description": "the database does not answer"}})
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(state: AppStateDep) -> JSONResponse:
     """The database answers a query within a few seconds. The query runs on a thread of its
     own, not on the request threads, so readiness does not wait behind requests."""
-    sessions: sessionmaker[Session] = request.app.state.sessions
-    check = asyncio.get_running_loop().run_in_executor(_readiness, _database_answers, sessions)
+    check = asyncio.get_running_loop().run_in_executor(_readiness, database_problem, state.sessions)
     try:
         problem = await asyncio.wait_for(check, timeout=READINESS_BOUND)
     except TimeoutError:
@@ -63,13 +52,13 @@ async def readyz(request: Request) -> JSONResponse:
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-async def metrics(request: Request) -> Response:
+async def metrics(state: AppStateDep) -> Response:
     """Request counters and latency histograms in the Prometheus text format: of the whole
     server, whichever worker answers (``serve --workers N`` gives its workers one
     PROMETHEUS_MULTIPROC_DIR, where each keeps its counts). On the event loop, like the
     probes, so a scrape still answers while every request thread is busy; reading the
     workers' small count files there costs less than the hop to a thread."""
-    registry = request.app.state.metrics.registry
+    registry = state.metrics
     shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if shared:
         registry = CollectorRegistry()

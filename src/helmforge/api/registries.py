@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from helmforge.api.bodies import json_body_spec, read_secret_json_body
-from helmforge.api.dependencies import PrincipalDep, SessionsDep
+from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep
 from helmforge.core.secrets import Secret
 from helmforge.services import registries
 
@@ -102,9 +102,9 @@ class ChartVersionsPublic(BaseModel):
     versions: list[str]
 
 
-def get_secret_key(request: Request) -> bytes:
-    """The server's key for credentials at rest, resolved once per application."""
-    return registries.secret_key_of_app(request.app.state)
+def get_secret_key(state: AppStateDep) -> bytes:
+    """The server's key for credentials at rest, resolved once at startup."""
+    return state.registry_secret_key
 
 
 SecretKeyDep = Annotated[bytes, Depends(get_secret_key)]

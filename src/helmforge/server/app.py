@@ -5,15 +5,15 @@ when there is no user (its generated password goes to ``announce``, stdout by de
 admin must change it at first sign-in), seeds the example template, and composes the API
 routers and, when present, the web UI.
 
-What the web UI (``helmforge.web.pages.mount(app)``) finds on ``app.state``:
-``settings`` (``Settings``), ``engine``, ``sessions`` (``sessionmaker[Session]``), ``metrics``;
-it sets ``app.state.session_resolver`` (``Callable[[Request], Principal | None]``) so that API
-calls also accept the session cookie.
+Everything the routes share is one frozen ``services.app_state.AppState`` (settings, engine,
+sessions, the registry secret key, the metrics registry, and the web UI's session resolver,
+which ``helmforge.web.pages.mount(app)`` returns so that API calls also accept the session
+cookie), stored once on the application; ``state_of(app)`` reads it back.
 """
 
 from __future__ import annotations
 
-__all__ = ["create_app", "create_worker_app", "print_first_admin"]
+__all__ = ["create_app", "create_worker_app", "print_first_admin", "state_of"]
 
 import contextlib
 import gc
@@ -22,13 +22,14 @@ import os
 from collections.abc import AsyncIterator, Callable
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from helmforge import __version__
 from helmforge.api.errors import install_error_handlers
 from helmforge.api.middlewares import BodyLimitMiddleware, HttpMetrics, ObservationMiddleware
 from helmforge.api.routers import api_router, probes_router
 from helmforge.server.log_formats import configure_logging
+from helmforge.services.app_state import STATE_ATTRIBUTE, AppState, SessionResolver
 from helmforge.services.registries import secret_key_for
 from helmforge.services.settings import Settings, load_settings
 from helmforge.services.stores import connect_store, open_store, prepare_store
@@ -92,22 +93,32 @@ def create_app(
         description="Governed Helm charts: templates and contexts in, reproducible charts out.",
     )
     metrics = HttpMetrics()
-    app.state.settings = settings
-    app.state.engine = store.engine
-    app.state.sessions = store.sessions
-    app.state.metrics = metrics
-    app.state.session_resolver = None
-    app.state.registry_secret_key = secret_key
     install_error_handlers(app)
     app.include_router(probes_router)
     app.include_router(api_router)
+    resolver: SessionResolver[Request] | None = None
     if with_web and importlib.util.find_spec("helmforge.web.pages") is not None:
         from helmforge.web import pages
 
-        pages.mount(app)
+        resolver = pages.mount(app)
+    state: AppState[Request] = AppState(
+        settings=settings,
+        engine=store.engine,
+        sessions=store.sessions,
+        registry_secret_key=secret_key,
+        metrics=metrics.registry,
+        session_resolver=resolver,
+    )
+    setattr(app.state, STATE_ATTRIBUTE, state)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservationMiddleware, metrics=metrics)
     return app
+
+
+def state_of(app: FastAPI) -> AppState[Request]:
+    """The ``AppState`` that ``create_app`` stored on ``app``."""
+    state: AppState[Request] = getattr(app.state, STATE_ATTRIBUTE)
+    return state
 
 
 def create_worker_app() -> FastAPI:

@@ -27,7 +27,6 @@ __all__ = [
     "list_registries",
     "publish_build",
     "secret_key_for",
-    "secret_key_of_app",
 ]
 
 import dataclasses
@@ -89,16 +88,6 @@ def secret_key_for(settings: Settings) -> bytes:
     if settings.secret_key:
         return check_key(settings.secret_key.strip().encode(), source="HELMFORGE_SECRET_KEY")
     return load_or_create_key(settings.data_dir / KEY_FILE_NAME)
-
-
-def secret_key_of_app(state: Any) -> bytes:
-    """``secret_key_for(state.settings)``, resolved once and kept on ``state`` (the server
-    application's state, which its API and its pages share)."""
-    key: bytes | None = getattr(state, "registry_secret_key", None)
-    if key is None:
-        key = secret_key_for(state.settings)
-        state.registry_secret_key = key
-    return key
 
 
 # --- views --------------------------------------------------------------------------------

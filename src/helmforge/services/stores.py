@@ -10,6 +10,7 @@ __all__ = [
     "EXAMPLE_TEMPLATE",
     "Store",
     "connect_store",
+    "database_problem",
     "open_store",
     "open_store_at",
     "prepare_store",
@@ -19,7 +20,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
@@ -78,3 +81,14 @@ def prepare_store(
             except HelmforgeError as error:
                 _log.warning("example template %s was not seeded: %s", example, error)
     return password
+
+
+def database_problem(sessions: sessionmaker[Session]) -> str | None:
+    """``None`` when the database answers a query, else the error's type name (readiness:
+    the name says what failed without echoing a URL or a password)."""
+    try:
+        with sessions() as session:
+            session.execute(sa.text("SELECT 1"))
+    except SQLAlchemyError as error:
+        return type(error).__name__
+    return None

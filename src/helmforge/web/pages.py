@@ -1,9 +1,9 @@
 """The web UI, mounted onto the server's FastAPI application.
 
 ``mount(app)`` adds the static files, the page routers and the error handling of the pages,
-and sets ``app.state.session_resolver`` so the REST API also accepts the UI's session cookie
-(for unsafe methods only with the session's CSRF token in the ``X-CSRF-Token`` header).
-It reads ``app.state.sessions`` (the SQLAlchemy session factory) at request time.
+and returns the session resolver the server puts in its ``AppState`` so the REST API also
+accepts the UI's session cookie (for unsafe methods only with the session's CSRF token in the
+``X-CSRF-Token`` header). The pages read the ``AppState`` at request time.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import PermissionDeniedError
+from helmforge.services.app_state import SessionResolver
 from helmforge.web.account_pages import router as account_router
 from helmforge.web.admin_pages import router as admin_router
 from helmforge.web.auth_pages import router as auth_router
@@ -90,9 +90,9 @@ def _home(request: Request) -> Response:
     return RedirectResponse("/generate", status_code=303)
 
 
-def mount(app: FastAPI) -> None:
-    """Add the web UI to ``app``: pages, static files, the session resolver for the API."""
-    app.state.web_templates = Jinja2Templates(directory=str(_HERE / "templates"))
+def mount(app: FastAPI) -> SessionResolver[Request]:
+    """Add the web UI to ``app`` (pages, static files, error handlers); returns the resolver
+    of the UI's session cookie for API requests."""
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="web-static")
     app.add_api_route("/", _home, methods=["GET"], include_in_schema=False)
     for router in (auth_router, template_router, chart_router, admin_router, registry_router):
@@ -101,4 +101,4 @@ def mount(app: FastAPI) -> None:
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
     app.add_exception_handler(PasswordChangeRequired, _to_account)
-    app.state.session_resolver = resolve_api_principal
+    return resolve_api_principal

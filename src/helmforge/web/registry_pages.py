@@ -16,6 +16,7 @@ from helmforge.services import chart_builds, registries
 from helmforge.web.views import (
     CheckedForm,
     SignedIn,
+    app_state,
     form_text,
     moment,
     render,
@@ -28,7 +29,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _key(request: Request) -> bytes:
-    return registries.secret_key_of_app(request.app.state)
+    return app_state(request).registry_secret_key
 
 
 def _registries_page(

@@ -17,6 +17,7 @@ __all__ = [
     "SignInRequired",
     "SignedIn",
     "Visitor",
+    "app_state",
     "current_visitor",
     "form_text",
     "moment",
@@ -29,6 +30,8 @@ __all__ = [
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -41,6 +44,7 @@ from helmforge import __version__
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import HelmforgeError, http_status_for
 from helmforge.services.accounts import signed_in_user
+from helmforge.services.app_state import STATE_ATTRIBUTE, AppState
 from helmforge.web.sessions import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -106,10 +110,15 @@ class Visitor:
         return self.session.csrf_token
 
 
+def app_state(request: Request) -> AppState[Request]:
+    """The state the server built at startup (``services.app_state``)."""
+    state: AppState[Request] = getattr(request.app.state, STATE_ATTRIBUTE)
+    return state
+
+
 def session_factory_of(request: Request) -> sessionmaker[Session]:
-    """The database session factory the server put on ``app.state.sessions``."""
-    factory: sessionmaker[Session] = request.app.state.sessions
-    return factory
+    """The database session factory of the server's store."""
+    return app_state(request).sessions
 
 
 def current_visitor(request: Request) -> Visitor | None:
@@ -175,9 +184,10 @@ def form_text(form: FormData, name: str, default: str = "") -> str:
     return value
 
 
-def _templates(request: Request) -> Jinja2Templates:
-    templates: Jinja2Templates = request.app.state.web_templates
-    return templates
+@cache
+def _templates() -> Jinja2Templates:
+    # Built at the first page, not at import: the pages' Jinja environment, shared by all.
+    return Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 
 
 def render(
@@ -200,7 +210,7 @@ def render(
         "title": title,
         "flashes": context.pop("flashes", []),
     }
-    response = _templates(request).TemplateResponse(
+    response = _templates().TemplateResponse(
         request, page, {**base, **context}, status_code=status_code
     )
     response.headers.update(PAGE_HEADERS)

@@ -1,0 +1,48 @@
+"""What the server builds once at startup and hands to every request: one frozen ``AppState``.
+
+``server.app.create_app`` builds it and stores it on the ASGI application once; the API
+(``api.dependencies.AppStateDep``) and the pages (``web.views.app_state``) read it through a
+typed accessor instead of picking untyped attributes off the application's state. Services
+never see it: routes pass each service the ``sessions`` and the acting principal.
+
+``RequestT`` is the web framework's request type, so that this module knows no framework.
+"""
+
+from __future__ import annotations
+
+__all__ = ["STATE_ATTRIBUTE", "AppState", "SessionResolver"]
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.core.access.principals import Principal
+from helmforge.services.settings import Settings
+
+# The one attribute of the application's state that holds the ``AppState``.
+STATE_ATTRIBUTE = "helmforge"
+
+# The web UI's answer to "who sends this API request?" for its session cookie (``None``: no
+# valid session, or an unsafe method without the session's CSRF token).
+type SessionResolver[RequestT] = Callable[[RequestT], Principal | None]
+
+
+@dataclass(frozen=True, slots=True)
+class AppState[RequestT]:
+    """The server's shared, immutable state.
+
+    ``settings`` as loaded; ``engine`` and ``sessions`` on the store; ``registry_secret_key``
+    (the Fernet key of registry credentials at rest, resolved at startup so a bad key fails
+    the start); ``metrics`` (the Prometheus registry of this application's HTTP collectors);
+    ``session_resolver`` (set when the web UI is mounted, so API calls accept its cookie).
+    """
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    registry_secret_key: bytes
+    metrics: CollectorRegistry
+    session_resolver: SessionResolver[RequestT] | None = None
