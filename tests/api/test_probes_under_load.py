@@ -15,9 +15,10 @@ def test_a_hanging_registry_does_not_starve_the_probes(database_url: str, tmp_pa
     # The deadline only ends the test if the probes do queue behind the hung requests.
     app, _ = make_app(database_url, tmp_path / "data", threads=THREADS, registry_deadline=60.0)
     from helmforge.core.access.principals import SYSTEM
+    from helmforge.server.app import state_of
     from helmforge.services import accounts
 
-    token = accounts.create_token(app.state.sessions, user="admin", actor=SYSTEM).token
+    token = accounts.create_token(state_of(app).sessions, user="admin", actor=SYSTEM).token
     silent = SilentPeer()
     finished: list[int] = []
     lock = threading.Lock()

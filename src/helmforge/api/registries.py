@@ -110,9 +110,9 @@ def get_secret_key(state: AppStateDep) -> bytes:
 SecretKeyDep = Annotated[bytes, Depends(get_secret_key)]
 
 
-async def get_registry_deadline(request: Request) -> float:
+async def get_registry_deadline(state: AppStateDep) -> float:
     """Seconds one registry request may take in all (HELMFORGE_REGISTRY_DEADLINE)."""
-    return float(request.app.state.settings.registry_deadline)
+    return float(state.settings.registry_deadline)
 
 
 RegistryDeadlineDep = Annotated[float, Depends(get_registry_deadline)]

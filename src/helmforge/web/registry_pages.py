@@ -125,7 +125,7 @@ def versions_page(request: Request, name: str, chart: str, visitor: SignedIn) ->
             chart,
             key=_key(request),
             actor=visitor.principal,
-            deadline=request.app.state.settings.registry_deadline,
+            deadline=app_state(request).settings.registry_deadline,
         )
     except HelmforgeError as error:
         return render_failure(request, error, back_url="/registries")
@@ -196,7 +196,7 @@ def publish_build(
             registry=form_text(form, "registry"),
             key=_key(request),
             actor=visitor.principal,
-            deadline=request.app.state.settings.registry_deadline,
+            deadline=app_state(request).settings.registry_deadline,
         )
     except HelmforgeError as error:
         return _publish_page(
