@@ -92,6 +92,12 @@ def test_crds_land_in_templates_beside_their_custom_resources(
         ARGO_APPLICATION,
         name="argo",
     )
+    template = parse_template(out.read_bytes(), source=str(out))
+    (warning,) = validate_template(template, schemas=load_schema_set("1.31"))
+    assert warning.message == (
+        "Application (argoproj.io/v1alpha1) is not in the Kubernetes 1.31 schemas (its "
+        "CustomResourceDefinition is in this template, installed from crds/): it is not checked"
+    )
     files = _chart(out, tmp_path / "chart")
     crds = sorted(path for path in files if path.startswith("crds/"))
     assert crds == [

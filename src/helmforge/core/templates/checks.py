@@ -114,6 +114,7 @@ def check_template(template: Template, *, schemas: SchemaSet) -> list[Problem]:
     problems: list[Problem] = []
     ctx = SAMPLE_CONTEXT.as_dict()
     values = sample_values(template, schemas=schemas)
+    defined = _defined_kinds(template)
     for resource in template.resources:
         base = ("spec", "resources", resource.index, "manifest")
         quoted = frozenset(
@@ -158,10 +159,15 @@ def check_template(template: Template, *, schemas: SchemaSet) -> list[Problem]:
             continue
         violations = schemas.validate(obj)
         if violations is None:
+            why = (
+                "its CustomResourceDefinition is in this template, installed from crds/"
+                if (resource.api_version, resource.kind) in defined
+                else "a CRD?"
+            )
             problems.append(
                 Problem(
                     f"{resource.kind} ({resource.api_version}) is not in the Kubernetes "
-                    f"{schemas.kubernetes_version} schemas (a CRD?): it is not checked",
+                    f"{schemas.kubernetes_version} schemas ({why}): it is not checked",
                     template.where((*base, "kind")),
                     "warning",
                 )
@@ -234,6 +240,21 @@ def name_problem(kind: str, name: Any) -> str | None:
             "'.', starting and ending alphanumeric, at most 253 characters)"
         )
     return None
+
+
+def _defined_kinds(template: Template) -> set[tuple[str, str]]:
+    """(apiVersion, kind) of the custom resources the template's own CRDs define."""
+    found: set[tuple[str, str]] = set()
+    for resource in template.resources:
+        spec = resource.manifest.get("spec")
+        if resource.kind != "CustomResourceDefinition" or not isinstance(spec, Mapping):
+            continue
+        names = spec.get("names")
+        kind = names.get("kind") if isinstance(names, Mapping) else None
+        for version in spec.get("versions") or []:
+            if isinstance(version, Mapping) and isinstance(kind, str):
+                found.add((f"{spec.get('group')}/{version.get('name')}", kind))
+    return found
 
 
 def _index(template: Template, resource_id: str) -> int:
