@@ -189,6 +189,27 @@ FORMAT_SAMPLES = [
 
 
 @pytest.mark.parametrize(
+    ("instance", "path", "message"),
+    [
+        ({"a": float("nan")}, ("a",), "nan is not a finite number"),
+        ({"a": [1, float("-inf")]}, ("a", 1), "-inf is not a finite number"),
+        ({1: "x"}, (), "key 1 is not a string"),
+        ({"a": {1, 2}}, ("a",), "{1, 2} is not a JSON value"),
+        ({"a": b"x"}, ("a",), "b'x' is not a JSON value"),
+    ],
+)
+def test_values_json_cannot_hold_are_violations_not_crashes(
+    instance: Any, path: tuple[Any, ...], message: str
+) -> None:
+    # The readers never give these (YAML reads .nan as text, the API refuses NaN); values
+    # built in Python might. jsonschema-rs reads NaN as null, so it fails where numbers go.
+    numbers = {"type": ["number", "array"], "items": {"type": "number"}}
+    validator = Validator({"type": "object", "additionalProperties": numbers})
+    assert not validator.is_valid(instance)
+    assert [(v.path, v.message) for v in validator.errors(instance)] == [(path, message)]
+
+
+@pytest.mark.parametrize(
     "name",
     [
         "hostname",

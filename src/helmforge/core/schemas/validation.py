@@ -30,6 +30,7 @@ __all__ = [
     "schema_problems",
 ]
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -216,8 +217,11 @@ class Validator:
 
     def errors(self, instance: Any) -> list[SchemaViolation]:
         """Every violation, sorted by path (then message)."""
-        if self._engine.is_valid(instance):
+        if self.is_valid(instance):
             return []
+        odd = _not_json(instance, ())
+        if odd is not None:
+            return [odd]
         raw = list(self._engine.iter_errors(instance))
         # Where a value has the wrong type, the other keywords' messages only repeat it.
         mistyped = {
@@ -226,7 +230,9 @@ class Validator:
             if error.kind.name == "type"
         }
         found = [
-            SchemaViolation(tuple(error.instance_path), self._message(error), error.kind.name)
+            SchemaViolation(
+                tuple(error.instance_path), self._message(error, instance), error.kind.name
+            )
             for error in raw
             if error.kind.name == "type"
             or (tuple(error.instance_path), tuple(error.schema_path[:-1])) not in mistyped
@@ -234,7 +240,10 @@ class Validator:
         return sorted(found, key=lambda v: ([str(step) for step in v.path], v.message))
 
     def is_valid(self, instance: Any) -> bool:
-        return bool(self._engine.is_valid(instance))
+        try:
+            return bool(self._engine.is_valid(instance))
+        except ValueError:  # a part JSON cannot hold (a set, a key that is no string)
+            return False
 
     def _at(self, schema_path: Any) -> Any:
         node: Any = self.schema
@@ -247,8 +256,9 @@ class Validator:
                 return None
         return node
 
-    def _message(self, error: Any) -> str:
-        kind, details, value = error.kind.name, error.kind.as_dict(), error.instance
+    def _message(self, error: Any, instance: Any) -> str:
+        kind, details = error.kind.name, error.kind.as_dict()
+        value = _value_at(instance, error.instance_path)  # the caller's value, not a copy
         if kind == "oneOf":  # one name for both ways oneOf fails; the class tells them apart
             kind = type(error.kind).__name__[0].lower() + type(error.kind).__name__[1:]
         shown = _short(value)
@@ -290,6 +300,41 @@ class Validator:
         if kind == "contains":
             return "no item matches 'contains'"
         return str(error.message)
+
+
+def _value_at(instance: Any, path: Any) -> Any:
+    for step in path:
+        instance = instance[step]
+    return instance
+
+
+def _not_json(value: Any, path: Path) -> SchemaViolation | None:
+    """The first part of ``value`` JSON cannot hold (a NaN, a set, a key that is no string).
+
+    jsonschema-rs raises for some and reads NaN as null; YAML and the JSON bodies never
+    produce these, so this walk only runs once a value is already found invalid.
+    """
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return None
+        return SchemaViolation(path, f"{value!r} is not a finite number", "type")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return SchemaViolation(path, f"key {_short(key)} is not a string", "type")
+            found = _not_json(item, (*path, key))
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _not_json(item, (*path, index))
+            if found is not None:
+                return found
+        return None
+    return SchemaViolation(path, f"{_short(value)} is not a JSON value", "type")
 
 
 _LIMIT_MESSAGES = {
