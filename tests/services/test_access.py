@@ -19,6 +19,7 @@ OLGA = Principal(name="olga", role="operator", kind="user", id=2)
 SRE = Principal(name="sam", role="operator", kind="user", id=3, groups=("platform-sre",))
 PROD = Target.of_context("shop", "acme", "prod", "eu1")
 DEV = Target.of_context("shop", "acme", "dev", "a1")
+MISSING = "instance shop/acme/prod/eu1 not found"
 
 
 @pytest.fixture
@@ -56,11 +57,15 @@ def test_an_object_the_caller_cannot_read_is_answered_as_missing(
         sessions, subject="user:olga", role="operator", scope="*/*/dev/*", actor=ADMIN
     )
     with pytest.raises(NotFoundError, match=r"^instance shop/acme/prod/eu1 not found$"):
-        access.require(sessions, OLGA, "values.update", PROD, hide_as="instance shop/acme/prod/eu1")
+        access.require(
+            sessions, OLGA, "values.update", PROD, hide_as="instance shop/acme/prod/eu1 not found"
+        )
     # Readable but not writable: 403, not 404.
     access.add_binding(sessions, subject="user:olga", role="auditor", scope="*/*/*/*", actor=ADMIN)
     with pytest.raises(PermissionDeniedError, match=r"values.update"):
-        access.require(sessions, OLGA, "values.update", PROD, hide_as="instance shop/acme/prod/eu1")
+        access.require(
+            sessions, OLGA, "values.update", PROD, hide_as="instance shop/acme/prod/eu1 not found"
+        )
 
 
 def test_group_bindings_reach_members_and_never_a_user_of_that_name(

@@ -5,7 +5,8 @@ policy of ``core/access/policy.py``; a denial is audited (``access.deny``) and r
 ``PermissionDeniedError`` (403), or ``NotFoundError`` (404) when the caller may not even read the
 object, so that an object outside every readable scope looks exactly like a missing one.
 Bindings and custom rules live in the database; the policy is importable and exportable as
-Argo CD-style CSV. The server itself (``SYSTEM``) is always allowed.
+Argo CD-style CSV. The server itself (``SYSTEM``) and local commands on a store they open
+directly (``local_operator``) are always allowed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ __all__ = [
     "DEFAULT_DEVELOPMENT_ENVIRONMENTS",
     "BindingView",
     "add_binding",
+    "allowed",
     "bind_role",
     "bindings_of",
     "explain",
@@ -26,7 +28,7 @@ __all__ = [
     "require",
 ]
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -58,6 +60,9 @@ from helmforge.core.errors import ConflictError, InputError, NotFoundError, Perm
 from helmforge.services import audit
 
 DEFAULT_DEVELOPMENT_ENVIRONMENTS = frozenset({"dev"})
+# The server itself, and whoever runs a local command on a store they reach directly: nothing
+# stands between them and the database, so a check would only pretend.
+_UNCHECKED = frozenset({"system", "local"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +125,8 @@ def _decide(
     target: Target,
     development_environments: frozenset[str],
 ) -> Decision:
-    if actor.kind == "system":
-        return Decision(True, None, "the server itself")
+    if actor.kind in _UNCHECKED:
+        return Decision(True, None, f"{actor.kind} principal: holds every right")
     subjects = _subjects(actor)
     policy = policy_for(session, subjects, development_environments=development_environments)
     return decide(policy, subjects, permission, target)
@@ -142,8 +147,9 @@ def require(
     hide_as: str | None = None,
     development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
 ) -> Decision:
-    """Allow or raise. ``hide_as`` names the object as a missing one would be named: when the
-    caller may not read it either, the answer is ``NotFoundError(hide_as)`` instead of 403.
+    """Allow or raise. ``hide_as`` is the message a missing object gets: when the caller may
+    not read the object either, the answer is ``NotFoundError(hide_as)`` instead of 403, the
+    same answer a missing object gives.
 
     Every denial writes an ``access.deny`` audit event naming the permission and the target.
     """
@@ -165,11 +171,28 @@ def require(
             hidden = reading not in PERMISSIONS or not _decide(
                 session, actor, reading, chosen, development_environments
             )
-    if hidden:
-        raise NotFoundError(f"{hide_as} not found")
+    if hidden and hide_as is not None:
+        raise NotFoundError(hide_as)
     raise PermissionDeniedError(
         f"{actor.name} may not {permission} on {_shown(chosen)}: {decision.reason}"
     )
+
+
+def allowed(
+    sessions: sessionmaker[Session],
+    actor: Principal,
+    permission: str,
+    *,
+    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+) -> Callable[[Target], bool]:
+    """A predicate for filtering lists by the same rule ``require`` applies, with the policy
+    read once: ``[b for b in builds if can_read(Target.of_context(*b.context))]``."""
+    if actor.kind in _UNCHECKED:
+        return lambda _target: True
+    subjects = _subjects(actor)
+    with sessions() as session:
+        policy = policy_for(session, subjects, development_environments=development_environments)
+    return lambda target: decide(policy, subjects, permission, target).allowed
 
 
 def permissions_of(

@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from helmforge.adapters.storage.database import engine_of
 from helmforge.adapters.storage.server_tables import ApiTokenRow, LoginThrottleRow, UserRow
 from helmforge.adapters.storage.web_tables import WebSession
+from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import ADMIN, SYSTEM, Principal, check_role
 from helmforge.core.errors import (
     AuthenticationError,
@@ -144,8 +145,7 @@ def create_user(
     Raises ``InputError`` (bad name, role or password), ``ConflictError`` (name taken),
     ``PermissionDeniedError``.
     """
-    if actor.role != ADMIN:
-        raise PermissionDeniedError("only an admin may create users")
+    access.require(sessions, actor, "user.manage")
     check_role(role)
     _check_new_user(name, password)
     try:
@@ -183,10 +183,13 @@ def _insert_user(
     return row
 
 
+def _manages_users(sessions: sessionmaker[Session], actor: Principal) -> bool:
+    return access.allowed(sessions, actor, "user.manage")(Target())
+
+
 def list_users(sessions: sessionmaker[Session], *, actor: Principal) -> list[UserView]:
     """Every user, by name (admins only)."""
-    if actor.role != ADMIN:
-        raise PermissionDeniedError("only an admin may list users")
+    access.require(sessions, actor, "user.manage")
     with sessions() as session:
         return [_user_view(r) for r in session.scalars(sa.select(UserRow).order_by(UserRow.name))]
 
@@ -322,8 +325,8 @@ def create_token(
     Returns the plaintext once; only its SHA-256 digest is stored. Raises ``NotFoundError``,
     ``PermissionDeniedError``, ``InputError`` (label over 128 characters).
     """
-    if actor.role != ADMIN and actor.name != user:
-        raise PermissionDeniedError("only an admin may create tokens for another user")
+    if actor.name != user:
+        access.require(sessions, actor, "user.manage")
     if len(label) > 128 or any(ord(character) < 32 for character in label):
         raise InputError("token label must be at most 128 characters without control characters")
     if not _USER_NAME.match(user):
@@ -360,7 +363,7 @@ def list_tokens(
 ) -> list[TokenView]:
     """Tokens (never their secret): an admin sees every user's, others their own."""
     query = sa.select(ApiTokenRow).join(ApiTokenRow.user).order_by(ApiTokenRow.id)
-    if actor.role != ADMIN:
+    if not _manages_users(sessions, actor):
         query = query.where(UserRow.name == actor.name)
     if user is not None:
         query = query.where(UserRow.name == user)
@@ -375,9 +378,10 @@ def revoke_token(sessions: sessionmaker[Session], token_id: int, *, actor: Princ
     """
     if not 0 < token_id < 2**62:
         raise NotFoundError(f"token {token_id} does not exist")
+    manager = _manages_users(sessions, actor)
     with sessions.begin() as session:
         row = session.get(ApiTokenRow, token_id, with_for_update=True)
-        if row is None or (actor.role != ADMIN and row.user.name != actor.name):
+        if row is None or (not manager and row.user.name != actor.name):
             raise NotFoundError(f"token {token_id} does not exist")
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
@@ -543,8 +547,7 @@ def set_password(
     Signs out every web session of that user. Raises ``PermissionDeniedError`` (not an admin),
     ``NotFoundError``, ``InputError`` (policy).
     """
-    if actor.role != ADMIN:
-        raise PermissionDeniedError("only an admin may set another user's password")
+    access.require(sessions, actor, "user.manage")
     if not _USER_NAME.match(name):
         raise NotFoundError(f"user {name[:80]!r} does not exist")
     _check_password_policy(password, name=name)

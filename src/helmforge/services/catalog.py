@@ -60,6 +60,7 @@ from helmforge.core.schemas.compilers import CompiledSchemas
 from helmforge.core.schemas.kubernetes import SchemaSet
 from helmforge.core.schemas.openapi import crd_definitions
 from helmforge.core.yaml_codec import LineMap, LoadedDocument
+from helmforge.services import access
 from helmforge.services.stores import Store, open_store_at
 
 DEFAULT_KUBERNETES_VERSION = "1.31"
@@ -271,6 +272,7 @@ def import_sources(
     register their schemas (``report.schemas``), in the same transaction, and objects of their
     kinds in the same import are validated against them.
     """
+    access.require(sessions, actor, "catalog.import")
     crds = _crds_in_sources(sources)
     schemas = _with_crds(sessions, crds, kubernetes_version)
     with catalog_store.object_writer(engine_of(sessions), actor=actor.name) as writer:
@@ -298,6 +300,7 @@ def import_manifests(
     ``allow_invalid``: then they are stored flagged ``invalid``. Objects without a known schema
     are stored flagged ``no-schema``. Nothing is written when anything fails.
     """
+    access.require(sessions, actor, "catalog.import")
     crds = _crd_schema_rows(manifests.objects)
     schemas = _with_crds(sessions, crds, kubernetes_version)
     with catalog_store.object_writer(engine_of(sessions), actor=actor.name) as writer:
@@ -492,6 +495,7 @@ def list_objects(
     limit: int | None = None,
 ) -> list[CatalogEntry]:
     """Catalog objects filtered by kind, namespace, label selector and source."""
+    access.require(sessions, actor, "catalog.read")
     selector = parse_label_selector(label_selector) if label_selector else ()
     return [
         _entry(row)
@@ -510,6 +514,7 @@ def get_object(
     sessions: sessionmaker[Session], reference: str, *, actor: Principal
 ) -> CatalogEntry:
     """One object by ``Kind/name`` or ``Kind/namespace/name``; raises ``NotFoundError``."""
+    access.require(sessions, actor, "catalog.read")
     parts = reference.split("/")
     if len(parts) not in (2, 3) or not all(parts):
         raise InputError(f"{reference!r} is not Kind/name or Kind/namespace/name")

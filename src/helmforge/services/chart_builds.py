@@ -19,6 +19,7 @@ __all__ = [
     "get_build",
     "list_builds",
     "preview_chart",
+    "target_of",
 ]
 
 import hashlib
@@ -36,12 +37,13 @@ from helmforge.adapters.archives import archive_file_name, pack_chart, read_char
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.adapters.storage.database import engine_of
 from helmforge.adapters.storage.server_tables import ChartBuildRow
+from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import Principal
 from helmforge.core.charts.rendering import effective_values, render_chart
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError, NotFoundError
 from helmforge.core.templates.models import Template
-from helmforge.services import audit
+from helmforge.services import access, audit
 from helmforge.services.template_store import (
     TemplateVersionView,
     find_published,
@@ -117,6 +119,29 @@ def _inputs(context: Any, values: Any) -> tuple[Mapping[str, Any], Mapping[str, 
     return context, values
 
 
+def _context_target(context: Any) -> Target:
+    """The access target of a build: its validated context (``InputError`` when invalid)."""
+    raw_context, _ = _inputs(context, None)
+    parsed = parse_context(raw_context)
+    return Target.of_context(parsed.product, parsed.customer, parsed.environment, parsed.instance)
+
+
+def target_of(build: ChartBuildView) -> Target:
+    """The access target of a recorded build: the context it was built for."""
+    return _target_of_context(build.context)
+
+
+def _stored_target(row: ChartBuildRow) -> Target:
+    return _target_of_context(row.context)
+
+
+def _target_of_context(context: Any) -> Target:
+    context = context if isinstance(context, Mapping) else {}
+    return Target.of_context(
+        *(str(context.get(key, "")) for key in ("product", "customer", "environment", "instance"))
+    )
+
+
 def _render(
     template: Template, context: Any, values: Any, *, chart_version: str | None
 ) -> tuple[str, str, str, dict[str, bytes]]:
@@ -149,8 +174,10 @@ def build_chart(
     the newest published one without a version).
 
     Raises ``InputError`` (bad context, values failing the schema, a missing required value),
-    ``NotFoundError`` (no such template), ``ConflictError`` (version not published).
+    ``NotFoundError`` (no such template), ``ConflictError`` (version not published),
+    ``PermissionDeniedError`` (no ``chart.build`` for that context).
     """
+    access.require(sessions, actor, "chart.build", _context_target(context))
     with engine_of(sessions).connect() as connection:
         # One connection and one transaction for the lookup and the record, prebuilt Core
         # statements and no unit of work: a build only adds rows.
@@ -226,6 +253,7 @@ def preview_chart(
     actor: Principal,
 ) -> ChartPreview:
     """Render every file of the chart without recording it (drafts too, for their authors)."""
+    access.require(sessions, actor, "chart.preview", Target(template=parse_reference(template)[0]))
     view = _load_any(sessions, template, actor=actor)
     name, version, app_version, files = _render(
         parsed_template(view), context, values, chart_version=chart_version
@@ -260,10 +288,15 @@ def effective_values_for(
     )
 
 
-def _row(session: Session, build_id: str) -> ChartBuildRow:
+def _row(
+    sessions: sessionmaker[Session], session: Session, build_id: str, actor: Principal
+) -> ChartBuildRow:
+    """The build, if it exists and the actor may read its context (else the same 404)."""
+    missing = f"chart build {build_id!r} does not exist"
     row = session.get(ChartBuildRow, build_id) if len(build_id) <= 32 else None
     if row is None:
-        raise NotFoundError(f"chart build {build_id!r} does not exist")
+        raise NotFoundError(missing)
+    access.require(sessions, actor, "chart.read", _stored_target(row), hide_as=missing)
     return row
 
 
@@ -272,7 +305,7 @@ def get_build(
 ) -> ChartBuildView:
     """One recorded build; raises ``NotFoundError``."""
     with sessions() as session:
-        return _view(_row(session, build_id))
+        return _view(_row(sessions, session, build_id, actor))
 
 
 def get_archive(
@@ -280,7 +313,7 @@ def get_archive(
 ) -> tuple[str, bytes]:
     """The build's archive file name and bytes (its SHA-256 is the build's digest)."""
     with sessions() as session:
-        row = _row(session, build_id)
+        row = _row(sessions, session, build_id, actor)
         return archive_file_name(row.chart_name, row.chart_version), row.archive
 
 
@@ -309,5 +342,6 @@ def list_builds(
     if template:
         query = query.where(ChartBuildRow.template_name == parse_reference(template)[0])
     query = query.limit(max(1, min(limit, 1000)))
+    may_read = access.allowed(sessions, actor, "chart.read")
     with sessions() as session:
-        return [_view(row) for row in session.scalars(query)]
+        return [_view(row) for row in session.scalars(query) if may_read(_stored_target(row))]

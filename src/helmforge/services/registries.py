@@ -60,7 +60,7 @@ from helmforge.core.errors import (
 from helmforge.core.oci.artifacts import read_chart_metadata
 from helmforge.core.oci.references import Registry, repository_for
 from helmforge.core.secrets import Secret
-from helmforge.services import audit, chart_builds, template_store
+from helmforge.services import access, audit, chart_builds, template_store
 from helmforge.services.publishing import (
     ChartArchive,
     PushRecord,
@@ -185,9 +185,8 @@ def _push_view(row: PushRow) -> PushView:
 # --- configured registries -------------------------------------------------------------------
 
 
-def _require_admin(actor: Principal, what: str) -> None:
-    if not actor.is_admin:
-        raise PermissionDeniedError(f"only administrators may {what}")
+def _require_admin(sessions: sessionmaker[Session], actor: Principal) -> None:
+    access.require(sessions, actor, "registry.manage")
 
 
 def create_registry(
@@ -204,7 +203,7 @@ def create_registry(
 ) -> RegistryView:
     """Store a registry (admins only). Raises ``InputError`` (bad name, url, credentials or CA),
     ``ConflictError`` (the name is taken), ``PermissionDeniedError``."""
-    _require_admin(actor, "configure registries")
+    _require_admin(sessions, actor)
     if not is_dns_label(name):
         raise InputError(
             f"registry name {name!r} is invalid: 1-63 lowercase letters, digits and '-', "
@@ -264,6 +263,7 @@ def create_registry(
 
 def list_registries(sessions: sessionmaker[Session], *, actor: Principal) -> list[RegistryView]:
     """Every configured registry by name (no secrets)."""
+    access.require(sessions, actor, "registry.read")
     with sessions() as session:
         rows = session.scalars(sa.select(RegistryRow).order_by(RegistryRow.name))
         return [_registry_view(row) for row in rows]
@@ -284,7 +284,7 @@ def _registry_row(session: Session, name: str) -> RegistryRow:
 
 def delete_registry(sessions: sessionmaker[Session], name: str, *, actor: Principal) -> None:
     """Forget a registry (admins only); its push history stays. Raises ``NotFoundError``."""
-    _require_admin(actor, "configure registries")
+    _require_admin(sessions, actor)
     with sessions.begin() as session:
         row = _registry_row(session, name)
         before = {"name": row.name, "url": row.url, "username": row.username}
@@ -444,6 +444,7 @@ def publish_build(
     of the chart holding it too long).
     """
     build = chart_builds.get_build(sessions, build_id, actor=actor)
+    access.require(sessions, actor, "chart.publish", chart_builds.target_of(build))
     config = _open(sessions, registry, key=key)
     template_name, _, template_version = build.template.rpartition("@")
     template = template_store.parsed_template(
@@ -594,6 +595,7 @@ def list_chart_versions(
 ) -> ChartVersions:
     """The versions of ``chart`` published in ``registry`` (its tag list), SemVer order; each
     registry request done within ``deadline`` seconds, else ``ExternalServiceError``."""
+    access.require(sessions, actor, "registry.read")
     config = _open(sessions, registry, key=key)
     repository = repository_for(config.reference, chart)
     try:
@@ -613,6 +615,7 @@ def list_pushes(
     limit: int = 100,
 ) -> list[PushView]:
     """Recorded pushes, newest first, optionally of one build or one registry."""
+    access.require(sessions, actor, "registry.read")
     query = sa.select(PushRow).order_by(PushRow.id.desc())
     if build_id:
         query = query.where(PushRow.build_id == build_id)

@@ -22,6 +22,7 @@ from helmforge.core.errors import InputError, Location
 from helmforge.core.manifests.reading import IMPORT_LIMITS
 from helmforge.core.schemas.openapi import definitions_from_documents
 from helmforge.core.yaml_codec import load_documents
+from helmforge.services import access
 from helmforge.services.catalog import Source
 
 
@@ -78,6 +79,7 @@ def import_schema_sources(
     Raises ``InputError`` naming the source (and line) of anything that is not a CRD or an
     OpenAPI document.
     """
+    access.require(sessions, actor, "schema.import")
     definitions: dict[str, dict[str, Any]] = {}
     source_of: dict[str, str] = {}
     for source in sources:
@@ -100,6 +102,7 @@ def list_schema_entries(
     sessions: sessionmaker[Session], *, actor: Principal, kind: str | None = None
 ) -> list[SchemaEntry]:
     """Stored definitions, optionally of one kind."""
+    access.require(sessions, actor, "schema.read")
     return [
         SchemaEntry(
             name=row.name,

@@ -50,12 +50,13 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from helmforge.adapters.storage.database import engine_of, insert_if_absent
 from helmforge.adapters.storage.server_tables import TemplateRow, TemplateVersionRow
+from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import ConflictError, InputError, NotFoundError
 from helmforge.core.templates.models import Template
 from helmforge.core.versions import semver_key
-from helmforge.services import audit
+from helmforge.services import access, audit
 from helmforge.services.template_texts import (
     MAX_TEMPLATE_BYTES,
     ProblemView,
@@ -117,6 +118,18 @@ def _view(row: TemplateVersionRow) -> TemplateVersionView:
     )
 
 
+def _require(sessions: sessionmaker[Session], actor: Principal, permission: str, name: str) -> None:
+    """The access check of every template operation: scoped by template name; a template the
+    actor may not read is answered as missing."""
+    access.require(
+        sessions,
+        actor,
+        permission,
+        Target(template=name),
+        hide_as=f"template {name!r} does not exist",
+    )
+
+
 def parse_reference(reference: str) -> tuple[str, str | None]:
     """Split ``NAME[@VERSION]``; raises ``InputError`` for an empty name or version."""
     name, _, version = reference.partition("@")
@@ -162,6 +175,7 @@ def create_version(
     """
     template = parse_valid_text(content, source=source)
     now = datetime.now(UTC)
+    access.require(sessions, actor, "template.create", Target(template=template.name))
     try:
         with sessions.begin() as session:
             parent = _template_row(session, template.name, now=now, actor=actor)
@@ -225,6 +239,7 @@ def update_draft(
     ``ConflictError`` when the version is no longer a draft, ``StaleRevisionError`` (with the
     current state) when someone saved in between.
     """
+    _require(sessions, actor, "template.update", name)
     template = parse_valid_text(content, source=f"{name}@{version}")
     if (template.name, template.version) != (name, version):
         raise InputError(
@@ -292,6 +307,7 @@ def delete_draft(
     Raises ``NotFoundError``, ``ConflictError`` for a published or deprecated version (those
     stay forever), ``StaleRevisionError`` when someone saved in between.
     """
+    _require(sessions, actor, "template.delete", name)
     try:
         with sessions.begin() as session:
             row = _version_row(session, name, version, lock=True)
@@ -405,6 +421,7 @@ def publish_version(
 
     Raises ``NotFoundError``, ``ConflictError`` (deprecated), ``StaleRevisionError``.
     """
+    _require(sessions, actor, "template.publish", name)
     return _change_status(
         sessions,
         name,
@@ -420,6 +437,7 @@ def deprecate_version(
     sessions: sessionmaker[Session], name: str, version: str, *, actor: Principal
 ) -> TemplateVersionView:
     """Mark a published version deprecated (new charts are no longer built from it)."""
+    _require(sessions, actor, "template.deprecate", name)
     return _change_status(
         sessions,
         name,
@@ -435,6 +453,7 @@ def get_version(
     sessions: sessionmaker[Session], name: str, version: str | None = None, *, actor: Principal
 ) -> TemplateVersionView:
     """One version; without ``version`` the newest published one (else the newest draft)."""
+    _require(sessions, actor, "template.read", name)
     with engine_of(sessions).connect() as connection:
         return _lookup(connection, name, version)
 
@@ -446,6 +465,7 @@ def load_published(
 
     Raises ``NotFoundError``, ``ConflictError`` when that version is a draft or deprecated.
     """
+    _require(sessions, actor, "template.read", parse_reference(reference)[0])
     with engine_of(sessions).connect() as connection:
         return find_published(connection, reference)
 
@@ -525,12 +545,14 @@ def list_versions(
     sessions: sessionmaker[Session], name: str, *, actor: Principal
 ) -> list[TemplateVersionView]:
     """Every version of a template, oldest SemVer first; raises ``NotFoundError``."""
+    _require(sessions, actor, "template.read", name)
     with sessions() as session:
         return [_view(row) for row in _rows_of(session, name)]
 
 
 def list_templates(sessions: sessionmaker[Session], *, actor: Principal) -> list[TemplateSummary]:
-    """Every template by name with its versions and statuses."""
+    """Every template the actor may read, by name, with its versions and statuses."""
+    may_read = access.allowed(sessions, actor, "template.read")
     with sessions() as session:
         rows = session.execute(
             sa.select(TemplateRow.name, TemplateVersionRow.version, TemplateVersionRow.status)
@@ -539,7 +561,8 @@ def list_templates(sessions: sessionmaker[Session], *, actor: Principal) -> list
         ).all()
     grouped: dict[str, list[tuple[str, str]]] = {}
     for name, version, status in rows:
-        grouped.setdefault(name, []).append((version, status))
+        if may_read(Target(template=name)):
+            grouped.setdefault(name, []).append((version, status))
     summaries = []
     for name, versions in grouped.items():
         versions.sort(key=lambda item: semver_key(item[0]))
