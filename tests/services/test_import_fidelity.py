@@ -546,6 +546,10 @@ def test_ip_families_are_dropped_from_a_service_that_set_them(tmp_path: Path) ->
     live["metadata"]["resourceVersion"] = "4711"
     live["spec"].update({"clusterIP": "10.0.0.7", "clusterIPs": ["10.0.0.7", "fd00::7"]})
     cleaned = clean_object(live)
+    written = load_single(DUAL_STACK).data  # as `kubectl create --dry-run -o yaml` writes it
+    written["metadata"]["creationTimestamp"] = None
+    written["status"] = {"loadBalancer": {}}
+    assert clean_object(written).body["spec"]["ipFamilies"] == ["IPv4", "IPv6"]
     assert "ipFamilies" not in cleaned.body["spec"]
     assert "ipFamilyPolicy" not in cleaned.body["spec"]
     assert {"spec.ipFamilies", "spec.ipFamilyPolicy"} <= set(cleaned.removed)

@@ -275,13 +275,23 @@ _SERVER_MARKS: tuple[Pattern, ...] = (
 )
 
 
+def _has_content(node: Any) -> bool:
+    """A value other than null or empty containers (``kubectl create --dry-run -o yaml``
+    writes ``status: {loadBalancer: {}}`` and ``creationTimestamp: null``)."""
+    if isinstance(node, Mapping):
+        return any(_has_content(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_has_content(item) for item in node)
+    return node is not None
+
+
 def _read_from_cluster(body: Mapping[str, Any]) -> bool:
     """Does ``body`` carry what only the API server writes (it was read from a cluster)?"""
     for pattern in _SERVER_MARKS:
         node: Any = body
         for key in pattern:
             node = node.get(key) if isinstance(node, Mapping) else None
-        if node is not None:
+        if _has_content(node):
             return True
     spec = body.get("spec")
     cluster_ip = spec.get("clusterIP") if isinstance(spec, Mapping) else None
