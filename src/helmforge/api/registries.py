@@ -4,16 +4,23 @@ publishing recorded chart builds to them.
 A registry's password goes in once (``POST /registries``) and never comes out: responses say
 only ``has_password``. The request body is read here rather than by FastAPI's validation,
 whose error answers would echo the submitted body, password included.
+
+Routes that talk to a registry run on threads of their own (``_outbound_limiter``, as many as
+the request threads): a registry that hangs holds those until their deadline, while every
+other route keeps the request threads.
 """
 
 from __future__ import annotations
 
 __all__ = ["router"]
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
+import anyio
 import anyio.to_thread
+from anyio.lowlevel import RunVar
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -163,28 +170,51 @@ def delete_registry(name: NamePath, sessions: SessionsDep, actor: PrincipalDep) 
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+# One limiter per event loop, as anyio keeps its default one.
+_OUTBOUND: RunVar[anyio.CapacityLimiter] = RunVar("helmforge_outbound_limiter")
+
+
+def _outbound_limiter(request: Request) -> anyio.CapacityLimiter:
+    try:
+        return _OUTBOUND.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(request.app.state.settings.threads)
+        _OUTBOUND.set(limiter)
+        return limiter
+
+
+async def _outbound[T](request: Request, call: Callable[[], T]) -> T:
+    """``call()`` on a thread of the registry calls' own pool, not on the request threads."""
+    return await anyio.to_thread.run_sync(call, limiter=_outbound_limiter(request))
+
+
 @router.get("/registries/{name}/charts/{chart}/versions")
-def list_chart_versions(
+async def list_chart_versions(
     name: NamePath,
     chart: NamePath,
     *,
+    request: Request,
     sessions: SessionsDep,
     actor: PrincipalDep,
     key: SecretKeyDep,
     deadline: RegistryDeadlineDep,
 ) -> ChartVersionsPublic:
     """The versions of a chart published in a registry (its tag list), SemVer order."""
-    result = registries.list_chart_versions(
-        sessions, name, chart, key=key, actor=actor, deadline=deadline
+    result = await _outbound(
+        request,
+        lambda: registries.list_chart_versions(
+            sessions, name, chart, key=key, actor=actor, deadline=deadline
+        ),
     )
     return ChartVersionsPublic.model_validate(result)
 
 
 @router.post("/charts/{build_id}/publish")
-def publish_build(
+async def publish_build(
     build_id: BuildIdPath,
     body: PublishCreate,
     *,
+    request: Request,
     sessions: SessionsDep,
     actor: PrincipalDep,
     key: SecretKeyDep,
@@ -195,8 +225,11 @@ def publish_build(
     ``status`` is ``pushed`` or ``unchanged`` (identical content already there); other content
     under the version answers 409 naming both layer digests.
     """
-    outcome = registries.publish_build(
-        sessions, build_id, registry=body.registry, key=key, actor=actor, deadline=deadline
+    outcome = await _outbound(
+        request,
+        lambda: registries.publish_build(
+            sessions, build_id, registry=body.registry, key=key, actor=actor, deadline=deadline
+        ),
     )
     return PublishPublic.model_validate(outcome)
 
