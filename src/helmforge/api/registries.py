@@ -28,6 +28,7 @@ from helmforge.api.bodies import json_body_spec, read_secret_json_body
 from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep
 from helmforge.core.secrets import Secret
 from helmforge.services import registries
+from helmforge.services.app_state import AppState
 
 router = APIRouter(tags=["registries"])
 
@@ -174,18 +175,19 @@ def delete_registry(name: NamePath, sessions: SessionsDep, actor: PrincipalDep) 
 _OUTBOUND: RunVar[anyio.CapacityLimiter] = RunVar("helmforge_outbound_limiter")
 
 
-def _outbound_limiter(request: Request) -> anyio.CapacityLimiter:
+def _outbound_limiter(threads: int) -> anyio.CapacityLimiter:
     try:
         return _OUTBOUND.get()
     except LookupError:
-        limiter = anyio.CapacityLimiter(request.app.state.settings.threads)
+        limiter = anyio.CapacityLimiter(threads)
         _OUTBOUND.set(limiter)
         return limiter
 
 
-async def _outbound[T](request: Request, call: Callable[[], T]) -> T:
+async def _outbound[T](state: AppState[Request], call: Callable[[], T]) -> T:
     """``call()`` on a thread of the registry calls' own pool, not on the request threads."""
-    return await anyio.to_thread.run_sync(call, limiter=_outbound_limiter(request))
+    limiter = _outbound_limiter(state.settings.threads)
+    return await anyio.to_thread.run_sync(call, limiter=limiter)
 
 
 @router.get("/registries/{name}/charts/{chart}/versions")
@@ -193,7 +195,7 @@ async def list_chart_versions(
     name: NamePath,
     chart: NamePath,
     *,
-    request: Request,
+    state: AppStateDep,
     sessions: SessionsDep,
     actor: PrincipalDep,
     key: SecretKeyDep,
@@ -201,7 +203,7 @@ async def list_chart_versions(
 ) -> ChartVersionsPublic:
     """The versions of a chart published in a registry (its tag list), SemVer order."""
     result = await _outbound(
-        request,
+        state,
         lambda: registries.list_chart_versions(
             sessions, name, chart, key=key, actor=actor, deadline=deadline
         ),
@@ -214,7 +216,7 @@ async def publish_build(
     build_id: BuildIdPath,
     body: PublishCreate,
     *,
-    request: Request,
+    state: AppStateDep,
     sessions: SessionsDep,
     actor: PrincipalDep,
     key: SecretKeyDep,
@@ -226,7 +228,7 @@ async def publish_build(
     under the version answers 409 naming both layer digests.
     """
     outcome = await _outbound(
-        request,
+        state,
         lambda: registries.publish_build(
             sessions, build_id, registry=body.registry, key=key, actor=actor, deadline=deadline
         ),
