@@ -215,6 +215,7 @@ def test_a_second_serve_on_a_taken_port_fails_instead_of_joining(
     second = _helmforge(environment, "serve", "--port", str(port), "--workers", "2")
     assert second.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+    assert "serving on" not in second.stderr
 
 
 def test_migrate_prepares_the_store_once(environment: dict[str, str]) -> None:
@@ -246,3 +247,16 @@ def test_workers_stop_when_the_supervisor_is_killed(
     process.kill()
     process.wait(timeout=30)
     _wait_exited(workers)
+
+
+def test_a_metrics_folder_that_is_a_file_fails_with_one_line_instead_of_a_traceback(
+    environment: dict[str, str], tmp_path: Path
+) -> None:
+    taken = tmp_path / "metrics-file"
+    taken.write_text("not a folder")
+    environment["PROMETHEUS_MULTIPROC_DIR"] = str(taken)
+    result = _helmforge(environment, "serve", "--port", str(_free_port()), "--workers", "2")
+    assert result.returncode == 1
+    assert f"helmforge: error: PROMETHEUS_MULTIPROC_DIR {taken}: File exists" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "serving on" not in result.stderr

@@ -78,7 +78,6 @@ def serve(
             raise typer.Exit(prepared.returncode)
         from helmforge.server.workers import supervise
 
-        typer.echo(f"helmforge: serving on http://{host}:{port} with {workers} workers", err=True)
         raise typer.Exit(supervise(host=host, port=port, workers=workers))
     import uvicorn
 

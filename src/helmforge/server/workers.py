@@ -155,22 +155,28 @@ def supervise(*, host: str, port: int, workers: int) -> int:
     if not hasattr(socket, "send_fds"):
         _say("error: --workers needs Unix sockets that pass connections (Linux, macOS)")
         return 1
+    environment = dict(os.environ)
+    given_metrics = environment.get("PROMETHEUS_MULTIPROC_DIR")
+    if given_metrics:
+        try:
+            os.makedirs(given_metrics, exist_ok=True)
+        except OSError as error:
+            _say(f"error: PROMETHEUS_MULTIPROC_DIR {given_metrics}: {error.strerror}")
+            return 1
     try:
         listener = _listen(host, port)
     except OSError as error:
         _say(f"error: cannot listen on {host}:{port}: {error.strerror}")
         return 1
-    environment = dict(os.environ)
+    _say(f"serving on http://{host}:{port} with {workers} workers")
     # Several processes share the cores: two requests at a time in each keeps one thread busy
     # while the other waits for the database, without the four of a lone process contending
     # for its interpreter lock (measured: 2 workers, 2 threads 197-238 builds/s, p99 181-217
     # ms; 4 threads 161-193 builds/s, p99 210-285 ms).
     environment.setdefault("HELMFORGE_THREADS", "2")
-    own_metrics = not environment.get("PROMETHEUS_MULTIPROC_DIR")
+    own_metrics = not given_metrics
     if own_metrics:
         environment["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="helmforge-metrics-")
-    else:
-        os.makedirs(environment["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     stop_requested = False
 
     def request_stop(_signal: int, _frame: FrameType | None) -> None:
