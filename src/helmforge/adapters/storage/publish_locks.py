@@ -89,6 +89,9 @@ def _advisory_lock(engine: Engine, key: str, *, wait: float) -> Iterator[None]:
         # transaction, so the pooled connection goes back as it came.
         milliseconds = max(1, int(wait * 1000))
         connection.execute(sa.text(f"SET LOCAL lock_timeout = {milliseconds}"))
+        # The transaction idles while the push runs: a server-wide idle timeout must not end
+        # it (and the lock with it) halfway.
+        connection.execute(sa.text("SET LOCAL idle_in_transaction_session_timeout = 0"))
         try:
             connection.execute(
                 sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _key_hash(key)}
