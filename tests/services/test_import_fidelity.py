@@ -17,6 +17,7 @@ from helmforge.core.charts.rendering import render_chart
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError
 from helmforge.core.manifests.cleaning import clean_object
+from helmforge.core.templates.bootstrap import bootstrap_template
 from helmforge.core.templates.parsing import parse_template, validate_template
 from helmforge.core.templates.removed_apis import removed_api
 from helmforge.core.templates.selected_labels import SelectorNode, selector_nodes
@@ -662,3 +663,42 @@ def test_lint_passes_a_removed_api_version(
     )
     assert problem.endswith("so Helm cannot install it: use apiVersion: batch/v1")
     assert not report.ok
+
+
+def test_odd_selector_and_reference_shapes_do_not_crash_bootstrap() -> None:
+    odd: list[dict[str, Any]] = [
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "ServiceMonitor",
+            "metadata": {"name": "m"},
+            "spec": {"selector": {"matchLabels": ["a"], "matchExpressions": "x"}},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "agg", "labels": {"app.kubernetes.io/name": "x"}},
+            "aggregationRule": {
+                "clusterRoleSelectors": [
+                    "nope",
+                    {"matchLabels": "x", "matchExpressions": [1, {"key": None}]},
+                    {"matchExpressions": [{"key": "app.kubernetes.io/name", "values": "x"}]},
+                ]
+            },
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "b"},
+            "roleRef": "agg",
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "s"},
+            "spec": {"volumeClaimTemplates": "data", "template": "x"},
+        },
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "v"}, "spec": {"selector": 3}},
+    ]
+    result = bootstrap_template(odd, name="odd", kubernetes_version="1.31")
+    names = [r["manifest"]["metadata"]["name"] for r in result.document["spec"]["resources"]]
+    assert names == ["m", "${ctx.name}-agg", "${ctx.name}-b", "s", "v"]

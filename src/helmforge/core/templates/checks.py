@@ -251,7 +251,8 @@ def _defined_kinds(template: Template) -> set[tuple[str, str]]:
             continue
         names = spec.get("names")
         kind = names.get("kind") if isinstance(names, Mapping) else None
-        for version in spec.get("versions") or []:
+        versions = spec.get("versions")
+        for version in versions if isinstance(versions, list) else []:
             if isinstance(version, Mapping) and isinstance(kind, str):
                 found.add((f"{spec.get('group')}/{version.get('name')}", kind))
     return found

@@ -89,12 +89,16 @@ def _labels(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _selects(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
-    wanted = selector.get("matchLabels") or {}
-    if any(labels.get(key) != value for key, value in wanted.items()):
+    wanted = selector.get("matchLabels")
+    if isinstance(wanted, Mapping) and any(labels.get(k) != v for k, v in wanted.items()):
         return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator = expression.get("key"), expression.get("operator")
-        values = expression.get("values") or []
+    expressions = selector.get("matchExpressions")
+    for expression in expressions if isinstance(expressions, list) else []:
+        if not isinstance(expression, Mapping):
+            continue
+        key, operator = str(expression.get("key")), expression.get("operator")
+        values = expression.get("values")
+        values = values if isinstance(values, list) else []
         if operator == "In" and labels.get(key) not in values:
             return False
         if operator == "NotIn" and key in labels and labels[key] in values:

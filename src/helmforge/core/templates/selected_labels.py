@@ -71,8 +71,12 @@ class SelectorNode:
     def keys(self) -> set[str]:
         if self.plain:
             return {key for key in self.node if isinstance(key, str)}
-        found = set((self.node.get("matchLabels") or {}).keys())
-        for expression in self.node.get("matchExpressions") or []:
+        labels = self.node.get("matchLabels")
+        found = (
+            {key for key in labels if isinstance(key, str)} if isinstance(labels, dict) else set()
+        )
+        expressions = self.node.get("matchExpressions")
+        for expression in expressions if isinstance(expressions, list) else []:
             if isinstance(expression, Mapping) and isinstance(expression.get("key"), str):
                 found.add(expression["key"])
         return found
@@ -84,8 +88,9 @@ class SelectorNode:
             items = [(new if key == old else key, value) for key, value in labels.items()]
             labels.clear()
             labels.update(items)
-        if not self.plain:
-            for expression in self.node.get("matchExpressions") or []:
+        expressions = None if self.plain else self.node.get("matchExpressions")
+        if isinstance(expressions, list):
+            for expression in expressions:
                 if isinstance(expression, dict) and expression.get("key") == old:
                     expression["key"] = new
 
