@@ -4,6 +4,9 @@ policy imported and exported, and ``explain`` naming the line that decided."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,6 +16,8 @@ from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from helmforge.services import access, audit
+from helmforge.services.settings import load_settings
+from helmforge.services.stores import open_store
 
 ADMIN = Principal(name="root", role="admin", kind="user", id=1)
 OLGA = Principal(name="olga", role="operator", kind="user", id=2)
@@ -204,3 +209,46 @@ def test_existing_users_keep_their_role_as_a_binding_after_the_migration(
         assert [tuple(row) for row in rows] == [("user:carl", "template-creator", "*/*/*/*")]
     finally:
         engine.dispose()
+
+
+def test_development_environments_and_approvals_come_from_settings(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = load_settings(
+        {
+            "HELMFORGE_DATA_DIR": str(tmp_path),
+            "HELMFORGE_DATABASE_URL": database_url,
+            "HELMFORGE_DEVELOPMENT_ENVIRONMENTS": "dev, sandbox",
+            "HELMFORGE_APPROVALS": "prod=2,uat=1",
+        }
+    )
+    store = open_store(settings)
+    try:
+        configured = access.configuration(store.sessions)
+        assert configured.development_environments == frozenset({"dev", "sandbox"})
+        assert configured.approvals.required_for("prod") == 2
+        with store.sessions.begin() as session:
+            access.bind_role(
+                session, subject="user:dave", role="developer", scope="*/*/*/*", actor=SYSTEM
+            )
+        dave = Principal(name="dave", role="developer", kind="user", id=4)
+        sandbox = Target.of_context("shop", "acme", "sandbox", "a1")
+        assert access.require(store.sessions, dave, "values.update", sandbox)
+        with pytest.raises(PermissionDeniedError):
+            access.require(store.sessions, dave, "values.update", PROD)
+    finally:
+        store.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("HELMFORGE_DEVELOPMENT_ENVIRONMENTS", "Dev,", "HELMFORGE_DEVELOPMENT_ENVIRONMENTS='Dev,'"),
+        ("HELMFORGE_APPROVALS", "prod", "'prod' is not ENVIRONMENT=APPROVERS"),
+    ],
+)
+def test_bad_access_settings_are_refused_naming_the_variable(
+    variable: str, value: str, message: str
+) -> None:
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_settings({variable: value})

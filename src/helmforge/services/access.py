@@ -13,11 +13,14 @@ from __future__ import annotations
 
 __all__ = [
     "DEFAULT_DEVELOPMENT_ENVIRONMENTS",
+    "AccessConfiguration",
     "BindingView",
+    "access_configuration",
     "add_binding",
     "allowed",
     "bind_role",
     "bindings_of",
+    "configuration",
     "explain",
     "export_policy",
     "import_policy",
@@ -29,7 +32,7 @@ __all__ = [
 ]
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -38,6 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.access_tables import BindingRow, PolicyRuleRow
+from helmforge.core.access.changes import ApprovalRules
 from helmforge.core.access.policy import (
     BUILT_IN_ROLES,
     PERMISSIONS,
@@ -75,6 +79,36 @@ class BindingView:
     created_by: str
 
 
+_CONFIGURATION = "helmforge.access"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessConfiguration:
+    """The access settings a store's sessions carry: development environments and approvals."""
+
+    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS
+    approvals: ApprovalRules = field(default_factory=ApprovalRules)
+
+
+def access_configuration(
+    *, development_environments: frozenset[str], approvals: ApprovalRules
+) -> dict[str, AccessConfiguration]:
+    """The ``info`` of a session factory that carries these access settings."""
+    return {_CONFIGURATION: AccessConfiguration(development_environments, approvals)}
+
+
+def configuration(sessions: sessionmaker[Session]) -> AccessConfiguration:
+    """The access settings of ``sessions`` (the defaults when the factory carries none)."""
+    info = sessions.kw.get("info") or {}
+    found = info.get(_CONFIGURATION)
+    return found if isinstance(found, AccessConfiguration) else AccessConfiguration()
+
+
+def _session_configuration(session: Session) -> AccessConfiguration:
+    found = session.info.get(_CONFIGURATION)
+    return found if isinstance(found, AccessConfiguration) else AccessConfiguration()
+
+
 def _subjects(actor: Principal) -> tuple[str, ...]:
     return (f"user:{actor.name}", *(f"group:{group}" for group in actor.groups))
 
@@ -107,7 +141,7 @@ def policy_for(
     session: Session,
     subjects: Iterable[str] | None = None,
     *,
-    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+    development_environments: frozenset[str] | None = None,
 ) -> Policy:
     """The stored policy: every rule, and the bindings of ``subjects`` (all when ``None``)."""
     query = sa.select(BindingRow).order_by(BindingRow.id)
@@ -115,6 +149,8 @@ def policy_for(
         query = query.where(BindingRow.subject.in_(list(subjects)))
     bindings = tuple(_binding(row) for row in session.scalars(query))
     rules = tuple(_rule(row) for row in session.scalars(sa.select(PolicyRuleRow)))
+    if development_environments is None:
+        development_environments = _session_configuration(session).development_environments
     return Policy(bindings=bindings, rules=rules, development_environments=development_environments)
 
 
@@ -123,7 +159,7 @@ def _decide(
     actor: Principal,
     permission: str,
     target: Target,
-    development_environments: frozenset[str],
+    development_environments: frozenset[str] | None,
 ) -> Decision:
     if actor.kind in _UNCHECKED:
         return Decision(True, None, f"{actor.kind} principal: holds every right")
@@ -145,7 +181,7 @@ def require(
     target: Target | None = None,
     *,
     hide_as: str | None = None,
-    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+    development_environments: frozenset[str] | None = None,
 ) -> Decision:
     """Allow or raise. ``hide_as`` is the message a missing object gets: when the caller may
     not read the object either, the answer is ``NotFoundError(hide_as)`` instead of 403, the
@@ -183,7 +219,7 @@ def allowed(
     actor: Principal,
     permission: str,
     *,
-    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+    development_environments: frozenset[str] | None = None,
 ) -> Callable[[Target], bool]:
     """A predicate for filtering lists by the same rule ``require`` applies, with the policy
     read once: ``[b for b in builds if can_read(Target.of_context(*b.context))]``."""
@@ -199,7 +235,7 @@ def permissions_of(
     sessions: sessionmaker[Session],
     actor: Principal,
     *,
-    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+    development_environments: frozenset[str] | None = None,
 ) -> dict[str, list[str]]:
     """For ``GET /me``: each permission the actor holds somewhere, with the scopes it holds it
     in (from built-in roles and allow rules; deny rules are shown by ``explain``)."""
@@ -235,12 +271,16 @@ def bind_role(
     role: str,
     scope: str,
     actor: Principal,
-    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+    development_environments: frozenset[str] | None = None,
 ) -> BindingRow:
     """Add a binding inside the caller's transaction (``users create --role`` uses it)."""
     rules = tuple(_rule(row) for row in session.scalars(sa.select(PolicyRuleRow)))
     binding = check_binding(
-        Policy(rules=rules, development_environments=development_environments),
+        Policy(
+            rules=rules,
+            development_environments=development_environments
+            or _session_configuration(session).development_environments,
+        ),
         _normalized(subject, role, scope),
     )
     row = BindingRow(
@@ -263,7 +303,7 @@ def add_binding(
     role: str,
     scope: str,
     actor: Principal,
-    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+    development_environments: frozenset[str] | None = None,
 ) -> BindingView:
     """Bind ``role`` to ``subject`` within ``scope`` (``binding.manage``).
 
@@ -328,13 +368,17 @@ def import_policy(
     text: str,
     *,
     actor: Principal,
-    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+    development_environments: frozenset[str] | None = None,
 ) -> Policy:
     """Replace every binding and rule with ``text`` (CSV) in one transaction
     (``policy.manage``). A policy that would leave no administrator is refused, so nobody locks
     everyone out. Raises ``InputError`` naming each bad line; nothing changes then."""
     require(sessions, actor, "policy.manage", development_environments=development_environments)
-    policy = parse_policy_csv(text, development_environments=development_environments)
+    policy = parse_policy_csv(
+        text,
+        development_environments=development_environments
+        or configuration(sessions).development_environments,
+    )
     if not any(binding.role == "admin" for binding in policy.bindings):
         raise InputError(
             "the policy binds no admin: add a line such as 'g, user:admin, role:admin'"
@@ -381,7 +425,7 @@ def explain(
     permission: str,
     scope: str,
     groups: Iterable[str] = (),
-    development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS,
+    development_environments: frozenset[str] | None = None,
 ) -> Decision:
     """What ``helmforge can`` answers: the decision for ``subject`` (``user:NAME`` or a bare
     user name) on ``permission`` at ``scope``, with the line that decided. Offline: reads the

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helmforge.adapters.storage.database import database_url_for_directory
+from helmforge.core.access.changes import ApprovalRules, parse_approval_rules
+from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import InputError
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -33,6 +35,10 @@ class Settings:
     (Python runs one thread at a time, so more threads only make the slowest answers slower).
     ``registry_deadline``: HELMFORGE_REGISTRY_DEADLINE (default 30), the seconds one request
     to a registry may take in all, retries included, before it fails naming the registry.
+    ``development_environments``: HELMFORGE_DEVELOPMENT_ENVIRONMENTS (default ``dev``), the
+    environments the developer role may act in, comma separated.
+    ``approvals``: HELMFORGE_APPROVALS (default ``prod=1``), how many people other than the
+    requester must approve a change in each environment (``prod=2,uat=1``; empty: none).
     ``secret_key``: HELMFORGE_SECRET_KEY, the Fernet key that encrypts registry credentials at
     rest (give the same one to every server sharing a database); unset, a key file is created
     in ``data_dir`` (mode 0600) on first use. Never printed.
@@ -45,6 +51,8 @@ class Settings:
     seed_examples: bool = True
     threads: int = 4
     registry_deadline: float = 30.0
+    development_environments: frozenset[str] = frozenset({"dev"})
+    approvals: ApprovalRules = field(default_factory=ApprovalRules)
     secret_key: str | None = field(default=None, repr=False)
 
 
@@ -69,6 +77,18 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _environments(environ: Mapping[str, str], name: str) -> frozenset[str]:
+    raw = environ.get(name) or "dev"
+    names = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    bad = sorted(n for n in names if not is_dns_label(n))
+    if bad or not names:
+        raise InputError(
+            f"{name}={raw!r}: give comma-separated environment names (DNS-1123 labels), "
+            f"such as dev,sandbox"
+        )
+    return names
+
+
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Resolve settings from ``environ`` (the HELMFORGE_* variables); raises ``InputError``."""
     data_dir = Path(environ.get("HELMFORGE_DATA_DIR") or _default_data_dir(environ))
@@ -90,4 +110,6 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         threads=_positive_int(environ, "HELMFORGE_THREADS", 4),
         registry_deadline=float(_positive_int(environ, "HELMFORGE_REGISTRY_DEADLINE", 30)),
         secret_key=environ.get("HELMFORGE_SECRET_KEY") or None,
+        development_environments=_environments(environ, "HELMFORGE_DEVELOPMENT_ENVIRONMENTS"),
+        approvals=parse_approval_rules(environ.get("HELMFORGE_APPROVALS", "prod=1")),
     )

@@ -29,6 +29,7 @@ from helmforge.adapters.storage.database import create_database_engine, migrate,
 from helmforge.core.access.principals import SYSTEM
 from helmforge.core.errors import HelmforgeError
 from helmforge.services import accounts, template_store
+from helmforge.services.access import access_configuration
 from helmforge.services.settings import Settings
 
 _log = logging.getLogger("helmforge.server")
@@ -47,8 +48,10 @@ class Store:
 
 def open_store(settings: Settings) -> Store:
     """Create the engine for ``settings.database_url`` and migrate the database to the newest
-    schema; raises ``InputError`` (bad URL) or ``ExternalServiceError`` (database failed)."""
-    return open_store_at(settings.database_url)
+    schema; raises ``InputError`` (bad URL) or ``ExternalServiceError`` (database failed).
+    Its sessions carry the access settings (``services.access.configuration``)."""
+    store = open_store_at(settings.database_url)
+    return Store(engine=store.engine, sessions=_sessions(store.engine, settings))
 
 
 def open_store_at(database_url: str) -> Store:
@@ -62,7 +65,17 @@ def connect_store(settings: Settings) -> Store:
     """The engine for a database another process has already migrated (the workers of
     ``helmforge serve --workers N``: neither Alembic nor the migrations are loaded)."""
     engine = create_database_engine(settings.database_url)
-    return Store(engine=engine, sessions=session_factory(engine))
+    return Store(engine=engine, sessions=_sessions(engine, settings))
+
+
+def _sessions(engine: Engine, settings: Settings) -> sessionmaker[Session]:
+    return session_factory(
+        engine,
+        info=access_configuration(
+            development_environments=settings.development_environments,
+            approvals=settings.approvals,
+        ),
+    )
 
 
 def prepare_store(

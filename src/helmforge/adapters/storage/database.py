@@ -102,9 +102,10 @@ def create_database_engine(url: str) -> Engine:
     )
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions bound to ``engine`` that keep loaded attributes after commit."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def session_factory(engine: Engine, *, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
+    """Sessions bound to ``engine`` that keep loaded attributes after commit; ``info`` is
+    configuration every session carries (``Session.info``), such as the access settings."""
+    return sessionmaker(bind=engine, expire_on_commit=False, info=dict(info or {}))
 
 
 def engine_of(sessions: sessionmaker[Session]) -> Engine:
