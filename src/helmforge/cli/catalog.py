@@ -42,6 +42,11 @@ KubernetesVersionOption = Annotated[
 ]
 
 
+KindOption = Annotated[
+    str | None, typer.Option("--kind", envvar="HELMFORGE_KIND", help="Only this kind.")
+]
+
+
 def _actor() -> Principal:
     from helmforge.cli.principals import local_principal
 
@@ -80,11 +85,19 @@ def import_command(
     ] = False,
     cluster: Annotated[
         bool,
-        typer.Option("--cluster", help="Read from a live cluster (needs the kube extra)."),
+        typer.Option(
+            "--cluster",
+            envvar="HELMFORGE_CLUSTER",
+            help="Read from a live cluster (needs the kube extra).",
+        ),
     ] = False,
     kubeconfig: Annotated[
         str | None,
-        typer.Option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig file (--cluster)."),
+        typer.Option(
+            "--kubeconfig",
+            envvar=["HELMFORGE_KUBECONFIG", "KUBECONFIG"],
+            help="Kubeconfig file (--cluster).",
+        ),
     ] = None,
     context: Annotated[
         str | None,
@@ -92,11 +105,20 @@ def import_command(
     ] = None,
     kinds: Annotated[
         list[str] | None,
-        typer.Option("--kind", help="Kind to read (repeatable; KIND or GROUP/VERSION/KIND)."),
+        typer.Option(
+            "--kind",
+            envvar="HELMFORGE_KIND",
+            help="Kind to read (repeatable; KIND or GROUP/VERSION/KIND).",
+        ),
     ] = None,
     namespaces: Annotated[
         list[str] | None,
-        typer.Option("--namespace", "-n", help="Namespace to read (repeatable; default all)."),
+        typer.Option(
+            "--namespace",
+            "-n",
+            envvar="HELMFORGE_NAMESPACE",
+            help="Namespace to read (repeatable; default all).",
+        ),
     ] = None,
 ) -> None:
     """Import Kubernetes objects (files, folders, '-' for stdin, or --cluster) into the catalog.
@@ -156,13 +178,24 @@ def import_command(
 
 @catalog_app.command("list")
 def list_command(
-    kind: Annotated[str | None, typer.Option("--kind", help="Only this kind.")] = None,
-    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Only here.")] = None,
-    selector: Annotated[
-        str | None, typer.Option("--selector", "-l", help="Label selector, as kubectl -l.")
+    kind: KindOption = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", "-n", envvar="HELMFORGE_NAMESPACE", help="Only here."),
     ] = None,
-    source: Annotated[str | None, typer.Option("--source", help="Only from this source.")] = None,
-    output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
+    selector: Annotated[
+        str | None,
+        typer.Option(
+            "--selector", "-l", envvar="HELMFORGE_SELECTOR", help="Label selector, as kubectl -l."
+        ),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", envvar="HELMFORGE_SOURCE", help="Only from this source."),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", envvar="HELMFORGE_OUTPUT", help="table or json.")
+    ] = "table",
 ) -> None:
     """List catalog objects: KIND/NAMESPACE/NAME, schema status and source."""
     from helmforge.services import catalog
@@ -245,9 +278,7 @@ def schemas_import_command(paths: PathsArgument) -> None:
 
 
 @schemas_app.command("list")
-def schemas_list_command(
-    kind: Annotated[str | None, typer.Option("--kind", help="Only this kind.")] = None,
-) -> None:
+def schemas_list_command(kind: KindOption = None) -> None:
     """List imported schema definitions: apiVersion, kind (for objects), name, source."""
     from helmforge.services import schemas
 
@@ -266,10 +297,16 @@ def init_command(
         list[str],
         typer.Option(
             "--from",
+            envvar="HELMFORGE_TEMPLATE_FROM",
             help="Files or folders of objects ('-' for stdin), or catalog:KIND/[NS/]NAME entries.",
         ),
     ],
-    name: Annotated[str, typer.Option("--name", help="Template name (a DNS-1123 label).")],
+    name: Annotated[
+        str,
+        typer.Option(
+            "--name", envvar="HELMFORGE_TEMPLATE_NAME", help="Template name (a DNS-1123 label)."
+        ),
+    ],
     out: Annotated[
         Path | None,
         typer.Option(

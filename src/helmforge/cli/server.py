@@ -253,11 +253,20 @@ def build(
     version: Annotated[str, typer.Option("--version", envvar="HELMFORGE_VERSION")],
     values: Annotated[
         list[Path] | None,
-        typer.Option("-f", "--values", help="Values file(s) with overrides, merged in order."),
+        typer.Option(
+            "-f",
+            "--values",
+            envvar="HELMFORGE_VALUES",
+            help="Values file(s) with overrides, merged in order.",
+        ),
     ] = None,
     assignments: Annotated[
         list[str] | None,
-        typer.Option("--set", help="PATH=VALUE override (Helm syntax), after the files."),
+        typer.Option(
+            "--set",
+            envvar="HELMFORGE_SET",
+            help="PATH=VALUE override (Helm syntax), after the files.",
+        ),
     ] = None,
     chart_version: Annotated[
         str | None, typer.Option("--chart-version", envvar="HELMFORGE_CHART_VERSION")
