@@ -18,6 +18,8 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from helmforge.server.uvicorn_options import uvicorn_options
+
 UPPER_BOUND = 180.0  # seconds
 _POLL = 0.05  # seconds between two looks at a condition; no outcome depends on it
 
@@ -31,17 +33,10 @@ def free_port() -> int:
 
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` on uvicorn (proxy headers trusted from loopback) and yield its URL."""
+    """Run ``app`` on uvicorn as ``helmforge serve`` does and yield its URL (proxy headers
+    count only when the app's settings trust loopback, ``HELMFORGE_TRUSTED_PROXIES``)."""
     port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
-        lifespan="on",
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **uvicorn_options())
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -27,8 +27,14 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 def build_app(data_dir: Path, database_url: str) -> tuple[FastAPI, sessionmaker[Session]]:
     """The server's application (API and web UI) over a fresh database, with admin ``alice``
-    and no seeded template."""
-    app, _ = make_app(database_url, data_dir, with_web=True, seed_examples=False)
+    and no seeded template, behind a proxy on loopback (trusted for X-Forwarded-*)."""
+    app, _ = make_app(
+        database_url,
+        data_dir,
+        with_web=True,
+        seed_examples=False,
+        trusted_proxies=("127.0.0.1/32",),
+    )
     sessions: sessionmaker[Session] = state_of(app).sessions
     accounts.create_user(sessions, ADMIN_NAME, role="admin", password=ADMIN_PASSWORD, actor=SYSTEM)
     return app, sessions

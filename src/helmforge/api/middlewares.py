@@ -10,11 +10,13 @@ and deep nesting are refused here, once for every route, before FastAPI's own ``
 
 from __future__ import annotations
 
-__all__ = ["BodyLimitMiddleware", "HttpMetrics", "ObservationMiddleware"]
+__all__ = ["BodyLimitMiddleware", "ClientAddressMiddleware", "HttpMetrics", "ObservationMiddleware"]
 
+import ipaddress
 import json
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -125,6 +127,56 @@ def _is_json(scope: Scope) -> bool:
                 media.startswith(b"application/") and media.endswith(b"+json")
             )
     return False
+
+
+class ClientAddressMiddleware:
+    """Settle who the client is, once, for logs and sign-in throttling alike: the connection's
+    peer, unless the peer is one of ``trusted_proxies`` (CIDRs). Then ``X-Forwarded-For`` is
+    read from the right, each trusted proxy handing over to the address it forwarded for,
+    and the first address not trusted is the client; and ``X-Forwarded-Proto`` (TLS ended at
+    the proxy) sets the scheme. Anyone else's headers are ignored: any client can write them.
+
+    It replaces ``scope["client"]``, so run the server with uvicorn's own proxy headers off.
+    """
+
+    def __init__(self, app: ASGIApp, *, trusted_proxies: Sequence[str]) -> None:
+        self.app = app
+        self.networks = tuple(ipaddress.ip_network(item, strict=False) for item in trusted_proxies)
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(parsed in network for network in self.networks)
+
+    def client_of(self, peer: str, forwarded: Sequence[bytes]) -> str:
+        """The client address for a connection from ``peer`` with these X-Forwarded-For
+        header values."""
+        hops = [hop.strip() for value in forwarded for hop in value.decode("latin-1").split(",")]
+        address = peer
+        for hop in reversed(hops):
+            if not self._trusted(address):
+                break
+            try:
+                address = str(ipaddress.ip_address(hop))
+            except ValueError:
+                break  # written by whoever came before the proxy: not an address to believe
+        return address
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if self.networks and scope["type"] == "http" and client and self._trusted(client[0]):
+            forwarded = [value for name, value in scope["headers"] if name == b"x-forwarded-for"]
+            protos = [value for name, value in scope["headers"] if name == b"x-forwarded-proto"]
+            scope = dict(scope)
+            if forwarded:
+                scope["client"] = (self.client_of(str(client[0]), forwarded), 0)
+            if protos:
+                proto = protos[-1].decode("latin-1").rsplit(",", 1)[-1].strip().lower()
+                if proto in ("http", "https"):
+                    scope["scheme"] = proto
+        await self.app(scope, receive, send)
 
 
 class HttpMetrics:

@@ -82,12 +82,13 @@ def serve(
     import uvicorn
 
     from helmforge.server.app import create_app
+    from helmforge.server.uvicorn_options import uvicorn_options
     from helmforge.services.settings import load_settings
 
     with reporting_errors():
         app = create_app(load_settings(os.environ))
     typer.echo(f"helmforge: serving on http://{host}:{port}", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, **uvicorn_options())
 
 
 def migrate() -> None:

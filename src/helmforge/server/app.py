@@ -26,7 +26,12 @@ from fastapi import FastAPI, Request
 
 from helmforge import __version__
 from helmforge.api.errors import install_error_handlers
-from helmforge.api.middlewares import BodyLimitMiddleware, HttpMetrics, ObservationMiddleware
+from helmforge.api.middlewares import (
+    BodyLimitMiddleware,
+    ClientAddressMiddleware,
+    HttpMetrics,
+    ObservationMiddleware,
+)
 from helmforge.api.routers import api_router, probes_router
 from helmforge.server.log_formats import configure_logging
 from helmforge.services.app_state import STATE_ATTRIBUTE, AppState, SessionResolver
@@ -112,6 +117,8 @@ def create_app(
     setattr(app.state, STATE_ATTRIBUTE, state)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservationMiddleware, metrics=metrics)
+    # Outermost: logs, metrics and sign-in throttling all see the settled client address.
+    app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies)
     return app
 
 

@@ -69,13 +69,14 @@ def run_worker(channel_fd: int) -> int:
     away; returns the process exit code."""
     import uvicorn
 
+    from helmforge.server.uvicorn_options import uvicorn_options
+
     channel = socket.socket(fileno=channel_fd)
     channel.setblocking(False)
     config = uvicorn.Config(
         "helmforge.server.app:create_worker_app",
         factory=True,
-        log_level="warning",
-        access_log=False,
+        **uvicorn_options(),
     )
     server = uvicorn.Server(config)
     placeholder = _unreachable_listener()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "Settings", "load_settings"]
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,9 @@ class Settings:
     environments the developer role may act in, comma separated.
     ``approvals``: HELMFORGE_APPROVALS (default ``prod=1``), how many people other than the
     requester must approve a change in each environment (``prod=2,uat=1``; empty: none).
+    ``trusted_proxies``: HELMFORGE_TRUSTED_PROXIES, comma-separated addresses or CIDRs
+    (``10.0.0.0/8,192.0.2.7``) of reverse proxies whose ``X-Forwarded-For`` is believed;
+    default none: the client is the peer of the connection, whatever headers it sends.
     ``secret_key``: HELMFORGE_SECRET_KEY, the Fernet key that encrypts registry credentials at
     rest (give the same one to every server sharing a database); unset, a key file is created
     in ``data_dir`` (mode 0600) on first use. Never printed.
@@ -54,6 +58,7 @@ class Settings:
     development_environments: frozenset[str] = frozenset({"dev"})
     approvals: ApprovalRules = field(default_factory=ApprovalRules)
     secret_key: str | None = field(default=None, repr=False)
+    trusted_proxies: tuple[str, ...] = ()
 
 
 def _default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -112,4 +117,18 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         secret_key=environ.get("HELMFORGE_SECRET_KEY") or None,
         development_environments=_environments(environ, "HELMFORGE_DEVELOPMENT_ENVIRONMENTS"),
         approvals=parse_approval_rules(environ.get("HELMFORGE_APPROVALS", "prod=1")),
+        trusted_proxies=_networks(environ.get("HELMFORGE_TRUSTED_PROXIES") or ""),
     )
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    networks: list[str] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise InputError(
+                f"HELMFORGE_TRUSTED_PROXIES: {item!r} is not an IP address or CIDR "
+                "(10.0.0.0/8, 192.0.2.7, 2001:db8::/32)"
+            ) from None
+    return tuple(networks)
