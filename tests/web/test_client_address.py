@@ -11,6 +11,7 @@ import pytest
 
 from helmforge.api.middlewares import ClientAddressMiddleware
 from helmforge.core.errors import InputError
+from helmforge.server.app import state_of
 from helmforge.services.accounts import SOURCE_FAILURE_LIMIT
 from helmforge.services.settings import load_settings
 from tests.support.apps import make_app
@@ -35,7 +36,7 @@ def test_x_forwarded_for_from_an_untrusted_peer_does_not_escape_the_per_source_l
         assert refused.status_code == 401
         assert "too many failed sign-ins" in refused.text
     finally:
-        app.state.engine.dispose()
+        state_of(app).engine.dispose()
 
 
 async def _scope_through(middleware_of: Any, scope: dict[str, Any]) -> dict[str, Any]:
