@@ -22,6 +22,12 @@ stringData: {token: s3cret-value}
 apiVersion: v1
 kind: ServiceAccount
 metadata: {name: scraper, namespace: monitoring}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: scraper, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{kind: ServiceAccount, name: scraper, namespace: monitoring}]
 """
 
 
@@ -48,10 +54,12 @@ def test_template_init_prints_none_of_the_changes_it_made(tmp_path: Path) -> Non
         "sets its own value on every object)",
         "changed: Secret/token: values of token became required parameters without defaults "
         "(the imported values were dropped)",
+        "changed: RoleBinding/scraper: still refers to ServiceAccount monitoring/scraper, which "
+        "now installs into the release namespace: edit that namespace in the template",
         "changed: metadata.namespace monitoring removed from ServiceAccount/scraper: they "
         "install into the release namespace",
-        "changed: metadata.namespace shop removed from ConfigMap/settings, Secret/token: they "
-        "install into the release namespace",
+        "changed: metadata.namespace shop removed from ConfigMap/settings, Secret/token, "
+        "RoleBinding/scraper: they install into the release namespace",
         "changed: the objects came from 2 namespaces (monitoring, shop); the chart installs all "
         "of them into the one release namespace (split the input into one template per "
         "namespace to keep them apart)",

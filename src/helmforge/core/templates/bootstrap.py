@@ -406,6 +406,8 @@ class _Builder:
         RoleBinding subjects, and the Services behind webhooks and APIServices: the objects
         they name move into the release namespace.
         """
+        if len(self.namespaces) > 1:
+            self.stranded_references(resources)
         if len(self.namespaces) != 1:
             return
         namespace = next(iter(self.namespaces))
@@ -420,6 +422,22 @@ class _Builder:
                         "subjects, webhook and APIService Services)",
                     )
                     holder["namespace"] = placeholder
+
+    def stranded_references(self, resources: list[dict[str, Any]]) -> None:
+        """With several namespaces there is no one value to follow: name each reference that
+        still points at an imported object's old namespace."""
+        moved = {namespace: set(objects) for namespace, objects in self.moved.items()}
+        for resource in resources:
+            manifest = resource["manifest"]
+            owner = f"{manifest.get('kind')}/{manifest['metadata'].get('name')}"
+            for holder in _namespace_references(manifest):
+                namespace, name = holder.get("namespace"), holder.get("name")
+                kind = holder.get("kind", "Service")
+                if isinstance(namespace, str) and f"{kind}/{name}" in moved.get(namespace, ()):
+                    self.notes.append(
+                        f"{owner}: still refers to {kind} {namespace}/{name}, which now installs "
+                        "into the release namespace: edit that namespace in the template"
+                    )
 
 
 def _namespace_references(manifest: dict[str, Any]) -> list[dict[str, Any]]:
