@@ -141,7 +141,11 @@ def test_read_refuses_too_many_files() -> None:
     ids=["empty", "not-gzip", "not-tar", "header-only"],
 )
 def test_read_refuses_damaged_archives(data: bytes) -> None:
-    with pytest.raises(InputError):
+    with pytest.raises(
+        InputError,
+        match=r"^<archive>: (not a gzip-compressed archive|not a valid tar archive|the gzip "
+        r"stream is truncated)",
+    ):
         read_chart_archive(data)
 
 
@@ -190,9 +194,9 @@ def test_folder_refuses_dangling_links_pipes_and_budgets(tmp_path: Path) -> None
     with pytest.raises(InputError, match="device, pipe or socket"):
         read_chart_folder(chart)
     (chart / "pipe").unlink()
-    with pytest.raises(TooLargeError):
+    with pytest.raises(TooLargeError, match=r"/demo: more than 2 files$"):
         read_chart_folder(chart, max_files=2)
-    with pytest.raises(TooLargeError):
+    with pytest.raises(TooLargeError, match=r"/demo: Chart\.yaml: more than 10 bytes of files$"):
         read_chart_folder(chart, max_bytes=10)
     with pytest.raises(InputError, match="cannot open"):
         read_chart_folder(tmp_path / "missing")

@@ -145,7 +145,7 @@ contexts:
 current-context: test
 """
     )
-    with pytest.raises(ExternalServiceError) as caught:
+    with pytest.raises(ExternalServiceError, match=r"^the cluster cannot be reached: ") as caught:
         kube_cluster.fetch_objects(
             [ClusterRequest("v1", "ConfigMap", "default")],
             kubeconfig=str(kubeconfig),

@@ -126,7 +126,12 @@ def test_wrong_password_is_an_authentication_error_without_the_secret(
     for text in (str(e.value), repr(e.value), repr(client), caplog.text):
         assert CANARY_PASSWORD not in text
     anonymous = Registry(f"oci://{basic_registry.authority}/x", plain_http=True)
-    with RegistryClient(anonymous, retry=FAST) as client, pytest.raises(AuthenticationError):
+    with (
+        RegistryClient(anonymous, retry=FAST) as client,
+        pytest.raises(
+            AuthenticationError, match=r"asks for a username and password \(GET x/demo\)"
+        ),
+    ):
         client.list_tags("x/demo")
 
 

@@ -35,7 +35,7 @@ def test_change_password_with_a_token(api: Api) -> None:
     state = accounts.signed_in_user(api.sessions, admin.id)
     assert state is not None
     assert not state.must_change_password
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationError, match=r"^invalid user name or password$"):
         accounts.authenticate_password(api.sessions, "admin", api.admin_password, source="t")
 
 

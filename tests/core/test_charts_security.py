@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,9 @@ def test_lint_would_catch_executed_injection(tmp_path: Path) -> None:
     """The oracle works: the same text pasted as template code is an error."""
     folder = write_chart(render(), tmp_path)
     (folder / "templates" / "bad.yaml").write_text(f"a: {LOOKUP}\n")
-    with pytest.raises(AssertionError):
+    with pytest.raises(
+        AssertionError, match=r"^Helm lint failed for .*: .*'Severity': 3, 'Path': 'templates/'"
+    ):
         assert_helm_lints(folder)
 
 
@@ -201,7 +204,10 @@ def test_escape_text_leaves_no_delimiter_pairs() -> None:
 @pytest.mark.parametrize("name", ["..", "a/b", "Foo_Bar", "", "x" * 54])
 def test_row13_bad_chart_names_are_rejected(name: str) -> None:
     raw = {"product": name, "customer": "c", "environment": "e", "instance": "i", "version": "1"}
-    with pytest.raises(InputError):
+    with pytest.raises(
+        InputError,
+        match=rf"^invalid context: (product|chart name) '{re.escape(name)}",
+    ):
         parse_context(raw)
 
 

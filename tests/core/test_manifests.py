@@ -81,7 +81,9 @@ def test_bad_yaml_names_the_source_and_line() -> None:
 
 
 def test_oversized_input_is_refused_before_parsing() -> None:
-    with pytest.raises(TooLargeError):
+    with pytest.raises(
+        TooLargeError, match=r"^big\.yaml: 500 bytes is over the limit of 100 bytes$"
+    ):
         read_manifests("a: 1\n" * 100, source="big.yaml", limits=YamlLimits(max_bytes=100))
 
 

@@ -7,6 +7,7 @@ import io
 import json
 import pickle
 import random
+import re
 import tarfile
 
 import pytest
@@ -69,19 +70,16 @@ def test_references_parse(text: str, expected: OciReference) -> None:
     ],
 )
 def test_invalid_references_say_what_is_valid(text: str) -> None:
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(
+        InputError, match=r"^reference: .*(expected|is invalid: use|is out of range 1-65535)"
+    ):
         parse_reference(text)
-    assert (
-        "expected" in str(caught.value)
-        or "invalid" in str(caught.value)
-        or "range" in str(caught.value)
-    )
 
 
 def test_repository_is_path_slash_chart_name() -> None:
     assert repository_for(parse_reference("oci://h/a/b"), "demo") == "a/b/demo"
     assert repository_for(parse_reference("oci://h"), "demo") == "demo"
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=r"^name: chart name 'Foo_Bar' is invalid: "):
         repository_for(parse_reference("oci://h/a"), "Foo_Bar")
 
 
@@ -96,7 +94,10 @@ def test_tags_replace_plus_and_read_back() -> None:
 def test_invalid_versions_rejected(bad: str) -> None:
     with pytest.raises(InputError, match="SemVer"):
         parse_semver(bad)
-    with pytest.raises(InputError):
+    with pytest.raises(
+        InputError,
+        match=rf"^version: {re.escape(repr(bad))} is not a SemVer version: expected MAJOR\.MINOR",
+    ):
         tag_for_version(bad)
 
 
@@ -140,7 +141,7 @@ def test_version_policies() -> None:
         resolve_version("newest")
     with pytest.raises(InputError, match="appVersion"):
         resolve_version("app", app_version="v1")
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=r"^version: policy explicit needs a version$"):
         resolve_version("explicit")
 
 
@@ -205,7 +206,7 @@ def test_bad_archives_rejected_with_reason(content: bytes, message: str) -> None
 
 def test_gzip_bomb_rejected() -> None:
     bomb = gzip.compress(b"\0" * (65 << 20))
-    with pytest.raises(TooLargeError):
+    with pytest.raises(TooLargeError, match=r"^archive unpacks to more than 64 MiB$"):
         read_chart_metadata(bomb)
 
 
@@ -228,7 +229,7 @@ def test_secrets_never_print() -> None:
     for text in (str(secret), repr(secret), f"{secret}", repr(registry), str(registry)):
         assert "canary-xyz" not in text
     assert secret.reveal() == "canary-xyz"
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="a Secret is not picklable"):
         pickle.dumps(secret)
     with pytest.raises(InputError, match="both"):
         Registry("oci://h/p", username="u")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from helmforge.core.templates.placeholders import (
@@ -41,7 +43,7 @@ def test_double_dollar_escapes_a_placeholder() -> None:
     ["${values.}", "${values.a..b}", "${values.1a}", "${ctx.}", "${ctx.a.b}", "${values.a"],
 )
 def test_malformed_placeholders_are_errors(text: str) -> None:
-    with pytest.raises(PlaceholderError):
+    with pytest.raises(PlaceholderError, match=re.escape(repr(text))):
         parse_placeholders(text)
 
 

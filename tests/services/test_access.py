@@ -121,12 +121,16 @@ def test_developers_bound_everywhere_act_only_in_the_configured_development_envi
     )
     dave = Principal(name="dave", role="developer", kind="user", id=4)
     sandbox = Target.of_context("shop", "acme", "sandbox", "a1")
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(
+        PermissionDeniedError, match=r"^dave may not values\.update on shop/acme/sandbox/a1: "
+    ):
         access.require(sessions, dave, "values.update", sandbox)
     assert access.require(
         sessions, dave, "values.update", sandbox, development_environments=frozenset({"sandbox"})
     )
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(
+        PermissionDeniedError, match=r"^dave may not values\.update on shop/acme/prod/eu1: "
+    ):
         access.require(sessions, dave, "values.update", PROD)
 
 
@@ -142,7 +146,9 @@ def test_policy_import_replaces_everything_and_export_gives_it_back(
     assert access.require(
         sessions, OLGA, "values.update", Target.of_context("acme", "x", "prod", "a")
     )
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(
+        PermissionDeniedError, match=r"^olga may not values\.update on shop/acme/prod/eu1: "
+    ):
         access.require(sessions, OLGA, "values.update", PROD)
     exported = access.export_policy(sessions, actor=ADMIN)
     assert exported == (

@@ -139,9 +139,9 @@ def test_tokens_are_hashed_and_revocable_at_once(sessions: sessionmaker[Session]
         columns = session.execute(sa.text("SELECT * FROM api_tokens")).one()
     assert created.token not in str(columns)
     accounts.revoke_token(sessions, created.view.id, actor=SYSTEM)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationError, match=r"^invalid or revoked API token$"):
         accounts.principal_for_token(sessions, created.token)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationError, match=r"^invalid or revoked API token$"):
         accounts.principal_for_token(sessions, created.token[:-1] + "x")
 
 
@@ -153,7 +153,7 @@ def test_first_admin_is_created_once_with_a_generated_password(
 
 def test_only_admins_create_users(sessions: sessionmaker[Session]) -> None:
     alice = accounts.authenticate_password(sessions, "alice", PASSWORD, source="10.5.0.1")
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match=r"^only an admin may create users$"):
         accounts.create_user(sessions, "bob", role="admin", password=PASSWORD, actor=alice)
 
 
@@ -183,7 +183,7 @@ def test_change_password_proves_the_current_one(sessions: sessionmaker[Session])
     accounts.change_password(
         sessions, actor=alice, current_password=PASSWORD, new_password=NEW_PASSWORD
     )
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationError, match=r"^invalid user name or password$"):
         accounts.authenticate_password(sessions, "alice", PASSWORD, source="10.0.0.9")
     assert accounts.authenticate_password(sessions, "alice", NEW_PASSWORD, source="10.0.0.9")
     events = _audit_rows(sessions, "user.password_change")
@@ -250,9 +250,11 @@ def test_generated_admin_must_change_password(engine: Engine) -> None:
 
 def test_admin_set_password_forces_a_change(sessions: sessionmaker[Session]) -> None:
     alice = _alice(sessions)
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(
+        PermissionDeniedError, match=r"^only an admin may set another user's password$"
+    ):
         accounts.set_password(sessions, "alice", password=NEW_PASSWORD, actor=alice)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=r"^user 'nobody' does not exist$"):
         accounts.set_password(sessions, "nobody", password=NEW_PASSWORD, actor=SYSTEM)
     with pytest.raises(InputError, match="at least 12"):
         accounts.set_password(sessions, "alice", password="short", actor=SYSTEM)

@@ -46,7 +46,7 @@ def test_demo_imports_then_reimports_unchanged(database_url: str, shared_data: P
     entry = catalog.get_object(store.sessions, "Service/frontend", actor=ALICE)
     assert entry.body["spec"]["type"] == "ClusterIP"
     assert entry.imported_by == "alice"
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=r"^no Service/nope in the catalog$"):
         catalog.get_object(store.sessions, "Service/nope", actor=ALICE)
     store.engine.dispose()
 
@@ -138,7 +138,7 @@ def test_read_paths_checks_size_before_reading_and_reads_stdin(tmp_path: Path) -
         catalog.read_paths([str(tmp_path / "missing.yaml")])
     sources = catalog.read_paths(["-"], stdin=io.BytesIO(b"x: 1\n"))
     assert sources == [catalog.Source("<stdin>", b"x: 1\n")]
-    with pytest.raises(TooLargeError):
+    with pytest.raises(TooLargeError, match=r"^<stdin>: more than 100 bytes on stdin$"):
         catalog.read_paths(["-"], stdin=io.BytesIO(b"x" * 200), max_bytes=100)
 
 

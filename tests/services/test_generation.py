@@ -86,9 +86,13 @@ def test_overrides_reach_values_and_bad_ones_write_nothing(tmp_path: Path) -> No
     values = (out / "shop-acme-prod-a1" / "values.yaml").read_text()
     assert "replicaCount: 7" in values
     assert "logLevel: error" in values
-    for bad in ({"replicaCount": "three"}, {"replicaCont": 2}, {"service": {"port": 70000}}):
+    for bad, expected in [
+        ({"replicaCount": "three"}, "values.replicaCount: 'three' is not of type 'integer'"),
+        ({"replicaCont": 2}, r"values: unknown key\(s\) replicaCont; valid: autoscaling, "),
+        ({"service": {"port": 70000}}, r"values\.service\.port: 70000 is greater than the maximum"),
+    ]:
         fresh = tmp_path / "fresh"
-        with pytest.raises(InputError):
+        with pytest.raises(InputError, match=expected):
             generate_charts(EXAMPLE, [context()], out_dir=fresh, overrides=bad)
         assert not fresh.exists()
 
@@ -150,7 +154,7 @@ def test_write_outputs_is_all_or_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     good = ChartOutput("a", "1.0.0", archive=pack_chart("a", {"Chart.yaml": b"name: a\n"}))
     bad = ChartOutput("b", "1.0.0", files={"../escape": b"x"})
-    with pytest.raises((InputError, OSError)):
+    with pytest.raises(InputError, match=r"^b: path '\.\./escape' must not contain "):
         write_outputs([good, bad], out_dir=out)
     assert not out.exists() or listing(out) == []
     blocked = tmp_path / "file"
@@ -170,7 +174,9 @@ def test_template_file_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         str(broken) in str(problem) for problem in caught.value.problems
     )
     monkeypatch.setattr(generation, "MAX_TEMPLATE_BYTES", 10)
-    with pytest.raises(TooLargeError):
+    with pytest.raises(
+        TooLargeError, match=r"web-service\.yaml: \d+ bytes is over the template limit of 10 bytes$"
+    ):
         load_template(EXAMPLE)
 
 

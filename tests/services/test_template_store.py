@@ -3,6 +3,7 @@ the current state; published versions never change."""
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -92,7 +93,10 @@ def test_publish_racing_an_edit_never_changes_the_published_text(
     assert current.status == "published"
     expected = _text("late") if "edited" in outcomes else _text("original")
     assert current.content == expected
-    with pytest.raises(ConflictError):
+    with pytest.raises(
+        ConflictError,
+        match=r"^template web-service@1\.2\.0 is published: a published version never changes",
+    ):
         template_store.update_draft(
             sessions,
             "web-service",
@@ -114,7 +118,10 @@ def test_references_are_checked() -> None:
     assert template_store.parse_reference("web@1.2.0") == ("web", "1.2.0")
     assert template_store.parse_reference("web") == ("web", None)
     for bad in ("", "@1", "web@", "Web@1", "a@b@c", "web@\x00", "web@../x"):
-        with pytest.raises(InputError):
+        with pytest.raises(
+            InputError,
+            match=rf"^template reference {re.escape(repr(bad))} must be NAME or NAME@VERSION ",
+        ):
             template_store.parse_reference(bad)
 
 
