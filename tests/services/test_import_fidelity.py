@@ -697,3 +697,28 @@ def test_odd_selector_and_reference_shapes_do_not_crash_bootstrap() -> None:
     result = bootstrap_template(odd, name="odd", kubernetes_version="1.31")
     names = [r["manifest"]["metadata"]["name"] for r in result.document["spec"]["resources"]]
     assert names == ["m", "${ctx.name}-agg", "${ctx.name}-b", "s", "v"]
+
+
+def test_two_instances_collide_on_a_literal_cluster_scoped_name_without_a_word() -> None:
+    def warnings(name: str) -> list[str]:
+        role = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": [],
+        }
+        document = {
+            "apiVersion": "helmforge.dev/v1",
+            "kind": "Template",
+            "metadata": {"name": "r", "version": "0.1.0"},
+            "spec": {"kubernetesVersion": "1.31", "resources": [{"id": "role", "manifest": role}]},
+        }
+        template = parse_template(dump_yaml(document), source="r.yaml")
+        return [str(p) for p in validate_template(template, schemas=load_schema_set("1.31"))]
+
+    assert warnings("reader") == [
+        "r.yaml:14: spec.resources[0].manifest.metadata.name: warning: ClusterRole role is "
+        "cluster-scoped with the literal name 'reader': a second instance of this chart collides "
+        "with it; name it ${ctx.name}-reader"
+    ]
+    assert warnings("${ctx.name}-reader") == []

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from helmforge.core.contexts import Context
 from helmforge.core.schemas.validation import Validator
+from helmforge.core.templates.cluster_names import RENAMED_KINDS
 from helmforge.core.templates.layering import resolve_context_text
 from helmforge.core.templates.models import Problem
 from helmforge.core.templates.placeholders import ValuesRef, parse_placeholders, substitute_context
@@ -131,6 +132,17 @@ def check_template(template: Template, *, schemas: SchemaSet) -> list[Problem]:
                 Problem(
                     f"{resource.kind} {resource.id}: {problem}",
                     template.where((*base, "metadata", "name")),
+                )
+            )
+        if resource.kind in RENAMED_KINDS and "${" not in resource.name:
+            literal = resource.name
+            problems.append(
+                Problem(
+                    f"{resource.kind} {resource.id} is cluster-scoped with the literal name "
+                    f"{literal!r}: a second instance of this chart collides with it; name it "
+                    f"${{ctx.name}}-{literal}",
+                    template.where((*base, "metadata", "name")),
+                    "warning",
                 )
             )
         if resource.kind == "CustomResourceDefinition":
