@@ -243,3 +243,18 @@ def test_users_set_password_forces_a_change_at_sign_in(runner: CliRunner) -> Non
     missing = runner.invoke(app, ["users", "set-password", "nobody"])
     assert missing.exit_code == 1
     assert "does not exist" in missing.stderr
+
+
+def test_users_set_password_revoke_tokens_ends_the_users_api_tokens(runner: CliRunner) -> None:
+    assert runner.invoke(app, ["users", "create", "gina", "--role", "user"]).exit_code == 0
+    with _store() as sessions:
+        token = accounts.create_token(sessions, user="gina", actor=SYSTEM).token
+    kept = runner.invoke(app, ["users", "set-password", "gina"])
+    assert kept.exit_code == 0, kept.output
+    with _store() as sessions:
+        assert accounts.principal_for_token(sessions, token).name == "gina"
+    revoked = runner.invoke(app, ["users", "set-password", "gina", "--revoke-tokens"])
+    assert revoked.exit_code == 0, revoked.output
+    assert "revoked 1 API token(s) of gina" in revoked.stderr
+    with _store() as sessions, pytest.raises(AuthenticationError):
+        accounts.principal_for_token(sessions, token)

@@ -1,8 +1,10 @@
-"""``/api/v1/account/password``: the caller changes their own password.
+"""``/api/v1/account/password``: the caller changes their own password;
+``/api/v1/users/{name}/password``: an administrator resets someone's.
 
-The body is read here rather than by FastAPI's validation, whose error answers would echo the
-submitted body, passwords included. Changing the password signs out every web session of the
-user (the caller's own too, when it came with the session cookie).
+The bodies are read here rather than by FastAPI's validation, whose error answers would echo
+the submitted body, passwords included. Changing the password signs out every web session of
+the user (the caller's own too, when it came with the session cookie); a reset can also revoke
+every API token of the user (``revoke_tokens``).
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 __all__ = ["router"]
 
 import functools
+from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from helmforge.api.bodies import json_body_spec, read_secret_json_body
@@ -52,3 +55,48 @@ async def change_password(request: Request, sessions: SessionsDep, actor: Princi
     )
     await anyio.to_thread.run_sync(change)  # Argon2id takes tens of milliseconds
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    password: SecretStr = Field(max_length=4096, description="the one-time password to set")
+    revoke_tokens: bool = Field(
+        default=False, description="also revoke every API token of the user (a compromise)"
+    )
+
+
+class PasswordResetPublic(BaseModel):
+    user: str
+    must_change_password: bool
+    tokens_revoked: int
+
+
+_RESET_BODY = json_body_spec(PasswordReset)
+
+
+@router.post("/users/{name}/password", openapi_extra=_RESET_BODY)
+async def reset_password(
+    name: Annotated[str, Path(min_length=1, max_length=64)],
+    request: Request,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+) -> PasswordResetPublic:
+    """Set a user's password (admins only): their web sessions end, they must change it at the
+    next sign-in, and with ``revoke_tokens`` their API tokens stop working too."""
+    body = await read_secret_json_body(
+        request,
+        PasswordReset,
+        what="password reset",
+        expected='a JSON object {"password", "revoke_tokens"}',
+    )
+    reset = functools.partial(
+        accounts.set_password,
+        sessions,
+        name,
+        password=body.password.get_secret_value(),
+        actor=actor,
+        revoke_tokens=body.revoke_tokens,
+    )
+    revoked = await anyio.to_thread.run_sync(reset)  # Argon2id takes tens of milliseconds
+    return PasswordResetPublic(user=name, must_change_password=True, tokens_revoked=revoked)

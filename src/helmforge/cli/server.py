@@ -179,17 +179,29 @@ def set_password(
     name: Annotated[str, typer.Argument(help="The user whose password to set.")],
     *,
     password_stdin: PasswordStdin = False,
+    revoke_tokens: Annotated[
+        bool,
+        typer.Option(
+            "--revoke-tokens",
+            envvar="HELMFORGE_REVOKE_TOKENS",
+            help="Also revoke every API token of the user (after a compromise).",
+        ),
+    ] = False,
 ) -> None:
     """Set a user's password (as an admin); they must change it at their next sign-in, and
-    their browsers are signed out."""
+    their browsers are signed out (with --revoke-tokens, their API tokens stop working too)."""
     from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
     with reporting_errors():
         password = _new_password(from_stdin=password_stdin)
         with _sessions() as sessions:
-            accounts.set_password(sessions, name, password=password, actor=SYSTEM)
+            revoked = accounts.set_password(
+                sessions, name, password=password, actor=SYSTEM, revoke_tokens=revoke_tokens
+            )
     typer.echo(f"set the password of {name}; they must change it when they sign in", err=True)
+    if revoke_tokens:
+        typer.echo(f"revoked {revoked} API token(s) of {name}", err=True)
     if not password_stdin:
         typer.echo(password)
 

@@ -540,12 +540,19 @@ def change_password(
 
 
 def set_password(
-    sessions: sessionmaker[Session], name: str, *, password: str, actor: Principal
-) -> None:
+    sessions: sessionmaker[Session],
+    name: str,
+    *,
+    password: str,
+    actor: Principal,
+    revoke_tokens: bool = False,
+) -> int:
     """An admin sets user ``name``'s password; the user must change it at their next sign-in.
 
-    Signs out every web session of that user. Raises ``PermissionDeniedError`` (not an admin),
-    ``NotFoundError``, ``InputError`` (policy).
+    Signs out every web session of that user; with ``revoke_tokens`` also revokes every API
+    token of theirs (a reset after a compromise: the tokens were as good as the password), in
+    the same transaction and audit event. Returns how many tokens were revoked. Raises
+    ``PermissionDeniedError`` (not an admin), ``NotFoundError``, ``InputError`` (policy).
     """
     access.require(sessions, actor, "user.manage")
     if not _USER_NAME.match(name):
@@ -560,11 +567,27 @@ def set_password(
         row.password_hash = new_hash
         row.must_change_password = True
         closed = _close_web_sessions(session, row.id, keep=None)
+        revoked = 0
+        if revoke_tokens:
+            now = datetime.now(UTC)
+            tokens = session.scalars(
+                sa.select(ApiTokenRow).where(
+                    ApiTokenRow.user_id == row.id, ApiTokenRow.revoked_at.is_(None)
+                )
+            ).all()
+            for token in tokens:
+                token.revoked_at = now
+            revoked = len(tokens)
         audit.record(
             session,
             actor,
             "user.password_set",
             f"user:{name}",
             before=before,
-            after={"must_change_password": True, "sessions_closed": closed},
+            after={
+                "must_change_password": True,
+                "sessions_closed": closed,
+                "tokens_revoked": revoked,
+            },
         )
+    return revoked

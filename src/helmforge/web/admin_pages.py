@@ -96,7 +96,7 @@ def _users_page(
     form_name: str = "",
     form_role: str = "user",
     status_code: int = 200,
-    new_password: dict[str, str] | None = None,
+    new_password: dict[str, str | int | None] | None = None,
 ) -> Response:
     try:
         users = accounts.list_users(session_factory_of(request), actor=visitor.principal)
@@ -166,22 +166,35 @@ def create_user(request: Request, visitor: SignedIn, form: CheckedForm) -> Respo
 @router.post("/users/{name}/reset-password", response_class=HTMLResponse)
 def reset_password(request: Request, name: str, visitor: SignedIn, form: CheckedForm) -> Response:
     """An administrator gives user ``name`` a generated one-time password, shown this once;
-    their web sessions end and they choose their own password at the next sign-in."""
-    del form  # checked for its CSRF token
+    their web sessions end (and, with the box ticked, their API tokens are revoked) and they
+    choose their own password at the next sign-in."""
+    revoke_tokens = form_text(form, "revoke_tokens") == "on"
     if name == visitor.principal.name:
         return render_error(
             request, 422, "change your own password on the Account page", back_url="/account"
         )
     password = accounts.generate_password()
     try:
-        accounts.set_password(
-            session_factory_of(request), name, password=password, actor=visitor.principal
+        revoked = accounts.set_password(
+            session_factory_of(request),
+            name,
+            password=password,
+            actor=visitor.principal,
+            revoke_tokens=revoke_tokens,
         )
     except PermissionDeniedError as error:
         return render_error(request, 403, error.message)
     except HelmforgeError as error:
         return render_error(request, 404, error.message, back_url="/users")
-    return _users_page(request, visitor, new_password={"name": name, "secret": password})
+    return _users_page(
+        request,
+        visitor,
+        new_password={
+            "name": name,
+            "secret": password,
+            "tokens_revoked": revoked if revoke_tokens else None,
+        },
+    )
 
 
 def _details(before: object, after: object) -> str:
