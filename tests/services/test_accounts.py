@@ -278,7 +278,7 @@ def test_admin_set_password_forces_a_change(sessions: sessionmaker[Session]) -> 
 
 
 def test_password_change_signs_out_other_web_sessions(sessions: sessionmaker[Session]) -> None:
-    from helmforge.web.sessions import open_session, resolve_session
+    from helmforge.services.web_sessions import open_session, resolve_session
 
     alice = _alice(sessions)
     mine, _ = open_session(sessions, user_id=alice.id, lifetime=timedelta(hours=1))

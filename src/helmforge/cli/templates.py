@@ -29,30 +29,18 @@ def validate(
     do not fail the check.
     """
     with reporting_errors():
-        from helmforge.adapters.kubernetes_schemas import load_schema_set
         from helmforge.core.errors import InputError
-        from helmforge.core.templates.parsing import validate_template
-        from helmforge.services.generation import load_template
+        from helmforge.services.generation import check_template_file
 
         failed = 0
         for path in files:
             try:
-                template = load_template(path)
+                problems = check_template_file(path)
             except InputError as error:
                 failed += 1
                 for item in error.problems or (error,):
                     typer.echo(str(item), err=True)
                 continue
-            try:
-                schemas = load_schema_set(
-                    template.kubernetes_version,
-                    location=template.where(("spec", "kubernetesVersion")),
-                )
-            except InputError as error:
-                failed += 1
-                typer.echo(str(error), err=True)
-                continue
-            problems = validate_template(template, schemas=schemas)
             for problem in problems:
                 typer.echo(str(problem), err=True)
             if any(problem.is_error for problem in problems):

@@ -469,7 +469,7 @@ def _check_password_policy(password: str, *, name: str) -> None:
 
 
 def _session_digest(session_id: str) -> str:
-    # The same digest web sessions are stored under (web/sessions.py): the cookie's SHA-256.
+    # The digest services/web_sessions.py stores sessions under: the cookie value's SHA-256.
     return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "list_builds",
     "preview_chart",
     "target_of",
+    "values_schema_of",
 ]
 
 import hashlib
@@ -43,6 +44,7 @@ from helmforge.core.charts.rendering import effective_values, render_chart
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError, NotFoundError
 from helmforge.core.templates.models import Template
+from helmforge.core.templates.value_schemas import values_schema
 from helmforge.services import access, audit
 from helmforge.services.template_store import (
     TemplateVersionView,
@@ -156,6 +158,13 @@ def _render(
         generator_version=__version__,
     )
     return chart.name, chart.version, chart.app_version, dict(chart.files)
+
+
+def values_schema_of(template: Template) -> dict[str, Any]:
+    """The values.schema.json of ``template``, checked against the Kubernetes schemas of its
+    version (the web UI builds its values form from it); ``InputError`` for an unknown
+    Kubernetes version."""
+    return values_schema(template, schemas=load_schema_set(template.kubernetes_version))
 
 
 _INSERT_BUILD = sa.insert(ChartBuildRow.metadata.tables[ChartBuildRow.__tablename__])

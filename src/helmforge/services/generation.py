@@ -18,6 +18,7 @@ __all__ = [
     "ChartOutput",
     "GenerationResult",
     "TemplateSource",
+    "check_template_file",
     "generate_charts",
     "load_template",
     "package_chart_folder",
@@ -46,8 +47,8 @@ from helmforge.adapters.archives import (
 from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.core.contexts import Context
 from helmforge.core.errors import InputError, Location, TooLargeError
-from helmforge.core.templates.models import Template
-from helmforge.core.templates.parsing import parse_template
+from helmforge.core.templates.models import Problem, Template
+from helmforge.core.templates.parsing import parse_template, validate_template
 from helmforge.core.versions import is_semver
 from helmforge.core.yaml_codec import load_single
 
@@ -112,6 +113,20 @@ def load_template(source: TemplateSource) -> Template:
             f"cannot read template: {error.strerror}", location=Location(str(source))
         ) from None
     return parse_template(content, source=str(source))
+
+
+def check_template_file(path: Path) -> list[Problem]:
+    """Every problem of the template file at ``path`` against the Kubernetes schemas of its
+    ``spec.kubernetesVersion`` (warnings included; sorted by location).
+
+    Raises ``InputError`` like ``load_template`` when the file cannot be read or parsed, and
+    naming ``spec.kubernetesVersion`` when helmforge has no schemas for that version.
+    """
+    template = load_template(path)
+    schemas = load_schema_set(
+        template.kubernetes_version, location=template.where(("spec", "kubernetesVersion"))
+    )
+    return validate_template(template, schemas=schemas)
 
 
 @dataclass(slots=True)

@@ -18,14 +18,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from helmforge.core.errors import AuthenticationError
 from helmforge.services.accounts import authenticate_password
+from helmforge.services.web_sessions import close_session, open_session
 from helmforge.web.sessions import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     check_csrf,
-    close_session,
     new_token,
-    open_session,
 )
 from helmforge.web.views import CheckedForm, current_visitor, form_text, render, session_factory_of
 

@@ -9,7 +9,7 @@ a valid form builds and records the chart and leads to its page: every file, and
 
 from __future__ import annotations
 
-__all__ = ["changed_values", "router"]
+__all__ = ["router"]
 
 import json
 from collections.abc import Mapping
@@ -20,13 +20,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData
 
-from helmforge.adapters.kubernetes_schemas import load_schema_set
 from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import CONTEXT_KEYS, parse_context
 from helmforge.core.errors import HelmforgeError, InputError, NotFoundError
-from helmforge.core.templates.layering import matches
+from helmforge.core.templates.layering import changed_values, unset_required
 from helmforge.core.templates.models import Template
-from helmforge.core.templates.value_schemas import values_schema
 from helmforge.core.yaml_codec import dump_yaml
 from helmforge.services import chart_builds, template_store
 from helmforge.web.schema_forms import build_fields, read_submission
@@ -57,20 +55,6 @@ _CONTEXT_HINTS = {
     "instance": "Lower-case letters, digits and '-', e.g. 01 or a1.",
     "version": "The application version, e.g. 3.4.0 (also the chart version when SemVer).",
 }
-
-
-def changed_values(submitted: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of ``submitted`` that differ from ``base`` (maps compared key by key)."""
-    changed: dict[str, Any] = {}
-    for key, value in submitted.items():
-        current = base.get(key)
-        if isinstance(value, Mapping) and isinstance(current, Mapping):
-            inner = changed_values(value, current)
-            if inner:
-                changed[key] = inner
-        elif key not in base or value != current:
-            changed[key] = value
-    return changed
 
 
 def _lookup(values: Mapping[str, Any], dotted: str) -> Any:
@@ -194,7 +178,7 @@ def generate(request: Request, visitor: SignedIn, form: CheckedForm) -> Response
         return _page(request, status_code=422, context_errors=_context_errors(error), **page)
     try:
         _view, template = template_store.load_published(sessions, reference, actor=actor)
-        schema = values_schema(template, schemas=load_schema_set(template.kubernetes_version))
+        schema = chart_builds.values_schema_of(template)
     except HelmforgeError as error:
         status = 404 if isinstance(error, NotFoundError) else 422
         return _page(request, status_code=status, problems=[_problem(error.message)], **page)
@@ -202,29 +186,6 @@ def generate(request: Request, visitor: SignedIn, form: CheckedForm) -> Response
     return _values_step(
         request, form, sessions=sessions, actor=actor, template=template, schema=schema, page=page
     )
-
-
-def _leaf_paths(values: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> set[str]:
-    paths: set[str] = set()
-    for key, value in values.items():
-        path = (*prefix, key)
-        paths.add(".".join(path))
-        if isinstance(value, Mapping):
-            paths |= _leaf_paths(value, path)
-    return paths
-
-
-def _missing_required(template: Template, context: Mapping[str, str]) -> list[tuple[str, ...]]:
-    """Parameters without a default that no matching layer sets: the visitor must fill them."""
-    set_by_layers: set[str] = set()
-    for layer in template.layers:
-        if matches(layer.when, context):
-            set_by_layers |= _leaf_paths(layer.values)
-    return [
-        parameter.path
-        for dotted, parameter in template.parameters.items()
-        if not parameter.has_default and dotted not in set_by_layers
-    ]
 
 
 def _blank_tree(paths: list[tuple[str, ...]]) -> dict[str, Any]:
@@ -259,7 +220,7 @@ def _values_step(
     posted = {key: value for key, value in form.multi_items() if isinstance(value, str)}
     has_values = any(key.startswith("v.") for key in posted)
     submitted, errors = read_submission(schema, posted) if has_values else ({}, {})
-    missing = _missing_required(template, raw_context)
+    missing = unset_required(template, raw_context)
     problems: list[dict[str, Any]] = []
     try:
         # Required values nobody sets yet get a stand-in, so defaults and layers still show.

@@ -45,12 +45,11 @@ from helmforge.core.access.principals import Principal
 from helmforge.core.errors import HelmforgeError, http_status_for
 from helmforge.services.accounts import signed_in_user
 from helmforge.services.app_state import STATE_ATTRIBUTE, AppState
+from helmforge.services.web_sessions import SessionState, resolve_session
 from helmforge.web.sessions import (
     CSRF_FIELD,
     SESSION_COOKIE,
-    SessionState,
     check_csrf,
-    resolve_session,
 )
 
 MAX_FORM_PART_BYTES = 4 * 1024 * 1024

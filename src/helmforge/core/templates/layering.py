@@ -8,7 +8,14 @@ Provenance records, per parameter, the last source that set it: ``"default"``,
 
 from __future__ import annotations
 
-__all__ = ["deep_merge", "effective_values", "matches", "resolve_context_text"]
+__all__ = [
+    "changed_values",
+    "deep_merge",
+    "effective_values",
+    "matches",
+    "resolve_context_text",
+    "unset_required",
+]
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -24,6 +31,45 @@ if TYPE_CHECKING:
 def matches(when: Mapping[str, tuple[str, ...]], context: Mapping[str, str]) -> bool:
     """True when every key of ``when`` has the context's value among its options."""
     return all(context.get(key) in options for key, options in when.items())
+
+
+def unset_required(template: Template, context: Mapping[str, str]) -> list[tuple[str, ...]]:
+    """The paths of parameters without a default that no layer matching ``context`` sets:
+    whoever builds the chart must give them."""
+    set_by_layers: set[str] = set()
+    for layer in template.layers:
+        if matches(layer.when, context):
+            set_by_layers |= _dotted_paths(layer.values)
+    return [
+        parameter.path
+        for dotted, parameter in template.parameters.items()
+        if not parameter.has_default and dotted not in set_by_layers
+    ]
+
+
+def _dotted_paths(values: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> set[str]:
+    paths: set[str] = set()
+    for key, value in values.items():
+        path = (*prefix, key)
+        paths.add(".".join(path))
+        if isinstance(value, Mapping):
+            paths |= _dotted_paths(value, path)
+    return paths
+
+
+def changed_values(submitted: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of ``submitted`` that differ from ``base`` (maps compared key by key): the
+    overrides that, merged over ``base``, give ``submitted`` where it speaks."""
+    changed: dict[str, Any] = {}
+    for key, value in submitted.items():
+        current = base.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            inner = changed_values(value, current)
+            if inner:
+                changed[key] = inner
+        elif key not in base or value != current:
+            changed[key] = value
+    return changed
 
 
 def resolve_context_text(node: Any, context: Mapping[str, str]) -> Any:

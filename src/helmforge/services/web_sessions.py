@@ -1,0 +1,99 @@
+"""Browser sessions of the web UI, stored in the database.
+
+The cookie carries a random session id; the database keeps only its SHA-256 with the user's
+id, a per-session CSRF token and an expiry. ``open_session`` stores one (purging expired
+ones), ``resolve_session`` finds the live session behind a cookie value, ``close_session``
+forgets one (logout). The pages (``web/``) read and write the cookie; only this service
+touches the table.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SessionState", "close_session", "open_session", "resolve_session"]
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.storage.web_tables import WebSession
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """A live session: whose it is and the CSRF token its forms must echo."""
+
+    user_id: int
+    csrf_token: str
+    expires_at: datetime
+
+
+def _new_token() -> str:
+    # 256 random bits, URL-safe: the session id of the cookie, or a session's CSRF token.
+    return secrets.token_urlsafe(32)
+
+
+def _digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands timezone-aware columns back naive; they were written in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def open_session(
+    sessions: sessionmaker[Session],
+    *,
+    user_id: int,
+    lifetime: timedelta,
+    now: datetime | None = None,
+) -> tuple[str, SessionState]:
+    """Store a new session for user ``user_id``; return the cookie value and its state.
+
+    Expired sessions are purged on the way, so the table does not grow without bound.
+    """
+    moment = now or datetime.now(UTC)
+    session_id = _new_token()
+    state = SessionState(user_id=user_id, csrf_token=_new_token(), expires_at=moment + lifetime)
+    with sessions.begin() as db:
+        db.execute(sa.delete(WebSession).where(WebSession.expires_at < moment))
+        db.add(
+            WebSession(
+                id_hash=_digest(session_id),
+                user_id=user_id,
+                csrf_token=state.csrf_token,
+                created_at=moment,
+                expires_at=state.expires_at,
+            )
+        )
+    return session_id, state
+
+
+def resolve_session(
+    sessions: sessionmaker[Session], session_id: str | None, *, now: datetime | None = None
+) -> SessionState | None:
+    """The live session behind a cookie value, or ``None`` if unknown or expired."""
+    if not session_id or len(session_id) > 200:
+        return None
+    with sessions() as db:
+        row = db.get(WebSession, _digest(session_id))
+        if row is None:
+            return None
+        state = SessionState(
+            user_id=row.user_id, csrf_token=row.csrf_token, expires_at=_aware(row.expires_at)
+        )
+    if state.expires_at <= (now or datetime.now(UTC)):
+        close_session(sessions, session_id)
+        return None
+    return state
+
+
+def close_session(sessions: sessionmaker[Session], session_id: str | None) -> None:
+    """Forget a session (logout); unknown ids are ignored."""
+    if session_id:
+        with sessions.begin() as db:
+            db.execute(sa.delete(WebSession).where(WebSession.id_hash == _digest(session_id)))
