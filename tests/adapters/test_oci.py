@@ -339,7 +339,7 @@ def test_lost_upload_session_restarts(
     fault_proxy.add(Fault("PUT", r"/blobs/uploads/", "hook", hook=forget_sessions))
     artifact = build_artifact(make_chart())
     push(client, "x/demo", artifact)
-    assert client.stats["uploads_restarted"] >= 1
+    assert client.stats["uploads_restarted"] == 1
     assert_complete(client, "x/demo", artifact)
 
 

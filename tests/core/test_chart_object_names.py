@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.charts.rendering import render_chart
+from helmforge.core.charts.rendering import RenderedChart, render_chart
 from helmforge.core.errors import InputError
 from helmforge.core.templates.parsing import parse_template, validate_template
 from tests.support.charts import context
@@ -44,13 +44,16 @@ spec:
 SCHEMAS = load_schema_set("1.31")
 
 
-def _render(**changes: str) -> None:
+def _render(**changes: str) -> RenderedChart:
     template = parse_template(TEMPLATE, source="names.yaml")
-    render_chart(template, context(**changes), schemas=SCHEMAS, generator_version="0.0.0")
+    return render_chart(template, context(**changes), schemas=SCHEMAS, generator_version="0.0.0")
 
 
 def test_short_names_render() -> None:
-    _render(version="1.2.3")
+    chart = _render(version="1.2.3")
+    text = b"".join(chart.files.values()).decode()
+    assert "ledger-acme-prod-a1-backup" in text
+    assert "ledger-acme-prod-a1-migrate-1.2.3" in text
 
 
 def test_version_with_build_metadata_makes_job_name_invalid() -> None:

@@ -43,6 +43,7 @@ from tests.support.registry import (
     TokenIssuer,
     unique_path,
 )
+from tests.support.servers import UPPER_BOUND
 
 ALICE = local_operator("alice")
 OPERATOR = local_operator("ci")
@@ -137,14 +138,24 @@ def test_registry_killed_mid_push_and_restarted(
     private_registry: RegistryServer, fault_proxy: FaultProxy
 ) -> None:
     # RELIABILITY row 18: crash between blobs; every tag ends complete.
+    restarted = threading.Event()
+
+    def restart() -> None:
+        private_registry.start()
+        restarted.set()
+
     def crash() -> None:
         private_registry.kill()
-        threading.Timer(0.4, private_registry.start).start()
+        threading.Thread(target=restart, daemon=True).start()
+
+    def pause(_seconds: float) -> None:
+        # A retry waits for the restart, however long this machine takes for it.
+        assert restarted.wait(UPPER_BOUND), "the registry did not come back"
 
     fault_proxy.add(Fault("PUT", r"/blobs/uploads/", "hook", times=1, hook=crash))
     registry = Registry(f"oci://{fault_proxy.authority}/charts", plain_http=True)
     given = archives(8)
-    with RegistryClient(registry, retry=FAST) as client:
+    with RegistryClient(registry, retry=FAST, sleep=pause) as client:
         results = publish_archives(given, registry, client=client, workers=4, actor=OPERATOR)
         assert [r.error for r in results] == [None] * 8
         assert client.stats["connection_errors"] >= 1
