@@ -8,7 +8,12 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from helmforge.services.web_sessions import close_session, open_session, resolve_session
+from helmforge.services.web_sessions import (
+    MAX_SESSIONS_PER_USER,
+    close_session,
+    open_session,
+    resolve_session,
+)
 
 
 def test_sessions_are_stored_hashed_expire_and_close(
@@ -42,3 +47,25 @@ def test_expired_sessions_are_purged_when_new_ones_open(
     with engine.connect() as connection:
         count = connection.execute(sa.text("SELECT count(*) FROM web_sessions")).scalar_one()
     assert count == 1
+
+
+def test_unlimited_sessions_per_user_signing_in_past_the_cap_ends_the_oldest(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    cookies = [
+        open_session(
+            sessions, user_id=3, lifetime=timedelta(hours=1), now=start + timedelta(seconds=n)
+        )[0]
+        for n in range(MAX_SESSIONS_PER_USER + 5)
+    ]
+    other, _ = open_session(sessions, user_id=4, lifetime=timedelta(hours=1), now=start)
+    later = start + timedelta(minutes=1)
+    alive = [resolve_session(sessions, cookie, now=later) is not None for cookie in cookies]
+    assert alive == [False] * 5 + [True] * MAX_SESSIONS_PER_USER
+    assert resolve_session(sessions, other, now=later) is not None  # other users keep theirs
+    with engine.connect() as connection:
+        count = connection.execute(
+            sa.text("SELECT count(*) FROM web_sessions WHERE user_id = 3")
+        ).scalar_one()
+    assert count == MAX_SESSIONS_PER_USER

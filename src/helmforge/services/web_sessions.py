@@ -9,7 +9,13 @@ touches the table.
 
 from __future__ import annotations
 
-__all__ = ["SessionState", "close_session", "open_session", "resolve_session"]
+__all__ = [
+    "MAX_SESSIONS_PER_USER",
+    "SessionState",
+    "close_session",
+    "open_session",
+    "resolve_session",
+]
 
 import hashlib
 import secrets
@@ -20,6 +26,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.web_tables import WebSession
+
+#: Live sessions one user may hold; signing in once more ends the oldest. Bounds the table
+#: (a script signing in in a loop) and what a stolen-but-forgotten cookie is worth.
+MAX_SESSIONS_PER_USER = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +64,25 @@ def open_session(
 ) -> tuple[str, SessionState]:
     """Store a new session for user ``user_id``; return the cookie value and its state.
 
-    Expired sessions are purged on the way, so the table does not grow without bound.
+    Expired sessions are purged on the way, and the user's oldest ones beyond
+    ``MAX_SESSIONS_PER_USER`` (this one counted) end, so the table does not grow without bound.
     """
     moment = now or datetime.now(UTC)
     session_id = _new_token()
     state = SessionState(user_id=user_id, csrf_token=_new_token(), expires_at=moment + lifetime)
     with sessions.begin() as db:
         db.execute(sa.delete(WebSession).where(WebSession.expires_at < moment))
+        newest = db.scalars(
+            sa.select(WebSession.id_hash)
+            .where(WebSession.user_id == user_id)
+            .order_by(WebSession.created_at.desc(), WebSession.id_hash)
+            .limit(MAX_SESSIONS_PER_USER - 1)
+        ).all()
+        db.execute(
+            sa.delete(WebSession).where(
+                WebSession.user_id == user_id, WebSession.id_hash.not_in(newest)
+            )
+        )
         db.add(
             WebSession(
                 id_hash=_digest(session_id),
