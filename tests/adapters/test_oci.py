@@ -44,6 +44,13 @@ pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
 FAST = RetryPolicy(attempts=5, base_delay=0.02, max_delay=0.5)
 
 
+def robot_at(authority: str) -> Registry:
+    """The robot account's view of ``oci://AUTHORITY/x`` over plain HTTP."""
+    return Registry(
+        f"oci://{authority}/x", plain_http=True, username=ROBOT, password=Secret(CANARY_PASSWORD)
+    )
+
+
 class Sleeps(list[float]):
     """The client's pauses between retries, recorded instead of waited: faults are counted."""
 
@@ -69,12 +76,7 @@ def assert_complete(client: RegistryClient, repository: str, artifact: ChartArti
 
 @pytest.fixture
 def robot_client(basic_registry: RegistryServer) -> Iterator[RegistryClient]:
-    registry = Registry(
-        f"oci://{basic_registry.authority}/x",
-        plain_http=True,
-        username=ROBOT,
-        password=Secret(CANARY_PASSWORD),
-    )
+    registry = robot_at(basic_registry.authority)
     with RegistryClient(registry, retry=FAST) as client:
         yield client
 
@@ -96,12 +98,7 @@ def test_robot_name_sent_byte_exact(basic_registry: RegistryServer) -> None:
     # RELIABILITY row 23: robot$proj+ci is what the registry receives, byte for byte.
     proxy = FaultProxy(basic_registry.port)
     try:
-        registry = Registry(
-            f"oci://{proxy.authority}/x",
-            plain_http=True,
-            username=ROBOT,
-            password=Secret(CANARY_PASSWORD),
-        )
+        registry = robot_at(proxy.authority)
         with RegistryClient(registry, retry=FAST) as client:
             assert client.list_tags(f"{unique_path()}/demo") == []
         decoded = {base64.b64decode(a.split()[1]) for a in proxy.authorizations}
@@ -138,12 +135,7 @@ def test_wrong_password_is_an_authentication_error_without_the_secret(
 def test_token_auth_push_and_read_back(
     token_registry: RegistryServer, token_issuer: TokenIssuer
 ) -> None:
-    registry = Registry(
-        f"oci://{token_registry.authority}/x",
-        plain_http=True,
-        username=ROBOT,
-        password=Secret(CANARY_PASSWORD),
-    )
+    registry = robot_at(token_registry.authority)
     repository = f"{unique_path()}/demo"
     artifact = build_artifact(make_chart())
     with RegistryClient(registry, retry=FAST) as client:
@@ -194,15 +186,6 @@ def token_proxy(token_registry: RegistryServer) -> Iterator[FaultProxy]:
     proxy.close()
 
 
-def _robot_at(proxy: FaultProxy) -> Registry:
-    return Registry(
-        f"oci://{proxy.authority}/x",
-        plain_http=True,
-        username=ROBOT,
-        password=Secret(CANARY_PASSWORD),
-    )
-
-
 def _bearers(proxy: FaultProxy) -> list[str]:
     return [a for a in proxy.authorizations if a.startswith("Bearer ")]
 
@@ -211,7 +194,7 @@ def test_expired_tokens_are_renewed_mid_push(
     token_proxy: FaultProxy, token_issuer: TokenIssuer
 ) -> None:
     # RELIABILITY row 22: a token expiring mid-push: re-authenticate and continue.
-    registry = _robot_at(token_proxy)
+    registry = robot_at(token_proxy.authority)
     repository = f"{unique_path()}/demo"
     first, second = build_artifact(make_chart()), build_artifact(make_chart(version="1.0.1"))
     clock = Clock()
@@ -246,7 +229,7 @@ def test_a_cached_token_the_registry_refuses_is_renewed(
         f'Bearer realm="{token_issuer.realm}",service="{SERVICE}",'
         f'scope="repository:{repository}:pull,push",error="invalid_token"'
     )
-    with RegistryClient(_robot_at(token_proxy), retry=FAST, clock=Clock()) as client:
+    with RegistryClient(robot_at(token_proxy.authority), retry=FAST, clock=Clock()) as client:
         client.push_blob(repository, artifact.config_digest, artifact.config)
         fetched = client.stats["tokens_fetched"]
         token_proxy.add(
@@ -421,12 +404,7 @@ def test_credentials_stay_with_the_registry(
     # A Location naming another host gets no Authorization header.
     proxy = FaultProxy(private_registry.port)
     try:
-        registry = Registry(
-            f"oci://{basic_registry.authority}/x",
-            plain_http=True,
-            username=ROBOT,
-            password=Secret(CANARY_PASSWORD),
-        )
+        registry = robot_at(basic_registry.authority)
         with RegistryClient(registry, retry=FAST) as client:
             assert client.list_tags(f"{unique_path()}/demo") == []  # learns basic auth
             elsewhere = f"http://{proxy.authority}/v2/x/demo/tags/list"

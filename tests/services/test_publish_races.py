@@ -15,18 +15,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.oci import RegistryClient
-from helmforge.adapters.secrets import new_key
 from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
 from helmforge.adapters.storage.publishing_tables import PushRow
 from helmforge.core.access.principals import SYSTEM
 from helmforge.core.errors import ConflictError
 from helmforge.core.oci.artifacts import layer_digest_of
 from helmforge.core.oci.chart_versions import tag_for_version
-from helmforge.core.secrets import Secret
 from helmforge.services import audit, chart_builds, registries, template_store
 from helmforge.services.publishing import ChartArchive, publish_archives
 from tests.support.charts import CONTEXT, example_text
-from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
+from tests.support.registries import create_lab_registry
+from tests.support.registry import RegistryServer
 
 pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
 
@@ -51,17 +50,7 @@ def store(database_url: str, basic_registry: RegistryServer) -> Iterator[Store]:
     try:
         migrate(engines[0])
         sessions = [session_factory(engine) for engine in engines]
-        key = new_key()
-        registries.create_registry(
-            sessions[0],
-            name="lab",
-            url=f"oci://{basic_registry.authority}/{unique_path()}",
-            key=key,
-            actor=SYSTEM,
-            username=ROBOT,
-            password=Secret(CANARY_PASSWORD),
-            plain_http=True,
-        )
+        key = create_lab_registry(sessions[0], basic_registry.authority)
         yield Store(sessions=sessions, key=key)
     finally:
         for engine in engines:

@@ -15,12 +15,12 @@ from helmforge.adapters.secrets import new_key
 from helmforge.core.access.principals import SYSTEM, local_operator
 from helmforge.core.errors import ExternalServiceError
 from helmforge.core.oci.references import Registry
-from helmforge.core.secrets import Secret
 from helmforge.services import chart_builds, registries, template_store
 from helmforge.services.publishing import ChartArchive, publish_archives
 from tests.support.charts import CONTEXT, example_text
 from tests.support.oci_charts import make_chart
-from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
+from tests.support.registries import create_lab_registry
+from tests.support.registry import RegistryServer
 
 OPERATOR = local_operator("ci")
 
@@ -35,17 +35,7 @@ def test_recorder_keeps_every_successful_push(
             r[0] for r in connection.execute(sa.text("SELECT version_num FROM alembic_version"))
         }
     assert "publishing_0001" in heads
-    key = new_key()
-    registries.create_registry(
-        sessions,
-        name="lab",
-        url=f"oci://{basic_registry.authority}/{unique_path()}",
-        key=key,
-        actor=SYSTEM,
-        username=ROBOT,
-        password=Secret(CANARY_PASSWORD),
-        plain_http=True,
-    )
+    key = create_lab_registry(sessions, basic_registry.authority)
     config = registries._open(sessions, "lab", key=key)
     recorder = registries.DatabasePushRecorder(sessions, registry="lab")
     archives = [ChartArchive(f"{n}.tgz", make_chart(n)) for n in ("one", "two")]
@@ -89,17 +79,7 @@ def test_auto_chooses_again_when_another_publish_takes_the_version(
     )
     template_store.create_version(sessions, text, actor=SYSTEM)
     template_store.publish_version(sessions, "auto-race", "1.0.0", actor=SYSTEM)
-    key = new_key()
-    registries.create_registry(
-        sessions,
-        name="lab",
-        url=f"oci://{basic_registry.authority}/{unique_path()}",
-        key=key,
-        actor=SYSTEM,
-        username=ROBOT,
-        password=Secret(CANARY_PASSWORD),
-        plain_http=True,
-    )
+    key = create_lab_registry(sessions, basic_registry.authority)
     first = chart_builds.build_chart(
         sessions, template="auto-race@1.0.0", context=CONTEXT, actor=SYSTEM
     )
