@@ -59,6 +59,11 @@ def full_api(database_url: str, tmp_path: Path) -> Iterator[Api]:
 
 def _api(database_url: str, tmp_path: Path, *, with_web: bool) -> Iterator[Api]:
     app, password = make_app(database_url, tmp_path / "data", with_web=with_web)
+    yield from serve_app(app, password)
+
+
+def serve_app(app: FastAPI, password: str) -> Iterator[Api]:
+    """A test client of ``app`` sending a new admin token, and the ``Api`` around them."""
     sessions: sessionmaker[Session] = state_of(app).sessions
     token = accounts.create_token(sessions, user="admin", actor=SYSTEM).token
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:

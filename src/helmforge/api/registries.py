@@ -25,10 +25,12 @@ from fastapi import APIRouter, Depends, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from helmforge.api.bodies import json_body_spec, read_secret_json_body
+from helmforge.api.change_requests import ChangeRequestPublic, change_request_public
 from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep
 from helmforge.core.secrets import Secret
-from helmforge.services import registries
+from helmforge.services import publish_requests, registries
 from helmforge.services.app_state import AppState
+from helmforge.services.change_requests import ChangeRequestView
 
 router = APIRouter(tags=["registries"])
 
@@ -211,28 +213,38 @@ async def list_chart_versions(
     return ChartVersionsPublic.model_validate(result)
 
 
-@router.post("/charts/{build_id}/publish")
+@router.post(
+    "/charts/{build_id}/publish",
+    responses={202: {"model": ChangeRequestPublic, "description": "approval needed first"}},
+)
 async def publish_build(
     build_id: BuildIdPath,
     body: PublishCreate,
     *,
+    response: Response,
     state: AppStateDep,
     sessions: SessionsDep,
     actor: PrincipalDep,
     key: SecretKeyDep,
     deadline: RegistryDeadlineDep,
-) -> PublishPublic:
+) -> PublishPublic | ChangeRequestPublic:
     """Push a recorded build to a configured registry under its template's version policy.
 
     ``status`` is ``pushed`` or ``unchanged`` (identical content already there); other content
-    under the version answers 409 naming both layer digests.
+    under the version answers 409 naming both layer digests. In an environment whose changes
+    need approval (``HELMFORGE_APPROVALS``, default ``prod=1``) nothing is pushed yet: the
+    answer is 202 with the change request another person approves
+    (``POST /api/v1/change-requests/{id}/approve``).
     """
     outcome = await _outbound(
         state,
-        lambda: registries.publish_build(
+        lambda: publish_requests.publish_or_propose(
             sessions, build_id, registry=body.registry, key=key, actor=actor, deadline=deadline
         ),
     )
+    if isinstance(outcome, ChangeRequestView):
+        response.status_code = status.HTTP_202_ACCEPTED
+        return change_request_public(outcome)
     return PublishPublic.model_validate(outcome)
 
 

@@ -10,6 +10,7 @@ from helmforge.api import (
     access,
     accounts,
     audit_events,
+    change_requests,
     charts,
     passwords,
     probes,
@@ -29,5 +30,6 @@ api_router.include_router(audit_events.router)
 api_router.include_router(registries.router)
 api_router.include_router(passwords.router)
 api_router.include_router(access.router)
+api_router.include_router(change_requests.router)
 
 probes_router = probes.router

@@ -14,6 +14,7 @@ __all__ = [
     "EffectiveValues",
     "build_chart",
     "build_files",
+    "chart_name_of",
     "effective_values_for",
     "get_archive",
     "get_build",
@@ -307,6 +308,14 @@ def _row(
         raise NotFoundError(missing)
     access.require(sessions, actor, "chart.read", _stored_target(row), hide_as=missing)
     return row
+
+
+def chart_name_of(session: Session, build_id: str) -> str:
+    """The chart name of a recorded build (no access check: for fingerprints of state)."""
+    name = session.scalar(sa.select(ChartBuildRow.chart_name).where(ChartBuildRow.id == build_id))
+    if name is None:
+        raise NotFoundError(f"chart build {build_id!r} does not exist")
+    return name
 
 
 def get_build(

@@ -429,9 +429,15 @@ def publish_build(
     actor: Principal,
     client: RegistryClient | None = None,
     deadline: float | None = None,
+    approved_by: tuple[str, ...] | None = None,
 ) -> PublishOutcome:
     """Push recorded build ``build_id`` to the configured ``registry``, each registry request
     done within ``deadline`` seconds (ignored when a ``client`` is given).
+
+    In an environment whose changes need approval (``HELMFORGE_APPROVALS``) only an approved
+    change request publishes (``approved_by`` names its approvers, recorded in the audit
+    event); a direct publish there raises ``PermissionDeniedError`` saying to propose one
+    (``services.publish_requests.publish_or_propose`` does that for the API and the UI).
 
     Publishes of one chart to one registry run one at a time (``publish_lock``, across server
     processes): each reads the tag, chooses the version under ``auto`` and records its push
@@ -444,7 +450,14 @@ def publish_build(
     of the chart holding it too long).
     """
     build = chart_builds.get_build(sessions, build_id, actor=actor)
-    access.require(sessions, actor, "chart.publish", chart_builds.target_of(build))
+    target = chart_builds.target_of(build)
+    access.require(sessions, actor, "chart.publish", target)
+    environment = target.context[2] if target.context else ""
+    if approved_by is None and access.configuration(sessions).approvals.required_for(environment):
+        raise PermissionDeniedError(
+            f"publishing into {environment} needs approval by another person: propose a change "
+            "request (the API and the UI do when you publish there)"
+        )
     config = _open(sessions, registry, key=key)
     template_name, _, template_version = build.template.rpartition("@")
     template = template_store.parsed_template(
@@ -498,6 +511,7 @@ def publish_build(
                     "status": result.status,
                     "policy": policy,
                     **({"reconciled": True} if reconciled else {}),
+                    **({"approved_by": list(approved_by)} if approved_by else {}),
                 },
             )
             push_id = row.id
@@ -604,6 +618,25 @@ def list_chart_versions(
     except HelmforgeError as error:
         raise _as_service_error(registry, error) from error
     return ChartVersions(registry=registry, chart=chart, repository=repository, versions=versions)
+
+
+def push_fingerprint(sessions: sessionmaker[Session], *, registry: str, chart: str) -> str:
+    """What a change request for publishing ``chart`` to ``registry`` was proposed against:
+    the number of its recorded pushes there and the newest one (any push in between makes
+    the request stale)."""
+    with sessions() as session:
+        count, newest = session.execute(
+            sa.select(sa.func.count(PushRow.id), sa.func.max(PushRow.id)).where(
+                PushRow.registry_name == registry, PushRow.chart == chart
+            )
+        ).one()
+    return f"pushes={count} newest={newest or 0}"
+
+
+def check_registry(sessions: sessionmaker[Session], name: str) -> None:
+    """``NotFoundError`` unless ``name`` is a configured registry."""
+    with sessions() as session:
+        _registry_row(session, name)
 
 
 def list_pushes(

@@ -12,7 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from helmforge.core.errors import HelmforgeError, PermissionDeniedError, http_status_for
 from helmforge.core.oci.references import redact_userinfo
 from helmforge.core.secrets import Secret
-from helmforge.services import chart_builds, registries
+from helmforge.services import chart_builds, publish_requests, registries
+from helmforge.services.change_requests import ChangeRequestView
 from helmforge.web.views import (
     CheckedForm,
     SignedIn,
@@ -144,6 +145,7 @@ def _publish_page(
     build_id: str,
     *,
     outcome: registries.PublishOutcome | None = None,
+    change_request: ChangeRequestView | None = None,
     problem: str = "",
     status_code: int = 200,
 ) -> Response:
@@ -174,6 +176,7 @@ def _publish_page(
         registries=registries.list_registries(sessions, actor=visitor.principal),
         pushes=pushes,
         outcome=outcome,
+        change_request=change_request,
         problem=problem,
     )
 
@@ -188,9 +191,10 @@ def publish_page(request: Request, build_id: str, visitor: SignedIn) -> Response
 def publish_build(
     request: Request, build_id: str, visitor: SignedIn, form: CheckedForm
 ) -> Response:
-    """Push the build to the chosen registry; a conflict shows both digests."""
+    """Push the build to the chosen registry (or, where approval is needed, propose it as a
+    change request); a conflict shows both digests."""
     try:
-        outcome = registries.publish_build(
+        outcome = publish_requests.publish_or_propose(
             session_factory_of(request),
             build_id,
             registry=form_text(form, "registry"),
@@ -202,4 +206,6 @@ def publish_build(
         return _publish_page(
             request, visitor, build_id, problem=error.message, status_code=http_status_for(error)
         )
+    if isinstance(outcome, ChangeRequestView):
+        return _publish_page(request, visitor, build_id, change_request=outcome)
     return _publish_page(request, visitor, build_id, outcome=outcome)

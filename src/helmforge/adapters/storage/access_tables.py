@@ -1,4 +1,4 @@
-"""Tables of the access area: role bindings and the custom policy rules (DESIGN §9).
+"""Tables of the access area: role bindings, custom policy rules and change requests (DESIGN §9).
 
 Their migrations live on the ``access`` Alembic branch (``access_0001`` onwards). A binding is
 ``subject`` (``user:NAME`` or ``group:NAME``) holding ``role`` within ``scope``; a rule is one
@@ -7,9 +7,10 @@ Their migrations live on the ``access`` Alembic branch (``access_0001`` onwards)
 
 from __future__ import annotations
 
-__all__ = ["BindingRow", "PolicyRuleRow"]
+__all__ = ["BindingRow", "ChangeRequestRow", "PolicyRuleRow"]
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,3 +39,28 @@ class PolicyRuleRow(Base):
     permission: Mapped[str] = mapped_column(sa.String(63))
     scope: Mapped[str] = mapped_column(sa.String(300))
     effect: Mapped[str] = mapped_column(sa.String(8))
+
+
+class ChangeRequestRow(Base):
+    """A proposed change waiting for (or past) its approvals; ``payload`` is the exact
+    operation, ``base`` the fingerprint of the state it was proposed against."""
+
+    __tablename__ = "change_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(63))
+    target: Mapped[str] = mapped_column(sa.String(300), index=True)
+    environment: Mapped[str] = mapped_column(sa.String(63))
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
+    diff: Mapped[str] = mapped_column(sa.Text())
+    base: Mapped[str] = mapped_column(sa.String(300))
+    requester: Mapped[str] = mapped_column(sa.String(64))
+    requester_groups: Mapped[list[str]] = mapped_column(sa.JSON())
+    required: Mapped[int] = mapped_column()
+    state: Mapped[str] = mapped_column(sa.String(16), index=True)
+    editors: Mapped[list[str]] = mapped_column(sa.JSON())
+    approvals: Mapped[list[str]] = mapped_column(sa.JSON())
+    rejected_by: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -12,12 +12,15 @@ from __future__ import annotations
 __all__ = [
     "APPLIED",
     "APPROVED",
+    "FAILED",
     "PENDING",
     "REJECTED",
     "STALE",
     "ApprovalRules",
     "ChangeRequest",
+    "StaleRequestError",
     "approve",
+    "break_glass",
     "edit",
     "parse_approval_rules",
     "reject",
@@ -32,9 +35,14 @@ from helmforge.core.errors import ConflictError, InputError, Location, Permissio
 PENDING = "pending"
 APPROVED = "approved"
 APPLIED = "applied"
+FAILED = "failed"
 REJECTED = "rejected"
 STALE = "stale"
 _OPEN = frozenset({PENDING})
+
+
+class StaleRequestError(ConflictError):
+    """The object changed since the change was proposed: it must be proposed again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +125,22 @@ def approve(request: ChangeRequest, approver: str, *, current_base: str) -> Chan
     if approver in request.approvals:
         raise ConflictError(f"{approver} already approved change request {request.id}")
     if current_base != request.base:
-        raise ConflictError(
+        raise StaleRequestError(
             f"change request {request.id} is stale: {request.target} changed since it was "
             "proposed; propose the change again"
         )
     return replace(request, approvals=(*request.approvals, approver))
+
+
+def break_glass(request: ChangeRequest, administrator: str) -> ChangeRequest:
+    """``request`` approved by ``administrator`` alone, whoever asked and whatever changed
+    since: the emergency path, which the caller must audit loudly. ``ConflictError`` when it
+    is not pending."""
+    _open(request)
+    approvals = request.approvals
+    if administrator not in approvals:
+        approvals = (*approvals, administrator)
+    return replace(request, approvals=approvals)
 
 
 def reject(request: ChangeRequest, rejecter: str) -> ChangeRequest:

@@ -1,0 +1,134 @@
+"""``/api/v1/change-requests``: changes waiting for another person's approval (DESIGN §9).
+
+Approving applies the change exactly as proposed once enough distinct people approved; the
+requester and anyone who edited it never can. An administrator's ``break_glass`` applies it at
+once and is audited as such.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ChangeRequestPublic", "change_request_public", "router"]
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep
+from helmforge.services import change_requests
+from helmforge.services.change_requests import ChangeRequestView
+
+router = APIRouter(tags=["change requests"])
+
+RequestIdPath = Annotated[int, Path(ge=1, le=2**62)]
+
+
+class ChangeRequestPublic(BaseModel):
+    """A change request: ``change_request`` is its id (the 202 answer of a gated change)."""
+
+    change_request: int
+    kind: str
+    target: str
+    environment: str
+    payload: dict[str, Any]
+    diff: str
+    requester: str
+    required: int
+    approvals: list[str]
+    state: str
+    rejected_by: str | None
+    result: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field(default="", max_length=2000)
+    break_glass: bool = Field(
+        default=False,
+        description="administrators only: apply at once without a second person (audited)",
+    )
+
+
+class RejectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field(default="", max_length=2000)
+
+
+def change_request_public(view: ChangeRequestView) -> ChangeRequestPublic:
+    """The API's shape of a change request."""
+    return ChangeRequestPublic(
+        change_request=view.id,
+        kind=view.kind,
+        target=view.target,
+        environment=view.environment,
+        payload=view.payload,
+        diff=view.diff,
+        requester=view.requester,
+        required=view.required,
+        approvals=list(view.approvals),
+        state=view.state,
+        rejected_by=view.rejected_by,
+        result=view.result,
+        created_at=view.created_at,
+        updated_at=view.updated_at,
+    )
+
+
+@router.get("/change-requests")
+def list_requests(
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+    state: Annotated[str | None, Query(max_length=16)] = None,
+) -> list[ChangeRequestPublic]:
+    """Change requests you may see (yours, and those you may approve or read), newest first."""
+    views = change_requests.list_requests(sessions, actor=actor, state=state)
+    return [change_request_public(view) for view in views]
+
+
+@router.get("/change-requests/{request_id}")
+def get_request(
+    request_id: RequestIdPath, sessions: SessionsDep, actor: PrincipalDep
+) -> ChangeRequestPublic:
+    """One change request with its diff."""
+    return change_request_public(change_requests.get_request(sessions, request_id, actor=actor))
+
+
+@router.post("/change-requests/{request_id}/approve")
+async def approve(
+    request_id: RequestIdPath,
+    body: DecisionCreate,
+    state: AppStateDep,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+) -> ChangeRequestPublic:
+    """Approve; with enough approvals the change is applied and ``state`` is ``applied``."""
+    context = {
+        "registry_key": state.registry_secret_key,
+        "deadline": float(state.settings.registry_deadline),
+    }
+    view = await anyio.to_thread.run_sync(
+        lambda: change_requests.approve(
+            sessions,
+            request_id,
+            actor=actor,
+            comment=body.comment,
+            break_glass=body.break_glass,
+            context=context,
+        )
+    )
+    return change_request_public(view)
+
+
+@router.post("/change-requests/{request_id}/reject")
+def reject(
+    request_id: RequestIdPath, body: RejectCreate, sessions: SessionsDep, actor: PrincipalDep
+) -> ChangeRequestPublic:
+    """Reject (or, as its requester, withdraw) a pending change request."""
+    view = change_requests.reject(sessions, request_id, actor=actor, comment=body.comment)
+    return change_request_public(view)

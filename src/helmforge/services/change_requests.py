@@ -1,0 +1,434 @@
+"""Change requests (DESIGN §9): a change in an environment that requires approval is proposed,
+approved by other people, then applied exactly as proposed.
+
+The mechanism is generic. An *operation* (``Operation``) knows, for its ``payload``: the
+target and environment, a fingerprint of the current state (``base``), the diff to show, and
+how to apply it. Operations live in their own small modules, named in ``OPERATIONS`` by kind;
+adding a kind is one module and one line here. The four-eyes rules are the pure functions of
+``core/access/changes.py``; this module stores requests and checks who may do what:
+``change.approve`` on the target (and never the requester or an editor), or an administrator's
+break-glass, which applies at once and is audited as ``change.break_glass``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "OPERATIONS",
+    "ChangeRequestView",
+    "Operation",
+    "Proposal",
+    "approve",
+    "get_request",
+    "list_requests",
+    "propose",
+    "reject",
+    "required_approvals",
+]
+
+import importlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.storage.access_tables import ChangeRequestRow
+from helmforge.core.access import changes
+from helmforge.core.access.policy import Target
+from helmforge.core.access.principals import Principal
+from helmforge.core.errors import (
+    HelmforgeError,
+    InputError,
+    NotFoundError,
+)
+from helmforge.services import access, audit
+
+_log = logging.getLogger(__name__)
+
+#: Operation kind -> the module whose ``OPERATION`` applies it (imported when first needed).
+OPERATIONS: Mapping[str, str] = {
+    "chart.publish": "helmforge.services.publish_requests",
+}
+_STATES = (
+    changes.PENDING,
+    changes.APPROVED,
+    changes.APPLIED,
+    changes.FAILED,
+    changes.REJECTED,
+    changes.STALE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """What an operation proposes: where, the diff to review, and the state it starts from."""
+
+    target: Target
+    diff: str
+    base: str
+
+
+class Operation(Protocol):
+    """One kind of change that can wait for approval."""
+
+    def propose(
+        self, sessions: sessionmaker[Session], payload: Mapping[str, Any], *, actor: Principal
+    ) -> Proposal:
+        """Check the payload and describe it (raises like the direct operation would)."""
+        ...
+
+    def base(self, sessions: sessionmaker[Session], payload: Mapping[str, Any]) -> str:
+        """A fingerprint of the state the change applies to, now."""
+        ...
+
+    def apply(
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        requester: Principal,
+        approved_by: tuple[str, ...],
+        context: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Do the change as ``requester`` with the approvers recorded; returns its result."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRequestView:
+    id: int
+    kind: str
+    target: str
+    environment: str
+    payload: dict[str, Any]
+    diff: str
+    requester: str
+    required: int
+    state: str
+    approvals: tuple[str, ...]
+    editors: tuple[str, ...]
+    rejected_by: str | None
+    result: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def _operation(kind: str) -> Operation:
+    module = OPERATIONS.get(kind)
+    if module is None:
+        raise InputError(f"unknown change kind {kind!r}; known: {', '.join(sorted(OPERATIONS))}")
+    operation: Operation = importlib.import_module(module).OPERATION
+    return operation
+
+
+def _view(row: ChangeRequestRow) -> ChangeRequestView:
+    return ChangeRequestView(
+        id=row.id,
+        kind=row.kind,
+        target=row.target,
+        environment=row.environment,
+        payload=dict(row.payload),
+        diff=row.diff,
+        requester=row.requester,
+        required=row.required,
+        state=row.state,
+        approvals=tuple(row.approvals),
+        editors=tuple(row.editors),
+        rejected_by=row.rejected_by,
+        result=row.result,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _record(row: ChangeRequestRow) -> changes.ChangeRequest:
+    return changes.ChangeRequest(
+        id=row.id,
+        kind=row.kind,
+        target=row.target,
+        payload=row.payload,
+        diff=row.diff,
+        base=row.base,
+        requester=row.requester,
+        required=row.required,
+        state=row.state,
+        editors=tuple(row.editors),
+        approvals=tuple(row.approvals),
+        rejected_by=row.rejected_by,
+    )
+
+
+def required_approvals(sessions: sessionmaker[Session], environment: str) -> int:
+    """How many approvers a change in ``environment`` needs under the store's settings."""
+    return access.configuration(sessions).approvals.required_for(environment)
+
+
+def _target_text(target: Target) -> str:
+    return "/".join(target.context) if target.context else (target.template or "helmforge")
+
+
+def propose(
+    sessions: sessionmaker[Session],
+    *,
+    kind: str,
+    payload: Mapping[str, Any],
+    actor: Principal,
+) -> ChangeRequestView:
+    """Record ``payload`` as a pending change request of ``kind`` by ``actor``.
+
+    The operation checks the payload first, so a request that could never be applied is not
+    stored. Raises what the operation raises.
+    """
+    operation = _operation(kind)
+    proposal = operation.propose(sessions, payload, actor=actor)
+    environment = proposal.target.context[2] if proposal.target.context else ""
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        row = ChangeRequestRow(
+            kind=kind,
+            target=_target_text(proposal.target),
+            environment=environment,
+            payload=dict(payload),
+            diff=proposal.diff,
+            base=proposal.base,
+            requester=actor.name,
+            requester_groups=list(actor.groups),
+            required=max(1, required_approvals(sessions, environment)),
+            state=changes.PENDING,
+            editors=[],
+            approvals=[],
+            rejected_by=None,
+            result=None,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "change.propose",
+            f"change:{row.id}",
+            after={"kind": kind, "target": row.target, "required": row.required},
+        )
+        return _view(row)
+
+
+def _row(session: Session, request_id: int) -> ChangeRequestRow:
+    row = (
+        session.get(ChangeRequestRow, request_id, with_for_update=True)
+        if 0 < request_id < 2**62
+        else None
+    )
+    if row is None:
+        raise NotFoundError(f"change request {request_id} does not exist")
+    return row
+
+
+def _missing(request_id: int) -> str:
+    return f"change request {request_id} does not exist"
+
+
+def _target_of(row: ChangeRequestRow) -> Target:
+    parts = row.target.split("/")
+    if len(parts) == 4:
+        return Target.of_context(*parts)
+    return Target(template=row.target)
+
+
+def _may_see(sessions: sessionmaker[Session], actor: Principal) -> Any:
+    approvable = access.allowed(sessions, actor, "change.approve")
+    readable = access.allowed(sessions, actor, "chart.read")
+
+    def visible(row: ChangeRequestRow) -> bool:
+        target = _target_of(row)
+        return row.requester == actor.name or approvable(target) or readable(target)
+
+    return visible
+
+
+def list_requests(
+    sessions: sessionmaker[Session], *, actor: Principal, state: str | None = None
+) -> list[ChangeRequestView]:
+    """Change requests the actor may see (their own, those they may approve or read), newest
+    first, optionally in one ``state`` (pending, applied, rejected, stale)."""
+    if state is not None and state not in _STATES:
+        raise InputError(f"state {state!r} is unknown; use one of {', '.join(_STATES)}")
+    query = sa.select(ChangeRequestRow).order_by(ChangeRequestRow.id.desc()).limit(500)
+    if state is not None:
+        query = query.where(ChangeRequestRow.state == state)
+    visible = _may_see(sessions, actor)
+    with sessions() as session:
+        return [_view(row) for row in session.scalars(query) if visible(row)]
+
+
+def get_request(
+    sessions: sessionmaker[Session], request_id: int, *, actor: Principal
+) -> ChangeRequestView:
+    """One change request; one the actor may not see is answered as missing."""
+    visible = _may_see(sessions, actor)
+    with sessions() as session:
+        row = _row(session, request_id)
+        if not visible(row):
+            raise NotFoundError(_missing(request_id))
+        return _view(row)
+
+
+def approve(
+    sessions: sessionmaker[Session],
+    request_id: int,
+    *,
+    actor: Principal,
+    comment: str = "",
+    break_glass: bool = False,
+    context: Mapping[str, Any] | None = None,
+) -> ChangeRequestView:
+    """Add ``actor``'s approval; once enough distinct people approved, apply the change as the
+    requester with the approvers recorded (``context`` carries what applying needs, e.g. the
+    registry key). ``break_glass`` (administrators only) applies at once, whoever asked.
+
+    Raises ``PermissionDeniedError`` (no ``change.approve`` there; the requester or an editor
+    approving), ``ConflictError`` (not pending, approved twice by one person, stale: the
+    object changed since the proposal, and the request is marked stale), ``NotFoundError``.
+    """
+    if len(comment) > 2000:
+        raise InputError("comment: at most 2,000 characters")
+    visible = _may_see(sessions, actor)
+    with sessions() as session:
+        row = _row(session, request_id)
+        if not visible(row):
+            raise NotFoundError(_missing(request_id))
+        target, kind, payload = _target_of(row), row.kind, dict(row.payload)
+    if break_glass:
+        access.require(sessions, actor, "policy.manage")
+    else:
+        access.require(sessions, actor, "change.approve", target)
+    operation = _operation(kind)
+    current_base = operation.base(sessions, payload)
+    approved, requester, stale = _add_approval(
+        sessions, request_id, actor, comment, current_base, break_glass=break_glass
+    )
+    if stale is not None:
+        raise stale
+    if break_glass:
+        _log.warning(
+            "BREAK-GLASS: %s applied change request %s (%s on %s) without a second person",
+            actor.name,
+            request_id,
+            kind,
+            _target_text(target),
+        )
+    if not (break_glass or approved.ready) or not _claim(sessions, request_id):
+        return get_request(sessions, request_id, actor=actor)
+    # The change is the requester's: applied in their name, with their rights checked again by
+    # the operation (a binding removed meanwhile stops it), and the approvers recorded beside.
+    try:
+        result = operation.apply(
+            sessions,
+            payload,
+            requester=requester,
+            approved_by=approved.approvals,
+            context=dict(context or {}),
+        )
+    except HelmforgeError as error:
+        _finish(sessions, request_id, actor, changes.FAILED, {"error": error.message})
+        raise
+    return _finish(sessions, request_id, actor, changes.APPLIED, result)
+
+
+def _add_approval(
+    sessions: sessionmaker[Session],
+    request_id: int,
+    actor: Principal,
+    comment: str,
+    current_base: str,
+    *,
+    break_glass: bool,
+) -> tuple[changes.ChangeRequest, Principal, changes.StaleRequestError | None]:
+    """Record the approval (or mark the request stale) in one transaction."""
+    with sessions.begin() as session:
+        row = _row(session, request_id)
+        request = _record(row)
+        requester = Principal(
+            name=row.requester, role="", kind="user", id=0, groups=tuple(row.requester_groups)
+        )
+        try:
+            if break_glass:
+                approved = changes.break_glass(request, actor.name)
+            else:
+                approved = changes.approve(request, actor.name, current_base=current_base)
+        except changes.StaleRequestError as error:
+            row.state = changes.STALE
+            row.updated_at = datetime.now(UTC)
+            audit.record(session, actor, "change.stale", f"change:{row.id}")
+            return request, requester, error
+        row.approvals = list(approved.approvals)
+        row.updated_at = datetime.now(UTC)
+        audit.record(
+            session,
+            actor,
+            "change.break_glass" if break_glass else "change.approve",
+            f"change:{row.id}",
+            after={"comment": comment, "approvals": row.approvals, "required": row.required},
+        )
+    return approved, requester, None
+
+
+def _claim(sessions: sessionmaker[Session], request_id: int) -> bool:
+    """Move a pending request to ``approved`` unless another approval got there first (a
+    conditional UPDATE, so two approvers at once apply it once, on SQLite and PostgreSQL)."""
+    with sessions.begin() as session:
+        claimed = session.execute(
+            sa.update(ChangeRequestRow)
+            .where(ChangeRequestRow.id == request_id, ChangeRequestRow.state == changes.PENDING)
+            .values(state=changes.APPROVED, updated_at=datetime.now(UTC))
+            .returning(ChangeRequestRow.id)
+        ).first()
+        return claimed is not None
+
+
+def _finish(
+    sessions: sessionmaker[Session],
+    request_id: int,
+    actor: Principal,
+    state: str,
+    result: dict[str, Any],
+) -> ChangeRequestView:
+    with sessions.begin() as session:
+        row = _row(session, request_id)
+        row.state = state
+        row.result = result
+        row.updated_at = datetime.now(UTC)
+        action = "change.apply" if state == changes.APPLIED else "change.fail"
+        audit.record(session, actor, action, f"change:{row.id}", after={"result": result})
+        return _view(row)
+
+
+def reject(
+    sessions: sessionmaker[Session], request_id: int, *, actor: Principal, comment: str = ""
+) -> ChangeRequestView:
+    """Reject a pending request: anyone who may approve it, or its requester (a withdrawal).
+    Raises ``PermissionDeniedError``, ``ConflictError`` (not pending), ``NotFoundError``."""
+    if len(comment) > 2000:
+        raise InputError("comment: at most 2,000 characters")
+    visible = _may_see(sessions, actor)
+    with sessions() as session:
+        row = _row(session, request_id)
+        if not visible(row):
+            raise NotFoundError(_missing(request_id))
+        target, requester = _target_of(row), row.requester
+    if actor.name != requester:
+        access.require(sessions, actor, "change.approve", target)
+    with sessions.begin() as session:
+        row = _row(session, request_id)
+        rejected = changes.reject(_record(row), actor.name)
+        row.state = rejected.state
+        row.rejected_by = actor.name
+        row.updated_at = datetime.now(UTC)
+        audit.record(
+            session, actor, "change.reject", f"change:{row.id}", after={"comment": comment}
+        )
+        return _view(row)

@@ -1,0 +1,114 @@
+"""Chart publishes as change requests: the ``chart.publish`` operation of
+``services.change_requests``, and ``publish_or_propose``, which the API and the UI call.
+
+In an environment that needs approval a publish becomes a change request naming the build, the
+registry and the chart's push history at that moment; approving it publishes that very build
+(``registries.publish_build`` with the approvers recorded), unless the chart was pushed there
+in between, which makes the request stale.
+"""
+
+from __future__ import annotations
+
+__all__ = ["OPERATION", "publish_or_propose"]
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.core.access.principals import Principal
+from helmforge.core.errors import InputError
+from helmforge.services import access, change_requests, chart_builds, registries
+from helmforge.services.change_requests import ChangeRequestView, Proposal
+
+KIND = "chart.publish"
+
+
+def _fields(payload: Mapping[str, Any]) -> tuple[str, str]:
+    build, registry = payload.get("build"), payload.get("registry")
+    if not isinstance(build, str) or not isinstance(registry, str):
+        raise InputError("a chart.publish change names a build and a registry")
+    return build, registry
+
+
+class _ChartPublish:
+    """Publishing one recorded build to one configured registry."""
+
+    def propose(
+        self, sessions: sessionmaker[Session], payload: Mapping[str, Any], *, actor: Principal
+    ) -> Proposal:
+        build_id, registry = _fields(payload)
+        build = chart_builds.get_build(sessions, build_id, actor=actor)
+        target = chart_builds.target_of(build)
+        access.require(sessions, actor, "chart.publish", target)
+        registries.check_registry(sessions, registry)
+        diff = (
+            f"publish chart {build.name} {build.version} (build {build.id}, {build.digest})\n"
+            f"  from template {build.template}\n"
+            f"  to registry {registry}\n"
+        )
+        return Proposal(target=target, diff=diff, base=self.base(sessions, payload))
+
+    def base(self, sessions: sessionmaker[Session], payload: Mapping[str, Any]) -> str:
+        build_id, registry = _fields(payload)
+        with sessions() as session:
+            chart = chart_builds.chart_name_of(session, build_id)
+        return registries.push_fingerprint(sessions, registry=registry, chart=chart)
+
+    def apply(
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        requester: Principal,
+        approved_by: tuple[str, ...],
+        context: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        build_id, registry = _fields(payload)
+        key = context.get("registry_key")
+        if not isinstance(key, bytes):
+            raise InputError("applying a chart.publish change needs the registry key")
+        outcome = registries.publish_build(
+            sessions,
+            build_id,
+            registry=registry,
+            key=key,
+            actor=requester,
+            approved_by=approved_by,
+            deadline=context.get("deadline"),
+        )
+        return {
+            "build_id": outcome.build_id,
+            "registry": outcome.registry,
+            "chart": outcome.chart,
+            "version": outcome.version,
+            "tag": outcome.tag,
+            "status": outcome.status,
+            "manifest_digest": outcome.manifest_digest,
+        }
+
+
+OPERATION = _ChartPublish()
+
+
+def publish_or_propose(
+    sessions: sessionmaker[Session],
+    build_id: str,
+    *,
+    registry: str,
+    key: bytes,
+    actor: Principal,
+    deadline: float | None = None,
+) -> registries.PublishOutcome | ChangeRequestView:
+    """Publish the build now, or, where its environment needs approval, propose it as a
+    change request (returned, to be answered 202). Raises what ``publish_build`` raises."""
+    build = chart_builds.get_build(sessions, build_id, actor=actor)
+    target = chart_builds.target_of(build)
+    environment = target.context[2] if target.context else ""
+    if change_requests.required_approvals(sessions, environment):
+        return change_requests.propose(
+            sessions, kind=KIND, payload={"build": build.id, "registry": registry}, actor=actor
+        )
+    return registries.publish_build(
+        sessions, build_id, registry=registry, key=key, actor=actor, deadline=deadline
+    )
