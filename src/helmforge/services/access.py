@@ -84,10 +84,15 @@ _CONFIGURATION = "helmforge.access"
 
 @dataclass(frozen=True, slots=True)
 class AccessConfiguration:
-    """The access settings a store's sessions carry: development environments and approvals."""
+    """The access settings a store's sessions carry: development environments and approvals.
+
+    A store opened from settings (every server, ``open_store``) carries the configured ones
+    (``prod=1`` unless HELMFORGE_APPROVALS says otherwise); a bare session factory carries
+    these defaults, which ask no approvals.
+    """
 
     development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS
-    approvals: ApprovalRules = field(default_factory=ApprovalRules)
+    approvals: ApprovalRules = field(default_factory=lambda: ApprovalRules(by_environment={}))
 
 
 def access_configuration(
