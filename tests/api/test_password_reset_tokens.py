@@ -26,7 +26,7 @@ def test_api_tokens_survive_a_password_reset_unless_revoke_tokens_is_asked(api: 
     assert revoked.status_code == 200, revoked.text
     assert revoked.json()["tokens_revoked"] == 2
     assert api.client.get("/api/v1/templates", headers=headers).status_code == 401
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationError, match=r"^invalid or revoked API token$"):
         accounts.principal_for_token(api.sessions, second)
     events = api.client.get("/api/v1/audit", params={"action": "user.password_set"}).json()
     assert [e["after"]["tokens_revoked"] for e in events] == [2, 0]

@@ -256,5 +256,8 @@ def test_users_set_password_revoke_tokens_ends_the_users_api_tokens(runner: CliR
     revoked = runner.invoke(app, ["users", "set-password", "gina", "--revoke-tokens"])
     assert revoked.exit_code == 0, revoked.output
     assert "revoked 1 API token(s) of gina" in revoked.stderr
-    with _store() as sessions, pytest.raises(AuthenticationError):
+    with (
+        _store() as sessions,
+        pytest.raises(AuthenticationError, match=r"^invalid or revoked API token$"),
+    ):
         accounts.principal_for_token(sessions, token)

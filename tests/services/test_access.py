@@ -240,7 +240,9 @@ def test_development_environments_and_approvals_come_from_settings(
         dave = Principal(name="dave", role="developer", kind="user", id=4)
         sandbox = Target.of_context("shop", "acme", "sandbox", "a1")
         assert access.require(store.sessions, dave, "values.update", sandbox)
-        with pytest.raises(PermissionDeniedError):
+        with pytest.raises(
+            PermissionDeniedError, match=r"^dave may not values\.update on shop/acme/prod/eu1: "
+        ):
             access.require(store.sessions, dave, "values.update", PROD)
     finally:
         store.engine.dispose()

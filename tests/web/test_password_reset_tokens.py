@@ -23,7 +23,7 @@ def test_the_users_page_reset_can_revoke_the_users_api_tokens(web: WebClient) ->
     )
     assert reset.status_code == 200, reset.text
     assert "1 API token(s) of theirs revoked" in reset.text
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationError, match=r"^invalid or revoked API token$"):
         accounts.principal_for_token(sessions, token)
     again = accounts.create_token(sessions, user="bob", actor=SYSTEM).token
     plain = web.client.post("/users/bob/reset-password", data={"csrf_token": web.csrf("/users")})
