@@ -15,6 +15,7 @@ __all__ = [
     "build_chart",
     "build_files",
     "chart_name_of",
+    "defaults_for",
     "effective_values_for",
     "get_archive",
     "get_build",
@@ -44,6 +45,7 @@ from helmforge.core.access.principals import Principal
 from helmforge.core.charts.rendering import effective_values, render_chart
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError, NotFoundError
+from helmforge.core.templates.layering import unset_required
 from helmforge.core.templates.models import Template
 from helmforge.core.templates.value_schemas import values_schema
 from helmforge.services import access, audit
@@ -296,6 +298,47 @@ def effective_values_for(
         values=dict(resolved),
         provenance=dict(provenance),
     )
+
+
+# Stands in for a required value nobody has set yet while the defaults are worked out.
+_UNSET = "\u2060helmforge:unset\u2060"
+
+
+def defaults_for(
+    sessions: sessionmaker[Session], *, template: str, context: Any, actor: Principal
+) -> tuple[EffectiveValues, list[tuple[str, ...]]]:
+    """The effective values for ``context`` before anyone overrides anything, and the paths of
+    the required values no default and no matching layer sets.
+
+    Those are left out of ``values`` (``provenance`` still lists them): each gets a stand-in
+    while the defaults and layers are worked out, so that they show even though no chart can
+    be built yet. Raises ``InputError`` for a bad context, ``NotFoundError`` like
+    ``effective_values_for``.
+    """
+    view = _load_any(sessions, template, actor=actor)
+    raw_context, _ = _inputs(context, None)
+    parsed = parsed_template(view)
+    unset = unset_required(parsed, raw_context)
+    stand_ins: dict[str, Any] = {}
+    for path in unset:
+        node = stand_ins
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = _UNSET
+    resolved, provenance = effective_values(parsed, parse_context(raw_context), overrides=stand_ins)
+    values = _without_stand_ins(resolved)
+    shown = EffectiveValues(
+        template=f"{view.name}@{view.version}", values=values, provenance=dict(provenance)
+    )
+    return shown, unset
+
+
+def _without_stand_ins(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: _without_stand_ins(value) if isinstance(value, Mapping) else value
+        for key, value in values.items()
+        if value != _UNSET
+    }
 
 
 def _row(

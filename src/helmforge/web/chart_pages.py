@@ -23,7 +23,7 @@ from starlette.datastructures import FormData
 from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import CONTEXT_KEYS, parse_context
 from helmforge.core.errors import HelmforgeError, InputError, NotFoundError
-from helmforge.core.templates.layering import changed_values, unset_required
+from helmforge.core.templates.layering import changed_values
 from helmforge.core.templates.models import Template
 from helmforge.core.yaml_codec import dump_yaml
 from helmforge.services import chart_builds, template_store
@@ -40,8 +40,6 @@ from helmforge.web.views import (
 
 router = APIRouter(include_in_schema=False)
 ENVIRONMENTS = ("dev", "sit", "uat", "prod")
-# Stands in for a required value nobody has set yet while the defaults are worked out.
-_MISSING = "\u2060helmforge:missing\u2060"
 _CONTEXT_LABELS = {
     "product": "Product",
     "customer": "Customer",
@@ -188,24 +186,6 @@ def generate(request: Request, visitor: SignedIn, form: CheckedForm) -> Response
     )
 
 
-def _blank_tree(paths: list[tuple[str, ...]]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    for path in paths:
-        node = tree
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-        node[path[-1]] = _MISSING
-    return tree
-
-
-def _without_missing(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        key: _without_missing(value) if isinstance(value, Mapping) else value
-        for key, value in values.items()
-        if value is not _MISSING and value != _MISSING
-    }
-
-
 def _values_step(
     request: Request,
     form: FormData,
@@ -220,21 +200,15 @@ def _values_step(
     posted = {key: value for key, value in form.multi_items() if isinstance(value, str)}
     has_values = any(key.startswith("v.") for key in posted)
     submitted, errors = read_submission(schema, posted) if has_values else ({}, {})
-    missing = unset_required(template, raw_context)
     problems: list[dict[str, Any]] = []
     try:
-        # Required values nobody sets yet get a stand-in, so defaults and layers still show.
-        base_effective = chart_builds.effective_values_for(
-            sessions,
-            template=reference,
-            context=raw_context,
-            values=_blank_tree(missing),
-            actor=actor,
+        base_effective, missing = chart_builds.defaults_for(
+            sessions, template=reference, context=raw_context, actor=actor
         )
     except InputError as error:
         return _page(request, status_code=422, problems=[_problem(error.message)], **page)
     missing_paths = {".".join(path) for path in missing}
-    base = _without_missing(base_effective.values)
+    base = base_effective.values
     overrides = changed_values(submitted, base) if has_values else {}
     shown_values = base
     provenance: dict[str, Any] = {
