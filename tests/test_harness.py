@@ -67,3 +67,17 @@ def test_property_tests_have_no_deadline_and_no_speed_health_check() -> None:
     for chosen in (settings.default, settings(max_examples=3)):
         assert chosen.deadline is None
         assert HealthCheck.too_slow in chosen.suppress_health_check
+
+
+def test_shared_data_is_reached_only_through_the_fixture() -> None:
+    # One mechanism says "not run" (or fails under CI); a test finding the folder by itself
+    # would fail with a FileNotFoundError on a clone made elsewhere.
+    tests = Path(__file__).resolve().parent
+    offenders = [
+        str(path.relative_to(tests))
+        for path in sorted(tests.rglob("*.py"))
+        if path.name != "conftest.py"
+        and path != Path(__file__).resolve()
+        and any(word in path.read_text("utf-8") for word in ("SHARED_DATA", "shared/data"))
+    ]
+    assert offenders == []
