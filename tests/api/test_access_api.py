@@ -83,3 +83,16 @@ def test_policy_round_trips_as_csv_and_a_bad_line_changes_nothing(api: Api) -> N
     assert bad.status_code == 422
     assert "policy.csv:2:" in bad.text
     assert api.client.get("/api/v1/policy").text == text
+
+
+def test_the_audit_log_is_read_by_auditors_and_administrators_only(api: Api) -> None:
+    olga = api.as_user("olga", role="operator")
+    refused = api.client.get("/api/v1/audit", headers=olga)
+    assert refused.status_code == 403
+    assert "olga may not audit.read" in refused.text
+    ivan = api.as_user("ivan", role="auditor")
+    events = api.client.get("/api/v1/audit?action=access.deny", headers=ivan)
+    assert events.status_code == 200
+    assert [(e["actor"], e["after"]["permission"]) for e in events.json()] == [
+        ("olga", "audit.read")
+    ]

@@ -15,7 +15,7 @@ import pytest
 from helmforge.core.access.changes import ApprovalRules
 from helmforge.core.access.principals import SYSTEM
 from helmforge.server.app import state_of
-from helmforge.services import accounts, audit
+from helmforge.services import accounts, audit_trail
 from tests.api.conftest import Api, serve_app
 from tests.api.test_registries_api import add_registry, build, publish
 from tests.support.apps import make_app
@@ -37,8 +37,8 @@ def _user(api: Api, name: str, role: str) -> dict[str, str]:
     return api.as_user(name, role=role)
 
 
-def _events(api: Api, action: str) -> list[audit.AuditEvent]:
-    return audit.list_events(state_of(api.app).sessions, actor=SYSTEM, action=action)
+def _events(api: Api, action: str) -> list[audit_trail.AuditEvent]:
+    return audit_trail.list_events(state_of(api.app).sessions, actor=SYSTEM, action=action)
 
 
 def _propose(api: Api, basic_registry: RegistryServer, requester: dict[str, str]) -> dict[str, Any]:

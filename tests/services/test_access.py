@@ -15,7 +15,7 @@ from helmforge.adapters.storage.database import create_database_engine, migrate
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
-from helmforge.services import access, audit
+from helmforge.services import access, audit_trail
 from helmforge.services.settings import load_settings
 from helmforge.services.stores import open_store
 
@@ -35,8 +35,8 @@ def sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     return sessions
 
 
-def _denials(sessions: sessionmaker[Session]) -> list[audit.AuditEvent]:
-    return audit.list_events(sessions, actor=SYSTEM, action="access.deny")
+def _denials(sessions: sessionmaker[Session]) -> list[audit_trail.AuditEvent]:
+    return audit_trail.list_events(sessions, actor=SYSTEM, action="access.deny")
 
 
 def test_require_allows_within_the_binding_scope_and_denies_outside_with_an_audit_event(
@@ -156,7 +156,7 @@ def test_policy_import_replaces_everything_and_export_gives_it_back(
         "g, user:root, role:admin, */*/*/*\n"
         "g, user:olga, role:acme-ops, */*/*/*\n"
     )
-    [event] = audit.list_events(sessions, actor=SYSTEM, action="policy.import")
+    [event] = audit_trail.list_events(sessions, actor=SYSTEM, action="policy.import")
     assert event.actor == "root"
 
 

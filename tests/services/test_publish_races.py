@@ -21,7 +21,7 @@ from helmforge.core.access.principals import SYSTEM
 from helmforge.core.errors import ConflictError
 from helmforge.core.oci.artifacts import layer_digest_of
 from helmforge.core.oci.chart_versions import tag_for_version
-from helmforge.services import audit, chart_builds, registries, template_store
+from helmforge.services import audit_trail, chart_builds, registries, template_store
 from helmforge.services.publishing import ChartArchive, publish_archives
 from tests.support.charts import CONTEXT, example_text
 from tests.support.registries import create_lab_registry
@@ -229,7 +229,7 @@ def test_push_left_unrecorded_by_a_crash_is_reconciled_on_the_next_publish(store
         store.first, first.id, registry="lab", key=store.key, actor=SYSTEM
     )
     assert (outcome.status, outcome.manifest_digest) == ("pushed", pushed.manifest_digest)
-    (event,) = audit.list_events(store.first, actor=SYSTEM, action="chart.publish")
+    (event,) = audit_trail.list_events(store.first, actor=SYSTEM, action="chart.publish")
     assert event.after is not None
     assert event.after["reconciled"] is True
 

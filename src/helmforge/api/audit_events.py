@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from helmforge.api.dependencies import PrincipalDep, SessionsDep
 from helmforge.api.schemas import AuditEventPublic
-from helmforge.services import audit
+from helmforge.services import audit_trail
 
 router = APIRouter(tags=["audit"])
 
@@ -34,7 +34,7 @@ def list_events(
 ) -> list[AuditEventPublic]:
     """Audit events, newest first; page with ``before_id`` (a full page links the next one in
     its ``Link`` header)."""
-    events = audit.list_events(
+    events = audit_trail.list_events(
         sessions, actor=actor, action=action, target=target, limit=limit, before_id=before_id
     )
     if len(events) == limit:

@@ -9,7 +9,7 @@ made one page of it 71 MiB): ``bounded_states`` keeps short texts as they are, r
 one (a template document) as ``{"sha256", "bytes", "lines"}``, and a change between two long
 texts under the same key as a unified diff cut at ``MAX_DIFF_CHARS`` (``<key>_diff``); a state
 still over ``MAX_STATE_BYTES`` is recorded as its digest alone. Events written before this
-are bounded the same way (without a diff) when read back.
+are bounded the same way (without a diff) when read back (``services/audit_trail.py``).
 """
 
 from __future__ import annotations
@@ -18,38 +18,24 @@ __all__ = [
     "MAX_DIFF_CHARS",
     "MAX_STATE_BYTES",
     "MAX_TEXT_CHARS",
-    "AuditEvent",
+    "bounded_state",
     "bounded_states",
     "insert_now",
-    "list_events",
     "record",
 ]
 
 import difflib
 import hashlib
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from helmforge.adapters.storage.server_tables import AuditEventRow
 from helmforge.core.access.principals import Principal
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
-    id: int
-    at: datetime
-    actor: str
-    actor_kind: str
-    action: str
-    target: str
-    before: Any
-    after: Any
 
 
 def record(
@@ -102,7 +88,7 @@ def _bounded_diff(old: str, new: str) -> str:
     return "".join(kept)
 
 
-def _bounded_state(state: Any) -> Any:
+def bounded_state(state: Any) -> Any:
     if isinstance(state, str) and len(state) > MAX_TEXT_CHARS:
         return _digest_of_text(state)
     if isinstance(state, dict):
@@ -134,10 +120,10 @@ def bounded_states(before: Any, after: Any) -> tuple[Any, Any]:
                 and max(len(old), len(new)) > MAX_TEXT_CHARS
             ):
                 diffs[f"{key}_diff"] = _bounded_diff(old, new)
-    bounded_after = _bounded_state(after)
+    bounded_after = bounded_state(after)
     if diffs and isinstance(bounded_after, dict) and "omitted" not in bounded_after:
         bounded_after = {**bounded_after, **diffs}
-    return _bounded_state(before), bounded_after
+    return bounded_state(before), bounded_after
 
 
 def _event(actor: Principal, action: str, target: str, before: Any, after: Any) -> dict[str, Any]:
@@ -172,50 +158,3 @@ def insert_now(
 
 
 #: A state read back larger than this was recorded before states were bounded.
-_LEGACY_STATE_BYTES = MAX_STATE_BYTES + 4 * MAX_DIFF_CHARS
-
-
-def _as_read(state: Any) -> Any:
-    if state is None or isinstance(state, (bool, int, float)):
-        return state
-    size = len(json.dumps(state, separators=(",", ":"), default=str))
-    return _bounded_state(state) if size > _LEGACY_STATE_BYTES else state
-
-
-def _view(row: AuditEventRow) -> AuditEvent:
-    # Events recorded before states were bounded may hold whole documents.
-    before, after = _as_read(row.before), _as_read(row.after)
-    return AuditEvent(
-        id=row.id,
-        at=row.at,
-        actor=row.actor,
-        actor_kind=row.actor_kind,
-        action=row.action,
-        target=row.target,
-        before=before,
-        after=after,
-    )
-
-
-def list_events(
-    sessions: sessionmaker[Session],
-    *,
-    actor: Principal,
-    action: str | None = None,
-    target: str | None = None,
-    limit: int = 100,
-    before_id: int | None = None,
-) -> list[AuditEvent]:
-    """The newest events first, optionally filtered by exact ``action``/``target``; page with
-    ``before_id`` (the smallest id of the previous page). ``limit`` is clamped to 1..1000."""
-    # Every signed-in principal may read the trail until access control arrives.
-    query = sa.select(AuditEventRow).order_by(AuditEventRow.id.desc())
-    if action:
-        query = query.where(AuditEventRow.action == action)
-    if target:
-        query = query.where(AuditEventRow.target == target)
-    if before_id is not None:
-        query = query.where(AuditEventRow.id < before_id)
-    query = query.limit(max(1, min(limit, 1000)))
-    with sessions() as session:
-        return [_view(row) for row in session.scalars(query)]

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from helmforge.core.access.principals import ROLES
 from helmforge.core.errors import ConflictError, HelmforgeError, PermissionDeniedError
-from helmforge.services import accounts, audit
+from helmforge.services import accounts, audit_trail
 from helmforge.web.views import (
     CheckedForm,
     SignedIn,
@@ -216,7 +216,7 @@ def _link_of(target: str) -> str:
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, visitor: SignedIn, before: int | None = None) -> Response:
     """The audit trail, newest first, fifty a page (read-only)."""
-    events = audit.list_events(
+    events = audit_trail.list_events(
         session_factory_of(request), actor=visitor.principal, limit=_AUDIT_PAGE, before_id=before
     )
     rows = [
