@@ -1,0 +1,7 @@
+"""Instances: a deployed target ``product/customer/environment/instance`` in a GitOps repository.
+
+- ``layout``: the instance id, its segments' rules and where its files live in the repository;
+- ``application``: the Argo CD ``Application`` (multi-source: the chart, then the values);
+- ``values_edits``: structured edits of values.yaml that keep comments and key order, and the
+  diff of two sets of overrides.
+"""
