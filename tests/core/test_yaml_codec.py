@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import resource
-import time
 
 import pytest
 import yaml
@@ -46,11 +45,10 @@ def test_alias_bomb_is_stopped_by_the_node_budget() -> None:
     for level in range(1, 10):
         refs = ", ".join([f"*a{level - 1}"] * 9)
         lines.append(f"a{level}: &a{level} [{refs}]")
-    started = time.perf_counter()
+    # The budget stops it by counting nodes, not by a clock: memory proves nothing expanded.
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(TooLargeError, match="alias bomb"):
         load_single("\n".join(lines))
-    assert time.perf_counter() - started < 5
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
 
 
