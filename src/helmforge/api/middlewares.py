@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,16 +28,23 @@ from helmforge.core.json_codec import load_json
 
 _log = logging.getLogger("helmforge.http")
 API_PREFIX = "/api/v1"
+#: Seconds a request body may take to arrive in full (10 MiB at 350 KB/s).
+BODY_READ_TIMEOUT = 30.0
 
 
 class BodyLimitMiddleware:
     """Refuse request bodies over ``max_bytes`` with 413 before the application reads them,
-    JSON bodies that ``load_json`` refuses with its error's status (422, 413 for nesting), and
-    URLs holding a NUL character with 422."""
+    JSON bodies that ``load_json`` refuses with its error's status (422, 413 for nesting),
+    bodies not received within ``read_timeout`` seconds with 408 (a client that trickles or
+    stalls its body holds a connection and a buffer, not a request thread), and URLs holding a
+    NUL character with 422."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, read_timeout: float = BODY_READ_TIMEOUT
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
 
     async def _refuse(
         self, send: Send, *, status: int = 413, error: str = "TooLargeError", message: str = ""
@@ -82,18 +90,27 @@ class BodyLimitMiddleware:
                     return
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        with anyio.move_on_after(self.read_timeout) as reading:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_bytes:
+                    await self._refuse(send)
+                    return
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+        if reading.cancelled_caught:
+            await self._refuse(
+                send,
+                status=408,
+                error="InputError",
+                message=f"the request body did not arrive within {self.read_timeout:g} seconds",
+            )
+            return
         body = b"".join(chunks)
         if body and _is_json(scope):
             try:
