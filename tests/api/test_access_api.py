@@ -3,6 +3,7 @@ PostgreSQL: administrators manage them, nobody else does, and a bad policy chang
 
 from __future__ import annotations
 
+from helmforge.core.access.principals import SYSTEM
 from tests.api.conftest import Api
 
 
@@ -96,3 +97,37 @@ def test_the_audit_log_is_read_by_auditors_and_administrators_only(api: Api) -> 
     assert [(e["actor"], e["after"]["permission"]) for e in events.json()] == [
         ("olga", "audit.read")
     ]
+
+
+def test_a_token_made_for_a_subset_of_bindings_acts_with_those_only(api: Api) -> None:
+    from helmforge.services import access, accounts
+
+    accounts.create_user(
+        api.sessions, "olga", role="operator", password="a long enough password", actor=SYSTEM
+    )
+    [everything] = access.list_bindings(api.sessions, actor=SYSTEM, subject="user:olga")
+    auditor = access.add_binding(
+        api.sessions, subject="user:olga", role="auditor", scope="*/*/*/*", actor=SYSTEM
+    )
+    full = accounts.create_token(api.sessions, user="olga", actor=SYSTEM).token
+    narrow_answer = api.client.post(
+        "/api/v1/tokens", json={"user": "olga", "label": "audit bot", "bindings": [auditor.id]}
+    )
+    assert narrow_answer.status_code == 201, narrow_answer.text
+    narrow = narrow_answer.json()["token"]
+    me = api.client.get("/api/v1/me", headers={"Authorization": f"Bearer {narrow}"}).json()
+    assert "values.update" not in me["permissions"]
+    assert "audit.read" in me["permissions"]
+    full_me = api.client.get("/api/v1/me", headers={"Authorization": f"Bearer {full}"}).json()
+    assert "values.update" in full_me["permissions"]
+    assert everything.role == "operator"
+
+
+def test_a_token_cannot_carry_a_binding_its_user_does_not_hold(api: Api) -> None:
+    api.as_user("olga", role="operator")
+    [admins] = [
+        b for b in api.client.get("/api/v1/bindings").json() if b["subject"] == "user:admin"
+    ]
+    answer = api.client.post("/api/v1/tokens", json={"user": "olga", "bindings": [admins["id"]]})
+    assert answer.status_code == 422
+    assert f"binding {admins['id']} is not one of user:olga's" in answer.text

@@ -48,7 +48,11 @@ def create_token(
 ) -> TokenCreatedPublic:
     """Create an API token; the response holds its secret, this once."""
     created = accounts.create_token(
-        sessions, user=body.user or actor.name, label=body.label, actor=actor
+        sessions,
+        user=body.user or actor.name,
+        label=body.label,
+        actor=actor,
+        bindings=body.bindings,
     )
     return TokenCreatedPublic.model_validate(
         {**TokenPublic.model_validate(created.view).model_dump(), "token": created.token}

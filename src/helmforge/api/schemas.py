@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -157,6 +157,11 @@ class UserPublic(BaseModel):
 class TokenCreate(_Strict):
     user: str | None = Field(default=None, max_length=64, description="default: yourself")
     label: str = Field(default="", max_length=128)
+    bindings: list[Annotated[int, Field(ge=1, le=2**62)]] | None = Field(
+        default=None,
+        max_length=100,
+        description="ids of the user's bindings the token acts with (default: all of them)",
+    )
 
 
 class TokenPublic(BaseModel):

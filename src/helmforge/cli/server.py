@@ -215,13 +215,23 @@ def create_token(
     label: Annotated[
         str, typer.Option("--label", envvar="HELMFORGE_TOKEN_LABEL", help="What it is for.")
     ] = "",
+    binding: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--binding",
+            envvar="HELMFORGE_TOKEN_BINDINGS",
+            help="Act with only this binding of the user (repeatable; default: all of them).",
+        ),
+    ] = None,
 ) -> None:
     """Create an API token and print it, once (only its hash is stored)."""
     from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
     with reporting_errors(), _sessions() as sessions:
-        created = accounts.create_token(sessions, user=user, label=label, actor=SYSTEM)
+        created = accounts.create_token(
+            sessions, user=user, label=label, actor=SYSTEM, bindings=binding or None
+        )
     typer.echo(f"created token {created.view.id} for {user}; it is shown only now", err=True)
     typer.echo(created.token)
 

@@ -20,6 +20,7 @@ __all__ = [
     "allowed",
     "bind_role",
     "bindings_of",
+    "check_own_bindings",
     "configuration",
     "explain",
     "export_policy",
@@ -60,7 +61,13 @@ from helmforge.core.access.policy import (
     policy_csv,
 )
 from helmforge.core.access.principals import Principal
-from helmforge.core.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
+from helmforge.core.errors import (
+    ConflictError,
+    InputError,
+    Location,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from helmforge.services import audit
 
 DEFAULT_DEVELOPMENT_ENVIRONMENTS = frozenset({"dev"})
@@ -142,6 +149,35 @@ def _rule(row: PolicyRuleRow) -> Rule:
     )
 
 
+def check_own_bindings(session: Session, subject: str, binding_ids: Iterable[int]) -> list[int]:
+    """``binding_ids`` sorted, if every one is a binding of ``subject``; else ``InputError``
+    naming the first that is not (a token can only narrow its user's rights)."""
+    wanted = sorted(set(binding_ids))
+    if not wanted:
+        raise InputError("a token needs at least one binding; leave bindings out for all")
+    owned = set(
+        session.scalars(
+            sa.select(BindingRow.id).where(BindingRow.subject == subject, BindingRow.id.in_(wanted))
+        )
+    )
+    for binding_id in wanted:
+        if binding_id not in owned:
+            raise InputError(
+                f"binding {binding_id} is not one of {subject}'s: a token acts with a subset "
+                "of its user's bindings",
+                location=Location(path="bindings"),
+            )
+    return wanted
+
+
+def _narrowed(policy: Policy, actor: Principal) -> Policy:
+    """``policy`` with only the bindings a token made for a subset may use."""
+    if actor.bindings is None:
+        return policy
+    kept = tuple(binding for binding in policy.bindings if binding.id in actor.bindings)
+    return Policy(kept, policy.rules, policy.development_environments)
+
+
 def policy_for(
     session: Session,
     subjects: Iterable[str] | None = None,
@@ -170,7 +206,7 @@ def _decide(
         return Decision(True, None, f"{actor.kind} principal: holds every right")
     subjects = _subjects(actor)
     policy = policy_for(session, subjects, development_environments=development_environments)
-    return decide(policy, subjects, permission, target)
+    return decide(_narrowed(policy, actor), subjects, permission, target)
 
 
 def _shown(target: Target) -> str:
@@ -233,6 +269,7 @@ def allowed(
     subjects = _subjects(actor)
     with sessions() as session:
         policy = policy_for(session, subjects, development_environments=development_environments)
+    policy = _narrowed(policy, actor)
     return lambda target: decide(policy, subjects, permission, target).allowed
 
 
@@ -248,6 +285,7 @@ def permissions_of(
         policy = policy_for(
             session, _subjects(actor), development_environments=development_environments
         )
+    policy = _narrowed(policy, actor)
     held: dict[str, set[str]] = {}
     for binding in policy.bindings:
         granted = set(BUILT_IN_ROLES.get(binding.role, frozenset()))

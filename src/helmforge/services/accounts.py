@@ -37,6 +37,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -318,12 +319,19 @@ def _digest(token: str) -> str:
 
 
 def create_token(
-    sessions: sessionmaker[Session], *, user: str, label: str = "", actor: Principal
+    sessions: sessionmaker[Session],
+    *,
+    user: str,
+    label: str = "",
+    actor: Principal,
+    bindings: Sequence[int] | None = None,
 ) -> CreatedToken:
-    """Create an API token acting as ``user`` (the user themselves or an admin may).
+    """Create an API token acting as ``user`` (the user themselves or an admin may), with all
+    of the user's bindings or only ``bindings`` (ids of the user's own bindings).
 
     Returns the plaintext once; only its SHA-256 digest is stored. Raises ``NotFoundError``,
-    ``PermissionDeniedError``, ``InputError`` (label over 128 characters).
+    ``PermissionDeniedError``, ``InputError`` (label over 128 characters, a binding that is
+    not the user's).
     """
     if actor.name != user:
         access.require(sessions, actor, "user.manage")
@@ -337,12 +345,16 @@ def create_token(
         owner = session.scalar(sa.select(UserRow).where(UserRow.name == user))
         if owner is None:
             raise NotFoundError(f"user {user!r} does not exist")
+        chosen = None
+        if bindings is not None:
+            chosen = access.check_own_bindings(session, f"user:{user}", bindings)
         row = ApiTokenRow(
             user_id=owner.id,
             label=label,
             prefix=prefix,
             token_hash=_digest(token),
             created_at=datetime.now(UTC),
+            binding_ids=chosen,
         )
         row.user = owner
         session.add(row)
@@ -353,7 +365,7 @@ def create_token(
             actor,
             "token.create",
             f"token:{row.id}",
-            after={"user": user, "label": label, "prefix": prefix},
+            after={"user": user, "label": label, "prefix": prefix, "bindings": chosen},
         )
     return CreatedToken(token=token, view=view)
 
@@ -407,6 +419,7 @@ _TOKEN_LOOKUP = (
         _USERS.c.name,
         _USERS.c.role,
         _USERS.c.id,
+        _TOKENS.c.binding_ids,
     )
     .join_from(_TOKENS, _USERS, _TOKENS.c.user_id == _USERS.c.id)
     .where(_TOKENS.c.prefix == sa.bindparam("prefix"))
@@ -431,7 +444,8 @@ def principal_for_token(sessions: sessionmaker[Session], token: str) -> Principa
         or row.disabled
     ):
         raise AuthenticationError(_BAD_TOKEN)
-    return Principal(name=row.name, role=row.role, kind="token", id=row.id)
+    subset = None if row.binding_ids is None else frozenset(int(i) for i in row.binding_ids)
+    return Principal(name=row.name, role=row.role, kind="token", id=row.id, bindings=subset)
 
 
 # --- password changes -------------------------------------------------------------------------

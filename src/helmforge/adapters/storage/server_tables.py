@@ -69,6 +69,8 @@ class ApiTokenRow(Base):
     token_hash: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The bindings the token acts with, a subset of its user's (access_0003); NULL: all.
+    binding_ids: Mapped[list[int] | None] = mapped_column(sa.JSON(), nullable=True)
 
     user: Mapped[UserRow] = relationship(lazy="joined", innerjoin=True)
 

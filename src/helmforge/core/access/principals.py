@@ -41,6 +41,8 @@ class Principal:
     id: int
     #: SSO groups the user belongs to (``group:NAME`` subjects); empty for local sign-ins.
     groups: tuple[str, ...] = ()
+    #: An API token made for a subset of its user's bindings acts with these only.
+    bindings: frozenset[int] | None = None
 
     @property
     def is_admin(self) -> bool:
