@@ -59,3 +59,59 @@ def test_environment_overrides(tmp_path: Path) -> None:
 def test_bad_values_are_input_errors_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(InputError, match=name):
         load_settings({"HOME": "/nonexistent", name: value})
+
+
+_OIDC = {
+    "HOME": "/nonexistent",
+    "HELMFORGE_OIDC_ISSUER": "https://id.example.com/realms/acme/",
+    "HELMFORGE_OIDC_CLIENT_ID": "helmforge",
+    "HELMFORGE_OIDC_CLIENT_SECRET": "s3cret",
+}
+
+
+def test_single_sign_on_is_off_without_an_issuer() -> None:
+    assert load_settings({"HOME": "/nonexistent"}).oidc is None
+
+
+def test_single_sign_on_settings_from_the_environment() -> None:
+    environ = {
+        **_OIDC,
+        "HELMFORGE_OIDC_GROUPS_CLAIM": "roles",
+        "HELMFORGE_OIDC_ALLOWED_GROUPS": "platform-sre, devs,",
+        "HELMFORGE_PUBLIC_URL": "https://helmforge.example.com/",
+        "HELMFORGE_OIDC_DEADLINE": "3",
+    }
+    oidc = load_settings(environ).oidc
+    assert oidc is not None
+    assert oidc.issuer == "https://id.example.com/realms/acme"
+    assert (oidc.client_id, oidc.client_secret, oidc.groups_claim) == (
+        "helmforge",
+        "s3cret",
+        "roles",
+    )
+    assert oidc.allowed_groups == frozenset({"platform-sre", "devs"})
+    assert oidc.public_url == "https://helmforge.example.com"
+    assert oidc.deadline == 3.0
+    assert "s3cret" not in repr(oidc)
+    defaults = load_settings(_OIDC).oidc
+    assert defaults is not None
+    assert (defaults.groups_claim, defaults.allowed_groups, defaults.public_url) == (
+        "groups",
+        frozenset(),
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HELMFORGE_OIDC_ISSUER", "http://id.example.com"),  # plain http off loopback
+        ("HELMFORGE_OIDC_ISSUER", "https://id.example.com/?realm=x"),
+        ("HELMFORGE_OIDC_CLIENT_ID", ""),
+        ("HELMFORGE_PUBLIC_URL", "ftp://helmforge.example.com"),
+        ("HELMFORGE_OIDC_DEADLINE", "0"),
+    ],
+)
+def test_bad_single_sign_on_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(InputError, match=name):
+        load_settings({**_OIDC, name: value})

@@ -37,6 +37,7 @@ from helmforge.server.log_formats import configure_logging
 from helmforge.services.app_state import STATE_ATTRIBUTE, AppState, SessionResolver
 from helmforge.services.registries import secret_key_for
 from helmforge.services.settings import Settings, load_settings
+from helmforge.services.single_sign_on import SingleSignOn
 from helmforge.services.stores import connect_store, open_store, prepare_store
 
 
@@ -113,6 +114,7 @@ def create_app(
         registry_secret_key=secret_key,
         metrics=metrics.registry,
         session_resolver=resolver,
+        single_sign_on=SingleSignOn(settings.oidc) if settings.oidc else None,
     )
     setattr(app.state, STATE_ATTRIBUTE, state)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

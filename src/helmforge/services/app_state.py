@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.core.access.principals import Principal
 from helmforge.services.settings import Settings
+from helmforge.services.single_sign_on import SingleSignOn
 
 # The one attribute of the application's state that holds the ``AppState``.
 STATE_ATTRIBUTE = "helmforge"
@@ -37,7 +38,8 @@ class AppState[RequestT]:
     ``settings`` as loaded; ``engine`` and ``sessions`` on the store; ``registry_secret_key``
     (the Fernet key of registry credentials at rest, resolved at startup so a bad key fails
     the start); ``metrics`` (the Prometheus registry of this application's HTTP collectors);
-    ``session_resolver`` (set when the web UI is mounted, so API calls accept its cookie).
+    ``session_resolver`` (set when the web UI is mounted, so API calls accept its cookie);
+    ``single_sign_on`` (set when OIDC is configured; it caches the provider's keys).
     """
 
     settings: Settings
@@ -46,3 +48,4 @@ class AppState[RequestT]:
     registry_secret_key: bytes
     metrics: CollectorRegistry
     session_resolver: SessionResolver[RequestT] | None = None
+    single_sign_on: SingleSignOn | None = None

@@ -6,12 +6,13 @@ deep inside, so tests and several servers in one process stay independent.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "Settings", "load_settings"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "OidcSettings", "Settings", "load_settings"]
 
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from helmforge.adapters.storage.database import database_url_for_directory
 from helmforge.core.access.changes import ApprovalRules, parse_approval_rules
@@ -20,6 +21,29 @@ from helmforge.core.errors import InputError
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 _LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True, slots=True)
+class OidcSettings:
+    """Single sign-on through an OpenID Connect provider (DESIGN §9).
+
+    ``issuer``: HELMFORGE_OIDC_ISSUER (https, or http on loopback only); ``client_id`` and
+    ``client_secret``: HELMFORGE_OIDC_CLIENT_ID / _SECRET; ``groups_claim``:
+    HELMFORGE_OIDC_GROUPS_CLAIM (default ``groups``); ``allowed_groups``:
+    HELMFORGE_OIDC_ALLOWED_GROUPS, the login gate (comma separated; empty: anyone the provider
+    authenticates); ``public_url``: HELMFORGE_PUBLIC_URL, the address browsers reach the
+    server at (the callback is ``{public_url}/sso/callback``; unset: the request's own);
+    ``deadline``: HELMFORGE_OIDC_DEADLINE (default 10), the seconds one request to the
+    provider may take in all.
+    """
+
+    issuer: str
+    client_id: str
+    client_secret: str = field(default="", repr=False)
+    groups_claim: str = "groups"
+    allowed_groups: frozenset[str] = frozenset()
+    public_url: str | None = None
+    deadline: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +70,7 @@ class Settings:
     ``secret_key``: HELMFORGE_SECRET_KEY, the Fernet key that encrypts registry credentials at
     rest (give the same one to every server sharing a database); unset, a key file is created
     in ``data_dir`` (mode 0600) on first use. Never printed.
+    ``oidc``: single sign-on (``OidcSettings``), set when HELMFORGE_OIDC_ISSUER is.
     """
 
     data_dir: Path
@@ -59,6 +84,7 @@ class Settings:
     approvals: ApprovalRules = field(default_factory=ApprovalRules)
     secret_key: str | None = field(default=None, repr=False)
     trusted_proxies: tuple[str, ...] = ()
+    oidc: OidcSettings | None = None
 
 
 def _default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -94,6 +120,44 @@ def _environments(environ: Mapping[str, str], name: str) -> frozenset[str]:
     return names
 
 
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _web_address(environ: Mapping[str, str], name: str) -> str:
+    raw = environ[name].strip().rstrip("/")
+    parts = urlsplit(raw)
+    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+    if not secure or not parts.hostname or parts.query or parts.fragment:
+        raise InputError(
+            f"{name}={raw[:200]!r} must be an https:// URL without query or fragment "
+            "(http:// only on loopback)"
+        )
+    return raw
+
+
+def _oidc(environ: Mapping[str, str]) -> OidcSettings | None:
+    if not environ.get("HELMFORGE_OIDC_ISSUER"):
+        return None
+    client_id = environ.get("HELMFORGE_OIDC_CLIENT_ID", "").strip()
+    if not client_id:
+        raise InputError(
+            "HELMFORGE_OIDC_CLIENT_ID must be set when HELMFORGE_OIDC_ISSUER is "
+            "(the client id registered at the provider)"
+        )
+    claim = environ.get("HELMFORGE_OIDC_GROUPS_CLAIM", "").strip() or "groups"
+    allowed = environ.get("HELMFORGE_OIDC_ALLOWED_GROUPS", "")
+    public_url = environ.get("HELMFORGE_PUBLIC_URL")
+    return OidcSettings(
+        issuer=_web_address(environ, "HELMFORGE_OIDC_ISSUER"),
+        client_id=client_id,
+        client_secret=environ.get("HELMFORGE_OIDC_CLIENT_SECRET", ""),
+        groups_claim=claim,
+        allowed_groups=frozenset(g.strip() for g in allowed.split(",") if g.strip()),
+        public_url=_web_address(environ, "HELMFORGE_PUBLIC_URL") if public_url else None,
+        deadline=float(_positive_int(environ, "HELMFORGE_OIDC_DEADLINE", 10)),
+    )
+
+
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Resolve settings from ``environ`` (the HELMFORGE_* variables); raises ``InputError``."""
     data_dir = Path(environ.get("HELMFORGE_DATA_DIR") or _default_data_dir(environ))
@@ -118,6 +182,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         development_environments=_environments(environ, "HELMFORGE_DEVELOPMENT_ENVIRONMENTS"),
         approvals=parse_approval_rules(environ.get("HELMFORGE_APPROVALS", "prod=1")),
         trusted_proxies=_networks(environ.get("HELMFORGE_TRUSTED_PROXIES") or ""),
+        oidc=_oidc(environ),
     )
 
 

@@ -39,6 +39,8 @@ class SessionState:
     user_id: int
     csrf_token: str
     expires_at: datetime
+    #: The SSO groups the user had when signing in (``group:`` subjects); empty for local users.
+    groups: tuple[str, ...] = ()
 
 
 def _new_token() -> str:
@@ -61,15 +63,19 @@ def open_session(
     user_id: int,
     lifetime: timedelta,
     now: datetime | None = None,
+    groups: tuple[str, ...] = (),
 ) -> tuple[str, SessionState]:
-    """Store a new session for user ``user_id``; return the cookie value and its state.
+    """Store a new session for user ``user_id`` (with the SSO ``groups`` they signed in
+    with); return the cookie value and its state.
 
     Expired sessions are purged on the way, and the user's oldest ones beyond
     ``MAX_SESSIONS_PER_USER`` (this one counted) end, so the table does not grow without bound.
     """
     moment = now or datetime.now(UTC)
     session_id = _new_token()
-    state = SessionState(user_id=user_id, csrf_token=_new_token(), expires_at=moment + lifetime)
+    state = SessionState(
+        user_id=user_id, csrf_token=_new_token(), expires_at=moment + lifetime, groups=groups
+    )
     with sessions.begin() as db:
         db.execute(sa.delete(WebSession).where(WebSession.expires_at < moment))
         newest = db.scalars(
@@ -90,6 +96,7 @@ def open_session(
                 csrf_token=state.csrf_token,
                 created_at=moment,
                 expires_at=state.expires_at,
+                groups="\n".join(groups),
             )
         )
     return session_id, state
@@ -106,7 +113,10 @@ def resolve_session(
         if row is None:
             return None
         state = SessionState(
-            user_id=row.user_id, csrf_token=row.csrf_token, expires_at=_aware(row.expires_at)
+            user_id=row.user_id,
+            csrf_token=row.csrf_token,
+            expires_at=_aware(row.expires_at),
+            groups=tuple(row.groups.split("\n")) if row.groups else (),
         )
     if state.expires_at <= (now or datetime.now(UTC)):
         close_session(sessions, session_id)

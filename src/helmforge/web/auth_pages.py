@@ -8,7 +8,7 @@ Secure whenever the request came over TLS.
 
 from __future__ import annotations
 
-__all__ = ["SESSION_LIFETIME", "router", "safe_next_url"]
+__all__ = ["SESSION_LIFETIME", "login_page", "router", "safe_next_url", "start_session"]
 
 from datetime import timedelta
 from typing import Annotated
@@ -26,7 +26,14 @@ from helmforge.web.sessions import (
     check_csrf,
     new_token,
 )
-from helmforge.web.views import CheckedForm, current_visitor, form_text, render, session_factory_of
+from helmforge.web.views import (
+    CheckedForm,
+    app_state,
+    current_visitor,
+    form_text,
+    render,
+    session_factory_of,
+)
 
 SESSION_LIFETIME = timedelta(hours=8)
 _LOGIN_FORM_LIFETIME = timedelta(hours=1)
@@ -41,11 +48,11 @@ def safe_next_url(candidate: str) -> str:
     return "/"
 
 
-def _is_tls(request: Request) -> bool:
+def is_tls(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def _login_page(
+def login_page(
     request: Request, *, next_url: str, username: str = "", error: str = "", status_code: int = 200
 ) -> HTMLResponse:
     token = new_token()
@@ -58,6 +65,7 @@ def _login_page(
         next_url=safe_next_url(next_url),
         username=username,
         error=error,
+        single_sign_on=app_state(request).single_sign_on is not None,
     )
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
@@ -66,7 +74,7 @@ def _login_page(
         path="/login",
         httponly=True,
         samesite="strict",
-        secure=_is_tls(request),
+        secure=is_tls(request),
     )
     return response
 
@@ -76,7 +84,7 @@ def login_form(request: Request, next_url: Annotated[str, Query(alias="next")] =
     """The sign-in form (or straight on, when already signed in)."""
     if current_visitor(request) is not None:
         return RedirectResponse(safe_next_url(next_url), status_code=303)
-    return _login_page(request, next_url=next_url)
+    return login_page(request, next_url=next_url)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -88,7 +96,7 @@ async def login(request: Request) -> Response:
         password = form_text(form, "password")
         submitted_csrf = form_text(form, CSRF_FIELD)
     if not check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE), submitted_csrf):
-        return _login_page(
+        return login_page(
             request,
             next_url=next_url,
             username=username,
@@ -100,13 +108,28 @@ async def login(request: Request) -> Response:
     try:
         principal = authenticate_password(sessions, username, password, source=source)
     except AuthenticationError as error:
-        return _login_page(
+        return login_page(
             request, next_url=next_url, username=username, error=error.message, status_code=401
         )
+    response = start_session(request, principal.id, next_url)
+    response.delete_cookie(
+        LOGIN_CSRF_COOKIE, path="/login", httponly=True, samesite="strict", secure=is_tls(request)
+    )
+    return response
+
+
+def start_session(
+    request: Request, user_id: int, next_url: str, *, groups: tuple[str, ...] = ()
+) -> Response:
+    """Open a session for ``user_id`` (with their SSO ``groups``) and redirect to
+    ``next_url`` with its cookie set."""
+    sessions = session_factory_of(request)
     # A fresh session id on every sign-in: an id planted before it is worth nothing.
     close_session(sessions, request.cookies.get(SESSION_COOKIE))
-    cookie, _state = open_session(sessions, user_id=principal.id, lifetime=SESSION_LIFETIME)
-    response = RedirectResponse(next_url, status_code=303)
+    cookie, _state = open_session(
+        sessions, user_id=user_id, lifetime=SESSION_LIFETIME, groups=groups
+    )
+    response = RedirectResponse(safe_next_url(next_url), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
@@ -114,10 +137,7 @@ async def login(request: Request) -> Response:
         path="/",
         httponly=True,
         samesite="lax",
-        secure=_is_tls(request),
-    )
-    response.delete_cookie(
-        LOGIN_CSRF_COOKIE, path="/login", httponly=True, samesite="strict", secure=_is_tls(request)
+        secure=is_tls(request),
     )
     return response
 
@@ -128,6 +148,6 @@ def logout(request: Request, _form: CheckedForm) -> Response:
     close_session(session_factory_of(request), request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_is_tls(request)
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=is_tls(request)
     )
     return response

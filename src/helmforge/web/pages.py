@@ -25,6 +25,7 @@ from helmforge.web.auth_pages import router as auth_router
 from helmforge.web.chart_pages import router as chart_router
 from helmforge.web.registry_pages import router as registry_router
 from helmforge.web.sessions import check_csrf
+from helmforge.web.sso_pages import router as sso_router
 from helmforge.web.template_pages import router as template_router
 from helmforge.web.views import (
     ACCOUNT_PAGE,
@@ -95,7 +96,14 @@ def mount(app: FastAPI) -> SessionResolver[Request]:
     of the UI's session cookie for API requests."""
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="web-static")
     app.add_api_route("/", _home, methods=["GET"], include_in_schema=False)
-    for router in (auth_router, template_router, chart_router, admin_router, registry_router):
+    for router in (
+        auth_router,
+        sso_router,
+        template_router,
+        chart_router,
+        admin_router,
+        registry_router,
+    ):
         app.include_router(router)
     app.include_router(account_router)
     app.add_exception_handler(SignInRequired, _to_sign_in)

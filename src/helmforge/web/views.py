@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -134,7 +134,8 @@ def current_visitor(request: Request) -> Visitor | None:
             user = signed_in_user(sessions, state.user_id)
             if user is not None:
                 visitor = Visitor(
-                    principal=user.principal,
+                    # An SSO user's groups come from the session they signed in with.
+                    principal=replace(user.principal, groups=state.groups),
                     session=state,
                     cookie=cookie,
                     must_change_password=user.must_change_password,

@@ -26,3 +26,6 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    # The SSO groups the session was opened with, one per line ("" for local sign-ins); added
+    # by the ``oidc`` migration branch.
+    groups: Mapped[str] = mapped_column(sa.Text(), default="", server_default="")
