@@ -11,6 +11,7 @@ BENCHMARKS = (
     "benchmarks.oci",
     "benchmarks.imports",
     "benchmarks.server",
+    "benchmarks.authorization",
     "benchmarks.validators",
     "benchmarks.archives",
 )

@@ -189,10 +189,11 @@ def build_chart(
     ``NotFoundError`` (no such template), ``ConflictError`` (version not published),
     ``PermissionDeniedError`` (no ``chart.build`` for that context).
     """
-    access.require(sessions, actor, "chart.build", _context_target(context))
+    target = _context_target(context)
     with engine_of(sessions).connect() as connection:
-        # One connection and one transaction for the lookup and the record, prebuilt Core
-        # statements and no unit of work: a build only adds rows.
+        # One connection and one transaction for the access check, the lookup and the record,
+        # prebuilt Core statements and no unit of work: a build only adds rows.
+        access.require_on(connection, sessions, actor, "chart.build", target)
         version_view, parsed = find_published(connection, template)
         name, version, app_version, files = _render(
             parsed, context, values, chart_version=chart_version
@@ -387,6 +388,11 @@ def build_files(
     return {path: data.decode("utf-8", "replace") for path, data in files.items()}
 
 
+_CONTEXT_KEYS = ("product", "customer", "environment", "instance")
+#: Rows read per round trip while a filtered listing looks for a page of readable builds.
+_LIST_CHUNK = 1000
+
+
 def list_builds(
     sessions: sessionmaker[Session],
     *,
@@ -394,15 +400,50 @@ def list_builds(
     template: str | None = None,
     limit: int = 100,
 ) -> list[ChartBuildView]:
-    """Recorded builds, newest first; ``template`` filters by template name."""
-    query = (
-        sa.select(ChartBuildRow)
-        .options(defer(ChartBuildRow.archive))
-        .order_by(ChartBuildRow.created_at.desc())
-    )
-    if template:
-        query = query.where(ChartBuildRow.template_name == parse_reference(template)[0])
-    query = query.limit(max(1, min(limit, 1000)))
+    """The newest ``limit`` builds the actor may read (``chart.read`` on their context),
+    newest first; ``template`` filters by template name.
+
+    The access filter runs before the limit, so a caller who may read a few contexts still
+    gets a full page: the ids and the four context fields (extracted by the database, no
+    JSON to decode here) are read in chunks, newest first, until ``limit`` readable ones are
+    found; only those rows are then loaded whole.
+    """
+    limit = max(1, min(limit, 1000))
     may_read = access.allowed(sessions, actor, "chart.read")
+    order = (ChartBuildRow.created_at.desc(), ChartBuildRow.id.desc())
+    light = sa.select(
+        ChartBuildRow.id,
+        ChartBuildRow.created_at,
+        *(ChartBuildRow.context[key].as_string() for key in _CONTEXT_KEYS),
+    ).order_by(*order)
+    if template:
+        light = light.where(ChartBuildRow.template_name == parse_reference(template)[0])
+    chosen: list[str] = []
     with sessions() as session:
-        return [_view(row) for row in session.scalars(query) if may_read(_stored_target(row))]
+        after: tuple[datetime, str] | None = None
+        while len(chosen) < limit:
+            query = light
+            if after is not None:
+                query = query.where(
+                    sa.tuple_(ChartBuildRow.created_at, ChartBuildRow.id) < sa.tuple_(*after)
+                )
+            rows = session.execute(query.limit(max(limit, _LIST_CHUNK))).all()
+            for build_id, _, *context in rows:
+                if may_read(Target.of_context(*(value or "" for value in context))):
+                    chosen.append(build_id)
+                    if len(chosen) == limit:
+                        break
+            if len(rows) < max(limit, _LIST_CHUNK):
+                break
+            after = (rows[-1][1], rows[-1][0])
+        if not chosen:
+            return []
+        found = {
+            row.id: row
+            for row in session.scalars(
+                sa.select(ChartBuildRow)
+                .options(defer(ChartBuildRow.archive))
+                .where(ChartBuildRow.id.in_(chosen))
+            )
+        }
+    return [_view(found[build_id]) for build_id in chosen if build_id in found]

@@ -25,6 +25,7 @@ __all__ = [
     "Scope",
     "ScopeKind",
     "Target",
+    "allowed_targets",
     "check_binding",
     "decide",
     "parse_policy_csv",
@@ -35,8 +36,8 @@ __all__ = [
 ]
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from helmforge.core.errors import InputError, Location
@@ -352,6 +353,63 @@ def decide(policy: Policy, subjects: Iterable[str], permission: str, target: Tar
                 return Decision(True, str(rule), f"allowed by '{rule}' through '{binding}'")
     shown = "/".join(segments) if kind != "global" else "helmforge"
     return Decision(False, None, f"no binding grants {permission} on {shown} (deny by default)")
+
+
+def allowed_targets(
+    policy: Policy, subjects: Iterable[str], permission: str
+) -> Callable[[Target], bool]:
+    """``decide(policy, subjects, permission, target).allowed`` as a predicate for filtering
+    long lists: the subjects' bindings are indexed by scope once, so a target costs a few dict
+    lookups and a ``decide`` over only the bindings that cover it, however many there are.
+
+    Exact, not an approximation: a binding whose role neither holds ``permission`` built in
+    nor has a rule for it, or whose scope cannot cover a target of this kind, never changes a
+    decision, and neither does the order of the covering bindings. Repeated targets are
+    answered from memory (a predicate lives for one listing).
+    """
+    subjects = tuple(subjects)
+    kind = scope_kind_of(permission)
+    if kind == "global":
+        answer = decide(policy, subjects, permission, Target()).allowed
+        return lambda _target: answer
+    width = 4 if kind == "context" else 1
+    rules = tuple(rule for rule in policy.rules if rule.permission == permission)
+    ruled = {rule.role for rule in rules}
+    index: dict[tuple[str, ...], list[Binding]] = {}
+    for binding in policy.roles_of(subjects):
+        if binding.role not in ruled and permission not in BUILT_IN_ROLES.get(
+            binding.role, frozenset()
+        ):
+            continue
+        segments = binding.scope.segments
+        if all(segment == "*" for segment in segments):
+            segments = ("*",) * width  # an all-* scope covers every kind (see _covers)
+        elif len(segments) != width:
+            continue
+        index.setdefault(segments, []).append(binding)
+    # Only the wildcard shapes some binding has: usually one or two lookups per target.
+    shapes = sorted({tuple(segment == "*" for segment in key) for key in index})
+    reduced = Policy(rules=rules, development_environments=policy.development_environments)
+    memory: dict[tuple[str, ...], bool] = {}
+
+    def check(target: Target) -> bool:
+        segments = target.segments(kind)
+        if segments is None:
+            return False
+        known = memory.get(segments)
+        if known is not None:
+            return known
+        covering: list[Binding] = []
+        for shape in shapes:
+            key = tuple("*" if star else s for star, s in zip(shape, segments, strict=True))
+            covering += index.get(key, ())
+        answer = bool(covering) and bool(
+            decide(replace(reduced, bindings=tuple(covering)), subjects, permission, target)
+        )
+        memory[segments] = answer
+        return answer
+
+    return check
 
 
 def parse_policy_csv(
