@@ -403,9 +403,12 @@ def allowed_targets(
         for shape in shapes:
             key = tuple("*" if star else s for star, s in zip(shape, segments, strict=True))
             covering += index.get(key, ())
-        answer = bool(covering) and bool(
-            decide(replace(reduced, bindings=tuple(covering)), subjects, permission, target)
-        )
+        if any(binding.role in ruled for binding in covering):
+            answer = bool(
+                decide(replace(reduced, bindings=tuple(covering)), subjects, permission, target)
+            )
+        else:  # no rule can apply: ``decide`` comes down to a built-in grant that counts
+            answer = any(_developer_allows(policy, binding, kind, segments) for binding in covering)
         memory[segments] = answer
         return answer
 
