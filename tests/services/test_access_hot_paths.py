@@ -20,7 +20,7 @@ from helmforge.adapters.storage.server_tables import ChartBuildRow
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import PermissionDeniedError
-from helmforge.services import access, audit, chart_builds
+from helmforge.services import access, audit_trail, chart_builds
 
 ADMIN = Principal(name="root", role="admin", kind="user", id=1)
 OLGA = Principal(name="olga", role="template-user", kind="user", id=2)
@@ -82,7 +82,7 @@ def test_a_binding_removed_by_another_process_is_effective_on_the_very_next_buil
             _check_on(engine, checking, ACME)
     finally:
         engine.dispose()
-    [denial] = audit.list_events(sessions, actor=SYSTEM, action="access.deny")
+    [denial] = audit_trail.list_events(sessions, actor=SYSTEM, action="access.deny")
     assert (denial.actor, denial.target) == ("olga", "shop/acme/dev/a1")
     assert denial.after["permission"] == "chart.build"
 
@@ -122,7 +122,7 @@ def test_require_on_answers_as_require_does(sessions: sessionmaker[Session]) -> 
         access.require(sessions, OLGA, "chart.build", other)
     with pytest.raises(PermissionDeniedError, match=r"olga may not chart.build on shop/bolt"):
         _check_on(engine, sessions, other)
-    assert len(audit.list_events(sessions, actor=SYSTEM, action="access.deny")) == 2
+    assert len(audit_trail.list_events(sessions, actor=SYSTEM, action="access.deny")) == 2
 
 
 def _record_builds(sessions: sessionmaker[Session], customers: list[str]) -> list[str]:
@@ -178,3 +178,29 @@ def test_a_reader_of_few_contexts_gets_a_full_page_of_builds_not_the_readable_pa
     everything = chart_builds.list_builds(sessions, actor=ADMIN, limit=100)
     assert [view.id for view in everything] == ids[::-1]
     assert chart_builds.list_builds(sessions, actor=OLGA, template="other", limit=3) == []
+
+
+def test_require_on_uses_only_the_bindings_a_token_was_made_for(
+    sessions: sessionmaker[Session],
+) -> None:
+    acme = access.add_binding(
+        sessions, subject="user:olga", role="template-user", scope="shop/acme/*/*", actor=ADMIN
+    )
+    bolt = access.add_binding(
+        sessions, subject="user:olga", role="template-user", scope="shop/bolt/*/*", actor=ADMIN
+    )
+    token = Principal(
+        name="olga", role="template-user", kind="token", id=2, bindings=frozenset({bolt.id})
+    )
+    engine = sessions.kw["bind"]
+    with engine.connect() as connection:
+        access.require_on(
+            connection,
+            sessions,
+            token,
+            "chart.build",
+            Target.of_context("shop", "bolt", "dev", "a1"),
+        )
+        with pytest.raises(PermissionDeniedError, match=r"olga may not chart.build on shop/acme"):
+            access.require_on(connection, sessions, token, "chart.build", ACME)
+    assert acme.id != bolt.id
