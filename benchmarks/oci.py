@@ -6,7 +6,10 @@ One run, one local Debian docker-registry (anonymous, filesystem storage):
   (``publish_archives``, 4 push workers plus 2 threads checking tags ahead) and Helm
   (helm-sdkpy ``Push``, one after another);
 - re-push of the same 100 through helmforge: no blob may be uploaded;
-- through a proxy adding 20 ms per request, 40 charts: helmforge (8 workers) vs Helm.
+- through a proxy adding 20 ms per request, 40 charts: helmforge (8 workers) vs Helm;
+- then the same as users run it (``benchmarks.push_cli``): whole ``helmforge push`` processes
+  of 100 archives beside a raw-client process and a Helm process, the ratios printed beside
+  the in-process ones, with the CPU time per archive.
 
 Goals: helmforge >= 0.9x raw, faster than Helm; >= 4x Helm through latency; re-push >= 5x
 faster than the first push.
@@ -30,6 +33,7 @@ import httpx
 from tests.support.oci_charts import make_chart
 from tests.support.registry import Fault, FaultProxy, RegistryServer
 
+from benchmarks import push_cli
 from helmforge.adapters.oci import RegistryClient
 from helmforge.core.access.principals import local_operator
 from helmforge.core.oci.artifacts import ChartArtifact, build_artifact
@@ -112,6 +116,8 @@ def run() -> dict[str, float | str]:
         server.start()
         try:
             figures = _measure(root, server)
+            (root / "cli").mkdir()
+            whole = push_cli.measure(root / "cli", server)
         finally:
             server.stop()
         crash_root = root / "crashes"
@@ -124,6 +130,9 @@ def run() -> dict[str, float | str]:
         finally:
             crashed.stop()
     _print(figures)
+    push_cli.print_figures(whole)
+    _print_side_by_side(figures, whole)
+    figures.update({f"cli_{k}": v for k, v in whole.items()})
     return figures
 
 
@@ -264,6 +273,25 @@ def _print(figures: dict[str, float | str]) -> None:
     for name, value in figures.items():
         shown = f"{value:10.2f}" if isinstance(value, float) else f"{value!s:>10}"
         print(f"{name:<34} {shown}  {goals.get(name, '')}")
+
+
+def _print_side_by_side(figures: dict[str, float | str], whole: dict[str, float | str]) -> None:
+    """The same ratios measured in process and as users run ``helmforge push``."""
+    rows = (
+        ("vs raw client (rate ratio)", "helmforge_vs_raw", "cli_vs_raw", ">= 0.9"),
+        ("vs Helm", "helmforge_vs_helm", "cli_vs_helm", "> 1"),
+        ("re-push speed-up", "repush_speedup", "cli_repush_speedup", ">= 5"),
+        ("vs Helm through 20 ms", "latency_helmforge_vs_helm", "latency_vs_helm", ">= 4"),
+    )
+    print(f"push ratios side by side (load average {whole['load_average_1min']})")
+    print(f"  {'ratio':<28} {'in process':>10} {'whole CLI':>10}  goal")
+    for label, inside, outside, goal in rows:
+        print(f"  {label:<28} {figures[inside]:>10.2f} {whole[outside]:>10.2f}  {goal}")
+    print(
+        f"  CPU ms per archive (whole process): helmforge {whole['cli_cpu_ms_per_archive']}, "
+        f"re-push {whole['repush_cpu_ms_per_archive']}, raw {whole['raw_cpu_ms_per_archive']}, "
+        f"Helm {whole['helm_cpu_ms_per_archive']}"
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import gzip
 import io
 import os
 import re
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -191,3 +193,25 @@ def test_push_over_tls_with_ca_file(
     untrusted = runner.invoke(app, ["versions", f"{target}/demo"])
     assert untrusted.exit_code == 1
     assert "not trusted" in untrusted.stderr
+
+
+def test_push_process_does_not_import_httpx_command_line_client(
+    private_registry: RegistryServer, tmp_path: Path
+) -> None:
+    """Defect: ``import httpx`` also imported httpx's own CLI (click, rich, pygments), about
+    half the start-up of every ``helmforge push``; a whole process shows what it loads."""
+    (chart,) = write_charts(tmp_path, 1)
+    target = f"oci://{private_registry.authority}/charts"
+    script = (
+        "import sys\n"
+        "from helmforge.cli.main import run\n"
+        f"sys.argv = ['helmforge', 'push', {chart!r}, {target!r}, '--plain-http']\n"
+        "try:\n    run()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "assert 'httpx' in sys.modules\n"
+        "print(sorted(m for m in ('click', 'rich', 'pygments') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"

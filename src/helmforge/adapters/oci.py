@@ -128,6 +128,8 @@ class RegistryClient:
         self._clock = clock
         self._deadline = deadline
         self._base = registry.base_url
+        # Parsed once: httpx parses and validates a URL in pure Python, every character.
+        self._base_url = httpx.URL(self._base)
         self._authority = registry.reference.authority
         verify: ssl.SSLContext = _public_trust()
         if registry.ca_pem and not registry.plain_http:
@@ -297,7 +299,7 @@ class RegistryClient:
         try:
             self._request(
                 "DELETE",
-                str(httpx.URL(self._base).join(location)),
+                str(self._base_url.join(location)),
                 repository=repository,
                 actions="pull,push",
                 accept={202, 204, 404},
@@ -323,7 +325,7 @@ class RegistryClient:
         return location
 
     def _finish_upload(self, repository: str, location: str, digest: str, data: bytes) -> None:
-        url = httpx.URL(self._base).join(location).copy_merge_params({"digest": digest})
+        url = self._base_url.join(location).copy_merge_params({"digest": digest})
         try:
             response = self._request(
                 "PUT",
@@ -387,7 +389,7 @@ class RegistryClient:
         # One deadline for the request with its retries and its token round trips.
         give_up = time.monotonic() + self._deadline
         # Credentials go to the registry itself only, never to another host a Location names.
-        target, base = self._absolute(url), httpx.URL(self._base)
+        target, base = self._absolute(url), self._base_url
         own_host = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
         for _ in range(4):
             request_headers = dict(headers or {})
@@ -395,7 +397,7 @@ class RegistryClient:
                 request_headers.update(self._auth_headers(scope))
             response = self._send(
                 method,
-                url,
+                target,
                 headers=request_headers,
                 content=content,
                 retry_transport=retry_transport,
@@ -609,7 +611,7 @@ class RegistryClient:
         )
 
     def _absolute(self, url: str | httpx.URL) -> httpx.URL:
-        return httpx.URL(self._base).join(url) if isinstance(url, str) else url
+        return self._base_url.join(url) if isinstance(url, str) else url
 
     def _raise_for(self, response: httpx.Response, what: str) -> None:
         status = response.status_code

@@ -58,6 +58,17 @@ PasswordStdinOption = Annotated[
 ]
 
 
+def _skip_httpx_command_line() -> None:
+    """Keep ``import httpx`` from importing httpx's own command-line client.
+
+    httpx's package ``__init__`` imports ``httpx._main`` (click, rich, pygments: about half the
+    start-up of a push) whenever those are installed, and falls back to a stub on ImportError.
+    helmforge never runs that client; a ``None`` entry in ``sys.modules`` makes the import raise
+    ImportError (the import system's documented behaviour). Done before the OCI adapter loads.
+    """
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+
 def _password(username: str | None, password_stdin: bool) -> Secret | None:
     from helmforge.core.secrets import Secret
 
@@ -119,15 +130,20 @@ def push(
     workers: Annotated[
         int,
         typer.Option(
-            "--workers", envvar="HELMFORGE_PUSH_WORKERS", min=1, max=32, help="Parallel pushes."
+            "--workers",
+            envvar="HELMFORGE_PUSH_WORKERS",
+            min=1,
+            max=32,
+            help="Parallel pushes (half as many more threads check tags ahead of them).",
         ),
-    ] = 4,
+    ] = 8,
 ) -> None:
     """Push chart archives to an OCI registry; identical re-pushes are no-ops."""
     if len(targets) < 2 or not targets[-1].startswith("oci://"):
         raise typer.BadParameter(
             "give at least one CHART.tgz followed by oci://HOST[:PORT]/PATH", param_hint="targets"
         )
+    _skip_httpx_command_line()
     from helmforge.cli.principals import local_principal
     from helmforge.services.publishing import load_archive, publish_archives
 
@@ -171,6 +187,7 @@ def versions(
     password_stdin: PasswordStdinOption = False,
 ) -> None:
     """List the published versions of a chart, lowest to highest (SemVer order)."""
+    _skip_httpx_command_line()
     from helmforge.services.publishing import list_versions
 
     registry = _registry(
