@@ -123,6 +123,13 @@ def test_version_imports_neither_rich_nor_pydantic_nor_any_command_service() -> 
         ["import"],
         ["catalog", "list"],
         ["schemas", "import"],
+        ["bindings", "add"],
+        ["bindings", "list"],
+        ["policy", "import"],
+        ["policy", "export"],
+        ["can"],
+        ["changes", "list"],
+        ["changes", "approve"],
     ],
     ids=" ".join,
 )

@@ -104,3 +104,26 @@ class ServerClient:
         """GET /templates/{name}/versions/{version}/yaml: the version's YAML, as sent (UTF-8)."""
         path = f"/templates/{quote(name, safe='')}/versions/{quote(version, safe='')}/yaml"
         return self._request("GET", path).content
+
+    def change_requests(self, *, state: str | None = None) -> list[dict[str, Any]]:
+        """GET /change-requests[?state=S]: the requests the caller may see, newest first."""
+        params = {"state": state} if state else {}
+        return self._json_list(self._request("GET", "/change-requests", params=params))
+
+    def decide_change_request(
+        self, request_id: int, decision: str, *, comment: str = ""
+    ) -> dict[str, Any]:
+        """POST /change-requests/{id}/approve or /reject: the request as it is afterwards."""
+        if decision not in ("approve", "reject"):
+            raise InputError(f"decision {decision!r} must be approve or reject")
+        path = f"/change-requests/{int(request_id)}/{decision}"
+        response = self._request("POST", path, json={"comment": comment})
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ExternalServiceError(
+                f"{self.base_url} answered {path} with something other than a change request"
+            )
+        return data

@@ -31,6 +31,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "publishing": ("push", "versions"),
     "server": ("serve", "migrate", "build", "users", "tokens"),
     "catalog": ("import", "catalog", "schemas", "template"),  # adds `template init`
+    "access": ("bindings", "policy", "can", "changes"),
 }
 
 

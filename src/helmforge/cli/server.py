@@ -144,7 +144,9 @@ def create_user(
         typer.Option(
             "--role",
             envvar="HELMFORGE_ROLE",
-            help="admin, creator, user, operator or developer.",
+            help="A built-in role, bound at every scope (*/*/*/*): admin, template-creator, "
+            "template-user, operator, developer, approver or auditor (creator and user are "
+            "the older names of template-creator and template-user).",
         ),
     ],
     password_stdin: PasswordStdin = False,

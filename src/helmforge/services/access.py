@@ -502,6 +502,7 @@ def import_policy(
     *,
     actor: Principal,
     development_environments: frozenset[str] | None = None,
+    source: str = "policy.csv",
 ) -> Policy:
     """Replace every binding and rule with ``text`` (CSV) in one transaction
     (``policy.manage``). A policy that would leave no administrator is refused, so nobody locks
@@ -509,6 +510,7 @@ def import_policy(
     require(sessions, actor, "policy.manage", development_environments=development_environments)
     policy = parse_policy_csv(
         text,
+        source=source,
         development_environments=development_environments
         or configuration(sessions).development_environments,
     )
