@@ -12,18 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from helmforge.core.access.changes import ApprovalRules
 from helmforge.core.access.policy import BUILT_IN_ROLES
 from helmforge.core.access.principals import SYSTEM
 from helmforge.server.app import state_of
-from helmforge.services import accounts, audit
+from helmforge.services import access, accounts, audit
 from helmforge.services.settings import load_settings
 from helmforge.services.stores import open_store
 from tests.support.apps import make_app
-from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
+from tests.support.change_requests import add_lab_registry, propose_prod_publish, user_token
+from tests.support.registry import RegistryServer
 from tests.support.servers import serve
 
 HELMFORGE = str(Path(sys.executable).with_name("helmforge"))
@@ -178,59 +178,22 @@ def gated_server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     state_of(application).engine.dispose()
 
 
-def _token(sessions: Any, name: str, role: str) -> str:
-    accounts.create_user(sessions, name, role=role, password="a long enough password", actor=SYSTEM)
-    return accounts.create_token(sessions, user=name, actor=SYSTEM).token
-
-
-def _propose_prod_publish(url: str, admin: str, requester: str, registry: RegistryServer) -> int:
-    def call(method: str, path: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = httpx.request(
-            method,
-            f"{url}/api/v1{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=120,
-        )
-        assert response.status_code in (200, 201, 202), response.text
-        return dict(response.json())
-
-    call("POST", "/registries", admin, {
-        "name": "lab", "url": f"oci://{registry.authority}/{unique_path()}",
-        "username": ROBOT, "password": CANARY_PASSWORD, "plain_http": True,
-    })  # fmt: skip
-    context = {"product": "ledger", "customer": "acme", "environment": "prod",
-               "instance": "a1", "version": "3.4.0"}  # fmt: skip
-    built = call(
-        "POST",
-        "/charts",
-        requester,
-        {"template": "web-service@1.2.0", "context": context, "values": {}},
-    )
-    request = call("POST", f"/charts/{built['id']}/publish", requester, {"registry": "lab"})
-    assert request["state"] == "pending"
-    return int(request["change_request"])
-
-
 @pytest.mark.registry
 @pytest.mark.xdist_group("registry")
 def test_changes_list_approve_over_the_api_the_requester_never_approves(
     gated_server: tuple[str, Any], basic_registry: RegistryServer
 ) -> None:
     url, sessions = gated_server
-    admin = accounts.create_token(sessions, user="admin", actor=SYSTEM).token
-    alice = _token(sessions, "alice", "template-user")
-    accounts.create_user(
-        sessions, "ann", role="approver", password="a long enough password", actor=SYSTEM
+    add_lab_registry(
+        url, accounts.create_token(sessions, user="admin", actor=SYSTEM).token, basic_registry
     )
-    from helmforge.services import access
-
+    alice = user_token(sessions, "alice", "template-user")
+    bob = user_token(sessions, "bob", "approver")
     # alice may approve in general, but never her own request.
     access.add_binding(
         sessions, subject="user:alice", role="approver", scope="*/*/*/*", actor=SYSTEM
     )
-    bob = accounts.create_token(sessions, user="ann", actor=SYSTEM).token
-    request_id = _propose_prod_publish(url, admin, alice, basic_registry)
+    request_id = propose_prod_publish(url, alice)
 
     listed = helmforge(
         "changes", "list", "--server", url, "--state", "pending", HELMFORGE_TOKEN=alice
