@@ -18,7 +18,7 @@ from helmforge.core.access.changes import ApprovalRules
 from helmforge.core.access.policy import BUILT_IN_ROLES
 from helmforge.core.access.principals import SYSTEM
 from helmforge.server.app import state_of
-from helmforge.services import access, accounts, audit
+from helmforge.services import access, accounts, audit_trail
 from helmforge.services.settings import load_settings
 from helmforge.services.stores import open_store
 from tests.support.apps import make_app
@@ -49,10 +49,10 @@ def store() -> None:
     assert helmforge("migrate").returncode == 0
 
 
-def _events(action: str) -> list[audit.AuditEvent]:
+def _events(action: str) -> list[audit_trail.AuditEvent]:
     store = open_store(load_settings(os.environ))
     try:
-        return audit.list_events(store.sessions, actor=SYSTEM, action=action)
+        return audit_trail.list_events(store.sessions, actor=SYSTEM, action=action)
     finally:
         store.engine.dispose()
 
