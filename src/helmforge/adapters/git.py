@@ -1,0 +1,551 @@
+"""GitOps repositories through pygit2 (libgit2), in process and without a working tree.
+
+One ``GitRepository`` is one remote branch and a bare cache repository on disk:
+
+- ``fetch`` brings the branch into the cache (``refs/remotes/origin/<branch>``);
+- ``commit_and_push`` fetches, asks the caller for the changed files *on the current head*
+  (the caller re-applies its structured edit there), builds blobs, trees and the commit in
+  process from the previous tree, and pushes without force. A push the remote refuses as not a
+  fast-forward (someone pushed in between) is retried on the new head, a bounded number of
+  times. An edit that changes nothing on the new head (our earlier push did land after all)
+  makes no commit, so a retry never duplicates one.
+
+Pushing never uses a ``+`` refspec, and the push-negotiation callback refuses any update that is
+not a fast-forward of what the remote advertised, so a lost update cannot come from here.
+pygit2's ``Remote.push`` returns normally when the server rejects a ref (a pre-receive hook
+declining): the per-ref result arrives only in ``push_update_reference``, which is checked.
+
+Credentials come in as parameters, never from the environment: HTTPS username and password (or
+token), or an SSH private key with a pinned ``known_hosts`` (libssh2 reads known_hosts from
+libgit2's home directory, which is pointed at a private folder for the operation). They never
+appear in errors or logs: messages name the repository by its URL without userinfo, and every
+message from libgit2 or the remote is scrubbed of the secrets before it is raised or logged.
+
+Every remote operation has a total deadline: libgit2's socket timeouts are set to what is left
+of it, and every callback checks it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CommitAuthor",
+    "GitCredentials",
+    "GitRemote",
+    "GitRepository",
+    "PushResult",
+    "commit_message",
+    "push_refspec",
+]
+
+import functools
+import logging
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pygit2
+from pygit2.enums import CredentialType, FileMode, ObjectType, Option
+
+from helmforge.core.errors import (
+    AuthenticationError,
+    ConflictError,
+    ExternalServiceError,
+    HelmforgeError,
+    InputError,
+    Location,
+)
+from helmforge.core.instances.application import check_git_url
+
+_log = logging.getLogger(__name__)
+
+# libgit2's timeouts and home directory are process-wide settings: operations that change them
+# take turns. Remote operations of one repository are serialized by the service anyway.
+_GLOBAL_OPTIONS = threading.Lock()
+_MAX_REMOTE_TEXT = 600
+_NON_FAST_FORWARD = re.compile(
+    r"non-fast-?forward|fetch first|stale info|cannot lock ref|not present locally|"
+    r"failed to update ref|incorrect old value",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GitCredentials:
+    """HTTPS ``username``/``password`` (a token is a password), or an SSH key with the
+    ``known_hosts`` lines the server's host key must match. ``repr`` never shows a secret."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssh_private_key: str | None = field(default=None, repr=False)
+    ssh_passphrase: str | None = field(default=None, repr=False)
+    ssh_known_hosts: str | None = None
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(
+            secret
+            for secret in (self.password, self.ssh_private_key, self.ssh_passphrase)
+            if secret
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GitRemote:
+    """Where to push: the URL (no userinfo), the branch, credentials and the total deadline of
+    one remote operation in seconds."""
+
+    url: str
+    branch: str
+    credentials: GitCredentials = GitCredentials()
+    deadline_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        check_git_url(self.url, source="repository.url")
+        if not pygit2.reference_is_valid_name(f"refs/heads/{self.branch}"):
+            raise InputError(
+                f"branch {self.branch!r} is not a valid Git branch name",
+                location=Location("repository.branch"),
+            )
+
+    @property
+    def is_ssh(self) -> bool:
+        return not self.url.startswith(("https://", "http://"))
+
+
+@dataclass(frozen=True, slots=True)
+class CommitAuthor:
+    """The acting user as Git records them."""
+
+    name: str
+    email: str
+
+    def __post_init__(self) -> None:
+        for label, value in (("name", self.name), ("email", self.email)):
+            if not value.strip() or any(char in value for char in "<>\n\r\0"):
+                raise InputError(
+                    f"the commit author's {label} {value!r} cannot be written to Git: it must "
+                    "be non-empty without '<', '>' or line breaks",
+                    location=Location("author", path=label),
+                )
+
+    def signature(self) -> pygit2.Signature:
+        return pygit2.Signature(self.name, self.email)
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """``commit`` is the branch head after the operation; ``created`` is False when the edit
+    changed nothing on the head (no commit, nothing pushed)."""
+
+    commit: str
+    parent: str | None
+    created: bool
+    attempts: int
+
+
+def push_refspec(branch: str) -> str:
+    """The one refspec helmforge pushes: the prepared local ref onto the branch, never ``+``."""
+    return f"{_push_ref(branch)}:refs/heads/{branch}"
+
+
+def _push_ref(branch: str) -> str:
+    return f"refs/helmforge/push/{branch}"
+
+
+def _tracking_ref(branch: str) -> str:
+    return f"refs/remotes/origin/{branch}"
+
+
+def commit_message(subject: str, body: str = "", *, approved_by: Iterable[str] = ()) -> str:
+    """``subject`` (one line), an optional body and one ``Approved-by:`` trailer per approver
+    (``Name <email>``), separated by blank lines as ``git interpret-trailers`` reads them."""
+    if not subject.strip() or "\n" in subject:
+        raise InputError(
+            "a commit subject is one non-empty line", location=Location("message", path="subject")
+        )
+    parts = [subject.strip()]
+    if body.strip():
+        parts.append(body.strip())
+    trailers = [f"Approved-by: {approver}" for approver in approved_by]
+    for approver in approved_by:
+        if "\n" in approver or not approver.strip():
+            raise InputError(f"approver {approver!r} is not one line", location=Location("message"))
+    if trailers:
+        parts.append("\n".join(trailers))
+    return "\n\n".join(parts) + "\n"
+
+
+def _is_zero(oid: pygit2.Oid) -> bool:
+    return not any(oid.raw)
+
+
+class _DeadlineExceededError(Exception):
+    pass
+
+
+class _Callbacks(pygit2.RemoteCallbacks):
+    """Credentials, host key, deadline and per-ref push results of one remote operation."""
+
+    def __init__(
+        self,
+        remote: GitRemote,
+        repo: pygit2.Repository,
+        deadline: float,
+        clock: Callable[[], float],
+    ) -> None:
+        super().__init__()
+        self._remote = remote
+        self._repo = repo
+        self._deadline = deadline
+        self._clock = clock
+        self._credential_attempts = 0
+        self.rejected: dict[str, str] = {}
+        self.accepted: set[str] = set()
+        self.remote_text: list[str] = []
+        self.authentication_failed = False
+        self.host_key_refused = False
+
+    def check_deadline(self) -> None:
+        if self._clock() >= self._deadline:
+            raise _DeadlineExceededError
+
+    def credentials(
+        self, url: str, username_from_url: str | None, allowed_types: CredentialType
+    ) -> Any:
+        self.check_deadline()
+        self._credential_attempts += 1
+        creds = self._remote.credentials
+        if self._credential_attempts > 1:
+            # libgit2 asks again when the server refused what we gave: stop, do not loop.
+            self.authentication_failed = True
+            raise AuthenticationError("refused")
+        if allowed_types & CredentialType.USERPASS_PLAINTEXT and creds.password is not None:
+            return pygit2.UserPass(creds.username or "git", creds.password)
+        if allowed_types & CredentialType.SSH_MEMORY and creds.ssh_private_key is not None:
+            user = username_from_url or creds.username or "git"
+            return pygit2.KeypairFromMemory(
+                user, None, creds.ssh_private_key, creds.ssh_passphrase or ""
+            )
+        if allowed_types & CredentialType.USERNAME:
+            return pygit2.Username(username_from_url or creds.username or "git")
+        self.authentication_failed = True
+        raise AuthenticationError("no credentials")
+
+    def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:
+        self.check_deadline()
+        # For SSH, ``valid`` says whether the host key matched the pinned known_hosts (libgit2
+        # reads it from its home directory, pointed at our folder); for HTTPS, whether the TLS
+        # chain verified. Either way: no match, no connection.
+        if not valid:
+            self.host_key_refused = True
+        return bool(valid)
+
+    def sideband_progress(self, string: str) -> None:
+        self.check_deadline()
+        if sum(map(len, self.remote_text)) < _MAX_REMOTE_TEXT:
+            self.remote_text.append(string)
+
+    def transfer_progress(self, stats: Any) -> None:
+        self.check_deadline()
+
+    def push_transfer_progress(
+        self, objects_pushed: int, total_objects: int, bytes_pushed: int
+    ) -> None:
+        self.check_deadline()
+
+    def push_negotiation(self, updates: list[Any]) -> None:
+        self.check_deadline()
+        for update in updates:
+            old, new = update.src, update.dst
+            # Refuse anything but a fast-forward of what the remote advertised: with no '+'
+            # libgit2 refuses too, this makes it independent of how the refspec was written.
+            if _is_zero(old) or _is_zero(new):
+                if _is_zero(new):
+                    raise ConflictError(f"refusing to delete {update.dst_refname}")
+                continue
+            # A remote head we do not have is someone else's commit: not a fast-forward.
+            if old != new and (old not in self._repo or not self._repo.descendant_of(new, old)):
+                self.rejected[update.dst_refname] = "non-fast-forward"
+                raise ConflictError(f"{update.dst_refname} moved: non-fast-forward")
+
+    def push_update_reference(self, refname: str, message: str | None) -> None:
+        if message:
+            self.rejected[refname] = message
+        else:
+            self.accepted.add(refname)
+
+
+type FileChanges = Mapping[str, bytes | None]
+type ChangeBuilder = Callable[[Callable[[str], bytes | None]], FileChanges]
+
+
+class GitRepository:
+    """One remote branch and its bare cache repository at ``cache_dir``."""
+
+    def __init__(
+        self,
+        remote: GitRemote,
+        cache_dir: Path,
+        *,
+        max_attempts: int = 5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.remote = remote
+        self.cache_dir = cache_dir
+        self.max_attempts = max_attempts
+        self._clock = clock
+        if (cache_dir / "HEAD").exists():
+            self._repo = pygit2.Repository(str(cache_dir))
+        else:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            self._repo = pygit2.init_repository(str(cache_dir), bare=True)
+
+    # --- reading the cache -------------------------------------------------------------
+
+    def head(self) -> str | None:
+        """The branch head as last fetched (or pushed), or None when the branch is new."""
+        ref = self._repo.references.get(_tracking_ref(self.remote.branch))
+        return None if ref is None else str(ref.target)
+
+    def _read_at(self, commit: str | None, path: str) -> bytes | None:
+        return None if commit is None else self.read_file(path, commit)
+
+    def read_file(self, path: str, commit: str | None = None) -> bytes | None:
+        """A file's bytes at ``commit`` (default: the head), or None when it is not there."""
+        commit = commit or self.head()
+        if commit is None:
+            return None
+        tree = self._repo[commit].peel(pygit2.Tree)
+        try:
+            entry = tree[path]
+        except KeyError:
+            return None
+        if entry.type != ObjectType.BLOB:
+            return None
+        return bytes(self._repo[entry.id].peel(pygit2.Blob).data)
+
+    # --- remote operations ---------------------------------------------------------------
+
+    def fetch(self) -> str | None:
+        """Fetch the branch into the cache; its head, or None when the remote has no branch."""
+        branch = self.remote.branch
+        # The '+' is on the *fetch* into our private mirror of the remote branch: the mirror
+        # follows the remote as it is. Pushes never carry one.
+        spec = f"+refs/heads/{branch}:{_tracking_ref(branch)}"
+        self._remote_operation(
+            "fetch",
+            lambda remote, callbacks: remote.fetch(
+                [spec], callbacks=callbacks, prune=pygit2.enums.FetchPrune.PRUNE
+            ),
+        )
+        return self.head()
+
+    def commit_and_push(
+        self,
+        changes: ChangeBuilder,
+        *,
+        author: CommitAuthor,
+        message: str,
+        committer: CommitAuthor | None = None,
+    ) -> PushResult:
+        """Commit the files ``changes`` returns for the current head and push the branch.
+
+        ``changes(read)`` gets a reader of the head's files (path → bytes or None) and returns
+        ``{path: new bytes, or None to delete}``; it is called again on the new head after a
+        push lost a race, so it must re-apply the caller's edit, not replay old bytes. Raises
+        ``ConflictError`` after ``max_attempts`` lost races, ``ExternalServiceError`` when the
+        remote refuses the push (a hook), fails or the deadline passes; nothing is left behind
+        in the cache but unreferenced objects.
+        """
+        for attempt in range(1, self.max_attempts + 1):
+            parent = self.fetch()
+            files = dict(changes(functools.partial(self._read_at, parent)))
+            tree = self._tree_with(parent, files)
+            if parent is not None and tree == self._repo[parent].peel(pygit2.Tree).id:
+                return PushResult(commit=parent, parent=parent, created=False, attempts=attempt)
+            signature = author.signature()
+            commit = self._repo.create_commit(
+                None,
+                signature,
+                (committer or author).signature(),
+                message,
+                tree,
+                [] if parent is None else [pygit2.Oid(hex=parent)],
+            )
+            if self._push(commit, attempt):
+                self._repo.references.create(_tracking_ref(self.remote.branch), commit, force=True)
+                _log.info(
+                    "pushed %s to %s %s (attempt %d)",
+                    commit,
+                    self.remote.url,
+                    self.remote.branch,
+                    attempt,
+                )
+                return PushResult(commit=str(commit), parent=parent, created=True, attempts=attempt)
+        raise ConflictError(
+            f"branch {self.remote.branch} kept moving; gave up after "
+            f"{self.max_attempts} attempts, nothing was pushed",
+            location=Location(self.remote.url),
+        )
+
+    def _push(self, commit: pygit2.Oid, attempt: int) -> bool:
+        """True when pushed; False when the remote moved (retry); raises otherwise."""
+        branch = self.remote.branch
+        self._repo.references.create(_push_ref(branch), commit, force=True)
+        callbacks_seen: list[_Callbacks] = []
+
+        def push(remote: pygit2.Remote, callbacks: _Callbacks) -> None:
+            callbacks_seen.append(callbacks)
+            remote.push([push_refspec(branch)], callbacks=callbacks)
+
+        try:
+            self._remote_operation("push", push)
+        except ConflictError:
+            _log.info(
+                "push to %s %s lost a race (attempt %d): fetching the new head",
+                self.remote.url,
+                branch,
+                attempt,
+            )
+            return False
+        finally:
+            self._repo.references.delete(_push_ref(branch))
+        callbacks = callbacks_seen[-1]
+        target = f"refs/heads/{branch}"
+        reason = callbacks.rejected.get(target)
+        if reason is not None:
+            if _NON_FAST_FORWARD.search(reason):
+                _log.info(
+                    "push to %s %s rejected as %r (attempt %d): fetching the new head",
+                    self.remote.url,
+                    branch,
+                    self._scrub(reason),
+                    attempt,
+                )
+                return False
+            said = self._scrub("".join(callbacks.remote_text).strip())
+            raise ExternalServiceError(
+                f"the remote refused the push to {branch}: {self._scrub(reason)}"
+                + (f" (the remote said: {said[:_MAX_REMOTE_TEXT]})" if said else "")
+                + "; nothing was changed",
+                location=Location(self.remote.url),
+            )
+        if target not in callbacks.accepted:
+            raise ExternalServiceError(
+                f"the remote did not report the update of {branch}; nothing is known to be pushed",
+                location=Location(self.remote.url),
+            )
+        return True
+
+    def _remote_operation(
+        self, what: str, run: Callable[[pygit2.Remote, _Callbacks], object]
+    ) -> None:
+        deadline = self._clock() + self.remote.deadline_seconds
+        callbacks = _Callbacks(self.remote, self._repo, deadline, self._clock)
+        remote = self._repo.remotes.create_anonymous(self.remote.url)
+        milliseconds = max(1, int(self.remote.deadline_seconds * 1000))
+        with _GLOBAL_OPTIONS, tempfile.TemporaryDirectory(prefix="helmforge-ssh-") as home:
+            known_hosts = self.remote.credentials.ssh_known_hosts or ""
+            (Path(home) / ".ssh").mkdir()
+            (Path(home) / ".ssh" / "known_hosts").write_text(known_hosts, encoding="utf-8")
+            previous_home = pygit2.option(Option.GET_HOMEDIR)
+            pygit2.option(Option.SET_HOMEDIR, home)
+            pygit2.option(Option.SET_SERVER_CONNECT_TIMEOUT, milliseconds)
+            pygit2.option(Option.SET_SERVER_TIMEOUT, milliseconds)
+            try:
+                run(remote, callbacks)
+            except _DeadlineExceededError:
+                raise self._deadline_error(what) from None
+            except (HelmforgeError, pygit2.GitError, OSError, ValueError) as error:
+                raise self._wrap(what, error, callbacks) from None
+            finally:
+                pygit2.option(Option.SET_HOMEDIR, previous_home or "")
+        if self._clock() >= deadline:
+            raise self._deadline_error(what)
+
+    # --- errors --------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.remote.credentials.secrets():
+            text = text.replace(secret, "***")
+        return text
+
+    def _deadline_error(self, what: str) -> ExternalServiceError:
+        return ExternalServiceError(
+            f"{what} did not finish within its deadline of "
+            f"{self.remote.deadline_seconds:g} s; nothing was changed in helmforge",
+            location=Location(self.remote.url),
+        )
+
+    def _wrap(self, what: str, error: Exception, callbacks: _Callbacks) -> HelmforgeError:
+        where = Location(self.remote.url)
+        text = self._scrub(str(error))
+        if isinstance(error, ConflictError) or _NON_FAST_FORWARD.search(text):
+            return ConflictError(text, location=where)
+        if callbacks.authentication_failed or "authentication" in text.lower() or ("401" in text):
+            return AuthenticationError(
+                f"the remote refused the credentials for {what} (check the username, "
+                "password or token, or the deploy key)",
+                location=where,
+            )
+        if callbacks.host_key_refused:
+            return ExternalServiceError(
+                "the server's host key does not match the pinned "
+                "known_hosts (or its TLS certificate did not verify); not connecting",
+                location=where,
+            )
+        if "timed out" in text.lower() or self._clock() >= callbacks._deadline:
+            return self._deadline_error(what)
+        if isinstance(error, HelmforgeError):
+            return error
+        return ExternalServiceError(f"{what} failed: {text}", location=where)
+
+    # --- building trees ------------------------------------------------------------------
+
+    def _tree_with(self, parent: str | None, files: FileChanges) -> pygit2.Oid:
+        base = None if parent is None else self._repo[parent].peel(pygit2.Tree)
+        split: dict[tuple[str, ...], bytes | None] = {}
+        for path, content in files.items():
+            parts = tuple(path.split("/"))
+            if any(part in ("", ".", "..", ".git") for part in parts):
+                raise InputError(
+                    f"{path!r} is not a file path inside the repository",
+                    location=Location(self.remote.url, path=path),
+                )
+            split[parts] = content
+        oid = self._write_tree(base, split)
+        return oid if oid is not None else self._repo.TreeBuilder().write()
+
+    def _write_tree(
+        self, base: pygit2.Tree | None, files: Mapping[tuple[str, ...], bytes | None]
+    ) -> pygit2.Oid | None:
+        """``base`` with ``files`` changed (None deletes); None when the tree ends up empty
+        (Git has no empty folders)."""
+        builder = self._repo.TreeBuilder(base) if base is not None else self._repo.TreeBuilder()
+        nested: dict[str, dict[tuple[str, ...], bytes | None]] = {}
+        for parts, content in files.items():
+            if len(parts) > 1:
+                nested.setdefault(parts[0], {})[parts[1:]] = content
+            elif content is None:
+                if builder.get(parts[0]) is not None:
+                    builder.remove(parts[0])
+            else:
+                builder.insert(parts[0], self._repo.create_blob(content), FileMode.BLOB)
+        for name, inner in nested.items():
+            entry = base[name] if base is not None and name in base else None
+            subtree = (
+                self._repo[entry.id].peel(pygit2.Tree)
+                if entry is not None and entry.type == ObjectType.TREE
+                else None
+            )
+            oid = self._write_tree(subtree, inner)
+            if oid is None:
+                if builder.get(name) is not None:
+                    builder.remove(name)
+            else:
+                builder.insert(name, oid, FileMode.TREE)
+        return builder.write() if len(builder) else None
