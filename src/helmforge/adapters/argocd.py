@@ -1,0 +1,231 @@
+"""A thin Argo CD API client on httpx: read an Application's sync and health, sync it to exact
+revisions. Every call has a total deadline (``BoundedTransport``), busy answers are retried a
+bounded number of times, and the token never appears in an error or a log line.
+
+Argo CD answers errors as gRPC statuses through its gateway: ``{"code", "message", "error"}``.
+"Another operation is already in progress" is ``FailedPrecondition`` (code 9); the client keys
+on the code and message, not on the HTTP status, which differs between gateway versions.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ApplicationState", "ArgoCdClient", "ArgoCdServer"]
+
+import logging
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from helmforge.adapters.oci_transport import GIVE_UP, BoundedTransport, DeadlineExceededError
+from helmforge.core.errors import (
+    AuthenticationError,
+    ExternalServiceError,
+    HelmforgeError,
+    InputError,
+    Location,
+    NotFoundError,
+    PermissionDeniedError,
+    UnavailableError,
+)
+
+_log = logging.getLogger(__name__)
+_FAILED_PRECONDITION = 9
+_BUSY = "another operation is already in progress"
+_MAX_MESSAGE = 300
+
+
+@dataclass(frozen=True, slots=True)
+class ArgoCdServer:
+    """An Argo CD API server: base URL, bearer token, TLS verification and the deadline."""
+
+    url: str
+    token: str = field(repr=False)
+    insecure: bool = False
+    deadline_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        parsed = urllib.parse.urlsplit(self.url)
+        if parsed.scheme not in ("https", "http") or not parsed.hostname or "@" in parsed.netloc:
+            raise InputError(
+                "the Argo CD URL must be http(s)://host[:port] without credentials",
+                location=Location("argocd.url"),
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationState:
+    """What helmforge reads of an Application: sync and health, and the operation's state."""
+
+    name: str
+    sync_status: str | None
+    health_status: str | None
+    synced_revisions: tuple[str, ...]
+    operation_phase: str | None
+    operation_revisions: tuple[str, ...]
+
+
+def _state(document: Any, name: str) -> ApplicationState:
+    status = document.get("status") or {} if isinstance(document, dict) else {}
+    sync = status.get("sync") or {}
+    operation = status.get("operationState") or {}
+    requested = (document.get("operation") or {}).get("sync") or {}
+    running = (operation.get("operation") or {}).get("sync") or requested
+    return ApplicationState(
+        name=name,
+        sync_status=sync.get("status"),
+        health_status=(status.get("health") or {}).get("status"),
+        synced_revisions=tuple(
+            sync.get("revisions") or ([sync["revision"]] if sync.get("revision") else [])
+        ),
+        operation_phase=operation.get("phase"),
+        operation_revisions=tuple(running.get("revisions") or ()),
+    )
+
+
+class ArgoCdClient:
+    """Calls one Argo CD server. ``wait`` sleeps between busy retries (tests pass a recorder)."""
+
+    def __init__(
+        self,
+        server: ArgoCdServer,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[float], None] = time.sleep,
+        busy_retries: int = 3,
+    ) -> None:
+        self.server = server
+        self._clock = clock
+        self._wait = wait
+        self._busy_retries = busy_retries
+        inner = transport or httpx.HTTPTransport(verify=not server.insecure)
+        self._http = httpx.Client(
+            base_url=server.url.rstrip("/"),
+            transport=BoundedTransport(inner, clock=clock),
+            headers={"Authorization": f"Bearer {server.token}"},
+            timeout=server.deadline_seconds,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ArgoCdClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get_application(self, name: str, *, refresh: bool = False) -> ApplicationState:
+        """The Application's state; ``refresh`` asks Argo CD to compare with Git first."""
+        params = {"refresh": "normal"} if refresh else {}
+        document = self._call("GET", f"/api/v1/applications/{_quoted(name)}", name, params=params)
+        return _state(document, name)
+
+    def sync(
+        self,
+        name: str,
+        *,
+        revisions: Sequence[str],
+        source_positions: Sequence[int],
+        app_namespace: str | None = None,
+    ) -> ApplicationState:
+        """Sync a multi-source Application to exactly ``revisions`` (one per source position,
+        1-based), retrying while another operation is in progress, within the deadline."""
+        if len(revisions) != len(source_positions) or not revisions:
+            raise InputError(
+                "a sync names one revision per source position",
+                location=Location("argocd.sync", path="revisions"),
+            )
+        body: dict[str, Any] = {
+            "name": name,
+            "revisions": list(revisions),
+            # int64 travels as a JSON string through the gRPC gateway.
+            "sourcePositions": [str(position) for position in source_positions],
+        }
+        if app_namespace:
+            body["appNamespace"] = app_namespace
+        give_up = self._clock() + self.server.deadline_seconds
+        for attempt in range(self._busy_retries + 1):
+            try:
+                document = self._call(
+                    "POST",
+                    f"/api/v1/applications/{_quoted(name)}/sync",
+                    name,
+                    json=body,
+                    give_up=give_up,
+                )
+            except UnavailableError:
+                delay = min(2.0**attempt * 0.5, max(0.0, give_up - self._clock()))
+                if attempt == self._busy_retries or delay <= 0:
+                    raise
+                _log.info("Argo CD %s: %s busy, retrying in %.1f s", self.server.url, name, delay)
+                self._wait(delay)
+                continue
+            return _state(document, name)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        name: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+        give_up: float | None = None,
+    ) -> Any:
+        where = Location(self.server.url, path=f"applications/{name}")
+        deadline = give_up if give_up is not None else self._clock() + self.server.deadline_seconds
+        try:
+            response = self._http.request(
+                method, path, params=params, json=json, extensions={GIVE_UP: deadline}
+            )
+            response.read()
+        except DeadlineExceededError:
+            raise ExternalServiceError(
+                f"Argo CD did not answer within the deadline of {self.server.deadline_seconds:g} s",
+                location=where,
+            ) from None
+        except httpx.HTTPError as error:
+            raise ExternalServiceError(
+                f"Argo CD could not be reached: {type(error).__name__}", location=where
+            ) from None
+        if response.status_code == 200:
+            try:
+                return response.json()
+            except ValueError:
+                raise ExternalServiceError(
+                    "Argo CD answered with invalid JSON", location=where
+                ) from None
+        raise self._error(response, where)
+
+    def _error(self, response: httpx.Response, where: Location) -> HelmforgeError:
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = {}
+        payload = payload if isinstance(payload, dict) else {}
+        message = str(payload.get("message") or payload.get("error") or "").replace(
+            self.server.token, "***"
+        )[:_MAX_MESSAGE]
+        status = response.status_code
+        if payload.get("code") == _FAILED_PRECONDITION and _BUSY in message:
+            return UnavailableError(f"Argo CD is busy: {message}", location=where)
+        if status == 401:
+            return AuthenticationError(
+                "Argo CD refused the token (expired, revoked or for another server)",
+                location=where,
+            )
+        if status == 403:
+            return PermissionDeniedError(f"Argo CD denied it: {message}", location=where)
+        if status == 404:
+            return NotFoundError(f"Argo CD has no such application: {message}", location=where)
+        return ExternalServiceError(f"Argo CD answered {status}: {message}", location=where)
+
+
+def _quoted(name: str) -> str:
+    return urllib.parse.quote(name, safe="")

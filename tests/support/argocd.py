@@ -1,0 +1,214 @@
+"""A loopback Argo CD API stand-in that checks every request against Argo CD's swagger.json.
+
+Each request must name a path and method of ``../shared/data/argocd/swagger.json``, use only the
+query parameters that operation declares, and send a body that validates against its schema
+(and has no field the schema does not know). A request that does not is answered 400 and kept
+in ``violations``, so a test asserts ``violations == []``. Answers are shaped as Argo CD's
+gRPC gateway shapes them: ``{"error", "code", "message"}``, 401 without a valid bearer token,
+403 when the token may not touch the application, and FailedPrecondition "another operation is
+already in progress" while an operation runs (answered 409, as DESIGN §8 describes it).
+Every Application it answers validates against ``v1alpha1Application``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from helmforge.core.schemas.openapi import openapi_definitions
+from tests.support.servers import UPPER_BOUND
+
+
+@dataclass
+class _Operation:
+    method: str
+    pattern: re.Pattern[str]
+    template: str
+    query: frozenset[str]
+    body_schema: str | None
+
+
+def _operations(swagger: dict[str, Any]) -> list[_Operation]:
+    operations = []
+    for template, methods in swagger["paths"].items():
+        regex = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        for method, spec in methods.items():
+            parameters = spec.get("parameters", [])
+            body = next((p for p in parameters if p["in"] == "body"), None)
+            ref = body["schema"].get("$ref", "") if body else ""
+            operations.append(
+                _Operation(
+                    method.upper(),
+                    re.compile(regex + r"\Z"),
+                    template,
+                    frozenset(p["name"] for p in parameters if p["in"] == "query"),
+                    ref.rsplit("/", 1)[-1] or None,
+                )
+            )
+    # Literal paths before templated ones: /applications/{name}/sync is not /applications/{name}.
+    return sorted(operations, key=lambda op: op.template.count("{"))
+
+
+@dataclass
+class ArgoCdStandIn:
+    """Argo CD's API for ``applications`` on 127.0.0.1; ``tokens`` maps a token to the
+    application names it may read and sync."""
+
+    swagger_path: Path
+    tokens: dict[str, set[str]]
+    applications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+    requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        swagger = json.loads(self.swagger_path.read_text(encoding="utf-8"))
+        self._operations = _operations(swagger)
+        self._definitions = openapi_definitions(swagger, source=str(self.swagger_path))
+        self._lock = threading.Lock()
+
+    def validator(self, definition: str) -> Any:
+        root = {"$ref": f"#/$defs/{definition}", "$defs": self._definitions}
+        return jsonschema.Draft202012Validator(root)
+
+    # --- the test's levers ------------------------------------------------------------
+
+    def add_application(self, manifest: dict[str, Any]) -> None:
+        app = json.loads(json.dumps(manifest))
+        app["status"] = {
+            "sync": {"status": "OutOfSync", "revisions": []},
+            "health": {"status": "Missing"},
+        }
+        self.applications[app["metadata"]["name"]] = app
+
+    def start_foreign_operation(self, name: str) -> None:
+        self.applications[name]["status"]["operationState"] = {
+            "phase": "Running",
+            "operation": {"sync": {"revisions": ["someone-else"]}},
+            "startedAt": "2026-12-02T06:00:00Z",
+        }
+
+    def finish_operation(self, name: str, *, health: str = "Healthy") -> None:
+        status = self.applications[name]["status"]
+        state = status["operationState"]
+        state["phase"] = "Succeeded"
+        revisions = state["operation"]["sync"].get("revisions", [])
+        status["sync"] = {"status": "Synced", "revisions": revisions}
+        status["health"] = {"status": health}
+
+    # --- serving ----------------------------------------------------------------------
+
+    def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[int, Any]:
+        path, _, query_text = raw_path.partition("?")
+        query = urllib.parse.parse_qs(query_text)
+        operation = next(
+            (op for op in self._operations if op.method == method and op.pattern.match(path)),
+            None,
+        )
+        document: Any = None
+        if body:
+            try:
+                document = json.loads(body)
+            except ValueError:
+                return self._violation(f"{method} {path}: body is not JSON")
+        self.requests.append((method, path, document))
+        if operation is None:
+            return self._violation(f"{method} {path}: not an operation of swagger.json")
+        unknown = set(query) - operation.query
+        if unknown:
+            return self._violation(f"{method} {path}: unknown query parameters {sorted(unknown)}")
+        if operation.body_schema:
+            if not isinstance(document, dict):
+                return self._violation(f"{method} {path}: needs a JSON object body")
+            errors = [
+                e.message for e in self.validator(operation.body_schema).iter_errors(document)
+            ]
+            known = self._definitions[operation.body_schema].get("properties", {})
+            errors += [f"unknown field {key!r}" for key in document if key not in known]
+            if errors:
+                return self._violation(f"{method} {path}: {'; '.join(errors)}")
+        token = headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in self.tokens:
+            return 401, _status(16, "invalid session: token is not valid")
+        match = re.match(r"/api/v1/applications/([^/]+)(/sync)?\Z", path)
+        if match is None:
+            return 501, _status(12, f"the stand-in does not serve {method} {operation.template}")
+        name = urllib.parse.unquote(match.group(1))
+        if name not in self.tokens[token]:
+            return 403, _status(7, f"permission denied: applications, get, default/{name}")
+        with self._lock:
+            app = self.applications.get(name)
+            if app is None:
+                return 404, _status(5, f'applications.argoproj.io "{name}" not found')
+            if match.group(2):
+                state = app["status"].get("operationState") or {}
+                if state.get("phase") == "Running":
+                    return 409, _status(9, "another operation is already in progress")
+                sync = {
+                    "revisions": document.get("revisions", []),
+                    "sourcePositions": document.get("sourcePositions", []),
+                }
+                app["operation"] = {"sync": sync, "initiatedBy": {"username": "helmforge"}}
+                app["status"]["operationState"] = {
+                    "phase": "Running",
+                    "operation": {"sync": sync},
+                    "startedAt": "2026-12-02T06:00:00Z",
+                }
+            answer = json.loads(json.dumps(app))
+        problems = [e.message for e in self.validator("v1alpha1Application").iter_errors(answer)]
+        assert not problems, problems  # the stand-in itself answers as Argo CD would
+        return 200, answer
+
+    def _violation(self, text: str) -> tuple[int, Any]:
+        self.violations.append(text)
+        return 400, _status(3, text)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[ArgoCdStandIn]:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                status, payload = owner.handle(
+                    self.command, self.path, self.headers, self.rfile.read(length)
+                )
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{server.server_port}"
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=UPPER_BOUND)
+
+
+def _status(code: int, message: str) -> dict[str, Any]:
+    return {"error": message, "code": code, "message": message}
