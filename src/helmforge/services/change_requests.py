@@ -15,11 +15,13 @@ from __future__ import annotations
 __all__ = [
     "OPERATIONS",
     "ChangeRequestView",
+    "OfferedDecisions",
     "Operation",
     "Proposal",
     "approve",
     "get_request",
     "list_requests",
+    "offered_decisions",
     "propose",
     "reject",
     "required_approvals",
@@ -432,3 +434,32 @@ def reject(
             session, actor, "change.reject", f"change:{row.id}", after={"comment": comment}
         )
         return _view(row)
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedDecisions:
+    """What ``actor`` may do with one change request, for the pages to offer exactly that:
+    the same rules ``approve`` and ``reject`` enforce (a forged post is refused there)."""
+
+    approve: bool
+    reject: bool
+    break_glass: bool
+
+
+def offered_decisions(
+    sessions: sessionmaker[Session], view: ChangeRequestView, *, actor: Principal
+) -> OfferedDecisions:
+    """Approve: pending, ``change.approve`` at its target, and ``actor`` neither requested,
+    edited nor already approved it. Reject: pending, and ``change.approve`` there or the
+    requester. Break-glass: pending and ``policy.manage`` (administrators)."""
+    if view.state != changes.PENDING:
+        return OfferedDecisions(approve=False, reject=False, break_glass=False)
+    parts = view.target.split("/")
+    target = Target.of_context(*parts) if len(parts) == 4 else Target(template=view.target)
+    may_approve = access.allowed(sessions, actor, "change.approve")(target)
+    involved = actor.name == view.requester or actor.name in view.editors
+    return OfferedDecisions(
+        approve=may_approve and not involved and actor.name not in view.approvals,
+        reject=may_approve or actor.name == view.requester,
+        break_glass=access.allowed(sessions, actor, "policy.manage")(Target()),
+    )

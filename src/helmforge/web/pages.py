@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import PermissionDeniedError
 from helmforge.services.app_state import SessionResolver
+from helmforge.web.access_pages import router as access_router
 from helmforge.web.account_pages import router as account_router
 from helmforge.web.admin_pages import router as admin_router
 from helmforge.web.auth_pages import router as auth_router
@@ -106,6 +107,7 @@ def mount(app: FastAPI) -> SessionResolver[Request]:
     ):
         app.include_router(router)
     app.include_router(account_router)
+    app.include_router(access_router)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
     app.add_exception_handler(PasswordChangeRequired, _to_account)

@@ -41,8 +41,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData, UploadFile
 
 from helmforge import __version__
+from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import HelmforgeError, http_status_for
+from helmforge.services import access
 from helmforge.services.accounts import signed_in_user
 from helmforge.services.app_state import STATE_ATTRIBUTE, AppState
 from helmforge.services.web_sessions import SessionState, resolve_session
@@ -209,6 +211,11 @@ def render(
         "section": section,
         "title": title,
         "flashes": context.pop("flashes", []),
+        # The navigation offers the Access page by the decision its service applies.
+        "may_manage_access": visitor is not None
+        and access.allowed(session_factory_of(request), visitor.principal, "binding.manage")(
+            Target()
+        ),
     }
     response = _templates().TemplateResponse(
         request, page, {**base, **context}, status_code=status_code

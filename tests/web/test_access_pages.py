@@ -1,0 +1,227 @@
+"""The access pages through HTTP (DESIGN §9): "My access", the administrators' Access page and
+the change-request inbox. What a visitor may not do is not offered, and a forged form post is
+still refused by the service (403 page, nothing changed)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from helmforge.core.access.changes import ApprovalRules
+from helmforge.core.access.principals import SYSTEM
+from helmforge.server.app import state_of
+from helmforge.services import access, accounts, change_requests
+from tests.support.apps import make_app
+from tests.support.change_requests import (
+    PASSWORD,
+    add_lab_registry,
+    propose_prod_publish,
+    user_token,
+)
+from tests.support.registry import RegistryServer
+from tests.support.servers import serve
+from tests.web.conftest import LiveServer, csrf_of, sign_in
+
+
+@pytest.fixture
+def gated(tmp_path: Path) -> Iterator[LiveServer]:
+    """A live server (API and UI) where a change in prod needs one approval."""
+    app, _ = make_app(
+        f"sqlite:///{tmp_path / 'server.db'}",
+        tmp_path / "data",
+        with_web=True,
+        approvals=ApprovalRules(by_environment={"prod": 1}),
+    )
+    sessions = state_of(app).sessions
+    with serve(app) as url:
+        yield LiveServer(url, app, sessions)
+    state_of(app).engine.dispose()
+
+
+@contextlib.contextmanager
+def _client(server: LiveServer, name: str) -> Iterator[httpx.Client]:
+    """A browser-like client signed in as ``name``."""
+    with httpx.Client(base_url=server.url) as client:
+        assert sign_in(client, name, PASSWORD).status_code == 303
+        yield client
+
+
+def _admin(server: LiveServer) -> contextlib.AbstractContextManager[httpx.Client]:
+    accounts.create_user(server.sessions, "root", role="admin", password=PASSWORD, actor=SYSTEM)
+    return _client(server, "root")
+
+
+def test_my_access_shows_subjects_bindings_and_permissions_by_scope(gated: LiveServer) -> None:
+    user_token(gated.sessions, "olga", "template-user")
+    access.add_binding(
+        gated.sessions, subject="user:olga", role="operator", scope="shop/*/dev/*", actor=SYSTEM
+    )
+    with _client(gated, "olga") as olga:
+        page = olga.get("/my-access")
+    assert page.status_code == 200
+    assert "<code>user:olga</code>" in page.text
+    bindings = page.text.split('id="my-bindings"')[1].split("</table>")[0]
+    assert re.findall(r"<code>([^<]+)</code>", bindings) == ["*/*/*/*", "shop/*/dev/*"]
+    upgrade = page.text.split("<code>instance.upgrade</code>")[1].split("</tr>")[0]
+    assert re.findall(r"<code>([^<]+)</code>", upgrade) == ["shop/*/dev/*"]
+    assert "<code>binding.manage</code>" not in page.text
+    assert 'href="/access"' not in page.text  # not offered: olga may not manage bindings
+
+
+def test_the_access_page_is_refused_to_non_admins_and_so_is_a_forged_post(
+    gated: LiveServer,
+) -> None:
+    user_token(gated.sessions, "olga", "operator")
+    with _client(gated, "olga") as olga:
+        assert olga.get("/access").status_code == 403
+        token = csrf_of(olga.get("/my-access").text)
+        forged = olga.post(
+            "/access/bindings",
+            data={"subject": "user:olga", "role": "admin", "scope": "*/*/*/*", "csrf_token": token},
+        )
+        assert forged.status_code == 403
+        assert "olga may not binding.manage" in forged.text
+        policy = olga.post(
+            "/access/policy", data={"policy": "g, user:olga, role:admin\n", "csrf_token": token}
+        )
+        assert policy.status_code == 403
+    held = access.list_bindings(gated.sessions, actor=SYSTEM, subject="user:olga")
+    assert [(b.role, b.scope) for b in held] == [("operator", "*/*/*/*")]
+
+
+def test_an_admin_adds_and_removes_bindings_and_imports_the_policy(gated: LiveServer) -> None:
+    with _admin(gated) as admin:
+        page = admin.get("/access")
+        assert page.status_code == 200
+        assert 'href="/access"' in page.text
+        token = csrf_of(page.text)
+        bad = admin.post(
+            "/access/bindings",
+            data={"subject": "group:sre", "role": "developer", "scope": "*/*/prod/*",
+                  "csrf_token": token},
+        )  # fmt: skip
+        assert bad.status_code == 422
+        assert "developer binding cannot reach environment" in bad.text
+        assert 'value="*/*/prod/*"' in bad.text  # what was typed stays
+        added = admin.post(
+            "/access/bindings",
+            data={"subject": "group:sre", "role": "approver", "scope": "*/*/prod/*",
+                  "csrf_token": token},
+        )  # fmt: skip
+        assert added.status_code == 303
+        page = admin.get("/access")
+        groups = page.text.split('id="bindings-groups"')[1].split("</table>")[0]
+        assert "group:sre" in groups
+        assert "<code>*/*/prod/*</code>" in groups
+        [binding] = access.list_bindings(gated.sessions, actor=SYSTEM, subject="group:sre")
+        removed = admin.post(f"/access/bindings/{binding.id}/remove", data={"csrf_token": token})
+        assert removed.status_code == 303
+        assert access.list_bindings(gated.sessions, actor=SYSTEM, subject="group:sre") == []
+        text = access.export_policy(gated.sessions, actor=SYSTEM)
+        assert text in admin.get("/access").text.replace("&#39;", "'")
+        refused = admin.post(
+            "/access/policy", data={"policy": text + "x, y\n", "csrf_token": token}
+        )
+        assert refused.status_code == 422
+        assert "policy.csv:3: line starts with &#39;x&#39;" in refused.text
+        imported = admin.post(
+            "/access/policy",
+            data={"policy": text + "g, group:sre, role:auditor\n", "csrf_token": token},
+        )
+        assert imported.status_code == 303
+    [binding] = access.list_bindings(gated.sessions, actor=SYSTEM, subject="group:sre")
+    assert binding.role == "auditor"
+
+
+@pytest.mark.registry
+@pytest.mark.xdist_group("registry")
+def test_the_inbox_offers_approval_only_to_others_and_refuses_a_forged_self_approval(
+    gated: LiveServer, basic_registry: RegistryServer
+) -> None:
+    admin_token = accounts.create_token(gated.sessions, user="admin", actor=SYSTEM).token
+    add_lab_registry(gated.url, admin_token, basic_registry)
+    alice = user_token(gated.sessions, "alice", "template-user")
+    access.add_binding(
+        gated.sessions, subject="user:alice", role="approver", scope="*/*/*/*", actor=SYSTEM
+    )
+    user_token(gated.sessions, "bob", "approver")
+    user_token(gated.sessions, "olga", "operator")
+    request_id = propose_prod_publish(gated.url, alice)
+    detail = f"/changes/{request_id}"
+
+    with _client(gated, "alice") as requester:
+        listed = requester.get("/changes")
+        assert f'href="{detail}"' in listed.text
+        page = requester.get(detail)
+        assert page.status_code == 200
+        assert "publish chart ledger-acme-prod-a1 3.4.0" in page.text
+        assert 'id="own-request"' in page.text
+        assert 'id="approve-button"' not in page.text
+        assert 'id="break-glass-button"' not in page.text
+        assert "Withdraw" in page.text  # the requester may withdraw
+        forged = requester.post(
+            f"{detail}/approve", data={"csrf_token": csrf_of(page.text), "comment": "me"}
+        )
+        assert forged.status_code == 403
+        assert "alice requested change request" in forged.text
+    with _client(gated, "olga") as operator:
+        page = operator.get(detail)
+        assert page.status_code == 200  # olga may read the chart there, but not approve
+        assert 'id="approve-button"' not in page.text
+        assert 'id="reject-button"' not in page.text
+        refused = operator.post(f"{detail}/approve", data={"csrf_token": csrf_of(page.text)})
+        assert refused.status_code == 403
+    assert change_requests.get_request(gated.sessions, request_id, actor=SYSTEM).state == "pending"
+
+    with _client(gated, "bob") as approver:
+        page = approver.get(detail)
+        assert 'id="approve-button"' in page.text
+        assert 'id="break-glass-button"' not in page.text
+        assert "0 of 1 needed" in page.text
+        approved = approver.post(
+            f"{detail}/approve", data={"csrf_token": csrf_of(page.text), "comment": "checked"}
+        )
+        assert approved.status_code == 303
+        page = approver.get(detail)
+        assert "1 of 1 needed: bob" in page.text
+        assert 'id="change-state">applied<' in page.text
+        assert 'id="approve-button"' not in page.text
+        assert f'href="{detail}"' not in approver.get("/changes").text  # no longer pending
+        assert f'href="{detail}"' in approver.get("/changes?state=all").text
+
+
+@pytest.mark.registry
+@pytest.mark.xdist_group("registry")
+def test_break_glass_is_for_admins_and_needs_the_typed_confirmation(
+    gated: LiveServer, basic_registry: RegistryServer
+) -> None:
+    admin_token = accounts.create_token(gated.sessions, user="admin", actor=SYSTEM).token
+    add_lab_registry(gated.url, admin_token, basic_registry)
+    alice = user_token(gated.sessions, "alice", "template-user")
+    request_id = propose_prod_publish(gated.url, alice)
+    detail = f"/changes/{request_id}"
+    with _admin(gated) as admin:
+        page = admin.get(detail)
+        assert 'id="break-glass-button"' in page.text
+        token = csrf_of(page.text)
+        untyped = admin.post(
+            f"{detail}/approve",
+            data={"csrf_token": token, "break_glass": "on", "confirm": "yes", "comment": "fire"},
+        )
+        assert untyped.status_code == 422
+        assert "break glass" in untyped.text
+        view = change_requests.get_request(gated.sessions, request_id, actor=SYSTEM)
+        assert view.state == "pending"
+        applied = admin.post(
+            f"{detail}/approve",
+            data={"csrf_token": token, "break_glass": "on",
+                  "confirm": f"break glass {request_id}", "comment": "fire"},
+        )  # fmt: skip
+        assert applied.status_code == 303
+    view = change_requests.get_request(gated.sessions, request_id, actor=SYSTEM)
+    assert (view.state, view.approvals) == ("applied", ("root",))
