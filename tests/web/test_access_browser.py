@@ -1,0 +1,115 @@
+"""The change-request inbox in Debian's Chromium driven by Playwright (DESIGN §9): the requester
+publishes into prod and gets a change request they cannot approve; an approver approves it in
+the browser, confirming the dialog, and it is published. Pages are saved at 1280 and 390 px
+into test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from helmforge.core.access.changes import ApprovalRules
+from helmforge.core.access.principals import SYSTEM
+from helmforge.server.app import state_of
+from helmforge.services import accounts, change_requests
+from tests.support.apps import make_app
+from tests.support.change_requests import PASSWORD, PROD_CONTEXT, add_lab_registry, user_token
+from tests.support.registry import RegistryServer
+from tests.support.servers import serve
+from tests.web.conftest import LiveServer
+from tests.web.test_browser import CHROMIUM_ARGS, browser, shoot  # noqa: F401 (fixture)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.registry,
+    pytest.mark.xdist_group("browser"),
+]
+
+
+@pytest.fixture
+def gated(tmp_path: Path) -> Iterator[LiveServer]:
+    app, _ = make_app(
+        f"sqlite:///{tmp_path / 'server.db'}",
+        tmp_path / "data",
+        with_web=True,
+        approvals=ApprovalRules(by_environment={"prod": 1}),
+    )
+    with serve(app) as url:
+        yield LiveServer(url, app, state_of(app).sessions)
+    state_of(app).engine.dispose()
+
+
+def _signed_in(browser: Browser, server: LiveServer, name: str) -> Page:  # noqa: F811
+    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto("/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("link", name="My access")).to_be_visible()
+    return page
+
+
+def test_requester_proposes_a_prod_publish_and_an_approver_approves_it_in_the_browser(
+    browser: Browser,  # noqa: F811
+    gated: LiveServer,
+    basic_registry: RegistryServer,
+) -> None:
+    admin_token = accounts.create_token(gated.sessions, user="admin", actor=SYSTEM).token
+    add_lab_registry(gated.url, admin_token, basic_registry)
+    alice = user_token(gated.sessions, "alice", "template-user")
+    user_token(gated.sessions, "bob", "approver")
+    built = httpx.post(
+        f"{gated.url}/api/v1/charts",
+        json={"template": "web-service@1.2.0", "context": PROD_CONTEXT, "values": {}},
+        headers={"Authorization": f"Bearer {alice}"},
+        timeout=120,
+    )
+    assert built.status_code == 201, built.text
+
+    requester = _signed_in(browser, gated, "alice")
+    requester.goto(f"/charts/{built.json()['id']}/publish")
+    requester.get_by_role("button", name="Publish").click()
+    waiting = requester.locator("#publish-change-request")
+    expect(waiting).to_contain_text("Waiting for approval")
+    shoot(requester, "access-01-publish-waits")
+    waiting.get_by_role("link").click()
+    expect(requester.locator("#own-request")).to_contain_text("someone else must approve it")
+    expect(requester.locator("#approve-button")).to_have_count(0)
+    expect(requester.locator("#break-glass-button")).to_have_count(0)
+    shoot(requester, "access-02-own-request")
+    [request] = change_requests.list_requests(gated.sessions, actor=SYSTEM, state="pending")
+
+    approver = _signed_in(browser, gated, "bob")
+    approver.get_by_role("link", name="Change requests").click()
+    expect(approver.locator("#change-requests")).to_contain_text("ledger/acme/prod/a1")
+    shoot(approver, "access-03-inbox")
+    approver.get_by_role("link", name=f"#{request.id}").click()
+    expect(approver.locator("#change-diff")).to_contain_text("publish chart ledger-acme-prod-a1")
+    expect(approver.locator("#change-approvals")).to_have_text("0 of 1 needed")
+    shoot(approver, "access-04-request-detail")
+    approver.get_by_label("Comment (optional)").fill("checked the diff")
+    dialogs: list[str] = []
+
+    def accept(dialog: object) -> None:
+        dialogs.append(dialog.message)  # type: ignore[attr-defined]
+        dialog.accept()  # type: ignore[attr-defined]
+
+    approver.once("dialog", accept)
+    approver.locator("#approve-button").click()
+    expect(approver.locator("#change-state")).to_have_text("applied")
+    expect(approver.locator("#change-approvals")).to_have_text("1 of 1 needed: bob")
+    assert dialogs == [
+        f"Approve change request #{request.id} (chart.publish ledger/acme/prod/a1)? "
+        "It is applied at once."
+    ]
+    shoot(approver, "access-05-applied")
+    requester.get_by_role("link", name="My access").click()
+    expect(requester.locator("#my-permissions")).to_contain_text("chart.publish")
+    shoot(requester, "access-06-my-access")
+    requester.context.close()
+    approver.context.close()
