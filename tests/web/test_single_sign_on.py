@@ -379,3 +379,21 @@ def test_silent_provider_fails_the_callback_at_its_deadline_and_healthz_answers(
                 waiting.join()
             assert answers[0].status_code == 401
             assert "did not answer the code exchange within 2 seconds" in _error(answers[0])
+
+
+def test_silent_provider_fails_the_sign_in_start_at_its_deadline(
+    make_helmforge: MakeHelmforge,
+) -> None:
+    with (
+        silent_peer() as (silent, _accepted),
+        make_helmforge(_settings(silent, deadline=1.0)) as helmforge,
+        helmforge.client() as client,
+    ):
+        answer = client.get("/sso/login")
+        assert answer.status_code == 401
+        assert "did not answer with its discovery document within 1 seconds" in _error(answer)
+        assert client.get("/healthz").status_code == 200
+        assert helmforge.refusals() == [
+            "the single sign-on provider did not answer with its discovery document within "
+            f"1 seconds ({silent}/.well-known/openid-configuration)"
+        ]

@@ -139,7 +139,7 @@ class OidcClient:
                 body = response.read()
         except DeadlineExceededError as error:
             raise OidcError(
-                f"the single sign-on provider did not answer {what} within "
+                f"the single sign-on provider did not answer with its {what} within "
                 f"{self._deadline:g} seconds ({url})"
             ) from error
         except AnswerTooLargeError as error:
