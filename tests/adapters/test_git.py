@@ -100,6 +100,26 @@ def test_commit_and_push_over_http(
     assert http_server.received[0].old == before
 
 
+def test_history_lists_the_commits_that_changed_a_file_newest_first(
+    remote_repo: Path, http_server: HttpGitServer, tmp_path: Path
+) -> None:
+    repository = GitRepository(_remote(http_server, remote_repo), tmp_path / "cache")
+    bob = CommitAuthor("Bob", "bob@example.com")
+    first = repository.commit_and_push(_set(("replicas",), 3), author=ALICE, message="three\n")
+    repository.commit_and_push(
+        lambda read: {"README.md": b"changed\n"}, author=bob, message="readme\n"
+    )
+    second = repository.commit_and_push(_set(("replicas",), 4), author=bob, message="four\n")
+    versions = repository.history(VALUES)
+    assert [v.revision for v in versions] == [second.commit, first.commit, versions[2].revision]
+    assert [v.message for v in versions[:2]] == ["four\n", "three\n"]
+    assert versions[0].author == bob
+    assert versions[0].before == b"# overrides\nreplicas: 3  # two\n"
+    assert versions[0].after == b"# overrides\nreplicas: 4  # two\n"
+    assert versions[2].before is None  # the seed commit created the file
+    assert len(repository.history(VALUES, limit=1)) == 1
+
+
 def test_an_edit_that_changes_nothing_makes_no_commit(
     remote_repo: Path, http_server: HttpGitServer, tmp_path: Path
 ) -> None:
@@ -199,11 +219,11 @@ def test_a_hanging_hook_meets_the_deadline_and_a_retry_makes_one_commit(
     hook = HangingHook(remote_repo)
     before = head_of(remote_repo)
     hurried = GitRepository(
-        _remote(http_server, remote_repo, deadline_seconds=0.5), tmp_path / "cache"
+        _remote(http_server, remote_repo, deadline_seconds=1.0), tmp_path / "cache"
     )
     try:
         with pytest.raises(
-            ExternalServiceError, match=r"did not finish within its deadline of 0\.5 s"
+            ExternalServiceError, match=r"push did not finish within its deadline of 1 s"
         ):
             hurried.commit_and_push(_set(("replicas",), 3), author=ALICE, message="m\n")
     finally:

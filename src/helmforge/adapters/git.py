@@ -29,6 +29,7 @@ from __future__ import annotations
 
 __all__ = [
     "CommitAuthor",
+    "FileVersion",
     "GitCredentials",
     "GitRemote",
     "GitRepository",
@@ -37,6 +38,7 @@ __all__ = [
     "push_refspec",
 ]
 
+import datetime
 import functools
 import logging
 import re
@@ -134,6 +136,19 @@ class CommitAuthor:
 
     def signature(self) -> pygit2.Signature:
         return pygit2.Signature(self.name, self.email)
+
+
+@dataclass(frozen=True, slots=True)
+class FileVersion:
+    """One commit that changed a file: who, when (UTC), why, and the file before and after
+    (None where it did not exist)."""
+
+    revision: str
+    author: CommitAuthor
+    at: datetime.datetime
+    message: str
+    before: bytes | None
+    after: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +342,36 @@ class GitRepository:
         if entry.type != ObjectType.BLOB:
             return None
         return bytes(self._repo[entry.id].peel(pygit2.Blob).data)
+
+    def history(
+        self, path: str, *, limit: int = 50, max_commits: int = 10_000
+    ) -> list[FileVersion]:
+        """The commits on the head's first-parent line that changed ``path``, newest first, at
+        most ``limit`` of them and looking at most ``max_commits`` deep (a bounded walk)."""
+        head = self.head()
+        versions: list[FileVersion] = []
+        if head is None:
+            return versions
+        walker = self._repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL)
+        walker.simplify_first_parent()
+        for seen, commit in enumerate(walker):
+            if len(versions) >= limit or seen >= max_commits:
+                break
+            after = self.read_file(path, str(commit.id))
+            before = self.read_file(path, str(commit.parent_ids[0])) if commit.parent_ids else None
+            if after == before:
+                continue
+            versions.append(
+                FileVersion(
+                    revision=str(commit.id),
+                    author=CommitAuthor(commit.author.name, commit.author.email),
+                    at=datetime.datetime.fromtimestamp(commit.author.time, datetime.UTC),
+                    message=commit.message,
+                    before=before,
+                    after=after,
+                )
+            )
+        return versions
 
     # --- remote operations ---------------------------------------------------------------
 
