@@ -504,3 +504,81 @@ def test_repeated_failed_sign_ins_are_throttled(live_server: LiveServer) -> None
         refused = sign_in(client)  # the right password, but the account is locked for now
     assert refused.status_code == 401
     assert "too many failed sign-ins" in refused.text
+
+
+def _publish_example(web: WebClient) -> str:
+    _create_example(web)
+    token = web.csrf("/templates/web-service")
+    published = web.client.post("/templates/web-service/1.2.0/publish", data={"csrf_token": token})
+    assert published.status_code == 303, published.text
+    return token
+
+
+def _build(web: WebClient, instance: str) -> None:
+    from helmforge.core.access.principals import SYSTEM
+    from helmforge.services import chart_builds
+
+    chart_builds.build_chart(
+        web.server.sessions,
+        template="web-service@1.2.0",
+        context={
+            "product": "shop",
+            "customer": "acme",
+            "environment": "dev",
+            "instance": instance,
+            "version": "3.4.0",
+        },
+        values={"ingress": {"host": "x.example.com"}},
+        actor=SYSTEM,
+    )
+
+
+def test_builds_list_pages_and_searches_so_the_101st_older_build_stays_reachable(
+    web: WebClient,
+) -> None:
+    _publish_example(web)
+    _build(web, "first")
+    for number in range(101):
+        _build(web, f"b{number}")
+    first_page = web.client.get("/charts")
+    assert first_page.text.count('<th scope="row"><a href="/charts/') == 50
+    assert "shop-acme-dev-first" not in first_page.text
+    assert "1\u201350 of 102 \u00b7 page 1 of 3" in first_page.text
+    assert 'href="/charts?page=2" rel="next"' in first_page.text
+    last_page = web.client.get("/charts?page=3")
+    assert "shop-acme-dev-first" in last_page.text
+    assert 'href="/charts?page=2" rel="prev"' in last_page.text
+    assert 'rel="next"' not in last_page.text
+    found = web.client.get("/charts", params={"q": "FIRST"})
+    assert found.text.count('<th scope="row"><a href="/charts/') == 1
+    assert "shop-acme-dev-first" in found.text
+    nothing = web.client.get("/charts", params={"q": "100%_"})
+    assert "Nothing matches" in nothing.text
+    assert web.client.get("/charts?page=999").text.count("shop-acme-dev-") == 2  # the last page
+
+
+def test_templates_audit_and_users_lists_page_and_search(web: WebClient) -> None:
+    from helmforge.core.access.principals import SYSTEM
+    from helmforge.services import accounts, audit
+
+    _publish_example(web)
+    with web.server.sessions.begin() as session:
+        for number in range(60):
+            audit.record(session, SYSTEM, "test.event", f"thing-{number}")
+    accounts.create_user(
+        web.server.sessions, "zoe", role="user", password="a long enough password", actor=SYSTEM
+    )
+    templates = web.client.get("/templates", params={"q": "web"})
+    assert 'href="/templates/web-service"' in templates.text
+    assert 'role="search"' in templates.text
+    assert "Nothing matches" in web.client.get("/templates", params={"q": "nope"}).text
+    log = web.client.get("/audit")
+    assert 'href="/audit?page=2" rel="next"' in log.text
+    assert "thing-59" in log.text
+    assert "thing-0<" not in log.text
+    older = web.client.get("/audit", params={"q": "thing-1", "page": "2"})
+    assert "1\u201311 of 11 \u00b7 page 1 of 1" in older.text  # thing-1, -10..-19: one page
+    assert "thing-1<" in older.text
+    users = web.client.get("/users", params={"q": "zo"})
+    assert '<th scope="row">zoe</th>' in users.text
+    assert f'<th scope="row">{ADMIN_NAME}</th>' not in users.text

@@ -26,6 +26,7 @@ __all__ = [
     "generate_password",
     "list_tokens",
     "list_users",
+    "page_users",
     "principal_for_token",
     "principal_for_user",
     "revoke_token",
@@ -61,6 +62,7 @@ from helmforge.core.errors import (
     PermissionDeniedError,
 )
 from helmforge.services import access, audit
+from helmforge.services.paging import Page, PageRequest, contains, fetch_page
 
 MIN_PASSWORD_LENGTH = 12
 ACCOUNT_FAILURE_LIMIT = 5
@@ -193,6 +195,19 @@ def list_users(sessions: sessionmaker[Session], *, actor: Principal) -> list[Use
     access.require(sessions, actor, "user.manage")
     with sessions() as session:
         return [_user_view(r) for r in session.scalars(sa.select(UserRow).order_by(UserRow.name))]
+
+
+def page_users(
+    sessions: sessionmaker[Session], *, actor: Principal, page: PageRequest
+) -> Page[UserView]:
+    """One page of users by name (admins only); ``page.query`` matches the name and role."""
+    if actor.role != ADMIN:
+        raise PermissionDeniedError("only an admin may list users")
+    query = sa.select(UserRow).order_by(UserRow.name)
+    if page.query:
+        query = query.where(contains(page.query, UserRow.name, UserRow.role))
+    with sessions() as session:
+        return fetch_page(session, query, page, _user_view)
 
 
 def ensure_first_admin(sessions: sessionmaker[Session], *, name: str = "admin") -> str | None:

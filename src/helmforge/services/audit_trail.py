@@ -6,7 +6,7 @@ asks the access seam first, so the two halves sit in two modules and import one 
 
 from __future__ import annotations
 
-__all__ = ["AuditEvent", "list_events"]
+__all__ = ["AuditEvent", "list_events", "page_events"]
 
 import json
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from helmforge.adapters.storage.server_tables import AuditEventRow
 from helmforge.core.access.principals import Principal
 from helmforge.services import access
 from helmforge.services.audit import MAX_DIFF_CHARS, MAX_STATE_BYTES, bounded_state
+from helmforge.services.paging import Page, PageRequest, contains, fetch_page
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +82,18 @@ def list_events(
     query = query.limit(max(1, min(limit, 1000)))
     with sessions() as session:
         return [_view(row) for row in session.scalars(query)]
+
+
+def page_events(
+    sessions: sessionmaker[Session], *, actor: Principal, page: PageRequest
+) -> Page[AuditEvent]:
+    """One page of events, newest first; ``page.query`` matches who, the action and the
+    object (case-insensitive). Raises ``PermissionDeniedError`` without ``audit.read``."""
+    access.require(sessions, actor, "audit.read")
+    query = sa.select(AuditEventRow).order_by(AuditEventRow.id.desc())
+    if page.query:
+        query = query.where(
+            contains(page.query, AuditEventRow.actor, AuditEventRow.action, AuditEventRow.target)
+        )
+    with sessions() as session:
+        return fetch_page(session, query, page, _view)

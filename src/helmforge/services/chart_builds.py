@@ -20,6 +20,7 @@ __all__ = [
     "get_archive",
     "get_build",
     "list_builds",
+    "page_builds",
     "preview_chart",
     "target_of",
     "values_schema_of",
@@ -49,6 +50,7 @@ from helmforge.core.templates.layering import unset_required
 from helmforge.core.templates.models import Template
 from helmforge.core.templates.value_schemas import values_schema
 from helmforge.services import access, audit
+from helmforge.services.paging import Page, PageRequest, contains, fetch_page
 from helmforge.services.template_store import (
     TemplateVersionView,
     find_published,
@@ -447,3 +449,31 @@ def list_builds(
             )
         }
     return [_view(found[build_id]) for build_id in chosen if build_id in found]
+
+
+def page_builds(
+    sessions: sessionmaker[Session], *, actor: Principal, page: PageRequest
+) -> Page[ChartBuildView]:
+    """One page of recorded builds, newest first; ``page.query`` matches the build id, chart
+    name and version, template name and who built it. Only builds the actor may read count."""
+    may_read = access.allowed(sessions, actor, "chart.read")
+    query = (
+        sa.select(ChartBuildRow)
+        .options(defer(ChartBuildRow.archive))
+        .order_by(ChartBuildRow.created_at.desc(), ChartBuildRow.id)
+    )
+    if page.query:
+        query = query.where(
+            contains(
+                page.query,
+                ChartBuildRow.id,
+                ChartBuildRow.chart_name,
+                ChartBuildRow.chart_version,
+                ChartBuildRow.template_name,
+                ChartBuildRow.created_by,
+            )
+        )
+    with sessions() as session:
+        return fetch_page(
+            session, query, page, _view, keep=lambda row: may_read(_stored_target(row))
+        )

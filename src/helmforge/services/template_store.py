@@ -28,6 +28,7 @@ __all__ = [
     "list_templates",
     "list_versions",
     "load_published",
+    "page_templates",
     "parse_reference",
     "parsed_template",
     "publish_version",
@@ -37,6 +38,7 @@ __all__ = [
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +59,7 @@ from helmforge.core.errors import ConflictError, InputError, NotFoundError
 from helmforge.core.templates.models import Template
 from helmforge.core.versions import semver_key
 from helmforge.services import access, audit
+from helmforge.services.paging import Page, PageRequest, contains, fetch_page
 from helmforge.services.template_texts import (
     MAX_TEMPLATE_BYTES,
     ProblemView,
@@ -550,15 +553,15 @@ def list_versions(
         return [_view(row) for row in _rows_of(session, name)]
 
 
-def list_templates(sessions: sessionmaker[Session], *, actor: Principal) -> list[TemplateSummary]:
-    """Every template the actor may read, by name, with its versions and statuses."""
-    may_read = access.allowed(sessions, actor, "template.read")
-    with sessions() as session:
-        rows = session.execute(
-            sa.select(TemplateRow.name, TemplateVersionRow.version, TemplateVersionRow.status)
-            .join(TemplateVersionRow, TemplateVersionRow.template_id == TemplateRow.id)
-            .order_by(TemplateRow.name)
-        ).all()
+def _summaries(
+    session: Session, template_ids: sa.ColumnElement[bool], may_read: Callable[[Target], bool]
+) -> list[TemplateSummary]:
+    rows = session.execute(
+        sa.select(TemplateRow.name, TemplateVersionRow.version, TemplateVersionRow.status)
+        .join(TemplateVersionRow, TemplateVersionRow.template_id == TemplateRow.id)
+        .where(template_ids)
+        .order_by(TemplateRow.name)
+    ).all()
     grouped: dict[str, list[tuple[str, str]]] = {}
     for name, version, status in rows:
         if may_read(Target(template=name)):
@@ -571,6 +574,34 @@ def list_templates(sessions: sessionmaker[Session], *, actor: Principal) -> list
             TemplateSummary(name, tuple(versions), published[-1] if published else None)
         )
     return summaries
+
+
+def list_templates(sessions: sessionmaker[Session], *, actor: Principal) -> list[TemplateSummary]:
+    """Every template the actor may read, by name, with its versions and statuses."""
+    may_read = access.allowed(sessions, actor, "template.read")
+    with sessions() as session:
+        return _summaries(session, sa.true(), may_read)
+
+
+def page_templates(
+    sessions: sessionmaker[Session], *, actor: Principal, page: PageRequest
+) -> Page[TemplateSummary]:
+    """One page of the templates the actor may read, by name, with their versions;
+    ``page.query`` matches the name."""
+    may_read = access.allowed(sessions, actor, "template.read")
+    query = sa.select(TemplateRow).order_by(TemplateRow.name)
+    if page.query:
+        query = query.where(contains(page.query, TemplateRow.name))
+    with sessions() as session:
+        ids = fetch_page(
+            session,
+            query,
+            page,
+            lambda row: row.id,
+            keep=lambda row: may_read(Target(template=row.name)),
+        )
+        found = _summaries(session, TemplateRow.id.in_(ids.items), may_read) if ids.items else []
+    return Page(tuple(found), ids.number, ids.size, ids.total, ids.query)
 
 
 def diff_versions(

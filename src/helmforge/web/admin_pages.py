@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from helmforge.core.access.principals import ROLES
 from helmforge.core.errors import ConflictError, HelmforgeError, PermissionDeniedError
 from helmforge.services import accounts, audit_trail
+from helmforge.web.paging import page_links, page_request
 from helmforge.web.views import (
     CheckedForm,
     SignedIn,
@@ -24,7 +25,6 @@ from helmforge.web.views import (
 )
 
 router = APIRouter(include_in_schema=False)
-_AUDIT_PAGE = 50
 _TEMPLATE_TARGET = re.compile(r"[a-z0-9-]{1,63}@[A-Za-z0-9.+-]{1,128}\Z")
 
 
@@ -99,7 +99,9 @@ def _users_page(
     new_password: dict[str, str | int | None] | None = None,
 ) -> Response:
     try:
-        users = accounts.list_users(session_factory_of(request), actor=visitor.principal)
+        users = accounts.page_users(
+            session_factory_of(request), actor=visitor.principal, page=page_request(request)
+        )
     except PermissionDeniedError as error:
         return render_error(request, 403, error.message)
     rows = [
@@ -109,7 +111,7 @@ def _users_page(
             "created_at": moment(user.created_at),
             "is_visitor": user.name == visitor.principal.name,
         }
-        for user in users
+        for user in users.items
     ]
     return render(
         request,
@@ -118,6 +120,7 @@ def _users_page(
         section="users",
         title="Users",
         users=rows,
+        links=page_links(request, users),
         roles=ROLES,
         problems=problems or [],
         form_name=form_name,
@@ -214,10 +217,10 @@ def _link_of(target: str) -> str:
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, visitor: SignedIn, before: int | None = None) -> Response:
-    """The audit trail, newest first, fifty a page (read-only)."""
-    events = audit_trail.list_events(
-        session_factory_of(request), actor=visitor.principal, limit=_AUDIT_PAGE, before_id=before
+def audit_page(request: Request, visitor: SignedIn) -> Response:
+    """The audit trail, newest first, fifty a page (read-only); ``?q=`` searches it."""
+    events = audit_trail.page_events(
+        session_factory_of(request), actor=visitor.principal, page=page_request(request)
     )
     rows = [
         {
@@ -230,9 +233,13 @@ def audit_page(request: Request, visitor: SignedIn, before: int | None = None) -
             "link": _link_of(event.target),
             "details": _details(event.before, event.after),
         }
-        for event in events
+        for event in events.items
     ]
-    next_url = f"/audit?before={events[-1].id}" if len(events) == _AUDIT_PAGE else ""
     return render(
-        request, "audit.html", section="audit", title="Audit log", events=rows, next_url=next_url
+        request,
+        "audit.html",
+        section="audit",
+        title="Audit log",
+        events=rows,
+        links=page_links(request, events),
     )

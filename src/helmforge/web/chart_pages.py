@@ -27,6 +27,7 @@ from helmforge.core.templates.layering import changed_values
 from helmforge.core.templates.models import Template
 from helmforge.core.yaml_codec import dump_yaml
 from helmforge.services import chart_builds, template_store
+from helmforge.web.paging import page_links, page_request
 from helmforge.web.schema_forms import build_fields, read_submission
 from helmforge.web.views import (
     CheckedForm,
@@ -247,8 +248,10 @@ def _values_step(
 
 @router.get("/charts", response_class=HTMLResponse)
 def charts_page(request: Request, visitor: SignedIn) -> Response:
-    """Recorded chart builds, newest first."""
-    builds = chart_builds.list_builds(session_factory_of(request), actor=visitor.principal)
+    """Recorded chart builds, newest first, fifty a page; ``?q=`` searches them."""
+    builds = chart_builds.page_builds(
+        session_factory_of(request), actor=visitor.principal, page=page_request(request)
+    )
     rows = [
         {
             "id": b.id,
@@ -258,9 +261,16 @@ def charts_page(request: Request, visitor: SignedIn) -> Response:
             "created_by": b.created_by,
             "created_at": moment(b.created_at),
         }
-        for b in builds
+        for b in builds.items
     ]
-    return render(request, "charts_list.html", section="charts", title="Chart builds", builds=rows)
+    return render(
+        request,
+        "charts_list.html",
+        section="charts",
+        title="Chart builds",
+        builds=rows,
+        links=page_links(request, builds),
+    )
 
 
 @router.get("/charts/{build_id}", response_class=HTMLResponse)

@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 
 from helmforge.core.errors import HelmforgeError, InputError, TooLargeError, http_status_for
 from helmforge.services import template_store
+from helmforge.web.paging import page_links, page_request
 from helmforge.web.views import (
     CheckedForm,
     SignedIn,
@@ -107,8 +108,10 @@ def _editor(content: str, problems: list[dict[str, Any]]) -> dict[str, Any]:
 
 @router.get("/templates", response_class=HTMLResponse)
 def templates_page(request: Request, visitor: SignedIn) -> Response:
-    """Every template with its versions."""
-    summaries = template_store.list_templates(session_factory_of(request), actor=visitor.principal)
+    """Templates by name with their versions, fifty a page; ``?q=`` searches the names."""
+    summaries = template_store.page_templates(
+        session_factory_of(request), actor=visitor.principal, page=page_request(request)
+    )
     rows = [
         {
             "name": summary.name,
@@ -118,10 +121,15 @@ def templates_page(request: Request, visitor: SignedIn) -> Response:
             ],
             "latest": summary.latest_published,
         }
-        for summary in summaries
+        for summary in summaries.items
     ]
     return render(
-        request, "templates_list.html", section="templates", title="Templates", templates=rows
+        request,
+        "templates_list.html",
+        section="templates",
+        title="Templates",
+        templates=rows,
+        links=page_links(request, summaries),
     )
 
 
