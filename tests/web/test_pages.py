@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import re
 import tarfile
@@ -582,3 +583,89 @@ def test_templates_audit_and_users_lists_page_and_search(web: WebClient) -> None
     users = web.client.get("/users", params={"q": "zo"})
     assert '<th scope="row">zoe</th>' in users.text
     assert f'<th scope="row">{ADMIN_NAME}</th>' not in users.text
+
+
+def test_new_draft_from_the_newest_version_copies_it_and_moves_its_version(
+    web: WebClient,
+) -> None:
+    _publish_example(web)  # 1.2.0 published
+    newer = EXAMPLE_TEMPLATE.read_text().replace("version: 1.2.0", "version: 1.3.0", 1)
+    newer = newer.replace("default: 1\n", "default: 7\n", 1)
+    created = web.client.post(
+        "/templates/new", data={"content": newer, "csrf_token": web.csrf("/templates/new")}
+    )
+    assert created.status_code == 303, created.text
+    detail = web.client.get("/templates/web-service")
+    assert 'href="/templates/new?from=web-service@1.3.0">New draft from 1.3.0' in detail.text
+    page = web.client.get("/templates/new", params={"from": "web-service@1.3.0"})
+    assert page.status_code == 200
+    assert "version: 1.3.1\n" in page.text
+    assert "default: 7\n" in page.text  # 1.3.0's text, not the published 1.2.0's
+    assert "Copied from web-service 1.3.0 as version 1.3.1" in page.text
+    content = re.search(r"<textarea[^>]*>\n?(.*?)</textarea>", page.text, re.S)
+    assert content is not None
+    saved = web.client.post(
+        "/templates/new",
+        data={"content": html.unescape(content.group(1)), "csrf_token": web.csrf("/templates/new")},
+    )
+    assert saved.status_code == 303, saved.text
+    assert saved.headers["location"] == "/templates/web-service/1.3.1/edit?done=created"
+    again = web.client.get("/templates/new", params={"from": "web-service@1.3.0"})
+    assert "version: 1.3.2\n" in again.text  # 1.3.1 is taken now
+    missing = web.client.get("/templates/new", params={"from": "web-service@9.9.9"})
+    assert missing.status_code == 404
+
+
+def test_users_an_administrator_creates_must_choose_their_own_password(web: WebClient) -> None:
+    typed = "the admin typed this"
+    created = web.client.post(
+        "/users",
+        data={"name": "erin", "role": "user", "password": typed, "csrf_token": web.csrf("/users")},
+    )
+    assert created.status_code == 303, created.text
+    token = web.client.post(
+        "/api/v1/users",
+        json={"name": "frank", "role": "user", "password": typed},
+        headers={"X-CSRF-Token": web.csrf("/users")},
+    )
+    assert token.status_code == 201, token.text
+    for name in ("erin", "frank"):
+        with httpx.Client(base_url=web.server.url) as client:
+            assert sign_in(client, name, typed).status_code == 303
+            held = client.get("/templates", follow_redirects=True)
+            assert held.url.path == "/account", name  # must choose their own password first
+            page = held.text
+            changed = client.post(
+                "/account/password",
+                data={
+                    "current_password": typed,
+                    "new_password": f"{name}'s own password",
+                    "confirm_password": f"{name}'s own password",
+                    "csrf_token": csrf_of(page),
+                },
+            )
+            assert changed.status_code in (200, 303), changed.text
+            assert client.get("/templates").status_code == 200
+
+
+def test_failed_sign_ins_are_in_the_audit_log(web: WebClient) -> None:
+    from helmforge.core.access.principals import SYSTEM
+    from helmforge.services import audit
+    from helmforge.services.paging import PageRequest
+
+    with httpx.Client(base_url=web.server.url) as client:
+        assert sign_in(client, ADMIN_NAME, "not the password!").status_code == 401
+        assert sign_in(client, "nobody", "whatever it is").status_code == 401
+        assert sign_in(client, "My Secret Pass!", "x").status_code == 401
+    events = audit.page_events(
+        web.server.sessions, actor=SYSTEM, page=PageRequest(query="sign_in_failed")
+    ).items
+    assert [(e.actor_kind, e.target) for e in events] == [
+        ("system", "user:(not a user name)"),
+        ("system", "user:nobody"),
+        ("system", f"user:{ADMIN_NAME}"),
+    ]
+    assert all(e.after["reason"] == "bad credentials" for e in events)
+    assert all(e.after["source"] == "127.0.0.1" for e in events)
+    assert "My Secret Pass" not in web.client.get("/audit").text
+    assert "user.sign_in_failed" in web.client.get("/audit").text

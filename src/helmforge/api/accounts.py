@@ -29,9 +29,14 @@ def list_users(sessions: SessionsDep, actor: PrincipalDep) -> list[UserPublic]:
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
 def create_user(body: UserCreate, sessions: SessionsDep, actor: PrincipalDep) -> UserPublic:
-    """Create a local user (admins only)."""
+    """Create a local user (admins only); they choose their own password at first sign-in."""
     view = accounts.create_user(
-        sessions, body.name, role=body.role, password=body.password, actor=actor
+        sessions,
+        body.name,
+        role=body.role,
+        password=body.password,
+        actor=actor,
+        must_change_password=True,  # the administrator chose it, not the user
     )
     return UserPublic.model_validate(view)
 

@@ -141,9 +141,18 @@ def _check_new_user(name: str, password: str) -> None:
 
 
 def create_user(
-    sessions: sessionmaker[Session], name: str, *, role: str, password: str, actor: Principal
+    sessions: sessionmaker[Session],
+    name: str,
+    *,
+    role: str,
+    password: str,
+    actor: Principal,
+    must_change_password: bool = False,
 ) -> UserView:
     """Create a local user with an Argon2id hash of ``password``; only an admin may.
+
+    ``must_change_password`` is for a password someone else chose (an administrator on the
+    Users page or the API): the user must pick their own at their first sign-in.
 
     Raises ``InputError`` (bad name, role or password), ``ConflictError`` (name taken),
     ``PermissionDeniedError``.
@@ -152,7 +161,14 @@ def create_user(
     check_role(role)
     _check_new_user(name, password)
     try:
-        row = _insert_user(sessions, name=name, role=role, password=password, actor=actor)
+        row = _insert_user(
+            sessions,
+            name=name,
+            role=role,
+            password=password,
+            actor=actor,
+            must_change_password=must_change_password,
+        )
     except IntegrityError as error:
         raise ConflictError(f"user {name!r} already exists") from error
     return _user_view(row)
@@ -283,6 +299,22 @@ def _count_failure(sessions: sessionmaker[Session], key: str, limit: int, now: d
             continue  # another process inserted the same key: count again on its row
 
 
+def _record_failed_sign_in(
+    sessions: sessionmaker[Session], name: str, *, source: str, reason: str
+) -> None:
+    """Audit a refused sign-in as the server (nobody is signed in). A name that cannot be a
+    user name is not stored: it may be a password typed into the wrong field."""
+    shown = name if _USER_NAME.match(name) else "(not a user name)"
+    with sessions.begin() as session:
+        audit.record(
+            session,
+            SYSTEM,
+            "user.sign_in_failed",
+            f"user:{shown}",
+            after={"source": source[:100], "reason": reason},
+        )
+
+
 def authenticate_password(
     sessions: sessionmaker[Session],
     name: str,
@@ -301,6 +333,7 @@ def authenticate_password(
     with sessions() as session:
         wait = _locked_for(session, keys, now)
         if wait is not None:
+            _record_failed_sign_in(sessions, name, source=source, reason="throttled")
             seconds = max(1, int(wait.total_seconds()))
             raise AuthenticationError(f"too many failed sign-ins; try again in {seconds} seconds")
         row = (
@@ -316,6 +349,7 @@ def authenticate_password(
     if not valid or row is None or row.disabled:
         for key, limit in keys:
             _count_failure(sessions, key, limit, now)
+        _record_failed_sign_in(sessions, name, source=source, reason="bad credentials")
         raise AuthenticationError(_BAD_CREDENTIALS)
     principal = Principal(name=row.name, role=row.role, kind="user", id=row.id)
     with sessions.begin() as session:

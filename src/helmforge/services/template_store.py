@@ -13,6 +13,7 @@ __all__ = [
     "DRAFT",
     "MAX_TEMPLATE_BYTES",
     "PUBLISHED",
+    "NewDraft",
     "ProblemView",
     "StaleRevisionError",
     "TemplateSummary",
@@ -28,6 +29,7 @@ __all__ = [
     "list_templates",
     "list_versions",
     "load_published",
+    "new_draft_from",
     "page_templates",
     "parse_reference",
     "parsed_template",
@@ -57,7 +59,8 @@ from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import ConflictError, InputError, NotFoundError
 from helmforge.core.templates.models import Template
-from helmforge.core.versions import semver_key
+from helmforge.core.templates.versioning import with_metadata_version
+from helmforge.core.versions import is_semver, parse_semver, semver_key
 from helmforge.services import access, audit
 from helmforge.services.paging import Page, PageRequest, contains, fetch_page
 from helmforge.services.template_texts import (
@@ -459,6 +462,41 @@ def get_version(
     _require(sessions, actor, "template.read", name)
     with engine_of(sessions).connect() as connection:
         return _lookup(connection, name, version)
+
+
+@dataclass(frozen=True, slots=True)
+class NewDraft:
+    """The text a new draft starts from: a copy of ``source_version`` moved to ``version``."""
+
+    name: str
+    source_version: str
+    version: str
+    content: str
+
+
+def new_draft_from(
+    sessions: sessionmaker[Session], name: str, version: str, *, actor: Principal
+) -> NewDraft:
+    """The text of ``name@version`` with ``metadata.version`` set to the next free patch
+    version (0.2.0 gives 0.2.1, or 0.2.2 when 0.2.1 exists), ready to save as a new draft.
+
+    A version that is no SemVer, or a text whose version line cannot be found, is copied
+    unchanged. Raises ``NotFoundError`` when the template or version does not exist.
+    """
+    versions = list_versions(sessions, name, actor=actor)
+    source = next((view for view in versions if view.version == version), None)
+    if source is None:
+        raise NotFoundError(f"template {name!r} has no version {version!r}")
+    if not is_semver(version):
+        return NewDraft(name, version, version, source.content)
+    taken = {view.version for view in versions}
+    candidate = parse_semver(version).next_patch()
+    while str(candidate) in taken:
+        candidate = candidate.next_patch()
+    moved = with_metadata_version(source.content, str(candidate))
+    if moved is None:
+        return NewDraft(name, version, version, source.content)
+    return NewDraft(name, version, str(candidate), moved)
 
 
 def load_published(

@@ -125,7 +125,10 @@ def _users_page(
         problems=problems or [],
         form_name=form_name,
         form_role=form_role,
-        password_hint=f"At least {accounts.MIN_PASSWORD_LENGTH} characters.",
+        password_hint=(
+            f"At least {accounts.MIN_PASSWORD_LENGTH} characters. Give it to them: they"
+            " choose their own password when they first sign in."
+        ),
         new_password=new_password,
     )
 
@@ -148,6 +151,7 @@ def create_user(request: Request, visitor: SignedIn, form: CheckedForm) -> Respo
             role=role,
             password=form_text(form, "password"),
             actor=visitor.principal,
+            must_change_password=True,  # the administrator chose it, not the user
         )
     except PermissionDeniedError as error:
         return render_error(request, 403, error.message)

@@ -137,22 +137,36 @@ def templates_page(request: Request, visitor: SignedIn) -> Response:
 def new_template_page(
     request: Request,
     visitor: SignedIn,
-    from_name: Annotated[str | None, Query(alias="from")] = None,
+    from_reference: Annotated[str | None, Query(alias="from")] = None,
 ) -> Response:
-    """The form for a new template (or a new version, starting from the newest one)."""
+    """The form for a new template, or for a new version copied from ``?from=NAME@VERSION``
+    with its ``metadata.version`` already moved to the next free patch version."""
     content = ""
-    if from_name:
+    flashes = []
+    if from_reference:
         try:
-            content = template_store.get_version(
-                session_factory_of(request), from_name, actor=visitor.principal
-            ).content
+            name, version = template_store.parse_reference(from_reference)
+            sessions = session_factory_of(request)
+            if version is None:
+                version = template_store.list_versions(sessions, name, actor=visitor.principal)[
+                    -1
+                ].version
+            draft = template_store.new_draft_from(sessions, name, version, actor=visitor.principal)
         except HelmforgeError as error:
             return render_failure(request, error, back_url="/templates")
+        content = draft.content
+        text = f"Copied from {draft.name} {draft.source_version}"
+        if draft.version != draft.source_version:
+            text += f" as version {draft.version} (metadata.version); change it if you like."
+        else:
+            text += ": change metadata.version before you save."
+        flashes.append({"kind": "info", "text": text})
     return render(
         request,
         "template_new.html",
         section="templates",
         title="New template",
+        flashes=flashes,
         **_editor(content, []),
     )
 
