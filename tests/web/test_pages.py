@@ -589,7 +589,7 @@ def test_new_draft_from_the_newest_version_copies_it_and_moves_its_version(
     web: WebClient,
 ) -> None:
     _publish_example(web)  # 1.2.0 published
-    newer = EXAMPLE_TEMPLATE.read_text().replace("version: 1.2.0", "version: 1.3.0", 1)
+    newer = EXAMPLE.read_text().replace("version: 1.2.0", "version: 1.3.0", 1)
     newer = newer.replace("default: 1\n", "default: 7\n", 1)
     created = web.client.post(
         "/templates/new", data={"content": newer, "csrf_token": web.csrf("/templates/new")}
