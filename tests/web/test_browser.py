@@ -129,7 +129,9 @@ def test_template_to_chart_workflow(page: Page, tmp_path: Path) -> None:
     shoot(page, "09-generate-context")
     page.get_by_role("button", name="Show effective values").click()
     values_table = page.locator("table.values")
-    expect(values_table.locator("tr", has_text="replicaCount")).to_contain_text("layer 0")
+    expect(values_table.locator("tr", has_text="replicaCount")).to_contain_text(
+        "layer: environment = prod"
+    )
     expect(values_table.locator("tr", has_text="containerPort")).to_contain_text("default")
     shoot(page, "10-generate-values")
 

@@ -186,7 +186,7 @@ def test_generate_build_preview_download(web: WebClient) -> None:
     }
     step = web.client.post("/generate", data={**context, "action": "values"})
     assert step.status_code == 200, step.text
-    assert "layer 0" in step.text  # replicaCount from the prod layer
+    assert "layer: environment = prod" in step.text  # replicaCount from the prod layer
     assert 'name="v.replicaCount" value="3"' in step.text
     bad = web.client.post(
         "/generate",
@@ -669,3 +669,106 @@ def test_failed_sign_ins_are_in_the_audit_log(web: WebClient) -> None:
     assert all(e.after["source"] == "127.0.0.1" for e in events)
     assert "My Secret Pass" not in web.client.get("/audit").text
     assert "user.sign_in_failed" in web.client.get("/audit").text
+
+
+def test_an_empty_required_context_field_says_it_is_required_not_a_bad_label(
+    web: WebClient,
+) -> None:
+    response = web.client.post(
+        "/generate",
+        data={
+            "template": "web-service@1.2.0",
+            "ctx.product": "",
+            "ctx.customer": "acme",
+            "ctx.environment": "dev",
+            "ctx.instance": "a1",
+            "ctx.version": "",
+            "action": "values",
+            "csrf_token": web.csrf("/generate"),
+        },
+    )
+    assert response.status_code == 422
+    assert 'id="ctx-product-error">product is required<' in response.text
+    assert 'id="ctx-version-error">version is required<' in response.text
+    assert "&#39;&#39;" not in response.text
+
+
+def test_value_sources_name_the_layer_condition_not_layer_0(web: WebClient) -> None:
+    token = _publish_example(web)
+    step = web.client.post(
+        "/generate",
+        data={
+            "template": "web-service@1.2.0",
+            "ctx.product": "shop",
+            "ctx.customer": "acme",
+            "ctx.environment": "prod",
+            "ctx.instance": "a1",
+            "ctx.version": "3.4.0",
+            "action": "values",
+            "csrf_token": token,
+        },
+    )
+    assert step.status_code == 200, step.text
+    assert ">layer: environment = prod<" in step.text
+    assert ">layer: environment in uat, prod<" in step.text
+    assert "layer 0" not in step.text
+
+
+def test_unknown_urls_answer_browsers_with_a_page_and_the_api_with_json(
+    live_server: LiveServer,
+) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        page = client.get("/no/such/page", headers={"Accept": "text/html,*/*;q=0.8"})
+        assert page.status_code == 404
+        assert page.headers["content-type"].startswith("text/html")
+        assert '<html lang="en">' in page.text
+        assert "<title>Not found · helmforge</title>" in page.text
+        assert '<main id="main"' in page.text
+        assert "There is no page at /no/such/page." in page.text
+        assert page.headers["content-security-policy"].startswith("default-src 'self'")
+        api = client.get("/api/v1/no-such-thing", headers={"Accept": "text/html"})
+        assert api.status_code == 404
+        assert api.json() == {"detail": "Not Found"}
+        script = client.get("/no/such/page", headers={"Accept": "application/json"})
+        assert script.json() == {"detail": "Not Found"}
+        method = client.put("/login", headers={"Accept": "text/html"})
+        assert method.status_code == 405
+        assert "does not take PUT requests" in method.text
+
+
+def test_favicon_is_served_not_404(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        icon = client.get("/favicon.ico", follow_redirects=True)
+        assert icon.status_code == 200
+        assert icon.headers["content-type"].startswith("image/svg+xml")
+        assert icon.text.startswith("<svg")
+        login = client.get("/login")
+        assert re.search(r'rel="icon" href="[^"]*/static/favicon\.svg"', login.text)
+
+
+def test_a_template_named_new_is_refused_because_new_is_the_create_page(web: WebClient) -> None:
+    content = EXAMPLE.read_text().replace("name: web-service", "name: new", 1)
+    response = web.client.post(
+        "/templates/new", data={"content": content, "csrf_token": web.csrf("/templates/new")}
+    )
+    assert response.status_code == 422
+    assert "metadata.name &#39;new&#39; is reserved" in response.text
+
+
+def test_audit_shows_objects_by_name_and_changes_as_rows_not_raw_ids_and_json(
+    web: WebClient,
+) -> None:
+    _publish_example(web)
+    _build(web, "named")
+    page = web.client.get("/audit").text
+    build = re.search(
+        r'<a href="/charts/([0-9a-f]{32})">chart build shop-acme-dev-named 3\.4\.0</a>', page
+    )
+    assert build, page
+    assert ">template web-service 1.2.0</a>" in page
+    assert "built a chart" in page
+    assert "<dt>context.product</dt><dd>shop</dd>" in page
+    assert "<dt>ingress.host</dt>" not in page  # values are under values.
+    assert "<dt>values.ingress.host</dt><dd>x.example.com</dd>" in page
+    assert '"after"' not in page
+    assert f">{build.group(1)}<" not in page.replace(f"chart:{build.group(1)}", "")

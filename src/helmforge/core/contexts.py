@@ -81,6 +81,9 @@ def parse_context(raw: Mapping[str, Any], *, location: Location | None = None) -
             problems.append(f"{key} is required (a string)")
             continue
         text = str(value)
+        if not text:
+            problems.append(f"{key} is required")
+            continue
         if key == "version":
             if not _VERSION.match(text):
                 problems.append(

@@ -13,6 +13,7 @@ __all__ = [
     "DRAFT",
     "MAX_TEMPLATE_BYTES",
     "PUBLISHED",
+    "RESERVED_NAMES",
     "NewDraft",
     "ProblemView",
     "StaleRevisionError",
@@ -57,7 +58,7 @@ from helmforge.adapters.storage.server_tables import TemplateRow, TemplateVersio
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import is_dns_label
-from helmforge.core.errors import ConflictError, InputError, NotFoundError
+from helmforge.core.errors import ConflictError, InputError, Location, NotFoundError
 from helmforge.core.templates.models import Template
 from helmforge.core.templates.versioning import with_metadata_version
 from helmforge.core.versions import is_semver, parse_semver, semver_key
@@ -72,6 +73,8 @@ from helmforge.services.template_texts import (
 )
 
 DRAFT, PUBLISHED, DEPRECATED = "draft", "published", "deprecated"
+#: Names a template cannot take because its page address is another page's.
+RESERVED_NAMES = frozenset({"new"})
 _VERSION_TEXT = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]{0,127}\Z")
 _STATUS_ACTIONS = {PUBLISHED: "template.publish", DEPRECATED: "template.deprecate"}
 
@@ -176,10 +179,16 @@ def create_version(
 ) -> TemplateVersionView:
     """Store a template text as a new draft (of a new or an existing template).
 
-    Raises ``InputError`` with every problem (and its line), ``ConflictError`` when that
-    name@version already exists.
+    Raises ``InputError`` with every problem (and its line) or for a reserved name,
+    ``ConflictError`` when that name@version already exists.
     """
     template = parse_valid_text(content, source=source)
+    if template.name in RESERVED_NAMES:
+        raise InputError(
+            f"metadata.name {template.name!r} is reserved: /templates/{template.name} is the "
+            "page that creates templates; choose another name",
+            location=Location(source, path="metadata.name"),
+        )
     now = datetime.now(UTC)
     access.require(sessions, actor, "template.create", Target(template=template.name))
     try:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 __all__ = ["router"]
 
-import json
-import re
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from helmforge.core.access.principals import ROLES
 from helmforge.core.errors import ConflictError, HelmforgeError, PermissionDeniedError
 from helmforge.services import accounts, audit_trail
+from helmforge.web.audit_views import audit_row
 from helmforge.web.paging import page_links, page_request
 from helmforge.web.views import (
     CheckedForm,
@@ -25,7 +23,6 @@ from helmforge.web.views import (
 )
 
 router = APIRouter(include_in_schema=False)
-_TEMPLATE_TARGET = re.compile(r"[a-z0-9-]{1,63}@[A-Za-z0-9.+-]{1,128}\Z")
 
 
 def _tokens_page(
@@ -204,41 +201,13 @@ def reset_password(request: Request, name: str, visitor: SignedIn, form: Checked
     )
 
 
-def _details(before: object, after: object) -> str:
-    if before is None and after is None:
-        return ""
-    return json.dumps({"before": before, "after": after}, indent=2, sort_keys=True, default=str)
-
-
-def _link_of(target: str) -> str:
-    """The page of an audited object, when it has one (``chart:ID``, ``template:NAME@V``)."""
-    kind, _, name = target.partition(":")
-    if kind == "chart" and name.isalnum():
-        return f"/charts/{name}"
-    if kind == "template" and _TEMPLATE_TARGET.match(name):
-        return f"/templates/{name.partition('@')[0]}"
-    return ""
-
-
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, visitor: SignedIn) -> Response:
     """The audit trail, newest first, fifty a page (read-only); ``?q=`` searches it."""
     events = audit_trail.page_events(
         session_factory_of(request), actor=visitor.principal, page=page_request(request)
     )
-    rows = [
-        {
-            "at": moment(event.at),
-            "actor": event.actor
-            if event.actor_kind == "user"
-            else f"{event.actor} ({event.actor_kind})",
-            "action": event.action,
-            "target": event.target,
-            "link": _link_of(event.target),
-            "details": _details(event.before, event.after),
-        }
-        for event in events.items
-    ]
+    rows = [audit_row(event, at=moment(event.at)) for event in events.items]
     return render(
         request,
         "audit.html",

@@ -73,13 +73,30 @@ def _shown(value: Any) -> str:
     return dump_yaml(value).strip().removesuffix("...").strip()
 
 
+def _layer_condition(template: Template, source: str) -> str:
+    """``layer N`` as people read it: the condition that chose the layer."""
+    number = source.removeprefix("layer ")
+    if not number.isdigit() or int(number) >= len(template.layers):
+        return source
+    when = template.layers[int(number)].when
+    if not when:
+        return "layer: every context"
+    parts = [
+        f"{key} = {options[0]}" if len(options) == 1 else f"{key} in {', '.join(options)}"
+        for key, options in when.items()
+    ]
+    return "layer: " + " and ".join(parts)
+
+
 def _provenance_rows(
-    values: Mapping[str, Any], provenance: Mapping[str, Any]
+    values: Mapping[str, Any], provenance: Mapping[str, Any], template: Template
 ) -> list[dict[str, str]]:
     rows = []
     for dotted in sorted(provenance):
         source = str(provenance[dotted])
         kind = source.split(" ", maxsplit=1)[0].rstrip(":")
+        if kind == "layer":
+            source = _layer_condition(template, source)
         rows.append(
             {
                 "path": dotted,
@@ -239,7 +256,7 @@ def _values_step(
         request,
         status_code=422 if (errors or problems) and wants_build else 200,
         fields=build_fields(schema, form_values, errors=errors),
-        provenance=_provenance_rows(shown_values, provenance),
+        provenance=_provenance_rows(shown_values, provenance, template),
         problems=problems,
         value_errors=errors,
         **page,

@@ -13,8 +13,10 @@ __all__ = ["CSRF_HEADER", "mount", "resolve_api_principal"]
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import PermissionDeniedError
@@ -88,6 +90,33 @@ def _quote(url: str) -> str:
     return quote(url, safe="/")
 
 
+def _wants_page(request: Request) -> bool:
+    """A browser asking for a page (not the API, not a script asking for JSON)."""
+    if request.url.path.startswith(("/api/", "/static/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """Unknown URLs and refused methods: a page for browsers, FastAPI's JSON for the rest."""
+    assert isinstance(error, StarletteHTTPException)
+    if not _wants_page(request):
+        return await http_exception_handler(request, error)
+    message = {
+        404: f"There is no page at {request.url.path[:200]}.",
+        405: f"{request.url.path[:200]} does not take {request.method} requests.",
+    }.get(error.status_code, str(error.detail))
+    response = render_error(request, error.status_code, message)
+    if error.headers:
+        response.headers.update(error.headers)
+    return response
+
+
+def _favicon(request: Request) -> Response:
+    # Browsers ask for /favicon.ico whatever the page says; the icon is one small SVG file.
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 def _home(request: Request) -> Response:
     return RedirectResponse("/generate", status_code=303)
 
@@ -97,6 +126,7 @@ def mount(app: FastAPI) -> SessionResolver[Request]:
     of the UI's session cookie for API requests."""
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="web-static")
     app.add_api_route("/", _home, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/favicon.ico", _favicon, methods=["GET"], include_in_schema=False)
     for router in (
         auth_router,
         sso_router,
@@ -111,4 +141,5 @@ def mount(app: FastAPI) -> SessionResolver[Request]:
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
     app.add_exception_handler(PasswordChangeRequired, _to_account)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     return resolve_api_principal

@@ -73,6 +73,7 @@ _STATUS_HEADINGS = {
     400: "Bad request",
     403: "Not allowed",
     404: "Not found",
+    405: "Method not allowed",
     409: "Conflict",
     413: "Too large",
     422: "Invalid input",
