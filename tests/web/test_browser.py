@@ -115,6 +115,7 @@ def test_template_to_chart_workflow(page: Page, tmp_path: Path) -> None:
 
     page.get_by_role("link", name="Back to versions").click()
     shoot(page, "07-template-versions")
+    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Publish 1.2.0").click()
     expect(page.get_by_role("status")).to_contain_text("1.2.0 published")
     shoot(page, "08-template-published")
@@ -181,7 +182,7 @@ def test_template_to_chart_workflow(page: Page, tmp_path: Path) -> None:
 
     page.get_by_role("link", name="Users", exact=True).click()
     page.get_by_label("User name").fill("erin")
-    page.get_by_label("Initial password").fill("erins initial password")
+    page.get_by_label("Password for the first sign-in").fill("erins initial password")
     page.get_by_role("button", name="Create user").click()
     asked: list[str] = []
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
@@ -355,3 +356,87 @@ def test_account_page_holds_a_must_change_user_in_the_browser(
     shoot(page, "32-account-changed")
     page.get_by_role("link", name="Templates").click()
     expect(page.get_by_role("heading", name="Templates")).to_be_visible()
+
+
+def test_publish_and_delete_draft_are_confirmed_in_the_browser(
+    page: Page, live_server: LiveServer
+) -> None:
+    from helmforge.core.access.principals import SYSTEM
+    from helmforge.services import template_store
+
+    text = EXAMPLE.read_text()
+    template_store.create_version(live_server.sessions, text, actor=SYSTEM)
+    sign_in(page)
+    page.goto("/templates/web-service")
+    shoot(page, "40-template-draft-actions")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Publish 1.2.0").click()
+    assert asked == ["Publish web-service 1.2.0? A published version never changes again."]
+    expect(page.locator("td .status-draft")).to_have_count(1)  # dismissed: nothing sent
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete draft 1.2.0").click()
+    expect(page).to_have_url("/templates")
+    expect(page.get_by_text("No templates yet.")).to_be_visible()
+
+    template_store.create_version(live_server.sessions, text, actor=SYSTEM)
+    scriptless = page.context.browser
+    assert scriptless is not None
+    context = scriptless.new_context(
+        base_url=live_server.url, java_script_enabled=False, viewport={"width": 1280, "height": 900}
+    )
+    plain = context.new_page()
+    sign_in(plain)
+    plain.goto("/templates/web-service")
+    plain.get_by_role("button", name="Publish 1.2.0").click()
+    expect(plain.get_by_role("heading", level=1)).to_have_text("Publish web-service 1.2.0?")
+    shoot(plain, "41-template-publish-confirm")
+    plain.get_by_role("button", name="Publish 1.2.0").click()
+    expect(plain.get_by_role("status")).to_contain_text("1.2.0 published")
+    context.close()
+
+
+def test_lists_pager_404_page_and_audit_in_the_browser(page: Page, live_server: LiveServer) -> None:
+    from helmforge.core.access.principals import SYSTEM
+    from helmforge.services import audit, chart_builds, template_store
+
+    template_store.create_version(live_server.sessions, EXAMPLE.read_text(), actor=SYSTEM)
+    template_store.publish_version(live_server.sessions, "web-service", "1.2.0", actor=SYSTEM)
+    context = {"product": "shop", "customer": "acme", "environment": "prod", "version": "3.4.0"}
+    for number in range(52):
+        chart_builds.build_chart(
+            live_server.sessions,
+            template="web-service@1.2.0",
+            context={**context, "instance": f"i{number}"},
+            actor=SYSTEM,
+        )
+    with live_server.sessions.begin() as session:
+        audit.record(
+            session,
+            SYSTEM,
+            "registry.update",
+            "registry:lab",
+            before={"url": "a"},
+            after={"url": "b"},
+        )
+    sign_in(page)
+    page.goto("/charts")
+    expect(page.locator(".pager-summary")).to_have_text("Builds 1\u201350 of 52 \u00b7 page 1 of 2")
+    shoot(page, "42-builds-paged")
+    page.get_by_role("link", name="Next page").click()
+    expect(page.locator("table tbody tr")).to_have_count(2)
+    page.get_by_label("Search builds").fill("i7")
+    page.get_by_role("button", name="Search").click()
+    expect(page).to_have_url("/charts?q=i7")
+    expect(page.locator("table tbody tr")).to_have_count(1)
+    shoot(page, "43-builds-searched")
+    page.goto("/audit")
+    expect(page.locator("table.audit")).to_contain_text("chart build shop-acme-prod-i51 3.4.0")
+    changed = page.locator("table.audit tr", has_text="registry lab")
+    changed.locator("summary").click()
+    expect(changed.locator("dl.changes")).to_contain_text("a \u2192 b")
+    shoot(page, "44-audit-readable")
+    page.goto("/no/such/page")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
+    expect(page).to_have_title("Not found \u00b7 helmforge")
+    shoot(page, "45-not-found")

@@ -171,7 +171,9 @@ def test_generate_build_preview_download(web: WebClient) -> None:
     _create_example(web)
     token = web.csrf("/templates/web-service")
     published = web.client.post(
-        "/templates/web-service/1.2.0/publish", data={"csrf_token": token}, follow_redirects=True
+        "/templates/web-service/1.2.0/publish",
+        data={"csrf_token": token, "confirmed": "yes"},
+        follow_redirects=True,
     )
     assert published.status_code == 200
     assert "published" in published.text
@@ -298,7 +300,9 @@ def test_api_accepts_session_cookie_but_unsafe_methods_need_the_csrf_header(web:
 def test_required_value_no_layer_sets_is_asked_for_inline(web: WebClient) -> None:
     _create_example(web)
     token = web.csrf("/templates/web-service")
-    web.client.post("/templates/web-service/1.2.0/publish", data={"csrf_token": token})
+    web.client.post(
+        "/templates/web-service/1.2.0/publish", data={"csrf_token": token, "confirmed": "yes"}
+    )
     context = {
         "template": "web-service@1.2.0",
         "ctx.product": "shop",
@@ -475,10 +479,14 @@ def test_upload_then_deprecate_hides_the_version_from_generate(web: WebClient) -
     )
     assert created.status_code == 303, created.text
     token = web.csrf("/templates/web-service")
-    web.client.post("/templates/web-service/1.2.0/publish", data={"csrf_token": token})
+    web.client.post(
+        "/templates/web-service/1.2.0/publish", data={"csrf_token": token, "confirmed": "yes"}
+    )
     assert "web-service@1.2.0" in web.client.get("/generate").text
     deprecated = web.client.post(
-        "/templates/web-service/1.2.0/deprecate", data={"csrf_token": token}, follow_redirects=True
+        "/templates/web-service/1.2.0/deprecate",
+        data={"csrf_token": token, "confirmed": "yes"},
+        follow_redirects=True,
     )
     assert "Version 1.2.0 deprecated." in deprecated.text
     assert "status-deprecated" in deprecated.text
@@ -510,7 +518,9 @@ def test_repeated_failed_sign_ins_are_throttled(live_server: LiveServer) -> None
 def _publish_example(web: WebClient) -> str:
     _create_example(web)
     token = web.csrf("/templates/web-service")
-    published = web.client.post("/templates/web-service/1.2.0/publish", data={"csrf_token": token})
+    published = web.client.post(
+        "/templates/web-service/1.2.0/publish", data={"csrf_token": token, "confirmed": "yes"}
+    )
     assert published.status_code == 303, published.text
     return token
 
@@ -772,3 +782,48 @@ def test_audit_shows_objects_by_name_and_changes_as_rows_not_raw_ids_and_json(
     assert "<dt>values.ingress.host</dt><dd>x.example.com</dd>" in page
     assert '"after"' not in page
     assert f">{build.group(1)}<" not in page.replace(f"chart:{build.group(1)}", "")
+
+
+def test_publish_deprecate_and_delete_draft_ask_for_confirmation_first(web: WebClient) -> None:
+    _create_example(web)
+    token = web.csrf("/templates/web-service")
+    detail = web.client.get("/templates/web-service").text
+    assert 'data-confirm="Publish web-service 1.2.0?' in detail
+    assert 'action="/templates/web-service/1.2.0/delete"' in detail
+    asked = web.client.post("/templates/web-service/1.2.0/publish", data={"csrf_token": token})
+    assert asked.status_code == 200
+    assert "<h1>Publish web-service 1.2.0?</h1>" in asked.text
+    assert 'name="confirmed" value="yes"' in asked.text
+    assert "status-draft" in web.client.get("/templates/web-service").text  # not yet published
+    second = EXAMPLE.read_text().replace("version: 1.2.0", "version: 1.3.0", 1)
+    web.client.post("/templates/new", data={"content": second, "csrf_token": token})
+    asked = web.client.post(
+        "/templates/web-service/1.3.0/delete", data={"csrf_token": token, "revision": "1"}
+    )
+    assert "<h1>Delete the draft web-service 1.3.0?</h1>" in asked.text
+    assert 'name="revision" value="1"' in asked.text
+    stale = web.client.post(
+        "/templates/web-service/1.3.0/delete",
+        data={"csrf_token": token, "revision": "7", "confirmed": "yes"},
+    )
+    assert stale.status_code == 409
+    deleted = web.client.post(
+        "/templates/web-service/1.3.0/delete",
+        data={"csrf_token": token, "revision": "1", "confirmed": "yes"},
+        follow_redirects=True,
+    )
+    assert deleted.url.path == "/templates/web-service"
+    assert "Draft 1.3.0 deleted." in deleted.text
+    assert ">1.3.0<" not in deleted.text
+    published = web.client.post(
+        "/templates/web-service/1.2.0/publish", data={"csrf_token": token, "confirmed": "yes"}
+    )
+    assert published.status_code == 303
+    refused = web.client.post(
+        "/templates/web-service/1.2.0/delete",
+        data={"csrf_token": token, "revision": "1", "confirmed": "yes"},
+    )
+    assert refused.status_code == 409  # published versions stay
+    asked = web.client.post("/templates/web-service/1.2.0/deprecate", data={"csrf_token": token})
+    assert "<h1>Deprecate web-service 1.2.0?</h1>" in asked.text
+    assert "status-published" in web.client.get("/templates/web-service").text

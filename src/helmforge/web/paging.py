@@ -41,10 +41,12 @@ class PageLinks:
         page = self.page
         if not page.total:
             return ""
-        return (
-            f"{page.first_index}\u2013{page.last_index} of {page.total}"
-            f" \u00b7 page {page.number} of {page.pages}"
+        shown = (
+            str(page.first_index)
+            if page.first_index == page.last_index
+            else f"{page.first_index}\u2013{page.last_index}"
         )
+        return f"{shown} of {page.total} \u00b7 page {page.number} of {page.pages}"
 
 
 def page_links(request: Request, page: Page[Any]) -> PageLinks:

@@ -18,7 +18,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from helmforge.core.errors import HelmforgeError, InputError, TooLargeError, http_status_for
+from helmforge.core.errors import (
+    HelmforgeError,
+    InputError,
+    NotFoundError,
+    TooLargeError,
+    http_status_for,
+)
 from helmforge.services import template_store
 from helmforge.web.paging import page_links, page_request
 from helmforge.web.views import (
@@ -38,6 +44,7 @@ _MESSAGES = {
     "created": "Draft {version} created.",
     "published": "Version {version} published: it will never change from now on.",
     "deprecated": "Version {version} deprecated.",
+    "deleted": "Draft {version} deleted.",
 }
 _NAME_OR_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,127}\Z")
 
@@ -368,11 +375,59 @@ def save_draft(
     return RedirectResponse(f"/templates/{name}/{version}/edit?done=saved", status_code=303)
 
 
+#: What each status change asks before it is done: (question, consequence, button).
+_CONFIRMATIONS = {
+    "publish": (
+        "Publish {name} {version}?",
+        "A published version never changes again; charts can be generated from it.",
+        "Publish {version}",
+    ),
+    "deprecate": (
+        "Deprecate {name} {version}?",
+        "New charts are no longer generated from it unless it is named explicitly.",
+        "Deprecate {version}",
+    ),
+    "delete": (
+        "Delete the draft {name} {version}?",
+        "The draft and its text are gone for good (the audit log keeps that it existed).",
+        "Delete draft {version}",
+    ),
+}
+
+
+def _confirmed(form: CheckedForm) -> bool:
+    return form_text(form, "confirmed") == "yes"
+
+
+def _confirm_page(
+    request: Request, name: str, version: str, action: str, *, revision: str = ""
+) -> Response:
+    """Asked when the form came without ``confirmed=yes`` (no script ran its dialog)."""
+    question, consequence, button = (
+        text.format(name=name, version=version) for text in _CONFIRMATIONS[action]
+    )
+    return render(
+        request,
+        "confirm.html",
+        section="templates",
+        title=question,
+        question=question,
+        consequence=consequence,
+        button=button,
+        action_url=f"/templates/{name}/{version}/{action}",
+        danger=action != "publish",
+        revision=revision,
+        back_url=f"/templates/{name}",
+    )
+
+
 @router.post("/templates/{name}/{version}/publish")
 def publish(
-    request: Request, name: str, version: str, visitor: SignedIn, _form: CheckedForm
+    request: Request, name: str, version: str, visitor: SignedIn, form: CheckedForm
 ) -> Response:
-    """Publish a draft; from then on it never changes."""
+    """Publish a draft once confirmed; from then on it never changes."""
+    if not _confirmed(form):
+        return _confirm_page(request, name, version, "publish")
     return _change_status(
         request,
         name,
@@ -385,9 +440,11 @@ def publish(
 
 @router.post("/templates/{name}/{version}/deprecate")
 def deprecate(
-    request: Request, name: str, version: str, visitor: SignedIn, _form: CheckedForm
+    request: Request, name: str, version: str, visitor: SignedIn, form: CheckedForm
 ) -> Response:
-    """Deprecate a published version."""
+    """Deprecate a published version once confirmed."""
+    if not _confirmed(form):
+        return _confirm_page(request, name, version, "deprecate")
     return _change_status(
         request,
         name,
@@ -396,6 +453,33 @@ def deprecate(
         visitor=visitor,
         done="deprecated",
     )
+
+
+@router.post("/templates/{name}/{version}/delete")
+def delete(
+    request: Request, name: str, version: str, visitor: SignedIn, form: CheckedForm
+) -> Response:
+    """Delete a draft once confirmed, if nobody saved it since the page showed ``revision``."""
+    revision = form_text(form, "revision")
+    if not revision.isdigit():
+        return render_error(request, 400, "the form's revision is not a number")
+    if not _confirmed(form):
+        return _confirm_page(request, name, version, "delete", revision=revision)
+    try:
+        template_store.delete_draft(
+            session_factory_of(request),
+            name,
+            version,
+            expected_revision=int(revision),
+            actor=visitor.principal,
+        )
+    except HelmforgeError as error:
+        return render_failure(request, error, back_url=f"/templates/{name}")
+    try:
+        template_store.list_versions(session_factory_of(request), name, actor=visitor.principal)
+    except NotFoundError:  # its only version is gone, and the template with it
+        return RedirectResponse("/templates", status_code=303)
+    return RedirectResponse(f"/templates/{name}?done=deleted&version={version}", status_code=303)
 
 
 def _change_status(

@@ -74,10 +74,14 @@
   }
 
   // Forms with data-confirm ask before they are sent (a password reset signs a user out).
+  // A form with a "confirmed" field is told the answer; without this script the server
+  // asks on a page of its own instead.
   function confirmations() {
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
-        if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+        if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); return; }
+        var confirmed = form.querySelector("input[name='confirmed']");
+        if (confirmed) { confirmed.value = "yes"; }
       });
     });
   }
