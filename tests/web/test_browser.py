@@ -440,3 +440,28 @@ def test_lists_pager_404_page_and_audit_in_the_browser(page: Page, live_server: 
     expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
     expect(page).to_have_title("Not found \u00b7 helmforge")
     shoot(page, "45-not-found")
+
+
+def test_registry_name_pattern_compiles_and_plain_http_sits_by_its_label(page: Page) -> None:
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda message: problems.append(message.text) if message.type == "error" else None,
+    )
+    sign_in(page)
+    problems.clear()  # sign_in fails once on purpose (a 401)
+    page.goto("/registries")
+    name = page.get_by_label("Name", exact=True)
+    name.fill("Bad_Name")
+    assert name.evaluate("field => field.validity.patternMismatch") is True
+    name.fill("harbor-prod")
+    assert name.evaluate("field => field.validity.valid") is True
+    assert problems == []  # the pattern compiles under the browser's v flag
+    box = page.get_by_label("Plain HTTP (a lab registry only)").bounding_box()
+    label = page.get_by_text("Plain HTTP (a lab registry only)").bounding_box()
+    assert box is not None
+    assert label is not None
+    assert box["width"] < 30
+    assert 0 <= label["x"] - (box["x"] + box["width"]) < 20
+    assert abs((label["y"] + label["height"] / 2) - (box["y"] + box["height"] / 2)) < 8
+    shoot(page, "46-registries-form")
