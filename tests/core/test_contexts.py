@@ -18,10 +18,18 @@ def test_chart_name_joins_the_four_labels() -> None:
     assert parse_context(GOOD).chart_name == "ledger-acme-prod-a1"
 
 
-@pytest.mark.parametrize("bad", ["..", "a/b", "Foo_Bar", "", "-a", "a-"])
+@pytest.mark.parametrize("bad", ["..", "a/b", "Foo_Bar", "-a", "a-"])
 def test_bad_labels_are_rejected(bad: str) -> None:
     with pytest.raises(InputError, match="DNS-1123"):
         parse_context({**GOOD, "customer": bad})
+
+
+@pytest.mark.parametrize("key", ["customer", "version"])
+def test_an_empty_label_is_required_not_a_bad_label(key: str) -> None:
+    with pytest.raises(InputError, match=rf"{key} is required") as raised:
+        parse_context({**GOOD, key: ""})
+    assert "DNS-1123" not in str(raised.value)
+    assert "''" not in str(raised.value)
 
 
 def test_chart_name_over_53_characters_names_the_computed_name() -> None:

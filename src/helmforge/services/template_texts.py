@@ -18,9 +18,9 @@ import hashlib
 from dataclasses import dataclass
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.errors import HelmforgeError, InputError, TooLargeError
+from helmforge.core.errors import HelmforgeError, InputError, Location, TooLargeError
 from helmforge.core.templates.models import Template
-from helmforge.core.templates.parsing import parse_template, validate_template
+from helmforge.core.templates.parsing import parse_template, read_template, validate_template
 
 MAX_TEMPLATE_BYTES = 2 * 1024 * 1024
 
@@ -71,17 +71,34 @@ def _warnings(content: str, *, source: str) -> list[ProblemView]:
 
 
 def parse_valid_text(content: str, *, source: str) -> Template:
-    """The parsed template; ``InputError`` with every error (and its line) when invalid."""
+    """The parsed template; ``InputError`` with every error (and its line) when invalid.
+
+    Reading problems and schema problems come in one pass: the schema checks run on what
+    could be read even when something else could not (a layer's type error shows beside a
+    typo elsewhere, not only after it is fixed).
+    """
     if len(content.encode("utf-8", "surrogatepass")) > MAX_TEMPLATE_BYTES:
         raise TooLargeError(f"template is larger than {MAX_TEMPLATE_BYTES} bytes")
-    template = parse_template(content, source=source)
-    schemas = load_schema_set(template.kubernetes_version)
-    errors = [p for p in validate_template(template, schemas=schemas) if p.is_error]
-    if errors:
+    template, reading = read_template(content, source=source)
+    found = [*reading]
+    if template.kubernetes_version:  # else reading said so; there are no schemas to check
+        seen = {(str(problem.location), problem.message) for problem in reading}
+        try:
+            schemas = load_schema_set(
+                template.kubernetes_version,
+                location=Location(source, path="spec.kubernetesVersion"),
+            )
+        except InputError as error:
+            found.append(error)
+        else:
+            for problem in validate_template(template, schemas=schemas):
+                if problem.is_error and (str(problem.location), problem.message) not in seen:
+                    found.append(InputError(problem.message, location=problem.location))
+    found.sort(key=lambda problem: (problem.location.line or 0) if problem.location else 0)
+    if found:
+        name = f"{template.name}@{template.version}" if template.name else source
         raise InputError(
-            f"template {template.name}@{template.version} has {len(errors)} problem(s): "
-            f"{errors[0]}",
-            problems=tuple(InputError(p.message, location=p.location) for p in errors),
+            f"template {name} has {len(found)} problem(s): {found[0]}", problems=tuple(found)
         )
     return template
 

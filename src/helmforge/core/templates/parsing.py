@@ -8,7 +8,7 @@ The model types live in ``helmforge.core.templates.models``.
 
 from __future__ import annotations
 
-__all__ = ["parse_template", "validate_template"]
+__all__ = ["parse_template", "read_template", "validate_template"]
 
 import re
 from collections.abc import Iterator, Mapping
@@ -88,6 +88,24 @@ def parse_template(content: str | bytes, *, source: str) -> Template:
     Raises ``InputError`` whose ``problems`` lists every problem found, each with
     ``Location(source, line, path)``; YAML syntax errors come alone (nothing else can be read).
     """
+    template, problems = read_template(content, source=source)
+    if problems:
+        count = len(problems)
+        raise InputError(
+            f"{count} problem{'s' if count > 1 else ''} in template: {problems[0]}",
+            location=Location(source),
+            problems=problems,
+        )
+    return template
+
+
+def read_template(content: str | bytes, *, source: str) -> tuple[Template, tuple[InputError, ...]]:
+    """The template as far as it reads, and every problem found while reading it.
+
+    What cannot be read is left out (a bad parameter, layer or resource) or empty, so the
+    schema checks of ``validate_template`` can still run on the rest and report in the same
+    pass. Raises ``InputError`` only for text that is no YAML at all.
+    """
     if isinstance(content, str):
         try:
             content = content.encode()
@@ -157,14 +175,7 @@ def parse_template(content: str | bytes, *, source: str) -> Template:
                 f"(reference it as ${{values.{parameter.dotted}}} or remove it)",
                 ("spec", "values", *parameter.path),
             )
-    if check.problems:
-        count = len(check.problems)
-        raise InputError(
-            f"{count} problem{'s' if count > 1 else ''} in template: {check.problems[0]}",
-            location=Location(source),
-            problems=tuple(check.problems),
-        )
-    return Template(
+    template = Template(
         name=name,
         version=version,
         description=description,
@@ -179,6 +190,7 @@ def parse_template(content: str | bytes, *, source: str) -> Template:
         lines=document.lines,
         chart_version_policy=chart_version_policy,
     )
+    return template, tuple(check.problems)
 
 
 def _covers(reference: str, parameter: str) -> bool:
