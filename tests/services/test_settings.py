@@ -115,3 +115,12 @@ def test_single_sign_on_settings_from_the_environment() -> None:
 def test_bad_single_sign_on_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(InputError, match=name):
         load_settings({**_OIDC, name: value})
+
+
+def test_environments_default_and_come_from_helmforge_environments(tmp_path: Path) -> None:
+    base = {"HELMFORGE_DATA_DIR": str(tmp_path)}
+    assert load_settings(base).environments == ("dev", "sit", "uat", "prod")
+    given = load_settings({**base, "HELMFORGE_ENVIRONMENTS": " dev, qa ,prod,qa"})
+    assert given.environments == ("dev", "qa", "prod")
+    with pytest.raises(InputError, match=r"HELMFORGE_ENVIRONMENTS=.*'Prod!' is not a DNS-1123"):
+        load_settings({**base, "HELMFORGE_ENVIRONMENTS": "dev,Prod!"})

@@ -29,3 +29,34 @@ def test_unknown_kubernetes_version_is_one_problem_beside_the_others() -> None:
     messages = [p.message for p in check_template_text(broken)]
     assert "kind must be Template" in messages
     assert any(m.startswith("no built-in schemas for Kubernetes 1.99") for m in messages)
+
+
+def test_a_when_naming_no_configured_environment_is_reported_not_passed_silently() -> None:
+    text = EXAMPLE.read_text().replace("when: {environment: prod}", "when: {environment: prd}", 1)
+    environments = ("dev", "sit", "uat", "prod")
+    problems = check_template_text(text, environments=environments)
+    errors = [(p.path, p.message) for p in problems if p.severity == "error"]
+    assert errors == [
+        (
+            "spec.layers[0].when.environment",
+            "when.environment: 'prd' is no configured environment (dev, sit, uat, prod); "
+            "this layer can never apply",
+        )
+    ]
+    warnings = [
+        (p.path, p.severity, p.message)
+        for p in check_template_text(EXAMPLE.read_text(), environments=environments)
+        if "configured environment" in p.message
+    ]
+    assert warnings == [  # when: {environment: [dev, test]}: dev still matches
+        (
+            "spec.layers[1].when.environment",
+            "warning",
+            "when.environment: 'test' is no configured environment (dev, sit, uat, prod); "
+            "that option can never match",
+        )
+    ]
+    with pytest.raises(InputError, match="'prd' is no configured environment"):
+        parse_valid_text(text, source="t.yaml", environments=environments)
+    assert parse_valid_text(EXAMPLE.read_text(), source="t.yaml", environments=environments)
+    assert not [p for p in check_template_text(text) if "configured environment" in p.message]

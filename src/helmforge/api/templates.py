@@ -10,7 +10,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from helmforge.api.bodies import YAML_BODY, YamlBodyDep
-from helmforge.api.dependencies import PrincipalDep, SessionsDep, get_principal
+from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep, get_principal
 from helmforge.api.schemas import (
     DiffPublic,
     ProblemPublic,
@@ -44,17 +44,21 @@ def list_templates(sessions: SessionsDep, actor: PrincipalDep) -> list[TemplateS
 
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=YAML_BODY)
 def create_template(
-    content: YamlBodyDep, sessions: SessionsDep, actor: PrincipalDep
+    content: YamlBodyDep, sessions: SessionsDep, actor: PrincipalDep, state: AppStateDep
 ) -> TemplateVersionPublic:
     """Store a template (YAML body) as a new draft version; 409 if that version exists."""
-    return _public(template_store.create_version(sessions, content, actor=actor))
+    return _public(
+        template_store.create_version(
+            sessions, content, actor=actor, environments=state.settings.environments
+        )
+    )
 
 
 # Signed-in callers only, though nothing is read or stored.
 @router.post("/validate", openapi_extra=YAML_BODY, dependencies=[Depends(get_principal)])
-def validate_template(content: YamlBodyDep) -> ValidationPublic:
+def validate_template(content: YamlBodyDep, state: AppStateDep) -> ValidationPublic:
     """Every problem of a template text, by line; nothing is stored."""
-    problems = template_store.check_template_text(content)
+    problems = template_store.check_template_text(content, environments=state.settings.environments)
     return ValidationPublic(
         valid=not any(problem.severity == "error" for problem in problems),
         problems=[ProblemPublic(**asdict(problem)) for problem in problems],
@@ -82,13 +86,21 @@ def update_draft(
     name: str,
     version: str,
     body: TemplateDraftUpdate,
+    *,
     sessions: SessionsDep,
     actor: PrincipalDep,
+    state: AppStateDep,
 ) -> TemplateVersionPublic:
     """Replace a draft's text; 409 with ``current`` when ``revision`` is stale."""
     return _public(
         template_store.update_draft(
-            sessions, name, version, body.content, expected_revision=body.revision, actor=actor
+            sessions,
+            name,
+            version,
+            body.content,
+            expected_revision=body.revision,
+            actor=actor,
+            environments=state.settings.environments,
         )
     )
 

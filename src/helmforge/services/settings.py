@@ -6,7 +6,13 @@ deep inside, so tests and several servers in one process stay independent.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "OidcSettings", "Settings", "load_settings"]
+__all__ = [
+    "DEFAULT_ENVIRONMENTS",
+    "DEFAULT_MAX_BODY_BYTES",
+    "OidcSettings",
+    "Settings",
+    "load_settings",
+]
 
 import ipaddress
 from collections.abc import Mapping
@@ -20,6 +26,7 @@ from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import InputError
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_ENVIRONMENTS = ("dev", "sit", "uat", "prod")
 _LOG_FORMATS = ("text", "json")
 
 
@@ -71,6 +78,9 @@ class Settings:
     rest (give the same one to every server sharing a database); unset, a key file is created
     in ``data_dir`` (mode 0600) on first use. Never printed.
     ``oidc``: single sign-on (``OidcSettings``), set when HELMFORGE_OIDC_ISSUER is.
+    ``environments``: HELMFORGE_ENVIRONMENTS (comma-separated DNS labels, default
+    dev,sit,uat,prod), the environments charts are made for: the Generate page offers them and
+    a template's ``when.environment`` must name one of them.
     """
 
     data_dir: Path
@@ -85,6 +95,7 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
     trusted_proxies: tuple[str, ...] = ()
     oidc: OidcSettings | None = None
+    environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS
 
 
 def _default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -158,6 +169,20 @@ def _oidc(environ: Mapping[str, str]) -> OidcSettings | None:
     )
 
 
+def _configured_environments(environ: Mapping[str, str]) -> tuple[str, ...]:
+    raw = environ.get("HELMFORGE_ENVIRONMENTS")
+    if raw is None or not raw.strip():
+        return DEFAULT_ENVIRONMENTS
+    names = tuple(dict.fromkeys(part.strip() for part in raw.split(",")))
+    bad = [name for name in names if not is_dns_label(name)]
+    if bad:
+        raise InputError(
+            f"HELMFORGE_ENVIRONMENTS={raw[:200]!r}: {', '.join(map(repr, bad))} is not a "
+            "DNS-1123 label; give comma-separated names such as dev,sit,uat,prod"
+        )
+    return names
+
+
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Resolve settings from ``environ`` (the HELMFORGE_* variables); raises ``InputError``."""
     data_dir = Path(environ.get("HELMFORGE_DATA_DIR") or _default_data_dir(environ))
@@ -183,6 +208,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         approvals=parse_approval_rules(environ.get("HELMFORGE_APPROVALS", "prod=1")),
         trusted_proxies=_networks(environ.get("HELMFORGE_TRUSTED_PROXIES") or ""),
         oidc=_oidc(environ),
+        environments=_configured_environments(environ),
     )
 
 

@@ -41,7 +41,7 @@ __all__ = [
 
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,13 +176,15 @@ def create_version(
     *,
     actor: Principal,
     source: str = "template.yaml",
+    environments: Sequence[str] | None = None,
 ) -> TemplateVersionView:
-    """Store a template text as a new draft (of a new or an existing template).
+    """Store a template text as a new draft (of a new or an existing template); with
+    ``environments`` (the configured ones) every ``when.environment`` must name one.
 
     Raises ``InputError`` with every problem (and its line) or for a reserved name,
     ``ConflictError`` when that name@version already exists.
     """
-    template = parse_valid_text(content, source=source)
+    template = parse_valid_text(content, source=source, environments=environments)
     if template.name in RESERVED_NAMES:
         raise InputError(
             f"metadata.name {template.name!r} is reserved: /templates/{template.name} is the "
@@ -247,15 +249,17 @@ def update_draft(
     *,
     expected_revision: int,
     actor: Principal,
+    environments: Sequence[str] | None = None,
 ) -> TemplateVersionView:
-    """Replace the text of a draft that is still at ``expected_revision``.
+    """Replace the text of a draft that is still at ``expected_revision`` (``environments`` as
+    in ``create_version``).
 
     Raises ``NotFoundError``, ``InputError`` (invalid text, or a changed name/version),
     ``ConflictError`` when the version is no longer a draft, ``StaleRevisionError`` (with the
     current state) when someone saved in between.
     """
     _require(sessions, actor, "template.update", name)
-    template = parse_valid_text(content, source=f"{name}@{version}")
+    template = parse_valid_text(content, source=f"{name}@{version}", environments=environments)
     if (template.name, template.version) != (name, version):
         raise InputError(
             f"metadata.name/version must stay {name}/{version} in this draft "

@@ -15,6 +15,7 @@ __all__ = [
 ]
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
@@ -47,22 +48,31 @@ def _problem_views(error: HelmforgeError) -> list[ProblemView]:
     ]
 
 
-def check_template_text(content: str, *, source: str = "template.yaml") -> list[ProblemView]:
-    """Every problem of a template text (syntax, structure, Kubernetes schemas), by line.
+def check_template_text(
+    content: str, *, source: str = "template.yaml", environments: Sequence[str] | None = None
+) -> list[ProblemView]:
+    """Every problem of a template text (syntax, structure, Kubernetes schemas, and with
+    ``environments`` the configured environments), by line.
 
     Never raises for bad input: an empty list means the template is valid (warnings included
     with ``severity="warning"`` do not make it invalid).
     """
     try:
-        parse_valid_text(content, source=source)
+        parse_valid_text(content, source=source, environments=environments)
     except InputError as error:
         return _problem_views(error)
-    return _warnings(content, source=source)
+    return _warnings(content, source=source, environments=environments)
 
 
-def _warnings(content: str, *, source: str) -> list[ProblemView]:
+def _warnings(
+    content: str, *, source: str, environments: Sequence[str] | None
+) -> list[ProblemView]:
     template = parse_template(content, source=source)
-    problems = validate_template(template, schemas=load_schema_set(template.kubernetes_version))
+    problems = validate_template(
+        template,
+        schemas=load_schema_set(template.kubernetes_version),
+        environments=environments,
+    )
     return [
         ProblemView(p.message, p.location.line, p.location.path, p.severity)
         for p in problems
@@ -70,7 +80,9 @@ def _warnings(content: str, *, source: str) -> list[ProblemView]:
     ]
 
 
-def parse_valid_text(content: str, *, source: str) -> Template:
+def parse_valid_text(
+    content: str, *, source: str, environments: Sequence[str] | None = None
+) -> Template:
     """The parsed template; ``InputError`` with every error (and its line) when invalid.
 
     Reading problems and schema problems come in one pass: the schema checks run on what
@@ -91,7 +103,8 @@ def parse_valid_text(content: str, *, source: str) -> Template:
         except InputError as error:
             found.append(error)
         else:
-            for problem in validate_template(template, schemas=schemas):
+            checked = validate_template(template, schemas=schemas, environments=environments)
+            for problem in checked:
                 if problem.is_error and (str(problem.location), problem.message) not in seen:
                     found.append(InputError(problem.message, location=problem.location))
     found.sort(key=lambda problem: (problem.location.line or 0) if problem.location else 0)

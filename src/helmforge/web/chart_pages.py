@@ -32,6 +32,7 @@ from helmforge.web.schema_forms import build_fields, read_submission
 from helmforge.web.views import (
     CheckedForm,
     SignedIn,
+    app_state,
     form_text,
     moment,
     render,
@@ -40,7 +41,6 @@ from helmforge.web.views import (
 )
 
 router = APIRouter(include_in_schema=False)
-ENVIRONMENTS = ("dev", "sit", "uat", "prod")
 _CONTEXT_LABELS = {
     "product": "Product",
     "customer": "Customer",
@@ -132,7 +132,7 @@ def _context_errors(error: InputError) -> dict[str, str]:
 def _page(request: Request, *, status_code: int = 200, **context: Any) -> Response:
     defaults: dict[str, Any] = {
         "context_keys": CONTEXT_KEYS,
-        "environments": ENVIRONMENTS,
+        "environments": app_state(request).settings.environments,
         "context_hints": _CONTEXT_HINTS,
         "context_labels": _CONTEXT_LABELS,
         "context_errors": {},

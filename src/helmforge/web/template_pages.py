@@ -31,6 +31,7 @@ from helmforge.web.views import (
     CheckedForm,
     SignedIn,
     Visitor,
+    app_state,
     form_text,
     render,
     render_error,
@@ -203,7 +204,10 @@ async def create_template(request: Request, visitor: SignedIn, form: CheckedForm
         if not content.strip():
             raise InputError("paste the template YAML or choose a file to upload")
         view = template_store.create_version(
-            session_factory_of(request), content, actor=visitor.principal
+            session_factory_of(request),
+            content,
+            actor=visitor.principal,
+            environments=app_state(request).settings.environments,
         )
     except HelmforgeError as error:
         return render(
@@ -329,7 +333,11 @@ def save_draft(
         return render_failure(request, error, back_url="/templates")
     if form_text(form, "action") == "validate":
         problems = _problem_dicts(
-            template_store.check_template_text(content, source=f"{name}@{version}")
+            template_store.check_template_text(
+                content,
+                source=f"{name}@{version}",
+                environments=app_state(request).settings.environments,
+            )
         )
         saved = "" if any(p["severity"] == "error" for p in problems) else "Valid: no errors found."
         status = 422 if not saved else 200
@@ -344,7 +352,13 @@ def save_draft(
         )
     try:
         template_store.update_draft(
-            sessions, name, version, content, expected_revision=revision, actor=visitor.principal
+            sessions,
+            name,
+            version,
+            content,
+            expected_revision=revision,
+            actor=visitor.principal,
+            environments=app_state(request).settings.environments,
         )
     except template_store.StaleRevisionError as error:
         latest = error.current

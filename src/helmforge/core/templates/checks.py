@@ -10,10 +10,16 @@ removed by the template's version (``removed_apis``) is an error naming the repl
 
 from __future__ import annotations
 
-__all__ = ["SAMPLE_CONTEXT", "check_template", "name_problem", "sample_values"]
+__all__ = [
+    "SAMPLE_CONTEXT",
+    "check_template",
+    "environment_problems",
+    "name_problem",
+    "sample_values",
+]
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from helmforge.core.contexts import Context
@@ -110,9 +116,48 @@ def _materialise(
     return node
 
 
-def check_template(template: Template, *, schemas: SchemaSet) -> list[Problem]:
-    """Every schema problem of the template, sorted by line; see the module docstring."""
+def environment_problems(template: Template, environments: Sequence[str]) -> list[Problem]:
+    """``when.environment`` options no configured environment has (HELMFORGE_ENVIRONMENTS).
+
+    A layer or resource none of whose environments exists can never apply: an error. One
+    unknown option beside known ones is a warning (it may be an environment still to come).
+    """
+    known = set(environments)
     problems: list[Problem] = []
+    chosen = [("layers", layer.index, layer.when) for layer in template.layers]
+    chosen += [("resources", resource.index, resource.when) for resource in template.resources]
+    for section, index, when in chosen:
+        options = when.get("environment", ())
+        unknown = [option for option in options if option not in known]
+        if not unknown:
+            continue
+        never = len(unknown) == len(options)
+        names = ", ".join(repr(option) for option in unknown)
+        consequence = (
+            f"this {section[:-1]} can never apply" if never else "that option can never match"
+        )
+        problems.append(
+            Problem(
+                f"when.environment: {names} is no configured environment "
+                f"({', '.join(environments)}); {consequence}",
+                template.where(("spec", section, index, "when", "environment")),
+                "error" if never else "warning",
+            )
+        )
+    return problems
+
+
+def check_template(
+    template: Template, *, schemas: SchemaSet, environments: Sequence[str] | None = None
+) -> list[Problem]:
+    """Every schema problem of the template, sorted by line; see the module docstring.
+
+    With ``environments`` (the configured ones), ``when.environment`` is checked against
+    them too (``environment_problems``).
+    """
+    problems: list[Problem] = (
+        [] if environments is None else environment_problems(template, environments)
+    )
     ctx = SAMPLE_CONTEXT.as_dict()
     values = sample_values(template, schemas=schemas)
     defined = _defined_kinds(template)

@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["parse_template", "read_template", "validate_template"]
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from helmforge.core.contexts import CONTEXT_KEYS, is_dns_label
@@ -587,8 +587,12 @@ def _read_bindings(
     return tuple(bindings)
 
 
-def validate_template(template: Template, *, schemas: SchemaSet) -> list[Problem]:
+def validate_template(
+    template: Template, *, schemas: SchemaSet, environments: Sequence[str] | None = None
+) -> list[Problem]:
     """Check a parsed template against the Kubernetes schemas; problems sorted by location.
+
+    With ``environments`` (the configured ones), every ``when.environment`` must name one.
 
     Each resource is checked with its placeholders replaced by the parameters' defaults (and a
     sample context). An unknown kind (a CRD) gives a warning. Conflicting types for one
@@ -596,4 +600,4 @@ def validate_template(template: Template, *, schemas: SchemaSet) -> list[Problem
     """
     from helmforge.core.templates.checks import check_template
 
-    return check_template(template, schemas=schemas)
+    return check_template(template, schemas=schemas, environments=environments)
