@@ -60,3 +60,12 @@ def test_a_when_naming_no_configured_environment_is_reported_not_passed_silently
         parse_valid_text(text, source="t.yaml", environments=environments)
     assert parse_valid_text(EXAMPLE.read_text(), source="t.yaml", environments=environments)
     assert not [p for p in check_template_text(text) if "configured environment" in p.message]
+
+
+def test_checking_in_one_pass_never_crashes_on_a_damaged_template() -> None:
+    lines = EXAMPLE.read_text().splitlines(keepends=True)
+    for number in range(len(lines)):
+        damaged = "".join(lines[:number] + lines[number + 1 :])
+        for text in (damaged, damaged.replace("replicaCount}", "replicaCont}")):
+            for problem in check_template_text(text):  # returns problems, never raises
+                assert problem.message

@@ -93,7 +93,14 @@ def parse_valid_text(
         raise TooLargeError(f"template is larger than {MAX_TEMPLATE_BYTES} bytes")
     template, reading = read_template(content, source=source)
     found = [*reading]
-    if template.kubernetes_version:  # else reading said so; there are no schemas to check
+    # The schema checks need the parameters as declared and a Kubernetes version; flawed
+    # layers and resources are already left out of ``template`` (read_template).
+    flawed_parameters = any(
+        (problem.location.path or "").startswith("spec.values")
+        for problem in reading
+        if problem.location
+    )
+    if template.kubernetes_version and not flawed_parameters:
         seen = {(str(problem.location), problem.message) for problem in reading}
         try:
             schemas = load_schema_set(

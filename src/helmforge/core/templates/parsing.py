@@ -175,6 +175,8 @@ def read_template(content: str | bytes, *, source: str) -> tuple[Template, tuple
                 f"(reference it as ${{values.{parameter.dotted}}} or remove it)",
                 ("spec", "values", *parameter.path),
             )
+    if check.problems:
+        layers, resources, bindings = _without_flawed(check.problems, layers, resources, bindings)
     template = Template(
         name=name,
         version=version,
@@ -191,6 +193,27 @@ def read_template(content: str | bytes, *, source: str) -> tuple[Template, tuple
         chart_version_policy=chart_version_policy,
     )
     return template, tuple(check.problems)
+
+
+def _without_flawed(
+    problems: list[InputError],
+    layers: tuple[Layer, ...],
+    resources: tuple[Resource, ...],
+    bindings: tuple[Binding, ...],
+) -> tuple[tuple[Layer, ...], tuple[Resource, ...], tuple[Binding, ...]]:
+    """Leave out layers and resources that have problems of their own, so the schema checks
+    that run on the rest never meet an unknown parameter or a broken placeholder."""
+    flawed = [problem.location.path or "" for problem in problems if problem.location]
+
+    def clean(prefix: str) -> bool:
+        return not any(
+            path == prefix or path.startswith((f"{prefix}.", f"{prefix}[")) for path in flawed
+        )
+
+    kept_layers = tuple(layer for layer in layers if clean(f"spec.layers[{layer.index}]"))
+    kept = tuple(resource for resource in resources if clean(f"spec.resources[{resource.index}]"))
+    ids = {resource.id for resource in kept}
+    return kept_layers, kept, tuple(binding for binding in bindings if binding.resource_id in ids)
 
 
 def _covers(reference: str, parameter: str) -> bool:
