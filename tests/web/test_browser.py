@@ -5,6 +5,7 @@ Every page visited is saved at 1280 and 390 px wide into test-artifacts/screensh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -465,3 +466,28 @@ def test_registry_name_pattern_compiles_and_plain_http_sits_by_its_label(page: P
     assert 0 <= label["x"] - (box["x"] + box["width"]) < 20
     assert abs((label["y"] + label["height"] / 2) - (box["y"] + box["height"] / 2)) < 8
     shoot(page, "46-registries-form")
+
+
+def test_template_editor_offers_a_starter_and_tab_indents_instead_of_leaving(
+    page: Page,
+) -> None:
+    sign_in(page)
+    page.goto("/templates/new")
+    page.get_by_role("link", name="Start from a starter template").click()
+    editor = page.get_by_label("Template YAML")
+    expect(editor).to_have_value(re.compile(r"^# A starter template"))
+    shoot(page, "47-template-starter")
+    editor.fill("a:\nb: 1")
+    editor.evaluate("area => area.setSelectionRange(3, 3)")  # the start of "b: 1"
+    editor.press("Tab")
+    expect(editor).to_be_focused()
+    expect(editor).to_have_value("a:\n  b: 1")
+    editor.press("Shift+Tab")
+    expect(editor).to_have_value("a:\nb: 1")
+    editor.press("Escape")
+    editor.press("Tab")
+    expect(editor).not_to_be_focused()
+    expect(editor).to_have_value("a:\nb: 1")
+    page.goto("/templates/new?starter=1")
+    page.get_by_role("button", name="Create draft").click()
+    expect(page.get_by_role("status")).to_contain_text("Draft 0.1.0 created")

@@ -12,6 +12,7 @@ __all__ = ["diff_rows", "router"]
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -40,6 +41,8 @@ from helmforge.web.views import (
 )
 
 router = APIRouter(include_in_schema=False)
+#: A small valid template to start from (New template page, "Start from a starter").
+_STARTER = Path(__file__).resolve().parent / "starter-template.yaml"
 _HUNK = re.compile(r"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 _MESSAGES = {
     "created": "Draft {version} created.",
@@ -146,10 +149,11 @@ def new_template_page(
     request: Request,
     visitor: SignedIn,
     from_reference: Annotated[str | None, Query(alias="from")] = None,
+    starter: bool = False,
 ) -> Response:
     """The form for a new template, or for a new version copied from ``?from=NAME@VERSION``
     with its ``metadata.version`` already moved to the next free patch version."""
-    content = ""
+    content = _STARTER.read_text("utf-8") if starter else ""
     flashes = []
     if from_reference:
         try:

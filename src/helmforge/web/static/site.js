@@ -24,6 +24,33 @@
     });
   }
 
+  // Tab indents in the template editor (two spaces, YAML's usual step), Shift+Tab outdents
+  // the line; Esc hands Tab back to the page for one key press, so keyboard users can leave.
+  function editorTabs() {
+    var area = document.getElementById("editor");
+    if (!area) { return; }
+    var released = false;
+    area.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { released = true; return; }
+      if (event.key !== "Tab" || released || event.ctrlKey || event.altKey || event.metaKey) {
+        released = false;
+        return;
+      }
+      event.preventDefault();
+      var start = area.selectionStart;
+      var lineStart = area.value.lastIndexOf("\n", start - 1) + 1;
+      if (event.shiftKey) {
+        var spaces = area.value.slice(lineStart, lineStart + 2).match(/^ {0,2}/)[0].length;
+        area.setRangeText("", lineStart, lineStart + spaces, "preserve");
+        area.selectionStart = area.selectionEnd = Math.max(lineStart, start - spaces);
+      } else {
+        area.setRangeText("  ", start, area.selectionEnd, "end");
+      }
+      area.dispatchEvent(new Event("input"));
+    });
+    area.addEventListener("blur", function () { released = false; });
+  }
+
   // "line N" links in a problem list select that line in the editor.
   function gotoLines() {
     document.querySelectorAll(".goto-line").forEach(function (link) {
@@ -94,6 +121,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     syncGutters();
+    editorTabs();
     gotoLines();
     listItems();
     confirmations();
