@@ -217,8 +217,7 @@ def page_users(
     sessions: sessionmaker[Session], *, actor: Principal, page: PageRequest
 ) -> Page[UserView]:
     """One page of users by name (admins only); ``page.query`` matches the name and role."""
-    if actor.role != ADMIN:
-        raise PermissionDeniedError("only an admin may list users")
+    access.require(sessions, actor, "user.manage")
     query = sa.select(UserRow).order_by(UserRow.name)
     if page.query:
         query = query.where(contains(page.query, UserRow.name, UserRow.role))
