@@ -90,3 +90,44 @@ def test_add_a_registry_publish_a_build_and_list_its_versions(
 def test_forms_need_the_csrf_token(web: WebClient) -> None:
     refused = web.client.post("/registries", data={"name": "x", "url": "oci://example.com/x"})
     assert refused.status_code == 403
+
+
+def test_a_publish_conflict_offers_the_way_on_instead_of_a_dead_end(
+    web: WebClient, basic_registry: RegistryServer
+) -> None:
+    sessions = web.server.sessions
+    template_store.seed_template(sessions, EXAMPLE, actor=SYSTEM)
+    first = chart_builds.build_chart(
+        sessions, template="web-service@1.2.0", context=CONTEXT, actor=SYSTEM
+    )
+    other = chart_builds.build_chart(
+        sessions,
+        template="web-service@1.2.0",
+        context=CONTEXT,
+        values={"replicaCount": 5},
+        actor=SYSTEM,
+    )
+    token = web.csrf("/registries")
+    web.client.post(
+        "/registries",
+        data={
+            "csrf_token": token,
+            "name": "lab",
+            "url": f"oci://{basic_registry.authority}/{unique_path()}",
+            "username": ROBOT,
+            "password": CANARY_PASSWORD,
+            "plain_http": "on",
+        },
+    )
+    published = web.client.post(
+        f"/charts/{first.id}/publish", data={"csrf_token": token, "registry": "lab"}
+    )
+    assert published.status_code == 200, published.text
+    conflict = web.client.post(
+        f"/charts/{other.id}/publish", data={"csrf_token": token, "registry": "lab"}
+    )
+    assert conflict.status_code == 409
+    assert "Ways on" in conflict.text
+    assert f'href="/registries/lab/charts/{other.name}"' in conflict.text
+    assert 'href="/generate?template=web-service&amp;version=1.2.0"' in conflict.text
+    assert '<table class="responsive pushes">' in conflict.text

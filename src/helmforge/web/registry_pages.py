@@ -9,7 +9,13 @@ __all__ = ["router"]
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from helmforge.core.errors import HelmforgeError, PermissionDeniedError, http_status_for
+from helmforge.core.contexts import is_dns_label
+from helmforge.core.errors import (
+    ConflictError,
+    HelmforgeError,
+    PermissionDeniedError,
+    http_status_for,
+)
 from helmforge.core.oci.references import redact_userinfo
 from helmforge.core.secrets import Secret
 from helmforge.services import chart_builds, publish_requests, registries
@@ -147,6 +153,7 @@ def _publish_page(
     outcome: registries.PublishOutcome | None = None,
     change_request: ChangeRequestView | None = None,
     problem: str = "",
+    conflict_registry: str = "",
     status_code: int = 200,
 ) -> Response:
     sessions = session_factory_of(request)
@@ -178,6 +185,9 @@ def _publish_page(
         outcome=outcome,
         change_request=change_request,
         problem=problem,
+        conflict_registry=conflict_registry,
+        template_name=build.template.partition("@")[0],
+        template_version=build.template.partition("@")[2],
     )
 
 
@@ -203,8 +213,15 @@ def publish_build(
             deadline=app_state(request).settings.registry_deadline,
         )
     except HelmforgeError as error:
+        # A version taken by other content is not a dead end: the page offers the way on.
+        registry = form_text(form, "registry") if isinstance(error, ConflictError) else ""
         return _publish_page(
-            request, visitor, build_id, problem=error.message, status_code=http_status_for(error)
+            request,
+            visitor,
+            build_id,
+            problem=error.message,
+            conflict_registry=registry if is_dns_label(registry) else "",
+            status_code=http_status_for(error),
         )
     if isinstance(outcome, ChangeRequestView):
         return _publish_page(request, visitor, build_id, change_request=outcome)
