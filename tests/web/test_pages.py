@@ -660,14 +660,14 @@ def test_users_an_administrator_creates_must_choose_their_own_password(web: WebC
 
 def test_failed_sign_ins_are_in_the_audit_log(web: WebClient) -> None:
     from helmforge.core.access.principals import SYSTEM
-    from helmforge.services import audit
+    from helmforge.services import audit_trail
     from helmforge.services.paging import PageRequest
 
     with httpx.Client(base_url=web.server.url) as client:
         assert sign_in(client, ADMIN_NAME, "not the password!").status_code == 401
         assert sign_in(client, "nobody", "whatever it is").status_code == 401
         assert sign_in(client, "My Secret Pass!", "x").status_code == 401
-    events = audit.page_events(
+    events = audit_trail.page_events(
         web.server.sessions, actor=SYSTEM, page=PageRequest(query="sign_in_failed")
     ).items
     assert [(e.actor_kind, e.target) for e in events] == [
