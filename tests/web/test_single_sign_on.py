@@ -160,6 +160,7 @@ def test_groups_claim_grants_access_through_a_group_binding(make_helmforge: Make
             assert answer.headers["location"] == "/templates"
             me = client.get("/api/v1/me").json()
             assert me["name"] == "dave@sso"
+            assert me["subjects"] == ["user:dave@sso", "group:platform-sre"]
             # The binding is on the group, not the user: only the groups claim grants it.
             assert client.get("/api/v1/users").status_code == 200
 

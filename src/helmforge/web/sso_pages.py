@@ -99,7 +99,8 @@ def sso_callback(
         if not chosen and state:
             sso.refuse(
                 sessions,
-                "this sign-in was started in another browser; start again",
+                "this sign-in was started in another browser, or another sign-in was started "
+                "here since; start again",
                 source=_source(request),
             )
         signed_in = sso.finish(
