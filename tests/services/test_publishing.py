@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import json
 import logging
+import socket
 import threading
 from pathlib import Path
 
@@ -97,6 +98,32 @@ def test_publish_is_idempotent_and_concurrent(private_registry: RegistryServer) 
     assert list_versions(
         Registry(f"oci://{private_registry.authority}/charts/other", plain_http=True)
     ) == ["2.0.0+build.1"]
+
+
+def test_many_archives_share_the_pool_and_make_no_extra_round_trips(
+    private_registry: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pushing many archives in one call opens the pool's connections once (never one per
+    archive) and sends per archive one tag check, two blob uploads (POST + PUT) and the
+    manifest; an unchanged re-push sends the tag checks alone."""
+    opened: list[object] = []
+    connect = socket.create_connection
+
+    def counting(address: tuple[str, int], *args: object, **kwargs: object) -> socket.socket:
+        opened.append(address)
+        return connect(address, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "create_connection", counting)
+    registry = Registry(f"oci://{private_registry.authority}/{unique_path()}", plain_http=True)
+    given = archives(24, name="many")
+    with RegistryClient(registry, retry=FAST, max_connections=4 + 2) as client:
+        first = publish_archives(given, registry, client=client, workers=4, actor=OPERATOR)
+        assert [r.status for r in first] == ["pushed"] * 24
+        assert client.stats["requests"] == 24 * 6
+        again = publish_archives(given, registry, client=client, workers=4, actor=OPERATOR)
+        assert [r.status for r in again] == ["unchanged"] * 24
+        assert client.stats["requests"] == 24 * 6 + 24
+    assert 1 <= len(opened) <= 6
 
 
 def test_conflicting_repush_is_refused_with_both_digests(private_registry: RegistryServer) -> None:
