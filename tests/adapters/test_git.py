@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -308,3 +309,53 @@ def test_an_unpinned_ssh_host_key_is_refused(ssh_server: SshGitServer, tmp_path:
     ) as caught:
         repository.fetch()
     assert ssh_server.private_key.splitlines()[1] not in str(caught.value)
+
+
+def test_an_unknown_ssh_key_is_refused_without_showing_it(
+    ssh_server: SshGitServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo = bare_repository(tmp_path, "gitops", SEED)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "stranger")],
+        check=True,
+        capture_output=True,
+    )
+    stranger = (tmp_path / "stranger").read_text()
+    repository = GitRepository(
+        _ssh_remote(ssh_server, repo, ssh_private_key=stranger), tmp_path / "cache"
+    )
+    with (
+        caplog.at_level(logging.DEBUG),
+        pytest.raises(AuthenticationError, match="refused the credentials for fetch") as caught,
+    ):
+        repository.fetch()
+    assert stranger.splitlines()[1] not in str(caught.value) + caplog.text
+
+
+def test_a_ref_that_moves_inside_the_server_is_retried(
+    remote_repo: Path, http_server: HttpGitServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The other writer's commit waits on another branch; the hook moves main to it while our
+    # push is being received, so receive-pack's compare-and-swap of main fails server-side
+    # and the refusal arrives only through push_update_reference.
+    other = tmp_path / "other"
+    git("clone", "-q", str(remote_repo), str(other))
+    (other / "README.md").write_text("moved by the hook\n")
+    git("-C", str(other), "commit", "-qam", "other writer")
+    git("-C", str(other), "push", "-q", "origin", "HEAD:refs/heads/staging")
+    marker = tmp_path / "moved"
+    install_hook(
+        remote_repo,
+        "pre-receive",
+        f"[ -e '{marker}' ] && exit 0\ntouch '{marker}'\n"
+        "env -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES"
+        " git update-ref refs/heads/main refs/heads/staging\n",
+    )
+    repository = GitRepository(_remote(http_server, remote_repo), tmp_path / "cache")
+    with caplog.at_level(logging.INFO, logger="helmforge.adapters.git"):
+        result = repository.commit_and_push(_set(("replicas",), 7), author=ALICE, message="m\n")
+    assert "rejected as" in caplog.text  # the per-ref answer, not a client-side refusal
+    assert result.attempts == 2
+    assert result.parent == head_of(remote_repo, "staging")
+    assert _file_at_remote(remote_repo, "README.md") == "moved by the hook\n"
+    assert "replicas: 7" in _file_at_remote(remote_repo)
