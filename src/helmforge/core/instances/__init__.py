@@ -2,6 +2,7 @@
 
 - ``layout``: the instance id, its segments' rules and where its files live in the repository;
 - ``application``: the Argo CD ``Application`` (multi-source: the chart, then the values);
-- ``values_edits``: structured edits of values.yaml that keep comments and key order, and the
-  diff of two sets of overrides.
+- ``values_edits``: structured edits of values.yaml that keep comments, key order and anchors;
+- ``values_diff``: what changed between two sets of overrides (leaves and a unified diff);
+- ``value_paths``: dotted paths into values (``image.tag``, ``env[0].name``).
 """
