@@ -22,7 +22,7 @@ from starlette.datastructures import FormData
 
 from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import CONTEXT_KEYS, parse_context
-from helmforge.core.errors import HelmforgeError, InputError, NotFoundError
+from helmforge.core.errors import HelmforgeError, InputError, NotFoundError, PermissionDeniedError
 from helmforge.core.templates.layering import changed_values
 from helmforge.core.templates.models import Template
 from helmforge.core.yaml_codec import dump_yaml
@@ -242,19 +242,22 @@ def _values_step(
         except InputError as error:
             problems.append(_problem(error.message))
     wants_build = form_text(form, "action") == "build" and has_values
+    refused = False
     if wants_build and not errors and not problems:
         try:
             build = chart_builds.build_chart(
                 sessions, template=reference, context=raw_context, values=overrides, actor=actor
             )
         except HelmforgeError as error:
+            # A forbidden build answers 403 as the API does (DESIGN §9), not 422.
+            refused = isinstance(error, PermissionDeniedError)
             problems.append(_problem(error.message))
         else:
             return RedirectResponse(f"/charts/{build.id}", status_code=303)
     form_values = submitted if has_values else shown_values
     return _page(
         request,
-        status_code=422 if (errors or problems) and wants_build else 200,
+        status_code=403 if refused else 422 if (errors or problems) and wants_build else 200,
         fields=build_fields(schema, form_values, errors=errors),
         provenance=_provenance_rows(shown_values, provenance, template),
         problems=problems,

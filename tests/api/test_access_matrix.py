@@ -1,0 +1,314 @@
+"""The access matrix (DESIGN §9, the issue's acceptance test): every built-in role × every
+permission that has a surface × environments dev, prod and prod-eu × surface (REST API, UI form
+post), against one real server per backend, asserting allow or deny exactly as DESIGN §9's role
+table says: 0 unexpected allows and 0 unexpected denies. The expectation below is written from
+the DESIGN text, not from ``core/access/policy.py``'s role sets.
+
+Then scope traps (prod vs prod-eu, dev/../prod, ``*`` in the wrong segment, case, Unicode
+look-alikes, a local user named like an SSO group) and self-approval refused through the API
+and the UI (the CLI's ``changes approve`` is tests/cli/test_access_cli.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from helmforge.core.access.principals import SYSTEM
+from helmforge.server.app import state_of
+from helmforge.services import access, accounts
+from tests.support.apps import make_app
+from tests.support.change_requests import PASSWORD
+from tests.support.charts import example_text
+from tests.support.databases import fresh_database_url
+from tests.support.servers import serve
+from tests.web.conftest import csrf_of, sign_in
+
+ROLES = ("admin", "template-creator", "template-user", "operator", "developer", "approver",
+         "auditor")  # fmt: skip
+ENVIRONMENTS = ("dev", "prod", "prod-eu")
+DEVELOPMENT = frozenset({"dev"})
+
+# DESIGN §9's table, read as permissions. template-creator: import, schemas, template create /
+# edit / publish / deprecate, chart preview; template-user: read published templates, generate
+# charts, publish charts; operator: read instances (the charts built for them, the template
+# they run) and values, update, upgrade, rollback, sync; developer: template-user and operator,
+# in development environments only; approver: approve, and read what is to be approved;
+# auditor: read everything, the audit log included; admin: everything.
+_READS = {"template.read", "chart.read", "registry.read", "audit.read", "schema.read"}
+EXPECTED: dict[str, set[str]] = {
+    "admin": {"template.read", "template.create", "chart.build", "chart.read", "user.manage",
+              "binding.manage", "policy.manage", "audit.read", "registry.read", "schema.read"},
+    "template-creator": {"template.read", "template.create", "schema.read"},
+    "template-user": {"template.read", "chart.build", "chart.read", "registry.read"},
+    "operator": {"template.read", "chart.read", "registry.read"},
+    "developer": {"template.read", "chart.build", "chart.read", "registry.read"},
+    "approver": {"chart.read"},
+    "auditor": _READS,
+}  # fmt: skip
+CONTEXTUAL = frozenset({"chart.build", "chart.read"})
+VALUES = {"ingress": {"host": "a1.acme.example.com"}}
+
+
+def expected(role: str, permission: str, environment: str) -> bool:
+    if permission not in EXPECTED[role]:
+        return False
+    if role == "developer" and permission in CONTEXTUAL:
+        return environment in DEVELOPMENT
+    return True
+
+
+@dataclass
+class Server:
+    url: str
+    sessions: Any
+    tokens: dict[str, str]
+    clients: dict[str, httpx.Client]
+    csrf: dict[str, str]
+    builds: dict[str, str]  # environment -> a build the admin made there
+
+
+def _context(environment: str, instance: str = "a1") -> dict[str, str]:
+    return {"product": "ledger", "customer": "acme", "environment": environment,
+            "instance": instance, "version": "3.4.0"}  # fmt: skip
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One real server per backend (API and UI, no approvals asked so every surface answers
+    at once), a user per built-in role bound at every scope, each with a token and a signed-in
+    browser session."""
+    directory = tmp_path_factory.mktemp(f"matrix-{request.param}")
+    with fresh_database_url(request.param, directory) as url:
+        app, _ = make_app(url, directory / "data", with_web=True)
+        sessions = state_of(app).sessions
+        tokens = {}
+        for role in ROLES:
+            accounts.create_user(sessions, f"r-{role}", role=role, password=PASSWORD, actor=SYSTEM)
+            tokens[role] = accounts.create_token(sessions, user=f"r-{role}", actor=SYSTEM).token
+        with serve(app) as base, contextlib.ExitStack() as stack:
+            clients, csrf = {}, {}
+            for role in ROLES:
+                client = stack.enter_context(httpx.Client(base_url=base, timeout=120))
+                assert sign_in(client, f"r-{role}", PASSWORD).status_code == 303
+                clients[role] = client
+                csrf[role] = csrf_of(client.get("/my-access").text)
+            builds = {}
+            for environment in ENVIRONMENTS:
+                built = httpx.post(
+                    f"{base}/api/v1/charts",
+                    json={"template": "web-service@1.2.0", "context": _context(environment),
+                          "values": VALUES},
+                    headers={"Authorization": f"Bearer {tokens['admin']}"},
+                    timeout=120,
+                )  # fmt: skip
+                assert built.status_code == 201, built.text
+                builds[environment] = built.json()["id"]
+            yield Server(base, sessions, tokens, clients, csrf, builds)
+        state_of(app).engine.dispose()
+
+
+_counter = itertools.count()
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}{next(_counter)}"
+
+
+def _api(server: Server, role: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {server.tokens[role]}", **kwargs.pop("headers", {})}
+    return httpx.request(
+        method, f"{server.url}/api/v1{path}", headers=headers, timeout=120, **kwargs
+    )
+
+
+def _verdict(response: httpx.Response, allowed: set[int], denied: set[int]) -> bool:
+    if response.status_code in allowed:
+        return True
+    shown = response.text.split("<main", 1)[-1][:600]
+    assert response.status_code in denied, (response.status_code, response.request.url, shown)
+    return False
+
+
+# Each probe does the permission once through one surface and answers True (done) or False
+# (refused, nothing changed). Denials are 403, or 404 where the object is hidden as missing.
+Probe = Callable[[Server, str, str], bool]
+API: dict[str, Probe] = {
+    "template.read": lambda s, r, e: _verdict(
+        _api(s, r, "GET", "/templates/web-service/versions"), {200}, {404}
+    ),
+    "template.create": lambda s, r, e: _verdict(
+        _api(
+            s,
+            r,
+            "POST",
+            "/templates",
+            content=example_text(name=_unique("m-")),
+            headers={"Content-Type": "application/yaml"},
+        ),
+        {201},
+        {403},
+    ),
+    "chart.build": lambda s, r, e: _verdict(
+        _api(
+            s,
+            r,
+            "POST",
+            "/charts",
+            json={"template": "web-service@1.2.0", "context": _context(e), "values": VALUES},
+        ),
+        {201},
+        {403, 404},
+    ),
+    "chart.read": lambda s, r, e: _verdict(
+        _api(s, r, "GET", f"/charts/{s.builds[e]}"), {200}, {404}
+    ),
+    "user.manage": lambda s, r, e: _verdict(_api(s, r, "GET", "/users"), {200}, {403}),
+    "binding.manage": lambda s, r, e: _verdict(_api(s, r, "GET", "/bindings"), {200}, {403}),
+    "policy.manage": lambda s, r, e: _verdict(_api(s, r, "GET", "/policy"), {200}, {403}),
+    "audit.read": lambda s, r, e: _verdict(_api(s, r, "GET", "/audit"), {200}, {403}),
+    "registry.read": lambda s, r, e: _verdict(_api(s, r, "GET", "/registries"), {200}, {403}),
+}
+
+
+def _form(server: Server, role: str, path: str, data: dict[str, str]) -> httpx.Response:
+    return server.clients[role].post(path, data={**data, "csrf_token": server.csrf[role]})
+
+
+UI: dict[str, Probe] = {
+    "template.create": lambda s, r, e: _verdict(
+        _form(s, r, "/templates/new", {"content": example_text(name=_unique("u-"))}),
+        {303},
+        {403},
+    ),
+    "chart.build": lambda s, r, e: _verdict(
+        _form(
+            s,
+            r,
+            "/generate",
+            {
+                "template": "web-service@1.2.0",
+                "action": "build",
+                **{f"ctx.{k}": v for k, v in _context(e).items()},
+                "v.replicaCount": "2",
+                "v.service.type": "ClusterIP",
+                "v.ingress.host": "a1.acme.example.com",
+            },
+        ),
+        {303},
+        {403, 404},
+    ),
+    "user.manage": lambda s, r, e: _verdict(
+        _form(s, r, "/users", {"name": _unique("u"), "role": "auditor", "password": PASSWORD}),
+        {303},
+        {403},
+    ),
+    "binding.manage": lambda s, r, e: _verdict(
+        _form(
+            s,
+            r,
+            "/access/bindings",
+            {"subject": f"group:{_unique('g')}", "role": "auditor", "scope": "*/*/*/*"},
+        ),
+        {303},
+        {403},
+    ),
+    "audit.read": lambda s, r, e: _verdict(s.clients[r].get("/audit"), {200}, {403}),
+}
+SURFACES = {"api": API, "ui": UI}
+GLOBAL = frozenset(API) - CONTEXTUAL
+
+
+def test_every_role_permission_environment_and_surface_is_exactly_as_designed(
+    server: Server,
+) -> None:
+    unexpected: list[str] = []
+    cells = 0
+    for surface, probes in SURFACES.items():
+        for permission, probe in probes.items():
+            # A permission without a context is the same in every environment: asked once.
+            environments = ENVIRONMENTS if permission in CONTEXTUAL else ENVIRONMENTS[:1]
+            for role, environment in itertools.product(ROLES, environments):
+                cells += 1
+                want = expected(role, permission, environment)
+                got = probe(server, role, environment)
+                if got != want:
+                    kind = "unexpected allow" if got else "unexpected deny"
+                    unexpected.append(f"{kind}: {role} {permission} {environment} via {surface}")
+    print(f"access matrix: {cells} cells ({len(ROLES)} roles, {len(API)} API and {len(UI)} UI "
+          f"permissions, {len(ENVIRONMENTS)} environments where scoped)")  # fmt: skip
+    assert unexpected == []
+    assert cells == len(ROLES) * sum(
+        len(ENVIRONMENTS) if p in CONTEXTUAL else 1 for probes in SURFACES.values() for p in probes
+    )
+
+
+# --- scope traps -------------------------------------------------------------------------------
+
+
+def _build(server: Server, token: str, environment: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/api/v1/charts",
+        json={"template": "web-service@1.2.0", "context": _context(environment), "values": VALUES},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=120,
+    )
+
+
+def _only_binding(server: Server, name: str, role: str, scope: str) -> str:
+    """A user whose one binding is ``role`` at ``scope``; a token of theirs."""
+    accounts.create_user(server.sessions, name, role=role, password=PASSWORD, actor=SYSTEM)
+    [created] = access.list_bindings(server.sessions, actor=SYSTEM, subject=f"user:{name}")
+    access.remove_binding(server.sessions, created.id, actor=SYSTEM)
+    access.add_binding(
+        server.sessions, subject=f"user:{name}", role=role, scope=scope, actor=SYSTEM
+    )
+    return accounts.create_token(server.sessions, user=name, actor=SYSTEM).token
+
+
+def test_scope_traps_never_widen_a_binding(server: Server) -> None:
+    token = _only_binding(server, _unique("trap"), "template-user", "ledger/acme/prod/*")
+    assert _build(server, token, "prod").status_code == 201
+    assert _build(server, token, "prod-eu").status_code == 403  # prod never matches prod-eu
+    assert _build(server, token, "dev").status_code == 403
+    for lookalike in ("dev/../prod", "PROD", "Prod", "pr\u043ed", "prod\u200b", "prod/", "*"):
+        answer = _build(server, token, lookalike)
+        assert answer.status_code in (403, 422), (lookalike, answer.text)
+    # A '*' is a whole segment or nothing, and a scope has four segments, lower-case labels.
+    admin = {"Authorization": f"Bearer {server.tokens['admin']}"}
+    traps = ("ledger/acme/pr*/*", "ledger/acme/prod", "ledger/*acme/prod/*",
+             "LEDGER/acme/prod/*", "ledger/acme/pr\u043ed/*", "ledger/acme/../prod")  # fmt: skip
+    for scope in traps:
+        refused = httpx.post(
+            f"{server.url}/api/v1/bindings",
+            json={"subject": "user:nobody", "role": "operator", "scope": scope},
+            headers=admin,
+            timeout=120,
+        )
+        assert refused.status_code == 422, (scope, refused.text)
+    assert access.list_bindings(server.sessions, actor=SYSTEM, subject="user:nobody") == []
+
+
+def test_a_local_user_named_like_an_sso_group_is_not_that_group(server: Server) -> None:
+    group = _unique("platform")
+    access.add_binding(
+        server.sessions, subject=f"group:{group}", role="template-user", scope="*/*/*/*",
+        actor=SYSTEM,
+    )  # fmt: skip
+    accounts.create_user(server.sessions, group, role="approver", password=PASSWORD, actor=SYSTEM)
+    token = accounts.create_token(server.sessions, user=group, actor=SYSTEM).token
+    assert _build(server, token, "dev").status_code == 403
+    me = httpx.get(
+        f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=120
+    ).json()
+    assert "chart.build" not in me["permissions"]
