@@ -14,7 +14,8 @@ database on 127.0.0.1:5432):
   GET /api/v1/charts by ``viewer``, who holds 300 of the 1,000 bindings (operator of 300
   customers, about one build in eight), and by the admin for comparison: p50/p99 per page of
   100 and of 1,000, and the CPU time of the server and PostgreSQL per listing (wall time on
-  this shared 2-core machine is mostly waiting for a core).
+  this shared 2-core machine is mostly waiting for a core);
+- checks: this process's CPU time per chart.build check of ``builder`` under each policy.
 
 Goals (the access-control issue): builds/s with 1,000 bindings >= 95 % of builds/s without;
 the filtered list's p99 <= 50 ms.
@@ -50,6 +51,7 @@ ROUNDS = 3
 BUILDS_PER_CLIENT_PER_ROUND = 6
 LISTED_BUILDS = 10_000
 LIST_REQUESTS = 40
+CHECKS = 300
 PASSWORD = "benchmark-password-1"
 
 
@@ -155,6 +157,40 @@ def _record_builds(url: str, count: int) -> None:
         engine.dispose()
 
 
+def _check_cpu(url: str) -> dict[str, float]:
+    """This process's CPU time per chart.build check of ``builder`` under the current policy:
+    ``require`` (its own session and transaction) and, where it exists, ``require_on`` (on
+    the build's connection)."""
+    from helmforge.adapters.storage.database import create_database_engine, session_factory
+    from helmforge.core.access.policy import Target
+    from helmforge.core.access.principals import Principal
+    from helmforge.services import access
+
+    builder = Principal(name="builder", role="template-user", kind="user", id=0)
+    target = Target.of_context("ledger", "c0001", "prod", "a1")
+    engine = create_database_engine(url)
+    figures: dict[str, float] = {}
+    try:
+        sessions = session_factory(engine)
+        for _ in range(20):
+            access.require(sessions, builder, "chart.build", target)
+        started = time.process_time()
+        for _ in range(CHECKS):
+            access.require(sessions, builder, "chart.build", target)
+        figures["require_cpu_us"] = (time.process_time() - started) / CHECKS * 1e6
+        if hasattr(access, "require_on"):
+            with engine.connect() as connection:
+                for _ in range(20):
+                    access.require_on(connection, sessions, builder, "chart.build", target)
+                started = time.process_time()
+                for _ in range(CHECKS):
+                    access.require_on(connection, sessions, builder, "chart.build", target)
+                figures["require_on_cpu_us"] = (time.process_time() - started) / CHECKS * 1e6
+    finally:
+        engine.dispose()
+    return figures
+
+
 def _build_round(
     base: str, token: str, pid: int, offset: int
 ) -> tuple[int, float, float, list[float]]:
@@ -225,7 +261,9 @@ def run() -> dict[str, float | str]:
                 totals[phase][1] += seconds
                 totals[phase][2] += cpu
                 latencies[phase] += round_latencies
-        _import(url, phases["large"])
+        for phase, text in phases.items():
+            _import(url, text)
+            figures.update({f"{phase}_check_{k}": v for k, v in _check_cpu(url).items()})
         _record_builds(url, LISTED_BUILDS)
         for who in ("viewer", "admin"):
             for limit in (100, 1000):

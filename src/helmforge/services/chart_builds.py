@@ -390,9 +390,9 @@ def build_files(
     return {path: data.decode("utf-8", "replace") for path, data in files.items()}
 
 
-_CONTEXT_KEYS = ("product", "customer", "environment", "instance")
-#: Rows read per round trip while a filtered listing looks for a page of readable builds.
-_LIST_CHUNK = 1000
+#: The most rows read per round trip while a filtered listing looks for a page of readable
+#: builds; the first round trip reads one page's worth, each next one twice as many.
+_LIST_CHUNK = 2000
 
 
 def list_builds(
@@ -406,21 +406,19 @@ def list_builds(
     newest first; ``template`` filters by template name.
 
     The access filter runs before the limit, so a caller who may read a few contexts still
-    gets a full page: the ids and the four context fields (extracted by the database, no
-    JSON to decode here) are read in chunks, newest first, until ``limit`` readable ones are
-    found; only those rows are then loaded whole.
+    gets a full page: ids and contexts are read newest first, in growing chunks, until
+    ``limit`` readable ones are found; only those rows are then loaded whole. (The whole
+    context column costs PostgreSQL a third of four ``->>`` extractions from JSON text.)
     """
     limit = max(1, min(limit, 1000))
     may_read = access.allowed(sessions, actor, "chart.read")
-    order = (ChartBuildRow.created_at.desc(), ChartBuildRow.id.desc())
-    light = sa.select(
-        ChartBuildRow.id,
-        ChartBuildRow.created_at,
-        *(ChartBuildRow.context[key].as_string() for key in _CONTEXT_KEYS),
-    ).order_by(*order)
+    light = sa.select(ChartBuildRow.id, ChartBuildRow.created_at, ChartBuildRow.context).order_by(
+        ChartBuildRow.created_at.desc(), ChartBuildRow.id.desc()
+    )
     if template:
         light = light.where(ChartBuildRow.template_name == parse_reference(template)[0])
     chosen: list[str] = []
+    size = limit
     with sessions() as session:
         after: tuple[datetime, str] | None = None
         while len(chosen) < limit:
@@ -429,15 +427,16 @@ def list_builds(
                 query = query.where(
                     sa.tuple_(ChartBuildRow.created_at, ChartBuildRow.id) < sa.tuple_(*after)
                 )
-            rows = session.execute(query.limit(max(limit, _LIST_CHUNK))).all()
-            for build_id, _, *context in rows:
-                if may_read(Target.of_context(*(value or "" for value in context))):
+            rows = session.execute(query.limit(size)).all()
+            for build_id, _, context in rows:
+                if may_read(_target_of_context(context)):
                     chosen.append(build_id)
                     if len(chosen) == limit:
                         break
-            if len(rows) < max(limit, _LIST_CHUNK):
+            if len(rows) < size:
                 break
             after = (rows[-1][1], rows[-1][0])
+            size = min(size * 2, max(limit, _LIST_CHUNK))
         if not chosen:
             return []
         found = {
