@@ -13,20 +13,31 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from helmforge.core.access.changes import ApprovalRules
 from helmforge.core.access.principals import SYSTEM
 from helmforge.server.app import state_of
-from helmforge.services import access, accounts
+from helmforge.services import access, accounts, change_requests
 from tests.support.apps import make_app
-from tests.support.change_requests import PASSWORD
+from tests.support.change_requests import (
+    PASSWORD,
+    add_lab_registry,
+    propose_prod_publish,
+    user_token,
+)
 from tests.support.charts import example_text
 from tests.support.databases import fresh_database_url
+from tests.support.registry import RegistryServer
 from tests.support.servers import serve
 from tests.web.conftest import csrf_of, sign_in
 
@@ -312,3 +323,56 @@ def test_a_local_user_named_like_an_sso_group_is_not_that_group(server: Server) 
         f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=120
     ).json()
     assert "chart.build" not in me["permissions"]
+
+
+# --- self-approval, through every surface ------------------------------------------------------
+
+
+@pytest.mark.registry
+@pytest.mark.xdist_group("registry")
+def test_self_approval_is_refused_through_the_api_the_ui_and_the_cli(
+    tmp_path: Path, basic_registry: RegistryServer
+) -> None:
+    app, _ = make_app(
+        f"sqlite:///{tmp_path / 'gated.db'}",
+        tmp_path / "data",
+        with_web=True,
+        approvals=ApprovalRules(by_environment={"prod": 1}),
+    )
+    sessions = state_of(app).sessions
+    with serve(app) as url:
+        add_lab_registry(url, accounts.create_token(sessions, user="admin", actor=SYSTEM).token,
+                         basic_registry)  # fmt: skip
+        # alice may approve in general (approver everywhere), never her own request.
+        alice = user_token(sessions, "alice", "template-user")
+        access.add_binding(
+            sessions, subject="user:alice", role="approver", scope="*/*/*/*", actor=SYSTEM
+        )
+        request_id = propose_prod_publish(url, alice)
+        api = httpx.post(
+            f"{url}/api/v1/change-requests/{request_id}/approve",
+            json={"comment": "mine"},
+            headers={"Authorization": f"Bearer {alice}"},
+            timeout=120,
+        )
+        assert api.status_code == 403, api.text
+        with httpx.Client(base_url=url, timeout=120) as browser:
+            assert sign_in(browser, "alice", PASSWORD).status_code == 303
+            page = browser.get(f"/changes/{request_id}")
+            assert 'id="approve-button"' not in page.text
+            ui = browser.post(
+                f"/changes/{request_id}/approve", data={"csrf_token": csrf_of(page.text)}
+            )
+            assert ui.status_code == 403
+            assert "alice requested change request" in ui.text
+        cli = subprocess.run(
+            [str(Path(sys.executable).with_name("helmforge")), "changes", "approve",
+             str(request_id), "--server", url],
+            capture_output=True, text=True, timeout=120, check=False,
+            env={**os.environ, "HELMFORGE_TOKEN": alice},
+        )  # fmt: skip
+        assert cli.returncode == 1
+        assert "server answered 403" in cli.stderr
+        view = change_requests.get_request(sessions, request_id, actor=SYSTEM)
+        assert (view.state, view.approvals) == ("pending", ())
+    state_of(app).engine.dispose()
