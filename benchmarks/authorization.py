@@ -19,6 +19,21 @@ database on 127.0.0.1:5432):
 
 Goals (the access-control issue): builds/s with 1,000 bindings >= 95 % of builds/s without;
 the filtered list's p99 <= 50 ms.
+
+Measured 2026-12-02 on the shared 2-core machine (load average about 8; PostgreSQL CPU is
+every postgres process's, other sessions' tests included), 2 workers:
+
+- before (require() in its own session and transaction, decide() per listed item, the limit
+  applied before the filter): a check cost 0.4-1.1 ms of CPU in-process; server CPU per
+  build 5.3-5.7 ms, ratio large/small 1.003-1.06; builds/s ratio 1.02-1.07 (wall time is the
+  machine's load); the viewer's page of 100 held 10-12 builds (the defect), its page of 1,000
+  124 builds for 385 ms of CPU;
+- after (require_on on the build's connection, one statement; allowed_targets; full pages):
+  a check costs 0.13-0.16 ms of CPU with either policy; server CPU per build 4.0-4.6 ms, ratio
+  1.015-1.017; builds/s ratio 0.80-1.04 from run to run at the same CPU per build; the
+  viewer's page of 100 is full, 45 ms of server and PostgreSQL CPU (the admin's 13.5 ms), p50
+  47 ms, p99 248 ms; the page of 1,000, 179 ms of CPU. The p99 goal is missed in wall time
+  here: the admin's unfiltered page also varies from 14 to 164 ms at p50 between runs.
 """
 
 from __future__ import annotations
