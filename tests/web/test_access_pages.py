@@ -225,3 +225,36 @@ def test_break_glass_is_for_admins_and_needs_the_typed_confirmation(
         assert applied.status_code == 303
     view = change_requests.get_request(gated.sessions, request_id, actor=SYSTEM)
     assert (view.state, view.approvals) == ("applied", ("root",))
+
+
+def test_the_audit_page_filters_by_user_action_and_object_and_links_change_requests(
+    gated: LiveServer,
+) -> None:
+    from helmforge.services import audit
+
+    user_token(gated.sessions, "olga", "operator")
+    with gated.sessions.begin() as session:
+        audit.record(session, SYSTEM, "change.propose", "change:7", after={"kind": "x"})
+    with _client(gated, "olga") as olga:  # a refused post: audited as olga's access.deny
+        token = csrf_of(olga.get("/my-access").text)
+        olga.post("/access/bindings", data={"subject": "user:olga", "role": "admin",
+                                            "scope": "*/*/*/*", "csrf_token": token})  # fmt: skip
+    with _admin(gated) as admin:
+        by_user = admin.get("/audit", params={"user": "olga"})
+        assert by_user.status_code == 200
+        rows = by_user.text.split("<tbody>")[1].split("</tbody>")[0]
+        assert rows.count("<tr>") == rows.count('href="/audit?user=olga"') >= 2  # sign-in too
+        assert "access.deny" in rows
+        assert "user.create" not in rows
+        assert 'value="olga"' in by_user.text  # the filter stays in its field
+        by_action = admin.get("/audit", params={"action": "user.create"})
+        rows = by_action.text.split("<tbody>")[1].split("</tbody>")[0]
+        assert rows.count("<tr>") == 3  # admin (first start), olga and root
+        assert "access.deny" not in rows
+        by_object = admin.get("/audit", params={"object": "change:7"})
+        rows = by_object.text.split("<tbody>")[1].split("</tbody>")[0]
+        assert rows.count("<tr>") == 1
+        assert '<a href="/changes/7">change request #7</a>' in rows
+        none = admin.get("/audit", params={"user": "olga", "action": "user.create"})
+        assert none.text.split("<tbody>")[1].split("</tbody>")[0].count("<tr>") == 1  # "no events"
+        assert "No events" in none.text

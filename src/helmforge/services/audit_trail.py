@@ -85,12 +85,27 @@ def list_events(
 
 
 def page_events(
-    sessions: sessionmaker[Session], *, actor: Principal, page: PageRequest
+    sessions: sessionmaker[Session],
+    *,
+    actor: Principal,
+    page: PageRequest,
+    who: str = "",
+    action: str = "",
+    target: str = "",
 ) -> Page[AuditEvent]:
     """One page of events, newest first; ``page.query`` matches who, the action and the
-    object (case-insensitive). Raises ``PermissionDeniedError`` without ``audit.read``."""
+    object (case-insensitive); ``who``, ``action`` and ``target`` each keep only the events
+    with exactly that actor, action or recorded object. Raises ``PermissionDeniedError``
+    without ``audit.read``."""
     access.require(sessions, actor, "audit.read")
     query = sa.select(AuditEventRow).order_by(AuditEventRow.id.desc())
+    for column, wanted in (
+        (AuditEventRow.actor, who),
+        (AuditEventRow.action, action),
+        (AuditEventRow.target, target),
+    ):
+        if wanted:
+            query = query.where(column == wanted)
     if page.query:
         query = query.where(
             contains(page.query, AuditEventRow.actor, AuditEventRow.action, AuditEventRow.target)

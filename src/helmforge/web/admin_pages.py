@@ -23,6 +23,7 @@ from helmforge.web.views import (
 )
 
 router = APIRouter(include_in_schema=False)
+AUDIT_FILTERS = ("user", "action", "object")
 
 
 def _tokens_page(
@@ -203,9 +204,16 @@ def reset_password(request: Request, name: str, visitor: SignedIn, form: Checked
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, visitor: SignedIn) -> Response:
-    """The audit trail, newest first, fifty a page (read-only); ``?q=`` searches it."""
+    """The audit trail, newest first, fifty a page (read-only); ``?q=`` searches it and
+    ``?user=``, ``?action=``, ``?object=`` keep exactly that actor, action or object."""
+    filters = {name: request.query_params.get(name, "")[:512] for name in AUDIT_FILTERS}
     events = audit_trail.page_events(
-        session_factory_of(request), actor=visitor.principal, page=page_request(request)
+        session_factory_of(request),
+        actor=visitor.principal,
+        page=page_request(request),
+        who=filters["user"],
+        action=filters["action"],
+        target=filters["object"],
     )
     rows = [audit_row(event, at=moment(event.at)) for event in events.items]
     return render(
@@ -214,5 +222,6 @@ def audit_page(request: Request, visitor: SignedIn) -> Response:
         section="audit",
         title="Audit log",
         events=rows,
-        links=page_links(request, events),
+        filters=filters,
+        links=page_links(request, events, keep=filters),
     )

@@ -50,6 +50,7 @@ class AuditRow:
 
     at: str
     actor: str
+    who: str  # the actor's name as recorded, for the page's user filter
     action: str
     action_text: str
     target: str
@@ -108,6 +109,8 @@ def _label_and_link(event: AuditEvent) -> tuple[str, str]:
         owner = after.get("user")
         text = f"API token {label}".strip()
         return (f"{text} of {owner}" if owner else text), ""
+    if kind == "change" and name.isdigit():
+        return f"change request #{name}", f"/changes/{name}"
     if kind in ("user", "registry"):
         return f"{kind} {name}", "/registries" if kind == "registry" else ""
     return event.target, ""
@@ -120,6 +123,7 @@ def audit_row(event: AuditEvent, *, at: str) -> AuditRow:
     return AuditRow(
         at=at,
         actor=actor,
+        who=event.actor,
         action=event.action,
         action_text=_ACTIONS.get(event.action, ""),
         target=event.target,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = ["PageLinks", "page_links", "page_request"]
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -49,11 +50,16 @@ class PageLinks:
         return f"{shown} of {page.total} \u00b7 page {page.number} of {page.pages}"
 
 
-def page_links(request: Request, page: Page[Any]) -> PageLinks:
-    """Links to the previous and next page of ``page``, keeping the search."""
+def page_links(
+    request: Request, page: Page[Any], *, keep: Mapping[str, str] | None = None
+) -> PageLinks:
+    """Links to the previous and next page of ``page``, keeping the search (and the filters
+    in ``keep``, those not empty)."""
 
     def url(number: int) -> str:
-        params = {"q": page.query} if page.query else {}
+        params = {name: value for name, value in (keep or {}).items() if value}
+        if page.query:
+            params["q"] = page.query
         if number > 1:
             params["page"] = str(number)
         return request.url.path + (f"?{urlencode(params)}" if params else "")
