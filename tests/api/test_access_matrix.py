@@ -1,12 +1,13 @@
 """The access matrix (DESIGN §9, the issue's acceptance test): every built-in role × every
 permission that has a surface × environments dev, prod and prod-eu × surface (REST API, UI form
-post), against one real server per backend, asserting allow or deny exactly as DESIGN §9's role
-table says: 0 unexpected allows and 0 unexpected denies. The expectation below is written from
-the DESIGN text, not from ``core/access/policy.py``'s role sets.
+post, and the CLI where a command acts through a check: ``build --server``), against one real
+server per backend, asserting allow or deny exactly as DESIGN §9's role table says: 0
+unexpected allows and 0 unexpected denies. The expectation below is written from the DESIGN
+text, not from ``core/access/policy.py``'s role sets.
 
 Then scope traps (prod vs prod-eu, dev/../prod, ``*`` in the wrong segment, case, Unicode
-look-alikes, a local user named like an SSO group) and self-approval refused through the API
-and the UI (the CLI's ``changes approve`` is tests/cli/test_access_cli.py).
+look-alikes, a local user named like an SSO group) and self-approval refused through the API,
+the UI and the CLI.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -83,6 +85,7 @@ class Server:
     clients: dict[str, httpx.Client]
     csrf: dict[str, str]
     builds: dict[str, str]  # environment -> a build the admin made there
+    out: str  # a folder for the CLI's archives
 
 
 def _context(environment: str, instance: str = "a1") -> dict[str, str]:
@@ -125,7 +128,7 @@ def server(
                 )  # fmt: skip
                 assert built.status_code == 201, built.text
                 builds[environment] = built.json()["id"]
-            yield Server(base, sessions, tokens, clients, csrf, builds)
+            yield Server(base, sessions, tokens, clients, csrf, builds, str(directory / "out"))
         state_of(app).engine.dispose()
 
 
@@ -236,7 +239,30 @@ UI: dict[str, Probe] = {
     ),
     "audit.read": lambda s, r, e: _verdict(s.clients[r].get("/audit"), {200}, {403}),
 }
-SURFACES = {"api": API, "ui": UI}
+HELMFORGE = str(Path(sys.executable).with_name("helmforge"))
+
+
+def _cli_build(server: Server, role: str, environment: str) -> bool:
+    """``helmforge build --server``: exit 0 and the archive, or exit 1 with the server's 403."""
+    out = Path(server.out) / _unique("cli-")
+    context = _context(environment)
+    result = subprocess.run(
+        [HELMFORGE, "build", "web-service@1.2.0", "--server", server.url, "--out", str(out),
+         *itertools.chain.from_iterable((f"--{k}", v) for k, v in context.items()),
+         "--set", "ingress.host=a1.acme.example.com"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "HELMFORGE_TOKEN": server.tokens[role]},
+    )  # fmt: skip
+    if result.returncode == 0:
+        return True
+    assert result.returncode == 1, result.stderr
+    assert re.search(r"server answered (403|404)", result.stderr), result.stderr
+    return False
+
+
+# The CLI commands that act through a checked surface: `build --server` (chart.build).
+CLI: dict[str, Probe] = {"chart.build": _cli_build}
+SURFACES = {"api": API, "ui": UI, "cli": CLI}
 GLOBAL = frozenset(API) - CONTEXTUAL
 
 
@@ -256,8 +282,8 @@ def test_every_role_permission_environment_and_surface_is_exactly_as_designed(
                 if got != want:
                     kind = "unexpected allow" if got else "unexpected deny"
                     unexpected.append(f"{kind}: {role} {permission} {environment} via {surface}")
-    print(f"access matrix: {cells} cells ({len(ROLES)} roles, {len(API)} API and {len(UI)} UI "
-          f"permissions, {len(ENVIRONMENTS)} environments where scoped)")  # fmt: skip
+    sizes = f"{len(API)} API, {len(UI)} UI and {len(CLI)} CLI permissions"
+    print(f"access matrix: {cells} cells ({len(ROLES)} roles; {sizes}; dev/prod/prod-eu)")
     assert unexpected == []
     assert cells == len(ROLES) * sum(
         len(ENVIRONMENTS) if p in CONTEXTUAL else 1 for probes in SURFACES.values() for p in probes

@@ -99,6 +99,8 @@ def test_an_admin_adds_and_removes_bindings_and_imports_the_policy(gated: LiveSe
         page = admin.get("/access")
         assert page.status_code == 200
         assert 'href="/access"' in page.text
+        # The scope examples come from HELMFORGE_ENVIRONMENTS (default dev,sit,uat,prod).
+        assert '<option value="*/*/uat/*">' in page.text
         token = csrf_of(page.text)
         bad = admin.post(
             "/access/bindings",
@@ -258,3 +260,19 @@ def test_the_audit_page_filters_by_user_action_and_object_and_links_change_reque
         none = admin.get("/audit", params={"user": "olga", "action": "user.create"})
         assert none.text.split("<tbody>")[1].split("</tbody>")[0].count("<tr>") == 1  # "no events"
         assert "No events" in none.text
+
+
+def test_generate_page_answered_a_forbidden_build_with_422_not_403(gated: LiveServer) -> None:
+    # Defect: the Generate page showed a denied build as a 422 problem; DESIGN §9 says 403.
+    user_token(gated.sessions, "dana", "developer")
+    with _client(gated, "dana") as developer:
+        token = csrf_of(developer.get("/generate").text)
+        context = {"template": "web-service@1.2.0", "action": "build", "csrf_token": token,
+                   "ctx.product": "ledger", "ctx.customer": "acme", "ctx.instance": "a1",
+                   "ctx.version": "3.4.0", "v.replicaCount": "2", "v.service.type": "ClusterIP",
+                   "v.ingress.host": "a1.acme.example.com"}  # fmt: skip
+        refused = developer.post("/generate", data={**context, "ctx.environment": "prod"})
+        assert refused.status_code == 403
+        assert "dana may not chart.build on ledger/acme/prod/a1" in refused.text
+        built = developer.post("/generate", data={**context, "ctx.environment": "dev"})
+        assert built.status_code == 303

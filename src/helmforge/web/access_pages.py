@@ -94,9 +94,8 @@ def _access_page(
         users=by_user,
         groups=groups,
         roles=sorted(BUILT_IN_ROLES),
-        environments=sorted(
-            configuration.development_environments | set(configuration.approvals.by_environment)
-        ),
+        # The scope examples name the configured environments (HELMFORGE_ENVIRONMENTS).
+        environments=app_state(request).settings.environments,
         development=sorted(configuration.development_environments),
         problem=problem,
         form=form or {"subject": "", "role": "operator", "scope": "*/*/*/*"},
