@@ -113,3 +113,15 @@ def test_requester_proposes_a_prod_publish_and_an_approver_approves_it_in_the_br
     shoot(requester, "access-06-my-access")
     requester.context.close()
     approver.context.close()
+
+    accounts.create_user(gated.sessions, "root", role="admin", password=PASSWORD, actor=SYSTEM)
+    administrator = _signed_in(browser, gated, "root")
+    administrator.get_by_role("link", name="Access", exact=True).click()
+    expect(administrator.locator("#bindings-user-alice")).to_contain_text("template-user")
+    shoot(administrator, "access-07-access-admin")
+    administrator.goto(f"/audit?object=change:{request.id}")
+    expect(
+        administrator.get_by_role("link", name=f"change request #{request.id}").first
+    ).to_be_visible()
+    shoot(administrator, "access-08-audit-of-the-request")
+    administrator.context.close()
