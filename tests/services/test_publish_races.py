@@ -104,7 +104,7 @@ def all_at_once[T](calls: list[Callable[[], T]]) -> list[T | Exception]:
 
 
 def tag_layer(store: Store, repository: str, version: str) -> str | None:
-    config = registries._open(store.first, "lab", key=store.key)
+    config = registries.open_config(store.first, "lab", key=store.key)
     with RegistryClient(config) as client:
         manifest = client.get_manifest(repository, tag_for_version(version))
     assert manifest is not None
@@ -221,7 +221,7 @@ def test_push_left_unrecorded_by_a_crash_is_reconciled_on_the_next_publish(store
     first, other = builds_of(store, template, 2)
     # The crash point: the registry has the chart, the database no push of it.
     _, archive = chart_builds.get_archive(store.first, first.id, actor=SYSTEM)
-    config = registries._open(store.first, "lab", key=store.key)
+    config = registries.open_config(store.first, "lab", key=store.key)
     (pushed,) = publish_archives([ChartArchive("crashed.tgz", archive)], config, actor=SYSTEM)
     assert pushed.status == "pushed"
 

@@ -36,7 +36,7 @@ def test_recorder_keeps_every_successful_push(
         }
     assert "publishing_0001" in heads
     key = create_lab_registry(sessions, basic_registry.authority)
-    config = registries._open(sessions, "lab", key=key)
+    config = registries.open_config(sessions, "lab", key=key)
     recorder = registries.DatabasePushRecorder(sessions, registry="lab")
     archives = [ChartArchive(f"{n}.tgz", make_chart(n)) for n in ("one", "two")]
     results = publish_archives(archives, config, actor=OPERATOR, recorder=recorder)
@@ -49,7 +49,7 @@ def test_recorder_keeps_every_successful_push(
         ("two", "pushed", "ci"),
     ]
     with pytest.raises(ExternalServiceError, match="cannot be decrypted"):
-        registries._open(sessions, "lab", key=new_key())
+        registries.open_config(sessions, "lab", key=new_key())
 
 
 class RacingClient(RegistryClient):
@@ -95,7 +95,7 @@ def test_auto_chooses_again_when_another_publish_takes_the_version(
         actor=SYSTEM,
     )
     client = RacingClient(
-        registries._open(sessions, "lab", key=key), make_chart(changed.name, "0.1.1")
+        registries.open_config(sessions, "lab", key=key), make_chart(changed.name, "0.1.1")
     )
     try:
         outcome = registries.publish_build(

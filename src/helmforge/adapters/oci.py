@@ -255,6 +255,23 @@ class RegistryClient:
             url = str(next_link) if next_link else None
         raise ExternalServiceError(f"{repository}: tag list has more than {_MAX_TAG_PAGES} pages")
 
+    def check_access(self) -> None:
+        """One cheap authenticated request: ``GET /v2/``, the distribution API's version
+        check, through the same challenge and token flow as every other request. Raises
+        ``AuthenticationError``/``PermissionDeniedError`` (credentials refused) or
+        ``ExternalServiceError`` (unreachable, TLS, deadline)."""
+        # No repository scope: a token for the registry itself is what /v2/ asks for. A lost
+        # connection is not retried: the test says how the registry answers now.
+        self._request(
+            "GET",
+            "/v2/",
+            repository="",
+            actions="",
+            accept={200},
+            scope="",
+            retry_transport=False,
+        )
+
     # --- writes ---------------------------------------------------------------------
 
     def push_blob(
@@ -382,10 +399,11 @@ class RegistryClient:
         retry_transport: bool = True,
         follow_redirects: bool = False,
         max_body: int = DEFAULT_MAX_BODY,
+        scope: str | None = None,
     ) -> httpx.Response:
-        scope = f"repository:{repository}:{actions}"
+        scope = f"repository:{repository}:{actions}" if scope is None else scope
         fresh = False
-        what = f"{method} {repository}"
+        what = f"{method} {repository or url}"
         # One deadline for the request with its retries and its token round trips.
         give_up = time.monotonic() + self._deadline
         # Credentials go to the registry itself only, never to another host a Location names.
@@ -506,7 +524,7 @@ class RegistryClient:
         self, realm: str, *, service: str | None, scope: str, what: str, give_up: float
     ) -> tuple[str, float]:
         """A token for ``scope`` and how many seconds it lives."""
-        params = {"scope": scope}
+        params = {"scope": scope} if scope else {}
         if service:
             params["service"] = service
         headers: dict[str, str] = {}

@@ -28,7 +28,7 @@ from helmforge.api.bodies import json_body_spec, read_secret_json_body
 from helmforge.api.change_requests import ChangeRequestPublic, change_request_public
 from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep
 from helmforge.core.secrets import Secret
-from helmforge.services import publish_requests, registries
+from helmforge.services import publish_requests, registries, registry_settings
 from helmforge.services.app_state import AppState
 from helmforge.services.change_requests import ChangeRequestView
 
@@ -60,6 +60,27 @@ class RegistryPublic(BaseModel):
     has_ca: bool
     created_by: str
     created_at: datetime
+
+
+class RegistryUpdate(BaseModel):
+    """Fields left out keep their value; ``username: ""`` makes the registry anonymous,
+    ``ca_pem: ""`` drops the CA bundle; the password is replaced only when one is given."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    url: str | None = Field(default=None, min_length=1, max_length=1024)
+    username: str | None = Field(default=None, max_length=255)
+    password: SecretStr | None = Field(default=None, max_length=4096)
+    ca_pem: str | None = Field(default=None, max_length=256 * 1024)
+    plain_http: bool | None = None
+
+
+class ConnectionCheckPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    registry: str
+    status: str = Field(description="ok, denied or unreachable")
+    message: str
 
 
 class PublishCreate(BaseModel):
@@ -164,6 +185,28 @@ def list_registries(sessions: SessionsDep, actor: PrincipalDep) -> list[Registry
     ]
 
 
+_UPDATE_BODY = json_body_spec(RegistryUpdate)
+
+
+@router.patch("/registries/{name}", openapi_extra=_UPDATE_BODY)
+async def update_registry(
+    name: NamePath, request: Request, sessions: SessionsDep, actor: PrincipalDep, key: SecretKeyDep
+) -> RegistryPublic:
+    """Change a registry (``registry.manage``); the password only when a new one is given."""
+    body = await read_secret_json_body(request, RegistryUpdate, what="registry")
+    changes = registry_settings.RegistryChanges(
+        url=body.url,
+        username=body.username,
+        password=Secret(body.password.get_secret_value()) if body.password else None,
+        ca_pem=body.ca_pem,
+        plain_http=body.plain_http,
+    )
+    view = await anyio.to_thread.run_sync(
+        lambda: registry_settings.update_registry(sessions, name, changes, key=key, actor=actor)
+    )
+    return RegistryPublic.model_validate(view)
+
+
 @router.delete(
     "/registries/{name}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response
 )
@@ -190,6 +233,27 @@ async def _outbound[T](state: AppState[Request], call: Callable[[], T]) -> T:
     """``call()`` on a thread of the registry calls' own pool, not on the request threads."""
     limiter = _outbound_limiter(state.settings.threads)
     return await anyio.to_thread.run_sync(call, limiter=limiter)
+
+
+@router.post("/registries/{name}/test")
+async def check_registry_connection(
+    name: NamePath,
+    *,
+    state: AppStateDep,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+    key: SecretKeyDep,
+    deadline: RegistryDeadlineDep,
+) -> ConnectionCheckPublic:
+    """Log in to the registry with its stored credentials (``GET /v2/``, within the registry
+    deadline): ``ok``, ``denied`` or ``unreachable`` with a message (``registry.manage``)."""
+    result = await _outbound(
+        state,
+        lambda: registry_settings.check_connection(
+            sessions, name, key=key, actor=actor, deadline=deadline
+        ),
+    )
+    return ConnectionCheckPublic.model_validate(result)
 
 
 @router.get("/registries/{name}/charts/{chart}/versions")

@@ -25,7 +25,10 @@ __all__ = [
     "list_chart_versions",
     "list_pushes",
     "list_registries",
+    "open_config",
     "publish_build",
+    "registry_row",
+    "registry_view",
     "secret_key_for",
 ]
 
@@ -76,7 +79,7 @@ if TYPE_CHECKING:
     from helmforge.adapters.oci import RegistryClient
 
 KEY_FILE_NAME = "secret.key"
-_MAX_CA_PEM = 256 << 10
+MAX_CA_PEM = 256 << 10
 _AUTO_ATTEMPTS = 3
 # Publishes of one chart queue behind one another; each is bounded by its registry deadlines.
 _LOCK_WAIT = 120.0
@@ -151,7 +154,7 @@ class ChartVersions:
     versions: list[str]
 
 
-def _registry_view(row: RegistryRow) -> RegistryView:
+def registry_view(row: RegistryRow) -> RegistryView:
     return RegistryView(
         name=row.name,
         url=row.url,
@@ -210,7 +213,7 @@ def create_registry(
             "starting and ending with a letter or digit",
             location=Location(path="name"),
         )
-    if ca_pem is not None and (len(ca_pem) > _MAX_CA_PEM or "-----BEGIN" not in ca_pem):
+    if ca_pem is not None and (len(ca_pem) > MAX_CA_PEM or "-----BEGIN" not in ca_pem):
         raise InputError(
             "ca_pem must be a PEM bundle (-----BEGIN CERTIFICATE-----...) under 256 KiB",
             location=Location(path="ca_pem"),
@@ -258,7 +261,7 @@ def create_registry(
             f"a registry named {name!r} already exists; delete it first or pick another name",
             location=Location(path="name"),
         ) from None
-    return _registry_view(row)
+    return registry_view(row)
 
 
 def list_registries(sessions: sessionmaker[Session], *, actor: Principal) -> list[RegistryView]:
@@ -266,10 +269,10 @@ def list_registries(sessions: sessionmaker[Session], *, actor: Principal) -> lis
     access.require(sessions, actor, "registry.read")
     with sessions() as session:
         rows = session.scalars(sa.select(RegistryRow).order_by(RegistryRow.name))
-        return [_registry_view(row) for row in rows]
+        return [registry_view(row) for row in rows]
 
 
-def _registry_row(session: Session, name: str) -> RegistryRow:
+def registry_row(session: Session, name: str) -> RegistryRow:
     row = (
         session.scalars(sa.select(RegistryRow).where(RegistryRow.name == name)).first()
         if len(name) <= 63
@@ -286,15 +289,15 @@ def delete_registry(sessions: sessionmaker[Session], name: str, *, actor: Princi
     """Forget a registry (admins only); its push history stays. Raises ``NotFoundError``."""
     _require_admin(sessions, actor)
     with sessions.begin() as session:
-        row = _registry_row(session, name)
+        row = registry_row(session, name)
         before = {"name": row.name, "url": row.url, "username": row.username}
         session.delete(row)
         audit.record(session, actor, "registry.delete", f"registry:{name}", before=before)
 
 
-def _open(sessions: sessionmaker[Session], name: str, *, key: bytes) -> Registry:
+def open_config(sessions: sessionmaker[Session], name: str, *, key: bytes) -> Registry:
     with sessions() as session:
-        row = _registry_row(session, name)
+        row = registry_row(session, name)
         record: dict[str, Any] = {
             "url": row.url,
             "ca_pem": row.ca_pem,
@@ -458,7 +461,7 @@ def publish_build(
             f"publishing into {environment} needs approval by another person: propose a change "
             "request (the API and the UI do when you publish there)"
         )
-    config = _open(sessions, registry, key=key)
+    config = open_config(sessions, registry, key=key)
     template_name, _, template_version = build.template.rpartition("@")
     template = template_store.parsed_template(
         template_store.get_version(sessions, template_name, template_version, actor=actor)
@@ -610,7 +613,7 @@ def list_chart_versions(
     """The versions of ``chart`` published in ``registry`` (its tag list), SemVer order; each
     registry request done within ``deadline`` seconds, else ``ExternalServiceError``."""
     access.require(sessions, actor, "registry.read")
-    config = _open(sessions, registry, key=key)
+    config = open_config(sessions, registry, key=key)
     repository = repository_for(config.reference, chart)
     try:
         with client_for(config, max_connections=1, deadline=deadline) as client:
@@ -636,7 +639,7 @@ def push_fingerprint(sessions: sessionmaker[Session], *, registry: str, chart: s
 def check_registry(sessions: sessionmaker[Session], name: str) -> None:
     """``NotFoundError`` unless ``name`` is a configured registry."""
     with sessions() as session:
-        _registry_row(session, name)
+        registry_row(session, name)
 
 
 def list_pushes(

@@ -18,7 +18,7 @@ from helmforge.core.errors import (
 )
 from helmforge.core.oci.references import redact_userinfo
 from helmforge.core.secrets import Secret
-from helmforge.services import chart_builds, publish_requests, registries
+from helmforge.services import chart_builds, publish_requests, registries, registry_settings
 from helmforge.services.change_requests import ChangeRequestView
 from helmforge.web.views import (
     CheckedForm,
@@ -45,6 +45,8 @@ def _registries_page(
     *,
     problem: str = "",
     form: dict[str, str] | None = None,
+    editing: str = "",
+    check: registry_settings.ConnectionCheck | None = None,
     status_code: int = 200,
 ) -> Response:
     views = registries.list_registries(session_factory_of(request), actor=visitor.principal)
@@ -53,6 +55,9 @@ def _registries_page(
             "name": view.name,
             "url": view.url,
             "username": view.username or "(anonymous)",
+            "login": view.username or "",
+            "plain_http": view.plain_http,
+            "has_ca": view.has_ca,
             "password": "set" if view.has_password else "none",
             "transport": "plain HTTP"
             if view.plain_http
@@ -70,6 +75,8 @@ def _registries_page(
         registries=rows,
         problem=problem,
         form=form or {},
+        editing=editing,
+        check=check,
     )
 
 
@@ -110,6 +117,51 @@ def create_registry(request: Request, visitor: SignedIn, form: CheckedForm) -> R
             request, visitor, problem=error.message, form=kept, status_code=http_status_for(error)
         )
     return RedirectResponse("/registries", status_code=303)
+
+
+@router.post("/registries/{name}/edit", response_class=HTMLResponse)
+def update_registry(request: Request, name: str, visitor: SignedIn, form: CheckedForm) -> Response:
+    """Change a registry; an empty password field keeps the stored password."""
+    password = form_text(form, "password")
+    changes = registry_settings.RegistryChanges(
+        url=form_text(form, "url"),
+        username=form_text(form, "username"),
+        password=Secret(password) if password else None,
+        # The stored bundle is never shown: an empty field keeps it, unless asked to drop it.
+        ca_pem="" if form_text(form, "drop_ca") else (form_text(form, "ca_pem").strip() or None),
+        plain_http=bool(form_text(form, "plain_http")),
+    )
+    try:
+        registry_settings.update_registry(
+            session_factory_of(request), name, changes, key=_key(request), actor=visitor.principal
+        )
+    except PermissionDeniedError as error:
+        return render_error(request, 403, error.message, back_url="/registries")
+    except HelmforgeError as error:
+        return _registries_page(
+            request,
+            visitor,
+            problem=f"{name}: {error.message}",
+            editing=name,
+            status_code=http_status_for(error),
+        )
+    return RedirectResponse("/registries", status_code=303)
+
+
+@router.post("/registries/{name}/test", response_class=HTMLResponse)
+def check_page(request: Request, name: str, visitor: SignedIn, _form: CheckedForm) -> Response:
+    """Log in to the registry with its stored credentials and show what it answered."""
+    try:
+        check = registry_settings.check_connection(
+            session_factory_of(request),
+            name,
+            key=_key(request),
+            actor=visitor.principal,
+            deadline=app_state(request).settings.registry_deadline,
+        )
+    except HelmforgeError as error:
+        return render_failure(request, error, back_url="/registries")
+    return _registries_page(request, visitor, check=check)
 
 
 @router.post("/registries/{name}/delete")
