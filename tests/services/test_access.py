@@ -260,3 +260,14 @@ def test_bad_access_settings_are_refused_naming_the_variable(
 ) -> None:
     with pytest.raises(InputError, match=re.escape(message)):
         load_settings({variable: value})
+
+
+def test_the_last_admin_binding_cannot_be_removed(sessions: sessionmaker[Session]) -> None:
+    [root] = access.list_bindings(sessions, actor=ADMIN, subject="user:root")
+    with pytest.raises(ConflictError, match=r"is the last admin binding"):
+        access.remove_binding(sessions, root.id, actor=ADMIN)
+    second = access.add_binding(
+        sessions, subject="user:second", role="admin", scope="*/*/*/*", actor=ADMIN
+    )
+    access.remove_binding(sessions, root.id, actor=ADMIN)
+    assert [b.id for b in access.list_bindings(sessions, actor=SYSTEM)] == [second.id]

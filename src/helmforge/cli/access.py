@@ -13,10 +13,8 @@ from __future__ import annotations
 
 __all__ = ["register"]
 
-import contextlib
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,25 +22,14 @@ import typer
 
 from helmforge.cli.errors import reporting_errors
 from helmforge.cli.groups import command_group
+from helmforge.cli.stores import local_sessions
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
+    pass
 
 bindings_app = command_group(help_text="Role bindings: who holds which role where.")
 policy_app = command_group(help_text="The whole access policy as Argo CD-style CSV.")
 changes_app = command_group(help_text="Change requests waiting for approval, on a server.")
-
-
-@contextlib.contextmanager
-def _sessions() -> Iterator[sessionmaker[Session]]:
-    from helmforge.services.settings import load_settings
-    from helmforge.services.stores import open_store
-
-    store = open_store(load_settings(os.environ))
-    try:
-        yield store.sessions
-    finally:
-        store.engine.dispose()
 
 
 @bindings_app.command("add")
@@ -67,7 +54,7 @@ def add_binding(
     from helmforge.cli.principals import local_principal
     from helmforge.services import access
 
-    with reporting_errors(), _sessions() as sessions:
+    with reporting_errors(), local_sessions() as sessions:
         view = access.add_binding(
             sessions, subject=subject, role=role, scope=scope, actor=local_principal()
         )
@@ -86,7 +73,7 @@ def list_bindings(
     from helmforge.cli.principals import local_principal
     from helmforge.services import access
 
-    with reporting_errors(), _sessions() as sessions:
+    with reporting_errors(), local_sessions() as sessions:
         views = access.list_bindings(sessions, actor=local_principal(), subject=subject)
     for view in views:
         typer.echo(f"{view.id}\t{view.subject}\t{view.role}\t{view.scope}\t{view.created_by}")
@@ -100,7 +87,7 @@ def remove_binding(
     from helmforge.cli.principals import local_principal
     from helmforge.services import access
 
-    with reporting_errors(), _sessions() as sessions:
+    with reporting_errors(), local_sessions() as sessions:
         access.remove_binding(sessions, binding_id, actor=local_principal())
     typer.echo(f"removed binding {binding_id}", err=True)
 
@@ -116,7 +103,7 @@ def import_policy(
 
     with reporting_errors():
         text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
-        with _sessions() as sessions:
+        with local_sessions() as sessions:
             policy = access.import_policy(sessions, text, actor=local_principal(), source=str(file))
     typer.echo(
         f"imported {len(policy.rules)} rule(s) and {len(policy.bindings)} binding(s)", err=True
@@ -134,7 +121,7 @@ def export_policy(
     from helmforge.services import access
 
     with reporting_errors():
-        with _sessions() as sessions:
+        with local_sessions() as sessions:
             text = access.export_policy(sessions, actor=local_principal())
         if file is None:
             typer.echo(text, nl=False)
@@ -163,7 +150,7 @@ def can(
     (exit 0 for yes, 1 for no). Offline: reads the store, records nothing."""
     from helmforge.services import access
 
-    with reporting_errors(), _sessions() as sessions:
+    with reporting_errors(), local_sessions() as sessions:
         decision = access.explain(
             sessions, subject=subject, permission=permission, scope=scope, groups=groups or ()
         )

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 __all__ = ["register"]
 
-import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,24 +20,13 @@ import typer
 
 from helmforge.cli.errors import abort, reporting_errors
 from helmforge.cli.groups import command_group
+from helmforge.cli.stores import local_sessions
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
+    pass
 
 users_app = command_group(help_text="Local users of the helmforge server.")
 tokens_app = command_group(help_text="API tokens of the helmforge server.")
-
-
-@contextlib.contextmanager
-def _sessions() -> Iterator[sessionmaker[Session]]:
-    from helmforge.services.settings import load_settings
-    from helmforge.services.stores import open_store
-
-    store = open_store(load_settings(os.environ))
-    try:
-        yield store.sessions
-    finally:
-        store.engine.dispose()
 
 
 def serve(
@@ -157,7 +144,7 @@ def create_user(
 
     with reporting_errors():
         password = _new_password(from_stdin=password_stdin)
-        with _sessions() as sessions:
+        with local_sessions() as sessions:
             user = accounts.create_user(sessions, name, role=role, password=password, actor=SYSTEM)
     typer.echo(f"created user {user.name} ({user.role})", err=True)
     if not password_stdin:
@@ -170,7 +157,7 @@ def list_users() -> None:
     from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
-    with reporting_errors(), _sessions() as sessions:
+    with reporting_errors(), local_sessions() as sessions:
         for user in accounts.list_users(sessions, actor=SYSTEM):
             state = " (disabled)" if user.disabled else ""
             typer.echo(f"{user.name}\t{user.role}{state}")
@@ -197,7 +184,7 @@ def set_password(
 
     with reporting_errors():
         password = _new_password(from_stdin=password_stdin)
-        with _sessions() as sessions:
+        with local_sessions() as sessions:
             revoked = accounts.set_password(
                 sessions, name, password=password, actor=SYSTEM, revoke_tokens=revoke_tokens
             )
@@ -230,7 +217,7 @@ def create_token(
     from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
-    with reporting_errors(), _sessions() as sessions:
+    with reporting_errors(), local_sessions() as sessions:
         created = accounts.create_token(
             sessions, user=user, label=label, actor=SYSTEM, bindings=binding or None
         )
@@ -244,7 +231,7 @@ def list_tokens() -> None:
     from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
-    with reporting_errors(), _sessions() as sessions:
+    with reporting_errors(), local_sessions() as sessions:
         for token in accounts.list_tokens(sessions, actor=SYSTEM):
             revoked = f"revoked {token.revoked_at.isoformat()}" if token.revoked_at else "active"
             typer.echo(f"{token.id}\t{token.user}\thf_{token.prefix}_…\t{revoked}\t{token.label}")
@@ -258,7 +245,7 @@ def revoke_token(
     from helmforge.core.access.principals import SYSTEM
     from helmforge.services import accounts
 
-    with reporting_errors(), _sessions() as sessions:
+    with reporting_errors(), local_sessions() as sessions:
         accounts.revoke_token(sessions, token_id, actor=SYSTEM)
     typer.echo(f"revoked token {token_id}", err=True)
 

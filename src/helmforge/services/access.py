@@ -479,14 +479,27 @@ def list_bindings(
 
 
 def remove_binding(sessions: sessionmaker[Session], binding_id: int, *, actor: Principal) -> None:
-    """Delete one binding (``binding.manage``); ``NotFoundError`` when there is none."""
+    """Delete one binding (``binding.manage``); ``NotFoundError`` when there is none,
+    ``ConflictError`` for the last admin binding (nobody could manage access after it)."""
     require(sessions, actor, "binding.manage")
     with sessions.begin() as session:
-        row = session.get(BindingRow, binding_id)
+        row = session.get(BindingRow, binding_id, with_for_update=True)
         if row is None:
             raise NotFoundError(f"binding {binding_id} not found")
+        if row.role == "admin" and _admin_bindings(session) == 1:
+            raise ConflictError(
+                f"binding {binding_id} is the last admin binding: removing it would leave "
+                "nobody able to manage access; bind another admin first"
+            )
         audit.record(session, actor, "binding.delete", str(_binding(row)))
         session.delete(row)
+
+
+def _admin_bindings(session: Session) -> int:
+    count = session.scalar(
+        sa.select(sa.func.count()).select_from(BindingRow).where(BindingRow.role == "admin")
+    )
+    return int(count or 0)
 
 
 def export_policy(sessions: sessionmaker[Session], *, actor: Principal) -> str:

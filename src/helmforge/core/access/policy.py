@@ -451,7 +451,8 @@ def parse_policy_csv(
         except InputError as error:
             problems.append(f"{source}:{number}: {error.message}")
     if problems:
-        raise InputError("; ".join(problems), location=Location(source))
+        # Each problem already names its line (``policy.csv:2: ...``).
+        raise InputError("; ".join(problems))
     return Policy(
         bindings=tuple(binding for _, binding in grants),
         rules=tuple(rules),
