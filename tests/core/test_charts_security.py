@@ -201,13 +201,19 @@ def test_escape_text_leaves_no_delimiter_pairs() -> None:
     assert escape_text("plain") == "plain"
 
 
-@pytest.mark.parametrize("name", ["..", "a/b", "Foo_Bar", "", "x" * 54])
+@pytest.mark.parametrize("name", ["..", "a/b", "Foo_Bar", "x" * 54])
 def test_row13_bad_chart_names_are_rejected(name: str) -> None:
     raw = {"product": name, "customer": "c", "environment": "e", "instance": "i", "version": "1"}
     with pytest.raises(
         InputError,
         match=rf"^invalid context: (product|chart name) '{re.escape(name)}",
     ):
+        parse_context(raw)
+
+
+def test_row13_an_empty_chart_name_part_is_asked_for() -> None:
+    raw = {"product": "", "customer": "c", "environment": "e", "instance": "i", "version": "1"}
+    with pytest.raises(InputError, match=r"^invalid context: product is required"):
         parse_context(raw)
 
 

@@ -1,6 +1,7 @@
 """A loopback Argo CD API stand-in that checks every request against Argo CD's swagger.json.
 
-Each request must name a path and method of ``../shared/data/argocd/swagger.json``, use only the
+Each request must name a path and method of the swagger.json it is given (the tests pass the
+one in the shared reference data, reached through the ``shared_data`` fixture), use only the
 query parameters that operation declares, and send a body that validates against its schema
 (and has no field the schema does not know). A request that does not is answered 400 and kept
 in ``violations``, so a test asserts ``violations == []``. Answers are shaped as Argo CD's
