@@ -26,6 +26,7 @@ from helmforge.web.account_pages import router as account_router
 from helmforge.web.admin_pages import router as admin_router
 from helmforge.web.auth_pages import router as auth_router
 from helmforge.web.chart_pages import router as chart_router
+from helmforge.web.help_pages import router as help_router
 from helmforge.web.registry_pages import router as registry_router
 from helmforge.web.sessions import check_csrf
 from helmforge.web.sso_pages import router as sso_router
@@ -134,6 +135,7 @@ def mount(app: FastAPI) -> SessionResolver[Request]:
         chart_router,
         admin_router,
         registry_router,
+        help_router,
     ):
         app.include_router(router)
     app.include_router(account_router)
