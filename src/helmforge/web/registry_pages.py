@@ -18,7 +18,13 @@ from helmforge.core.errors import (
 )
 from helmforge.core.oci.references import redact_userinfo
 from helmforge.core.secrets import Secret
-from helmforge.services import chart_builds, publish_requests, registries, registry_settings
+from helmforge.services import (
+    chart_builds,
+    publish_conflicts,
+    publish_requests,
+    registries,
+    registry_settings,
+)
 from helmforge.services.change_requests import ChangeRequestView
 from helmforge.web.views import (
     CheckedForm,
@@ -206,6 +212,7 @@ def _publish_page(
     change_request: ChangeRequestView | None = None,
     problem: str = "",
     conflict_registry: str = "",
+    published_diff: publish_conflicts.PublishedDiff | None = None,
     status_code: int = 200,
 ) -> Response:
     sessions = session_factory_of(request)
@@ -238,6 +245,7 @@ def _publish_page(
         change_request=change_request,
         problem=problem,
         conflict_registry=conflict_registry,
+        published_diff=published_diff,
         template_name=build.template.partition("@")[0],
         template_version=build.template.partition("@")[2],
     )
@@ -267,12 +275,21 @@ def publish_build(
     except HelmforgeError as error:
         # A version taken by other content is not a dead end: the page offers the way on.
         registry = form_text(form, "registry") if isinstance(error, ConflictError) else ""
+        registry = registry if is_dns_label(registry) else ""
+        published = (
+            publish_conflicts.diff_with_published(
+                session_factory_of(request), build_id, registry=registry, actor=visitor.principal
+            )
+            if registry
+            else None
+        )
         return _publish_page(
             request,
             visitor,
             build_id,
             problem=error.message,
-            conflict_registry=registry if is_dns_label(registry) else "",
+            conflict_registry=registry,
+            published_diff=published,
             status_code=http_status_for(error),
         )
     if isinstance(outcome, ChangeRequestView):
