@@ -10,6 +10,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from helmforge.api.bodies import YAML_BODY, YamlBodyDep
+from helmforge.api.change_requests import ChangeRequestPublic, change_request_public
 from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep, get_principal
 from helmforge.api.schemas import (
     DiffPublic,
@@ -20,7 +21,8 @@ from helmforge.api.schemas import (
     ValidationPublic,
     VersionStatusPublic,
 )
-from helmforge.services import template_store
+from helmforge.services import template_reviews, template_store
+from helmforge.services.change_requests import ChangeRequestView
 
 router = APIRouter(prefix="/templates", tags=["templates"])
 
@@ -133,20 +135,28 @@ def export_version(name: str, version: str, sessions: SessionsDep, actor: Princi
     )
 
 
-@router.post("/{name}/versions/{version}/publish")
+@router.post(
+    "/{name}/versions/{version}/publish",
+    responses={202: {"model": ChangeRequestPublic, "description": "review needed first"}},
+)
 def publish_version(
     name: str,
     version: str,
+    *,
+    response: Response,
     sessions: SessionsDep,
     actor: PrincipalDep,
     revision: int | None = Query(default=None, ge=0, description="refuse if changed since"),
-) -> TemplateVersionPublic:
-    """Publish a draft: from now on it never changes."""
-    return _public(
-        template_store.publish_version(
-            sessions, name, version, actor=actor, expected_revision=revision
-        )
+) -> TemplateVersionPublic | ChangeRequestPublic:
+    """Publish a draft: from now on it never changes. With HELMFORGE_TEMPLATE_REVIEW on, the
+    answer is 202 with the change request another template creator approves."""
+    outcome = template_reviews.publish_or_propose(
+        sessions, name, version, actor=actor, expected_revision=revision
     )
+    if isinstance(outcome, ChangeRequestView):
+        response.status_code = status.HTTP_202_ACCEPTED
+        return change_request_public(outcome)
+    return _public(outcome)
 
 
 @router.post("/{name}/versions/{version}/deprecate")

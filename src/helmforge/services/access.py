@@ -104,13 +104,19 @@ class AccessConfiguration:
 
     development_environments: frozenset[str] = DEFAULT_DEVELOPMENT_ENVIRONMENTS
     approvals: ApprovalRules = field(default_factory=lambda: ApprovalRules(by_environment={}))
+    template_review: bool = False
 
 
 def access_configuration(
-    *, development_environments: frozenset[str], approvals: ApprovalRules
+    *,
+    development_environments: frozenset[str],
+    approvals: ApprovalRules,
+    template_review: bool = False,
 ) -> dict[str, AccessConfiguration]:
     """The ``info`` of a session factory that carries these access settings."""
-    return {_CONFIGURATION: AccessConfiguration(development_environments, approvals)}
+    return {
+        _CONFIGURATION: AccessConfiguration(development_environments, approvals, template_review)
+    }
 
 
 def configuration(sessions: sessionmaker[Session]) -> AccessConfiguration:

@@ -29,7 +29,7 @@ __all__ = [
 
 import importlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -53,6 +53,7 @@ _log = logging.getLogger(__name__)
 #: Operation kind -> the module whose ``OPERATION`` applies it (imported when first needed).
 OPERATIONS: Mapping[str, str] = {
     "chart.publish": "helmforge.services.publish_requests",
+    "template.publish": "helmforge.services.template_reviews",
 }
 _STATES = (
     changes.PENDING,
@@ -71,10 +72,16 @@ class Proposal:
     target: Target
     diff: str
     base: str
+    required: int = 1
 
 
 class Operation(Protocol):
-    """One kind of change that can wait for approval."""
+    """One kind of change that can wait for approval. ``approver_permission`` is what an
+    approver must hold at the target (``change.approve`` for changes in an environment,
+    ``template.publish`` for a template review); ``reader_permission`` lets others see it."""
+
+    approver_permission: str
+    reader_permission: str
 
     def propose(
         self, sessions: sessionmaker[Session], payload: Mapping[str, Any], *, actor: Principal
@@ -198,7 +205,7 @@ def propose(
             base=proposal.base,
             requester=actor.name,
             requester_groups=list(actor.groups),
-            required=max(1, required_approvals(sessions, environment)),
+            required=max(1, proposal.required),
             state=changes.PENDING,
             editors=[],
             approvals=[],
@@ -241,13 +248,24 @@ def _target_of(row: ChangeRequestRow) -> Target:
     return Target(template=row.target)
 
 
-def _may_see(sessions: sessionmaker[Session], actor: Principal) -> Any:
-    approvable = access.allowed(sessions, actor, "change.approve")
-    readable = access.allowed(sessions, actor, "chart.read")
+def _may_see(
+    sessions: sessionmaker[Session], actor: Principal
+) -> Callable[[ChangeRequestRow], bool]:
+    predicates: dict[str, Callable[[Target], bool]] = {}
+
+    def allowed(permission: str) -> Callable[[Target], bool]:
+        if permission not in predicates:
+            predicates[permission] = access.allowed(sessions, actor, permission)
+        return predicates[permission]
 
     def visible(row: ChangeRequestRow) -> bool:
+        if row.requester == actor.name:
+            return True
+        operation = _operation(row.kind)
         target = _target_of(row)
-        return row.requester == actor.name or approvable(target) or readable(target)
+        return allowed(operation.approver_permission)(target) or allowed(
+            operation.reader_permission
+        )(target)
 
     return visible
 
@@ -307,7 +325,7 @@ def approve(
     if break_glass:
         access.require(sessions, actor, "policy.manage")
     else:
-        access.require(sessions, actor, "change.approve", target)
+        access.require(sessions, actor, _operation(kind).approver_permission, target)
     operation = _operation(kind)
     current_base = operation.base(sessions, payload)
     approved, requester, stale = _add_approval(
@@ -421,9 +439,9 @@ def reject(
         row = _row(session, request_id)
         if not visible(row):
             raise NotFoundError(_missing(request_id))
-        target, requester = _target_of(row), row.requester
+        target, requester, kind = _target_of(row), row.requester, row.kind
     if actor.name != requester:
-        access.require(sessions, actor, "change.approve", target)
+        access.require(sessions, actor, _operation(kind).approver_permission, target)
     with sessions.begin() as session:
         row = _row(session, request_id)
         rejected = changes.reject(_record(row), actor.name)
@@ -449,14 +467,16 @@ class OfferedDecisions:
 def offered_decisions(
     sessions: sessionmaker[Session], view: ChangeRequestView, *, actor: Principal
 ) -> OfferedDecisions:
-    """Approve: pending, ``change.approve`` at its target, and ``actor`` neither requested,
-    edited nor already approved it. Reject: pending, and ``change.approve`` there or the
-    requester. Break-glass: pending and ``policy.manage`` (administrators)."""
+    """Approve: pending, the operation's approver permission at its target (``change.approve``,
+    or ``template.publish`` for a template review), and ``actor`` neither requested, edited nor
+    already approved it. Reject: pending, and that permission there or the requester.
+    Break-glass: pending and ``policy.manage`` (administrators)."""
     if view.state != changes.PENDING:
         return OfferedDecisions(approve=False, reject=False, break_glass=False)
     parts = view.target.split("/")
     target = Target.of_context(*parts) if len(parts) == 4 else Target(template=view.target)
-    may_approve = access.allowed(sessions, actor, "change.approve")(target)
+    permission = _operation(view.kind).approver_permission
+    may_approve = access.allowed(sessions, actor, permission)(target)
     involved = actor.name == view.requester or actor.name in view.editors
     return OfferedDecisions(
         approve=may_approve and not involved and actor.name not in view.approvals,

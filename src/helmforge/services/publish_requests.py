@@ -34,6 +34,9 @@ def _fields(payload: Mapping[str, Any]) -> tuple[str, str]:
 class _ChartPublish:
     """Publishing one recorded build to one configured registry."""
 
+    approver_permission = "change.approve"
+    reader_permission = "chart.read"
+
     def propose(
         self, sessions: sessionmaker[Session], payload: Mapping[str, Any], *, actor: Principal
     ) -> Proposal:
@@ -47,7 +50,13 @@ class _ChartPublish:
             f"  from template {build.template}\n"
             f"  to registry {registry}\n"
         )
-        return Proposal(target=target, diff=diff, base=self.base(sessions, payload))
+        environment = target.context[2] if target.context else ""
+        return Proposal(
+            target=target,
+            diff=diff,
+            base=self.base(sessions, payload),
+            required=change_requests.required_approvals(sessions, environment),
+        )
 
     def base(self, sessions: sessionmaker[Session], payload: Mapping[str, Any]) -> str:
         build_id, registry = _fields(payload)

@@ -74,6 +74,8 @@ class Settings:
     ``trusted_proxies``: HELMFORGE_TRUSTED_PROXIES, comma-separated addresses or CIDRs
     (``10.0.0.0/8,192.0.2.7``) of reverse proxies whose ``X-Forwarded-For`` is believed;
     default none: the client is the peer of the connection, whatever headers it sends.
+    ``template_review``: HELMFORGE_TEMPLATE_REVIEW (default false): publishing a template
+    version needs review by another person holding ``template.publish`` on it.
     ``secret_key``: HELMFORGE_SECRET_KEY, the Fernet key that encrypts registry credentials at
     rest (give the same one to every server sharing a database); unset, a key file is created
     in ``data_dir`` (mode 0600) on first use. Never printed.
@@ -92,6 +94,7 @@ class Settings:
     registry_deadline: float = 30.0
     development_environments: frozenset[str] = frozenset({"dev"})
     approvals: ApprovalRules = field(default_factory=ApprovalRules)
+    template_review: bool = False
     secret_key: str | None = field(default=None, repr=False)
     trusted_proxies: tuple[str, ...] = ()
     oidc: OidcSettings | None = None
@@ -117,6 +120,15 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise InputError(f"{name}={raw!r} must be a positive whole number")
     return value
+
+
+def _flag(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = (environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise InputError(f"{name}={raw!r} must be true or false")
+    return raw in ("true", "1", "yes")
 
 
 def _environments(environ: Mapping[str, str], name: str) -> frozenset[str]:
@@ -206,6 +218,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         secret_key=environ.get("HELMFORGE_SECRET_KEY") or None,
         development_environments=_environments(environ, "HELMFORGE_DEVELOPMENT_ENVIRONMENTS"),
         approvals=parse_approval_rules(environ.get("HELMFORGE_APPROVALS", "prod=1")),
+        template_review=_flag(environ, "HELMFORGE_TEMPLATE_REVIEW", default=False),
         trusted_proxies=_networks(environ.get("HELMFORGE_TRUSTED_PROXIES") or ""),
         oidc=_oidc(environ),
         environments=_configured_environments(environ),

@@ -74,6 +74,7 @@ def _sessions(engine: Engine, settings: Settings) -> sessionmaker[Session]:
         info=access_configuration(
             development_environments=settings.development_environments,
             approvals=settings.approvals,
+            template_review=settings.template_review,
         ),
     )
 

@@ -58,7 +58,13 @@ from helmforge.adapters.storage.server_tables import TemplateRow, TemplateVersio
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import is_dns_label
-from helmforge.core.errors import ConflictError, InputError, Location, NotFoundError
+from helmforge.core.errors import (
+    ConflictError,
+    InputError,
+    Location,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from helmforge.core.templates.models import Template
 from helmforge.core.templates.versioning import with_metadata_version
 from helmforge.core.versions import is_semver, parse_semver, semver_key
@@ -367,6 +373,7 @@ def _change_status(
     to: str,
     expected_revision: int | None,
     actor: Principal,
+    reviewed_by: tuple[str, ...] | None = None,
 ) -> TemplateVersionView:
     # Without an expected revision the caller means "whatever it is now": when a save lands
     # between our read and our write, read again (a few times) instead of failing.
@@ -380,6 +387,7 @@ def _change_status(
                 to=to,
                 expected_revision=expected_revision,
                 actor=actor,
+                reviewed_by=reviewed_by,
             )
         except StaleDataError:
             if expected_revision is not None:
@@ -396,6 +404,7 @@ def _change_status_once(
     to: str,
     expected_revision: int | None,
     actor: Principal,
+    reviewed_by: tuple[str, ...] | None = None,
 ) -> TemplateVersionView:
     with sessions.begin() as session:
         row = _version_row(session, name, version, lock=True)
@@ -423,7 +432,11 @@ def _change_status_once(
             _STATUS_ACTIONS[to],
             f"template:{name}@{version}",
             before=before,
-            after={"status": to, "revision": row.revision},
+            after={
+                "status": to,
+                "revision": row.revision,
+                **({"reviewed_by": list(reviewed_by)} if reviewed_by else {}),
+            },
         )
         return _view(row)
 
@@ -435,12 +448,21 @@ def publish_version(
     *,
     actor: Principal,
     expected_revision: int | None = None,
+    reviewed_by: tuple[str, ...] | None = None,
 ) -> TemplateVersionView:
     """Publish a draft; from then on its text never changes. Publishing twice is a no-op.
 
+    With ``HELMFORGE_TEMPLATE_REVIEW`` on, only a reviewed change request publishes
+    (``reviewed_by`` names the reviewers, recorded in the audit event); a direct publish
+    raises ``PermissionDeniedError`` saying to propose one (``services.template_reviews``).
     Raises ``NotFoundError``, ``ConflictError`` (deprecated), ``StaleRevisionError``.
     """
     _require(sessions, actor, "template.publish", name)
+    if reviewed_by is None and access.configuration(sessions).template_review:
+        raise PermissionDeniedError(
+            f"publishing {name}@{version} needs review by another template creator: propose "
+            "it as a change request (the API and the UI do when you publish)"
+        )
     return _change_status(
         sessions,
         name,
@@ -449,6 +471,7 @@ def publish_version(
         to=PUBLISHED,
         expected_revision=expected_revision,
         actor=actor,
+        reviewed_by=reviewed_by,
     )
 
 
@@ -693,4 +716,5 @@ def seed_template(
         view = create_version(sessions, path.read_text("utf-8"), actor=actor, source=path.name)
     except ConflictError:
         return None
-    return publish_version(sessions, view.name, view.version, actor=actor)
+    # The bundled example is the server's own, with no author whose work another must review.
+    return publish_version(sessions, view.name, view.version, actor=actor, reviewed_by=())

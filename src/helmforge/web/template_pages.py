@@ -26,7 +26,8 @@ from helmforge.core.errors import (
     TooLargeError,
     http_status_for,
 )
-from helmforge.services import template_store
+from helmforge.services import template_reviews, template_store
+from helmforge.services.change_requests import ChangeRequestView
 from helmforge.web.paging import page_links, page_request
 from helmforge.web.views import (
     CheckedForm,
@@ -446,14 +447,16 @@ def publish(
     """Publish a draft once confirmed; from then on it never changes."""
     if not _confirmed(form):
         return _confirm_page(request, name, version, "publish")
-    return _change_status(
-        request,
-        name,
-        version=version,
-        change=template_store.publish_version,
-        visitor=visitor,
-        done="published",
-    )
+    try:
+        outcome = template_reviews.publish_or_propose(
+            session_factory_of(request), name, version, actor=visitor.principal
+        )
+    except HelmforgeError as error:
+        return render_failure(request, error, back_url=f"/templates/{name}")
+    if isinstance(outcome, ChangeRequestView):
+        # Under review: the change request's page shows it waiting for another creator.
+        return RedirectResponse(f"/changes/{outcome.id}", status_code=303)
+    return RedirectResponse(f"/templates/{name}?done=published&version={version}", status_code=303)
 
 
 @router.post("/templates/{name}/{version}/deprecate")
