@@ -255,3 +255,74 @@ def test_a_direct_publish_service_call_into_prod_is_refused(
             actor=SYSTEM,
         )
     assert publish(gated, built["id"]).status_code == 202
+
+
+@pytest.fixture
+def two_eyes(database_url: str, tmp_path: Path) -> Iterator[Api]:
+    """Changes in prod need two approvers."""
+    app, password = make_app(
+        database_url, tmp_path / "data", approvals=ApprovalRules(by_environment={"prod": 2})
+    )
+    yield from serve_app(app, password)
+
+
+def _build(api: Api, who: dict[str, str], **context: str) -> str:
+    built = api.client.post(
+        "/api/v1/charts",
+        json={"template": "web-service@1.2.0", "context": {**_context(), **context}, "values": {}},
+        headers=who,
+    )
+    assert built.status_code == 201, built.text
+    return str(built.json()["id"])
+
+
+def test_an_edit_resets_the_approvals_and_its_editor_cannot_approve(
+    two_eyes: Api, basic_registry: RegistryServer
+) -> None:
+    alice = _user(two_eyes, "alice", "template-user")
+    bob = _user(two_eyes, "bob", "approver")
+    dave = _user(two_eyes, "dave", "approver")
+    from helmforge.services import access
+
+    access.add_binding(
+        state_of(two_eyes.app).sessions,
+        subject="user:dave",
+        role="template-user",
+        scope="*/*/*/*",
+        actor=SYSTEM,
+    )
+    request = _propose(two_eyes, basic_registry, alice)
+    number = request["change_request"]
+    first = two_eyes.client.post(f"/api/v1/change-requests/{number}/approve", json={}, headers=bob)
+    assert first.json()["approvals"] == ["bob"]
+    other_build = _build(two_eyes, dave, version="3.4.1")
+    edited = two_eyes.client.put(
+        f"/api/v1/change-requests/{number}",
+        json={"payload": {"build": other_build, "registry": "lab"}},
+        headers=dave,
+    )
+    assert edited.status_code == 200, edited.text
+    assert (edited.json()["approvals"], edited.json()["payload"]["build"]) == ([], other_build)
+    refused = two_eyes.client.post(
+        f"/api/v1/change-requests/{number}/approve", json={}, headers=dave
+    )
+    assert refused.status_code == 403
+    assert "dave edited change request" in refused.text
+    again = two_eyes.client.post(f"/api/v1/change-requests/{number}/approve", json={}, headers=bob)
+    assert (again.json()["approvals"], again.json()["state"]) == (["bob"], "pending")
+    assert _events(two_eyes, "chart.publish") == []
+
+
+def test_an_edit_cannot_move_a_change_request_to_another_instance(
+    two_eyes: Api, basic_registry: RegistryServer
+) -> None:
+    alice = _user(two_eyes, "alice", "template-user")
+    request = _propose(two_eyes, basic_registry, alice)
+    elsewhere = _build(two_eyes, alice, instance="b2")
+    moved = two_eyes.client.put(
+        f"/api/v1/change-requests/{request['change_request']}",
+        json={"payload": {"build": elsewhere, "registry": "lab"}},
+        headers=alice,
+    )
+    assert moved.status_code == 422
+    assert "is for ledger/acme/prod/a1; an edit cannot move it to ledger/acme/prod/b2" in moved.text

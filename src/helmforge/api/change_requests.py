@@ -54,6 +54,12 @@ class DecisionCreate(BaseModel):
     )
 
 
+class ChangeRequestEdit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    payload: dict[str, Any] = Field(description="the whole new proposal, as the kind takes it")
+
+
 class RejectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -97,6 +103,16 @@ def get_request(
 ) -> ChangeRequestPublic:
     """One change request with its diff."""
     return change_request_public(change_requests.get_request(sessions, request_id, actor=actor))
+
+
+@router.put("/change-requests/{request_id}")
+def edit_request(
+    request_id: RequestIdPath, body: ChangeRequestEdit, sessions: SessionsDep, actor: PrincipalDep
+) -> ChangeRequestPublic:
+    """Replace a pending request's proposal: its approvals are void and you can no longer
+    approve it."""
+    view = change_requests.edit(sessions, request_id, payload=body.payload, actor=actor)
+    return change_request_public(view)
 
 
 @router.post("/change-requests/{request_id}/approve")

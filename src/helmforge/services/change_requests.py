@@ -19,6 +19,7 @@ __all__ = [
     "Operation",
     "Proposal",
     "approve",
+    "edit",
     "get_request",
     "list_requests",
     "offered_decisions",
@@ -424,6 +425,49 @@ def _finish(
         row.updated_at = datetime.now(UTC)
         action = "change.apply" if state == changes.APPLIED else "change.fail"
         audit.record(session, actor, action, f"change:{row.id}", after={"result": result})
+        return _view(row)
+
+
+def edit(
+    sessions: sessionmaker[Session],
+    request_id: int,
+    *,
+    payload: Mapping[str, Any],
+    actor: Principal,
+) -> ChangeRequestView:
+    """Replace a pending request's proposal with ``payload``: the operation checks it (and the
+    editor's right to propose it) as for a new request, every approval so far is void, and the
+    editor joins those who may never approve it. An edit cannot move the request to another
+    target. Raises what the operation raises, ``InputError`` (another target),
+    ``ConflictError`` (not pending), ``NotFoundError``."""
+    visible = _may_see(sessions, actor)
+    with sessions() as session:
+        row = _row(session, request_id)
+        if not visible(row):
+            raise NotFoundError(_missing(request_id))
+        kind, target = row.kind, row.target
+    proposal = _operation(kind).propose(sessions, payload, actor=actor)
+    if _target_text(proposal.target) != target:
+        raise InputError(
+            f"change request {request_id} is for {target}; an edit cannot move it to "
+            f"{_target_text(proposal.target)} (propose that separately)"
+        )
+    with sessions.begin() as session:
+        row = _row(session, request_id)
+        edited = changes.edit(_record(row), actor.name, payload=dict(payload), diff=proposal.diff)
+        row.payload = dict(edited.payload)
+        row.diff = edited.diff
+        row.base = proposal.base
+        row.editors = list(edited.editors)
+        row.approvals = []
+        row.updated_at = datetime.now(UTC)
+        audit.record(
+            session,
+            actor,
+            "change.edit",
+            f"change:{row.id}",
+            after={"approvals_reset": True, "editors": row.editors},
+        )
         return _view(row)
 
 
