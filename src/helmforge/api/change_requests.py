@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = ["ChangeRequestPublic", "change_request_public", "router"]
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -67,23 +68,8 @@ class RejectCreate(BaseModel):
 
 
 def change_request_public(view: ChangeRequestView) -> ChangeRequestPublic:
-    """The API's shape of a change request."""
-    return ChangeRequestPublic(
-        change_request=view.id,
-        kind=view.kind,
-        target=view.target,
-        environment=view.environment,
-        payload=view.payload,
-        diff=view.diff,
-        requester=view.requester,
-        required=view.required,
-        approvals=list(view.approvals),
-        state=view.state,
-        rejected_by=view.rejected_by,
-        result=view.result,
-        created_at=view.created_at,
-        updated_at=view.updated_at,
-    )
+    """The API's shape of a change request (its id as ``change_request``)."""
+    return ChangeRequestPublic.model_validate({**asdict(view), "change_request": view.id})
 
 
 @router.get("/change-requests")

@@ -23,6 +23,7 @@ __all__ = [
     "get_request",
     "list_requests",
     "offered_decisions",
+    "payload_fields",
     "propose",
     "reject",
     "required_approvals",
@@ -124,6 +125,15 @@ class ChangeRequestView:
     result: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+
+
+def payload_fields(payload: Mapping[str, Any], *names: str, kind: str) -> tuple[str, ...]:
+    """The text fields ``names`` of a ``kind`` change's payload, in order; ``InputError`` naming
+    them when one is missing or not text (an operation module's reading of its payload)."""
+    values = tuple(payload.get(name) for name in names)
+    if not all(isinstance(value, str) for value in values):
+        raise InputError(f"a {kind} change names its {' and '.join(names)}")
+    return tuple(str(value) for value in values)
 
 
 def _operation(kind: str) -> Operation:

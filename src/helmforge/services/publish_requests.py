@@ -25,9 +25,7 @@ KIND = "chart.publish"
 
 
 def _fields(payload: Mapping[str, Any]) -> tuple[str, str]:
-    build, registry = payload.get("build"), payload.get("registry")
-    if not isinstance(build, str) or not isinstance(registry, str):
-        raise InputError("a chart.publish change names a build and a registry")
+    build, registry = change_requests.payload_fields(payload, "build", "registry", kind=KIND)
     return build, registry
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import Principal
-from helmforge.core.errors import ConflictError, InputError
+from helmforge.core.errors import ConflictError
 from helmforge.services import access, change_requests, template_store
 from helmforge.services.change_requests import ChangeRequestView, Proposal
 
@@ -27,9 +27,7 @@ KIND = "template.publish"
 
 
 def _fields(payload: Mapping[str, Any]) -> tuple[str, str]:
-    name, version = payload.get("template"), payload.get("version")
-    if not isinstance(name, str) or not isinstance(version, str):
-        raise InputError("a template.publish change names a template and a version")
+    name, version = change_requests.payload_fields(payload, "template", "version", kind=KIND)
     return name, version
 
 
