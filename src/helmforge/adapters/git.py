@@ -29,6 +29,7 @@ from __future__ import annotations
 
 __all__ = [
     "CommitAuthor",
+    "CommitChange",
     "FileVersion",
     "GitCredentials",
     "GitRemote",
@@ -45,7 +46,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,18 @@ class FileVersion:
     message: str
     before: bytes | None
     after: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class CommitChange:
+    """One commit that changed some of the files asked about: ``files`` maps each changed
+    path to its bytes before and after (None where it did not exist)."""
+
+    revision: str
+    author: CommitAuthor
+    at: datetime.datetime
+    message: str
+    files: Mapping[str, tuple[bytes | None, bytes | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,35 +356,78 @@ class GitRepository:
             return None
         return bytes(self._repo[entry.id].peel(pygit2.Blob).data)
 
+    def contains(self, revision: str) -> bool:
+        """Whether ``revision`` (a full commit id) is a commit in the cache."""
+        if len(revision) != 40 or any(c not in "0123456789abcdef" for c in revision):
+            return False
+        found = self._repo.get(revision)
+        return found is not None and found.type == ObjectType.COMMIT
+
+    def _entry_id(self, commit: pygit2.Commit, path: str) -> pygit2.Oid | None:
+        try:
+            return commit.tree[path].id
+        except KeyError:
+            return None
+
+    def changes(
+        self, paths: Sequence[str], *, limit: int = 50, max_commits: int = 10_000
+    ) -> list[CommitChange]:
+        """The commits on the head's first-parent line that changed any of ``paths`` (files),
+        newest first, each with those files before and after; at most ``limit`` of them,
+        looking at most ``max_commits`` deep (a bounded walk comparing tree entries only)."""
+        head = self.head()
+        found: list[CommitChange] = []
+        if head is None:
+            return found
+        walker = self._repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL)
+        walker.simplify_first_parent()
+        for seen, commit in enumerate(walker):
+            if len(found) >= limit or seen >= max_commits:
+                break
+            parent = (
+                self._repo[commit.parent_ids[0]].peel(pygit2.Commit) if commit.parent_ids else None
+            )
+            changed = [
+                path
+                for path in paths
+                if self._entry_id(commit, path)
+                != (None if parent is None else self._entry_id(parent, path))
+            ]
+            if not changed:
+                continue
+            found.append(
+                CommitChange(
+                    revision=str(commit.id),
+                    author=CommitAuthor(commit.author.name, commit.author.email),
+                    at=datetime.datetime.fromtimestamp(commit.author.time, datetime.UTC),
+                    message=commit.message,
+                    files={
+                        path: (
+                            None if parent is None else self.read_file(path, str(parent.id)),
+                            self.read_file(path, str(commit.id)),
+                        )
+                        for path in changed
+                    },
+                )
+            )
+        return found
+
     def history(
         self, path: str, *, limit: int = 50, max_commits: int = 10_000
     ) -> list[FileVersion]:
         """The commits on the head's first-parent line that changed ``path``, newest first, at
         most ``limit`` of them and looking at most ``max_commits`` deep (a bounded walk)."""
-        head = self.head()
-        versions: list[FileVersion] = []
-        if head is None:
-            return versions
-        walker = self._repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL)
-        walker.simplify_first_parent()
-        for seen, commit in enumerate(walker):
-            if len(versions) >= limit or seen >= max_commits:
-                break
-            after = self.read_file(path, str(commit.id))
-            before = self.read_file(path, str(commit.parent_ids[0])) if commit.parent_ids else None
-            if after == before:
-                continue
-            versions.append(
-                FileVersion(
-                    revision=str(commit.id),
-                    author=CommitAuthor(commit.author.name, commit.author.email),
-                    at=datetime.datetime.fromtimestamp(commit.author.time, datetime.UTC),
-                    message=commit.message,
-                    before=before,
-                    after=after,
-                )
+        return [
+            FileVersion(
+                revision=change.revision,
+                author=change.author,
+                at=change.at,
+                message=change.message,
+                before=change.files[path][0],
+                after=change.files[path][1],
             )
-        return versions
+            for change in self.changes([path], limit=limit, max_commits=max_commits)
+        ]
 
     # --- remote operations ---------------------------------------------------------------
 
@@ -394,14 +450,16 @@ class GitRepository:
         changes: ChangeBuilder,
         *,
         author: CommitAuthor,
-        message: str,
+        message: str | Callable[[], str],
         committer: CommitAuthor | None = None,
     ) -> PushResult:
         """Commit the files ``changes`` returns for the current head and push the branch.
 
         ``changes(read)`` gets a reader of the head's files (path → bytes or None) and returns
         ``{path: new bytes, or None to delete}``; it is called again on the new head after a
-        push lost a race, so it must re-apply the caller's edit, not replay old bytes. Raises
+        push lost a race, so it must re-apply the caller's edit, not replay old bytes.
+        ``message`` may be a function, called after ``changes`` on each head, for a message
+        that names what the edit changed there. Raises
         ``ConflictError`` after ``max_attempts`` lost races, ``ExternalServiceError`` when the
         remote refuses the push (a hook), fails or the deadline passes; nothing is left behind
         in the cache but unreferenced objects.
@@ -417,7 +475,7 @@ class GitRepository:
                 None,
                 signature,
                 (committer or author).signature(),
-                message,
+                message() if callable(message) else message,
                 tree,
                 [] if parent is None else [pygit2.Oid(hex=parent)],
             )

@@ -92,12 +92,21 @@ def get_request(
 
 
 @router.put("/change-requests/{request_id}")
-def edit_request(
-    request_id: RequestIdPath, body: ChangeRequestEdit, sessions: SessionsDep, actor: PrincipalDep
+async def edit_request(
+    request_id: RequestIdPath,
+    body: ChangeRequestEdit,
+    state: AppStateDep,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
 ) -> ChangeRequestPublic:
     """Replace a pending request's proposal: its approvals are void and you can no longer
     approve it."""
-    view = change_requests.edit(sessions, request_id, payload=body.payload, actor=actor)
+    context = state.change_context()
+    view = await anyio.to_thread.run_sync(
+        lambda: change_requests.edit(
+            sessions, request_id, payload=body.payload, actor=actor, context=context
+        )
+    )
     return change_request_public(view)
 
 
@@ -110,10 +119,7 @@ async def approve(
     actor: PrincipalDep,
 ) -> ChangeRequestPublic:
     """Approve; with enough approvals the change is applied and ``state`` is ``applied``."""
-    context = {
-        "registry_key": state.registry_secret_key,
-        "deadline": float(state.settings.registry_deadline),
-    }
+    context = state.change_context()
     view = await anyio.to_thread.run_sync(
         lambda: change_requests.approve(
             sessions,

@@ -1,8 +1,10 @@
 """The one place where helmforge errors become HTTP responses.
 
 Body: ``{"error": <class>, "message": <text>, "problems": [{message, line, path}],
-"current": <state>}`` (``problems`` for input errors with several problems, ``current`` for a
-stale edit). The status comes from ``helmforge.core.errors.HTTP_STATUS``, the one table the web
+"errors": [{path, message}], "current": <state>, "current_revision", "diff"}`` (``problems``
+and ``errors`` for input errors with several problems, ``current`` for a stale template edit,
+``current_revision`` and ``diff`` for an instance changed since the revision an edit was made
+on). The status comes from ``helmforge.core.errors.HTTP_STATUS``, the one table the web
 pages share. Bad input never answers 500.
 
 FastAPI's own validation errors (422) get the same body, plus FastAPI's ``detail`` list for
@@ -32,6 +34,7 @@ from helmforge.core.errors import (
     UnavailableError,
     http_status_for,
 )
+from helmforge.services.instance_values import StaleInstanceError
 from helmforge.services.template_store import StaleRevisionError
 
 _log = logging.getLogger("helmforge.api")
@@ -59,8 +62,18 @@ def error_body(error: HelmforgeError) -> dict[str, Any]:
             }
             for problem in error.problems
         ]
+        body["errors"] = [
+            {
+                "path": (problem.location.path if problem.location else None) or "$",
+                "message": problem.message,
+            }
+            for problem in error.problems
+        ]
     if isinstance(error, StaleRevisionError):
         body["current"] = error.current.as_json()
+    if isinstance(error, StaleInstanceError):
+        body["current_revision"] = error.current_revision
+        body["diff"] = error.diff
     return body
 
 

@@ -5,7 +5,7 @@ A registry's password goes in once (``POST /registries``) and never comes out: r
 only ``has_password``. The request body is read here rather than by FastAPI's validation,
 whose error answers would echo the submitted body, password included.
 
-Routes that talk to a registry run on threads of their own (``_outbound_limiter``, as many as
+Routes that talk to a registry run on threads of their own (``api.outbound``, as many as
 the request threads): a registry that hangs holds those until their deadline, while every
 other route keeps the request threads.
 """
@@ -14,22 +14,20 @@ from __future__ import annotations
 
 __all__ = ["router"]
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
 import anyio
 import anyio.to_thread
-from anyio.lowlevel import RunVar
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from helmforge.api.bodies import json_body_spec, read_secret_json_body
 from helmforge.api.change_requests import ChangeRequestPublic, change_request_public
 from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep
+from helmforge.api.outbound import run_outbound
 from helmforge.core.secrets import Secret
 from helmforge.services import publish_requests, registries, registry_settings
-from helmforge.services.app_state import AppState
 from helmforge.services.change_requests import ChangeRequestView
 
 router = APIRouter(tags=["registries"])
@@ -216,25 +214,6 @@ def delete_registry(name: NamePath, sessions: SessionsDep, actor: PrincipalDep) 
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-# One limiter per event loop, as anyio keeps its default one.
-_OUTBOUND: RunVar[anyio.CapacityLimiter] = RunVar("helmforge_outbound_limiter")
-
-
-def _outbound_limiter(threads: int) -> anyio.CapacityLimiter:
-    try:
-        return _OUTBOUND.get()
-    except LookupError:
-        limiter = anyio.CapacityLimiter(threads)
-        _OUTBOUND.set(limiter)
-        return limiter
-
-
-async def _outbound[T](state: AppState[Request], call: Callable[[], T]) -> T:
-    """``call()`` on a thread of the registry calls' own pool, not on the request threads."""
-    limiter = _outbound_limiter(state.settings.threads)
-    return await anyio.to_thread.run_sync(call, limiter=limiter)
-
-
 @router.post("/registries/{name}/test")
 async def check_registry_connection(
     name: NamePath,
@@ -247,7 +226,7 @@ async def check_registry_connection(
 ) -> ConnectionCheckPublic:
     """Log in to the registry with its stored credentials (``GET /v2/``, within the registry
     deadline): ``ok``, ``denied`` or ``unreachable`` with a message (``registry.manage``)."""
-    result = await _outbound(
+    result = await run_outbound(
         state,
         lambda: registry_settings.check_connection(
             sessions, name, key=key, actor=actor, deadline=deadline
@@ -268,7 +247,7 @@ async def list_chart_versions(
     deadline: RegistryDeadlineDep,
 ) -> ChartVersionsPublic:
     """The versions of a chart published in a registry (its tag list), SemVer order."""
-    result = await _outbound(
+    result = await run_outbound(
         state,
         lambda: registries.list_chart_versions(
             sessions, name, chart, key=key, actor=actor, deadline=deadline
@@ -300,7 +279,7 @@ async def publish_build(
     answer is 202 with the change request another person approves
     (``POST /api/v1/change-requests/{id}/approve``).
     """
-    outcome = await _outbound(
+    outcome = await run_outbound(
         state,
         lambda: publish_requests.publish_or_propose(
             sessions, build_id, registry=body.registry, key=key, actor=actor, deadline=deadline

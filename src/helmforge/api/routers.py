@@ -12,6 +12,8 @@ from helmforge.api import (
     audit_events,
     change_requests,
     charts,
+    gitops,
+    instances,
     passwords,
     probes,
     registries,
@@ -31,5 +33,7 @@ api_router.include_router(registries.router)
 api_router.include_router(passwords.router)
 api_router.include_router(access.router)
 api_router.include_router(change_requests.router)
+api_router.include_router(gitops.router)
+api_router.include_router(instances.router)
 
 probes_router = probes.router

@@ -7,7 +7,9 @@ CLI's server client, which reads it backwards), and to CLI exit codes in one pla
 
     HelmforgeError
      ├── InputError               bad input from the user: exit 1, HTTP 422
-     │    └── TooLargeError       input over a size/count budget: exit 1, HTTP 413
+     │    ├── TooLargeError       input over a size/count budget: exit 1, HTTP 413
+     │    └── PreconditionRequiredError  a change without the revision it was made on
+     │                            (If-Match): exit 1, HTTP 428
      ├── NotFoundError            a named thing does not exist: exit 1, HTTP 404
      ├── ConflictError            the state changed or a version is taken: exit 1, HTTP 409
      ├── AuthenticationError      who you are is unknown: exit 1, HTTP 401
@@ -31,6 +33,7 @@ __all__ = [
     "Location",
     "NotFoundError",
     "PermissionDeniedError",
+    "PreconditionRequiredError",
     "TooLargeError",
     "UnavailableError",
     "error_class_for_http_status",
@@ -95,6 +98,10 @@ class TooLargeError(InputError):
     """The input exceeds a size, depth, node or file-count budget."""
 
 
+class PreconditionRequiredError(InputError):
+    """A change that must name the revision it was made on (``If-Match``) did not."""
+
+
 class NotFoundError(HelmforgeError):
     """A named template, chart, user, registry or object does not exist (or is out of scope)."""
 
@@ -124,6 +131,7 @@ class UnavailableError(ExternalServiceError):
 HTTP_STATUS: Mapping[type[HelmforgeError], int] = MappingProxyType(
     {
         TooLargeError: 413,
+        PreconditionRequiredError: 428,
         UnavailableError: 503,
         InputError: 422,
         NotFoundError: 404,

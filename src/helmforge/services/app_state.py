@@ -14,12 +14,14 @@ __all__ = ["STATE_ATTRIBUTE", "AppState", "SessionResolver"]
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.core.access.principals import Principal
+from helmforge.services.gitops_repositories import GitWorkspace
 from helmforge.services.settings import Settings
 from helmforge.services.single_sign_on import SingleSignOn
 
@@ -49,3 +51,17 @@ class AppState[RequestT]:
     metrics: CollectorRegistry
     session_resolver: SessionResolver[RequestT] | None = None
     single_sign_on: SingleSignOn | None = None
+
+    @property
+    def git_workspace(self) -> GitWorkspace:
+        """What instance operations need beyond the database (key, Git caches, deadlines)."""
+        return GitWorkspace.from_settings(self.settings, self.registry_secret_key)
+
+    def change_context(self) -> dict[str, Any]:
+        """What proposing and applying a change request needs: the registry key and deadline
+        (chart publishes) and the Git workspace (instance changes)."""
+        return {
+            "registry_key": self.registry_secret_key,
+            "deadline": float(self.settings.registry_deadline),
+            "workspace": self.git_workspace,
+        }

@@ -53,9 +53,14 @@ from helmforge.services import access, audit
 _log = logging.getLogger(__name__)
 
 #: Operation kind -> the module whose ``OPERATION`` applies it (imported when first needed).
+#: ``module:NAME`` names another attribute than ``OPERATION`` (one module, several kinds).
 OPERATIONS: Mapping[str, str] = {
     "chart.publish": "helmforge.services.publish_requests",
     "template.publish": "helmforge.services.template_reviews",
+    "instance.create": "helmforge.services.instance_requests:CREATE",
+    "values.update": "helmforge.services.instance_requests:VALUES_UPDATE",
+    "instance.rollback": "helmforge.services.instance_requests:ROLLBACK",
+    "instance.upgrade": "helmforge.services.instance_requests:UPGRADE",
 }
 _STATES = (
     changes.PENDING,
@@ -86,9 +91,15 @@ class Operation(Protocol):
     reader_permission: str
 
     def propose(
-        self, sessions: sessionmaker[Session], payload: Mapping[str, Any], *, actor: Principal
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        actor: Principal,
+        context: Mapping[str, Any],
     ) -> Proposal:
-        """Check the payload and describe it (raises like the direct operation would)."""
+        """Check the payload and describe it (raises like the direct operation would);
+        ``context`` is what the server passes applying too (keys, the Git workspace)."""
         ...
 
     def base(self, sessions: sessionmaker[Session], payload: Mapping[str, Any]) -> str:
@@ -137,10 +148,11 @@ def payload_fields(payload: Mapping[str, Any], *names: str, kind: str) -> tuple[
 
 
 def _operation(kind: str) -> Operation:
-    module = OPERATIONS.get(kind)
-    if module is None:
+    named = OPERATIONS.get(kind)
+    if named is None:
         raise InputError(f"unknown change kind {kind!r}; known: {', '.join(sorted(OPERATIONS))}")
-    operation: Operation = importlib.import_module(module).OPERATION
+    module, _, attribute = named.partition(":")
+    operation: Operation = getattr(importlib.import_module(module), attribute or "OPERATION")
     return operation
 
 
@@ -196,14 +208,16 @@ def propose(
     kind: str,
     payload: Mapping[str, Any],
     actor: Principal,
+    context: Mapping[str, Any] | None = None,
 ) -> ChangeRequestView:
     """Record ``payload`` as a pending change request of ``kind`` by ``actor``.
 
     The operation checks the payload first, so a request that could never be applied is not
-    stored. Raises what the operation raises.
+    stored; ``context`` is what it may need for that (as for ``approve``). Raises what the
+    operation raises.
     """
     operation = _operation(kind)
-    proposal = operation.propose(sessions, payload, actor=actor)
+    proposal = operation.propose(sessions, payload, actor=actor, context=dict(context or {}))
     environment = proposal.target.context[2] if proposal.target.context else ""
     now = datetime.now(UTC)
     with sessions.begin() as session:
@@ -444,6 +458,7 @@ def edit(
     *,
     payload: Mapping[str, Any],
     actor: Principal,
+    context: Mapping[str, Any] | None = None,
 ) -> ChangeRequestView:
     """Replace a pending request's proposal with ``payload``: the operation checks it (and the
     editor's right to propose it) as for a new request, every approval so far is void, and the
@@ -456,7 +471,7 @@ def edit(
         if not visible(row):
             raise NotFoundError(_missing(request_id))
         kind, target = row.kind, row.target
-    proposal = _operation(kind).propose(sessions, payload, actor=actor)
+    proposal = _operation(kind).propose(sessions, payload, actor=actor, context=dict(context or {}))
     if _target_text(proposal.target) != target:
         raise InputError(
             f"change request {request_id} is for {target}; an edit cannot move it to "

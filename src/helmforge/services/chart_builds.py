@@ -150,7 +150,12 @@ def _target_of_context(context: Any) -> Target:
 
 
 def _render(
-    template: Template, context: Any, values: Any, *, chart_version: str | None
+    template: Template,
+    context: Any,
+    values: Any,
+    *,
+    chart_version: str | None,
+    defer_required: bool = False,
 ) -> tuple[str, str, str, dict[str, bytes]]:
     raw_context, overrides = _inputs(context, values)
     parsed_context = parse_context(raw_context)
@@ -161,6 +166,7 @@ def _render(
         overrides=overrides,
         chart_version=chart_version,
         generator_version=__version__,
+        defer_required=defer_required,
     )
     return chart.name, chart.version, chart.app_version, dict(chart.files)
 
@@ -183,9 +189,11 @@ def build_chart(
     values: Any = None,
     chart_version: str | None = None,
     actor: Principal,
+    defer_required: bool = False,
 ) -> ChartBuildView:
     """Build and record a chart from the published version ``template`` (``NAME[@VERSION]``,
-    the newest published one without a version).
+    the newest published one without a version). ``defer_required``: required values
+    without a default may stay unset (an instance's chart: its values file in Git gives them).
 
     Raises ``InputError`` (bad context, values failing the schema, a missing required value),
     ``NotFoundError`` (no such template), ``ConflictError`` (version not published),
@@ -198,7 +206,7 @@ def build_chart(
         access.require_on(connection, sessions, actor, "chart.build", target)
         version_view, parsed = find_published(connection, template)
         name, version, app_version, files = _render(
-            parsed, context, values, chart_version=chart_version
+            parsed, context, values, chart_version=chart_version, defer_required=defer_required
         )
         archive = pack_chart(name, files)
         view = ChartBuildView(

@@ -36,7 +36,12 @@ class _ChartPublish:
     reader_permission = "chart.read"
 
     def propose(
-        self, sessions: sessionmaker[Session], payload: Mapping[str, Any], *, actor: Principal
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        actor: Principal,
+        context: Mapping[str, Any],
     ) -> Proposal:
         build_id, registry = _fields(payload)
         build = chart_builds.get_build(sessions, build_id, actor=actor)

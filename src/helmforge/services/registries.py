@@ -20,6 +20,7 @@ __all__ = [
     "PublishOutcome",
     "PushView",
     "RegistryView",
+    "chart_location",
     "create_registry",
     "delete_registry",
     "list_chart_versions",
@@ -61,7 +62,7 @@ from helmforge.core.errors import (
     PermissionDeniedError,
 )
 from helmforge.core.oci.artifacts import read_chart_metadata
-from helmforge.core.oci.references import Registry, repository_for
+from helmforge.core.oci.references import Registry, parse_reference, repository_for
 from helmforge.core.secrets import Secret
 from helmforge.services import access, audit, chart_builds, template_store
 from helmforge.services.publishing import (
@@ -634,6 +635,14 @@ def push_fingerprint(sessions: sessionmaker[Session], *, registry: str, chart: s
             )
         ).one()
     return f"pushes={count} newest={newest or 0}"
+
+
+def chart_location(sessions: sessionmaker[Session], name: str) -> str:
+    """Where charts published to registry ``name`` live as Argo CD names a Helm OCI source:
+    ``host[:port][/path]`` without the scheme. ``NotFoundError`` when not configured."""
+    with sessions() as session:
+        reference = parse_reference(registry_row(session, name).url, source="registry.url")
+    return f"{reference.authority}/{reference.path}" if reference.path else reference.authority
 
 
 def check_registry(sessions: sessionmaker[Session], name: str) -> None:

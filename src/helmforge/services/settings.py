@@ -15,6 +15,7 @@ __all__ = [
 ]
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,12 @@ from helmforge.core.errors import InputError
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_ENVIRONMENTS = ("dev", "sit", "uat", "prod")
+DEFAULT_GIT_EMAIL_DOMAIN = "users.helmforge.invalid"
 _LOG_FORMATS = ("text", "json")
+# A DNS name: labels of letters, digits and '-', joined by single dots.
+_EMAIL_DOMAIN = re.compile(
+    r"(?!.*\.\.)(?!.*-\.)(?!.*\.-)[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?\Z"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,11 @@ class Settings:
     (Python runs one thread at a time, so more threads only make the slowest answers slower).
     ``registry_deadline``: HELMFORGE_REGISTRY_DEADLINE (default 30), the seconds one request
     to a registry may take in all, retries included, before it fails naming the registry.
+    ``git_deadline``: HELMFORGE_GIT_DEADLINE (default 30), the seconds one fetch or push of a
+    GitOps repository may take in all before it fails naming the repository.
+    ``git_email_domain``: HELMFORGE_GIT_EMAIL_DOMAIN (default ``users.helmforge.invalid``):
+    commits are authored by the acting user as ``NAME <NAME@DOMAIN>`` (a user name that is an
+    e-mail address, as single sign-on names often are, is used as it is).
     ``development_environments``: HELMFORGE_DEVELOPMENT_ENVIRONMENTS (default ``dev``), the
     environments the developer role may act in, comma separated.
     ``approvals``: HELMFORGE_APPROVALS (default ``prod=1``), how many people other than the
@@ -92,6 +103,8 @@ class Settings:
     seed_examples: bool = True
     threads: int = 4
     registry_deadline: float = 30.0
+    git_deadline: float = 30.0
+    git_email_domain: str = DEFAULT_GIT_EMAIL_DOMAIN
     development_environments: frozenset[str] = frozenset({"dev"})
     approvals: ApprovalRules = field(default_factory=ApprovalRules)
     template_review: bool = False
@@ -215,6 +228,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         seed_examples=seed in ("true", "1", "yes"),
         threads=_positive_int(environ, "HELMFORGE_THREADS", 4),
         registry_deadline=float(_positive_int(environ, "HELMFORGE_REGISTRY_DEADLINE", 30)),
+        git_deadline=float(_positive_int(environ, "HELMFORGE_GIT_DEADLINE", 30)),
+        git_email_domain=_email_domain(environ),
         secret_key=environ.get("HELMFORGE_SECRET_KEY") or None,
         development_environments=_environments(environ, "HELMFORGE_DEVELOPMENT_ENVIRONMENTS"),
         approvals=parse_approval_rules(environ.get("HELMFORGE_APPROVALS", "prod=1")),
@@ -223,6 +238,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         oidc=_oidc(environ),
         environments=_configured_environments(environ),
     )
+
+
+def _email_domain(environ: Mapping[str, str]) -> str:
+    raw = (environ.get("HELMFORGE_GIT_EMAIL_DOMAIN") or DEFAULT_GIT_EMAIL_DOMAIN).strip()
+    if not _EMAIL_DOMAIN.match(raw):
+        raise InputError(
+            f"HELMFORGE_GIT_EMAIL_DOMAIN={raw[:200]!r} is not a domain name "
+            "(letters, digits, '-' and '.', such as users.example.com)"
+        )
+    return raw
 
 
 def _networks(raw: str) -> tuple[str, ...]:

@@ -38,7 +38,12 @@ class _TemplatePublish:
     reader_permission = "template.read"
 
     def propose(
-        self, sessions: sessionmaker[Session], payload: Mapping[str, Any], *, actor: Principal
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        actor: Principal,
+        context: Mapping[str, Any],
     ) -> Proposal:
         name, version = _fields(payload)
         access.require(sessions, actor, "template.publish", Target(template=name))

@@ -229,10 +229,7 @@ async def approve_change(
             back_url=back,
         )
     state = app_state(request)
-    context = {
-        "registry_key": state.registry_secret_key,
-        "deadline": float(state.settings.registry_deadline),
-    }
+    context = state.change_context()
     comment = form_text(form, "comment")
     try:
         await anyio.to_thread.run_sync(

@@ -52,13 +52,16 @@ def _key_hash(key: str) -> int:
 
 
 @contextlib.contextmanager
-def publish_lock(engine: Engine, key: str, *, wait: float) -> Iterator[None]:
+def publish_lock(
+    engine: Engine, key: str, *, wait: float, activity: str = "publish"
+) -> Iterator[None]:
     """Hold the lock named ``key`` for the ``with`` block, waiting at most ``wait`` seconds.
 
-    Raises ``LockTimeoutError`` when another holder keeps it longer.
+    Raises ``LockTimeoutError`` when another holder keeps it longer (its message calls the
+    holder's work ``activity``: a publish, or a Git write of a repository).
     """
     if engine.dialect.name == "postgresql":
-        with _advisory_lock(engine, key, wait=wait):
+        with _advisory_lock(engine, key, wait=wait, activity=activity):
             yield
         return
     database = engine.url.database
@@ -66,24 +69,24 @@ def publish_lock(engine: Engine, key: str, *, wait: float) -> Iterator[None]:
         # One process owns an in-memory database: a lock per process suffices.
         lock = _memory_locks[_key_hash(key) % _LOCK_FILES]
         if not lock.acquire(timeout=wait):
-            raise _timeout(key, wait)
+            raise _timeout(key, wait, activity)
         try:
             yield
         finally:
             lock.release()
         return
-    with _file_lock(Path(database), key, wait=wait):
+    with _file_lock(Path(database), key, wait=wait, activity=activity):
         yield
 
 
-def _timeout(key: str, wait: float) -> LockTimeoutError:
+def _timeout(key: str, wait: float, activity: str) -> LockTimeoutError:
     return LockTimeoutError(
-        f"another publish of {key} has been under way for over {wait:g} s; try again later"
+        f"another {activity} of {key} has been under way for over {wait:g} s; try again later"
     )
 
 
 @contextlib.contextmanager
-def _advisory_lock(engine: Engine, key: str, *, wait: float) -> Iterator[None]:
+def _advisory_lock(engine: Engine, key: str, *, wait: float, activity: str) -> Iterator[None]:
     with engine.connect() as connection, connection.begin():
         # lock_timeout bounds the wait for advisory locks too; SET LOCAL ends with the
         # transaction, so the pooled connection goes back as it came.
@@ -98,13 +101,13 @@ def _advisory_lock(engine: Engine, key: str, *, wait: float) -> Iterator[None]:
             )
         except OperationalError as error:
             if getattr(error.orig, "sqlstate", None) == "55P03":  # lock_not_available
-                raise _timeout(key, wait) from None
+                raise _timeout(key, wait, activity) from None
             raise
         yield
 
 
 @contextlib.contextmanager
-def _file_lock(database: Path, key: str, *, wait: float) -> Iterator[None]:
+def _file_lock(database: Path, key: str, *, wait: float, activity: str) -> Iterator[None]:
     # Named apart from the database's own files (NAME.db, NAME.db-wal, NAME.db-shm), which a
     # backup copies; locks are nothing to copy.
     folder = database.parent / f"{database.stem}.publish-locks"
@@ -121,7 +124,7 @@ def _file_lock(database: Path, key: str, *, wait: float) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= give_up:
-                    raise _timeout(key, wait) from None
+                    raise _timeout(key, wait, activity) from None
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)
         yield

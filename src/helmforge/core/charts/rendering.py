@@ -90,19 +90,45 @@ def chart_version_for(context: Context, chart_version: str | None) -> str:
     return context.version
 
 
-def _validator(template: Template, schemas: SchemaSet) -> Validator:
-    key = ("values_validator", schemas)
+def _validator(
+    template: Template, schemas: SchemaSet, deferred: frozenset[str] = frozenset()
+) -> Validator:
+    key = ("values_validator", schemas, deferred)
     validator = template.cache.get(key)
     if not isinstance(validator, Validator):
-        validator = Validator(values_schema(template, schemas=schemas))
+        schema = values_schema(template, schemas=schemas)
+        if deferred:
+            schema = _without_required(schema, [template.parameters[d].path for d in deferred])
+        validator = Validator(schema)
         template.cache[key] = validator
     return validator
 
 
-def check_values(template: Template, values: Mapping[str, Any], *, schemas: SchemaSet) -> None:
+def _without_required(schema: Mapping[str, Any], paths: list[tuple[str, ...]]) -> dict[str, Any]:
+    """A copy of the values schema in which the parameters at ``paths`` are not required (the
+    objects holding them stay required: their parents always exist in the values)."""
+    copied: dict[str, Any] = json.loads(json.dumps(schema))
+    for path in paths:
+        node = copied
+        for key in path[:-1]:
+            node = node["properties"][key]
+        if path[-1] in node.get("required", ()):
+            node["required"] = [name for name in node["required"] if name != path[-1]]
+    return copied
+
+
+def check_values(
+    template: Template,
+    values: Mapping[str, Any],
+    *,
+    schemas: SchemaSet,
+    deferred: frozenset[str] = frozenset(),
+) -> None:
     """Raise ``InputError`` listing every way ``values`` breaks the derived values schema.
 
-    Each problem names the value path, what is wrong and what would be valid.
+    Each problem names the value path, what is wrong and what would be valid. Required
+    parameters named in ``deferred`` (dotted) may be missing: whoever installs the chart
+    gives them (an instance's values file).
     """
     try:  # fast path: the C encoder finds no surrogate
         json.dumps(values, ensure_ascii=False).encode()
@@ -114,7 +140,7 @@ def check_values(template: Template, values: Mapping[str, Any], *, schemas: Sche
             f"{', '.join(broken)}: text with lone UTF-16 surrogates is not valid Unicode",
             location=Location(path=broken[0]),
         )
-    violations = _validator(template, schemas).errors(values)
+    violations = _validator(template, schemas, deferred).errors(values)
     if not violations:
         return
     problems = tuple(
@@ -185,19 +211,25 @@ def render_chart(
     overrides: Mapping[str, Any] | None = None,
     chart_version: str | None = None,
     generator_version: str,
+    defer_required: bool = False,
 ) -> RenderedChart:
     """Render the chart for ``context``.
 
     ``overrides`` is the nested values tree from ``-f``/``--set`` (merged last). Raises
     ``InputError`` when the chart version is missing or not SemVer, a required value has no
-    value, or the values break values.schema.json (each problem named by its value path).
+    value (unless ``defer_required``: the chart of an instance, whose values file gives them
+    and is checked with them), or the values break values.schema.json (each problem named by
+    its value path).
     """
     # Context values are written into templates unescaped (see _MARKS): a Context built
     # without parse_context must still hold only DNS labels and a plain version.
     parse_context({key: getattr(context, key) for key in CONTEXT_KEYS})
     version = chart_version_for(context, chart_version)
-    values, _ = effective_values(template, context, overrides=overrides or {})
-    check_values(template, values, schemas=schemas)
+    values, provenance = effective_values(
+        template, context, overrides=overrides or {}, defer_required=defer_required
+    )
+    deferred = frozenset(dotted for dotted in template.parameters if dotted not in provenance)
+    check_values(template, values, schemas=schemas, deferred=deferred)
     name = context.chart_name
     ctx = context.as_dict()
     resources = [r for r in template.resources if matches(r.when, ctx)]

@@ -132,14 +132,20 @@ def _copy(node: Any) -> Any:
 
 
 def effective_values(
-    template: Template, context: Context, *, overrides: Mapping[str, Any] | None = None
+    template: Template,
+    context: Context,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    defer_required: bool = False,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The values of every parameter for ``context``, and where each came from.
 
     Returns ``(values, provenance)``: ``values`` is the nested values tree (declaration order),
     ``provenance`` maps dotted parameter paths to ``"default"``, ``"layer N"`` or
     ``"override"``. A required parameter that ends up without a value raises ``InputError``
-    naming it; nothing here checks types (``charts.check_values`` does).
+    naming it, unless ``defer_required`` (an instance's chart: its values file gives them;
+    such parameters are then absent from ``provenance``); nothing here checks types
+    (``charts.check_values`` does).
     """
     ctx = context.as_dict()
     values: dict[str, Any] = {}
@@ -161,7 +167,7 @@ def effective_values(
     missing = [
         dotted for dotted, parameter in template.parameters.items() if dotted not in provenance
     ]
-    if missing:
+    if missing and not defer_required:
         raise InputError(
             f"required value(s) {', '.join(missing)} have no default and no layer sets them "
             f"for {context.chart_name}; give them with --set or -f "

@@ -1,0 +1,451 @@
+"""``/api/v1/instances`` (DESIGN §6): deployed instances, their values in Git, history,
+rollback and upgrade.
+
+``GET`` of one instance answers its revision (the commit that last changed its folder) as the
+``ETag``; ``PUT .../values`` needs it back as ``If-Match`` (428 without, 409 with
+``current_revision`` and ``diff`` when the instance changed since, 422 with ``errors`` and
+nothing committed when the values break the chart's schema). In an environment that needs
+approval a change answers 202 with the change request. Routes that reach Git or a registry
+run on the outbound threads (``api.outbound``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["router"]
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from helmforge.api.change_requests import ChangeRequestPublic, change_request_public
+from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep
+from helmforge.api.outbound import run_outbound
+from helmforge.services import instances
+from helmforge.services.change_requests import ChangeRequestView
+from helmforge.services.instances import InstanceDetail, InstanceView, ValuesChange
+
+router = APIRouter(prefix="/instances", tags=["instances"])
+
+Segment = Annotated[str, Path(min_length=1, max_length=63)]
+_ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {"model": ChangeRequestPublic, "description": "approval needed first"}
+}
+
+
+class InstanceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product: str = Field(min_length=1, max_length=63)
+    customer: str = Field(min_length=1, max_length=63)
+    environment: str = Field(min_length=1, max_length=63)
+    instance: str = Field(min_length=1, max_length=63)
+    template: str = Field(min_length=1, max_length=200, description="NAME@VERSION (or NAME)")
+    version: str = Field(min_length=1, max_length=128, description="the app version")
+    registry: str = Field(min_length=1, max_length=63)
+    repository: str = Field(min_length=1, max_length=63)
+    argocd: str | None = Field(default=None, min_length=1, max_length=63)
+    values: dict[str, Any] = Field(default_factory=dict, description="overrides only")
+    message: str | None = Field(default=None, max_length=4000, description="commit message")
+
+
+class InstancePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    product: str
+    customer: str
+    environment: str
+    instance: str
+    template: str
+    app_version: str
+    registry: str
+    repository: str
+    argocd: str | None
+    chart: str
+    chart_version: str
+    revision: str | None
+    namespace: str
+    app_name: str
+    values_path: str
+    application_path: str
+    latest_template_version: str | None
+    outdated: bool
+    created_by: str
+    created_at: datetime
+    updated_by: str
+    updated_at: datetime
+
+
+class InstanceListPublic(BaseModel):
+    items: list[InstancePublic]
+
+
+class InstanceDetailPublic(InstancePublic):
+    """An instance with its values as Git has them; ``revision`` is also the ``ETag``."""
+
+    values: dict[str, Any] | None
+    values_yaml: str | None
+    effective_values: dict[str, Any] | None
+    provenance: dict[str, str] | None
+    fetched: bool
+    fetch_error: str | None
+
+
+class ValuesUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    values: dict[str, Any] = Field(description="the whole overrides (what values.yaml holds)")
+    message: str | None = Field(default=None, max_length=4000, description="commit message")
+
+
+class ValuesPreviewCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    values: dict[str, Any]
+
+
+class ValueProblemPublic(BaseModel):
+    path: str
+    message: str
+
+
+class ValuesPreviewPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    revision: str | None
+    values_diff: str
+    changes: list[dict[str, Any]]
+    effective_diff: str
+    effective_changes: list[dict[str, Any]]
+    manifests_diff: str
+    errors: list[ValueProblemPublic]
+
+
+class ChangePublic(BaseModel):
+    """A committed change: the instance's new ``revision`` (``committed`` False when nothing
+    changed), the diff and the commit message."""
+
+    revision: str
+    previous_revision: str | None
+    committed: bool
+    diff: str
+    message: str
+    instance: InstancePublic
+
+
+class HistoryEntryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    revision: str
+    author: str
+    email: str
+    at: datetime
+    message: str
+    diff: str
+
+
+class HistoryPublic(BaseModel):
+    items: list[HistoryEntryPublic]
+
+
+class RollbackCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    revision: str = Field(min_length=1, max_length=64)
+    message: str | None = Field(default=None, max_length=4000)
+
+
+class UpgradeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: str | None = Field(default=None, min_length=1, max_length=200)
+    version: str | None = Field(default=None, min_length=1, max_length=128)
+    message: str | None = Field(default=None, max_length=4000)
+
+
+def _public(view: InstanceView) -> InstancePublic:
+    return InstancePublic.model_validate({**_fields(view)})
+
+
+def _fields(view: InstanceView) -> dict[str, Any]:
+    return {name: getattr(view, name) for name in InstancePublic.model_fields}
+
+
+def _detail(detail: InstanceDetail) -> InstanceDetailPublic:
+    return InstanceDetailPublic.model_validate(
+        {
+            **_fields(detail.view),
+            "revision": detail.revision,
+            "values": detail.values,
+            "values_yaml": detail.values_yaml,
+            "effective_values": detail.effective_values,
+            "provenance": detail.provenance,
+            "fetched": detail.fetched,
+            "fetch_error": detail.fetch_error,
+        }
+    )
+
+
+def _change(change: ValuesChange, response: Response) -> ChangePublic:
+    response.headers["ETag"] = f'"{change.revision}"'
+    return ChangePublic(
+        revision=change.revision,
+        previous_revision=change.previous_revision,
+        committed=change.committed,
+        diff=change.diff,
+        message=change.message,
+        instance=_public(change.instance),
+    )
+
+
+def _revision(header: str | None) -> str | None:
+    """``If-Match: "<revision>"`` (a weak ``W/`` or bare value too) as the revision."""
+    if header is None:
+        return None
+    value = header.strip()
+    value = value.removeprefix("W/")
+    return value.strip('"').strip() or None
+
+
+async def instance_path(
+    product: Segment, customer: Segment, environment: Segment, instance: Segment
+) -> str:
+    """The instance id ``p/c/e/i`` of the route's path (the service checks its segments)."""
+    return f"{product}/{customer}/{environment}/{instance}"
+
+
+InstancePath = Annotated[str, Depends(instance_path)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=_ACCEPTED)
+async def create_instance(
+    body: InstanceCreate,
+    response: Response,
+    state: AppStateDep,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+) -> InstanceDetailPublic | ChangeRequestPublic:
+    """Create an instance: build and publish its chart, write values.yaml (overrides only)
+    and application.yaml in one commit, push. In an environment that needs approval: 202
+    with the change request whose approval does all of it."""
+    request = instances.NewInstance(**body.model_dump())
+    workspace = state.git_workspace
+
+    def create() -> InstanceDetail | ChangeRequestView:
+        outcome = instances.create_or_propose(sessions, request, actor=actor, workspace=workspace)
+        if isinstance(outcome, ChangeRequestView):
+            return outcome
+        return instances.get_instance(
+            sessions, outcome.instance.id, actor=actor, workspace=workspace, refresh=False
+        )
+
+    outcome = await run_outbound(state, create)
+    if isinstance(outcome, ChangeRequestView):
+        response.status_code = status.HTTP_202_ACCEPTED
+        return change_request_public(outcome)
+    if outcome.revision:
+        response.headers["ETag"] = f'"{outcome.revision}"'
+    return _detail(outcome)
+
+
+@router.get("")
+def list_instances(
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+    *,
+    product: Annotated[str | None, Query(max_length=63)] = None,
+    customer: Annotated[str | None, Query(max_length=63)] = None,
+    environment: Annotated[str | None, Query(max_length=63)] = None,
+    template: Annotated[str | None, Query(max_length=63)] = None,
+    outdated: bool | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="part of id or name")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> InstanceListPublic:
+    """The instances you may read, by id (from the database; no Git call)."""
+    views = instances.list_instances(
+        sessions,
+        actor=actor,
+        product=product,
+        customer=customer,
+        environment=environment,
+        template=template,
+        outdated=outdated,
+        search=q,
+        limit=limit,
+        offset=offset,
+    )
+    return InstanceListPublic(items=[_public(view) for view in views])
+
+
+@router.get("/{product}/{customer}/{environment}/{instance}")
+async def get_instance(
+    instance_id: InstancePath,
+    *,
+    response: Response,
+    state: AppStateDep,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+) -> InstanceDetailPublic:
+    """One instance with its values as Git has them now; ``ETag`` is its revision."""
+    workspace = state.git_workspace
+    detail = await run_outbound(
+        state,
+        lambda: instances.get_instance(
+            sessions,
+            instance_id,
+            actor=actor,
+            workspace=workspace,
+        ),
+    )
+    if detail.revision:
+        response.headers["ETag"] = f'"{detail.revision}"'
+    return _detail(detail)
+
+
+@router.put("/{product}/{customer}/{environment}/{instance}/values", responses=_ACCEPTED)
+async def update_values(
+    instance_id: InstancePath,
+    *,
+    body: ValuesUpdate,
+    response: Response,
+    state: AppStateDep,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+    if_match: Annotated[str | None, Header(alias="If-Match", max_length=128)] = None,
+) -> ChangePublic | ChangeRequestPublic:
+    """Replace the instance's overrides, as one commit on the revision named by
+    ``If-Match``."""
+    workspace = state.git_workspace
+    outcome = await run_outbound(
+        state,
+        lambda: instances.update_values_or_propose(
+            sessions,
+            instance_id,
+            body.values,
+            if_match=_revision(if_match),
+            actor=actor,
+            workspace=workspace,
+            message=body.message,
+        ),
+    )
+    if isinstance(outcome, ChangeRequestView):
+        response.status_code = status.HTTP_202_ACCEPTED
+        return change_request_public(outcome)
+    return _change(outcome, response)
+
+
+@router.post("/{product}/{customer}/{environment}/{instance}/values/preview")
+async def preview_values(
+    instance_id: InstancePath,
+    *,
+    body: ValuesPreviewCreate,
+    state: AppStateDep,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+) -> ValuesPreviewPublic:
+    """What saving these values would change (overrides, effective values, objects) and
+    the schema problems a save would be refused for; nothing is committed or recorded."""
+    workspace = state.git_workspace
+    preview = await run_outbound(
+        state,
+        lambda: instances.preview_values(
+            sessions,
+            instance_id,
+            body.values,
+            actor=actor,
+            workspace=workspace,
+        ),
+    )
+    return ValuesPreviewPublic.model_validate(
+        {
+            **{name: getattr(preview, name) for name in ValuesPreviewPublic.model_fields},
+            "errors": [{"path": e.path, "message": e.message} for e in preview.errors],
+        }
+    )
+
+
+@router.get("/{product}/{customer}/{environment}/{instance}/history")
+async def history(
+    instance_id: InstancePath,
+    *,
+    state: AppStateDep,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> HistoryPublic:
+    """The commits that changed the instance, newest first: who, when, message, diff."""
+    workspace = state.git_workspace
+    entries = await run_outbound(
+        state,
+        lambda: instances.history(
+            sessions,
+            instance_id,
+            actor=actor,
+            workspace=workspace,
+            limit=limit,
+        ),
+    )
+    return HistoryPublic(items=[HistoryEntryPublic.model_validate(e) for e in entries])
+
+
+@router.post("/{product}/{customer}/{environment}/{instance}/rollback", responses=_ACCEPTED)
+async def rollback(
+    instance_id: InstancePath,
+    *,
+    body: RollbackCreate,
+    response: Response,
+    state: AppStateDep,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+) -> ChangePublic | ChangeRequestPublic:
+    """A new commit restoring values.yaml as it was at ``revision``."""
+    workspace = state.git_workspace
+    outcome = await run_outbound(
+        state,
+        lambda: instances.rollback_or_propose(
+            sessions,
+            instance_id,
+            body.revision,
+            actor=actor,
+            workspace=workspace,
+            message=body.message,
+        ),
+    )
+    if isinstance(outcome, ChangeRequestView):
+        response.status_code = status.HTTP_202_ACCEPTED
+        return change_request_public(outcome)
+    return _change(outcome, response)
+
+
+@router.post("/{product}/{customer}/{environment}/{instance}/upgrade", responses=_ACCEPTED)
+async def upgrade(
+    instance_id: InstancePath,
+    *,
+    body: UpgradeCreate,
+    response: Response,
+    state: AppStateDep,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+) -> ChangePublic | ChangeRequestPublic:
+    """Build and publish the chart of another template and/or app version, and bump
+    application.yaml's chart version, in one commit."""
+    workspace = state.git_workspace
+    outcome = await run_outbound(
+        state,
+        lambda: instances.upgrade_or_propose(
+            sessions,
+            instance_id,
+            actor=actor,
+            workspace=workspace,
+            template=body.template,
+            version=body.version,
+            message=body.message,
+        ),
+    )
+    if isinstance(outcome, ChangeRequestView):
+        response.status_code = status.HTTP_202_ACCEPTED
+        return change_request_public(outcome)
+    return _change(outcome, response)

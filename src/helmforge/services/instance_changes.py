@@ -1,0 +1,409 @@
+"""Changing a deployed instance: values updates, previews, history, rollback and upgrade.
+
+Every change is one commit authored by the caller on the repository's branch, made while
+holding the repository's one-writer lock and pushed without force (``GitRepository``). The
+structured edit is what is committed, not bytes: on a push that lost a race the adapter hands
+the new head to the edit again, which re-applies it there (comments and key order kept) — or
+refuses with 409 when the other writer changed the same values, so nothing is lost silently.
+
+``update_values`` takes the revision the editor saw (``If-Match``): when the instance's files
+differ from that revision's, the answer is ``StaleInstanceError`` with the diff from what they
+saw to what is there now. Every result is checked against the chart's values schema before it
+is committed (``InvalidValuesError``, nothing committed).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ValuesChange",
+    "instance_files",
+    "open_for",
+    "read_state",
+    "record_outcome",
+    "require_present",
+    "rollback",
+    "update_values",
+]
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.git import GitRepository
+from helmforge.core.access.principals import SYSTEM, Principal
+from helmforge.core.errors import (
+    ConflictError,
+    Location,
+    NotFoundError,
+    PreconditionRequiredError,
+)
+from helmforge.core.instances.layout import InstanceId
+from helmforge.core.instances.values_diff import (
+    changes_as_json,
+    override_changes,
+    unified_diff,
+)
+from helmforge.core.instances.values_edits import (
+    ValuesEdit,
+    apply_edits,
+    edits_between,
+)
+from helmforge.core.templates.models import Template
+from helmforge.services import gitops_repositories, instance_records
+from helmforge.services.gitops_repositories import GitWorkspace, OpenRepository, writing
+from helmforge.services.instance_git import (
+    commit_text,
+    load_instance,
+    lock_wait,
+    outside_errors,
+    parse_instance_id,
+    require_direct,
+)
+from helmforge.services.instance_records import InstanceView
+from helmforge.services.instance_values import (
+    StaleInstanceError,
+    changed_paths,
+    files_diff,
+    last_revision,
+    overlapping,
+    overrides_of,
+    plain_overrides,
+    published_template,
+    require_valid,
+    summary_of,
+)
+
+type Reader = Callable[[str], bytes | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ValuesChange:
+    """What a change committed: ``revision`` is the instance's revision after it (the new
+    commit, or the unchanged one when ``committed`` is False because nothing changed);
+    ``diff`` the unified diff of its files; ``message`` the commit message."""
+
+    instance: InstanceView
+    revision: str
+    previous_revision: str | None
+    committed: bool
+    diff: str
+    message: str
+
+
+def instance_files(view: InstanceView) -> list[str]:
+    return [view.values_path, view.application_path]
+
+
+def open_for(
+    sessions: sessionmaker[Session], view: InstanceView, workspace: GitWorkspace
+) -> OpenRepository:
+    return gitops_repositories.open_repository(sessions, view.repository, workspace=workspace)
+
+
+def read_state(read: Reader, view: InstanceView) -> dict[str, bytes | None]:
+    return {path: read(path) for path in instance_files(view)}
+
+
+def require_present(state: Mapping[str, bytes | None], view: InstanceView) -> None:
+    if state[view.application_path] is None:
+        raise ConflictError(
+            f"{view.application_path} is no longer in repository {view.repository!r}: the "
+            f"instance {view.id} was removed from Git outside helmforge",
+            location=Location(path="instance"),
+        )
+
+
+class _ValuesEdit:
+    """The structured edit of one update, re-applied on whatever head the adapter hands in."""
+
+    def __init__(
+        self,
+        git: GitRepository,
+        view: InstanceView,
+        *,
+        seen_revision: str | None,
+        wanted: dict[str, Any] | None = None,
+        restore: bytes | None = None,
+        template: Template,
+    ) -> None:
+        self.git, self.view, self.seen_revision = git, view, seen_revision
+        self.wanted, self.restore, self.template = wanted, restore, template
+        self.base: dict[str, bytes | None] | None = None
+        self.edits: tuple[ValuesEdit, ...] = ()
+        self.before_text = ""
+        self.after_text = ""
+
+    def _stale(
+        self, message: str, seen: Mapping[str, bytes | None], now: Mapping[str, bytes | None]
+    ) -> StaleInstanceError:
+        return StaleInstanceError(
+            message,
+            current_revision=last_revision(self.git, instance_files(self.view)),
+            diff=files_diff(seen, now),
+        )
+
+    def _check_seen(self, now: dict[str, bytes | None]) -> dict[str, bytes | None]:
+        """What the editor saw (the files at their revision), once it matches the head."""
+        view, seen_revision = self.view, self.seen_revision
+        if seen_revision is None:
+            return now
+        if not self.git.contains(seen_revision):
+            raise self._stale(
+                f"revision {seen_revision[:40]!r} is not on branch {self.git.remote.branch} "
+                f"of repository {view.repository!r}: read the instance {view.id} again and "
+                "edit what is there now",
+                {},
+                {},
+            )
+        seen = {path: self.git.read_file(path, seen_revision) for path in now}
+        if seen != now:
+            raise self._stale(
+                f"instance {view.id} changed since revision {seen_revision[:12]}: review the "
+                "diff and edit the current values",
+                seen,
+                now,
+            )
+        return seen
+
+    def __call__(self, read: Reader) -> dict[str, bytes | None]:
+        view, values_path = self.view, self.view.values_path
+        now = read_state(read, view)
+        require_present(now, view)
+        if self.base is None:
+            seen = self._check_seen(now)
+            _, seen_overrides = overrides_of(seen[values_path], source=values_path)
+            if self.wanted is not None:
+                self.edits = edits_between(seen_overrides, self.wanted)
+            self.base = now
+        elif now != self.base:
+            # Someone else pushed this instance between our fetch and our push: keep their
+            # change unless it touches what ours does.
+            _, base_overrides = overrides_of(self.base[values_path], source=values_path)
+            _, now_overrides = overrides_of(now[values_path], source=values_path)
+            theirs = changed_paths(override_changes(base_overrides, now_overrides))
+            ours = [edit.path for edit in self.edits] if self.restore is None else [()]
+            clash = overlapping(ours, theirs) if theirs else []
+            if now[view.application_path] != self.base[view.application_path] or clash:
+                raise self._stale(
+                    f"instance {view.id} was changed by another writer while this change was "
+                    f"being pushed ({', '.join(clash) or 'its Application'}): review the diff",
+                    self.base,
+                    now,
+                )
+        text, _ = overrides_of(now[values_path], source=values_path)
+        if self.restore is not None:
+            written, after = overrides_of(self.restore, source=values_path)
+        else:
+            result = apply_edits(text, self.edits, source=values_path)
+            written, after = result.text, result.after
+        require_valid(view.id, self.template, view.context, after)
+        self.before_text, self.after_text = text, written
+        return {values_path: written.encode()}
+
+    def changes(self) -> list[dict[str, Any]]:
+        _, before = overrides_of(self.before_text.encode(), source="before")
+        _, after = overrides_of(self.after_text.encode(), source="after")
+        return changes_as_json(override_changes(before, after))
+
+    def summary(self) -> str:
+        _, before = overrides_of(self.before_text.encode(), source="before")
+        _, after = overrides_of(self.after_text.encode(), source="after")
+        return summary_of(override_changes(before, after))
+
+
+def _commit(
+    sessions: sessionmaker[Session],
+    view: InstanceView,
+    edit_of: Callable[[GitRepository], _ValuesEdit],
+    *,
+    subject: Callable[[_ValuesEdit], str],
+    actor: Principal,
+    workspace: GitWorkspace,
+    message: str | None,
+    approved_by: tuple[str, ...],
+) -> tuple[_ValuesEdit, str, bool, str | None, str]:
+    """Commit one values edit under the repository's lock: (edit, revision, committed,
+    previous head, commit message)."""
+    repository = open_for(sessions, view, workspace)
+    composed: list[str] = []
+    with (
+        outside_errors(view.repository),
+        writing(sessions, repository, wait=lock_wait(workspace)) as git,
+    ):
+        edit = edit_of(git)
+
+        def compose() -> str:
+            composed.append(commit_text(workspace, subject(edit), message or "", approved_by))
+            return composed[-1]
+
+        pushed = git.commit_and_push(edit, author=workspace.author(actor.name), message=compose)
+        revision = pushed.commit if pushed.created else last_revision(git, instance_files(view))
+    text = composed[-1] if pushed.created and composed else ""
+    return edit, revision or pushed.commit, pushed.created, pushed.parent, text
+
+
+def record_outcome(
+    sessions: sessionmaker[Session],
+    view: InstanceView,
+    *,
+    actor: Principal,
+    action: str,
+    revision: str,
+    committed: bool,
+    previous: str | None,
+    diff: str,
+    message: str,
+    after: Mapping[str, Any],
+    approved_by: tuple[str, ...],
+    changes: Mapping[str, Any] | None = None,
+) -> ValuesChange:
+    instance = view.instance_id
+    instance_records.record_change(
+        sessions,
+        instance,
+        actor=actor,
+        action=action,
+        changes={"revision": revision, **(changes or {})},
+        audit_after={
+            **after,
+            "revision": revision,
+            "committed": committed,
+            **({"approved_by": list(approved_by)} if approved_by else {}),
+        },
+    )
+    fresh = load_instance(sessions, instance, actor=SYSTEM, permission="instance.read")
+    return ValuesChange(
+        instance=fresh,
+        revision=revision,
+        previous_revision=previous,
+        committed=committed,
+        diff=diff,
+        message=message,
+    )
+
+
+def update_values(
+    sessions: sessionmaker[Session],
+    instance_id: str | InstanceId,
+    values: Mapping[str, Any],
+    *,
+    if_match: str | None,
+    actor: Principal,
+    workspace: GitWorkspace,
+    message: str | None = None,
+    approved_by: tuple[str, ...] = (),
+) -> ValuesChange:
+    """Make the instance's overrides ``values`` (the whole set), as one commit on top of
+    revision ``if_match`` (the instance's revision the editor saw).
+
+    Raises ``PreconditionRequiredError`` (no ``if_match``), ``StaleInstanceError`` (the
+    instance changed since: ``current_revision`` and the diff), ``InvalidValuesError``
+    (nothing committed), ``PermissionDeniedError`` (no ``values.update``, or the environment
+    needs approval: ``update_values_or_propose``), ``NotFoundError``,
+    ``ExternalServiceError`` (the remote refused or failed: nothing was changed).
+    """
+    instance = parse_instance_id(instance_id)
+    view = load_instance(sessions, instance, actor=actor, permission="values.update")
+    require_direct(sessions, instance.environment, approved_by, "changing values")
+    if not if_match:
+        raise PreconditionRequiredError(
+            f"changing the values of {instance} needs the revision you edited (If-Match: "
+            '"<revision>" from GET /api/v1/instances/...): it is how a concurrent change is '
+            "noticed instead of overwritten",
+            location=Location(path="If-Match"),
+        )
+    wanted = plain_overrides(values)
+    _, template = published_template(sessions, view.template)
+    require_valid(view.id, template, view.context, wanted)
+    edit, revision, committed, previous, text = _commit(
+        sessions,
+        view,
+        lambda git: _ValuesEdit(
+            git, view, seen_revision=if_match, wanted=wanted, template=template
+        ),
+        subject=lambda edit: f"{view.id}: values: {edit.summary()}",
+        actor=actor,
+        workspace=workspace,
+        message=message,
+        approved_by=approved_by,
+    )
+    return record_outcome(
+        sessions,
+        view,
+        actor=actor,
+        action="values.update",
+        revision=revision,
+        committed=committed,
+        previous=previous,
+        diff=unified_diff(edit.before_text, edit.after_text, path=view.values_path),
+        message=text,
+        after={"changes": edit.changes(), "message": message or ""},
+        approved_by=approved_by,
+    )
+
+
+def rollback(
+    sessions: sessionmaker[Session],
+    instance_id: str | InstanceId,
+    revision: str,
+    *,
+    actor: Principal,
+    workspace: GitWorkspace,
+    message: str | None = None,
+    if_match: str | None = None,
+    approved_by: tuple[str, ...] = (),
+) -> ValuesChange:
+    """A new commit restoring values.yaml as it was at ``revision`` (a commit of the branch);
+    history stays. The restored values must still fit the chart the instance runs now
+    (``InvalidValuesError`` otherwise). ``if_match``, when given, is checked as for an
+    update. Raises ``NotFoundError`` (no such revision on the branch, or the instance had no
+    values.yaml there), like ``update_values`` otherwise."""
+    instance = parse_instance_id(instance_id)
+    view = load_instance(sessions, instance, actor=actor, permission="instance.rollback")
+    require_direct(sessions, instance.environment, approved_by, "rolling back")
+    _, template = published_template(sessions, view.template)
+    repository = open_for(sessions, view, workspace)
+    with (
+        outside_errors(view.repository),
+        writing(sessions, repository, wait=lock_wait(workspace)) as git,
+    ):
+        git.fetch()
+        if not git.contains(revision):
+            raise NotFoundError(
+                f"revision {revision[:40]!r} is not a commit of branch {repository.branch} of "
+                f"repository {view.repository!r}",
+                location=Location(path="revision"),
+            )
+        restored = git.read_file(view.values_path, revision)
+    if restored is None:
+        raise NotFoundError(
+            f"{view.values_path} did not exist at revision {revision[:12]}: nothing to restore",
+            location=Location(path="revision"),
+        )
+    edit, new_revision, committed, previous, text = _commit(
+        sessions,
+        view,
+        lambda git: _ValuesEdit(
+            git, view, seen_revision=if_match, restore=restored, template=template
+        ),
+        subject=lambda edit: f"{view.id}: values: roll back to {revision[:12]} ({edit.summary()})",
+        actor=actor,
+        workspace=workspace,
+        message=message,
+        approved_by=approved_by,
+    )
+    return record_outcome(
+        sessions,
+        view,
+        actor=actor,
+        action="instance.rollback",
+        revision=new_revision,
+        committed=committed,
+        previous=previous,
+        diff=unified_diff(edit.before_text, edit.after_text, path=view.values_path),
+        message=text,
+        after={"to": revision, "changes": edit.changes(), "message": message or ""},
+        approved_by=approved_by,
+    )

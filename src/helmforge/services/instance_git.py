@@ -1,0 +1,119 @@
+"""What every instance operation shares: reading the instance under the caller's rights, the
+rule that changes in an approval environment go through change requests, acting on the
+caller's behalf for the chart build and publish an instance change implies, commit messages,
+and turning the Git remote's refusals into errors about the remote (never about the caller).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "base_paths",
+    "commit_text",
+    "delegate",
+    "load_instance",
+    "lock_wait",
+    "outside_errors",
+    "parse_instance_id",
+    "require_direct",
+]
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.git import commit_message
+from helmforge.core.access.principals import Principal
+from helmforge.core.errors import (
+    AuthenticationError,
+    ExternalServiceError,
+    Location,
+    PermissionDeniedError,
+)
+from helmforge.core.instances.layout import InstanceId
+from helmforge.services import access, gitops_repositories, instance_records
+from helmforge.services.gitops_repositories import GitWorkspace
+from helmforge.services.instance_records import InstanceView
+
+
+def parse_instance_id(text: str | InstanceId, *, source: str = "instance") -> InstanceId:
+    """``p/c/e/i`` (or an ``InstanceId``) as an ``InstanceId``; ``InputError`` naming why not."""
+    return text if isinstance(text, InstanceId) else InstanceId.parse(text, source=source)
+
+
+def base_paths(sessions: sessionmaker[Session]) -> Callable[[str], str]:
+    """The base folder of a repository by name (looked up once per name)."""
+    known: dict[str, str] = {}
+
+    def path_of(name: str) -> str:
+        if name not in known:
+            try:
+                known[name] = gitops_repositories.check_repository(sessions, name).path
+            except Exception:
+                known[name] = ""
+        return known[name]
+
+    return path_of
+
+
+def load_instance(
+    sessions: sessionmaker[Session], instance: InstanceId, *, actor: Principal, permission: str
+) -> InstanceView:
+    """The ready instance once ``actor`` holds ``permission`` on it (else 403, or 404 when
+    they may not even read it, as for a missing one)."""
+    return instance_records.load(
+        sessions, instance, actor=actor, permission=permission, base_path=base_paths(sessions)
+    )
+
+
+def require_direct(
+    sessions: sessionmaker[Session], environment: str, approved_by: tuple[str, ...], what: str
+) -> None:
+    """``PermissionDeniedError`` when ``environment`` needs approval and none was given: the
+    change must go through a change request (the ``..._or_propose`` functions do that)."""
+    if not approved_by and access.configuration(sessions).approvals.required_for(environment):
+        raise PermissionDeniedError(
+            f"{what} in {environment} needs approval by another person: propose a change "
+            "request (the API, the UI and the CLI do when you make the change there)"
+        )
+
+
+def delegate(actor: Principal) -> Principal:
+    """``actor`` for the chart build and publish an instance change implies: the instance
+    permission (create, upgrade) was checked and covers them, so they run unchecked, and
+    their records still name ``actor``."""
+    return Principal(
+        name=actor.name, role=actor.role, kind="system", id=actor.id, groups=actor.groups
+    )
+
+
+def lock_wait(workspace: GitWorkspace) -> float:
+    """How long a change waits for the repository's writer before it: a few pushes' worth."""
+    return max(60.0, 4 * workspace.deadline)
+
+
+def commit_text(
+    workspace: GitWorkspace, subject: str, body: str, approved_by: tuple[str, ...]
+) -> str:
+    """The commit message: ``subject`` (names the instance and what changed), the caller's
+    message as the body, one ``Approved-by: Name <email>`` trailer per approver."""
+    if len(subject) > 200:
+        subject = subject[:199] + "…"
+    return commit_message(
+        subject,
+        body.strip()[:4000],
+        approved_by=[workspace.signature(name) for name in approved_by],
+    )
+
+
+@contextlib.contextmanager
+def outside_errors(repository: str) -> Iterator[None]:
+    """The remote refusing *our* credentials is the remote's answer, not the caller's login
+    (a 401 would tell a browser to sign in again): it becomes ``ExternalServiceError``."""
+    try:
+        yield
+    except (AuthenticationError, PermissionDeniedError) as error:
+        raise ExternalServiceError(
+            f"GitOps repository {repository!r}: {error.message}",
+            location=error.location or Location(path="repository"),
+        ) from error

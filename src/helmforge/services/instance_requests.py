@@ -1,0 +1,304 @@
+"""Instance changes as change requests (DESIGN §9): the operations ``instance.create``,
+``values.update``, ``instance.rollback`` and ``instance.upgrade`` of
+``services.change_requests``.
+
+In an environment that needs approval the instance service proposes the change instead of
+making it (``services.instances.*_or_propose``). A request holds exactly what will be done
+(the values and the revision they were edited on; the revision to roll back to; the
+template and app version to upgrade to; the whole new instance) and the instance's state it
+was proposed against (its known revision and chart version): a change of the instance in
+between makes it stale. Approving applies it through the same service function, as the
+requester, with the approvers named in the commit's ``Approved-by:`` trailers (and, for
+creation and upgrades, in the chart publish's audit event: one approval covers both).
+
+Applying needs the server's ``GitWorkspace`` in the approval's ``context["workspace"]``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CREATE", "ROLLBACK", "UPGRADE", "VALUES_UPDATE"]
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.core.access.principals import Principal
+from helmforge.core.errors import InputError, PreconditionRequiredError
+from helmforge.core.instances.layout import SEGMENT_NAMES, InstanceId
+from helmforge.core.yaml_codec import dump_yaml
+from helmforge.services import access, change_requests, gitops_repositories, instance_records
+from helmforge.services.change_requests import Proposal
+from helmforge.services.gitops_repositories import GitWorkspace
+from helmforge.services.instance_changes import rollback, update_values
+from helmforge.services.instance_git import load_instance, parse_instance_id
+from helmforge.services.instance_reviews import preview_values
+from helmforge.services.instance_upgrades import upgrade
+from helmforge.services.instance_values import (
+    plain_overrides,
+    published_template,
+    require_valid,
+)
+from helmforge.services.instances import NewInstance, create_instance
+
+
+def _text(payload: Mapping[str, Any], name: str, *, kind: str, optional: bool = False) -> Any:
+    value = payload.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InputError(f"a {kind} change names its {name} (text)")
+    return value
+
+
+def _workspace(context: Mapping[str, Any]) -> GitWorkspace:
+    workspace = context.get("workspace")
+    if not isinstance(workspace, GitWorkspace):
+        raise InputError("applying an instance change needs the server's Git workspace")
+    return workspace
+
+
+class _InstanceChange:
+    """What the instance operations share: who approves, who may see, the base state."""
+
+    kind = ""
+    permission = ""
+    approver_permission = "change.approve"
+    reader_permission = "instance.read"
+
+    def instance_of(self, payload: Mapping[str, Any]) -> InstanceId:
+        return parse_instance_id(_text(payload, "instance", kind=self.kind))
+
+    def base(self, sessions: sessionmaker[Session], payload: Mapping[str, Any]) -> str:
+        return instance_records.fingerprint(sessions, self.instance_of(payload))
+
+    def proposal(
+        self, sessions: sessionmaker[Session], payload: Mapping[str, Any], diff: str
+    ) -> Proposal:
+        instance = self.instance_of(payload)
+        return Proposal(
+            target=instance_records.target_of(instance),
+            diff=diff,
+            base=self.base(sessions, payload),
+            required=change_requests.required_approvals(sessions, instance.environment),
+        )
+
+
+class _ValuesUpdate(_InstanceChange):
+    kind = "values.update"
+    permission = "values.update"
+
+    def propose(
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        actor: Principal,
+        context: Mapping[str, Any],
+    ) -> Proposal:
+        instance = self.instance_of(payload)
+        view = load_instance(sessions, instance, actor=actor, permission=self.permission)
+        if not payload.get("revision"):
+            raise PreconditionRequiredError(
+                f"a values change of {instance} names the revision it was edited on (If-Match)"
+            )
+        wanted = plain_overrides(payload.get("values"))
+        _, template = published_template(sessions, view.template)
+        require_valid(view.id, template, view.context, wanted)
+        diff = f"values of {view.id} (edited on revision {payload['revision']}):\n"
+        workspace = context.get("workspace")
+        if isinstance(workspace, GitWorkspace):
+            preview = preview_values(sessions, instance, wanted, actor=actor, workspace=workspace)
+            diff += preview.values_diff or "(no change)\n"
+        else:
+            diff += dump_yaml(wanted) if wanted else "(no overrides)\n"
+        return self.proposal(sessions, payload, diff)
+
+    def apply(
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        requester: Principal,
+        approved_by: tuple[str, ...],
+        context: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        change = update_values(
+            sessions,
+            self.instance_of(payload),
+            plain_overrides(payload.get("values")),
+            if_match=_text(payload, "revision", kind=self.kind),
+            actor=requester,
+            workspace=_workspace(context),
+            message=_text(payload, "message", kind=self.kind, optional=True),
+            approved_by=approved_by,
+        )
+        return {"instance": change.instance.id, "revision": change.revision}
+
+
+class _Rollback(_InstanceChange):
+    kind = "instance.rollback"
+    permission = "instance.rollback"
+
+    def propose(
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        actor: Principal,
+        context: Mapping[str, Any],
+    ) -> Proposal:
+        instance = self.instance_of(payload)
+        view = load_instance(sessions, instance, actor=actor, permission=self.permission)
+        revision = _text(payload, "revision", kind=self.kind)
+        diff = f"roll back the values of {view.id} to revision {revision}\n"
+        return self.proposal(sessions, payload, diff)
+
+    def apply(
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        requester: Principal,
+        approved_by: tuple[str, ...],
+        context: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        change = rollback(
+            sessions,
+            self.instance_of(payload),
+            _text(payload, "revision", kind=self.kind),
+            actor=requester,
+            workspace=_workspace(context),
+            message=_text(payload, "message", kind=self.kind, optional=True),
+            approved_by=approved_by,
+        )
+        return {"instance": change.instance.id, "revision": change.revision}
+
+
+class _Upgrade(_InstanceChange):
+    kind = "instance.upgrade"
+    permission = "instance.upgrade"
+
+    def propose(
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        actor: Principal,
+        context: Mapping[str, Any],
+    ) -> Proposal:
+        instance = self.instance_of(payload)
+        view = load_instance(sessions, instance, actor=actor, permission=self.permission)
+        template = _text(payload, "template", kind=self.kind, optional=True)
+        version = _text(payload, "version", kind=self.kind, optional=True)
+        target, _ = published_template(sessions, template or view.template)
+        diff = (
+            f"upgrade {view.id}: template {view.template} -> {target.name}@{target.version}, "
+            f"app version {view.app_version} -> {version or view.app_version} (chart "
+            f"{view.chart} {view.chart_version} -> the version its policy gives)\n"
+        )
+        return self.proposal(sessions, payload, diff)
+
+    def apply(
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        requester: Principal,
+        approved_by: tuple[str, ...],
+        context: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        change = upgrade(
+            sessions,
+            self.instance_of(payload),
+            actor=requester,
+            workspace=_workspace(context),
+            template=_text(payload, "template", kind=self.kind, optional=True),
+            version=_text(payload, "version", kind=self.kind, optional=True),
+            message=_text(payload, "message", kind=self.kind, optional=True),
+            approved_by=approved_by,
+        )
+        return {
+            "instance": change.instance.id,
+            "revision": change.revision,
+            "chart_version": change.instance.chart_version,
+        }
+
+
+class _Create(_InstanceChange):
+    kind = "instance.create"
+    permission = "instance.create"
+
+    def instance_of(self, payload: Mapping[str, Any]) -> InstanceId:
+        return InstanceId(
+            *(
+                _text(payload, name, kind=self.kind)
+                for name in ("product", "customer", "environment", "instance")
+            )
+        )
+
+    def _request(self, payload: Mapping[str, Any]) -> NewInstance:
+        return NewInstance(
+            product=_text(payload, "product", kind=self.kind),
+            customer=_text(payload, "customer", kind=self.kind),
+            environment=_text(payload, "environment", kind=self.kind),
+            instance=_text(payload, "instance", kind=self.kind),
+            template=_text(payload, "template", kind=self.kind),
+            version=_text(payload, "version", kind=self.kind),
+            registry=_text(payload, "registry", kind=self.kind),
+            repository=_text(payload, "repository", kind=self.kind),
+            argocd=_text(payload, "argocd", kind=self.kind, optional=True),
+            values=plain_overrides(payload.get("values")),
+            message=_text(payload, "message", kind=self.kind, optional=True),
+        )
+
+    def propose(
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        actor: Principal,
+        context: Mapping[str, Any],
+    ) -> Proposal:
+        request = self._request(payload)
+        instance = request.instance_id
+        access.require(sessions, actor, self.permission, instance_records.target_of(instance))
+        _, template = published_template(sessions, request.template)
+        context_values = dict(zip(SEGMENT_NAMES, instance.segments, strict=True))
+        context_values["version"] = request.version
+        require_valid(str(instance), template, context_values, request.values)
+        gitops_repositories.check_repository(sessions, request.repository)
+        shown = {key: value for key, value in asdict(request).items() if key != "values"}
+        diff = f"create instance {instance}:\n{dump_yaml(shown)}values.yaml:\n" + (
+            dump_yaml(dict(request.values)) if request.values else "(no overrides)\n"
+        )
+        return self.proposal(sessions, payload, diff)
+
+    def apply(
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        requester: Principal,
+        approved_by: tuple[str, ...],
+        context: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        change = create_instance(
+            sessions,
+            self._request(payload),
+            actor=requester,
+            workspace=_workspace(context),
+            approved_by=approved_by,
+        )
+        return {
+            "instance": change.instance.id,
+            "revision": change.revision,
+            "chart_version": change.instance.chart_version,
+        }
+
+
+VALUES_UPDATE = _ValuesUpdate()
+ROLLBACK = _Rollback()
+UPGRADE = _Upgrade()
+CREATE = _Create()

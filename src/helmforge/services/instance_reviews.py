@@ -1,0 +1,163 @@
+"""Reviewing an instance's values: the history of its files in Git, and the preview of a
+values change before it is saved (nothing committed, built or recorded).
+"""
+
+from __future__ import annotations
+
+__all__ = ["HistoryEntry", "ValuesPreview", "history", "preview_values"]
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.core.access.principals import Principal
+from helmforge.core.charts.manifest_previews import preview_manifests
+from helmforge.core.contexts import parse_context
+from helmforge.core.errors import InputError
+from helmforge.core.instances.layout import InstanceId
+from helmforge.core.instances.values_diff import changes_as_json, override_changes, unified_diff
+from helmforge.core.instances.values_edits import replace_values
+from helmforge.core.yaml_codec import dump_yaml
+from helmforge.services.gitops_repositories import GitWorkspace, writing
+from helmforge.services.instance_changes import instance_files, open_for
+from helmforge.services.instance_git import (
+    load_instance,
+    lock_wait,
+    outside_errors,
+    parse_instance_id,
+)
+from helmforge.services.instance_values import (
+    ValueProblem,
+    effective_of,
+    files_diff,
+    last_revision,
+    overrides_of,
+    plain_overrides,
+    problems_of,
+    published_template,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One commit that changed the instance: who (name and e-mail), when, why, and the diff."""
+
+    revision: str
+    author: str
+    email: str
+    at: datetime
+    message: str
+    diff: str
+
+
+@dataclass(frozen=True, slots=True)
+class ValuesPreview:
+    """What saving ``values`` would change, without committing or recording anything: the
+    overrides (diff of values.yaml and the changed paths), the effective values, and the
+    objects (``manifests_diff``, helmforge's substitution of the template's resources: not
+    Helm's output, see ``core.charts.manifest_previews``); ``errors`` are the schema
+    problems a save would be refused for (empty: it would be accepted)."""
+
+    revision: str | None
+    values_diff: str
+    changes: list[dict[str, Any]]
+    effective_diff: str
+    effective_changes: list[dict[str, Any]]
+    manifests_diff: str
+    errors: tuple[ValueProblem, ...]
+
+
+def history(
+    sessions: sessionmaker[Session],
+    instance_id: str | InstanceId,
+    *,
+    actor: Principal,
+    workspace: GitWorkspace,
+    limit: int = 50,
+    refresh: bool = True,
+) -> list[HistoryEntry]:
+    """The commits that changed the instance's files, newest first (``values.read``): who,
+    when, the message and the diff, read from Git (fetched first unless ``refresh`` is off)."""
+    instance = parse_instance_id(instance_id)
+    view = load_instance(sessions, instance, actor=actor, permission="values.read")
+    repository = open_for(sessions, view, workspace)
+    if refresh:
+        with (
+            outside_errors(view.repository),
+            writing(sessions, repository, wait=lock_wait(workspace)) as git,
+        ):
+            git.fetch()
+    found = repository.reader().changes(instance_files(view), limit=max(1, min(limit, 500)))
+    return [
+        HistoryEntry(
+            revision=change.revision,
+            author=change.author.name,
+            email=change.author.email,
+            at=change.at,
+            message=change.message,
+            diff=files_diff(
+                {path: before for path, (before, _) in change.files.items()},
+                {path: after for path, (_, after) in change.files.items()},
+            ),
+        )
+        for change in found
+    ]
+
+
+def _yaml_text(data: Any) -> str:
+    return dump_yaml(data) if data else ""
+
+
+def preview_values(
+    sessions: sessionmaker[Session],
+    instance_id: str | InstanceId,
+    values: Mapping[str, Any],
+    *,
+    actor: Principal,
+    workspace: GitWorkspace,
+    refresh: bool = True,
+) -> ValuesPreview:
+    """What saving ``values`` (the whole overrides) would change, from the instance as Git
+    has it now (``values.read``); nothing is committed, built or recorded. Values the schema
+    refuses are previewed too, with the ``errors`` a save would answer."""
+    instance = parse_instance_id(instance_id)
+    view = load_instance(sessions, instance, actor=actor, permission="values.read")
+    wanted = plain_overrides(values)
+    _, template = published_template(sessions, view.template)
+    repository = open_for(sessions, view, workspace)
+    if refresh:
+        with (
+            outside_errors(view.repository),
+            writing(sessions, repository, wait=lock_wait(workspace)) as git,
+        ):
+            git.fetch()
+    reader = repository.reader()
+    text, current = overrides_of(reader.read_file(view.values_path), source=view.values_path)
+    written = replace_values(text, wanted, source=view.values_path).text
+    errors = tuple(problems_of(template, view.context, wanted))
+    context = parse_context(view.context)
+    try:
+        before_effective, _ = effective_of(template, view.context, current)
+        after_effective, _ = effective_of(template, view.context, wanted)
+    except InputError:
+        before_effective = after_effective = {}
+    before_objects = preview_manifests(template, context, before_effective)
+    after_objects = preview_manifests(template, context, after_effective)
+    manifests = "".join(
+        unified_diff(before_objects.get(key, ""), after_objects.get(key, ""), path=f"{key}.yaml")
+        for key in sorted(set(before_objects) | set(after_objects))
+    )
+    return ValuesPreview(
+        revision=last_revision(reader, instance_files(view)),
+        values_diff=unified_diff(text, written, path=view.values_path),
+        changes=changes_as_json(override_changes(current, wanted)),
+        effective_diff=unified_diff(
+            _yaml_text(before_effective), _yaml_text(after_effective), path="effective-values"
+        ),
+        effective_changes=changes_as_json(override_changes(before_effective, after_effective)),
+        manifests_diff=manifests,
+        errors=errors,
+    )

@@ -1,0 +1,187 @@
+"""Upgrading an instance: a new chart from another template version or app version, built,
+published, and application.yaml's chart version bumped in one commit.
+"""
+
+from __future__ import annotations
+
+__all__ = ["upgrade"]
+
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.core.access.principals import Principal
+from helmforge.core.contexts import parse_context
+from helmforge.core.errors import ConflictError, InputError, Location
+from helmforge.core.instances.layout import InstanceId
+from helmforge.core.instances.values_diff import unified_diff
+from helmforge.core.instances.values_edits import SetValue, apply_edits
+from helmforge.core.templates.models import Template
+from helmforge.core.yaml_codec import load_single
+from helmforge.services import chart_builds, registries
+from helmforge.services.gitops_repositories import GitWorkspace, writing
+from helmforge.services.instance_changes import (
+    ValuesChange,
+    instance_files,
+    open_for,
+    read_state,
+    record_outcome,
+    require_present,
+)
+from helmforge.services.instance_git import (
+    commit_text,
+    delegate,
+    load_instance,
+    lock_wait,
+    outside_errors,
+    parse_instance_id,
+    require_direct,
+)
+from helmforge.services.instance_records import InstanceView
+from helmforge.services.instance_values import (
+    last_revision,
+    overrides_of,
+    published_template,
+    require_valid,
+)
+
+type Reader = Callable[[str], bytes | None]
+
+
+def upgrade(
+    sessions: sessionmaker[Session],
+    instance_id: str | InstanceId,
+    *,
+    actor: Principal,
+    workspace: GitWorkspace,
+    template: str | None = None,
+    version: str | None = None,
+    message: str | None = None,
+    approved_by: tuple[str, ...] = (),
+) -> ValuesChange:
+    """Move the instance to another template version (``NAME@VERSION``, or ``NAME`` for its
+    newest published one) and/or app version: a new chart is built and published, and
+    application.yaml's chart version is bumped in one commit (``instance.upgrade``). The
+    instance's current overrides must fit the new chart (``InvalidValuesError`` before
+    anything is built). Raises ``InputError`` when nothing would change, ``ConflictError``
+    when the registry already holds other content under the chart version the template's
+    policy gives (``app``: change the app version too), like ``update_values`` otherwise."""
+    instance = parse_instance_id(instance_id)
+    view = load_instance(sessions, instance, actor=actor, permission="instance.upgrade")
+    require_direct(sessions, instance.environment, approved_by, "upgrading")
+    reference = template or view.template
+    version_view, parsed = published_template(sessions, reference)
+    new_reference = f"{version_view.name}@{version_view.version}"
+    app_version = version or view.app_version
+    if new_reference == view.template and app_version == view.app_version:
+        raise InputError(
+            f"{view.id} already runs {new_reference} with app version {app_version}: name a "
+            "newer template version or app version",
+            location=Location(path="template"),
+        )
+    context = {**view.context, "version": app_version}
+    parse_context(context)
+    repository = open_for(sessions, view, workspace)
+    with (
+        outside_errors(view.repository),
+        writing(sessions, repository, wait=lock_wait(workspace)) as git,
+    ):
+        git.fetch()
+        head_values = git.read_file(view.values_path)
+    _, overrides = overrides_of(head_values, source=view.values_path)
+    require_valid(view.id, parsed, context, overrides)
+    build = chart_builds.build_chart(
+        sessions,
+        template=new_reference,
+        context=context,
+        actor=delegate(actor),
+        defer_required=True,
+    )
+    outcome = registries.publish_build(
+        sessions,
+        build.id,
+        registry=view.registry,
+        key=workspace.key,
+        actor=delegate(actor),
+        deadline=workspace.registry_deadline,
+        approved_by=approved_by or None,
+    )
+    bump = _ApplicationBump(view, outcome.version, parsed, context)
+    subject = (
+        f"{view.id}: upgrade chart {view.chart} {view.chart_version} -> {outcome.version} "
+        f"({view.template} -> {new_reference}, app {view.app_version} -> {app_version})"
+    )
+    composed: list[str] = []
+
+    def compose() -> str:
+        composed.append(commit_text(workspace, subject, message or "", approved_by))
+        return composed[-1]
+
+    with (
+        outside_errors(view.repository),
+        writing(sessions, repository, wait=lock_wait(workspace)) as git,
+    ):
+        pushed = git.commit_and_push(bump, author=workspace.author(actor.name), message=compose)
+        revision = pushed.commit if pushed.created else last_revision(git, instance_files(view))
+    return record_outcome(
+        sessions,
+        view,
+        actor=actor,
+        action="instance.upgrade",
+        revision=revision or pushed.commit,
+        committed=pushed.created,
+        previous=pushed.parent,
+        diff=unified_diff(bump.before, bump.after, path=view.application_path),
+        message=composed[-1] if composed else "",
+        after={
+            "template": new_reference,
+            "app_version": app_version,
+            "chart_version": outcome.version,
+            "from_chart_version": view.chart_version,
+            "message": message or "",
+        },
+        approved_by=approved_by,
+        changes={
+            "template_name": version_view.name,
+            "template_version": version_view.version,
+            "app_version": app_version,
+            "chart_version": outcome.version,
+            "build_id": outcome.build_id,
+        },
+    )
+
+
+class _ApplicationBump:
+    """application.yaml with source 1's ``targetRevision`` set to the new chart version (an
+    edit of the file, so anything else written into it stays), the values re-checked against
+    the new chart when they changed since they were checked."""
+
+    def __init__(
+        self, view: InstanceView, version: str, template: Template, context: dict[str, str]
+    ) -> None:
+        self.view, self.version, self.template, self.context = view, version, template, context
+        self.before = ""
+        self.after = ""
+
+    def __call__(self, read: Reader) -> dict[str, bytes | None]:
+        view = self.view
+        now = read_state(read, view)
+        require_present(now, view)
+        _, overrides = overrides_of(now[view.values_path], source=view.values_path)
+        require_valid(view.id, self.template, self.context, overrides)
+        text = (now[view.application_path] or b"").decode("utf-8", "replace")
+        document = load_single(text, source=view.application_path).data
+        sources = document.get("spec", {}).get("sources") if isinstance(document, dict) else None
+        if not isinstance(sources, list) or not sources or not isinstance(sources[0], dict):
+            raise ConflictError(
+                f"{view.application_path} has no chart source (spec.sources[0]) to upgrade: "
+                "it was changed outside helmforge",
+                location=Location(view.application_path, path="spec.sources"),
+            )
+        edited = apply_edits(
+            text,
+            [SetValue(("spec", "sources", 0, "targetRevision"), self.version)],
+            source=view.application_path,
+        )
+        self.before, self.after = text, edited.text
+        return {view.application_path: edited.text.encode()}

@@ -1,0 +1,563 @@
+"""Instances (DESIGN §6): deployed targets whose values live in a GitOps repository.
+
+The one service API of instances: the REST API, the web UI and the CLI call these functions
+and nothing else. Each takes the database (``sessions``), the acting ``Principal`` and the
+``GitWorkspace`` (secret key, Git caches, deadlines) and checks the caller's right first; an
+instance the caller may not read answers ``NotFoundError`` exactly like a missing one.
+
+- ``create_instance``: build the chart from the template version and context (no overrides
+  baked in: values.yaml in Git holds them), publish it, write ``values.yaml`` (overrides only)
+  and ``application.yaml`` in ONE commit authored by the caller, push. The merged values are
+  checked against the chart's schema before anything is built; a failure leaves no instance
+  row and no commit (a chart already published stays: the same inputs publish as
+  ``unchanged`` next time).
+- ``list_instances``, ``get_instance`` (values, effective values and their sources, the
+  revision that last changed the instance: the ETag);
+- ``update_values`` (``If-Match`` required), ``preview_values``, ``history``, ``rollback``,
+  ``upgrade``, each one commit, in ``services.instance_changes``;
+- ``sync_target``: what an Argo CD sync of the instance must name (the seam for the Argo CD
+  service).
+
+In an environment whose changes need approval (``HELMFORGE_APPROVALS``) the ``..._or_propose``
+functions return a change request instead (``services.instance_requests``); applying it calls
+the same function with the approvers, who are named in ``Approved-by:`` trailers.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HistoryEntry",
+    "InstanceDetail",
+    "InstanceView",
+    "InvalidValuesError",
+    "NewInstance",
+    "StaleInstanceError",
+    "SyncTarget",
+    "ValueProblem",
+    "ValuesChange",
+    "ValuesPreview",
+    "create_instance",
+    "create_or_propose",
+    "get_instance",
+    "history",
+    "list_instances",
+    "parse_instance_id",
+    "preview_values",
+    "rollback",
+    "rollback_or_propose",
+    "sync_target",
+    "update_values",
+    "update_values_or_propose",
+    "upgrade",
+    "upgrade_or_propose",
+]
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.core.access.principals import Principal
+from helmforge.core.contexts import parse_context
+from helmforge.core.errors import ConflictError, ExternalServiceError, InputError, Location
+from helmforge.core.instances.application import ApplicationSpec, application_yaml
+from helmforge.core.instances.layout import SEGMENT_NAMES, InstanceId
+from helmforge.core.instances.values_edits import replace_values
+from helmforge.services import (
+    access,
+    change_requests,
+    chart_builds,
+    gitops_repositories,
+    instance_records,
+    registries,
+)
+from helmforge.services.change_requests import ChangeRequestView
+from helmforge.services.gitops_repositories import GitWorkspace, writing
+from helmforge.services.instance_changes import ValuesChange, rollback, update_values
+from helmforge.services.instance_git import (
+    base_paths,
+    commit_text,
+    delegate,
+    load_instance,
+    lock_wait,
+    outside_errors,
+    parse_instance_id,
+    require_direct,
+)
+from helmforge.services.instance_records import InstanceView, target_of
+from helmforge.services.instance_reviews import (
+    HistoryEntry,
+    ValuesPreview,
+    history,
+    preview_values,
+)
+from helmforge.services.instance_upgrades import upgrade
+from helmforge.services.instance_values import (
+    InvalidValuesError,
+    StaleInstanceError,
+    ValueProblem,
+    effective_of,
+    last_revision,
+    overrides_of,
+    plain_overrides,
+    published_template,
+    require_valid,
+)
+
+_log = logging.getLogger(__name__)
+_MAX_LIST = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class NewInstance:
+    """What creating an instance takes (DESIGN §6 ``POST /api/v1/instances``): ``template``
+    is ``NAME@VERSION`` (``NAME``: its newest published version), ``version`` the app
+    version, ``registry``/``repository``/``argocd`` configured names, ``values`` the
+    overrides (only what differs from the chart's defaults)."""
+
+    product: str
+    customer: str
+    environment: str
+    instance: str
+    template: str
+    version: str
+    registry: str
+    repository: str
+    argocd: str | None = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+    message: str | None = None
+
+    @property
+    def instance_id(self) -> InstanceId:
+        return InstanceId(self.product, self.customer, self.environment, self.instance)
+
+    def payload(self) -> dict[str, Any]:
+        """As a change request's payload (JSON)."""
+        return {
+            "product": self.product,
+            "customer": self.customer,
+            "environment": self.environment,
+            "instance": self.instance,
+            "template": self.template,
+            "version": self.version,
+            "registry": self.registry,
+            "repository": self.repository,
+            "argocd": self.argocd,
+            "values": dict(self.values),
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceDetail:
+    """One instance as its page shows it. ``revision`` is the commit that last changed its
+    folder in Git (send it as ``If-Match``); ``values`` its overrides and ``values_yaml`` the
+    file as written, ``effective_values`` what Helm gets with ``provenance`` saying where each
+    parameter's value comes from (``default``, ``layer N``, ``override``) — all ``None``
+    without ``values.read``. ``fetched`` is False when the remote could not be reached:
+    the answer is the cache's, ``fetch_error`` says why."""
+
+    view: InstanceView
+    revision: str | None
+    values: dict[str, Any] | None
+    values_yaml: str | None
+    effective_values: dict[str, Any] | None
+    provenance: dict[str, str] | None
+    fetched: bool
+    fetch_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncTarget:
+    """What an Argo CD sync of the instance names: the Application, its server, and the exact
+    sources — chart version (source 1) and commit (source 2, the values)."""
+
+    instance: str
+    app_name: str
+    argocd: str | None
+    chart: str
+    chart_version: str
+    revision: str | None
+    repository: str
+    values_path: str
+    application_path: str
+
+
+def _new_values_text(instance: InstanceId, overrides: Mapping[str, Any]) -> bytes:
+    header = (
+        f"# Values of {instance}: only what differs from the chart's defaults.\n"
+        "# Written by helmforge; edits keep comments and key order.\n"
+    )
+    return (header + replace_values("", overrides, source="values").text).encode()
+
+
+# --- creating ------------------------------------------------------------------------------
+
+
+def create_instance(
+    sessions: sessionmaker[Session],
+    request: NewInstance,
+    *,
+    actor: Principal,
+    workspace: GitWorkspace,
+    approved_by: tuple[str, ...] = (),
+) -> ValuesChange:
+    """Create the instance: build and publish its chart, then write both files in one commit
+    authored by ``actor`` and push it (see the module's docstring).
+
+    Raises ``PermissionDeniedError`` (no ``instance.create``; or its environment needs
+    approval and none was given: use ``create_or_propose``), ``InputError`` (bad id, version,
+    values), ``InvalidValuesError``, ``NotFoundError`` (template, registry, repository),
+    ``ConflictError`` (the instance, its Application name or namespace exists; the
+    repository already holds other files for it), ``ExternalServiceError`` (registry or Git
+    failed; nothing was committed).
+    """
+    instance = request.instance_id
+    access.require(sessions, actor, "instance.create", target_of(instance))
+    require_direct(sessions, instance.environment, approved_by, "creating an instance")
+    version_view, template = published_template(sessions, request.template)
+    overrides = plain_overrides(request.values)
+    context = dict(zip(SEGMENT_NAMES, instance.segments, strict=True))
+    context["version"] = request.version
+    chart_name = parse_context(context).chart_name
+    instance_records.check_free(sessions, instance)
+    repository = gitops_repositories.open_repository(
+        sessions, request.repository, workspace=workspace
+    )
+    location = registries.chart_location(sessions, request.registry)
+    if request.argocd is not None and not request.argocd:
+        raise InputError("argocd must name an Argo CD server", location=Location(path="argocd"))
+    require_valid(str(instance), template, context, overrides)
+    reference = f"{version_view.name}@{version_view.version}"
+    row_id = instance_records.reserve(
+        sessions,
+        instance,
+        fields={
+            "template_name": version_view.name,
+            "template_version": version_view.version,
+            "app_version": request.version,
+            "registry_name": request.registry,
+            "repository": request.repository,
+            "argocd": request.argocd,
+            "chart_name": chart_name,
+            "chart_version": "",
+            "build_id": None,
+            "revision": None,
+        },
+        actor=actor,
+    )
+    try:
+        build = chart_builds.build_chart(
+            sessions,
+            template=reference,
+            context=context,
+            actor=delegate(actor),
+            defer_required=True,
+        )
+        outcome = registries.publish_build(
+            sessions,
+            build.id,
+            registry=request.registry,
+            key=workspace.key,
+            actor=delegate(actor),
+            deadline=workspace.registry_deadline,
+            approved_by=approved_by or None,
+        )
+        spec = ApplicationSpec(
+            instance=instance,
+            chart=outcome.chart,
+            chart_version=outcome.version,
+            registry_location=location,
+            repository_url=repository.url,
+            branch=repository.branch,
+            base_path=repository.path,
+        )
+        files: dict[str, bytes | None] = {
+            instance.values_path(repository.path): _new_values_text(instance, overrides),
+            instance.application_path(repository.path): application_yaml(spec).encode(),
+        }
+        message = commit_text(
+            workspace,
+            f"{instance}: create from {reference}, chart {outcome.chart} {outcome.version}",
+            request.message or "",
+            approved_by,
+        )
+
+        def changes(read: Any) -> dict[str, bytes | None]:
+            present = {path: read(path) for path in files}
+            if any(content is not None for content in present.values()) and present != files:
+                raise ConflictError(
+                    f"the repository {request.repository!r} already holds files of {instance} "
+                    f"({instance.folder(repository.path)}/) that helmforge did not write: "
+                    "remove them, or choose another instance name",
+                    location=Location(path="instance"),
+                )
+            return files
+
+        with (
+            outside_errors(request.repository),
+            writing(sessions, repository, wait=lock_wait(workspace)) as git,
+        ):
+            pushed = git.commit_and_push(
+                changes, author=workspace.author(actor.name), message=message
+            )
+            revision = pushed.commit if pushed.created else last_revision(git, list(files))
+        instance_records.record_change(
+            sessions,
+            instance,
+            actor=actor,
+            action="instance.create",
+            changes={
+                "state": instance_records.READY,
+                "chart_name": outcome.chart,
+                "chart_version": outcome.version,
+                "build_id": outcome.build_id,
+                "revision": revision,
+            },
+            audit_after={
+                "template": reference,
+                "app_version": request.version,
+                "registry": request.registry,
+                "repository": request.repository,
+                "argocd": request.argocd,
+                "chart": outcome.chart,
+                "chart_version": outcome.version,
+                "revision": revision,
+                "values": overrides,
+                **({"approved_by": list(approved_by)} if approved_by else {}),
+            },
+        )
+    except Exception:
+        instance_records.release(sessions, row_id)
+        raise
+    view = load_instance(sessions, instance, actor=actor, permission="instance.read")
+    return ValuesChange(
+        instance=view,
+        revision=revision or "",
+        previous_revision=pushed.parent,
+        committed=pushed.created,
+        diff="",
+        message=message,
+    )
+
+
+def create_or_propose(
+    sessions: sessionmaker[Session],
+    request: NewInstance,
+    *,
+    actor: Principal,
+    workspace: GitWorkspace,
+) -> ValuesChange | ChangeRequestView:
+    """``create_instance``, or where the environment needs approval a change request of kind
+    ``instance.create`` (returned, to be answered 202): its approval builds, publishes and
+    commits exactly the proposed instance, with the approvers in ``Approved-by:`` trailers
+    and the chart publish's audit event."""
+    if change_requests.required_approvals(sessions, request.environment):
+        return change_requests.propose(
+            sessions, kind="instance.create", payload=request.payload(), actor=actor
+        )
+    return create_instance(sessions, request, actor=actor, workspace=workspace)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def list_instances(
+    sessions: sessionmaker[Session],
+    *,
+    actor: Principal,
+    product: str | None = None,
+    customer: str | None = None,
+    environment: str | None = None,
+    template: str | None = None,
+    outdated: bool | None = None,
+    search: str | None = None,
+    limit: int = 500,
+    offset: int = 0,
+) -> list[InstanceView]:
+    """The instances ``actor`` may read, by id: filtered exactly by segment and template name,
+    by ``outdated`` (a newer version of its template is published) and by ``search`` (part
+    of the id, template or chart name, any case). From the database: no Git call."""
+    may_read = access.allowed(sessions, actor, "instance.read")
+    latest = instance_records.latest_published(sessions)
+    paths = base_paths(sessions)
+    views: list[InstanceView] = []
+    for row in instance_records.list_rows(
+        sessions,
+        product=product,
+        customer=customer,
+        environment=environment,
+        template=template,
+        search=search,
+        limit=_MAX_LIST,
+    ):
+        view = instance_records.view_of(
+            row, base_path=paths(row.repository), latest=latest.get(row.template_name)
+        )
+        if not may_read(target_of(view.instance_id)):
+            continue
+        if outdated is not None and view.outdated != outdated:
+            continue
+        views.append(view)
+    start = max(0, offset)
+    return views[start : start + max(1, min(limit, _MAX_LIST))]
+
+
+def get_instance(
+    sessions: sessionmaker[Session],
+    instance_id: str | InstanceId,
+    *,
+    actor: Principal,
+    workspace: GitWorkspace,
+    refresh: bool = True,
+) -> InstanceDetail:
+    """One instance with its values as Git has them now (fetched first unless ``refresh`` is
+    off; a remote that cannot be reached answers from the cache, ``fetched`` False).
+    Raises ``NotFoundError`` (missing or not readable), ``InputError`` (bad id)."""
+    instance = parse_instance_id(instance_id)
+    view = load_instance(sessions, instance, actor=actor, permission="instance.read")
+    repository = gitops_repositories.open_repository(sessions, view.repository, workspace=workspace)
+    fetched, fetch_error = not refresh, None
+    if refresh:
+        try:
+            with (
+                outside_errors(view.repository),
+                writing(sessions, repository, wait=lock_wait(workspace)) as git,
+            ):
+                git.fetch()
+            fetched = True
+        except ExternalServiceError as error:
+            _log.warning("instance %s: answering from the cache: %s", instance, error)
+            fetch_error = error.message
+    git = repository.reader()
+    revision = last_revision(git, [view.values_path, view.application_path])
+    if revision is not None and revision != view.revision:
+        instance_records.note_revision(sessions, instance, revision)
+    if not access.allowed(sessions, actor, "values.read")(target_of(instance)):
+        return InstanceDetail(view, revision, None, None, None, None, fetched, fetch_error)
+    text, overrides = overrides_of(git.read_file(view.values_path), source=view.values_path)
+    _, template = published_template(sessions, view.template)
+    try:
+        effective, provenance = effective_of(template, view.context, overrides)
+    except InputError:
+        effective, provenance = None, None
+    return InstanceDetail(
+        view=view,
+        revision=revision,
+        values=overrides,
+        values_yaml=text,
+        effective_values=effective,
+        provenance=provenance,
+        fetched=fetched,
+        fetch_error=fetch_error,
+    )
+
+
+def sync_target(
+    sessions: sessionmaker[Session], instance_id: str | InstanceId, *, actor: Principal
+) -> SyncTarget:
+    """What an Argo CD sync of the instance names (``instance.sync``): its Application and
+    server, the chart version and the commit helmforge last pushed or saw. The Argo CD
+    service calls this, then asks Argo CD to sync exactly these revisions."""
+    instance = parse_instance_id(instance_id)
+    view = load_instance(sessions, instance, actor=actor, permission="instance.sync")
+    return SyncTarget(
+        instance=view.id,
+        app_name=view.app_name,
+        argocd=view.argocd,
+        chart=view.chart,
+        chart_version=view.chart_version,
+        revision=view.revision,
+        repository=view.repository,
+        values_path=view.values_path,
+        application_path=view.application_path,
+    )
+
+
+# --- changes that may need approval -----------------------------------------------------------
+
+
+def update_values_or_propose(
+    sessions: sessionmaker[Session],
+    instance_id: str | InstanceId,
+    values: Mapping[str, Any],
+    *,
+    if_match: str | None,
+    actor: Principal,
+    workspace: GitWorkspace,
+    message: str | None = None,
+) -> ValuesChange | ChangeRequestView:
+    """``update_values``, or in an environment that needs approval a ``values.update`` change
+    request holding exactly these values and the revision they were edited on."""
+    instance = parse_instance_id(instance_id)
+    if change_requests.required_approvals(sessions, instance.environment):
+        payload = {
+            "instance": str(instance),
+            "values": plain_overrides(values),
+            "revision": if_match,
+            "message": message,
+        }
+        return change_requests.propose(sessions, kind="values.update", payload=payload, actor=actor)
+    return update_values(
+        sessions,
+        instance,
+        values,
+        if_match=if_match,
+        actor=actor,
+        workspace=workspace,
+        message=message,
+    )
+
+
+def rollback_or_propose(
+    sessions: sessionmaker[Session],
+    instance_id: str | InstanceId,
+    revision: str,
+    *,
+    actor: Principal,
+    workspace: GitWorkspace,
+    message: str | None = None,
+) -> ValuesChange | ChangeRequestView:
+    """``rollback``, or where approval is needed an ``instance.rollback`` change request."""
+    instance = parse_instance_id(instance_id)
+    if change_requests.required_approvals(sessions, instance.environment):
+        payload = {"instance": str(instance), "revision": revision, "message": message}
+        return change_requests.propose(
+            sessions, kind="instance.rollback", payload=payload, actor=actor
+        )
+    return rollback(sessions, instance, revision, actor=actor, workspace=workspace, message=message)
+
+
+def upgrade_or_propose(
+    sessions: sessionmaker[Session],
+    instance_id: str | InstanceId,
+    *,
+    actor: Principal,
+    workspace: GitWorkspace,
+    template: str | None = None,
+    version: str | None = None,
+    message: str | None = None,
+) -> ValuesChange | ChangeRequestView:
+    """``upgrade``, or where approval is needed an ``instance.upgrade`` change request."""
+    instance = parse_instance_id(instance_id)
+    if change_requests.required_approvals(sessions, instance.environment):
+        payload = {
+            "instance": str(instance),
+            "template": template,
+            "version": version,
+            "message": message,
+        }
+        return change_requests.propose(
+            sessions, kind="instance.upgrade", payload=payload, actor=actor
+        )
+    return upgrade(
+        sessions,
+        instance,
+        actor=actor,
+        workspace=workspace,
+        template=template,
+        version=version,
+        message=message,
+    )

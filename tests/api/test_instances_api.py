@@ -1,0 +1,242 @@
+"""Instances over the API (DESIGN §6) against a real ``git http-backend`` and Debian's
+docker-registry, on SQLite and PostgreSQL: create, read, list, values updates with If-Match,
+history, rollback, upgrade."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helmforge.core.schemas.kubernetes import SchemaSet
+from helmforge.core.schemas.openapi import crd_definitions
+from helmforge.core.yaml_codec import load_single
+from tests.api.conftest import Api
+from tests.support.instances import (
+    GitLab,
+    add_registry,
+    add_repository,
+    git_lab,
+    instance_body,
+    path_of,
+    url_of,
+)
+from tests.support.registry import RegistryServer
+
+pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+
+VALUES = f"clusters/eu/{path_of()}/values.yaml"
+APPLICATION = f"clusters/eu/{path_of()}/application.yaml"
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[GitLab]:
+    with git_lab(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def ready(api: Api, lab: GitLab, basic_registry: RegistryServer) -> Api:
+    add_repository(api.client, lab)
+    add_registry(api.client, basic_registry)
+    return api
+
+
+@pytest.fixture(scope="module")
+def argocd_schemas(shared_data: Path) -> SchemaSet:
+    source = shared_data / "argocd" / "application-crd.yaml"
+    crd = load_single(source.read_text(encoding="utf-8"), source=str(source)).data
+    return SchemaSet(
+        kubernetes_version="argocd", definitions=crd_definitions(crd, source=str(source))
+    )
+
+
+def create(api: Api, **changes: Any) -> dict[str, Any]:
+    response = api.client.post("/api/v1/instances", json=instance_body(**changes))
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def put_values(api: Api, values: dict[str, Any], revision: str | None, **extra: Any) -> Any:
+    headers = {"If-Match": f'"{revision}"'} if revision else {}
+    return api.client.put(url_of() + "/values", json={"values": values, **extra}, headers=headers)
+
+
+def test_create_is_one_commit_with_both_files_and_get_answers_its_revision(
+    ready: Api, lab: GitLab, argocd_schemas: SchemaSet
+) -> None:
+    before = lab.commits()
+    created = create(ready)
+    assert lab.commits() == before + 1
+    assert created["id"] == path_of()
+    assert created["revision"] == lab.head()
+    assert (created["chart"], created["chart_version"]) == ("shop-acme-dev-eu-1", "3.4.0")
+    assert created["values"] == {"replicaCount": 2}
+    # values.yaml holds the overrides only; the chart's defaults stay in the chart.
+    values = load_single(lab.show(VALUES), source="values.yaml").data
+    assert values == {"replicaCount": 2}
+    application = load_single(lab.show(APPLICATION), source="application.yaml").data
+    assert argocd_schemas.validate(application) == []
+    chart_source, values_source = application["spec"]["sources"]
+    assert chart_source["targetRevision"] == "3.4.0"
+    assert chart_source["chart"] == "shop-acme-dev-eu-1"
+    assert chart_source["helm"]["valueFiles"] == [f"$values/{VALUES}"]
+    assert values_source == {"repoURL": lab.url(), "targetRevision": "main", "ref": "values"}
+    log = lab.log()
+    assert log.startswith("admin <admin@users.helmforge.invalid>\nshop/acme/dev/eu-1: create")
+
+    shown = ready.client.get(url_of())
+    assert shown.status_code == 200, shown.text
+    assert shown.headers["ETag"] == f'"{lab.head()}"'
+    body = shown.json()
+    assert body["revision"] == lab.head()
+    assert body["template"] == "web-service@1.2.0"
+    assert body["effective_values"]["replicaCount"] == 2
+    assert body["provenance"]["replicaCount"] == "override"
+    assert body["provenance"]["logLevel"] == "layer 1"
+    assert body["fetched"] is True
+    listed = ready.client.get("/api/v1/instances", params={"environment": "dev"}).json()
+    assert [item["id"] for item in listed["items"]] == [path_of()]
+    assert ready.client.get("/api/v1/instances", params={"q": "ACME/DEV"}).json()["items"]
+    assert ready.client.get("/api/v1/instances", params={"product": "other"}).json() == {
+        "items": []
+    }
+    assert not ready.client.get("/api/v1/instances", params={"outdated": True}).json()["items"]
+
+
+def test_an_instance_exists_once_and_ids_that_join_into_one_name_are_refused(
+    ready: Api, lab: GitLab
+) -> None:
+    create(ready)
+    again = ready.client.post("/api/v1/instances", json=instance_body())
+    assert again.status_code == 409, again.text
+    assert "already exists" in again.json()["message"]
+    commits = lab.commits()
+    joined = {"product": "shop-acme", "customer": "dev", "environment": "eu", "instance": "1"}
+    clash = ready.client.post("/api/v1/instances", json=instance_body(joined))
+    assert clash.status_code == 409, clash.text
+    assert "shop-acme-dev-eu-1" in clash.json()["message"]
+    assert lab.commits() == commits
+
+
+def test_values_breaking_the_schema_are_422_with_paths_and_nothing_is_created(
+    ready: Api, lab: GitLab
+) -> None:
+    commits = lab.commits()
+    response = ready.client.post(
+        "/api/v1/instances",
+        json=instance_body(values={"replicaCount": "three", "service": {"port": 70000}}),
+    )
+    assert response.status_code == 422, response.text
+    paths = {error["path"] for error in response.json()["errors"]}
+    assert paths == {"replicaCount", "service.port"}
+    assert lab.commits() == commits
+    assert ready.client.get(url_of()).status_code == 404
+    assert ready.client.get("/api/v1/instances").json() == {"items": []}
+
+
+def test_an_update_with_if_match_is_one_commit_that_keeps_the_files_comments(
+    ready: Api, lab: GitLab
+) -> None:
+    revision = create(ready)["revision"]
+    assert put_values(ready, {"replicaCount": 3}, None).status_code == 428
+    updated = put_values(
+        ready, {"replicaCount": 3, "greeting": "on"}, revision, message="scale out"
+    )
+    assert updated.status_code == 200, updated.text
+    body = updated.json()
+    assert body["committed"] is True
+    assert body["revision"] == lab.head() != revision
+    assert updated.headers["ETag"] == f'"{lab.head()}"'
+    assert body["message"].startswith("shop/acme/dev/eu-1: values: set replicaCount, greeting")
+    assert "scale out" in body["message"]
+    text = lab.show(VALUES)
+    assert text.startswith("# Values of shop/acme/dev/eu-1")  # the file's comment stays
+    assert 'greeting: "on"' in text  # YAML 1.1 would read a bare on as true
+    assert "-replicaCount: 2\n+replicaCount: 3\n" in body["diff"]
+    again = put_values(ready, {"replicaCount": 3, "greeting": "on"}, body["revision"])
+    assert again.json()["committed"] is False
+    assert again.json()["revision"] == body["revision"]
+
+
+def test_a_schema_violation_is_422_with_paths_and_nothing_is_committed(
+    ready: Api, lab: GitLab
+) -> None:
+    revision = create(ready)["revision"]
+    commits = lab.commits()
+    refused = put_values(ready, {"service": {"type": "Mesh"}, "logLevel": "loud"}, revision)
+    assert refused.status_code == 422, refused.text
+    assert {e["path"] for e in refused.json()["errors"]} == {"service.type", "logLevel"}
+    assert lab.commits() == commits
+
+
+def test_two_editors_on_one_revision_the_second_gets_409_with_the_diff(
+    ready: Api, lab: GitLab
+) -> None:
+    revision = create(ready)["revision"]
+    first = put_values(ready, {"replicaCount": 4}, revision)
+    assert first.status_code == 200, first.text
+    second = put_values(ready, {"replicaCount": 5}, revision)
+    assert second.status_code == 409, second.text
+    body = second.json()
+    assert body["current_revision"] == first.json()["revision"]
+    assert "-replicaCount: 2\n+replicaCount: 4\n" in body["diff"]
+    assert "replicaCount: 4" in lab.show(VALUES)
+
+
+def test_history_is_newest_first_and_rollback_is_a_new_commit(ready: Api, lab: GitLab) -> None:
+    created = create(ready)
+    changed = put_values(ready, {"replicaCount": 6}, created["revision"]).json()
+    history = ready.client.get(url_of() + "/history")
+    assert history.status_code == 200, history.text
+    items = history.json()["items"]
+    assert [item["revision"] for item in items] == [changed["revision"], created["revision"]]
+    assert items[0]["author"] == "admin"
+    assert "+replicaCount: 6" in items[0]["diff"]
+    assert "application.yaml" in items[1]["diff"]
+    back = ready.client.post(url_of() + "/rollback", json={"revision": created["revision"]})
+    assert back.status_code == 200, back.text
+    assert back.json()["revision"] == lab.head()
+    assert "roll back to" in back.json()["message"]
+    assert load_single(lab.show(VALUES), source="v").data == {"replicaCount": 2}
+    assert len(ready.client.get(url_of() + "/history").json()["items"]) == 3
+    unknown = ready.client.post(url_of() + "/rollback", json={"revision": "0" * 40})
+    assert unknown.status_code == 404
+
+
+def test_an_upgrade_bumps_the_chart_version_in_one_commit(ready: Api, lab: GitLab) -> None:
+    create(ready)
+    commits = lab.commits()
+    upgraded = ready.client.post(url_of() + "/upgrade", json={"version": "3.5.0"})
+    assert upgraded.status_code == 200, upgraded.text
+    assert lab.commits() == commits + 1
+    application = load_single(lab.show(APPLICATION), source="a").data
+    assert application["spec"]["sources"][0]["targetRevision"] == "3.5.0"
+    assert upgraded.json()["instance"]["chart_version"] == "3.5.0"
+    assert upgraded.json()["instance"]["app_version"] == "3.5.0"
+    assert "3.4.0 -> 3.5.0" in upgraded.json()["message"]
+    same = ready.client.post(url_of() + "/upgrade", json={"version": "3.5.0"})
+    assert same.status_code == 422
+
+
+def test_a_preview_diffs_overrides_effective_values_and_objects_without_committing(
+    ready: Api, lab: GitLab
+) -> None:
+    create(ready)
+    commits = lab.commits()
+    preview = ready.client.post(
+        url_of() + "/values/preview", json={"values": {"replicaCount": 7, "greeting": "hi"}}
+    )
+    assert preview.status_code == 200, preview.text
+    body = preview.json()
+    assert "+replicaCount: 7" in body["values_diff"]
+    assert {change["path"] for change in body["changes"]} == {"replicaCount", "greeting"}
+    assert "+greeting: hi" in body["effective_diff"]
+    assert "+  GREETING: hi\n" in body["manifests_diff"]
+    assert "-  replicas: 2\n+  replicas: 7\n" in body["manifests_diff"]
+    assert body["errors"] == []
+    bad = ready.client.post(url_of() + "/values/preview", json={"values": {"replicaCount": "x"}})
+    assert bad.json()["errors"][0]["path"] == "replicaCount"
+    assert lab.commits() == commits
