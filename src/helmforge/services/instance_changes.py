@@ -158,7 +158,7 @@ class _ValuesEdit:
                 {},
             )
         seen = {path: self.git.read_file(path, seen_revision) for path in now}
-        if seen != now:
+        if seen != now and not self._already_done(seen, now):
             raise self._stale(
                 f"instance {view.id} changed since revision {seen_revision[:12]}: review the "
                 "diff and edit the current values",
@@ -167,12 +167,27 @@ class _ValuesEdit:
             )
         return seen
 
+    def _already_done(
+        self, seen: Mapping[str, bytes | None], now: Mapping[str, bytes | None]
+    ) -> bool:
+        """Whether the instance changed since the editor's revision only by this very edit
+        (a retry of a change whose answer was lost): then it is done, not stale."""
+        view = self.view
+        if seen[view.application_path] != now[view.application_path]:
+            return False
+        if self.restore is not None:
+            return now[view.values_path] == self.restore
+        _, current = overrides_of(now[view.values_path], source=view.values_path)
+        return current == self.wanted
+
     def __call__(self, read: Reader) -> dict[str, bytes | None]:
         view, values_path = self.view, self.view.values_path
         now = read_state(read, view)
         require_present(now, view)
         if self.base is None:
             seen = self._check_seen(now)
+            if seen != now:  # already done: edit the head, which changes nothing
+                seen = now
             _, seen_overrides = overrides_of(seen[values_path], source=values_path)
             if self.wanted is not None:
                 self.edits = edits_between(seen_overrides, self.wanted)

@@ -356,7 +356,11 @@ def create_or_propose(
     and the chart publish's audit event."""
     if change_requests.required_approvals(sessions, request.environment):
         return change_requests.propose(
-            sessions, kind="instance.create", payload=request.payload(), actor=actor
+            sessions,
+            kind="instance.create",
+            payload=request.payload(),
+            actor=actor,
+            context={"workspace": workspace},
         )
     return create_instance(sessions, request, actor=actor, workspace=workspace)
 
@@ -499,7 +503,13 @@ def update_values_or_propose(
             "revision": if_match,
             "message": message,
         }
-        return change_requests.propose(sessions, kind="values.update", payload=payload, actor=actor)
+        return change_requests.propose(
+            sessions,
+            kind="values.update",
+            payload=payload,
+            actor=actor,
+            context={"workspace": workspace},
+        )
     return update_values(
         sessions,
         instance,
@@ -525,7 +535,11 @@ def rollback_or_propose(
     if change_requests.required_approvals(sessions, instance.environment):
         payload = {"instance": str(instance), "revision": revision, "message": message}
         return change_requests.propose(
-            sessions, kind="instance.rollback", payload=payload, actor=actor
+            sessions,
+            kind="instance.rollback",
+            payload=payload,
+            actor=actor,
+            context={"workspace": workspace},
         )
     return rollback(sessions, instance, revision, actor=actor, workspace=workspace, message=message)
 
@@ -550,7 +564,11 @@ def upgrade_or_propose(
             "message": message,
         }
         return change_requests.propose(
-            sessions, kind="instance.upgrade", payload=payload, actor=actor
+            sessions,
+            kind="instance.upgrade",
+            payload=payload,
+            actor=actor,
+            context={"workspace": workspace},
         )
     return upgrade(
         sessions,
