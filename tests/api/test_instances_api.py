@@ -14,6 +14,7 @@ from helmforge.core.schemas.kubernetes import SchemaSet
 from helmforge.core.schemas.openapi import crd_definitions
 from helmforge.core.yaml_codec import load_single
 from tests.api.conftest import Api
+from tests.support.charts import example_text
 from tests.support.instances import (
     GitLab,
     add_registry,
@@ -28,6 +29,7 @@ from tests.support.registry import RegistryServer
 pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
 
 VALUES = f"clusters/eu/{path_of()}/values.yaml"
+YAML = {"Content-Type": "application/yaml"}
 APPLICATION = f"clusters/eu/{path_of()}/application.yaml"
 
 
@@ -240,3 +242,35 @@ def test_a_preview_diffs_overrides_effective_values_and_objects_without_committi
     bad = ready.client.post(url_of() + "/values/preview", json={"values": {"replicaCount": "x"}})
     assert bad.json()["errors"][0]["path"] == "replicaCount"
     assert lab.commits() == commits
+
+
+def test_a_newer_template_marks_the_instance_outdated_until_it_is_upgraded(
+    ready: Api, lab: GitLab
+) -> None:
+    create(ready)
+    text = example_text(version="1.3.0").replace("default: 8080", "default: 8081", 1)
+    added = ready.client.post("/api/v1/templates", content=text, headers=YAML)
+    assert added.status_code == 201, added.text
+    published = ready.client.post("/api/v1/templates/web-service/versions/1.3.0/publish")
+    assert published.status_code == 200, published.text
+    outdated = ready.client.get("/api/v1/instances", params={"outdated": True}).json()["items"]
+    assert [(i["id"], i["latest_template_version"]) for i in outdated] == [(path_of(), "1.3.0")]
+    commits = lab.commits()
+    # Under the template's app policy the chart version is the app version: taken already.
+    same_version = ready.client.post(url_of() + "/upgrade", json={"template": "web-service@1.3.0"})
+    assert same_version.status_code == 409, same_version.text
+    assert "give a new app version" in same_version.json()["message"]
+    assert lab.commits() == commits
+    upgraded = ready.client.post(
+        url_of() + "/upgrade", json={"template": "web-service", "version": "3.4.1"}
+    )
+    assert upgraded.status_code == 200, upgraded.text
+    instance = upgraded.json()["instance"]
+    assert (instance["template"], instance["chart_version"], instance["outdated"]) == (
+        "web-service@1.3.0",
+        "3.4.1",
+        False,
+    )
+    assert lab.commits() == commits + 1
+    shown = ready.client.get(url_of()).json()
+    assert shown["effective_values"]["containerPort"] == 8081

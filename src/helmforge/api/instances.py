@@ -91,6 +91,7 @@ class InstanceDetailPublic(InstancePublic):
     provenance: dict[str, str] | None
     fetched: bool
     fetch_error: str | None
+    values_error: str | None
 
 
 class ValuesUpdate(BaseModel):
@@ -184,6 +185,7 @@ def _detail(detail: InstanceDetail) -> InstanceDetailPublic:
             "provenance": detail.provenance,
             "fetched": detail.fetched,
             "fetch_error": detail.fetch_error,
+            "values_error": detail.values_error,
         }
     )
 

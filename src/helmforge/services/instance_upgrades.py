@@ -97,15 +97,24 @@ def upgrade(
         actor=delegate(actor),
         defer_required=True,
     )
-    outcome = registries.publish_build(
-        sessions,
-        build.id,
-        registry=view.registry,
-        key=workspace.key,
-        actor=delegate(actor),
-        deadline=workspace.registry_deadline,
-        approved_by=approved_by or None,
-    )
+    try:
+        outcome = registries.publish_build(
+            sessions,
+            build.id,
+            registry=view.registry,
+            key=workspace.key,
+            actor=delegate(actor),
+            deadline=workspace.registry_deadline,
+            approved_by=approved_by or None,
+        )
+    except ConflictError as error:
+        raise ConflictError(
+            f"the upgrade of {view.id} needs a new chart version, but chart {build.name} "
+            f"{build.version} (what {new_reference}'s chartVersionPolicy gives for app version "
+            f"{app_version}) already holds other content: give a new app version too, or use "
+            f"chartVersionPolicy auto. {error.message}",
+            location=Location(path="version"),
+        ) from error
     bump = _ApplicationBump(view, outcome.version, parsed, context)
     subject = (
         f"{view.id}: upgrade chart {view.chart} {view.chart_version} -> {outcome.version} "

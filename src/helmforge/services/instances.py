@@ -157,7 +157,8 @@ class InstanceDetail:
     file as written, ``effective_values`` what Helm gets with ``provenance`` saying where each
     parameter's value comes from (``default``, ``layer N``, ``override``) — all ``None``
     without ``values.read``. ``fetched`` is False when the remote could not be reached:
-    the answer is the cache's, ``fetch_error`` says why."""
+    the answer is the cache's, ``fetch_error`` says why. ``values_error`` says why values.yaml
+    could not be read (someone wrote it outside helmforge), with ``values_yaml`` as it is."""
 
     view: InstanceView
     revision: str | None
@@ -167,6 +168,7 @@ class InstanceDetail:
     provenance: dict[str, str] | None
     fetched: bool
     fetch_error: str | None = None
+    values_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,8 +443,17 @@ def get_instance(
         instance_records.note_revision(sessions, instance, revision)
     if not access.allowed(sessions, actor, "values.read")(target_of(instance)):
         return InstanceDetail(view, revision, None, None, None, None, fetched, fetch_error)
-    text, overrides = overrides_of(git.read_file(view.values_path), source=view.values_path)
+    raw = git.read_file(view.values_path)
+    try:
+        text, overrides = overrides_of(raw, source=view.values_path)
+    except InputError as error:
+        shown = None if raw is None else raw.decode("utf-8", "replace")
+        return InstanceDetail(
+            view, revision, None, shown, None, None, fetched, fetch_error, str(error)
+        )
     _, template = published_template(sessions, view.template)
+    effective: dict[str, Any] | None
+    provenance: dict[str, str] | None
     try:
         effective, provenance = effective_of(template, view.context, overrides)
     except InputError:
