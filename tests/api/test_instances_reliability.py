@@ -220,3 +220,22 @@ def _repository_body(lab: GitLab) -> dict[str, Any]:
         "username": GIT_USER,
         "password": GIT_CANARY,
     }
+
+
+def test_a_creation_whose_record_was_lost_after_its_push_is_adopted_without_a_commit(
+    ready: Api, lab: GitLab
+) -> None:
+    """Row 48: the push landed but the server died before its row was written; the next
+    attempt finds its own files in Git and records them instead of committing again."""
+    revision = create(ready)
+    with state_of(ready.app).engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM instances"))
+    commits = lab.commits()
+    again = ready.client.post("/api/v1/instances", json=instance_body())
+    assert again.status_code == 201, again.text
+    assert again.json()["revision"] == revision
+    assert lab.commits() == commits
+    other_values = ready.client.post(
+        "/api/v1/instances", json=instance_body(values={"replicaCount": 3})
+    )
+    assert other_values.status_code == 409  # it exists now

@@ -52,8 +52,9 @@ from pathlib import Path
 from typing import Any
 
 import pygit2
-from pygit2.enums import CredentialType, FileMode, ObjectType, Option
+from pygit2.enums import CredentialType, ObjectType, Option
 
+from helmforge.adapters.git_trees import tree_with
 from helmforge.core.errors import (
     AuthenticationError,
     ConflictError,
@@ -467,7 +468,7 @@ class GitRepository:
         for attempt in range(1, self.max_attempts + 1):
             parent = self.fetch()
             files = dict(changes(functools.partial(self._read_at, parent)))
-            tree = self._tree_with(parent, files)
+            tree = tree_with(self._repo, parent, files, where=self.remote.url)
             if parent is not None and tree == self._repo[parent].peel(pygit2.Tree).id:
                 return PushResult(commit=parent, parent=parent, created=False, attempts=attempt)
             signature = author.signature()
@@ -606,49 +607,3 @@ class GitRepository:
         if isinstance(error, HelmforgeError):
             return error
         return ExternalServiceError(f"{what} failed: {text}", location=where)
-
-    # --- building trees ------------------------------------------------------------------
-
-    def _tree_with(self, parent: str | None, files: FileChanges) -> pygit2.Oid:
-        base = None if parent is None else self._repo[parent].peel(pygit2.Tree)
-        split: dict[tuple[str, ...], bytes | None] = {}
-        for path, content in files.items():
-            parts = tuple(path.split("/"))
-            if any(part in ("", ".", "..", ".git") for part in parts):
-                raise InputError(
-                    f"{path!r} is not a file path inside the repository",
-                    location=Location(self.remote.url, path=path),
-                )
-            split[parts] = content
-        oid = self._write_tree(base, split)
-        return oid if oid is not None else self._repo.TreeBuilder().write()
-
-    def _write_tree(
-        self, base: pygit2.Tree | None, files: Mapping[tuple[str, ...], bytes | None]
-    ) -> pygit2.Oid | None:
-        """``base`` with ``files`` changed (None deletes); None when the tree ends up empty
-        (Git has no empty folders)."""
-        builder = self._repo.TreeBuilder(base) if base is not None else self._repo.TreeBuilder()
-        nested: dict[str, dict[tuple[str, ...], bytes | None]] = {}
-        for parts, content in files.items():
-            if len(parts) > 1:
-                nested.setdefault(parts[0], {})[parts[1:]] = content
-            elif content is None:
-                if builder.get(parts[0]) is not None:
-                    builder.remove(parts[0])
-            else:
-                builder.insert(parts[0], self._repo.create_blob(content), FileMode.BLOB)
-        for name, inner in nested.items():
-            entry = base[name] if base is not None and name in base else None
-            subtree = (
-                self._repo[entry.id].peel(pygit2.Tree)
-                if entry is not None and entry.type == ObjectType.TREE
-                else None
-            )
-            oid = self._write_tree(subtree, inner)
-            if oid is None:
-                if builder.get(name) is not None:
-                    builder.remove(name)
-            else:
-                builder.insert(name, oid, FileMode.TREE)
-        return builder.write() if len(builder) else None
