@@ -268,3 +268,14 @@ def test_edits_between_is_the_smallest_edit_and_exact(
     assert (not edits) == (
         before == after and all(type(before[k]) is type(after[k]) for k in before)
     )
+
+
+def test_a_header_comment_survives_emptying_and_refilling_the_file() -> None:
+    header = "# Values of shop/acme/dev/eu-1: only what differs.\n# Written by helmforge.\n"
+    filled = replace_values(header, {"replicaCount": 2})
+    assert filled.text == header + "replicaCount: 2\n"
+    emptied = replace_values(filled.text, {})
+    assert emptied.text == header
+    assert emptied.after == {}
+    refilled = replace_values(emptied.text, {"greeting": "on"})
+    assert refilled.text == header + 'greeting: "on"\n'

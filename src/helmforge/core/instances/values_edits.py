@@ -476,6 +476,16 @@ def _first_difference(meant: Any, read: Any, path: ValuePath = ()) -> ValuePath:
 _MISSING = object()
 
 
+def _leading_comments(text: str) -> str:
+    """The comment lines a file opens with (its header), each ending in a newline."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line + "\n")
+    return "".join(lines)
+
+
 def _read_values(text: str, source: str, limits: YamlLimits) -> dict[str, Any]:
     data = load_single(text, source=source, limits=limits).data
     if data is None:
@@ -511,12 +521,14 @@ def apply_edits(
         raise InputError(
             f"values.yaml cannot be edited in place: {error}", location=Location(source)
         ) from None
+    # A file of comments only has no tree to hang them on: its comments open the new file.
+    header = _leading_comments(text) if tree is None else ""
     if tree is None:
         tree = CommentedMap()
     _apply(tree, edits, _round_trip_tree(tree), source)
     buffer = io.StringIO()
     yaml.dump(tree, buffer)
-    written = buffer.getvalue() if tree else ""
+    written = header + buffer.getvalue() if tree else header or _leading_comments(text)
     after = _read_values(written, f"{source} (as written)", limits)
     if after != meant:
         at = format_path(_first_difference(meant, after))
