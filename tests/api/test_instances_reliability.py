@@ -239,3 +239,30 @@ def test_a_creation_whose_record_was_lost_after_its_push_is_adopted_without_a_co
         "/api/v1/instances", json=instance_body(values={"replicaCount": 3})
     )
     assert other_values.status_code == 409  # it exists now
+
+
+def test_a_read_while_the_remote_hangs_answers_from_the_cache(
+    database_url: str, tmp_path: Path, lab: GitLab, basic_registry: RegistryServer
+) -> None:
+    """Row 41: a remote that accepts and never answers does not hold reads: GET answers what
+    the cache has (``fetched: false`` and why), history too."""
+    app, password = make_app(database_url, tmp_path / "data", git_deadline=1.0)
+    for api in serve_app(app, password):
+        add_repository(api.client, lab)
+        add_registry(api.client, basic_registry)
+        revision = create(api)
+        with lab.server.hanging():
+            shown = api.client.get(url_of())
+            assert shown.status_code == 200, shown.text
+            body = shown.json()
+            assert (body["fetched"], body["revision"], body["values"]) == (
+                False,
+                revision,
+                {"replicaCount": 2},
+            )
+            assert "deadline of 1 s" in body["fetch_error"]
+            history = api.client.get(url_of() + "/history")
+            assert history.status_code == 200, history.text
+            assert [item["revision"] for item in history.json()["items"]] == [revision]
+            changed = put_values(api, {"replicaCount": 3}, revision)
+            assert changed.status_code == 502, changed.text

@@ -19,6 +19,7 @@ import base64
 import contextlib
 import gzip
 import os
+import socket
 import stat
 import subprocess
 import threading
@@ -245,6 +246,23 @@ class HttpGitServer:
             server.shutdown()
             server.server_close()
             thread.join(timeout=UPPER_BOUND)
+
+    @contextlib.contextmanager
+    def hanging(self) -> Iterator[None]:
+        """Stop the server and hold its port with a socket that accepts connections (the
+        kernel's backlog) and never answers, for the block: a remote that hangs."""
+        assert self._server is not None
+        port = self._server.server_port
+        self._server.shutdown()
+        self._server.server_close()
+        holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", port))
+        holder.listen(16)
+        try:
+            yield
+        finally:
+            holder.close()
 
 
 # --- SSH -----------------------------------------------------------------------------------

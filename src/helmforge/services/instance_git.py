@@ -7,6 +7,7 @@ and turning the Git remote's refusals into errors about the remote (never about 
 from __future__ import annotations
 
 __all__ = [
+    "READ_WAIT",
     "base_paths",
     "commit_text",
     "delegate",
@@ -14,10 +15,12 @@ __all__ = [
     "lock_wait",
     "outside_errors",
     "parse_instance_id",
+    "refresh_cache",
     "require_direct",
 ]
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,8 +35,12 @@ from helmforge.core.errors import (
 )
 from helmforge.core.instances.layout import InstanceId
 from helmforge.services import access, gitops_repositories, instance_records
-from helmforge.services.gitops_repositories import GitWorkspace
+from helmforge.services.gitops_repositories import GitWorkspace, OpenRepository, writing
 from helmforge.services.instance_records import InstanceView
+
+_log = logging.getLogger(__name__)
+#: How long a read waits for a repository's writer before it answers from the cache.
+READ_WAIT = 5.0
 
 
 def parse_instance_id(text: str | InstanceId, *, source: str = "instance") -> InstanceId:
@@ -117,3 +124,20 @@ def outside_errors(repository: str) -> Iterator[None]:
             f"GitOps repository {repository!r}: {error.message}",
             location=error.location or Location(path="repository"),
         ) from error
+
+
+def refresh_cache(
+    sessions: sessionmaker[Session], repository: OpenRepository, workspace: GitWorkspace
+) -> str | None:
+    """Fetch the repository into its cache for a read; ``None`` when that worked, else why
+    not (the remote failed, or a write held the repository past ``READ_WAIT``): the read then
+    answers from the cache. Raises the remote's error when the cache holds nothing yet."""
+    try:
+        with outside_errors(repository.name), writing(sessions, repository, wait=READ_WAIT) as git:
+            git.fetch()
+    except ExternalServiceError as error:
+        if repository.reader().head() is None:
+            raise
+        _log.warning("repository %s: answering from the cache: %s", repository.name, error)
+        return error.message
+    return None

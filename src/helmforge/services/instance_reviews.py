@@ -21,14 +21,9 @@ from helmforge.core.instances.layout import InstanceId
 from helmforge.core.instances.values_diff import changes_as_json, override_changes, unified_diff
 from helmforge.core.instances.values_edits import replace_values
 from helmforge.core.yaml_codec import dump_yaml
-from helmforge.services.gitops_repositories import GitWorkspace, writing
+from helmforge.services.gitops_repositories import GitWorkspace
 from helmforge.services.instance_changes import instance_files, open_for
-from helmforge.services.instance_git import (
-    load_instance,
-    lock_wait,
-    outside_errors,
-    parse_instance_id,
-)
+from helmforge.services.instance_git import load_instance, parse_instance_id, refresh_cache
 from helmforge.services.instance_values import (
     ValueProblem,
     effective_of,
@@ -85,11 +80,7 @@ def history(
     view = load_instance(sessions, instance, actor=actor, permission="values.read")
     repository = open_for(sessions, view, workspace)
     if refresh:
-        with (
-            outside_errors(view.repository),
-            writing(sessions, repository, wait=lock_wait(workspace)) as git,
-        ):
-            git.fetch()
+        refresh_cache(sessions, repository, workspace)
     found = repository.reader().changes(instance_files(view), limit=max(1, min(limit, 500)))
     return [
         HistoryEntry(
@@ -129,11 +120,7 @@ def preview_values(
     _, template = published_template(sessions, view.template)
     repository = open_for(sessions, view, workspace)
     if refresh:
-        with (
-            outside_errors(view.repository),
-            writing(sessions, repository, wait=lock_wait(workspace)) as git,
-        ):
-            git.fetch()
+        refresh_cache(sessions, repository, workspace)
     reader = repository.reader()
     text, current = overrides_of(reader.read_file(view.values_path), source=view.values_path)
     written = replace_values(text, wanted, source=view.values_path).text

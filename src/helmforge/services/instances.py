@@ -52,7 +52,6 @@ __all__ = [
     "upgrade_or_propose",
 ]
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +83,7 @@ from helmforge.services.instance_git import (
     lock_wait,
     outside_errors,
     parse_instance_id,
+    refresh_cache,
     require_direct,
 )
 from helmforge.services.instance_records import InstanceView, target_of
@@ -106,7 +106,6 @@ from helmforge.services.instance_values import (
     require_valid,
 )
 
-_log = logging.getLogger(__name__)
 _MAX_LIST = 10_000
 
 
@@ -428,15 +427,10 @@ def get_instance(
     fetched, fetch_error = not refresh, None
     if refresh:
         try:
-            with (
-                outside_errors(view.repository),
-                writing(sessions, repository, wait=lock_wait(workspace)) as git,
-            ):
-                git.fetch()
-            fetched = True
+            fetch_error = refresh_cache(sessions, repository, workspace)
         except ExternalServiceError as error:
-            _log.warning("instance %s: answering from the cache: %s", instance, error)
-            fetch_error = error.message
+            fetch_error = error.message  # nothing cached yet: the answer says so
+        fetched = fetch_error is None
     git = repository.reader()
     revision = last_revision(git, [view.values_path, view.application_path])
     if revision is not None and revision != view.revision:
