@@ -179,3 +179,42 @@ def test_an_operator_scoped_to_dev_neither_sees_nor_changes_prod(
     assert (
         api.client.post("/api/v1/instances", json=instance_body(), headers=dora).status_code == 403
     )
+
+
+def test_prod_rollback_and_upgrade_wait_for_approval_and_carry_the_trailer(
+    gated: Api, lab: GitLab
+) -> None:
+    bob = headers_of(gated, "bob", "approver")
+    request_id = gated.client.post("/api/v1/instances", json=instance_body(PROD)).json()[
+        "change_request"
+    ]
+    assert approve(gated, request_id, bob).json()["state"] == "applied"
+    created = gated.client.get(url_of(PROD)).json()["revision"]
+    change = gated.client.put(
+        url_of(PROD) + "/values",
+        json={"values": {"replicaCount": 8}},
+        headers={"If-Match": f'"{created}"'},
+    ).json()
+    assert approve(gated, change["change_request"], bob).json()["state"] == "applied"
+    commits = lab.commits()
+    rollback = gated.client.post(url_of(PROD) + "/rollback", json={"revision": created})
+    assert rollback.status_code == 202, rollback.text
+    assert rollback.json()["kind"] == "instance.rollback"
+    upgrade = gated.client.post(url_of(PROD) + "/upgrade", json={"version": "3.5.0"})
+    assert upgrade.status_code == 202, upgrade.text
+    assert lab.commits() == commits
+    rolled = approve(gated, rollback.json()["change_request"], bob)
+    assert rolled.json()["state"] == "applied", rolled.text
+    assert "replicaCount: 2" in lab.show(PROD_VALUES)
+    # The rollback moved the instance: the upgrade proposed before it is stale now.
+    assert approve(gated, upgrade.json()["change_request"], bob).status_code == 409
+    again = gated.client.post(url_of(PROD) + "/upgrade", json={"version": "3.5.0"})
+    upgraded = approve(gated, again.json()["change_request"], bob)
+    assert upgraded.json()["state"] == "applied", upgraded.text
+    assert upgraded.json()["result"]["chart_version"] == "3.5.0"
+    assert lab.commits() == commits + 2
+    head = lab.log().split("diff --git")[0]
+    assert "upgrade chart shop-acme-prod-eu-1 3.4.0 -> 3.5.0" in head
+    assert "Approved-by: bob <bob@users.helmforge.invalid>" in head
+    events = gated.client.get("/api/v1/audit", params={"action": "chart.publish"}).json()
+    assert any(event["after"].get("approved_by") == ["bob"] for event in events)
