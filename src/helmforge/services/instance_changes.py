@@ -228,19 +228,21 @@ class _ValuesEdit:
         return summary_of(override_changes(before, after))
 
 
-def _commit(
+def _commit_values(
     sessions: sessionmaker[Session],
     view: InstanceView,
     edit_of: Callable[[GitRepository], _ValuesEdit],
     *,
     subject: Callable[[_ValuesEdit], str],
+    action: str,
+    audit: Mapping[str, Any],
     actor: Principal,
     workspace: GitWorkspace,
     message: str | None,
     approved_by: tuple[str, ...],
-) -> tuple[_ValuesEdit, str, bool, str | None, str]:
-    """Commit one values edit under the repository's lock: (edit, revision, committed,
-    previous head, commit message)."""
+) -> ValuesChange:
+    """Commit one values edit under the repository's lock and record it as ``action`` (the
+    audit event carries ``audit``, the edit's changes and the message)."""
     repository = open_for(sessions, view, workspace)
     composed: list[str] = []
     with (
@@ -256,7 +258,19 @@ def _commit(
         pushed = git.commit_and_push(edit, author=workspace.author(actor.name), message=compose)
         revision = pushed.commit if pushed.created else last_revision(git, instance_files(view))
     text = composed[-1] if pushed.created and composed else ""
-    return edit, revision or pushed.commit, pushed.created, pushed.parent, text
+    return record_outcome(
+        sessions,
+        view,
+        actor=actor,
+        action=action,
+        revision=revision or pushed.commit,
+        committed=pushed.created,
+        previous=pushed.parent,
+        diff=unified_diff(edit.before_text, edit.after_text, path=view.values_path),
+        message=text,
+        after={**audit, "changes": edit.changes(), "message": message or ""},
+        approved_by=approved_by,
+    )
 
 
 def record_outcome(
@@ -332,29 +346,18 @@ def update_values(
     wanted = plain_overrides(values)
     _, template = published_template(sessions, view.template)
     require_valid(view.id, template, view.context, wanted)
-    edit, revision, committed, previous, text = _commit(
+    return _commit_values(
         sessions,
         view,
         lambda git: _ValuesEdit(
             git, view, seen_revision=if_match, wanted=wanted, template=template
         ),
         subject=lambda edit: f"{view.id}: values: {edit.summary()}",
+        action="values.update",
+        audit={},
         actor=actor,
         workspace=workspace,
         message=message,
-        approved_by=approved_by,
-    )
-    return record_outcome(
-        sessions,
-        view,
-        actor=actor,
-        action="values.update",
-        revision=revision,
-        committed=committed,
-        previous=previous,
-        diff=unified_diff(edit.before_text, edit.after_text, path=view.values_path),
-        message=text,
-        after={"changes": edit.changes(), "message": message or ""},
         approved_by=approved_by,
     )
 
@@ -397,28 +400,17 @@ def rollback(
             f"{view.values_path} did not exist at revision {revision[:12]}: nothing to restore",
             location=Location(path="revision"),
         )
-    edit, new_revision, committed, previous, text = _commit(
+    return _commit_values(
         sessions,
         view,
         lambda git: _ValuesEdit(
             git, view, seen_revision=if_match, restore=restored, template=template
         ),
         subject=lambda edit: f"{view.id}: values: roll back to {revision[:12]} ({edit.summary()})",
+        action="instance.rollback",
+        audit={"to": revision},
         actor=actor,
         workspace=workspace,
         message=message,
-        approved_by=approved_by,
-    )
-    return record_outcome(
-        sessions,
-        view,
-        actor=actor,
-        action="instance.rollback",
-        revision=new_revision,
-        committed=committed,
-        previous=previous,
-        diff=unified_diff(edit.before_text, edit.after_text, path=view.values_path),
-        message=text,
-        after={"to": revision, "changes": edit.changes(), "message": message or ""},
         approved_by=approved_by,
     )
