@@ -70,6 +70,12 @@ def test_sign_in_through_the_provider_page_in_chromium(chromium: Browser, tmp_pa
                 page.goto("/users")
                 expect(page.get_by_text("frank@sso").first).to_be_visible()
                 page.screenshot(path=str(SCREENSHOTS / "sso-signed-in.png"), full_page=True)
+                # An SSO user has no password here: the Account page offers no form for one.
+                page.goto("/account")
+                expect(page.get_by_text("You have no password in helmforge")).to_be_visible()
+                expect(page.get_by_role("heading", name="Change password")).to_have_count(0)
+                expect(page.locator("input[type=password]")).to_have_count(0)
+                page.screenshot(path=str(SCREENSHOTS / "sso-account.png"), full_page=True)
                 context.close()
         finally:
             sessions.kw["bind"].dispose()

@@ -41,7 +41,7 @@ from tests.support.oidc import (
     strict_provider,
 )
 from tests.support.servers import serve
-from tests.web.conftest import ADMIN_NAME, ADMIN_PASSWORD, sign_in
+from tests.web.conftest import ADMIN_NAME, ADMIN_PASSWORD, csrf_of, sign_in
 
 _ERROR = re.compile(r'id="login-error">([^<]*)<')
 
@@ -222,6 +222,42 @@ def test_an_sso_user_cannot_sign_in_with_a_password(make_helmforge: MakeHelmforg
             answer = sign_in(client, "dave@sso", "!sso")
             assert answer.status_code == 401
             assert "invalid user name or password" in _error(answer)
+
+
+def test_the_account_page_offers_an_sso_user_no_password_form_and_refuses_a_forged_one(
+    make_helmforge: MakeHelmforge,
+) -> None:
+    with mock_provider([DAVE]) as issuer, make_helmforge(_settings(issuer)) as helmforge:
+        with helmforge.client() as client:
+            helmforge.finish(client, _authorize_mock(helmforge.start(client), "dave-1"))
+            page = client.get("/account")
+            assert page.status_code == 200
+            assert "through single sign-on (groups: platform-sre)" in page.text
+            assert 'id="sso-password"' in page.text
+            assert 'action="/account/password"' not in page.text
+            assert 'type="password"' not in page.text
+            fields = {
+                "csrf_token": csrf_of(page.text),
+                "current_password": "!sso",
+                "new_password": "a-new-password-1",
+                "confirm_password": "a-new-password-1",
+            }
+            forged = client.post("/account/password", data=fields)
+            assert forged.status_code == 403
+            assert "dave@sso signs in through single sign-on and has no password" in forged.text
+            # The API refuses the same way (one service), and the session still works.
+            answer = client.post(
+                "/api/v1/account/password",
+                json={"current_password": "!sso", "new_password": "a-new-password-1"},
+                headers={"X-CSRF-Token": fields["csrf_token"]},
+            )
+            assert answer.status_code == 403, answer.text
+            assert "has no password in helmforge" in answer.text
+            assert client.get("/api/v1/me").json()["name"] == "dave@sso"
+        with helmforge.client() as client:
+            local = sign_in(client)
+            assert local.status_code == 303
+            assert 'action="/account/password"' in client.get("/account").text
 
 
 def test_a_local_user_named_like_an_sso_identity_stays_a_different_user(

@@ -54,6 +54,7 @@ from helmforge.adapters.storage.server_tables import ApiTokenRow, LoginThrottleR
 from helmforge.adapters.storage.web_tables import WebSession
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import ADMIN, SYSTEM, Principal, check_role
+from helmforge.core.access.single_sign_on import is_sso_user
 from helmforge.core.errors import (
     AuthenticationError,
     ConflictError,
@@ -557,10 +558,16 @@ def change_password(
     Clears "must change password" and signs out every other web session of the user (all of
     them but the one whose cookie value is ``keep_session``). Wrong current passwords count
     towards the account's sign-in lockout. Raises ``AuthenticationError`` (wrong current
-    password, or throttled), ``InputError`` (policy), ``PermissionDeniedError`` (the system).
+    password, or throttled), ``InputError`` (policy), ``PermissionDeniedError`` (the system,
+    or an SSO user: they have no password here).
     """
     if actor.kind == "system":
         raise PermissionDeniedError("only a user can change their password")
+    if is_sso_user(actor.name):
+        raise PermissionDeniedError(
+            f"{actor.name} signs in through single sign-on and has no password in helmforge; "
+            "change it at your identity provider"
+        )
     now = now or datetime.now(UTC)
     key, limit = _throttle_keys(actor.name, "")[0]
     with sessions() as session:

@@ -1,7 +1,8 @@
 """The visitor's own account: change the password.
 
 A visitor whose password was generated (the first admin) or set by an admin must change it
-before anything else: ``SignedIn`` sends them here from every other page.
+before anything else: ``SignedIn`` sends them here from every other page. An SSO user has no
+password in helmforge: the page offers no form, and the service refuses a forged post.
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ __all__ = ["router"]
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from helmforge.core.errors import AuthenticationError, InputError, http_status_for
+from helmforge.core.access.single_sign_on import is_sso_user
+from helmforge.core.errors import (
+    AuthenticationError,
+    InputError,
+    PermissionDeniedError,
+    http_status_for,
+)
 from helmforge.services import accounts
 from helmforge.web.views import (
     ACCOUNT_PAGE,
@@ -19,6 +26,7 @@ from helmforge.web.views import (
     SignedIn,
     form_text,
     render,
+    render_failure,
     session_factory_of,
 )
 
@@ -48,6 +56,7 @@ def _account_page(
         section="account",
         title="Account",
         must_change=visitor.must_change_password,
+        has_password=not is_sso_user(visitor.principal.name),
         min_length=accounts.MIN_PASSWORD_LENGTH,
         errors=errors or {},
         flashes=flashes,
@@ -76,6 +85,8 @@ def change_password(request: Request, visitor: SignedIn, form: CheckedForm) -> R
             new_password=new,
             keep_session=visitor.cookie,
         )
+    except PermissionDeniedError as error:
+        return render_failure(request, error, back_url=ACCOUNT_PAGE)
     except (AuthenticationError, InputError) as error:
         field = "current_password" if isinstance(error, AuthenticationError) else "new_password"
         message = error.message[:1].upper() + error.message[1:] + "."

@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = [
     "SSO_SUFFIX",
     "groups_from_claims",
+    "is_sso_user",
     "login_gate_refusal",
     "sso_user_name",
 ]
@@ -44,6 +45,12 @@ def groups_from_claims(claims: Mapping[str, object], claim: str) -> tuple[str, .
     else:
         return ()
     return tuple(sorted({v for v in values if isinstance(v, str) and _GROUP.match(v)}))
+
+
+def is_sso_user(name: str) -> bool:
+    """Whether user ``name`` is an SSO identity (``STEM@sso``): such a user has no password in
+    helmforge, only the identity provider's."""
+    return name.endswith(SSO_SUFFIX)
 
 
 def login_gate_refusal(groups: tuple[str, ...], allowed: frozenset[str]) -> str | None:
