@@ -126,6 +126,14 @@ def test_the_application_is_multi_source_chart_then_values() -> None:
     assert _spec(namespace="shop").destination_namespace == "shop"
 
 
+def test_an_auto_sync_application_carries_the_automated_policy() -> None:
+    policy = application_manifest(_spec(automated=True))["spec"]["syncPolicy"]
+    assert policy == {
+        "automated": {"prune": True, "selfHeal": True},
+        "syncOptions": ["CreateNamespace=true"],
+    }
+
+
 def test_application_yaml_reads_back_as_the_manifest() -> None:
     text = application_yaml(_spec(chart_version="1.0.0-rc.1"))
     assert load_single(text, source="application.yaml").data == application_manifest(
@@ -176,11 +184,23 @@ def argocd_schemas(shared_data: Path) -> SchemaSet:
     st.sampled_from(
         ["https://git.example.com/g.git", "git@git.example.com:g.git", "ssh://git@h:2222/g.git"]
     ),
+    st.booleans(),
 )
 def test_every_application_validates_against_the_argocd_crd(
-    argocd_schemas: SchemaSet, base: str, version: str, namespace: str | None, url: str
+    argocd_schemas: SchemaSet,
+    base: str,
+    version: str,
+    namespace: str | None,
+    url: str,
+    automated: bool,
 ) -> None:
-    spec = _spec(base_path=base, chart_version=version, namespace=namespace, repository_url=url)
+    spec = _spec(
+        base_path=base,
+        chart_version=version,
+        namespace=namespace,
+        repository_url=url,
+        automated=automated,
+    )
     manifest = load_single(application_yaml(spec), source="application.yaml").data
     assert argocd_schemas.validate(manifest) == []
 

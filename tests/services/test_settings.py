@@ -54,6 +54,8 @@ def test_environment_overrides(tmp_path: Path) -> None:
         ("HELMFORGE_SEED_EXAMPLES", "maybe"),
         ("HELMFORGE_THREADS", "0"),
         ("HELMFORGE_REGISTRY_DEADLINE", "0"),
+        ("HELMFORGE_ARGOCD_DEADLINE", "soon"),
+        ("HELMFORGE_AUTO_SYNC_ENVIRONMENTS", "dev,Sand box"),
     ],
 )
 def test_bad_values_are_input_errors_naming_the_variable(name: str, value: str) -> None:
@@ -124,3 +126,16 @@ def test_environments_default_and_come_from_helmforge_environments(tmp_path: Pat
     assert given.environments == ("dev", "qa", "prod")
     with pytest.raises(InputError, match=r"HELMFORGE_ENVIRONMENTS=.*'Prod!' is not a DNS-1123"):
         load_settings({**base, "HELMFORGE_ENVIRONMENTS": "dev,Prod!"})
+
+
+def test_argocd_sync_settings_default_and_come_from_the_environment(tmp_path: Path) -> None:
+    base = {"HELMFORGE_DATA_DIR": str(tmp_path)}
+    defaults = load_settings(base)
+    assert (defaults.argocd_deadline, defaults.auto_sync_environments) == (120.0, {"dev"})
+    given = load_settings(
+        {**base, "HELMFORGE_ARGOCD_DEADLINE": "45", "HELMFORGE_AUTO_SYNC_ENVIRONMENTS": "dev, sit"}
+    )
+    assert (given.argocd_deadline, given.auto_sync_environments) == (45.0, {"dev", "sit"})
+    assert load_settings(
+        {**base, "HELMFORGE_AUTO_SYNC_ENVIRONMENTS": ""}
+    ).auto_sync_environments == (frozenset())

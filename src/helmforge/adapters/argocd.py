@@ -9,7 +9,7 @@ on the code and message, not on the HTTP status, which differs between gateway v
 
 from __future__ import annotations
 
-__all__ = ["ApplicationState", "ArgoCdClient", "ArgoCdServer"]
+__all__ = ["ApplicationState", "ArgoCdClient", "ArgoCdServer", "SyncWindows"]
 
 import logging
 import time
@@ -66,6 +66,16 @@ class ApplicationState:
     synced_revisions: tuple[str, ...]
     operation_phase: str | None
     operation_revisions: tuple[str, ...]
+    operation_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncWindows:
+    """An Application's sync windows now: whether a sync may start (``can_sync``) and the
+    windows in force, each as ``KIND SCHEDULE for DURATION``."""
+
+    can_sync: bool
+    active: tuple[str, ...]
 
 
 def _state(document: Any, name: str) -> ApplicationState:
@@ -83,6 +93,9 @@ def _state(document: Any, name: str) -> ApplicationState:
         ),
         operation_phase=operation.get("phase"),
         operation_revisions=tuple(running.get("revisions") or ()),
+        operation_message=(
+            str(operation["message"])[:_MAX_MESSAGE] if operation.get("message") else None
+        ),
     )
 
 
@@ -124,6 +137,26 @@ class ArgoCdClient:
         params = {"refresh": "normal"} if refresh else {}
         document = self._call("GET", f"/api/v1/applications/{_quoted(name)}", name, params=params)
         return _state(document, name)
+
+    def can_i(self, action: str, project: str, name: str) -> bool:
+        """Whether the token may do ``action`` (``get``, ``sync``) on ``project/name``; Argo CD
+        answers this even for an application that does not exist."""
+        subresource = _quoted(f"{project}/{name}")
+        document = self._call(
+            "GET", f"/api/v1/account/can-i/applications/{_quoted(action)}/{subresource}", name
+        )
+        return isinstance(document, dict) and document.get("value") == "yes"
+
+    def sync_windows(self, name: str) -> SyncWindows:
+        """The Application's sync windows: may a sync start now, and which windows apply."""
+        document = self._call("GET", f"/api/v1/applications/{_quoted(name)}/syncwindows", name)
+        document = document if isinstance(document, dict) else {}
+        active = tuple(
+            f"{w.get('kind', '?')} {w.get('schedule', '?')} for {w.get('duration', '?')}"
+            for w in document.get("activeWindows") or ()
+            if isinstance(w, dict)
+        )
+        return SyncWindows(can_sync=document.get("canSync") is not False, active=active)
 
     def sync(
         self,

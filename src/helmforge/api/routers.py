@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from helmforge.api import (
     access,
     accounts,
+    argocd,
     audit_events,
     change_requests,
     charts,
@@ -35,5 +36,6 @@ api_router.include_router(access.router)
 api_router.include_router(change_requests.router)
 api_router.include_router(gitops.router)
 api_router.include_router(instances.router)
+api_router.include_router(argocd.router)
 
 probes_router = probes.router

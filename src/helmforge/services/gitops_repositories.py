@@ -56,6 +56,7 @@ from helmforge.core.errors import (
 from helmforge.core.instances.layout import normalize_base_path
 from helmforge.core.secrets import Secret
 from helmforge.services import access, audit
+from helmforge.services.argocd_servers import ArgoCdOptions
 from helmforge.services.settings import DEFAULT_GIT_EMAIL_DOMAIN, Settings
 
 MAX_SSH_KEY = 16 << 10
@@ -66,13 +67,15 @@ MAX_KNOWN_HOSTS = 64 << 10
 class GitWorkspace:
     """What Git operations need beyond the database: the key of credentials at rest, the
     folder of the bare caches, the deadline of one fetch or push, how commit authors' e-mail
-    addresses are formed, and the deadline of registry requests (an upgrade publishes)."""
+    addresses are formed, the deadline of registry requests (an upgrade publishes), and how
+    instances are synced by Argo CD (``argocd``: auto-sync environments, deadline, clock)."""
 
     key: bytes = field(repr=False)
     cache_root: Path
     deadline: float = 30.0
     email_domain: str = DEFAULT_GIT_EMAIL_DOMAIN
     registry_deadline: float = 30.0
+    argocd: ArgoCdOptions = field(default_factory=ArgoCdOptions)
 
     @classmethod
     def from_settings(cls, settings: Settings, key: bytes) -> GitWorkspace:
@@ -83,6 +86,10 @@ class GitWorkspace:
             deadline=settings.git_deadline,
             email_domain=settings.git_email_domain,
             registry_deadline=settings.registry_deadline,
+            argocd=ArgoCdOptions(
+                deadline=settings.argocd_deadline,
+                auto_sync_environments=settings.auto_sync_environments,
+            ),
         )
 
     def author(self, name: str) -> CommitAuthor:

@@ -66,6 +66,7 @@ from helmforge.core.instances.layout import SEGMENT_NAMES, InstanceId
 from helmforge.core.instances.values_edits import replace_values
 from helmforge.services import (
     access,
+    argocd_servers,
     change_requests,
     chart_builds,
     gitops_repositories,
@@ -230,6 +231,11 @@ def create_instance(
     location = registries.chart_location(sessions, request.registry)
     if request.argocd is not None and not request.argocd:
         raise InputError("argocd must name an Argo CD server", location=Location(path="argocd"))
+    project = (
+        argocd_servers.check_server(sessions, request.argocd).project
+        if request.argocd
+        else "default"
+    )
     require_valid(str(instance), template, context, overrides)
     reference = f"{version_view.name}@{version_view.version}"
     row_id = instance_records.reserve(
@@ -274,6 +280,8 @@ def create_instance(
             repository_url=repository.url,
             branch=repository.branch,
             base_path=repository.path,
+            project=project,
+            automated=instance.environment in workspace.argocd.auto_sync_environments,
         )
         files: dict[str, bytes | None] = {
             instance.values_path(repository.path): _new_values_text(instance, overrides),

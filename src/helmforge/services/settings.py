@@ -90,6 +90,13 @@ class Settings:
     ``secret_key``: HELMFORGE_SECRET_KEY, the Fernet key that encrypts registry credentials at
     rest (give the same one to every server sharing a database); unset, a key file is created
     in ``data_dir`` (mode 0600) on first use. Never printed.
+    ``argocd_deadline``: HELMFORGE_ARGOCD_DEADLINE (default 120), the seconds one sync of an
+    instance may take in all: waiting for another operation, retries, and the rollout until
+    Argo CD reports the pushed revision ``Succeeded`` and ``Healthy``.
+    ``auto_sync_environments``: HELMFORGE_AUTO_SYNC_ENVIRONMENTS (default ``dev``; empty:
+    none), the environments Argo CD syncs by itself: their Applications carry
+    ``syncPolicy.automated`` and a sync refreshes and waits; elsewhere a sync names the exact
+    chart version and commit.
     ``oidc``: single sign-on (``OidcSettings``), set when HELMFORGE_OIDC_ISSUER is.
     ``environments``: HELMFORGE_ENVIRONMENTS (comma-separated DNS labels, default
     dev,sit,uat,prod), the environments charts are made for: the Generate page offers them and
@@ -112,6 +119,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     oidc: OidcSettings | None = None
     environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS
+    argocd_deadline: float = 120.0
+    auto_sync_environments: frozenset[str] = frozenset({"dev"})
 
 
 def _default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -237,7 +246,19 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         trusted_proxies=_networks(environ.get("HELMFORGE_TRUSTED_PROXIES") or ""),
         oidc=_oidc(environ),
         environments=_configured_environments(environ),
+        argocd_deadline=float(_positive_int(environ, "HELMFORGE_ARGOCD_DEADLINE", 120)),
+        auto_sync_environments=_auto_sync(environ),
     )
+
+
+def _auto_sync(environ: Mapping[str, str]) -> frozenset[str]:
+    name = "HELMFORGE_AUTO_SYNC_ENVIRONMENTS"
+    raw = environ.get(name)
+    if raw is None:
+        return frozenset({"dev"})
+    if not raw.strip():
+        return frozenset()
+    return _environments(environ, name)
 
 
 def _email_domain(environ: Mapping[str, str]) -> str:

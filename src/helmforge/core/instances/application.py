@@ -10,8 +10,11 @@ Multi-source, in this order:
    in the repository, base path included.
 
 The destination namespace is ``<product>-<customer>-<environment>-<instance>`` unless the caller
-passes another one. No ``syncPolicy.automated``: helmforge asks Argo CD to sync the exact revision
-it pushed, so a sync never picks up a commit nobody reviewed.
+passes another one. Without ``automated`` there is no ``syncPolicy.automated``: helmforge asks
+Argo CD to sync the exact revision it pushed, so a sync never picks up a commit nobody reviewed.
+With it (the auto-sync environments, ``dev`` by default) the Application carries
+``syncPolicy.automated`` (prune and self-heal): Argo CD rolls out each pushed commit itself and
+helmforge refreshes and waits for it.
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ class ApplicationSpec:
     namespace: str | None = None
     application_namespace: str = "argocd"
     destination_server: str = "https://kubernetes.default.svc"
+    automated: bool = False
 
     def __post_init__(self) -> None:
         if not _CHART_NAME.match(self.chart):
@@ -187,9 +191,17 @@ def application_manifest(spec: ApplicationSpec) -> dict[str, Any]:
                 "server": spec.destination_server,
                 "namespace": spec.destination_namespace,
             },
-            "syncPolicy": {"syncOptions": ["CreateNamespace=true"]},
+            "syncPolicy": _sync_policy(spec),
         },
     }
+
+
+def _sync_policy(spec: ApplicationSpec) -> dict[str, Any]:
+    policy: dict[str, Any] = {}
+    if spec.automated:
+        policy["automated"] = {"prune": True, "selfHeal": True}
+    policy["syncOptions"] = ["CreateNamespace=true"]
+    return policy
 
 
 def application_yaml(spec: ApplicationSpec) -> str:
