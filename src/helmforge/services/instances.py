@@ -26,6 +26,7 @@ the same function with the approvers, who are named in ``Approved-by:`` trailers
 from __future__ import annotations
 
 __all__ = [
+    "INSTANCE_ACTIONS",
     "HistoryEntry",
     "InstanceDetail",
     "InstanceView",
@@ -35,12 +36,15 @@ __all__ = [
     "SyncTarget",
     "ValueProblem",
     "ValuesChange",
+    "ValuesForm",
     "ValuesPreview",
+    "allowed_actions",
     "create_instance",
     "create_or_propose",
     "get_instance",
     "history",
     "list_instances",
+    "may_create",
     "parse_instance_id",
     "preview_values",
     "rollback",
@@ -50,6 +54,7 @@ __all__ = [
     "update_values_or_propose",
     "upgrade",
     "upgrade_or_propose",
+    "values_form",
 ]
 
 from collections.abc import Mapping
@@ -108,6 +113,14 @@ from helmforge.services.instance_values import (
 )
 
 _MAX_LIST = 10_000
+#: What may be done to an instance once it can be read, as pages offer it.
+INSTANCE_ACTIONS = (
+    "values.read",
+    "values.update",
+    "instance.upgrade",
+    "instance.rollback",
+    "instance.sync",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +182,16 @@ class InstanceDetail:
     fetched: bool
     fetch_error: str | None = None
     values_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ValuesForm:
+    """What a values form of an instance is built from: the chart's values.schema.json and
+    ``defaults``, the values before any override (chart defaults and the template's layers
+    for the instance's context; a required value nobody set is absent)."""
+
+    schema: dict[str, Any]
+    defaults: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +493,39 @@ def get_instance(
         fetched=fetched,
         fetch_error=fetch_error,
     )
+
+
+def allowed_actions(
+    sessions: sessionmaker[Session], instance_id: str | InstanceId, *, actor: Principal
+) -> frozenset[str]:
+    """Which of ``INSTANCE_ACTIONS`` ``actor`` holds on the instance, by the rule the
+    changes themselves apply (a page shows only the controls the caller may use)."""
+    target = target_of(parse_instance_id(instance_id))
+    return frozenset(
+        permission
+        for permission in INSTANCE_ACTIONS
+        if access.allowed(sessions, actor, permission)(target)
+    )
+
+
+def may_create(
+    sessions: sessionmaker[Session], instance_id: str | InstanceId, *, actor: Principal
+) -> bool:
+    """Whether ``actor`` holds ``instance.create`` for that id (``InputError`` for a bad id)."""
+    target = target_of(parse_instance_id(instance_id))
+    return access.allowed(sessions, actor, "instance.create")(target)
+
+
+def values_form(
+    sessions: sessionmaker[Session], instance_id: str | InstanceId, *, actor: Principal
+) -> ValuesForm:
+    """The schema and the values before overrides of the instance's chart (``values.read``;
+    ``NotFoundError`` for an instance the caller may not read). From the database only."""
+    instance = parse_instance_id(instance_id)
+    view = load_instance(sessions, instance, actor=actor, permission="values.read")
+    _, template = published_template(sessions, view.template)
+    defaults, _ = effective_of(template, view.context, {})
+    return ValuesForm(schema=chart_builds.values_schema_of(template), defaults=defaults)
 
 
 def sync_target(

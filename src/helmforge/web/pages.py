@@ -27,6 +27,7 @@ from helmforge.web.admin_pages import router as admin_router
 from helmforge.web.auth_pages import router as auth_router
 from helmforge.web.chart_pages import router as chart_router
 from helmforge.web.help_pages import router as help_router
+from helmforge.web.instance_pages import router as instance_router
 from helmforge.web.registry_pages import router as registry_router
 from helmforge.web.sessions import check_csrf
 from helmforge.web.sso_pages import router as sso_router
@@ -133,6 +134,7 @@ def mount(app: FastAPI) -> SessionResolver[Request]:
         sso_router,
         template_router,
         chart_router,
+        instance_router,
         admin_router,
         registry_router,
         help_router,

@@ -1,0 +1,503 @@
+"""Instances (DESIGN §6): the list with its filters, one instance's page (chart, values,
+effective values with their sources, history with a rollback per revision, upgrade), and
+"Deploy" of a generated chart as a new instance.
+
+Every page calls ``services.instances`` with the signed-in principal: an instance the visitor
+may not read answers 404 like a missing one, and a control is drawn only when the visitor
+holds the permission it needs. Changes in an environment that needs approval become change
+requests; the page says so and links to it. Values editing lives in ``values_pages``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["diff_lines", "instance_url", "router"]
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from helmforge.core.errors import HelmforgeError, InputError, NotFoundError, http_status_for
+from helmforge.core.yaml_codec import dump_yaml, load_single
+from helmforge.services import (
+    change_requests,
+    chart_builds,
+    gitops_repositories,
+    instances,
+    registries,
+    template_store,
+)
+from helmforge.services.change_requests import ChangeRequestView
+from helmforge.services.instances import InstanceView, InvalidValuesError
+from helmforge.web.views import (
+    CheckedForm,
+    SignedIn,
+    Visitor,
+    app_state,
+    form_text,
+    moment,
+    render,
+    render_error,
+    render_failure,
+    session_factory_of,
+)
+
+router = APIRouter(include_in_schema=False)
+
+_HISTORY_SHOWN = 30
+_SHORT = 10
+_DONE = {
+    "created": "Instance created: its chart is published and both files are committed.",
+    "saved": "Values saved as a new commit.",
+    "rolled-back": "Rolled back: a new commit restores the values of that revision.",
+    "upgraded": "Upgraded: the new chart version is published and application.yaml bumped.",
+    "unchanged": "Nothing changed: the values were already so.",
+}
+_OUTDATED = {"yes": True, "no": False}
+_SEGMENTS = ("product", "customer", "environment", "instance")
+
+
+def instance_url(instance_id: str, suffix: str = "") -> str:
+    """The page of instance ``p/c/e/i`` (each segment quoted), plus ``suffix``."""
+    quoted = "/".join(quote(part, safe="") for part in instance_id.split("/"))
+    return f"/instances/{quoted}{suffix}"
+
+
+async def _instance_path(product: str, customer: str, environment: str, instance: str) -> str:
+    """The instance id ``p/c/e/i`` of the page's path (the service checks its segments)."""
+    return f"{product}/{customer}/{environment}/{instance}"
+
+
+#: The instance a page under ``/instances/{p}/{c}/{e}/{i}`` is about.
+InstancePath = Annotated[str, Depends(_instance_path)]
+PAGE = "/instances/{product}/{customer}/{environment}/{instance}"
+
+
+def diff_lines(unified: str) -> list[dict[str, str]]:
+    """The lines of a unified diff with their kind (add, del, hunk, file, same) for colouring."""
+    lines = []
+    for line in unified.splitlines():
+        if line.startswith(("+++", "---")):
+            kind = "file"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        else:
+            kind = "same"
+        lines.append({"kind": kind, "text": line})
+    return lines
+
+
+def _short(revision: str | None) -> str:
+    return (revision or "")[:_SHORT]
+
+
+def _row(view: InstanceView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "url": instance_url(view.id),
+        "template": view.template,
+        "template_name": view.template_name,
+        "latest": view.latest_template_version,
+        "outdated": view.outdated,
+        "chart": view.chart,
+        "chart_version": view.chart_version,
+        "revision": _short(view.revision),
+        "repository": view.repository,
+        "updated_by": view.updated_by,
+        "updated_at": moment(view.updated_at),
+    }
+
+
+# --- the list ------------------------------------------------------------------------------
+
+
+@router.get("/instances", response_class=HTMLResponse)
+def instances_page(
+    request: Request,
+    visitor: SignedIn,
+    *,
+    q: str = "",
+    product: str = "",
+    customer: str = "",
+    environment: str = "",
+    template: str = "",
+    outdated: str = "",
+) -> Response:
+    """The instances the visitor may read, searched (``q``) and filtered exactly by product,
+    customer, environment, template name and whether a newer template version exists."""
+    filters = {
+        "q": q.strip()[:200],
+        "product": product.strip()[:63],
+        "customer": customer.strip()[:63],
+        "environment": environment.strip()[:63],
+        "template": template.strip()[:63],
+        "outdated": outdated if outdated in _OUTDATED else "",
+    }
+    sessions = session_factory_of(request)
+    views = instances.list_instances(
+        sessions,
+        actor=visitor.principal,
+        product=filters["product"] or None,
+        customer=filters["customer"] or None,
+        environment=filters["environment"] or None,
+        template=filters["template"] or None,
+        outdated=_OUTDATED.get(filters["outdated"]),
+        search=filters["q"] or None,
+    )
+    everything = instances.list_instances(sessions, actor=visitor.principal)
+    return render(
+        request,
+        "instances_list.html",
+        section="instances",
+        title="Instances",
+        rows=[_row(view) for view in views],
+        filters=filters,
+        filtered=any(filters.values()),
+        total=len(everything),
+        options={
+            "product": sorted({view.product for view in everything}),
+            "customer": sorted({view.customer for view in everything}),
+            "environment": list(app_state(request).settings.environments),
+            "template": sorted({view.template_name for view in everything}),
+        },
+    )
+
+
+# --- one instance ----------------------------------------------------------------------------
+
+
+def _lookup(values: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = values
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if value is None:
+        return "(not set)"
+    return dump_yaml(value).strip().removesuffix("...").strip()
+
+
+def _sources(values: Mapping[str, Any], provenance: Mapping[str, str]) -> list[dict[str, str]]:
+    return [
+        {
+            "path": path,
+            "value": _shown(_lookup(values, path)),
+            "source": provenance[path],
+            "kind": provenance[path].split(" ", maxsplit=1)[0],
+        }
+        for path in sorted(provenance)
+    ]
+
+
+def _upgrade_versions(visitor: Visitor, request: Request, view: InstanceView) -> list[str]:
+    """The published versions of the instance's template the visitor may read, newest first."""
+    try:
+        summaries = template_store.list_templates(
+            session_factory_of(request), actor=visitor.principal
+        )
+    except HelmforgeError:
+        return []
+    for summary in summaries:
+        if summary.name == view.template_name:
+            published = [v for v, status in summary.versions if status == template_store.PUBLISHED]
+            return list(reversed(published))
+    return []
+
+
+def _instance_page(
+    request: Request,
+    visitor: SignedIn,
+    instance_id: str,
+    *,
+    problem: str = "",
+    change_request: ChangeRequestView | None = None,
+    status_code: int = 200,
+) -> Response:
+    sessions = session_factory_of(request)
+    state = app_state(request)
+    actor = visitor.principal
+    try:
+        detail = instances.get_instance(
+            sessions, instance_id, actor=actor, workspace=state.git_workspace
+        )
+        allowed = instances.allowed_actions(sessions, instance_id, actor=actor)
+        entries = (
+            instances.history(
+                sessions,
+                instance_id,
+                actor=actor,
+                workspace=state.git_workspace,
+                limit=_HISTORY_SHOWN,
+                refresh=False,
+            )
+            if "values.read" in allowed
+            else []
+        )
+    except HelmforgeError as error:
+        return render_failure(request, error, back_url="/instances")
+    view = detail.view
+    done = request.query_params.get("done", "")
+    history = [
+        {
+            "revision": entry.revision,
+            "short": _short(entry.revision),
+            "author": entry.author,
+            "email": entry.email,
+            "at": moment(entry.at),
+            "message": entry.message,
+            "diff": diff_lines(entry.diff),
+            "current": index == 0,
+        }
+        for index, entry in enumerate(entries)
+    ]
+    return render(
+        request,
+        "instance.html",
+        status_code=status_code,
+        section="instances",
+        title=f"Instance {view.id}",
+        view=view,
+        url=instance_url(view.id),
+        detail=detail,
+        created_at=moment(view.created_at),
+        updated_at=moment(view.updated_at),
+        sources=(
+            _sources(detail.effective_values, detail.provenance)
+            if detail.effective_values is not None and detail.provenance is not None
+            else []
+        ),
+        history=history,
+        allowed=allowed,
+        approvals=change_requests.required_approvals(sessions, view.environment),
+        versions=_upgrade_versions(visitor, request, view) if "instance.upgrade" in allowed else [],
+        done=_DONE.get(done, ""),
+        problem=problem,
+        change_request=change_request,
+    )
+
+
+@router.get(PAGE, response_class=HTMLResponse)
+def instance_page(request: Request, instance_id: InstancePath, visitor: SignedIn) -> Response:
+    """One instance as Git has it now: chart, template, revision, values, effective values and
+    their sources, history; rollback and upgrade where the visitor may."""
+    return _instance_page(request, visitor, instance_id)
+
+
+def _after_change(
+    request: Request,
+    visitor: Visitor,
+    instance_id: str,
+    outcome: instances.ValuesChange | ChangeRequestView,
+    done: str,
+) -> Response:
+    if isinstance(outcome, ChangeRequestView):
+        return _instance_page(request, visitor, instance_id, change_request=outcome)
+    word = done if outcome.committed else "unchanged"
+    return RedirectResponse(instance_url(instance_id, f"?done={word}"), status_code=303)
+
+
+@router.post(PAGE + "/rollback", response_class=HTMLResponse)
+def rollback(
+    request: Request, instance_id: InstancePath, visitor: SignedIn, form: CheckedForm
+) -> Response:
+    """Restore values.yaml as it was at the posted revision, as a new commit (or propose it)."""
+    try:
+        outcome = instances.rollback_or_propose(
+            session_factory_of(request),
+            instance_id,
+            form_text(form, "revision").strip(),
+            actor=visitor.principal,
+            workspace=app_state(request).git_workspace,
+            message=form_text(form, "message").strip() or None,
+        )
+    except HelmforgeError as error:
+        return _refused(request, visitor, instance_id, error)
+    return _after_change(request, visitor, instance_id, outcome, "rolled-back")
+
+
+@router.post(PAGE + "/upgrade", response_class=HTMLResponse)
+def upgrade(
+    request: Request, instance_id: InstancePath, visitor: SignedIn, form: CheckedForm
+) -> Response:
+    """Build and publish the chart of the chosen template and app version and bump
+    application.yaml in one commit (or propose it)."""
+    template = form_text(form, "template").strip()
+    version = form_text(form, "version").strip()
+    try:
+        outcome = instances.upgrade_or_propose(
+            session_factory_of(request),
+            instance_id,
+            actor=visitor.principal,
+            workspace=app_state(request).git_workspace,
+            template=template or None,
+            version=version or None,
+            message=form_text(form, "message").strip() or None,
+        )
+    except HelmforgeError as error:
+        return _refused(request, visitor, instance_id, error)
+    return _after_change(request, visitor, instance_id, outcome, "upgraded")
+
+
+def _refused(
+    request: Request, visitor: Visitor, instance_id: str, error: HelmforgeError
+) -> Response:
+    if isinstance(error, NotFoundError):
+        return render_failure(request, error, back_url="/instances")
+    return _instance_page(
+        request, visitor, instance_id, problem=error.message, status_code=http_status_for(error)
+    )
+
+
+# --- Deploy: a generated chart as a new instance ---------------------------------------------
+
+
+def _deploy_page(
+    request: Request,
+    visitor: Visitor,
+    build_id: str,
+    *,
+    entered: Mapping[str, str] | None = None,
+    problem: str = "",
+    errors: list[dict[str, str]] | None = None,
+    change_request: ChangeRequestView | None = None,
+    status_code: int = 200,
+) -> Response:
+    sessions = session_factory_of(request)
+    actor = visitor.principal
+    try:
+        build = chart_builds.get_build(sessions, build_id, actor=actor)
+    except HelmforgeError as error:
+        return render_error(request, 404, error.message, back_url="/charts")
+    context = dict(build.context)
+    fields = {
+        "product": context.get("product", ""),
+        "customer": context.get("customer", ""),
+        "environment": context.get("environment", ""),
+        "instance": context.get("instance", ""),
+        "version": context.get("version", ""),
+        "registry": "",
+        "repository": "",
+        "values": dump_yaml(build.values) if build.values else "",
+        "message": "",
+        **(entered or {}),
+    }
+    registry_names = [
+        r.name for r in _listed(lambda: registries.list_registries(sessions, actor=actor))
+    ]
+    repository_names = [
+        r.name
+        for r in _listed(lambda: gitops_repositories.list_repositories(sessions, actor=actor))
+    ]
+    instance_id = "/".join(fields[key] for key in _SEGMENTS)
+    try:
+        may_create = instances.may_create(sessions, instance_id, actor=actor)
+    except InputError:
+        may_create = True  # the id is checked (and explained) when the form is sent
+    return render(
+        request,
+        "instance_deploy.html",
+        status_code=status_code,
+        section="charts",
+        title=f"Deploy {build.name}",
+        build=build,
+        fields=fields,
+        environments=list(app_state(request).settings.environments),
+        registries=registry_names,
+        repositories=repository_names,
+        may_create=may_create,
+        approvals=change_requests.required_approvals(sessions, fields["environment"])
+        if fields["environment"]
+        else 0,
+        problem=problem,
+        errors=errors or [],
+        change_request=change_request,
+    )
+
+
+def _listed(read: Any) -> list[Any]:
+    try:
+        return list(read())
+    except HelmforgeError:
+        return []
+
+
+@router.get("/charts/{build_id}/deploy", response_class=HTMLResponse)
+def deploy_page(request: Request, build_id: str, visitor: SignedIn) -> Response:
+    """The Deploy form of a generated chart: the instance's id (from the build's context),
+    registry, GitOps repository and values (the build's overrides)."""
+    return _deploy_page(request, visitor, build_id)
+
+
+def _values_of(text: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    data = load_single(text, source="values").data
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError("values must be a YAML mapping of value names to values")
+    return data
+
+
+@router.post("/charts/{build_id}/deploy", response_class=HTMLResponse)
+def deploy(request: Request, build_id: str, visitor: SignedIn, form: CheckedForm) -> Response:
+    """Create the instance (build, publish, one commit) or, where approval is needed,
+    propose it as a change request."""
+    sessions = session_factory_of(request)
+    names = ("product", "customer", "environment", "instance", "version", "registry", "repository")
+    entered = {name: form_text(form, name).strip() for name in names}
+    entered["values"] = form_text(form, "values")
+    entered["message"] = form_text(form, "message").strip()
+    try:
+        build = chart_builds.get_build(sessions, build_id, actor=visitor.principal)
+    except HelmforgeError as error:
+        return render_error(request, 404, error.message, back_url="/charts")
+    try:
+        values = _values_of(entered["values"])
+        outcome = instances.create_or_propose(
+            sessions,
+            instances.NewInstance(
+                product=entered["product"],
+                customer=entered["customer"],
+                environment=entered["environment"],
+                instance=entered["instance"],
+                template=build.template,
+                version=entered["version"],
+                registry=entered["registry"],
+                repository=entered["repository"],
+                values=values,
+                message=entered["message"] or None,
+            ),
+            actor=visitor.principal,
+            workspace=app_state(request).git_workspace,
+        )
+    except InvalidValuesError as error:
+        problems = [{"path": p.path, "message": p.message} for p in error.errors]
+        return _deploy_page(
+            request, visitor, build_id, entered=entered, errors=problems, status_code=422
+        )
+    except HelmforgeError as error:
+        return _deploy_page(
+            request,
+            visitor,
+            build_id,
+            entered=entered,
+            problem=error.message,
+            status_code=http_status_for(error),
+        )
+    if isinstance(outcome, ChangeRequestView):
+        return _deploy_page(request, visitor, build_id, entered=entered, change_request=outcome)
+    return RedirectResponse(instance_url(outcome.instance.id, "?done=created"), status_code=303)

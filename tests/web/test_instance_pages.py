@@ -1,0 +1,174 @@
+"""The instance pages over a live server, a real Git remote over smart HTTP and Debian's
+docker-registry, on SQLite and PostgreSQL: the list and its filters, one instance's page,
+rollback and upgrade from it, Deploy after Generate, and what each visitor may see."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helmforge.core.yaml_codec import load_single
+from tests.support.instances import DEV, PROD, GitLab, git_lab, path_of
+from tests.support.registry import RegistryServer
+from tests.web.conftest import csrf_of
+from tests.web.instance_sites import USER_PASSWORD, InstanceSite, instance_site
+
+pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+
+PAGE = f"/instances/{path_of()}"
+VALUES = f"clusters/eu/{path_of()}/values.yaml"
+STAGE = {**DEV, "instance": "eu-2"}
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[GitLab]:
+    with git_lab(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def site(
+    tmp_path: Path, database_url: str, lab: GitLab, basic_registry: RegistryServer
+) -> Iterator[InstanceSite]:
+    with instance_site(tmp_path, database_url, lab, basic_registry) as running:
+        yield running
+
+
+def rows_of(html: str) -> list[str]:
+    return re.findall(r'<th scope="row"><a href="/instances/[^"]+">([^<]+)</a></th>', html)
+
+
+def test_the_list_searches_and_filters_and_links_each_instance(site: InstanceSite) -> None:
+    site.create()
+    site.create(PROD)
+    site.create(STAGE)
+    with site.signed_in() as client:
+        every = client.get("/instances")
+        assert every.status_code == 200, every.text
+        assert rows_of(every.text) == [path_of(), path_of(STAGE), path_of(PROD)]
+        assert f'href="{PAGE}"' in every.text
+        assert rows_of(client.get("/instances?environment=prod").text) == [path_of(PROD)]
+        assert rows_of(client.get("/instances?q=EU-2").text) == [path_of(STAGE)]
+        assert rows_of(client.get("/instances?product=shop&customer=acme").text) == [
+            path_of(),
+            path_of(STAGE),
+            path_of(PROD),
+        ]
+        assert rows_of(client.get("/instances?template=web-service&outdated=no").text) == [
+            path_of(),
+            path_of(STAGE),
+            path_of(PROD),
+        ]
+        outdated = client.get("/instances?outdated=yes")
+        assert rows_of(outdated.text) == []
+        assert "No instance matches these filters (3 in all)" in outdated.text
+        nothing = client.get("/instances?customer=nobody")
+        assert "No instance matches" in nothing.text
+
+
+def test_the_instance_page_shows_chart_revision_values_sources_and_history(
+    site: InstanceSite, lab: GitLab
+) -> None:
+    site.create()
+    first = lab.head()
+    site.put_values({"replicaCount": 5, "logLevel": "debug"})
+    with site.signed_in() as client:
+        page = client.get(PAGE)
+        assert page.status_code == 200, page.text
+        html = page.text
+        assert '<span id="chart-version">3.4.0</span>' in html
+        assert '<code id="instance-template">web-service@1.2.0</code>' in html
+        assert f'<code class="wrap" id="revision">{lab.head()}</code>' in html
+        assert "replicaCount: 5" in html
+        table = html.split('id="effective-values"')[1].split("</table>")[0]
+        replicas = table.split("<code>replicaCount</code>")[1].split("</tr>")[0]
+        assert '<code class="wrap">5</code>' in replicas
+        assert "src-override" in replicas
+        port = table.split("<code>service.port</code>")[1].split("</tr>")[0]
+        assert "src-default" in port
+        history = html.split('id="history"')[1]
+        assert history.count('class="card history-entry"') == 2
+        assert history.index(lab.head()) < history.index(first)
+        assert "admin" in history
+        assert '<span class="dl dl-add">+replicaCount: 5</span>' in history
+        # One rollback button, on the older revision: the newest is what runs now.
+        assert history.count('name="revision"') == 1
+        assert f'name="revision" value="{first}"' in history
+        assert 'href="' + PAGE + '/edit"' in html
+
+
+def test_rollback_from_the_page_is_a_new_commit_restoring_that_revision(
+    site: InstanceSite, lab: GitLab
+) -> None:
+    site.create()
+    first = lab.head()
+    site.put_values({"replicaCount": 7})
+    commits = lab.commits()
+    with site.signed_in() as client:
+        csrf = csrf_of(client.get(PAGE).text)
+        done = client.post(PAGE + "/rollback", data={"csrf_token": csrf, "revision": first})
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == PAGE + "?done=rolled-back"
+        assert lab.commits() == commits + 1
+        assert load_single(lab.show(VALUES), source="values").data == {"replicaCount": 2}
+        page = client.get(done.headers["location"])
+        assert "Rolled back: a new commit restores the values" in page.text
+        assert page.text.count('class="card history-entry"') == 3
+        unknown = client.post(PAGE + "/rollback", data={"csrf_token": csrf, "revision": "0" * 40})
+        assert unknown.status_code in (404, 409, 422), unknown.text
+        assert 'id="problem"' in unknown.text or "Not found" in unknown.text
+        assert lab.commits() == commits + 1
+        refused = client.post(PAGE + "/rollback", data={"revision": first})
+        assert refused.status_code == 403
+        assert lab.commits() == commits + 1
+
+
+def test_upgrade_from_the_page_bumps_the_chart_version_in_one_commit(
+    site: InstanceSite, lab: GitLab
+) -> None:
+    site.create()
+    commits = lab.commits()
+    with site.signed_in() as client:
+        csrf = csrf_of(client.get(PAGE).text)
+        done = client.post(
+            PAGE + "/upgrade",
+            data={"csrf_token": csrf, "template": "web-service@1.2.0", "version": "3.5.0"},
+        )
+        assert done.status_code == 303, done.text
+        assert lab.commits() == commits + 1
+        application = load_single(
+            lab.show(f"clusters/eu/{path_of()}/application.yaml"), source="application.yaml"
+        ).data
+        assert application["spec"]["sources"][0]["targetRevision"] == "3.5.0"
+        page = client.get(done.headers["location"])
+        assert '<span id="chart-version">3.5.0</span>' in page.text
+        assert "Upgraded: the new chart version is published" in page.text
+
+
+def test_visitors_see_only_what_they_may_and_never_an_instance_they_may_not_read(
+    site: InstanceSite,
+) -> None:
+    site.create()
+    site.create(PROD)
+    site.add_user("dora", "operator", scope="shop/acme/dev/*")
+    site.add_user("ann", "approver")
+    with site.signed_in("dora", USER_PASSWORD) as client:
+        assert rows_of(client.get("/instances").text) == [path_of()]
+        hidden = client.get(f"/instances/{path_of(PROD)}")
+        assert hidden.status_code == 404
+        assert f"instance {path_of(PROD)} does not exist" in hidden.text
+        missing = client.get("/instances/shop/acme/prod/nothing")
+        assert missing.status_code == 404
+        mine = client.get(PAGE).text
+        assert 'id="edit-values"' in mine
+        assert 'id="upgrade-button"' in mine
+    with site.signed_in("ann", USER_PASSWORD) as client:
+        seen = client.get(PAGE)
+        assert seen.status_code == 200
+        assert "replicaCount: 2" in seen.text
+        assert 'id="edit-values"' not in seen.text
+        assert 'id="upgrade-button"' not in seen.text
+        assert "Roll back to this" not in seen.text
