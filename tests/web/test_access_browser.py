@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from helmforge.core.access.changes import ApprovalRules
 from helmforge.core.access.principals import SYSTEM
 from helmforge.server.app import state_of
-from helmforge.services import accounts, change_requests
+from helmforge.services import access, accounts, change_requests
 from tests.support.apps import make_app
 from tests.support.change_requests import PASSWORD, PROD_CONTEXT, add_lab_registry, user_token
 from tests.support.registry import RegistryServer
@@ -125,3 +125,36 @@ def test_requester_proposes_a_prod_publish_and_an_approver_approves_it_in_the_br
     ).to_be_visible()
     shoot(administrator, "access-08-audit-of-the-request")
     administrator.context.close()
+
+
+def test_the_registries_page_offers_controls_to_a_holder_of_registry_manage_in_the_browser(
+    browser: Browser,  # noqa: F811
+    gated: LiveServer,
+) -> None:
+    user_token(gated.sessions, "kim", "template-user")
+    user_token(gated.sessions, "olga", "template-user")
+    policy = access.export_policy(gated.sessions, actor=SYSTEM) + (
+        "p, role:registry-keeper, registry, manage, *, allow\ng, user:kim, role:registry-keeper\n"
+    )
+    access.import_policy(gated.sessions, policy, actor=SYSTEM)
+    keeper = _signed_in(browser, gated, "kim")
+    keeper.get_by_role("link", name="Registries").click()
+    form = keeper.get_by_role("region", name="Add a registry")
+    form.get_by_label("Name", exact=True).fill("lab")
+    form.get_by_label("URL", exact=True).fill("oci://127.0.0.1:9/charts")
+    form.get_by_label("Plain HTTP (a lab registry only)").check()
+    form.get_by_role("button", name="Add registry").click()
+    expect(keeper.get_by_role("row", name="lab")).to_contain_text("oci://127.0.0.1:9/charts")
+    expect(keeper.get_by_role("button", name="Delete lab")).to_be_visible()
+    expect(keeper.get_by_role("link", name="Users")).to_have_count(0)
+    shoot(keeper, "access-09-registries-keeper")
+    keeper.context.close()
+
+    reader = _signed_in(browser, gated, "olga")
+    reader.get_by_role("link", name="Registries").click()
+    expect(reader.get_by_role("row", name="lab")).to_be_visible()
+    expect(reader.get_by_role("button", name="Delete lab")).to_have_count(0)
+    expect(reader.get_by_role("button", name="Test connection of lab")).to_have_count(0)
+    expect(reader.get_by_role("heading", name="Add a registry")).to_have_count(0)
+    shoot(reader, "access-10-registries-reader")
+    reader.context.close()

@@ -276,3 +276,42 @@ def test_generate_page_answered_a_forbidden_build_with_422_not_403(gated: LiveSe
         assert "dana may not chart.build on ledger/acme/prod/a1" in refused.text
         built = developer.post("/generate", data={**context, "ctx.environment": "dev"})
         assert built.status_code == 303
+
+
+def test_the_registries_page_offers_its_controls_by_registry_manage_not_by_role(
+    gated: LiveServer,
+) -> None:
+    # Defect: the page showed add/edit/test/delete by the admin role while the services check
+    # registry.manage, so a custom role holding it (or an admin by group binding) got none.
+    user_token(gated.sessions, "kim", "template-user")
+    user_token(gated.sessions, "olga", "template-user")
+    policy = access.export_policy(gated.sessions, actor=SYSTEM) + (
+        "p, role:registry-keeper, registry, manage, *, allow\ng, user:kim, role:registry-keeper\n"
+    )
+    access.import_policy(gated.sessions, policy, actor=SYSTEM)
+    with _client(gated, "kim") as kim:
+        page = kim.get("/registries")
+        assert 'id="add-registry"' in page.text
+        assert 'href="/users"' not in page.text  # kim may not user.manage: not offered
+        added = kim.post(
+            "/registries",
+            data={"csrf_token": csrf_of(page.text), "name": "lab",
+                  "url": "oci://127.0.0.1:9/charts", "plain_http": "on"},
+        )  # fmt: skip
+        assert added.status_code == 303, added.text
+        listing = kim.get("/registries").text
+        assert 'action="/registries/lab/test"' in listing
+        assert 'action="/registries/lab/delete"' in listing
+        assert 'id="edit-lab"' in listing
+    with _client(gated, "olga") as olga:
+        page = olga.get("/registries")
+        assert page.status_code == 200
+        assert '<th scope="row">lab</th>' in page.text  # olga reads registries
+        for control in ('id="add-registry"', "/registries/lab/", 'id="edit-lab"', "Actions"):
+            assert control not in page.text
+        forged = olga.post("/registries/lab/delete", data={"csrf_token": csrf_of(page.text)})
+        assert forged.status_code == 403
+        assert "olga may not registry.manage" in forged.text
+        assert '<th scope="row">lab</th>' in olga.get("/registries").text
+    with _admin(gated) as admin:
+        assert 'href="/users"' in admin.get("/registries").text

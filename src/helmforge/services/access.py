@@ -24,6 +24,7 @@ __all__ = [
     "configuration",
     "explain",
     "export_policy",
+    "held",
     "import_policy",
     "list_bindings",
     "permissions_of",
@@ -367,6 +368,24 @@ def allowed(
     with sessions() as session:
         policy = policy_for(session, subjects, development_environments=development_environments)
     return allowed_targets(_narrowed(policy, actor), subjects, permission)
+
+
+def held(
+    sessions: sessionmaker[Session],
+    actor: Principal,
+    permissions: Iterable[str],
+    target: Target | None = None,
+) -> frozenset[str]:
+    """Which of ``permissions`` the actor holds on ``target`` (global ones when ``None``), by
+    the rule ``require`` applies, with the policy read once: what a page offers."""
+    wanted = tuple(permissions)
+    if actor.kind in _UNCHECKED:
+        return frozenset(wanted)
+    subjects = _subjects(actor)
+    with sessions() as session:
+        policy = _narrowed(policy_for(session, subjects), actor)
+    chosen = target or Target()
+    return frozenset(p for p in wanted if decide(policy, subjects, p, chosen).allowed)
 
 
 def permissions_of(

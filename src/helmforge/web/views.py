@@ -41,7 +41,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData, UploadFile
 
 from helmforge import __version__
-from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import HelmforgeError, http_status_for
 from helmforge.services import access
@@ -69,6 +68,8 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
+# The global permissions every page may offer a control for (``may`` in the templates).
+_OFFERED = ("binding.manage", "user.manage", "registry.manage")
 _STATUS_HEADINGS = {
     400: "Bad request",
     403: "Not allowed",
@@ -205,6 +206,12 @@ def render(
 ) -> HTMLResponse:
     """Render page template ``page`` with the visitor, CSRF token and site-wide values."""
     visitor = current_visitor(request)
+    # The navigation and the pages offer what the services would allow, by their decisions.
+    may = (
+        access.held(session_factory_of(request), visitor.principal, _OFFERED)
+        if visitor is not None
+        else frozenset()
+    )
     base = {
         "user": visitor.principal if visitor else None,
         "csrf_token": visitor.csrf_token if visitor else "",
@@ -212,11 +219,8 @@ def render(
         "section": section,
         "title": title,
         "flashes": context.pop("flashes", []),
-        # The navigation offers the Access page by the decision its service applies.
-        "may_manage_access": visitor is not None
-        and access.allowed(session_factory_of(request), visitor.principal, "binding.manage")(
-            Target()
-        ),
+        "may": may,
+        "may_manage_access": "binding.manage" in may,
     }
     response = _templates().TemplateResponse(
         request, page, {**base, **context}, status_code=status_code
