@@ -130,6 +130,12 @@ def test_version_imports_neither_rich_nor_pydantic_nor_any_command_service() -> 
         ["can"],
         ["changes", "list"],
         ["changes", "approve"],
+        ["instances", "create"],
+        ["instances", "list"],
+        ["instances", "promote"],
+        ["values", "set"],
+        ["values", "history"],
+        ["gitops", "add-repository"],
     ],
     ids=" ".join,
 )

@@ -3,20 +3,47 @@
 HTTP failures become helmforge errors with the server's message, by the server's own table
 (``helmforge.core.errors.HTTP_STATUS``) read backwards: 401 ``AuthenticationError``, 403
 ``PermissionDeniedError``, 404 ``NotFoundError``, 409 ``ConflictError``, 413 ``TooLargeError``,
-400/422 ``InputError``, anything else ``ExternalServiceError``. The token never appears in an
-error.
+400/422 ``InputError``, anything else ``ExternalServiceError``. A 409 about an instance that
+changed since the revision an edit was made on is ``StaleAnswerError``, carrying the server's
+``current_revision`` and ``diff``. The token never appears in an error.
 """
 
 from __future__ import annotations
 
-__all__ = ["ServerClient"]
+__all__ = ["ServerClient", "StaleAnswerError"]
 
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from helmforge.core.errors import ExternalServiceError, InputError, error_class_for_http_status
+from helmforge.core.errors import (
+    ConflictError,
+    ExternalServiceError,
+    InputError,
+    error_class_for_http_status,
+)
+
+
+class StaleAnswerError(ConflictError):
+    """The server's 409 for an edit made on an old revision: ``current_revision`` is the
+    instance's revision now, ``diff`` what changed from the edited revision to it."""
+
+    def __init__(self, message: str, *, current_revision: str | None, diff: str) -> None:
+        self.current_revision = current_revision
+        self.diff = diff
+        super().__init__(message)
+
+
+def _segments(instance: str) -> str:
+    """``p/c/e/i`` as four quoted path segments (the server checks what they may be)."""
+    parts = instance.split("/")
+    if len(parts) != 4 or not all(parts):
+        raise InputError(
+            f"instance {instance!r} is not PRODUCT/CUSTOMER/ENVIRONMENT/INSTANCE "
+            "(e.g. shop/acme/dev/eu-1)"
+        )
+    return "/".join(quote(part, safe="") for part in parts)
 
 
 class ServerClient:
@@ -54,11 +81,22 @@ class ServerClient:
         if response.status_code < 400:
             return response
         try:
-            message = str(response.json().get("message") or response.text)
+            body = response.json()
         except ValueError:
+            body = None
+        if isinstance(body, dict):
+            message = str(body.get("message") or response.text[:500])
+        else:
             message = response.text[:500] or response.reason_phrase
-        kind = error_class_for_http_status(response.status_code)
-        raise kind(f"server answered {response.status_code}: {message}")
+        text = f"server answered {response.status_code}: {message}"
+        if response.status_code == 409 and isinstance(body, dict) and "current_revision" in body:
+            current = body.get("current_revision")
+            raise StaleAnswerError(
+                text,
+                current_revision=current if isinstance(current, str) else None,
+                diff=str(body.get("diff") or ""),
+            )
+        raise error_class_for_http_status(response.status_code)(text)
 
     def build_chart(
         self,
@@ -127,3 +165,81 @@ class ServerClient:
                 f"{self.base_url} answered {path} with something other than a change request"
             )
         return data
+
+    def _json_object(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ExternalServiceError(
+                f"{self.base_url} answered {response.request.url.path} with something other "
+                "than a helmforge object; is it a helmforge server?"
+            )
+        return data
+
+    def _items(self, response: httpx.Response) -> list[dict[str, Any]]:
+        items = self._json_object(response).get("items")
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise ExternalServiceError(
+                f"{self.base_url} answered {response.request.url.path} without its items"
+            )
+        return items
+
+    # --- instances (DESIGN §6): a change may answer 202 with a change request ---------------
+
+    def create_instance(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /instances: the instance created (201), or the change request (202, it holds
+        ``change_request``)."""
+        return self._json_object(self._request("POST", "/instances", json=body))
+
+    def instances(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        """GET /instances with the filters given (``None`` ones left out)."""
+        params = {key: value for key, value in filters.items() if value is not None}
+        return self._items(self._request("GET", "/instances", params=params))
+
+    def instance(self, instance: str) -> dict[str, Any]:
+        """GET /instances/{p}/{c}/{e}/{i}: the instance with its values and revision."""
+        return self._json_object(self._request("GET", f"/instances/{_segments(instance)}"))
+
+    def put_values(
+        self, instance: str, values: dict[str, Any], *, if_match: str, message: str | None
+    ) -> dict[str, Any]:
+        """PUT /instances/.../values with ``If-Match``: the change (200) or change request."""
+        body: dict[str, Any] = {"values": values}
+        if message:
+            body["message"] = message
+        response = self._request(
+            "PUT",
+            f"/instances/{_segments(instance)}/values",
+            json=body,
+            headers={"If-Match": f'"{if_match}"'},
+        )
+        return self._json_object(response)
+
+    def history(self, instance: str, *, limit: int) -> list[dict[str, Any]]:
+        """GET /instances/.../history: the commits that changed it, newest first."""
+        path = f"/instances/{_segments(instance)}/history"
+        return self._items(self._request("GET", path, params={"limit": limit}))
+
+    def instance_action(self, instance: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /instances/.../{rollback|upgrade|promote}: the change (200) or the change
+        request (202)."""
+        if action not in ("rollback", "upgrade", "promote"):
+            raise InputError(f"action {action!r} must be rollback, upgrade or promote")
+        path = f"/instances/{_segments(instance)}/{action}"
+        return self._json_object(self._request("POST", path, json=body))
+
+    # --- GitOps repositories ----------------------------------------------------------------
+
+    def add_repository(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /gitops/repositories: the repository as recorded (no secret)."""
+        return self._json_object(self._request("POST", "/gitops/repositories", json=body))
+
+    def repositories(self) -> list[dict[str, Any]]:
+        """GET /gitops/repositories: every configured repository (no secret)."""
+        return self._items(self._request("GET", "/gitops/repositories"))
+
+    def remove_repository(self, name: str) -> None:
+        """DELETE /gitops/repositories/{name}."""
+        self._request("DELETE", f"/gitops/repositories/{quote(name, safe='')}")

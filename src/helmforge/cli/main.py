@@ -32,6 +32,9 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "server": ("serve", "migrate", "build", "users", "tokens"),
     "catalog": ("import", "catalog", "schemas", "template"),  # adds `template init`
     "access": ("bindings", "policy", "can", "changes"),
+    "instances": ("instances",),
+    "values": ("values",),
+    "gitops": ("gitops",),
 }
 
 
