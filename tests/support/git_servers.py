@@ -324,13 +324,15 @@ class SshGitServer:
 
         def read_log() -> None:
             assert process.stderr is not None
-            for line in process.stderr:
-                lines.append(line)
-                if "Server listening" in line:
-                    started.set()
+            with contextlib.suppress(ValueError):  # the pipe closed by the teardown below
+                for line in process.stderr:
+                    lines.append(line)
+                    if "Server listening" in line:
+                        started.set()
             started.set()
 
-        threading.Thread(target=read_log, daemon=True).start()
+        reader = threading.Thread(target=read_log, daemon=True)
+        reader.start()
         try:
             assert started.wait(UPPER_BOUND), "sshd did not start"
             assert process.poll() is None, f"sshd exited: {''.join(lines)}"
@@ -338,4 +340,7 @@ class SshGitServer:
         finally:
             process.terminate()
             process.wait(timeout=UPPER_BOUND)
+            # The reader ends at end of file once sshd has exited; closing the pipe under it
+            # would make its next read raise in the thread.
+            reader.join(UPPER_BOUND)
             process.stderr.close()
