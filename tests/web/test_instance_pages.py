@@ -172,3 +172,86 @@ def test_visitors_see_only_what_they_may_and_never_an_instance_they_may_not_read
         assert 'id="edit-values"' not in seen.text
         assert 'id="upgrade-button"' not in seen.text
         assert "Roll back to this" not in seen.text
+
+
+def build(site: InstanceSite, segments: dict[str, str], values: dict[str, object]) -> str:
+    """A chart generated through the API; its build id."""
+    response = site.api.post(
+        "/api/v1/charts",
+        json={
+            "template": "web-service@1.2.0",
+            "context": {**segments, "version": "3.4.0"},
+            "values": values,
+        },
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def test_deploy_after_generate_creates_the_instance_in_one_commit(
+    site: InstanceSite, lab: GitLab
+) -> None:
+    build_id = build(site, DEV, {"replicaCount": 4})
+    commits = lab.commits()
+    with site.signed_in() as client:
+        chart = client.get(f"/charts/{build_id}")
+        assert f'href="/charts/{build_id}/deploy"' in chart.text
+        form = client.get(f"/charts/{build_id}/deploy")
+        assert form.status_code == 200, form.text
+        assert 'id="deploy-instance" name="instance" value="eu-1"' in form.text
+        assert "replicaCount: 4" in form.text
+        assert re.search(r"<option[^>]*>gitops</option>", form.text)
+        assert re.search(r"<option[^>]*>lab</option>", form.text)
+        fields = {
+            "csrf_token": csrf_of(form.text),
+            **DEV,
+            "version": "3.4.0",
+            "registry": "lab",
+            "repository": "gitops",
+            "message": "first deploy",
+        }
+        bad = client.post(
+            f"/charts/{build_id}/deploy",
+            data={**fields, "values": "replicaCount: many\nservice: {port: 0}\n"},
+        )
+        assert bad.status_code == 422, bad.text
+        assert "<code>replicaCount</code>" in bad.text
+        assert "<code>service.port</code>" in bad.text
+        assert "service: {port: 0}" in bad.text  # what was typed stays
+        assert lab.commits() == commits
+        done = client.post(
+            f"/charts/{build_id}/deploy", data={**fields, "values": "replicaCount: 4\n"}
+        )
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == PAGE + "?done=created"
+        page = client.get(done.headers["location"])
+        assert "Instance created" in page.text
+        assert "replicaCount: 4" in page.text
+        again = client.post(
+            f"/charts/{build_id}/deploy", data={**fields, "values": "replicaCount: 4\n"}
+        )
+        assert again.status_code == 409
+        assert "already exists" in again.text
+    assert lab.commits() == commits + 1
+    assert load_single(lab.show(VALUES), source="values").data == {"replicaCount": 4}
+    assert "first deploy" in lab.log()
+
+
+def test_deploy_is_offered_disabled_to_whoever_may_not_create_there(
+    site: InstanceSite,
+) -> None:
+    build_id = build(site, PROD, {})
+    site.add_user("dora", "operator", scope="shop/acme/dev/*")
+    site.add_user("uma", "template-user", scope="shop/acme/prod/*")
+    site.add_user("aud", "auditor")
+    with site.signed_in("dora", USER_PASSWORD) as client:
+        assert client.get(f"/charts/{build_id}/deploy").status_code == 404  # nor the build
+    with site.signed_in("aud", USER_PASSWORD) as client:
+        form = client.get(f"/charts/{build_id}/deploy")
+        assert form.status_code == 200, form.text
+        assert 'id="deploy-button" disabled' in form.text
+        assert 'id="not-allowed"' in form.text
+    with site.signed_in("uma", USER_PASSWORD) as client:
+        form = client.get(f"/charts/{build_id}/deploy")
+        assert form.status_code == 200, form.text
+        assert 'id="deploy-button" disabled' not in form.text

@@ -10,7 +10,14 @@ requests; the page says so and links to it. Values editing lives in ``values_pag
 
 from __future__ import annotations
 
-__all__ = ["diff_lines", "instance_url", "router"]
+__all__ = [
+    "PAGE",
+    "InstancePath",
+    "diff_lines",
+    "instance_page_with_request",
+    "instance_url",
+    "router",
+]
 
 import json
 from collections.abc import Mapping
@@ -294,6 +301,13 @@ def instance_page(request: Request, instance_id: InstancePath, visitor: SignedIn
     """One instance as Git has it now: chart, template, revision, values, effective values and
     their sources, history; rollback and upgrade where the visitor may."""
     return _instance_page(request, visitor, instance_id)
+
+
+def instance_page_with_request(
+    request: Request, visitor: Visitor, instance_id: str, change_request: ChangeRequestView
+) -> Response:
+    """The instance's page saying that a change became ``change_request`` (linked)."""
+    return _instance_page(request, visitor, instance_id, change_request=change_request)
 
 
 def _after_change(

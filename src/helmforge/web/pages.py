@@ -32,6 +32,7 @@ from helmforge.web.registry_pages import router as registry_router
 from helmforge.web.sessions import check_csrf
 from helmforge.web.sso_pages import router as sso_router
 from helmforge.web.template_pages import router as template_router
+from helmforge.web.values_pages import router as values_router
 from helmforge.web.views import (
     ACCOUNT_PAGE,
     CsrfRefused,
@@ -135,6 +136,7 @@ def mount(app: FastAPI) -> SessionResolver[Request]:
         template_router,
         chart_router,
         instance_router,
+        values_router,
         admin_router,
         registry_router,
         help_router,
