@@ -249,3 +249,39 @@ def test_without_a_token_or_with_a_bad_instance_the_commands_fail_in_one_line(la
     )  # fmt: skip
     assert leaked.returncode == 1
     assert GIT_CANARY not in leaked.stdout + leaked.stderr
+
+
+def test_instances_promote_copies_dev_to_sit_at_once_and_to_prod_through_approval(
+    lab: Lab,
+) -> None:
+    _add_gitops(lab)
+    bob = user_token(lab.sessions, "bob", "approver")
+    _create(lab, DEV)
+    sit = DEV.replace("/dev/", "/sit/")
+    _create(lab, sit, "--set", "ingress.host=eu-1.acme.sit.example.com")
+    missing = lab.run("instances", "promote", sit)
+    assert missing.returncode == 1
+    assert "instance shop/acme/uat/eu-1 does not exist: create it first" in missing.stderr
+    lab.ok("instances", "upgrade", DEV, "--version", "3.5.0")
+    lab.ok("values", "set", DEV, "logLevel=warn")
+    commits = lab.git.commits()
+    promoted = lab.ok("instances", "promote", DEV, "--values", "logLevel", "-m", "dev is green")
+    assert promoted.startswith(f"{sit}: committed revision {lab.git.head()}\n")
+    assert '+    targetRevision: "3.5.0"' in promoted
+    assert "+logLevel: warn" in promoted
+    assert lab.git.commits() == commits + 1
+    history = lab.ok("values", "history", sit, "--limit", "1")
+    assert f"{sit}: promote from {DEV}: chart shop-acme-sit-eu-1 3.4.0 -> 3.5.0" in history
+
+    created = re.match(r"change request (\d+) ", _create(lab, PROD))
+    assert created
+    lab.ok("changes", "approve", created.group(1), token=bob)
+    commits = lab.git.commits()
+    proposed = lab.ok("instances", "promote", sit, "--to", "prod")
+    request = re.match(r"change request (\d+) awaits approval \(instance.promote on " + PROD,
+                       proposed)  # fmt: skip
+    assert request, proposed
+    assert lab.git.commits() == commits
+    assert lab.ok("changes", "approve", request.group(1), token=bob).split("\t")[1] == "applied"
+    assert lab.git.commits() == commits + 1
+    assert json.loads(lab.ok("instances", "show", PROD, "-o", "json"))["chart_version"] == "3.5.0"

@@ -1,5 +1,5 @@
 """``/api/v1/instances`` (DESIGN §6): deployed instances, their values in Git, history,
-rollback and upgrade.
+rollback, upgrade and promotion to the next environment.
 
 ``GET`` of one instance answers its revision (the commit that last changed its folder) as the
 ``ETag``; ``PUT .../values`` needs it back as ``If-Match`` (428 without, 409 with
@@ -163,6 +163,23 @@ class UpgradeCreate(BaseModel):
 
     template: str | None = Field(default=None, min_length=1, max_length=200)
     version: str | None = Field(default=None, min_length=1, max_length=128)
+    message: str | None = Field(default=None, max_length=4000)
+
+
+class PromoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        description="target environment; default the next one of HELMFORGE_ENVIRONMENTS",
+    )
+    values: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
+        default_factory=list,
+        max_length=200,
+        description="value paths (image.tag, env[0].value) whose overrides are copied too",
+    )
     message: str | None = Field(default=None, max_length=4000)
 
 
@@ -444,6 +461,42 @@ async def upgrade(
             workspace=workspace,
             template=body.template,
             version=body.version,
+            message=body.message,
+        ),
+    )
+    if isinstance(outcome, ChangeRequestView):
+        response.status_code = status.HTTP_202_ACCEPTED
+        return change_request_public(outcome)
+    return _change(outcome, response)
+
+
+@router.post("/{product}/{customer}/{environment}/{instance}/promote", responses=_ACCEPTED)
+async def promote(
+    instance_id: InstancePath,
+    *,
+    body: PromoteCreate,
+    response: Response,
+    state: AppStateDep,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+) -> ChangePublic | ChangeRequestPublic:
+    """Copy this instance's template and app version (and its overrides at ``values``) to
+    the same instance in the next environment (or ``to``): its chart is built and
+    published, and the target's files changed, in one commit in the target's folder. The
+    answer's ``instance`` is the target; 202 with the change request where the target's
+    environment needs approval."""
+    workspace = state.git_workspace
+    environments = state.settings.environments
+    outcome = await run_outbound(
+        state,
+        lambda: instances.promote_or_propose(
+            sessions,
+            instance_id,
+            actor=actor,
+            workspace=workspace,
+            environments=environments,
+            to=body.to,
+            values=body.values,
             message=body.message,
         ),
     )

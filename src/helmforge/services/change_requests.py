@@ -61,6 +61,7 @@ OPERATIONS: Mapping[str, str] = {
     "values.update": "helmforge.services.instance_requests:VALUES_UPDATE",
     "instance.rollback": "helmforge.services.instance_requests:ROLLBACK",
     "instance.upgrade": "helmforge.services.instance_requests:UPGRADE",
+    "instance.promote": "helmforge.services.instance_requests:PROMOTE",
 }
 _STATES = (
     changes.PENDING,

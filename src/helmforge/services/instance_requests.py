@@ -1,22 +1,24 @@
 """Instance changes as change requests (DESIGN §9): the operations ``instance.create``,
-``values.update``, ``instance.rollback`` and ``instance.upgrade`` of
+``values.update``, ``instance.rollback``, ``instance.upgrade`` and ``instance.promote`` of
 ``services.change_requests``.
 
 In an environment that needs approval the instance service proposes the change instead of
 making it (``services.instances.*_or_propose``). A request holds exactly what will be done
 (the values and the revision they were edited on; the revision to roll back to; the
-template and app version to upgrade to; the whole new instance) and the instance's state it
-was proposed against (its known revision and chart version): a change of the instance in
-between makes it stale. Approving applies it through the same service function, as the
-requester, with the approvers named in the commit's ``Approved-by:`` trailers (and, for
-creation and upgrades, in the chart publish's audit event: one approval covers both).
+template and app version to upgrade to; the whole new instance; the template version, app
+version and values a promotion copies, as read from its source when it was proposed) and the
+instance's state it was proposed against (its known revision and chart version): a change
+of the instance in between makes it stale. Approving applies it through the same service
+function, as the requester, with the approvers named in the commit's ``Approved-by:``
+trailers (and, for creation, upgrades and promotions, in the chart publish's audit event:
+one approval covers both).
 
 Applying needs the server's ``GitWorkspace`` in the approval's ``context["workspace"]``.
 """
 
 from __future__ import annotations
 
-__all__ = ["CREATE", "ROLLBACK", "UPGRADE", "VALUES_UPDATE"]
+__all__ = ["CREATE", "PROMOTE", "ROLLBACK", "UPGRADE", "VALUES_UPDATE"]
 
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -33,6 +35,7 @@ from helmforge.services.change_requests import Proposal
 from helmforge.services.gitops_repositories import GitWorkspace
 from helmforge.services.instance_changes import rollback, update_values
 from helmforge.services.instance_git import load_instance, parse_instance_id
+from helmforge.services.instance_promotions import Promotion, describe, promote
 from helmforge.services.instance_reviews import preview_values
 from helmforge.services.instance_upgrades import upgrade
 from helmforge.services.instance_values import (
@@ -298,7 +301,51 @@ class _Create(_InstanceChange):
         }
 
 
+class _Promote(_InstanceChange):
+    """A promotion into the payload's ``instance`` (the target): stale when the target
+    changed since; what is copied is fixed in the payload, whatever the source does next."""
+
+    kind = "instance.promote"
+    permission = "instance.upgrade"
+
+    def propose(
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        actor: Principal,
+        context: Mapping[str, Any],
+    ) -> Proposal:
+        promotion = Promotion.from_payload(payload)
+        diff = describe(sessions, promotion, actor=actor, workspace=_workspace(context))
+        return self.proposal(sessions, payload, diff)
+
+    def apply(
+        self,
+        sessions: sessionmaker[Session],
+        payload: Mapping[str, Any],
+        *,
+        requester: Principal,
+        approved_by: tuple[str, ...],
+        context: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        change = promote(
+            sessions,
+            Promotion.from_payload(payload),
+            actor=requester,
+            workspace=_workspace(context),
+            message=_text(payload, "message", kind=self.kind, optional=True),
+            approved_by=approved_by,
+        )
+        return {
+            "instance": change.instance.id,
+            "revision": change.revision,
+            "chart_version": change.instance.chart_version,
+        }
+
+
 VALUES_UPDATE = _ValuesUpdate()
 ROLLBACK = _Rollback()
 UPGRADE = _Upgrade()
 CREATE = _Create()
+PROMOTE = _Promote()

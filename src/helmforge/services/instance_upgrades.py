@@ -4,7 +4,7 @@ published, and application.yaml's chart version bumped in one commit.
 
 from __future__ import annotations
 
-__all__ = ["upgrade"]
+__all__ = ["bumped_application", "publish_chart", "upgrade"]
 
 from collections.abc import Callable
 
@@ -44,6 +44,7 @@ from helmforge.services.instance_values import (
     published_template,
     require_valid,
 )
+from helmforge.services.registries import PublishOutcome
 
 type Reader = Callable[[str], bytes | None]
 
@@ -90,31 +91,16 @@ def upgrade(
         head_values = git.read_file(view.values_path)
     _, overrides = overrides_of(head_values, source=view.values_path)
     require_valid(view.id, parsed, context, overrides)
-    build = chart_builds.build_chart(
+    outcome = publish_chart(
         sessions,
-        template=new_reference,
+        view,
+        reference=new_reference,
         context=context,
-        actor=delegate(actor),
-        defer_required=True,
+        actor=actor,
+        workspace=workspace,
+        approved_by=approved_by,
+        what="upgrade",
     )
-    try:
-        outcome = registries.publish_build(
-            sessions,
-            build.id,
-            registry=view.registry,
-            key=workspace.key,
-            actor=delegate(actor),
-            deadline=workspace.registry_deadline,
-            approved_by=approved_by or None,
-        )
-    except ConflictError as error:
-        raise ConflictError(
-            f"the upgrade of {view.id} needs a new chart version, but chart {build.name} "
-            f"{build.version} (what {new_reference}'s chartVersionPolicy gives for app version "
-            f"{app_version}) already holds other content: give a new app version too, or use "
-            f"chartVersionPolicy auto. {error.message}",
-            location=Location(path="version"),
-        ) from error
     bump = _ApplicationBump(view, outcome.version, parsed, context)
     subject = (
         f"{view.id}: upgrade chart {view.chart} {view.chart_version} -> {outcome.version} "
@@ -179,18 +165,67 @@ class _ApplicationBump:
         _, overrides = overrides_of(now[view.values_path], source=view.values_path)
         require_valid(view.id, self.template, self.context, overrides)
         text = (now[view.application_path] or b"").decode("utf-8", "replace")
-        document = load_single(text, source=view.application_path).data
-        sources = document.get("spec", {}).get("sources") if isinstance(document, dict) else None
-        if not isinstance(sources, list) or not sources or not isinstance(sources[0], dict):
-            raise ConflictError(
-                f"{view.application_path} has no chart source (spec.sources[0]) to upgrade: "
-                "it was changed outside helmforge",
-                location=Location(view.application_path, path="spec.sources"),
-            )
-        edited = apply_edits(
-            text,
-            [SetValue(("spec", "sources", 0, "targetRevision"), self.version)],
-            source=view.application_path,
+        self.before, self.after = text, bumped_application(view, text, self.version)
+        return {view.application_path: self.after.encode()}
+
+
+def bumped_application(view: InstanceView, text: str, version: str) -> str:
+    """application.yaml ``text`` with source 1's ``targetRevision`` set to chart ``version``
+    (an edit of the file: anything else written into it stays). ``ConflictError`` when the
+    file has no chart source (someone rewrote it outside helmforge)."""
+    document = load_single(text, source=view.application_path).data
+    sources = document.get("spec", {}).get("sources") if isinstance(document, dict) else None
+    if not isinstance(sources, list) or not sources or not isinstance(sources[0], dict):
+        raise ConflictError(
+            f"{view.application_path} has no chart source (spec.sources[0]) to upgrade: "
+            "it was changed outside helmforge",
+            location=Location(view.application_path, path="spec.sources"),
         )
-        self.before, self.after = text, edited.text
-        return {view.application_path: edited.text.encode()}
+    edited = apply_edits(
+        text,
+        [SetValue(("spec", "sources", 0, "targetRevision"), version)],
+        source=view.application_path,
+    )
+    return edited.text
+
+
+def publish_chart(
+    sessions: sessionmaker[Session],
+    view: InstanceView,
+    *,
+    reference: str,
+    context: dict[str, str],
+    actor: Principal,
+    workspace: GitWorkspace,
+    approved_by: tuple[str, ...],
+    what: str,
+) -> PublishOutcome:
+    """Build the instance's chart from template version ``reference`` for ``context`` and
+    publish it to the instance's registry, on ``actor``'s behalf (``what``: the change that
+    needs it, for the error). ``ConflictError`` naming the way out when the chart version the
+    template's policy gives already holds other content."""
+    build = chart_builds.build_chart(
+        sessions,
+        template=reference,
+        context=context,
+        actor=delegate(actor),
+        defer_required=True,
+    )
+    try:
+        return registries.publish_build(
+            sessions,
+            build.id,
+            registry=view.registry,
+            key=workspace.key,
+            actor=delegate(actor),
+            deadline=workspace.registry_deadline,
+            approved_by=approved_by or None,
+        )
+    except ConflictError as error:
+        raise ConflictError(
+            f"the {what} of {view.id} needs a new chart version, but chart {build.name} "
+            f"{build.version} (what {reference}'s chartVersionPolicy gives for app version "
+            f"{context.get('version')}) already holds other content: give a new app version "
+            f"too, or use chartVersionPolicy auto. {error.message}",
+            location=Location(path="version"),
+        ) from error

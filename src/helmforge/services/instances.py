@@ -15,6 +15,9 @@ instance the caller may not read answers ``NotFoundError`` exactly like a missin
   revision that last changed the instance: the ETag);
 - ``update_values`` (``If-Match`` required), ``preview_values``, ``history``, ``rollback``,
   ``upgrade``, each one commit, in ``services.instance_changes``;
+- ``promote_or_propose`` (``services.instance_promotions``): the source's template and app
+  version, and optionally its overrides at chosen paths, copied to the same instance in the
+  next environment as one commit in the target's folder;
 - ``sync_target``: what an Argo CD sync of the instance must name (the seam for the Argo CD
   service).
 
@@ -32,6 +35,7 @@ __all__ = [
     "InstanceView",
     "InvalidValuesError",
     "NewInstance",
+    "Promotion",
     "StaleInstanceError",
     "SyncTarget",
     "ValueProblem",
@@ -47,6 +51,8 @@ __all__ = [
     "may_create",
     "parse_instance_id",
     "preview_values",
+    "promote",
+    "promote_or_propose",
     "rollback",
     "rollback_or_propose",
     "sync_target",
@@ -92,6 +98,7 @@ from helmforge.services.instance_git import (
     refresh_cache,
     require_direct,
 )
+from helmforge.services.instance_promotions import Promotion, promote, promote_or_propose
 from helmforge.services.instance_records import InstanceView, target_of
 from helmforge.services.instance_reviews import (
     HistoryEntry,
