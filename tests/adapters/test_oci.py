@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from helmforge.adapters import oci
 from helmforge.adapters.oci import RegistryClient, RetryPolicy, is_chart_manifest
 from helmforge.adapters.secrets import (
     decrypt_secret,
@@ -396,6 +397,29 @@ def test_tls_with_a_custom_ca(tls_registry: tuple[RegistryServer, str]) -> None:
     assert client.stats["connection_errors"] == 1  # a certificate problem is not retried
     with pytest.raises(ExternalServiceError, match="CA bundle"):
         RegistryClient(Registry(f"oci://{server.authority}/x", ca_pem="not a pem"))
+
+
+def test_a_plain_http_registry_loads_no_trust_store_until_a_request_goes_to_https(
+    basic_registry: RegistryServer, tls_registry: tuple[RegistryServer, str]
+) -> None:
+    # Loading the public trust costs a CLI push of published charts a tenth of its time; a
+    # plain-HTTP registry never needs it, unless an answer redirects to HTTPS (blob storage).
+    tls_server, _ = tls_registry
+    oci._public_trust.cache_clear()
+    with RegistryClient(robot_at(basic_registry.authority), retry=FAST) as client:
+        assert client.list_tags(f"{unique_path()}/demo") == []
+        assert oci._public_trust.cache_info().currsize == 0
+        # HTTPS from a plain-HTTP client is checked against the public trust, never accepted
+        # unchecked: the loopback registry's own CA is not in it.
+        with pytest.raises(ExternalServiceError, match="not trusted"):
+            client._request(
+                "GET",
+                f"https://{tls_server.authority}/v2/",
+                repository="x/demo",
+                actions="pull",
+                accept={200, 401},
+            )
+        assert oci._public_trust.cache_info().currsize == 1
 
 
 def test_credentials_stay_with_the_registry(

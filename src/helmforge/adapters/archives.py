@@ -29,6 +29,7 @@ __all__ = [
     "pack_chart",
     "read_chart",
     "read_chart_archive",
+    "read_chart_entries",
     "read_chart_file",
     "read_chart_folder",
 ]
@@ -213,6 +214,17 @@ def read_chart_archive(
     ``InputError`` naming the entry for ``..`` or absolute paths, links, devices, duplicates or a
     damaged archive, and ``TooLargeError`` over ``max_bytes`` unpacked or ``max_files`` entries.
     """
+    return read_chart_entries(data, max_bytes=max_bytes, max_files=max_files, source=source)[1]
+
+
+def read_chart_entries(
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_files: int = DEFAULT_MAX_FILES,
+    source: str = "<archive>",
+) -> tuple[str, dict[str, bytes]]:
+    """``read_chart_archive``, with the name of the archive's top folder."""
     import tarfile  # not needed to write archives, so not paid for by `generate`
 
     raw = _gunzip(data, max_bytes=max_bytes, source=source)
@@ -245,9 +257,9 @@ def read_chart_archive(
                 files[relative] = extracted.read() if extracted is not None else b""
     except tarfile.TarError as error:
         raise InputError(f"not a valid tar archive: {error}", location=Location(source)) from None
-    if not files:
+    if not files or top is None:
         raise InputError("the archive holds no files", location=Location(source))
-    return dict(sorted(files.items()))
+    return top, dict(sorted(files.items()))
 
 
 def read_chart_file(path: Path, *, max_bytes: int, source: str | None = None) -> bytes:

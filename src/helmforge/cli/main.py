@@ -8,12 +8,14 @@ function, so one ``helmforge generate`` does not pay for the imports of ``push``
 Adding a command module: write its ``register`` and add one line to ``COMMAND_MODULES``.
 
 Help is plain text, and every group's ``--help`` is its own flag: see ``helmforge.cli.groups``.
+``PLAIN_COMMANDS`` are called directly when their arguments are plain, without Typer's parser
+and the pydantic it loads (``helmforge.cli.plain_arguments``).
 Uncaught errors print Python's own traceback, not Rich's.
 """
 
 from __future__ import annotations
 
-__all__ = ["COMMAND_MODULES", "build_app", "run"]
+__all__ = ["COMMAND_MODULES", "PLAIN_COMMANDS", "build_app", "run"]
 
 import functools
 import importlib
@@ -36,6 +38,10 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "values": ("values",),
     "gitops": ("gitops",),
 }
+#: Commands run without Typer's parser when their arguments are plain (see
+#: ``helmforge.cli.plain_arguments``): the function named like the command in its module.
+#: ``push`` is run over and over by CI jobs, mostly for charts that are published already.
+PLAIN_COMMANDS: dict[str, str] = {"push": "publishing", "versions": "publishing"}
 
 
 def _print_version(show: bool) -> None:
@@ -94,6 +100,11 @@ def __getattr__(name: str) -> Any:
 def run() -> None:
     """Console-script entry point."""
     command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    if command in PLAIN_COMMANDS and sys.argv[1] == command:
+        from helmforge.cli.plain_arguments import call_plain
+
+        module = importlib.import_module(f"helmforge.cli.{PLAIN_COMMANDS[command]}")
+        call_plain(getattr(module, command), sys.argv[2:])  # exits unless Typer must parse
     build_app(command)()
 
 

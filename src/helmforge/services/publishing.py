@@ -34,7 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from helmforge.adapters.archives import read_chart_archive, read_chart_file
+from helmforge.adapters.archives import read_chart_entries, read_chart_file
 from helmforge.core.access.principals import Principal
 from helmforge.core.chart_annotations import CONTENT_DIGEST_ANNOTATION
 from helmforge.core.errors import ConflictError, HelmforgeError, InputError, Location
@@ -204,8 +204,17 @@ def _prepare(
     problems: list[HelmforgeError] = []
     for archive in archives:
         try:
-            read_chart_archive(archive.content, source=archive.source)
-            artifact = build_artifact(archive.content, source=archive.source)
+            top, files = read_chart_entries(archive.content, source=archive.source)
+            if "Chart.yaml" not in files:
+                raise InputError(
+                    "not a chart archive: expected one top folder holding Chart.yaml",
+                    location=Location(archive.source),
+                )
+            artifact = build_artifact(
+                archive.content,
+                source=archive.source,
+                chart_yaml=(f"{top}/Chart.yaml", files["Chart.yaml"]),
+            )
         except InputError as e:
             problems.append(e)
             continue

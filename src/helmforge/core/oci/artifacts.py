@@ -16,6 +16,7 @@ __all__ = [
     "build_artifact",
     "build_config",
     "build_manifest",
+    "chart_metadata_of",
     "layer_digest_of",
     "read_chart_metadata",
     "sha256_digest",
@@ -97,21 +98,26 @@ def read_chart_metadata(archive: bytes, *, source: str = "<archive>") -> ChartMe
             text = handle.read()
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         raise InputError(f"not a gzip-compressed tar archive ({e})", location=where) from None
-    document = load_single(text, source=f"{source}:{member.name}")
+    return chart_metadata_of(text, source=f"{source}:{member.name}")
+
+
+def chart_metadata_of(text: bytes, *, source: str) -> ChartMetadata:
+    """Read a Chart.yaml's text (``source``: ``ARCHIVE:CHART/Chart.yaml``, for messages)."""
+    if len(text) > _MAX_CHART_YAML:
+        raise InputError("Chart.yaml is not a regular file under 1 MiB", location=Location(source))
+    document = load_single(text, source=source)
     data = document.data
     if not isinstance(data, dict):
-        raise InputError(
-            "Chart.yaml is not a mapping", location=Location(f"{source}:{member.name}")
-        )
+        raise InputError("Chart.yaml is not a mapping", location=Location(source))
     name, version = data.get("name"), data.get("version")
     if not isinstance(name, str) or not CHART_NAME.match(name) or len(name) > 53:
         raise InputError(
             f"Chart.yaml name {name!r} is invalid: 1-53 lowercase letters, digits and '-'",
-            location=Location(f"{source}:{member.name}", path="name"),
+            location=Location(source, path="name"),
         )
     if not isinstance(version, str):
         version = str(version)
-    parse_semver(version, source=f"{source}:{member.name}: version")
+    parse_semver(version, source=f"{source}: version")
     return ChartMetadata(name=name, version=version, data=data)
 
 
@@ -212,9 +218,18 @@ def build_manifest(metadata: ChartMetadata, *, config: bytes, archive: bytes) ->
     return json.dumps(manifest, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def build_artifact(archive: bytes, *, source: str = "<archive>") -> ChartArtifact:
-    """Everything needed to push a chart .tgz: config, manifest, digests and tag."""
-    metadata = read_chart_metadata(archive, source=source)
+def build_artifact(
+    archive: bytes, *, source: str = "<archive>", chart_yaml: tuple[str, bytes] | None = None
+) -> ChartArtifact:
+    """Everything needed to push a chart .tgz: config, manifest, digests and tag.
+
+    ``chart_yaml`` is the archive's ``(CHART/Chart.yaml, text)`` when the caller has read the
+    archive already (with its entry checks: one top folder), so it is not unpacked twice.
+    """
+    if chart_yaml is None:
+        metadata = read_chart_metadata(archive, source=source)
+    else:
+        metadata = chart_metadata_of(chart_yaml[1], source=f"{source}:{chart_yaml[0]}")
     config = build_config(metadata)
     manifest = build_manifest(metadata, config=config, archive=archive)
     return ChartArtifact(
