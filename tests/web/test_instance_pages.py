@@ -93,7 +93,7 @@ def test_the_instance_page_shows_chart_revision_values_sources_and_history(
         assert history.count('class="card history-entry"') == 2
         assert history.index(lab.head()) < history.index(first)
         assert "admin" in history
-        assert '<span class="dl dl-add">+replicaCount: 5</span>' in history
+        assert '<span class="dl dl-add">+replicaCount: 5\n</span>' in history
         # One rollback button, on the older revision: the newest is what runs now.
         assert history.count('name="revision"') == 1
         assert f'name="revision" value="{first}"' in history
