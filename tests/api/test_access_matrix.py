@@ -5,6 +5,9 @@ server per backend, asserting allow or deny exactly as DESIGN §9's role table s
 unexpected allows and 0 unexpected denies. The expectation below is written from the DESIGN
 text, not from ``core/access/policy.py``'s role sets.
 
+Promotion (issue 12) has its own cells: every role × dev/prod/prod-eu as the target × REST API
+and ``helmforge instances promote``, on a server with instances and a Git remote behind it.
+
 Then scope traps (prod vs prod-eu, dev/../prod, ``*`` in the wrong segment, case, Unicode
 look-alikes, a local user named like an SSO group) and self-approval refused through the API,
 the UI and the CLI.
@@ -402,3 +405,103 @@ def test_self_approval_is_refused_through_the_api_the_ui_and_the_cli(
         view = change_requests.get_request(sessions, request_id, actor=SYSTEM)
         assert (view.state, view.approvals) == ("pending", ())
     state_of(app).engine.dispose()
+
+
+# --- promotion: every role × target environment × API and CLI ----------------------------------
+
+# DESIGN §9 gives promotion no role of its own: it reads the source instance's values and
+# upgrades and updates the values of the target, which the operator may (and the developer only
+# when both are development environments; a promotion always leaves one), and admin.
+PROMOTERS = frozenset({"admin", "operator"})
+PROMOTION_SOURCES = {"dev": "sandbox", "prod": "dev", "prod-eu": "dev"}
+
+
+def _promote_api(url: str, token: str, source: str, target: str) -> bool:
+    answer = httpx.post(
+        f"{url}/api/v1/instances/ledger/acme/{source}/p1/promote",
+        json={"to": target, "values": ["replicaCount"]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=120,
+    )
+    return _verdict(answer, {200}, {403, 404})
+
+
+def _promote_cli(url: str, token: str, source: str, target: str) -> bool:
+    result = subprocess.run(
+        [HELMFORGE, "instances", "promote", f"ledger/acme/{source}/p1", "--to", target,
+         "--values", "replicaCount", "--server", url],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "HELMFORGE_TOKEN": token},
+    )  # fmt: skip
+    if result.returncode == 0:
+        return True
+    assert result.returncode == 1, result.stderr
+    assert re.search(r"server answered (403|404)", result.stderr), result.stderr
+    return False
+
+
+@pytest.mark.registry
+@pytest.mark.xdist_group("registry")
+def test_promotion_is_allowed_exactly_to_admin_and_operator_through_the_api_and_the_cli(
+    database_url: str, tmp_path: Path, basic_registry: RegistryServer
+) -> None:
+    from tests.support.instances import add_registry, add_repository, git_lab
+
+    app, _ = make_app(
+        database_url, tmp_path / "data", environments=("sandbox", "dev", "prod", "prod-eu")
+    )
+    sessions = state_of(app).sessions
+    tokens = {}
+    for role in ROLES:
+        accounts.create_user(sessions, f"p-{role}", role=role, password=PASSWORD, actor=SYSTEM)
+        tokens[role] = accounts.create_token(sessions, user=f"p-{role}", actor=SYSTEM).token
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    with (
+        git_lab(tmp_path) as lab,
+        serve(app) as url,
+        httpx.Client(base_url=url, headers=admin, timeout=120) as client,
+    ):
+        add_repository(client, lab)
+        add_registry(client, basic_registry)
+        for environment in ("sandbox", "dev", "prod", "prod-eu"):
+            created = client.post("/api/v1/instances", json={
+                "product": "ledger", "customer": "acme", "environment": environment,
+                "instance": "p1", "template": "web-service@1.2.0", "version": "3.4.0",
+                "registry": "lab", "repository": "gitops",
+                "values": {"replicaCount": 1, "ingress": {"host": "p1.acme.example.com"}},
+            })  # fmt: skip
+            assert created.status_code == 201, created.text
+        replicas = itertools.count(2)
+
+        def bump(source: str) -> None:
+            """A new value at the source, so the next promotion has one to copy."""
+            path = f"/api/v1/instances/ledger/acme/{source}/p1"
+            revision = client.get(path).json()["revision"]
+            values = {"replicaCount": next(replicas), "ingress": {"host": "p1.acme.example.com"}}
+            changed = client.put(
+                f"{path}/values", json={"values": values}, headers={"If-Match": f'"{revision}"'}
+            )
+            assert changed.status_code == 200, changed.text
+
+        unexpected: list[str] = []
+        cells = 0
+        copied = set(PROMOTION_SOURCES.values())  # the sources whose value the targets hold
+        for surface, probe in (("api", _promote_api), ("cli", _promote_cli)):
+            for role, target in itertools.product(ROLES, ENVIRONMENTS):
+                source = PROMOTION_SOURCES[target]
+                if source in copied:
+                    bump(source)
+                    copied.discard(source)
+                commits = lab.commits()
+                cells += 1
+                got = probe(url, tokens[role], source, target)
+                if got:
+                    copied.add(source)
+                assert lab.commits() == commits + (1 if got else 0), (role, target, surface)
+                if got != (role in PROMOTERS):
+                    kind = "unexpected allow" if got else "unexpected deny"
+                    unexpected.append(f"{kind}: {role} promote into {target} via {surface}")
+    state_of(app).engine.dispose()
+    print(f"promotion matrix: {cells} cells ({len(ROLES)} roles; dev/prod/prod-eu; API, CLI)")
+    assert unexpected == []
+    assert cells == len(ROLES) * len(ENVIRONMENTS) * 2
