@@ -24,6 +24,7 @@ from helmforge.services import accounts
 from tests.support.apps import make_app
 from tests.support.change_requests import user_token
 from tests.support.instances import GIT_CANARY, GIT_USER, GitLab, git_lab
+from tests.support.proxies import interposing_proxy
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 from tests.support.servers import serve
 
@@ -200,6 +201,43 @@ def test_repositories_instances_and_values_from_the_command_line(lab: Lab) -> No
     refused = lab.run("gitops", "remove-repository", "gitops")
     assert refused.returncode == 1
     assert "409" in refused.stderr
+
+
+def test_values_set_without_if_match_never_overwrites_a_change_made_after_it_read(
+    lab: Lab,
+) -> None:
+    _add_gitops(lab)
+    _create(lab, DEV)
+    admin = {"Authorization": f"Bearer {lab.admin}"}
+    url = f"{lab.url}/api/v1/instances/{DEV}"
+    writes: list[int] = []
+
+    def other_writer(method: str, path: str) -> None:
+        # Between the command's read and its write, someone else changes the values.
+        if method == "PUT" and not writes:
+            revision = httpx.get(url, headers=admin, timeout=60).json()["revision"]
+            changed = httpx.put(
+                f"{url}/values",
+                json={"values": {"replicaCount": 7}},
+                headers={**admin, "If-Match": f'"{revision}"'},
+                timeout=120,
+            )
+            writes.append(changed.status_code)
+
+    with interposing_proxy(lab.url, other_writer) as proxy:
+        result = subprocess.run(
+            [HELMFORGE, "values", "set", DEV, "logLevel=warn", "--server", proxy],
+            capture_output=True, text=True, timeout=120, check=False,
+            env={**os.environ, "HELMFORGE_TOKEN": lab.admin},
+        )  # fmt: skip
+    assert writes == [200]
+    assert result.returncode == 1, result.stdout
+    assert "-replicaCount: 2\n+replicaCount: 7\n" in result.stderr
+    assert "server answered 409" in result.stderr
+    assert f"(current revision {lab.git.head()};" in result.stderr
+    text = lab.git.show(DEV_VALUES)
+    assert "replicaCount: 7" in text
+    assert "logLevel" not in text
 
 
 def test_a_prod_change_from_the_command_line_awaits_approval_and_commits_once_approved(
