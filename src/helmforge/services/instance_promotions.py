@@ -21,14 +21,7 @@ paths also ``values.read`` on the source and ``values.update`` on the target.
 
 from __future__ import annotations
 
-__all__ = [
-    "Promotion",
-    "describe",
-    "plan",
-    "promote",
-    "promote_or_propose",
-    "target_environment",
-]
+__all__ = ["Promotion", "describe", "plan", "promote", "promote_or_propose"]
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +33,8 @@ from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError, Location, NotFoundError
 from helmforge.core.instances.layout import InstanceId
-from helmforge.core.instances.value_paths import ValuePath, format_path, parse_path
+from helmforge.core.instances.promotions import MISSING, override_at, target_environment
+from helmforge.core.instances.value_paths import format_path, parse_path
 from helmforge.core.instances.values_diff import unified_diff
 from helmforge.core.instances.values_edits import SetValue, apply_edits
 from helmforge.core.templates.models import Template
@@ -71,8 +65,6 @@ from helmforge.services.instance_values import (
     published_template,
     require_valid,
 )
-
-_MISSING = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,47 +109,6 @@ class Promotion:
             )
         values = tuple((format_path(parse_path(item["path"])), item["value"]) for item in raw)
         return cls(str(source), str(target), str(template), str(version), values)
-
-
-def target_environment(source: str, to: str | None, environments: Sequence[str]) -> str:
-    """The environment a promotion from ``source`` goes to: ``to``, or the one after
-    ``source`` in ``environments`` (the configured order). Promotions go forward only;
-    ``InputError`` naming the order otherwise."""
-    order = " -> ".join(environments)
-    if source not in environments:
-        raise InputError(
-            f"environment {source!r} is not one of HELMFORGE_ENVIRONMENTS ({order}): "
-            "promotion goes along that order",
-            location=Location(path="environment"),
-        )
-    position = environments.index(source)
-    if to is None:
-        if position + 1 >= len(environments):
-            raise InputError(
-                f"{source} is the last environment ({order}): there is nothing to promote to",
-                location=Location(path="to"),
-            )
-        return environments[position + 1]
-    if to not in environments or environments.index(to) <= position:
-        raise InputError(
-            f"to {to!r} must be an environment after {source} in {order}",
-            location=Location(path="to"),
-        )
-    return to
-
-
-def _value_at(overrides: Any, path: ValuePath) -> Any:
-    node = overrides
-    for step in path:
-        if isinstance(step, int):
-            if not isinstance(node, list) or step >= len(node):
-                return _MISSING
-            node = node[step]
-        else:
-            if not isinstance(node, dict) or step not in node:
-                return _MISSING
-            node = node[step]
-    return node
 
 
 def _how_to_create(source: InstanceView, target: InstanceId) -> str:
@@ -236,8 +187,8 @@ def plan(
         _, overrides = overrides_of(raw, source=view.values_path)
         for number, text in enumerate(values):
             path = parse_path(text, source=f"values[{number}]")
-            value = _value_at(overrides, path)
-            if value is _MISSING:
+            value = override_at(overrides, path)
+            if value is MISSING:
                 raise InputError(
                     f"{view.id} has no override at {format_path(path)}: its value there comes "
                     "from its chart, and a promotion copies overrides only",

@@ -4,5 +4,6 @@
 - ``application``: the Argo CD ``Application`` (multi-source: the chart, then the values);
 - ``values_edits``: structured edits of values.yaml that keep comments, key order and anchors;
 - ``values_diff``: what changed between two sets of overrides (leaves and a unified diff);
-- ``value_paths``: dotted paths into values (``image.tag``, ``env[0].name``).
+- ``value_paths``: dotted paths into values (``image.tag``, ``env[0].name``);
+- ``promotions``: the environment a promotion goes to, and the override it copies at a path.
 """
