@@ -6,9 +6,19 @@ query parameters that operation declares, and send a body that validates against
 (and has no field the schema does not know). A request that does not is answered 400 and kept
 in ``violations``, so a test asserts ``violations == []``. Answers are shaped as Argo CD's
 gRPC gateway shapes them: ``{"error", "code", "message"}``, 401 without a valid bearer token,
-403 when the token may not touch the application, and FailedPrecondition "another operation is
-already in progress" while an operation runs (answered 409, as DESIGN §8 describes it).
-Every Application it answers validates against ``v1alpha1Application``.
+403 when the token may not touch the application (a token allowed ``"*"`` gets 403 for an
+application that does not exist, as Argo CD answers it), 403 "blocked by sync window" while a
+window denies syncs, and FailedPrecondition "another operation is already in progress" while an
+operation runs (answered 409, as DESIGN §8 describes it). ``can-i`` and ``syncwindows`` answer
+from the same levers. Every Application it answers validates against ``v1alpha1Application``.
+
+The application controller moves only when the test calls ``tick()`` (or on each request with
+``auto_tick``), one step per tick: a running operation succeeds (health ``Progressing``), then
+the health settles (``Healthy`` unless ``outcomes`` says otherwise); another party's operation
+ends after the ticks it was started with (never, without); an Application with
+``syncPolicy.automated`` that was refreshed starts syncing to what its sources resolve to
+(source 1's ``targetRevision``, and ``heads[name]`` for the Git source). No wall-clock time
+passes anywhere: tests drive it deterministically.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ import json
 import re
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -71,12 +81,22 @@ class ArgoCdStandIn:
     violations: list[str] = field(default_factory=list)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     url: str = ""
+    # The Git commit each Application's values source resolves to (its branch head).
+    heads: dict[str, str] = field(default_factory=dict)
+    # How an operation of ours ends: {"phase": "Failed", "message": ...} or {"health": ...}.
+    outcomes: dict[str, Mapping[str, str]] = field(default_factory=dict)
+    # Applications a deny sync window blocks now.
+    blocked: set[str] = field(default_factory=set)
+    auto_tick: bool = False
+    ticks: int = 0
 
     def __post_init__(self) -> None:
         swagger = json.loads(self.swagger_path.read_text(encoding="utf-8"))
         self._operations = _operations(swagger)
         self._definitions = openapi_definitions(swagger, source=str(self.swagger_path))
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._foreign: dict[str, int | None] = {}
+        self._refreshed: set[str] = set()
 
     def validator(self, definition: str) -> Any:
         root = {"$ref": f"#/$defs/{definition}", "$defs": self._definitions}
@@ -92,20 +112,87 @@ class ArgoCdStandIn:
         }
         self.applications[app["metadata"]["name"]] = app
 
-    def start_foreign_operation(self, name: str) -> None:
-        self.applications[name]["status"]["operationState"] = {
+    def start_foreign_operation(self, name: str, *, ticks: int | None = None) -> None:
+        """Someone else's sync runs on ``name``: it ends after ``ticks`` ticks (never, with
+        None, unless ``finish_operation`` ends it)."""
+        with self._lock:
+            self._foreign[name] = ticks
+            self.applications[name]["status"]["operationState"] = {
+                "phase": "Running",
+                "operation": {"sync": {"revisions": ["someone-else"]}},
+                "startedAt": "2026-12-02T06:00:00Z",
+            }
+
+    def finish_operation(self, name: str, *, health: str = "Healthy") -> None:
+        with self._lock:
+            self._foreign.pop(name, None)
+            app = self.applications[name]
+            status = app["status"]
+            state = status["operationState"]
+            state["phase"] = "Succeeded"
+            state["finishedAt"] = "2026-12-02T06:01:00Z"
+            revisions = state["operation"]["sync"].get("revisions", [])
+            status["sync"] = {"status": "Synced", "revisions": revisions}
+            status["health"] = {"status": health}
+            app.pop("operation", None)
+
+    def tick(self) -> None:
+        """One step of the application controller for every Application (see the module)."""
+        with self._lock:
+            self.ticks += 1
+            for name, app in self.applications.items():
+                self._step(name, app)
+
+    def _step(self, name: str, app: dict[str, Any]) -> None:
+        status = app["status"]
+        state = status.get("operationState") or {}
+        if state.get("phase") == "Running":
+            if name in self._foreign:
+                left = self._foreign[name]
+                if left is not None:
+                    self._foreign[name] = left - 1
+                    if left <= 1:
+                        self.finish_operation(name)
+                return
+            outcome = self.outcomes.get(name, {})
+            state["finishedAt"] = "2026-12-02T06:01:00Z"
+            app.pop("operation", None)
+            if outcome.get("phase", "Succeeded") != "Succeeded":
+                state["phase"] = outcome["phase"]
+                state["message"] = outcome.get("message", "one or more objects failed to apply")
+                return
+            state["phase"] = "Succeeded"
+            state["message"] = "successfully synced (all tasks run)"
+            revisions = state["operation"]["sync"].get("revisions", [])
+            status["sync"] = {"status": "Synced", "revisions": revisions}
+            status["health"] = {"status": "Progressing"}
+            return
+        if status.get("health", {}).get("status") == "Progressing":
+            status["health"] = {"status": self.outcomes.get(name, {}).get("health", "Healthy")}
+            return
+        automated = "automated" in (app["spec"].get("syncPolicy") or {})
+        if automated and name in self._refreshed:
+            wanted = self._resolved(name, app)
+            if wanted != status["sync"].get("revisions"):
+                self._refreshed.discard(name)
+                self._start(app, {"revisions": wanted}, automated=True)
+
+    def _resolved(self, name: str, app: dict[str, Any]) -> list[str]:
+        sources = app["spec"]["sources"]
+        return [sources[0]["targetRevision"], self.heads.get(name, sources[1]["targetRevision"])]
+
+    def _start(self, app: dict[str, Any], sync: dict[str, Any], *, automated: bool) -> None:
+        initiated: dict[str, Any] = {"automated": True} if automated else {"username": "helmforge"}
+        app["operation"] = {"sync": sync, "initiatedBy": initiated}
+        app["status"]["operationState"] = {
             "phase": "Running",
-            "operation": {"sync": {"revisions": ["someone-else"]}},
+            "operation": {"sync": sync},
             "startedAt": "2026-12-02T06:00:00Z",
         }
 
-    def finish_operation(self, name: str, *, health: str = "Healthy") -> None:
-        status = self.applications[name]["status"]
-        state = status["operationState"]
-        state["phase"] = "Succeeded"
-        revisions = state["operation"]["sync"].get("revisions", [])
-        status["sync"] = {"status": "Synced", "revisions": revisions}
-        status["health"] = {"status": health}
+    def _can(self, token: str, name: str) -> bool:
+        allowed = self.tokens.get(token, set())
+        return name in allowed or "*" in allowed
 
     # --- serving ----------------------------------------------------------------------
 
@@ -141,17 +228,30 @@ class ArgoCdStandIn:
         token = headers.get("Authorization", "").removeprefix("Bearer ")
         if token not in self.tokens:
             return 401, _status(16, "invalid session: token is not valid")
-        match = re.match(r"/api/v1/applications/([^/]+)(/sync)?\Z", path)
+        can_i = re.match(r"/api/v1/account/can-i/applications/([^/]+)/([^/]+)\Z", path)
+        if can_i is not None:
+            _, _, target = urllib.parse.unquote(can_i.group(2)).partition("/")
+            return 200, {"value": "yes" if self._can(token, target) else "no"}
+        match = re.match(r"/api/v1/applications/([^/]+)(/sync|/syncwindows)?\Z", path)
         if match is None:
             return 501, _status(12, f"the stand-in does not serve {method} {operation.template}")
         name = urllib.parse.unquote(match.group(1))
-        if name not in self.tokens[token]:
-            return 403, _status(7, f"permission denied: applications, get, default/{name}")
+        action = "sync" if match.group(2) == "/sync" else "get"
+        if not self._can(token, name):
+            return 403, _status(7, f"permission denied: applications, {action}, default/{name}")
         with self._lock:
+            if self.auto_tick:
+                self.tick()
             app = self.applications.get(name)
-            if app is None:
+            if app is None and name in self.tokens[token]:
                 return 404, _status(5, f'applications.argoproj.io "{name}" not found')
+            if app is None:  # Argo CD hides a missing application behind "permission denied"
+                return 403, _status(7, f"permission denied: applications, {action}, default/{name}")
+            if match.group(2) == "/syncwindows":
+                return 200, self._windows(name)
             if match.group(2):
+                if name in self.blocked:
+                    return 403, _status(7, "cannot sync: blocked by sync window")
                 state = app["status"].get("operationState") or {}
                 if state.get("phase") == "Running":
                     return 409, _status(9, "another operation is already in progress")
@@ -159,16 +259,24 @@ class ArgoCdStandIn:
                     "revisions": document.get("revisions", []),
                     "sourcePositions": document.get("sourcePositions", []),
                 }
-                app["operation"] = {"sync": sync, "initiatedBy": {"username": "helmforge"}}
-                app["status"]["operationState"] = {
-                    "phase": "Running",
-                    "operation": {"sync": sync},
-                    "startedAt": "2026-12-02T06:00:00Z",
-                }
+                self._start(app, sync, automated=False)
+            elif "refresh" in query:
+                self._refreshed.add(name)
             answer = json.loads(json.dumps(app))
         problems = [e.message for e in self.validator("v1alpha1Application").iter_errors(answer)]
         assert not problems, problems  # the stand-in itself answers as Argo CD would
         return 200, answer
+
+    def _windows(self, name: str) -> dict[str, Any]:
+        window = {"kind": "deny", "schedule": "0 22 * * *", "duration": "8h", "manualSync": False}
+        active = [window] if name in self.blocked else []
+        answer = {"activeWindows": active, "assignedWindows": active, "canSync": not active}
+        problems = [
+            e.message
+            for e in self.validator("applicationApplicationSyncWindowsResponse").iter_errors(answer)
+        ]
+        assert not problems, problems
+        return answer
 
     def _violation(self, text: str) -> tuple[int, Any]:
         self.violations.append(text)

@@ -1,5 +1,6 @@
 """``/api/v1/instances`` (DESIGN §6): deployed instances, their values in Git, history,
-rollback, upgrade and promotion to the next environment.
+rollback, upgrade, promotion to the next environment, and the Argo CD sync of the exact
+pushed revision.
 
 ``GET`` of one instance answers its revision (the commit that last changed its folder) as the
 ``ETag``; ``PUT .../values`` needs it back as ``If-Match`` (428 without, 409 with
@@ -24,7 +25,7 @@ from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep
 from helmforge.api.outbound import run_outbound
 from helmforge.services import instances
 from helmforge.services.change_requests import ChangeRequestView
-from helmforge.services.instances import InstanceDetail, InstanceView, ValuesChange
+from helmforge.services.instances import InstanceDetail, InstanceView, SyncStatus, ValuesChange
 
 router = APIRouter(prefix="/instances", tags=["instances"])
 
@@ -78,6 +79,26 @@ class InstancePublic(BaseModel):
     updated_at: datetime
 
 
+class SyncPublic(BaseModel):
+    """A finished Argo CD sync: chart ``chart_version`` with the values of ``revision`` runs;
+    ``mode`` ``manual`` (those revisions were asked for) or ``auto`` (Argo CD synced by
+    itself); ``phase``, ``health`` and ``status`` as Argo CD reports them."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    instance: str
+    app_name: str
+    server: str
+    mode: str
+    revision: str
+    chart_version: str
+    synced_revision: str | None
+    phase: str | None
+    health: str | None
+    status: str | None
+    busy_retries: int
+
+
 class InstanceListPublic(BaseModel):
     items: list[InstancePublic]
 
@@ -92,6 +113,11 @@ class InstanceDetailPublic(InstancePublic):
     fetched: bool
     fetch_error: str | None
     values_error: str | None
+    sync: dict[str, str | None] | None = Field(
+        default=None,
+        description="as Argo CD reports it: {status, health, revision}, or {error} when it "
+        "could not tell; absent without an Argo CD server",
+    )
 
 
 class ValuesUpdate(BaseModel):
@@ -191,6 +217,14 @@ def _fields(view: InstanceView) -> dict[str, Any]:
     return {name: getattr(view, name) for name in InstancePublic.model_fields}
 
 
+def _sync_fields(sync: SyncStatus | None) -> dict[str, str | None] | None:
+    if sync is None:
+        return None
+    if sync.error is not None:
+        return {"error": sync.error}
+    return {"status": sync.status, "health": sync.health, "revision": sync.revision}
+
+
 def _detail(detail: InstanceDetail) -> InstanceDetailPublic:
     return InstanceDetailPublic.model_validate(
         {
@@ -203,6 +237,7 @@ def _detail(detail: InstanceDetail) -> InstanceDetailPublic:
             "fetched": detail.fetched,
             "fetch_error": detail.fetch_error,
             "values_error": detail.values_error,
+            "sync": _sync_fields(detail.sync),
         }
     )
 
@@ -257,7 +292,12 @@ async def create_instance(
         if isinstance(outcome, ChangeRequestView):
             return outcome
         return instances.get_instance(
-            sessions, outcome.instance.id, actor=actor, workspace=workspace, refresh=False
+            sessions,
+            outcome.instance.id,
+            actor=actor,
+            workspace=workspace,
+            refresh=False,
+            with_sync=False,
         )
 
     outcome = await run_outbound(state, create)
@@ -504,3 +544,22 @@ async def promote(
         response.status_code = status.HTTP_202_ACCEPTED
         return change_request_public(outcome)
     return _change(outcome, response)
+
+
+@router.post("/{product}/{customer}/{environment}/{instance}/sync")
+async def sync(
+    instance_id: InstancePath,
+    *,
+    state: AppStateDep,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+) -> SyncPublic:
+    """Roll the instance out with Argo CD: the exact chart version and commit helmforge
+    pushed (auto-sync environments: refresh, Argo CD syncs), answered once Argo CD reports it
+    synced, ``Succeeded`` and ``Healthy`` (bounded by ``HELMFORGE_ARGOCD_DEADLINE``)."""
+    workspace = state.git_workspace
+    result = await run_outbound(
+        state,
+        lambda: instances.sync_instance(sessions, instance_id, actor=actor, workspace=workspace),
+    )
+    return SyncPublic.model_validate(result)

@@ -88,6 +88,7 @@ class GitWorkspace:
             registry_deadline=settings.registry_deadline,
             argocd=ArgoCdOptions(
                 deadline=settings.argocd_deadline,
+                poll_interval=settings.argocd_poll_interval,
                 auto_sync_environments=settings.auto_sync_environments,
             ),
         )

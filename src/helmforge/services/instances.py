@@ -18,8 +18,9 @@ instance the caller may not read answers ``NotFoundError`` exactly like a missin
 - ``promote_or_propose`` (``services.instance_promotions``): the source's template and app
   version, and optionally its overrides at chosen paths, copied to the same instance in the
   next environment as one commit in the target's folder;
-- ``sync_target``: what an Argo CD sync of the instance must name (the seam for the Argo CD
-  service).
+- ``sync_target``, ``sync_instance``: what an Argo CD sync of the instance must name, and the
+  sync itself (``services.argocd_sync``); ``get_instance`` reports the Application's sync and
+  health as Argo CD sees them (``sync``).
 
 In an environment whose changes need approval (``HELMFORGE_APPROVALS``) the ``..._or_propose``
 functions return a change request instead (``services.instance_requests``); applying it calls
@@ -37,6 +38,8 @@ __all__ = [
     "NewInstance",
     "Promotion",
     "StaleInstanceError",
+    "SyncResult",
+    "SyncStatus",
     "SyncTarget",
     "ValueProblem",
     "ValuesChange",
@@ -55,6 +58,7 @@ __all__ = [
     "promote_or_propose",
     "rollback",
     "rollback_or_propose",
+    "sync_instance",
     "sync_target",
     "update_values",
     "update_values_or_propose",
@@ -78,11 +82,19 @@ from helmforge.core.instances.values_edits import replace_values
 from helmforge.services import (
     access,
     argocd_servers,
+    argocd_sync,
     change_requests,
     chart_builds,
     gitops_repositories,
     instance_records,
     registries,
+)
+from helmforge.services.argocd_sync import (
+    SyncResult,
+    SyncStatus,
+    SyncTarget,
+    sync_instance,
+    sync_target,
 )
 from helmforge.services.change_requests import ChangeRequestView
 from helmforge.services.gitops_repositories import GitWorkspace, writing
@@ -178,7 +190,9 @@ class InstanceDetail:
     parameter's value comes from (``default``, ``layer N``, ``override``) — all ``None``
     without ``values.read``. ``fetched`` is False when the remote could not be reached:
     the answer is the cache's, ``fetch_error`` says why. ``values_error`` says why values.yaml
-    could not be read (someone wrote it outside helmforge), with ``values_yaml`` as it is."""
+    could not be read (someone wrote it outside helmforge), with ``values_yaml`` as it is.
+    ``sync`` is its Application as its Argo CD server reports it (``None`` without a server;
+    its ``error`` says why Argo CD could not tell)."""
 
     view: InstanceView
     revision: str | None
@@ -189,6 +203,7 @@ class InstanceDetail:
     fetched: bool
     fetch_error: str | None = None
     values_error: str | None = None
+    sync: SyncStatus | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,22 +214,6 @@ class ValuesForm:
 
     schema: dict[str, Any]
     defaults: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class SyncTarget:
-    """What an Argo CD sync of the instance names: the Application, its server, and the exact
-    sources — chart version (source 1) and commit (source 2, the values)."""
-
-    instance: str
-    app_name: str
-    argocd: str | None
-    chart: str
-    chart_version: str
-    revision: str | None
-    repository: str
-    values_path: str
-    application_path: str
 
 
 def _new_values_text(instance: InstanceId, overrides: Mapping[str, Any]) -> bytes:
@@ -455,12 +454,16 @@ def get_instance(
     actor: Principal,
     workspace: GitWorkspace,
     refresh: bool = True,
+    with_sync: bool = True,
 ) -> InstanceDetail:
     """One instance with its values as Git has them now (fetched first unless ``refresh`` is
-    off; a remote that cannot be reached answers from the cache, ``fetched`` False).
+    off; a remote that cannot be reached answers from the cache, ``fetched`` False) and, with
+    ``with_sync``, its Application's sync and health as Argo CD reports them (never failing:
+    an Argo CD that cannot tell is ``sync.error``).
     Raises ``NotFoundError`` (missing or not readable), ``InputError`` (bad id)."""
     instance = parse_instance_id(instance_id)
     view = load_instance(sessions, instance, actor=actor, permission="instance.read")
+    sync = argocd_sync.read_status(sessions, view, workspace=workspace) if with_sync else None
     repository = gitops_repositories.open_repository(sessions, view.repository, workspace=workspace)
     fetched, fetch_error = not refresh, None
     if refresh:
@@ -474,14 +477,16 @@ def get_instance(
     if revision is not None and revision != view.revision:
         instance_records.note_revision(sessions, instance, revision)
     if not access.allowed(sessions, actor, "values.read")(target_of(instance)):
-        return InstanceDetail(view, revision, None, None, None, None, fetched, fetch_error)
+        return InstanceDetail(
+            view, revision, None, None, None, None, fetched, fetch_error, sync=sync
+        )
     raw = git.read_file(view.values_path)
     try:
         text, overrides = overrides_of(raw, source=view.values_path)
     except InputError as error:
         shown = None if raw is None else raw.decode("utf-8", "replace")
         return InstanceDetail(
-            view, revision, None, shown, None, None, fetched, fetch_error, str(error)
+            view, revision, None, shown, None, None, fetched, fetch_error, str(error), sync
         )
     _, template = published_template(sessions, view.template)
     effective: dict[str, Any] | None
@@ -499,6 +504,7 @@ def get_instance(
         provenance=provenance,
         fetched=fetched,
         fetch_error=fetch_error,
+        sync=sync,
     )
 
 
@@ -533,27 +539,6 @@ def values_form(
     _, template = published_template(sessions, view.template)
     defaults, _ = effective_of(template, view.context, {})
     return ValuesForm(schema=chart_builds.values_schema_of(template), defaults=defaults)
-
-
-def sync_target(
-    sessions: sessionmaker[Session], instance_id: str | InstanceId, *, actor: Principal
-) -> SyncTarget:
-    """What an Argo CD sync of the instance names (``instance.sync``): its Application and
-    server, the chart version and the commit helmforge last pushed or saw. The Argo CD
-    service calls this, then asks Argo CD to sync exactly these revisions."""
-    instance = parse_instance_id(instance_id)
-    view = load_instance(sessions, instance, actor=actor, permission="instance.sync")
-    return SyncTarget(
-        instance=view.id,
-        app_name=view.app_name,
-        argocd=view.argocd,
-        chart=view.chart,
-        chart_version=view.chart_version,
-        revision=view.revision,
-        repository=view.repository,
-        values_path=view.values_path,
-        application_path=view.application_path,
-    )
 
 
 # --- changes that may need approval -----------------------------------------------------------

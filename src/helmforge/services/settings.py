@@ -93,6 +93,8 @@ class Settings:
     ``argocd_deadline``: HELMFORGE_ARGOCD_DEADLINE (default 120), the seconds one sync of an
     instance may take in all: waiting for another operation, retries, and the rollout until
     Argo CD reports the pushed revision ``Succeeded`` and ``Healthy``.
+    ``argocd_poll_interval``: HELMFORGE_ARGOCD_POLL_INTERVAL (default 2), the seconds between
+    two status reads while a sync waits.
     ``auto_sync_environments``: HELMFORGE_AUTO_SYNC_ENVIRONMENTS (default ``dev``; empty:
     none), the environments Argo CD syncs by itself: their Applications carry
     ``syncPolicy.automated`` and a sync refreshes and waits; elsewhere a sync names the exact
@@ -120,6 +122,7 @@ class Settings:
     oidc: OidcSettings | None = None
     environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS
     argocd_deadline: float = 120.0
+    argocd_poll_interval: float = 2.0
     auto_sync_environments: frozenset[str] = frozenset({"dev"})
 
 
@@ -247,6 +250,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         oidc=_oidc(environ),
         environments=_configured_environments(environ),
         argocd_deadline=float(_positive_int(environ, "HELMFORGE_ARGOCD_DEADLINE", 120)),
+        argocd_poll_interval=float(_positive_int(environ, "HELMFORGE_ARGOCD_POLL_INTERVAL", 2)),
         auto_sync_environments=_auto_sync(environ),
     )
 
