@@ -136,6 +136,8 @@ def test_version_imports_neither_rich_nor_pydantic_nor_any_command_service() -> 
         ["values", "set"],
         ["values", "history"],
         ["gitops", "add-repository"],
+        ["argocd", "add-server"],
+        ["instances", "sync"],
     ],
     ids=" ".join,
 )

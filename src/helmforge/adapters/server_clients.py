@@ -243,3 +243,23 @@ class ServerClient:
     def remove_repository(self, name: str) -> None:
         """DELETE /gitops/repositories/{name}."""
         self._request("DELETE", f"/gitops/repositories/{quote(name, safe='')}")
+
+    # --- Argo CD ---------------------------------------------------------------------------
+
+    def add_argocd_server(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /argocd/servers: the server as recorded (no token)."""
+        return self._json_object(self._request("POST", "/argocd/servers", json=body))
+
+    def argocd_servers(self) -> list[dict[str, Any]]:
+        """GET /argocd/servers: every configured Argo CD server (no token)."""
+        return self._items(self._request("GET", "/argocd/servers"))
+
+    def remove_argocd_server(self, name: str) -> None:
+        """DELETE /argocd/servers/{name}."""
+        self._request("DELETE", f"/argocd/servers/{quote(name, safe='')}")
+
+    def sync_instance(self, instance: str, *, timeout: float) -> dict[str, Any]:
+        """POST /instances/.../sync: the finished sync. The server answers once Argo CD
+        reports the rollout (within its own deadline), so this waits up to ``timeout``."""
+        path = f"/instances/{_segments(instance)}/sync"
+        return self._json_object(self._request("POST", path, timeout=timeout))

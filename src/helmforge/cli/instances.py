@@ -3,7 +3,7 @@
 Each command calls the REST API with the token in HELMFORGE_TOKEN; the server checks the
 caller's rights and the values, commits and pushes. A change in an environment that needs
 approval prints ``change request N awaits approval``. Other modules add commands to this
-group through ``instances_app`` (``instances sync``, in ``cli.argocd``).
+group through ``instances_app`` (``instances sync``, in ``cli.instance_sync``).
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "instances": ("instances",),
     "values": ("values",),
     "gitops": ("gitops",),
+    "argocd": ("argocd",),
+    "instance_sync": ("instances",),  # adds `instances sync` to the group of instances
 }
 #: Commands run without Typer's parser when their arguments are plain (see
 #: ``helmforge.cli.plain_arguments``): the function named like the command in its module.
