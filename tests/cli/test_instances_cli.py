@@ -23,6 +23,7 @@ from helmforge.server.app import state_of
 from helmforge.services import accounts
 from tests.support.apps import make_app
 from tests.support.change_requests import user_token
+from tests.support.git_servers import SshGitServer, bare_repository, git
 from tests.support.instances import GIT_CANARY, GIT_USER, GitLab, git_lab
 from tests.support.proxies import interposing_proxy
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
@@ -323,3 +324,37 @@ def test_instances_promote_copies_dev_to_sit_at_once_and_to_prod_through_approva
     assert lab.ok("changes", "approve", request.group(1), token=bob).split("\t")[1] == "applied"
     assert lab.git.commits() == commits + 1
     assert json.loads(lab.ok("instances", "show", PROD, "-o", "json"))["chart_version"] == "3.5.0"
+
+
+def test_an_ssh_repository_from_key_and_known_hosts_files_and_the_key_never_shows(
+    lab: Lab, tmp_path: Path
+) -> None:
+    with SshGitServer(tmp_path / "sshd").running() as ssh:
+        remote = bare_repository(tmp_path, "ssh-gitops", {"README.md": "gitops\n"})
+        key, known = tmp_path / "deploy-key", tmp_path / "known_hosts"
+        key.write_text(ssh.private_key)
+        key.chmod(0o600)
+        known.write_text(ssh.known_hosts)
+        added = lab.run(
+            "gitops", "add-repository", "gitops", "--url", ssh.url(remote),
+            "--ssh-key-file", str(key), "--known-hosts-file", str(known), "-o", "json",
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        shown = json.loads(added.stdout)
+        assert (shown["has_ssh_key"], shown["has_password"]) == (True, False)
+        assert shown["ssh_known_hosts"] == ssh.known_hosts
+        _create(lab, DEV)
+        assert "replicaCount: 2" in git("-C", str(remote), "show", f"main:{DEV}/values.yaml")
+        key_body = ssh.private_key.splitlines()[1]
+        listed = lab.run("gitops", "list-repositories", "-o", "json")
+        for result in (added, listed):
+            assert key_body not in result.stdout + result.stderr
+        unreadable = lab.run(
+            "gitops", "add-repository", "other", "--url", ssh.url(remote),
+            "--ssh-key-file", str(tmp_path / "nope"),
+        )  # fmt: skip
+        assert (unreadable.returncode, unreadable.stderr) == (
+            1,
+            f"helmforge: error: {tmp_path / 'nope'}: cannot read the SSH key file "
+            "(FileNotFoundError)\n",
+        )
