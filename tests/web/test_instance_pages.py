@@ -89,6 +89,8 @@ def test_the_instance_page_shows_chart_revision_values_sources_and_history(
         assert "src-override" in replicas
         port = table.split("<code>service.port</code>")[1].split("</tr>")[0]
         assert "src-default" in port
+        host = table.split("<code>ingress.host</code>")[1].split("</tr>")[0]
+        assert "layer: environment in dev, test" in host
         history = html.split('id="history"')[1]
         assert history.count('class="card history-entry"') == 2
         assert history.index(lab.head()) < history.index(first)

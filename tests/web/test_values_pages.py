@@ -222,6 +222,15 @@ def test_a_stale_edit_is_refused_with_the_diff_and_never_overwrites(
         previewed = preview_yaml(client, "replicaCount: 4\n")
         site.put_values({"replicaCount": 2, "logLevel": "error"})  # someone else, meanwhile
         theirs = lab.head()
+        late = client.post(
+            EDIT,
+            data={
+                **values_form(previewed.text),
+                "action": "preview-yaml",
+                "values_yaml": "replicaCount: 4\n",
+            },
+        )
+        assert "these diffs are against what is there now" in section(late.text, "moved")
         stale = client.post(EDIT, data=save_form(previewed.text))
         assert stale.status_code == 409, stale.text
         assert "+logLevel: error" in section(stale.text, "conflict-diff")

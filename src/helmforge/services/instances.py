@@ -214,6 +214,8 @@ class ValuesForm:
 
     schema: dict[str, Any]
     defaults: dict[str, Any]
+    #: The condition of each layer of the template, by index (``layer N`` in a provenance).
+    layers: tuple[dict[str, tuple[str, ...]], ...] = ()
 
 
 def _new_values_text(instance: InstanceId, overrides: Mapping[str, Any]) -> bytes:
@@ -538,7 +540,11 @@ def values_form(
     view = load_instance(sessions, instance, actor=actor, permission="values.read")
     _, template = published_template(sessions, view.template)
     defaults, _ = effective_of(template, view.context, {})
-    return ValuesForm(schema=chart_builds.values_schema_of(template), defaults=defaults)
+    return ValuesForm(
+        schema=chart_builds.values_schema_of(template),
+        defaults=defaults,
+        layers=tuple(dict(layer.when) for layer in template.layers),
+    )
 
 
 # --- changes that may need approval -----------------------------------------------------------

@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -197,16 +197,34 @@ def _shown(value: Any) -> str:
     return dump_yaml(value).strip().removesuffix("...").strip()
 
 
-def _sources(values: Mapping[str, Any], provenance: Mapping[str, str]) -> list[dict[str, str]]:
-    return [
-        {
-            "path": path,
-            "value": _shown(_lookup(values, path)),
-            "source": provenance[path],
-            "kind": provenance[path].split(" ", maxsplit=1)[0],
-        }
-        for path in sorted(provenance)
+def _layer_text(source: str, layers: Sequence[Mapping[str, Sequence[str]]]) -> str:
+    """``layer N`` as the Generate page words it: the condition that chose the layer."""
+    number = source.removeprefix("layer ")
+    if not number.isdigit() or int(number) >= len(layers):
+        return source
+    when = layers[int(number)]
+    if not when:
+        return "layer: every context"
+    parts = [
+        f"{key} = {options[0]}" if len(options) == 1 else f"{key} in {', '.join(options)}"
+        for key, options in when.items()
     ]
+    return "layer: " + " and ".join(parts)
+
+
+def _sources(
+    values: Mapping[str, Any],
+    provenance: Mapping[str, str],
+    layers: Sequence[Mapping[str, Sequence[str]]],
+) -> list[dict[str, str]]:
+    rows = []
+    for path in sorted(provenance):
+        kind = provenance[path].split(" ", maxsplit=1)[0]
+        source = _layer_text(provenance[path], layers) if kind == "layer" else provenance[path]
+        rows.append(
+            {"path": path, "value": _shown(_lookup(values, path)), "source": source, "kind": kind}
+        )
+    return rows
 
 
 def _upgrade_versions(visitor: Visitor, request: Request, view: InstanceView) -> list[str]:
@@ -241,6 +259,11 @@ def _instance_page(
             sessions, instance_id, actor=actor, workspace=state.git_workspace
         )
         allowed = instances.allowed_actions(sessions, instance_id, actor=actor)
+        layers = (
+            instances.values_form(sessions, instance_id, actor=actor).layers
+            if "values.read" in allowed
+            else ()
+        )
         entries = (
             instances.history(
                 sessions,
@@ -282,7 +305,7 @@ def _instance_page(
         created_at=moment(view.created_at),
         updated_at=moment(view.updated_at),
         sources=(
-            _sources(detail.effective_values, detail.provenance)
+            _sources(detail.effective_values, detail.provenance, layers)
             if detail.effective_values is not None and detail.provenance is not None
             else []
         ),
