@@ -263,3 +263,14 @@ class ServerClient:
         reports the rollout (within its own deadline), so this waits up to ``timeout``."""
         path = f"/instances/{_segments(instance)}/sync"
         return self._json_object(self._request("POST", path, timeout=timeout))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """GET /jobs/{id}: the job's state, progress and (once ended) result or error."""
+        path = f"/jobs/{quote(job_id, safe='')}"
+        return self._json_object(self._request("GET", path))
+
+    def start_fleet_job(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /fleet/{action} (verify, impact): the 202 answer naming the job."""
+        if action not in ("verify", "impact"):
+            raise InputError(f"fleet action {action!r} must be verify or impact")
+        return self._json_object(self._request("POST", f"/fleet/{action}", json=body))

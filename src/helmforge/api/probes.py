@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from helmforge.api.dependencies import AppStateDep
+from helmforge.services.fleet_verification import DriftCollector
 from helmforge.services.stores import database_problem
 
 router = APIRouter(tags=["probes"])
@@ -63,4 +64,5 @@ async def metrics(state: AppStateDep) -> Response:
     if shared:
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
+        registry.register(DriftCollector(state.sessions))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -13,8 +13,10 @@ from helmforge.api import (
     audit_events,
     change_requests,
     charts,
+    fleet,
     gitops,
     instances,
+    jobs,
     passwords,
     probes,
     registries,
@@ -37,5 +39,7 @@ api_router.include_router(change_requests.router)
 api_router.include_router(gitops.router)
 api_router.include_router(instances.router)
 api_router.include_router(argocd.router)
+api_router.include_router(jobs.router)
+api_router.include_router(fleet.router)
 
 probes_router = probes.router

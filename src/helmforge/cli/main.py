@@ -39,6 +39,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "gitops": ("gitops",),
     "argocd": ("argocd",),
     "instance_sync": ("instances",),  # adds `instances sync` to the group of instances
+    "jobs": ("jobs",),
+    "fleet": ("fleet",),
 }
 #: Commands run without Typer's parser when their arguments are plain (see
 #: ``helmforge.cli.plain_arguments``): the function named like the command in its module.

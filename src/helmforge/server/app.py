@@ -18,6 +18,7 @@ __all__ = ["create_app", "create_worker_app", "print_first_admin", "state_of"]
 import contextlib
 import gc
 import importlib.util
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 
@@ -33,12 +34,17 @@ from helmforge.api.middlewares import (
     ObservationMiddleware,
 )
 from helmforge.api.routers import api_router, probes_router
+from helmforge.core.errors import HelmforgeError
 from helmforge.server.log_formats import configure_logging
 from helmforge.services.app_state import STATE_ATTRIBUTE, AppState, SessionResolver
+from helmforge.services.fleet_verification import DriftCollector
+from helmforge.services.jobs import JobResources, JobWorker, start_worker
 from helmforge.services.registries import secret_key_for
 from helmforge.services.settings import Settings, load_settings
 from helmforge.services.single_sign_on import SingleSignOn
 from helmforge.services.stores import connect_store, open_store, prepare_store
+
+_log = logging.getLogger("helmforge.server")
 
 
 def print_first_admin(password: str) -> None:
@@ -77,7 +83,7 @@ def create_app(
             announce(password)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(running: FastAPI) -> AsyncIterator[None]:
         # Sync routes run on this limiter's threads; a few threads queue requests fairly
         # instead of letting dozens fight over the interpreter lock.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
@@ -89,8 +95,13 @@ def create_app(
         # cycles: collect the youngest generation every 50,000 allocations instead of 2,000
         # (about a twentieth of the server's CPU under load, for a few MB).
         gc.set_threshold(50_000, 20, 20)
-        yield
-        store.engine.dispose()
+        worker = _start_jobs(state_of(running)) if settings.jobs_worker else None
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await anyio.to_thread.run_sync(worker.stop)
+            store.engine.dispose()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -116,12 +127,34 @@ def create_app(
         session_resolver=resolver,
         single_sign_on=SingleSignOn(settings.oidc) if settings.oidc else None,
     )
+    metrics.registry.register(DriftCollector(store.sessions))
     setattr(app.state, STATE_ATTRIBUTE, state)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservationMiddleware, metrics=metrics)
     # Outermost: logs, metrics and sign-in throttling all see the settled client address.
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies)
     return app
+
+
+def _start_jobs(state: AppState[Request]) -> JobWorker | None:
+    """This process's fleet-job worker (DESIGN §10): it shares the queue with every other
+    process on the database, and resumes the jobs of processes that died. A worker that
+    cannot start (the queue's schema refused, say) is logged and the server serves without
+    it: its jobs wait for another worker."""
+    settings = state.settings
+    resources = JobResources(
+        workspace=state.git_workspace, registry_deadline=float(settings.registry_deadline)
+    )
+    try:
+        return start_worker(
+            state.sessions,
+            resources,
+            concurrency=settings.jobs_concurrency,
+            stalled_seconds=settings.jobs_stalled_seconds,
+        )
+    except HelmforgeError as error:
+        _log.error("this server runs no job worker: %s", error)
+        return None
 
 
 def state_of(app: FastAPI) -> AppState[Request]:

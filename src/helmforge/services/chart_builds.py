@@ -22,6 +22,7 @@ __all__ = [
     "list_builds",
     "page_builds",
     "preview_chart",
+    "reproduce_archive",
     "target_of",
     "values_schema_of",
 ]
@@ -169,6 +170,21 @@ def _render(
         defer_required=defer_required,
     )
     return chart.name, chart.version, chart.app_version, dict(chart.files)
+
+
+def reproduce_archive(template: Template, build: ChartBuildView) -> bytes:
+    """The archive ``build``'s recorded inputs give today (``template`` is its parsed
+    template version), rendered and packed again without recording anything: fleet
+    verification compares its digest with the recorded one. Raises ``InputError`` when they
+    no longer render."""
+    name, _, _, files = _render(
+        template,
+        build.context,
+        build.values,
+        chart_version=build.version,
+        defer_required=True,
+    )
+    return pack_chart(name, files)
 
 
 def values_schema_of(template: Template) -> dict[str, Any]:

@@ -100,6 +100,12 @@ class Settings:
     ``syncPolicy.automated`` and a sync refreshes and waits; elsewhere a sync names the exact
     chart version and commit.
     ``oidc``: single sign-on (``OidcSettings``), set when HELMFORGE_OIDC_ISSUER is.
+    ``jobs_worker``: HELMFORGE_JOBS_WORKER (default true): this server process also runs fleet
+    jobs (DESIGN §10); off, only ``helmforge jobs worker`` processes do.
+    ``jobs_concurrency``: HELMFORGE_JOBS_CONCURRENCY (default 1), the jobs one worker runs at
+    once (PostgreSQL; the in-process runner of SQLite runs one).
+    ``jobs_stalled_seconds``: HELMFORGE_JOBS_STALLED_SECONDS (default 30): a PostgreSQL
+    worker silent this long is taken for dead and its job is run again by another.
     ``environments``: HELMFORGE_ENVIRONMENTS (comma-separated DNS labels, default
     dev,sit,uat,prod), the environments charts are made for: the Generate page offers them and
     a template's ``when.environment`` must name one of them.
@@ -124,6 +130,9 @@ class Settings:
     argocd_deadline: float = 120.0
     argocd_poll_interval: float = 2.0
     auto_sync_environments: frozenset[str] = frozenset({"dev"})
+    jobs_worker: bool = True
+    jobs_concurrency: int = 1
+    jobs_stalled_seconds: float = 30.0
 
 
 def _default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -145,6 +154,15 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise InputError(f"{name}={raw!r} must be a positive whole number")
     return value
+
+
+def _whole_number(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.strip().isdigit():
+        raise InputError(f"{name}={raw!r} must be a whole number of seconds (0 or more)")
+    return int(raw)
 
 
 def _flag(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
@@ -252,6 +270,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         argocd_deadline=float(_positive_int(environ, "HELMFORGE_ARGOCD_DEADLINE", 120)),
         argocd_poll_interval=float(_positive_int(environ, "HELMFORGE_ARGOCD_POLL_INTERVAL", 2)),
         auto_sync_environments=_auto_sync(environ),
+        jobs_worker=_flag(environ, "HELMFORGE_JOBS_WORKER", default=True),
+        jobs_concurrency=_positive_int(environ, "HELMFORGE_JOBS_CONCURRENCY", 1),
+        jobs_stalled_seconds=float(_whole_number(environ, "HELMFORGE_JOBS_STALLED_SECONDS", 30)),
     )
 
 

@@ -1,0 +1,330 @@
+"""Fleet verification (DESIGN §10): is what runs what helmforge built from its recorded inputs?
+
+``submit_verification`` checks who asks and which instances they may read (``instance.read``,
+filtered like ``GET /api/v1/instances``) and queues a ``fleet.verify`` job over them.
+``run_verification`` (the job) fetches each GitOps repository once, then for every instance:
+
+1. renders its recorded build again from the recorded inputs (template version, context,
+   values, chart version) and compares the digest with the recorded one;
+2. reads the manifest the registry serves under the chart version's tag, one request per
+   instance: its chart layer's digest is compared with the recorded build's (no blob is
+   downloaded: the manifest names the layer's digest);
+3. reads application.yaml's chart and ``targetRevision`` and values.yaml at the branch head,
+   beside values.yaml at the revision helmforge last committed (the audit log's record).
+
+``core.fleet.verification.drift_of`` draws the conclusions. The job saves its findings with
+its progress, so a job whose worker died resumes after the last instance it saved.
+``drifted_instances`` feeds the Prometheus gauge ``helmforge_fleet_drifted_instances``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DriftCollector",
+    "drifted_instances",
+    "run_verification",
+    "submit_verification",
+]
+
+import hashlib
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.storage.jobs_tables import JobRow
+from helmforge.adapters.storage.server_tables import AuditEventRow
+from helmforge.core.access.principals import SYSTEM, Principal
+from helmforge.core.errors import HelmforgeError
+from helmforge.core.fleet.filters import parse_filter
+from helmforge.core.fleet.verification import Observation, drift_of, outcome_json
+from helmforge.core.oci.artifacts import layer_digest_of
+from helmforge.core.oci.chart_versions import tag_for_version
+from helmforge.core.oci.references import repository_for
+from helmforge.core.templates.models import Template
+from helmforge.core.yaml_codec import load_single
+from helmforge.services import chart_builds, gitops_repositories, instances, jobs, registries
+from helmforge.services.instance_git import refresh_cache
+from helmforge.services.instance_records import InstanceView
+from helmforge.services.instance_values import overrides_of, published_template
+from helmforge.services.jobs import JobContext, JobView
+from helmforge.services.publishing import client_for
+
+if TYPE_CHECKING:
+    from helmforge.adapters.git import GitRepository
+    from helmforge.adapters.oci import RegistryClient
+    from helmforge.core.oci.references import OciReference
+
+_log = logging.getLogger("helmforge.fleet")
+
+KIND = "fleet.verify"
+#: The audit actions after which an instance's values.yaml is what helmforge committed.
+_COMMITTING = ("instance.create", "values.update", "instance.rollback", "instance.upgrade")
+#: Findings are saved with the progress about this many times per job (and at the end).
+_SAVES = 50
+
+
+def submit_verification(
+    sessions: sessionmaker[Session], *, actor: Principal, filter: Mapping[str, Any] | None = None
+) -> JobView:
+    """Queue the verification of every instance ``actor`` may read that matches ``filter``
+    (``{"product", "customer", "environment"}``, each optional). ``InputError`` for a bad
+    filter."""
+    chosen = parse_filter(filter)
+    views = instances.list_instances(
+        sessions,
+        actor=actor,
+        product=chosen.get("product"),
+        customer=chosen.get("customer"),
+        environment=chosen.get("environment"),
+        limit=100_000,
+    )
+    return jobs.submit(
+        sessions,
+        kind=KIND,
+        params={"filter": chosen, "instances": [view.id for view in views]},
+        actor=actor,
+        total=len(views),
+    )
+
+
+def _committed_revisions(sessions: sessionmaker[Session], ids: list[str]) -> dict[str, str]:
+    """The revision of the last commit helmforge made to each instance (audit log)."""
+    found: dict[str, str] = {}
+    with sessions() as session:
+        for start in range(0, len(ids), 500):
+            targets = [f"instance:{instance}" for instance in ids[start : start + 500]]
+            rows = session.execute(
+                sa.select(AuditEventRow.target, AuditEventRow.after)
+                .where(
+                    AuditEventRow.target.in_(targets),
+                    AuditEventRow.action.in_(_COMMITTING),
+                )
+                .order_by(AuditEventRow.id.desc())
+            )
+            for target, after in rows:
+                instance = target.removeprefix("instance:")
+                revision = after.get("revision") if isinstance(after, dict) else None
+                if instance not in found and isinstance(revision, str) and revision:
+                    found[instance] = revision
+    return found
+
+
+class _Fleet:
+    """Per job: one fetched cache per repository, one client per registry, one parsed
+    template per version."""
+
+    def __init__(self, context: JobContext, stack: ExitStack) -> None:
+        self.context, self.stack = context, stack
+        self.sessions = context.sessions
+        self._readers: dict[str, GitRepository] = {}
+        self._registries: dict[str, tuple[RegistryClient, OciReference]] = {}
+        self._templates: dict[str, Template] = {}
+
+    def reader(self, repository: str) -> GitRepository:
+        if repository not in self._readers:
+            workspace = self.context.resources.workspace
+            opened = gitops_repositories.open_repository(
+                self.sessions, repository, workspace=workspace
+            )
+            problem = refresh_cache(self.sessions, opened, workspace)
+            if problem is not None:
+                _log.warning("verification reads repository %s from its cache", repository)
+            self._readers[repository] = opened.reader()
+        return self._readers[repository]
+
+    def registry(self, name: str) -> tuple[RegistryClient, OciReference]:
+        if name not in self._registries:
+            config = registries.open_config(
+                self.sessions, name, key=self.context.resources.registry_key
+            )
+            client = client_for(
+                config, max_connections=2, deadline=self.context.resources.registry_deadline
+            )
+            self.stack.callback(client.close)
+            self._registries[name] = (client, config.reference)
+        return self._registries[name]
+
+    def template(self, reference: str) -> Template:
+        if reference not in self._templates:
+            self._templates[reference] = published_template(self.sessions, reference)[1]
+        return self._templates[reference]
+
+
+def _rebuilt(fleet: _Fleet, build: chart_builds.ChartBuildView) -> tuple[str | None, str | None]:
+    try:
+        archive = chart_builds.reproduce_archive(fleet.template(build.template), build)
+    except HelmforgeError as error:
+        return None, str(error)
+    return "sha256:" + hashlib.sha256(archive).hexdigest(), None
+
+
+def _served(fleet: _Fleet, view: InstanceView) -> tuple[str | None, str | None]:
+    try:
+        client, reference = fleet.registry(view.registry)
+        manifest = client.get_manifest(
+            repository_for(reference, view.chart), tag_for_version(view.chart_version)
+        )
+    except HelmforgeError as error:
+        return None, str(error)
+    if manifest is None:
+        return None, None
+    digest = layer_digest_of(manifest.data)
+    return digest or f"(a manifest {manifest.digest} without a chart layer)", None
+
+
+def _application(reader: GitRepository, view: InstanceView) -> tuple[Any, Any, str | None]:
+    raw = reader.read_file(view.application_path)
+    if raw is None:
+        return None, None, f"{view.application_path} is not in the repository"
+    try:
+        document = load_single(raw.decode("utf-8", "replace"), source=view.application_path).data
+    except HelmforgeError as error:
+        return None, None, str(error)
+    sources = document.get("spec", {}).get("sources") if isinstance(document, dict) else None
+    if not isinstance(sources, list) or not sources or not isinstance(sources[0], dict):
+        return None, None, f"{view.application_path} has no chart source (spec.sources[0])"
+    return sources[0].get("chart"), sources[0].get("targetRevision"), None
+
+
+def _observe(fleet: _Fleet, view: InstanceView, committed: str | None) -> Observation:
+    tag = tag_for_version(view.chart_version)
+    build = None
+    if view.build_id is not None:
+        try:
+            build = chart_builds.get_build(fleet.sessions, view.build_id, actor=SYSTEM)
+        except HelmforgeError:
+            build = None
+    rebuilt, rebuild_problem = _rebuilt(fleet, build) if build is not None else (None, None)
+    served, registry_problem = _served(fleet, view)
+    reader = fleet.reader(view.repository)
+    chart, version, application_problem = _application(reader, view)
+    recorded_values = current_values = None
+    values_problem = None
+    try:
+        _, current_values = overrides_of(
+            reader.read_file(view.values_path), source=view.values_path
+        )
+        if committed is not None and reader.contains(committed):
+            _, recorded_values = overrides_of(
+                reader.read_file(view.values_path, committed),
+                source=f"{view.values_path}@{committed[:12]}",
+            )
+    except HelmforgeError as error:
+        values_problem = str(error)
+    return Observation(
+        instance=view.id,
+        chart=view.chart,
+        chart_version=view.chart_version,
+        tag=tag,
+        recorded_digest=build.digest if build is not None else None,
+        rebuilt_digest=rebuilt,
+        rebuild_problem=rebuild_problem,
+        registry_digest=served,
+        registry_problem=registry_problem,
+        application_chart=chart,
+        application_version=version,
+        application_problem=application_problem,
+        recorded_values=recorded_values,
+        current_values=current_values,
+        values_problem=values_problem,
+        recorded_revision=committed,
+    )
+
+
+def _views(sessions: sessionmaker[Session], ids: list[str]) -> Iterator[InstanceView | str]:
+    """Each instance's view, or its id when it no longer exists."""
+    known = {
+        view.id: view for view in instances.list_instances(sessions, actor=SYSTEM, limit=100_000)
+    }
+    for instance in ids:
+        yield known.get(instance, instance)
+
+
+def run_verification(context: JobContext) -> dict[str, Any]:
+    """The ``fleet.verify`` job: ``{"items": [outcome per instance], "drifted": N, "ok": N}``
+    (see the module's docstring), resuming after the instances an earlier attempt saved."""
+    ids = [str(instance) for instance in context.params.get("instances", [])]
+    items: list[dict[str, Any]] = list(context.saved.get("items", []))
+    finished = {item["instance"] for item in items}
+    committed = _committed_revisions(context.sessions, ids)
+    every = max(1, len(ids) // _SAVES)
+    with ExitStack() as stack:
+        fleet = _Fleet(context, stack)
+        for view in _views(context.sessions, ids):
+            instance = view if isinstance(view, str) else view.id
+            if instance in finished:
+                continue
+            if isinstance(view, str):
+                items.append(
+                    {
+                        "instance": view,
+                        "status": "gone",
+                        "drift": [],
+                        "message": f"instance {view} was removed before it was verified",
+                    }
+                )
+            else:
+                observation = _observe(fleet, view, committed.get(view.id))
+                items.append(outcome_json(view.id, drift_of(observation)))
+            finished.add(instance)
+            if len(items) % every == 0:
+                context.report(done=len(items), total=len(ids), partial={"items": items})
+    return _summary(items)
+
+
+def _summary(items: list[dict[str, Any]]) -> dict[str, Any]:
+    drifted = sum(1 for item in items if item["status"] == "drift")
+    return {
+        "items": items,
+        "drifted": drifted,
+        "ok": sum(1 for item in items if item["status"] == "ok"),
+    }
+
+
+def drifted_instances(sessions: sessionmaker[Session]) -> int | None:
+    """How many instances the newest finished verification of the whole fleet found
+    drifted (``None`` before the first): the value of the drift gauge."""
+    with sessions() as session:
+        rows = session.execute(
+            sa.select(JobRow.params, JobRow.result)
+            .where(JobRow.kind == KIND, JobRow.state == jobs.SUCCEEDED)
+            .order_by(JobRow.finished_at.desc())
+            .limit(20)
+        ).all()
+    for params, result in rows:
+        if isinstance(params, dict) and not params.get("filter") and isinstance(result, dict):
+            drifted = result.get("drifted")
+            if isinstance(drifted, int):
+                return drifted
+    return None
+
+
+class DriftCollector(Collector):
+    """``helmforge_fleet_drifted_instances``: the instances the newest verification of the
+    whole fleet found drifted, read from the database at each scrape (so every process
+    answers the same, whichever ran the job); absent before the first verification."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            drifted = drifted_instances(self._sessions)
+        except (HelmforgeError, SQLAlchemyError) as error:
+            _log.warning("the drift gauge could not be read: %s", error)
+            return
+        if drifted is None:
+            return
+        gauge = GaugeMetricFamily(
+            "helmforge_fleet_drifted_instances",
+            "Instances the newest whole-fleet verification found drifted from their records.",
+        )
+        gauge.add_metric([], drifted)
+        yield gauge

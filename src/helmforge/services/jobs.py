@@ -1,0 +1,568 @@
+"""Jobs (DESIGN §10): long fleet work, recorded in ``jobs``, resumable after a crash.
+
+A service submits a job (``submit``: a row in state ``queued``) and answers 202 with its id;
+a worker runs it (``execute``) and records ``running``, progress ``{done, total}`` as it goes,
+then ``succeeded`` with the result or ``failed`` with the error; ``cancel`` stops it at its
+next checkpoint. What a job found so far is saved with its progress (``JobContext.report``):
+an attempt after its worker died starts from there instead of from the beginning.
+
+Two engines run the same job code:
+
+- PostgreSQL: procrastinate (``adapters.jobs``). ``submit`` defers "run job ID"; every
+  helmforge process on the database runs a worker (``helmforge serve``, or ``helmforge jobs
+  worker`` alone), so they share the work; a worker that stops sending heartbeats for
+  ``HELMFORGE_JOBS_STALLED_SECONDS`` has its job deferred again.
+- SQLite (one machine): an in-process runner per process claims queued rows itself (one
+  ``UPDATE ... WHERE state = 'queued'`` wins); at its start, rows left ``running`` by a
+  process of this machine that no longer exists are queued again.
+
+The kinds of work are data: ``JOB_KINDS`` maps a kind to ``module:function`` (imported when a
+job of that kind runs), each taking a ``JobContext`` and returning the result (JSON).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "JOB_KINDS",
+    "STATES",
+    "JobCancelledError",
+    "JobContext",
+    "JobResources",
+    "JobView",
+    "JobWorker",
+    "cancel",
+    "execute",
+    "get_job",
+    "start_worker",
+    "submit",
+]
+
+import importlib
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.storage.database import engine_of
+from helmforge.adapters.storage.jobs_tables import JobRow
+from helmforge.core.access.principals import Principal
+from helmforge.core.errors import (
+    ConflictError,
+    ExternalServiceError,
+    HelmforgeError,
+    Location,
+    NotFoundError,
+)
+from helmforge.services import access, audit
+from helmforge.services.gitops_repositories import GitWorkspace
+
+if TYPE_CHECKING:
+    from helmforge.adapters.jobs import JobQueue
+
+_log = logging.getLogger("helmforge.jobs")
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "cancelled",
+)
+STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+_DONE = (SUCCEEDED, FAILED, CANCELLED)
+#: A job whose workers died this often is failed instead of started again (a crash loop).
+MAX_ATTEMPTS = 5
+#: How often an idle in-process runner looks for jobs other processes queued.
+_LOCAL_POLL_SECONDS = 2.0
+
+#: Kind -> ``module:function`` running it.
+JOB_KINDS: Mapping[str, str] = {
+    "fleet.verify": "helmforge.services.fleet_verification:run_verification",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """One job as ``GET /api/v1/jobs/{id}`` shows it."""
+
+    id: str
+    kind: str
+    state: str
+    done: int
+    total: int
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in _DONE
+
+
+@dataclass(frozen=True, slots=True)
+class JobResources:
+    """What jobs need beyond the database: the Git workspace (its secret key also decrypts
+    registry credentials) and the deadline of one registry request."""
+
+    workspace: GitWorkspace
+    registry_deadline: float = 30.0
+
+    @property
+    def registry_key(self) -> bytes:
+        return self.workspace.key
+
+
+class JobCancelledError(Exception):
+    """The job was cancelled while it ran: its handler stops at the checkpoint it reached."""
+
+
+@dataclass
+class JobContext:
+    """What a job's function gets: its ``params``, the principal it acts for (its submitter,
+    whose rights were checked when it was submitted), the database and ``resources``, and
+    ``saved``: the partial result an earlier attempt reported (``{}`` on the first)."""
+
+    job_id: str
+    kind: str
+    params: dict[str, Any]
+    actor: Principal
+    sessions: sessionmaker[Session]
+    resources: JobResources
+    saved: dict[str, Any] = field(default_factory=dict)
+
+    def report(self, *, done: int, total: int, partial: Mapping[str, Any] | None = None) -> None:
+        """Record progress and (optionally) the partial result to resume from; raises
+        ``JobCancelledError`` once the job was cancelled."""
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {"progress_done": done, "progress_total": total, "updated_at": now}
+        if partial is not None:
+            values["result"] = dict(partial)
+            self.saved = dict(partial)
+        with self.sessions.begin() as session:
+            changed = session.execute(
+                sa.update(JobRow)
+                .where(JobRow.id == self.job_id, JobRow.state == RUNNING)
+                .values(**values)
+            ).rowcount  # type: ignore[attr-defined]
+        if not changed:
+            raise JobCancelledError(self.job_id)
+
+
+def _view(row: JobRow) -> JobView:
+    return JobView(
+        id=row.id,
+        kind=row.kind,
+        state=row.state,
+        done=row.progress_done,
+        total=row.progress_total,
+        result=row.result,
+        error=row.error,
+        attempts=row.attempts,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+# --- submitting and reading ---------------------------------------------------------------
+
+
+def submit(
+    sessions: sessionmaker[Session],
+    *,
+    kind: str,
+    params: Mapping[str, Any],
+    actor: Principal,
+    total: int = 0,
+) -> JobView:
+    """Record a new job of ``kind`` (a key of ``JOB_KINDS``) acting for ``actor`` and hand it
+    to the engine; the caller has checked ``actor``'s rights. Raises
+    ``ExternalServiceError`` when the queue refuses it (the row is then ``failed``)."""
+    if kind not in JOB_KINDS:
+        raise ValueError(f"unknown job kind {kind!r}")
+    now = datetime.now(UTC)
+    row = JobRow(
+        id=uuid.uuid4().hex,
+        kind=kind,
+        params=dict(params),
+        state=QUEUED,
+        progress_done=0,
+        progress_total=total,
+        result=None,
+        error=None,
+        owner=None,
+        attempts=0,
+        created_by=actor.name,
+        created_at=now,
+        started_at=None,
+        updated_at=now,
+        finished_at=None,
+    )
+    with sessions.begin() as session:
+        session.add(row)
+        audit.record(
+            session, actor, f"{kind}.submit", f"job:{row.id}", after={"params": row.params}
+        )
+        session.flush()
+        session.expunge(row)
+    try:
+        _dispatch(sessions, row.id)
+    except HelmforgeError as error:
+        _finish(sessions, row.id, state=FAILED, error=str(error))
+        raise
+    return _view(row)
+
+
+def _missing(job_id: str) -> str:
+    return f"job {job_id!r} does not exist"
+
+
+def get_job(sessions: sessionmaker[Session], job_id: str, *, actor: Principal) -> JobView:
+    """The job, for the one who submitted it or anyone holding ``audit.read``; to anyone
+    else it is missing (``NotFoundError``)."""
+    with sessions() as session:
+        row = session.get(JobRow, job_id) if 0 < len(job_id) <= 32 else None
+        if row is not None:
+            session.expunge(row)
+    if row is None:
+        raise NotFoundError(_missing(job_id), location=Location(path="job"))
+    if row.created_by != actor.name:
+        access.require(sessions, actor, "audit.read", hide_as=_missing(job_id))
+    return _view(row)
+
+
+def cancel(sessions: sessionmaker[Session], job_id: str, *, actor: Principal) -> JobView:
+    """Cancel a queued or running job (its submitter, or an admin): a running one stops at
+    its next checkpoint, keeping what it found. ``ConflictError`` when it already ended."""
+    view = get_job(sessions, job_id, actor=actor)
+    if view.created_by != actor.name:
+        access.require(sessions, actor, "policy.manage")
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        changed = session.execute(
+            sa.update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state.in_((QUEUED, RUNNING)))
+            .values(state=CANCELLED, finished_at=now, updated_at=now)
+        ).rowcount  # type: ignore[attr-defined]
+        if not changed:
+            raise ConflictError(
+                f"job {job_id} already {view.state}: only a queued or running job can be cancelled",
+                location=Location(path="job"),
+            )
+        audit.record(session, actor, "job.cancel", f"job:{job_id}")
+    return get_job(sessions, job_id, actor=actor)
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+def _handler(kind: str) -> Callable[[JobContext], dict[str, Any]]:
+    module_name, _, function = JOB_KINDS[kind].partition(":")
+    handler: Callable[[JobContext], dict[str, Any]] = getattr(
+        importlib.import_module(module_name), function
+    )
+    return handler
+
+
+def _claim(sessions: sessionmaker[Session], job_id: str, owner: str) -> JobRow | None:
+    """Mark the job running for ``owner`` (a new attempt); ``None`` when it has ended."""
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        row = session.scalars(
+            sa.select(JobRow).where(JobRow.id == job_id).with_for_update()
+        ).first()
+        if row is None or row.state in _DONE:
+            return None
+        row.state = RUNNING
+        row.owner = owner
+        row.attempts += 1
+        row.started_at = row.started_at or now
+        row.updated_at = now
+        session.flush()
+        session.expunge(row)
+        return row
+
+
+def _finish(
+    sessions: sessionmaker[Session],
+    job_id: str,
+    *,
+    state: str,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {"state": state, "finished_at": now, "updated_at": now}
+    if result is not None:
+        values["result"] = result
+    if error is not None:
+        values["error"] = error
+    with sessions.begin() as session:
+        session.execute(
+            sa.update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state.in_((QUEUED, RUNNING)))
+            .values(**values)
+        )
+        if state == SUCCEEDED:
+            session.execute(
+                sa.update(JobRow)
+                .where(JobRow.id == job_id)
+                .values(progress_done=JobRow.progress_total)
+            )
+
+
+def _acting(name: str) -> Principal:
+    # The submitter's rights were checked at submission; the job's own records name them.
+    return Principal(name=name, role="", kind="system", id=0)
+
+
+def execute(
+    sessions: sessionmaker[Session], job_id: str, *, resources: JobResources, owner: str
+) -> None:
+    """Run job ``job_id`` to its end (or to its cancellation) and record the outcome: the
+    result, or the error's message for a helmforge error, or "internal error" and a log line
+    with the traceback for anything else. A job that has ended already is left as it is."""
+    row = _claim(sessions, job_id, owner)
+    if row is None:
+        return
+    if row.attempts > MAX_ATTEMPTS:
+        _finish(
+            sessions,
+            job_id,
+            state=FAILED,
+            error=f"the job's worker died {MAX_ATTEMPTS} times while running it: see the logs",
+        )
+        return
+    context = JobContext(
+        job_id=row.id,
+        kind=row.kind,
+        params=dict(row.params),
+        actor=_acting(row.created_by),
+        sessions=sessions,
+        resources=resources,
+        saved=dict(row.result or {}),
+    )
+    try:
+        result = _handler(row.kind)(context)
+    except JobCancelledError:
+        _log.info("job %s (%s) was cancelled", job_id, row.kind)
+        return
+    except HelmforgeError as error:
+        _finish(sessions, job_id, state=FAILED, error=str(error))
+        return
+    except Exception as error:
+        _log.exception("job %s (%s) failed", job_id, row.kind)
+        _finish(
+            sessions,
+            job_id,
+            state=FAILED,
+            error=f"internal error ({type(error).__name__}): see the server log",
+        )
+        return
+    _finish(sessions, job_id, state=SUCCEEDED, result=result)
+
+
+# --- engines ------------------------------------------------------------------------------
+
+
+def _database_url(sessions: sessionmaker[Session]) -> str:
+    return engine_of(sessions).url.render_as_string(hide_password=False)
+
+
+def _is_postgresql(sessions: sessionmaker[Session]) -> bool:
+    return engine_of(sessions).dialect.name == "postgresql"
+
+
+_wakers_lock = threading.Lock()
+_wakers: dict[str, threading.Event] = {}
+
+
+def _waker(url: str) -> threading.Event:
+    with _wakers_lock:
+        return _wakers.setdefault(url, threading.Event())
+
+
+_ready_queues: set[str] = set()
+
+
+def _queue(sessions: sessionmaker[Session], run: Callable[[str], None]) -> JobQueue:
+    """procrastinate on the database of ``sessions``, its schema installed (once a process)."""
+    try:
+        from helmforge.adapters.jobs import JobQueue
+    except ImportError as error:
+        raise ExternalServiceError(
+            "fleet jobs on PostgreSQL need procrastinate, which is not installed: "
+            "pip install -r requirements.lock"
+        ) from error
+    url = _database_url(sessions)
+    queue = JobQueue(url, run=run)
+    if url not in _ready_queues:
+        queue.ensure_schema()
+        _ready_queues.add(url)
+    return queue
+
+
+def _dispatch(sessions: sessionmaker[Session], job_id: str) -> None:
+    if _is_postgresql(sessions):
+        _queue(sessions, lambda _id: None).defer(job_id)
+    else:
+        _waker(_database_url(sessions)).set()
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive_here(owner: str | None) -> bool:
+    """Whether ``owner`` (``host:pid``) is a process of this machine that still runs."""
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return host != socket.gethostname()  # another machine's: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _requeue_orphans(sessions: sessionmaker[Session]) -> int:
+    with sessions.begin() as session:
+        rows = session.scalars(sa.select(JobRow).where(JobRow.state == RUNNING)).all()
+        orphans = [row for row in rows if not _alive_here(row.owner)]
+        for row in orphans:
+            _log.warning("job %s of dead process %s is queued again", row.id, row.owner)
+            row.state = QUEUED
+            row.owner = None
+        return len(orphans)
+
+
+def _claim_next(sessions: sessionmaker[Session]) -> str | None:
+    with sessions.begin() as session:
+        job_id = session.scalar(
+            sa.select(JobRow.id)
+            .where(JobRow.state == QUEUED)
+            .order_by(JobRow.created_at, JobRow.id)
+            .limit(1)
+        )
+        if job_id is None:
+            return None
+        taken = session.execute(
+            sa.update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state == QUEUED)
+            .values(state=RUNNING, owner=_owner(), updated_at=datetime.now(UTC))
+        ).rowcount  # type: ignore[attr-defined]
+        return job_id if taken else None
+
+
+class JobWorker:
+    """A worker running on its own thread beside whatever else the process does."""
+
+    def __init__(
+        self,
+        target: Callable[[threading.Event, threading.Event], None],
+        *,
+        wake: threading.Event | None = None,
+    ) -> None:
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._wake = wake
+        self._thread = threading.Thread(
+            target=target, args=(self.ready, self._stop), name="helmforge-jobs", daemon=True
+        )
+
+    def start(self) -> JobWorker:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the worker to stop after the job it runs; wait up to ``timeout`` seconds."""
+        self._stop.set()
+        if self._wake is not None:
+            self._wake.set()
+        self._thread.join(timeout)
+
+    def join(self) -> None:
+        self._thread.join()
+
+    @property
+    def stopping(self) -> threading.Event:
+        return self._stop
+
+
+def _local_loop(
+    sessions: sessionmaker[Session],
+    resources: JobResources,
+    ready: threading.Event,
+    stop: threading.Event,
+    on_job_end: Callable[[str], None],
+) -> None:
+    wake = _waker(_database_url(sessions))
+    _requeue_orphans(sessions)
+    ready.set()
+    while not stop.is_set():
+        wake.clear()
+        job_id = _claim_next(sessions)
+        if job_id is None:
+            wake.wait(_LOCAL_POLL_SECONDS)
+            continue
+        try:
+            execute(sessions, job_id, resources=resources, owner=_owner())
+        except HelmforgeError:
+            _log.exception("job %s could not be recorded", job_id)
+        on_job_end(job_id)
+
+
+def start_worker(
+    sessions: sessionmaker[Session],
+    resources: JobResources,
+    *,
+    concurrency: int = 1,
+    stalled_seconds: float = 30.0,
+    on_job_end: Callable[[str], None] = lambda _job_id: None,
+) -> JobWorker:
+    """Start this process's job worker on a thread: procrastinate's on PostgreSQL, the
+    in-process runner on SQLite. ``on_job_end`` hears each job id this worker ran (to its
+    end, or to its cancellation). ``stop()`` it at shutdown."""
+    if _is_postgresql(sessions):
+
+        def run(job_id: str) -> None:
+            try:
+                execute(sessions, job_id, resources=resources, owner=_owner())
+            finally:
+                on_job_end(job_id)
+
+        queue = _queue(sessions, run)
+
+        def serve(ready: threading.Event, stop: threading.Event) -> None:
+            try:
+                queue.serve(
+                    name=_owner(),
+                    concurrency=concurrency,
+                    stalled_seconds=stalled_seconds,
+                    ready=ready,
+                    stop=stop,
+                )
+            except HelmforgeError:
+                _log.exception("the job worker stopped")
+                ready.set()
+
+        return JobWorker(serve).start()
+    return JobWorker(
+        lambda ready, stop: _local_loop(sessions, resources, ready, stop, on_job_end),
+        wake=_waker(_database_url(sessions)),
+    ).start()

@@ -1,0 +1,135 @@
+"""Fleet verification (DESIGN §10) against a real ``git http-backend`` and Debian's
+docker-registry, on SQLite and PostgreSQL: a clean fleet verifies ok; a tag pushed over behind
+helmforge's back, a values.yaml edited in Git and an application.yaml pointing elsewhere are
+each reported as that drift, on that instance only; the drift gauge counts them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helmforge.server.app import state_of
+from helmforge.services import jobs
+from helmforge.services.jobs import JobResources
+from tests.api.conftest import Api, serve_app
+from tests.support.apps import make_app
+from tests.support.fleets import create_fleet, edit_in_git, push_over_tag, registry_url
+from tests.support.instances import GitLab, add_registry, add_repository, git_lab
+from tests.support.registry import RegistryServer
+
+pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[GitLab]:
+    with git_lab(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def fleet_api(
+    database_url: str, tmp_path: Path, lab: GitLab, basic_registry: RegistryServer
+) -> Iterator[Api]:
+    """The API without a job worker of its own: the tests run each job themselves."""
+    app, password = make_app(database_url, tmp_path / "data", jobs_worker=False)
+    for api in serve_app(app, password):
+        add_repository(api.client, lab)
+        add_registry(api.client, basic_registry)
+        yield api
+
+
+def run_job(api: Api, job_id: str) -> dict[str, Any]:
+    """Run the job here, to its end, as a worker would; the job as the API answers it."""
+    state = state_of(api.app)
+    resources = JobResources(workspace=state.git_workspace, registry_deadline=10.0)
+    jobs.execute(api.sessions, job_id, resources=resources, owner="test")
+    response = api.client.get(f"/api/v1/jobs/{job_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def verify(api: Api, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    response = api.client.post("/api/v1/fleet/verify", json=body or {})
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job"]
+    queued = api.client.get(f"/api/v1/jobs/{job_id}").json()
+    assert queued["state"] == "queued"
+    return run_job(api, job_id)
+
+
+def by_instance(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["instance"]: item for item in job["result"]["items"]}
+
+
+def drift_kinds(item: dict[str, Any]) -> list[str]:
+    return [drift["kind"] for drift in item["drift"]]
+
+
+def test_a_clean_fleet_verifies_ok_and_drift_behind_helmforges_back_is_reported(
+    fleet_api: Api, lab: GitLab, tmp_path: Path
+) -> None:
+    created = create_fleet(fleet_api.client, 4)
+    job = verify(fleet_api)
+    assert job["state"] == "succeeded"
+    assert job["progress"] == {"done": 4, "total": 4}
+    assert [item["status"] for item in job["result"]["items"]] == ["ok"] * 4
+    assert job["result"]["drifted"] == 0
+
+    moved, edited, repointed, clean = created
+    served = push_over_tag(registry_url(fleet_api.client), moved["chart"], moved["chart_version"])
+    values_path = f"clusters/eu/{edited['id']}/values.yaml"
+    edit_in_git(
+        lab,
+        tmp_path / "outside",
+        {values_path: lab.show(values_path) + "extra: by hand\n"},
+        "edited behind helmforge's back",
+    )
+    application_path = f"clusters/eu/{repointed['id']}/application.yaml"
+    application, replaced = re.subn(
+        r"targetRevision: .*3\.4\.0.*", "targetRevision: 9.9.9", lab.show(application_path)
+    )
+    assert replaced == 1
+    edit_in_git(lab, tmp_path / "outside", {application_path: application}, "repointed")
+
+    job = verify(fleet_api)
+    assert job["state"] == "succeeded", job
+    items = by_instance(job)
+    assert drift_kinds(items[moved["id"]]) == ["tag_moved"]
+    assert items[moved["id"]]["drift"][0]["served"] == served
+    assert drift_kinds(items[edited["id"]]) == ["values_changed"]
+    assert items[edited["id"]]["drift"][0]["paths"] == ["extra"]
+    assert drift_kinds(items[repointed["id"]]) == ["application_mismatch"]
+    assert "9.9.9" in items[repointed["id"]]["drift"][0]["message"]
+    assert items[clean["id"]] == {"instance": clean["id"], "status": "ok", "drift": []}
+    assert job["result"]["drifted"] == 3
+
+    metrics = fleet_api.client.get("/metrics").text
+    assert "helmforge_fleet_drifted_instances 3.0" in metrics
+
+
+def test_a_filter_verifies_only_its_instances_and_a_bad_one_is_422(fleet_api: Api) -> None:
+    create_fleet(fleet_api.client, 2)
+    job = verify(fleet_api, {"filter": {"customer": "c0", "environment": "prod"}})
+    assert job["progress"] == {"done": 0, "total": 0}
+    assert job["result"]["items"] == []
+    response = fleet_api.client.post("/api/v1/fleet/verify", json={"filter": {"team": "x"}})
+    assert response.status_code == 422
+    response = fleet_api.client.post(
+        "/api/v1/fleet/verify", json={"filter": {"product": "Not A Label"}}
+    )
+    assert response.status_code in (400, 422)
+    assert "filter.product" in response.text
+
+
+def test_a_job_is_missing_for_others_and_readable_by_an_auditor(fleet_api: Api) -> None:
+    response = fleet_api.client.post("/api/v1/fleet/verify", json={})
+    job_id = response.json()["job"]
+    operator = fleet_api.as_user("olga", role="operator")
+    auditor = fleet_api.as_user("aude", role="auditor")
+    assert fleet_api.client.get(f"/api/v1/jobs/{job_id}", headers=operator).status_code == 404
+    assert fleet_api.client.get(f"/api/v1/jobs/{job_id}", headers=auditor).status_code == 200
+    assert fleet_api.client.get("/api/v1/jobs/0123abcd").status_code == 404
