@@ -6,7 +6,8 @@ unexpected allows and 0 unexpected denies. The expectation below is written from
 text, not from ``core/access/policy.py``'s role sets.
 
 Promotion (issue 12) has its own cells: every role × dev/prod/prod-eu as the target × REST API
-and ``helmforge instances promote``, on a server with instances and a Git remote behind it.
+and ``helmforge instances promote``, on a server with instances and a Git remote behind it;
+the Argo CD sync likewise (API and ``helmforge instances sync``), with the Argo CD stand-in.
 
 Then scope traps (prod vs prod-eu, dev/../prod, ``*`` in the wrong segment, case, Unicode
 look-alikes, a local user named like an SSO group) and self-approval refused through the API,
@@ -60,7 +61,8 @@ DEVELOPMENT = frozenset({"dev"})
 _READS = {"template.read", "chart.read", "registry.read", "audit.read", "schema.read"}
 EXPECTED: dict[str, set[str]] = {
     "admin": {"template.read", "template.create", "chart.build", "chart.read", "user.manage",
-              "binding.manage", "policy.manage", "audit.read", "registry.read", "schema.read"},
+              "binding.manage", "policy.manage", "audit.read", "registry.read", "schema.read",
+              "argocd.manage"},
     "template-creator": {"template.read", "template.create", "schema.read"},
     "template-user": {"template.read", "chart.build", "chart.read", "registry.read"},
     "operator": {"template.read", "chart.read", "registry.read"},
@@ -195,6 +197,17 @@ API: dict[str, Probe] = {
     "policy.manage": lambda s, r, e: _verdict(_api(s, r, "GET", "/policy"), {200}, {403}),
     "audit.read": lambda s, r, e: _verdict(_api(s, r, "GET", "/audit"), {200}, {403}),
     "registry.read": lambda s, r, e: _verdict(_api(s, r, "GET", "/registries"), {200}, {403}),
+    "argocd.manage": lambda s, r, e: _verdict(
+        _api(
+            s,
+            r,
+            "POST",
+            "/argocd/servers",
+            json={"name": _unique("cd-"), "url": "https://argocd.example.com", "token": "t0k"},
+        ),
+        {201},
+        {403},
+    ),
 }
 
 
@@ -503,5 +516,97 @@ def test_promotion_is_allowed_exactly_to_admin_and_operator_through_the_api_and_
                     unexpected.append(f"{kind}: {role} promote into {target} via {surface}")
     state_of(app).engine.dispose()
     print(f"promotion matrix: {cells} cells ({len(ROLES)} roles; dev/prod/prod-eu; API, CLI)")
+    assert unexpected == []
+    assert cells == len(ROLES) * len(ENVIRONMENTS) * 2
+
+
+# --- Argo CD sync: every role × environment × API and CLI --------------------------------------
+
+# DESIGN §9: the operator may sync (in their contexts), the developer in development
+# environments only, and admin; nobody else. A sync changes nothing in Git: the proof it was
+# refused is that Argo CD never heard of it.
+SYNCERS = frozenset({"admin", "operator"})
+SYNC_TOKEN = "canary-matrix-argocd-token-DO-NOT-LEAK"
+
+
+def _sync_api(url: str, token: str, environment: str) -> bool:
+    answer = httpx.post(
+        f"{url}/api/v1/instances/ledger/acme/{environment}/s1/sync",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=120,
+    )
+    return _verdict(answer, {200}, {403, 404})
+
+
+def _sync_cli(url: str, token: str, environment: str) -> bool:
+    result = subprocess.run(
+        [HELMFORGE, "instances", "sync", f"ledger/acme/{environment}/s1", "--server", url],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "HELMFORGE_TOKEN": token},
+    )  # fmt: skip
+    if result.returncode == 0:
+        return True
+    assert result.returncode == 1, result.stderr
+    assert re.search(r"server answered (403|404)", result.stderr), result.stderr
+    return False
+
+
+@pytest.mark.registry
+@pytest.mark.xdist_group("registry")
+def test_sync_is_allowed_exactly_to_admin_operator_and_developers_in_dev(
+    database_url: str, tmp_path: Path, basic_registry: RegistryServer, shared_data: Path
+) -> None:
+    from helmforge.core.yaml_codec import load_single
+    from tests.support.argocd import ArgoCdStandIn
+    from tests.support.instances import add_registry, add_repository, git_lab
+
+    app, _ = make_app(database_url, tmp_path / "data", argocd_poll_interval=0.0)
+    sessions = state_of(app).sessions
+    tokens = {}
+    for role in ROLES:
+        accounts.create_user(sessions, f"s-{role}", role=role, password=PASSWORD, actor=SYSTEM)
+        tokens[role] = accounts.create_token(sessions, user=f"s-{role}", actor=SYSTEM).token
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    argocd = ArgoCdStandIn(
+        shared_data / "argocd" / "swagger.json", tokens={SYNC_TOKEN: {"*"}}, auto_tick=True
+    )
+    with (
+        git_lab(tmp_path) as lab,
+        argocd.running(),
+        serve(app) as url,
+        httpx.Client(base_url=url, headers=admin, timeout=120) as client,
+    ):
+        add_repository(client, lab)
+        add_registry(client, basic_registry)
+        server = {"name": "cluster", "url": argocd.url, "token": SYNC_TOKEN}
+        assert client.post("/api/v1/argocd/servers", json=server).status_code == 201
+        for environment in ENVIRONMENTS:
+            created = client.post("/api/v1/instances", json={
+                "product": "ledger", "customer": "acme", "environment": environment,
+                "instance": "s1", "template": "web-service@1.2.0", "version": "3.4.0",
+                "registry": "lab", "repository": "gitops", "argocd": "cluster",
+                "values": {"ingress": {"host": "s1.acme.example.com"}},
+            })  # fmt: skip
+            assert created.status_code == 201, created.text
+            application = lab.show(created.json()["application_path"])
+            argocd.add_application(load_single(application, source="application.yaml").data)
+        for name in argocd.applications:
+            argocd.heads[name] = lab.head()  # what an auto-synced Application tracks
+        unexpected: list[str] = []
+        cells = 0
+        for surface, probe in (("api", _sync_api), ("cli", _sync_cli)):
+            for role, environment in itertools.product(ROLES, ENVIRONMENTS):
+                cells += 1
+                heard = len(argocd.requests)
+                got = probe(url, tokens[role], environment)
+                if not got:
+                    assert len(argocd.requests) == heard, (role, environment, surface)
+                want = role in SYNCERS or (role == "developer" and environment in DEVELOPMENT)
+                if got != want:
+                    kind = "unexpected allow" if got else "unexpected deny"
+                    unexpected.append(f"{kind}: {role} sync in {environment} via {surface}")
+    assert argocd.violations == []
+    state_of(app).engine.dispose()
+    print(f"sync matrix: {cells} cells ({len(ROLES)} roles; dev/prod/prod-eu; API, CLI)")
     assert unexpected == []
     assert cells == len(ROLES) * len(ENVIRONMENTS) * 2
