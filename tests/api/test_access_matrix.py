@@ -1,7 +1,8 @@
 """The access matrix (DESIGN §9, the issue's acceptance test): every built-in role × every
 permission that has a surface × environments dev, prod and prod-eu × surface (REST API, UI form
 post, and the CLI where a command acts through a check: ``build --server``), against one real
-server per backend, asserting allow or deny exactly as DESIGN §9's role table says: 0
+server per backend (the instance and values permissions on one with a Git server and a
+registry), asserting allow or deny exactly as DESIGN §9's role table says: 0
 unexpected allows and 0 unexpected denies. The expectation below is written from the DESIGN
 text, not from ``core/access/policy.py``'s role sets.
 
@@ -43,6 +44,14 @@ from tests.support.change_requests import (
 )
 from tests.support.charts import example_text
 from tests.support.databases import fresh_database_url
+from tests.support.instances import (
+    add_registry,
+    add_repository,
+    git_lab,
+    instance_body,
+    path_of,
+    url_of,
+)
 from tests.support.registry import RegistryServer
 from tests.support.servers import serve
 from tests.web.conftest import csrf_of, sign_in
@@ -70,7 +79,22 @@ EXPECTED: dict[str, set[str]] = {
     "approver": {"chart.read"},
     "auditor": _READS,
 }  # fmt: skip
-CONTEXTUAL = frozenset({"chart.build", "chart.read"})
+# Instances (DESIGN §6/§9): template-user creates them; operator reads them and their values,
+# updates values, upgrades and rolls back; approver and auditor read; developer as both, in dev.
+_INSTANCE_READS = {"instance.read", "values.read"}
+_OPERATE = {*_INSTANCE_READS, "values.update", "instance.upgrade", "instance.rollback"}
+INSTANCE_EXPECTED: dict[str, set[str]] = {
+    "admin": {*_OPERATE, "instance.create", "repository.manage", "argocd.manage"},
+    "template-creator": set(),
+    "template-user": {"instance.create"},
+    "operator": _OPERATE,
+    "developer": {*_OPERATE, "instance.create"},
+    "approver": _INSTANCE_READS,
+    "auditor": _INSTANCE_READS,
+}
+for _role, _held in INSTANCE_EXPECTED.items():
+    EXPECTED[_role] |= _held
+CONTEXTUAL = frozenset({"chart.build", "chart.read", *_OPERATE, "instance.create"})
 VALUES = {"ingress": {"host": "a1.acme.example.com"}}
 
 
@@ -304,6 +328,207 @@ def test_every_role_permission_environment_and_surface_is_exactly_as_designed(
     assert cells == len(ROLES) * sum(
         len(ENVIRONMENTS) if p in CONTEXTUAL else 1 for probes in SURFACES.values() for p in probes
     )
+
+
+# --- instances and values (a Git server and a registry) ------------------------------------
+
+
+@dataclass
+class InstanceServer:
+    url: str
+    tokens: dict[str, str]
+    clients: dict[str, httpx.Client]
+    csrf: dict[str, str]
+    created: dict[str, str]  # environment -> the revision that created its instance
+
+
+# prod-eu has no layer that sets the ingress host: every instance's overrides carry one.
+HOST = {"ingress": {"host": "eu-1.acme.example.com"}}
+
+
+def _segments(environment: str, instance: str = "eu-1") -> dict[str, str]:
+    return {"product": "shop", "customer": "acme", "environment": environment,
+            "instance": instance}  # fmt: skip
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def instance_server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    basic_registry: RegistryServer,
+) -> Iterator[InstanceServer]:
+    """One real server per backend with a GitOps repository on a real Git server and a
+    registry (no approvals asked), a user per built-in role bound at every scope with a token
+    and a signed-in browser session, and an instance the admin created in each environment."""
+    directory = tmp_path_factory.mktemp(f"instances-{request.param}")
+    with (
+        fresh_database_url(request.param, directory) as url,
+        git_lab(directory / "git") as lab,
+    ):
+        app, _ = make_app(url, directory / "data", with_web=True)
+        sessions = state_of(app).sessions
+        tokens = {}
+        for role in ROLES:
+            accounts.create_user(sessions, f"r-{role}", role=role, password=PASSWORD, actor=SYSTEM)
+            tokens[role] = accounts.create_token(sessions, user=f"r-{role}", actor=SYSTEM).token
+        admin = {"Authorization": f"Bearer {tokens['admin']}"}
+        with (
+            serve(app) as base,
+            contextlib.ExitStack() as stack,
+            httpx.Client(base_url=base, headers=admin, timeout=120) as as_admin,
+        ):
+            add_repository(as_admin, lab)  # type: ignore[arg-type] # an httpx client: same calls
+            add_registry(as_admin, basic_registry)  # type: ignore[arg-type]
+            created = {}
+            for environment in ENVIRONMENTS:
+                made = as_admin.post(
+                    "/api/v1/instances",
+                    json=instance_body(_segments(environment), values={"replicaCount": 2, **HOST}),
+                )
+                assert made.status_code == 201, made.text
+                created[environment] = made.json()["revision"]
+            clients, csrf = {}, {}
+            for role in ROLES:
+                client = stack.enter_context(httpx.Client(base_url=base, timeout=120))
+                assert sign_in(client, f"r-{role}", PASSWORD).status_code == 303
+                clients[role] = client
+                csrf[role] = csrf_of(client.get("/my-access").text)
+            yield InstanceServer(base, tokens, clients, csrf, created)
+        state_of(app).engine.dispose()
+
+
+def _instance_api(
+    server: InstanceServer, role: str, method: str, path: str, **kwargs: Any
+) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {server.tokens[role]}", **kwargs.pop("headers", {})}
+    return httpx.request(
+        method, f"{server.url}/api/v1{path}", headers=headers, timeout=120, **kwargs
+    )
+
+
+def _of(environment: str) -> str:
+    return url_of(_segments(environment)).removeprefix("/api/v1")
+
+
+def _update_values(server: InstanceServer, role: str, environment: str) -> bool:
+    current = _instance_api(server, "admin", "GET", _of(environment))
+    assert current.status_code == 200, current.text
+    answer = _instance_api(
+        server, role, "PUT", f"{_of(environment)}/values",
+        json={"values": {"replicaCount": next(_counter) % 9 + 1, **HOST}},
+        headers={"If-Match": current.headers["ETag"]},
+    )  # fmt: skip
+    return _verdict(answer, {200}, {403, 404})
+
+
+def _app_version() -> str:
+    # Each upgrade names an app version no earlier one took (the chart version follows it).
+    return f"3.4.{next(_counter) + 1}"
+
+
+INSTANCE_API: dict[str, Callable[[InstanceServer, str, str], bool]] = {
+    "instance.create": lambda s, r, e: _verdict(
+        _instance_api(
+            s, r, "POST", "/instances", json=instance_body(_segments(e, _unique("n")), values=HOST)
+        ),
+        {201},
+        {403, 404},
+    ),
+    "instance.read": lambda s, r, e: _verdict(_instance_api(s, r, "GET", _of(e)), {200}, {404}),
+    "values.read": lambda s, r, e: _verdict(
+        _instance_api(s, r, "GET", f"{_of(e)}/history"), {200}, {403, 404}
+    ),
+    "values.update": _update_values,
+    "instance.rollback": lambda s, r, e: _verdict(
+        _instance_api(s, r, "POST", f"{_of(e)}/rollback", json={"revision": s.created[e]}),
+        {200},
+        {403, 404},
+    ),
+    "instance.upgrade": lambda s, r, e: _verdict(
+        _instance_api(s, r, "POST", f"{_of(e)}/upgrade", json={"version": _app_version()}),
+        {200},
+        {403, 404},
+    ),
+    # Listing repositories and servers is open to who creates or reads instances (the Deploy
+    # form names them); adding one is repository.manage / argocd.manage. Nothing is contacted.
+    "repository.manage": lambda s, r, e: _verdict(
+        _instance_api(
+            s,
+            r,
+            "POST",
+            "/gitops/repositories",
+            json={
+                "name": _unique("repo-"),
+                "url": "https://127.0.0.1:9/gitops.git",
+                "branch": "main",
+                "path": "clusters/eu",
+            },
+        ),
+        {201},
+        {403},
+    ),
+    "argocd.manage": lambda s, r, e: _verdict(
+        _instance_api(
+            s,
+            r,
+            "POST",
+            "/argocd/servers",
+            json={
+                "name": _unique("argocd-"),
+                "url": "https://127.0.0.1:9",
+                "token": "matrix-token-" + "x" * 24,
+            },
+        ),
+        {201},
+        {403},
+    ),
+}
+
+
+def _instance_form(
+    server: InstanceServer, role: str, environment: str, action: str, data: dict[str, str]
+) -> httpx.Response:
+    path = f"/instances/{path_of(_segments(environment))}/{action}"
+    return server.clients[role].post(path, data={**data, "csrf_token": server.csrf[role]})
+
+
+INSTANCE_UI: dict[str, Callable[[InstanceServer, str, str], bool]] = {
+    "instance.read": lambda s, r, e: _verdict(
+        s.clients[r].get(f"/instances/{path_of(_segments(e))}"), {200}, {404}
+    ),
+    "instance.rollback": lambda s, r, e: _verdict(
+        _instance_form(s, r, e, "rollback", {"revision": s.created[e]}), {303}, {403, 404}
+    ),
+    "instance.upgrade": lambda s, r, e: _verdict(
+        _instance_form(s, r, e, "upgrade", {"version": _app_version()}), {303}, {403, 404}
+    ),
+}
+INSTANCE_SURFACES = {"api": INSTANCE_API, "ui": INSTANCE_UI}
+
+
+@pytest.mark.registry
+@pytest.mark.xdist_group("registry")
+def test_every_role_instance_and_values_permission_environment_and_surface_is_as_designed(
+    instance_server: InstanceServer,
+) -> None:
+    unexpected: list[str] = []
+    cells = 0
+    for surface, probes in INSTANCE_SURFACES.items():
+        for permission, probe in probes.items():
+            environments = ENVIRONMENTS if permission in CONTEXTUAL else ENVIRONMENTS[:1]
+            for role, environment in itertools.product(ROLES, environments):
+                cells += 1
+                want = expected(role, permission, environment)
+                got = probe(instance_server, role, environment)
+                if got != want:
+                    kind = "unexpected allow" if got else "unexpected deny"
+                    unexpected.append(f"{kind}: {role} {permission} {environment} via {surface}")
+    sizes = f"{len(INSTANCE_API)} API and {len(INSTANCE_UI)} UI permissions"
+    print(f"instance access matrix: {cells} cells ({len(ROLES)} roles; {sizes}; dev/prod/prod-eu)")
+    assert "\n".join(unexpected) == ""
+    assert cells == 203
 
 
 # --- scope traps -------------------------------------------------------------------------------

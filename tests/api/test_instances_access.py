@@ -218,3 +218,20 @@ def test_prod_rollback_and_upgrade_wait_for_approval_and_carry_the_trailer(
     assert "Approved-by: bob <bob@users.helmforge.invalid>" in head
     events = gated.client.get("/api/v1/audit", params={"action": "chart.publish"}).json()
     assert any(event["after"].get("approved_by") == ["bob"] for event in events)
+
+
+def test_a_template_user_creates_an_instance_and_is_answered_without_its_values(
+    gated: Api, lab: GitLab
+) -> None:
+    # Defect: the creation was committed and pushed, then answered 404, because the answer
+    # was read as the creator, who (a template-user) may create instances but not read them.
+    tina = headers_of(gated, "tina", "template-user")
+    commits = lab.commits()
+    created = gated.client.post("/api/v1/instances", json=instance_body(), headers=tina)
+    assert created.status_code == 201, created.text
+    assert lab.commits() == commits + 1
+    body = created.json()
+    assert (body["id"], body["created_by"], body["values"]) == (path_of(), "tina", None)
+    assert created.headers["ETag"] == f'"{body["revision"]}"'
+    assert gated.client.get(url_of(), headers=tina).status_code == 404
+    assert gated.client.get(url_of()).json()["values"] == {"replicaCount": 2}

@@ -291,14 +291,7 @@ async def create_instance(
         outcome = instances.create_or_propose(sessions, request, actor=actor, workspace=workspace)
         if isinstance(outcome, ChangeRequestView):
             return outcome
-        return instances.get_instance(
-            sessions,
-            outcome.instance.id,
-            actor=actor,
-            workspace=workspace,
-            refresh=False,
-            with_sync=False,
-        )
+        return instances.created_instance(sessions, outcome, actor=actor, workspace=workspace)
 
     outcome = await run_outbound(state, create)
     if isinstance(outcome, ChangeRequestView):

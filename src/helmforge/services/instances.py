@@ -48,6 +48,7 @@ __all__ = [
     "allowed_actions",
     "create_instance",
     "create_or_propose",
+    "created_instance",
     "get_instance",
     "history",
     "list_instances",
@@ -73,7 +74,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from helmforge.core.access.principals import Principal
+from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import ConflictError, ExternalServiceError, InputError, Location
 from helmforge.core.instances.application import ApplicationSpec, application_yaml
@@ -372,7 +373,10 @@ def create_instance(
     except Exception:
         instance_records.release(sessions, row_id)
         raise
-    view = load_instance(sessions, instance, actor=actor, permission="instance.read")
+    # The creator is answered with what they created even without instance.read (a
+    # template-user creates instances and does not operate them): asking it again here
+    # answered a finished creation 404.
+    view = load_instance(sessions, instance, actor=SYSTEM, permission="instance.read")
     return ValuesChange(
         instance=view,
         revision=revision or "",
@@ -447,6 +451,24 @@ def list_instances(
         views.append(view)
     start = max(0, offset)
     return views[start : start + max(1, min(limit, _MAX_LIST))]
+
+
+def created_instance(
+    sessions: sessionmaker[Session],
+    created: ValuesChange,
+    *,
+    actor: Principal,
+    workspace: GitWorkspace,
+) -> InstanceDetail:
+    """The answer to ``actor``'s creation of ``created.instance``: the instance as
+    ``get_instance`` shows it to them (without a new fetch or asking Argo CD); for a creator
+    without ``instance.read`` (a template-user) the created instance alone, without values."""
+    instance = created.instance.id
+    if access.allowed(sessions, actor, "instance.read")(target_of(parse_instance_id(instance))):
+        return get_instance(
+            sessions, instance, actor=actor, workspace=workspace, refresh=False, with_sync=False
+        )
+    return InstanceDetail(created.instance, created.revision, None, None, None, None, True)
 
 
 def get_instance(
