@@ -3,12 +3,15 @@
 One ``GitRepository`` is one remote branch and a bare cache repository on disk:
 
 - ``fetch`` brings the branch into the cache (``refs/remotes/origin/<branch>``);
-- ``commit_and_push`` fetches, asks the caller for the changed files *on the current head*
-  (the caller re-applies its structured edit there), builds blobs, trees and the commit in
-  process from the previous tree, and pushes without force. A push the remote refuses as not a
-  fast-forward (someone pushed in between) is retried on the new head, a bounded number of
-  times. An edit that changes nothing on the new head (our earlier push did land after all)
-  makes no commit, so a retry never duplicates one.
+- ``commit_group`` fetches, asks each edit of a group in turn for its changed files *on the
+  head as the edits before it left it* (each re-applies its structured edit there), builds
+  blobs, trees and one commit per edit in process, each on the one before, and pushes the
+  last one without force: one push for the group. An edit that refuses (its revision is
+  stale, its values invalid) is that edit's answer alone; the others go on. A push the remote
+  refuses as not a fast-forward (someone pushed in between) is retried on the new head, a
+  bounded number of times. An edit that changes nothing on the new head (our earlier push
+  did land after all) makes no commit, so a retry never duplicates one. ``commit_and_push``
+  is a group of one.
 
 Pushing never uses a ``+`` refspec, and the push-negotiation callback refuses any update that is
 not a fast-forward of what the remote advertised, so a lost update cannot come from here.
@@ -30,17 +33,19 @@ from __future__ import annotations
 __all__ = [
     "CommitAuthor",
     "CommitChange",
+    "CommitRequest",
     "FileVersion",
     "GitCredentials",
     "GitRemote",
     "GitRepository",
+    "GroupOutcome",
     "PushResult",
+    "Snapshot",
     "commit_message",
     "push_refspec",
 ]
 
 import datetime
-import functools
 import logging
 import re
 import tempfile
@@ -308,8 +313,62 @@ class _Callbacks(pygit2.RemoteCallbacks):
             self.accepted.add(refname)
 
 
+class Snapshot:
+    """The files of one commit (``commit`` None: the branch does not exist yet) as an edit
+    reads them: ``snapshot(path)`` is the file's bytes or None. It remembers which paths were
+    read (``paths_read``), so a group can tell whether an edit's answer depended on the
+    commits of the edits before it. ``repository`` reads other revisions (the one an editor
+    saw)."""
+
+    __slots__ = ("_seen", "commit", "repository")
+
+    def __init__(self, repository: GitRepository, commit: str | None) -> None:
+        self.repository = repository
+        self.commit = commit
+        self._seen: set[str] = set()
+
+    def __call__(self, path: str) -> bytes | None:
+        self._seen.add(path)
+        return None if self.commit is None else self.repository.read_file(path, self.commit)
+
+    @property
+    def paths_read(self) -> frozenset[str]:
+        return frozenset(self._seen)
+
+
 type FileChanges = Mapping[str, bytes | None]
-type ChangeBuilder = Callable[[Callable[[str], bytes | None]], FileChanges]
+type ChangeBuilder = Callable[[Snapshot], FileChanges]
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRequest:
+    """One edit of a group: ``changes(snapshot)`` returns ``{path: new bytes, or None to
+    delete}`` for the head it is handed (called again on a new head after a lost race, so it
+    re-applies the edit, never replays old bytes; it may raise ``HelmforgeError`` to refuse,
+    which answers this edit alone); ``message`` may be a function called after ``changes``
+    when a commit is made, for a message naming what the edit changed there."""
+
+    changes: ChangeBuilder
+    author: CommitAuthor
+    message: str | Callable[[], str]
+    committer: CommitAuthor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupOutcome:
+    """The answers of a group's requests, in order, and whether the cache was fetched."""
+
+    answers: list[PushResult | Exception]
+    fetched: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """One edit's answer in an attempt; ``pushed`` when it holds only if the push lands (its
+    commit is in it, or what the edit read was changed by an earlier edit of the group)."""
+
+    answer: PushResult | Exception
+    pushed: bool
 
 
 class GitRepository:
@@ -371,12 +430,18 @@ class GitRepository:
             return None
 
     def changes(
-        self, paths: Sequence[str], *, limit: int = 50, max_commits: int = 10_000
+        self,
+        paths: Sequence[str],
+        *,
+        limit: int = 50,
+        max_commits: int = 10_000,
+        at: str | None = None,
     ) -> list[CommitChange]:
-        """The commits on the head's first-parent line that changed any of ``paths`` (files),
-        newest first, each with those files before and after; at most ``limit`` of them,
-        looking at most ``max_commits`` deep (a bounded walk comparing tree entries only)."""
-        head = self.head()
+        """The commits on the first-parent line of ``at`` (default: the head) that changed any
+        of ``paths`` (files), newest first, each with those files before and after; at most
+        ``limit`` of them, looking at most ``max_commits`` deep (a bounded walk comparing tree
+        entries only)."""
+        head = at or self.head()
         found: list[CommitChange] = []
         if head is None:
             return found
@@ -454,46 +519,112 @@ class GitRepository:
         message: str | Callable[[], str],
         committer: CommitAuthor | None = None,
     ) -> PushResult:
-        """Commit the files ``changes`` returns for the current head and push the branch.
+        """Commit the files ``changes`` returns for the current head and push the branch: a
+        group of one (``commit_group``), whose error is raised. Raises ``ConflictError``
+        after ``max_attempts`` lost races, ``ExternalServiceError`` when the remote refuses the
+        push (a hook), fails or the deadline passes, or whatever ``changes`` raised; nothing is
+        left behind in the cache but unreferenced objects."""
+        (answer,) = self.commit_group([CommitRequest(changes, author, message, committer)]).answers
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
-        ``changes(read)`` gets a reader of the head's files (path → bytes or None) and returns
-        ``{path: new bytes, or None to delete}``; it is called again on the new head after a
-        push lost a race, so it must re-apply the caller's edit, not replay old bytes.
-        ``message`` may be a function, called after ``changes`` on each head, for a message
-        that names what the edit changed there. Raises
-        ``ConflictError`` after ``max_attempts`` lost races, ``ExternalServiceError`` when the
-        remote refuses the push (a hook), fails or the deadline passes; nothing is left behind
-        in the cache but unreferenced objects.
+    def commit_group(self, requests: Sequence[CommitRequest]) -> GroupOutcome:
+        """Commit each request on the head the requests before it left (one commit each, in
+        order, each with its own author and message) and push the last commit once.
+
+        Returns one answer per request, in order (``answers``): a ``PushResult``
+        (``created`` False when the edit changed nothing there; ``commit`` is then the head
+        it saw), or the exception that request's ``changes`` raised (the others are
+        committed without it), or the group's error for every request whose answer needed
+        the push: ``ConflictError``
+        after ``max_attempts`` lost races, ``ExternalServiceError`` when the remote refused
+        the push (a hook), failed or the deadline passed. Nothing is pushed but the whole
+        group; a refused group leaves only unreferenced objects in the cache. ``fetched``
+        says whether the cache was fetched (then it is as new as the remote was when the
+        group began, whatever the answers).
         """
+        outcomes: list[_Outcome] = []
+        fetched = False
         for attempt in range(1, self.max_attempts + 1):
-            parent = self.fetch()
-            files = dict(changes(functools.partial(self._read_at, parent)))
-            tree = tree_with(self._repo, parent, files, where=self.remote.url)
-            if parent is not None and tree == self._repo[parent].peel(pygit2.Tree).id:
-                return PushResult(commit=parent, parent=parent, created=False, attempts=attempt)
-            signature = author.signature()
-            commit = self._repo.create_commit(
-                None,
-                signature,
-                (committer or author).signature(),
-                message() if callable(message) else message,
-                tree,
-                [] if parent is None else [pygit2.Oid(hex=parent)],
-            )
-            if self._push(commit, attempt):
-                self._repo.references.create(_tracking_ref(self.remote.branch), commit, force=True)
+            try:
+                parent = self.fetch()
+            except HelmforgeError as error:
+                return GroupOutcome([error for _ in requests], fetched=fetched)
+            fetched = True
+            tip = parent
+            outcomes = []
+            for request in requests:
+                snapshot = Snapshot(self, tip)
+                answer: PushResult | Exception
+                try:
+                    answer = self._commit_one(request, snapshot, attempt)
+                except Exception as error:  # this edit's answer alone; the group goes on
+                    answer = error
+                if isinstance(answer, PushResult) and answer.created:
+                    tip = answer.commit
+                    outcomes.append(_Outcome(answer, pushed=True))
+                else:
+                    outcomes.append(_Outcome(answer, self._depends(snapshot, parent)))
+            if tip == parent:
+                return GroupOutcome([outcome.answer for outcome in outcomes], fetched=True)
+            assert tip is not None
+            try:
+                pushed = self._push(pygit2.Oid(hex=tip), attempt)
+            except HelmforgeError as error:
+                return GroupOutcome(
+                    [error if outcome.pushed else outcome.answer for outcome in outcomes],
+                    fetched=True,
+                )
+            if pushed:
+                made = [o.answer for o in outcomes if isinstance(o.answer, PushResult)]
+                self._repo.references.create(
+                    _tracking_ref(self.remote.branch), pygit2.Oid(hex=tip), force=True
+                )
                 _log.info(
-                    "pushed %s to %s %s (attempt %d)",
-                    commit,
+                    "pushed %s to %s %s: %d commit(s) of %d edit(s) (attempt %d)",
+                    tip,
                     self.remote.url,
                     self.remote.branch,
+                    sum(1 for answer in made if answer.created),
+                    len(requests),
                     attempt,
                 )
-                return PushResult(commit=str(commit), parent=parent, created=True, attempts=attempt)
-        raise ConflictError(
+                return GroupOutcome([outcome.answer for outcome in outcomes], fetched=True)
+        gave_up = ConflictError(
             f"branch {self.remote.branch} kept moving; gave up after "
             f"{self.max_attempts} attempts, nothing was pushed",
             location=Location(self.remote.url),
+        )
+        return GroupOutcome(
+            [gave_up if outcome.pushed else outcome.answer for outcome in outcomes], fetched=True
+        )
+
+    def _commit_one(self, request: CommitRequest, snapshot: Snapshot, attempt: int) -> PushResult:
+        parent = snapshot.commit
+        files = dict(request.changes(snapshot))
+        tree = tree_with(self._repo, parent, files, where=self.remote.url)
+        if parent is not None and tree == self._repo[parent].peel(pygit2.Tree).id:
+            return PushResult(commit=parent, parent=parent, created=False, attempts=attempt)
+        message = request.message() if callable(request.message) else request.message
+        commit = self._repo.create_commit(
+            None,
+            request.author.signature(),
+            (request.committer or request.author).signature(),
+            message,
+            tree,
+            [] if parent is None else [pygit2.Oid(hex=parent)],
+        )
+        return PushResult(commit=str(commit), parent=parent, created=True, attempts=attempt)
+
+    def _depends(self, snapshot: Snapshot, parent: str | None) -> bool:
+        """Whether an edit read files that earlier edits of the group changed: its answer
+        then holds only if their commits are pushed."""
+        if snapshot.commit == parent:
+            return False
+        return any(
+            self._read_at(snapshot.commit, path) != self._read_at(parent, path)
+            for path in snapshot.paths_read
         )
 
     def _push(self, commit: pygit2.Oid, attempt: int) -> bool:

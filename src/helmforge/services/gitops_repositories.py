@@ -11,6 +11,14 @@ bare cache under the data directory) and writes only inside ``writing``: one wri
 repository at a time, across threads and server processes (a PostgreSQL advisory lock; on
 SQLite a ``flock`` beside the database file), so commits of one repository are made one after
 another on the newest head instead of racing each other's pushes.
+
+``commit`` is the group commit on top of it: edits of one repository that arrive while a
+writer of this process holds the lock and pushes wait in this process's queue of the
+repository; the next writer takes the lock, commits every queued edit (one commit each, in
+arrival order, each checking itself against the head the ones before it left) and pushes them
+once (``GitRepository.commit_group``). Each caller gets its own edit's answer. The queue is per
+process; the lock still serializes the processes, so two servers on one database each group
+their own edits and take turns.
 """
 
 from __future__ import annotations
@@ -21,15 +29,21 @@ __all__ = [
     "RepositoryView",
     "add_repository",
     "check_repository",
+    "commit",
     "delete_repository",
     "get_repository",
     "list_repositories",
     "open_repository",
+    "queued",
+    "refresh",
     "writing",
 ]
 
 import contextlib
 import hashlib
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,16 +53,24 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from helmforge.adapters.git import CommitAuthor, GitCredentials, GitRemote, GitRepository
+from helmforge.adapters.git import (
+    CommitAuthor,
+    CommitRequest,
+    GitCredentials,
+    GitRemote,
+    GitRepository,
+    PushResult,
+)
 from helmforge.adapters.secrets import decrypt_secret, encrypt_secret
 from helmforge.adapters.storage.database import engine_of
 from helmforge.adapters.storage.instances_tables import GitopsRepositoryRow, InstanceRow
-from helmforge.adapters.storage.publish_locks import publish_lock
+from helmforge.adapters.storage.publish_locks import LockTimeoutError, publish_lock
 from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import (
     ConflictError,
     ExternalServiceError,
+    HelmforgeError,
     InputError,
     Location,
     NotFoundError,
@@ -59,6 +81,7 @@ from helmforge.services import access, audit
 from helmforge.services.argocd_servers import ArgoCdOptions
 from helmforge.services.settings import DEFAULT_GIT_EMAIL_DOMAIN, Settings
 
+_log = logging.getLogger(__name__)
 MAX_SSH_KEY = 16 << 10
 MAX_KNOWN_HOSTS = 64 << 10
 
@@ -379,6 +402,10 @@ def _open(sealed: str | None, key: bytes) -> str | None:
     return None if sealed is None else decrypt_secret(sealed.encode("ascii"), key=key).reveal()
 
 
+def _lock_key(repository: OpenRepository) -> str:
+    return f"git:{repository.url}#{repository.branch}"
+
+
 @contextlib.contextmanager
 def writing(
     sessions: sessionmaker[Session], repository: OpenRepository, *, wait: float
@@ -386,6 +413,209 @@ def writing(
     """Hold the repository's one-writer lock (waiting at most ``wait`` seconds, else
     ``ExternalServiceError``) and yield its ``GitRepository`` for fetches and pushes (a fetch
     writes the cache too). The cache is created under the lock on first use."""
-    key = f"git:{repository.url}#{repository.branch}"
-    with publish_lock(engine_of(sessions), key, wait=wait, activity="Git write"):
+    with publish_lock(engine_of(sessions), _lock_key(repository), wait=wait, activity="Git write"):
         yield GitRepository(repository.remote, repository.cache_dir)
+
+
+class _Job:
+    """One caller's edit (or, with no ``request``, a read wanting a fetch) in a repository's
+    queue, and its answer once its group ran (``None`` for a read that was fetched)."""
+
+    __slots__ = ("answer", "done", "request")
+
+    def __init__(self, request: CommitRequest | None) -> None:
+        self.request = request
+        self.done = threading.Event()
+        self.answer: PushResult | BaseException | None = None
+
+    def finish(self, answer: PushResult | BaseException | None) -> None:
+        self.answer = answer
+        self.done.set()
+
+
+class _Queue:
+    """The edits and reads of one repository waiting in this process: ``turn`` is held by
+    the one thread that goes for the repository's lock and runs the group; ``mutex`` guards
+    ``pending`` (in arrival order)."""
+
+    def __init__(self) -> None:
+        self.turn = threading.Lock()
+        self.mutex = threading.Lock()
+        self.pending: list[_Job] = []
+
+    def take(self, *, reads_only: bool) -> list[_Job]:
+        """The group: everything queued, or (for a reader's turn) only the reads, so that a
+        read never waits on the pushes of others' edits."""
+        with self.mutex:
+            if reads_only:
+                group = [job for job in self.pending if job.request is None]
+                self.pending = [job for job in self.pending if job.request is not None]
+            else:
+                group, self.pending = self.pending, []
+        return group
+
+    def has_edits(self) -> bool:
+        with self.mutex:
+            return any(job.request is not None for job in self.pending)
+
+    def withdraw(self, job: _Job) -> bool:
+        """Take ``job`` out of the queue if no group has taken it yet."""
+        with self.mutex:
+            if job in self.pending:
+                self.pending.remove(job)
+                return True
+        return False
+
+
+_QUEUES: dict[tuple[str, str], _Queue] = {}
+_QUEUES_MUTEX = threading.Lock()
+
+
+def _queue_of(repository: OpenRepository) -> _Queue:
+    # Keyed by the cache too: two applications in one process (tests) keep their own caches
+    # and credentials, and take turns through the lock as two processes do.
+    key = (str(repository.cache_dir), _lock_key(repository))
+    with _QUEUES_MUTEX:
+        return _QUEUES.setdefault(key, _Queue())
+
+
+def queued(repository: OpenRepository) -> int:
+    """How many edits and reads of ``repository`` wait in this process for the next group."""
+    queue = _queue_of(repository)
+    with queue.mutex:
+        return len(queue.pending)
+
+
+def commit(
+    sessions: sessionmaker[Session],
+    repository: OpenRepository,
+    request: CommitRequest,
+    *,
+    wait: float,
+) -> PushResult:
+    """Commit and push ``request`` in the repository's next group (see the module's text):
+    its own commit, in arrival order, pushed with the edits queued beside it.
+
+    Waits at most ``wait`` seconds for its group to start (``LockTimeoutError`` otherwise,
+    nothing committed); once a group has taken it, the answer is that group's (bounded by
+    the remote's deadlines). Raises what ``request.changes`` raised (this edit alone), or
+    the group's ``ConflictError``/``ExternalServiceError`` when its push failed (every edit
+    of that push fails; nothing of it was saved).
+    """
+    job = _run(sessions, repository, _Job(request), wait=wait, what="edits")
+    if isinstance(job.answer, BaseException):
+        raise job.answer
+    assert job.answer is not None
+    return job.answer
+
+
+def refresh(sessions: sessionmaker[Session], repository: OpenRepository, *, wait: float) -> None:
+    """Bring the repository's cache up to the remote as it is now: the next group's fetch,
+    shared by every read queued for it (a group with edits answers its reads after its push).
+    Raises ``LockTimeoutError`` when no fetch started within ``wait`` seconds (a write holds
+    the repository), or the fetch's ``ExternalServiceError``; the cache is then as it was."""
+    job = _run(sessions, repository, _Job(None), wait=wait, what="reads")
+    if isinstance(job.answer, BaseException):
+        raise job.answer
+
+
+def _run(
+    sessions: sessionmaker[Session],
+    repository: OpenRepository,
+    job: _Job,
+    *,
+    wait: float,
+    what: str,
+) -> _Job:
+    """Queue ``job`` and return it answered: by the group of the thread whose turn it is
+    (this one, or another that took it)."""
+    queue = _queue_of(repository)
+    with queue.mutex:
+        queue.pending.append(job)
+    give_up = time.monotonic() + wait
+    while not job.done.is_set():
+        if not queue.turn.acquire(timeout=max(0.0, give_up - time.monotonic())):
+            _timed_out(queue, repository, job, wait, what)
+            job.done.wait()  # a group under way holds this edit: its answer is coming
+            break
+        deferred = False
+        try:
+            if job.done.is_set():
+                break
+            # A read never runs a group while edits wait: the group an edit runs answers it
+            # after its push, and the read does not carry the others' pushes.
+            deferred = job.request is None and queue.has_edits()
+            if not deferred:
+                _run_group(sessions, repository, queue, job, give_up - time.monotonic())
+        finally:
+            queue.turn.release()
+        if deferred and not job.done.wait(max(0.0, give_up - time.monotonic())):
+            _timed_out(queue, repository, job, wait, what)
+    return job
+
+
+def _timed_out(
+    queue: _Queue, repository: OpenRepository, job: _Job, wait: float, what: str
+) -> None:
+    """After ``wait`` seconds: ``LockTimeoutError`` for a job no group took (withdrawn) and
+    for a read (it does not wait out a group's push); an edit a group took waits for it."""
+    if queue.withdraw(job):
+        raise LockTimeoutError(
+            f"{what} of repository {repository.name!r} waited over {wait:g} s for their "
+            "turn; nothing was changed, try again later"
+        )
+    if job.request is None:
+        raise LockTimeoutError(
+            f"the fetch of repository {repository.name!r} did not finish within {wait:g} s "
+            "(a write of it is under way)"
+        )
+
+
+def _run_group(
+    sessions: sessionmaker[Session],
+    repository: OpenRepository,
+    queue: _Queue,
+    job: _Job,
+    wait: float,
+) -> None:
+    """Take the repository's lock, then what is queued by then, and run it as one group:
+    one fetch, the edits' commits and one push. Every job taken is answered, whatever
+    happens; when the lock is not had, the caller's own job is answered with why and the
+    others stay queued for the next turn."""
+    group: list[_Job] = []
+    answers: list[PushResult | BaseException | None] | None = None
+    try:
+        with writing(sessions, repository, wait=max(0.0, wait)) as git:
+            group = queue.take(reads_only=job.request is None)
+            answers = _answers(git, group)
+    except BaseException as error:  # it becomes the answer of the jobs it hit
+        if not group:
+            queue.withdraw(job)
+            job.finish(error)
+        elif answers is None:
+            answers = [error] * len(group)
+        else:  # the answers stand; releasing the lock failed after them
+            _log.warning(
+                "repository %s: releasing the write lock failed: %s", repository.name, error
+            )
+    finally:
+        for member, answer in zip(group, answers or [], strict=False):
+            member.finish(answer)
+
+
+def _answers(git: GitRepository, group: list[_Job]) -> list[PushResult | BaseException | None]:
+    requests = [member.request for member in group if member.request is not None]
+    if requests:
+        outcome = git.commit_group(requests)
+        edits = iter(outcome.answers)
+        fetch_error: BaseException | None = None
+        if not outcome.fetched:
+            fetch_error = next((a for a in outcome.answers if isinstance(a, Exception)), None)
+    else:
+        edits = iter(())
+        fetch_error = None
+        try:
+            git.fetch()
+        except HelmforgeError as error:
+            fetch_error = error
+    return [fetch_error if member.request is None else next(edits) for member in group]

@@ -1,10 +1,12 @@
 """Changing a deployed instance: values updates, previews, history, rollback and upgrade.
 
-Every change is one commit authored by the caller on the repository's branch, made while
-holding the repository's one-writer lock and pushed without force (``GitRepository``). The
-structured edit is what is committed, not bytes: on a push that lost a race the adapter hands
-the new head to the edit again, which re-applies it there (comments and key order kept) — or
-refuses with 409 when the other writer changed the same values, so nothing is lost silently.
+Every change is one commit authored by the caller on the repository's branch, made in the
+repository's group commit (``gitops_repositories.commit``: under its one-writer lock, with the
+edits queued beside it, each its own commit, pushed together without force). The structured
+edit is what is committed, not bytes: it is applied on the head the edits before it in the
+group left, and on a push that lost a race the adapter hands the new head to the edit again,
+which re-applies it there (comments and key order kept) — or refuses with 409 when the other
+writer changed the same values, so nothing is lost silently.
 
 ``update_values`` takes the revision the editor saw (``If-Match``): when the instance's files
 differ from that revision's, the answer is ``StaleInstanceError`` with the diff from what they
@@ -31,7 +33,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from helmforge.adapters.git import GitRepository
+from helmforge.adapters.git import CommitRequest, Snapshot
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import (
     ConflictError,
@@ -120,7 +122,6 @@ class _ValuesEdit:
 
     def __init__(
         self,
-        git: GitRepository,
         view: InstanceView,
         *,
         seen_revision: str | None,
@@ -128,7 +129,7 @@ class _ValuesEdit:
         restore: bytes | None = None,
         template: Template,
     ) -> None:
-        self.git, self.view, self.seen_revision = git, view, seen_revision
+        self.view, self.seen_revision = view, seen_revision
         self.wanted, self.restore, self.template = wanted, restore, template
         self.base: dict[str, bytes | None] | None = None
         self.edits: tuple[ValuesEdit, ...] = ()
@@ -136,30 +137,40 @@ class _ValuesEdit:
         self.after_text = ""
 
     def _stale(
-        self, message: str, seen: Mapping[str, bytes | None], now: Mapping[str, bytes | None]
+        self,
+        head: Snapshot,
+        message: str,
+        seen: Mapping[str, bytes | None],
+        now: Mapping[str, bytes | None],
     ) -> StaleInstanceError:
+        # The revision of the instance on the head this edit was handed: in a group, that
+        # head holds the commits of the edits before it (the answer stands once they land).
         return StaleInstanceError(
             message,
-            current_revision=last_revision(self.git, instance_files(self.view)),
+            current_revision=last_revision(
+                head.repository, instance_files(self.view), at=head.commit
+            ),
             diff=files_diff(seen, now),
         )
 
-    def _check_seen(self, now: dict[str, bytes | None]) -> dict[str, bytes | None]:
+    def _check_seen(self, head: Snapshot, now: dict[str, bytes | None]) -> dict[str, bytes | None]:
         """What the editor saw (the files at their revision), once it matches the head."""
-        view, seen_revision = self.view, self.seen_revision
+        view, seen_revision, git = self.view, self.seen_revision, head.repository
         if seen_revision is None:
             return now
-        if not self.git.contains(seen_revision):
+        if not git.contains(seen_revision):
             raise self._stale(
-                f"revision {seen_revision[:40]!r} is not on branch {self.git.remote.branch} "
+                head,
+                f"revision {seen_revision[:40]!r} is not on branch {git.remote.branch} "
                 f"of repository {view.repository!r}: read the instance {view.id} again and "
                 "edit what is there now",
                 {},
                 {},
             )
-        seen = {path: self.git.read_file(path, seen_revision) for path in now}
+        seen = {path: git.read_file(path, seen_revision) for path in now}
         if seen != now and not self._already_done(seen, now):
             raise self._stale(
+                head,
                 f"instance {view.id} changed since revision {seen_revision[:12]}: review the "
                 "diff and edit the current values",
                 seen,
@@ -180,12 +191,12 @@ class _ValuesEdit:
         _, current = overrides_of(now[view.values_path], source=view.values_path)
         return current == self.wanted
 
-    def __call__(self, read: Reader) -> dict[str, bytes | None]:
+    def __call__(self, head: Snapshot) -> dict[str, bytes | None]:
         view, values_path = self.view, self.view.values_path
-        now = read_state(read, view)
+        now = read_state(head, view)
         require_present(now, view)
         if self.base is None:
-            seen = self._check_seen(now)
+            seen = self._check_seen(head, now)
             if seen != now:  # already done: edit the head, which changes nothing
                 seen = now
             _, seen_overrides = overrides_of(seen[values_path], source=values_path)
@@ -202,6 +213,7 @@ class _ValuesEdit:
             clash = overlapping(ours, theirs) if theirs else []
             if now[view.application_path] != self.base[view.application_path] or clash:
                 raise self._stale(
+                    head,
                     f"instance {view.id} was changed by another writer while this change was "
                     f"being pushed ({', '.join(clash) or 'its Application'}): review the diff",
                     self.base,
@@ -231,7 +243,7 @@ class _ValuesEdit:
 def _commit_values(
     sessions: sessionmaker[Session],
     view: InstanceView,
-    edit_of: Callable[[GitRepository], _ValuesEdit],
+    edit: _ValuesEdit,
     *,
     subject: Callable[[_ValuesEdit], str],
     action: str,
@@ -241,22 +253,25 @@ def _commit_values(
     message: str | None,
     approved_by: tuple[str, ...],
 ) -> ValuesChange:
-    """Commit one values edit under the repository's lock and record it as ``action`` (the
-    audit event carries ``audit``, the edit's changes and the message)."""
+    """Commit one values edit in the repository's next group commit and record it as
+    ``action`` (the audit event carries ``audit``, the edit's changes and the message)."""
     repository = open_for(sessions, view, workspace)
     composed: list[str] = []
-    with (
-        outside_errors(view.repository),
-        writing(sessions, repository, wait=lock_wait(workspace)) as git,
-    ):
-        edit = edit_of(git)
 
-        def compose() -> str:
-            composed.append(commit_text(workspace, subject(edit), message or "", approved_by))
-            return composed[-1]
+    def compose() -> str:
+        composed.append(commit_text(workspace, subject(edit), message or "", approved_by))
+        return composed[-1]
 
-        pushed = git.commit_and_push(edit, author=workspace.author(actor.name), message=compose)
-        revision = pushed.commit if pushed.created else last_revision(git, instance_files(view))
+    request = CommitRequest(edit, author=workspace.author(actor.name), message=compose)
+    with outside_errors(view.repository):
+        pushed = gitops_repositories.commit(
+            sessions, repository, request, wait=lock_wait(workspace)
+        )
+    revision = (
+        pushed.commit
+        if pushed.created
+        else last_revision(repository.reader(), instance_files(view), at=pushed.commit)
+    )
     text = composed[-1] if pushed.created and composed else ""
     return record_outcome(
         sessions,
@@ -349,9 +364,7 @@ def update_values(
     return _commit_values(
         sessions,
         view,
-        lambda git: _ValuesEdit(
-            git, view, seen_revision=if_match, wanted=wanted, template=template
-        ),
+        _ValuesEdit(view, seen_revision=if_match, wanted=wanted, template=template),
         subject=lambda edit: f"{view.id}: values: {edit.summary()}",
         action="values.update",
         audit={},
@@ -403,9 +416,7 @@ def rollback(
     return _commit_values(
         sessions,
         view,
-        lambda git: _ValuesEdit(
-            git, view, seen_revision=if_match, restore=restored, template=template
-        ),
+        _ValuesEdit(view, seen_revision=if_match, restore=restored, template=template),
         subject=lambda edit: f"{view.id}: values: roll back to {revision[:12]} ({edit.summary()})",
         action="instance.rollback",
         audit={"to": revision},

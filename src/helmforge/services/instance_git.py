@@ -35,7 +35,7 @@ from helmforge.core.errors import (
 )
 from helmforge.core.instances.layout import InstanceId
 from helmforge.services import access, gitops_repositories, instance_records
-from helmforge.services.gitops_repositories import GitWorkspace, OpenRepository, writing
+from helmforge.services.gitops_repositories import GitWorkspace, OpenRepository
 from helmforge.services.instance_records import InstanceView
 
 _log = logging.getLogger(__name__)
@@ -131,10 +131,11 @@ def refresh_cache(
 ) -> str | None:
     """Fetch the repository into its cache for a read; ``None`` when that worked, else why
     not (the remote failed, or a write held the repository past ``READ_WAIT``): the read then
-    answers from the cache. Raises the remote's error when the cache holds nothing yet."""
+    answers from the cache. Raises the remote's error when the cache holds nothing yet.
+    Reads queued together share one fetch (``gitops_repositories.refresh``)."""
     try:
-        with outside_errors(repository.name), writing(sessions, repository, wait=READ_WAIT) as git:
-            git.fetch()
+        with outside_errors(repository.name):
+            gitops_repositories.refresh(sessions, repository, wait=READ_WAIT)
     except ExternalServiceError as error:
         if repository.reader().head() is None:
             raise

@@ -219,9 +219,10 @@ def files_diff(before: Mapping[str, bytes | None], after: Mapping[str, bytes | N
     return _bounded("".join(parts))
 
 
-def last_revision(git: GitRepository, paths: Sequence[str]) -> str | None:
-    """The newest commit on the branch that changed any of ``paths`` (as last fetched)."""
-    found = git.changes(paths, limit=1)
+def last_revision(git: GitRepository, paths: Sequence[str], *, at: str | None = None) -> str | None:
+    """The newest commit on the branch that changed any of ``paths`` (as last fetched, or up
+    to commit ``at``)."""
+    found = git.changes(paths, limit=1, at=at)
     return found[0].revision if found else None
 
 

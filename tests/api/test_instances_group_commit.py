@@ -1,0 +1,271 @@
+"""Group commit (DESIGN §6): edits of one repository that arrive while a push is under way wait,
+and the next writer commits them all, one commit each in arrival order, and pushes once. A
+stale edit in the group gets its own 409 and the others land; a push the remote declines fails
+exactly the group's edits and saves none of them (RELIABILITY 26, 27), on SQLite and
+PostgreSQL, over HTTP against a real ``git http-backend`` whose hook holds the first push."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from helmforge.server.app import state_of
+from helmforge.services import gitops_repositories
+from tests.api.conftest import Api, serve_app
+from tests.support.apps import make_app
+from tests.support.git_servers import git, install_hook
+from tests.support.instances import (
+    GitLab,
+    add_registry,
+    add_repository,
+    git_lab,
+    instance_body,
+    url_of,
+)
+from tests.support.registry import RegistryServer
+from tests.support.servers import UPPER_BOUND, serve
+
+pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+
+_POLL = 0.01  # between two looks at a condition; no outcome depends on it
+
+
+def _segments(name: str) -> dict[str, str]:
+    return {"product": "shop", "customer": "acme", "environment": "dev", "instance": name}
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[GitLab]:
+    with git_lab(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def api(database_url: str, tmp_path: Path) -> Iterator[Api]:
+    """The server with threads enough for every edit of a test to be in flight at once: an
+    edit waiting for its group holds an outbound thread (HELMFORGE_THREADS)."""
+    app, password = make_app(database_url, tmp_path / "data", threads=8)
+    yield from serve_app(app, password)
+
+
+def _until(condition: Any, what: str) -> None:
+    bound = time.monotonic() + UPPER_BOUND
+    while not condition():
+        assert time.monotonic() < bound, f"{what} did not happen within {UPPER_BOUND:.0f} s"
+        time.sleep(_POLL)
+
+
+class _HeldPush:
+    """A pre-receive hook that holds the first push until ``release`` (then accepts it) and
+    answers every later push with ``later`` (``exit 0`` accepts)."""
+
+    def __init__(self, lab: GitLab, folder: Path, later: str) -> None:
+        self.fifo = folder / "hold.fifo"
+        os.mkfifo(self.fifo)
+        marker = folder / "held"
+        install_hook(
+            lab.remote,
+            "pre-receive",
+            f"if [ ! -e '{marker}' ]; then touch '{marker}'; read line < '{self.fifo}'; "
+            f"exit 0; fi\n{later}\n",
+        )
+        self.descriptor: int | None = None
+
+    def wait_held(self) -> None:
+        """Return once the first push is inside the hook (it opened the FIFO to read)."""
+
+        def opened() -> bool:
+            try:
+                self.descriptor = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: no reader yet
+                return False
+            return True
+
+        _until(opened, "the first push reaching the hook")
+
+    def release(self) -> None:
+        assert self.descriptor is not None
+        os.write(self.descriptor, b"go\n")
+        os.close(self.descriptor)
+
+
+class _Editors:
+    """PUTs from threads, each on its own connection, answered in ``answers`` by label."""
+
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        self.base, self.headers = base, headers
+        self.answers: dict[str, httpx.Response] = {}
+        self.threads: list[threading.Thread] = []
+
+    def put(
+        self,
+        label: str,
+        name: str,
+        values: dict[str, Any],
+        revision: str,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        def run() -> None:
+            with httpx.Client(
+                base_url=self.base, headers=headers or self.headers, timeout=UPPER_BOUND
+            ) as client:
+                self.answers[label] = client.put(
+                    url_of(_segments(name)) + "/values",
+                    json={"values": values, "message": f"edit {label}"},
+                    headers={"If-Match": f'"{revision}"'},
+                )
+
+        self._start(run)
+
+    def get(self, label: str, name: str) -> None:
+        def run() -> None:
+            with httpx.Client(base_url=self.base, headers=self.headers, timeout=UPPER_BOUND) as c:
+                self.answers[label] = c.get(url_of(_segments(name)))
+
+        self._start(run)
+
+    def _start(self, run: Any) -> None:
+        thread = threading.Thread(target=run, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(UPPER_BOUND)
+            assert not thread.is_alive(), "an edit did not finish"
+
+
+def _setup(api: Api, lab: GitLab, registry: RegistryServer) -> dict[str, str]:
+    add_repository(api.client, lab)
+    add_registry(api.client, registry)
+    revisions = {}
+    for name in ("a", "b", "c"):
+        created = api.client.post("/api/v1/instances", json=instance_body(_segments(name)))
+        assert created.status_code == 201, created.text
+        revisions[name] = created.json()["revision"]
+    return revisions
+
+
+def _queue_of(api: Api) -> gitops_repositories.OpenRepository:
+    workspace = state_of(api.app).git_workspace
+    return gitops_repositories.open_repository(api.sessions, "gitops", workspace=workspace)
+
+
+def _log(lab: GitLab, since: str) -> list[tuple[str, str, str]]:
+    """(commit, author name, subject line of the body) of each commit after ``since``, oldest
+    first."""
+    text = git("-C", str(lab.remote), "log", "--reverse", "--format=%H%x00%an%x00%b%x1e",
+               f"{since}..main")  # fmt: skip
+    rows = []
+    for record in filter(str.strip, text.split("\x1e")):
+        commit, author, body = record.strip().split("\x00")
+        rows.append((commit, author, body.strip()))
+    return rows
+
+
+def _queue_edits(api: Api, editors: _Editors, hold: _HeldPush, edits: list[Any]) -> None:
+    """The first edit's push is held in the hook; each further edit (or read: a label and an
+    instance) is queued in turn (so their arrival order is the list's), then the hook lets
+    the first push through."""
+    repository = _queue_of(api)
+    first, *rest = edits
+    editors.put(*first[:4], **first[4])
+    hold.wait_held()
+    for number, edit in enumerate(rest, start=1):
+        if len(edit) == 2:
+            editors.get(*edit)
+        else:
+            editors.put(*edit[:4], **edit[4])
+        queued = lambda n=number: gitops_repositories.queued(repository) == n  # noqa: E731
+        _until(queued, f"edit {edit[0]} queued")
+    hold.release()
+    editors.join()
+
+
+def test_edits_queued_behind_a_push_are_committed_in_order_and_pushed_once(
+    api: Api, lab: GitLab, basic_registry: RegistryServer, tmp_path: Path
+) -> None:
+    revisions = _setup(api, lab, basic_registry)
+    bob = api.as_user("bob", role="admin")
+    start, received = lab.head(), len(lab.server.received)
+    hold = _HeldPush(lab, tmp_path, "exit 0")
+    with serve(api.app) as base:
+        editors = _Editors(base, {"Authorization": f"Bearer {api.token}"})
+        _queue_edits(api, editors, hold, [
+            ("first", "a", {"replicaCount": 3}, revisions["a"], {}),
+            ("b1", "b", {"replicaCount": 4}, revisions["b"], {"headers": bob}),
+            ("a-stale", "a", {"replicaCount": 5}, revisions["a"], {}),  # "first" changed a
+            ("read-c", "c"),  # a read waits for the group and sees what it pushed
+            ("c1", "c", {"replicaCount": 6}, revisions["c"], {}),
+            ("b-stale", "b", {"replicaCount": 7}, revisions["b"], {}),  # b1 changed b
+        ])  # fmt: skip
+    answers = editors.answers
+    assert {label: answer.status_code for label, answer in answers.items()} == {
+        "first": 200, "b1": 200, "a-stale": 409, "read-c": 200, "c1": 200, "b-stale": 409,
+    }  # fmt: skip
+    read = answers["read-c"]
+    assert read.json()["fetched"] is True
+    assert read.headers["ETag"] == f'"{answers["c1"].json()["revision"]}"'
+    assert read.json()["values"] == {"replicaCount": 6}
+    log = _log(lab, start)
+    # One commit per accepted edit, in arrival order, each with its author and message.
+    assert [(author, body) for _, author, body in log] == [
+        ("admin", "edit first"), ("bob", "edit b1"), ("admin", "edit c1"),
+    ]  # fmt: skip
+    assert [commit for commit, _, _ in log] == [
+        answers[label].json()["revision"] for label in ("first", "b1", "c1")
+    ]
+    # Two pushes: the held one, and the group of everything queued behind it.
+    assert len(lab.server.received) == received + 2
+    assert lab.server.received[-1].old == answers["first"].json()["revision"]
+    assert lab.server.received[-1].new == answers["c1"].json()["revision"]
+    # Each stale edit names the revision of its instance now, with the diff from what it saw.
+    assert answers["a-stale"].json()["current_revision"] == answers["first"].json()["revision"]
+    assert answers["b-stale"].json()["current_revision"] == answers["b1"].json()["revision"]
+    assert "+replicaCount: 4" in answers["b-stale"].json()["diff"]
+    for name, value in (("a", 3), ("b", 4), ("c", 6)):
+        shown = api.client.get(url_of(_segments(name))).json()
+        assert shown["values"] == {"replicaCount": value}
+
+
+def test_a_declined_group_push_fails_exactly_the_groups_edits(
+    api: Api, lab: GitLab, basic_registry: RegistryServer, tmp_path: Path
+) -> None:
+    revisions = _setup(api, lab, basic_registry)
+    start = lab.head()
+    hold = _HeldPush(lab, tmp_path, "echo 'policy: frozen until Monday' >&2\nexit 1")
+    with serve(api.app) as base:
+        editors = _Editors(base, {"Authorization": f"Bearer {api.token}"})
+        _queue_edits(api, editors, hold, [
+            ("first", "a", {"replicaCount": 3}, revisions["a"], {}),
+            ("b1", "b", {"replicaCount": 4}, revisions["b"], {}),
+            ("a-stale", "a", {"replicaCount": 5}, revisions["a"], {}),  # "first" landed
+            ("c1", "c", {"replicaCount": 6}, revisions["c"], {}),
+            ("b-again", "b", {"replicaCount": 7}, revisions["b"], {}),  # stale only by b1
+        ])  # fmt: skip
+    answers = editors.answers
+    assert {label: answer.status_code for label, answer in answers.items()} == {
+        "first": 200, "b1": 502, "a-stale": 409, "c1": 502, "b-again": 502,
+    }  # fmt: skip
+    for label in ("b1", "c1", "b-again"):
+        assert "frozen until Monday" in answers[label].json()["message"]
+    first = answers["first"].json()["revision"]
+    assert [commit for commit, _, _ in _log(lab, start)] == [first]
+    assert answers["a-stale"].json()["current_revision"] == first
+    # Nothing of the declined group is saved: not in Git, not as the instances' revisions or
+    # values, not in their history.
+    for name, value in (("a", 3), ("b", 2), ("c", 2)):
+        shown = api.client.get(url_of(_segments(name))).json()
+        assert shown["values"] == {"replicaCount": value}
+        expected = first if name == "a" else revisions[name]
+        assert shown["revision"] == expected
+        history = api.client.get(url_of(_segments(name)) + "/history").json()["items"]
+        assert len(history) == (2 if name == "a" else 1)
