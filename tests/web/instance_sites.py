@@ -92,15 +92,18 @@ def instance_site(
     registry: RegistryServer,
     *,
     approvals: dict[str, int] | None = None,
+    **settings: object,
 ) -> Iterator[InstanceSite]:
     """The server with admin ``alice`` (sign-in) and ``admin`` (API token); changes in the
-    environments of ``approvals`` need that many approvals (none by default)."""
+    environments of ``approvals`` need that many approvals (none by default); ``settings``
+    are further server settings."""
     app, _ = make_app(
         database_url,
         tmp_path / "data",
         with_web=True,
         trusted_proxies=("127.0.0.1/32",),
         approvals=ApprovalRules(by_environment=approvals or {}),
+        **settings,
     )
     sessions: sessionmaker[Session] = state_of(app).sessions
     accounts.create_user(sessions, ADMIN_NAME, role="admin", password=ADMIN_PASSWORD, actor=SYSTEM)

@@ -4,6 +4,7 @@ rollback and upgrade from it, Deploy after Generate, and what each visitor may s
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from helmforge.core.yaml_codec import load_single
+from tests.support.argocd import ArgoCdStandIn
 from tests.support.instances import DEV, PROD, GitLab, git_lab, path_of
 from tests.support.registry import RegistryServer
 from tests.web.conftest import csrf_of
@@ -257,3 +259,73 @@ def test_deploy_is_offered_disabled_to_whoever_may_not_create_there(
         form = client.get(f"/charts/{build_id}/deploy")
         assert form.status_code == 200, form.text
         assert 'id="deploy-button" disabled' not in form.text
+
+
+ARGOCD_TOKEN = "canary-argocd-web-token-beef-DO-NOT-LEAK"
+
+
+@pytest.fixture
+def argocd(shared_data: Path) -> Iterator[ArgoCdStandIn]:
+    stand_in = ArgoCdStandIn(
+        shared_data / "argocd" / "swagger.json", tokens={ARGOCD_TOKEN: {"*"}}, auto_tick=True
+    )
+    with stand_in.running():
+        yield stand_in
+    assert stand_in.violations == []
+
+
+def test_the_page_shows_sync_and_health_and_syncs_the_pushed_revision(
+    tmp_path: Path,
+    database_url: str,
+    lab: GitLab,
+    basic_registry: RegistryServer,
+    argocd: ArgoCdStandIn,
+) -> None:
+    with instance_site(
+        tmp_path, database_url, lab, basic_registry, argocd_poll_interval=0.0
+    ) as site:
+        added = site.api.post(
+            "/api/v1/argocd/servers",
+            json={"name": "cluster", "url": argocd.url, "token": ARGOCD_TOKEN},
+        )
+        assert added.status_code == 201, added.text
+        build_id = build(site, PROD, {})
+        site.add_user("ann", "approver")
+        with site.signed_in() as client:
+            form = client.get(f"/charts/{build_id}/deploy")
+            assert re.search(r"<option[^>]*>cluster</option>", form.text)
+            done = client.post(
+                f"/charts/{build_id}/deploy",
+                data={
+                    "csrf_token": csrf_of(form.text),
+                    **PROD,
+                    "version": "3.4.0",
+                    "registry": "lab",
+                    "repository": "gitops",
+                    "argocd": "cluster",
+                    "values": "",
+                },
+            )
+            assert done.status_code == 303, done.text
+            prod_page = f"/instances/{path_of(PROD)}"
+            application = load_single(
+                lab.show(f"clusters/eu/{path_of(PROD)}/application.yaml"), source="app"
+            ).data
+            argocd.add_application(application)
+            before = client.get(prod_page).text
+            state = html.unescape(re.sub(r"<[^>]+>", " ", before.split('id="sync-state"')[1]))
+            assert "OutOfSync" in state.split("</dd>")[0]
+            assert 'id="sync-button"' in before
+            synced = client.post(prod_page + "/sync", data={"csrf_token": csrf_of(before)})
+            assert synced.status_code == 303, synced.text
+            after = client.get(synced.headers["location"]).text
+            assert "Synced: Argo CD runs the pushed chart version" in after
+            state = after.split('id="sync-state"')[1].split("</dd>")[0]
+            assert "Synced" in state
+            assert "Healthy" in state
+            assert lab.head()[:10] in state
+            assert ARGOCD_TOKEN not in after
+        with site.signed_in("ann", USER_PASSWORD) as client:
+            seen = client.get(prod_page).text
+            assert 'id="sync-state"' in seen
+            assert 'id="sync-button"' not in seen

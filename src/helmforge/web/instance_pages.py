@@ -30,6 +30,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from helmforge.core.errors import HelmforgeError, InputError, NotFoundError, http_status_for
 from helmforge.core.yaml_codec import dump_yaml, load_single
 from helmforge.services import (
+    argocd_servers,
     change_requests,
     chart_builds,
     gitops_repositories,
@@ -61,6 +62,7 @@ _DONE = {
     "saved": "Values saved as a new commit.",
     "rolled-back": "Rolled back: a new commit restores the values of that revision.",
     "upgraded": "Upgraded: the new chart version is published and application.yaml bumped.",
+    "synced": "Synced: Argo CD runs the pushed chart version and values, and reports Healthy.",
     "unchanged": "Nothing changed: the values were already so.",
 }
 _OUTDATED = {"yes": True, "no": False}
@@ -388,6 +390,23 @@ def upgrade(
     return _after_change(request, visitor, instance_id, outcome, "upgraded")
 
 
+@router.post(PAGE + "/sync", response_class=HTMLResponse)
+def sync(
+    request: Request, instance_id: InstancePath, visitor: SignedIn, _form: CheckedForm
+) -> Response:
+    """Have Argo CD roll out exactly the pushed chart version and commit, and wait for it."""
+    try:
+        instances.sync_instance(
+            session_factory_of(request),
+            instance_id,
+            actor=visitor.principal,
+            workspace=app_state(request).git_workspace,
+        )
+    except HelmforgeError as error:
+        return _refused(request, visitor, instance_id, error)
+    return RedirectResponse(instance_url(instance_id, "?done=synced"), status_code=303)
+
+
 def _refused(
     request: Request, visitor: Visitor, instance_id: str, error: HelmforgeError
 ) -> Response:
@@ -427,6 +446,7 @@ def _deploy_page(
         "version": context.get("version", ""),
         "registry": "",
         "repository": "",
+        "argocd": "",
         "values": dump_yaml(build.values) if build.values else "",
         "message": "",
         **(entered or {}),
@@ -437,6 +457,9 @@ def _deploy_page(
     repository_names = [
         r.name
         for r in _listed(lambda: gitops_repositories.list_repositories(sessions, actor=actor))
+    ]
+    argocd_names = [
+        r.name for r in _listed(lambda: argocd_servers.list_servers(sessions, actor=actor))
     ]
     instance_id = "/".join(fields[key] for key in _SEGMENTS)
     try:
@@ -454,6 +477,7 @@ def _deploy_page(
         environments=list(app_state(request).settings.environments),
         registries=registry_names,
         repositories=repository_names,
+        argocd_servers=argocd_names,
         may_create=may_create,
         approvals=change_requests.required_approvals(sessions, fields["environment"])
         if fields["environment"]
@@ -494,7 +518,16 @@ def deploy(request: Request, build_id: str, visitor: SignedIn, form: CheckedForm
     """Create the instance (build, publish, one commit) or, where approval is needed,
     propose it as a change request."""
     sessions = session_factory_of(request)
-    names = ("product", "customer", "environment", "instance", "version", "registry", "repository")
+    names = (
+        "product",
+        "customer",
+        "environment",
+        "instance",
+        "version",
+        "registry",
+        "repository",
+        "argocd",
+    )
     entered = {name: form_text(form, name).strip() for name in names}
     entered["values"] = form_text(form, "values")
     entered["message"] = form_text(form, "message").strip()
@@ -515,6 +548,7 @@ def deploy(request: Request, build_id: str, visitor: SignedIn, form: CheckedForm
                 version=entered["version"],
                 registry=entered["registry"],
                 repository=entered["repository"],
+                argocd=entered["argocd"] or None,
                 values=values,
                 message=entered["message"] or None,
             ),

@@ -190,7 +190,11 @@ def _load(
     actor = visitor.principal
     try:
         detail = instances.get_instance(
-            sessions, instance_id, actor=actor, workspace=app_state(request).git_workspace
+            sessions,
+            instance_id,
+            actor=actor,
+            workspace=app_state(request).git_workspace,
+            with_sync=False,
         )
         if "values.update" not in instances.allowed_actions(sessions, instance_id, actor=actor):
             return render_error(
