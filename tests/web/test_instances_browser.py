@@ -183,6 +183,25 @@ def test_generate_deploy_edit_preview_save_history_rollback_and_four_eyes_in_pro
     expect(alice.locator("#values-yaml")).to_contain_text("replicaCount: 2")
     camera.shoot(alice, "rolled-back")
 
+    # A stale edit: someone else saves meanwhile; Save shows what changed and writes nothing.
+    alice.get_by_role("link", name="Edit values").click()
+    alice.get_by_label("Overrides (YAML)").fill("replicaCount: 8\n")
+    alice.get_by_role("button", name="Preview the YAML").click()
+    expect(alice.locator("#values-diff")).to_contain_text("+replicaCount: 8")
+    site.put_values({"replicaCount": 2, "greeting": "Hi from ops"})
+    theirs = lab.head()
+    alice.get_by_role("button", name="Save").click()
+    expect(alice.locator("#conflict")).to_contain_text("Not saved")
+    expect(alice.locator("#conflict-diff")).to_contain_text("+greeting: Hi from ops")
+    assert lab.head() == theirs
+    camera.shoot(alice, "stale-edit")
+    alice.get_by_role("button", name="Preview the YAML").click()
+    expect(alice.locator("#values-diff")).to_contain_text("-greeting: Hi from ops")
+    alice.get_by_role("button", name="Save").click()
+    expect(alice.locator("#done")).to_contain_text("Values saved")
+    assert load_single(lab.show(DEV_VALUES), source="values").data == {"replicaCount": 8}
+    assert lab.commits() == commits + 5
+
     # Prod: deploying is a change request, applied only when Bob approves it.
     alice.goto("/charts")
     alice.get_by_role("link", name=re.compile("shop-acme-dev-eu-1")).first.click()
@@ -193,12 +212,12 @@ def test_generate_deploy_edit_preview_save_history_rollback_and_four_eyes_in_pro
     camera.shoot(alice, "prod-deploy-proposed")
     deploy_request = alice.locator("#change-request a").get_attribute("href")
     assert deploy_request
-    assert lab.commits() == commits + 3
+    assert lab.commits() == commits + 5
 
     bob = open_page(browser, site, "bob", USER_PASSWORD)
     accept_dialogs(bob)
     approve(bob, deploy_request, camera)
-    assert lab.commits() == commits + 4
+    assert lab.commits() == commits + 6
 
     # A prod edit from the YAML editor: Save proposes, Bob approves in the inbox.
     alice.goto(f"/instances/{path_of(PROD)}")
@@ -214,13 +233,13 @@ def test_generate_deploy_edit_preview_save_history_rollback_and_four_eyes_in_pro
     camera.shoot(alice, "prod-edit-proposed")
     edit_request = alice.locator("#change-request a").get_attribute("href")
     assert edit_request
-    assert lab.commits() == commits + 4
+    assert lab.commits() == commits + 6
     alice.goto(edit_request)
     expect(alice.locator("#own-request")).to_be_visible()
     expect(alice.locator("#approve-button")).to_have_count(0)
 
     approve(bob, edit_request, camera)
-    assert lab.commits() == commits + 5
+    assert lab.commits() == commits + 7
     assert load_single(lab.show(PROD_VALUES), source="values").data == {"replicaCount": 6}
     assert "Approved-by: bob <bob@users.helmforge.invalid>" in lab.log()
     alice.goto(f"/instances/{path_of(PROD)}")
