@@ -20,7 +20,14 @@ def test_the_format_reference_names_every_key_the_parser_knows(web: WebClient) -
     assert page.status_code == 200
     assert "<h1>Template format</h1>" in page.text
     text = html.unescape(re.sub(r"<[^>]+>", "", page.text))
-    spec_keys = ("kubernetesVersion", "chartVersionPolicy", "values", "layers", "resources")
+    spec_keys = (
+        "kubernetesVersion",
+        "chartVersionPolicy",
+        "values",
+        "layers",
+        "resources",
+        "migrations",
+    )
     for key in (*spec_keys, *PARAMETER_KEYS, *PARAMETER_TYPES, *CHART_VERSION_POLICIES):
         assert re.search(rf"\b{key}\b", text), key
     for key in (*CONTEXT_KEYS, "name"):

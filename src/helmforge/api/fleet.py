@@ -2,6 +2,9 @@
 
 ``POST /fleet/verify {"filter"?}`` answers 202 ``{"job"}``; follow it at ``/api/v1/jobs/{id}``.
 Its result lists, per instance the caller may read, ``"ok"`` or the drift found.
+``POST /fleet/impact {"template": "name@version", "filter"?}`` answers 202 ``{"job"}``; its
+result lists, per instance of that template, the kind of change (identical, values,
+manifests, breaking), the values diff, the manifest diff and why it is blocked.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from helmforge.api.dependencies import PrincipalDep, SessionsDep
 from helmforge.api.jobs import JobAccepted
-from helmforge.services import fleet_verification
+from helmforge.services import fleet_impact, fleet_verification
 
 router = APIRouter(prefix="/fleet", tags=["fleet"])
 
@@ -41,4 +44,23 @@ def verify(
     values.yaml against helmforge's last commit."""
     chosen = body.filter.model_dump(exclude_none=True) if body and body.filter else None
     view = fleet_verification.submit_verification(sessions, actor=principal, filter=chosen)
+    return JobAccepted(job=view.id, state=view.state)
+
+
+class ImpactRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: str = Field(min_length=1, max_length=200, description="NAME@VERSION (or NAME)")
+    filter: FleetFilter | None = None
+
+
+@router.post("/impact", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+def impact(sessions: SessionsDep, principal: PrincipalDep, body: ImpactRequest) -> JobAccepted:
+    """What moving each instance of the template (that you may read with its values) to
+    this version would change, its values migrated by the version's ``spec.migrations``;
+    nothing is built or committed."""
+    chosen = body.filter.model_dump(exclude_none=True) if body.filter else None
+    view = fleet_impact.submit_impact(
+        sessions, actor=principal, template=body.template, filter=chosen
+    )
     return JobAccepted(job=view.id, state=view.state)

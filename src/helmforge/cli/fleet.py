@@ -1,4 +1,4 @@
-"""``helmforge fleet verify`` (DESIGN §10): work over many instances, on a server, as a job."""
+"""``helmforge fleet verify|impact`` (DESIGN §10): fleet work on a server, as a job."""
 
 from __future__ import annotations
 
@@ -71,6 +71,27 @@ def verify(
     if chosen:
         body["filter"] = chosen
     _run("verify", body, server=server, wait=wait)
+
+
+@fleet_app.command("impact")
+def impact(
+    template: Annotated[
+        str, typer.Argument(help="NAME@VERSION: the published version to look at.")
+    ],
+    *,
+    server: Server,
+    product: Product = None,
+    customer: Customer = None,
+    environment: Environment = None,
+    wait: Wait = False,
+) -> None:
+    """What moving every instance of the template to TEMPLATE would change: per instance
+    identical, values, manifests or breaking, with the diffs and why it is blocked."""
+    body: dict[str, Any] = {"template": template}
+    chosen = _filter(product, customer, environment)
+    if chosen:
+        body["filter"] = chosen
+    _run("impact", body, server=server, wait=wait)
 
 
 def register(app: typer.Typer) -> None:

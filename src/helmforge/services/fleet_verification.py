@@ -47,19 +47,15 @@ from helmforge.core.fleet.verification import Observation, drift_of, outcome_jso
 from helmforge.core.oci.artifacts import layer_digest_of
 from helmforge.core.oci.chart_versions import tag_for_version
 from helmforge.core.oci.references import repository_for
-from helmforge.core.templates.models import Template
 from helmforge.core.yaml_codec import load_single
-from helmforge.services import chart_builds, gitops_repositories, instances, jobs, registries
-from helmforge.services.instance_git import refresh_cache
+from helmforge.services import chart_builds, instances, jobs
+from helmforge.services.fleet_sources import FleetSources
 from helmforge.services.instance_records import InstanceView
-from helmforge.services.instance_values import overrides_of, published_template
+from helmforge.services.instance_values import overrides_of
 from helmforge.services.jobs import JobContext, JobView
-from helmforge.services.publishing import client_for
 
 if TYPE_CHECKING:
     from helmforge.adapters.git import GitRepository
-    from helmforge.adapters.oci import RegistryClient
-    from helmforge.core.oci.references import OciReference
 
 _log = logging.getLogger("helmforge.fleet")
 
@@ -116,48 +112,9 @@ def _committed_revisions(sessions: sessionmaker[Session], ids: list[str]) -> dic
     return found
 
 
-class _Fleet:
-    """Per job: one fetched cache per repository, one client per registry, one parsed
-    template per version."""
-
-    def __init__(self, context: JobContext, stack: ExitStack) -> None:
-        self.context, self.stack = context, stack
-        self.sessions = context.sessions
-        self._readers: dict[str, GitRepository] = {}
-        self._registries: dict[str, tuple[RegistryClient, OciReference]] = {}
-        self._templates: dict[str, Template] = {}
-
-    def reader(self, repository: str) -> GitRepository:
-        if repository not in self._readers:
-            workspace = self.context.resources.workspace
-            opened = gitops_repositories.open_repository(
-                self.sessions, repository, workspace=workspace
-            )
-            problem = refresh_cache(self.sessions, opened, workspace)
-            if problem is not None:
-                _log.warning("verification reads repository %s from its cache", repository)
-            self._readers[repository] = opened.reader()
-        return self._readers[repository]
-
-    def registry(self, name: str) -> tuple[RegistryClient, OciReference]:
-        if name not in self._registries:
-            config = registries.open_config(
-                self.sessions, name, key=self.context.resources.registry_key
-            )
-            client = client_for(
-                config, max_connections=2, deadline=self.context.resources.registry_deadline
-            )
-            self.stack.callback(client.close)
-            self._registries[name] = (client, config.reference)
-        return self._registries[name]
-
-    def template(self, reference: str) -> Template:
-        if reference not in self._templates:
-            self._templates[reference] = published_template(self.sessions, reference)[1]
-        return self._templates[reference]
-
-
-def _rebuilt(fleet: _Fleet, build: chart_builds.ChartBuildView) -> tuple[str | None, str | None]:
+def _rebuilt(
+    fleet: FleetSources, build: chart_builds.ChartBuildView
+) -> tuple[str | None, str | None]:
     try:
         archive = chart_builds.reproduce_archive(fleet.template(build.template), build)
     except HelmforgeError as error:
@@ -165,7 +122,7 @@ def _rebuilt(fleet: _Fleet, build: chart_builds.ChartBuildView) -> tuple[str | N
     return "sha256:" + hashlib.sha256(archive).hexdigest(), None
 
 
-def _served(fleet: _Fleet, view: InstanceView) -> tuple[str | None, str | None]:
+def _served(fleet: FleetSources, view: InstanceView) -> tuple[str | None, str | None]:
     try:
         client, reference = fleet.registry(view.registry)
         manifest = client.get_manifest(
@@ -193,7 +150,7 @@ def _application(reader: GitRepository, view: InstanceView) -> tuple[Any, Any, s
     return sources[0].get("chart"), sources[0].get("targetRevision"), None
 
 
-def _observe(fleet: _Fleet, view: InstanceView, committed: str | None) -> Observation:
+def _observe(fleet: FleetSources, view: InstanceView, committed: str | None) -> Observation:
     tag = tag_for_version(view.chart_version)
     build = None
     if view.build_id is not None:
@@ -256,7 +213,7 @@ def run_verification(context: JobContext) -> dict[str, Any]:
     committed = _committed_revisions(context.sessions, ids)
     every = max(1, len(ids) // _SAVES)
     with ExitStack() as stack:
-        fleet = _Fleet(context, stack)
+        fleet = FleetSources(context, stack)
         for view in _views(context.sessions, ids):
             instance = view if isinstance(view, str) else view.id
             if instance in finished:

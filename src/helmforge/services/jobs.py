@@ -86,6 +86,7 @@ _LOCAL_POLL_SECONDS = 2.0
 #: Kind -> ``module:function`` running it.
 JOB_KINDS: Mapping[str, str] = {
     "fleet.verify": "helmforge.services.fleet_verification:run_verification",
+    "fleet.impact": "helmforge.services.fleet_impact:run_impact",
 }
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "Binding",
     "FieldPath",
     "Layer",
+    "Migration",
     "Parameter",
     "Problem",
     "Resource",
@@ -71,6 +72,20 @@ class Layer:
     index: int
     when: Mapping[str, tuple[str, ...]]
     values: Mapping[str, Any]
+    line: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One entry of ``spec.migrations``: how overrides written for an older version of the
+    template (``from``: a SemVer range of that version) become overrides of this one.
+    ``rename`` maps old dotted paths to new ones, ``retype`` dotted paths (after renames) to
+    the type their values must take (``integer``, ``number``, ``string``, ``boolean``)."""
+
+    index: int
+    from_range: str
+    rename: tuple[tuple[str, str], ...]
+    retype: tuple[tuple[str, str], ...]
     line: int | None
 
 
@@ -143,6 +158,8 @@ class Template:
     """``spec.chartVersionPolicy``: ``app`` (chart version = app version, unless a build names
     one) or ``auto`` (publishing picks the next patch above the highest published version of
     the chart when its content changed, and reuses that version when it did not)."""
+    migrations: tuple[Migration, ...] = ()
+    """``spec.migrations``, in order (``core.templates.migrations`` reads and applies them)."""
 
     def __getstate__(self) -> dict[str, Any]:
         # Worker processes get the template without the caches (validators, schema sets):

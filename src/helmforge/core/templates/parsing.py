@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from helmforge.core.contexts import CONTEXT_KEYS, is_dns_label
 from helmforge.core.errors import InputError, Location
 from helmforge.core.schemas.validation import schema_problems
+from helmforge.core.templates.migrations import read_migrations
 from helmforge.core.templates.models import (
     API_VERSION,
     PARAMETER_KEYS,
@@ -25,6 +26,7 @@ from helmforge.core.templates.models import (
     Binding,
     FieldPath,
     Layer,
+    Migration,
     Parameter,
     Problem,
     Resource,
@@ -149,7 +151,7 @@ def read_template(content: str | bytes, *, source: str) -> tuple[Template, tuple
         check.add("spec is required", ())
     check.keys(
         spec,
-        ("kubernetesVersion", "chartVersionPolicy", "values", "layers", "resources"),
+        ("kubernetesVersion", "chartVersionPolicy", "values", "layers", "resources", "migrations"),
         ("spec",),
     )
     kubernetes_version = _kubernetes_version(spec.get("kubernetesVersion"), check)
@@ -175,6 +177,7 @@ def read_template(content: str | bytes, *, source: str) -> tuple[Template, tuple
                 f"(reference it as ${{values.{parameter.dotted}}} or remove it)",
                 ("spec", "values", *parameter.path),
             )
+    migrations = _migrations(spec.get("migrations"), check, parameters)
     if check.problems:
         layers, resources, bindings = _without_flawed(check.problems, layers, resources, bindings)
     template = Template(
@@ -191,8 +194,18 @@ def read_template(content: str | bytes, *, source: str) -> tuple[Template, tuple
         raw=root,
         lines=document.lines,
         chart_version_policy=chart_version_policy,
+        migrations=migrations,
     )
     return template, tuple(check.problems)
+
+
+def _migrations(
+    node: Any, check: _Collector, parameters: Mapping[str, Parameter]
+) -> tuple[Migration, ...]:
+    migrations, problems = read_migrations(node, line_of=check.lines.line_of, parameters=parameters)
+    for message, path in problems:
+        check.add(message, path)
+    return migrations
 
 
 def _without_flawed(

@@ -1,0 +1,65 @@
+"""What fleet jobs read, opened once per job: one fetched cache per GitOps repository, one
+client per registry, one parsed template per version."""
+
+from __future__ import annotations
+
+__all__ = ["FleetSources"]
+
+import logging
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
+
+from helmforge.core.templates.models import Template
+from helmforge.services import gitops_repositories, registries
+from helmforge.services.instance_git import refresh_cache
+from helmforge.services.instance_values import published_template
+from helmforge.services.jobs import JobContext
+from helmforge.services.publishing import client_for
+
+if TYPE_CHECKING:
+    from helmforge.adapters.git import GitRepository
+    from helmforge.adapters.oci import RegistryClient
+    from helmforge.core.oci.references import OciReference
+
+_log = logging.getLogger("helmforge.fleet")
+
+
+class FleetSources:
+    """Per job: each repository fetched once (its cache read after that: a remote that
+    fails leaves the cache's answer, logged), each registry's client closed with ``stack``."""
+
+    def __init__(self, context: JobContext, stack: ExitStack) -> None:
+        self.context, self.stack = context, stack
+        self.sessions = context.sessions
+        self._readers: dict[str, GitRepository] = {}
+        self._registries: dict[str, tuple[RegistryClient, OciReference]] = {}
+        self._templates: dict[str, Template] = {}
+
+    def reader(self, repository: str) -> GitRepository:
+        if repository not in self._readers:
+            workspace = self.context.resources.workspace
+            opened = gitops_repositories.open_repository(
+                self.sessions, repository, workspace=workspace
+            )
+            problem = refresh_cache(self.sessions, opened, workspace)
+            if problem is not None:
+                _log.warning("verification reads repository %s from its cache", repository)
+            self._readers[repository] = opened.reader()
+        return self._readers[repository]
+
+    def registry(self, name: str) -> tuple[RegistryClient, OciReference]:
+        if name not in self._registries:
+            config = registries.open_config(
+                self.sessions, name, key=self.context.resources.registry_key
+            )
+            client = client_for(
+                config, max_connections=2, deadline=self.context.resources.registry_deadline
+            )
+            self.stack.callback(client.close)
+            self._registries[name] = (client, config.reference)
+        return self._registries[name]
+
+    def template(self, reference: str) -> Template:
+        if reference not in self._templates:
+            self._templates[reference] = published_template(self.sessions, reference)[1]
+        return self._templates[reference]

@@ -1,0 +1,160 @@
+"""The impact view (DESIGN §10) over a fleet in a real Git repository and registry, on SQLite
+and PostgreSQL: a version that changes nothing is identical everywhere; a rename with its
+migration is a values change whose overrides are migrated; a changed default is a manifests
+change with the diff; a rename without migration and a new required parameter block the
+instances and say why. Nothing is committed or published."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Api, serve_app
+from tests.api.test_fleet_verification import run_job
+from tests.support.apps import make_app
+from tests.support.charts import example_text
+from tests.support.fleets import segments
+from tests.support.instances import GitLab, add_registry, add_repository, git_lab, instance_body
+from tests.support.registry import RegistryServer
+
+pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+
+YAML = {"Content-Type": "application/yaml"}
+OVERRIDES = [
+    {"replicaCount": 2},
+    {"replicaCount": 2, "logLevel": "debug"},
+    {},
+    {"greeting": "hi"},
+]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[GitLab]:
+    with git_lab(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def fleet(
+    database_url: str, tmp_path: Path, lab: GitLab, basic_registry: RegistryServer
+) -> Iterator[Api]:
+    app, password = make_app(database_url, tmp_path / "data", jobs_worker=False)
+    for api in serve_app(app, password):
+        add_repository(api.client, lab)
+        add_registry(api.client, basic_registry)
+        for number, values in enumerate(OVERRIDES):
+            body = instance_body(segments(number), values=values)
+            created = api.client.post("/api/v1/instances", json=body)
+            assert created.status_code == 201, created.text
+        yield api
+
+
+def publish(api: Api, text: str, version: str) -> None:
+    added = api.client.post("/api/v1/templates", content=text, headers=YAML)
+    assert added.status_code == 201, added.text
+    published = api.client.post(f"/api/v1/templates/web-service/versions/{version}/publish")
+    assert published.status_code == 200, published.text
+
+
+def renamed(text: str) -> str:
+    """replicaCount becomes replicas: the parameter, the layer that sets it, its use."""
+    return (
+        text.replace("    replicaCount:\n", "    replicas:\n", 1)
+        .replace("        replicaCount: 3\n", "        replicas: 3\n", 1)
+        .replace("${values.replicaCount}", "${values.replicas}")
+    )
+
+
+def impact(api: Api, template: str) -> dict[str, dict[str, Any]]:
+    response = api.client.post("/api/v1/fleet/impact", json={"template": template})
+    assert response.status_code == 202, response.text
+    job = run_job(api, response.json()["job"])
+    assert job["state"] == "succeeded", job
+    assert job["progress"] == {"done": 4, "total": 4}
+    assert job["result"]["template"] == template
+    return {item["instance"]: item for item in job["result"]["items"]}
+
+
+def ids() -> list[str]:
+    return ["/".join(segments(number).values()) for number in range(len(OVERRIDES))]
+
+
+def test_each_kind_of_change_and_why_an_instance_is_blocked(fleet: Api, lab: GitLab) -> None:
+    commits = lab.commits()
+
+    publish(fleet, example_text(version="1.2.1"), "1.2.1")
+    same = impact(fleet, "web-service@1.2.1")
+    assert [same[i]["change"] for i in ids()] == ["identical"] * 4
+    assert all(not same[i]["manifest_diff"] and not same[i]["values_diff"] for i in ids())
+
+    migration = '  migrations:\n    - from: "<2.0.0"\n      rename: {replicaCount: replicas}\n'
+    text = renamed(example_text(version="2.0.0")).replace(
+        '  kubernetesVersion: "1.31"\n', '  kubernetesVersion: "1.31"\n' + migration, 1
+    )
+    publish(fleet, text, "2.0.0")
+    moved = impact(fleet, "web-service@2.0.0")
+    assert [moved[i]["change"] for i in ids()] == ["values"] * 4
+    first = moved[ids()[0]]
+    assert first["migrated"] == ["renamed replicaCount to replicas"]
+    assert first["blocked"] == []
+    assert first["manifest_diff"] == ""
+    assert {(c["path"], c["kind"]) for c in first["values_diff"]} == {
+        ("replicaCount", "removed"),
+        ("replicas", "added"),
+    }
+    assert moved[ids()[2]]["migrated"] == []  # nothing to migrate: no override of it
+
+    text = example_text(version="1.3.0").replace("default: 8080", "default: 8081", 1)
+    publish(fleet, text, "1.3.0")
+    ported = impact(fleet, "web-service@1.3.0")
+    assert [ported[i]["change"] for i in ids()] == ["manifests"] * 4
+    diff = ported[ids()[0]]["manifest_diff"]
+    assert diff.startswith("--- a/deployment\n+++ b/deployment\n")
+    assert "-          containerPort: 8080\n+          containerPort: 8081\n" in diff
+    assert {(c["path"], c["before"], c["after"]) for c in ported[ids()[0]]["values_diff"]} == {
+        ("containerPort", 8080, 8081)
+    }
+
+    owner = "    owner:\n      required: true\n      description: The team that runs it\n"
+    text = (
+        renamed(example_text(version="3.0.0"))
+        .replace("  values:\n", "  values:\n" + owner, 1)
+        .replace(
+            "            app.kubernetes.io/component: web\n",
+            "            app.kubernetes.io/component: web\n            team: ${values.owner}\n",
+            1,
+        )
+    )
+    publish(fleet, text, "3.0.0")
+    broken = impact(fleet, "web-service@3.0.0")
+    assert [broken[i]["change"] for i in ids()] == ["breaking"] * 4
+    for instance in ids():
+        assert any(
+            "required parameter owner has no value" in r for r in broken[instance]["blocked"]
+        )
+    assert any(
+        "parameter replicaCount was removed" in reason for reason in broken[ids()[0]]["blocked"]
+    )
+    assert not any("replicaCount" in reason for reason in broken[ids()[2]]["blocked"])
+
+    assert lab.commits() == commits  # the impact view changes nothing
+
+
+def test_impact_needs_a_published_version_and_template_read(fleet: Api) -> None:
+    missing = fleet.client.post("/api/v1/fleet/impact", json={"template": "web-service@9.0.0"})
+    assert missing.status_code == 404, missing.text
+    operator = fleet.as_user("olga", role="template-creator")
+    allowed = fleet.client.post(
+        "/api/v1/fleet/impact", json={"template": "web-service@1.2.0"}, headers=operator
+    )
+    assert allowed.status_code == 202  # may read the template, reads no instance
+    job = run_job(fleet, allowed.json()["job"])
+    assert job["progress"] == {"done": 0, "total": 0}
+    nobody = fleet.as_user("nina", role="approver")
+    refused = fleet.client.post(
+        "/api/v1/fleet/impact", json={"template": "web-service@1.2.0"}, headers=nobody
+    )
+    assert refused.status_code in (403, 404), refused.text
