@@ -19,6 +19,7 @@ from helmforge.core.access.policy import (
     parse_policy_csv,
     parse_scope,
     policy_csv,
+    scope_filter,
 )
 from helmforge.core.errors import InputError
 
@@ -241,7 +242,10 @@ def test_policy_csv_errors_name_every_bad_line() -> None:
 # --- the list predicate ---------------------------------------------------------------------
 
 
-def test_allowed_targets_answers_exactly_as_decide_on_random_policies() -> None:
+DEVELOPMENT_ENVIRONMENTS = (frozenset({"dev"}), frozenset({"dev", "sit"}))
+
+
+def test_allowed_targets_and_scope_filters_answer_exactly_as_decide_on_random_policies() -> None:
     # Seeded, so every run checks the same 300 policies; each against every permission and a
     # grid of targets, with repeated targets (answered from the predicate's memory).
     random = __import__("random").Random(20261202)
@@ -251,7 +255,7 @@ def test_allowed_targets_answers_exactly_as_decide_on_random_policies() -> None:
     targets = [
         Target(context=(p, c, e, i), template=t)
         for p, c, e, i, t in itertools.product(
-            ("shop", "lab"), ("acme", "bolt"), ("dev", "prod"), ("a1",), ("shop", "x")
+            ("shop", "lab"), ("acme", "bolt"), ("dev", "sit", "prod"), ("a1",), ("shop", "x")
         )
     ]
     for _ in range(300):
@@ -275,7 +279,8 @@ def test_allowed_targets_answers_exactly_as_decide_on_random_policies() -> None:
             else:
                 scope = "/".join(random.choice(labels) for _ in range(4))
             if role == "developer":
-                scope = "/".join((*scope.split("/")[:2], "dev", "*")) if "/" in scope else "*"
+                environment = random.choice(("dev", "*"))
+                scope = "/".join((*scope.split("/")[:2], environment, "*")) if "/" in scope else "*"
             lines.append(f"g, {random.choice(subjects)}, role:{role}, {scope}")
         lines += [  # the custom roles exist whatever was drawn
             "p, role:custom, chart, read, */*/*/*, allow",
@@ -283,12 +288,16 @@ def test_allowed_targets_answers_exactly_as_decide_on_random_policies() -> None:
         ]
         text = "".join(line + "\n" for line in lines)
         try:
-            policy = parse_policy_csv(text)
+            policy = parse_policy_csv(
+                text, development_environments=random.choice(DEVELOPMENT_ENVIRONMENTS)
+            )
         except InputError:
             continue  # a developer binding drawn outside the development environments
         asking = ("user:olga", "group:sre")
         for permission in PERMISSIONS:
             check = allowed_targets(policy, asking, permission)
+            patterns = scope_filter(policy, asking, permission)
             for target in targets + targets[:3]:
                 expected = decide(policy, asking, permission, target).allowed
                 assert check(target) is expected, (text, permission, target)
+                assert patterns.allows(target) is expected, (text, permission, target)

@@ -18,6 +18,7 @@ __all__ = [
     "access_configuration",
     "add_binding",
     "allowed",
+    "allowed_where",
     "bind_role",
     "bindings_of",
     "check_own_bindings",
@@ -34,7 +35,7 @@ __all__ = [
     "require_on",
 ]
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -64,6 +65,7 @@ from helmforge.core.access.policy import (
     parse_scope,
     parse_subject,
     policy_csv,
+    scope_filter,
 )
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import (
@@ -386,6 +388,59 @@ def held(
         policy = _narrowed(policy_for(session, subjects), actor)
     chosen = target or Target()
     return frozenset(p for p in wanted if decide(policy, subjects, p, chosen).allowed)
+
+
+def allowed_where(
+    sessions: sessionmaker[Session],
+    actor: Principal,
+    permission: str,
+    target: Sequence[sa.SQLColumnExpression[str]],
+    *,
+    development_environments: frozenset[str] | None = None,
+) -> sa.ColumnElement[bool]:
+    """``allowed`` as a WHERE clause, so a list is filtered (and paged) by the database with
+    the same rule: the rows whose target the actor may ``permission``. ``target`` holds the
+    columns of a row's target, never NULL (``coalesce`` a JSON field to ``''``, as ``Target``
+    reads a missing name): product, customer, environment and instance for a context
+    permission, the template name for a template permission, nothing for a global one. The
+    clause tests a few ``IN`` lists, one per wildcard shape of the actor's bindings
+    (``core.access.policy.scope_filter``)."""
+    if actor.kind in _UNCHECKED:
+        return sa.true()
+    subjects = _subjects(actor)
+    with sessions() as session:
+        policy = policy_for(session, subjects, development_environments=development_environments)
+    patterns = scope_filter(_narrowed(policy, actor), subjects, permission)
+    columns = list(target)
+    granted = _matching(patterns.grants, columns)
+    if not patterns.denies:
+        return granted
+    return sa.and_(granted, sa.not_(_matching(patterns.denies, columns)))
+
+
+def _matching(
+    patterns: frozenset[tuple[str, ...]], columns: Sequence[sa.SQLColumnExpression[str]]
+) -> sa.ColumnElement[bool]:
+    """Rows matching any of ``patterns`` (``*``: any value) in ``columns``."""
+    shapes: dict[tuple[bool, ...], set[tuple[str, ...]]] = {}
+    for pattern in patterns:
+        shape = tuple(segment == "*" for segment in pattern)
+        named = tuple(segment for segment in pattern if segment != "*")
+        shapes.setdefault(shape, set()).add(named)
+    clauses: list[sa.ColumnElement[bool]] = []
+    for shape, values in sorted(shapes.items()):
+        tested = [column for column, star in zip(columns, shape, strict=True) if not star]
+        if not tested:
+            return sa.true()  # a pattern of all * matches every row
+        # One expression per shape, tested against one list (PostgreSQL hashes it): the
+        # tested columns joined by '/'. Exact, since a pattern's names hold no '/': a row's
+        # joined text equals a pattern's only when it has as many '/' as the pattern, that
+        # is when none of its names holds one, and then name by name.
+        key = tested[0]
+        for column in tested[1:]:
+            key = key + "/" + column
+        clauses.append(key.in_(sorted("/".join(value) for value in values)))
+    return sa.or_(*clauses) if clauses else sa.false()
 
 
 def permissions_of(

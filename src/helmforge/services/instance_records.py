@@ -344,6 +344,15 @@ def fingerprint(sessions: sessionmaker[Session], instance: InstanceId) -> str:
         return f"revision={row.revision} chart={row.chart_version} template={row.template_version}"
 
 
+#: The columns of an instance's context, for access rules in SQL.
+CONTEXT_COLUMNS = (
+    InstanceRow.product,
+    InstanceRow.customer,
+    InstanceRow.environment,
+    InstanceRow.instance,
+)
+
+
 def list_rows(
     sessions: sessionmaker[Session],
     *,
@@ -353,10 +362,15 @@ def list_rows(
     template: str | None,
     search: str | None,
     limit: int,
+    offset: int = 0,
+    chosen: sa.ColumnElement[bool] | None = None,
 ) -> list[InstanceRow]:
-    """Ready rows by id, filtered exactly by segment and template name and by ``search``
-    (a case-insensitive part of the id, template or chart name)."""
+    """Ready rows by id, filtered exactly by segment and template name, by ``search``
+    (a case-insensitive part of the id, template or chart name) and by ``chosen`` (the
+    access rule: ``access.allowed_where`` over ``CONTEXT_COLUMNS``), then paged."""
     query = sa.select(InstanceRow).where(InstanceRow.state == READY)
+    if chosen is not None:
+        query = query.where(chosen)
     for column, value in (
         (InstanceRow.product, product),
         (InstanceRow.customer, customer),
@@ -389,7 +403,7 @@ def list_rows(
         InstanceRow.product, InstanceRow.customer, InstanceRow.environment, InstanceRow.instance
     )
     with sessions() as session:
-        rows = list(session.scalars(query.limit(limit)))
+        rows = list(session.scalars(query.offset(offset).limit(limit)))
         for row in rows:
             session.expunge(row)
         return rows

@@ -427,30 +427,38 @@ def list_instances(
 ) -> list[InstanceView]:
     """The instances ``actor`` may read, by id: filtered exactly by segment and template name,
     by ``outdated`` (a newer version of its template is published) and by ``search`` (part
-    of the id, template or chart name, any case). From the database: no Git call."""
-    may_read = access.allowed(sessions, actor, "instance.read")
+    of the id, template or chart name, any case). From the database: no Git call; the
+    database applies the access rule and, unless ``outdated`` is asked for, the paging."""
+    readable = access.allowed_where(
+        sessions, actor, "instance.read", instance_records.CONTEXT_COLUMNS
+    )
     latest = instance_records.latest_published(sessions)
     paths = base_paths(sessions)
-    views: list[InstanceView] = []
-    for row in instance_records.list_rows(
+    size = max(1, min(limit, _MAX_LIST))
+    start = max(0, offset)
+    # Whether an instance is outdated is a SemVer comparison with its template's newest
+    # published version, made here: then the rows are read first and paged after.
+    rows = instance_records.list_rows(
         sessions,
         product=product,
         customer=customer,
         environment=environment,
         template=template,
         search=search,
-        limit=_MAX_LIST,
-    ):
-        view = instance_records.view_of(
+        limit=size if outdated is None else _MAX_LIST,
+        offset=start if outdated is None else 0,
+        chosen=readable,
+    )
+    views = [
+        instance_records.view_of(
             row, base_path=paths(row.repository), latest=latest.get(row.template_name)
         )
-        if not may_read(target_of(view.instance_id)):
-            continue
-        if outdated is not None and view.outdated != outdated:
-            continue
-        views.append(view)
-    start = max(0, offset)
-    return views[start : start + max(1, min(limit, _MAX_LIST))]
+        for row in rows
+    ]
+    if outdated is None:
+        return views
+    chosen = [view for view in views if view.outdated == outdated]
+    return chosen[start : start + size]
 
 
 def created_instance(

@@ -41,7 +41,7 @@ __all__ = [
 
 import difflib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -627,19 +627,16 @@ def list_versions(
         return [_view(row) for row in _rows_of(session, name)]
 
 
-def _summaries(
-    session: Session, template_ids: sa.ColumnElement[bool], may_read: Callable[[Target], bool]
-) -> list[TemplateSummary]:
+def _summaries(session: Session, chosen: sa.ColumnElement[bool]) -> list[TemplateSummary]:
     rows = session.execute(
         sa.select(TemplateRow.name, TemplateVersionRow.version, TemplateVersionRow.status)
         .join(TemplateVersionRow, TemplateVersionRow.template_id == TemplateRow.id)
-        .where(template_ids)
+        .where(chosen)
         .order_by(TemplateRow.name)
     ).all()
     grouped: dict[str, list[tuple[str, str]]] = {}
     for name, version, status in rows:
-        if may_read(Target(template=name)):
-            grouped.setdefault(name, []).append((version, status))
+        grouped.setdefault(name, []).append((version, status))
     summaries = []
     for name, versions in grouped.items():
         versions.sort(key=lambda item: semver_key(item[0]))
@@ -650,31 +647,28 @@ def _summaries(
     return summaries
 
 
+def _readable(sessions: sessionmaker[Session], actor: Principal) -> sa.ColumnElement[bool]:
+    return access.allowed_where(sessions, actor, "template.read", [TemplateRow.name])
+
+
 def list_templates(sessions: sessionmaker[Session], *, actor: Principal) -> list[TemplateSummary]:
     """Every template the actor may read, by name, with its versions and statuses."""
-    may_read = access.allowed(sessions, actor, "template.read")
+    readable = _readable(sessions, actor)
     with sessions() as session:
-        return _summaries(session, sa.true(), may_read)
+        return _summaries(session, readable)
 
 
 def page_templates(
     sessions: sessionmaker[Session], *, actor: Principal, page: PageRequest
 ) -> Page[TemplateSummary]:
     """One page of the templates the actor may read, by name, with their versions;
-    ``page.query`` matches the name."""
-    may_read = access.allowed(sessions, actor, "template.read")
-    query = sa.select(TemplateRow).order_by(TemplateRow.name)
+    ``page.query`` matches the name. The database filters by access, counts and pages."""
+    query = sa.select(TemplateRow).where(_readable(sessions, actor)).order_by(TemplateRow.name)
     if page.query:
         query = query.where(contains(page.query, TemplateRow.name))
     with sessions() as session:
-        ids = fetch_page(
-            session,
-            query,
-            page,
-            lambda row: row.id,
-            keep=lambda row: may_read(Target(template=row.name)),
-        )
-        found = _summaries(session, TemplateRow.id.in_(ids.items), may_read) if ids.items else []
+        ids = fetch_page(session, query, page, lambda row: row.id)
+        found = _summaries(session, TemplateRow.id.in_(ids.items)) if ids.items else []
     return Page(tuple(found), ids.number, ids.size, ids.total, ids.query)
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "Policy",
     "Rule",
     "Scope",
+    "ScopeFilter",
     "ScopeKind",
     "Target",
     "allowed_targets",
@@ -32,6 +33,7 @@ __all__ = [
     "parse_scope",
     "parse_subject",
     "policy_csv",
+    "scope_filter",
     "scope_kind_of",
 ]
 
@@ -413,6 +415,94 @@ def allowed_targets(
         return answer
 
     return check
+
+
+Pattern = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeFilter:
+    """Which targets one permission reaches, as patterns a database can test: a target is
+    allowed when it matches a pattern of ``grants`` and none of ``denies``. A pattern has a
+    segment per target segment (four for contexts, one for templates, none for a global
+    permission), each a whole name or ``*``."""
+
+    kind: ScopeKind
+    grants: frozenset[Pattern]
+    denies: frozenset[Pattern]
+
+    def allows(self, target: Target) -> bool:
+        """The filter's answer for one target (``decide``'s, as ``scope_filter`` promises)."""
+        segments = target.segments(self.kind)
+        if segments is None:
+            return False
+
+        def matched(patterns: frozenset[Pattern]) -> bool:
+            return any(
+                all(p in ("*", s) for p, s in zip(pattern, segments, strict=True))
+                for pattern in patterns
+            )
+
+        return matched(self.grants) and not matched(self.denies)
+
+
+def _meet(first: Pattern, second: Pattern) -> Pattern | None:
+    """The targets both patterns match, as one pattern (``None``: no target matches both)."""
+    met = []
+    for a, b in zip(first, second, strict=True):
+        if a in ("*", b):
+            met.append(b)
+        elif b == "*":
+            met.append(a)
+        else:
+            return None
+    return tuple(met)
+
+
+def scope_filter(policy: Policy, subjects: Iterable[str], permission: str) -> ScopeFilter:
+    """``decide(policy, subjects, permission, target).allowed`` for every target at once, as
+    patterns (for listing straight from the database with the same rule).
+
+    A counting binding is its scope, a developer's narrowed to each development environment;
+    a built-in grant adds that pattern to ``grants``, and a rule of the binding's role adds
+    where the rule's scope meets it to ``grants`` (allow) or ``denies`` (deny). A target
+    then matches a deny pattern exactly when ``decide`` finds a deny rule through a counting
+    binding, and a grant pattern exactly when it finds a grant: exact, not an approximation.
+    """
+    subjects = tuple(subjects)
+    kind = scope_kind_of(permission)
+    if kind == "global":
+        answer = decide(policy, subjects, permission, Target()).allowed
+        return ScopeFilter(kind, frozenset({()} if answer else ()), frozenset())
+    width = 4 if kind == "context" else 1
+
+    def widened(scope: Scope) -> Pattern | None:
+        if all(segment == "*" for segment in scope.segments):
+            return ("*",) * width  # an all-* scope covers every kind (see _covers)
+        return scope.segments if len(scope.segments) == width else None
+
+    rules = [rule for rule in policy.rules if rule.permission == permission]
+    grants: set[Pattern] = set()
+    denies: set[Pattern] = set()
+    for binding in policy.roles_of(subjects):
+        pattern = widened(binding.scope)
+        if pattern is None:
+            continue
+        reached: list[Pattern | None] = [pattern]
+        if binding.role == DEVELOPER_ROLE and kind == "context":
+            reached = [
+                _meet(pattern, ("*", "*", environment, "*"))
+                for environment in sorted(policy.development_environments)
+            ]
+        for counting in (p for p in reached if p is not None):
+            if permission in BUILT_IN_ROLES.get(binding.role, frozenset()):
+                grants.add(counting)
+            for rule in rules:
+                scope = widened(rule.scope) if rule.role == binding.role else None
+                met = None if scope is None else _meet(counting, scope)
+                if met is not None:
+                    (grants if rule.effect == "allow" else denies).add(met)
+    return ScopeFilter(kind, frozenset(grants), frozenset(denies))
 
 
 def parse_policy_csv(
