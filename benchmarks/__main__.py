@@ -14,6 +14,7 @@ BENCHMARKS = (
     "benchmarks.authorization",
     "benchmarks.validators",
     "benchmarks.archives",
+    "benchmarks.gitops",
 )
 
 

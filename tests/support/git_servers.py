@@ -142,6 +142,10 @@ def _ref_updates(body: bytes) -> list[RefUpdate]:
 class _GitHandler(BaseHTTPRequestHandler):
     server: _GitHttpd
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle's algorithm the second waits for the
+    # client's delayed ACK (40 ms on loopback), once per request; a real Git server has no
+    # such pause.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:
         pass
