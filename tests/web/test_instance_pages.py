@@ -169,6 +169,7 @@ def test_visitors_see_only_what_they_may_and_never_an_instance_they_may_not_read
         mine = client.get(PAGE).text
         assert 'id="edit-values"' in mine
         assert 'id="upgrade-button"' in mine
+        assert 'id="promote-button"' not in mine  # dora may not change sit
     with site.signed_in("ann", USER_PASSWORD) as client:
         seen = client.get(PAGE)
         assert seen.status_code == 200
@@ -176,6 +177,7 @@ def test_visitors_see_only_what_they_may_and_never_an_instance_they_may_not_read
         assert 'id="edit-values"' not in seen.text
         assert 'id="upgrade-button"' not in seen.text
         assert "Roll back to this" not in seen.text
+        assert 'id="promote-button"' not in seen.text
 
 
 def build(site: InstanceSite, segments: dict[str, str], values: dict[str, object]) -> str:
@@ -329,3 +331,33 @@ def test_the_page_shows_sync_and_health_and_syncs_the_pushed_revision(
             seen = client.get(prod_page).text
             assert 'id="sync-state"' in seen
             assert 'id="sync-button"' not in seen
+
+
+def test_promote_from_the_page_copies_the_chosen_overrides_to_the_next_environment(
+    site: InstanceSite, lab: GitLab
+) -> None:
+    sit = {**DEV, "environment": "sit"}
+    site.create(values={"replicaCount": 2, "logLevel": "warn"})
+    site.create(sit, values={"ingress": {"host": "eu-1.sit.example.com"}})
+    commits = lab.commits()
+    with site.signed_in() as client:
+        page = client.get(PAGE).text
+        assert "<option>sit</option>" in page
+        assert 'name="values" value="replicaCount"' in page
+        assert 'name="values" value="logLevel"' in page
+        done = client.post(
+            PAGE + "/promote",
+            data={"csrf_token": csrf_of(page), "to": "sit", "values": ["replicaCount"]},
+        )
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == f"/instances/{path_of(sit)}?done=promoted"
+        assert "Promoted" in client.get(done.headers["location"]).text
+        again = client.post(
+            PAGE + "/promote",
+            data={"csrf_token": csrf_of(page), "to": "sit", "values": ["replicaCount"]},
+        )
+        assert again.status_code == 422, again.text
+        assert 'id="problem"' in again.text
+    assert lab.commits() == commits + 1
+    promoted = load_single(lab.show(f"clusters/eu/{path_of(sit)}/values.yaml"), source="v").data
+    assert promoted == {"ingress": {"host": "eu-1.sit.example.com"}, "replicaCount": 2}

@@ -28,6 +28,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from helmforge.core.errors import HelmforgeError, InputError, NotFoundError, http_status_for
+from helmforge.core.instances.value_paths import ValuePath, format_path
 from helmforge.core.yaml_codec import dump_yaml, load_single
 from helmforge.services import (
     argocd_servers,
@@ -62,6 +63,7 @@ _DONE = {
     "saved": "Values saved as a new commit.",
     "rolled-back": "Rolled back: a new commit restores the values of that revision.",
     "upgraded": "Upgraded: the new chart version is published and application.yaml bumped.",
+    "promoted": "Promoted: this instance now runs the source's template and app version.",
     "synced": "Synced: Argo CD runs the pushed chart version and values, and reports Healthy.",
     "unchanged": "Nothing changed: the values were already so.",
 }
@@ -244,6 +246,36 @@ def _upgrade_versions(visitor: Visitor, request: Request, view: InstanceView) ->
     return []
 
 
+def _leaf_paths(values: Mapping[str, Any], prefix: ValuePath = ()) -> list[str]:
+    """The path of every override (a map's keys, all the way down), as promotion reads it."""
+    paths: list[str] = []
+    for key, value in values.items():
+        path = (*prefix, key)
+        if isinstance(value, Mapping) and value:
+            paths.extend(_leaf_paths(value, path))
+        else:
+            paths.append(format_path(path))
+    return paths
+
+
+def _promotion_targets(request: Request, visitor: Visitor, view: InstanceView) -> list[str]:
+    """The later environments (in HELMFORGE_ENVIRONMENTS order) where the visitor may
+    upgrade the same instance, which a promotion there needs."""
+    order = list(app_state(request).settings.environments)
+    later = order[order.index(view.environment) + 1 :] if view.environment in order else []
+    sessions = session_factory_of(request)
+    return [
+        environment
+        for environment in later
+        if "instance.upgrade"
+        in instances.allowed_actions(
+            sessions,
+            f"{view.product}/{view.customer}/{environment}/{view.instance}",
+            actor=visitor.principal,
+        )
+    ]
+
+
 def _instance_page(
     request: Request,
     visitor: SignedIn,
@@ -315,6 +347,8 @@ def _instance_page(
         allowed=allowed,
         approvals=change_requests.required_approvals(sessions, view.environment),
         versions=_upgrade_versions(visitor, request, view) if "instance.upgrade" in allowed else [],
+        promote_to=_promotion_targets(request, visitor, view),
+        override_paths=_leaf_paths(detail.values) if detail.values else [],
         done=_DONE.get(done, ""),
         problem=problem,
         change_request=change_request,
@@ -388,6 +422,32 @@ def upgrade(
     except HelmforgeError as error:
         return _refused(request, visitor, instance_id, error)
     return _after_change(request, visitor, instance_id, outcome, "upgraded")
+
+
+@router.post(PAGE + "/promote", response_class=HTMLResponse)
+def promote(
+    request: Request, instance_id: InstancePath, visitor: SignedIn, form: CheckedForm
+) -> Response:
+    """Promote to the same instance in a later environment: the source's template and app
+    version and its overrides at the chosen paths, one commit there (or a change request)."""
+    to = form_text(form, "to").strip()
+    paths = [value for value in form.getlist("values") if isinstance(value, str) and value]
+    try:
+        outcome = instances.promote_or_propose(
+            session_factory_of(request),
+            instance_id,
+            actor=visitor.principal,
+            workspace=app_state(request).git_workspace,
+            environments=app_state(request).settings.environments,
+            to=to or None,
+            values=paths,
+            message=form_text(form, "message").strip() or None,
+        )
+    except HelmforgeError as error:
+        return _refused(request, visitor, instance_id, error)
+    if isinstance(outcome, ChangeRequestView):
+        return _instance_page(request, visitor, instance_id, change_request=outcome)
+    return RedirectResponse(instance_url(outcome.instance.id, "?done=promoted"), status_code=303)
 
 
 @router.post(PAGE + "/sync", response_class=HTMLResponse)
