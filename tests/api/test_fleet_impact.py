@@ -6,6 +6,7 @@ instances and say why. Nothing is committed or published."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,45 @@ def test_impact_needs_a_published_version_and_template_read(fleet: Api) -> None:
         "/api/v1/fleet/impact", json={"template": "web-service@1.2.0"}, headers=nobody
     )
     assert refused.status_code in (403, 404), refused.text
+
+
+def test_an_upgrade_migrates_values_yaml_in_its_commit_or_builds_nothing(
+    fleet: Api, lab: GitLab
+) -> None:
+    migration = '  migrations:\n    - from: "<2.0.0"\n      rename: {replicaCount: replicas}\n'
+    text = renamed(example_text(version="2.0.0")).replace(
+        '  kubernetesVersion: "1.31"\n', '  kubernetesVersion: "1.31"\n' + migration, 1
+    )
+    publish(fleet, text, "2.0.0")
+    first, _, _, greeter = ids()
+    values_path = f"clusters/eu/{first}/values.yaml"
+    commits = lab.commits()
+    upgraded = fleet.client.post(
+        f"/api/v1/instances/{first}/upgrade",
+        json={"template": "web-service@2.0.0", "version": "3.5.0"},
+    )
+    assert upgraded.status_code == 200, upgraded.text
+    assert lab.commits() == commits + 1
+    values = lab.show(values_path)
+    assert "replicas: 2" in values
+    assert "replicaCount" not in values
+    assert values.startswith(f"# Values of {first}")  # the file's comments stay
+    application = lab.show(f"clusters/eu/{first}/application.yaml")
+    assert re.search(r"targetRevision: ['\"]?3\.5\.0", application)
+
+    retype = '  migrations:\n    - from: "<2.1.0"\n      retype: {greeting: boolean}\n'
+    text = example_text(version="2.1.0").replace(
+        '  kubernetesVersion: "1.31"\n', '  kubernetesVersion: "1.31"\n' + retype, 1
+    )
+    publish(fleet, text, "2.1.0")
+    commits = lab.commits()
+    refused = fleet.client.post(
+        f"/api/v1/instances/{greeter}/upgrade",
+        json={"template": "web-service@2.1.0", "version": "3.5.0"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert "greeting: 'hi' has no reading as boolean" in refused.json()["message"]
+    assert lab.commits() == commits
+    impact_of_it = impact(fleet, "web-service@2.1.0")[greeter]
+    assert impact_of_it["change"] == "breaking"
+    assert impact_of_it["blocked"][0] == "not migrated: greeting: 'hi' has no reading as boolean"

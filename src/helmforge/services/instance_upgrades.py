@@ -1,5 +1,8 @@
 """Upgrading an instance: a new chart from another template version or app version, built,
-published, and application.yaml's chart version bumped in one commit.
+published, and application.yaml's chart version bumped in one commit — with values.yaml
+migrated in that same commit when the new template version's ``spec.migrations`` rename or
+retype what the instance overrides (``core.templates.migrations``; what cannot be migrated
+stops the upgrade before anything is built).
 """
 
 from __future__ import annotations
@@ -7,6 +10,7 @@ from __future__ import annotations
 __all__ = ["bumped_application", "publish_chart", "upgrade"]
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,8 +19,9 @@ from helmforge.core.contexts import parse_context
 from helmforge.core.errors import ConflictError, InputError, Location
 from helmforge.core.instances.layout import InstanceId
 from helmforge.core.instances.values_diff import unified_diff
-from helmforge.core.instances.values_edits import SetValue, apply_edits
-from helmforge.core.templates.models import Template
+from helmforge.core.instances.values_edits import SetValue, apply_edits, edits_between
+from helmforge.core.templates.migrations import migrate_overrides
+from helmforge.core.templates.models import Migration, Template
 from helmforge.core.yaml_codec import load_single
 from helmforge.services import chart_builds, registries
 from helmforge.services.gitops_repositories import GitWorkspace, writing
@@ -63,7 +68,9 @@ def upgrade(
     """Move the instance to another template version (``NAME@VERSION``, or ``NAME`` for its
     newest published one) and/or app version: a new chart is built and published, and
     application.yaml's chart version is bumped in one commit (``instance.upgrade``). The
-    instance's current overrides must fit the new chart (``InvalidValuesError`` before
+    instance's current overrides, migrated by the new version's ``spec.migrations`` (renames
+    and retypes written into values.yaml in the same commit), must fit the new chart
+    (``InvalidValuesError``, or ``InputError`` naming what could not be migrated, before
     anything is built). Raises ``InputError`` when nothing would change, ``ConflictError``
     when the registry already holds other content under the chart version the template's
     policy gives (``app``: change the app version too), like ``update_values`` otherwise."""
@@ -90,7 +97,9 @@ def upgrade(
         git.fetch()
         head_values = git.read_file(view.values_path)
     _, overrides = overrides_of(head_values, source=view.values_path)
-    require_valid(view.id, parsed, context, overrides)
+    migrating = parsed.migrations if new_reference != view.template else ()
+    migrated = _migrated(view, new_reference, migrating, overrides)
+    require_valid(view.id, parsed, context, migrated)
     outcome = publish_chart(
         sessions,
         view,
@@ -101,7 +110,9 @@ def upgrade(
         approved_by=approved_by,
         what="upgrade",
     )
-    bump = _ApplicationBump(view, outcome.version, parsed, context)
+    bump = _ApplicationBump(
+        view, outcome.version, parsed, context, migrations=migrating, reference=new_reference
+    )
     subject = (
         f"{view.id}: upgrade chart {view.chart} {view.chart_version} -> {outcome.version} "
         f"({view.template} -> {new_reference}, app {view.app_version} -> {app_version})"
@@ -126,13 +137,14 @@ def upgrade(
         revision=revision or pushed.commit,
         committed=pushed.created,
         previous=pushed.parent,
-        diff=unified_diff(bump.before, bump.after, path=view.application_path),
+        diff=bump.diff(),
         message=composed[-1] if composed else "",
         after={
             "template": new_reference,
             "app_version": app_version,
             "chart_version": outcome.version,
             "from_chart_version": view.chart_version,
+            "migrated": list(bump.applied),
             "message": message or "",
         },
         approved_by=approved_by,
@@ -146,27 +158,80 @@ def upgrade(
     )
 
 
+def _migrated(
+    view: InstanceView,
+    reference: str,
+    migrations: tuple[Migration, ...],
+    overrides: dict[str, Any],
+    applied: list[str] | None = None,
+) -> dict[str, Any]:
+    """The overrides migrated by ``reference``'s ``spec.migrations`` from the instance's
+    template version; ``InputError`` naming what could not be migrated (nothing built)."""
+    if not migrations:
+        return overrides
+    result = migrate_overrides(migrations, view.template_version, overrides)
+    if result.problems:
+        raise InputError(
+            f"the values of {view.id} cannot be migrated to {reference}, nothing was built or "
+            f"committed: {'; '.join(result.problems)} (edit values.yaml first)",
+            location=Location(view.values_path, path="values"),
+        )
+    if applied is not None:
+        applied[:] = result.applied
+    return result.values
+
+
 class _ApplicationBump:
     """application.yaml with source 1's ``targetRevision`` set to the new chart version (an
-    edit of the file, so anything else written into it stays), the values re-checked against
-    the new chart when they changed since they were checked."""
+    edit of the file, so anything else written into it stays), and values.yaml migrated by the
+    new version's ``spec.migrations`` in the same commit (structured edits: comments stay);
+    the values re-checked against the new chart whenever they are read again."""
 
     def __init__(
-        self, view: InstanceView, version: str, template: Template, context: dict[str, str]
+        self,
+        view: InstanceView,
+        version: str,
+        template: Template,
+        context: dict[str, str],
+        *,
+        migrations: tuple[Migration, ...] = (),
+        reference: str = "",
     ) -> None:
         self.view, self.version, self.template, self.context = view, version, template, context
+        self.migrations, self.reference = migrations, reference
         self.before = ""
         self.after = ""
+        self.values_before = ""
+        self.values_after = ""
+        self.applied: list[str] = []
 
     def __call__(self, read: Reader) -> dict[str, bytes | None]:
         view = self.view
         now = read_state(read, view)
         require_present(now, view)
-        _, overrides = overrides_of(now[view.values_path], source=view.values_path)
-        require_valid(view.id, self.template, self.context, overrides)
+        values_text, overrides = overrides_of(now[view.values_path], source=view.values_path)
+        migrated = _migrated(view, self.reference, self.migrations, overrides, self.applied)
+        require_valid(view.id, self.template, self.context, migrated)
         text = (now[view.application_path] or b"").decode("utf-8", "replace")
         self.before, self.after = text, bumped_application(view, text, self.version)
-        return {view.application_path: self.after.encode()}
+        files: dict[str, bytes | None] = {view.application_path: self.after.encode()}
+        self.values_before = self.values_after = values_text
+        if migrated != overrides:
+            edited = apply_edits(
+                values_text, edits_between(overrides, migrated), source=view.values_path
+            )
+            self.values_after = edited.text
+            files[view.values_path] = edited.text.encode()
+        return files
+
+    def diff(self) -> str:
+        """The unified diff of what the commit changed (application.yaml, values.yaml)."""
+        view = self.view
+        return unified_diff(self.before, self.after, path=view.application_path) + (
+            unified_diff(self.values_before, self.values_after, path=view.values_path)
+            if self.values_after != self.values_before
+            else ""
+        )
 
 
 def bumped_application(view: InstanceView, text: str, version: str) -> str:
