@@ -84,7 +84,7 @@ EXPECTED: dict[str, set[str]] = {
 _INSTANCE_READS = {"instance.read", "values.read"}
 _OPERATE = {*_INSTANCE_READS, "values.update", "instance.upgrade", "instance.rollback"}
 INSTANCE_EXPECTED: dict[str, set[str]] = {
-    "admin": {*_OPERATE, "instance.create", "repository.manage", "argocd.manage"},
+    "admin": {*_OPERATE, "instance.create", "repository.manage"},
     "template-creator": set(),
     "template-user": {"instance.create"},
     "operator": _OPERATE,
@@ -451,8 +451,8 @@ INSTANCE_API: dict[str, Callable[[InstanceServer, str, str], bool]] = {
         {200},
         {403, 404},
     ),
-    # Listing repositories and servers is open to who creates or reads instances (the Deploy
-    # form names them); adding one is repository.manage / argocd.manage. Nothing is contacted.
+    # Listing repositories is open to who creates or reads instances (the Deploy form names
+    # them); adding one is repository.manage. Nothing is contacted. (argocd.manage: above.)
     "repository.manage": lambda s, r, e: _verdict(
         _instance_api(
             s,
@@ -464,21 +464,6 @@ INSTANCE_API: dict[str, Callable[[InstanceServer, str, str], bool]] = {
                 "url": "https://127.0.0.1:9/gitops.git",
                 "branch": "main",
                 "path": "clusters/eu",
-            },
-        ),
-        {201},
-        {403},
-    ),
-    "argocd.manage": lambda s, r, e: _verdict(
-        _instance_api(
-            s,
-            r,
-            "POST",
-            "/argocd/servers",
-            json={
-                "name": _unique("argocd-"),
-                "url": "https://127.0.0.1:9",
-                "token": "matrix-token-" + "x" * 24,
             },
         ),
         {201},
@@ -528,7 +513,7 @@ def test_every_role_instance_and_values_permission_environment_and_surface_is_as
     sizes = f"{len(INSTANCE_API)} API and {len(INSTANCE_UI)} UI permissions"
     print(f"instance access matrix: {cells} cells ({len(ROLES)} roles; {sizes}; dev/prod/prod-eu)")
     assert "\n".join(unexpected) == ""
-    assert cells == 203
+    assert cells == 196
 
 
 # --- scope traps -------------------------------------------------------------------------------

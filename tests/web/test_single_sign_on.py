@@ -84,13 +84,12 @@ class Helmforge:
 type MakeHelmforge = Callable[[OidcSettings], AbstractContextManager[Helmforge]]
 
 
-@pytest.fixture
-def make_helmforge(tmp_path: Path) -> MakeHelmforge:
+def _builder(database_url: str, data_dir: Path) -> MakeHelmforge:
     @contextmanager
     def build(oidc: OidcSettings) -> Iterator[Helmforge]:
         app, _ = make_app(
-            database_url_for_directory(tmp_path / "data"),
-            tmp_path / "data",
+            database_url,
+            data_dir,
             with_web=True,
             seed_examples=False,
             oidc=oidc,
@@ -106,6 +105,17 @@ def make_helmforge(tmp_path: Path) -> MakeHelmforge:
             sessions.kw["bind"].dispose()
 
     return build
+
+
+@pytest.fixture
+def make_helmforge(tmp_path: Path) -> MakeHelmforge:
+    return _builder(database_url_for_directory(tmp_path / "data"), tmp_path / "data")
+
+
+@pytest.fixture
+def make_stored_helmforge(database_url: str, tmp_path: Path) -> MakeHelmforge:
+    """``make_helmforge`` on SQLite and on PostgreSQL, for what SSO stores."""
+    return _builder(database_url, tmp_path / "data")
 
 
 def _settings(issuer: str, **overrides: object) -> OidcSettings:
@@ -163,6 +173,13 @@ def test_groups_claim_grants_access_through_a_group_binding(make_helmforge: Make
             assert me["subjects"] == ["user:dave@sso", "group:platform-sre"]
             # The binding is on the group, not the user: only the groups claim grants it.
             assert client.get("/api/v1/users").status_code == 200
+            # And so it does to an API token dave makes: it acts with his groups too.
+            token = _new_token(client, label="laptop")
+        assert _as_token(helmforge, token, "/api/v1/users").status_code == 200
+        assert _as_token(helmforge, token, "/api/v1/me").json()["subjects"] == [
+            "user:dave@sso",
+            "group:platform-sre",
+        ]
 
 
 def test_without_a_group_binding_the_sso_user_has_no_rights(make_helmforge: MakeHelmforge) -> None:
@@ -272,6 +289,110 @@ def test_a_local_user_named_like_an_sso_identity_stays_a_different_user(
             # The local admin "dave"'s binding (user:dave) does not apply to dave@sso.
             assert client.get("/api/v1/me").json()["name"] == "dave@sso"
             assert client.get("/api/v1/users").status_code == 403
+
+
+# --- API tokens of SSO users act with the groups of the latest sign-in --------------------
+
+
+@contextmanager
+def _signed_in_client(helmforge: Helmforge) -> Iterator[httpx.Client]:
+    """A client signed in through the strict provider (whatever claims it holds now)."""
+    with helmforge.client() as client:
+        callback = httpx.get(helmforge.start(client)).headers["location"]
+        assert helmforge.finish(client, callback).status_code == 303
+        yield client
+
+
+def _new_token(client: httpx.Client, **body: object) -> str:
+    csrf = csrf_of(client.get("/account").text)
+    answer = client.post("/api/v1/tokens", json=body, headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["token"])
+
+
+def _as_token(helmforge: Helmforge, token: str, path: str) -> httpx.Response:
+    return httpx.get(f"{helmforge.url}{path}", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_an_sso_users_api_token_acts_with_the_groups_of_their_latest_sign_in(
+    make_stored_helmforge: MakeHelmforge, strict: StrictProvider
+) -> None:
+    # Defect: an SSO user's token acted only with user:NAME@sso bindings, so the group-mapped
+    # roles, the only rights an SSO user usually has, did not apply to it.
+    with make_stored_helmforge(_settings(strict.issuer)) as helmforge:
+        access.add_binding(
+            helmforge.sessions,
+            subject="group:platform-sre",
+            role="auditor",
+            scope="*/*/*/*",
+            actor=SYSTEM,
+        )
+        with _signed_in_client(helmforge) as client:
+            token = _new_token(client, label="ci")
+        me = _as_token(helmforge, token, "/api/v1/me").json()
+        assert me["subjects"] == ["user:carol@sso", "group:platform-sre"]
+        assert _as_token(helmforge, token, "/api/v1/audit").status_code == 200
+        # The provider drops carol from the group; her next sign-in updates what tokens carry.
+        strict.claims = {"preferred_username": "carol", "groups": ["marketing"]}
+        with _signed_in_client(helmforge):
+            pass
+        me = _as_token(helmforge, token, "/api/v1/me").json()
+        assert me["subjects"] == ["user:carol@sso", "group:marketing"]
+        assert _as_token(helmforge, token, "/api/v1/audit").status_code == 403
+
+
+def test_a_login_gate_refusal_also_takes_the_lost_group_from_the_users_tokens(
+    make_stored_helmforge: MakeHelmforge, strict: StrictProvider
+) -> None:
+    settings = _settings(strict.issuer, allowed_groups=frozenset({"platform-sre"}))
+    with make_stored_helmforge(settings) as helmforge:
+        access.add_binding(
+            helmforge.sessions,
+            subject="group:platform-sre",
+            role="auditor",
+            scope="*/*/*/*",
+            actor=SYSTEM,
+        )
+        with _signed_in_client(helmforge) as client:
+            token = _new_token(client)
+        assert _as_token(helmforge, token, "/api/v1/audit").status_code == 200
+        strict.claims = {"preferred_username": "carol", "groups": []}
+        refused = _strict_sign_in(helmforge, strict)
+        assert refused.status_code == 401
+        assert "not a member of any group allowed to sign in" in _error(refused)
+        assert _as_token(helmforge, token, "/api/v1/me").json()["subjects"] == ["user:carol@sso"]
+        assert _as_token(helmforge, token, "/api/v1/audit").status_code == 403
+
+
+def test_an_sso_users_token_may_be_narrowed_to_a_group_binding(
+    make_stored_helmforge: MakeHelmforge, strict: StrictProvider
+) -> None:
+    with make_stored_helmforge(_settings(strict.issuer)) as helmforge:
+        for role in ("auditor", "template-user"):
+            access.add_binding(
+                helmforge.sessions,
+                subject="group:platform-sre",
+                role=role,
+                scope="*/*/*/*",
+                actor=SYSTEM,
+            )
+        bindings = access.list_bindings(
+            helmforge.sessions, actor=SYSTEM, subject="group:platform-sre"
+        )
+        [auditor] = [binding.id for binding in bindings if binding.role == "auditor"]
+        with _signed_in_client(helmforge) as client:
+            narrow = _new_token(client, bindings=[auditor])
+            csrf = csrf_of(client.get("/account").text)
+            other = client.post(
+                "/api/v1/tokens", json={"bindings": [auditor + 100]}, headers={"X-CSRF-Token": csrf}
+            )
+            assert other.status_code == 422
+            assert f"binding {auditor + 100} is not one of user:carol@sso's" in other.text
+        me = _as_token(helmforge, narrow, "/api/v1/me").json()
+        # /me lists the bindings the token acts with (it listed all of the user's before).
+        assert [b["role"] for b in me["bindings"]] == ["auditor"]
+        assert "chart.build" not in me["permissions"]
+        assert _as_token(helmforge, narrow, "/api/v1/audit").status_code == 200
 
 
 # --- the strict provider: each refused token answers 401 -----------------------------------

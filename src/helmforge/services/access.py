@@ -162,21 +162,26 @@ def _rule(row: PolicyRuleRow) -> Rule:
     )
 
 
-def check_own_bindings(session: Session, subject: str, binding_ids: Iterable[int]) -> list[int]:
-    """``binding_ids`` sorted, if every one is a binding of ``subject``; else ``InputError``
-    naming the first that is not (a token can only narrow its user's rights)."""
+def check_own_bindings(
+    session: Session, subjects: Sequence[str], binding_ids: Iterable[int]
+) -> list[int]:
+    """``binding_ids`` sorted, if every one is a binding of one of ``subjects`` (a user, then
+    their SSO groups); else ``InputError`` naming the first that is not (a token can only
+    narrow its user's rights)."""
     wanted = sorted(set(binding_ids))
     if not wanted:
         raise InputError("a token needs at least one binding; leave bindings out for all")
     owned = set(
         session.scalars(
-            sa.select(BindingRow.id).where(BindingRow.subject == subject, BindingRow.id.in_(wanted))
+            sa.select(BindingRow.id).where(
+                BindingRow.subject.in_(list(subjects)), BindingRow.id.in_(wanted)
+            )
         )
     )
     for binding_id in wanted:
         if binding_id not in owned:
             raise InputError(
-                f"binding {binding_id} is not one of {subject}'s: a token acts with a subset "
+                f"binding {binding_id} is not one of {subjects[0]}'s: a token acts with a subset "
                 "of its user's bindings",
                 location=Location(path="bindings"),
             )
@@ -540,8 +545,11 @@ def add_binding(
 
 
 def bindings_of(sessions: sessionmaker[Session], *, actor: Principal) -> list[BindingView]:
-    """The caller's own bindings (their user's and their groups'); anyone may read their own."""
+    """The caller's own bindings (their user's and their groups'; a token made for a subset,
+    that subset's); anyone may read their own."""
     query = sa.select(BindingRow).where(BindingRow.subject.in_(_subjects(actor)))
+    if actor.bindings is not None:
+        query = query.where(BindingRow.id.in_(sorted(actor.bindings)))
     with sessions() as session:
         return [_view(row) for row in session.scalars(query.order_by(BindingRow.id))]
 

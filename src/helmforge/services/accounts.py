@@ -32,6 +32,7 @@ __all__ = [
     "revoke_token",
     "set_password",
     "signed_in_user",
+    "sso_groups",
 ]
 
 import hashlib
@@ -50,6 +51,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.database import engine_of
+from helmforge.adapters.storage.oidc_tables import OidcIdentityRow
 from helmforge.adapters.storage.server_tables import ApiTokenRow, LoginThrottleRow, UserRow
 from helmforge.adapters.storage.web_tables import WebSession
 from helmforge.core.access.policy import Target
@@ -72,6 +74,8 @@ FAILURE_WINDOW = timedelta(minutes=15)
 LOCKOUT = timedelta(minutes=5)
 
 _USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}\Z")
+# Any user's name: a local one, or an SSO identity's STEM@sso (core.access.single_sign_on).
+_ANY_USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,59}(@sso)?\Z")
 _TOKEN = re.compile(r"hf_([0-9a-f]{12})_[A-Za-z0-9_-]{43}\Z")
 _BAD_CREDENTIALS = "invalid user name or password"
 _BAD_TOKEN = "invalid or revoked API token"  # noqa: S105 (a message, not a secret)
@@ -376,7 +380,9 @@ def create_token(
     bindings: Sequence[int] | None = None,
 ) -> CreatedToken:
     """Create an API token acting as ``user`` (the user themselves or an admin may), with all
-    of the user's bindings or only ``bindings`` (ids of the user's own bindings).
+    of the user's bindings or only ``bindings`` (ids of the user's own bindings, or of the
+    groups their latest single sign-on named). An SSO user's token acts with the groups of
+    their latest sign-in (``principal_for_token``).
 
     Returns the plaintext once; only its SHA-256 digest is stored. Raises ``NotFoundError``,
     ``PermissionDeniedError``, ``InputError`` (label over 128 characters, a binding that is
@@ -386,7 +392,7 @@ def create_token(
         access.require(sessions, actor, "user.manage")
     if len(label) > 128 or any(ord(character) < 32 for character in label):
         raise InputError("token label must be at most 128 characters without control characters")
-    if not _USER_NAME.match(user):
+    if not (_USER_NAME.match(user) or _ANY_USER_NAME.match(user)):
         raise NotFoundError(f"user {user[:80]!r} does not exist")
     prefix = secrets.token_hex(6)
     token = f"hf_{prefix}_{secrets.token_urlsafe(32)}"
@@ -396,7 +402,8 @@ def create_token(
             raise NotFoundError(f"user {user!r} does not exist")
         chosen = None
         if bindings is not None:
-            chosen = access.check_own_bindings(session, f"user:{user}", bindings)
+            subjects = [f"user:{user}", *(f"group:{g}" for g in sso_groups(session, owner.id))]
+            chosen = access.check_own_bindings(session, subjects, bindings)
         row = ApiTokenRow(
             user_id=owner.id,
             label=label,
@@ -459,7 +466,9 @@ def revoke_token(sessions: sessionmaker[Session], token_id: int, *, actor: Princ
 
 _TOKENS = ApiTokenRow.__table__
 _USERS = UserRow.__table__
-# Built once: every authenticated API request runs it (only the columns the check needs).
+_IDENTITIES = OidcIdentityRow.__table__
+# Built once: every authenticated API request runs it (only the columns the check needs). An
+# SSO user's token acts with the groups of their latest sign-in (their identity's row).
 _TOKEN_LOOKUP = (
     sa.select(
         _TOKENS.c.token_hash,
@@ -469,10 +478,23 @@ _TOKEN_LOOKUP = (
         _USERS.c.role,
         _USERS.c.id,
         _TOKENS.c.binding_ids,
+        _IDENTITIES.c.groups,
     )
     .join_from(_TOKENS, _USERS, _TOKENS.c.user_id == _USERS.c.id)
+    .outerjoin(_IDENTITIES, _IDENTITIES.c.user_id == _USERS.c.id)
     .where(_TOKENS.c.prefix == sa.bindparam("prefix"))
 )
+
+
+def _groups_of(listed: str | None) -> tuple[str, ...]:
+    return tuple(listed.split("\n")) if listed else ()
+
+
+def sso_groups(session: Session, user_id: int) -> tuple[str, ...]:
+    """The groups user ``user_id``'s latest single sign-on named (none for a local user)."""
+    return _groups_of(
+        session.scalar(sa.select(OidcIdentityRow.groups).where(OidcIdentityRow.user_id == user_id))
+    )
 
 
 def principal_for_token(sessions: sessionmaker[Session], token: str) -> Principal:
@@ -494,7 +516,14 @@ def principal_for_token(sessions: sessionmaker[Session], token: str) -> Principa
     ):
         raise AuthenticationError(_BAD_TOKEN)
     subset = None if row.binding_ids is None else frozenset(int(i) for i in row.binding_ids)
-    return Principal(name=row.name, role=row.role, kind="token", id=row.id, bindings=subset)
+    return Principal(
+        name=row.name,
+        role=row.role,
+        kind="token",
+        id=row.id,
+        groups=_groups_of(row.groups),
+        bindings=subset,
+    )
 
 
 # --- password changes -------------------------------------------------------------------------

@@ -6,7 +6,8 @@ keyed by the SHA-256 of ``state``, ten minutes at most) and returns the provider
 used once: a replay, or a callback this server never started, finds nothing. Then the code is
 exchanged, the ID token checked (``adapters.oidc``), the login gate applied, and the SSO user
 created or updated: named ``STEM@sso`` (``core.access.single_sign_on``), with no usable
-password, tied to the provider's (issuer, subject).
+password, tied to the provider's (issuer, subject), with the groups this ID token named (the
+web session carries them, and so do the user's API tokens until the next sign-in updates them).
 
 Every refused sign-in is audited as ``user.sign_in`` with ``outcome: refused`` and the reason
 (never a token or code) and raises ``AuthenticationError`` with that reason.
@@ -158,6 +159,9 @@ class SingleSignOn:
         groups = groups_from_claims(claims, self.settings.groups_claim)
         refusal = login_gate_refusal(groups, self.settings.allowed_groups)
         if refusal is not None:
+            # A checked ID token is the truth about the groups even when the gate refuses it:
+            # the user's API tokens lose the groups they no longer have.
+            self._note_groups(sessions, str(claims["sub"]), groups)
             self.refuse(sessions, refusal, source=source, subject=str(claims["sub"]))
         principal = self._sign_in_user(sessions, claims, groups, source=source, now=moment)
         return SsoSignIn(principal=principal, next_url=login.next_url)
@@ -178,6 +182,19 @@ class SingleSignOn:
             # serializes writers. Either way only one gets the verifier.
             session.execute(sa.delete(OidcLoginRow).where(OidcLoginRow.state_hash == digest))
         return login if login.expires_at > now else None
+
+    def _note_groups(
+        self, sessions: sessionmaker[Session], subject: str, groups: tuple[str, ...]
+    ) -> None:
+        with sessions.begin() as session:
+            session.execute(
+                sa.update(OidcIdentityRow)
+                .where(
+                    OidcIdentityRow.issuer == self.client.issuer,
+                    OidcIdentityRow.subject == subject,
+                )
+                .values(groups="\n".join(groups))
+            )
 
     def refuse(
         self,
@@ -211,7 +228,7 @@ class SingleSignOn:
             try:
                 with sessions.begin() as session:
                     user = self._user_of(
-                        session, (issuer, subject), claims, now=now, attempt=attempt
+                        session, (issuer, subject), claims, groups, now=now, attempt=attempt
                     )
                     if user.disabled:
                         disabled = True
@@ -239,11 +256,14 @@ class SingleSignOn:
         session: Session,
         identity_key: tuple[str, str],
         claims: dict[str, object],
+        groups: tuple[str, ...],
         *,
         now: datetime,
         attempt: int,
     ) -> UserRow:
         issuer, subject = identity_key
+        # Kept for the user's API tokens: they act with the groups of the latest sign-in.
+        listed = "\n".join(groups)
         identity = session.scalar(
             sa.select(OidcIdentityRow).where(
                 OidcIdentityRow.issuer == issuer, OidcIdentityRow.subject == subject
@@ -251,6 +271,7 @@ class SingleSignOn:
         )
         if identity is not None:
             identity.last_sign_in_at = now
+            identity.groups = listed
             user = session.get(UserRow, identity.user_id)
             if user is not None:
                 return user
@@ -269,7 +290,12 @@ class SingleSignOn:
         session.flush()
         session.add(
             OidcIdentityRow(
-                issuer=issuer, subject=subject, user_id=user.id, created_at=now, last_sign_in_at=now
+                issuer=issuer,
+                subject=subject,
+                user_id=user.id,
+                created_at=now,
+                last_sign_in_at=now,
+                groups=listed,
             )
         )
         session.flush()

@@ -1,7 +1,8 @@
 """Tables of single sign-on: who each SSO identity is, and the sign-ins under way.
 
 ``oidc_identities`` ties a provider's (issuer, subject) to one helmforge user, so a renamed
-account at the provider stays the same user here. ``oidc_logins`` holds what a sign-in started
+account at the provider stays the same user here, and keeps the groups its last ID token named
+(the user's API tokens act with them; ``oidc_0002``). ``oidc_logins`` holds what a sign-in started
 at ``/sso/login`` must find again at ``/sso/callback``: the nonce and the PKCE verifier, under
 the SHA-256 of the ``state`` parameter; the row is deleted when the callback uses it, so a
 replayed callback finds nothing. Their migrations are on the ``oidc`` Alembic branch.
@@ -30,6 +31,8 @@ class OidcIdentityRow(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_sign_in_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The groups claim of the last sign-in, one group per line ("" for none).
+    groups: Mapped[str] = mapped_column(sa.Text(), default="", server_default="")
 
 
 class OidcLoginRow(Base):
