@@ -3,6 +3,11 @@ the token goes in and never comes out (answers, errors, audit)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from helmforge.core.schemas.kubernetes import SchemaSet
+from helmforge.core.schemas.openapi import crd_definitions
+from helmforge.core.yaml_codec import load_single
 from tests.api.conftest import Api
 
 CANARY = "canary-argocd-api-token-0ff1ce-DO-NOT-LEAK"
@@ -50,3 +55,41 @@ def test_only_admins_manage_servers(api: Api) -> None:
     assert api.client.delete("/api/v1/argocd/servers/cluster-eu", headers=operator).status_code == (
         403
     )
+
+
+def test_the_applicationset_of_a_repository_validates_against_the_crd(
+    api: Api, shared_data: Path
+) -> None:
+    assert (
+        api.client.post("/api/v1/argocd/servers", json={**BODY, "project": "shop"}).status_code
+        == 201
+    )
+    repository = {"name": "gitops", "url": "https://git.example.com/ops/gitops.git",
+                  "branch": "main", "path": "clusters/eu"}  # fmt: skip
+    assert api.client.post("/api/v1/gitops/repositories", json=repository).status_code == 201
+    answer = api.client.get(
+        "/api/v1/argocd/servers/cluster-eu/applicationset", params={"repository": "gitops"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("application/yaml")
+    document = load_single(answer.text, source="applicationset.yaml").data
+    source = shared_data / "argocd" / "applicationset-crd.yaml"
+    crd = load_single(source.read_text(encoding="utf-8"), source=str(source)).data
+    schemas = SchemaSet(kubernetes_version="argocd", definitions=crd_definitions(crd, source="crd"))
+    assert schemas.validate(document) == []
+    assert document["metadata"]["name"] == "helmforge-gitops"
+    assert document["spec"]["template"]["spec"]["project"] == "shop"
+    [generator] = document["spec"]["generators"]
+    assert generator["git"]["files"] == [{"path": "clusters/eu/*/*/*/*/application.yaml"}]
+    assert CANARY not in answer.text
+    missing = api.client.get(
+        "/api/v1/argocd/servers/cluster-eu/applicationset", params={"repository": "nope"}
+    )
+    assert missing.status_code == 404
+    operator = api.as_user("olga", role="operator")
+    refused = api.client.get(
+        "/api/v1/argocd/servers/cluster-eu/applicationset",
+        params={"repository": "gitops"},
+        headers=operator,
+    )
+    assert refused.status_code == 403

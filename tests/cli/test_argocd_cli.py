@@ -104,6 +104,10 @@ def test_servers_and_a_sync_from_the_command_line(lab: Lab) -> None:
     )
     as_json = json.loads(lab.ok("instances", "sync", PROD, "--output", "json"))
     assert (as_json["revision"], as_json["synced_revision"]) == (revision, revision)
+    rendered = lab.ok("argocd", "applicationset", "cluster", "--repository", "gitops")
+    application_set = load_single(rendered, source="applicationset.yaml").data
+    assert application_set["kind"] == "ApplicationSet"
+    assert application_set["spec"]["generators"][0]["git"]["repoURL"] == lab.git.url()
     refused = lab.run("argocd", "remove-server", "cluster")
     assert refused.returncode != 0
     assert "still syncs 1 instance" in refused.stderr

@@ -137,6 +137,7 @@ def test_version_imports_neither_rich_nor_pydantic_nor_any_command_service() -> 
         ["values", "history"],
         ["gitops", "add-repository"],
         ["argocd", "add-server"],
+        ["argocd", "applicationset"],
         ["instances", "sync"],
     ],
     ids=" ".join,

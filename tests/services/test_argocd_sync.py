@@ -5,6 +5,7 @@ Time is the test's clock: every wait advances it and ticks the stand-in's contro
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -283,3 +284,24 @@ def test_the_status_read_never_fails(lab: Lab) -> None:
     assert status.error is not None
     assert "refused its token" in status.error
     assert TOKEN not in status.error
+
+
+def test_with_an_applicationset_the_sync_waits_for_the_generated_application(lab: Lab) -> None:
+    name = PROD.default_namespace()
+    manifest = lab.argocd.applications.pop(name)
+    del manifest["status"]
+    lab.argocd.generate_later(manifest, ticks=2)
+    generated = GitWorkspace(
+        key=lab.key,
+        cache_root=lab.workspace.cache_root,
+        argocd=dataclasses.replace(lab.workspace.argocd, generated_applications=True),
+    )
+    result = argocd_sync.sync_instance(lab.sessions, str(PROD), actor=SYSTEM, workspace=generated)
+    assert (result.synced_revision, result.health) == (COMMIT, "Healthy")
+    # two polls for the Application to appear, then Running -> Progressing -> Healthy
+    assert lab.clock.waits == [POLL] * 4
+    del lab.argocd.applications[name]
+    with pytest.raises(NotFoundError, match="did not generate application") as caught:
+        argocd_sync.sync_instance(lab.sessions, str(PROD), actor=SYSTEM, workspace=generated)
+    assert "helmforge argocd applicationset" in str(caught.value)
+    assert lab.clock.waits[4:] == [POLL] * int(DEADLINE / POLL)

@@ -56,6 +56,7 @@ def test_environment_overrides(tmp_path: Path) -> None:
         ("HELMFORGE_REGISTRY_DEADLINE", "0"),
         ("HELMFORGE_ARGOCD_DEADLINE", "soon"),
         ("HELMFORGE_ARGOCD_POLL_INTERVAL", "0"),
+        ("HELMFORGE_ARGOCD_APPLICATIONSET", "sometimes"),
         ("HELMFORGE_AUTO_SYNC_ENVIRONMENTS", "dev,Sand box"),
     ],
 )
@@ -133,7 +134,8 @@ def test_argocd_sync_settings_default_and_come_from_the_environment(tmp_path: Pa
     base = {"HELMFORGE_DATA_DIR": str(tmp_path)}
     defaults = load_settings(base)
     assert (defaults.argocd_deadline, defaults.auto_sync_environments) == (120.0, {"dev"})
-    assert defaults.argocd_poll_interval == 2.0
+    assert (defaults.argocd_poll_interval, defaults.argocd_applicationset) == (2.0, False)
+    assert load_settings({**base, "HELMFORGE_ARGOCD_APPLICATIONSET": "true"}).argocd_applicationset
     given = load_settings(
         {**base, "HELMFORGE_ARGOCD_DEADLINE": "45", "HELMFORGE_AUTO_SYNC_ENVIRONMENTS": "dev, sit"}
     )

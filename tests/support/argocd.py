@@ -17,7 +17,9 @@ The application controller moves only when the test calls ``tick()`` (or on each
 the health settles (``Healthy`` unless ``outcomes`` says otherwise); another party's operation
 ends after the ticks it was started with (never, without); an Application with
 ``syncPolicy.automated`` that was refreshed starts syncing to what its sources resolve to
-(source 1's ``targetRevision``, and ``heads[name]`` for the Git source). No wall-clock time
+(source 1's ``targetRevision``, and ``heads[name]`` for the Git source); an Application
+``generate_later`` names appears after its ticks, as an ApplicationSet would create it. No
+wall-clock time
 passes anywhere: tests drive it deterministically.
 """
 
@@ -97,6 +99,7 @@ class ArgoCdStandIn:
         self._lock = threading.RLock()
         self._foreign: dict[str, int | None] = {}
         self._refreshed: set[str] = set()
+        self._generating: dict[str, tuple[int, dict[str, Any]]] = {}
 
     def validator(self, definition: str) -> Any:
         root = {"$ref": f"#/$defs/{definition}", "$defs": self._definitions}
@@ -111,6 +114,10 @@ class ArgoCdStandIn:
             "health": {"status": "Missing"},
         }
         self.applications[app["metadata"]["name"]] = app
+
+    def generate_later(self, manifest: dict[str, Any], *, ticks: int) -> None:
+        """An ApplicationSet controller creates this Application ``ticks`` ticks from now."""
+        self._generating[manifest["metadata"]["name"]] = (ticks, manifest)
 
     def start_foreign_operation(self, name: str, *, ticks: int | None = None) -> None:
         """Someone else's sync runs on ``name``: it ends after ``ticks`` ticks (never, with
@@ -142,6 +149,12 @@ class ArgoCdStandIn:
             self.ticks += 1
             for name, app in self.applications.items():
                 self._step(name, app)
+            for name, (left, manifest) in list(self._generating.items()):
+                if left <= 1:
+                    del self._generating[name]
+                    self.add_application(manifest)
+                else:
+                    self._generating[name] = (left - 1, manifest)
 
     def _step(self, name: str, app: dict[str, Any]) -> None:
         status = app["status"]

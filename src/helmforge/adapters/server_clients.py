@@ -258,6 +258,11 @@ class ServerClient:
         """DELETE /argocd/servers/{name}."""
         self._request("DELETE", f"/argocd/servers/{quote(name, safe='')}")
 
+    def application_set(self, server: str, repository: str) -> str:
+        """GET /argocd/servers/{name}/applicationset?repository=: the ApplicationSet YAML."""
+        path = f"/argocd/servers/{quote(server, safe='')}/applicationset"
+        return self._request("GET", path, params={"repository": repository}).text
+
     def sync_instance(self, instance: str, *, timeout: float) -> dict[str, Any]:
         """POST /instances/.../sync: the finished sync. The server answers once Argo CD
         reports the rollout (within its own deadline), so this waits up to ``timeout``."""

@@ -12,13 +12,13 @@ from datetime import datetime
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from helmforge.api.bodies import json_body_spec, read_secret_json_body
 from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep
 from helmforge.core.secrets import Secret
-from helmforge.services import argocd_servers
+from helmforge.services import argocd_application_sets, argocd_servers
 
 router = APIRouter(prefix="/argocd", tags=["argocd"])
 
@@ -100,3 +100,23 @@ def delete_server(name: NamePath, sessions: SessionsDep, actor: PrincipalDep) ->
     """Forget an Argo CD server (``argocd.manage``); refused while instances are bound to it."""
     argocd_servers.delete_server(sessions, name, actor=actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/servers/{name}/applicationset",
+    response_class=Response,
+    responses={200: {"content": {"application/yaml": {}}}},
+)
+def application_set(
+    name: NamePath,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+    repository: Annotated[str, Query(min_length=1, max_length=63)],
+) -> Response:
+    """The ApplicationSet (YAML, to apply once in Argo CD) that generates the Application of
+    every instance of ``repository`` from its application.yaml, in this server's project
+    (``argocd.manage``)."""
+    text = argocd_application_sets.application_set(
+        sessions, name, repository=repository, actor=actor
+    )
+    return Response(content=text, media_type="application/yaml")

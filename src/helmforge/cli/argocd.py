@@ -144,6 +144,30 @@ def remove_server(name: NameArgument, *, server: ServerOption) -> None:
     typer.echo(f"removed Argo CD server {name}", err=True)
 
 
+@argocd_app.command("applicationset")
+def application_set(
+    name: NameArgument,
+    *,
+    server: ServerOption,
+    repository: Annotated[
+        str,
+        typer.Option(
+            "--repository",
+            envvar="HELMFORGE_REPOSITORY",
+            help="The GitOps repository whose instances it generates.",
+        ),
+    ],
+) -> None:
+    """Print the ApplicationSet that generates every instance's Application of a repository
+    from its application.yaml (apply it once: kubectl apply -f -), instead of one
+    Application applied per instance (admins)."""
+    from helmforge.services.remote_argocd import application_set as rendered
+
+    with remote_errors():
+        text = rendered(server=server, token=token(), name=name, repository=repository)
+    typer.echo(text, nl=not text.endswith("\n"))
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``argocd`` group to the ``helmforge`` application."""
     app.add_typer(argocd_app, name="argocd")

@@ -63,12 +63,14 @@ class ArgoCdOptions:
     waiting for the rollout), ``read_deadline`` one status read of an instance's page;
     ``auto_sync_environments`` are synced by Argo CD itself (helmforge refreshes and waits);
     ``clock`` and ``wait`` are how a sync tells time and pauses between polls every
-    ``poll_interval`` seconds."""
+    ``poll_interval`` seconds; with ``generated_applications`` an ApplicationSet creates the
+    Applications, so a sync waits for the instance's to appear."""
 
     deadline: float = DEFAULT_DEADLINE
     auto_sync_environments: frozenset[str] = DEFAULT_AUTO_SYNC
     read_deadline: float = 5.0
     poll_interval: float = 2.0
+    generated_applications: bool = False
     clock: Callable[[], float] = time.monotonic
     wait: Callable[[float], None] = time.sleep
 

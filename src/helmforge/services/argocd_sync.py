@@ -185,6 +185,8 @@ def sync_instance(
     run = _Run(options, target, wanted, same_files, give_up=options.clock() + options.deadline)
     with ArgoCdClient(server, clock=options.clock, wait=options.wait, busy_retries=0) as client:
         try:
+            if options.generated_applications:
+                run.wait_for_application(client, server_view.project)
             if auto:
                 state = client.get_application(target.app_name, refresh=True)
             else:
@@ -200,7 +202,7 @@ def sync_instance(
         except PermissionDeniedError as error:
             raise _denied(client, server_view, target, error, syncing=not auto) from None
         except NotFoundError:
-            raise _missing(server_view, target) from None
+            raise _missing(server_view, target, generated=options.generated_applications) from None
     result = SyncResult(
         instance=target.instance,
         app_name=target.app_name,
@@ -291,6 +293,23 @@ class _Run:
         self.options.wait(min(self.options.poll_interval, left))
         return True
 
+    def wait_for_application(self, client: ArgoCdClient, project: str) -> None:
+        """Poll until Argo CD has the Application (an ApplicationSet generates it from the
+        pushed application.yaml); ``NotFoundError`` once the deadline passes. A 403 for an
+        Application the token may see means it does not exist yet (Argo CD's answer)."""
+        name = self.target.app_name
+        while True:
+            try:
+                client.get_application(name)
+                return
+            except NotFoundError:
+                pass
+            except PermissionDeniedError:
+                if not client.can_i("get", project, name):
+                    raise
+            if not self._pause():
+                raise NotFoundError(f"application {name} was not generated in time")
+
     def sync_when_free(self, client: ArgoCdClient) -> ApplicationState:
         """``POST .../sync`` with the exact revisions; while another operation runs, wait for
         it to end and try again (at most ``MAX_BUSY_RETRIES`` times, within the deadline)."""
@@ -373,12 +392,21 @@ def _seen(state: ApplicationState) -> str:
     )
 
 
-def _missing(server: ServerView, target: SyncTarget) -> NotFoundError:
+def _missing(server: ServerView, target: SyncTarget, *, generated: bool = False) -> NotFoundError:
+    if generated:
+        return NotFoundError(
+            f"Argo CD server {server.name!r} did not generate application {target.app_name} "
+            f"from {target.application_path} within the sync's deadline: is the repository's "
+            "ApplicationSet applied in Argo CD (`helmforge argocd applicationset`), and does "
+            "its controller read the repository?",
+            location=_where(target),
+        )
     return NotFoundError(
         f"Argo CD server {server.name!r} has no application {target.app_name} in project "
         f"{server.project!r} (Argo CD answers 403 for an application that does not exist, "
         f"when the token could see it): create it from {target.application_path} in the "
-        "GitOps repository (kubectl apply -f, or an app-of-apps)",
+        "GitOps repository (kubectl apply -f, an app-of-apps, or the repository's "
+        "ApplicationSet: `helmforge argocd applicationset`)",
         location=_where(target),
     )
 

@@ -112,6 +112,7 @@ class GitWorkspace:
             argocd=ArgoCdOptions(
                 deadline=settings.argocd_deadline,
                 poll_interval=settings.argocd_poll_interval,
+                generated_applications=settings.argocd_applicationset,
                 auto_sync_environments=settings.auto_sync_environments,
             ),
         )

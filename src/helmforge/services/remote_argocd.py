@@ -8,7 +8,14 @@ Argo CD; this module carries the caller's token there and the result back.
 
 from __future__ import annotations
 
-__all__ = ["SYNC_TIMEOUT", "add_server", "list_servers", "remove_server", "sync_instance"]
+__all__ = [
+    "SYNC_TIMEOUT",
+    "add_server",
+    "application_set",
+    "list_servers",
+    "remove_server",
+    "sync_instance",
+]
 
 from typing import Any
 
@@ -50,6 +57,12 @@ def remove_server(*, server: str, token: str, name: str) -> None:
     """Forget Argo CD server ``name``; the server refuses while instances are bound to it."""
     with client(server, token) as opened:
         opened.remove_argocd_server(name)
+
+
+def application_set(*, server: str, token: str, name: str, repository: str) -> str:
+    """The ApplicationSet YAML of ``repository`` for Argo CD server ``name`` (admins)."""
+    with client(server, token) as opened:
+        return opened.application_set(name, repository)
 
 
 def sync_instance(*, server: str, token: str, instance: str) -> dict[str, Any]:
