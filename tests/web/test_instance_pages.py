@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from helmforge.core.yaml_codec import load_single
+from helmforge.web import instance_pages
 from tests.support.argocd import ArgoCdStandIn
 from tests.support.instances import DEV, PROD, GitLab, git_lab, path_of
 from tests.support.registry import RegistryServer
@@ -66,9 +67,31 @@ def test_the_list_searches_and_filters_and_links_each_instance(site: InstanceSit
         ]
         outdated = client.get("/instances?outdated=yes")
         assert rows_of(outdated.text) == []
-        assert "No instance matches these filters (3 in all)" in outdated.text
+        assert "No instance matches these filters." in outdated.text
         nothing = client.get("/instances?customer=nobody")
         assert "No instance matches" in nothing.text
+
+
+def test_the_list_is_paged_and_the_pages_keep_the_filters(
+    site: InstanceSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.create()
+    site.create(PROD)
+    site.create(STAGE)
+    monkeypatch.setattr(instance_pages, "_LIST_PAGE", 2)
+    with site.signed_in() as client:
+        first = client.get("/instances?customer=acme")
+        assert rows_of(first.text) == [path_of(), path_of(STAGE)]
+        link = re.search(r'<a href="([^"]+)" rel="next">', first.text)
+        assert link
+        assert html.unescape(link.group(1)) == "/instances?customer=acme&page=2"
+        assert 'rel="prev"' not in first.text
+        second = client.get(html.unescape(link.group(1)))
+        assert rows_of(second.text) == [path_of(PROD)]
+        assert 'rel="next"' not in second.text
+        assert 'href="/instances?customer=acme&amp;page=1" rel="prev"' in second.text
+        assert "Instances 3–3 matching the filters." in second.text
+        assert rows_of(client.get("/instances?page=junk").text) == [path_of(), path_of(STAGE)]
 
 
 def test_the_instance_page_shows_chart_revision_values_sources_and_history(

@@ -22,7 +22,7 @@ __all__ = [
 import json
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -68,6 +68,8 @@ _DONE = {
     "unchanged": "Nothing changed: the values were already so.",
 }
 _OUTDATED = {"yes": True, "no": False}
+_LIST_PAGE = 100
+_PAGE_DIGITS = 6
 _SEGMENTS = ("product", "customer", "environment", "instance")
 
 
@@ -140,9 +142,11 @@ def instances_page(
     environment: str = "",
     template: str = "",
     outdated: str = "",
+    page: str = "1",
 ) -> Response:
     """The instances the visitor may read, searched (``q``) and filtered exactly by product,
-    customer, environment, template name and whether a newer template version exists."""
+    customer, environment, template name and whether a newer template version exists;
+    ``_LIST_PAGE`` a page."""
     filters = {
         "q": q.strip()[:200],
         "product": product.strip()[:63],
@@ -151,9 +155,9 @@ def instances_page(
         "template": template.strip()[:63],
         "outdated": outdated if outdated in _OUTDATED else "",
     }
-    sessions = session_factory_of(request)
+    number = int(page) if page.isdigit() and 0 < len(page) <= _PAGE_DIGITS else 1
     views = instances.list_instances(
-        sessions,
+        session_factory_of(request),
         actor=visitor.principal,
         product=filters["product"] or None,
         customer=filters["customer"] or None,
@@ -161,22 +165,34 @@ def instances_page(
         template=filters["template"] or None,
         outdated=_OUTDATED.get(filters["outdated"]),
         search=filters["q"] or None,
+        limit=_LIST_PAGE + 1,
+        offset=(number - 1) * _LIST_PAGE,
     )
-    everything = instances.list_instances(sessions, actor=visitor.principal)
+    shown = views[:_LIST_PAGE]
+    query = {key: value for key, value in filters.items() if value}
     return render(
         request,
         "instances_list.html",
         section="instances",
         title="Instances",
-        rows=[_row(view) for view in views],
+        rows=[_row(view) for view in shown],
         filters=filters,
-        filtered=any(filters.values()),
-        total=len(everything),
-        options={
-            "product": sorted({view.product for view in everything}),
-            "customer": sorted({view.customer for view in everything}),
-            "environment": list(app_state(request).settings.environments),
-            "template": sorted({view.template_name for view in everything}),
+        filtered=bool(query),
+        number=number,
+        first=(number - 1) * _LIST_PAGE + 1,
+        previous_url=(
+            "/instances?" + urlencode({**query, "page": number - 1}) if number > 1 else ""
+        ),
+        next_url=(
+            "/instances?" + urlencode({**query, "page": number + 1})
+            if len(views) > _LIST_PAGE
+            else ""
+        ),
+        environments=list(app_state(request).settings.environments),
+        suggestions={
+            "product": sorted({view.product for view in shown}),
+            "customer": sorted({view.customer for view in shown}),
+            "template": sorted({view.template_name for view in shown}),
         },
     )
 
