@@ -17,7 +17,13 @@ from helmforge.core.access.principals import SYSTEM
 from helmforge.server.app import state_of
 from helmforge.services import access, accounts, change_requests
 from tests.support.apps import make_app
-from tests.support.change_requests import PASSWORD, PROD_CONTEXT, add_lab_registry, user_token
+from tests.support.change_requests import (
+    PASSWORD,
+    PROD_CONTEXT,
+    add_lab_registry,
+    propose_prod_publish,
+    user_token,
+)
 from tests.support.registry import RegistryServer
 from tests.support.servers import serve
 from tests.web.conftest import LiveServer
@@ -158,3 +164,39 @@ def test_the_registries_page_offers_controls_to_a_holder_of_registry_manage_in_t
     expect(reader.get_by_role("heading", name="Add a registry")).to_have_count(0)
     shoot(reader, "access-10-registries-reader")
     reader.context.close()
+
+
+def test_the_requester_edits_a_pending_request_in_the_browser(
+    browser: Browser,  # noqa: F811
+    gated: LiveServer,
+    basic_registry: RegistryServer,
+) -> None:
+    admin_token = accounts.create_token(gated.sessions, user="admin", actor=SYSTEM).token
+    add_lab_registry(gated.url, admin_token, basic_registry)
+    alice = user_token(gated.sessions, "alice", "template-user")
+    request_id = propose_prod_publish(gated.url, alice)
+    newer = httpx.post(
+        f"{gated.url}/api/v1/charts",
+        json={"template": "web-service@1.2.0", "context": {**PROD_CONTEXT, "version": "3.4.1"},
+              "values": {}},
+        headers={"Authorization": f"Bearer {alice}"},
+        timeout=120,
+    )  # fmt: skip
+    assert newer.status_code == 201, newer.text
+    requester = _signed_in(browser, gated, "alice")
+    requester.goto(f"/changes/{request_id}")
+    editor = requester.get_by_label("Proposal (YAML)")
+    expect(editor).to_contain_text("registry: lab")
+    shoot(requester, "access-11-edit-form")
+    editor.fill("- not a mapping\n")
+    requester.get_by_role("button", name="Save the edited request").click()
+    expect(requester.locator("#edit-problem")).to_contain_text("the proposal must be a mapping")
+    shoot(requester, "access-12-edit-refused")
+    requester.get_by_label("Proposal (YAML)").fill(f"build: {newer.json()['id']}\nregistry: lab\n")
+    requester.get_by_role("button", name="Save the edited request").click()
+    expect(requester.get_by_role("status")).to_contain_text("approvals start over")
+    expect(requester.locator("#change-diff")).to_contain_text(
+        "publish chart ledger-acme-prod-a1 3.4.1"
+    )
+    shoot(requester, "access-13-edited")
+    requester.context.close()

@@ -5,12 +5,14 @@ still refused by the service (403 page, nothing changed)."""
 from __future__ import annotations
 
 import contextlib
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from helmforge.core.access.changes import ApprovalRules
 from helmforge.core.access.principals import SYSTEM
@@ -19,6 +21,7 @@ from helmforge.services import access, accounts, change_requests
 from tests.support.apps import make_app
 from tests.support.change_requests import (
     PASSWORD,
+    PROD_CONTEXT,
     add_lab_registry,
     propose_prod_publish,
     user_token,
@@ -315,3 +318,93 @@ def test_the_registries_page_offers_its_controls_by_registry_manage_not_by_role(
         assert '<th scope="row">lab</th>' in olga.get("/registries").text
     with _admin(gated) as admin:
         assert 'href="/users"' in admin.get("/registries").text
+
+
+@pytest.fixture
+def two_approvals(tmp_path: Path) -> Iterator[LiveServer]:
+    """A live server (API and UI) where a change in prod needs two approvals."""
+    app, _ = make_app(
+        f"sqlite:///{tmp_path / 'server.db'}",
+        tmp_path / "data",
+        with_web=True,
+        approvals=ApprovalRules(by_environment={"prod": 2}),
+    )
+    with serve(app) as url:
+        yield LiveServer(url, app, state_of(app).sessions)
+    state_of(app).engine.dispose()
+
+
+def _build_for(server: LiveServer, token: str, environment: str, version: str) -> str:
+    context = {**PROD_CONTEXT, "environment": environment, "version": version}
+    built = httpx.post(
+        f"{server.url}/api/v1/charts",
+        json={"template": "web-service@1.2.0", "context": context, "values": {}},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=120,
+    )
+    assert built.status_code == 201, built.text
+    return str(built.json()["id"])
+
+
+@pytest.mark.registry
+@pytest.mark.xdist_group("registry")
+def test_the_requester_edits_a_pending_request_on_its_page_and_the_approvals_start_over(
+    two_approvals: LiveServer, basic_registry: RegistryServer
+) -> None:
+    server = two_approvals
+    admin_token = accounts.create_token(server.sessions, user="admin", actor=SYSTEM).token
+    add_lab_registry(server.url, admin_token, basic_registry)
+    alice = user_token(server.sessions, "alice", "template-user")
+    user_token(server.sessions, "bob", "approver")
+    request_id = propose_prod_publish(server.url, alice)
+    detail = f"/changes/{request_id}"
+    newer = _build_for(server, alice, "prod", "3.4.1")
+    elsewhere = _build_for(server, alice, "dev", "3.4.0")
+    with _client(server, "bob") as approver:
+        page = approver.get(detail)
+        assert 'id="edit-payload"' not in page.text  # bob did not propose it: not offered
+        approved = approver.post(f"{detail}/approve", data={"csrf_token": csrf_of(page.text)})
+        assert approved.status_code == 303
+        forged = approver.post(
+            f"{detail}/edit",
+            data={"csrf_token": csrf_of(page.text), "payload": f"build: {newer}\nregistry: lab\n"},
+        )
+        assert forged.status_code == 403  # not offered, and refused by the service
+        assert "bob may not chart.publish on ledger/acme/prod/a1" in forged.text
+    assert change_requests.get_request(server.sessions, request_id, actor=SYSTEM).approvals == (
+        "bob",
+    )
+    first = change_requests.get_request(server.sessions, request_id, actor=SYSTEM).payload
+    with _client(server, "alice") as requester:
+        page = requester.get(detail)
+        assert page.status_code == 200
+        assert 'id="edit-payload"' in page.text
+        shown = re.search(r'id="edit-payload"[^>]*>([^<]*)</textarea>', page.text)
+        assert shown is not None
+        assert yaml.safe_load(html.unescape(shown.group(1))) == first  # the proposal as it is
+        assert "bob must approve again" in page.text
+        token = csrf_of(page.text)
+        moved = requester.post(
+            f"{detail}/edit", data={"csrf_token": token,
+                                    "payload": f"build: {elsewhere}\nregistry: lab\n"},
+        )  # fmt: skip
+        assert moved.status_code == 422
+        assert "an edit cannot move it to ledger/acme/dev/a1" in moved.text
+        assert f"build: {elsewhere}" in moved.text  # what was typed stays
+        not_a_mapping = requester.post(
+            f"{detail}/edit", data={"csrf_token": token, "payload": "- build\n"}
+        )
+        assert not_a_mapping.status_code == 422
+        assert "the proposal must be a mapping" in not_a_mapping.text
+        edited = requester.post(
+            f"{detail}/edit", data={"csrf_token": token,
+                                    "payload": f"build: {newer}\nregistry: lab\n"},
+        )  # fmt: skip
+        assert edited.status_code == 303
+        assert edited.headers["location"] == f"{detail}?edited=true"
+        page = requester.get(edited.headers["location"])
+        assert "approvals start over" in page.text
+        assert 'id="change-approvals">0 of 2 needed<' in page.text
+        assert "publish chart ledger-acme-prod-a1 3.4.1" in page.text
+    view = change_requests.get_request(server.sessions, request_id, actor=SYSTEM)
+    assert (view.payload["build"], view.approvals, view.editors) == (newer, (), ("alice",))

@@ -532,6 +532,8 @@ class OfferedDecisions:
     approve: bool
     reject: bool
     break_glass: bool
+    #: Replace the proposal (``edit``): offered to its requester and earlier editors.
+    edit: bool = False
 
 
 def offered_decisions(
@@ -540,7 +542,8 @@ def offered_decisions(
     """Approve: pending, the operation's approver permission at its target (``change.approve``,
     or ``template.publish`` for a template review), and ``actor`` neither requested, edited nor
     already approved it. Reject: pending, and that permission there or the requester.
-    Break-glass: pending and ``policy.manage`` (administrators)."""
+    Break-glass: pending and ``policy.manage`` (administrators). Edit: pending, and ``actor``
+    requested or edited it (``edit`` still checks their right to propose the new version)."""
     if view.state != changes.PENDING:
         return OfferedDecisions(approve=False, reject=False, break_glass=False)
     parts = view.target.split("/")
@@ -552,4 +555,5 @@ def offered_decisions(
         approve=may_approve and not involved and actor.name not in view.approvals,
         reject=may_approve or actor.name == view.requester,
         break_glass=access.allowed(sessions, actor, "policy.manage")(Target()),
+        edit=involved,
     )

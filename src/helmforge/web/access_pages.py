@@ -1,5 +1,6 @@
 """Access pages (DESIGN §9): "My access" for everyone, "Access" for administrators (bindings,
-the policy CSV) and the change-request inbox (list, detail, approve / reject / break-glass).
+the policy CSV) and the change-request inbox (list, detail, approve / reject / break-glass, and
+the requester's edit of a pending proposal).
 
 Every page and button is offered from the services' own decisions (``access.allowed``,
 ``change_requests.offered_decisions``) and every post goes through the same services, so a
@@ -15,7 +16,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from helmforge.core.access.policy import BUILT_IN_ROLES
-from helmforge.core.errors import HelmforgeError, InputError, PermissionDeniedError
+from helmforge.core.errors import (
+    HelmforgeError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    http_status_for,
+)
+from helmforge.core.yaml_codec import dump_yaml, load_single
 from helmforge.services import access, accounts, change_requests
 from helmforge.web.views import (
     CheckedForm,
@@ -190,17 +198,30 @@ def changes_list(request: Request, visitor: SignedIn, state: str = "pending") ->
     )
 
 
-@router.get("/changes/{request_id}", response_class=HTMLResponse)
-def change_detail(request: Request, request_id: int, visitor: SignedIn) -> Response:
-    """One change request: its diff, who asked, who approved, and what the visitor may do."""
+def _change_page(
+    request: Request,
+    visitor: SignedIn,
+    request_id: int,
+    *,
+    edit_text: str | None = None,
+    edit_problem: str = "",
+    edited: bool = False,
+    status_code: int = 200,
+) -> Response:
     sessions = session_factory_of(request)
     try:
         view = change_requests.get_request(sessions, request_id, actor=visitor.principal)
     except HelmforgeError as error:
         return render_failure(request, error, back_url="/changes")
+    flashes = []
+    if edited:
+        flashes.append(
+            {"kind": "ok", "text": "The request holds your edited proposal; approvals start over."}
+        )
     return render(
         request,
         "change_detail.html",
+        status_code=status_code,
         section="changes",
         title=f"Change request {view.id}",
         change=view,
@@ -208,7 +229,65 @@ def change_detail(request: Request, request_id: int, visitor: SignedIn) -> Respo
         updated_at=moment(view.updated_at),
         offered=change_requests.offered_decisions(sessions, view, actor=visitor.principal),
         is_requester=view.requester == visitor.principal.name,
+        edit_text=dump_yaml(view.payload) if edit_text is None else edit_text,
+        edit_problem=edit_problem,
+        flashes=flashes,
     )
+
+
+@router.get("/changes/{request_id}", response_class=HTMLResponse)
+def change_detail(
+    request: Request, request_id: int, visitor: SignedIn, edited: bool = False
+) -> Response:
+    """One change request: its diff, who asked, who approved, and what the visitor may do."""
+    return _change_page(request, visitor, request_id, edited=edited)
+
+
+def _proposal_of(text: str) -> dict[str, object]:
+    if not text.strip():
+        raise InputError("the proposal is empty: give the change's fields as the form showed them")
+    data = load_single(text, source="proposal").data
+    if not isinstance(data, dict):
+        raise InputError(
+            "the proposal must be a mapping of the change's fields (as the form showed them), "
+            f"not {type(data).__name__}"
+        )
+    return {str(key): value for key, value in data.items()}
+
+
+@router.post("/changes/{request_id}/edit", response_class=HTMLResponse)
+async def edit_change(
+    request: Request, request_id: int, visitor: SignedIn, form: CheckedForm
+) -> Response:
+    """Replace a pending request's proposal (its requester or an earlier editor): approvals so
+    far are void and the editor can never approve it; it cannot move to another target."""
+    text = form_text(form, "payload")
+    context = app_state(request).change_context()
+    try:
+        payload = _proposal_of(text)
+        await anyio.to_thread.run_sync(
+            lambda: change_requests.edit(
+                session_factory_of(request),
+                request_id,
+                payload=payload,
+                actor=visitor.principal,
+                context=context,
+            )
+        )
+    except NotFoundError as error:
+        return render_failure(request, error, back_url="/changes")
+    except PermissionDeniedError as error:
+        return render_failure(request, error, back_url=f"/changes/{request_id}")
+    except HelmforgeError as error:
+        return _change_page(
+            request,
+            visitor,
+            request_id,
+            edit_text=text,
+            edit_problem=error.message,
+            status_code=http_status_for(error),
+        )
+    return RedirectResponse(f"/changes/{request_id}?edited=true", status_code=303)
 
 
 def _confirmation(request_id: int) -> str:
