@@ -104,10 +104,18 @@ class JobQueue:
         return len(stalled)
 
     async def _work(
-        self, *, name: str, concurrency: int, stalled_seconds: float, ready: threading.Event
+        self,
+        *,
+        name: str,
+        concurrency: int,
+        stalled_seconds: float,
+        ready: threading.Event,
+        tick: Callable[[], None],
+        tick_seconds: float,
     ) -> None:
         async with self.app.open_async():
             await self.recover_stalled(seconds_since_heartbeat=stalled_seconds)
+            await asyncio.to_thread(tick)
             worker = asyncio.ensure_future(
                 self.app.run_worker_async(
                     name=name,
@@ -122,10 +130,14 @@ class JobQueue:
             try:
                 # With 0 (tests), only the start recovers: later, this worker's own running
                 # job would look stalled too.
+                pause = min(max(stalled_seconds, 5.0), tick_seconds)
                 while not worker.done():
-                    await asyncio.wait({worker}, timeout=max(stalled_seconds, 5.0))
-                    if not worker.done() and stalled_seconds > 0:
+                    await asyncio.wait({worker}, timeout=pause)
+                    if worker.done():
+                        break
+                    if stalled_seconds > 0:
                         await self.recover_stalled(seconds_since_heartbeat=stalled_seconds)
+                    await asyncio.to_thread(tick)
                 worker.result()
             finally:
                 worker.cancel()
@@ -140,17 +152,25 @@ class JobQueue:
         stalled_seconds: float = 30.0,
         ready: threading.Event | None = None,
         stop: threading.Event | None = None,
+        tick: Callable[[], None] = lambda: None,
+        tick_seconds: float = 30.0,
     ) -> None:
         """Run a worker until ``stop`` is set (or forever): first the jobs of workers silent
         for ``stalled_seconds`` (dead) are deferred again, then every ``stalled_seconds``
         too (``0``: at the start only, any other worker counting as dead: one worker alone).
+        ``tick`` runs (on a thread) at the start and about every ``tick_seconds``.
         ``ready`` is set once the worker listens. Blocks: run it on a thread of its own to
         serve beside an application."""
         started = ready or threading.Event()
         loop = asyncio.new_event_loop()
         main = loop.create_task(
             self._work(
-                name=name, concurrency=concurrency, stalled_seconds=stalled_seconds, ready=started
+                name=name,
+                concurrency=concurrency,
+                stalled_seconds=stalled_seconds,
+                ready=started,
+                tick=tick,
+                tick_seconds=tick_seconds,
             )
         )
         if stop is not None:

@@ -38,6 +38,7 @@ from helmforge.core.errors import HelmforgeError
 from helmforge.server.log_formats import configure_logging
 from helmforge.services.app_state import STATE_ATTRIBUTE, AppState, SessionResolver
 from helmforge.services.fleet_verification import DriftCollector
+from helmforge.services.job_workers import scheduled_work
 from helmforge.services.jobs import JobResources, JobWorker, start_worker
 from helmforge.services.registries import secret_key_for
 from helmforge.services.settings import Settings, load_settings
@@ -151,6 +152,7 @@ def _start_jobs(state: AppState[Request]) -> JobWorker | None:
             resources,
             concurrency=settings.jobs_concurrency,
             stalled_seconds=settings.jobs_stalled_seconds,
+            tick=scheduled_work(state.sessions, settings),
         )
     except HelmforgeError as error:
         _log.error("this server runs no job worker: %s", error)

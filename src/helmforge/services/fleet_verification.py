@@ -23,6 +23,7 @@ __all__ = [
     "DriftCollector",
     "drifted_instances",
     "run_verification",
+    "schedule_if_due",
     "submit_verification",
 ]
 
@@ -30,6 +31,7 @@ import hashlib
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -38,6 +40,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from helmforge.adapters.storage.database import engine_of
 from helmforge.adapters.storage.jobs_tables import JobRow
 from helmforge.adapters.storage.server_tables import AuditEventRow
 from helmforge.core.access.principals import SYSTEM, Principal
@@ -67,7 +70,11 @@ _SAVES = 50
 
 
 def submit_verification(
-    sessions: sessionmaker[Session], *, actor: Principal, filter: Mapping[str, Any] | None = None
+    sessions: sessionmaker[Session],
+    *,
+    actor: Principal,
+    filter: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> JobView:
     """Queue the verification of every instance ``actor`` may read that matches ``filter``
     (``{"product", "customer", "environment"}``, each optional). ``InputError`` for a bad
@@ -87,6 +94,7 @@ def submit_verification(
         params={"filter": chosen, "instances": [view.id for view in views]},
         actor=actor,
         total=len(views),
+        now=now,
     )
 
 
@@ -243,6 +251,58 @@ def _summary(items: list[dict[str, Any]]) -> dict[str, Any]:
         "drifted": drifted,
         "ok": sum(1 for item in items if item["status"] == "ok"),
     }
+
+
+#: An arbitrary constant naming the scheduled verification's check among advisory locks.
+_SCHEDULE_LOCK_KEY = 0x68667672
+
+
+def _scheduled_since(sessions: sessionmaker[Session], since: datetime) -> bool:
+    """Whether a whole-fleet verification was queued at or after ``since`` (and did not
+    fail: a failed one is no reason to wait a whole interval)."""
+    with sessions() as session:
+        rows = session.execute(
+            sa.select(JobRow.params)
+            .where(
+                JobRow.kind == KIND,
+                JobRow.created_at >= since,
+                JobRow.state.in_((jobs.QUEUED, jobs.RUNNING, jobs.SUCCEEDED)),
+            )
+            .limit(50)
+        ).scalars()
+        return any(isinstance(params, dict) and not params.get("filter") for params in rows)
+
+
+def schedule_if_due(
+    sessions: sessionmaker[Session], *, now: datetime, interval: float
+) -> JobView | None:
+    """Queue a verification of the whole fleet (as helmforge itself, stamped ``now``) when
+    none was queued in the ``interval`` seconds before ``now`` (``0``: never); the job, or
+    ``None``. Every job worker calls
+    this now and then: on PostgreSQL an advisory lock lets one process decide at a time."""
+    if interval <= 0:
+        return None
+    since = now - timedelta(seconds=interval)
+    engine = engine_of(sessions)
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            taken = connection.execute(
+                sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": _SCHEDULE_LOCK_KEY}
+            ).scalar()
+            connection.commit()
+            if not taken:
+                return None
+        try:
+            if _scheduled_since(sessions, since):
+                return None
+            _log.info("scheduled verification of the fleet (every %.0f s)", interval)
+            return submit_verification(sessions, actor=SYSTEM, now=now)
+        finally:
+            if engine.dialect.name == "postgresql":
+                connection.execute(
+                    sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEDULE_LOCK_KEY}
+                )
+                connection.commit()
 
 
 def drifted_instances(sessions: sessionmaker[Session]) -> int | None:

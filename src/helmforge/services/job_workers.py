@@ -3,16 +3,32 @@ of their own workers (HELMFORGE_JOBS_WORKER=false on them)."""
 
 from __future__ import annotations
 
-__all__ = ["run_job_worker"]
+__all__ = ["run_job_worker", "scheduled_work"]
 
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.services import fleet_verification
 from helmforge.services.gitops_repositories import GitWorkspace
 from helmforge.services.jobs import JobResources, start_worker
 from helmforge.services.registries import secret_key_for
 from helmforge.services.settings import Settings
 from helmforge.services.stores import open_store
+
+
+def scheduled_work(sessions: sessionmaker[Session], settings: Settings) -> Callable[[], None]:
+    """What every job worker does now and then: queue the scheduled verification of the
+    fleet when it is due (``HELMFORGE_VERIFY_INTERVAL``)."""
+
+    def tick() -> None:
+        fleet_verification.schedule_if_due(
+            sessions, now=datetime.now(UTC), interval=settings.verify_interval
+        )
+
+    return tick
 
 
 def run_job_worker(
@@ -31,6 +47,7 @@ def run_job_worker(
         resources,
         concurrency=settings.jobs_concurrency,
         stalled_seconds=settings.jobs_stalled_seconds,
+        tick=scheduled_work(store.sessions, settings),
     )
     try:
         worker.ready.wait()

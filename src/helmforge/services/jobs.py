@@ -42,6 +42,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.database import engine_of
@@ -82,6 +84,8 @@ _DONE = (SUCCEEDED, FAILED, CANCELLED)
 MAX_ATTEMPTS = 5
 #: How often an idle in-process runner looks for jobs other processes queued.
 _LOCAL_POLL_SECONDS = 2.0
+#: How often a worker runs its periodic work (the scheduled verification's check).
+TICK_SECONDS = 30.0
 
 #: Kind -> ``module:function`` running it.
 JOB_KINDS: Mapping[str, str] = {
@@ -188,13 +192,15 @@ def submit(
     params: Mapping[str, Any],
     actor: Principal,
     total: int = 0,
+    now: datetime | None = None,
 ) -> JobView:
-    """Record a new job of ``kind`` (a key of ``JOB_KINDS``) acting for ``actor`` and hand it
-    to the engine; the caller has checked ``actor``'s rights. Raises
-    ``ExternalServiceError`` when the queue refuses it (the row is then ``failed``)."""
+    """Record a new job of ``kind`` (a key of ``JOB_KINDS``) acting for ``actor``, created
+    ``now`` (default: the clock's), and hand it to the engine; the caller has checked
+    ``actor``'s rights. Raises ``ExternalServiceError`` when the queue refuses it (the row is
+    then ``failed``)."""
     if kind not in JOB_KINDS:
         raise ValueError(f"unknown job kind {kind!r}")
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     row = JobRow(
         id=uuid.uuid4().hex,
         kind=kind,
@@ -505,18 +511,36 @@ class JobWorker:
         return self._stop
 
 
+def _guarded(tick: Callable[[], None]) -> Callable[[], None]:
+    """``tick`` whose failure is logged, not fatal: the worker goes on running jobs."""
+
+    def run() -> None:
+        try:
+            tick()
+        except (HelmforgeError, SQLAlchemyError):
+            _log.exception("the job worker's periodic work failed; it is tried again later")
+
+    return run
+
+
 def _local_loop(
     sessions: sessionmaker[Session],
     resources: JobResources,
     ready: threading.Event,
     stop: threading.Event,
+    *,
     on_job_end: Callable[[str], None],
+    tick: Callable[[], None],
 ) -> None:
     wake = _waker(_database_url(sessions))
     _requeue_orphans(sessions)
     ready.set()
+    ticked: float | None = None
     while not stop.is_set():
         wake.clear()
+        if ticked is None or time.monotonic() - ticked >= TICK_SECONDS:
+            ticked = time.monotonic()
+            tick()
         job_id = _claim_next(sessions)
         if job_id is None:
             wake.wait(_LOCAL_POLL_SECONDS)
@@ -535,10 +559,14 @@ def start_worker(
     concurrency: int = 1,
     stalled_seconds: float = 30.0,
     on_job_end: Callable[[str], None] = lambda _job_id: None,
+    tick: Callable[[], None] = lambda: None,
 ) -> JobWorker:
     """Start this process's job worker on a thread: procrastinate's on PostgreSQL, the
     in-process runner on SQLite. ``on_job_end`` hears each job id this worker ran (to its
-    end, or to its cancellation). ``stop()`` it at shutdown."""
+    end, or to its cancellation); ``tick`` runs at the start and about every
+    ``TICK_SECONDS`` (scheduled work: it must be safe to run in every process at once; a
+    failure is logged). ``stop()`` it at shutdown."""
+    tick = _guarded(tick)
     if _is_postgresql(sessions):
 
         def run(job_id: str) -> None:
@@ -557,6 +585,8 @@ def start_worker(
                     stalled_seconds=stalled_seconds,
                     ready=ready,
                     stop=stop,
+                    tick=tick,
+                    tick_seconds=TICK_SECONDS,
                 )
             except HelmforgeError:
                 _log.exception("the job worker stopped")
@@ -564,6 +594,8 @@ def start_worker(
 
         return JobWorker(serve).start()
     return JobWorker(
-        lambda ready, stop: _local_loop(sessions, resources, ready, stop, on_job_end),
+        lambda ready, stop: _local_loop(
+            sessions, resources, ready, stop, on_job_end=on_job_end, tick=tick
+        ),
         wake=_waker(_database_url(sessions)),
     ).start()

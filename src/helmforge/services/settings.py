@@ -107,6 +107,8 @@ class Settings:
     jobs (DESIGN §10); off, only ``helmforge jobs worker`` processes do.
     ``jobs_concurrency``: HELMFORGE_JOBS_CONCURRENCY (default 1), the jobs one worker runs at
     once (PostgreSQL; the in-process runner of SQLite runs one).
+    ``verify_interval``: HELMFORGE_VERIFY_INTERVAL (seconds, default 0: off): the job
+    workers queue a verification of the whole fleet when none was queued for this long.
     ``jobs_stalled_seconds``: HELMFORGE_JOBS_STALLED_SECONDS (default 30): a PostgreSQL
     worker silent this long is taken for dead and its job is run again by another.
     ``environments``: HELMFORGE_ENVIRONMENTS (comma-separated DNS labels, default
@@ -137,6 +139,7 @@ class Settings:
     jobs_worker: bool = True
     jobs_concurrency: int = 1
     jobs_stalled_seconds: float = 30.0
+    verify_interval: float = 0.0
 
 
 def _default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -278,6 +281,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         jobs_worker=_flag(environ, "HELMFORGE_JOBS_WORKER", default=True),
         jobs_concurrency=_positive_int(environ, "HELMFORGE_JOBS_CONCURRENCY", 1),
         jobs_stalled_seconds=float(_whole_number(environ, "HELMFORGE_JOBS_STALLED_SECONDS", 30)),
+        verify_interval=float(_whole_number(environ, "HELMFORGE_VERIFY_INTERVAL", 0)),
     )
 
 
