@@ -10,10 +10,14 @@ One run, side by side:
   edits instance ``e mod INSTANCES``): GET the instance (ETag), PUT its values with
   ``If-Match``; on 409 the editor retries on the revision the answer names, until accepted.
   Every edit sets a value no other edit sets, so Git tells which edit each commit is.
-  Reported: accepted edits, 409s, retries, p50/p95 of an edit (first GET to its 200) and of a
-  PUT, accepted edits per second; then, read from the remote repository itself, commits
-  (must equal accepted edits), lost updates (an accepted commit whose parent does not hold
-  the instance as its editor saw it; must be 0) and edits committed twice (must be 0);
+  Reported: accepted edits, 409s, the editors' retries and the server's (a push that lost a
+  race, retried on the new head), pushes and commits per push, p50/p95 of an edit (first GET
+  to its 200) and of a PUT, accepted edits per second; then, read from the remote repository
+  itself, commits (must equal accepted edits), lost updates (an accepted commit whose parent
+  does not hold the instance as its editor saw it; must be 0) and edits committed twice
+  (must be 0). Two workers group their own edits and take turns through the lock; the
+  ceiling is one accepted edit per instance per push, as every accepted edit of an instance
+  must have been made on the one before it (If-Match);
 - the CLI loop: the same accepted edits, in the same order, by one writer in a clone of the
   same remote: write values.yaml, ``git commit -qam MSG && git push -q`` (two processes per
   edit, as a script runs them). Ratio: helmforge's accepted edits per second over the loop's
@@ -226,6 +230,12 @@ def _server(url: str, data_dir: Path, workers: int) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=60)
         log.close()
+
+
+def _push_retries(data_dir: Path) -> int:
+    """Pushes the server retried on a new head after losing a race (its log says so)."""
+    text = (data_dir / "server.log").read_text(errors="replace")
+    return text.count("fetching the new head")
 
 
 def _prepare(base: str, token: str, lab: _Lab, instances: int) -> dict[int, str]:
@@ -531,6 +541,7 @@ def run() -> dict[str, float | str]:
                     "accepted_edits": len(tally.accepted),
                     "conflicts_409": tally.conflicts,
                     "retries": tally.retries,
+                    "server_push_retries": _push_retries(root / "data"),
                     "failed_edits": tally.failures,
                     "other_answers": len(tally.other),
                     "commits": checks["commits"],
