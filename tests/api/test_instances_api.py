@@ -236,12 +236,41 @@ def test_a_preview_diffs_overrides_effective_values_and_objects_without_committi
     assert "+replicaCount: 7" in body["values_diff"]
     assert {change["path"] for change in body["changes"]} == {"replicaCount", "greeting"}
     assert "+greeting: hi" in body["effective_diff"]
-    assert "+  GREETING: hi\n" in body["manifests_diff"]
-    assert "-  replicas: 2\n+  replicas: 7\n" in body["manifests_diff"]
+    # Helm's rendering of the instance's chart, object by object: its quoting, its labels.
+    manifests = body["manifests_diff"]
+    assert "--- a/ConfigMap/shop-acme-dev-eu-1-config.yaml\n" in manifests
+    assert '-  GREETING: "Hello from acme"\n+  GREETING: "hi"\n' in manifests
+    assert "-  replicas: 2\n+  replicas: 7\n" in manifests
+    assert ' app.kubernetes.io/managed-by: "Helm"\n' in manifests
     assert body["errors"] == []
     bad = ready.client.post(url_of() + "/values/preview", json={"values": {"replicaCount": "x"}})
     assert bad.json()["errors"][0]["path"] == "replicaCount"
     assert lab.commits() == commits
+
+
+def test_a_preview_shows_what_helm_renders_and_a_failing_template_answers_422_at_its_line(
+    ready: Api, lab: GitLab
+) -> None:
+    create(ready)
+    preview = ready.client.post(
+        url_of() + "/values/preview",
+        json={"values": {"replicaCount": 2, "env": [{"name": "MODE", "value": "fast"}]}},
+    )
+    assert preview.status_code == 200, preview.text
+    manifests = preview.json()["manifests_diff"]
+    # The Deployment's env goes through toYaml | nindent 12 in the chart: Helm prints the
+    # empty list on a line of its own, where helmforge's substitution would say `env: []`.
+    assert "--- a/Deployment/shop-acme-dev-eu-1.yaml\n" in manifests
+    assert "           env:\n-            []\n+            - name: MODE\n" in manifests
+    assert "+              value: fast\n" in manifests
+
+    broken = ready.client.post(url_of() + "/values/preview", json={"values": {"image": "x"}})
+    assert broken.status_code == 422, broken.text
+    message = broken.json()["message"]
+    # Helm's own message, located at the template and line it names.
+    assert message.startswith("shop-acme-dev-eu-1/templates/deployment.yaml:21: ")
+    assert "at <.Values.image.repository>" in message
+    assert "can't evaluate field repository" in message
 
 
 def test_a_newer_template_marks_the_instance_outdated_until_it_is_upgraded(

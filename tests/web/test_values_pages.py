@@ -149,7 +149,7 @@ def test_the_form_previews_the_three_diffs_and_save_commits_only_the_overrides(
         assert "+replicaCount: 6" in section(previewed.text, "effective-diff")
         manifests = section(previewed.text, "manifests-diff")
         assert "+  replicas: 6" in manifests
-        assert "+  type: NodePort" in manifests
+        assert '+  type: "NodePort"' in manifests  # Helm's rendering: the chart quotes it
         assert lab.commits() == commits  # a preview commits nothing
         save = save_form(previewed.text)
         save["message"] = "more pods behind a node port"

@@ -19,6 +19,7 @@ __all__ = [
     "effective_values_for",
     "get_archive",
     "get_build",
+    "instance_chart_archive",
     "list_builds",
     "page_builds",
     "preview_chart",
@@ -185,6 +186,19 @@ def reproduce_archive(template: Template, build: ChartBuildView) -> bytes:
         defer_required=True,
     )
     return pack_chart(name, files)
+
+
+def instance_chart_archive(
+    template: Template, context: Mapping[str, str], *, chart_version: str | None = None
+) -> tuple[str, bytes]:
+    """The chart name and .tgz of an instance's chart as ``instance_upgrades.publish_chart``
+    builds it (template and context only, required values left to the instance's values.yaml),
+    without recording or publishing anything: what a values preview hands Helm. Raises
+    ``InputError`` when the template no longer renders for the context."""
+    name, _, _, files = _render(
+        template, context, None, chart_version=chart_version, defer_required=True
+    )
+    return name, pack_chart(name, files)
 
 
 def values_schema_of(template: Template) -> dict[str, Any]:

@@ -90,14 +90,16 @@ MAX_KNOWN_HOSTS = 64 << 10
 class GitWorkspace:
     """What Git operations need beyond the database: the key of credentials at rest, the
     folder of the bare caches, the deadline of one fetch or push, how commit authors' e-mail
-    addresses are formed, the deadline of registry requests (an upgrade publishes), and how
-    instances are synced by Argo CD (``argocd``: auto-sync environments, deadline, clock)."""
+    addresses are formed, the deadline of registry requests (an upgrade publishes), of one
+    render by Helm (a values preview), and how instances are synced by Argo CD (``argocd``:
+    auto-sync environments, deadline, clock)."""
 
     key: bytes = field(repr=False)
     cache_root: Path
     deadline: float = 30.0
     email_domain: str = DEFAULT_GIT_EMAIL_DOMAIN
     registry_deadline: float = 30.0
+    helm_deadline: float = 30.0
     argocd: ArgoCdOptions = field(default_factory=ArgoCdOptions)
 
     @classmethod
@@ -109,6 +111,7 @@ class GitWorkspace:
             deadline=settings.git_deadline,
             email_domain=settings.git_email_domain,
             registry_deadline=settings.registry_deadline,
+            helm_deadline=settings.helm_deadline,
             argocd=ArgoCdOptions(
                 deadline=settings.argocd_deadline,
                 poll_interval=settings.argocd_poll_interval,

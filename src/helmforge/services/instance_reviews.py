@@ -1,5 +1,13 @@
 """Reviewing an instance's values: the history of its files in Git, and the preview of a
-values change before it is saved (nothing committed, built or recorded).
+values change before it is saved (nothing committed, recorded or published).
+
+The preview's objects are Helm's: the instance's chart is built as an upgrade builds it
+(``chart_builds.instance_chart_archive``, nothing recorded) and rendered by Helm
+(``adapters.helm_render``) with the overrides before and after, as Argo CD renders it (release
+name: the Application's, namespace: its destination). When helm-sdkpy is not installed (it is
+an optional dependency: ``helmforge[helm]``), the preview falls back to helmforge's own
+substitution of the template's resources (``core.charts.manifest_previews``), which shows what
+the values change but not the labels, helpers and conditionals Helm adds.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from helmforge.adapters import helm_render
 from helmforge.core.access.principals import Principal
 from helmforge.core.charts.manifest_previews import preview_manifests
 from helmforge.core.contexts import parse_context
@@ -20,10 +29,14 @@ from helmforge.core.errors import InputError
 from helmforge.core.instances.layout import InstanceId
 from helmforge.core.instances.values_diff import changes_as_json, override_changes, unified_diff
 from helmforge.core.instances.values_edits import replace_values
+from helmforge.core.manifests.rendered import objects_of_manifest
+from helmforge.core.templates.models import Template
 from helmforge.core.yaml_codec import dump_yaml
+from helmforge.services import chart_builds
 from helmforge.services.gitops_repositories import GitWorkspace
 from helmforge.services.instance_changes import instance_files, open_for
 from helmforge.services.instance_git import load_instance, parse_instance_id, refresh_cache
+from helmforge.services.instance_records import InstanceView
 from helmforge.services.instance_values import (
     ValueProblem,
     effective_of,
@@ -52,9 +65,10 @@ class HistoryEntry:
 class ValuesPreview:
     """What saving ``values`` would change, without committing or recording anything: the
     overrides (diff of values.yaml and the changed paths), the effective values, and the
-    objects (``manifests_diff``, helmforge's substitution of the template's resources: not
-    Helm's output, see ``core.charts.manifest_previews``); ``errors`` are the schema
-    problems a save would be refused for (empty: it would be accepted)."""
+    objects (``manifests_diff``: Helm's rendering of the instance's chart, object by object,
+    ``KIND/NAMESPACE/NAME.yaml``; helmforge's own substitution, by resource id, where Helm
+    is not installed); ``errors`` are the schema problems a save would be refused for
+    (empty: it would be accepted)."""
 
     revision: str | None
     values_diff: str
@@ -102,6 +116,61 @@ def _yaml_text(data: Any) -> str:
     return dump_yaml(data) if data else ""
 
 
+def _helm_objects(
+    view: InstanceView,
+    template: Template,
+    overrides: tuple[Mapping[str, Any], ...],
+    *,
+    deadline: float,
+) -> list[dict[str, str]]:
+    """Helm's objects of the instance's chart for each set of ``overrides``."""
+    name, archive = chart_builds.instance_chart_archive(
+        template, view.context, chart_version=view.chart_version
+    )
+    return [
+        objects_of_manifest(
+            helm_render.render_chart(
+                archive,
+                values,
+                release_name=view.app_name,
+                namespace=view.namespace,
+                kube_version=template.kubernetes_version,
+                deadline=deadline,
+                skip_schema_validation=True,  # refused values are previewed with their errors
+                source=f"chart {name} of {view.template}",
+            )
+        )
+        for values in overrides
+    ]
+
+
+def _objects(
+    view: InstanceView,
+    template: Template,
+    current: Mapping[str, Any],
+    wanted: Mapping[str, Any],
+    *,
+    workspace: GitWorkspace,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The objects before and after, by key: Helm's when it is installed, else helmforge's
+    substitution of the template's resources in the effective values."""
+    if helm_render.render_available():
+        before, after = _helm_objects(
+            view, template, (current, wanted), deadline=workspace.helm_deadline
+        )
+        return before, after
+    context = parse_context(view.context)
+    try:
+        before_effective, _ = effective_of(template, view.context, current)
+        after_effective, _ = effective_of(template, view.context, wanted)
+    except InputError:
+        before_effective = after_effective = {}
+    return (
+        preview_manifests(template, context, before_effective),
+        preview_manifests(template, context, after_effective),
+    )
+
+
 def preview_values(
     sessions: sessionmaker[Session],
     instance_id: str | InstanceId,
@@ -112,8 +181,11 @@ def preview_values(
     refresh: bool = True,
 ) -> ValuesPreview:
     """What saving ``values`` (the whole overrides) would change, from the instance as Git
-    has it now (``values.read``); nothing is committed, built or recorded. Values the schema
-    refuses are previewed too, with the ``errors`` a save would answer."""
+    has it now (``values.read``); nothing is committed, recorded or published. Values the
+    schema refuses are previewed too, with the ``errors`` a save would answer. ``InputError``
+    (422) with Helm's message, at the template file and line, when a template of the chart
+    fails for the values; ``ExternalServiceError`` when Helm takes longer than the workspace's
+    ``helm_deadline``."""
     instance = parse_instance_id(instance_id)
     view = load_instance(sessions, instance, actor=actor, permission="values.read")
     wanted = plain_overrides(values)
@@ -125,14 +197,12 @@ def preview_values(
     text, current = overrides_of(reader.read_file(view.values_path), source=view.values_path)
     written = replace_values(text, wanted, source=view.values_path).text
     errors = tuple(problems_of(template, view.context, wanted))
-    context = parse_context(view.context)
     try:
         before_effective, _ = effective_of(template, view.context, current)
         after_effective, _ = effective_of(template, view.context, wanted)
     except InputError:
         before_effective = after_effective = {}
-    before_objects = preview_manifests(template, context, before_effective)
-    after_objects = preview_manifests(template, context, after_effective)
+    before_objects, after_objects = _objects(view, template, current, wanted, workspace=workspace)
     manifests = "".join(
         unified_diff(before_objects.get(key, ""), after_objects.get(key, ""), path=f"{key}.yaml")
         for key in sorted(set(before_objects) | set(after_objects))

@@ -75,6 +75,8 @@ class Settings:
     to a registry may take in all, retries included, before it fails naming the registry.
     ``git_deadline``: HELMFORGE_GIT_DEADLINE (default 30), the seconds one fetch or push of a
     GitOps repository may take in all before it fails naming the repository.
+    ``helm_deadline``: HELMFORGE_HELM_DEADLINE (default 30), the seconds one render of a chart
+    by Helm (a values preview renders twice) may take, waiting for the library included.
     ``git_email_domain``: HELMFORGE_GIT_EMAIL_DOMAIN (default ``users.helmforge.invalid``):
     commits are authored by the acting user as ``NAME <NAME@DOMAIN>`` (a user name that is an
     e-mail address, as single sign-on names often are, is used as it is).
@@ -124,6 +126,7 @@ class Settings:
     threads: int = 4
     registry_deadline: float = 30.0
     git_deadline: float = 30.0
+    helm_deadline: float = 30.0
     git_email_domain: str = DEFAULT_GIT_EMAIL_DOMAIN
     development_environments: frozenset[str] = frozenset({"dev"})
     approvals: ApprovalRules = field(default_factory=ApprovalRules)
@@ -266,6 +269,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         threads=_positive_int(environ, "HELMFORGE_THREADS", 4),
         registry_deadline=float(_positive_int(environ, "HELMFORGE_REGISTRY_DEADLINE", 30)),
         git_deadline=float(_positive_int(environ, "HELMFORGE_GIT_DEADLINE", 30)),
+        helm_deadline=float(_positive_int(environ, "HELMFORGE_HELM_DEADLINE", 30)),
         git_email_domain=_email_domain(environ),
         secret_key=environ.get("HELMFORGE_SECRET_KEY") or None,
         development_environments=_environments(environ, "HELMFORGE_DEVELOPMENT_ENVIRONMENTS"),
