@@ -19,6 +19,7 @@ from helmforge.core.yaml_codec import load_single
 from tests.api.conftest import Api, serve_app
 from tests.support.apps import make_app
 from tests.support.argocd import ArgoCdStandIn
+from tests.support.git_servers import git
 from tests.support.instances import (
     PROD,
     GitLab,
@@ -185,3 +186,26 @@ def test_argocd_refusals_are_explained_and_the_view_still_answers(
     assert api.client.post(url_of(PROD) + "/sync", headers=operator).status_code == 200
     assert api.client.post(url_of() + "/sync").status_code == 404  # no such instance
     assert path_of(PROD) in shown.json()["id"]
+
+
+def test_an_outside_commit_argocd_runs_counts_once_fetched(
+    ready: tuple[Api, GitLab], argocd: ArgoCdStandIn, argocd_schemas: SchemaSet, tmp_path: Path
+) -> None:
+    """Someone outside helmforge commits to the branch (not this instance's files); the
+    auto-synced Application runs that head, which helmforge's cache has never seen: the sync
+    fetches once and counts it, as the instance's files are the same there."""
+    api, lab = ready
+    created = _deploy(api, lab, argocd, argocd_schemas)
+    other = tmp_path / "outside"
+    git("clone", "-q", str(lab.remote), str(other))
+    (other / "README.md").write_text("gitops, edited outside\n", encoding="utf-8")
+    git("-C", str(other), "commit", "-qam", "outside writer")
+    git("-C", str(other), "push", "-q", "origin", "HEAD:main")
+    assert lab.head() != created["revision"]
+    argocd.heads[created["app_name"]] = lab.head()
+    synced = _sync(api)
+    assert synced.status_code == 200, synced.text
+    assert (synced.json()["revision"], synced.json()["synced_revision"]) == (
+        created["revision"],
+        lab.head(),
+    )

@@ -62,7 +62,7 @@ from helmforge.core.instances.layout import InstanceId
 from helmforge.services import argocd_servers, audit, gitops_repositories
 from helmforge.services.argocd_servers import ArgoCdOptions, ServerView
 from helmforge.services.gitops_repositories import GitWorkspace
-from helmforge.services.instance_git import load_instance, parse_instance_id
+from helmforge.services.instance_git import load_instance, parse_instance_id, refresh_cache
 from helmforge.services.instance_records import InstanceView
 
 _log = logging.getLogger(__name__)
@@ -245,8 +245,10 @@ def _commit_of(state: ApplicationState) -> str | None:
 def _same_files(
     sessions: sessionmaker[Session], target: SyncTarget, workspace: GitWorkspace
 ) -> Callable[[str], bool]:
-    """Whether a commit holds the instance's two files exactly as ``target.revision`` does
-    (read from the Git cache, no remote call; a commit the cache lacks does not count)."""
+    """Whether a commit holds the instance's two files exactly as ``target.revision`` does,
+    read from the Git cache; a commit the cache lacks is fetched for once per sync (someone
+    else pushed it), and still lacking it does not count."""
+    fetched: list[bool] = []
 
     def same(commit: str) -> bool:
         try:
@@ -254,6 +256,10 @@ def _same_files(
                 sessions, target.repository, workspace=workspace
             )
             git = repository.reader()
+            if not git.contains(commit) and not fetched:
+                fetched.append(True)
+                refresh_cache(sessions, repository, workspace)
+                git = repository.reader()
             if not (git.contains(commit) and target.revision and git.contains(target.revision)):
                 return False
             return all(
