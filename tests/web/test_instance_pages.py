@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from helmforge.core.access.principals import SYSTEM
 from helmforge.core.yaml_codec import load_single
+from helmforge.services import template_store
 from helmforge.web import instance_pages
 from tests.support.argocd import ArgoCdStandIn
+from tests.support.charts import example_text
 from tests.support.instances import DEV, PROD, GitLab, git_lab, path_of
 from tests.support.registry import RegistryServer
 from tests.web.conftest import csrf_of
@@ -70,6 +73,17 @@ def test_the_list_searches_and_filters_and_links_each_instance(site: InstanceSit
         assert "No instance matches these filters." in outdated.text
         nothing = client.get("/instances?customer=nobody")
         assert "No instance matches" in nothing.text
+        # A newer version of the template makes every instance of it out of date.
+        newer = example_text(version="1.3.0")
+        template_store.create_version(site.sessions, newer, actor=SYSTEM)
+        template_store.publish_version(site.sessions, "web-service", "1.3.0", actor=SYSTEM)
+        stale = client.get("/instances?outdated=yes")
+        assert rows_of(stale.text) == [path_of(), path_of(STAGE), path_of(PROD)]
+        assert "out of date: 1.3.0 available" in stale.text
+        assert rows_of(client.get("/instances?outdated=no").text) == []
+        page = client.get(PAGE).text
+        assert "out of date: 1.3.0 is published" in page
+        assert '<option value="web-service@1.3.0" >web-service@1.3.0</option>' in page
 
 
 def test_the_list_is_paged_and_the_pages_keep_the_filters(

@@ -316,3 +316,30 @@ def test_a_prod_edit_becomes_a_change_request_another_person_approves(
     assert lab.commits() == commits + 1
     assert load_single(lab.show(prod_values), source="values").data == {"replicaCount": 9}
     assert "Approved-by: bob <bob@users.helmforge.invalid>" in lab.log()
+
+
+def test_a_prod_rollback_and_upgrade_from_the_page_are_change_requests(
+    gated: InstanceSite, lab: GitLab
+) -> None:
+    prod_page = f"/instances/{path_of(PROD)}"
+    created = lab.head()
+    proposed = gated.put_values({"replicaCount": 4}, PROD)
+    with gated.signed_in("bob", USER_PASSWORD) as bob:
+        approve(bob, proposed["change_request"])
+    commits = lab.commits()
+    with gated.signed_in() as client:
+        page = client.get(prod_page).text
+        assert "It becomes a change request." in page  # the confirmations say so
+        rollback = client.post(
+            prod_page + "/rollback", data={"csrf_token": csrf_of(page), "revision": created}
+        )
+        assert rollback.status_code == 200, rollback.text
+        assert "nothing was committed yet" in section(rollback.text, "change-request")
+        assert "(instance.rollback)" in section(rollback.text, "change-request")
+        upgrade = client.post(
+            prod_page + "/upgrade",
+            data={"csrf_token": csrf_of(page), "template": "web-service@1.2.0", "version": "3.5.0"},
+        )
+        assert upgrade.status_code == 200, upgrade.text
+        assert "(instance.upgrade)" in section(upgrade.text, "change-request")
+    assert lab.commits() == commits
