@@ -207,6 +207,23 @@ def test_an_operation_that_never_ends_is_a_bounded_conflict(lab: Lab) -> None:
     assert "instance.sync" not in _audit(lab)
 
 
+def test_operations_that_keep_coming_are_retried_a_bounded_number_of_times(lab: Lab) -> None:
+    """Each time the other operation has ended, yet another starts just before our retry: the
+    sync gives up after MAX_BUSY_RETRIES waits, well within the deadline; one rival fewer and
+    it gets through."""
+    name = PROD.default_namespace()
+    lab.argocd.rivals[name] = argocd_sync.MAX_BUSY_RETRIES + 1
+    with pytest.raises(ConflictError, match="through 5 wait") as caught:
+        _sync(lab, PROD)
+    assert "nothing was synced" in str(caught.value)
+    posts = [m for m, _, _ in lab.argocd.requests if m == "POST"]
+    assert len(posts) == argocd_sync.MAX_BUSY_RETRIES + 1
+    assert lab.clock.now - 1000.0 < DEADLINE
+    lab.argocd.tick()  # the last rival's operation ends
+    lab.argocd.rivals[name] = argocd_sync.MAX_BUSY_RETRIES
+    assert _sync(lab, PROD).busy_retries == argocd_sync.MAX_BUSY_RETRIES
+
+
 def test_a_failed_rollout_and_one_that_never_gets_healthy_say_what_argocd_reports(
     lab: Lab,
 ) -> None:

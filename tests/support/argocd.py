@@ -91,6 +91,9 @@ class ArgoCdStandIn:
     blocked: set[str] = field(default_factory=set)
     auto_tick: bool = False
     ticks: int = 0
+    # How many more times another party's sync starts just before ours reaches the server
+    # (it ends after one tick): ours then meets "another operation is already in progress".
+    rivals: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         swagger = json.loads(self.swagger_path.read_text(encoding="utf-8"))
@@ -265,6 +268,9 @@ class ArgoCdStandIn:
             if match.group(2):
                 if name in self.blocked:
                     return 403, _status(7, "cannot sync: blocked by sync window")
+                if self.rivals.get(name):
+                    self.rivals[name] -= 1
+                    self.start_foreign_operation(name, ticks=1)
                 state = app["status"].get("operationState") or {}
                 if state.get("phase") == "Running":
                     return 409, _status(9, "another operation is already in progress")
