@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from helmforge.server.app import state_of
-from helmforge.services import gitops_repositories
+from helmforge.services import gitops_repositories, instance_git
 from tests.api.conftest import Api, serve_app
 from tests.support.apps import make_app
 from tests.support.git_servers import git, install_hook
@@ -269,3 +269,36 @@ def test_a_declined_group_push_fails_exactly_the_groups_edits(
         assert shown["revision"] == expected
         history = api.client.get(url_of(_segments(name)) + "/history").json()["items"]
         assert len(history) == (2 if name == "a" else 1)
+
+
+def test_a_read_behind_a_held_push_answers_from_the_cache(
+    api: Api,
+    lab: GitLab,
+    basic_registry: RegistryServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RELIABILITY 41 with group commit: a read never waits out another edit's push; past
+    its wait it answers what the cache has, and says why it did not fetch."""
+    monkeypatch.setattr(instance_git, "READ_WAIT", 0.2)
+    revisions = _setup(api, lab, basic_registry)
+    hold = _HeldPush(lab, tmp_path, "exit 0")
+    with serve(api.app) as base:
+        editors = _Editors(base, {"Authorization": f"Bearer {api.token}"})
+        editors.put("first", "a", {"replicaCount": 3}, revisions["a"])
+        hold.wait_held()
+        try:
+            shown = api.client.get(url_of(_segments("b")))
+        finally:
+            hold.release()
+        editors.join()
+    assert shown.status_code == 200, shown.text
+    body = shown.json()
+    assert (body["fetched"], body["revision"], body["values"]) == (
+        False,
+        revisions["b"],
+        {"replicaCount": 2},
+    )
+    assert "waited over 0.2 s" in body["fetch_error"]
+    assert editors.answers["first"].status_code == 200
+    assert gitops_repositories.queued(_queue_of(api)) == 0  # the read left the queue

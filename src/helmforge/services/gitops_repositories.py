@@ -506,7 +506,7 @@ def commit(
     the group's ``ConflictError``/``ExternalServiceError`` when its push failed (every edit
     of that push fails; nothing of it was saved).
     """
-    job = _run(sessions, repository, _Job(request), wait=wait, what="edits")
+    job = _run(sessions, repository, _Job(request), wait=wait)
     if isinstance(job.answer, BaseException):
         raise job.answer
     assert job.answer is not None
@@ -518,7 +518,7 @@ def refresh(sessions: sessionmaker[Session], repository: OpenRepository, *, wait
     shared by every read queued for it (a group with edits answers its reads after its push).
     Raises ``LockTimeoutError`` when no fetch started within ``wait`` seconds (a write holds
     the repository), or the fetch's ``ExternalServiceError``; the cache is then as it was."""
-    job = _run(sessions, repository, _Job(None), wait=wait, what="reads")
+    job = _run(sessions, repository, _Job(None), wait=wait)
     if isinstance(job.answer, BaseException):
         raise job.answer
 
@@ -529,7 +529,6 @@ def _run(
     job: _Job,
     *,
     wait: float,
-    what: str,
 ) -> _Job:
     """Queue ``job`` and return it answered: by the group of the thread whose turn it is
     (this one, or another that took it)."""
@@ -539,7 +538,7 @@ def _run(
     give_up = time.monotonic() + wait
     while not job.done.is_set():
         if not queue.turn.acquire(timeout=max(0.0, give_up - time.monotonic())):
-            _timed_out(queue, repository, job, wait, what)
+            _timed_out(queue, repository, job, wait)
             job.done.wait()  # a group under way holds this edit: its answer is coming
             break
         deferred = False
@@ -554,24 +553,25 @@ def _run(
         finally:
             queue.turn.release()
         if deferred and not job.done.wait(max(0.0, give_up - time.monotonic())):
-            _timed_out(queue, repository, job, wait, what)
+            _timed_out(queue, repository, job, wait)
     return job
 
 
-def _timed_out(
-    queue: _Queue, repository: OpenRepository, job: _Job, wait: float, what: str
-) -> None:
+def _timed_out(queue: _Queue, repository: OpenRepository, job: _Job, wait: float) -> None:
     """After ``wait`` seconds: ``LockTimeoutError`` for a job no group took (withdrawn) and
     for a read (it does not wait out a group's push); an edit a group took waits for it."""
+    if job.done.is_set():  # answered just now
+        return
+    if job.request is None:
+        queue.withdraw(job)
+        raise LockTimeoutError(
+            f"the fetch of repository {repository.name!r} waited over {wait:g} s: a write of "
+            "it is under way"
+        )
     if queue.withdraw(job):
         raise LockTimeoutError(
-            f"{what} of repository {repository.name!r} waited over {wait:g} s for their "
-            "turn; nothing was changed, try again later"
-        )
-    if job.request is None:
-        raise LockTimeoutError(
-            f"the fetch of repository {repository.name!r} did not finish within {wait:g} s "
-            "(a write of it is under way)"
+            f"an edit of repository {repository.name!r} waited over {wait:g} s for its "
+            "turn; nothing was committed, try again later"
         )
 
 
