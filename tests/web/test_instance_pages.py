@@ -17,8 +17,8 @@ from helmforge.services import template_store
 from helmforge.web import instance_pages
 from tests.support.argocd import ArgoCdStandIn
 from tests.support.charts import example_text
-from tests.support.instances import DEV, PROD, GitLab, git_lab, path_of
-from tests.support.registry import RegistryServer
+from tests.support.instances import DEV, GIT_CANARY, PROD, GitLab, git_lab, path_of
+from tests.support.registry import CANARY_PASSWORD, RegistryServer
 from tests.web.conftest import csrf_of
 from tests.web.instance_sites import USER_PASSWORD, InstanceSite, instance_site
 
@@ -398,3 +398,26 @@ def test_promote_from_the_page_copies_the_chosen_overrides_to_the_next_environme
     assert lab.commits() == commits + 1
     promoted = load_single(lab.show(f"clusters/eu/{path_of(sit)}/values.yaml"), source="v").data
     assert promoted == {"ingress": {"host": "eu-1.sit.example.com"}, "replicaCount": 2}
+
+
+def test_no_page_of_an_instance_shows_a_credential(site: InstanceSite) -> None:
+    site.create()
+    site.put_values({"replicaCount": 3})
+    build_id = build(site, DEV, {})
+    with site.signed_in() as client:
+        for path in ("/instances", PAGE, PAGE + "/edit", f"/charts/{build_id}/deploy"):
+            page = client.get(path)
+            assert page.status_code == 200, (path, page.text)
+            assert GIT_CANARY not in page.text, path
+            assert CANARY_PASSWORD not in page.text, path
+        preview = client.post(
+            PAGE + "/edit",
+            data={
+                "csrf_token": csrf_of(client.get(PAGE).text),
+                "action": "preview-yaml",
+                "values_yaml": "replicaCount: 4\n",
+            },
+        )
+        assert preview.status_code == 200, preview.text
+        assert GIT_CANARY not in preview.text
+        assert CANARY_PASSWORD not in preview.text
