@@ -102,6 +102,8 @@ def test_servers_and_a_sync_from_the_command_line(lab: Lab) -> None:
         f"{PROD}: manual sync of chart 3.4.0 at revision {revision} on cluster: "
         "Succeeded, Healthy\n"
     )
+    shown = lab.ok("instances", "show", PROD)
+    assert f"  argo cd      Synced, Healthy at {revision}\n" in shown
     as_json = json.loads(lab.ok("instances", "sync", PROD, "--output", "json"))
     assert (as_json["revision"], as_json["synced_revision"]) == (revision, revision)
     rendered = lab.ok("argocd", "applicationset", "cluster", "--repository", "gitops")
@@ -111,6 +113,10 @@ def test_servers_and_a_sync_from_the_command_line(lab: Lab) -> None:
     refused = lab.run("argocd", "remove-server", "cluster")
     assert refused.returncode != 0
     assert "still syncs 1 instance" in refused.stderr
+    lab.argocd.tokens = {}
+    assert "  argo cd      cannot tell: Argo CD server 'cluster' refused its token" in lab.ok(
+        "instances", "show", PROD
+    )
 
 
 def test_a_token_comes_from_the_environment_or_the_command_says_what_is_missing(

@@ -209,6 +209,14 @@ def _describe(shown: dict[str, Any]) -> str:
         f"  revision     {shown.get('revision') or '-'}",
         f"  updated      {shown.get('updated_at')} by {shown.get('updated_by')}",
     ]
+    sync = shown.get("sync")
+    if isinstance(sync, dict) and sync.get("error"):
+        lines.append(f"  argo cd      cannot tell: {sync['error']}")
+    elif isinstance(sync, dict):
+        lines.append(
+            f"  argo cd      {sync.get('status') or 'unknown'}, {sync.get('health') or 'unknown'}"
+            f" at {sync.get('revision') or '-'}"
+        )
     if not shown.get("fetched", True):
         lines.append(f"  (from the cache: {shown.get('fetch_error')})")
     if shown.get("values_error"):
