@@ -13,6 +13,7 @@ import pytest
 from helmforge.core.schemas.kubernetes import SchemaSet
 from helmforge.core.schemas.openapi import crd_definitions
 from helmforge.core.yaml_codec import load_single
+from helmforge.services import chart_renders
 from tests.api.conftest import Api
 from tests.support.charts import example_text
 from tests.support.instances import (
@@ -271,6 +272,22 @@ def test_a_preview_shows_what_helm_renders_and_a_failing_template_answers_422_at
     assert message.startswith("shop-acme-dev-eu-1/templates/deployment.yaml:21: ")
     assert "at <.Values.image.repository>" in message
     assert "can't evaluate field repository" in message
+
+
+def test_without_helm_sdkpy_a_preview_shows_helmforges_own_substitution(
+    ready: Api, lab: GitLab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create(ready)
+    monkeypatch.setattr(chart_renders, "helm_available", lambda: False)
+    preview = ready.client.post(
+        url_of() + "/values/preview", json={"values": {"replicaCount": 7, "greeting": "hi"}}
+    )
+    assert preview.status_code == 200, preview.text
+    manifests = preview.json()["manifests_diff"]
+    # By resource id, unquoted and without Helm's labels.
+    assert "+  GREETING: hi\n" in manifests
+    assert "-  replicas: 2\n+  replicas: 7\n" in manifests
+    assert "Helm" not in manifests
 
 
 def test_a_newer_template_marks_the_instance_outdated_until_it_is_upgraded(

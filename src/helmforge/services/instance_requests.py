@@ -112,7 +112,9 @@ class _ValuesUpdate(_InstanceChange):
         diff = f"values of {view.id} (edited on revision {payload['revision']}):\n"
         workspace = context.get("workspace")
         if isinstance(workspace, GitWorkspace):
-            preview = preview_values(sessions, instance, wanted, actor=actor, workspace=workspace)
+            preview = preview_values(
+                sessions, instance, wanted, actor=actor, workspace=workspace, objects=False
+            )
             diff += preview.values_diff or "(no change)\n"
         else:
             diff += dump_yaml(wanted) if wanted else "(no overrides)\n"

@@ -1,13 +1,13 @@
 """Reviewing an instance's values: the history of its files in Git, and the preview of a
 values change before it is saved (nothing committed, recorded or published).
 
-The preview's objects are Helm's: the instance's chart is built as an upgrade builds it
-(``chart_builds.instance_chart_archive``, nothing recorded) and rendered by Helm
-(``adapters.helm_render``) with the overrides before and after, as Argo CD renders it (release
-name: the Application's, namespace: its destination). When helm-sdkpy is not installed (it is
-an optional dependency: ``helmforge[helm]``), the preview falls back to helmforge's own
-substitution of the template's resources (``core.charts.manifest_previews``), which shows what
-the values change but not the labels, helpers and conditionals Helm adds.
+The preview's objects are Helm's (``chart_renders.instance_objects``): the instance's chart
+built as an upgrade builds it, nothing recorded, rendered by Helm with the overrides before
+and after as Argo CD renders it (release name: the Application's, namespace: its
+destination). When helm-sdkpy is not installed (an optional dependency:
+``helmforge[helm]``), the preview falls back to helmforge's own substitution of the
+template's resources (``core.charts.manifest_previews``), which shows what the values change
+but not the labels, helpers and conditionals Helm adds.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from helmforge.adapters import helm_render
 from helmforge.core.access.principals import Principal
 from helmforge.core.charts.manifest_previews import preview_manifests
 from helmforge.core.contexts import parse_context
@@ -29,10 +28,9 @@ from helmforge.core.errors import InputError
 from helmforge.core.instances.layout import InstanceId
 from helmforge.core.instances.values_diff import changes_as_json, override_changes, unified_diff
 from helmforge.core.instances.values_edits import replace_values
-from helmforge.core.manifests.rendered import objects_of_manifest
 from helmforge.core.templates.models import Template
 from helmforge.core.yaml_codec import dump_yaml
-from helmforge.services import chart_builds
+from helmforge.services import chart_renders
 from helmforge.services.gitops_repositories import GitWorkspace
 from helmforge.services.instance_changes import instance_files, open_for
 from helmforge.services.instance_git import load_instance, parse_instance_id, refresh_cache
@@ -116,34 +114,6 @@ def _yaml_text(data: Any) -> str:
     return dump_yaml(data) if data else ""
 
 
-def _helm_objects(
-    view: InstanceView,
-    template: Template,
-    overrides: tuple[Mapping[str, Any], ...],
-    *,
-    deadline: float,
-) -> list[dict[str, str]]:
-    """Helm's objects of the instance's chart for each set of ``overrides``."""
-    name, archive = chart_builds.instance_chart_archive(
-        template, view.context, chart_version=view.chart_version
-    )
-    return [
-        objects_of_manifest(
-            helm_render.render_chart(
-                archive,
-                values,
-                release_name=view.app_name,
-                namespace=view.namespace,
-                kube_version=template.kubernetes_version,
-                deadline=deadline,
-                skip_schema_validation=True,  # refused values are previewed with their errors
-                source=f"chart {name} of {view.template}",
-            )
-        )
-        for values in overrides
-    ]
-
-
 def _objects(
     view: InstanceView,
     template: Template,
@@ -154,9 +124,16 @@ def _objects(
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The objects before and after, by key: Helm's when it is installed, else helmforge's
     substitution of the template's resources in the effective values."""
-    if helm_render.render_available():
-        before, after = _helm_objects(
-            view, template, (current, wanted), deadline=workspace.helm_deadline
+    if chart_renders.helm_available():
+        before, after = (
+            chart_renders.instance_objects(
+                view,
+                template,
+                overrides,
+                deadline=workspace.helm_deadline,
+                chart_version=view.chart_version,
+            )
+            for overrides in (current, wanted)
         )
         return before, after
     context = parse_context(view.context)
@@ -179,10 +156,12 @@ def preview_values(
     actor: Principal,
     workspace: GitWorkspace,
     refresh: bool = True,
+    objects: bool = True,
 ) -> ValuesPreview:
     """What saving ``values`` (the whole overrides) would change, from the instance as Git
     has it now (``values.read``); nothing is committed, recorded or published. Values the
-    schema refuses are previewed too, with the ``errors`` a save would answer. ``InputError``
+    schema refuses are previewed too, with the ``errors`` a save would answer. Without
+    ``objects`` the chart is not rendered (``manifests_diff`` is empty). ``InputError``
     (422) with Helm's message, at the template file and line, when a template of the chart
     fails for the values; ``ExternalServiceError`` when Helm takes longer than the workspace's
     ``helm_deadline``."""
