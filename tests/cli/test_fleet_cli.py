@@ -18,6 +18,7 @@ from helmforge.core.access.principals import SYSTEM
 from helmforge.server.app import state_of
 from helmforge.services import accounts
 from tests.support.apps import make_app
+from tests.support.charts import example_text
 from tests.support.fleets import create_fleet
 from tests.support.instances import GitLab, add_registry, add_repository, git_lab
 from tests.support.registry import RegistryServer
@@ -73,6 +74,23 @@ def test_fleet_verify_waits_for_the_servers_worker_and_jobs_show_reads_the_job(
         assert finished.returncode == 0, finished.stderr
         assert json.loads(finished.stdout)["state"] == "succeeded"
         assert f"{job_id}\tsucceeded\t2/2" in finished.stderr
+
+        text = example_text(version="1.3.0").replace("default: 8080", "default: 8081", 1)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+            added = client.post(
+                "/api/v1/templates", content=text, headers={"Content-Type": "application/yaml"}
+            )
+            assert added.status_code == 201, added.text
+            published = client.post("/api/v1/templates/web-service/versions/1.3.0/publish")
+            assert published.status_code == 200, published.text
+        arguments = ["web-service@1.3.0", "--version", "3.5.0", "--wave", "dev:environment=dev"]
+        rolled = helmforge(url, token, "fleet", "rollout", *arguments, "--wait")
+        assert rolled.returncode == 0, rolled.stderr
+        rollout = json.loads(rolled.stdout)
+        assert rollout["state"] == "succeeded"
+        assert [e["state"] for e in rollout["waves"][0]["instances"]] == ["upgraded"] * 2
+        shown = helmforge(url, token, "fleet", "rollout-control", rollout["rollout"], "show")
+        assert json.loads(shown.stdout)["state"] == "succeeded"
 
         missing = helmforge(url, token, "jobs", "show", "0123abcd")
         assert missing.returncode == 1

@@ -274,6 +274,20 @@ class ServerClient:
         path = f"/jobs/{quote(job_id, safe='')}"
         return self._json_object(self._request("GET", path))
 
+    def rollout(
+        self, rollout_id: str | None, action: str | None = None, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """POST /fleet/rollouts (``rollout_id`` None: start one with ``body``), GET
+        /fleet/rollouts/{id} (``action`` None), or POST /fleet/rollouts/{id}/{action}."""
+        if rollout_id is None:
+            return self._json_object(self._request("POST", "/fleet/rollouts", json=body or {}))
+        path = f"/fleet/rollouts/{quote(rollout_id, safe='')}"
+        if action is None:
+            return self._json_object(self._request("GET", path))
+        if action not in ("pause", "resume", "abort", "rollback"):
+            raise InputError(f"rollout action {action!r}: pause, resume, abort or rollback")
+        return self._json_object(self._request("POST", f"{path}/{action}", json=body or {}))
+
     def start_fleet_job(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST /fleet/{action} (verify, impact): the 202 answer naming the job."""
         if action not in ("verify", "impact"):

@@ -5,18 +5,24 @@ Its result lists, per instance the caller may read, ``"ok"`` or the drift found.
 ``POST /fleet/impact {"template": "name@version", "filter"?}`` answers 202 ``{"job"}``; its
 result lists, per instance of that template, the kind of change (identical, values,
 manifests, breaking), the values diff, the manifest diff and why it is blocked.
+``POST /fleet/rollouts`` answers 202 with the rollout and its job; ``GET /fleet/rollouts/{id}``
+shows it; ``POST .../pause | /resume | /abort | /rollback`` control it.
 """
 
 from __future__ import annotations
 
 __all__ = ["router"]
 
-from fastapi import APIRouter, status
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from helmforge.api.dependencies import PrincipalDep, SessionsDep
 from helmforge.api.jobs import JobAccepted
-from helmforge.services import fleet_impact, fleet_verification
+from helmforge.services import fleet_impact, fleet_rollouts, fleet_verification
+from helmforge.services.fleet_rollouts import RolloutView
 
 router = APIRouter(prefix="/fleet", tags=["fleet"])
 
@@ -64,3 +70,128 @@ def impact(sessions: SessionsDep, principal: PrincipalDep, body: ImpactRequest) 
         sessions, actor=principal, template=body.template, filter=chosen
     )
     return JobAccepted(job=view.id, state=view.state)
+
+
+class WaveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=63)
+    filter: FleetFilter | None = None
+
+
+class RolloutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: str = Field(min_length=1, max_length=200, description="NAME@VERSION (or NAME)")
+    version: str | None = Field(
+        default=None, min_length=1, max_length=128, description="new app version (optional)"
+    )
+    waves: list[WaveRequest] = Field(min_length=1, max_length=50)
+    stop_on: Literal["failure", "unhealthy"] = "failure"
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    wave: str | None = Field(default=None, min_length=1, max_length=63)
+
+
+class RolloutPublic(BaseModel):
+    rollout: str
+    job: str | None
+    template: str
+    app_version: str | None
+    stop_on: str
+    state: str
+    requested: str | None
+    waves: list[dict[str, Any]]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def _public(view: RolloutView) -> RolloutPublic:
+    return RolloutPublic(
+        rollout=view.id,
+        job=view.job,
+        template=view.template,
+        app_version=view.app_version,
+        stop_on=view.stop_on,
+        state=view.state,
+        requested=view.requested,
+        waves=view.waves,
+        created_by=view.created_by,
+        created_at=view.created_at,
+        updated_at=view.updated_at,
+    )
+
+
+RolloutId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
+
+
+@router.post("/rollouts", status_code=status.HTTP_202_ACCEPTED, response_model=RolloutPublic)
+def start_rollout(
+    sessions: SessionsDep, principal: PrincipalDep, body: RolloutRequest
+) -> RolloutPublic:
+    """Upgrade the template's instances wave by wave (each wave: the instances its filter
+    names); the answer names the rollout and its job."""
+    waves = [
+        {
+            "name": wave.name,
+            "filter": wave.filter.model_dump(exclude_none=True) if wave.filter else {},
+        }
+        for wave in body.waves
+    ]
+    view = fleet_rollouts.start_rollout(
+        sessions,
+        actor=principal,
+        template=body.template,
+        waves=waves,
+        stop_on=body.stop_on,
+        version=body.version,
+    )
+    return _public(view)
+
+
+@router.get("/rollouts/{rollout_id}", response_model=RolloutPublic)
+def get_rollout(
+    rollout_id: RolloutId, sessions: SessionsDep, principal: PrincipalDep
+) -> RolloutPublic:
+    """The rollout: its state and, per wave, what happened to each instance."""
+    return _public(fleet_rollouts.get_rollout(sessions, rollout_id, actor=principal))
+
+
+@router.post("/rollouts/{rollout_id}/pause", response_model=RolloutPublic)
+def pause_rollout(
+    rollout_id: RolloutId, sessions: SessionsDep, principal: PrincipalDep
+) -> RolloutPublic:
+    """Stop after the instance it is on; ``resume`` goes on from there."""
+    return _public(fleet_rollouts.pause(sessions, rollout_id, actor=principal))
+
+
+@router.post("/rollouts/{rollout_id}/resume", response_model=RolloutPublic)
+def resume_rollout(
+    rollout_id: RolloutId, sessions: SessionsDep, principal: PrincipalDep
+) -> RolloutPublic:
+    """Go on with a paused rollout (a new job)."""
+    return _public(fleet_rollouts.resume(sessions, rollout_id, actor=principal))
+
+
+@router.post("/rollouts/{rollout_id}/abort", response_model=RolloutPublic)
+def abort_rollout(
+    rollout_id: RolloutId, sessions: SessionsDep, principal: PrincipalDep
+) -> RolloutPublic:
+    """Stop for good (a running rollout after the instance it is on)."""
+    return _public(fleet_rollouts.abort(sessions, rollout_id, actor=principal))
+
+
+@router.post("/rollouts/{rollout_id}/rollback", response_model=RolloutPublic)
+def rollback_rollout(
+    rollout_id: RolloutId,
+    sessions: SessionsDep,
+    principal: PrincipalDep,
+    body: RollbackRequest | None = None,
+) -> RolloutPublic:
+    """Move what the rollout upgraded (one wave, or all) back, as new commits (a job)."""
+    wave = body.wave if body else None
+    return _public(fleet_rollouts.rollback(sessions, rollout_id, actor=principal, wave=wave))

@@ -1,4 +1,4 @@
-"""``helmforge fleet verify|impact`` (DESIGN §10): fleet work on a server, as a job."""
+"""``helmforge fleet verify|impact|rollout`` (DESIGN §10): fleet work on a server, as jobs."""
 
 from __future__ import annotations
 
@@ -92,6 +92,94 @@ def impact(
     if chosen:
         body["filter"] = chosen
     _run("impact", body, server=server, wait=wait)
+
+
+def _wave(text: str) -> dict[str, Any]:
+    """``NAME`` or ``NAME:KEY=VALUE,KEY=VALUE`` (keys product, customer, environment)."""
+    name, _, rest = text.partition(":")
+    chosen: dict[str, str] = {}
+    for part in filter(None, rest.split(",")):
+        key, equals, value = part.partition("=")
+        if not equals:
+            raise typer.BadParameter(f"{part!r} in --wave {text!r} is not KEY=VALUE")
+        chosen[key.strip()] = value.strip()
+    return {"name": name, "filter": chosen}
+
+
+@fleet_app.command("rollout")
+def rollout(
+    template: Annotated[str, typer.Argument(help="NAME@VERSION: the version to roll out.")],
+    *,
+    server: Server,
+    waves: Annotated[
+        list[str],
+        typer.Option(
+            "--wave",
+            envvar="HELMFORGE_WAVES",
+            help="A wave, in order: NAME or NAME:environment=dev,customer=acme (repeat).",
+        ),
+    ],
+    version: Annotated[
+        str | None,
+        typer.Option("--version", envvar="HELMFORGE_VERSION", help="New app version."),
+    ] = None,
+    stop_on: Annotated[
+        str,
+        typer.Option("--stop-on", envvar="HELMFORGE_STOP_ON", help="failure or unhealthy."),
+    ] = "failure",
+    wait: Wait = False,
+) -> None:
+    """Upgrade the template's instances to TEMPLATE wave by wave; prints the rollout (JSON),
+    or with --wait waits for its job and prints the rollout as it ended."""
+    import json
+
+    from helmforge.services.remote_jobs import rollout as remote_rollout
+    from helmforge.services.remote_jobs import wait_job
+
+    body: dict[str, Any] = {
+        "template": template,
+        "waves": [_wave(wave) for wave in waves],
+        "stop_on": stop_on,
+    }
+    if version:
+        body["version"] = version
+    token = os.environ.get("HELMFORGE_TOKEN", "")
+    with reporting_errors():
+        started = remote_rollout(server=server, token=token, rollout_id=None, body=body)
+        if wait:
+            wait_job(server=server, token=token, job_id=str(started["job"]))
+            started = remote_rollout(server=server, token=token, rollout_id=started["rollout"])
+    typer.echo(json.dumps(started, indent=2, sort_keys=True))
+    if started.get("state") in ("failed", "aborted"):
+        raise typer.Exit(1)
+
+
+@fleet_app.command("rollout-control")
+def rollout_control(
+    rollout_id: Annotated[str, typer.Argument(help="The rollout's id.")],
+    action: Annotated[str, typer.Argument(help="show, pause, resume, abort or rollback.")],
+    *,
+    server: Server,
+    wave: Annotated[
+        str | None,
+        typer.Option("--wave", envvar="HELMFORGE_WAVE", help="rollback: only this wave."),
+    ] = None,
+) -> None:
+    """Show a rollout or pause, resume, abort or roll it back; prints it (JSON)."""
+    import json
+
+    from helmforge.services.remote_jobs import rollout as remote_rollout
+
+    token = os.environ.get("HELMFORGE_TOKEN", "")
+    with reporting_errors():
+        found = remote_rollout(
+            server=server,
+            token=token,
+            rollout_id=rollout_id,
+            action=None if action == "show" else action,
+            body={"wave": wave} if wave else None,
+        )
+    typer.echo(json.dumps(found, indent=2, sort_keys=True))
 
 
 def register(app: typer.Typer) -> None:

@@ -91,6 +91,7 @@ TICK_SECONDS = 30.0
 JOB_KINDS: Mapping[str, str] = {
     "fleet.verify": "helmforge.services.fleet_verification:run_verification",
     "fleet.impact": "helmforge.services.fleet_impact:run_impact",
+    "fleet.rollout": "helmforge.services.fleet_rollouts:run_rollout",
 }
 
 

@@ -6,7 +6,7 @@ back. ``wait_job`` asks again until the job ends, a little less often the longer
 
 from __future__ import annotations
 
-__all__ = ["FINISHED", "show_job", "start_fleet_job", "wait_job"]
+__all__ = ["FINISHED", "rollout", "show_job", "start_fleet_job", "wait_job"]
 
 import time
 from collections.abc import Callable
@@ -58,3 +58,17 @@ def start_fleet_job(*, server: str, token: str, action: str, body: dict[str, Any
     """Start fleet work (``verify`` or ``impact``) and return the id of its job."""
     with ServerClient(server, token=_token(token)) as client:
         return str(client.start_fleet_job(action, body)["job"])
+
+
+def rollout(
+    *,
+    server: str,
+    token: str,
+    rollout_id: str | None,
+    action: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Start a rollout (``rollout_id`` None), read one (``action`` None), or pause, resume,
+    abort or roll it back; the rollout as the server has it then."""
+    with ServerClient(server, token=_token(token)) as client:
+        return client.rollout(rollout_id, action, body)

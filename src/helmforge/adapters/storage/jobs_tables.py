@@ -7,13 +7,18 @@ also the checkpoint an attempt after a crash resumes from) and why it failed (``
 ``owner`` names the worker running it now (``host:pid`` of the in-process runner on SQLite;
 the procrastinate worker on PostgreSQL), ``attempts`` how often a worker started it.
 
+A rollout (``rollouts``, ``jobs_0002``) is a plan of waves moving instances to a template
+version: its ``state``, the control a user asked for (``requested``: pause or abort, read by
+the running job between two instances), the job running it now, and ``waves``: per wave its
+filter and what happened to each instance (from which version, the commit, the error).
+
 On PostgreSQL the same branch installs procrastinate's own schema (its ``procrastinate_*``
 tables and functions), the queue every helmforge process shares.
 """
 
 from __future__ import annotations
 
-__all__ = ["JobRow"]
+__all__ = ["JobRow", "RolloutRow"]
 
 from datetime import datetime
 from typing import Any
@@ -43,3 +48,19 @@ class JobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class RolloutRow(Base):
+    __tablename__ = "rollouts"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    template: Mapped[str] = mapped_column(sa.String(200))
+    app_version: Mapped[str | None] = mapped_column(sa.String(128), nullable=True)
+    stop_on: Mapped[str] = mapped_column(sa.String(16))
+    state: Mapped[str] = mapped_column(sa.String(16), index=True)
+    requested: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    job_id: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
+    waves: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON())
+    created_by: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,0 +1,417 @@
+"""Rollouts (DESIGN §10): instances moved to a template version wave by wave, as one job.
+
+``start_rollout`` reads the plan (``core.fleet.rollouts``), checks that the caller may upgrade
+every instance its waves name now (``instance.upgrade``), records the rollout and queues a
+``fleet.rollout`` job. The job (``run_rollout``) takes the waves in order; in each, every
+instance of the template's name that matches the wave's filter is upgraded with
+``instance_upgrades.upgrade`` (a new chart built and published, values migrated, one commit),
+then, when it has an Argo CD server, synced and waited for (``argocd_sync.sync_instance``).
+The first failed upgrade stops the rollout (``failed``); under ``stop_on: unhealthy`` so does an
+instance Argo CD does not report synced and healthy. Between two instances the job reads
+what a user asked for: ``pause`` ends the job with the rollout ``paused`` (``resume`` queues a
+new job that goes on where it stopped), ``abort`` ends it ``aborted``. ``rollback`` (of one
+wave, or of all, last wave first) upgrades each instance the rollout moved back to the
+template and app version it came from: new commits, history kept.
+
+In an environment whose changes need approval an instance's upgrade is refused (it needs a
+change request, which a rollout does not make yet): the rollout stops there as failed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RolloutView",
+    "abort",
+    "get_rollout",
+    "pause",
+    "resume",
+    "rollback",
+    "run_rollout",
+    "start_rollout",
+]
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.storage.jobs_tables import RolloutRow
+from helmforge.core.access.principals import SYSTEM, Principal
+from helmforge.core.errors import ConflictError, HelmforgeError, Location, NotFoundError
+from helmforge.core.fleet.rollouts import Wave, parse_plan
+from helmforge.services import access, audit, instances, jobs
+from helmforge.services.instance_records import InstanceView, target_of
+from helmforge.services.instance_upgrades import upgrade
+from helmforge.services.instance_values import published_template
+from helmforge.services.jobs import JobContext
+
+KIND = "fleet.rollout"
+RUNNING, PAUSED, ABORTED, FAILED, SUCCEEDED = "running", "paused", "aborted", "failed", "succeeded"
+ROLLING_BACK, ROLLED_BACK = "rolling_back", "rolled_back"
+_MOVED = ("upgraded", "unhealthy")
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutView:
+    """A rollout: ``waves`` lists per wave its ``name``, ``filter``, ``state`` (pending,
+    running, done, failed) and ``instances`` (each ``{instance, state, from, from_version,
+    revision?, error?, health?, rolled_back?}``); ``job`` is the job running it last."""
+
+    id: str
+    template: str
+    app_version: str | None
+    stop_on: str
+    state: str
+    requested: str | None
+    job: str | None
+    waves: list[dict[str, Any]]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def _view(row: RolloutRow) -> RolloutView:
+    return RolloutView(
+        id=row.id,
+        template=row.template,
+        app_version=row.app_version,
+        stop_on=row.stop_on,
+        state=row.state,
+        requested=row.requested,
+        job=row.job_id,
+        waves=[dict(wave) for wave in row.waves],
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _wave_instances(
+    sessions: sessionmaker[Session], actor: Principal, template_name: str, wave: Mapping[str, Any]
+) -> list[InstanceView]:
+    chosen = wave.get("filter") or {}
+    return instances.list_instances(
+        sessions,
+        actor=actor,
+        product=chosen.get("product"),
+        customer=chosen.get("customer"),
+        environment=chosen.get("environment"),
+        template=template_name,
+        limit=100_000,
+    )
+
+
+def start_rollout(
+    sessions: sessionmaker[Session],
+    *,
+    actor: Principal,
+    template: str,
+    waves: Any,
+    stop_on: Any = "failure",
+    version: str | None = None,
+) -> RolloutView:
+    """Record the rollout of ``template`` (published ``NAME@VERSION``) with app ``version``
+    (``None``: each instance keeps its own) and queue its job. Raises ``InputError`` (bad
+    plan), ``NotFoundError``/``ConflictError`` (no such published version),
+    ``PermissionDeniedError`` (an instance of a wave the caller may not upgrade)."""
+    plan, stop = parse_plan(waves, stop_on)
+    version_view, _ = published_template(sessions, template)
+    reference = f"{version_view.name}@{version_view.version}"
+    total = 0
+    for wave in plan:
+        for view in _wave_instances(sessions, actor, version_view.name, {"filter": wave.filter}):
+            access.require(sessions, actor, "instance.upgrade", target_of(view.instance_id))
+            total += 1
+    now = datetime.now(UTC)
+    row = RolloutRow(
+        id=uuid.uuid4().hex,
+        template=reference,
+        app_version=version or None,
+        stop_on=stop,
+        state=RUNNING,
+        requested=None,
+        job_id=None,
+        waves=[_wave_record(wave) for wave in plan],
+        created_by=actor.name,
+        created_at=now,
+        updated_at=now,
+    )
+    with sessions.begin() as session:
+        session.add(row)
+        audit.record(
+            session,
+            actor,
+            "fleet.rollout.start",
+            f"rollout:{row.id}",
+            after={"template": reference, "version": version, "waves": row.waves},
+        )
+    return _queue(sessions, row.id, actor=actor, action="forward", total=total)
+
+
+def _wave_record(wave: Wave) -> dict[str, Any]:
+    return {"name": wave.name, "filter": dict(wave.filter), "state": "pending", "instances": []}
+
+
+def _queue(
+    sessions: sessionmaker[Session],
+    rollout_id: str,
+    *,
+    actor: Principal,
+    action: str,
+    total: int = 0,
+    wave: str | None = None,
+) -> RolloutView:
+    job = jobs.submit(
+        sessions,
+        kind=KIND,
+        params={"rollout": rollout_id, "action": action, "wave": wave},
+        actor=actor,
+        total=total,
+    )
+    _save(sessions, rollout_id, job_id=job.id)
+    return _load(sessions, rollout_id)
+
+
+def _load(sessions: sessionmaker[Session], rollout_id: str) -> RolloutView:
+    with sessions() as session:
+        row = session.get(RolloutRow, rollout_id) if 0 < len(rollout_id) <= 32 else None
+        if row is None:
+            raise NotFoundError(
+                f"rollout {rollout_id!r} does not exist", location=Location(path="rollout")
+            )
+        return _view(row)
+
+
+def _save(sessions: sessionmaker[Session], rollout_id: str, **values: Any) -> None:
+    with sessions.begin() as session:
+        session.execute(
+            sa.update(RolloutRow)
+            .where(RolloutRow.id == rollout_id)
+            .values(**values, updated_at=datetime.now(UTC))
+        )
+
+
+def get_rollout(
+    sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal
+) -> RolloutView:
+    """The rollout, for whoever started it and holders of ``audit.read`` (else missing)."""
+    view = _load(sessions, rollout_id)
+    if view.created_by != actor.name:
+        access.require(
+            sessions, actor, "audit.read", hide_as=f"rollout {rollout_id!r} does not exist"
+        )
+    return view
+
+
+def _controlled(
+    sessions: sessionmaker[Session], rollout_id: str, actor: Principal, action: str
+) -> RolloutView:
+    view = get_rollout(sessions, rollout_id, actor=actor)
+    if view.created_by != actor.name:
+        access.require(sessions, actor, "policy.manage")
+    with sessions.begin() as session:
+        audit.record(session, actor, f"fleet.rollout.{action}", f"rollout:{rollout_id}")
+    return view
+
+
+def _refuse(view: RolloutView, action: str, valid: str) -> ConflictError:
+    return ConflictError(
+        f"rollout {view.id} is {view.state}: {action} applies to a {valid} rollout",
+        location=Location(path="rollout"),
+    )
+
+
+def pause(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal) -> RolloutView:
+    """Ask the running rollout to stop after the instance it is on (``paused``)."""
+    view = _controlled(sessions, rollout_id, actor, "pause")
+    if view.state != RUNNING:
+        raise _refuse(view, "pause", RUNNING)
+    _save(sessions, rollout_id, requested="pause")
+    return _load(sessions, rollout_id)
+
+
+def resume(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal) -> RolloutView:
+    """Go on with a paused rollout where it stopped (a new job)."""
+    view = _controlled(sessions, rollout_id, actor, "resume")
+    if view.state != PAUSED:
+        raise _refuse(view, "resume", PAUSED)
+    _save(sessions, rollout_id, state=RUNNING, requested=None)
+    return _queue(sessions, rollout_id, actor=actor, action="forward")
+
+
+def abort(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal) -> RolloutView:
+    """Stop the rollout for good: a running one after the instance it is on."""
+    view = _controlled(sessions, rollout_id, actor, "abort")
+    if view.state == RUNNING:
+        _save(sessions, rollout_id, requested="abort")
+    elif view.state in (PAUSED, FAILED):
+        _save(sessions, rollout_id, state=ABORTED, requested=None)
+    else:
+        raise _refuse(view, "abort", "running, paused or failed")
+    return _load(sessions, rollout_id)
+
+
+def rollback(
+    sessions: sessionmaker[Session],
+    rollout_id: str,
+    *,
+    actor: Principal,
+    wave: str | None = None,
+) -> RolloutView:
+    """Move the instances the rollout upgraded (in ``wave``, or in every wave, last first)
+    back to the template and app version each came from, as new commits (a job)."""
+    view = _controlled(sessions, rollout_id, actor, "rollback")
+    if view.state in (RUNNING, ROLLING_BACK):
+        raise _refuse(view, "rollback", "paused, aborted, failed or finished")
+    if wave is not None and all(each["name"] != wave for each in view.waves):
+        names = ", ".join(each["name"] for each in view.waves)
+        raise NotFoundError(
+            f"rollout {rollout_id} has no wave {wave!r}; its waves: {names}",
+            location=Location(path="wave"),
+        )
+    _save(sessions, rollout_id, state=ROLLING_BACK, requested=None)
+    return _queue(sessions, rollout_id, actor=actor, action="rollback", wave=wave)
+
+
+# --- the job ------------------------------------------------------------------------------
+
+
+class _Run:
+    def __init__(self, context: JobContext, view: RolloutView) -> None:
+        self.context, self.view = context, view
+        self.sessions = context.sessions
+        self.waves = view.waves
+        self.done = sum(len(wave["instances"]) for wave in self.waves)
+
+    def save(self, **values: Any) -> None:
+        _save(self.sessions, self.view.id, waves=self.waves, **values)
+
+    def requested(self) -> str | None:
+        return _load(self.sessions, self.view.id).requested
+
+    def upgrade(self, instance: str, template: str, version: str | None) -> str:
+        change = upgrade(
+            self.sessions,
+            instance,
+            actor=self.context.actor,
+            workspace=self.context.resources.workspace,
+            template=template,
+            version=version,
+            message=f"rollout {self.view.id}",
+        )
+        return change.revision
+
+    def sync(self, view: InstanceView) -> tuple[str | None, str | None]:
+        from helmforge.services.argocd_sync import sync_instance
+
+        try:
+            result = sync_instance(
+                self.sessions,
+                view.id,
+                actor=self.context.actor,
+                workspace=self.context.resources.workspace,
+            )
+        except HelmforgeError as error:
+            return None, str(error)
+        return result.health, None
+
+
+def _forward(run: _Run) -> dict[str, Any]:
+    view = run.view
+    name = view.template.rpartition("@")[0]
+    total = sum(len(_wave_instances(run.sessions, SYSTEM, name, wave)) for wave in run.waves)
+    for wave in run.waves:
+        if wave["state"] == "done":
+            continue
+        wave["state"] = "running"
+        run.save()
+        seen = {entry["instance"] for entry in wave["instances"]}
+        for instance in _wave_instances(run.sessions, SYSTEM, name, wave):
+            if instance.id in seen:
+                continue
+            asked = run.requested()
+            if asked in ("pause", "abort"):
+                run.save(state=PAUSED if asked == "pause" else ABORTED, requested=None)
+                return _result(run)
+            entry = _move(run, instance)
+            wave["instances"].append(entry)
+            run.done += 1
+            stop = entry["state"] == "failed" or (
+                entry["state"] == "unhealthy" and view.stop_on == "unhealthy"
+            )
+            if stop:
+                wave["state"] = "failed"
+                run.save(state=FAILED)
+                return _result(run)
+            run.save()
+            run.context.report(done=run.done, total=max(run.done, total))
+        wave["state"] = "done"
+        run.save()
+    run.save(state=SUCCEEDED)
+    return _result(run)
+
+
+def _move(run: _Run, instance: InstanceView) -> dict[str, Any]:
+    target, version = run.view.template, run.view.app_version
+    entry: dict[str, Any] = {
+        "instance": instance.id,
+        "from": instance.template,
+        "from_version": instance.app_version,
+    }
+    if instance.template == target and (version is None or instance.app_version == version):
+        return {**entry, "state": "unchanged"}
+    try:
+        entry["revision"] = run.upgrade(instance.id, target, version)
+    except HelmforgeError as error:
+        return {**entry, "state": "failed", "error": str(error)}
+    entry["state"] = "upgraded"
+    if instance.argocd is not None:
+        health, problem = run.sync(instance)
+        entry["health"] = health
+        if problem is not None or health != "Healthy":
+            entry["state"] = "unhealthy"
+            entry["error"] = problem or f"Argo CD reports it {health}"
+    return entry
+
+
+def _roll_back(run: _Run, only: str | None) -> dict[str, Any]:
+    failed = False
+    for wave in reversed(run.waves):
+        if only is not None and wave["name"] != only:
+            continue
+        for entry in reversed(wave["instances"]):
+            if entry["state"] not in _MOVED or "rolled_back" in entry:
+                continue
+            try:
+                entry["rolled_back"] = run.upgrade(
+                    entry["instance"], entry["from"], entry["from_version"]
+                )
+                entry.pop("rollback_error", None)
+            except HelmforgeError as error:
+                entry["rollback_error"] = str(error)
+                failed = True
+            run.save()
+        wave["state"] = "rolled_back" if not failed else wave["state"]
+    run.save(state=FAILED if failed else ROLLED_BACK)
+    return _result(run)
+
+
+def _result(run: _Run) -> dict[str, Any]:
+    final = _load(run.sessions, run.view.id)
+    return {"rollout": final.id, "state": final.state, "waves": final.waves}
+
+
+def run_rollout(context: JobContext) -> dict[str, Any]:
+    """The ``fleet.rollout`` job: forward through the waves, or a rollback (see the module's
+    docstring); ``{"rollout", "state", "waves"}``."""
+    view = _load(context.sessions, str(context.params["rollout"]))
+    run = _Run(context, view)
+    if context.params.get("action") == "rollback":
+        return _roll_back(run, context.params.get("wave"))
+    if view.state != RUNNING:
+        return _result(run)
+    return _forward(run)
