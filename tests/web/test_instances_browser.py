@@ -206,6 +206,7 @@ def test_generate_deploy_edit_preview_save_history_rollback_and_four_eyes_in_pro
     alice.goto("/charts")
     alice.get_by_role("link", name=re.compile("shop-acme-dev-eu-1")).first.click()
     alice.get_by_role("link", name="Deploy shop-acme-dev-eu-1…").click()
+    expect(alice.locator("#deploy-approval")).to_contain_text("prod (1 approval)")
     alice.get_by_label("Environment").select_option("prod")
     alice.get_by_role("button", name="Deploy").click()
     expect(alice.locator("#change-request")).to_contain_text("needs approval")

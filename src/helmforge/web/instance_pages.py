@@ -555,9 +555,11 @@ def _deploy_page(
         repositories=repository_names,
         argocd_servers=argocd_names,
         may_create=may_create,
-        approvals=change_requests.required_approvals(sessions, fields["environment"])
-        if fields["environment"]
-        else 0,
+        gated={
+            environment: needed
+            for environment in app_state(request).settings.environments
+            if (needed := change_requests.required_approvals(sessions, environment))
+        },
         problem=problem,
         errors=errors or [],
         change_request=change_request,
