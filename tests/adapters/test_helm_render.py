@@ -143,6 +143,13 @@ def test_a_failing_template_is_an_input_error_at_the_file_and_line_helm_names(
     )
     assert "labels.owner must be set" in raised.value.message
 
+    unclosed = write_chart(tmp_path / "unclosed", files("a: 1\n{{ if .Values.x }}\nb: 2\n"))
+    with pytest.raises(InputError) as eof:  # "unexpected EOF" is the template's, not the wire's
+        render(unclosed, {})
+    assert "unexpected EOF" in eof.value.message
+    assert eof.value.location is not None
+    assert eof.value.location.source == "demo/templates/cm.yaml"
+
     unknown = write_chart(tmp_path / "other", files("a: {{ nosuch .Values.x }}\n"))
     with pytest.raises(InputError) as parse:
         render(unknown, {})
@@ -232,4 +239,14 @@ def test_without_helm_sdkpy_rendering_is_an_external_service_error(
 ) -> None:
     monkeypatch.setattr(helm_render, "render_available", lambda: False)
     with pytest.raises(ExternalServiceError, match="helm-sdkpy is not installed"):
+        render(write_chart(tmp_path / "demo", files()), {})
+
+
+def test_a_stand_in_helm_cannot_reach_is_an_external_service_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed = helm_render._StandIn()
+    closed.server_close()  # its port now refuses connections
+    monkeypatch.setattr(helm_render, "_stand_in", lambda: closed)
+    with pytest.raises(ExternalServiceError, match="Helm could not render the chart"):
         render(write_chart(tmp_path / "demo", files()), {})

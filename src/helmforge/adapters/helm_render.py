@@ -373,23 +373,28 @@ def _install(
     return result
 
 
-_UNREACHABLE = ("cluster unreachable", "connection refused", "EOF")
+# Helm could not talk to the stand-in (Go's "Post \"http://127.0.0.1:…\": EOF" and the like).
+_UNREACHABLE = re.compile(
+    r'cluster unreachable|connection refused|(?:Get|Post|Put|Patch|Delete) "http://127\.0\.0\.1'
+)
 
 
-def _helm_error(message: str, source: str) -> InputError | ExternalServiceError:
-    """Helm's message as it is: a template's failure located at the first
-    ``(FILE:LINE[:COLUMN])`` it names, a chart Helm refuses at the chart; a stand-in Helm
-    could not reach is not the chart's fault."""
-    text = message.removeprefix("install failed: ").strip()
-    if any(sign in text for sign in _UNREACHABLE):
-        return ExternalServiceError(f"Helm could not render the chart: {text}")
+def _helm_error(error: Exception, source: str) -> InputError | ExternalServiceError:
+    """Helm's message as it is: a template's failure located at the first template file and
+    line it names, a chart Helm refuses at ``source``; a library that does not load or a
+    stand-in Helm could not reach is not the chart's fault."""
+    import helm_sdkpy
+
+    text = str(error).removeprefix("install failed: ").strip()
     found = _LOCATION.search(text)
-    if found is None:
-        return InputError(f"Helm cannot render the chart: {text}", location=Location(source))
-    return InputError(
-        f"Helm cannot render the chart: {text}",
-        location=Location(found.group(1), line=int(found.group(2))),
-    )
+    if found is not None:
+        return InputError(
+            f"Helm cannot render the chart: {text}",
+            location=Location(found.group(1), line=int(found.group(2))),
+        )
+    if isinstance(error, helm_sdkpy.HelmLibraryNotFound) or _UNREACHABLE.search(text):
+        return ExternalServiceError(f"Helm could not render the chart: {text}")
+    return InputError(f"Helm cannot render the chart: {text}", location=Location(source))
 
 
 def _refuse_hooks(chart: Path | bytes) -> None:
@@ -494,7 +499,7 @@ def _render(
                         learned = cluster.learn(missing.group(1), missing.group(2))
                     if learned:
                         continue
-                raise _helm_error(str(error), source) from None
+                raise _helm_error(error, source) from None
             return str(result.get("manifest", ""))
         raise InputError(
             f"Helm cannot render the chart: more than {_MAX_LEARNED_KINDS} kinds outside "
