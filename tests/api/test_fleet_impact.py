@@ -201,3 +201,42 @@ def test_an_upgrade_migrates_values_yaml_in_its_commit_or_builds_nothing(
     impact_of_it = impact(fleet, "web-service@2.1.0")[greeter]
     assert impact_of_it["change"] == "breaking"
     assert impact_of_it["blocked"][0] == "not migrated: greeting: 'hi' has no reading as boolean"
+
+
+EXPECTED_BY_HELM = {"1.2.1": set(), "1.3.0": {"Deployment"}, "1.4.0": {"Deployment", "ConfigMap"}}
+
+
+@pytest.mark.helm
+def test_the_resources_the_impact_says_change_are_those_whose_helm_renders_change(
+    fleet: Api,
+) -> None:
+    """Helm as the oracle: for each new version, render the instance's chart under both
+    versions with its values; the objects whose renders differ are exactly the resources
+    the impact's manifest diff names."""
+    from helmforge.core.access.principals import SYSTEM
+    from helmforge.services import instances
+    from helmforge.services.chart_renders import instance_objects
+    from helmforge.services.instance_values import published_template
+
+    publish(
+        fleet, example_text(version="1.3.0").replace("default: 8080", "default: 8081", 1), "1.3.0"
+    )
+    text = example_text(version="1.4.0").replace('"Hello from ${ctx.customer}"', '"Hi"', 1)
+    publish(fleet, text.replace("default: 8080", "default: 8082", 1), "1.4.0")
+    view = next(
+        v for v in instances.list_instances(fleet.sessions, actor=SYSTEM) if v.id == ids()[1]
+    )
+    overrides = OVERRIDES[1]
+    current = published_template(fleet.sessions, "web-service@1.2.0")[1]
+    before = instance_objects(view, current, overrides, deadline=120)
+    for version in ("1.2.1", "1.3.0", "1.4.0"):
+        if version == "1.2.1":
+            publish(fleet, example_text(version="1.2.1"), "1.2.1")
+        target = published_template(fleet.sessions, f"web-service@{version}")[1]
+        after = instance_objects(view, target, overrides, deadline=120)
+        changed_by_helm = {key.split("/")[0] for key in before if before[key] != after.get(key)}
+        diff = impact(fleet, f"web-service@{version}")[view.id]["manifest_diff"]
+        named = set(re.findall(r"^--- a/(\S+)$", diff, flags=re.MULTILINE))
+        kinds = {"deployment": "Deployment", "configmap": "ConfigMap"}
+        assert {kinds.get(name, name) for name in named} == changed_by_helm, (version, diff)
+        assert changed_by_helm == EXPECTED_BY_HELM[version]
