@@ -238,6 +238,14 @@ def test_a_failed_rollout_and_one_that_never_gets_healthy_say_what_argocd_report
     assert "Synced at 1.4.0, 4b825dc642cb" in str(caught.value)
 
 
+def test_an_auto_sync_application_without_the_automated_policy_is_named(lab: Lab) -> None:
+    del lab.argocd.applications[DEV.default_namespace()]["spec"]["syncPolicy"]["automated"]
+    with pytest.raises(ExternalServiceError, match="within the deadline") as caught:
+        _sync(lab, DEV)
+    assert "carries syncPolicy.automated" in str(caught.value)
+    assert "operation none" in str(caught.value)
+
+
 def test_a_rejected_token_is_the_argocd_servers_problem_and_never_shown(
     lab: Lab, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -182,7 +182,9 @@ def sync_instance(
     auto = instance.environment in options.auto_sync_environments
     wanted = (target.chart_version, target.revision)
     same_files = _same_files(sessions, target, workspace)
-    run = _Run(options, target, wanted, same_files, give_up=options.clock() + options.deadline)
+    run = _Run(
+        options, target, wanted, same_files, give_up=options.clock() + options.deadline, auto=auto
+    )
     with ArgoCdClient(server, clock=options.clock, wait=options.wait, busy_retries=0) as client:
         try:
             if options.generated_applications:
@@ -283,7 +285,9 @@ class _Run:
         same_files: Callable[[str], bool],
         *,
         give_up: float,
+        auto: bool = False,
     ) -> None:
+        self.auto = auto
         self.options = options
         self.target = target
         self.wanted = wanted
@@ -384,7 +388,13 @@ class _Run:
                     f"Argo CD did not report {name} synced to chart {self.wanted[0]} and commit "
                     f"{self.wanted[1][:12]}, Succeeded and Healthy within the deadline of "
                     f"{self.options.deadline:g} s (HELMFORGE_ARGOCD_DEADLINE); it reports "
-                    f"{_seen(state)}",
+                    f"{_seen(state)}"
+                    + (
+                        " (an auto-sync environment: Argo CD syncs by itself only when the "
+                        "Application it has carries syncPolicy.automated)"
+                        if self.auto and state.operation_phase is None
+                        else ""
+                    ),
                     location=_where(self.target),
                 )
             state = client.get_application(name)
