@@ -7,6 +7,7 @@ once per request (``auto_tick``) and the server polls without pausing
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -155,8 +156,12 @@ def test_a_manual_sync_names_the_exact_pushed_chart_version_and_commit(
 
 
 def test_argocd_refusals_are_explained_and_the_view_still_answers(
-    ready: tuple[Api, GitLab], argocd: ArgoCdStandIn, argocd_schemas: SchemaSet
+    ready: tuple[Api, GitLab],
+    argocd: ArgoCdStandIn,
+    argocd_schemas: SchemaSet,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     api, lab = ready
     created = _deploy(api, lab, argocd, argocd_schemas, PROD)
     argocd.blocked.add(created["app_name"])
@@ -178,6 +183,8 @@ def test_argocd_refusals_are_explained_and_the_view_still_answers(
     assert shown.json()["values"] == {"replicaCount": 2}
     for answer in (window, busy, refused, shown):
         assert TOKEN not in answer.text
+    assert "busy; waiting for its operation" in caplog.text  # the logs are captured
+    assert TOKEN not in caplog.text
     # An operator may sync, an approver (who may read the instance) may not.
     operator = api.as_user("olga", role="operator")
     approver = api.as_user("ann", role="approver")
