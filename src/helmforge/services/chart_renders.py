@@ -5,7 +5,7 @@ and context only, nothing recorded or published) and rendered by Helm
 (``adapters.helm_render``) with the overrides as the instance's values.yaml, under the
 Application's release name and destination namespace, for the template's Kubernetes version.
 The values preview uses it; fleet work over many instances can too (renders are serialized in
-a process, well under a second each for a chart like the example's).
+a process; a few tens of milliseconds each for a chart like the example's).
 """
 
 from __future__ import annotations
