@@ -16,6 +16,7 @@ from helmforge.core.yaml_codec import load_single
 from helmforge.services import chart_renders
 from tests.api.conftest import Api
 from tests.support.charts import example_text
+from tests.support.fleets import edit_in_git
 from tests.support.instances import (
     GitLab,
     add_registry,
@@ -272,6 +273,19 @@ def test_a_preview_shows_what_helm_renders_and_a_failing_template_answers_422_at
     assert message.startswith("shop-acme-dev-eu-1/templates/deployment.yaml:21: ")
     assert "at <.Values.image.repository>" in message
     assert "can't evaluate field repository" in message
+
+
+def test_a_preview_of_a_fix_for_values_that_no_longer_render_shows_every_object_as_new(
+    ready: Api, lab: GitLab, tmp_path: Path
+) -> None:
+    create(ready)
+    edit_in_git(lab, tmp_path / "outside", {VALUES: "image: x\n"}, "broken by hand")
+    fixed = ready.client.post(url_of() + "/values/preview", json={"values": {"replicaCount": 3}})
+    assert fixed.status_code == 200, fixed.text
+    manifests = fixed.json()["manifests_diff"]
+    assert "--- a/Deployment/shop-acme-dev-eu-1.yaml\n" in manifests
+    assert "+kind: Deployment\n" in manifests
+    assert "+  replicas: 3\n" in manifests
 
 
 def test_without_helm_sdkpy_a_preview_shows_helmforges_own_substitution(

@@ -122,19 +122,25 @@ def _objects(
     *,
     workspace: GitWorkspace,
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """The objects before and after, by key: Helm's when it is installed, else helmforge's
-    substitution of the template's resources in the effective values."""
+    """The objects before and after, by key: Helm's when it is installed (``InputError`` when
+    the new values do not render; none before when the current ones do not), else
+    helmforge's substitution of the template's resources in the effective values."""
     if chart_renders.helm_available():
-        before, after = (
-            chart_renders.instance_objects(
+
+        def render(overrides: Mapping[str, Any]) -> dict[str, str]:
+            return chart_renders.instance_objects(
                 view,
                 template,
                 overrides,
                 deadline=workspace.helm_deadline,
                 chart_version=view.chart_version,
             )
-            for overrides in (current, wanted)
-        )
+
+        after = render(wanted)  # its failure is the answer: the change would not render
+        try:
+            before = render(current)
+        except InputError:  # the values in Git no longer render: every object shows as new
+            before = {}
         return before, after
     context = parse_context(view.context)
     try:
