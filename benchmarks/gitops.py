@@ -12,12 +12,12 @@ One run, side by side:
   Every edit sets a value no other edit sets, so Git tells which edit each commit is.
   Reported: accepted edits, 409s, the editors' retries and the server's (a push that lost a
   race, retried on the new head), pushes and commits per push, p50/p95 of an edit (first GET
-  to its 200) and of a PUT, accepted edits per second; then, read from the remote repository
-  itself, commits (must equal accepted edits), lost updates (an accepted commit whose parent
-  does not hold the instance as its editor saw it; must be 0) and edits committed twice
-  (must be 0). Two workers group their own edits and take turns through the lock; the
-  ceiling is one accepted edit per instance per push, as every accepted edit of an instance
-  must have been made on the one before it (If-Match);
+  to its 200) and of a PUT, PUTs answered and edits accepted per second; then, read from the
+  remote repository itself, commits (must equal accepted edits), lost updates (an accepted
+  commit whose parent does not hold the instance as its editor saw it; must be 0) and edits
+  committed twice (must be 0). Two workers group their own edits and take turns through the
+  lock; the ceiling is one accepted edit per instance per push, as every accepted edit of an
+  instance must have been made on the one before it (If-Match);
 - the CLI loop: the same accepted edits, in the same order, by one writer in a clone of the
   same remote: write values.yaml, ``git commit -qam MSG && git push -q`` (two processes per
   edit, as a script runs them). Ratio: helmforge's accepted edits per second over the loop's
@@ -507,6 +507,7 @@ def _rejections(base: str, token: str, lab: _Lab, rate: int, first_value: int) -
         f"reject_{rate}_saved_but_not_pushed": not_pushed,
         f"reject_{rate}_other_answers": len(tally.other),
         f"reject_{rate}_seconds": seconds,
+        f"reject_{rate}_accepted_per_s": len(tally.accepted) / seconds,
     }
 
 
@@ -557,6 +558,7 @@ def run() -> dict[str, float | str]:
                     "put_p50_ms": statistics.median(tally.put_seconds) * 1000,
                     "put_p95_ms": _percentile(tally.put_seconds, 0.95) * 1000,
                     "seconds": seconds,
+                    "answers_per_s": len(tally.put_seconds) / seconds,
                     "accepted_per_s": len(tally.accepted) / seconds,
                 }
             )
