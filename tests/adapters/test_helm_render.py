@@ -1,6 +1,6 @@
 """Helm's rendering of charts (helm-sdkpy Install against the loopback stand-in cluster):
 Helm's functions and objects evaluated, identical answers, concurrent renders, template
-failures at their line, custom resources, hooks refused, deadlines, the process's driver."""
+failures at their line, custom resources, hooks, deadlines, the process's driver."""
 
 from __future__ import annotations
 
@@ -176,14 +176,43 @@ def test_a_custom_resource_renders_once_its_kind_is_learned(tmp_path: Path) -> N
     assert "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: shop\n" in text
 
 
-def test_a_chart_with_hooks_is_refused_at_the_hook_without_waiting(tmp_path: Path) -> None:
-    hook = TEMPLATE + '  annotations:\n    "helm.sh/hook": post-install\n'
-    chart = write_chart(tmp_path / "demo", files(hook, name="hook.yaml"))
-    with pytest.raises(InputError) as raised:
-        render(chart, {})
-    assert raised.value.location is not None
-    assert (raised.value.location.source, raised.value.location.line) == ("templates/hook.yaml", 22)
-    assert "Helm hook" in raised.value.message
+HOOKS = """\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .Release.Name }}-migrate
+  annotations:
+    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook-delete-policy: hook-succeeded,before-hook-creation
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: "migrate:{{ .Chart.AppVersion }}"}]
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ .Release.Name }}-seed
+  annotations:
+    helm.sh/hook: post-install
+stringData: {token: {{ .Values.replicas | quote }}}
+"""
+
+
+def test_hooks_helm_waits_for_render_after_the_manifest_as_helm_template_prints_them(
+    tmp_path: Path,
+) -> None:
+    chart = write_chart(tmp_path / "demo", {**files(), "templates/hooks.yaml": HOOKS.encode()})
+    text = render(chart, {"replicas": 4})
+    manifest, _, hooks = text.partition("---\n# Source: demo/templates/hooks.yaml\n")
+    assert "kind: ConfigMap\n" in manifest
+    assert "kind: Job\n" not in manifest
+    assert "  name: shop-migrate\n" in hooks
+    assert 'containers: [{name: migrate, image: "migrate:2.0.0"}]' in hooks
+    assert "  name: shop-seed\n" in text
+    assert 'stringData: {token: "4"}' in text
+    assert render(chart, {"replicas": 4}) == text
 
 
 def test_a_spent_deadline_fails_at_once_and_a_bad_kubernetes_version_is_refused(

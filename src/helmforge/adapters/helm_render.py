@@ -2,12 +2,15 @@
 
 helm-sdkpy has no client-side ``template`` and its ``Install`` has no dry run, so a render is
 an ``Install`` against a stand-in Kubernetes API on loopback (one per process, started on first
-use, bound to 127.0.0.1 on a free port). The stand-in is an empty cluster that keeps nothing:
+use, bound to 127.0.0.1 on a free port). For each render the stand-in is an empty cluster:
 it answers the discovery Helm needs (``/version``, ``/api``, ``/apis`` and each group's
-resource list, for the Kubernetes version asked for), says every object is absent, and
-accepts each create (Helm's objects and, unless the process started with
-``HELM_DRIVER=memory``, its release Secret) by echoing it back. The release manifest Helm
-returns is the answer.
+resource list, for the Kubernetes version asked for; an empty OpenAPI document, which Helm
+reads to check hooks), says every object is absent, and accepts each create (Helm's objects
+and, unless the process started with ``HELM_DRIVER=memory``, its release Secret) by echoing
+it back. Objects created as JSON are kept until the render ends and listed, a Job as complete
+and a Pod as succeeded, so Helm sees its hooks ready and goes on; watches end at once. The
+release manifest Helm returns, then its hooks (as ``helm template`` prints them), is the
+answer.
 
 Each render has its own path on the stand-in (``/r/<token>``), so concurrent renders never
 see each other's discovery. A kind the stand-in does not know (a custom resource) fails
@@ -17,10 +20,7 @@ version. The Go library's calls are serialized; each render is bounded by a dead
 never holds the caller longer (a render past it keeps the library until Helm's own timeout,
 the same deadline, ends it).
 
-What the stand-in cannot do: run hooks. Helm waits for each hook object to become ready
-(it lists and watches them), and a cluster that keeps nothing never shows one, so a chart
-whose templates carry a ``helm.sh/hook`` annotation is refused at once, naming the file,
-rather than left to run into the deadline. ``lookup`` sees an empty cluster.
+``lookup`` sees an empty cluster, as with ``helm template``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from helmforge.adapters.archives import read_chart, read_chart_archive
 from helmforge.core.errors import ExternalServiceError, InputError, Location
 
 DEFAULT_KUBE_VERSION = "1.31.0"
@@ -103,12 +102,15 @@ _BUILT_IN: dict[str, tuple[tuple[str, str, bool], ...]] = {
     ),
     "certificates.k8s.io/v1": (("CertificateSigningRequest", "certificatesigningrequests", False),),
 }
+_FINISHED: dict[str, dict[str, Any]] = {
+    "Job": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
+    "Pod": {"phase": "Succeeded"},
+}
 _VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 _NO_MATCH = re.compile(r'no matches for kind "([^"]+)" in version "([^"]+)"')
 # Where Helm says a template failed: "(chart/templates/x.yaml:6:8)",
 # "template: chart/templates/x.yaml:21:24: executing ..." or "chart/templates/x.yaml:21:32".
 _LOCATION = re.compile(r"([\w.-]+(?:/[\w.-]+)*/templates/[\w./-]+):(\d+)")
-_HOOK = re.compile(rb"""^\s*["']?helm\.sh/hook["']?\s*:""", re.MULTILINE)
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
 
 
@@ -120,6 +122,19 @@ class _Cluster:
     minor: str
     git_version: str
     kinds: dict[str, list[tuple[str, str, bool]]] = field(default_factory=dict)
+    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def keep(self, collection: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Keep an object created in ``collection`` as a cluster would have it: a resource
+        version, a uid, and a Job complete or a Pod succeeded (a hook Helm waits for)."""
+        count = sum(len(kept) for kept in self.objects.values())
+        metadata = data.setdefault("metadata", {})
+        metadata.update(resourceVersion="1", uid=f"00000000-0000-0000-0000-{count:012d}")
+        status = _FINISHED.get(str(data.get("kind")))
+        if status is not None:
+            data["status"] = status
+        self.objects.setdefault(collection, []).append(data)
+        return data
 
     def learn(self, kind: str, group_version: str) -> bool:
         known = self.kinds.setdefault(group_version, [])
@@ -150,6 +165,9 @@ def _cluster_of(kube_version: str) -> _Cluster:
 
 class _StandIn(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (Helm closing a watch) is no error worth printing."""
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -221,7 +239,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if body:
+            self.wfile.write(body)
 
     def _json(self, status: int, data: Mapping[str, Any]) -> None:
         self._send(status, json.dumps(data).encode())
@@ -265,27 +284,47 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, {"kind": "APIVersions", "versions": ["v1"]})
         if parts == ["apis"]:
             return self._json(200, _group_list(cluster))
+        if parts == ["openapi", "v3"]:
+            return self._json(200, {"paths": {}})
+        if parts == ["openapi", "v2"]:  # an OpenAPI v2 Document in protobuf: swagger "2.0"
+            return self._send(200, b"\x0a\x032.0", "application/octet-stream")
         group_version, rest = _split_group_version(parts)
         entries = cluster.resources(group_version) if group_version else None
         if entries is None:
             return self._absent()
         if not rest:
             return self._json(200, _resource_list(group_version, entries))
-        if "watch=" in query or len(rest) % 2 == 0:
-            return self._absent()  # one object (``.../NAME``): the empty cluster has none
+        if "watch=" in query:
+            return self._send(200, b"")  # the watch ends at once; Helm lists again
+        if len(rest) % 2 == 0:
+            return self._absent()  # one object (``.../NAME``): Helm only looks before creating
         kind = next((k for k, plural, _ in entries if plural == rest[-1]), "")
+        with self.server.lock:
+            items = list(cluster.objects.get("/".join(parts), []))
         return self._json(
             200,
-            {"kind": f"{kind}List", "apiVersion": group_version, "metadata": {}, "items": []},
+            {
+                "kind": f"{kind}List",
+                "apiVersion": group_version,
+                "metadata": {"resourceVersion": "1"},
+                "items": items,
+            },
         )
 
     def _echo(self, status: int) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        if self._route() is None:
+        routed = self._route()
+        if routed is None:
             self._absent()
-        else:
-            self._send(status, body, self.headers.get("Content-Type") or "application/json")
+            return
+        cluster, parts, _ = routed
+        content_type = self.headers.get("Content-Type") or "application/json"
+        if self.command == "POST" and content_type.startswith("application/json"):
+            with self.server.lock:
+                kept = cluster.keep("/".join(parts), json.loads(body))
+            body = json.dumps(kept).encode()
+        self._send(status, body, content_type)
 
     def do_POST(self) -> None:
         self._echo(201)
@@ -400,21 +439,6 @@ def _helm_error(error: Exception, source: str) -> InputError | ExternalServiceEr
     return InputError(f"Helm cannot render the chart: {text}", location=Location(source))
 
 
-def _refuse_hooks(chart: Path | bytes) -> None:
-    files = read_chart_archive(chart) if isinstance(chart, bytes) else read_chart(chart)
-    for path in sorted(files):
-        if path.startswith("templates/") or "/templates/" in path:
-            found = _HOOK.search(files[path])
-            if found is not None:
-                line = files[path].count(b"\n", 0, found.start()) + 1
-                raise InputError(
-                    f"{path} declares a Helm hook (helm.sh/hook): helmforge renders with Helm "
-                    "against a stand-in cluster that cannot run hooks; render this chart with "
-                    "helm template instead",
-                    location=Location(path, line=line),
-                )
-
-
 def render_chart(
     chart: Path | bytes,
     values: Mapping[str, Any],
@@ -428,13 +452,13 @@ def render_chart(
 ) -> str:
     """Render ``chart`` (a folder, a .tgz file, or a .tgz's bytes) with ``values`` as Helm
     installs it as release ``release_name`` in ``namespace`` on a cluster of
-    ``kube_version``: the release manifest, ``# Source:`` comments included.
+    ``kube_version``: the release manifest, ``# Source:`` comments included, then the
+    hooks' manifests, as ``helm template`` prints them (Argo CD applies hooks as its own).
 
     ``skip_schema_validation``: render values the chart's values.schema.json refuses too.
     ``source`` names the chart in errors Helm gives no template location for (default: its
     path, ``<chart archive>`` for bytes). Raises ``InputError`` when Helm refuses the chart
-    or a template fails (Helm's message, located at the template file and line it names)
-    and for a chart with hooks,
+    or a template fails (Helm's message, located at the template file and line it names),
     ``ExternalServiceError`` when helm-sdkpy is missing or the render (waiting for the
     library included) takes longer than ``deadline`` seconds.
     """
@@ -444,7 +468,6 @@ def render_chart(
             "(pip install 'helmforge[helm]')"
         )
     ends = time.monotonic() + deadline
-    _refuse_hooks(chart)
     how: dict[str, Any] = {
         "cluster": _cluster_of(kube_version),
         "ends": ends,
@@ -503,7 +526,7 @@ def _render(
                     if learned:
                         continue
                 raise _helm_error(error, source) from None
-            return str(result.get("manifest", ""))
+            return _printed(result)
         raise InputError(
             f"Helm cannot render the chart: more than {_MAX_LEARNED_KINDS} kinds outside "
             "Kubernetes' own",
@@ -512,6 +535,16 @@ def _render(
     finally:
         with server.lock:
             server.clusters.pop(token, None)
+
+
+def _printed(release: Mapping[str, Any]) -> str:
+    """The release as ``helm template`` prints it: the manifest, then each hook."""
+    hooks = "".join(
+        f"---\n# Source: {hook.get('path', '')}\n{hook.get('manifest', '')}\n"
+        for hook in release.get("hooks") or []
+        if isinstance(hook, Mapping)
+    )
+    return str(release.get("manifest", "")) + hooks
 
 
 def _bounded(call: Any, *, ends: float, what: str) -> dict[str, Any]:
