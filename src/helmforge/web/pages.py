@@ -26,6 +26,7 @@ from helmforge.web.account_pages import router as account_router
 from helmforge.web.admin_pages import router as admin_router
 from helmforge.web.auth_pages import router as auth_router
 from helmforge.web.chart_pages import router as chart_router
+from helmforge.web.fleet_pages import router as fleet_router
 from helmforge.web.help_pages import router as help_router
 from helmforge.web.instance_pages import router as instance_router
 from helmforge.web.registry_pages import router as registry_router
@@ -140,6 +141,7 @@ def mount(app: FastAPI) -> SessionResolver[Request]:
         admin_router,
         registry_router,
         help_router,
+        fleet_router,
     ):
         app.include_router(router)
     app.include_router(account_router)
