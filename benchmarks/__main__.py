@@ -15,6 +15,7 @@ BENCHMARKS = (
     "benchmarks.validators",
     "benchmarks.archives",
     "benchmarks.gitops",
+    "benchmarks.helm_render",
 )
 
 
