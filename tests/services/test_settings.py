@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from helmforge.core.errors import InputError
+from helmforge.services.gitops_repositories import GitWorkspace
 from helmforge.services.settings import DEFAULT_MAX_BODY_BYTES, load_settings
 
 
@@ -20,6 +21,7 @@ def test_defaults_put_a_sqlite_database_in_the_data_dir(tmp_path: Path) -> None:
         True,
     )
     assert settings.registry_deadline == 30.0
+    assert settings.helm_deadline == 30.0
     xdg = load_settings({"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")})
     assert xdg.data_dir == tmp_path / "xdg" / "helmforge"
 
@@ -34,6 +36,7 @@ def test_environment_overrides(tmp_path: Path) -> None:
             "HELMFORGE_SEED_EXAMPLES": "false",
             "HELMFORGE_THREADS": "2",
             "HELMFORGE_REGISTRY_DEADLINE": "5",
+            "HELMFORGE_HELM_DEADLINE": "7",
         }
     )
     assert settings.data_dir == tmp_path
@@ -43,6 +46,8 @@ def test_environment_overrides(tmp_path: Path) -> None:
     assert settings.seed_examples is False
     assert settings.threads == 2
     assert settings.registry_deadline == 5.0
+    assert settings.helm_deadline == 7.0
+    assert GitWorkspace.from_settings(settings, b"k" * 32).helm_deadline == 7.0
 
 
 @pytest.mark.parametrize(
@@ -54,6 +59,7 @@ def test_environment_overrides(tmp_path: Path) -> None:
         ("HELMFORGE_SEED_EXAMPLES", "maybe"),
         ("HELMFORGE_THREADS", "0"),
         ("HELMFORGE_REGISTRY_DEADLINE", "0"),
+        ("HELMFORGE_HELM_DEADLINE", "never"),
         ("HELMFORGE_ARGOCD_DEADLINE", "soon"),
         ("HELMFORGE_ARGOCD_POLL_INTERVAL", "0"),
         ("HELMFORGE_ARGOCD_APPLICATIONSET", "sometimes"),
