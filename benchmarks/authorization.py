@@ -34,6 +34,18 @@ every postgres process's, other sessions' tests included), 2 workers:
   viewer's page of 100 is full, 45 ms of server and PostgreSQL CPU (the admin's 13.5 ms), p50
   47 ms, p99 248 ms; the page of 1,000, 179 ms of CPU. The p99 goal is missed in wall time
   here: the admin's unfiltered page also varies from 14 to 164 ms at p50 between runs.
+
+Later the same day (the lists filtered by the database meanwhile, 160dfab): before this
+change, at load 1.5, builds/s ratio 0.973, CPU per build ratio 0.995, require 405/388 µs and
+require_on 101/109 µs (small/large). Then require reads the policy in one autocommit
+statement (no Session, no BEGIN/COMMIT) and the policy statement takes plain ``:s0, :s1``
+parameters instead of an expanding IN list: side by side in one loaded hour (load 7-10),
+require 337-491 µs before vs 176-269 µs after, require_on 108-130 vs 91-146 µs (noise);
+four runs of this benchmark at load 4-10 gave builds/s ratios 0.996, 0.983, 1.062 and 1.076
+(goal met in each), CPU per build ratio 0.996-1.03; the filtered list's p99 27-49 ms in
+the two runs at load 4-6 (met), 59 and 142 ms at load 8-10 (missed: wall time on a busy
+machine). The 1,000 bindings cost nothing per build: the builder's bindings are read by an
+indexed subject, so what is left of the ratio is the machine's load from round to round.
 """
 
 from __future__ import annotations
