@@ -174,6 +174,13 @@ def test_a_custom_resource_renders_once_its_kind_is_learned(tmp_path: Path) -> N
     chart = write_chart(tmp_path / "demo", files(widget))
     text = render(chart, {})
     assert "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: shop\n" in text
+    # Hooks and an unknown kind: Helm runs the hook again on the attempt that knows the kind.
+    with_hook = write_chart(
+        tmp_path / "hooked", {**files(widget), "templates/hooks.yaml": HOOKS.encode()}
+    )
+    hooked = render(with_hook, {})
+    assert "kind: Widget\n" in hooked
+    assert hooked.count("  name: shop-migrate\n") == 1
 
 
 HOOKS = """\

@@ -5,12 +5,12 @@ an ``Install`` against a stand-in Kubernetes API on loopback (one per process, s
 use, bound to 127.0.0.1 on a free port). For each render the stand-in is an empty cluster:
 it answers the discovery Helm needs (``/version``, ``/api``, ``/apis`` and each group's
 resource list, for the Kubernetes version asked for; an empty OpenAPI document, which Helm
-reads to check hooks), says every object is absent, and accepts each create (Helm's objects
-and, unless the process started with ``HELM_DRIVER=memory``, its release Secret) by echoing
-it back. Objects created as JSON are kept until the render ends and listed, a Job as complete
-and a Pod as succeeded, so Helm sees its hooks ready and goes on; watches end at once. The
-release manifest Helm returns, then its hooks (as ``helm template`` prints them), is the
-answer.
+reads to check hooks), says any object Helm looks up is absent, and accepts each create
+(Helm's objects and, unless the process started with ``HELM_DRIVER=memory``, its release
+Secret) by echoing it back. Objects created as JSON are kept until the attempt ends and
+listed, a Job as complete and a Pod as succeeded, so Helm sees its hooks ready and goes on;
+watches end at once. The release manifest Helm returns, then its hooks (as ``helm template``
+prints them), is the answer.
 
 Each render has its own path on the stand-in (``/r/<token>``), so concurrent renders never
 see each other's discovery. A kind the stand-in does not know (a custom resource) fails
@@ -504,6 +504,8 @@ def _render(
     kubeconfig = _kubeconfig(f"{server.url}/r/{token}", namespace)
     try:
         for _ in range(_MAX_LEARNED_KINDS + 1):
+            with server.lock:
+                cluster.objects.clear()  # each attempt starts on an empty cluster
             try:
                 result = _bounded(
                     lambda: _install(
