@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import SYSTEM, Principal
-from helmforge.core.contexts import parse_context
 from helmforge.core.errors import HelmforgeError
 from helmforge.core.fleet.filters import parse_filter
 from helmforge.core.fleet.impact import CHANGE_KINDS, impact_of
@@ -98,7 +97,6 @@ def _impact(fleet: FleetSources, view: InstanceView, reference: str) -> dict[str
             "migrated": [],
         }
     context = view.context
-    chart_name = parse_context(context).chart_name
 
     def schema_check(values: Mapping[str, Any]) -> list[str]:
         return [
@@ -110,7 +108,6 @@ def _impact(fleet: FleetSources, view: InstanceView, reference: str) -> dict[str
         current=current,
         target=target,
         context=context,
-        chart_name=chart_name,
         overrides=overrides,
         schema_check=schema_check,
     ).as_json()

@@ -9,9 +9,10 @@ For one instance the service hands in its current template version, context and 
    without a value for its context, an override of a parameter the new version no longer has,
    a migration that failed, a value the new values schema refuses (``schema_problems``, which
    the service checks against the Kubernetes schemas);
-3. resolves both versions' manifests with the instance's values (each included resource with
-   ``${ctx.*}`` and ``${values.*}`` replaced: the objects the template declares; Helm adds its
-   standard labels on top) and diffs them, and diffs the effective values;
+3. resolves both versions' manifests with the instance's values
+   (``core.charts.manifest_previews``: each included resource with ``${ctx.*}`` and
+   ``${values.*}`` replaced, the objects the template declares; Helm adds its standard labels
+   on top) and diffs them, and diffs the effective values;
 4. says what kind of change it is: ``breaking`` (blocked), ``manifests`` (a resolved manifest
    differs), ``values`` (only values.yaml or the effective values change), ``identical``.
 """
@@ -24,28 +25,20 @@ __all__ = [
     "blocked_reasons",
     "impact_of",
     "manifest_diff",
-    "resolved_manifests",
 ]
 
 import difflib
-import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from helmforge.core.charts.manifest_previews import preview_manifests
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError
 from helmforge.core.instances.values_diff import changes_as_json, override_changes
-from helmforge.core.templates.layering import effective_values, matches, unset_required
+from helmforge.core.templates.layering import effective_values, unset_required
 from helmforge.core.templates.migrations import MigrationResult, migrate_overrides
 from helmforge.core.templates.models import Template
-from helmforge.core.templates.placeholders import (
-    ContextRef,
-    PlaceholderError,
-    ValuesRef,
-    parse_placeholders,
-)
-from helmforge.core.yaml_codec import dump_yaml
 
 CHANGE_KINDS = ("identical", "values", "manifests", "breaking")
 _MISSING: Any = object()
@@ -86,64 +79,13 @@ def _lookup(values: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-def _as_text(value: Any) -> str:
-    if value is _MISSING or value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
-
-
-def _resolve(node: Any, context: Mapping[str, str], values: Mapping[str, Any]) -> Any:
-    if isinstance(node, str):
-        if "${" not in node:
-            return node
-        try:
-            segments = parse_placeholders(node)
-        except PlaceholderError:
-            return node
-        if len(segments) == 1 and isinstance(segments[0], ValuesRef):
-            found = _lookup(values, segments[0].path)
-            return None if found is _MISSING else found
-        parts = []
-        for segment in segments:
-            if isinstance(segment, ContextRef):
-                parts.append(context.get(segment.key, ""))
-            elif isinstance(segment, ValuesRef):
-                parts.append(_as_text(_lookup(values, segment.path)))
-            else:
-                parts.append(segment)
-        return "".join(parts)
-    if isinstance(node, Mapping):
-        return {
-            _resolve(key, context, values): _resolve(value, context, values)
-            for key, value in node.items()
-        }
-    if isinstance(node, list):
-        return [_resolve(item, context, values) for item in node]
-    return node
-
-
-def resolved_manifests(
-    template: Template, context: Mapping[str, str], values: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Each resource included for ``context`` (by id), with its placeholders resolved from
-    ``context`` (which carries ``name``, the chart name) and the effective ``values``."""
-    return {
-        resource.id: _resolve(resource.manifest, context, values)
-        for resource in template.resources
-        if matches(resource.when, context)
-    }
-
-
-def manifest_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
-    """The unified diff of two sets of resolved manifests, one file per resource id."""
+def manifest_diff(before: Mapping[str, str], after: Mapping[str, str]) -> str:
+    """The unified diff of two sets of resolved manifests (YAML by resource id), one file per
+    resource id."""
     chunks: list[str] = []
     for resource_id in [*before, *(key for key in after if key not in before)]:
-        old = dump_yaml(before[resource_id]) if resource_id in before else ""
-        new = dump_yaml(after[resource_id]) if resource_id in after else ""
+        old = before.get(resource_id, "")
+        new = after.get(resource_id, "")
         if old == new:
             continue
         chunks.extend(
@@ -217,7 +159,6 @@ def impact_of(
     current: Template,
     target: Template,
     context: Mapping[str, str],
-    chart_name: str,
     overrides: Mapping[str, Any],
     schema_check: Callable[[Mapping[str, Any]], list[str]] = lambda _values: [],
 ) -> InstanceImpact:
@@ -234,12 +175,12 @@ def impact_of(
     blocked = blocked_reasons(
         target, context, migrated, migration=migration, schema_problems=schema_problems
     )
-    named = {**context, "name": chart_name}
+    parsed = parse_context(context)
     before_manifests = (
-        resolved_manifests(current, named, before_values) if before_values is not None else {}
+        preview_manifests(current, parsed, before_values) if before_values is not None else {}
     )
     after_manifests = (
-        resolved_manifests(target, named, after_values) if after_values is not None else {}
+        preview_manifests(target, parsed, after_values) if after_values is not None else {}
     )
     values_diff = changes_as_json(override_changes(before_values or {}, after_values or {}))
     diff = manifest_diff(before_manifests, after_manifests)
