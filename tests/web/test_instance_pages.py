@@ -300,6 +300,32 @@ def test_deploy_is_offered_disabled_to_whoever_may_not_create_there(
         assert 'id="deploy-button" disabled' not in form.text
 
 
+def test_a_template_user_deploys_and_is_told_so_instead_of_sent_to_a_page_they_cannot_open(
+    site: InstanceSite, lab: GitLab
+) -> None:
+    # Defect: the instance was committed, then the form sent its template-user (who creates
+    # instances but does not read them) to the instance's page, which answered 404.
+    build_id = build(site, DEV, {"replicaCount": 3})
+    site.add_user("uma", "template-user")
+    commits = lab.commits()
+    with site.signed_in("uma", USER_PASSWORD) as client:
+        form = client.get(f"/charts/{build_id}/deploy")
+        fields = {
+            "csrf_token": csrf_of(form.text),
+            **DEV,
+            "version": "3.4.0",
+            "registry": "lab",
+            "repository": "gitops",
+            "values": "replicaCount: 3\n",
+        }
+        done = client.post(f"/charts/{build_id}/deploy", data=fields)
+        assert done.status_code == 200, done.text
+        assert f"Instance {path_of()} was created (commit" in done.text
+        assert client.get(PAGE).status_code == 404
+    assert lab.commits() == commits + 1
+    assert load_single(lab.show(VALUES), source="values").data == {"replicaCount": 3}
+
+
 ARGOCD_TOKEN = "canary-argocd-web-token-beef-DO-NOT-LEAK"
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "history",
     "list_instances",
     "may_create",
+    "may_read",
     "parse_instance_id",
     "preview_values",
     "promote",
@@ -551,6 +552,15 @@ def allowed_actions(
         for permission in INSTANCE_ACTIONS
         if access.allowed(sessions, actor, permission)(target)
     )
+
+
+def may_read(
+    sessions: sessionmaker[Session], instance_id: str | InstanceId, *, actor: Principal
+) -> bool:
+    """Whether ``actor`` holds ``instance.read`` for that id (a template-user creates
+    instances without reading them; ``InputError`` for a bad id)."""
+    target = target_of(parse_instance_id(instance_id))
+    return access.allowed(sessions, actor, "instance.read")(target)
 
 
 def may_create(

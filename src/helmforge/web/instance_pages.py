@@ -505,10 +505,21 @@ def _deploy_page(
     problem: str = "",
     errors: list[dict[str, str]] | None = None,
     change_request: ChangeRequestView | None = None,
+    created: instances.ValuesChange | None = None,
     status_code: int = 200,
 ) -> Response:
     sessions = session_factory_of(request)
     actor = visitor.principal
+    flashes = []
+    if created is not None:
+        flashes.append(
+            {
+                "kind": "ok",
+                "text": f"Instance {created.instance.id} was created (commit "
+                f"{created.revision[:12]}). Operating it is not part of your access, so its "
+                "page does not open for you.",
+            }
+        )
     try:
         build = chart_builds.get_build(sessions, build_id, actor=actor)
     except HelmforgeError as error:
@@ -563,6 +574,7 @@ def _deploy_page(
         problem=problem,
         errors=errors or [],
         change_request=change_request,
+        flashes=flashes,
     )
 
 
@@ -649,4 +661,7 @@ def deploy(request: Request, build_id: str, visitor: SignedIn, form: CheckedForm
         )
     if isinstance(outcome, ChangeRequestView):
         return _deploy_page(request, visitor, build_id, entered=entered, change_request=outcome)
+    if not instances.may_read(sessions, outcome.instance.id, actor=visitor.principal):
+        # A template-user creates instances and does not read them: its page would be a 404.
+        return _deploy_page(request, visitor, build_id, created=outcome)
     return RedirectResponse(instance_url(outcome.instance.id, "?done=created"), status_code=303)
