@@ -16,6 +16,7 @@ BENCHMARKS = (
     "benchmarks.archives",
     "benchmarks.gitops",
     "benchmarks.helm_render",
+    "benchmarks.fleet_impact",
 )
 
 
