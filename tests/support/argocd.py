@@ -10,7 +10,10 @@ gRPC gateway shapes them: ``{"error", "code", "message"}``, 401 without a valid 
 application that does not exist, as Argo CD answers it), 403 "blocked by sync window" while a
 window denies syncs, and FailedPrecondition "another operation is already in progress" while an
 operation runs (answered 409, as DESIGN §8 describes it). ``can-i`` and ``syncwindows`` answer
-from the same levers. Every Application it answers validates against ``v1alpha1Application``.
+from the same levers; the list operation (``GET /api/v1/applications``) answers the
+Applications the token may read that match its ``selector``, ``name``, ``projects`` and
+``repo``, as an ``ApplicationList``. Every Application it answers validates against
+``v1alpha1Application``.
 
 The application controller moves only when the test calls ``tick()`` (or on each request with
 ``auto_tick``), one step per tick: a running operation succeeds (health ``Progressing``), then
@@ -38,6 +41,8 @@ from typing import Any
 
 import jsonschema
 
+from helmforge.core.errors import InputError
+from helmforge.core.manifests.selectors import matches, parse_label_selector
 from helmforge.core.schemas.openapi import openapi_definitions
 from tests.support.servers import UPPER_BOUND
 
@@ -94,6 +99,8 @@ class ArgoCdStandIn:
     # How many more times another party's sync starts just before ours reaches the server
     # (it ends after one tick): ours then meets "another operation is already in progress".
     rivals: dict[str, int] = field(default_factory=dict)
+    # The label selector of each list request (GET /api/v1/applications) answered.
+    list_selectors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         swagger = json.loads(self.swagger_path.read_text(encoding="utf-8"))
@@ -248,6 +255,8 @@ class ArgoCdStandIn:
         if can_i is not None:
             _, _, target = urllib.parse.unquote(can_i.group(2)).partition("/")
             return 200, {"value": "yes" if self._can(token, target) else "no"}
+        if method == "GET" and path == "/api/v1/applications":
+            return self._list(token, query)
         match = re.match(r"/api/v1/applications/([^/]+)(/sync|/syncwindows)?\Z", path)
         if match is None:
             return 501, _status(12, f"the stand-in does not serve {method} {operation.template}")
@@ -284,6 +293,38 @@ class ArgoCdStandIn:
             answer = json.loads(json.dumps(app))
         problems = [e.message for e in self.validator("v1alpha1Application").iter_errors(answer)]
         assert not problems, problems  # the stand-in itself answers as Argo CD would
+        return 200, answer
+
+    def _list(self, token: str, query: Mapping[str, list[str]]) -> tuple[int, Any]:
+        """``ApplicationService_List``: the Applications the token may read, narrowed by
+        ``selector`` (labels), ``name``, ``projects``/``project`` and ``repo``, as Argo CD
+        filters them (an invalid selector is InvalidArgument)."""
+        try:
+            requirements = parse_label_selector(",".join(query.get("selector", [])))
+        except InputError as error:
+            return 400, _status(3, f"error parsing labelSelector: {error.message}")
+        projects = set(query.get("projects", []) + query.get("project", []))
+        self.list_selectors.append(",".join(query.get("selector", [])))
+        with self._lock:
+            if self.auto_tick:
+                self.tick()
+            items = [
+                json.loads(json.dumps(app))
+                for name, app in sorted(self.applications.items())
+                if self._can(token, name)
+                and matches(requirements, app["metadata"].get("labels") or {})
+                and (not query.get("name") or name in query["name"])
+                and (not projects or app["spec"].get("project") in projects)
+                and (
+                    not query.get("repo")
+                    or any(s.get("repoURL") in query["repo"] for s in app["spec"]["sources"])
+                )
+            ]
+        answer = {"metadata": {"resourceVersion": str(self.ticks)}, "items": items}
+        problems = [
+            e.message for e in self.validator("v1alpha1ApplicationList").iter_errors(answer)
+        ]
+        assert not problems, problems
         return 200, answer
 
     def _windows(self, name: str) -> dict[str, Any]:

@@ -396,6 +396,57 @@ def test_the_page_shows_sync_and_health_and_syncs_the_pushed_revision(
             assert 'id="sync-button"' not in seen
 
 
+def test_the_list_shows_sync_and_health_and_filters_on_them(
+    tmp_path: Path,
+    database_url: str,
+    lab: GitLab,
+    basic_registry: RegistryServer,
+    argocd: ArgoCdStandIn,
+) -> None:
+    with instance_site(tmp_path, database_url, lab, basic_registry) as site:
+        for name, url in (("cluster", argocd.url), ("gone", "http://127.0.0.1:9")):
+            added = site.api.post(
+                "/api/v1/argocd/servers",
+                json={"name": name, "url": url, "token": ARGOCD_TOKEN},
+            )
+            assert added.status_code == 201, added.text
+        synced = site.create(argocd="cluster")
+        eu2 = {**DEV, "instance": "eu-2"}
+        site.create(eu2, argocd="gone")
+        site.create({**DEV, "instance": "eu-3"})
+        application = load_single(lab.show(synced["application_path"]), source="app").data
+        argocd.add_application(application)
+        argocd.applications[synced["app_name"]]["status"] = {
+            "sync": {"status": "Synced", "revisions": ["1.0.0", synced["revision"]]},
+            "health": {"status": "Healthy"},
+        }
+        argocd.requests.clear()
+        with site.signed_in() as client:
+            page = client.get("/instances")
+            assert page.status_code == 200, page.text
+            rows = {
+                re.sub(r"<[^>]+>", "", row.split("</th>")[0]).strip(): html.unescape(
+                    re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row))
+                )
+                for row in page.text.split("<tbody>")[1].split("</tbody>")[0].split("<tr>")[1:]
+            }
+            assert "Synced Healthy" in rows[synced["id"]]
+            assert (
+                "unknown (Argo CD server 'gone': Argo CD could not be reached" in rows[path_of(eu2)]
+            )
+            assert "unknown" not in rows[path_of({**DEV, "instance": "eu-3"})]
+            assert [p for _, p, _ in argocd.requests] == ["/api/v1/applications"]
+            healthy = client.get("/instances?health=Healthy")
+            assert healthy.status_code == 200, healthy.text
+            assert synced["id"] in healthy.text
+            assert path_of(eu2) not in healthy.text
+            assert "<option selected>Healthy</option>" in healthy.text
+            unknown = client.get("/instances?sync=Unknown").text
+            assert path_of(eu2) in unknown
+            assert synced["id"] not in unknown.split("<tbody>")[1]
+            assert ARGOCD_TOKEN not in page.text + unknown
+
+
 def test_promote_from_the_page_copies_the_chosen_overrides_to_the_next_environment(
     site: InstanceSite, lab: GitLab
 ) -> None:

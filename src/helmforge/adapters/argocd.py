@@ -138,6 +138,24 @@ class ArgoCdClient:
         document = self._call("GET", f"/api/v1/applications/{_quoted(name)}", name, params=params)
         return _state(document, name)
 
+    def list_applications(
+        self, selector: str, *, app_namespace: str | None = None
+    ) -> list[ApplicationState]:
+        """The Applications matching the label ``selector`` that the token may read
+        (``GET /api/v1/applications``: Argo CD leaves out the ones its RBAC hides)."""
+        params = {"selector": selector}
+        if app_namespace:
+            params["appNamespace"] = app_namespace
+        document = self._call("GET", "/api/v1/applications", "*", params=params)
+        items = document.get("items") if isinstance(document, dict) else None
+        states = []
+        for item in items or ():
+            metadata = item.get("metadata") if isinstance(item, dict) else None
+            name = metadata.get("name") if isinstance(metadata, dict) else None
+            if isinstance(name, str):
+                states.append(_state(item, name))
+        return states
+
     def can_i(self, action: str, project: str, name: str) -> bool:
         """Whether the token may do ``action`` (``get``, ``sync``) on ``project/name``; Argo CD
         answers this even for an application that does not exist."""

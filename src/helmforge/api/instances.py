@@ -14,10 +14,12 @@ from __future__ import annotations
 
 __all__ = ["router"]
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from helmforge.api.change_requests import ChangeRequestPublic, change_request_public
@@ -99,8 +101,25 @@ class SyncPublic(BaseModel):
     busy_retries: int
 
 
+class InstanceListItemPublic(InstancePublic):
+    sync: dict[str, str | None] | None = Field(
+        default=None,
+        description="with sync=, health= or with_sync=true: as Argo CD's list reports it, "
+        "{status, health, revision}, or {error} when it could not tell; absent without an "
+        "Argo CD server",
+    )
+
+
 class InstanceListPublic(BaseModel):
-    items: list[InstancePublic]
+    items: list[InstanceListItemPublic]
+    more: bool | None = Field(
+        default=None, description="with a sync or health filter: more instances match"
+    )
+    truncated: bool = Field(
+        default=False,
+        description="a sync or health filter looked at the first "
+        f"{instances.STATUS_SCAN} instances (after the other filters) and stopped there",
+    )
 
 
 class InstanceDetailPublic(InstancePublic):
@@ -302,8 +321,12 @@ async def create_instance(
     return _detail(outcome)
 
 
+_STATUS = re.compile(r"^[A-Za-z]{1,40}$")
+
+
 @router.get("")
-def list_instances(
+async def list_instances(
+    state: AppStateDep,
     sessions: SessionsDep,
     actor: PrincipalDep,
     *,
@@ -313,23 +336,66 @@ def list_instances(
     template: Annotated[str | None, Query(max_length=63)] = None,
     outdated: bool | None = None,
     q: Annotated[str | None, Query(max_length=200, description="part of id or name")] = None,
+    sync: Annotated[
+        str | None,
+        Query(pattern=_STATUS.pattern, description="Synced, OutOfSync, Unknown (any case)"),
+    ] = None,
+    health: Annotated[
+        str | None,
+        Query(
+            pattern=_STATUS.pattern,
+            description="Healthy, Progressing, Degraded, Suspended, Missing, Unknown",
+        ),
+    ] = None,
+    with_sync: Annotated[
+        bool, Query(description="each item's Argo CD sync and health, without filtering")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> InstanceListPublic:
-    """The instances you may read, by id (from the database; no Git call)."""
-    views = instances.list_instances(
-        sessions,
-        actor=actor,
-        product=product,
-        customer=customer,
-        environment=environment,
-        template=template,
-        outdated=outdated,
-        search=q,
-        limit=limit,
-        offset=offset,
+    """The instances you may read, by id (from the database; no Git call). With ``sync``,
+    ``health`` or ``with_sync`` also their Argo CD status, read with one list request per
+    Argo CD server and batch; a filter on it is applied before paging, over at most the
+    first ``STATUS_SCAN`` instances matching the other filters (``truncated``)."""
+    filters: dict[str, Any] = {
+        "product": product,
+        "customer": customer,
+        "environment": environment,
+        "template": template,
+        "outdated": outdated,
+        "search": q,
+    }
+    if sync is None and health is None and not with_sync:
+        views = await run_in_threadpool(
+            lambda: instances.list_instances(
+                sessions, actor=actor, limit=limit, offset=offset, **filters
+            )
+        )
+        return InstanceListPublic(
+            items=[InstanceListItemPublic.model_validate(_fields(view)) for view in views]
+        )
+    workspace = state.git_workspace
+    listing = await run_outbound(
+        state,
+        lambda: instances.list_with_status(
+            sessions,
+            actor=actor,
+            workspace=workspace,
+            sync=sync,
+            health=health,
+            limit=limit,
+            offset=offset,
+            **filters,
+        ),
     )
-    return InstanceListPublic(items=[_public(view) for view in views])
+    return InstanceListPublic(
+        items=[
+            InstanceListItemPublic.model_validate({**_fields(view), "sync": _sync_fields(status)})
+            for view, status in listing.items
+        ],
+        more=listing.more,
+        truncated=listing.truncated,
+    )
 
 
 @router.get("/{product}/{customer}/{environment}/{instance}")

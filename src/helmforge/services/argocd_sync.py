@@ -25,7 +25,11 @@ Application that does not exist (Argo CD answers 403 for those too). The token i
 answer, error, log line or audit event.
 
 ``read_status`` is the instance page's view of Argo CD (sync, health, revision); it never
-fails: an Argo CD that cannot answer is reported in its ``error``.
+fails: an Argo CD that cannot answer is reported in its ``error``. ``read_statuses`` is the
+list's: one ``GET /api/v1/applications`` per Argo CD server and batch of at most
+``STATUS_BATCH`` instances, selecting exactly their Applications by the label
+``helmforge.io/application`` (their name, which every application.yaml helmforge writes
+carries); a server that cannot answer is the ``error`` of each of its rows, never a failure.
 """
 
 from __future__ import annotations
@@ -35,12 +39,13 @@ __all__ = [
     "SyncStatus",
     "SyncTarget",
     "read_status",
+    "read_statuses",
     "sync_instance",
     "sync_target",
 ]
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -58,6 +63,7 @@ from helmforge.core.errors import (
     PermissionDeniedError,
     UnavailableError,
 )
+from helmforge.core.instances.application import APPLICATION_LABEL, application_selector
 from helmforge.core.instances.layout import InstanceId
 from helmforge.services import argocd_servers, audit, gitops_repositories
 from helmforge.services.argocd_servers import ArgoCdOptions, ServerView
@@ -68,6 +74,9 @@ from helmforge.services.instance_records import InstanceView
 _log = logging.getLogger(__name__)
 #: How often a sync that meets another operation waits for it and tries again.
 MAX_BUSY_RETRIES = 5
+#: At most this many Applications are named in one list request's label selector (an URL of
+#: some 3.5 kB with names of 63 characters).
+STATUS_BATCH = 50
 _DONE_PHASES = ("Failed", "Error")
 
 
@@ -495,3 +504,67 @@ def read_status(
     return SyncStatus(
         status=state.sync_status, health=state.health_status, revision=_commit_of(state)
     )
+
+
+def read_statuses(
+    sessions: sessionmaker[Session], views: Sequence[InstanceView], *, workspace: GitWorkspace
+) -> dict[str, SyncStatus | None]:
+    """The sync status of each of ``views`` by instance id (``None`` without an Argo CD
+    server), read with one list request per Argo CD server and ``STATUS_BATCH`` instances.
+    Never raises: a server that cannot answer, or an Application it does not list (missing,
+    hidden by the token's RBAC, or written before helmforge labelled Applications with
+    their name), is that row's ``error``. The caller has checked that the actor may read
+    every one of ``views``."""
+    statuses: dict[str, SyncStatus | None] = {view.id: None for view in views}
+    by_server: dict[str, list[InstanceView]] = {}
+    for view in views:
+        if view.argocd is not None:
+            by_server.setdefault(view.argocd, []).append(view)
+    options = workspace.argocd
+    for name, members in by_server.items():
+        try:
+            server_view, server = argocd_servers.open_server(
+                sessions, name, key=workspace.key, deadline=options.read_deadline
+            )
+        except HelmforgeError as error:
+            statuses.update({view.id: SyncStatus(error=error.message) for view in members})
+            continue
+        with ArgoCdClient(server, clock=options.clock, busy_retries=0) as client:
+            for start in range(0, len(members), STATUS_BATCH):
+                batch = members[start : start + STATUS_BATCH]
+                statuses.update(_listed_statuses(client, server_view, batch))
+    return statuses
+
+
+def _listed_statuses(
+    client: ArgoCdClient, server: ServerView, batch: Sequence[InstanceView]
+) -> dict[str, SyncStatus]:
+    try:
+        listed = {
+            state.name: state
+            for state in client.list_applications(
+                application_selector(view.app_name for view in batch)
+            )
+        }
+    except AuthenticationError:
+        why = f"Argo CD server {server.name!r} refused its token"
+        return {view.id: SyncStatus(error=why) for view in batch}
+    except HelmforgeError as error:
+        why = f"Argo CD server {server.name!r}: {error.message}"
+        return {view.id: SyncStatus(error=why) for view in batch}
+    answer = {}
+    for view in batch:
+        state = listed.get(view.app_name)
+        answer[view.id] = (
+            SyncStatus(
+                status=state.sync_status, health=state.health_status, revision=_commit_of(state)
+            )
+            if state is not None
+            else SyncStatus(
+                error=f"Argo CD server {server.name!r} lists no application {view.app_name} "
+                f"labelled {APPLICATION_LABEL}: it does not exist there, the token may not "
+                "read it, or its application.yaml predates that label (an upgrade or "
+                "promotion rewrites it)"
+            )
+        )
+    return answer

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import ConflictError, InputError, Location
+from helmforge.core.instances.application import APPLICATION_LABEL
 from helmforge.core.instances.layout import InstanceId
 from helmforge.core.instances.values_diff import unified_diff
 from helmforge.core.instances.values_edits import SetValue, apply_edits, edits_between
@@ -236,7 +237,8 @@ class _ApplicationBump:
 
 def bumped_application(view: InstanceView, text: str, version: str) -> str:
     """application.yaml ``text`` with source 1's ``targetRevision`` set to chart ``version``
-    (an edit of the file: anything else written into it stays). ``ConflictError`` when the
+    and the ``helmforge.io/application`` label (the list's selector of its status) set to
+    its name (an edit of the file: anything else written into it stays). ``ConflictError`` when the
     file has no chart source (someone rewrote it outside helmforge)."""
     document = load_single(text, source=view.application_path).data
     sources = document.get("spec", {}).get("sources") if isinstance(document, dict) else None
@@ -248,7 +250,10 @@ def bumped_application(view: InstanceView, text: str, version: str) -> str:
         )
     edited = apply_edits(
         text,
-        [SetValue(("spec", "sources", 0, "targetRevision"), version)],
+        [
+            SetValue(("spec", "sources", 0, "targetRevision"), version),
+            SetValue(("metadata", "labels", APPLICATION_LABEL), view.app_name),
+        ],
         source=view.application_path,
     )
     return edited.text

@@ -11,7 +11,9 @@ instance the caller may not read answers ``NotFoundError`` exactly like a missin
   checked against the chart's schema before anything is built; a failure leaves no instance
   row and no commit (a chart already published stays: the same inputs publish as
   ``unchanged`` next time).
-- ``list_instances``, ``get_instance`` (values, effective values and their sources, the
+- ``list_instances``; ``list_with_status`` the same rows with their Argo CD sync and health
+  (one list request per Argo CD server and batch), filtered by them if asked;
+  ``get_instance`` (values, effective values and their sources, the
   revision that last changed the instance: the ETag);
 - ``update_values`` (``If-Match`` required), ``preview_values``, ``history``, ``rollback``,
   ``upgrade``, each one commit, in ``services.instance_changes``;
@@ -33,6 +35,7 @@ __all__ = [
     "INSTANCE_ACTIONS",
     "HistoryEntry",
     "InstanceDetail",
+    "InstanceListing",
     "InstanceView",
     "InvalidValuesError",
     "NewInstance",
@@ -52,6 +55,7 @@ __all__ = [
     "get_instance",
     "history",
     "list_instances",
+    "list_with_status",
     "may_create",
     "may_read",
     "parse_instance_id",
@@ -134,6 +138,11 @@ from helmforge.services.instance_values import (
 )
 
 _MAX_LIST = 10_000
+#: A sync or health filter reads the status of at most this many instances (in database
+#: order, after the other filters), ``_STATUS_SCAN_BATCH`` at a time.
+STATUS_SCAN = 2_000
+_STATUS_SCAN_BATCH = 200
+_UNKNOWN = "unknown"
 #: What may be done to an instance once it can be read, as pages offer it.
 INSTANCE_ACTIONS = (
     "values.read",
@@ -460,6 +469,100 @@ def list_instances(
         return views
     chosen = [view for view in views if view.outdated == outdated]
     return chosen[start : start + size]
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceListing:
+    """A page of instances with their Argo CD status (``None`` without a server).
+
+    ``more``: instances past this page match too. ``scanned``: how many instances (after the
+    database's filters) had their status read. ``truncated``: a sync or health filter
+    stopped after ``STATUS_SCAN`` of them, so instances further on were not looked at.
+    """
+
+    items: tuple[tuple[InstanceView, SyncStatus | None], ...]
+    more: bool
+    scanned: int
+    truncated: bool
+
+
+def _status_matches(status: SyncStatus | None, *, sync: str | None, health: str | None) -> bool:
+    """``sync``/``health`` as Argo CD spells them (any case); ``unknown`` matches a status
+    that could not be read. An instance without an Argo CD server matches no such filter."""
+    if status is None:
+        return sync is None and health is None
+    for wanted, seen in ((sync, status.status), (health, status.health)):
+        if wanted is None:
+            continue
+        if status.error is not None or seen is None:
+            if wanted.lower() != _UNKNOWN:
+                return False
+        elif seen.lower() != wanted.lower():
+            return False
+    return True
+
+
+def list_with_status(
+    sessions: sessionmaker[Session],
+    *,
+    actor: Principal,
+    workspace: GitWorkspace,
+    sync: str | None = None,
+    health: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    **filters: Any,
+) -> InstanceListing:
+    """``list_instances(**filters)`` with each instance's Argo CD sync and health, read with
+    one ``GET /api/v1/applications`` per Argo CD server and batch of instances (never one
+    call per row; a server that fails is each of its rows' ``error``).
+
+    Without ``sync``/``health`` the database pages (``limit``, ``offset``) and only the
+    page's rows are asked about. With one, the filter is applied before paging: instances
+    are read in database order ``_STATUS_SCAN_BATCH`` at a time, their status asked for,
+    and the matching ones kept until the page (and one more) is full — at most
+    ``STATUS_SCAN`` instances are looked at (``truncated`` then says so), so ``offset`` is
+    counted among the matches and a page never silently misses a match before it."""
+    size = max(1, min(limit, _MAX_LIST))
+    start = max(0, offset)
+    if sync is None and health is None:
+        views = list_instances(sessions, actor=actor, limit=size + 1, offset=start, **filters)
+        shown = views[:size]
+        statuses = argocd_sync.read_statuses(sessions, shown, workspace=workspace)
+        return InstanceListing(
+            items=tuple((view, statuses[view.id]) for view in shown),
+            more=len(views) > size,
+            scanned=len(shown),
+            truncated=False,
+        )
+    matched: list[tuple[InstanceView, SyncStatus | None]] = []
+    scanned = 0
+    exhausted = False
+    while len(matched) <= start + size and scanned < STATUS_SCAN:
+        batch = list_instances(
+            sessions,
+            actor=actor,
+            limit=min(_STATUS_SCAN_BATCH, STATUS_SCAN - scanned),
+            offset=scanned,
+            **filters,
+        )
+        scanned += len(batch)
+        statuses = argocd_sync.read_statuses(sessions, batch, workspace=workspace)
+        matched += [
+            (view, statuses[view.id])
+            for view in batch
+            if _status_matches(statuses[view.id], sync=sync, health=health)
+        ]
+        if len(batch) < _STATUS_SCAN_BATCH:
+            exhausted = True
+            break
+    filled = len(matched) > start + size
+    return InstanceListing(
+        items=tuple(matched[start : start + size]),
+        more=filled,
+        scanned=scanned,
+        truncated=not filled and not exhausted and scanned >= STATUS_SCAN,
+    )
 
 
 def created_instance(

@@ -40,7 +40,7 @@ from helmforge.services import (
     template_store,
 )
 from helmforge.services.change_requests import ChangeRequestView
-from helmforge.services.instances import InstanceView, InvalidValuesError
+from helmforge.services.instances import InstanceView, InvalidValuesError, SyncStatus
 from helmforge.web.views import (
     CheckedForm,
     SignedIn,
@@ -69,6 +69,8 @@ _DONE = {
 }
 _OUTDATED = {"yes": True, "no": False}
 _LIST_PAGE = 100
+_SYNC_STATES = ("Synced", "OutOfSync", "Unknown")
+_HEALTH_STATES = ("Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown")
 _PAGE_DIGITS = 6
 _SEGMENTS = ("product", "customer", "environment", "instance")
 
@@ -111,8 +113,23 @@ def _short(revision: str | None) -> str:
     return (revision or "")[:_SHORT]
 
 
-def _row(view: InstanceView) -> dict[str, Any]:
+def _status_cells(status: SyncStatus | None) -> dict[str, Any]:
+    """The list's sync and health cells: Argo CD's words, ``unknown (why)`` when it could not
+    tell, nothing without a server."""
+    if status is None:
+        return {"sync": None, "health": None, "status_error": None}
+    if status.error is not None:
+        return {"sync": "unknown", "health": "unknown", "status_error": status.error}
     return {
+        "sync": status.status or "unknown",
+        "health": status.health or "unknown",
+        "status_error": None,
+    }
+
+
+def _row(view: InstanceView, status: SyncStatus | None = None) -> dict[str, Any]:
+    return {
+        **_status_cells(status),
         "id": view.id,
         "url": instance_url(view.id),
         "template": view.template,
@@ -142,11 +159,14 @@ def instances_page(
     environment: str = "",
     template: str = "",
     outdated: str = "",
+    sync: str = "",
+    health: str = "",
     page: str = "1",
 ) -> Response:
     """The instances the visitor may read, searched (``q``) and filtered exactly by product,
-    customer, environment, template name and whether a newer template version exists;
-    ``_LIST_PAGE`` a page."""
+    customer, environment, template name, whether a newer template version exists and
+    Argo CD's sync and health (``instances.list_with_status``: one list request per Argo CD
+    server and batch, filtered before paging); ``_LIST_PAGE`` a page."""
     filters = {
         "q": q.strip()[:200],
         "product": product.strip()[:63],
@@ -154,28 +174,37 @@ def instances_page(
         "environment": environment.strip()[:63],
         "template": template.strip()[:63],
         "outdated": outdated if outdated in _OUTDATED else "",
+        "sync": sync if sync in _SYNC_STATES else "",
+        "health": health if health in _HEALTH_STATES else "",
     }
     number = int(page) if page.isdigit() and 0 < len(page) <= _PAGE_DIGITS else 1
-    views = instances.list_instances(
+    listing = instances.list_with_status(
         session_factory_of(request),
         actor=visitor.principal,
+        workspace=app_state(request).git_workspace,
         product=filters["product"] or None,
         customer=filters["customer"] or None,
         environment=filters["environment"] or None,
         template=filters["template"] or None,
         outdated=_OUTDATED.get(filters["outdated"]),
         search=filters["q"] or None,
-        limit=_LIST_PAGE + 1,
+        sync=filters["sync"] or None,
+        health=filters["health"] or None,
+        limit=_LIST_PAGE,
         offset=(number - 1) * _LIST_PAGE,
     )
-    shown = views[:_LIST_PAGE]
+    shown = [view for view, _ in listing.items]
     query = {key: value for key, value in filters.items() if value}
     return render(
         request,
         "instances_list.html",
         section="instances",
         title="Instances",
-        rows=[_row(view) for view in shown],
+        rows=[_row(view, status) for view, status in listing.items],
+        truncated=listing.truncated,
+        status_scan=instances.STATUS_SCAN,
+        sync_states=_SYNC_STATES,
+        health_states=_HEALTH_STATES,
         filters=filters,
         filtered=bool(query),
         number=number,
@@ -183,11 +212,7 @@ def instances_page(
         previous_url=(
             "/instances?" + urlencode({**query, "page": number - 1}) if number > 1 else ""
         ),
-        next_url=(
-            "/instances?" + urlencode({**query, "page": number + 1})
-            if len(views) > _LIST_PAGE
-            else ""
-        ),
+        next_url=("/instances?" + urlencode({**query, "page": number + 1}) if listing.more else ""),
         environments=list(app_state(request).settings.environments),
         suggestions={
             "product": sorted({view.product for view in shown}),

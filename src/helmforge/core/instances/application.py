@@ -20,15 +20,18 @@ helmforge refreshes and waits for it.
 from __future__ import annotations
 
 __all__ = [
+    "APPLICATION_LABEL",
     "VALUES_REF",
     "ApplicationSpec",
     "application_manifest",
+    "application_selector",
     "application_yaml",
     "check_git_url",
     "check_registry_location",
 ]
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +41,9 @@ from helmforge.core.versions import parse_semver
 from helmforge.core.yaml_codec import dump_yaml
 
 VALUES_REF = "values"
+#: The label carrying the Application's own name, so that a label selector (Argo CD's list
+#: operation takes ``selector``, not a list of names) picks exactly the Applications asked for.
+APPLICATION_LABEL = "helmforge.io/application"
 _CHART_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,51}[a-z0-9])?\Z")
 # host[:port][/path], as Argo CD wants it for an OCI Helm repository (no scheme, no userinfo).
 _REGISTRY = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9]+([._/-][a-z0-9]+)*)?\Z")
@@ -170,6 +176,7 @@ def application_manifest(spec: ApplicationSpec) -> dict[str, Any]:
                 "helmforge.io/customer": instance.customer,
                 "helmforge.io/environment": instance.environment,
                 "helmforge.io/instance": instance.instance,
+                APPLICATION_LABEL: spec.name,
             },
         },
         "spec": {
@@ -194,6 +201,25 @@ def application_manifest(spec: ApplicationSpec) -> dict[str, Any]:
             "syncPolicy": _sync_policy(spec),
         },
     }
+
+
+def application_selector(names: Iterable[str]) -> str:
+    """The label selector naming exactly the Applications ``names`` (as helmforge writes
+    them: ``APPLICATION_LABEL`` is each one's name); ``InputError`` for a name that is not a
+    label value (an Application name is an RFC 1123 label, so none of helmforge's is)."""
+    chosen = sorted(set(names))
+    for name in chosen:
+        if not _LABEL.match(name):
+            raise InputError(
+                f"application name {name!r} is not an RFC 1123 label",
+                location=Location("application", path="metadata.name"),
+            )
+    if not chosen:
+        raise InputError(
+            "a selector names at least one application",
+            location=Location("application", path="metadata.name"),
+        )
+    return f"{APPLICATION_LABEL} in ({','.join(chosen)})"
 
 
 def _sync_policy(spec: ApplicationSpec) -> dict[str, Any]:

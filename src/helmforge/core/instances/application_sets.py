@@ -23,7 +23,7 @@ __all__ = ["application_set_manifest", "application_set_yaml"]
 from typing import Any
 
 from helmforge.core.errors import InputError, Location
-from helmforge.core.instances.application import check_git_url
+from helmforge.core.instances.application import APPLICATION_LABEL, check_git_url
 from helmforge.core.instances.layout import normalize_base_path
 from helmforge.core.yaml_codec import dump_yaml
 
@@ -82,7 +82,13 @@ def application_set_manifest(
                 "metadata": {
                     "name": "{{ .metadata.name }}",
                     "labels": {
-                        label: f'{{{{ index .metadata.labels "{label}" }}}}' for label in _LABELS
+                        **{
+                            label: f'{{{{ index .metadata.labels "{label}" }}}}'
+                            for label in _LABELS
+                        },
+                        # From the name, so application.yaml files written before this
+                        # label existed still generate (missingkey=error).
+                        APPLICATION_LABEL: "{{ .metadata.name }}",
                     },
                 },
                 "spec": {
