@@ -17,7 +17,7 @@ import pytest
 
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.server.app import state_of
-from helmforge.services import jobs
+from helmforge.services import job_runners, jobs
 from helmforge.services.jobs import JobResources
 from tests.api.conftest import Api, serve_app
 from tests.support.apps import make_app
@@ -131,7 +131,7 @@ def _kill_and_resume(api: Api, database_url: str, data_dir: Path, proxy: FaultPr
     state = state_of(api.app)
     resources = JobResources(workspace=state.git_workspace, registry_deadline=30.0)
     # A worker alone on the database: any other worker counts as dead at once.
-    resumed = jobs.start_worker(
+    resumed = job_runners.start_worker(
         api.sessions,
         resources,
         stalled_seconds=0,
@@ -155,3 +155,55 @@ def _kill_and_resume(api: Api, database_url: str, data_dir: Path, proxy: FaultPr
 
 def _admin(_api: Api) -> Principal:
     return SYSTEM
+
+
+def test_a_stopping_worker_hands_its_job_over_at_its_next_checkpoint(
+    database_url: str, tmp_path: Path, lab: GitLab, proxy: FaultProxy
+) -> None:
+    app, password = make_app(database_url, tmp_path / "data", jobs_worker=False)
+    for api in serve_app(app, password):
+        add_repository(api.client, lab)
+        body = {
+            "name": "lab",
+            "url": f"oci://{proxy.authority}/{unique_path()}",
+            "username": ROBOT,
+            "password": CANARY_PASSWORD,
+            "plain_http": True,
+        }
+        assert api.client.post("/api/v1/registries", json=body).status_code == 201
+        create_fleet(api.client, 3)
+        _stop_and_hand_over(api, proxy)
+
+
+def _stop_and_hand_over(api: Api, proxy: FaultProxy) -> None:
+    gate = Gate()
+    proxy.add(Fault("GET", r"/shop-c0-dev-i1/manifests/", "hook", hook=gate))
+    state = state_of(api.app)
+    resources = JobResources(workspace=state.git_workspace, registry_deadline=30.0)
+    first_ended, second_ended = threading.Event(), threading.Event()
+    first = job_runners.start_worker(
+        api.sessions, resources, on_job_end=lambda _job: first_ended.set()
+    )
+    assert first.ready.wait(BOUND)
+    job_id = api.client.post("/api/v1/fleet/verify", json={}).json()["job"]
+    try:
+        assert gate.reached.wait(BOUND), "the worker never read the second manifest"
+        first.stopping.set()  # the process is shutting down
+    finally:
+        gate.released.set()
+    assert first_ended.wait(BOUND)
+    first.stop(BOUND)
+    handed = jobs.get_job(api.sessions, job_id, actor=SYSTEM)
+    # The second instance was verified and saved, then the job went back to the queue.
+    assert (handed.state, handed.done, handed.attempts) == ("queued", 2, 1)
+
+    second = job_runners.start_worker(
+        api.sessions, resources, on_job_end=lambda _job: second_ended.set()
+    )
+    try:
+        assert second_ended.wait(BOUND), "the next worker never ran the job"
+    finally:
+        second.stop(BOUND)
+    job = api.client.get(f"/api/v1/jobs/{job_id}").json()
+    assert (job["state"], job["attempts"]) == ("succeeded", 2)
+    assert [item["status"] for item in job["result"]["items"]] == ["ok"] * 3

@@ -38,14 +38,17 @@ from helmforge.core.errors import HelmforgeError
 from helmforge.server.log_formats import configure_logging
 from helmforge.services.app_state import STATE_ATTRIBUTE, AppState, SessionResolver
 from helmforge.services.fleet_verification import DriftCollector
+from helmforge.services.job_runners import JobWorker, start_worker
 from helmforge.services.job_workers import scheduled_work
-from helmforge.services.jobs import JobResources, JobWorker, start_worker
+from helmforge.services.jobs import JobResources
 from helmforge.services.registries import secret_key_for
 from helmforge.services.settings import Settings, load_settings
 from helmforge.services.single_sign_on import SingleSignOn
 from helmforge.services.stores import connect_store, open_store, prepare_store
 
 _log = logging.getLogger("helmforge.server")
+#: How long a stopping server waits for its job worker to hand its job over.
+_JOB_STOP_SECONDS = 30.0
 
 
 def print_first_admin(password: str) -> None:
@@ -101,7 +104,9 @@ def create_app(
             yield
         finally:
             if worker is not None:
-                await anyio.to_thread.run_sync(worker.stop)
+                # A running job is queued again at its next checkpoint; past this bound the
+                # process ends anyway and the job is resumed as a dead worker's would be.
+                await anyio.to_thread.run_sync(lambda: worker.stop(_JOB_STOP_SECONDS))
             store.engine.dispose()
 
     app = FastAPI(

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.services import fleet_verification
 from helmforge.services.gitops_repositories import GitWorkspace
-from helmforge.services.jobs import JobResources, start_worker
+from helmforge.services.job_runners import start_worker
+from helmforge.services.jobs import JobResources
 from helmforge.services.registries import secret_key_for
 from helmforge.services.settings import Settings
 from helmforge.services.stores import open_store

@@ -27,22 +27,22 @@ __all__ = [
     "STATES",
     "JobCancelledError",
     "JobContext",
+    "JobInterruptedError",
     "JobResources",
     "JobView",
-    "JobWorker",
     "cancel",
+    "database_url_of",
     "execute",
     "get_job",
-    "start_worker",
+    "is_postgresql",
+    "queue_for",
     "submit",
+    "waker",
 ]
 
 import importlib
 import logging
-import os
-import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,7 +50,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.database import engine_of
@@ -82,10 +81,6 @@ STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 _DONE = (SUCCEEDED, FAILED, CANCELLED)
 #: A job whose workers died this often is failed instead of started again (a crash loop).
 MAX_ATTEMPTS = 5
-#: How often an idle in-process runner looks for jobs other processes queued.
-_LOCAL_POLL_SECONDS = 2.0
-#: How often a worker runs its periodic work (the scheduled verification's check).
-TICK_SECONDS = 30.0
 
 #: Kind -> ``module:function`` running it.
 JOB_KINDS: Mapping[str, str] = {
@@ -134,6 +129,11 @@ class JobCancelledError(Exception):
     """The job was cancelled while it ran: its handler stops at the checkpoint it reached."""
 
 
+class JobInterruptedError(Exception):
+    """The worker is stopping (its process shuts down): the job stops at the checkpoint it
+    reached and is queued again for another worker, which resumes it from there."""
+
+
 @dataclass
 class JobContext:
     """What a job's function gets: its ``params``, the principal it acts for (its submitter,
@@ -147,6 +147,7 @@ class JobContext:
     sessions: sessionmaker[Session]
     resources: JobResources
     saved: dict[str, Any] = field(default_factory=dict)
+    stopping: threading.Event | None = None
 
     def report(self, *, done: int, total: int, partial: Mapping[str, Any] | None = None) -> None:
         """Record progress and (optionally) the partial result to resume from; raises
@@ -164,6 +165,8 @@ class JobContext:
             ).rowcount  # type: ignore[attr-defined]
         if not changed:
             raise JobCancelledError(self.job_id)
+        if self.stopping is not None and self.stopping.is_set():
+            raise JobInterruptedError(self.job_id)
 
 
 def _view(row: JobRow) -> JobView:
@@ -337,12 +340,33 @@ def _acting(name: str) -> Principal:
     return Principal(name=name, role="", kind="system", id=0)
 
 
+def _hand_over(sessions: sessionmaker[Session], job_id: str) -> None:
+    """Queue an interrupted job again (any worker resumes it from its checkpoint)."""
+    with sessions.begin() as session:
+        session.execute(
+            sa.update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state == RUNNING)
+            .values(state=QUEUED, owner=None, updated_at=datetime.now(UTC))
+        )
+    _log.info("job %s is queued again: its worker is stopping", job_id)
+    try:
+        _dispatch(sessions, job_id)
+    except HelmforgeError:
+        _log.exception("job %s waits for a worker's restart: the queue refused it", job_id)
+
+
 def execute(
-    sessions: sessionmaker[Session], job_id: str, *, resources: JobResources, owner: str
+    sessions: sessionmaker[Session],
+    job_id: str,
+    *,
+    resources: JobResources,
+    owner: str,
+    stopping: threading.Event | None = None,
 ) -> None:
-    """Run job ``job_id`` to its end (or to its cancellation) and record the outcome: the
-    result, or the error's message for a helmforge error, or "internal error" and a log line
-    with the traceback for anything else. A job that has ended already is left as it is."""
+    """Run job ``job_id`` to its end (or to its cancellation, or until ``stopping`` is set:
+    then it is queued again at its next checkpoint) and record the outcome: the result, or
+    the error's message for a helmforge error, or "internal error" and a log line with the
+    traceback for anything else. A job that has ended already is left as it is."""
     row = _claim(sessions, job_id, owner)
     if row is None:
         return
@@ -362,11 +386,15 @@ def execute(
         sessions=sessions,
         resources=resources,
         saved=dict(row.result or {}),
+        stopping=stopping,
     )
     try:
         result = _handler(row.kind)(context)
     except JobCancelledError:
         _log.info("job %s (%s) was cancelled", job_id, row.kind)
+        return
+    except JobInterruptedError:
+        _hand_over(sessions, job_id)
         return
     except HelmforgeError as error:
         _finish(sessions, job_id, state=FAILED, error=str(error))
@@ -386,11 +414,13 @@ def execute(
 # --- engines ------------------------------------------------------------------------------
 
 
-def _database_url(sessions: sessionmaker[Session]) -> str:
+def database_url_of(sessions: sessionmaker[Session]) -> str:
+    """The database URL of ``sessions``, password kept (for the queue's own connections)."""
     return engine_of(sessions).url.render_as_string(hide_password=False)
 
 
-def _is_postgresql(sessions: sessionmaker[Session]) -> bool:
+def is_postgresql(sessions: sessionmaker[Session]) -> bool:
+    """Whether jobs on ``sessions`` run on procrastinate (else the in-process runner)."""
     return engine_of(sessions).dialect.name == "postgresql"
 
 
@@ -398,7 +428,8 @@ _wakers_lock = threading.Lock()
 _wakers: dict[str, threading.Event] = {}
 
 
-def _waker(url: str) -> threading.Event:
+def waker(url: str) -> threading.Event:
+    """The event that wakes this process's in-process runners of database ``url``."""
     with _wakers_lock:
         return _wakers.setdefault(url, threading.Event())
 
@@ -406,7 +437,7 @@ def _waker(url: str) -> threading.Event:
 _ready_queues: set[str] = set()
 
 
-def _queue(sessions: sessionmaker[Session], run: Callable[[str], None]) -> JobQueue:
+def queue_for(sessions: sessionmaker[Session], run: Callable[[str], None]) -> JobQueue:
     """procrastinate on the database of ``sessions``, its schema installed (once a process)."""
     try:
         from helmforge.adapters.jobs import JobQueue
@@ -415,7 +446,7 @@ def _queue(sessions: sessionmaker[Session], run: Callable[[str], None]) -> JobQu
             "fleet jobs on PostgreSQL need procrastinate, which is not installed: "
             "pip install -r requirements.lock"
         ) from error
-    url = _database_url(sessions)
+    url = database_url_of(sessions)
     queue = JobQueue(url, run=run)
     if url not in _ready_queues:
         queue.ensure_schema()
@@ -424,179 +455,7 @@ def _queue(sessions: sessionmaker[Session], run: Callable[[str], None]) -> JobQu
 
 
 def _dispatch(sessions: sessionmaker[Session], job_id: str) -> None:
-    if _is_postgresql(sessions):
-        _queue(sessions, lambda _id: None).defer(job_id)
+    if is_postgresql(sessions):
+        queue_for(sessions, lambda _id: None).defer(job_id)
     else:
-        _waker(_database_url(sessions)).set()
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _alive_here(owner: str | None) -> bool:
-    """Whether ``owner`` (``host:pid``) is a process of this machine that still runs."""
-    host, _, pid = (owner or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return host != socket.gethostname()  # another machine's: not ours to judge
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _requeue_orphans(sessions: sessionmaker[Session]) -> int:
-    with sessions.begin() as session:
-        rows = session.scalars(sa.select(JobRow).where(JobRow.state == RUNNING)).all()
-        orphans = [row for row in rows if not _alive_here(row.owner)]
-        for row in orphans:
-            _log.warning("job %s of dead process %s is queued again", row.id, row.owner)
-            row.state = QUEUED
-            row.owner = None
-        return len(orphans)
-
-
-def _claim_next(sessions: sessionmaker[Session]) -> str | None:
-    with sessions.begin() as session:
-        job_id = session.scalar(
-            sa.select(JobRow.id)
-            .where(JobRow.state == QUEUED)
-            .order_by(JobRow.created_at, JobRow.id)
-            .limit(1)
-        )
-        if job_id is None:
-            return None
-        taken = session.execute(
-            sa.update(JobRow)
-            .where(JobRow.id == job_id, JobRow.state == QUEUED)
-            .values(state=RUNNING, owner=_owner(), updated_at=datetime.now(UTC))
-        ).rowcount  # type: ignore[attr-defined]
-        return job_id if taken else None
-
-
-class JobWorker:
-    """A worker running on its own thread beside whatever else the process does."""
-
-    def __init__(
-        self,
-        target: Callable[[threading.Event, threading.Event], None],
-        *,
-        wake: threading.Event | None = None,
-    ) -> None:
-        self.ready = threading.Event()
-        self._stop = threading.Event()
-        self._wake = wake
-        self._thread = threading.Thread(
-            target=target, args=(self.ready, self._stop), name="helmforge-jobs", daemon=True
-        )
-
-    def start(self) -> JobWorker:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Ask the worker to stop after the job it runs; wait up to ``timeout`` seconds."""
-        self._stop.set()
-        if self._wake is not None:
-            self._wake.set()
-        self._thread.join(timeout)
-
-    def join(self) -> None:
-        self._thread.join()
-
-    @property
-    def stopping(self) -> threading.Event:
-        return self._stop
-
-
-def _guarded(tick: Callable[[], None]) -> Callable[[], None]:
-    """``tick`` whose failure is logged, not fatal: the worker goes on running jobs."""
-
-    def run() -> None:
-        try:
-            tick()
-        except (HelmforgeError, SQLAlchemyError):
-            _log.exception("the job worker's periodic work failed; it is tried again later")
-
-    return run
-
-
-def _local_loop(
-    sessions: sessionmaker[Session],
-    resources: JobResources,
-    ready: threading.Event,
-    stop: threading.Event,
-    *,
-    on_job_end: Callable[[str], None],
-    tick: Callable[[], None],
-) -> None:
-    wake = _waker(_database_url(sessions))
-    _requeue_orphans(sessions)
-    ready.set()
-    ticked: float | None = None
-    while not stop.is_set():
-        wake.clear()
-        if ticked is None or time.monotonic() - ticked >= TICK_SECONDS:
-            ticked = time.monotonic()
-            tick()
-        job_id = _claim_next(sessions)
-        if job_id is None:
-            wake.wait(_LOCAL_POLL_SECONDS)
-            continue
-        try:
-            execute(sessions, job_id, resources=resources, owner=_owner())
-        except HelmforgeError:
-            _log.exception("job %s could not be recorded", job_id)
-        on_job_end(job_id)
-
-
-def start_worker(
-    sessions: sessionmaker[Session],
-    resources: JobResources,
-    *,
-    concurrency: int = 1,
-    stalled_seconds: float = 30.0,
-    on_job_end: Callable[[str], None] = lambda _job_id: None,
-    tick: Callable[[], None] = lambda: None,
-) -> JobWorker:
-    """Start this process's job worker on a thread: procrastinate's on PostgreSQL, the
-    in-process runner on SQLite. ``on_job_end`` hears each job id this worker ran (to its
-    end, or to its cancellation); ``tick`` runs at the start and about every
-    ``TICK_SECONDS`` (scheduled work: it must be safe to run in every process at once; a
-    failure is logged). ``stop()`` it at shutdown."""
-    tick = _guarded(tick)
-    if _is_postgresql(sessions):
-
-        def run(job_id: str) -> None:
-            try:
-                execute(sessions, job_id, resources=resources, owner=_owner())
-            finally:
-                on_job_end(job_id)
-
-        queue = _queue(sessions, run)
-
-        def serve(ready: threading.Event, stop: threading.Event) -> None:
-            try:
-                queue.serve(
-                    name=_owner(),
-                    concurrency=concurrency,
-                    stalled_seconds=stalled_seconds,
-                    ready=ready,
-                    stop=stop,
-                    tick=tick,
-                    tick_seconds=TICK_SECONDS,
-                )
-            except HelmforgeError:
-                _log.exception("the job worker stopped")
-                ready.set()
-
-        return JobWorker(serve).start()
-    return JobWorker(
-        lambda ready, stop: _local_loop(
-            sessions, resources, ready, stop, on_job_end=on_job_end, tick=tick
-        ),
-        wake=_waker(_database_url(sessions)),
-    ).start()
+        waker(database_url_of(sessions)).set()
