@@ -1,6 +1,7 @@
 """The UI in Debian's Chromium driven by Playwright: the whole template-to-chart workflow.
 
-Every page visited is saved at 1280 and 390 px wide into test-artifacts/screenshots/.
+Every page visited is saved at 1280 and 390 px wide into test-artifacts/screenshots/ and
+checked there with axe-core (tests/support/accessibility.py): no serious or critical violation.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.support.accessibility import assert_accessible, scriptless
 from tests.support.charts import EXAMPLE, REPO
 from tests.support.helm import assert_helm_lints
 from tests.web.conftest import ADMIN_NAME, ADMIN_PASSWORD, LiveServer
@@ -58,11 +60,13 @@ def page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
 
 
 def shoot(page: Page, name: str) -> None:
-    """Save the page at every width (full height), then return to the desktop width."""
+    """Save the page at every width (full height) and check it with axe-core at each (no
+    serious or critical violation), then return to the desktop width."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+        assert_accessible(page, f"{name}-{width}")
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
@@ -381,12 +385,12 @@ def test_publish_and_delete_draft_are_confirmed_in_the_browser(
     expect(page.get_by_text("No templates yet.")).to_be_visible()
 
     template_store.create_version(live_server.sessions, text, actor=SYSTEM)
-    scriptless = page.context.browser
-    assert scriptless is not None
-    context = scriptless.new_context(
+    browser = page.context.browser
+    assert browser is not None
+    context = browser.new_context(
         base_url=live_server.url, java_script_enabled=False, viewport={"width": 1280, "height": 900}
     )
-    plain = context.new_page()
+    plain = scriptless(context.new_page())
     sign_in(plain)
     plain.goto("/templates/web-service")
     plain.get_by_role("button", name="Publish 1.2.0").click()
@@ -491,3 +495,16 @@ def test_template_editor_offers_a_starter_and_tab_indents_instead_of_leaving(
     page.goto("/templates/new?starter=1")
     page.get_by_role("button", name="Create draft").click()
     expect(page.get_by_role("status")).to_contain_text("Draft 0.1.0 created")
+
+
+def test_the_accessibility_check_fails_on_a_page_with_violations(page: Page) -> None:
+    # Every shot page passes axe-core; this shows the check can fail: an image without a text
+    # alternative and a field without a label are critical violations.
+    page.set_content(
+        '<!doctype html><html lang="en"><head><title>Bad</title></head><body><main>'
+        '<h1>Bad</h1><img src="/static/none.png"><input type="text" name="q"></main></body></html>'
+    )
+    with pytest.raises(AssertionError) as failure:
+        assert_accessible(page, "self-test-violations")
+    assert "image-alt (critical)" in str(failure.value)
+    assert "label (critical)" in str(failure.value)

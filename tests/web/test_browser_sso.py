@@ -14,6 +14,7 @@ from helmforge.core.access.principals import SYSTEM
 from helmforge.server.app import state_of
 from helmforge.services import access
 from helmforge.services.settings import OidcSettings
+from tests.support.accessibility import assert_accessible
 from tests.support.apps import make_app
 from tests.support.oidc import CLIENT_ID, CLIENT_SECRET, mock_provider
 from tests.support.servers import serve
@@ -61,6 +62,7 @@ def test_sign_in_through_the_provider_page_in_chromium(chromium: Browser, tmp_pa
                 expect(page).to_have_url("/login?next=/templates")
                 SCREENSHOTS.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(SCREENSHOTS / "sso-login.png"), full_page=True)
+                assert_accessible(page, "sso-login")
                 page.get_by_role("link", name="Sign in with single sign-on").click()
                 expect(page.get_by_role("heading", name="Authorize Client")).to_be_visible()
                 page.get_by_role("button", name="Authorize as frank-1").click()
@@ -70,12 +72,14 @@ def test_sign_in_through_the_provider_page_in_chromium(chromium: Browser, tmp_pa
                 page.goto("/users")
                 expect(page.get_by_text("frank@sso").first).to_be_visible()
                 page.screenshot(path=str(SCREENSHOTS / "sso-signed-in.png"), full_page=True)
+                assert_accessible(page, "sso-signed-in")
                 # An SSO user has no password here: the Account page offers no form for one.
                 page.goto("/account")
                 expect(page.get_by_text("You have no password in helmforge")).to_be_visible()
                 expect(page.get_by_role("heading", name="Change password")).to_have_count(0)
                 expect(page.locator("input[type=password]")).to_have_count(0)
                 page.screenshot(path=str(SCREENSHOTS / "sso-account.png"), full_page=True)
+                assert_accessible(page, "sso-account")
                 context.close()
         finally:
             sessions.kw["bind"].dispose()
