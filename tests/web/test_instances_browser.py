@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from helmforge.core.yaml_codec import load_single
+from tests.support.accessibility import assert_accessible
 from tests.support.instances import PROD, GitLab, git_lab, path_of
 from tests.support.registry import RegistryServer
 from tests.web.conftest import ADMIN_NAME, ADMIN_PASSWORD
@@ -64,7 +65,8 @@ def site(
 
 
 class Camera:
-    """Saves the page at every width (full height) into ``folder``, numbered in order."""
+    """Saves the page at every width (full height) into ``folder``, numbered in order, and
+    checks it with axe-core at each (no serious or critical violation)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -78,6 +80,7 @@ class Camera:
             page.screenshot(
                 path=str(self.folder / f"{self.count:02d}-{name}-{width}.png"), full_page=True
             )
+            assert_accessible(page, f"instances-{self.count:02d}-{name}-{width}")
         page.set_viewport_size({"width": 1280, "height": 900})
 
 
