@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from helmforge.core.access.changes import ApprovalRules
 from tests.api.conftest import Api, serve_app
 from tests.api.test_fleet_impact import publish
 from tests.api.test_fleet_verification import run_job
@@ -42,13 +43,28 @@ def lab(tmp_path: Path) -> Iterator[GitLab]:
 
 
 @pytest.fixture
+def approvals() -> dict[str, int]:
+    return {}
+
+
+@pytest.fixture
 def fleet(
-    database_url: str, tmp_path: Path, lab: GitLab, basic_registry: RegistryServer
+    database_url: str,
+    tmp_path: Path,
+    lab: GitLab,
+    basic_registry: RegistryServer,
+    approvals: dict[str, int],
 ) -> Iterator[Api]:
-    app, password = make_app(database_url, tmp_path / "data", jobs_worker=False)
+    app, password = make_app(
+        database_url,
+        tmp_path / "data",
+        jobs_worker=False,
+        approvals=ApprovalRules(by_environment=approvals),
+    )
     for api in serve_app(app, password):
         add_repository(api.client, lab)
         add_registry(api.client, basic_registry)
+        approver: dict[str, str] | None = None
         for number in range(5):
             environment = "dev" if number < 3 else "sit"
             values: dict[str, Any] = {"replicaCount": 2}
@@ -56,7 +72,13 @@ def fleet(
                 values["ingress"] = {"host": f"i{number}.example.com"}
             body = instance_body(segments(number, environment=environment), values=values)
             created = api.client.post("/api/v1/instances", json=body)
-            assert created.status_code == 201, created.text
+            if created.status_code == 202:  # four eyes there: another person approves it
+                approver = approver or api.as_user("carol", role="approver")
+                request = created.json()["change_request"]
+                created = api.client.post(
+                    f"/api/v1/change-requests/{request}/approve", json={}, headers=approver
+                )
+            assert created.status_code in (200, 201), created.text
         text = example_text(version="1.3.0").replace("default: 8080", "default: 8081", 1)
         publish(api, text, "1.3.0")
         yield api
@@ -164,3 +186,30 @@ def test_a_bad_plan_is_refused_before_anything_is_recorded(fleet: Api) -> None:
     operator = fleet.as_user("otto", role="auditor")
     denied = fleet.client.post("/api/v1/fleet/rollouts", json=PLAN, headers=operator)
     assert denied.status_code == 403, denied.text
+
+
+@pytest.mark.parametrize("approvals", [{"sit": 1}])
+def test_a_wave_in_a_four_eyes_environment_waits_for_its_change_requests(
+    fleet: Api, lab: GitLab
+) -> None:
+    bob = fleet.as_user("bob", role="approver")
+    waiting = finish(fleet, start(fleet))
+    assert waiting["state"] == "awaiting"
+    assert states(waiting, 0) == [(instance, "upgraded") for instance in DEV]
+    assert states(waiting, 1) == [(instance, "proposed") for instance in SIT]
+    assert [template_of(fleet, i) for i in SIT] == ["web-service@1.2.0"] * 2
+    commits = lab.commits()
+    for entry in waiting["waves"][1]["instances"]:
+        request = entry["change_request"]
+        own = fleet.client.post(f"/api/v1/change-requests/{request}/approve", json={})
+        assert own.status_code == 403, own.text  # the rollout's author never approves
+        approved = fleet.client.post(
+            f"/api/v1/change-requests/{request}/approve", json={}, headers=bob
+        )
+        assert approved.status_code == 200, approved.text
+    assert lab.commits() == commits + 2
+    assert "Approved-by: bob" in lab.log()
+    done = finish(fleet, act(fleet, waiting["rollout"], "resume"))
+    assert done["state"] == "succeeded"
+    assert states(done, 1) == [(instance, "upgraded") for instance in SIT]
+    assert [template_of(fleet, i) for i in SIT] == ["web-service@1.3.0"] * 2

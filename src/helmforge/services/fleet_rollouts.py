@@ -13,8 +13,11 @@ new job that goes on where it stopped), ``abort`` ends it ``aborted``. ``rollbac
 wave, or of all, last wave first) upgrades each instance the rollout moved back to the
 template and app version it came from: new commits, history kept.
 
-In an environment whose changes need approval an instance's upgrade is refused (it needs a
-change request, which a rollout does not make yet): the rollout stops there as failed.
+In an environment whose changes need approval each instance's upgrade is proposed as an
+``instance.upgrade`` change request instead (requested by the rollout's author); at the end
+of the wave the rollout is ``awaiting`` until another person approved them (each
+approval commits its upgrade) and ``resume`` goes on; a rejected or stale request fails the
+wave.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ from helmforge.adapters.storage.jobs_tables import RolloutRow
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import ConflictError, HelmforgeError, Location, NotFoundError
 from helmforge.core.fleet.rollouts import Wave, parse_plan
-from helmforge.services import access, audit, instances, jobs
+from helmforge.services import access, audit, change_requests, instances, jobs
+from helmforge.services.change_requests import ChangeRequestView
 from helmforge.services.instance_records import InstanceView, target_of
 from helmforge.services.instance_upgrades import upgrade
 from helmforge.services.instance_values import published_template
@@ -51,6 +55,7 @@ from helmforge.services.jobs import JobContext
 
 KIND = "fleet.rollout"
 RUNNING, PAUSED, ABORTED, FAILED, SUCCEEDED = "running", "paused", "aborted", "failed", "succeeded"
+AWAITING = "awaiting"
 ROLLING_BACK, ROLLED_BACK = "rolling_back", "rolled_back"
 _MOVED = ("upgraded", "unhealthy")
 
@@ -237,8 +242,8 @@ def pause(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal)
 def resume(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal) -> RolloutView:
     """Go on with a paused rollout where it stopped (a new job)."""
     view = _controlled(sessions, rollout_id, actor, "resume")
-    if view.state != PAUSED:
-        raise _refuse(view, "resume", PAUSED)
+    if view.state not in (PAUSED, AWAITING):
+        raise _refuse(view, "resume", "paused or awaiting")
     _save(sessions, rollout_id, state=RUNNING, requested=None)
     return _queue(sessions, rollout_id, actor=actor, action="forward")
 
@@ -248,7 +253,7 @@ def abort(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal)
     view = _controlled(sessions, rollout_id, actor, "abort")
     if view.state == RUNNING:
         _save(sessions, rollout_id, requested="abort")
-    elif view.state in (PAUSED, FAILED):
+    elif view.state in (PAUSED, FAILED, AWAITING):
         _save(sessions, rollout_id, state=ABORTED, requested=None)
     else:
         raise _refuse(view, "abort", "running, paused or failed")
@@ -292,6 +297,24 @@ class _Run:
 
     def requested(self) -> str | None:
         return _load(self.sessions, self.view.id).requested
+
+    def propose_or_upgrade(
+        self, instance: str, template: str, version: str | None
+    ) -> tuple[str | None, int | None]:
+        """The new revision, or (where the environment needs approval) the change request
+        proposing the upgrade."""
+        change = instances.upgrade_or_propose(
+            self.sessions,
+            instance,
+            actor=self.context.actor,
+            workspace=self.context.resources.workspace,
+            template=template,
+            version=version,
+            message=f"rollout {self.view.id}",
+        )
+        if isinstance(change, ChangeRequestView):
+            return None, change.id
+        return change.revision, None
 
     def upgrade(self, instance: str, template: str, version: str | None) -> str:
         change = upgrade(
@@ -349,10 +372,42 @@ def _forward(run: _Run) -> dict[str, Any]:
                 return _result(run)
             run.save()
             run.context.report(done=run.done, total=max(run.done, total))
+        waiting, refused = _settle(run, wave)
+        if refused:
+            wave["state"] = "failed"
+            run.save(state=FAILED)
+            return _result(run)
+        if waiting:
+            run.save(state=AWAITING)
+            return _result(run)
         wave["state"] = "done"
         run.save()
     run.save(state=SUCCEEDED)
     return _result(run)
+
+
+def _settle(run: _Run, wave: dict[str, Any]) -> tuple[bool, bool]:
+    """Look again at the wave's proposed upgrades: applied ones count as upgraded, rejected
+    or stale ones as failed; whether some still wait for approval, and whether one failed."""
+    target = run.view.template
+    views = {view.id: view for view in instances.list_instances(run.sessions, actor=SYSTEM)}
+    waiting = refused = False
+    for entry in wave["instances"]:
+        if entry["state"] != "proposed":
+            continue
+        request = change_requests.get_request(run.sessions, entry["change_request"], actor=SYSTEM)
+        view = views.get(entry["instance"])
+        if request.state == "applied" and view is not None and view.template == target:
+            entry["state"] = "upgraded"
+            entry["revision"] = view.revision
+        elif request.state in ("rejected", "stale"):
+            entry["state"] = "failed"
+            entry["error"] = f"change request #{request.id} was {request.state}"
+            refused = True
+        else:
+            waiting = True
+    run.save()
+    return waiting, refused
 
 
 def _move(run: _Run, instance: InstanceView) -> dict[str, Any]:
@@ -365,9 +420,12 @@ def _move(run: _Run, instance: InstanceView) -> dict[str, Any]:
     if instance.template == target and (version is None or instance.app_version == version):
         return {**entry, "state": "unchanged"}
     try:
-        entry["revision"] = run.upgrade(instance.id, target, version)
+        revision, request = run.propose_or_upgrade(instance.id, target, version)
     except HelmforgeError as error:
         return {**entry, "state": "failed", "error": str(error)}
+    if request is not None:
+        return {**entry, "state": "proposed", "change_request": request}
+    entry["revision"] = revision
     entry["state"] = "upgraded"
     if instance.argocd is not None:
         health, problem = run.sync(instance)
