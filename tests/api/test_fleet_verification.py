@@ -133,3 +133,17 @@ def test_a_job_is_missing_for_others_and_readable_by_an_auditor(fleet_api: Api) 
     assert fleet_api.client.get(f"/api/v1/jobs/{job_id}", headers=operator).status_code == 404
     assert fleet_api.client.get(f"/api/v1/jobs/{job_id}", headers=auditor).status_code == 200
     assert fleet_api.client.get("/api/v1/jobs/0123abcd").status_code == 404
+
+
+def test_a_fleet_larger_than_one_job_takes_is_refused_naming_the_filter(
+    fleet_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helmforge.services import fleet_sources
+
+    create_fleet(fleet_api.client, 2)
+    monkeypatch.setattr(fleet_sources, "MAX_FLEET", 2)
+    refused = fleet_api.client.post("/api/v1/fleet/verify", json={})
+    assert refused.status_code in (400, 422), refused.text
+    assert "2 or more instances match the whole fleet" in refused.json()["message"]
+    narrowed = fleet_api.client.post("/api/v1/fleet/verify", json={"filter": {"customer": "c9"}})
+    assert narrowed.status_code == 202

@@ -26,8 +26,8 @@ from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import HelmforgeError
 from helmforge.core.fleet.filters import parse_filter
 from helmforge.core.fleet.impact import CHANGE_KINDS, impact_of
-from helmforge.services import access, instances, jobs
-from helmforge.services.fleet_sources import FleetSources
+from helmforge.services import access, jobs
+from helmforge.services.fleet_sources import FleetSources, fleet_of
 from helmforge.services.instance_records import InstanceView, target_of
 from helmforge.services.instance_values import overrides_of, problems_of, published_template
 from helmforge.services.jobs import JobContext, JobView
@@ -56,15 +56,7 @@ def submit_impact(
     may_read_values = access.allowed(sessions, actor, "values.read")
     views = [
         view
-        for view in instances.list_instances(
-            sessions,
-            actor=actor,
-            product=chosen.get("product"),
-            customer=chosen.get("customer"),
-            environment=chosen.get("environment"),
-            template=version_view.name,
-            limit=100_000,
-        )
+        for view in fleet_of(sessions, actor=actor, chosen=chosen, template=version_view.name)
         if may_read_values(target_of(view.instance_id))
     ]
     return jobs.submit(
@@ -124,7 +116,12 @@ def run_impact(context: JobContext) -> dict[str, Any]:
     finished = {item["instance"] for item in items}
     known = {
         view.id: view
-        for view in instances.list_instances(context.sessions, actor=SYSTEM, limit=100_000)
+        for view in fleet_of(
+            context.sessions,
+            actor=SYSTEM,
+            chosen=context.params.get("filter") or {},
+            template=reference.rpartition("@")[0],
+        )
     }
     every = max(1, len(ids) // _SAVES)
     with ExitStack() as stack:

@@ -48,6 +48,7 @@ from helmforge.core.errors import ConflictError, HelmforgeError, Location, NotFo
 from helmforge.core.fleet.rollouts import Wave, parse_plan
 from helmforge.services import access, audit, change_requests, instances, jobs
 from helmforge.services.change_requests import ChangeRequestView
+from helmforge.services.fleet_sources import fleet_of
 from helmforge.services.instance_records import InstanceView, target_of
 from helmforge.services.instance_upgrades import upgrade
 from helmforge.services.instance_values import published_template
@@ -98,16 +99,7 @@ def _view(row: RolloutRow) -> RolloutView:
 def _wave_instances(
     sessions: sessionmaker[Session], actor: Principal, template_name: str, wave: Mapping[str, Any]
 ) -> list[InstanceView]:
-    chosen = wave.get("filter") or {}
-    return instances.list_instances(
-        sessions,
-        actor=actor,
-        product=chosen.get("product"),
-        customer=chosen.get("customer"),
-        environment=chosen.get("environment"),
-        template=template_name,
-        limit=100_000,
-    )
+    return fleet_of(sessions, actor=actor, chosen=wave.get("filter") or {}, template=template_name)
 
 
 def start_rollout(
@@ -390,7 +382,8 @@ def _settle(run: _Run, wave: dict[str, Any]) -> tuple[bool, bool]:
     """Look again at the wave's proposed upgrades: applied ones count as upgraded, rejected
     or stale ones as failed; whether some still wait for approval, and whether one failed."""
     target = run.view.template
-    views = {view.id: view for view in instances.list_instances(run.sessions, actor=SYSTEM)}
+    name = target.rpartition("@")[0]
+    views = {view.id: view for view in _wave_instances(run.sessions, SYSTEM, name, wave)}
     waiting = refused = False
     for entry in wave["instances"]:
         if entry["state"] != "proposed":

@@ -3,15 +3,21 @@ client per registry, one parsed template per version."""
 
 from __future__ import annotations
 
-__all__ = ["FleetSources"]
+__all__ = ["MAX_FLEET", "FleetSources", "fleet_of"]
 
 import logging
+from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.core.access.principals import Principal
+from helmforge.core.errors import InputError, Location
 from helmforge.core.templates.models import Template
-from helmforge.services import gitops_repositories, registries
+from helmforge.services import gitops_repositories, instances, registries
 from helmforge.services.instance_git import refresh_cache
+from helmforge.services.instance_records import InstanceView
 from helmforge.services.instance_values import published_template
 from helmforge.services.jobs import JobContext
 from helmforge.services.publishing import client_for
@@ -22,6 +28,37 @@ if TYPE_CHECKING:
     from helmforge.core.oci.references import OciReference
 
 _log = logging.getLogger("helmforge.fleet")
+
+#: The most instances one fleet job takes (the instance list's own bound).
+MAX_FLEET = 10_000
+
+
+def fleet_of(
+    sessions: sessionmaker[Session],
+    *,
+    actor: Principal,
+    chosen: Mapping[str, str],
+    template: str | None = None,
+) -> list[InstanceView]:
+    """The instances ``actor`` may read that match the filter ``chosen`` (and template name
+    ``template``), by id. ``InputError`` when they are ``MAX_FLEET`` or more: one job would
+    not see them all, so the filter must name fewer."""
+    views = instances.list_instances(
+        sessions,
+        actor=actor,
+        product=chosen.get("product"),
+        customer=chosen.get("customer"),
+        environment=chosen.get("environment"),
+        template=template,
+        limit=MAX_FLEET,
+    )
+    if len(views) >= MAX_FLEET:
+        raise InputError(
+            f"{MAX_FLEET} or more instances match {dict(chosen) or 'the whole fleet'}: one job "
+            "takes fewer; narrow the filter (product, customer, environment)",
+            location=Location(path="filter"),
+        )
+    return views
 
 
 class FleetSources:

@@ -51,8 +51,8 @@ from helmforge.core.oci.artifacts import layer_digest_of
 from helmforge.core.oci.chart_versions import tag_for_version
 from helmforge.core.oci.references import repository_for
 from helmforge.core.yaml_codec import load_single
-from helmforge.services import chart_builds, instances, jobs
-from helmforge.services.fleet_sources import FleetSources
+from helmforge.services import chart_builds, jobs
+from helmforge.services.fleet_sources import FleetSources, fleet_of
 from helmforge.services.instance_records import InstanceView
 from helmforge.services.instance_values import overrides_of
 from helmforge.services.jobs import JobContext, JobView
@@ -80,14 +80,7 @@ def submit_verification(
     (``{"product", "customer", "environment"}``, each optional). ``InputError`` for a bad
     filter."""
     chosen = parse_filter(filter)
-    views = instances.list_instances(
-        sessions,
-        actor=actor,
-        product=chosen.get("product"),
-        customer=chosen.get("customer"),
-        environment=chosen.get("environment"),
-        limit=100_000,
-    )
+    views = fleet_of(sessions, actor=actor, chosen=chosen)
     return jobs.submit(
         sessions,
         kind=KIND,
@@ -203,11 +196,11 @@ def _observe(fleet: FleetSources, view: InstanceView, committed: str | None) -> 
     )
 
 
-def _views(sessions: sessionmaker[Session], ids: list[str]) -> Iterator[InstanceView | str]:
+def _views(
+    sessions: sessionmaker[Session], ids: list[str], chosen: Mapping[str, str]
+) -> Iterator[InstanceView | str]:
     """Each instance's view, or its id when it no longer exists."""
-    known = {
-        view.id: view for view in instances.list_instances(sessions, actor=SYSTEM, limit=100_000)
-    }
+    known = {view.id: view for view in fleet_of(sessions, actor=SYSTEM, chosen=chosen)}
     for instance in ids:
         yield known.get(instance, instance)
 
@@ -222,7 +215,7 @@ def run_verification(context: JobContext) -> dict[str, Any]:
     every = max(1, len(ids) // _SAVES)
     with ExitStack() as stack:
         fleet = FleetSources(context, stack)
-        for view in _views(context.sessions, ids):
+        for view in _views(context.sessions, ids, context.params.get("filter") or {}):
             instance = view if isinstance(view, str) else view.id
             if instance in finished:
                 continue
