@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.core.access.changes import ApprovalRules
 from helmforge.core.access.principals import SYSTEM
 from helmforge.server.app import state_of
-from helmforge.services import access, accounts
+from helmforge.services import access, accounts, jobs
+from helmforge.services.jobs import JobResources
 from tests.support.apps import make_app
 from tests.support.instances import (
     GitLab,
@@ -40,6 +42,14 @@ class InstanceSite:
     sessions: sessionmaker[Session]
     lab: GitLab
     api: httpx.Client
+    app: FastAPI | None = None
+
+    def run_job(self, job_id: str) -> None:
+        """Run job ``job_id`` here to its end, as a worker would (servers of these tests
+        started with ``jobs_worker=False`` run none themselves)."""
+        assert self.app is not None
+        resources = JobResources(workspace=state_of(self.app).git_workspace, registry_deadline=10.0)
+        jobs.execute(self.sessions, job_id, resources=resources, owner="test")
 
     def add_user(self, name: str, role: str, scope: str = "*/*/*/*") -> None:
         """User ``name`` (password ``USER_PASSWORD``) holding ``role`` at ``scope`` only."""
@@ -117,6 +127,6 @@ def instance_site(
         ):
             add_repository(api, lab)  # type: ignore[arg-type]  # httpx, as TestClient is
             add_registry(api, registry)  # type: ignore[arg-type]
-            yield InstanceSite(url, sessions, lab, api)
+            yield InstanceSite(url, sessions, lab, api, app)
     finally:
         state_of(app).engine.dispose()

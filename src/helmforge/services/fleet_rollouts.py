@@ -31,6 +31,7 @@ __all__ = [
     "rollback",
     "run_rollout",
     "start_rollout",
+    "wave_sizes",
 ]
 
 import uuid
@@ -202,6 +203,18 @@ def get_rollout(
             sessions, actor, "audit.read", hide_as=f"rollout {rollout_id!r} does not exist"
         )
     return view
+
+
+def wave_sizes(sessions: sessionmaker[Session], view: RolloutView) -> list[int]:
+    """How many instances each wave of the rollout moves: those it went through when it is
+    done, else the instances its filter names now (as the job counts them)."""
+    name = view.template.rpartition("@")[0]
+    return [
+        len(wave["instances"])
+        if wave["state"] in ("done", "rolled_back")
+        else max(len(wave["instances"]), len(_wave_instances(sessions, SYSTEM, name, wave)))
+        for wave in view.waves
+    ]
 
 
 def _controlled(

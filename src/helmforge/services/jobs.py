@@ -35,6 +35,7 @@ __all__ = [
     "execute",
     "get_job",
     "is_postgresql",
+    "list_jobs",
     "queue_for",
     "submit",
     "waker",
@@ -106,6 +107,8 @@ class JobView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    #: What the job was asked (its submitting service's parameters), for pages to show.
+    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -183,6 +186,7 @@ def _view(row: JobRow) -> JobView:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        params=dict(row.params or {}),
     )
 
 
@@ -253,6 +257,19 @@ def get_job(sessions: sessionmaker[Session], job_id: str, *, actor: Principal) -
     if row.created_by != actor.name:
         access.require(sessions, actor, "audit.read", hide_as=_missing(job_id))
     return _view(row)
+
+
+def list_jobs(
+    sessions: sessionmaker[Session], *, actor: Principal, limit: int = 20
+) -> list[JobView]:
+    """The newest ``limit`` jobs ``actor`` may read, newest first: their own, and everyone's
+    for holders of ``audit.read`` (the rule of ``get_job``)."""
+    query = sa.select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)
+    if "audit.read" not in access.held(sessions, actor, ("audit.read",)):
+        query = query.where(JobRow.created_by == actor.name)
+    with sessions() as session:
+        rows = session.execute(query).scalars().all()
+        return [_view(row) for row in rows]
 
 
 def cancel(sessions: sessionmaker[Session], job_id: str, *, actor: Principal) -> JobView:

@@ -119,6 +119,53 @@
     if (target && target.focus) { target.focus(); }
   }
 
+  // A job's page follows its job: the progress bar and count move as /jobs/ID/progress
+  // answers, and the page reloads when the job ends (with data-reload-on-progress, also each
+  // time it moves) to show what it found. Without this script the page refreshes itself.
+  function followJobs() {
+    var box = document.querySelector("[data-job-poll]");
+    if (!box || typeof window.fetch !== "function") { return; }
+    var ended = ["succeeded", "failed", "cancelled"];
+    if (ended.indexOf(box.getAttribute("data-job-state")) >= 0) { return; }
+    var url = box.getAttribute("data-job-poll");
+    var seen = box.getAttribute("data-job-done");
+    var onProgress = box.hasAttribute("data-reload-on-progress");
+    function text(id, value) {
+      var node = document.getElementById(id);
+      if (node) { node.textContent = String(value); }
+    }
+    function show(job) {
+      var bar = document.getElementById("job-progress");
+      if (bar) {
+        bar.max = Math.max(job.total, 1);
+        bar.value = job.total ? job.done : 0;
+        bar.textContent = job.done + " / " + job.total;
+      }
+      text("job-done", job.done);
+      text("job-total", job.total);
+      text("job-state", job.state);
+      var badge = document.getElementById("job-state");
+      if (badge) { badge.className = "badge job-" + job.state; }
+    }
+    function poll() {
+      window.fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          if (!response.ok) { throw new Error("HTTP " + response.status); }
+          return response.json();
+        })
+        .then(function (job) {
+          show(job);
+          if (ended.indexOf(job.state) >= 0 || (onProgress && String(job.done) !== seen)) {
+            window.location.reload();
+            return;
+          }
+          window.setTimeout(poll, 1000);
+        })
+        .catch(function () { window.setTimeout(poll, 5000); });
+    }
+    window.setTimeout(poll, 1000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     syncGutters();
     editorTabs();
@@ -126,5 +173,6 @@
     listItems();
     confirmations();
     focusProblems();
+    followJobs();
   });
 })();
