@@ -293,7 +293,7 @@ def test_a_rollout_paused_resumed_and_rolled_back_from_its_page(
 
         wrong = post_form(client, url, url + "/resume", {})
         assert wrong.status_code == 409
-        assert "resume applies to a paused rollout" in wrong.text
+        assert "resume applies to a paused or awaiting rollout" in wrong.text
         nameless = post_form(
             client,
             "/fleet",
