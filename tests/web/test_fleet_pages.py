@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from helmforge.core.access.principals import SYSTEM
+from helmforge.services import accounts
 from tests.support.charts import example_text
 from tests.support.fleets import push_over_tag, registry_url, segments
 from tests.support.instances import GitLab, git_lab
@@ -355,3 +357,75 @@ def test_each_visitor_sees_the_controls_they_may_use_and_no_one_elses_work(
         assert not any(f'id="{c}-button"' in shown for c in ("pause", "abort", "resume"))
         refused = post_form(aude, rollout, rollout + "/pause", {})
         assert refused.status_code == 403
+
+
+@pytest.fixture
+def four_eyes_site(
+    tmp_path: Path, database_url: str, lab: GitLab, basic_registry: RegistryServer
+) -> Iterator[InstanceSite]:
+    """One dev instance and one in uat, where changes need one approval (carol gave it)."""
+    with instance_site(
+        tmp_path, database_url, lab, basic_registry, approvals={"uat": 1}, jobs_worker=False
+    ) as running:
+        running.add_user("carol", "approver")
+        running.create(segments(0))
+        proposed = running.create(segments(1, environment="uat"))
+        approve(running, proposed["change_request"], "carol")
+        yield running
+
+
+def approve(site: InstanceSite, request: int, name: str) -> None:
+    token = accounts.create_token(site.sessions, user=name, actor=SYSTEM).token
+    approved = site.api.post(
+        f"/api/v1/change-requests/{request}/approve",
+        json={},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert approved.status_code == 200, approved.text
+
+
+def test_a_wave_in_a_four_eyes_environment_waits_on_its_page_for_the_approvals(
+    four_eyes_site: InstanceSite, lab: GitLab
+) -> None:
+    site = four_eyes_site
+    publish(site, example_text(version="1.2.1"), "1.2.1")
+    uat = "/".join(segments(1, environment="uat").values())
+    with site.signed_in() as client:
+        started = post_form(
+            client,
+            "/fleet",
+            "/fleet/rollouts",
+            {
+                "template": "web-service@1.2.1",
+                "version": "3.5.0",
+                "wave-0-name": "dev",
+                "wave-0-environment": "dev",
+                "wave-1-name": "uat",
+                "wave-1-environment": "uat",
+            },
+        )
+        url = started.headers["location"]
+        job = re.search(r'href="/jobs/([0-9a-f]+)" id="job-link"', client.get(url).text)
+        assert job
+        commits = lab.commits()
+        site.run_job(job.group(1))
+        page = client.get(url).text
+        assert 'id="rollout-state">awaiting' in page
+        assert 'id="rollout-awaiting"' in page
+        assert 'id="resume-button"' in page
+        assert 'id="pause-button"' not in page
+        request = re.search(r'<a href="/changes/(\d+)">change request #\1</a>', page)
+        assert request, "the proposed upgrade links its change request"
+        assert 'class="badge outcome-proposed">proposed' in page
+        assert lab.commits() == commits + 1  # dev only: uat waits for its approval
+
+        approve(site, int(request.group(1)), "carol")
+        assert lab.commits() == commits + 2
+        assert post_form(client, url, url + "/resume", {}).status_code == 303
+        job = re.search(r'href="/jobs/([0-9a-f]+)" id="job-link"', client.get(url).text)
+        assert job
+        site.run_job(job.group(1))
+        page = client.get(url).text
+        assert 'id="rollout-state">succeeded' in page
+        assert page.count('class="badge outcome-upgraded"') == 2
+        assert f'href="/instances/{uat}"' in page
