@@ -350,6 +350,11 @@ def test_each_visitor_sees_the_controls_they_may_use_and_no_one_elses_work(
         forged = post_form(otto, "/fleet", rollout + "/abort", {})
         assert forged.status_code == 404
     with site.signed_in("aude", USER_PASSWORD) as aude:
+        assert aude.get(f"/jobs/{job}/progress").json() == {
+            "state": "queued",
+            "done": 0,
+            "total": 4,
+        }
         seen = aude.get(f"/jobs/{job}").text
         assert 'id="cancel-button"' not in seen  # reads it, may not cancel it
         shown = aude.get(rollout).text

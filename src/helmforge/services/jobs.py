@@ -34,6 +34,7 @@ __all__ = [
     "database_url_of",
     "execute",
     "get_job",
+    "get_progress",
     "is_postgresql",
     "list_jobs",
     "queue_for",
@@ -257,6 +258,21 @@ def get_job(sessions: sessionmaker[Session], job_id: str, *, actor: Principal) -
     if row.created_by != actor.name:
         access.require(sessions, actor, "audit.read", hide_as=_missing(job_id))
     return _view(row)
+
+
+def get_progress(
+    sessions: sessionmaker[Session], job_id: str, *, actor: Principal
+) -> tuple[str, int, int]:
+    """``(state, done, total)`` of the job, read without its result (a page following it
+    asks every second), for whom ``get_job`` shows it; else ``NotFoundError``."""
+    columns = (JobRow.state, JobRow.progress_done, JobRow.progress_total, JobRow.created_by)
+    with sessions() as session:
+        row = session.execute(sa.select(*columns).where(JobRow.id == job_id)).first()
+    if row is None:
+        raise NotFoundError(_missing(job_id), location=Location(path="job"))
+    if row.created_by != actor.name:
+        access.require(sessions, actor, "audit.read", hide_as=_missing(job_id))
+    return str(row.state), int(row.progress_done), int(row.progress_total)
 
 
 def list_jobs(

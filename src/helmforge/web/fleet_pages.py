@@ -391,14 +391,14 @@ def job_progress(request: Request, job_id: JobId, visitor: SignedIn) -> Response
     """``{"state", "done", "total"}`` of the job, for the page's script to follow (without the
     result, which the page shows once the job ended)."""
     try:
-        view = jobs.get_job(session_factory_of(request), job_id, actor=visitor.principal)
+        state, done, total = jobs.get_progress(
+            session_factory_of(request), job_id, actor=visitor.principal
+        )
     except HelmforgeError as error:
         return JSONResponse(
             {"message": error.message}, status_code=http_status_for(error), headers=PAGE_HEADERS
         )
-    return JSONResponse(
-        {"state": view.state, "done": view.done, "total": view.total}, headers=PAGE_HEADERS
-    )
+    return JSONResponse({"state": state, "done": done, "total": total}, headers=PAGE_HEADERS)
 
 
 @router.post("/jobs/{job_id}/cancel")
