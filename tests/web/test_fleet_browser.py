@@ -165,6 +165,8 @@ def test_impact_verification_and_a_rollout_followed_on_their_pages(
     assert job_href
     run_behind_the_page(site, job_href.rsplit("/", 1)[1])
     expect(page.locator("#rollout-state")).to_have_text("paused", timeout=BOUND_MS)
+    expect(page.locator("#wave-1 h2 .badge")).to_have_text("paused")
+    expect(page.locator("#wave-2 h2 .badge")).to_have_text("pending")
     camera.shoot(page, "rollout-paused")
 
     commits = lab.commits()

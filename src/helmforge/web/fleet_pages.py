@@ -422,7 +422,12 @@ def _rollout_waves(view: RolloutView, sizes: Sequence[int]) -> list[dict[str, An
             {
                 "name": wave.get("name", ""),
                 "filter": _filter_text(wave.get("filter")),
-                "state": wave.get("state", ""),
+                # A wave the rollout stopped in (paused, aborted) is that, not "running".
+                "state": (
+                    view.state
+                    if wave.get("state") == "running" and view.state != fleet_rollouts.RUNNING
+                    else wave.get("state", "")
+                ),
                 "done": len(entries),
                 "total": max(size, len(entries)),
                 "instances": [
