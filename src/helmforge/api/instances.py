@@ -324,7 +324,7 @@ async def create_instance(
 _STATUS = re.compile(r"^[A-Za-z]{1,40}$")
 
 
-@router.get("")
+@router.get("", response_model_exclude_unset=True)
 async def list_instances(
     state: AppStateDep,
     sessions: SessionsDep,
