@@ -286,6 +286,10 @@ def test_a_rollout_paused_resumed_and_rolled_back_from_its_page(
         page = client.get(url).text
         rollback_job = re.search(r'href="/jobs/([0-9a-f]+)" id="job-link"', page)
         assert rollback_job
+        job_page = client.get(f"/jobs/{rollback_job.group(1)}").text
+        link = f'<a href="{url}" id="rollout-link">its waves</a>'
+        assert f"{link} (a rollback of wave first)" in job_page
+        assert "every instance" not in job_page
         site.run_job(rollback_job.group(1))
         page = client.get(url).text
         assert 'id="rollout-state">rolled back' in page
