@@ -175,14 +175,21 @@ def test_repositories_instances_and_values_from_the_command_line(lab: Lab) -> No
     assert "-env:" in unset
     assert "env" not in lab.git.show(DEV_VALUES)
 
-    # edit -f: the whole overrides from a file (stdin here); invalid values commit nothing.
+    # edit -f: values.yaml from a file (stdin here), committed as written, its comments
+    # too (a YAML 1.1 look-alike quoted); invalid values or text commit nothing.
     bad = lab.run("values", "edit", DEV, "-f", "-", stdin="service: {type: Mesh}\n")
     assert bad.returncode == 1
     assert "service.type" in bad.stderr
     assert "nothing was committed" in bad.stderr
-    edited = lab.ok("values", "edit", DEV, "-f", "-", stdin="replicaCount: 4\n")
+    twice = lab.run("values", "edit", DEV, "-f", "-", stdin="replicaCount: 4\nreplicaCount: 5\n")
+    assert twice.returncode == 1
+    assert "<stdin>:2:" in twice.stderr
+    assert "duplicate key" in twice.stderr
+    assert lab.git.commits() == commits + 1
+    typed = "# scaled out for the sale (OPS-1234)\nreplicaCount: 4  # until January\ngreeting: on\n"
+    edited = lab.ok("values", "edit", DEV, "-f", "-", stdin=typed)
     assert "+replicaCount: 4" in edited
-    assert lab.git.show(DEV_VALUES).startswith("# Values of")
+    assert lab.git.show(DEV_VALUES) == typed.replace("greeting: on", 'greeting: "on"')
 
     history = lab.ok("values", "history", DEV).splitlines()
     assert len(history) == 4

@@ -262,3 +262,49 @@ def approve(bob: Page, request_url: str, camera: Camera) -> None:
     camera.shoot(bob, "inbox-request")
     bob.get_by_role("button", name="Approve").click()
     expect(bob.locator("#change-state")).to_have_text("applied")
+
+
+def test_a_comment_typed_in_the_yaml_pane_is_committed_with_the_values(
+    browser: Browser, site: InstanceSite, lab: GitLab, tmp_path: Path
+) -> None:
+    camera = Camera(tmp_path / "shots")
+    site.create()
+    commits = lab.commits()
+    alice = open_page(browser, site, ADMIN_NAME, ADMIN_PASSWORD)
+    alice.goto(f"/instances/{path_of()}/edit")
+    expect(alice.locator("#values-yaml-hint")).to_contain_text("comments and key order")
+    pane = alice.get_by_label("Overrides (YAML)")
+
+    # Text that is not values is refused at its line; nothing is committed.
+    pane.fill("replicaCount: 3\nreplicaCount: 4\n")
+    alice.get_by_role("button", name="Preview the YAML").click()
+    expect(alice.locator("#values-yaml-error")).to_contain_text("values.yaml:2")
+    expect(alice.locator("#values-yaml-error")).to_contain_text("duplicate key")
+    camera.shoot(alice, "yaml-duplicate-key")
+
+    typed = (
+        "# Scaled out for the spring sale: OPS-1234\n"
+        "replicaCount: 4  # back to 2 after the sale\n"
+        "greeting: on\n"
+    )
+    pane.fill(typed)
+    alice.get_by_role("button", name="Preview the YAML").click()
+    expect(alice.locator("#values-diff")).to_contain_text("+replicaCount: 4")
+    expect(alice.locator("#values-diff")).to_contain_text(
+        "+# Scaled out for the spring sale: OPS-1234"
+    )
+    expect(alice.locator("#saved-as-text")).to_contain_text("comments and key order included")
+    expect(alice.locator("#saved-as-text")).to_contain_text("on (line 3)")
+    camera.shoot(alice, "yaml-preview")
+    assert lab.commits() == commits
+    alice.get_by_role("button", name="Save").click()
+    expect(alice.locator("#done")).to_contain_text("Values saved")
+    assert lab.commits() == commits + 1
+    assert lab.show(DEV_VALUES) == typed.replace("greeting: on", 'greeting: "on"')
+    expect(alice.locator("#values-yaml")).to_contain_text("# Scaled out for the spring sale")
+    camera.shoot(alice, "yaml-saved")
+
+    # Editing again starts from the file with the typed comment in it.
+    alice.get_by_role("link", name="Edit values").click()
+    expect(pane).to_have_value(re.compile(r"replicaCount: 4  # back to 2 after the sale"))
+    alice.context.close()

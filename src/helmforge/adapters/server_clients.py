@@ -203,10 +203,19 @@ class ServerClient:
         return self._json_object(self._request("GET", f"/instances/{_segments(instance)}"))
 
     def put_values(
-        self, instance: str, values: dict[str, Any], *, if_match: str, message: str | None
+        self,
+        instance: str,
+        values: dict[str, Any] | None,
+        *,
+        if_match: str,
+        message: str | None,
+        values_yaml: str | None = None,
     ) -> dict[str, Any]:
-        """PUT /instances/.../values with ``If-Match``: the change (200) or change request."""
-        body: dict[str, Any] = {"values": values}
+        """PUT /instances/.../values with ``If-Match``: the change (200) or change request;
+        with ``values_yaml`` (and ``values`` None) values.yaml's text instead of data."""
+        body: dict[str, Any] = (
+            {"values": values} if values_yaml is None else {"values_yaml": values_yaml}
+        )
         if message:
             body["message"] = message
         response = self._request(

@@ -20,11 +20,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from helmforge.api.change_requests import ChangeRequestPublic, change_request_public
 from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep
 from helmforge.api.outbound import run_outbound
+from helmforge.core.instances.values_text import MAX_VALUES_BYTES
 from helmforge.services import instances
 from helmforge.services.change_requests import ChangeRequestView
 from helmforge.services.instances import InstanceDetail, InstanceView, SyncStatus, ValuesChange
@@ -140,10 +141,27 @@ class InstanceDetailPublic(InstancePublic):
 
 
 class ValuesUpdate(BaseModel):
+    """Either ``values`` (DESIGN §6) or ``values_yaml``, values.yaml's text as written."""
+
     model_config = ConfigDict(extra="forbid")
 
-    values: dict[str, Any] = Field(description="the whole overrides (what values.yaml holds)")
+    values: dict[str, Any] | None = Field(
+        default=None, description="the whole overrides (what values.yaml holds)"
+    )
+    values_yaml: str | None = Field(
+        default=None,
+        max_length=4 * MAX_VALUES_BYTES,
+        description="instead of values: values.yaml's whole text, committed as written "
+        "(comments and key order kept; strings YAML 1.1 would misread are quoted); 422 with "
+        "the line of a problem",
+    )
     message: str | None = Field(default=None, max_length=4000, description="commit message")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ValuesUpdate:
+        if (self.values is None) == (self.values_yaml is None):
+            raise ValueError("give either values or values_yaml")
+        return self
 
 
 class ValuesPreviewCreate(BaseModel):
@@ -435,7 +453,8 @@ async def update_values(
     if_match: Annotated[str | None, Header(alias="If-Match", max_length=128)] = None,
 ) -> ChangePublic | ChangeRequestPublic:
     """Replace the instance's overrides, as one commit on the revision named by
-    ``If-Match``."""
+    ``If-Match``: ``values`` as data (values.yaml is edited in place, its comments on what
+    stays kept), or ``values_yaml``, the file's text, committed as written."""
     workspace = state.git_workspace
     outcome = await run_outbound(
         state,
@@ -447,6 +466,7 @@ async def update_values(
             actor=actor,
             workspace=workspace,
             message=body.message,
+            values_yaml=body.values_yaml,
         ),
     )
     if isinstance(outcome, ChangeRequestView):

@@ -141,15 +141,15 @@ def edit(
             "-f",
             "--file",
             envvar="HELMFORGE_VALUES_FILE",
-            help="YAML file of the whole overrides (- for stdin).",
+            help="values.yaml of the whole overrides (- for stdin), committed as written.",
         ),
     ],
     if_match: IfMatchOption = None,
     message: MessageOption = None,
     output: OutputOption = "text",
 ) -> None:
-    """Replace the instance's overrides with FILE's: one commit; the comments and key order
-    of the file in Git are kept where the values stay."""
+    """Replace the instance's values.yaml with FILE as written (its comments and key order;
+    strings YAML 1.1 would misread are quoted): one commit."""
     check_output(output)
     from helmforge.services.remote_instances import edit_values, read_values_file
 

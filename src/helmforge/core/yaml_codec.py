@@ -29,6 +29,7 @@ __all__ = [
     "load_documents",
     "load_single",
     "needs_quotes",
+    "plain_scalar_value",
 ]
 
 import copy
@@ -117,6 +118,12 @@ def _resolve_plain(text: str) -> Any:
     if _FLOAT.match(text):
         return parse_finite_float(text)
     return text
+
+
+def plain_scalar_value(text: str) -> Any:
+    """What the codec reads an unquoted, untagged scalar ``text`` as (YAML 1.2, strictly:
+    see the module); ``InputError`` for a number beyond its range."""
+    return _resolve_plain(text)
 
 
 def _resolve_tagged(tag: str, text: str, where: Location) -> Any:

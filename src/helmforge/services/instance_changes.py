@@ -25,6 +25,7 @@ __all__ = [
     "require_present",
     "rollback",
     "update_values",
+    "update_values_text",
 ]
 
 from collections.abc import Callable, Mapping
@@ -52,6 +53,7 @@ from helmforge.core.instances.values_edits import (
     apply_edits,
     edits_between,
 )
+from helmforge.core.instances.values_text import checked_values_text
 from helmforge.core.templates.models import Template
 from helmforge.services import gitops_repositories, instance_records
 from helmforge.services.gitops_repositories import GitWorkspace, OpenRepository, writing
@@ -368,6 +370,53 @@ def update_values(
         subject=lambda edit: f"{view.id}: values: {edit.summary()}",
         action="values.update",
         audit={},
+        actor=actor,
+        workspace=workspace,
+        message=message,
+        approved_by=approved_by,
+    )
+
+
+def update_values_text(
+    sessions: sessionmaker[Session],
+    instance_id: str | InstanceId,
+    text: str,
+    *,
+    if_match: str | None,
+    actor: Principal,
+    workspace: GitWorkspace,
+    message: str | None = None,
+    approved_by: tuple[str, ...] = (),
+) -> ValuesChange:
+    """Make values.yaml ``text`` as the user wrote it — comments, order and anchors kept —
+    as one commit on top of revision ``if_match``, like ``update_values``.
+
+    The text is checked first (``core.instances.values_text``: the codec's budgets and
+    refusals with their line, a mapping at the top, ruamel can read it, YAML 1.1 look-alikes
+    quoted in place, read back to exactly the same values by helmforge and by a YAML 1.1
+    reader), then the values it means against the chart's schema; ``InputError`` or
+    ``InvalidValuesError`` otherwise, and nothing is committed. Raises as ``update_values``.
+    """
+    instance = parse_instance_id(instance_id)
+    view = load_instance(sessions, instance, actor=actor, permission="values.update")
+    require_direct(sessions, instance.environment, approved_by, "changing values")
+    if not if_match:
+        raise PreconditionRequiredError(
+            f"changing the values of {instance} needs the revision you edited (If-Match: "
+            '"<revision>" from GET /api/v1/instances/...): it is how a concurrent change is '
+            "noticed instead of overwritten",
+            location=Location(path="If-Match"),
+        )
+    checked = checked_values_text(text, source=view.values_path)
+    _, template = published_template(sessions, view.template)
+    require_valid(view.id, template, view.context, plain_overrides(checked.values))
+    return _commit_values(
+        sessions,
+        view,
+        _ValuesEdit(view, seen_revision=if_match, restore=checked.text.encode(), template=template),
+        subject=lambda edit: f"{view.id}: values: {edit.summary()}",
+        action="values.update",
+        audit={"as_text": True},
         actor=actor,
         workspace=workspace,
         message=message,

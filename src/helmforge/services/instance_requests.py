@@ -33,7 +33,7 @@ from helmforge.core.yaml_codec import dump_yaml
 from helmforge.services import access, change_requests, gitops_repositories, instance_records
 from helmforge.services.change_requests import Proposal
 from helmforge.services.gitops_repositories import GitWorkspace
-from helmforge.services.instance_changes import rollback, update_values
+from helmforge.services.instance_changes import rollback, update_values, update_values_text
 from helmforge.services.instance_git import load_instance, parse_instance_id
 from helmforge.services.instance_promotions import Promotion, describe, promote
 from helmforge.services.instance_reviews import preview_values
@@ -112,8 +112,15 @@ class _ValuesUpdate(_InstanceChange):
         diff = f"values of {view.id} (edited on revision {payload['revision']}):\n"
         workspace = context.get("workspace")
         if isinstance(workspace, GitWorkspace):
+            text = payload.get("values_yaml")
             preview = preview_values(
-                sessions, instance, wanted, actor=actor, workspace=workspace, objects=False
+                sessions,
+                instance,
+                wanted,
+                actor=actor,
+                workspace=workspace,
+                objects=False,
+                values_text=text if isinstance(text, str) else None,
             )
             diff += preview.values_diff or "(no change)\n"
         else:
@@ -129,15 +136,25 @@ class _ValuesUpdate(_InstanceChange):
         approved_by: tuple[str, ...],
         context: Mapping[str, Any],
     ) -> dict[str, Any]:
-        change = update_values(
-            sessions,
-            self.instance_of(payload),
-            plain_overrides(payload.get("values")),
-            if_match=_text(payload, "revision", kind=self.kind),
-            actor=requester,
-            workspace=_workspace(context),
-            message=_text(payload, "message", kind=self.kind, optional=True),
-            approved_by=approved_by,
+        common: dict[str, Any] = {
+            "if_match": _text(payload, "revision", kind=self.kind),
+            "actor": requester,
+            "workspace": _workspace(context),
+            "message": _text(payload, "message", kind=self.kind, optional=True),
+            "approved_by": approved_by,
+        }
+        text = payload.get("values_yaml")  # values.yaml as written ("" is no overrides)
+        if text is not None and not isinstance(text, str):
+            raise InputError(f"a {self.kind} change's values_yaml is text")
+        change = (
+            update_values_text(sessions, self.instance_of(payload), text, **common)
+            if text is not None
+            else update_values(
+                sessions,
+                self.instance_of(payload),
+                plain_overrides(payload.get("values")),
+                **common,
+            )
         )
         return {"instance": change.instance.id, "revision": change.revision}
 

@@ -163,9 +163,12 @@ def preview_values(
     workspace: GitWorkspace,
     refresh: bool = True,
     objects: bool = True,
+    values_text: str | None = None,
 ) -> ValuesPreview:
     """What saving ``values`` (the whole overrides) would change, from the instance as Git
-    has it now (``values.read``); nothing is committed, recorded or published. Values the
+    has it now (``values.read``); nothing is committed, recorded or published. With
+    ``values_text`` (values.yaml's text meaning ``values``, as ``update_values_text``
+    commits it) the values.yaml diff is of that text. Values the
     schema refuses are previewed too, with the ``errors`` a save would answer. Without
     ``objects`` the chart is not rendered (``manifests_diff`` is empty). ``InputError``
     (422) with Helm's message, at the template file and line, when a template of the chart
@@ -180,7 +183,11 @@ def preview_values(
         refresh_cache(sessions, repository, workspace)
     reader = repository.reader()
     text, current = overrides_of(reader.read_file(view.values_path), source=view.values_path)
-    written = replace_values(text, wanted, source=view.values_path).text
+    written = (
+        replace_values(text, wanted, source=view.values_path).text
+        if values_text is None
+        else values_text
+    )
     errors = tuple(problems_of(template, view.context, wanted))
     try:
         before_effective, _ = effective_of(template, view.context, current)

@@ -15,7 +15,8 @@ instance the caller may not read answers ``NotFoundError`` exactly like a missin
   (one list request per Argo CD server and batch), filtered by them if asked;
   ``get_instance`` (values, effective values and their sources, the
   revision that last changed the instance: the ETag);
-- ``update_values`` (``If-Match`` required), ``preview_values``, ``history``, ``rollback``,
+- ``update_values`` (``If-Match`` required; ``update_values_text`` takes values.yaml as
+  the user wrote it, comments kept), ``preview_values``, ``history``, ``rollback``,
   ``upgrade``, each one commit, in ``services.instance_changes``;
 - ``promote_or_propose`` (``services.instance_promotions``): the source's template and app
   version, and optionally its overrides at chosen paths, copied to the same instance in the
@@ -68,6 +69,7 @@ __all__ = [
     "sync_target",
     "update_values",
     "update_values_or_propose",
+    "update_values_text",
     "upgrade",
     "upgrade_or_propose",
     "values_form",
@@ -85,6 +87,7 @@ from helmforge.core.errors import ConflictError, ExternalServiceError, InputErro
 from helmforge.core.instances.application import ApplicationSpec, application_yaml
 from helmforge.core.instances.layout import SEGMENT_NAMES, InstanceId
 from helmforge.core.instances.values_edits import replace_values
+from helmforge.core.instances.values_text import checked_values_text
 from helmforge.services import (
     access,
     argocd_servers,
@@ -104,7 +107,12 @@ from helmforge.services.argocd_sync import (
 )
 from helmforge.services.change_requests import ChangeRequestView
 from helmforge.services.gitops_repositories import GitWorkspace, writing
-from helmforge.services.instance_changes import ValuesChange, rollback, update_values
+from helmforge.services.instance_changes import (
+    ValuesChange,
+    rollback,
+    update_values,
+    update_values_text,
+)
 from helmforge.services.instance_git import (
     base_paths,
     commit_text,
@@ -696,23 +704,35 @@ def values_form(
 def update_values_or_propose(
     sessions: sessionmaker[Session],
     instance_id: str | InstanceId,
-    values: Mapping[str, Any],
+    values: Mapping[str, Any] | None,
     *,
     if_match: str | None,
     actor: Principal,
     workspace: GitWorkspace,
     message: str | None = None,
+    values_yaml: str | None = None,
 ) -> ValuesChange | ChangeRequestView:
-    """``update_values``, or in an environment that needs approval a ``values.update`` change
-    request holding exactly these values and the revision they were edited on."""
+    """``update_values`` (or with ``values_yaml``, values.yaml's text instead of ``values``,
+    ``update_values_text``), or in an environment that needs approval a ``values.update``
+    change request holding exactly these values (and text) and the revision they were
+    edited on."""
     instance = parse_instance_id(instance_id)
+    if (values is None) == (values_yaml is None):
+        raise InputError(
+            "a values change gives either the values or values.yaml's text, not both",
+            location=Location(path="values"),
+        )
     if change_requests.required_approvals(sessions, instance.environment):
-        payload = {
+        payload: dict[str, Any] = {
             "instance": str(instance),
-            "values": plain_overrides(values),
             "revision": if_match,
             "message": message,
         }
+        if values_yaml is not None:
+            checked = checked_values_text(values_yaml, source="values_yaml")
+            payload |= {"values": plain_overrides(checked.values), "values_yaml": checked.text}
+        else:
+            payload["values"] = plain_overrides(values)
         return change_requests.propose(
             sessions,
             kind="values.update",
@@ -720,6 +740,17 @@ def update_values_or_propose(
             actor=actor,
             context={"workspace": workspace},
         )
+    if values_yaml is not None:
+        return update_values_text(
+            sessions,
+            instance,
+            values_yaml,
+            if_match=if_match,
+            actor=actor,
+            workspace=workspace,
+            message=message,
+        )
+    assert values is not None
     return update_values(
         sessions,
         instance,

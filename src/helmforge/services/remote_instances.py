@@ -33,10 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from helmforge.adapters.server_clients import ServerClient, StaleAnswerError
-from helmforge.core.errors import InputError, Location, TooLargeError
+from helmforge.core.errors import InputError, Location
 from helmforge.core.instances.value_paths import format_path, parse_path
 from helmforge.core.instances.values_edits import DeleteValue, SetValue, ValuesEdit, apply_edits
-from helmforge.core.yaml_codec import DEFAULT_LIMITS, load_single
+from helmforge.core.instances.values_text import (
+    MAX_VALUES_BYTES,
+    ValuesText,
+    checked_values_text,
+)
+from helmforge.core.yaml_codec import load_single
 
 
 @contextlib.contextmanager
@@ -129,33 +134,33 @@ def set_values(
         return opened.put_values(instance, wanted, if_match=if_match or revision, message=message)
 
 
-def read_values_file(path: str) -> dict[str, Any]:
-    """The overrides in a YAML file (``-`` for stdin): a mapping, or nothing (no overrides).
-    Raises ``InputError`` naming the file and line, ``TooLargeError`` over the YAML budget."""
+def read_values_file(path: str) -> ValuesText:
+    """values.yaml's text in a file (``-`` for stdin), checked as the server checks it
+    (``core.instances.values_text``): ``InputError`` naming the file and line, nothing
+    sent. The text is sent as written, so its comments land in Git."""
     source = "<stdin>" if path == "-" else path
     try:
         if path == "-":
-            content = sys.stdin.buffer.read(DEFAULT_LIMITS.max_bytes + 1)
+            content = sys.stdin.buffer.read(MAX_VALUES_BYTES + 1)
         else:
             with Path(path).open("rb") as stream:
-                content = stream.read(DEFAULT_LIMITS.max_bytes + 1)
+                content = stream.read(MAX_VALUES_BYTES + 1)
     except OSError as error:
         raise InputError(
             f"cannot read values file: {error.strerror}", location=Location(source)
         ) from None
-    if len(content) > DEFAULT_LIMITS.max_bytes:
-        raise TooLargeError(
-            f"over the limit of {DEFAULT_LIMITS.max_bytes} bytes", location=Location(source)
-        )
-    data = load_single(content, source=source).data
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
+    if len(content) > MAX_VALUES_BYTES:
         raise InputError(
-            f"a values file holds a mapping of values, not a {type(data).__name__}",
-            location=Location(source, line=1),
+            f"a values file holds at most {MAX_VALUES_BYTES} bytes", location=Location(source)
         )
-    return data
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = content[: error.start].count(b"\n") + 1
+        raise InputError(
+            "a values file is UTF-8 text", location=Location(source, line=line)
+        ) from None
+    return checked_values_text(text.replace("\r\n", "\n"), source=source)
 
 
 def edit_values(
@@ -163,19 +168,24 @@ def edit_values(
     server: str,
     token: str,
     instance: str,
-    values: Mapping[str, Any],
+    values: ValuesText,
     if_match: str | None = None,
     message: str | None = None,
 ) -> dict[str, Any]:
-    """Make ``values`` the instance's whole overrides, as ``set_values`` makes its change:
-    on revision ``if_match`` (refused with the diff when the instance changed since), or on
-    the revision read just before."""
+    """Make ``values`` (a file's text) the instance's values.yaml, as written — comments
+    and order included — on revision ``if_match`` (refused with the diff when the instance
+    changed since), or on the revision read just before; nothing is sent when the file in
+    Git is this text already."""
     with client(server, token) as opened:
-        revision, current, _ = values_of(opened.instance(instance))
-        if dict(values) == current and (if_match is None or if_match == revision):
+        revision, _, current = values_of(opened.instance(instance))
+        if values.text == current and (if_match is None or if_match == revision):
             return {"committed": False, "revision": revision, "diff": ""}
         return opened.put_values(
-            instance, dict(values), if_match=if_match or revision, message=message
+            instance,
+            None,
+            if_match=if_match or revision,
+            message=message,
+            values_yaml=values.text,
         )
 
 

@@ -24,8 +24,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from helmforge.core.errors import HelmforgeError, InputError, NotFoundError, http_status_for
+from helmforge.core.instances.values_text import ValuesText, checked_values_text
 from helmforge.core.templates.layering import changed_values
-from helmforge.core.yaml_codec import dump_yaml, load_single
+from helmforge.core.yaml_codec import dump_yaml
 from helmforge.services import change_requests, instances
 from helmforge.services.change_requests import ChangeRequestView
 from helmforge.services.instances import (
@@ -113,6 +114,7 @@ def _editor(
     yaml_error: str = "",
     preview: ValuesPreview | None = None,
     proposed: Mapping[str, Any] | None = None,
+    proposed_text: ValuesText | None = None,
     problems: list[dict[str, str]] | None = None,
     problem: str = "",
     conflict: StaleInstanceError | None = None,
@@ -159,6 +161,9 @@ def _editor(
             else {}
         ),
         proposed_json=to_json(dict(proposed)) if proposed is not None else "",
+        # From the YAML pane: the text itself is saved (comments kept), and what was quoted.
+        proposed_text=proposed_text.text if proposed_text is not None else None,
+        quoted=proposed_text.quoted if proposed_text is not None else (),
         moved=bool(preview and preview.revision and preview.revision != revision),
         problems=problems or [],
         problem=problem,
@@ -233,19 +238,6 @@ def edit_page(request: Request, instance_id: InstancePath, visitor: SignedIn) ->
     )
 
 
-def _from_yaml(text: str) -> dict[str, Any]:
-    if not text.strip():
-        return {}
-    data = load_single(text, source="values.yaml").data
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InputError(
-            f"values.yaml must be a mapping of value names to values, not a {type(data).__name__}"
-        )
-    return data
-
-
 @router.post(PAGE + "/edit", response_class=HTMLResponse)
 def edit(
     request: Request, instance_id: InstancePath, visitor: SignedIn, form: CheckedForm
@@ -269,10 +261,13 @@ def edit(
             revision=revision,
         )
     current = detail.values or {}
+    values_text: ValuesText | None = None
     if action == "preview-yaml":
-        text = form_text(form, "values_yaml")
+        # A textarea submits its lines ending in CRLF; values.yaml's end in LF.
+        text = form_text(form, "values_yaml").replace("\r\n", "\n")
         try:
-            overrides = _from_yaml(text)
+            values_text = checked_values_text(text, source="values.yaml")
+            overrides = values_text.values
         except InputError as error:
             return _editor(
                 request,
@@ -313,6 +308,7 @@ def edit(
         revision=revision,
         overrides=overrides,
         yaml_text=yaml_text,
+        values_text=values_text,
     )
 
 
@@ -326,6 +322,7 @@ def _previewed(
     revision: str,
     overrides: Mapping[str, Any],
     yaml_text: str | None,
+    values_text: ValuesText | None = None,
     message: str = "",
 ) -> Response:
     try:
@@ -335,6 +332,7 @@ def _previewed(
             overrides,
             actor=visitor.principal,
             workspace=app_state(request).git_workspace,
+            values_text=values_text.text if values_text is not None else None,
         )
     except HelmforgeError as error:
         return _editor(
@@ -361,6 +359,7 @@ def _previewed(
         field_errors={_field_of(p.path): p.message for p in preview.errors},
         preview=preview,
         proposed=overrides,
+        proposed_text=values_text,
         message=message,
         status_code=422 if preview.errors else 200,
     )
@@ -389,6 +388,8 @@ def _save(
     revision: str,
 ) -> Response:
     message = form_text(form, "message").strip()
+    # Saved from the YAML pane: the previewed text, committed as written.
+    text = form_text(form, "values_text") if form_text(form, "from_yaml") == "yes" else None
     try:
         values = _proposed_values(form_text(form, "values_json"))
     except InputError as error:
@@ -406,11 +407,12 @@ def _save(
         outcome = instances.update_values_or_propose(
             session_factory_of(request),
             instance_id,
-            values,
+            values if text is None else None,
             if_match=revision or None,
             actor=visitor.principal,
             workspace=app_state(request).git_workspace,
             message=message or None,
+            values_yaml=text,
         )
     except StaleInstanceError as error:
         # Nothing was written. The editor keeps the visitor's values and now starts from the
@@ -423,6 +425,7 @@ def _save(
             form_values=form_values,
             revision=error.current_revision or revision,
             overrides=values,
+            yaml_text=text,
             conflict=error,
             message=message,
             status_code=409,
@@ -436,6 +439,7 @@ def _save(
             form_values=form_values,
             revision=revision,
             overrides=values,
+            yaml_text=text,
             field_errors={_field_of(p.path): p.message for p in error.errors},
             problems=[{"path": p.path, "message": p.message} for p in error.errors],
             message=message,
@@ -452,6 +456,7 @@ def _save(
             form_values=form_values,
             revision=revision,
             overrides=values,
+            yaml_text=text,
             problem=error.message,
             message=message,
             status_code=http_status_for(error),
