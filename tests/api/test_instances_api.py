@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from helmforge.core.instances.application import APPLICATION_LABEL
 from helmforge.core.schemas.kubernetes import SchemaSet
 from helmforge.core.schemas.openapi import crd_definitions
 from helmforge.core.yaml_codec import load_single
@@ -223,6 +224,26 @@ def test_an_upgrade_bumps_the_chart_version_in_one_commit(ready: Api, lab: GitLa
     assert "3.4.0 -> 3.5.0" in upgraded.json()["message"]
     same = ready.client.post(url_of() + "/upgrade", json={"version": "3.5.0"})
     assert same.status_code == 422
+
+
+def test_an_upgrade_labels_an_older_application_yaml_with_its_name(
+    ready: Api, lab: GitLab, tmp_path: Path, argocd_schemas: SchemaSet
+) -> None:
+    create(ready)
+    # An application.yaml written before helmforge labelled Applications with their name
+    # (the list's Argo CD selector), with a comment of its own.
+    older = lab.show(APPLICATION).replace(
+        f"    {APPLICATION_LABEL}: shop-acme-dev-eu-1\n", "    # labelled by ops\n"
+    )
+    assert APPLICATION_LABEL not in older
+    edit_in_git(lab, tmp_path / "clone", {APPLICATION: older}, "an older application.yaml")
+    upgraded = ready.client.post(url_of() + "/upgrade", json={"version": "3.5.0"})
+    assert upgraded.status_code == 200, upgraded.text
+    text = lab.show(APPLICATION)
+    assert "# labelled by ops" in text
+    application = load_single(text, source="a").data
+    assert application["metadata"]["labels"][APPLICATION_LABEL] == "shop-acme-dev-eu-1"
+    assert argocd_schemas.validate(application) == []
 
 
 def test_a_preview_diffs_overrides_effective_values_and_objects_without_committing(
