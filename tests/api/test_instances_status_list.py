@@ -18,7 +18,7 @@ from helmforge.core.instances.application import APPLICATION_LABEL
 from helmforge.core.schemas.kubernetes import SchemaSet
 from helmforge.core.schemas.openapi import crd_definitions
 from helmforge.core.yaml_codec import load_single
-from helmforge.services import instances
+from helmforge.services import instance_listing
 from tests.api.conftest import Api, serve_app
 from tests.support.apps import make_app
 from tests.support.argocd import ArgoCdStandIn
@@ -166,7 +166,7 @@ def test_a_status_filter_pages_among_the_matches_within_its_bound(
     created = [_deploy(api, lab, argocd, argocd_schemas, f"eu-{n}", "cluster") for n in range(1, 6)]
     for number in (2, 3, 5):
         _synced(argocd, created[number - 1])
-    monkeypatch.setattr(instances, "_STATUS_SCAN_BATCH", 2)
+    monkeypatch.setattr(instance_listing, "_STATUS_SCAN_BATCH", 2)
     argocd.requests.clear()
 
     first = _listed(api, "sync=Synced&limit=1")
@@ -180,7 +180,7 @@ def test_a_status_filter_pages_among_the_matches_within_its_bound(
     assert {p for _, p, _ in argocd.requests} == {"/api/v1/applications"}
     assert {s.count(",") for s in argocd.list_selectors} <= {0, 1}
 
-    monkeypatch.setattr(instances, "STATUS_SCAN", 4)
+    monkeypatch.setattr(instance_listing, "STATUS_SCAN", 4)
     bounded = _listed(api, "sync=Synced&limit=10")
     assert [i["instance"] for i in bounded["items"]] == ["eu-2", "eu-3"]
     assert (bounded["more"], bounded["truncated"]) == (False, True)

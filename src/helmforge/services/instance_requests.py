@@ -34,6 +34,7 @@ from helmforge.services import access, change_requests, gitops_repositories, ins
 from helmforge.services.change_requests import Proposal
 from helmforge.services.gitops_repositories import GitWorkspace
 from helmforge.services.instance_changes import rollback, update_values, update_values_text
+from helmforge.services.instance_creation import NewInstance, create_instance
 from helmforge.services.instance_git import load_instance, parse_instance_id
 from helmforge.services.instance_promotions import Promotion, describe, promote
 from helmforge.services.instance_reviews import preview_values
@@ -43,7 +44,6 @@ from helmforge.services.instance_values import (
     published_template,
     require_valid,
 )
-from helmforge.services.instances import NewInstance, create_instance
 
 
 def _text(payload: Mapping[str, Any], name: str, *, kind: str, optional: bool = False) -> Any:
