@@ -164,27 +164,30 @@ def test_the_form_previews_the_three_diffs_and_save_commits_only_the_overrides(
     assert "more pods behind a node port" in lab.log()
 
 
-def test_the_yaml_editor_keeps_the_files_comments_and_a_bad_file_names_its_line(
+def test_the_yaml_editor_commits_the_text_as_typed_and_a_bad_file_names_its_line(
     site: InstanceSite, lab: GitLab
 ) -> None:
     with site.signed_in() as client:
         header = lab.show(VALUES).split("replicaCount")[0]
         assert header.startswith("# Values of shop/acme/dev/eu-1")
-        previewed = preview_yaml(client, "logLevel: warn\nreplicaCount: 3\n")
+        # The pane holds the file as it is; the editor keeps its header, adds a comment of
+        # their own and writes the keys in their own order.
+        typed = header + "logLevel: warn  # quieter\nreplicaCount: 3\n"
+        previewed = preview_yaml(client, typed)
         assert previewed.status_code == 200, previewed.text
         values_diff = section(previewed.text, "values-diff")
         assert "+replicaCount: 3" in values_diff
         assert "+logLevel: warn" in values_diff
         saved = client.post(EDIT, data=save_form(previewed.text))
         assert saved.status_code == 303, saved.text
-        # The file's comments and its key order stay; the new key comes after them.
-        assert lab.show(VALUES) == header + "replicaCount: 3\nlogLevel: warn\n"
+        # Committed as typed: the header, the new comment and the key order.
+        assert lab.show(VALUES) == typed
         broken = preview_yaml(client, "replicaCount: 3\nimage: [unclosed\n")
         assert broken.status_code == 422
         assert "values.yaml:" in section(broken.text, "values-yaml-error")
         listed = preview_yaml(client, "- a list\n")
         assert listed.status_code == 422
-        assert "must be a mapping" in listed.text
+        assert "must hold a mapping of values at its top level" in listed.text
 
 
 def test_schema_problems_are_shown_with_their_paths_and_nothing_is_committed(
