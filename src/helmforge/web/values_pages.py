@@ -15,9 +15,10 @@ from __future__ import annotations
 
 __all__ = ["router"]
 
+import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -249,17 +250,19 @@ def edit(
         return loaded
     detail, form_values = loaded
     revision = form_text(form, "revision").strip() or (detail.revision or "")
+    # The editor page of this request: each answer below names only what differs.
+    editor = functools.partial(
+        _editor,
+        request,
+        visitor,
+        instance_id,
+        detail=detail,
+        form_values=form_values,
+        revision=revision,
+    )
     action = form_text(form, "action")
     if action == "save":
-        return _save(
-            request,
-            visitor,
-            instance_id,
-            form,
-            detail=detail,
-            form_values=form_values,
-            revision=revision,
-        )
+        return _save(request, visitor, instance_id, form, editor=editor, revision=revision)
     current = detail.values or {}
     values_text: ValuesText | None = None
     if action == "preview-yaml":
@@ -269,13 +272,7 @@ def edit(
             values_text = checked_values_text(text, source="values.yaml")
             overrides = values_text.values
         except InputError as error:
-            return _editor(
-                request,
-                visitor,
-                instance_id,
-                detail=detail,
-                form_values=form_values,
-                revision=revision,
+            return editor(
                 yaml_text=text,
                 yaml_error=str(error),
                 status_code=422,
@@ -285,13 +282,7 @@ def edit(
         posted = {key: value for key, value in form.multi_items() if isinstance(value, str)}
         submitted, errors = read_submission(form_values.schema, posted)
         if errors:
-            return _editor(
-                request,
-                visitor,
-                instance_id,
-                detail=detail,
-                form_values=form_values,
-                revision=revision,
+            return editor(
                 overrides=changed_values(submitted, form_values.defaults),
                 field_errors=errors,
                 posted=posted,
@@ -303,9 +294,7 @@ def edit(
         request,
         visitor,
         instance_id,
-        detail=detail,
-        form_values=form_values,
-        revision=revision,
+        editor=editor,
         overrides=overrides,
         yaml_text=yaml_text,
         values_text=values_text,
@@ -317,13 +306,10 @@ def _previewed(
     visitor: Visitor,
     instance_id: str,
     *,
-    detail: InstanceDetail,
-    form_values: ValuesForm,
-    revision: str,
+    editor: Callable[..., Response],
     overrides: Mapping[str, Any],
     yaml_text: str | None,
-    values_text: ValuesText | None = None,
-    message: str = "",
+    values_text: ValuesText | None,
 ) -> Response:
     try:
         preview = instances.preview_values(
@@ -335,32 +321,19 @@ def _previewed(
             values_text=values_text.text if values_text is not None else None,
         )
     except HelmforgeError as error:
-        return _editor(
-            request,
-            visitor,
-            instance_id,
-            detail=detail,
-            form_values=form_values,
-            revision=revision,
+        return editor(
             overrides=overrides,
             yaml_text=yaml_text,
             problem=error.message,
             status_code=http_status_for(error),
         )
-    return _editor(
-        request,
-        visitor,
-        instance_id,
-        detail=detail,
-        form_values=form_values,
-        revision=revision,
+    return editor(
         overrides=overrides,
         yaml_text=yaml_text,
         field_errors={_field_of(p.path): p.message for p in preview.errors},
         preview=preview,
         proposed=overrides,
         proposed_text=values_text,
-        message=message,
         status_code=422 if preview.errors else 200,
     )
 
@@ -383,8 +356,7 @@ def _save(
     instance_id: str,
     form: CheckedForm,
     *,
-    detail: InstanceDetail,
-    form_values: ValuesForm,
+    editor: Callable[..., Response],
     revision: str,
 ) -> Response:
     message = form_text(form, "message").strip()
@@ -393,13 +365,7 @@ def _save(
     try:
         values = _proposed_values(form_text(form, "values_json"))
     except InputError as error:
-        return _editor(
-            request,
-            visitor,
-            instance_id,
-            detail=detail,
-            form_values=form_values,
-            revision=revision,
+        return editor(
             problem=error.message,
             status_code=422,
         )
@@ -417,12 +383,7 @@ def _save(
     except StaleInstanceError as error:
         # Nothing was written. The editor keeps the visitor's values and now starts from the
         # revision they have just been shown, so a new preview shows their change against it.
-        return _editor(
-            request,
-            visitor,
-            instance_id,
-            detail=detail,
-            form_values=form_values,
+        return editor(
             revision=error.current_revision or revision,
             overrides=values,
             yaml_text=text,
@@ -431,13 +392,7 @@ def _save(
             status_code=409,
         )
     except InvalidValuesError as error:
-        return _editor(
-            request,
-            visitor,
-            instance_id,
-            detail=detail,
-            form_values=form_values,
-            revision=revision,
+        return editor(
             overrides=values,
             yaml_text=text,
             field_errors={_field_of(p.path): p.message for p in error.errors},
@@ -448,13 +403,7 @@ def _save(
     except NotFoundError as error:
         return render_failure(request, error, back_url="/instances")
     except HelmforgeError as error:
-        return _editor(
-            request,
-            visitor,
-            instance_id,
-            detail=detail,
-            form_values=form_values,
-            revision=revision,
+        return editor(
             overrides=values,
             yaml_text=text,
             problem=error.message,
