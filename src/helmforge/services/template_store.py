@@ -39,25 +39,21 @@ __all__ = [
     "update_draft",
 ]
 
-import difflib
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from helmforge.adapters.storage.database import engine_of, insert_if_absent
+from helmforge.adapters.storage.database import insert_if_absent
 from helmforge.adapters.storage.server_tables import TemplateRow, TemplateVersionRow
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import Principal
-from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import (
     ConflictError,
     InputError,
@@ -65,50 +61,41 @@ from helmforge.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from helmforge.core.templates.models import Template
 from helmforge.core.templates.versioning import with_metadata_version
-from helmforge.core.versions import is_semver, parse_semver, semver_key
+from helmforge.core.versions import is_semver, parse_semver
 from helmforge.services import access, audit
-from helmforge.services.paging import Page, PageRequest, contains, fetch_page
+from helmforge.services.template_queries import (
+    diff_versions,
+    export_yaml,
+    find_published,
+    get_version,
+    list_templates,
+    list_versions,
+    load_published,
+    page_templates,
+    parsed_template,
+)
 from helmforge.services.template_texts import (
     MAX_TEMPLATE_BYTES,
     ProblemView,
     check_template_text,
-    parse_cached,
     parse_valid_text,
 )
+from helmforge.services.template_views import (
+    DEPRECATED,
+    DRAFT,
+    PUBLISHED,
+    TemplateSummary,
+    TemplateVersionView,
+    parse_reference,
+    require_template,
+    view_of,
+)
 
-DRAFT, PUBLISHED, DEPRECATED = "draft", "published", "deprecated"
 #: Names a template cannot take because its page address is another page's.
 RESERVED_NAMES = frozenset({"new"})
 _VERSION_TEXT = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]{0,127}\Z")
 _STATUS_ACTIONS = {PUBLISHED: "template.publish", DEPRECATED: "template.deprecate"}
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateVersionView:
-    name: str
-    version: str
-    status: str
-    revision: int
-    content: str
-    created_at: datetime
-    created_by: str
-    updated_at: datetime
-    updated_by: str
-
-    def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        data["updated_at"] = self.updated_at.isoformat()
-        return data
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateSummary:
-    name: str
-    versions: tuple[tuple[str, str], ...]  # (version, status), oldest first
-    latest_published: str | None
 
 
 class StaleRevisionError(ConflictError):
@@ -117,47 +104,6 @@ class StaleRevisionError(ConflictError):
     def __init__(self, message: str, *, current: TemplateVersionView) -> None:
         self.current = current
         super().__init__(message)
-
-
-def _view(row: TemplateVersionRow) -> TemplateVersionView:
-    return TemplateVersionView(
-        name=row.template.name,
-        version=row.version,
-        status=row.status,
-        revision=row.revision,
-        content=row.content,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        updated_at=row.updated_at,
-        updated_by=row.updated_by,
-    )
-
-
-def _require(sessions: sessionmaker[Session], actor: Principal, permission: str, name: str) -> None:
-    """The access check of every template operation: scoped by template name; a template the
-    actor may not read is answered as missing."""
-    access.require(
-        sessions,
-        actor,
-        permission,
-        Target(template=name),
-        hide_as=f"template {name!r} does not exist",
-    )
-
-
-def parse_reference(reference: str) -> tuple[str, str | None]:
-    """Split ``NAME[@VERSION]``; raises ``InputError`` for an empty name or version."""
-    name, _, version = reference.partition("@")
-    if (
-        not is_dns_label(name)
-        or (reference.count("@") and not _VERSION_TEXT.match(version))
-        or reference.count("@") > 1
-    ):
-        raise InputError(
-            f"template reference {reference[:200]!r} must be NAME or NAME@VERSION "
-            "(NAME a DNS-1123 label, VERSION such as 1.2.0)"
-        )
-    return name, version or None
 
 
 def _version_row(
@@ -216,7 +162,7 @@ def create_version(
             row.template = parent
             session.add(row)
             session.flush()
-            view = _view(row)
+            view = view_of(row)
             audit.record(
                 session,
                 actor,
@@ -264,7 +210,7 @@ def update_draft(
     ``ConflictError`` when the version is no longer a draft, ``StaleRevisionError`` (with the
     current state) when someone saved in between.
     """
-    _require(sessions, actor, "template.update", name)
+    require_template(sessions, actor, "template.update", name)
     template = parse_valid_text(content, source=f"{name}@{version}", environments=environments)
     if (template.name, template.version) != (name, version):
         raise InputError(
@@ -284,7 +230,7 @@ def update_draft(
                     f"template {name}@{version} was saved by {row.updated_by} in between "
                     f"(revision {row.revision}, you edited revision {expected_revision}); "
                     "merge your change into the current text and save again",
-                    current=_view(row),
+                    current=view_of(row),
                 )
             before = {"revision": row.revision, "content": row.content}
             row.content = content
@@ -299,7 +245,7 @@ def update_draft(
                 before=before,
                 after={"revision": row.revision, "content": content},
             )
-            view = _view(row)
+            view = view_of(row)
     except StaleDataError:
         raise _stale(sessions, name, version, expected_revision) from None
     return view
@@ -311,7 +257,7 @@ def _stale(
     # Another transaction saved between our read and our write (the row lock does not hold
     # on SQLite); the conditional UPDATE noticed, and the caller gets the state now.
     with sessions() as session:
-        current = _view(_version_row(session, name, version))
+        current = view_of(_version_row(session, name, version))
     return StaleRevisionError(
         f"template {name}@{version} was changed by {current.updated_by} at the same moment "
         f"(revision {current.revision}, you edited revision {expected})",
@@ -332,7 +278,7 @@ def delete_draft(
     Raises ``NotFoundError``, ``ConflictError`` for a published or deprecated version (those
     stay forever), ``StaleRevisionError`` when someone saved in between.
     """
-    _require(sessions, actor, "template.delete", name)
+    require_template(sessions, actor, "template.delete", name)
     try:
         with sessions.begin() as session:
             row = _version_row(session, name, version, lock=True)
@@ -344,7 +290,7 @@ def delete_draft(
                 raise StaleRevisionError(
                     f"template {name}@{version} was saved by {row.updated_by} in between "
                     f"(revision {row.revision}, you saw revision {expected_revision})",
-                    current=_view(row),
+                    current=view_of(row),
                 )
             parent = row.template
             before = {"status": row.status, "revision": row.revision, "content": row.content}
@@ -409,7 +355,7 @@ def _change_status_once(
     with sessions.begin() as session:
         row = _version_row(session, name, version, lock=True)
         if row.status == to:
-            return _view(row)
+            return view_of(row)
         if row.status not in allowed_from:
             raise ConflictError(
                 f"template {name}@{version} is {row.status}; only a "
@@ -419,7 +365,7 @@ def _change_status_once(
             raise StaleRevisionError(
                 f"template {name}@{version} changed in between (revision {row.revision}, "
                 f"you saw {expected_revision})",
-                current=_view(row),
+                current=view_of(row),
             )
         before = {"status": row.status, "revision": row.revision}
         row.status = to
@@ -438,7 +384,7 @@ def _change_status_once(
                 **({"reviewed_by": list(reviewed_by)} if reviewed_by else {}),
             },
         )
-        return _view(row)
+        return view_of(row)
 
 
 def publish_version(
@@ -457,7 +403,7 @@ def publish_version(
     raises ``PermissionDeniedError`` saying to propose one (``services.template_reviews``).
     Raises ``NotFoundError``, ``ConflictError`` (deprecated), ``StaleRevisionError``.
     """
-    _require(sessions, actor, "template.publish", name)
+    require_template(sessions, actor, "template.publish", name)
     if reviewed_by is None and access.configuration(sessions).template_review:
         raise PermissionDeniedError(
             f"publishing {name}@{version} needs review by another template creator: propose "
@@ -479,7 +425,7 @@ def deprecate_version(
     sessions: sessionmaker[Session], name: str, version: str, *, actor: Principal
 ) -> TemplateVersionView:
     """Mark a published version deprecated (new charts are no longer built from it)."""
-    _require(sessions, actor, "template.deprecate", name)
+    require_template(sessions, actor, "template.deprecate", name)
     return _change_status(
         sessions,
         name,
@@ -489,15 +435,6 @@ def deprecate_version(
         expected_revision=None,
         actor=actor,
     )
-
-
-def get_version(
-    sessions: sessionmaker[Session], name: str, version: str | None = None, *, actor: Principal
-) -> TemplateVersionView:
-    """One version; without ``version`` the newest published one (else the newest draft)."""
-    _require(sessions, actor, "template.read", name)
-    with engine_of(sessions).connect() as connection:
-        return _lookup(connection, name, version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,166 +470,6 @@ def new_draft_from(
     if moved is None:
         return NewDraft(name, version, version, source.content)
     return NewDraft(name, version, str(candidate), moved)
-
-
-def load_published(
-    sessions: sessionmaker[Session], reference: str, *, actor: Principal
-) -> tuple[TemplateVersionView, Template]:
-    """The published version named by ``NAME[@VERSION]`` and its parsed template.
-
-    Raises ``NotFoundError``, ``ConflictError`` when that version is a draft or deprecated.
-    """
-    _require(sessions, actor, "template.read", parse_reference(reference)[0])
-    with engine_of(sessions).connect() as connection:
-        return find_published(connection, reference)
-
-
-_VERSIONS = TemplateVersionRow.__table__
-_TEMPLATES = TemplateRow.__table__
-# Built once (every chart build asks): plain columns named as TemplateVersionView's fields.
-_VERSIONS_OF_NAME = (
-    sa.select(
-        _TEMPLATES.c.name,
-        _VERSIONS.c.version,
-        _VERSIONS.c.status,
-        _VERSIONS.c.revision,
-        _VERSIONS.c.content,
-        _VERSIONS.c.created_at,
-        _VERSIONS.c.created_by,
-        _VERSIONS.c.updated_at,
-        _VERSIONS.c.updated_by,
-    )
-    .join_from(_VERSIONS, _TEMPLATES, _VERSIONS.c.template_id == _TEMPLATES.c.id)
-    .where(_TEMPLATES.c.name == sa.bindparam("name"))
-    .order_by(_VERSIONS.c.id)
-)
-_ONE_VERSION = _VERSIONS_OF_NAME.where(_VERSIONS.c.version == sa.bindparam("version"))
-
-
-def find_published(connection: Connection, reference: str) -> tuple[TemplateVersionView, Template]:
-    """``load_published`` on the caller's Core connection (one connection for a whole build):
-    ``NAME@VERSION`` exactly, ``NAME`` its newest published version."""
-    name, version = parse_reference(reference)
-    view = _lookup(connection, name, version)
-    if view.status != PUBLISHED:
-        raise ConflictError(
-            f"template {name}@{view.version} is {view.status}; charts are built from published "
-            "versions only"
-        )
-    return view, parsed_template(view)
-
-
-def _lookup(connection: Connection, name: str, version: str | None) -> TemplateVersionView:
-    """``name@version``; without a version the newest published one (else the newest)."""
-    if version is not None:
-        row = connection.execute(_ONE_VERSION, {"name": name, "version": version}).first()
-        if row is None:
-            raise NotFoundError(f"template {name}@{version} does not exist")
-        return TemplateVersionView(**row._mapping)
-    rows = sorted(
-        connection.execute(_VERSIONS_OF_NAME, {"name": name}),
-        key=lambda candidate: semver_key(candidate.version),
-    )
-    if not rows:
-        raise NotFoundError(f"template {name!r} does not exist")
-    published = [candidate for candidate in rows if candidate.status == PUBLISHED]
-    return TemplateVersionView(**(published or rows)[-1]._mapping)
-
-
-def parsed_template(view: TemplateVersionView) -> Template:
-    """The parsed template of a stored version (cached by the digest of its text)."""
-    return parse_cached(view.content, source=f"{view.name}@{view.version}")
-
-
-def _rows_of(session: Session, name: str) -> list[TemplateVersionRow]:
-    rows = list(
-        session.scalars(
-            sa.select(TemplateVersionRow)
-            .join(TemplateRow)
-            .where(TemplateRow.name == name)
-            .order_by(TemplateVersionRow.id)
-        )
-    )
-    if not rows:
-        raise NotFoundError(f"template {name!r} does not exist")
-    return sorted(rows, key=lambda row: semver_key(row.version))
-
-
-def list_versions(
-    sessions: sessionmaker[Session], name: str, *, actor: Principal
-) -> list[TemplateVersionView]:
-    """Every version of a template, oldest SemVer first; raises ``NotFoundError``."""
-    _require(sessions, actor, "template.read", name)
-    with sessions() as session:
-        return [_view(row) for row in _rows_of(session, name)]
-
-
-def _summaries(session: Session, chosen: sa.ColumnElement[bool]) -> list[TemplateSummary]:
-    rows = session.execute(
-        sa.select(TemplateRow.name, TemplateVersionRow.version, TemplateVersionRow.status)
-        .join(TemplateVersionRow, TemplateVersionRow.template_id == TemplateRow.id)
-        .where(chosen)
-        .order_by(TemplateRow.name)
-    ).all()
-    grouped: dict[str, list[tuple[str, str]]] = {}
-    for name, version, status in rows:
-        grouped.setdefault(name, []).append((version, status))
-    summaries = []
-    for name, versions in grouped.items():
-        versions.sort(key=lambda item: semver_key(item[0]))
-        published = [v for v, s in versions if s == PUBLISHED]
-        summaries.append(
-            TemplateSummary(name, tuple(versions), published[-1] if published else None)
-        )
-    return summaries
-
-
-def _readable(sessions: sessionmaker[Session], actor: Principal) -> sa.ColumnElement[bool]:
-    return access.allowed_where(sessions, actor, "template.read", [TemplateRow.name])
-
-
-def list_templates(sessions: sessionmaker[Session], *, actor: Principal) -> list[TemplateSummary]:
-    """Every template the actor may read, by name, with its versions and statuses."""
-    readable = _readable(sessions, actor)
-    with sessions() as session:
-        return _summaries(session, readable)
-
-
-def page_templates(
-    sessions: sessionmaker[Session], *, actor: Principal, page: PageRequest
-) -> Page[TemplateSummary]:
-    """One page of the templates the actor may read, by name, with their versions;
-    ``page.query`` matches the name. The database filters by access, counts and pages."""
-    query = sa.select(TemplateRow).where(_readable(sessions, actor)).order_by(TemplateRow.name)
-    if page.query:
-        query = query.where(contains(page.query, TemplateRow.name))
-    with sessions() as session:
-        ids = fetch_page(session, query, page, lambda row: row.id)
-        found = _summaries(session, TemplateRow.id.in_(ids.items)) if ids.items else []
-    return Page(tuple(found), ids.number, ids.size, ids.total, ids.query)
-
-
-def diff_versions(
-    sessions: sessionmaker[Session], name: str, old: str, new: str, *, actor: Principal
-) -> str:
-    """A unified diff of the YAML of two versions (empty when identical)."""
-    old_view = get_version(sessions, name, old, actor=actor)
-    new_view = get_version(sessions, name, new, actor=actor)
-    return "".join(
-        difflib.unified_diff(
-            old_view.content.splitlines(keepends=True),
-            new_view.content.splitlines(keepends=True),
-            fromfile=f"{name}@{old}",
-            tofile=f"{name}@{new}",
-        )
-    )
-
-
-def export_yaml(
-    sessions: sessionmaker[Session], name: str, version: str, *, actor: Principal
-) -> str:
-    """The stored YAML text of a version, byte for byte as saved."""
-    return get_version(sessions, name, version, actor=actor).content
 
 
 def seed_template(
