@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from helmforge.core.yaml_codec import load_single
 from tests.support.accessibility import assert_accessible
+from tests.support.fleets import edit_in_git
 from tests.support.instances import PROD, GitLab, git_lab, path_of
 from tests.support.registry import RegistryServer
 from tests.web.conftest import ADMIN_NAME, ADMIN_PASSWORD
@@ -242,7 +243,9 @@ def test_generate_deploy_edit_preview_save_history_rollback_and_four_eyes_in_pro
     expect(alice.locator("#own-request")).to_be_visible()
     expect(alice.locator("#approve-button")).to_have_count(0)
 
-    approve(bob, edit_request, camera)
+    # Bob sees what Argo CD will apply: Helm's objects before and after, from prod as Git
+    # has it now, with nothing built or committed for it.
+    approve(bob, edit_request, camera, manifests="+  replicas: 6")
     assert lab.commits() == commits + 7
     assert load_single(lab.show(PROD_VALUES), source="values").data == {"replicaCount": 6}
     assert "Approved-by: bob <bob@users.helmforge.invalid>" in lab.log()
@@ -254,12 +257,20 @@ def test_generate_deploy_edit_preview_save_history_rollback_and_four_eyes_in_pro
     bob.context.close()
 
 
-def approve(bob: Page, request_url: str, camera: Camera) -> None:
-    """Bob finds the request in his inbox and approves it."""
+def approve(bob: Page, request_url: str, camera: Camera, *, manifests: str = "") -> None:
+    """Bob finds the request in his inbox and approves it; with ``manifests``, after seeing
+    that line in the diff of the rendered manifests (a request without an instance yet shows
+    no review)."""
     bob.get_by_role("link", name="Change requests", exact=True).click()
     bob.locator(f'a[href="{request_url}"]').click()
     expect(bob.locator("#change-state")).to_have_text("pending")
-    camera.shoot(bob, "inbox-request")
+    if manifests:
+        expect(bob.locator("#review-manifests-diff")).to_contain_text(manifests)
+        expect(bob.locator("#review-manifests-diff")).to_be_visible()
+        expect(bob.locator("#review-moved")).to_have_count(0)
+    else:
+        expect(bob.locator("#review")).to_have_count(0)
+    camera.shoot(bob, "inbox-request-diffs" if manifests else "inbox-request")
     bob.get_by_role("button", name="Approve").click()
     expect(bob.locator("#change-state")).to_have_text("applied")
 
@@ -308,3 +319,39 @@ def test_a_comment_typed_in_the_yaml_pane_is_committed_with_the_values(
     alice.get_by_role("link", name="Edit values").click()
     expect(pane).to_have_value(re.compile(r"replicaCount: 4  # back to 2 after the sale"))
     alice.context.close()
+
+
+def test_the_approver_sees_helms_message_and_when_the_instance_moved(
+    browser: Browser, site: InstanceSite, lab: GitLab, tmp_path: Path
+) -> None:
+    camera = Camera(tmp_path / "shots")
+    created = site.create(PROD)["change_request"]
+    glass = {"break_glass": True, "comment": "set up the test"}
+    applied = site.api.post(f"/api/v1/change-requests/{created}/approve", json=glass)
+    assert applied.json()["state"] == "applied", applied.text
+    bob = open_page(browser, site, "bob", USER_PASSWORD)
+
+    # A rollback to values someone broke by hand in Git: Helm's own message at its line.
+    broken = edit_in_git(lab, tmp_path / "outside", {PROD_VALUES: "image: x\n"}, "by hand")
+    edit_in_git(lab, tmp_path / "outside", {PROD_VALUES: "replicaCount: 3\n"}, "fixed")
+    rollback = site.api.post(
+        f"/api/v1/instances/{path_of(PROD)}/rollback", json={"revision": broken}
+    )
+    assert rollback.status_code == 202, rollback.text
+    bob.goto(f"/changes/{rollback.json()['change_request']}")
+    expect(bob.locator("#review-manifests-error")).to_contain_text(
+        "shop-acme-prod-eu-1/templates/deployment.yaml:21"
+    )
+    expect(bob.locator("#review-errors")).to_contain_text("image")
+    expect(bob.locator("#review-values-diff")).to_contain_text("+image: x")
+    camera.shoot(bob, "review-helm-error")
+
+    # Two edits of one revision: once the first is applied, the second says it is stale.
+    first = site.put_values({"replicaCount": 4}, PROD)["change_request"]
+    second = site.put_values({"replicaCount": 5}, PROD)["change_request"]
+    assert site.api.post(f"/api/v1/change-requests/{first}/approve", json=glass).is_success
+    bob.goto(f"/changes/{second}")
+    expect(bob.locator("#review-moved")).to_contain_text("the request is stale")
+    expect(bob.locator("#review-manifests-diff")).to_contain_text("+  replicas: 5")
+    camera.shoot(bob, "review-moved")
+    bob.context.close()

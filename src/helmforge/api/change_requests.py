@@ -7,7 +7,13 @@ once and is audited as such.
 
 from __future__ import annotations
 
-__all__ = ["ChangeRequestPublic", "change_request_public", "router"]
+__all__ = [
+    "ChangeRequestDetailPublic",
+    "ChangeRequestPublic",
+    "ChangeReviewPublic",
+    "change_request_public",
+    "router",
+]
 
 from dataclasses import asdict
 from datetime import datetime
@@ -18,8 +24,10 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep
-from helmforge.services import change_requests
+from helmforge.api.outbound import run_outbound
+from helmforge.services import change_requests, instances
 from helmforge.services.change_requests import ChangeRequestView
+from helmforge.services.instances import RequestReview
 
 router = APIRouter(tags=["change requests"])
 
@@ -43,6 +51,37 @@ class ChangeRequestPublic(BaseModel):
     result: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+
+
+class ReviewProblemPublic(BaseModel):
+    path: str
+    message: str
+
+
+class ChangeReviewPublic(BaseModel):
+    """A pending instance change as approving it would apply it now: the diffs from the
+    instance as Git has it (``revision``) to what it commits — values.yaml, the effective
+    values, the objects Helm renders (what Argo CD will apply) — and the schema ``errors``
+    of the result. ``moved``: the instance changed since the proposal, so approving finds the
+    request stale. ``manifests_error``: Helm's message at the template file and line when
+    the new side does not render. ``note``: why no diffs can be shown (the diffs are then
+    empty)."""
+
+    moved: bool
+    revision: str | None
+    values_diff: str = ""
+    effective_diff: str = ""
+    manifests_diff: str = ""
+    manifests_error: str | None = None
+    errors: list[ReviewProblemPublic] = Field(default_factory=list)
+    note: str | None = None
+
+
+class ChangeRequestDetailPublic(ChangeRequestPublic):
+    """One change request; ``review`` for a pending values update, rollback, upgrade or
+    promotion of an instance (``null`` otherwise)."""
+
+    review: ChangeReviewPublic | None = None
 
 
 class DecisionCreate(BaseModel):
@@ -83,12 +122,42 @@ def list_requests(
     return [change_request_public(view) for view in views]
 
 
+def review_public(review: RequestReview) -> ChangeReviewPublic:
+    """The API's shape of a change request's review."""
+    preview = review.preview
+    if preview is None:
+        return ChangeReviewPublic(moved=review.moved, revision=review.revision, note=review.note)
+    return ChangeReviewPublic(
+        moved=review.moved,
+        revision=review.revision,
+        values_diff=preview.values_diff,
+        effective_diff=preview.effective_diff,
+        manifests_diff=preview.manifests_diff,
+        manifests_error=preview.manifests_error,
+        errors=[ReviewProblemPublic(path=e.path, message=e.message) for e in preview.errors],
+    )
+
+
 @router.get("/change-requests/{request_id}")
-def get_request(
-    request_id: RequestIdPath, sessions: SessionsDep, actor: PrincipalDep
-) -> ChangeRequestPublic:
-    """One change request with its diff."""
-    return change_request_public(change_requests.get_request(sessions, request_id, actor=actor))
+async def get_request(
+    request_id: RequestIdPath, state: AppStateDep, sessions: SessionsDep, actor: PrincipalDep
+) -> ChangeRequestDetailPublic:
+    """One change request with its diff; a pending instance change also with its ``review``:
+    the diffs of values.yaml, of the effective values and of Helm's rendered objects from the
+    instance now to what approving commits (nothing built or recorded)."""
+    workspace = state.git_workspace
+
+    def read() -> tuple[ChangeRequestView, RequestReview | None]:
+        view = change_requests.get_request(sessions, request_id, actor=actor)
+        return view, instances.review_request(sessions, view, actor=actor, workspace=workspace)
+
+    view, review = await run_outbound(state, read)
+    return ChangeRequestDetailPublic.model_validate(
+        {
+            **change_request_public(view).model_dump(),
+            "review": review_public(review) if review is not None else None,
+        }
+    )
 
 
 @router.put("/change-requests/{request_id}")

@@ -19,6 +19,7 @@ __all__ = [
     "Operation",
     "Proposal",
     "approve",
+    "changed_since_proposal",
     "edit",
     "get_request",
     "list_requests",
@@ -321,6 +322,16 @@ def get_request(
         if not visible(row):
             raise NotFoundError(_missing(request_id))
         return _view(row)
+
+
+def changed_since_proposal(sessions: sessionmaker[Session], view: ChangeRequestView) -> bool:
+    """True when the object ``view`` was proposed against changed since (its operation's
+    ``base`` moved): approving a pending request would then find it stale."""
+    with sessions() as session:
+        proposed = session.scalar(
+            sa.select(ChangeRequestRow.base).where(ChangeRequestRow.id == view.id)
+        )
+    return _operation(view.kind).base(sessions, view.payload) != proposed
 
 
 def approve(

@@ -21,7 +21,14 @@ paths also ``values.read`` on the source and ``values.update`` on the target.
 
 from __future__ import annotations
 
-__all__ = ["Promotion", "describe", "plan", "promote", "promote_or_propose"]
+__all__ = [
+    "Promotion",
+    "describe",
+    "plan",
+    "promote",
+    "promote_or_propose",
+    "promoted_values",
+]
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -228,7 +235,7 @@ class _PromotionEdit:
         files: dict[str, bytes | None] = {}
         diffs: list[str] = []
         text, _ = overrides_of(now[view.values_path], source=view.values_path)
-        edited = _values_edit(text, self.promotion, view)
+        edited = promoted_values(text, self.promotion, view)
         require_valid(view.id, self.template, self.context, edited.after)
         if edited.text != text:
             files[view.values_path] = edited.text.encode()
@@ -243,7 +250,9 @@ class _PromotionEdit:
         return files
 
 
-def _values_edit(text: str, promotion: Promotion, view: InstanceView) -> Any:
+def promoted_values(text: str, promotion: Promotion, view: InstanceView) -> Any:
+    """The target's values.yaml ``text`` with the promotion's values edited in (comments
+    kept): the edit's ``text`` and the overrides it means (``after``)."""
     edits = [SetValue(parse_path(path), value) for path, value in promotion.values]
     return apply_edits(text, edits, source=view.values_path)
 
@@ -296,7 +305,7 @@ def _prepare(
     now = _head_files(sessions, view, workspace)
     require_present(now, view)
     text, current = overrides_of(now[view.values_path], source=view.values_path)
-    edited = _values_edit(text, promotion, view)
+    edited = promoted_values(text, promotion, view)
     require_valid(view.id, template, context, edited.after)
     if not chart_changes and edited.after == current:
         raise InputError(

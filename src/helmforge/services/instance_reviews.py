@@ -12,19 +12,28 @@ but not the labels, helpers and conditionals Helm adds.
 
 from __future__ import annotations
 
-__all__ = ["HistoryEntry", "ValuesPreview", "history", "preview_values"]
+__all__ = [
+    "ChartSide",
+    "HistoryEntry",
+    "ValuesPreview",
+    "compare",
+    "current_side",
+    "history",
+    "preview_values",
+]
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from helmforge.adapters.git import GitRepository
 from helmforge.core.access.principals import Principal
 from helmforge.core.charts.manifest_previews import preview_manifests
 from helmforge.core.contexts import parse_context
-from helmforge.core.errors import InputError
+from helmforge.core.errors import ExternalServiceError, InputError
 from helmforge.core.instances.layout import InstanceId
 from helmforge.core.instances.values_diff import changes_as_json, override_changes, unified_diff
 from helmforge.core.instances.values_edits import replace_values
@@ -75,6 +84,9 @@ class ValuesPreview:
     effective_changes: list[dict[str, Any]]
     manifests_diff: str
     errors: tuple[ValueProblem, ...]
+    #: Why the new values do not render (Helm's message at its file and line), when the
+    #: caller asked for that to be reported rather than raised (``manifests_diff`` empty).
+    manifests_error: str | None = None
 
 
 def history(
@@ -114,44 +126,110 @@ def _yaml_text(data: Any) -> str:
     return dump_yaml(data) if data else ""
 
 
-def _objects(
+@dataclass(frozen=True, slots=True)
+class ChartSide:
+    """One side of a change of an instance: the chart it runs (``template`` built for
+    ``context``, the four segments and the app version, stamped ``chart_version``; ``None``
+    for the version the template's policy gives) and its values.yaml (``text`` and the
+    ``overrides`` it means)."""
+
+    template: Template
+    context: Mapping[str, str]
+    chart_version: str | None
+    text: str
+    overrides: Mapping[str, Any]
+
+
+def _objects(view: InstanceView, side: ChartSide, *, workspace: GitWorkspace) -> dict[str, str]:
+    """The objects of ``side`` by key: Helm's when it is installed (``InputError`` with
+    Helm's message at the template file and line when they do not render), else helmforge's
+    substitution of the template's resources in the effective values."""
+    if chart_renders.helm_available():
+        return chart_renders.instance_objects(
+            replace(view, app_version=side.context["version"]),
+            side.template,
+            side.overrides,
+            deadline=workspace.helm_deadline,
+            chart_version=side.chart_version,
+        )
+    try:
+        effective, _ = effective_of(side.template, side.context, side.overrides)
+    except InputError:
+        effective = {}
+    return preview_manifests(side.template, parse_context(side.context), effective)
+
+
+def compare(
     view: InstanceView,
-    template: Template,
-    current: Mapping[str, Any],
-    wanted: Mapping[str, Any],
+    before: ChartSide,
+    after: ChartSide,
     *,
     workspace: GitWorkspace,
-) -> tuple[dict[str, str], dict[str, str]]:
-    """The objects before and after, by key: Helm's when it is installed (``InputError`` when
-    the new values do not render; none before when the current ones do not), else
-    helmforge's substitution of the template's resources in the effective values."""
-    if chart_renders.helm_available():
-
-        def render(overrides: Mapping[str, Any]) -> dict[str, str]:
-            return chart_renders.instance_objects(
-                view,
-                template,
-                overrides,
-                deadline=workspace.helm_deadline,
-                chart_version=view.chart_version,
-            )
-
-        after = render(wanted)  # its failure is the answer: the change would not render
-        try:
-            before = render(current)
-        except InputError:  # the values in Git no longer render: every object shows as new
-            before = {}
-        return before, after
-    context = parse_context(view.context)
+    revision: str | None,
+    objects: bool = True,
+    report_render_failure: bool = False,
+) -> ValuesPreview:
+    """The diffs of ``view`` going from ``before`` to ``after`` (values.yaml, the effective
+    values, the objects Helm renders) and the schema problems of ``after``; nothing is
+    built, recorded or published. Values of ``before`` that no longer render show every
+    object as new. When ``after`` does not render, ``InputError`` with Helm's message at its
+    file and line, or with ``report_render_failure`` that message in ``manifests_error``
+    (the other diffs still shown). ``ExternalServiceError`` when Helm takes longer than the
+    workspace's ``helm_deadline`` (reported likewise)."""
     try:
-        before_effective, _ = effective_of(template, view.context, current)
-        after_effective, _ = effective_of(template, view.context, wanted)
+        before_effective, _ = effective_of(before.template, before.context, before.overrides)
+        after_effective, _ = effective_of(after.template, after.context, after.overrides)
     except InputError:
         before_effective = after_effective = {}
-    return (
-        preview_manifests(template, context, before_effective),
-        preview_manifests(template, context, after_effective),
+    manifests, failure = "", None
+    if objects:
+        try:
+            after_objects = _objects(view, after, workspace=workspace)
+        except (InputError, ExternalServiceError) as error:
+            if not report_render_failure:
+                raise
+            after_objects, failure = {}, str(error)
+        try:
+            before_objects = _objects(view, before, workspace=workspace)
+        except InputError:  # the values in Git no longer render: every object shows as new
+            before_objects = {}
+        if failure is None:
+            manifests = "".join(
+                unified_diff(
+                    before_objects.get(key, ""), after_objects.get(key, ""), path=f"{key}.yaml"
+                )
+                for key in sorted(set(before_objects) | set(after_objects))
+            )
+    return ValuesPreview(
+        revision=revision,
+        values_diff=unified_diff(before.text, after.text, path=view.values_path),
+        changes=changes_as_json(override_changes(before.overrides, after.overrides)),
+        effective_diff=unified_diff(
+            _yaml_text(before_effective), _yaml_text(after_effective), path="effective-values"
+        ),
+        effective_changes=changes_as_json(override_changes(before_effective, after_effective)),
+        manifests_diff=manifests,
+        errors=tuple(problems_of(after.template, after.context, after.overrides)),
+        manifests_error=failure,
     )
+
+
+def current_side(
+    sessions: sessionmaker[Session],
+    view: InstanceView,
+    template: Template,
+    *,
+    workspace: GitWorkspace,
+    refresh: bool = True,
+) -> tuple[ChartSide, GitRepository]:
+    """The instance as Git has it now (fetched first unless ``refresh`` is off): its chart
+    and values.yaml, and the repository's reader for more (its ``last_revision``)."""
+    repository = open_for(sessions, view, workspace)
+    if refresh:
+        refresh_cache(sessions, repository, workspace)
+    reader = repository.reader()
+    text, current = overrides_of(reader.read_file(view.values_path), source=view.values_path)
+    return ChartSide(template, view.context, view.chart_version, text, current), reader
 
 
 def preview_values(
@@ -178,35 +256,17 @@ def preview_values(
     view = load_instance(sessions, instance, actor=actor, permission="values.read")
     wanted = plain_overrides(values)
     _, template = published_template(sessions, view.template)
-    repository = open_for(sessions, view, workspace)
-    if refresh:
-        refresh_cache(sessions, repository, workspace)
-    reader = repository.reader()
-    text, current = overrides_of(reader.read_file(view.values_path), source=view.values_path)
+    before, reader = current_side(sessions, view, template, workspace=workspace, refresh=refresh)
     written = (
-        replace_values(text, wanted, source=view.values_path).text
+        replace_values(before.text, wanted, source=view.values_path).text
         if values_text is None
         else values_text
     )
-    errors = tuple(problems_of(template, view.context, wanted))
-    try:
-        before_effective, _ = effective_of(template, view.context, current)
-        after_effective, _ = effective_of(template, view.context, wanted)
-    except InputError:
-        before_effective = after_effective = {}
-    before_objects, after_objects = _objects(view, template, current, wanted, workspace=workspace)
-    manifests = "".join(
-        unified_diff(before_objects.get(key, ""), after_objects.get(key, ""), path=f"{key}.yaml")
-        for key in sorted(set(before_objects) | set(after_objects))
-    )
-    return ValuesPreview(
+    return compare(
+        view,
+        before,
+        replace(before, text=written, overrides=wanted),
+        workspace=workspace,
         revision=last_revision(reader, instance_files(view)),
-        values_diff=unified_diff(text, written, path=view.values_path),
-        changes=changes_as_json(override_changes(current, wanted)),
-        effective_diff=unified_diff(
-            _yaml_text(before_effective), _yaml_text(after_effective), path="effective-values"
-        ),
-        effective_changes=changes_as_json(override_changes(before_effective, after_effective)),
-        manifests_diff=manifests,
-        errors=errors,
+        objects=objects,
     )

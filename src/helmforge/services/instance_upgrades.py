@@ -7,7 +7,7 @@ stops the upgrade before anything is built).
 
 from __future__ import annotations
 
-__all__ = ["bumped_application", "publish_chart", "upgrade"]
+__all__ = ["bumped_application", "migrated_values", "publish_chart", "upgrade"]
 
 from collections.abc import Callable
 from typing import Any
@@ -182,6 +182,26 @@ def _migrated(
     return result.values
 
 
+def migrated_values(
+    view: InstanceView,
+    reference: str,
+    migrations: tuple[Migration, ...],
+    text: str,
+    overrides: dict[str, Any],
+    *,
+    applied: list[str] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """values.yaml ``text`` (meaning ``overrides``) and the overrides after ``reference``'s
+    ``spec.migrations`` from the instance's template version: the text edited in place, its
+    comments kept, and unchanged when nothing migrates (``applied`` receives what did).
+    ``InputError`` naming what could not be migrated."""
+    migrated = _migrated(view, reference, migrations, overrides, applied)
+    if migrated == overrides:
+        return text, overrides
+    edited = apply_edits(text, edits_between(overrides, migrated), source=view.values_path)
+    return edited.text, migrated
+
+
 class _ApplicationBump:
     """application.yaml with source 1's ``targetRevision`` set to the new chart version (an
     edit of the file, so anything else written into it stays), and values.yaml migrated by the
@@ -211,18 +231,16 @@ class _ApplicationBump:
         now = read_state(read, view)
         require_present(now, view)
         values_text, overrides = overrides_of(now[view.values_path], source=view.values_path)
-        migrated = _migrated(view, self.reference, self.migrations, overrides, self.applied)
+        self.values_after, migrated = migrated_values(
+            view, self.reference, self.migrations, values_text, overrides, applied=self.applied
+        )
         require_valid(view.id, self.template, self.context, migrated)
         text = (now[view.application_path] or b"").decode("utf-8", "replace")
         self.before, self.after = text, bumped_application(view, text, self.version)
         files: dict[str, bytes | None] = {view.application_path: self.after.encode()}
-        self.values_before = self.values_after = values_text
-        if migrated != overrides:
-            edited = apply_edits(
-                values_text, edits_between(overrides, migrated), source=view.values_path
-            )
-            self.values_after = edited.text
-            files[view.values_path] = edited.text.encode()
+        self.values_before = values_text
+        if self.values_after != values_text:
+            files[view.values_path] = self.values_after.encode()
         return files
 
     def diff(self) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "InvalidValuesError",
     "NewInstance",
     "Promotion",
+    "RequestReview",
     "StaleInstanceError",
     "SyncResult",
     "SyncStatus",
@@ -65,6 +66,7 @@ __all__ = [
     "preview_values",
     "promote",
     "promote_or_propose",
+    "review_request",
     "rollback",
     "rollback_or_propose",
     "sync_instance",
@@ -124,6 +126,7 @@ from helmforge.services.instance_listing import (
 )
 from helmforge.services.instance_promotions import Promotion, promote, promote_or_propose
 from helmforge.services.instance_records import InstanceView, target_of
+from helmforge.services.instance_request_reviews import RequestReview, review_request
 from helmforge.services.instance_reviews import (
     HistoryEntry,
     ValuesPreview,

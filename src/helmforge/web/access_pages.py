@@ -11,6 +11,8 @@ from __future__ import annotations
 
 __all__ = ["router"]
 
+from typing import Any
+
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -24,7 +26,9 @@ from helmforge.core.errors import (
     http_status_for,
 )
 from helmforge.core.yaml_codec import dump_yaml, load_single
-from helmforge.services import access, accounts, change_requests
+from helmforge.services import access, accounts, change_requests, instances
+from helmforge.services.change_requests import ChangeRequestView
+from helmforge.web.instance_pages import diff_lines, instance_url
 from helmforge.web.views import (
     CheckedForm,
     SignedIn,
@@ -198,6 +202,37 @@ def changes_list(request: Request, visitor: SignedIn, state: str = "pending") ->
     )
 
 
+def _review(request: Request, visitor: SignedIn, view: ChangeRequestView) -> dict[str, Any] | None:
+    """What the page shows of a pending instance change as approving it would apply it now:
+    the three diffs (``instances.review_request``), whether the instance moved since."""
+    review = instances.review_request(
+        session_factory_of(request),
+        view,
+        actor=visitor.principal,
+        workspace=app_state(request).git_workspace,
+    )
+    if review is None:
+        return None
+    preview = review.preview
+    return {
+        "moved": review.moved,
+        "revision": review.revision,
+        "note": review.note,
+        "instance_url": instance_url(str(view.payload.get("instance", view.target))),
+        "diffs": {
+            "values": diff_lines(preview.values_diff),
+            "effective": diff_lines(preview.effective_diff),
+            "manifests": diff_lines(preview.manifests_diff),
+        }
+        if preview
+        else None,
+        "manifests_error": preview.manifests_error if preview else None,
+        "errors": [{"path": e.path, "message": e.message} for e in preview.errors]
+        if preview
+        else [],
+    }
+
+
 def _change_page(
     request: Request,
     visitor: SignedIn,
@@ -225,6 +260,7 @@ def _change_page(
         section="changes",
         title=f"Change request {view.id}",
         change=view,
+        review=_review(request, visitor, view),
         created_at=moment(view.created_at),
         updated_at=moment(view.updated_at),
         offered=change_requests.offered_decisions(sessions, view, actor=visitor.principal),

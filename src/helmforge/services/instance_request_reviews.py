@@ -1,0 +1,189 @@
+"""What approving an instance change request would do now (DESIGN §6, §9): for a pending
+``values.update``, ``instance.rollback``, ``instance.upgrade`` or ``instance.promote``, the
+diff of values.yaml, of the effective values and of the objects Helm renders — what Argo CD
+would apply — from the instance as Git has it at view time to what the request commits.
+
+The diffs are the values preview's (``instance_reviews.compare``): the chart is built in
+memory as an upgrade builds it and rendered by Helm, nothing recorded or published (no build
+record). An upgrade's or promotion's new side is the chart of the new template and app
+version (stamped with the version the template's policy gives) with the overrides as the
+commit would leave them (migrated, or with the promoted paths edited in). A request whose
+instance changed since it was proposed is ``moved``: approving it finds it stale, as
+``change_requests.approve`` already says; its diffs are still shown against what is there now.
+A new side that Helm cannot render shows Helm's message at the template file and line in
+``manifests_error`` instead of failing the view.
+"""
+
+from __future__ import annotations
+
+__all__ = ["REVIEWED_KINDS", "RequestReview", "review_request"]
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.git import GitRepository
+from helmforge.core.access import changes
+from helmforge.core.access.principals import Principal
+from helmforge.core.errors import HelmforgeError, Location, NotFoundError
+from helmforge.core.instances.values_edits import replace_values
+from helmforge.services import change_requests
+from helmforge.services.change_requests import ChangeRequestView
+from helmforge.services.gitops_repositories import GitWorkspace
+from helmforge.services.instance_changes import instance_files
+from helmforge.services.instance_git import load_instance, parse_instance_id
+from helmforge.services.instance_promotions import Promotion, promoted_values
+from helmforge.services.instance_records import InstanceView
+from helmforge.services.instance_reviews import ChartSide, ValuesPreview, compare, current_side
+from helmforge.services.instance_upgrades import migrated_values
+from helmforge.services.instance_values import (
+    last_revision,
+    overrides_of,
+    plain_overrides,
+    published_template,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReview:
+    """A pending instance change request seen now: ``revision`` is the instance's revision in
+    Git now; ``moved`` says the instance changed since the request was proposed (approving
+    it finds it stale: it must be proposed again); ``preview`` holds the three diffs from
+    the instance now to what the request commits, or is ``None`` with ``note`` saying why
+    they cannot be shown (the reader may not read the values, the instance is gone, Git
+    cannot be read)."""
+
+    moved: bool
+    revision: str | None
+    preview: ValuesPreview | None
+    note: str | None = None
+
+
+type _After = Callable[
+    [sessionmaker[Session], InstanceView, ChartSide, GitRepository, Mapping[str, Any]], ChartSide
+]
+
+
+def _values_update(
+    sessions: sessionmaker[Session],
+    view: InstanceView,
+    now: ChartSide,
+    reader: GitRepository,
+    payload: Mapping[str, Any],
+) -> ChartSide:
+    wanted = plain_overrides(payload.get("values"))
+    text = payload.get("values_yaml")
+    if not isinstance(text, str):
+        text = replace_values(now.text, wanted, source=view.values_path).text
+    return replace(now, text=text, overrides=wanted)
+
+
+def _rollback(
+    sessions: sessionmaker[Session],
+    view: InstanceView,
+    now: ChartSide,
+    reader: GitRepository,
+    payload: Mapping[str, Any],
+) -> ChartSide:
+    revision = payload.get("revision")
+    if not isinstance(revision, str) or not reader.contains(revision):
+        raise NotFoundError(
+            f"revision {str(revision)[:40]!r} is not a commit of the branch of repository "
+            f"{view.repository!r} any more: approving would fail",
+            location=Location(path="revision"),
+        )
+    restored = reader.read_file(view.values_path, revision)
+    if restored is None:
+        raise NotFoundError(
+            f"{view.values_path} did not exist at revision {revision[:12]}: nothing to restore",
+            location=Location(path="revision"),
+        )
+    text, overrides = overrides_of(restored, source=f"{view.values_path}@{revision[:12]}")
+    return replace(now, text=text, overrides=overrides)
+
+
+def _upgrade(
+    sessions: sessionmaker[Session],
+    view: InstanceView,
+    now: ChartSide,
+    reader: GitRepository,
+    payload: Mapping[str, Any],
+) -> ChartSide:
+    template = payload.get("template")
+    version = payload.get("version")
+    version_view, parsed = published_template(
+        sessions, template if isinstance(template, str) and template else view.template
+    )
+    reference = f"{version_view.name}@{version_view.version}"
+    migrations = parsed.migrations if reference != view.template else ()
+    text, overrides = migrated_values(view, reference, migrations, now.text, dict(now.overrides))
+    app_version = version if isinstance(version, str) and version else view.app_version
+    return ChartSide(parsed, {**view.context, "version": app_version}, None, text, overrides)
+
+
+def _promote(
+    sessions: sessionmaker[Session],
+    view: InstanceView,
+    now: ChartSide,
+    reader: GitRepository,
+    payload: Mapping[str, Any],
+) -> ChartSide:
+    promotion = Promotion.from_payload(payload)
+    version_view, parsed = published_template(sessions, promotion.template)
+    reference = f"{version_view.name}@{version_view.version}"
+    edited = promoted_values(now.text, promotion, view)
+    chart_changes = (reference, promotion.app_version) != (view.template, view.app_version)
+    return ChartSide(
+        parsed,
+        {**view.context, "version": promotion.app_version},
+        None if chart_changes else view.chart_version,
+        edited.text,
+        dict(edited.after),
+    )
+
+
+_AFTER: Mapping[str, _After] = {
+    "values.update": _values_update,
+    "instance.rollback": _rollback,
+    "instance.upgrade": _upgrade,
+    "instance.promote": _promote,
+}
+#: The change-request kinds a review shows the diffs of.
+REVIEWED_KINDS = tuple(_AFTER)
+
+
+def review_request(
+    sessions: sessionmaker[Session],
+    request: ChangeRequestView,
+    *,
+    actor: Principal,
+    workspace: GitWorkspace,
+) -> RequestReview | None:
+    """``request`` (one ``actor`` may see: ``change_requests.get_request``) as approving it
+    would apply it now, read from Git (fetched first) and rendered by Helm; ``None`` for a
+    kind without a review or a request no longer pending. Never raises for what it cannot
+    show: the review's ``note`` says it (``values.read`` missing on the instance, the instance
+    or the rollback's revision gone, Git unreachable, values that cannot be migrated)."""
+    after_of = _AFTER.get(request.kind)
+    if after_of is None or request.state != changes.PENDING:
+        return None
+    moved = change_requests.changed_since_proposal(sessions, request)
+    revision = None
+    try:
+        instance = parse_instance_id(str(request.payload.get("instance", "")))
+        view = load_instance(sessions, instance, actor=actor, permission="values.read")
+        _, template = published_template(sessions, view.template)
+        now, reader = current_side(sessions, view, template, workspace=workspace)
+        revision = last_revision(reader, instance_files(view))
+        edited_on = request.payload.get("revision")
+        if request.kind == "values.update" and edited_on != revision:
+            moved = True  # Git moved past the revision it was edited on: applying answers 409
+        after = after_of(sessions, view, now, reader, request.payload)
+        preview = compare(
+            view, now, after, workspace=workspace, revision=revision, report_render_failure=True
+        )
+    except HelmforgeError as error:
+        return RequestReview(moved=moved, revision=revision, preview=None, note=str(error))
+    return RequestReview(moved=moved, revision=revision, preview=preview)

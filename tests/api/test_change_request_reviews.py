@@ -1,0 +1,189 @@
+"""A pending instance change request as approving it would apply it now (issue 12, DESIGN §6
+and §9), over the API on SQLite and PostgreSQL against a real ``git http-backend`` and
+Debian's docker-registry: ``GET /api/v1/change-requests/{id}`` answers the diffs of
+values.yaml, of the effective values and of Helm's rendered objects for values updates,
+upgrades, rollbacks and promotions, from the instance as Git has it at view time; no chart
+build is recorded for it; a request whose instance moved says so; a new side Helm cannot
+render shows Helm's message at its file and line instead of failing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.adapters.storage.server_tables import ChartBuildRow
+from helmforge.core.access.changes import ApprovalRules
+from tests.api.conftest import Api, serve_app
+from tests.support.apps import make_app
+from tests.support.fleets import edit_in_git
+from tests.support.instances import (
+    DEV,
+    PROD,
+    GitLab,
+    add_registry,
+    add_repository,
+    git_lab,
+    instance_body,
+    path_of,
+    url_of,
+)
+from tests.support.registry import RegistryServer
+
+pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+
+PROD_VALUES = f"clusters/eu/{path_of(PROD)}/values.yaml"
+DEPLOYMENT = "--- a/Deployment/shop-acme-prod-eu-1.yaml\n"
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[GitLab]:
+    with git_lab(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def gated(
+    database_url: str, tmp_path: Path, lab: GitLab, basic_registry: RegistryServer
+) -> Iterator[Api]:
+    """A server whose prod changes need one approval, with the prod instance created (by
+    ``bob``'s approval) at replicaCount 2."""
+    app, password = make_app(
+        database_url, tmp_path / "data", approvals=ApprovalRules(by_environment={"prod": 1})
+    )
+    for api in serve_app(app, password):
+        add_repository(api.client, lab)
+        add_registry(api.client, basic_registry)
+        bob = api.as_user("bob", role="approver")
+        proposed = api.client.post("/api/v1/instances", json=instance_body(PROD))
+        assert proposed.status_code == 202, proposed.text
+        created = approve(api, proposed.json()["change_request"], bob)
+        assert created.json()["state"] == "applied", created.text
+        yield api
+
+
+def approve(api: Api, request_id: int, headers: dict[str, str]) -> Any:
+    return api.client.post(
+        f"/api/v1/change-requests/{request_id}/approve", json={}, headers=headers
+    )
+
+
+def builds(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        return int(session.scalar(sa.select(sa.func.count()).select_from(ChartBuildRow)) or 0)
+
+
+def propose_values(api: Api, values: dict[str, Any]) -> int:
+    revision = api.client.get(url_of(PROD)).json()["revision"]
+    proposed = api.client.put(
+        url_of(PROD) + "/values", json={"values": values}, headers={"If-Match": f'"{revision}"'}
+    )
+    assert proposed.status_code == 202, proposed.text
+    return int(proposed.json()["change_request"])
+
+
+def review_of(api: Api, request_id: int, headers: dict[str, str] | None = None) -> Any:
+    shown = api.client.get(f"/api/v1/change-requests/{request_id}", headers=headers or {})
+    assert shown.status_code == 200, shown.text
+    return shown.json()["review"]
+
+
+def test_a_values_request_shows_the_three_diffs_against_the_instance_now_and_when_it_moved(
+    gated: Api, lab: GitLab
+) -> None:
+    first = propose_values(gated, {"replicaCount": 4, "greeting": "Hi from prod"})
+    second = propose_values(gated, {"replicaCount": 5})
+    commits, built = lab.commits(), builds(gated.sessions)
+
+    review = review_of(gated, first)
+    assert review["moved"] is False
+    assert review["revision"] == lab.head()
+    assert "-replicaCount: 2\n+replicaCount: 4\n" in review["values_diff"]
+    assert "+greeting: Hi from prod\n" in review["effective_diff"]
+    # Helm's objects, as Argo CD renders them: its quoting and its labels.
+    manifests = review["manifests_diff"]
+    assert DEPLOYMENT in manifests
+    assert "-  replicas: 2\n+  replicas: 4\n" in manifests
+    assert '-  GREETING: "Hello from acme"\n+  GREETING: "Hi from prod"\n' in manifests
+    assert review["manifests_error"] is None
+    assert review["errors"] == []
+    # Nothing committed, no chart build recorded for a review.
+    assert (lab.commits(), builds(gated.sessions)) == (commits, built)
+
+    # Once the first is applied the second is against another instance: it says so, and
+    # its diffs start from what is there now.
+    bob = gated.as_user("bob2", role="approver")
+    assert approve(gated, first, bob).json()["state"] == "applied"
+    moved = review_of(gated, second, bob)
+    assert moved["moved"] is True
+    assert moved["revision"] == lab.head()
+    assert "-replicaCount: 4\n-greeting: Hi from prod\n+replicaCount: 5\n" in moved["values_diff"]
+    assert "-  replicas: 4\n+  replicas: 5\n" in moved["manifests_diff"]
+    refused = approve(gated, second, bob)
+    assert refused.status_code == 409, refused.text
+    shown = gated.client.get(f"/api/v1/change-requests/{second}").json()
+    assert (shown["state"], shown["review"]) == ("stale", None)
+
+
+def test_an_upgrade_request_shows_the_new_charts_objects(gated: Api, lab: GitLab) -> None:
+    proposed = gated.client.post(url_of(PROD) + "/upgrade", json={"version": "3.5.0"})
+    assert proposed.status_code == 202, proposed.text
+    built = builds(gated.sessions)
+    review = review_of(gated, proposed.json()["change_request"])
+    assert review["moved"] is False
+    assert review["values_diff"] == ""  # nothing to migrate: values.yaml stays
+    assert '-  tag: "3.4.0"\n+  tag: "3.5.0"\n' in review["effective_diff"]
+    manifests = review["manifests_diff"]
+    assert '-          image: "acme.example.com/web:3.4.0"\n' in manifests
+    assert '+          image: "acme.example.com/web:3.5.0"\n' in manifests
+    assert '+    helm.sh/chart: "shop-acme-prod-eu-1-3.5.0"\n' in manifests
+    assert builds(gated.sessions) == built
+
+
+def test_a_rollback_to_values_helm_cannot_render_shows_helms_message_at_its_line(
+    gated: Api, lab: GitLab, tmp_path: Path
+) -> None:
+    created = lab.head()
+    broken = edit_in_git(lab, tmp_path / "outside", {PROD_VALUES: "image: x\n"}, "by hand")
+    edit_in_git(lab, tmp_path / "outside", {PROD_VALUES: "replicaCount: 3\n"}, "fixed by hand")
+    proposed = gated.client.post(url_of(PROD) + "/rollback", json={"revision": broken})
+    assert proposed.status_code == 202, proposed.text
+    review = review_of(gated, proposed.json()["change_request"])
+    assert "-replicaCount: 3\n+image: x\n" in review["values_diff"]
+    assert review["manifests_diff"] == ""
+    error = review["manifests_error"]
+    assert error.startswith("shop-acme-prod-eu-1/templates/deployment.yaml:21: ")
+    assert "can't evaluate field repository" in error
+    assert [problem["path"] for problem in review["errors"]] == ["image"]
+
+    # A rollback to values that render shows them restored, object by object.
+    again = gated.client.post(url_of(PROD) + "/rollback", json={"revision": created})
+    assert again.status_code == 202, again.text
+    restored = review_of(gated, again.json()["change_request"])
+    assert "-replicaCount: 3\n" in restored["values_diff"]
+    assert "+replicaCount: 2\n" in restored["values_diff"]
+    assert "-  replicas: 3\n+  replicas: 2\n" in restored["manifests_diff"]
+    assert (restored["manifests_error"], restored["errors"]) == (None, [])
+
+
+def test_a_promotion_request_shows_the_targets_new_chart_and_promoted_values(
+    gated: Api, lab: GitLab
+) -> None:
+    created = gated.client.post(
+        "/api/v1/instances", json=instance_body(DEV, values={"replicaCount": 2, "logLevel": "warn"})
+    )
+    assert created.status_code == 201, created.text
+    assert gated.client.post(url_of() + "/upgrade", json={"version": "3.5.0"}).status_code == 200
+    proposed = gated.client.post(url_of() + "/promote", json={"to": "prod", "values": ["logLevel"]})
+    assert proposed.status_code == 202, proposed.text
+    built = builds(gated.sessions)
+    review = review_of(gated, proposed.json()["change_request"])
+    assert "+logLevel: warn\n" in review["values_diff"]
+    manifests = review["manifests_diff"]
+    assert '+          image: "acme.example.com/web:3.5.0"\n' in manifests
+    assert "-  LOG_LEVEL:" not in manifests  # prod's layer already says warn
+    assert builds(gated.sessions) == built
