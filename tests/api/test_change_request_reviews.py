@@ -20,6 +20,7 @@ from helmforge.adapters.storage.server_tables import ChartBuildRow
 from helmforge.core.access.changes import ApprovalRules
 from tests.api.conftest import Api, serve_app
 from tests.support.apps import make_app
+from tests.support.charts import example_text
 from tests.support.fleets import edit_in_git
 from tests.support.instances import (
     DEV,
@@ -187,3 +188,57 @@ def test_a_promotion_request_shows_the_targets_new_chart_and_promoted_values(
     assert '+          image: "acme.example.com/web:3.5.0"\n' in manifests
     assert "-  LOG_LEVEL:" not in manifests  # prod's layer already says warn
     assert builds(gated.sessions) == built
+
+
+def publish(api: Api, text: str, version: str) -> None:
+    added = api.client.post(
+        "/api/v1/templates", content=text, headers={"Content-Type": "application/yaml"}
+    )
+    assert added.status_code == 201, added.text
+    published = api.client.post(f"/api/v1/templates/web-service/versions/{version}/publish")
+    assert published.status_code == 200, published.text
+
+
+def test_an_upgrade_request_shows_values_yaml_as_its_migration_leaves_it(gated: Api) -> None:
+    migration = '  migrations:\n    - from: "<2.0.0"\n      rename: {replicaCount: replicas}\n'
+    renamed = (
+        example_text(version="2.0.0")
+        .replace("    replicaCount:\n", "    replicas:\n", 1)
+        .replace("        replicaCount: 3\n", "        replicas: 3\n", 1)
+        .replace("${values.replicaCount}", "${values.replicas}")
+        .replace('  kubernetesVersion: "1.31"\n', '  kubernetesVersion: "1.31"\n' + migration, 1)
+    )
+    publish(gated, renamed, "2.0.0")
+    proposed = gated.client.post(url_of(PROD) + "/upgrade", json={"template": "web-service@2.0.0"})
+    assert proposed.status_code == 202, proposed.text
+    review = review_of(gated, proposed.json()["change_request"])
+    assert review["note"] is None, review
+    values = review["values_diff"]
+    assert "-replicaCount: 2\n+replicas: 2\n" in values
+    assert "-# Values of" not in values  # the file's comments stay
+    assert "-replicaCount: 2\n" in review["effective_diff"]
+    assert "+replicas: 2\n" in review["effective_diff"]
+    assert "replicas: 2" not in review["manifests_diff"]  # the Deployment keeps its 2 pods
+
+    # What cannot be migrated is said instead of diffs (approving would refuse it too).
+    retype = '  migrations:\n    - from: "<2.1.0"\n      retype: {greeting: boolean}\n'
+    publish(
+        gated,
+        example_text(version="2.1.0").replace(
+            '  kubernetesVersion: "1.31"\n', '  kubernetesVersion: "1.31"\n' + retype, 1
+        ),
+        "2.1.0",
+    )
+    revision = gated.client.get(url_of(PROD)).json()["revision"]
+    greeted = gated.client.put(
+        url_of(PROD) + "/values",
+        json={"values": {"replicaCount": 2, "greeting": "hi"}},
+        headers={"If-Match": f'"{revision}"'},
+    )
+    bob = gated.as_user("bob2", role="approver")
+    assert approve(gated, greeted.json()["change_request"], bob).json()["state"] == "applied"
+    blocked = gated.client.post(url_of(PROD) + "/upgrade", json={"template": "web-service@2.1.0"})
+    assert blocked.status_code == 202, blocked.text
+    said = review_of(gated, blocked.json()["change_request"])
+    assert "greeting: 'hi' has no reading as boolean" in said["note"]
+    assert (said["values_diff"], said["manifests_diff"]) == ("", "")
