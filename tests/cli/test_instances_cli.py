@@ -265,6 +265,14 @@ def test_a_prod_change_from_the_command_line_awaits_approval_and_commits_once_ap
     assert request, change
     assert "+replicaCount: 5" in change
     assert lab.git.commits() == commits + 1
+    # Bob sees what approving applies: Helm's objects of prod as Git has it now, and after.
+    shown = lab.ok("changes", "show", request.group(1), token=bob)
+    assert shown.split("\t")[:3] == [request.group(1), "pending", "values.update"]
+    assert "What approving applies now (the instance at revision " in shown
+    assert "# rendered manifests (what Argo CD will apply)\n" in shown
+    assert "-  replicas: 2\n+  replicas: 5\n" in shown
+    assert "STALE" not in shown
+    assert lab.git.commits() == commits + 1
     assert lab.ok("changes", "approve", request.group(1), token=bob).split("\t")[1] == "applied"
     assert lab.git.commits() == commits + 2
     assert "replicaCount: 5" in lab.git.show(f"clusters/eu/{PROD}/values.yaml")

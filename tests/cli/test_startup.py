@@ -129,6 +129,7 @@ def test_version_imports_neither_rich_nor_pydantic_nor_any_command_service() -> 
         ["policy", "export"],
         ["can"],
         ["changes", "list"],
+        ["changes", "show"],
         ["changes", "approve"],
         ["instances", "create"],
         ["instances", "list"],

@@ -148,6 +148,10 @@ class ServerClient:
         params = {"state": state} if state else {}
         return self._json_list(self._request("GET", "/change-requests", params=params))
 
+    def change_request(self, request_id: int) -> dict[str, Any]:
+        """GET /change-requests/{id}: one request, with its ``review`` when it has one."""
+        return self._json_object(self._request("GET", f"/change-requests/{int(request_id)}"))
+
     def decide_change_request(
         self, request_id: int, decision: str, *, comment: str = ""
     ) -> dict[str, Any]:

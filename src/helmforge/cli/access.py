@@ -214,6 +214,49 @@ def _decide(request_id: int, decision: str, *, server: str, comment: str) -> Non
 RequestId = Annotated[int, typer.Argument(min=1, help="The change request's id.")]
 
 
+def _review_text(review: dict[str, Any]) -> str:
+    """A request's review as the page shows it: the instance's revision now, whether it
+    moved, then each diff (or why it cannot be shown)."""
+    revision = str(review.get("revision") or "")[:12]
+    lines = [f"What approving applies now (the instance at revision {revision or '?'}):"]
+    if review.get("moved"):
+        lines.append(
+            "STALE: the instance changed since this request was made; approving commits "
+            "nothing and marks it stale (propose it again)."
+        )
+    if review.get("note"):
+        lines.append(f"The diffs cannot be shown: {review['note']}")
+        return "\n".join(lines) + "\n"
+    for problem in review.get("errors") or []:
+        lines.append(f"refused by the schema: {problem.get('path')}: {problem.get('message')}")
+    for title, name in (("values.yaml", "values_diff"), ("effective values", "effective_diff")):
+        lines.append(f"# {title}")
+        lines.append(str(review.get(name) or "(no difference)\n").rstrip("\n"))
+    lines.append("# rendered manifests (what Argo CD will apply)")
+    error = review.get("manifests_error")
+    text = f"Helm cannot render the chart: {error}" if error else review.get("manifests_diff")
+    lines.append(str(text or "(no difference)").rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+@changes_app.command("show")
+def show_change(request_id: RequestId, *, server: Server) -> None:
+    """Show a change request: its summary line, its diff as proposed and, for a pending
+    values update, rollback, upgrade or promotion of an instance, what approving would apply
+    now (diffs of values.yaml, the effective values and Helm's rendered manifests)."""
+    from helmforge.services.remote_changes import show_change as shown
+
+    with reporting_errors():
+        request = shown(
+            server=server, token=os.environ.get("HELMFORGE_TOKEN", ""), request_id=request_id
+        )
+    typer.echo(_show(request))
+    typer.echo(str(request.get("diff") or "").rstrip("\n"))
+    review = request.get("review")
+    if isinstance(review, dict):
+        typer.echo(_review_text(review), nl=False)
+
+
 @changes_app.command("approve")
 def approve_change(request_id: RequestId, *, server: Server, comment: Comment = "") -> None:
     """Approve a change request (never your own); with enough approvals it is applied."""

@@ -1,4 +1,5 @@
-"""Change requests on a helmforge server (``helmforge changes ...``): list, approve, reject.
+"""Change requests on a helmforge server (``helmforge changes ...``): list, show, approve,
+reject.
 
 Every decision is the server's: this module only carries the caller's token there and the
 answer back, so a refusal (the requester approving their own request, say) is the server's 403.
@@ -6,7 +7,7 @@ answer back, so a refusal (the requester approving their own request, say) is th
 
 from __future__ import annotations
 
-__all__ = ["decide_change", "list_changes"]
+__all__ = ["decide_change", "list_changes", "show_change"]
 
 from typing import Any
 
@@ -24,6 +25,13 @@ def list_changes(*, server: str, token: str, state: str | None = None) -> list[d
     """The change requests the token's user may see, newest first (``state`` filters)."""
     with ServerClient(server, token=_token(token)) as client:
         return client.change_requests(state=state)
+
+
+def show_change(*, server: str, token: str, request_id: int) -> dict[str, Any]:
+    """Change request ``request_id`` as the server shows it: a pending instance change with
+    its ``review`` (the diffs approving would apply now)."""
+    with ServerClient(server, token=_token(token)) as client:
+        return client.change_request(request_id)
 
 
 def decide_change(
