@@ -111,3 +111,84 @@ def test_a_declined_push_fails_the_commits_and_the_answers_that_needed_them(
     assert own.message == f"{B} changed"
     assert git("-C", str(remote_repo), "rev-parse", "main").strip() == before
     assert repository.head() == before
+
+
+def _recording(path: str, text: str, kinds: list[bool]) -> CommitRequest:
+    """Write ``path``, noting for each call whether its head was known to be the remote's."""
+
+    def changes(head: Snapshot) -> dict[str, bytes | None]:
+        kinds.append(head.confirmed)
+        return {path: text.encode()}
+
+    return CommitRequest(changes, ALICE, f"{path}: {text.strip()}")
+
+
+def _outside_push(remote: Path, folder: Path, path: str, text: str) -> str:
+    git("clone", "-q", str(remote), str(folder))
+    (folder / path).write_text(text)
+    git("-C", str(folder), "commit", "-qam", f"outside: {path}")
+    git("-C", str(folder), "push", "-q", "origin", "main")
+    return git("-C", str(folder), "rev-parse", "HEAD").strip()
+
+
+def test_a_trusted_cache_is_pushed_on_without_a_fetch_when_the_remote_is_there(
+    http_server: HttpGitServer, remote_repo: Path, tmp_path: Path
+) -> None:
+    repository = _repository(http_server, remote_repo, tmp_path / "cache")
+    seed = repository.fetch()
+    kinds: list[bool] = []
+    outcome = repository.commit_group([_recording(A, "replicas: 2\n", kinds)], trust_cache=True)
+    (answer,) = outcome.answers
+    assert isinstance(answer, PushResult)
+    assert answer.parent == seed
+    assert kinds == [False]  # asked once, on the cache's head: no fetch, no second call
+    assert outcome.fetched  # the push landing on the head confirms the cache
+    assert [(u.old, u.new) for u in http_server.received] == [(seed, answer.commit)]
+    assert repository.head() == answer.commit
+
+
+def test_an_outside_push_makes_a_trusted_group_fetch_and_ask_every_edit_again(
+    http_server: HttpGitServer, remote_repo: Path, tmp_path: Path
+) -> None:
+    repository = _repository(http_server, remote_repo, tmp_path / "cache")
+    repository.fetch()
+    outside = _outside_push(remote_repo, tmp_path / "other", A, "replicas: 7\n")
+    kinds: list[bool] = []
+    outcome = repository.commit_group(
+        [
+            _unless_changed(A, b"replicas: 1\n", "replicas: 3\n"),  # fine on the stale cache
+            _recording(B, "replicas: 4\n", kinds),
+        ],
+        trust_cache=True,
+    )
+    stale, written = outcome.answers
+    assert isinstance(stale, ConflictError)  # checked again on the fetched head
+    assert isinstance(written, PushResult)
+    assert written.parent == outside
+    assert kinds == [False, True]
+    # The attempt on the cache's head was refused before anything was sent; the one push
+    # fast-forwards the outside writer's commit, which is kept.
+    assert [(u.old, u.new) for u in http_server.received] == [(outside, written.commit)]
+    subjects = git("-C", str(remote_repo), "log", "--format=%s", "main").splitlines()
+    assert subjects[:2] == [f"{B}: replicas: 4", f"outside: {A}"]
+
+
+def test_a_trusted_group_that_commits_nothing_answers_on_a_fetched_head(
+    http_server: HttpGitServer, remote_repo: Path, tmp_path: Path
+) -> None:
+    repository = _repository(http_server, remote_repo, tmp_path / "cache")
+    repository.fetch()
+    outside = _outside_push(remote_repo, tmp_path / "other", A, "replicas: 7\n")
+    seen: list[bytes | None] = []
+
+    def read_only(head: Snapshot) -> dict[str, bytes | None]:
+        seen.append(head(A))
+        return {}
+
+    outcome = repository.commit_group([CommitRequest(read_only, BOB, "nothing")], trust_cache=True)
+    (answer,) = outcome.answers
+    assert isinstance(answer, PushResult)
+    assert not answer.created
+    assert answer.commit == outside  # no push could confirm the cache: the remote was asked
+    assert seen == [b"replicas: 1\n", b"replicas: 7\n"]
+    assert http_server.received == []

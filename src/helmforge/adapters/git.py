@@ -11,7 +11,9 @@ One ``GitRepository`` is one remote branch and a bare cache repository on disk:
   refuses as not a fast-forward (someone pushed in between) is retried on the new head, a
   bounded number of times. An edit that changes nothing on the new head (our earlier push
   did land after all) makes no commit, so a retry never duplicates one. ``commit_and_push``
-  is a group of one.
+  is a group of one. With ``trust_cache`` a group first builds on the cache's head without
+  a fetch and pushes only if the remote advertises exactly that head (else it fetches and
+  builds again, each edit asked anew): a fetch saved per group when nobody else pushed.
 
 Pushing never uses a ``+`` refspec, and the push-negotiation callback refuses any update that is
 not a fast-forward of what the remote advertised, so a lost update cannot come from here.
@@ -221,6 +223,19 @@ class _DeadlineExceededError(Exception):
     pass
 
 
+class _Confirmation:
+    """A group's attempt on the cache's head (no fetch): the head, and the snapshots its
+    edits were handed, marked ``confirmed`` once the remote advertises its branch there."""
+
+    def __init__(self, head: str, snapshots: Sequence[Snapshot]) -> None:
+        self.head = pygit2.Oid(hex=head)
+        self._snapshots = tuple(snapshots)
+
+    def confirmed(self) -> None:
+        for snapshot in self._snapshots:
+            snapshot.confirmed = True
+
+
 class _Callbacks(pygit2.RemoteCallbacks):
     """Credentials, host key, deadline and per-ref push results of one remote operation."""
 
@@ -242,6 +257,8 @@ class _Callbacks(pygit2.RemoteCallbacks):
         self.remote_text: list[str] = []
         self.authentication_failed = False
         self.host_key_refused = False
+        #: For a push built on the cache's head without a fetch: the remote must be there.
+        self.confirm: _Confirmation | None = None
 
     def check_deadline(self) -> None:
         if self._clock() >= self._deadline:
@@ -295,6 +312,12 @@ class _Callbacks(pygit2.RemoteCallbacks):
         self.check_deadline()
         for update in updates:
             old, new = update.src, update.dst
+            if self.confirm is not None:
+                if old != self.confirm.head:
+                    # Built on the cache's head, which is not the remote's: fetch, rebuild.
+                    self.rejected[update.dst_refname] = "non-fast-forward"
+                    raise ConflictError(f"{update.dst_refname} moved: non-fast-forward")
+                self.confirm.confirmed()
             # Refuse anything but a fast-forward of what the remote advertised: with no '+'
             # libgit2 refuses too, this makes it independent of how the refspec was written.
             if _is_zero(old) or _is_zero(new):
@@ -318,13 +341,20 @@ class Snapshot:
     reads them: ``snapshot(path)`` is the file's bytes or None. It remembers which paths were
     read (``paths_read``), so a group can tell whether an edit's answer depended on the
     commits of the edits before it. ``repository`` reads other revisions (the one an editor
-    saw)."""
+    saw). ``confirmed`` is False while the head is only the cache's, taken without a fetch
+    (``commit_group(trust_cache=True)``); it turns True once the remote showed its branch
+    there (the push negotiation), as for a fetched head. An edit asked again after a head
+    that never was confirmed should check itself as on a first call: the remote was
+    elsewhere all along, so that call was no race lost after a check."""
 
-    __slots__ = ("_seen", "commit", "repository")
+    __slots__ = ("_seen", "commit", "confirmed", "repository")
 
-    def __init__(self, repository: GitRepository, commit: str | None) -> None:
+    def __init__(
+        self, repository: GitRepository, commit: str | None, *, confirmed: bool = True
+    ) -> None:
         self.repository = repository
         self.commit = commit
+        self.confirmed = confirmed
         self._seen: set[str] = set()
 
     def __call__(self, path: str) -> bytes | None:
@@ -529,7 +559,9 @@ class GitRepository:
             raise answer
         return answer
 
-    def commit_group(self, requests: Sequence[CommitRequest]) -> GroupOutcome:
+    def commit_group(
+        self, requests: Sequence[CommitRequest], *, trust_cache: bool = False
+    ) -> GroupOutcome:
         """Commit each request on the head the requests before it left (one commit each, in
         order, each with its own author and message) and push the last commit once.
 
@@ -541,24 +573,42 @@ class GitRepository:
         after ``max_attempts`` lost races, ``ExternalServiceError`` when the remote refused
         the push (a hook), failed or the deadline passed. Nothing is pushed but the whole
         group; a refused group leaves only unreferenced objects in the cache. ``fetched``
-        says whether the cache was fetched (then it is as new as the remote was when the
-        group began, whatever the answers).
+        says whether the cache is known to be as new as the remote was when the group began
+        (it was fetched, or a push on its head landed), whatever the answers.
+
+        With ``trust_cache`` the first attempt skips the fetch: it builds on the cache's head
+        (which this process's, or another's sharing the cache, last push or fetch left) and
+        pushes only if the remote's branch is exactly that head (the push negotiation checks
+        what the remote advertises). When the remote moved, or the group made no commit (so
+        no push could confirm the head), the group is built again on a fetched head, every
+        request asked anew (``Snapshot.fetched`` tells a request which kind of head it is
+        handed, ``confirmed``); that attempt is not counted among ``max_attempts``. A push
+        the remote refuses after it showed its branch on the cache's head (a race at the
+        server, a hook) is answered as after a fetch.
         """
         outcomes: list[_Outcome] = []
         fetched = False
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                parent = self.fetch()
-            except HelmforgeError as error:
-                return GroupOutcome([error for _ in requests], fetched=fetched)
-            fetched = True
+        speculative = trust_cache and self.head() is not None
+        attempt = 0
+        while attempt < self.max_attempts:
+            if speculative:
+                parent = self.head()
+            else:
+                attempt += 1
+                try:
+                    parent = self.fetch()
+                except HelmforgeError as error:
+                    return GroupOutcome([error for _ in requests], fetched=fetched)
+                fetched = True
             tip = parent
             outcomes = []
+            snapshots: list[Snapshot] = []
             for request in requests:
-                snapshot = Snapshot(self, tip)
+                snapshot = Snapshot(self, tip, confirmed=not speculative)
+                snapshots.append(snapshot)
                 answer: PushResult | Exception
                 try:
-                    answer = self._commit_one(request, snapshot, attempt)
+                    answer = self._commit_one(request, snapshot, max(1, attempt))
                 except Exception as error:  # this edit's answer alone; the group goes on
                     answer = error
                 if isinstance(answer, PushResult) and answer.created:
@@ -567,14 +617,18 @@ class GitRepository:
                 else:
                     outcomes.append(_Outcome(answer, self._depends(snapshot, parent)))
             if tip == parent:
+                if speculative:  # nothing to push would confirm the head: ask the remote
+                    speculative = False
+                    continue
                 return GroupOutcome([outcome.answer for outcome in outcomes], fetched=True)
             assert tip is not None
+            confirm = _Confirmation(parent, snapshots) if speculative and parent else None
             try:
-                pushed = self._push(pygit2.Oid(hex=tip), attempt)
+                pushed = self._push(pygit2.Oid(hex=tip), max(1, attempt), confirm=confirm)
             except HelmforgeError as error:
                 return GroupOutcome(
                     [error if outcome.pushed else outcome.answer for outcome in outcomes],
-                    fetched=True,
+                    fetched=fetched,
                 )
             if pushed:
                 made = [o.answer for o in outcomes if isinstance(o.answer, PushResult)]
@@ -582,15 +636,17 @@ class GitRepository:
                     _tracking_ref(self.remote.branch), pygit2.Oid(hex=tip), force=True
                 )
                 _log.info(
-                    "pushed %s to %s %s: %d commit(s) of %d edit(s) (attempt %d)",
+                    "pushed %s to %s %s: %d commit(s) of %d edit(s) (attempt %d%s)",
                     tip,
                     self.remote.url,
                     self.remote.branch,
                     sum(1 for answer in made if answer.created),
                     len(requests),
-                    attempt,
+                    max(1, attempt),
+                    ", on the cached head" if speculative else "",
                 )
                 return GroupOutcome([outcome.answer for outcome in outcomes], fetched=True)
+            speculative = False
         gave_up = ConflictError(
             f"branch {self.remote.branch} kept moving; gave up after "
             f"{self.max_attempts} attempts, nothing was pushed",
@@ -627,13 +683,17 @@ class GitRepository:
             for path in snapshot.paths_read
         )
 
-    def _push(self, commit: pygit2.Oid, attempt: int) -> bool:
-        """True when pushed; False when the remote moved (retry); raises otherwise."""
+    def _push(
+        self, commit: pygit2.Oid, attempt: int, *, confirm: _Confirmation | None = None
+    ) -> bool:
+        """True when pushed; False when the remote moved (retry), or, with ``confirm``,
+        when the remote's branch is not exactly its head; raises otherwise."""
         branch = self.remote.branch
         self._repo.references.create(_push_ref(branch), commit, force=True)
         callbacks_seen: list[_Callbacks] = []
 
         def push(remote: pygit2.Remote, callbacks: _Callbacks) -> None:
+            callbacks.confirm = confirm
             callbacks_seen.append(callbacks)
             remote.push([push_refspec(branch)], callbacks=callbacks)
 

@@ -16,7 +16,11 @@ another on the newest head instead of racing each other's pushes.
 writer of this process holds the lock and pushes wait in this process's queue of the
 repository; the next writer takes the lock, commits every queued edit (one commit each, in
 arrival order, each checking itself against the head the ones before it left) and pushes them
-once (``GitRepository.commit_group``). Each caller gets its own edit's answer. The queue is per
+once (``GitRepository.commit_group``). Each caller gets its own edit's answer. A group builds on
+the cache's head without fetching first (``trust_cache``): the push lands only if the remote
+is exactly there, else the group is built again on a fetched head — so a group after our own
+push (or another process's, through the shared cache) saves a fetch, and an outside writer
+costs one refused push negotiation. The queue is per
 process; the lock still serializes the processes, so two servers on one database each group
 their own edits and take turns.
 """
@@ -610,7 +614,7 @@ def _run_group(
 def _answers(git: GitRepository, group: list[_Job]) -> list[PushResult | BaseException | None]:
     requests = [member.request for member in group if member.request is not None]
     if requests:
-        outcome = git.commit_group(requests)
+        outcome = git.commit_group(requests, trust_cache=True)
         edits = iter(outcome.answers)
         fetch_error: BaseException | None = None
         if not outcome.fetched:

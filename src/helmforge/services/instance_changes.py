@@ -119,6 +119,31 @@ def require_present(state: Mapping[str, bytes | None], view: InstanceView) -> No
         )
 
 
+class _PendingStaleError(StaleInstanceError):
+    """A stale edit's answer as decided under the repository's lock, without what it takes
+    long to work out (the instance's revision on that head, found by a history walk, and the
+    diff): ``_commit_values`` fills those in after the group, outside the lock. Commits are
+    immutable, so the revision at ``head`` is the same then as it was under the lock."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        head: str | None,
+        seen: Mapping[str, bytes | None],
+        now: Mapping[str, bytes | None],
+    ) -> None:
+        super().__init__(message, current_revision=None, diff="")
+        self.head, self.seen, self.now = head, dict(seen), dict(now)
+
+    def completed(self, repository: OpenRepository, view: InstanceView) -> StaleInstanceError:
+        return StaleInstanceError(
+            self.message,
+            current_revision=last_revision(repository.reader(), instance_files(view), at=self.head),
+            diff=files_diff(self.seen, self.now),
+        )
+
+
 class _ValuesEdit:
     """The structured edit of one update, re-applied on whatever head the adapter hands in."""
 
@@ -134,6 +159,7 @@ class _ValuesEdit:
         self.view, self.seen_revision = view, seen_revision
         self.wanted, self.restore, self.template = wanted, restore, template
         self.base: dict[str, bytes | None] | None = None
+        self.base_head: Snapshot | None = None
         self.edits: tuple[ValuesEdit, ...] = ()
         self.before_text = ""
         self.after_text = ""
@@ -144,16 +170,11 @@ class _ValuesEdit:
         message: str,
         seen: Mapping[str, bytes | None],
         now: Mapping[str, bytes | None],
-    ) -> StaleInstanceError:
+    ) -> _PendingStaleError:
         # The revision of the instance on the head this edit was handed: in a group, that
         # head holds the commits of the edits before it (the answer stands once they land).
-        return StaleInstanceError(
-            message,
-            current_revision=last_revision(
-                head.repository, instance_files(self.view), at=head.commit
-            ),
-            diff=files_diff(seen, now),
-        )
+        # It and the diff are worked out after the group, outside the lock.
+        return _PendingStaleError(message, head=head.commit, seen=seen, now=now)
 
     def _check_seen(self, head: Snapshot, now: dict[str, bytes | None]) -> dict[str, bytes | None]:
         """What the editor saw (the files at their revision), once it matches the head."""
@@ -197,14 +218,16 @@ class _ValuesEdit:
         view, values_path = self.view, self.view.values_path
         now = read_state(head, view)
         require_present(now, view)
-        if self.base is None:
+        if self.base is None or self.base_head is None or not self.base_head.confirmed:
+            # A first call, or the one before was on the cache's head and the remote was
+            # never there: check If-Match on this head as if nothing had been done yet.
             seen = self._check_seen(head, now)
             if seen != now:  # already done: edit the head, which changes nothing
                 seen = now
             _, seen_overrides = overrides_of(seen[values_path], source=values_path)
             if self.wanted is not None:
                 self.edits = edits_between(seen_overrides, self.wanted)
-            self.base = now
+            self.base, self.base_head = now, head
         elif now != self.base:
             # Someone else pushed this instance between our fetch and our push: keep their
             # change unless it touches what ours does.
@@ -266,9 +289,12 @@ def _commit_values(
 
     request = CommitRequest(edit, author=workspace.author(actor.name), message=compose)
     with outside_errors(view.repository):
-        pushed = gitops_repositories.commit(
-            sessions, repository, request, wait=lock_wait(workspace)
-        )
+        try:
+            pushed = gitops_repositories.commit(
+                sessions, repository, request, wait=lock_wait(workspace)
+            )
+        except _PendingStaleError as stale:
+            raise stale.completed(repository, view) from None
     revision = (
         pushed.commit
         if pushed.created
