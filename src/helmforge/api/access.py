@@ -16,6 +16,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from helmforge.api.dependencies import PrincipalDep, SessionsDep
+from helmforge.core.access.policy import policy_csv
 from helmforge.core.errors import InputError
 from helmforge.services import access
 
@@ -108,8 +109,9 @@ async def import_policy(request: Request, sessions: SessionsDep, actor: Principa
         raise InputError(f"the policy is not UTF-8 text (byte {error.start})") from None
 
     def store() -> str:
-        access.import_policy(sessions, text, actor=actor)
-        return access.export_policy(sessions, actor=actor)
+        # The stored policy, not a second export: the new policy may no longer let the caller
+        # read it, and the import is done.
+        return policy_csv(access.import_policy(sessions, text, actor=actor))
 
     return Response(await to_thread.run_sync(store), media_type="text/csv")
 

@@ -630,7 +630,9 @@ def import_policy(
 ) -> Policy:
     """Replace every binding and rule with ``text`` (CSV) in one transaction
     (``policy.manage``). A policy that would leave no administrator is refused, so nobody locks
-    everyone out. Raises ``InputError`` naming each bad line; nothing changes then."""
+    everyone out. Answers the policy as stored, read in the same transaction: the caller may
+    have just given up ``policy.manage``. Raises ``InputError`` naming each bad line; nothing
+    changes then."""
     require(sessions, actor, "policy.manage", development_environments=development_environments)
     policy = parse_policy_csv(
         text,
@@ -674,7 +676,8 @@ def import_policy(
             before={"lines": before.count("\n")},
             after={"lines": policy_csv(policy).count("\n")},
         )
-    return policy
+        session.flush()
+        return policy_for(session, development_environments=policy.development_environments)
 
 
 def explain(
