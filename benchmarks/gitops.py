@@ -17,7 +17,11 @@ One run, side by side:
   commit whose parent does not hold the instance as its editor saw it; must be 0) and edits
   committed twice (must be 0). Two workers group their own edits and take turns through the
   lock; the ceiling is one accepted edit per instance per push, as every accepted edit of an
-  instance must have been made on the one before it (If-Match);
+  instance must have been made on the one before it (If-Match). In practice about half of
+  it is reached: an edit answered by one group (409 naming the new revision, or 200) comes
+  back after the next group was taken (the answer, the round trip and the instance's reads
+  take longer than a group), so groups alternate on an instance. A group builds on the
+  cache's head without a fetch and fetches only when the remote moved;
 - the CLI loop: the same accepted edits, in the same order, by one writer in a clone of the
   same remote: write values.yaml, ``git commit -qam MSG && git push -q`` (two processes per
   edit, as a script runs them). Ratio: helmforge's accepted edits per second over the loop's
