@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from helmforge.api.change_requests import ChangeRequestPublic, change_request_public
 from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep
 from helmforge.api.outbound import run_outbound
+from helmforge.core.errors import InputError, Location, PreconditionRequiredError
 from helmforge.core.instances.values_text import MAX_VALUES_BYTES
 from helmforge.services import instances
 from helmforge.services.change_requests import ChangeRequestView
@@ -291,13 +292,28 @@ def _change(change: ValuesChange, response: Response) -> ChangePublic:
     )
 
 
+_IF_MATCH_HELP = 'give the one revision you edited: If-Match: "<revision>" (the ETag of the GET)'
+
+
 def _revision(header: str | None) -> str | None:
-    """``If-Match: "<revision>"`` (a weak ``W/`` or bare value too) as the revision."""
+    """``If-Match: "<revision>"`` (a weak ``W/`` or bare value too) as the revision. ``*``
+    names no revision (``PreconditionRequiredError``, 428); a list of several or quotes inside
+    the value are not one revision (``InputError``, 422)."""
     if header is None:
         return None
     value = header.strip()
+    if value == "*":
+        raise PreconditionRequiredError(
+            f"* names no revision, so a concurrent change could not be noticed; {_IF_MATCH_HELP}",
+            location=Location(path="If-Match"),
+        )
     value = value.removeprefix("W/")
-    return value.strip('"').strip() or None
+    revision = value.removeprefix('"').removesuffix('"').strip()
+    if '"' in revision or "," in revision:
+        message = f"{header[:100]!r} is not one revision; {_IF_MATCH_HELP}"
+        where = Location(path="If-Match")
+        raise InputError(message, location=where, problems=(InputError(message, location=where),))
+    return revision or None
 
 
 async def instance_path(
