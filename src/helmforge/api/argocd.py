@@ -13,7 +13,7 @@ from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool
 
 from helmforge.api.bodies import json_body_spec, read_secret_json_body
 from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep
@@ -35,7 +35,7 @@ class ServerCreate(BaseModel):
     token: SecretStr = Field(
         min_length=1, max_length=8192, description="an Argo CD API token (bearer)"
     )
-    insecure: bool = Field(default=False, description="skip TLS certificate verification")
+    insecure: StrictBool = Field(default=False, description="skip TLS certificate verification")
     project: str | None = Field(
         default=None, min_length=1, max_length=63, description="Argo CD project (default)"
     )

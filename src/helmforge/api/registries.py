@@ -20,7 +20,7 @@ from typing import Annotated
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Path, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool
 
 from helmforge.api.bodies import json_body_spec, read_secret_json_body
 from helmforge.api.change_requests import ChangeRequestPublic, change_request_public
@@ -44,7 +44,7 @@ class RegistryCreate(BaseModel):
     username: str | None = Field(default=None, max_length=255)
     password: SecretStr | None = Field(default=None, max_length=4096)
     ca_pem: str | None = Field(default=None, max_length=256 * 1024)
-    plain_http: bool = False
+    plain_http: StrictBool = False
 
 
 class RegistryPublic(BaseModel):
@@ -70,7 +70,7 @@ class RegistryUpdate(BaseModel):
     username: str | None = Field(default=None, max_length=255)
     password: SecretStr | None = Field(default=None, max_length=4096)
     ca_pem: str | None = Field(default=None, max_length=256 * 1024)
-    plain_http: bool | None = None
+    plain_http: StrictBool | None = None
 
 
 class ConnectionCheckPublic(BaseModel):
