@@ -12,7 +12,7 @@ published or committed. The job saves what it found with its progress and resume
 
 from __future__ import annotations
 
-__all__ = ["run_impact", "submit_impact"]
+__all__ = ["CHUNK", "merge_impact", "run_impact", "submit_impact"]
 
 from collections import Counter
 from collections.abc import Mapping
@@ -35,6 +35,8 @@ from helmforge.services.template_store import parse_reference
 
 KIND = "fleet.impact"
 _SAVES = 50
+#: Instances per chunk job: a larger fleet is split so that every worker takes a share.
+CHUNK = 100
 
 
 def submit_impact(
@@ -112,6 +114,15 @@ def run_impact(context: JobContext) -> dict[str, Any]:
     {change kind: N}}``, resuming after the instances an earlier attempt saved."""
     reference = str(context.params["template"])
     ids = [str(instance) for instance in context.params.get("instances", [])]
+    size = int(context.params.get("chunk") or CHUNK)
+    if context.parent is None and len(ids) > size:
+        context.split(
+            [
+                {**context.params, "instances": ids[start : start + size]}
+                for start in range(0, len(ids), size)
+            ],
+            total_of=lambda part: len(part["instances"]),
+        )
     items: list[dict[str, Any]] = list(context.saved.get("items", []))
     finished = {item["instance"] for item in items}
     known = {
@@ -151,6 +162,17 @@ def run_impact(context: JobContext) -> dict[str, Any]:
     counts = Counter(item["change"] for item in items)
     return {
         "template": reference,
+        "items": items,
+        "counts": {kind: counts.get(kind, 0) for kind in CHANGE_KINDS},
+    }
+
+
+def merge_impact(params: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The result of a ``fleet.impact`` job split in chunks: their items in order, counted."""
+    items = [item for result in results for item in result.get("items", [])]
+    counts = Counter(item["change"] for item in items)
+    return {
+        "template": str(params["template"]),
         "items": items,
         "counts": {kind: counts.get(kind, 0) for kind in CHANGE_KINDS},
     }

@@ -29,6 +29,7 @@ __all__ = [
     "JobContext",
     "JobInterruptedError",
     "JobResources",
+    "JobSplitError",
     "JobView",
     "cancel",
     "database_url_of",
@@ -64,7 +65,7 @@ from helmforge.core.errors import (
     Location,
     NotFoundError,
 )
-from helmforge.services import access, audit
+from helmforge.services import access, audit, job_chunks
 from helmforge.services.gitops_repositories import GitWorkspace
 
 if TYPE_CHECKING:
@@ -133,6 +134,11 @@ class JobCancelledError(Exception):
     """The job was cancelled while it ran: its handler stops at the checkpoint it reached."""
 
 
+class JobSplitError(Exception):
+    """The job's function split its work into chunk jobs (``JobContext.split``): the job
+    stays running without a worker until its last chunk ends it (``services.job_chunks``)."""
+
+
 class JobInterruptedError(Exception):
     """The worker is stopping (its process shuts down): the job stops at the checkpoint it
     reached and is queued again for another worker, which resumes it from there."""
@@ -152,6 +158,38 @@ class JobContext:
     resources: JobResources
     saved: dict[str, Any] = field(default_factory=dict)
     stopping: threading.Event | None = None
+    #: The progress this attempt's row had (a chunk adds the difference to its parent's).
+    reported: int = 0
+
+    @property
+    def parent(self) -> str | None:
+        """The job this one is a chunk of (``None``: a job of its own)."""
+        parent = self.params.get(job_chunks.PARENT)
+        return str(parent) if parent else None
+
+    def split(
+        self, slices: list[dict[str, Any]], *, total_of: Callable[[Mapping[str, Any]], int]
+    ) -> None:
+        """Hand the work over to one chunk job per params slice (any worker runs each; see
+        ``services.job_chunks``); raises ``JobSplitError``. A job split before (its
+        checkpoint lists its chunks) only hands its queued chunks to the engine again."""
+        with self.sessions.begin() as session:
+            row = session.scalars(
+                sa.select(JobRow).where(JobRow.id == self.job_id).with_for_update()
+            ).one()
+            chunks = list((row.result or {}).get("chunks", []))
+            if not chunks:
+                rows = job_chunks.chunk_rows(row, slices, total_of=total_of)
+                session.add_all(rows)
+                chunks = [chunk.id for chunk in rows]
+                row.result = {"chunks": chunks}
+            row.owner = None
+            queued = session.scalars(
+                sa.select(JobRow.id).where(JobRow.id.in_(chunks), JobRow.state == QUEUED)
+            ).all()
+        for chunk in queued:
+            _dispatch(self.sessions, chunk)
+        raise JobSplitError(self.job_id)
 
     def report(self, *, done: int, total: int, partial: Mapping[str, Any] | None = None) -> None:
         """Record progress and (optionally) the partial result to resume from; raises
@@ -167,8 +205,24 @@ class JobContext:
                 .where(JobRow.id == self.job_id, JobRow.state == RUNNING)
                 .values(**values)
             ).rowcount  # type: ignore[attr-defined]
+            if changed and self.parent is not None:
+                changed = session.execute(
+                    sa.update(JobRow)
+                    .where(JobRow.id == self.parent, JobRow.state == RUNNING)
+                    .values(
+                        progress_done=JobRow.progress_done + (done - self.reported),
+                        updated_at=now,
+                    )
+                ).rowcount  # type: ignore[attr-defined]
+                if not changed:  # the parent was cancelled or failed: so is this chunk
+                    session.execute(
+                        sa.update(JobRow)
+                        .where(JobRow.id == self.job_id)
+                        .values(state=CANCELLED, finished_at=now)
+                    )
         if not changed:
             raise JobCancelledError(self.job_id)
+        self.reported = done
         if self.stopping is not None and self.stopping.is_set():
             raise JobInterruptedError(self.job_id)
 
@@ -281,6 +335,7 @@ def list_jobs(
     """The newest ``limit`` jobs ``actor`` may read, newest first: their own, and everyone's
     for holders of ``audit.read`` (the rule of ``get_job``)."""
     query = sa.select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)
+    query = query.where(JobRow.kind.not_like(f"%{job_chunks.CHUNK_SUFFIX}"))
     if "audit.read" not in access.held(sessions, actor, ("audit.read",)):
         query = query.where(JobRow.created_by == actor.name)
     with sessions() as session:
@@ -314,7 +369,7 @@ def cancel(sessions: sessionmaker[Session], job_id: str, *, actor: Principal) ->
 
 
 def _handler(kind: str) -> Callable[[JobContext], dict[str, Any]]:
-    module_name, _, function = JOB_KINDS[kind].partition(":")
+    module_name, _, function = JOB_KINDS[kind.removesuffix(job_chunks.CHUNK_SUFFIX)].partition(":")
     handler: Callable[[JobContext], dict[str, Any]] = getattr(
         importlib.import_module(module_name), function
     )
@@ -347,6 +402,7 @@ def _finish(
     state: str,
     result: dict[str, Any] | None = None,
     error: str | None = None,
+    parent: str | None = None,
 ) -> None:
     now = datetime.now(UTC)
     values: dict[str, Any] = {"state": state, "finished_at": now, "updated_at": now}
@@ -366,6 +422,8 @@ def _finish(
                 .where(JobRow.id == job_id)
                 .values(progress_done=JobRow.progress_total)
             )
+        if parent is not None:
+            job_chunks.settle(session, parent)
 
 
 def _acting(name: str) -> Principal:
@@ -409,6 +467,7 @@ def execute(
             job_id,
             state=FAILED,
             error=f"the job's worker died {MAX_ATTEMPTS} times while running it: see the logs",
+            parent=(row.params or {}).get(job_chunks.PARENT),
         )
         return
     context = JobContext(
@@ -420,17 +479,22 @@ def execute(
         resources=resources,
         saved=dict(row.result or {}),
         stopping=stopping,
+        reported=row.progress_done,
     )
+    parent = context.parent
     try:
         result = _handler(row.kind)(context)
     except JobCancelledError:
         _log.info("job %s (%s) was cancelled", job_id, row.kind)
         return
+    except JobSplitError:
+        _log.info("job %s (%s) runs as chunks", job_id, row.kind)
+        return
     except JobInterruptedError:
         _hand_over(sessions, job_id)
         return
     except HelmforgeError as error:
-        _finish(sessions, job_id, state=FAILED, error=str(error))
+        _finish(sessions, job_id, state=FAILED, error=str(error), parent=parent)
         return
     except Exception as error:
         _log.exception("job %s (%s) failed", job_id, row.kind)
@@ -439,9 +503,10 @@ def execute(
             job_id,
             state=FAILED,
             error=f"internal error ({type(error).__name__}): see the server log",
+            parent=parent,
         )
         return
-    _finish(sessions, job_id, state=SUCCEEDED, result=result)
+    _finish(sessions, job_id, state=SUCCEEDED, result=result, parent=parent)
 
 
 # --- engines ------------------------------------------------------------------------------
