@@ -46,7 +46,7 @@ def run_job(api: Api, job_id: str) -> dict[str, Any]:
     """Run the job here, to its end, as a worker would; the job as the API answers it."""
     state = state_of(api.app)
     resources = JobResources(workspace=state.git_workspace, registry_deadline=10.0)
-    jobs.execute(api.sessions, job_id, resources=resources, owner="test")
+    jobs.execute_here(api.sessions, job_id, resources=resources, owner="test")
     response = api.client.get(f"/api/v1/jobs/{job_id}")
     assert response.status_code == 200, response.text
     return dict(response.json())

@@ -49,7 +49,7 @@ class InstanceSite:
         started with ``jobs_worker=False`` run none themselves)."""
         assert self.app is not None
         resources = JobResources(workspace=state_of(self.app).git_workspace, registry_deadline=10.0)
-        jobs.execute(self.sessions, job_id, resources=resources, owner="test")
+        jobs.execute_here(self.sessions, job_id, resources=resources, owner="test")
 
     def add_user(self, name: str, role: str, scope: str = "*/*/*/*") -> None:
         """User ``name`` (password ``USER_PASSWORD``) holding ``role`` at ``scope`` only."""

@@ -34,6 +34,7 @@ __all__ = [
     "cancel",
     "database_url_of",
     "execute",
+    "execute_here",
     "get_job",
     "get_progress",
     "is_postgresql",
@@ -557,3 +558,19 @@ def _dispatch(sessions: sessionmaker[Session], job_id: str) -> None:
         queue_for(sessions, lambda _id: None).defer(job_id)
     else:
         waker(database_url_of(sessions)).set()
+
+
+def execute_here(
+    sessions: sessionmaker[Session], job_id: str, *, resources: JobResources, owner: str
+) -> None:
+    """Run job ``job_id`` and, when it splits, each of its queued chunks, on this thread one
+    after the other (what a single worker does; tests and one-shot tools)."""
+    execute(sessions, job_id, resources=resources, owner=owner)
+    with sessions() as session:
+        row = session.get(JobRow, job_id)
+        chunks = list(((row.result if row else None) or {}).get("chunks", []))
+        queued = session.scalars(
+            sa.select(JobRow.id).where(JobRow.id.in_(chunks), JobRow.state == QUEUED)
+        ).all()
+    for chunk in queued:
+        execute(sessions, chunk, resources=resources, owner=owner)
