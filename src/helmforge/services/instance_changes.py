@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from helmforge.adapters.git import CommitRequest, Snapshot
+from helmforge.adapters.git import CommitRequest, GitRepository, Snapshot
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import (
     ConflictError,
@@ -450,6 +450,25 @@ def update_values_text(
     )
 
 
+def values_at(git: GitRepository, view: InstanceView, revision: object) -> bytes:
+    """``view``'s values.yaml at ``revision``, a commit of the branch ``git`` holds (what a
+    rollback restores); raises ``NotFoundError`` at ``revision`` when it is no such commit or
+    the instance had no values.yaml there."""
+    if not isinstance(revision, str) or not git.contains(revision):
+        raise NotFoundError(
+            f"revision {str(revision)[:40]!r} is not a commit of branch {git.remote.branch} of "
+            f"repository {view.repository!r}",
+            location=Location(path="revision"),
+        )
+    restored = git.read_file(view.values_path, revision)
+    if restored is None:
+        raise NotFoundError(
+            f"{view.values_path} did not exist at revision {revision[:12]}: nothing to restore",
+            location=Location(path="revision"),
+        )
+    return restored
+
+
 def rollback(
     sessions: sessionmaker[Session],
     instance_id: str | InstanceId,
@@ -476,18 +495,7 @@ def rollback(
         writing(sessions, repository, wait=lock_wait(workspace)) as git,
     ):
         git.fetch()
-        if not git.contains(revision):
-            raise NotFoundError(
-                f"revision {revision[:40]!r} is not a commit of branch {repository.branch} of "
-                f"repository {view.repository!r}",
-                location=Location(path="revision"),
-            )
-        restored = git.read_file(view.values_path, revision)
-    if restored is None:
-        raise NotFoundError(
-            f"{view.values_path} did not exist at revision {revision[:12]}: nothing to restore",
-            location=Location(path="revision"),
-        )
+        restored = values_at(git, view, revision)
     return _commit_values(
         sessions,
         view,

@@ -27,12 +27,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from helmforge.adapters.git import GitRepository
 from helmforge.core.access import changes
 from helmforge.core.access.principals import Principal
-from helmforge.core.errors import HelmforgeError, Location, NotFoundError
+from helmforge.core.errors import HelmforgeError
 from helmforge.core.instances.values_edits import replace_values
 from helmforge.services import change_requests
 from helmforge.services.change_requests import ChangeRequestView
 from helmforge.services.gitops_repositories import GitWorkspace
-from helmforge.services.instance_changes import instance_files
+from helmforge.services.instance_changes import instance_files, values_at
 from helmforge.services.instance_git import load_instance, parse_instance_id
 from helmforge.services.instance_promotions import Promotion, promoted_values
 from helmforge.services.instance_records import InstanceView
@@ -88,19 +88,8 @@ def _rollback(
     payload: Mapping[str, Any],
 ) -> ChartSide:
     revision = payload.get("revision")
-    if not isinstance(revision, str) or not reader.contains(revision):
-        raise NotFoundError(
-            f"revision {str(revision)[:40]!r} is not a commit of the branch of repository "
-            f"{view.repository!r} any more: approving would fail",
-            location=Location(path="revision"),
-        )
-    restored = reader.read_file(view.values_path, revision)
-    if restored is None:
-        raise NotFoundError(
-            f"{view.values_path} did not exist at revision {revision[:12]}: nothing to restore",
-            location=Location(path="revision"),
-        )
-    text, overrides = overrides_of(restored, source=f"{view.values_path}@{revision[:12]}")
+    restored = values_at(reader, view, revision)
+    text, overrides = overrides_of(restored, source=f"{view.values_path}@{str(revision)[:12]}")
     return replace(now, text=text, overrides=overrides)
 
 

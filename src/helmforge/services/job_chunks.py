@@ -18,7 +18,6 @@ from __future__ import annotations
 __all__ = ["CHUNK_SUFFIX", "MERGERS", "chunk_rows", "settle"]
 
 import importlib
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -46,22 +45,12 @@ def chunk_rows(
     """The queued chunk rows of ``parent``, one per params slice."""
     now = datetime.now(UTC)
     return [
-        JobRow(
-            id=uuid.uuid4().hex,
-            kind=parent.kind + CHUNK_SUFFIX,
-            params={**dict(part), PARENT: parent.id},
-            state="queued",
-            progress_done=0,
-            progress_total=total_of(part),
-            result=None,
-            error=None,
-            owner=None,
-            attempts=0,
+        JobRow.queued(
+            parent.kind + CHUNK_SUFFIX,
+            {**dict(part), PARENT: parent.id},
             created_by=parent.created_by,
-            created_at=now,
-            started_at=None,
-            updated_at=now,
-            finished_at=None,
+            total=total_of(part),
+            now=now,
         )
         for part in slices
     ]

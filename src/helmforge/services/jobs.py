@@ -47,7 +47,6 @@ __all__ = [
 import importlib
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -265,23 +264,7 @@ def submit(
     if kind not in JOB_KINDS:
         raise ValueError(f"unknown job kind {kind!r}")
     now = now or datetime.now(UTC)
-    row = JobRow(
-        id=uuid.uuid4().hex,
-        kind=kind,
-        params=dict(params),
-        state=QUEUED,
-        progress_done=0,
-        progress_total=total,
-        result=None,
-        error=None,
-        owner=None,
-        attempts=0,
-        created_by=actor.name,
-        created_at=now,
-        started_at=None,
-        updated_at=now,
-        finished_at=None,
-    )
+    row = JobRow.queued(kind, dict(params), created_by=actor.name, total=total, now=now)
     with sessions.begin() as session:
         session.add(row)
         audit.record(

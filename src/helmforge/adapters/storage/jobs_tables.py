@@ -20,6 +20,7 @@ from __future__ import annotations
 
 __all__ = ["JobRow", "RolloutRow"]
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,29 @@ class JobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    @classmethod
+    def queued(
+        cls, kind: str, params: dict[str, Any], *, created_by: str, total: int, now: datetime
+    ) -> JobRow:
+        """A new job row, queued, never started, with a fresh id."""
+        return cls(
+            id=uuid.uuid4().hex,
+            kind=kind,
+            params=params,
+            state="queued",
+            progress_done=0,
+            progress_total=total,
+            result=None,
+            error=None,
+            owner=None,
+            attempts=0,
+            created_by=created_by,
+            created_at=now,
+            started_at=None,
+            updated_at=now,
+            finished_at=None,
+        )
 
 
 class RolloutRow(Base):
