@@ -24,6 +24,7 @@ __all__ = [
     "get_request",
     "list_requests",
     "offered_decisions",
+    "page_requests",
     "payload_fields",
     "propose",
     "reject",
@@ -50,6 +51,14 @@ from helmforge.core.errors import (
     NotFoundError,
 )
 from helmforge.services import access, audit
+from helmforge.services.change_request_targets import (
+    columns_of,
+    parse_target,
+    target_of,
+    text_of,
+    visible_where,
+)
+from helmforge.services.paging import Page, PageRequest, contains, fetch_page
 
 _log = logging.getLogger(__name__)
 
@@ -200,10 +209,6 @@ def required_approvals(sessions: sessionmaker[Session], environment: str) -> int
     return access.configuration(sessions).approvals.required_for(environment)
 
 
-def _target_text(target: Target) -> str:
-    return "/".join(target.context) if target.context else (target.template or "helmforge")
-
-
 def propose(
     sessions: sessionmaker[Session],
     *,
@@ -221,12 +226,14 @@ def propose(
     operation = _operation(kind)
     proposal = operation.propose(sessions, payload, actor=actor, context=dict(context or {}))
     environment = proposal.target.context[2] if proposal.target.context else ""
+    target = text_of(proposal.target)
     now = datetime.now(UTC)
     with sessions.begin() as session:
         row = ChangeRequestRow(
             kind=kind,
-            target=_target_text(proposal.target),
+            target=target,
             environment=environment,
+            **columns_of(target),
             payload=dict(payload),
             diff=proposal.diff,
             base=proposal.base,
@@ -268,13 +275,6 @@ def _missing(request_id: int) -> str:
     return f"change request {request_id} does not exist"
 
 
-def _target_of(row: ChangeRequestRow) -> Target:
-    parts = row.target.split("/")
-    if len(parts) == 4:
-        return Target.of_context(*parts)
-    return Target(template=row.target)
-
-
 def _may_see(
     sessions: sessionmaker[Session], actor: Principal
 ) -> Callable[[ChangeRequestRow], bool]:
@@ -289,7 +289,7 @@ def _may_see(
         if row.requester == actor.name:
             return True
         operation = _operation(row.kind)
-        target = _target_of(row)
+        target = target_of(row)
         return allowed(operation.approver_permission)(target) or allowed(
             operation.reader_permission
         )(target)
@@ -297,19 +297,59 @@ def _may_see(
     return visible
 
 
+def _visible_query(
+    sessions: sessionmaker[Session], actor: Principal, state: str | None
+) -> sa.Select[ChangeRequestRow]:
+    """The requests ``actor`` may see (``_may_see`` as a WHERE clause), newest first."""
+    if state is not None and state not in _STATES:
+        raise InputError(f"state {state!r} is unknown; use one of {', '.join(_STATES)}")
+    readers = {
+        kind: (operation.approver_permission, operation.reader_permission)
+        for kind, operation in ((kind, _operation(kind)) for kind in OPERATIONS)
+    }
+    query = (
+        sa.select(ChangeRequestRow)
+        .where(visible_where(sessions, actor, readers))
+        .order_by(ChangeRequestRow.id.desc())
+    )
+    if state is not None:
+        query = query.where(ChangeRequestRow.state == state)
+    return query
+
+
 def list_requests(
     sessions: sessionmaker[Session], *, actor: Principal, state: str | None = None
 ) -> list[ChangeRequestView]:
-    """Change requests the actor may see (their own, those they may approve or read), newest
-    first, optionally in one ``state`` (pending, applied, rejected, stale)."""
-    if state is not None and state not in _STATES:
-        raise InputError(f"state {state!r} is unknown; use one of {', '.join(_STATES)}")
-    query = sa.select(ChangeRequestRow).order_by(ChangeRequestRow.id.desc()).limit(500)
-    if state is not None:
-        query = query.where(ChangeRequestRow.state == state)
-    visible = _may_see(sessions, actor)
+    """The newest 500 change requests the actor may see (their own, those they may approve
+    or read), newest first, optionally in one ``state`` (pending, applied, rejected, stale).
+    The access rule is part of the query. Raises ``InputError`` for an unknown state."""
+    query = _visible_query(sessions, actor, state).limit(500)
     with sessions() as session:
-        return [_view(row) for row in session.scalars(query) if visible(row)]
+        return [_view(row) for row in session.scalars(query)]
+
+
+def page_requests(
+    sessions: sessionmaker[Session],
+    *,
+    actor: Principal,
+    page: PageRequest,
+    state: str | None = None,
+) -> Page[ChangeRequestView]:
+    """One page of the change requests the actor may see, newest first, optionally in one
+    ``state``; ``page.query`` matches the kind, the target and the requester. The database
+    filters, counts and pages. Raises ``InputError`` for an unknown state."""
+    query = _visible_query(sessions, actor, state)
+    if page.query:
+        query = query.where(
+            contains(
+                page.query,
+                ChangeRequestRow.kind,
+                ChangeRequestRow.target,
+                ChangeRequestRow.requester,
+            )
+        )
+    with sessions() as session:
+        return fetch_page(session, query, page, _view)
 
 
 def get_request(
@@ -358,7 +398,7 @@ def approve(
         row = _row(session, request_id)
         if not visible(row):
             raise NotFoundError(_missing(request_id))
-        target, kind, payload = _target_of(row), row.kind, dict(row.payload)
+        target, kind, payload = target_of(row), row.kind, dict(row.payload)
     if break_glass:
         access.require(sessions, actor, "policy.manage")
     else:
@@ -376,7 +416,7 @@ def approve(
             actor.name,
             request_id,
             kind,
-            _target_text(target),
+            text_of(target),
         )
     if not (break_glass or approved.ready) or not _claim(sessions, request_id):
         return get_request(sessions, request_id, actor=actor)
@@ -484,10 +524,10 @@ def edit(
             raise NotFoundError(_missing(request_id))
         kind, target = row.kind, row.target
     proposal = _operation(kind).propose(sessions, payload, actor=actor, context=dict(context or {}))
-    if _target_text(proposal.target) != target:
+    if text_of(proposal.target) != target:
         raise InputError(
             f"change request {request_id} is for {target}; an edit cannot move it to "
-            f"{_target_text(proposal.target)} (propose that separately)"
+            f"{text_of(proposal.target)} (propose that separately)"
         )
     with sessions.begin() as session:
         row = _row(session, request_id)
@@ -520,7 +560,7 @@ def reject(
         row = _row(session, request_id)
         if not visible(row):
             raise NotFoundError(_missing(request_id))
-        target, requester, kind = _target_of(row), row.requester, row.kind
+        target, requester, kind = target_of(row), row.requester, row.kind
     if actor.name != requester:
         access.require(sessions, actor, _operation(kind).approver_permission, target)
     with sessions.begin() as session:
@@ -557,8 +597,7 @@ def offered_decisions(
     requested or edited it (``edit`` still checks their right to propose the new version)."""
     if view.state != changes.PENDING:
         return OfferedDecisions(approve=False, reject=False, break_glass=False)
-    parts = view.target.split("/")
-    target = Target.of_context(*parts) if len(parts) == 4 else Target(template=view.target)
+    target = parse_target(view.target)
     permission = _operation(view.kind).approver_permission
     may_approve = access.allowed(sessions, actor, permission)(target)
     involved = actor.name == view.requester or actor.name in view.editors

@@ -29,6 +29,7 @@ from helmforge.core.yaml_codec import dump_yaml, load_single
 from helmforge.services import access, accounts, change_requests, instances
 from helmforge.services.change_requests import ChangeRequestView
 from helmforge.web.instance_pages import diff_lines, instance_url
+from helmforge.web.paging import page_links, page_request
 from helmforge.web.views import (
     CheckedForm,
     SignedIn,
@@ -172,11 +173,15 @@ def import_policy(request: Request, visitor: SignedIn, form: CheckedForm) -> Res
 
 @router.get("/changes", response_class=HTMLResponse)
 def changes_list(request: Request, visitor: SignedIn, state: str = "pending") -> Response:
-    """The change requests the visitor may see, newest first (``state=all`` for every one)."""
+    """The change requests the visitor may see, newest first, fifty a page (``state=all`` for
+    every one)."""
     chosen = None if state == "all" else state
     try:
-        views = change_requests.list_requests(
-            session_factory_of(request), actor=visitor.principal, state=chosen
+        found = change_requests.page_requests(
+            session_factory_of(request),
+            actor=visitor.principal,
+            page=page_request(request),
+            state=chosen,
         )
     except HelmforgeError as error:
         return render_failure(request, error, back_url="/changes")
@@ -195,10 +200,11 @@ def changes_list(request: Request, visitor: SignedIn, state: str = "pending") ->
                 "approvals": f"{len(view.approvals)} of {view.required}",
                 "created_at": moment(view.created_at),
             }
-            for view in views
+            for view in found.items
         ],
         states=_STATES,
         state=state,
+        links=page_links(request, found, keep={"state": state}),
     )
 
 

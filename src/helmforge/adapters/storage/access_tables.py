@@ -43,7 +43,12 @@ class PolicyRuleRow(Base):
 
 class ChangeRequestRow(Base):
     """A proposed change waiting for (or past) its approvals; ``payload`` is the exact
-    operation, ``base`` the fingerprint of the state it was proposed against."""
+    operation, ``base`` the fingerprint of the state it was proposed against.
+
+    ``target`` is the target as text (``p/c/e/i`` or a template name); ``target_kind``
+    (``context`` or ``template``) and the name columns hold it split, so the inbox is filtered
+    by access in SQL (``access.allowed_where``): a context's four names (``environment`` is its
+    third), or ``target_template``; the columns of the other kind are ``''``."""
 
     __tablename__ = "change_requests"
 
@@ -51,6 +56,11 @@ class ChangeRequestRow(Base):
     kind: Mapped[str] = mapped_column(sa.String(63))
     target: Mapped[str] = mapped_column(sa.String(300), index=True)
     environment: Mapped[str] = mapped_column(sa.String(63))
+    target_kind: Mapped[str] = mapped_column(sa.String(16))
+    target_product: Mapped[str] = mapped_column(sa.String(300))
+    target_customer: Mapped[str] = mapped_column(sa.String(300))
+    target_instance: Mapped[str] = mapped_column(sa.String(300))
+    target_template: Mapped[str] = mapped_column(sa.String(300))
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
     diff: Mapped[str] = mapped_column(sa.Text())
     base: Mapped[str] = mapped_column(sa.String(300))
