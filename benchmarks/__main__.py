@@ -12,6 +12,7 @@ BENCHMARKS = (
     "benchmarks.imports",
     "benchmarks.server",
     "benchmarks.authorization",
+    "benchmarks.change_inbox",
     "benchmarks.validators",
     "benchmarks.archives",
     "benchmarks.gitops",
