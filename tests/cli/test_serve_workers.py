@@ -227,6 +227,29 @@ def test_migrate_prepares_the_store_once(environment: dict[str, str]) -> None:
     assert "generated password" not in again.stdout
 
 
+@pytest.mark.postgres
+def test_migrate_installs_the_job_queue_schema_on_postgresql(
+    environment: dict[str, str], tmp_path: Path
+) -> None:
+    import psycopg
+
+    from tests.support.databases import fresh_database_url
+
+    with fresh_database_url("postgresql", tmp_path) as url:
+        environment["HELMFORGE_DATABASE_URL"] = url
+        result = _helmforge(environment, "migrate")
+        assert result.returncode == 0, result.stderr
+        plain = url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(plain) as connection:
+            tables = {
+                name
+                for (name,) in connection.execute(
+                    "SELECT tablename FROM pg_tables WHERE tablename LIKE 'procrastinate_%'"
+                )
+            }
+    assert "procrastinate_jobs" in tables
+
+
 def test_serve_with_workers_and_a_bad_setting_starts_no_worker(
     environment: dict[str, str],
 ) -> None:
