@@ -140,3 +140,40 @@ def test_a_failed_chunk_fails_its_job(
     assert _chunks(sessions, jobs.SUCCEEDED) == [_chunk_of(sessions, 0)]
     assert view.error is not None
     assert "internal error" in view.error
+
+
+def _messages(sessions: sessionmaker[Session]) -> dict[str, int]:
+    """How many "run job ID" messages procrastinate holds per job id (PostgreSQL); on SQLite
+    the in-process runner takes queued rows themselves (one ``UPDATE`` claims a row), so each
+    queued row counts once."""
+    with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return dict.fromkeys(session.scalars(sa.select(JobRow.id)), 1)
+        rows = session.execute(sa.text("SELECT args->>'job_id' FROM procrastinate_jobs")).all()
+    counted: dict[str, int] = {}
+    for (job_id,) in rows:
+        counted[job_id] = counted.get(job_id, 0) + 1
+    return counted
+
+
+def test_a_parent_run_again_after_its_worker_died_queues_no_chunk_twice(
+    sessions: sessionmaker[Session], kind: str, resources: JobResources
+) -> None:
+    job = jobs.submit(sessions, kind=kind, params={"items": list(range(7))}, actor=ADMIN, total=7)
+    jobs.execute(sessions, job.id, resources=resources, owner="w1")
+    chunks = sorted(_chunks(sessions))
+    assert len(chunks) == 3
+    # The worker died before the queue heard the parent ended: the queue runs it again (as
+    # procrastinate's recovery of a stalled worker does), once more after another death.
+    for owner in ("w2", "w3"):
+        jobs.execute(sessions, job.id, resources=resources, owner=owner)
+    assert sorted(_chunks(sessions)) == chunks  # the chunks of the first split, no others
+    messages = _messages(sessions)
+    assert {chunk: messages.get(chunk, 0) for chunk in chunks} == dict.fromkeys(chunks, 1)
+    # Every message handed to a worker: each chunk's items are worked on once.
+    for chunk in chunks:
+        for _ in range(messages[chunk]):
+            jobs.execute(sessions, chunk, resources=resources, owner="w1")
+    view = jobs.get_job(sessions, job.id, actor=ADMIN)
+    assert (view.state, view.done, view.total) == (jobs.SUCCEEDED, 7, 7)
+    assert sorted(item for _, item in WORKED) == list(range(7))

@@ -26,6 +26,7 @@ import procrastinate
 import psycopg
 import sqlalchemy as sa
 from procrastinate import exceptions as procrastinate_errors
+from procrastinate.jobs import JobDeferrer
 from procrastinate.schema import SchemaManager
 
 from helmforge.core.errors import ExternalServiceError
@@ -80,12 +81,34 @@ class JobQueue:
                 f"the job queue's schema could not be installed: {type(error).__name__}"
             ) from error
 
-    def defer(self, job_id: str) -> None:
-        """Queue "run job ``job_id``" for any worker; ``ExternalServiceError`` on failure."""
+    def _deferrer(self, job_id: str, driver: object = None) -> JobDeferrer:
+        return self.app.configure_task(
+            TASK_NAME, queue=QUEUE, queueing_lock=job_id, connection=driver
+        )
+
+    def defer(self, job_id: str, *, connection: sa.Connection | None = None) -> None:
+        """Queue "run job ``job_id``" for any worker; ``ExternalServiceError`` on failure.
+
+        The job id is the message's queueing lock: while a message for the job waits in the
+        queue, another is not added (the one waiting runs it). With ``connection`` (a
+        SQLAlchemy connection to the same database, in a transaction) the message is written
+        in that transaction, under a savepoint: it exists exactly when the caller's rows do."""
         try:
-            with self.app.open():
-                self.app.configure_task(TASK_NAME, queue=QUEUE).defer(job_id=job_id)
-        except (procrastinate_errors.ProcrastinateException, psycopg.Error, OSError) as error:
+            if connection is None:
+                with self.app.open():
+                    self._deferrer(job_id).defer(job_id=job_id)
+            else:
+                with connection.begin_nested():
+                    driver = connection.connection.driver_connection
+                    self._deferrer(job_id, driver).defer(job_id=job_id)
+        except procrastinate_errors.AlreadyEnqueued:
+            _log.info("job queue: job %s already waits in the queue", job_id)
+        except (
+            procrastinate_errors.ProcrastinateException,
+            psycopg.Error,
+            sa.exc.SQLAlchemyError,
+            OSError,
+        ) as error:
             raise ExternalServiceError(
                 f"the job queue did not take job {job_id}: {type(error).__name__}"
             ) from error

@@ -171,24 +171,25 @@ class JobContext:
         self, slices: list[dict[str, Any]], *, total_of: Callable[[Mapping[str, Any]], int]
     ) -> None:
         """Hand the work over to one chunk job per params slice (any worker runs each; see
-        ``services.job_chunks``); raises ``JobSplitError``. A job split before (its
-        checkpoint lists its chunks) only hands its queued chunks to the engine again."""
+        ``services.job_chunks``); raises ``JobSplitError``. The chunk rows and their messages
+        on the queue are written in one transaction, so each chunk is queued exactly once: a
+        job split before (its checkpoint lists its chunks) queues nothing again."""
         with self.sessions.begin() as session:
             row = session.scalars(
                 sa.select(JobRow).where(JobRow.id == self.job_id).with_for_update()
             ).one()
-            chunks = list((row.result or {}).get("chunks", []))
-            if not chunks:
+            row.owner = None
+            # Split by an earlier attempt, whose transaction queued every chunk: queueing
+            # them again would run a chunk twice.
+            fresh = not (row.result or {}).get("chunks")
+            if fresh:
                 rows = job_chunks.chunk_rows(row, slices, total_of=total_of)
                 session.add_all(rows)
-                chunks = [chunk.id for chunk in rows]
-                row.result = {"chunks": chunks}
-            row.owner = None
-            queued = session.scalars(
-                sa.select(JobRow.id).where(JobRow.id.in_(chunks), JobRow.state == QUEUED)
-            ).all()
-        for chunk in queued:
-            _dispatch(self.sessions, chunk)
+                row.result = {"chunks": [chunk.id for chunk in rows]}
+                for chunk in rows:
+                    _dispatch_within(self.sessions, session, chunk.id)
+        if fresh:
+            _wake(self.sessions)
         raise JobSplitError(self.job_id)
 
     def report(self, *, done: int, total: int, partial: Mapping[str, Any] | None = None) -> None:
@@ -547,6 +548,19 @@ def _dispatch(sessions: sessionmaker[Session], job_id: str) -> None:
     if is_postgresql(sessions):
         queue_for(sessions, lambda _id: None).defer(job_id)
     else:
+        _wake(sessions)
+
+
+def _dispatch_within(sessions: sessionmaker[Session], session: Session, job_id: str) -> None:
+    """Queue ``job_id`` in ``session``'s transaction: procrastinate's message on PostgreSQL;
+    on SQLite the queued row is all the in-process runner needs (``_wake`` it after the
+    commit)."""
+    if is_postgresql(sessions):
+        queue_for(sessions, lambda _id: None).defer(job_id, connection=session.connection())
+
+
+def _wake(sessions: sessionmaker[Session]) -> None:
+    if not is_postgresql(sessions):
         waker(database_url_of(sessions)).set()
 
 
