@@ -177,3 +177,27 @@ def test_a_parent_run_again_after_its_worker_died_queues_no_chunk_twice(
     view = jobs.get_job(sessions, job.id, actor=ADMIN)
     assert (view.state, view.done, view.total) == (jobs.SUCCEEDED, 7, 7)
     assert sorted(item for _, item in WORKED) == list(range(7))
+
+
+def test_a_running_split_job_shows_what_its_ended_chunks_found(
+    sessions: sessionmaker[Session], kind: str, resources: JobResources
+) -> None:
+    job = jobs.submit(sessions, kind=kind, params={"items": list(range(8))}, actor=ADMIN, total=8)
+    jobs.execute(sessions, job.id, resources=resources, owner="w1")
+    started = jobs.get_job(sessions, job.id, actor=ADMIN)
+    assert started.result == {"items": [], "chunks_done": 0, "chunks_total": 3}
+    jobs.execute(sessions, _chunk_of(sessions, 3), resources=resources, owner="w1")
+    with sessions.begin() as session:  # the last chunk's worker dies after its first item
+        row = session.get(JobRow, _chunk_of(sessions, 6))
+        assert row is not None
+        row.params = {**row.params, "die_after": 6}
+    with pytest.raises(WorkerKilled):
+        jobs.execute(sessions, _chunk_of(sessions, 6), resources=resources, owner="w2")
+    view = jobs.get_job(sessions, job.id, actor=ADMIN)
+    assert (view.state, view.done, view.total) == (jobs.RUNNING, 4, 8)
+    assert view.result == {"items": [3, 4, 5], "chunks_done": 1, "chunks_total": 3}
+    jobs.execute(sessions, _chunk_of(sessions, 0), resources=resources, owner="w1")
+    view = jobs.get_job(sessions, job.id, actor=ADMIN)
+    assert view.result == {"items": [0, 1, 2, 3, 4, 5], "chunks_done": 2, "chunks_total": 3}
+    jobs.execute(sessions, _chunk_of(sessions, 6), resources=resources, owner="w1")
+    assert jobs.get_job(sessions, job.id, actor=ADMIN).result == {"items": list(range(8))}

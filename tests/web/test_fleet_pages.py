@@ -16,8 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+from helmforge.adapters.storage.jobs_tables import JobRow
 from helmforge.core.access.principals import SYSTEM
-from helmforge.services import accounts
+from helmforge.server.app import state_of
+from helmforge.services import accounts, jobs
+from helmforge.services.jobs import JobResources
 from tests.support.charts import example_text
 from tests.support.fleets import push_over_tag, registry_url, segments
 from tests.support.instances import GitLab, git_lab
@@ -197,6 +200,34 @@ def test_the_impact_view_from_the_fleet_page_grouped_by_kind_of_change(
         assert "filter.customer" in bad.text
         assert 'value="Not A Label"' in bad.text  # what was typed is shown again
         assert client.get("/jobs/0123abcd").status_code == 404
+
+
+def test_a_split_impact_view_shows_on_its_page_what_its_ended_chunks_found(
+    site: InstanceSite,
+) -> None:
+    publish(site, mixed_version(), "1.3.0")
+    with site.signed_in() as client:
+        job = job_of(
+            post_form(client, "/fleet", "/fleet/impact", {"template": "web-service@1.3.0"})
+        )
+        with site.sessions.begin() as session:  # two instances a chunk: two chunks
+            row = session.get(JobRow, job)
+            assert row is not None
+            row.params = {**row.params, "chunk": 2}
+        assert site.app is not None
+        resources = JobResources(workspace=state_of(site.app).git_workspace)
+        jobs.execute(site.sessions, job, resources=resources, owner="w1")
+        with site.sessions() as session:
+            first = session.get(JobRow, job).result["chunks"][0]  # type: ignore[union-attr]
+        jobs.execute(site.sessions, first, resources=resources, owner="w1")
+
+        page = client.get(f"/jobs/{job}").text
+        assert '<progress id="job-progress" max="4" value="2">' in page
+        assert "what it found so far (1 of 2 parts done)" in page
+        assert instances_in(group_of(page, "manifests")) == [ids()[0]]
+        assert instances_in(group_of(page, "identical")) == [ids()[1]]
+        assert instances_in(group_of(page, "breaking")) == []
+        assert 'id="cancel-button"' in page
 
 
 def test_a_verification_finds_the_tag_moved_behind_helmforges_back(site: InstanceSite) -> None:

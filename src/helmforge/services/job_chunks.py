@@ -15,7 +15,7 @@ chunks done are not run again.
 
 from __future__ import annotations
 
-__all__ = ["CHUNK_SUFFIX", "MERGERS", "chunk_rows", "settle"]
+__all__ = ["CHUNK_SUFFIX", "MERGERS", "chunk_rows", "found_so_far", "settle"]
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
@@ -93,3 +93,21 @@ def settle(session: Session, parent_id: str) -> None:
     parent.state = "succeeded"
     parent.progress_done = parent.progress_total
     parent.finished_at = parent.updated_at = now
+
+
+def found_so_far(session: Session, parent: JobRow) -> dict[str, Any] | None:
+    """What the running split job ``parent`` found so far, as its result will show it: the
+    kind's merger over the chunks that ended (in their order), with ``chunks_done`` and
+    ``chunks_total``; ``None`` when ``parent`` is not a running split job."""
+    ids = list((parent.result or {}).get("chunks", []))
+    if parent.state != "running" or not ids or parent.kind not in MERGERS:
+        return None
+    ended = {
+        row.id: dict(row.result or {})
+        for row in session.scalars(
+            sa.select(JobRow).where(JobRow.id.in_(ids), JobRow.state == "succeeded")
+        ).all()
+    }
+    results = [ended[chunk] for chunk in ids if chunk in ended]
+    merged = _merger(parent.kind)(dict(parent.params), results)
+    return {**merged, "chunks_done": len(results), "chunks_total": len(ids)}

@@ -48,7 +48,7 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -287,16 +287,17 @@ def _missing(job_id: str) -> str:
 
 def get_job(sessions: sessionmaker[Session], job_id: str, *, actor: Principal) -> JobView:
     """The job, for the one who submitted it or anyone holding ``audit.read``; to anyone
-    else it is missing (``NotFoundError``)."""
+    else it is missing (``NotFoundError``). While a split job runs, its ``result`` is what
+    its chunks that ended found, merged (``job_chunks.found_so_far``)."""
     with sessions() as session:
         row = session.get(JobRow, job_id) if 0 < len(job_id) <= 32 else None
-        if row is not None:
-            session.expunge(row)
-    if row is None:
-        raise NotFoundError(_missing(job_id), location=Location(path="job"))
-    if row.created_by != actor.name:
-        access.require(sessions, actor, "audit.read", hide_as=_missing(job_id))
-    return _view(row)
+        if row is None:
+            raise NotFoundError(_missing(job_id), location=Location(path="job"))
+        if row.created_by != actor.name:
+            access.require(sessions, actor, "audit.read", hide_as=_missing(job_id))
+        view = _view(row)
+        so_far = job_chunks.found_so_far(session, row)
+    return view if so_far is None else replace(view, result=so_far)
 
 
 def get_progress(

@@ -342,7 +342,7 @@ def _filter_text(chosen: Any) -> str:
 def job_page(
     request: Request, job_id: JobId, visitor: SignedIn, change: str = "", page: str = "1"
 ) -> Response:
-    """A job: its state and progress and, once it ended, what it found."""
+    """A job: its state and progress and what it found (while it runs: so far)."""
     sessions = session_factory_of(request)
     try:
         view = jobs.get_job(sessions, job_id, actor=visitor.principal)
@@ -376,7 +376,7 @@ def job_page(
         change_titles=_CHANGE_TITLES,
         groups=(
             _impact_groups(view.id, result, only, _page_number(page))
-            if ended and view.kind == fleet_impact.KIND
+            if view.kind == fleet_impact.KIND and (ended or result.get("items"))
             else []
         ),
         only=only,
