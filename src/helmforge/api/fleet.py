@@ -108,6 +108,8 @@ class RolloutPublic(BaseModel):
     created_by: str
     created_at: datetime
     updated_at: datetime
+    #: Where a failed rollout stopped: ``{"wave", "instance", "reason"}``.
+    stopped: dict[str, str] | None = None
 
 
 def _public(view: RolloutView) -> RolloutPublic:
@@ -123,6 +125,7 @@ def _public(view: RolloutView) -> RolloutPublic:
         created_by=view.created_by,
         created_at=view.created_at,
         updated_at=view.updated_at,
+        stopped=view.stopped,
     )
 
 

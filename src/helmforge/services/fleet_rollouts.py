@@ -7,7 +7,10 @@ instance of the template's name that matches the wave's filter is upgraded with
 ``instance_upgrades.upgrade`` (a new chart built and published, values migrated, one commit),
 then, when it has an Argo CD server, synced and waited for (``argocd_sync.sync_instance``).
 The first failed upgrade stops the rollout (``failed``); under ``stop_on: unhealthy`` so does an
-instance Argo CD does not report synced and healthy. Between two instances the job reads
+instance Argo CD does not report synced and healthy after its sync, and, when the wave's
+instances have all moved (before the next wave), one it reported Healthy then and reports
+Degraded (or Missing) now: a health regression. The rollout's ``stopped`` says which instance
+and why. Between two instances the job reads
 what a user asked for: ``pause`` ends the job with the rollout ``paused`` (``resume`` queues a
 new job that goes on where it stopped), ``abort`` ends it ``aborted``. ``rollback`` (of one
 wave, or of all, last wave first) upgrades each instance the rollout moved back to the
@@ -79,6 +82,23 @@ class RolloutView:
     created_by: str
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def stopped(self) -> dict[str, str] | None:
+        """Where a failed rollout stopped: ``{"wave", "instance", "reason"}`` of the first
+        instance that failed or (under ``stop_on: unhealthy``) was unhealthy in its failed
+        wave; ``None`` when it did not stop on an instance."""
+        if self.state != FAILED:
+            return None
+        for wave in self.waves:
+            if wave.get("state") != "failed":
+                continue
+            stoppers = ("failed", "unhealthy") if self.stop_on == "unhealthy" else ("failed",)
+            for entry in wave["instances"]:
+                if entry.get("state") in stoppers:
+                    reason = entry.get("error") or f"it was {entry['state']}"
+                    return {"wave": wave["name"], "instance": entry["instance"], "reason": reason}
+        return None
 
 
 def _view(row: RolloutRow) -> RolloutView:
@@ -334,6 +354,8 @@ class _Run:
         return change.revision
 
     def sync(self, view: InstanceView) -> tuple[str | None, str | None]:
+        """The health Argo CD reports after the instance's sync, and why the sync did not
+        end synced and healthy (``None``: it did)."""
         from helmforge.services.argocd_sync import sync_instance
 
         try:
@@ -344,8 +366,15 @@ class _Run:
                 workspace=self.context.resources.workspace,
             )
         except HelmforgeError as error:
-            return None, str(error)
+            return self.health(view), str(error)
         return result.health, None
+
+    def health(self, view: InstanceView) -> str | None:
+        """The health Argo CD reports for the instance now (``None``: it could not say)."""
+        from helmforge.services.argocd_sync import read_status
+
+        status = read_status(self.sessions, view, workspace=self.context.resources.workspace)
+        return None if status is None or status.error else status.health
 
 
 def _forward(run: _Run) -> dict[str, Any]:
@@ -377,6 +406,10 @@ def _forward(run: _Run) -> dict[str, Any]:
                 return _result(run)
             run.save()
             run.context.report(done=run.done, total=max(run.done, total))
+        if view.stop_on == "unhealthy" and _regressed(run, wave):
+            wave["state"] = "failed"
+            run.save(state=FAILED)
+            return _result(run)
         waiting, refused = _settle(run, wave)
         if refused:
             wave["state"] = "failed"
@@ -389,6 +422,34 @@ def _forward(run: _Run) -> dict[str, Any]:
         run.save()
     run.save(state=SUCCEEDED)
     return _result(run)
+
+
+#: Health that an instance reported Healthy after its sync must not fall to before its
+#: wave ends (Progressing and Suspended are not regressions: they are on their way).
+_REGRESSED = ("Degraded", "Missing")
+
+
+def _regressed(run: _Run, wave: dict[str, Any]) -> bool:
+    """Ask Argo CD again, at the end of the wave, about each instance it reported Healthy
+    after its sync: the first found Degraded (or Missing) now is ``unhealthy``, saying so,
+    and the wave stops there. Whether one was."""
+    name = run.view.template.rpartition("@")[0]
+    views = {view.id: view for view in _wave_instances(run.sessions, SYSTEM, name, wave)}
+    for entry in wave["instances"]:
+        view = views.get(entry["instance"])
+        if entry["state"] != "upgraded" or entry.get("health") != "Healthy" or view is None:
+            continue
+        health = run.health(view)
+        if health in _REGRESSED:
+            entry["state"] = "unhealthy"
+            entry["health"] = health
+            entry["error"] = (
+                f"Argo CD reports instance {view.id} {health} at the end of wave "
+                f"{wave['name']}: it reported it Healthy when its sync ended"
+            )
+            run.save()
+            return True
+    return False
 
 
 def _settle(run: _Run, wave: dict[str, Any]) -> tuple[bool, bool]:
@@ -466,7 +527,8 @@ def _roll_back(run: _Run, only: str | None) -> dict[str, Any]:
 
 def _result(run: _Run) -> dict[str, Any]:
     final = _load(run.sessions, run.view.id)
-    return {"rollout": final.id, "state": final.state, "waves": final.waves}
+    result = {"rollout": final.id, "state": final.state, "waves": final.waves}
+    return result if final.stopped is None else {**result, "stopped": final.stopped}
 
 
 def run_rollout(context: JobContext) -> dict[str, Any]:
