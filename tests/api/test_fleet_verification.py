@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from helmforge.adapters.storage.server_tables import ChartBuildRow
+from helmforge.core.access.principals import SYSTEM
 from helmforge.server.app import state_of
 from helmforge.services import jobs
 from helmforge.services.jobs import JobResources
@@ -147,3 +150,39 @@ def test_a_fleet_larger_than_one_job_takes_is_refused_naming_the_filter(
     assert "2 or more instances match the whole fleet" in refused.json()["message"]
     narrowed = fleet_api.client.post("/api/v1/fleet/verify", json={"filter": {"customer": "c9"}})
     assert narrowed.status_code == 202
+
+
+def test_after_a_helmforge_upgrade_a_build_reproduces_or_says_which_generator_built_it(
+    fleet_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helmforge import __version__
+    from helmforge.adapters import archives
+    from helmforge.services import chart_builds
+
+    created = create_fleet(fleet_api.client, 2)
+    with fleet_api.sessions() as session:
+        build_id = session.scalars(
+            sa.select(ChartBuildRow.id).where(ChartBuildRow.chart_name == created[0]["chart"])
+        ).one()
+    build = chart_builds.get_build(fleet_api.sessions, build_id, actor=SYSTEM)
+    assert build.generator == chart_builds.generator()
+    assert build.generator["helmforge"] == __version__
+    # A new helmforge that renders and packs the same bytes: every build still reproduces.
+    monkeypatch.setattr(chart_builds, "__version__", "99.0.0")
+    assert chart_builds.generator()["helmforge"] == "99.0.0"
+    job = verify(fleet_api)
+    assert [item["status"] for item in job["result"]["items"]] == ["ok"] * 2, job
+    # One that packs them otherwise: the verification says which helmforge built each.
+    monkeypatch.setattr(archives, "COMPRESS_LEVEL", 9)
+    job = verify(fleet_api)
+    items = by_instance(job)
+    for instance in created:
+        item = items[instance["id"]]
+        assert item["status"] == "notice", item
+        (notice,) = item["drift"]
+        assert notice["kind"] == "generator_changed"
+        assert notice["message"].startswith(
+            f"built by helmforge {__version__}, this is helmforge 99.0.0: re-derivation may differ"
+        )
+    assert (job["result"]["drifted"], job["result"]["notices"]) == (0, 2)
+    assert "helmforge_fleet_drifted_instances 0.0" in fleet_api.client.get("/metrics").text

@@ -84,6 +84,43 @@ def test_no_recorded_build_does_not_reproduce_and_unrecorded_values_are_not_comp
     assert kinds(seen) == ["not_reproducible"]
 
 
+BUILT_BY = {"helmforge": "0.1.0", "python": "3.13.1", "zlib": "1.3.1", "pyyaml": "6.0.2"}
+
+
+def test_an_archive_another_generator_built_is_a_notice_naming_both_generators() -> None:
+    running = {**BUILT_BY, "helmforge": "0.2.0", "zlib": "1.3.2"}
+    seen = dataclasses.replace(
+        CLEAN, rebuilt_digest=OTHER, recorded_generator=BUILT_BY, running_generator=running
+    )
+    (notice,) = drift_of(seen)
+    assert notice.kind == "generator_changed"
+    assert notice.message.startswith(
+        "built by helmforge 0.1.0 (zlib 1.3.1), this is helmforge 0.2.0 (zlib 1.3.2): "
+        "re-derivation may differ (the recorded inputs now give "
+    )
+    assert "no longer" not in notice.message
+    assert notice.as_json()["recorded_generator"] == BUILT_BY
+    assert notice.as_json()["running_generator"] == running
+    assert outcome_json(CLEAN.instance, [notice])["status"] == "notice"
+    moved = drift_of(dataclasses.replace(seen, registry_digest=OTHER))
+    assert outcome_json(CLEAN.instance, moved)["status"] == "drift"  # a notice and a drift
+
+
+def test_an_archive_the_same_generator_no_longer_gives_does_not_reproduce() -> None:
+    same = dataclasses.replace(
+        CLEAN, rebuilt_digest=OTHER, recorded_generator=BUILT_BY, running_generator=BUILT_BY
+    )
+    (drift,) = drift_of(same)
+    assert drift.kind == "not_reproducible"
+    assert drift.message.endswith("with the generator that built it")
+    unknown = dataclasses.replace(same, recorded_generator=None)
+    (drift,) = drift_of(unknown)
+    assert drift.kind == "not_reproducible"
+    assert "did not record what generated it" in drift.message
+    assert "this is helmforge 0.1.0" in drift.message
+    assert drift_of(dataclasses.replace(same, rebuilt_digest=DIGEST)) == []
+
+
 def test_the_filter_keeps_known_keys_with_labels_and_names_the_bad_entry() -> None:
     assert parse_filter(None) == {}
     assert parse_filter({"product": "shop", "customer": "", "environment": None}) == {

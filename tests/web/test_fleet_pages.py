@@ -256,6 +256,30 @@ def test_a_verification_finds_the_tag_moved_behind_helmforges_back(site: Instanc
         assert "Verified ok: 3" in page
 
 
+def test_a_chart_another_helmforge_packed_otherwise_is_a_notice_on_the_page_not_drift(
+    site: InstanceSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helmforge import __version__
+    from helmforge.adapters import archives
+    from helmforge.services import chart_builds
+
+    monkeypatch.setattr(chart_builds, "__version__", "99.0.0")
+    monkeypatch.setattr(archives, "COMPRESS_LEVEL", 9)
+    with site.signed_in() as client:
+        job = job_of(post_form(client, "/fleet", "/fleet/verify", {}))
+        site.run_job(job)
+        page = html.unescape(client.get(f"/jobs/{job}").text)
+    assert 'id="no-drift"' in page
+    assert "Not proven by re-derivation: 4" in page
+    notices = re.search(r'<table [^>]*id="notices">(.*?)</table>', page, re.S)
+    assert notices
+    assert re.findall(r'<th scope="row"><a href="[^"]+">([^<]+)</a>', notices.group(1)) == ids()
+    assert (
+        f"built by helmforge {__version__}, this is helmforge 99.0.0: re-derivation may differ"
+        in notices.group(1)
+    )
+
+
 def test_a_rollout_paused_resumed_and_rolled_back_from_its_page(
     site: InstanceSite, lab: GitLab
 ) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "chart_name_of",
     "defaults_for",
     "effective_values_for",
+    "generator",
     "get_archive",
     "get_build",
     "instance_chart_archive",
@@ -29,13 +30,16 @@ __all__ = [
 ]
 
 import hashlib
+import platform
 import uuid
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+import yaml
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from helmforge import __version__
@@ -76,6 +80,20 @@ class ChartBuildView:
     file_name: str
     created_by: str
     created_at: datetime
+    #: What produced the archive's bytes (``generator()`` then); ``None``: not recorded.
+    generator: dict[str, str] | None = None
+
+
+def generator() -> dict[str, str]:
+    """What turns a build's inputs into its bytes, beside the inputs: helmforge's version
+    (its rendering, its bundled Kubernetes schemas, its archive writer) and the versions of
+    what it renders and packs with (Python, zlib's deflate, PyYAML's emitter)."""
+    return {
+        "helmforge": __version__,
+        "python": platform.python_version(),
+        "zlib": zlib.ZLIB_RUNTIME_VERSION,
+        "pyyaml": yaml.__version__,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +131,7 @@ def _view(row: ChartBuildRow) -> ChartBuildView:
         file_name=archive_file_name(row.chart_name, row.chart_version),
         created_by=row.created_by,
         created_at=row.created_at,
+        generator=dict(row.generator) if row.generator else None,
     )
 
 
@@ -158,6 +177,7 @@ def _render(
     *,
     chart_version: str | None,
     defer_required: bool = False,
+    generator_version: str = __version__,
 ) -> tuple[str, str, str, dict[str, bytes]]:
     raw_context, overrides = _inputs(context, values)
     parsed_context = parse_context(raw_context)
@@ -167,7 +187,7 @@ def _render(
         schemas=load_schema_set(template.kubernetes_version),
         overrides=overrides,
         chart_version=chart_version,
-        generator_version=__version__,
+        generator_version=generator_version,
         defer_required=defer_required,
     )
     return chart.name, chart.version, chart.app_version, dict(chart.files)
@@ -176,14 +196,16 @@ def _render(
 def reproduce_archive(template: Template, build: ChartBuildView) -> bytes:
     """The archive ``build``'s recorded inputs give today (``template`` is its parsed
     template version), rendered and packed again without recording anything: fleet
-    verification compares its digest with the recorded one. Raises ``InputError`` when they
-    no longer render."""
+    verification compares its digest with the recorded one. Chart.yaml names the helmforge
+    version the build recorded (its ``generator``), as it did then, so an upgrade that renders
+    the same bytes reproduces them. Raises ``InputError`` when they no longer render."""
     name, _, _, files = _render(
         template,
         build.context,
         build.values,
         chart_version=build.version,
         defer_required=True,
+        generator_version=(build.generator or {}).get("helmforge") or __version__,
     )
     return pack_chart(name, files)
 
@@ -252,6 +274,7 @@ def build_chart(
             file_name=archive_file_name(name, version),
             created_by=actor.name,
             created_at=datetime.now(UTC),
+            generator=generator(),
         )
         connection.execute(
             _INSERT_BUILD,
@@ -269,6 +292,7 @@ def build_chart(
                 "archive": archive,
                 "created_by": view.created_by,
                 "created_at": view.created_at,
+                "generator": view.generator,
             },
         )
         audit.insert_now(

@@ -193,6 +193,8 @@ def _observe(fleet: FleetSources, view: InstanceView, committed: str | None) -> 
         current_values=current_values,
         values_problem=values_problem,
         recorded_revision=committed,
+        recorded_generator=build.generator if build is not None else None,
+        running_generator=chart_builds.generator(),
     )
 
 
@@ -243,6 +245,7 @@ def _summary(items: list[dict[str, Any]]) -> dict[str, Any]:
         "items": items,
         "drifted": drifted,
         "ok": sum(1 for item in items if item["status"] == "ok"),
+        "notices": sum(1 for item in items if item["status"] == "notice"),
     }
 
 

@@ -309,7 +309,7 @@ def _impact_groups(
 
 def _verification(result: Mapping[str, Any]) -> dict[str, Any]:
     items = [item for item in result.get("items", []) if isinstance(item, Mapping)]
-    drifted = [
+    found = [
         {
             "instance": str(item.get("instance", "")),
             "url": instance_url(str(item.get("instance", ""))),
@@ -326,7 +326,9 @@ def _verification(result: Mapping[str, Any]) -> dict[str, Any]:
     ]
     ok = [str(item.get("instance", "")) for item in items if item.get("status") == "ok"]
     return {
-        "drifted": drifted,
+        # A notice (another helmforge built it: re-derivation may differ) is no drift.
+        "drifted": [item for item in found if item["status"] != "notice"],
+        "notices": [item for item in found if item["status"] == "notice"],
         "ok": [{"instance": instance, "url": instance_url(instance)} for instance in ok],
         "ok_count": len(ok),
     }

@@ -132,6 +132,9 @@ class ChartBuildRow(Base):
     archive: Mapped[bytes] = mapped_column(sa.LargeBinary())
     created_by: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    # What produced the bytes (server_0002): {"helmforge", "python", "zlib", "pyyaml"}; NULL
+    # for builds recorded before.
+    generator: Mapped[dict[str, str] | None] = mapped_column(sa.JSON(), nullable=True)
 
 
 class AuditEventRow(Base):

@@ -8,7 +8,11 @@ committed. ``drift_of`` compares them; every drift names its kind and says what 
 
 - ``tag_missing`` / ``tag_moved``: the registry serves nothing, or another archive, under the tag;
 - ``not_reproducible``: the recorded inputs no longer give the recorded archive (or cannot be
-  rendered at all);
+  rendered at all), though the generator that built it (helmforge's version, and the versions
+  of what renders and packs) is the one running, or was not recorded;
+- ``generator_changed``: the archive differs and another generator built it ("built by
+  helmforge X, this is Y: re-derivation may differ"): a notice, not drift (``NOTICES``), as
+  what runs may well be what was built;
 - ``application_mismatch``: application.yaml names another chart or chart version;
 - ``values_changed``: values.yaml differs from what helmforge last committed (edited in Git
   behind helmforge's back), with the paths that changed;
@@ -17,7 +21,7 @@ committed. ``drift_of`` compares them; every drift names its kind and says what 
 
 from __future__ import annotations
 
-__all__ = ["Drift", "Observation", "drift_of", "outcome_json"]
+__all__ = ["NOTICES", "Drift", "Observation", "drift_of", "generator_text", "outcome_json"]
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +62,26 @@ class Observation:
     current_values: Mapping[str, Any] | None = None
     values_problem: str | None = None
     recorded_revision: str | None = None
+    #: What built the recorded archive (``None``: not recorded) and what rebuilt it now:
+    #: ``{"helmforge": version, ...}`` (``services.chart_builds.generator``).
+    recorded_generator: Mapping[str, str] | None = None
+    running_generator: Mapping[str, str] = field(default_factory=dict)
+
+
+#: Drift kinds that report a doubt, not a drift: an instance with only these is a ``notice``.
+NOTICES = ("generator_changed",)
+
+
+def generator_text(generator: Mapping[str, str], *, beside: Mapping[str, str]) -> str:
+    """``helmforge X`` and, in brackets, each other part that differs from ``beside``:
+    ``helmforge 0.1.0 (zlib 1.2.13)``."""
+    others = [
+        f"{part} {generator.get(part, '?')}"
+        for part in sorted(set(generator) | set(beside))
+        if part != "helmforge" and generator.get(part) != beside.get(part)
+    ]
+    text = f"helmforge {generator.get('helmforge', '?')}"
+    return f"{text} ({', '.join(others)})" if others else text
 
 
 def _registry_drift(seen: Observation) -> list[Drift]:
@@ -94,16 +118,38 @@ def _build_drift(seen: Observation) -> list[Drift]:
                 {"recorded": seen.recorded_digest},
             )
         ]
-    if seen.rebuilt_digest is not None and seen.rebuilt_digest != seen.recorded_digest:
+    if seen.rebuilt_digest is None or seen.rebuilt_digest == seen.recorded_digest:
+        return []
+    digests = {"recorded": seen.recorded_digest, "rebuilt": seen.rebuilt_digest}
+    given = f"the recorded inputs now give {seen.rebuilt_digest}, not the recorded " + str(
+        seen.recorded_digest
+    )
+    built_by, running = seen.recorded_generator, seen.running_generator
+    if built_by is None:
         return [
             Drift(
                 "not_reproducible",
-                f"the recorded inputs now give {seen.rebuilt_digest}, not the recorded "
-                f"{seen.recorded_digest}",
-                {"recorded": seen.recorded_digest, "rebuilt": seen.rebuilt_digest},
+                f"{given}; the build did not record what generated it (it predates the "
+                f"record), so a helmforge upgrade may be why: this is "
+                f"{generator_text(running, beside=running)}",
+                {**digests, "running_generator": dict(running)},
             )
         ]
-    return []
+    if dict(built_by) != dict(running):
+        return [
+            Drift(
+                "generator_changed",
+                f"built by {generator_text(built_by, beside=running)}, this is "
+                f"{generator_text(running, beside=built_by)}: re-derivation may differ "
+                f"({given})",
+                {
+                    **digests,
+                    "recorded_generator": dict(built_by),
+                    "running_generator": dict(running),
+                },
+            )
+        ]
+    return [Drift("not_reproducible", f"{given}, with the generator that built it", digests)]
 
 
 def _application_drift(seen: Observation) -> list[Drift]:
@@ -157,10 +203,11 @@ def drift_of(seen: Observation) -> list[Drift]:
 
 
 def outcome_json(instance: str, drifts: list[Drift]) -> dict[str, Any]:
-    """One entry of the verification result: ``{"instance", "status": "ok" | "drift",
-    "drift": [...]}``."""
+    """One entry of the verification result: ``{"instance", "status": "ok" | "drift" |
+    "notice", "drift": [...]}`` (``notice``: only kinds of ``NOTICES``)."""
+    drifted = any(drift.kind not in NOTICES for drift in drifts)
     return {
         "instance": instance,
-        "status": "drift" if drifts else "ok",
+        "status": "drift" if drifted else ("notice" if drifts else "ok"),
         "drift": [drift.as_json() for drift in drifts],
     }
