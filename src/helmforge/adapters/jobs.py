@@ -26,7 +26,7 @@ import procrastinate
 import psycopg
 import sqlalchemy as sa
 from procrastinate import exceptions as procrastinate_errors
-from procrastinate.jobs import JobDeferrer
+from procrastinate.jobs import JobDeferrer, Status
 from procrastinate.schema import SchemaManager
 
 from helmforge.core.errors import ExternalServiceError
@@ -124,7 +124,13 @@ class JobQueue:
         )
         for job in stalled:
             _log.warning("job queue: job %s of a dead worker is run again", job.id)
-            await manager.retry_job(job)
+            try:
+                await manager.retry_job(job)
+            except procrastinate_errors.UniqueViolation:
+                # Its queueing lock: a message for the same helmforge job waits already (the
+                # dead worker handed the job over first), and that one runs it.
+                _log.info("job queue: job %s waits in the queue already", job.id)
+                await manager.finish_job(job, status=Status.FAILED, delete_job=False)
         return len(stalled)
 
     async def _work(
