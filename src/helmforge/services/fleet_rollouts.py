@@ -431,20 +431,32 @@ _REGRESSED = ("Degraded", "Missing")
 
 def _regressed(run: _Run, wave: dict[str, Any]) -> bool:
     """Ask Argo CD again, at the end of the wave, about each instance it reported Healthy
-    after its sync: the first found Degraded (or Missing) now is ``unhealthy``, saying so,
-    and the wave stops there. Whether one was."""
+    after its sync (one list request per server and batch): the first found Degraded (or
+    Missing) now is ``unhealthy``, saying so, and the wave stops there. Whether one was."""
+    from helmforge.services.argocd_sync import read_statuses
+
     name = run.view.template.rpartition("@")[0]
     views = {view.id: view for view in _wave_instances(run.sessions, SYSTEM, name, wave)}
-    for entry in wave["instances"]:
-        view = views.get(entry["instance"])
-        if entry["state"] != "upgraded" or entry.get("health") != "Healthy" or view is None:
-            continue
-        health = run.health(view)
+    synced = [
+        entry
+        for entry in wave["instances"]
+        if entry["state"] == "upgraded"
+        and entry.get("health") == "Healthy"
+        and entry["instance"] in views
+    ]
+    statuses = read_statuses(
+        run.sessions,
+        [views[entry["instance"]] for entry in synced],
+        workspace=run.context.resources.workspace,
+    )
+    for entry in synced:
+        status = statuses.get(entry["instance"])
+        health = status.health if status is not None and not status.error else None
         if health in _REGRESSED:
             entry["state"] = "unhealthy"
             entry["health"] = health
             entry["error"] = (
-                f"Argo CD reports instance {view.id} {health} at the end of wave "
+                f"Argo CD reports instance {entry['instance']} {health} at the end of wave "
                 f"{wave['name']}: it reported it Healthy when its sync ended"
             )
             run.save()
