@@ -18,6 +18,8 @@ BENCHMARKS = (
     "benchmarks.gitops",
     "benchmarks.helm_render",
     "benchmarks.fleet_impact",
+    "benchmarks.fleet_workers",
+    "benchmarks.fleet_verification",
 )
 
 
