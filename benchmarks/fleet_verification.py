@@ -18,6 +18,12 @@ proxy. One run, side by side:
   the loop's; helmforge does the whole verification (rebuild, Git), the loop only the reads.
 
 ``HELMFORGE_BENCH_QUICK=1`` runs 100 instances.
+
+Goals and figures (1,000 instances, 2 cores shared with other work, load average 14):
+one manifest request per instance and no blob: met, 1,000 manifest GETs, 0 HEADs, 0 blob
+requests, nothing else; every instance ok. helmforge 26.6 s (27 ms an instance), the loop
+5.4 s (5 ms a GET): ratio 4.9, the difference being the rest of the verification (each chart
+rendered and packed again, the Git reads, the build records), which the loop does not do.
 """
 
 from __future__ import annotations
