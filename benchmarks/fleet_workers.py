@@ -120,6 +120,9 @@ def _workers(lab: FleetLab, count: int, folder: Path) -> Iterator[list[subproces
                         env=environment,
                         stdout=subprocess.DEVNULL,
                         stderr=stream,
+                        # A session of its own, as a worker started on its own is: with the
+                        # kernel's autogroups, processes of one session share one CPU share.
+                        start_new_session=True,
                     )
                 )
         deadline = time.monotonic() + 120
@@ -217,9 +220,6 @@ def _impact_run(lab: FleetLab, count: int, folder: Path) -> dict[str, float | st
         f"w{count}_cpu_s_per_worker": " ".join(f"{cpu[owner]:.1f}" for owner in owners),
         f"w{count}_runqueue_wait_s_per_worker": " ".join(
             f"{waited[owner]:.1f}" for owner in owners
-        ),
-        f"w{count}_off_cpu_other_s_per_worker": " ".join(
-            f"{busy[owner] - cpu[owner] - waited[owner]:.1f}" for owner in owners
         ),
         f"w{count}_postgres_cpu_s": database_cpu,
         f"w{count}_cpu_share_of_wall": sum(cpu.values()) / wall,
