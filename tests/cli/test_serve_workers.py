@@ -34,7 +34,8 @@ def _helmforge(environment: dict[str, str], *arguments: str) -> subprocess.Compl
         env=environment,
         capture_output=True,
         text=True,
-        timeout=60,
+        # Only a bound against a hung process: a loaded shared machine can take a minute.
+        timeout=300,
         check=False,
     )
 
@@ -66,7 +67,7 @@ class _Lines:
     def wait_for(self, predicate: Callable[[list[str]], bool], what: str) -> None:
         # The bound only keeps a broken server from hanging the test run.
         with self._changed:
-            found = self._changed.wait_for(lambda: predicate(self.lines), timeout=120)
+            found = self._changed.wait_for(lambda: predicate(self.lines), timeout=300)
         assert found, f"{what}; got: {self.lines[-20:]}"
 
     def close(self) -> None:
