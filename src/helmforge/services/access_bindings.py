@@ -2,7 +2,9 @@
 Argo CD-style CSV (``policy.manage``), each change audited.
 
 Nothing here lets the last administrator go: removing the last admin binding is refused, and so
-is a policy that binds no admin. Callers import these names from ``services.access``.
+is a policy that binds no admin, or whose admin bindings name nobody able to sign in while the
+stored one has someone (``core/access/administrators``). Callers import these names from
+``services.access``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.access_tables import BindingRow, PolicyRuleRow
+from helmforge.adapters.storage.oidc_tables import OidcIdentityRow
+from helmforge.adapters.storage.server_tables import UserRow
+from helmforge.core.access.administrators import (
+    ADMIN_ROLE,
+    SubjectState,
+    admin_grants,
+    lockout_refusal,
+)
 from helmforge.core.access.policy import (
     ROLE_ALIASES,
     Binding,
@@ -226,9 +236,12 @@ def import_policy(
 ) -> Policy:
     """Replace every binding and rule with ``text`` (CSV) in one transaction
     (``policy.manage``). A policy that would leave no administrator is refused, so nobody locks
-    everyone out. Answers the policy as stored, read in the same transaction: the caller may
-    have just given up ``policy.manage``. Raises ``InputError`` naming each bad line; nothing
-    changes then."""
+    everyone out: one that binds no admin, and, while the stored policy has an administrator
+    able to sign in, one whose admin bindings name none (each admin line is named with why:
+    no such user, a disabled one, a group without an active member). Bindings of users that
+    do not exist yet are kept otherwise (SSO users appear at their first sign-in). Answers
+    the policy as stored, read in the same transaction: the caller may have just given up
+    ``policy.manage``. Raises ``InputError`` naming each bad line; nothing changes then."""
     require(sessions, actor, "policy.manage", development_environments=development_environments)
     policy = parse_policy_csv(
         text,
@@ -242,7 +255,9 @@ def import_policy(
         )
     now = datetime.now(UTC)
     with sessions.begin() as session:
-        before = policy_csv(policy_for(session))
+        stored = policy_for(session)
+        _keep_an_administrator(session, stored, text, source=source)
+        before = policy_csv(stored)
         session.execute(sa.delete(BindingRow))
         session.execute(sa.delete(PolicyRuleRow))
         for rule in policy.rules:
@@ -274,3 +289,40 @@ def import_policy(
         )
         session.flush()
         return policy_for(session, development_environments=policy.development_environments)
+
+
+def _keep_an_administrator(session: Session, stored: Policy, text: str, *, source: str) -> None:
+    """``InputError`` when the stored policy has an administrator able to sign in and ``text``
+    would have none (a store without one, fresh or already locked out, is not made worse)."""
+    holders = {binding.subject for binding in stored.bindings if binding.role == ADMIN_ROLE}
+    grants = admin_grants(text)
+    states = _subject_states(session, holders | {grant.subject for grant in grants})
+    if not any(states.get(subject) == "active" for subject in holders):
+        return
+    refusal = lockout_refusal(grants, states, source=source)
+    if refusal is not None:
+        raise refusal
+
+
+def _subject_states(session: Session, subjects: Iterable[str]) -> dict[str, SubjectState]:
+    """What the store says of each of ``subjects``: a user who exists and is not disabled, or a
+    group an active user's latest single sign-on named, is ``active``; a disabled user is
+    ``disabled``; anything else is left out (unknown)."""
+    chosen = set(subjects)
+    names = {subject[5:] for subject in chosen if subject.startswith("user:")}
+    groups = {subject[6:] for subject in chosen if subject.startswith("group:")}
+    states: dict[str, SubjectState] = {}
+    if names:
+        query = sa.select(UserRow.name, UserRow.disabled).where(UserRow.name.in_(sorted(names)))
+        for name, disabled in session.execute(query):
+            states[f"user:{name}"] = "disabled" if disabled else "active"
+    if groups:
+        memberships = session.scalars(
+            sa.select(OidcIdentityRow.groups)
+            .join(UserRow, UserRow.id == OidcIdentityRow.user_id)
+            .where(sa.not_(UserRow.disabled), OidcIdentityRow.groups != "")
+        )
+        for listed in memberships:
+            for group in groups.intersection(listed.split("\n")):
+                states[f"group:{group}"] = "active"
+    return states
