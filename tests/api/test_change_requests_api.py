@@ -242,12 +242,12 @@ def test_a_direct_publish_service_call_into_prod_is_refused(
     gated: Api, basic_registry: RegistryServer
 ) -> None:
     from helmforge.core.errors import PermissionDeniedError
-    from helmforge.services import registries
+    from helmforge.services import chart_pushes
 
     add_registry(gated, basic_registry)
     built = build(gated)
     with pytest.raises(PermissionDeniedError, match="needs approval by another person"):
-        registries.publish_build(
+        chart_pushes.publish_build(
             state_of(gated.app).sessions,
             built["id"],
             registry="lab",

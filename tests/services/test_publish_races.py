@@ -21,7 +21,7 @@ from helmforge.core.access.principals import SYSTEM
 from helmforge.core.errors import ConflictError
 from helmforge.core.oci.artifacts import layer_digest_of
 from helmforge.core.oci.chart_versions import tag_for_version
-from helmforge.services import audit_trail, chart_builds, registries, template_store
+from helmforge.services import audit_trail, chart_builds, chart_pushes, registries, template_store
 from helmforge.services.publishing import ChartArchive, publish_archives
 from tests.support.charts import CONTEXT, example_text
 from tests.support.registries import create_lab_registry
@@ -111,9 +111,9 @@ def tag_layer(store: Store, repository: str, version: str) -> str | None:
     return layer_digest_of(manifest.data)
 
 
-def publisher(store: Store, build_id: str, index: int) -> Callable[[], registries.PublishOutcome]:
+def publisher(store: Store, build_id: str, index: int) -> Callable[[], chart_pushes.PublishOutcome]:
     sessions = store.sessions[index % len(store.sessions)]
-    return lambda: registries.publish_build(
+    return lambda: chart_pushes.publish_build(
         sessions, build_id, registry="lab", key=store.key, actor=SYSTEM
     )
 
@@ -128,7 +128,7 @@ def test_parallel_publishes_of_one_version_with_different_content_have_one_winne
 
     outcomes = all_at_once([publisher(store, b.id, i) for i, b in enumerate(builds)])
 
-    winners = [o for o in outcomes if isinstance(o, registries.PublishOutcome)]
+    winners = [o for o in outcomes if isinstance(o, chart_pushes.PublishOutcome)]
     losers = [o for o in outcomes if isinstance(o, ConflictError)]
     assert [w.status for w in winners] == ["pushed"], outcomes
     assert len(losers) == PUBLISHERS - 1, outcomes
@@ -137,7 +137,7 @@ def test_parallel_publishes_of_one_version_with_different_content_have_one_winne
         assert winner.layer_digest in str(loser)
         assert "this archive's layer is sha256:" in str(loser)
     assert tag_layer(store, winner.repository, winner.version) == winner.layer_digest
-    pushes = registries.list_pushes(store.first, actor=SYSTEM, registry="lab")
+    pushes = chart_pushes.list_pushes(store.first, actor=SYSTEM, registry="lab")
     assert sorted(p.status for p in pushes) == ["failed"] * (PUBLISHERS - 1) + ["pushed"]
 
 
@@ -155,7 +155,7 @@ def publish_from_a_process(
     def one(build_id: str) -> None:
         start.wait()
         try:
-            outcome = registries.publish_build(
+            outcome = chart_pushes.publish_build(
                 sessions, build_id, registry="lab", key=key, actor=SYSTEM
             )
         except ConflictError as error:
@@ -207,8 +207,8 @@ def test_parallel_auto_publishes_give_each_content_its_own_version(store: Store)
 
     outcomes = all_at_once([publisher(store, b.id, i) for i, b in enumerate(builds)])
 
-    assert all(isinstance(o, registries.PublishOutcome) for o in outcomes), outcomes
-    published = [o for o in outcomes if isinstance(o, registries.PublishOutcome)]
+    assert all(isinstance(o, chart_pushes.PublishOutcome) for o in outcomes), outcomes
+    published = [o for o in outcomes if isinstance(o, chart_pushes.PublishOutcome)]
     assert {o.status for o in published} == {"pushed"}
     assert sorted(o.version for o in published) == [f"0.1.{i}" for i in range(PUBLISHERS)]
     assert len({o.layer_digest for o in published}) == PUBLISHERS
@@ -225,7 +225,7 @@ def test_push_left_unrecorded_by_a_crash_is_reconciled_on_the_next_publish(store
     (pushed,) = publish_archives([ChartArchive("crashed.tgz", archive)], config, actor=SYSTEM)
     assert pushed.status == "pushed"
 
-    outcome = registries.publish_build(
+    outcome = chart_pushes.publish_build(
         store.first, first.id, registry="lab", key=store.key, actor=SYSTEM
     )
     assert (outcome.status, outcome.manifest_digest) == ("pushed", pushed.manifest_digest)
@@ -233,12 +233,14 @@ def test_push_left_unrecorded_by_a_crash_is_reconciled_on_the_next_publish(store
     assert event.after is not None
     assert event.after["reconciled"] is True
 
-    again = registries.publish_build(
+    again = chart_pushes.publish_build(
         store.first, first.id, registry="lab", key=store.key, actor=SYSTEM
     )
     assert again.status == "unchanged"
     with pytest.raises(ConflictError, match=first.digest):
-        registries.publish_build(store.first, other.id, registry="lab", key=store.key, actor=SYSTEM)
+        chart_pushes.publish_build(
+            store.first, other.id, registry="lab", key=store.key, actor=SYSTEM
+        )
     with store.first() as session:
         rows = session.execute(
             sa.select(PushRow.build_id, PushRow.status).order_by(PushRow.id)

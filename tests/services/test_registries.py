@@ -1,4 +1,4 @@
-"""services.registries: the database push recorder behind ``publish_archives``, and the
+"""services.chart_pushes: the database push recorder behind ``publish_archives``, and the
 migration of the publishing branch, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from helmforge.adapters.secrets import new_key
 from helmforge.core.access.principals import SYSTEM, local_operator
 from helmforge.core.errors import ExternalServiceError
 from helmforge.core.oci.references import Registry
-from helmforge.services import chart_builds, registries, template_store
+from helmforge.services import chart_builds, chart_pushes, registries, template_store
 from helmforge.services.publishing import ChartArchive, publish_archives
 from tests.support.charts import CONTEXT, example_text
 from tests.support.oci_charts import make_chart
@@ -37,12 +37,12 @@ def test_recorder_keeps_every_successful_push(
     assert "publishing_0001" in heads
     key = create_lab_registry(sessions, basic_registry.authority)
     config = registries.open_config(sessions, "lab", key=key)
-    recorder = registries.DatabasePushRecorder(sessions, registry="lab")
+    recorder = chart_pushes.DatabasePushRecorder(sessions, registry="lab")
     archives = [ChartArchive(f"{n}.tgz", make_chart(n)) for n in ("one", "two")]
     results = publish_archives(archives, config, actor=OPERATOR, recorder=recorder)
     assert [(r.status, str(r.error)) for r in results] == [("pushed", "None")] * 2
     publish_archives(archives[:1], config, actor=OPERATOR, recorder=recorder)
-    pushes = registries.list_pushes(sessions, actor=SYSTEM, registry="lab")
+    pushes = chart_pushes.list_pushes(sessions, actor=SYSTEM, registry="lab")
     assert sorted((p.chart, p.status, p.actor) for p in pushes) == [
         ("one", "pushed", "ci"),
         ("one", "unchanged", "ci"),
@@ -84,7 +84,9 @@ def test_auto_chooses_again_when_another_publish_takes_the_version(
         sessions, template="auto-race@1.0.0", context=CONTEXT, actor=SYSTEM
     )
     assert (
-        registries.publish_build(sessions, first.id, registry="lab", key=key, actor=SYSTEM).version
+        chart_pushes.publish_build(
+            sessions, first.id, registry="lab", key=key, actor=SYSTEM
+        ).version
         == "0.1.0"
     )
     changed = chart_builds.build_chart(
@@ -98,11 +100,11 @@ def test_auto_chooses_again_when_another_publish_takes_the_version(
         registries.open_config(sessions, "lab", key=key), make_chart(changed.name, "0.1.1")
     )
     try:
-        outcome = registries.publish_build(
+        outcome = chart_pushes.publish_build(
             sessions, changed.id, registry="lab", key=key, actor=SYSTEM, client=client
         )
     finally:
         client.close()
     assert (outcome.version, outcome.status) == ("0.1.2", "pushed")
-    statuses = [(p.version, p.status) for p in registries.list_pushes(sessions, actor=SYSTEM)]
+    statuses = [(p.version, p.status) for p in chart_pushes.list_pushes(sessions, actor=SYSTEM)]
     assert statuses[0] == ("0.1.2", "pushed")

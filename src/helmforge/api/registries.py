@@ -27,7 +27,7 @@ from helmforge.api.change_requests import ChangeRequestPublic, change_request_pu
 from helmforge.api.dependencies import AppStateDep, PrincipalDep, SessionsDep
 from helmforge.api.outbound import run_outbound
 from helmforge.core.secrets import Secret
-from helmforge.services import publish_requests, registries, registry_settings
+from helmforge.services import chart_pushes, publish_requests, registries, registry_settings
 from helmforge.services.change_requests import ChangeRequestView
 
 router = APIRouter(tags=["registries"])
@@ -249,7 +249,7 @@ async def list_chart_versions(
     """The versions of a chart published in a registry (its tag list), SemVer order."""
     result = await run_outbound(
         state,
-        lambda: registries.list_chart_versions(
+        lambda: chart_pushes.list_chart_versions(
             sessions, name, chart, key=key, actor=actor, deadline=deadline
         ),
     )
@@ -298,5 +298,5 @@ def list_pushes(
     actor: PrincipalDep,
 ) -> list[PushPublic]:
     """Every push of a build, newest first: registry, digests, who, when, status."""
-    views = registries.list_pushes(sessions, actor=actor, build_id=build_id)
+    views = chart_pushes.list_pushes(sessions, actor=actor, build_id=build_id)
     return [PushPublic.model_validate(v) for v in views]

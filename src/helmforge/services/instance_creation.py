@@ -27,6 +27,7 @@ from helmforge.services import (
     argocd_servers,
     change_requests,
     chart_builds,
+    chart_pushes,
     gitops_repositories,
     instance_records,
     registries,
@@ -169,7 +170,7 @@ def create_instance(
             actor=delegate(actor),
             defer_required=True,
         )
-        outcome = registries.publish_build(
+        outcome = chart_pushes.publish_build(
             sessions,
             build.id,
             registry=request.registry,

@@ -24,7 +24,8 @@ from helmforge.core.instances.values_edits import SetValue, apply_edits, edits_b
 from helmforge.core.templates.migrations import migrate_overrides
 from helmforge.core.templates.models import Migration, Template
 from helmforge.core.yaml_codec import load_single
-from helmforge.services import chart_builds, registries
+from helmforge.services import chart_builds, chart_pushes
+from helmforge.services.chart_pushes import PublishOutcome
 from helmforge.services.gitops_repositories import GitWorkspace, writing
 from helmforge.services.instance_changes import (
     ValuesChange,
@@ -50,7 +51,6 @@ from helmforge.services.instance_values import (
     published_template,
     require_valid,
 )
-from helmforge.services.registries import PublishOutcome
 
 type Reader = Callable[[str], bytes | None]
 
@@ -300,7 +300,7 @@ def publish_chart(
         defer_required=True,
     )
     try:
-        return registries.publish_build(
+        return chart_pushes.publish_build(
             sessions,
             build.id,
             registry=view.registry,

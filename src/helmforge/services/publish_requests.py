@@ -3,7 +3,7 @@
 
 In an environment that needs approval a publish becomes a change request naming the build, the
 registry and the chart's push history at that moment; approving it publishes that very build
-(``registries.publish_build`` with the approvers recorded), unless the chart was pushed there
+(``chart_pushes.publish_build`` with the approvers recorded), unless the chart was pushed there
 in between, which makes the request stale.
 """
 
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import InputError
-from helmforge.services import access, change_requests, chart_builds, registries
+from helmforge.services import access, change_requests, chart_builds, chart_pushes, registries
 from helmforge.services.change_requests import ChangeRequestView, Proposal
 
 KIND = "chart.publish"
@@ -65,7 +65,7 @@ class _ChartPublish:
         build_id, registry = _fields(payload)
         with sessions() as session:
             chart = chart_builds.chart_name_of(session, build_id)
-        return registries.push_fingerprint(sessions, registry=registry, chart=chart)
+        return chart_pushes.push_fingerprint(sessions, registry=registry, chart=chart)
 
     def apply(
         self,
@@ -80,7 +80,7 @@ class _ChartPublish:
         key = context.get("registry_key")
         if not isinstance(key, bytes):
             raise InputError("applying a chart.publish change needs the registry key")
-        outcome = registries.publish_build(
+        outcome = chart_pushes.publish_build(
             sessions,
             build_id,
             registry=registry,
@@ -111,7 +111,7 @@ def publish_or_propose(
     key: bytes,
     actor: Principal,
     deadline: float | None = None,
-) -> registries.PublishOutcome | ChangeRequestView:
+) -> chart_pushes.PublishOutcome | ChangeRequestView:
     """Publish the build now, or, where its environment needs approval, propose it as a
     change request (returned, to be answered 202). Raises what ``publish_build`` raises."""
     build = chart_builds.get_build(sessions, build_id, actor=actor)
@@ -121,6 +121,6 @@ def publish_or_propose(
         return change_requests.propose(
             sessions, kind=KIND, payload={"build": build.id, "registry": registry}, actor=actor
         )
-    return registries.publish_build(
+    return chart_pushes.publish_build(
         sessions, build_id, registry=registry, key=key, actor=actor, deadline=deadline
     )

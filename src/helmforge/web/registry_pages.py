@@ -20,6 +20,7 @@ from helmforge.core.oci.references import redact_userinfo
 from helmforge.core.secrets import Secret
 from helmforge.services import (
     chart_builds,
+    chart_pushes,
     publish_conflicts,
     publish_requests,
     registries,
@@ -184,7 +185,7 @@ def delete_registry(request: Request, name: str, visitor: SignedIn, _form: Check
 def versions_page(request: Request, name: str, chart: str, visitor: SignedIn) -> Response:
     """The versions of a chart published in a registry (its tag list)."""
     try:
-        result = registries.list_chart_versions(
+        result = chart_pushes.list_chart_versions(
             session_factory_of(request),
             name,
             chart,
@@ -208,7 +209,7 @@ def _publish_page(
     visitor: SignedIn,
     build_id: str,
     *,
-    outcome: registries.PublishOutcome | None = None,
+    outcome: chart_pushes.PublishOutcome | None = None,
     change_request: ChangeRequestView | None = None,
     problem: str = "",
     conflict_registry: str = "",
@@ -230,7 +231,7 @@ def _publish_page(
             "actor": push.actor,
             "error": push.error or "",
         }
-        for push in registries.list_pushes(sessions, actor=visitor.principal, build_id=build_id)
+        for push in chart_pushes.list_pushes(sessions, actor=visitor.principal, build_id=build_id)
     ]
     return render(
         request,
