@@ -19,7 +19,7 @@ from helmforge.adapters.storage.access_tables import BindingRow, ChangeRequestRo
 from helmforge.adapters.storage.database import create_database_engine, migrate, session_factory
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import SYSTEM, Principal
-from helmforge.services import access, change_requests
+from helmforge.services import access, change_request_records, change_requests
 from helmforge.services.change_request_targets import columns_of, parse_target
 from helmforge.services.paging import PageRequest
 
@@ -165,7 +165,7 @@ def expected_ids(
         for row in rows:
             if state is not None and row.state != state:
                 continue
-            operation = change_requests._operation(row.kind)
+            operation = change_request_records.operation_of(row.kind)
             target = parse_target(row.target)
             if (
                 row.requester == actor.name
