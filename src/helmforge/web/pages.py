@@ -26,6 +26,7 @@ from helmforge.web.account_pages import router as account_router
 from helmforge.web.admin_pages import router as admin_router
 from helmforge.web.auth_pages import router as auth_router
 from helmforge.web.chart_pages import router as chart_router
+from helmforge.web.deploy_pages import router as deploy_router
 from helmforge.web.fleet_pages import router as fleet_router
 from helmforge.web.help_pages import router as help_router
 from helmforge.web.instance_pages import router as instance_router
@@ -137,6 +138,7 @@ def mount(app: FastAPI) -> SessionResolver[Request]:
         template_router,
         chart_router,
         instance_router,
+        deploy_router,
         values_router,
         admin_router,
         registry_router,
