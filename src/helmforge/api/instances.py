@@ -1,6 +1,7 @@
-"""``/api/v1/instances`` (DESIGN §6): deployed instances, their values in Git, history,
-rollback, upgrade, promotion to the next environment, and the Argo CD sync of the exact
-pushed revision.
+"""``/api/v1/instances`` (DESIGN §6): deployed instances and their values in Git; their
+history, rollback, upgrade, promotion and sync are ``api.instance_operations``, which shares
+this module's path (``InstancePath``), answer of a change (``change_public``) and 202
+(``ACCEPTED``).
 
 ``GET`` of one instance answers its revision (the commit that last changed its folder) as the
 ``ETag``; ``PUT .../values`` needs it back as ``If-Match`` (428 without, 409 with
@@ -12,7 +13,7 @@ run on the outbound threads (``api.outbound``).
 
 from __future__ import annotations
 
-__all__ = ["router"]
+__all__ = ["ACCEPTED", "ChangePublic", "InstancePath", "change_public", "router"]
 
 import re
 from datetime import datetime
@@ -34,7 +35,7 @@ from helmforge.services.instances import InstanceDetail, InstanceView, SyncStatu
 router = APIRouter(prefix="/instances", tags=["instances"])
 
 Segment = Annotated[str, Path(min_length=1, max_length=63)]
-_ACCEPTED: dict[int | str, dict[str, Any]] = {
+ACCEPTED: dict[int | str, dict[str, Any]] = {
     202: {"model": ChangeRequestPublic, "description": "approval needed first"}
 }
 
@@ -81,26 +82,6 @@ class InstancePublic(BaseModel):
     created_at: datetime
     updated_by: str
     updated_at: datetime
-
-
-class SyncPublic(BaseModel):
-    """A finished Argo CD sync: chart ``chart_version`` with the values of ``revision`` runs;
-    ``mode`` ``manual`` (those revisions were asked for) or ``auto`` (Argo CD synced by
-    itself); ``phase``, ``health`` and ``status`` as Argo CD reports them."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    instance: str
-    app_name: str
-    server: str
-    mode: str
-    revision: str
-    chart_version: str
-    synced_revision: str | None
-    phase: str | None
-    health: str | None
-    status: str | None
-    busy_retries: int
 
 
 class InstanceListItemPublic(InstancePublic):
@@ -200,53 +181,6 @@ class ChangePublic(BaseModel):
     instance: InstancePublic
 
 
-class HistoryEntryPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    revision: str
-    author: str
-    email: str
-    at: datetime
-    message: str
-    diff: str
-
-
-class HistoryPublic(BaseModel):
-    items: list[HistoryEntryPublic]
-
-
-class RollbackCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    revision: str = Field(min_length=1, max_length=64)
-    message: str | None = Field(default=None, max_length=4000)
-
-
-class UpgradeCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    template: str | None = Field(default=None, min_length=1, max_length=200)
-    version: str | None = Field(default=None, min_length=1, max_length=128)
-    message: str | None = Field(default=None, max_length=4000)
-
-
-class PromoteCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    to: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=63,
-        description="target environment; default the next one of HELMFORGE_ENVIRONMENTS",
-    )
-    values: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
-        default_factory=list,
-        max_length=200,
-        description="value paths (image.tag, env[0].value) whose overrides are copied too",
-    )
-    message: str | None = Field(default=None, max_length=4000)
-
-
 def _public(view: InstanceView) -> InstancePublic:
     return InstancePublic.model_validate({**_fields(view)})
 
@@ -280,7 +214,8 @@ def _detail(detail: InstanceDetail) -> InstanceDetailPublic:
     )
 
 
-def _change(change: ValuesChange, response: Response) -> ChangePublic:
+def change_public(change: ValuesChange, response: Response) -> ChangePublic:
+    """The answer of a committed change, its revision also the ``ETag`` of ``response``."""
     response.headers["ETag"] = f'"{change.revision}"'
     return ChangePublic(
         revision=change.revision,
@@ -326,7 +261,7 @@ async def instance_path(
 InstancePath = Annotated[str, Depends(instance_path)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=_ACCEPTED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=ACCEPTED)
 async def create_instance(
     body: InstanceCreate,
     response: Response,
@@ -457,7 +392,7 @@ async def get_instance(
     return _detail(detail)
 
 
-@router.put("/{product}/{customer}/{environment}/{instance}/values", responses=_ACCEPTED)
+@router.put("/{product}/{customer}/{environment}/{instance}/values", responses=ACCEPTED)
 async def update_values(
     instance_id: InstancePath,
     *,
@@ -488,7 +423,7 @@ async def update_values(
     if isinstance(outcome, ChangeRequestView):
         response.status_code = status.HTTP_202_ACCEPTED
         return change_request_public(outcome)
-    return _change(outcome, response)
+    return change_public(outcome, response)
 
 
 @router.post("/{product}/{customer}/{environment}/{instance}/values/preview")
@@ -519,142 +454,3 @@ async def preview_values(
             "errors": [{"path": e.path, "message": e.message} for e in preview.errors],
         }
     )
-
-
-@router.get("/{product}/{customer}/{environment}/{instance}/history")
-async def history(
-    instance_id: InstancePath,
-    *,
-    state: AppStateDep,
-    sessions: SessionsDep,
-    actor: PrincipalDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> HistoryPublic:
-    """The commits that changed the instance, newest first: who, when, message, diff."""
-    workspace = state.git_workspace
-    entries = await run_outbound(
-        state,
-        lambda: instances.history(
-            sessions,
-            instance_id,
-            actor=actor,
-            workspace=workspace,
-            limit=limit,
-        ),
-    )
-    return HistoryPublic(items=[HistoryEntryPublic.model_validate(e) for e in entries])
-
-
-@router.post("/{product}/{customer}/{environment}/{instance}/rollback", responses=_ACCEPTED)
-async def rollback(
-    instance_id: InstancePath,
-    *,
-    body: RollbackCreate,
-    response: Response,
-    state: AppStateDep,
-    sessions: SessionsDep,
-    actor: PrincipalDep,
-) -> ChangePublic | ChangeRequestPublic:
-    """A new commit restoring values.yaml as it was at ``revision``."""
-    workspace = state.git_workspace
-    outcome = await run_outbound(
-        state,
-        lambda: instances.rollback_or_propose(
-            sessions,
-            instance_id,
-            body.revision,
-            actor=actor,
-            workspace=workspace,
-            message=body.message,
-        ),
-    )
-    if isinstance(outcome, ChangeRequestView):
-        response.status_code = status.HTTP_202_ACCEPTED
-        return change_request_public(outcome)
-    return _change(outcome, response)
-
-
-@router.post("/{product}/{customer}/{environment}/{instance}/upgrade", responses=_ACCEPTED)
-async def upgrade(
-    instance_id: InstancePath,
-    *,
-    body: UpgradeCreate,
-    response: Response,
-    state: AppStateDep,
-    sessions: SessionsDep,
-    actor: PrincipalDep,
-) -> ChangePublic | ChangeRequestPublic:
-    """Build and publish the chart of another template and/or app version, and bump
-    application.yaml's chart version, in one commit."""
-    workspace = state.git_workspace
-    outcome = await run_outbound(
-        state,
-        lambda: instances.upgrade_or_propose(
-            sessions,
-            instance_id,
-            actor=actor,
-            workspace=workspace,
-            template=body.template,
-            version=body.version,
-            message=body.message,
-        ),
-    )
-    if isinstance(outcome, ChangeRequestView):
-        response.status_code = status.HTTP_202_ACCEPTED
-        return change_request_public(outcome)
-    return _change(outcome, response)
-
-
-@router.post("/{product}/{customer}/{environment}/{instance}/promote", responses=_ACCEPTED)
-async def promote(
-    instance_id: InstancePath,
-    *,
-    body: PromoteCreate,
-    response: Response,
-    state: AppStateDep,
-    sessions: SessionsDep,
-    actor: PrincipalDep,
-) -> ChangePublic | ChangeRequestPublic:
-    """Copy this instance's template and app version (and its overrides at ``values``) to
-    the same instance in the next environment (or ``to``): its chart is built and
-    published, and the target's files changed, in one commit in the target's folder. The
-    answer's ``instance`` is the target; 202 with the change request where the target's
-    environment needs approval."""
-    workspace = state.git_workspace
-    environments = state.settings.environments
-    outcome = await run_outbound(
-        state,
-        lambda: instances.promote_or_propose(
-            sessions,
-            instance_id,
-            actor=actor,
-            workspace=workspace,
-            environments=environments,
-            to=body.to,
-            values=body.values,
-            message=body.message,
-        ),
-    )
-    if isinstance(outcome, ChangeRequestView):
-        response.status_code = status.HTTP_202_ACCEPTED
-        return change_request_public(outcome)
-    return _change(outcome, response)
-
-
-@router.post("/{product}/{customer}/{environment}/{instance}/sync")
-async def sync(
-    instance_id: InstancePath,
-    *,
-    state: AppStateDep,
-    sessions: SessionsDep,
-    actor: PrincipalDep,
-) -> SyncPublic:
-    """Roll the instance out with Argo CD: the exact chart version and commit helmforge
-    pushed (auto-sync environments: refresh, Argo CD syncs), answered once Argo CD reports it
-    synced, ``Succeeded`` and ``Healthy`` (bounded by ``HELMFORGE_ARGOCD_DEADLINE``)."""
-    workspace = state.git_workspace
-    result = await run_outbound(
-        state,
-        lambda: instances.sync_instance(sessions, instance_id, actor=actor, workspace=workspace),
-    )
-    return SyncPublic.model_validate(result)

@@ -15,6 +15,7 @@ from helmforge.api import (
     charts,
     fleet,
     gitops,
+    instance_operations,
     instances,
     jobs,
     passwords,
@@ -38,6 +39,7 @@ api_router.include_router(access.router)
 api_router.include_router(change_requests.router)
 api_router.include_router(gitops.router)
 api_router.include_router(instances.router)
+api_router.include_router(instance_operations.router)
 api_router.include_router(argocd.router)
 api_router.include_router(jobs.router)
 api_router.include_router(fleet.router)
