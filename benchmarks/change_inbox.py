@@ -84,7 +84,8 @@ def _request_rows() -> list[dict[str, Any]]:
 def _python_page(sessions: sessionmaker[Session], actor: Any, number: int) -> tuple[int, int]:
     """The inbox page the way it was built before the SQL filter: (items, total)."""
     from helmforge.adapters.storage.access_tables import ChangeRequestRow
-    from helmforge.services import access, change_requests
+    from helmforge.services import access
+    from helmforge.services.change_request_records import operation_of
     from helmforge.services.change_request_targets import target_of
     from helmforge.services.paging import PageRequest, fetch_page
 
@@ -98,7 +99,7 @@ def _python_page(sessions: sessionmaker[Session], actor: Any, number: int) -> tu
     def keep(row: ChangeRequestRow) -> bool:
         if row.requester == actor.name:
             return True
-        operation = change_requests._operation(row.kind)
+        operation = operation_of(row.kind)
         return granted(operation.approver_permission, row) or granted(
             operation.reader_permission, row
         )
