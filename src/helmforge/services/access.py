@@ -28,6 +28,7 @@ __all__ = [
     "add_binding",
     "allowed",
     "allowed_where",
+    "allowed_where_each",
     "bind_role",
     "bindings_of",
     "check_own_bindings",
@@ -58,6 +59,7 @@ from helmforge.services.access_bindings import (
 from helmforge.services.access_checks import (
     allowed,
     allowed_where,
+    allowed_where_each,
     explain,
     held,
     permissions_of,

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "allowed",
     "allowed_where",
+    "allowed_where_each",
     "explain",
     "held",
     "permissions_of",
@@ -17,7 +18,7 @@ __all__ = [
     "require_on",
 ]
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -200,17 +201,38 @@ def allowed_where(
     permission, the template name for a template permission, nothing for a global one. The
     clause tests a few ``IN`` lists, one per wildcard shape of the actor's bindings
     (``core.access.policy.scope_filter``)."""
+    return allowed_where_each(
+        sessions, actor, {permission: target}, development_environments=development_environments
+    )[permission]
+
+
+def allowed_where_each(
+    sessions: sessionmaker[Session],
+    actor: Principal,
+    targets: Mapping[str, Sequence[sa.SQLColumnExpression[str]]],
+    *,
+    development_environments: frozenset[str] | None = None,
+) -> dict[str, sa.ColumnElement[bool]]:
+    """``allowed_where`` for each permission of ``targets`` (permission -> the columns of its
+    target) with the policy read once: a list whose rows need different permissions (the
+    change-request inbox, one pair per kind) pays one read, not one per permission."""
     if actor.kind in UNCHECKED:
-        return sa.true()
+        return {permission: sa.true() for permission in targets}
     subjects = subjects_of(actor)
     with sessions() as session:
         policy = policy_for(session, subjects, development_environments=development_environments)
-    patterns = scope_filter(narrowed(policy, actor), subjects, permission)
-    columns = list(target)
-    granted = _matching(patterns.grants, columns)
-    if not patterns.denies:
-        return granted
-    return sa.and_(granted, sa.not_(_matching(patterns.denies, columns)))
+    policy = narrowed(policy, actor)
+    clauses: dict[str, sa.ColumnElement[bool]] = {}
+    for permission, target in targets.items():
+        patterns = scope_filter(policy, subjects, permission)
+        columns = list(target)
+        granted = _matching(patterns.grants, columns)
+        clauses[permission] = (
+            sa.and_(granted, sa.not_(_matching(patterns.denies, columns)))
+            if patterns.denies
+            else granted
+        )
+    return clauses
 
 
 def _matching(

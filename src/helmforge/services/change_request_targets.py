@@ -93,17 +93,25 @@ def visible_where(
     for kind, permissions in readers.items():
         for permission in permissions:
             kinds_of.setdefault(permission, set()).add(kind)
-    clauses: list[sa.ColumnElement[bool]] = [ChangeRequestRow.requester == actor.name]
-    for permission, kinds in sorted(kinds_of.items()):
+    shapes: dict[str, tuple[sa.ColumnElement[bool], tuple[sa.SQLColumnExpression[str], ...]]] = {}
+    for permission in kinds_of:
         scope_kind = scope_kind_of(permission)
         if scope_kind == CONTEXT:
-            shape = ChangeRequestRow.target_kind == CONTEXT
-            columns: tuple[sa.SQLColumnExpression[str], ...] = _CONTEXT_COLUMNS
+            shapes[permission] = (ChangeRequestRow.target_kind == CONTEXT, _CONTEXT_COLUMNS)
         elif scope_kind == TEMPLATE:
-            shape = ChangeRequestRow.target_kind == TEMPLATE
-            columns = (ChangeRequestRow.target_template,)
+            shapes[permission] = (
+                ChangeRequestRow.target_kind == TEMPLATE,
+                (ChangeRequestRow.target_template,),
+            )
         else:
-            shape, columns = sa.true(), ()
-        granted = access.allowed_where(sessions, actor, permission, columns)
-        clauses.append(sa.and_(ChangeRequestRow.kind.in_(sorted(kinds)), shape, granted))
+            shapes[permission] = (sa.true(), ())
+    granted = access.allowed_where_each(
+        sessions, actor, {permission: columns for permission, (_, columns) in shapes.items()}
+    )
+    clauses: list[sa.ColumnElement[bool]] = [ChangeRequestRow.requester == actor.name]
+    for permission, kinds in sorted(kinds_of.items()):
+        shape = shapes[permission][0]
+        clauses.append(
+            sa.and_(ChangeRequestRow.kind.in_(sorted(kinds)), shape, granted[permission])
+        )
     return sa.or_(*clauses)
