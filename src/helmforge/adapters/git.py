@@ -453,6 +453,12 @@ class GitRepository:
         found = self._repo.get(revision)
         return found is not None and found.type == ObjectType.COMMIT
 
+    def is_ancestor(self, revision: str, of: str) -> bool:
+        """Whether commit ``revision`` is ``of`` or one of its ancestors (both in the cache)."""
+        if revision == of:
+            return True
+        return bool(self._repo.descendant_of(pygit2.Oid(hex=of), pygit2.Oid(hex=revision)))
+
     def _entry_id(self, commit: pygit2.Commit, path: str) -> pygit2.Oid | None:
         try:
             return commit.tree[path].id

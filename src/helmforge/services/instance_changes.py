@@ -38,6 +38,7 @@ from helmforge.adapters.git import CommitRequest, GitRepository, Snapshot
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import (
     ConflictError,
+    HelmforgeError,
     Location,
     NotFoundError,
     PreconditionRequiredError,
@@ -60,6 +61,7 @@ from helmforge.services.gitops_repositories import GitWorkspace, OpenRepository,
 from helmforge.services.instance_git import (
     commit_text,
     load_instance,
+    load_with_repository,
     lock_wait,
     outside_errors,
     parse_instance_id,
@@ -163,6 +165,78 @@ class _ValuesEdit:
         self.edits: tuple[ValuesEdit, ...] = ()
         self.before_text = ""
         self.after_text = ""
+        self.before: dict[str, Any] = {}
+        self.after: dict[str, Any] = {}
+        # Pure work done once per input, most of it before the repository's lock (``prepare``):
+        # the edit applied to a values.yaml text, and overrides found valid for the chart.
+        # (Lists, not dicts: the edits hold values, which need not be hashable.)
+        self._applied: list[tuple[str, tuple[ValuesEdit, ...], str, dict[str, Any]]] = []
+        self._valid: list[dict[str, Any]] = []
+
+    def checked(self, overrides: dict[str, Any]) -> None:
+        """``require_valid`` for ``overrides``, remembered: the same overrides of the same
+        template and context are not checked twice (the answer would be the same)."""
+        if overrides not in self._valid:
+            require_valid(self.view.id, self.template, self.view.context, overrides)
+            self._valid.append(overrides)
+
+    def _apply(self, text: str) -> tuple[str, dict[str, Any]]:
+        if self.restore is not None:
+            return overrides_of(self.restore, source=self.view.values_path)
+        for source, edits, written, after in self._applied:
+            if source == text and edits == self.edits:
+                return written, after
+        result = apply_edits(text, self.edits, source=self.view.values_path)
+        after = plain_overrides(result.after, source=self.view.values_path)
+        self._applied.append((text, self.edits, result.text, after))
+        return result.text, after
+
+    def stale_on(self, reader: GitRepository) -> _PendingStaleError | None:
+        """Before the lock: the answer of an edit already stale on the cache's head, a state
+        the remote was in after the editor's revision (the head descends from it; only a
+        push that landed or a fetch moves the head), so the remote's head now can only hold
+        the instance changed too; else None, and the group decides. Nothing is queued or
+        written for such an edit: its 409 and diff are the group's answer, given at once."""
+        seen_revision, view = self.seen_revision, self.view
+        head = reader.head()
+        if (
+            seen_revision is None
+            or head is None
+            or seen_revision == head
+            or not reader.contains(seen_revision)
+            or not reader.is_ancestor(seen_revision, head)
+        ):
+            return None
+        now = {path: reader.read_file(path, head) for path in instance_files(view)}
+        seen = {path: reader.read_file(path, seen_revision) for path in now}
+        if now[view.application_path] is None or seen == now or self._already_done(seen, now):
+            return None
+        return _PendingStaleError(
+            f"instance {view.id} changed since revision {seen_revision[:12]}: review the "
+            "diff and edit the current values",
+            head=head,
+            seen=seen,
+            now=now,
+        )
+
+    def prepare(self, reader: GitRepository) -> None:
+        """Before the lock: apply the edit to values.yaml as the editor saw it (their
+        revision, read from the cache) and check the result, so that under the lock, when the
+        instance is still as they saw it (an edit that will be accepted), the ruamel round
+        trip and the schema check are already done. Nothing here decides anything: the
+        edit is checked and applied on the head it is handed, as always."""
+        values_path = self.view.values_path
+        if self.seen_revision is None or not reader.contains(self.seen_revision):
+            return
+        try:
+            text, seen = overrides_of(
+                reader.read_file(values_path, self.seen_revision), source=values_path
+            )
+            if self.wanted is not None:
+                self.edits = edits_between(seen, self.wanted)
+            self.checked(self._apply(text)[1])
+        except HelmforgeError:
+            return  # decided (and answered) on the head under the lock
 
     def _stale(
         self,
@@ -244,25 +318,18 @@ class _ValuesEdit:
                     self.base,
                     now,
                 )
-        text, _ = overrides_of(now[values_path], source=values_path)
-        if self.restore is not None:
-            written, after = overrides_of(self.restore, source=values_path)
-        else:
-            result = apply_edits(text, self.edits, source=values_path)
-            written, after = result.text, result.after
-        require_valid(view.id, self.template, view.context, after)
+        text, before = overrides_of(now[values_path], source=values_path)
+        written, after = self._apply(text)
+        self.checked(after)
         self.before_text, self.after_text = text, written
+        self.before, self.after = before, after
         return {values_path: written.encode()}
 
     def changes(self) -> list[dict[str, Any]]:
-        _, before = overrides_of(self.before_text.encode(), source="before")
-        _, after = overrides_of(self.after_text.encode(), source="after")
-        return changes_as_json(override_changes(before, after))
+        return changes_as_json(override_changes(self.before, self.after))
 
     def summary(self) -> str:
-        _, before = overrides_of(self.before_text.encode(), source="before")
-        _, after = overrides_of(self.after_text.encode(), source="after")
-        return summary_of(override_changes(before, after))
+        return summary_of(override_changes(self.before, self.after))
 
 
 def _commit_values(
@@ -277,10 +344,11 @@ def _commit_values(
     workspace: GitWorkspace,
     message: str | None,
     approved_by: tuple[str, ...],
+    repository: OpenRepository | None = None,
 ) -> ValuesChange:
     """Commit one values edit in the repository's next group commit and record it as
     ``action`` (the audit event carries ``audit``, the edit's changes and the message)."""
-    repository = open_for(sessions, view, workspace)
+    repository = repository or open_for(sessions, view, workspace)
     composed: list[str] = []
 
     def compose() -> str:
@@ -288,6 +356,11 @@ def _commit_values(
         return composed[-1]
 
     request = CommitRequest(edit, author=workspace.author(actor.name), message=compose)
+    reader = repository.reader()
+    stale = edit.stale_on(reader)
+    if stale is not None:
+        raise stale.completed(repository, view)
+    edit.prepare(reader)
     with outside_errors(view.repository):
         try:
             pushed = gitops_repositories.commit(
@@ -377,7 +450,9 @@ def update_values(
     ``ExternalServiceError`` (the remote refused or failed: nothing was changed).
     """
     instance = parse_instance_id(instance_id)
-    view = load_instance(sessions, instance, actor=actor, permission="values.update")
+    view, repository = load_with_repository(
+        sessions, instance, actor=actor, permission="values.update", workspace=workspace
+    )
     require_direct(sessions, instance.environment, approved_by, "changing values")
     if not if_match:
         raise PreconditionRequiredError(
@@ -388,11 +463,12 @@ def update_values(
         )
     wanted = plain_overrides(values)
     _, template = published_template(sessions, view.template)
-    require_valid(view.id, template, view.context, wanted)
+    edit = _ValuesEdit(view, seen_revision=if_match, wanted=wanted, template=template)
+    edit.checked(wanted)
     return _commit_values(
         sessions,
         view,
-        _ValuesEdit(view, seen_revision=if_match, wanted=wanted, template=template),
+        edit,
         subject=lambda edit: f"{view.id}: values: {edit.summary()}",
         action="values.update",
         audit={},
@@ -400,6 +476,7 @@ def update_values(
         workspace=workspace,
         message=message,
         approved_by=approved_by,
+        repository=repository(),
     )
 
 
@@ -424,7 +501,9 @@ def update_values_text(
     ``InvalidValuesError`` otherwise, and nothing is committed. Raises as ``update_values``.
     """
     instance = parse_instance_id(instance_id)
-    view = load_instance(sessions, instance, actor=actor, permission="values.update")
+    view, repository = load_with_repository(
+        sessions, instance, actor=actor, permission="values.update", workspace=workspace
+    )
     require_direct(sessions, instance.environment, approved_by, "changing values")
     if not if_match:
         raise PreconditionRequiredError(
@@ -435,11 +514,14 @@ def update_values_text(
         )
     checked = checked_values_text(text, source=view.values_path)
     _, template = published_template(sessions, view.template)
-    require_valid(view.id, template, view.context, plain_overrides(checked.values))
+    edit = _ValuesEdit(
+        view, seen_revision=if_match, restore=checked.text.encode(), template=template
+    )
+    edit.checked(plain_overrides(checked.values))
     return _commit_values(
         sessions,
         view,
-        _ValuesEdit(view, seen_revision=if_match, restore=checked.text.encode(), template=template),
+        edit,
         subject=lambda edit: f"{view.id}: values: {edit.summary()}",
         action="values.update",
         audit={"as_text": True},
@@ -447,6 +529,7 @@ def update_values_text(
         workspace=workspace,
         message=message,
         approved_by=approved_by,
+        repository=repository(),
     )
 
 

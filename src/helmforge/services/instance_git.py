@@ -12,6 +12,7 @@ __all__ = [
     "commit_text",
     "delegate",
     "load_instance",
+    "load_with_repository",
     "lock_wait",
     "outside_errors",
     "parse_instance_id",
@@ -71,6 +72,44 @@ def load_instance(
     return instance_records.load(
         sessions, instance, actor=actor, permission=permission, base_path=base_paths(sessions)
     )
+
+
+def load_with_repository(
+    sessions: sessionmaker[Session],
+    instance: InstanceId,
+    *,
+    actor: Principal,
+    permission: str,
+    workspace: GitWorkspace,
+) -> tuple[InstanceView, Callable[[], OpenRepository]]:
+    """``load_instance``, and the instance's repository opened by the same read of its row
+    (``gitops_repositories.open_repository``; a values edit needs both, and the row was read
+    twice). The second item returns it, or raises what opening it raised, at the point the
+    caller asks: errors keep the order they had when the repository was opened later."""
+    opened: dict[str, OpenRepository | Exception] = {}
+
+    def path_of(name: str) -> str:
+        if name not in opened:
+            try:
+                opened[name] = gitops_repositories.open_repository(
+                    sessions, name, workspace=workspace
+                )
+            except Exception as error:  # raised when the caller asks for the repository
+                opened[name] = error
+        found = opened[name]
+        return "" if isinstance(found, Exception) else found.path
+
+    view = instance_records.load(
+        sessions, instance, actor=actor, permission=permission, base_path=path_of
+    )
+
+    def repository() -> OpenRepository:
+        found = opened[view.repository]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    return view, repository
 
 
 def require_direct(
