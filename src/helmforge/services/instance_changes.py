@@ -357,9 +357,9 @@ def _commit_values(
 
     request = CommitRequest(edit, author=workspace.author(actor.name), message=compose)
     reader = repository.reader()
-    stale = edit.stale_on(reader)
-    if stale is not None:
-        raise stale.completed(repository, view)
+    early = edit.stale_on(reader)
+    if early is not None:
+        raise early.completed(repository, view)
     edit.prepare(reader)
     with outside_errors(view.repository):
         try:
