@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -156,7 +156,7 @@ class _ValuesEdit:
         seen_revision: str | None,
         wanted: dict[str, Any] | None = None,
         restore: bytes | None = None,
-        template: Template,
+        template: Template | None = None,
     ) -> None:
         self.view, self.seen_revision = view, seen_revision
         self.wanted, self.restore, self.template = wanted, restore, template
@@ -172,11 +172,13 @@ class _ValuesEdit:
         # (Lists, not dicts: the edits hold values, which need not be hashable.)
         self._applied: list[tuple[str, tuple[ValuesEdit, ...], str, dict[str, Any]]] = []
         self._valid: list[dict[str, Any]] = []
+        self.stale_checked = False
 
     def checked(self, overrides: dict[str, Any]) -> None:
         """``require_valid`` for ``overrides``, remembered: the same overrides of the same
         template and context are not checked twice (the answer would be the same)."""
         if overrides not in self._valid:
+            assert self.template is not None, "the template is set before values are checked"
             require_valid(self.view.id, self.template, self.view.context, overrides)
             self._valid.append(overrides)
 
@@ -332,6 +334,17 @@ class _ValuesEdit:
         return summary_of(override_changes(self.before, self.after))
 
 
+def _answer_if_stale(repository: OpenRepository, edit: _ValuesEdit) -> None:
+    """The 409 of an edit already stale on the cache's head (``_ValuesEdit.stale_on``),
+    raised before it is queued; checked once per edit."""
+    if edit.stale_checked:
+        return
+    edit.stale_checked = True
+    early = edit.stale_on(repository.reader())
+    if early is not None:
+        raise early.completed(repository, edit.view)
+
+
 def _commit_values(
     sessions: sessionmaker[Session],
     view: InstanceView,
@@ -356,11 +369,8 @@ def _commit_values(
         return composed[-1]
 
     request = CommitRequest(edit, author=workspace.author(actor.name), message=compose)
-    reader = repository.reader()
-    early = edit.stale_on(reader)
-    if early is not None:
-        raise early.completed(repository, view)
-    edit.prepare(reader)
+    _answer_if_stale(repository, edit)
+    edit.prepare(repository.reader())
     with outside_errors(view.repository):
         try:
             pushed = gitops_repositories.commit(
@@ -405,7 +415,7 @@ def record_outcome(
     changes: Mapping[str, Any] | None = None,
 ) -> ValuesChange:
     instance = view.instance_id
-    instance_records.record_change(
+    stamped = instance_records.record_change(
         sessions,
         instance,
         actor=actor,
@@ -418,7 +428,13 @@ def record_outcome(
             **({"approved_by": list(approved_by)} if approved_by else {}),
         },
     )
-    fresh = load_instance(sessions, instance, actor=SYSTEM, permission="instance.read")
+    fresh = (
+        # Only the revision changed: the view is the one read for this change, stamped as
+        # the row was (reading it again took three more queries per edit).
+        replace(view, revision=revision, updated_by=actor.name, updated_at=stamped)
+        if not changes
+        else load_instance(sessions, instance, actor=SYSTEM, permission="instance.read")
+    )
     return ValuesChange(
         instance=fresh,
         revision=revision,
@@ -462,8 +478,11 @@ def update_values(
             location=Location(path="If-Match"),
         )
     wanted = plain_overrides(values)
-    _, template = published_template(sessions, view.template)
-    edit = _ValuesEdit(view, seen_revision=if_match, wanted=wanted, template=template)
+    edit = _ValuesEdit(view, seen_revision=if_match, wanted=wanted)
+    # A stale edit is answered 409 whatever its values (as its group would answer it),
+    # before the template is read and the values checked.
+    _answer_if_stale(repository(), edit)
+    _, edit.template = published_template(sessions, view.template)
     edit.checked(wanted)
     return _commit_values(
         sessions,
@@ -513,10 +532,9 @@ def update_values_text(
             location=Location(path="If-Match"),
         )
     checked = checked_values_text(text, source=view.values_path)
-    _, template = published_template(sessions, view.template)
-    edit = _ValuesEdit(
-        view, seen_revision=if_match, restore=checked.text.encode(), template=template
-    )
+    edit = _ValuesEdit(view, seen_revision=if_match, restore=checked.text.encode())
+    _answer_if_stale(repository(), edit)  # as for update_values
+    _, edit.template = published_template(sessions, view.template)
     edit.checked(plain_overrides(checked.values))
     return _commit_values(
         sessions,

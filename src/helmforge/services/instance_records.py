@@ -303,18 +303,20 @@ def record_change(
     action: str,
     changes: Mapping[str, Any],
     audit_after: Mapping[str, Any],
-) -> None:
+) -> datetime:
     """Set ``changes`` on the instance's row (``state: ready`` finishes a creation), stamp who
-    and when, and record the audit event ``action`` with ``audit_after`` (never a secret)."""
+    and when (returned), and record the audit event ``action`` with ``audit_after`` (never a
+    secret)."""
     with sessions.begin() as session:
         row = _row_of(session, instance, lock=True)
         if row is None:
             raise NotFoundError(missing_message(instance))
         for name, value in changes.items():
             setattr(row, name, value)
-        row.updated_at = datetime.now(UTC)
+        stamped = row.updated_at = datetime.now(UTC)
         row.updated_by = actor.name
         audit.record(session, actor, action, f"instance:{instance}", after=dict(audit_after))
+    return stamped
 
 
 def note_revision(sessions: sessionmaker[Session], instance: InstanceId, revision: str) -> None:
