@@ -302,3 +302,38 @@ def test_a_read_behind_a_held_push_answers_from_the_cache(
     assert "waited over 0.2 s" in body["fetch_error"]
     assert editors.answers["first"].status_code == 200
     assert gitops_repositories.queued(_queue_of(api)) == 0  # the read left the queue
+
+
+def test_an_edit_stale_on_the_cached_head_is_answered_while_a_push_holds_the_repository(
+    api: Api, lab: GitLab, basic_registry: RegistryServer, tmp_path: Path
+) -> None:
+    # The cache's head already shows "a" changed since the revision the editor names: the
+    # 409 needs no turn in the repository's group, so it comes while another push is held.
+    revisions = _setup(api, lab, basic_registry)
+    first = api.client.put(
+        url_of(_segments("a")) + "/values",
+        json={"values": {"replicaCount": 3}},
+        headers={"If-Match": f'"{revisions["a"]}"'},
+    )
+    assert first.status_code == 200, first.text
+    start = lab.head()
+    hold = _HeldPush(lab, tmp_path, "exit 0")
+    with serve(api.app) as base:
+        editors = _Editors(base, {"Authorization": f"Bearer {api.token}"})
+        editors.put("b1", "b", {"replicaCount": 4}, revisions["b"])
+        hold.wait_held()
+        # Values the schema refuses: a stale edit is answered 409 whatever its values.
+        stale = api.client.put(
+            url_of(_segments("a")) + "/values",
+            json={"values": {"replicaCount": 2, "logLevel": "loud"}},
+            headers={"If-Match": f'"{revisions["a"]}"'},
+        )
+        assert "b1" not in editors.answers  # the push is still held
+        assert gitops_repositories.queued(_queue_of(api)) == 0
+        hold.release()
+        editors.join()
+    assert stale.status_code == 409, stale.text
+    assert stale.json()["current_revision"] == first.json()["revision"]
+    assert "+replicaCount: 3" in stale.json()["diff"]
+    assert editors.answers["b1"].status_code == 200
+    assert [author for _, author, _ in _log(lab, start)] == ["admin"]

@@ -167,9 +167,8 @@ class _ValuesEdit:
         self.after_text = ""
         self.before: dict[str, Any] = {}
         self.after: dict[str, Any] = {}
-        # Pure work done once per input, most of it before the repository's lock (``prepare``):
-        # the edit applied to a values.yaml text, and overrides found valid for the chart.
-        # (Lists, not dicts: the edits hold values, which need not be hashable.)
+        # Pure work done once per input, mostly before the lock (``prepare``): the edit
+        # applied to a text, overrides found valid (lists: values need not be hashable).
         self._applied: list[tuple[str, tuple[ValuesEdit, ...], str, dict[str, Any]]] = []
         self._valid: list[dict[str, Any]] = []
         self.stale_checked = False
@@ -194,11 +193,9 @@ class _ValuesEdit:
         return result.text, after
 
     def stale_on(self, reader: GitRepository) -> _PendingStaleError | None:
-        """Before the lock: the answer of an edit already stale on the cache's head, a state
-        the remote was in after the editor's revision (the head descends from it; only a
-        push that landed or a fetch moves the head), so the remote's head now can only hold
-        the instance changed too; else None, and the group decides. Nothing is queued or
-        written for such an edit: its 409 and diff are the group's answer, given at once."""
+        """Before the lock: the 409 of an edit stale on the cache's head, which the remote
+        held after the editor's revision (it descends from it), so the remote holds the
+        instance changed now too; else None, and the group decides."""
         seen_revision, view = self.seen_revision, self.view
         head = reader.head()
         if (
@@ -222,11 +219,9 @@ class _ValuesEdit:
         )
 
     def prepare(self, reader: GitRepository) -> None:
-        """Before the lock: apply the edit to values.yaml as the editor saw it (their
-        revision, read from the cache) and check the result, so that under the lock, when the
-        instance is still as they saw it (an edit that will be accepted), the ruamel round
-        trip and the schema check are already done. Nothing here decides anything: the
-        edit is checked and applied on the head it is handed, as always."""
+        """Before the lock: apply the edit to values.yaml at the editor's revision and check
+        the result, so that under the lock, on a head where the instance is as they saw it,
+        the ruamel round trip and the schema check are done. Nothing is decided here."""
         values_path = self.view.values_path
         if self.seen_revision is None or not reader.contains(self.seen_revision):
             return
