@@ -271,3 +271,22 @@ def test_the_last_admin_binding_cannot_be_removed(sessions: sessionmaker[Session
     )
     access.remove_binding(sessions, root.id, actor=ADMIN)
     assert [b.id for b in access.list_bindings(sessions, actor=SYSTEM)] == [second.id]
+
+
+def test_removing_the_only_signed_in_admins_binding_is_refused_while_others_name_nobody(
+    sessions: sessionmaker[Session],
+) -> None:
+    from helmforge.services import accounts
+
+    accounts.create_user(
+        sessions, "alice", role="operator", password="a-long-password-1", actor=SYSTEM
+    )
+    [root] = access.list_bindings(sessions, actor=ADMIN, subject="user:root")
+    alice = access.add_binding(
+        sessions, subject="user:alice", role="admin", scope="*/*/*/*", actor=ADMIN
+    )
+    access.add_binding(sessions, subject="user:ghost", role="admin", scope="*/*/*/*", actor=ADMIN)
+    access.remove_binding(sessions, root.id, actor=ADMIN)  # alice can still sign in
+    with pytest.raises(ConflictError, match=r"user:alice as admin.*others \(user:ghost\)"):
+        access.remove_binding(sessions, alice.id, actor=SYSTEM)
+    assert alice.id in [b.id for b in access.list_bindings(sessions, actor=SYSTEM)]

@@ -203,20 +203,33 @@ def remove_binding(sessions: sessionmaker[Session], binding_id: int, *, actor: P
         row = session.get(BindingRow, binding_id, with_for_update=True)
         if row is None:
             raise NotFoundError(f"binding {binding_id} not found")
-        if row.role == "admin" and _admin_bindings(session) == 1:
-            raise ConflictError(
-                f"binding {binding_id} is the last admin binding: removing it would leave "
-                "nobody able to manage access; bind another admin first"
-            )
+        if row.role == ADMIN_ROLE:
+            _keep_a_signed_in_administrator(session, row)
         audit.record(session, actor, "binding.delete", str(binding_of(row)))
         session.delete(row)
 
 
-def _admin_bindings(session: Session) -> int:
-    count = session.scalar(
-        sa.select(sa.func.count()).select_from(BindingRow).where(BindingRow.role == "admin")
-    )
-    return int(count or 0)
+def _keep_a_signed_in_administrator(session: Session, row: BindingRow) -> None:
+    """``ConflictError`` when ``row`` is the last admin binding, or when the admin bindings
+    left after it name nobody able to sign in while someone able to holds one now (the rule
+    ``import_policy`` applies to a whole policy)."""
+    others = session.scalars(
+        sa.select(BindingRow.subject).where(BindingRow.role == ADMIN_ROLE, BindingRow.id != row.id)
+    ).all()
+    if not others:
+        raise ConflictError(
+            f"binding {row.id} is the last admin binding: removing it would leave "
+            "nobody able to manage access; bind another admin first"
+        )
+    states = _subject_states(session, {row.subject, *others})
+    if states.get(row.subject) == "active" and not any(
+        states.get(subject) == "active" for subject in others
+    ):
+        raise ConflictError(
+            f"binding {row.id} ({row.subject} as admin) is the last admin binding of someone "
+            f"able to sign in: the others ({', '.join(sorted(set(others)))}) name no existing, "
+            "active user nor a group with an active member; bind such an admin first"
+        )
 
 
 def export_policy(sessions: sessionmaker[Session], *, actor: Principal) -> str:
