@@ -90,6 +90,7 @@ def test_single_sign_on_settings_from_the_environment() -> None:
         "HELMFORGE_OIDC_ALLOWED_GROUPS": "platform-sre, devs,",
         "HELMFORGE_PUBLIC_URL": "https://helmforge.example.com/",
         "HELMFORGE_OIDC_DEADLINE": "3",
+        "HELMFORGE_OIDC_GROUPS_LIFETIME": "300",
     }
     oidc = load_settings(environ).oidc
     assert oidc is not None
@@ -101,15 +102,16 @@ def test_single_sign_on_settings_from_the_environment() -> None:
     )
     assert oidc.allowed_groups == frozenset({"platform-sre", "devs"})
     assert oidc.public_url == "https://helmforge.example.com"
-    assert oidc.deadline == 3.0
+    assert (oidc.deadline, oidc.groups_lifetime) == (3.0, 300.0)
     assert "s3cret" not in repr(oidc)
     defaults = load_settings(_OIDC).oidc
     assert defaults is not None
-    assert (defaults.groups_claim, defaults.allowed_groups, defaults.public_url) == (
-        "groups",
-        frozenset(),
-        None,
-    )
+    assert (
+        defaults.groups_claim,
+        defaults.allowed_groups,
+        defaults.public_url,
+        defaults.groups_lifetime,
+    ) == ("groups", frozenset(), None, 900.0)
 
 
 @pytest.mark.parametrize(
@@ -120,6 +122,7 @@ def test_single_sign_on_settings_from_the_environment() -> None:
         ("HELMFORGE_OIDC_CLIENT_ID", ""),
         ("HELMFORGE_PUBLIC_URL", "ftp://helmforge.example.com"),
         ("HELMFORGE_OIDC_DEADLINE", "0"),
+        ("HELMFORGE_OIDC_GROUPS_LIFETIME", "15m"),
     ],
 )
 def test_bad_single_sign_on_values_name_the_variable(name: str, value: str) -> None:

@@ -12,6 +12,7 @@ from helmforge.services.web_sessions import (
     MAX_SESSIONS_PER_USER,
     close_session,
     open_session,
+    renew_groups,
     resolve_session,
 )
 
@@ -69,3 +70,38 @@ def test_unlimited_sessions_per_user_signing_in_past_the_cap_ends_the_oldest(
             sa.text("SELECT count(*) FROM web_sessions WHERE user_id = 3")
         ).scalar_one()
     assert count == MAX_SESSIONS_PER_USER
+
+
+def test_sso_groups_are_due_at_their_validity_and_a_check_renews_them_in_place(
+    sessions: sessionmaker[Session],
+) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    valid = now + timedelta(minutes=15)
+    cookie, state = open_session(
+        sessions,
+        user_id=5,
+        lifetime=timedelta(hours=8),
+        now=now,
+        groups=("platform-sre",),
+        groups_valid_until=valid,
+    )
+    found = resolve_session(sessions, cookie, now=now + timedelta(minutes=14))
+    assert found is not None and not found.groups_due(now + timedelta(minutes=14))
+    assert found.groups_due(valid)
+    later = valid + timedelta(minutes=1)
+    # Only the user's own live session is renewed.
+    assert not renew_groups(sessions, cookie, user_id=6, groups=(), valid_until=later, now=later)
+    assert not renew_groups(sessions, cookie + "x", user_id=5, groups=(), valid_until=later)
+    renewed_until = later + timedelta(minutes=15)
+    assert renew_groups(
+        sessions, cookie, user_id=5, groups=("marketing",), valid_until=renewed_until, now=later
+    )
+    renewed = resolve_session(sessions, cookie, now=later)
+    assert renewed is not None
+    assert (renewed.groups, renewed.groups_valid_until) == (("marketing",), renewed_until)
+    assert (renewed.csrf_token, renewed.expires_at) == (state.csrf_token, state.expires_at)
+    end = now + timedelta(hours=8)
+    assert not renew_groups(sessions, cookie, user_id=5, groups=(), valid_until=end, now=end)
+    local, _ = open_session(sessions, user_id=7, lifetime=timedelta(hours=8), now=now)
+    kept = resolve_session(sessions, local, now=now + timedelta(hours=7))
+    assert kept is not None and not kept.groups_due(now + timedelta(hours=7))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -12,10 +14,16 @@ from helmforge.services.settings import Settings
 
 
 def make_app(
-    database_url: str, data_dir: Path, *, with_web: bool = False, **overrides: object
+    database_url: str,
+    data_dir: Path,
+    *,
+    with_web: bool = False,
+    clock: Callable[[], datetime] | None = None,
+    **overrides: object,
 ) -> tuple[FastAPI, str]:
-    """An application over ``database_url`` (API only unless ``with_web``); returns it and the
-    first admin password (empty when the database already had an admin).
+    """An application over ``database_url`` (API only unless ``with_web``; ``clock`` times
+    its web sessions); returns it and the first admin password (empty when the database
+    already had an admin).
 
     Most tests publish into ``prod`` directly, as a server configured with
     ``HELMFORGE_APPROVALS=`` (no four eyes) does; the tests of four eyes pass ``approvals``.
@@ -23,5 +31,5 @@ def make_app(
     overrides.setdefault("approvals", ApprovalRules(by_environment={}))
     settings = Settings(data_dir=data_dir, database_url=database_url, **overrides)  # type: ignore[arg-type]
     passwords: list[str] = []
-    app = create_app(settings, announce=passwords.append, with_web=with_web)
+    app = create_app(settings, announce=passwords.append, with_web=with_web, clock=clock)
     return app, (passwords[0] if passwords else "")

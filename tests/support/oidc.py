@@ -6,7 +6,9 @@ id and secret are accepted, users and their claims are predefined. It does not c
 ``StrictProvider``: a small provider of our own that checks everything a real one does (client
 secret, redirect URI, the PKCE S256 verifier, one use per code) and signs ID tokens with a test
 RSA key; ``token_tweaks`` bends the next ID token (wrong audience or issuer, ``alg: none``,
-another nonce, expired) so each negative case is one test.
+another nonce, expired) so each negative case is one test. It keeps a session for its one
+user: ``prompt=none`` is answered with a code while ``signed_in`` holds, else with
+``login_required``, as providers do (``prompts`` records what each authorization asked).
 
 ``SilentPeer``: accepts connections and never answers (RELIABILITY row 41).
 """
@@ -81,6 +83,10 @@ class StrictProvider:
     header_kid: str = ""
     #: Where discovery says the token endpoint is (default: this provider's own).
     token_endpoint: str = ""
+    #: Whether the user is signed in at the provider (``prompt=none`` gets a code).
+    signed_in: bool = True
+    #: The ``prompt`` of each authorization request, in order ("" when none was sent).
+    prompts: list[str] = field(default_factory=list)
 
     def id_token(self, grant: _Grant) -> str:
         now = int(time.time())
@@ -107,6 +113,11 @@ class StrictProvider:
             return 400, {}, b"PKCE (S256) is required"
         if not query.get("nonce"):
             return 400, {}, b"a nonce is required"
+        self.prompts.append(query.get("prompt", ""))
+        if query.get("prompt") == "none" and not self.signed_in:
+            answer = urlencode({"error": "login_required", "state": query["state"]})
+            return 302, {"Location": f"{query['redirect_uri']}?{answer}"}, b""
+        self.signed_in = True  # an interactive authorization signs the user in here
         code = secrets.token_urlsafe(16)
         self.grants[code] = _Grant(query["nonce"], query["code_challenge"], query["redirect_uri"])
         location = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query['state']})}"

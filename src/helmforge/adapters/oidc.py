@@ -221,11 +221,21 @@ class OidcClient:
     # --- the flow -----------------------------------------------------------------------
 
     def authorization_url(
-        self, *, redirect_uri: str, state: str, nonce: str, code_verifier: str
+        self,
+        *,
+        redirect_uri: str,
+        state: str,
+        nonce: str,
+        code_verifier: str,
+        silent: bool = False,
     ) -> str:
         """Where to send the browser: the provider's authorization endpoint with the code
-        flow's parameters, the nonce and the S256 challenge of ``code_verifier``."""
+        flow's parameters, the nonce and the S256 challenge of ``code_verifier``; ``silent``
+        adds ``prompt=none`` (OpenID Connect Core §3.1.2.1): the provider answers at once,
+        with a code while the user's session there lives, else with ``login_required`` or a
+        like error, and never shows a page."""
         endpoint = self.metadata().authorization_endpoint
+        extra = {"prompt": "none"} if silent else {}
         url: str = prepare_grant_uri(
             endpoint,
             self._client_id,
@@ -236,6 +246,7 @@ class OidcClient:
             nonce=nonce,
             code_challenge=create_s256_code_challenge(code_verifier),
             code_challenge_method="S256",
+            **extra,
         )
         return url
 

@@ -21,6 +21,7 @@ import importlib.util
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
@@ -69,12 +70,14 @@ def create_app(
     announce: Callable[[str], None] = print_first_admin,
     with_web: bool = True,
     prepared: bool = False,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """Build the application for ``settings``; raises ``InputError`` or
     ``ExternalServiceError`` when the database cannot be opened or migrated.
 
     ``with_web=False`` leaves the web UI out (API-only tests and benchmarks).
     ``prepared=True`` only connects: another process migrated and prepared the store.
+    ``clock`` (aware UTC datetimes; tests inject one) times the web sessions.
     """
     configure_logging(settings.log_format)
     secret_key = secret_key_for(settings)  # a bad key fails the start, not a publish
@@ -132,6 +135,7 @@ def create_app(
         metrics=metrics.registry,
         session_resolver=resolver,
         single_sign_on=SingleSignOn(settings.oidc) if settings.oidc else None,
+        **({"clock": clock} if clock is not None else {}),
     )
     metrics.registry.register(DriftCollector(store.sessions))
     setattr(app.state, STATE_ATTRIBUTE, state)

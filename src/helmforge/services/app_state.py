@@ -13,7 +13,8 @@ from __future__ import annotations
 __all__ = ["STATE_ATTRIBUTE", "AppState", "SessionResolver"]
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -41,7 +42,8 @@ class AppState[RequestT]:
     (the Fernet key of registry credentials at rest, resolved at startup so a bad key fails
     the start); ``metrics`` (the Prometheus registry of this application's HTTP collectors);
     ``session_resolver`` (set when the web UI is mounted, so API calls accept its cookie);
-    ``single_sign_on`` (set when OIDC is configured; it caches the provider's keys).
+    ``single_sign_on`` (set when OIDC is configured; it caches the provider's keys);
+    ``clock`` (aware UTC datetimes), what the web sessions tell time by.
     """
 
     settings: Settings
@@ -51,6 +53,7 @@ class AppState[RequestT]:
     metrics: CollectorRegistry
     session_resolver: SessionResolver[RequestT] | None = None
     single_sign_on: SingleSignOn | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     @property
     def git_workspace(self) -> GitWorkspace:

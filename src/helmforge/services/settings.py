@@ -47,7 +47,11 @@ class OidcSettings:
     authenticates); ``public_url``: HELMFORGE_PUBLIC_URL, the address browsers reach the
     server at (the callback is ``{public_url}/sso/callback``; unset: the request's own);
     ``deadline``: HELMFORGE_OIDC_DEADLINE (default 10), the seconds one request to the
-    provider may take in all.
+    provider may take in all; ``groups_lifetime``: HELMFORGE_OIDC_GROUPS_LIFETIME (default
+    900), the seconds a web session acts with the groups (and the login gate's verdict) of
+    its last check at the provider; past them the browser goes through the provider again
+    (silently, ``prompt=none``, while the user's session there lives), so a user removed
+    from a group loses its rights within that time.
     """
 
     issuer: str
@@ -57,6 +61,7 @@ class OidcSettings:
     allowed_groups: frozenset[str] = frozenset()
     public_url: str | None = None
     deadline: float = 10.0
+    groups_lifetime: float = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +236,7 @@ def _oidc(environ: Mapping[str, str]) -> OidcSettings | None:
         allowed_groups=frozenset(g.strip() for g in allowed.split(",") if g.strip()),
         public_url=_web_address(environ, "HELMFORGE_PUBLIC_URL") if public_url else None,
         deadline=float(_positive_int(environ, "HELMFORGE_OIDC_DEADLINE", 10)),
+        groups_lifetime=float(_positive_int(environ, "HELMFORGE_OIDC_GROUPS_LIFETIME", 900)),
     )
 
 

@@ -9,13 +9,21 @@ created or updated: named ``STEM@sso`` (``core.access.single_sign_on``), with no
 password, tied to the provider's (issuer, subject), with the groups this ID token named (the
 web session carries them, and so do the user's API tokens until the next sign-in updates them).
 
+A signed-in user's groups hold for ``OidcSettings.groups_lifetime`` (``groups_valid_until``);
+then the pages ``begin`` a *silent* sign-in (``prompt=none``): a provider where the user is
+still signed in answers with a code at once and ``finish`` checks it like any other, the
+login gate and a disabled user included; one that needs the user answers with
+``login_required`` (or ``interaction_required``, ``consent_required``,
+``account_selection_required``), and ``finish`` raises ``InteractionRequired`` so the
+browser is sent to an ordinary sign-in instead.
+
 Every refused sign-in is audited as ``user.sign_in`` with ``outcome: refused`` and the reason
 (never a token or code) and raises ``AuthenticationError`` with that reason.
 """
 
 from __future__ import annotations
 
-__all__ = ["LOGIN_LIFETIME", "SingleSignOn", "SsoSignIn"]
+__all__ = ["LOGIN_LIFETIME", "InteractionRequired", "SingleSignOn", "SsoSignIn"]
 
 import hashlib
 import secrets
@@ -46,14 +54,31 @@ SSO_ROLE = "sso"
 # Not an Argon2 hash: verifying any password against it fails, so an SSO user can never sign
 # in with a password (accounts' names refuse "@" as well).
 _NO_PASSWORD = "!sso"  # noqa: S105 - a marker, not a secret
+# What a provider answers a silent sign-in it cannot complete without the user (OpenID
+# Connect Core §3.1.2.6).
+_INTERACTION_ERRORS = frozenset(
+    {"login_required", "interaction_required", "consent_required", "account_selection_required"}
+)
+
+
+class InteractionRequired(AuthenticationError):  # noqa: N818 - answered with a redirect
+    """A silent sign-in the provider cannot complete without the user: sign in as usual,
+    then go to ``next_url``."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__("single sign-on: the provider needs you to sign in again")
+        self.next_url = next_url
 
 
 @dataclass(frozen=True, slots=True)
 class SsoSignIn:
-    """A finished sign-in: who (their groups included) and where to go next."""
+    """A finished sign-in: who (their groups included), where to go next, until when the
+    groups hold, and whether it was a silent check of a signed-in user's groups."""
 
     principal: Principal
     next_url: str
+    groups_valid_until: datetime
+    silent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +87,7 @@ class _Login:
     code_verifier: str
     next_url: str
     expires_at: datetime
+    silent: bool
 
 
 def _digest(state: str) -> str:
@@ -93,8 +119,10 @@ class SingleSignOn:
         redirect_uri: str,
         source: str,
         now: datetime | None = None,
+        silent: bool = False,
     ) -> str:
-        """Store a new sign-in and return the provider's authorization URL.
+        """Store a new sign-in and return the provider's authorization URL; ``silent``: a
+        check of a signed-in user's groups (``prompt=none``).
 
         Raises ``AuthenticationError`` (audited) when the provider cannot be reached.
         """
@@ -102,7 +130,11 @@ class SingleSignOn:
         state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
         try:
             url = self.client.authorization_url(
-                redirect_uri=redirect_uri, state=state, nonce=nonce, code_verifier=verifier
+                redirect_uri=redirect_uri,
+                state=state,
+                nonce=nonce,
+                code_verifier=verifier,
+                silent=silent,
             )
         except OidcError as error:
             self.refuse(sessions, str(error), source=source)
@@ -115,6 +147,7 @@ class SingleSignOn:
                     code_verifier=verifier,
                     next_url=next_url[:2048],
                     expires_at=moment + LOGIN_LIFETIME,
+                    silent=silent,
                 )
             )
         return url
@@ -133,7 +166,9 @@ class SingleSignOn:
         """Check the callback's ``state``, exchange ``code``, validate the ID token, apply
         the login gate, and create or update the SSO user.
 
-        Raises ``AuthenticationError`` (audited) naming what failed.
+        Raises ``AuthenticationError`` (audited) naming what failed, or
+        ``InteractionRequired`` (not audited: nothing was refused) when a silent sign-in
+        needs the user.
         """
         moment = now or datetime.now(UTC)
         login = self._take_login(sessions, state, moment)
@@ -143,6 +178,8 @@ class SingleSignOn:
                 "this sign-in is unknown, expired or already used; start again",
                 source=source,
             )
+        if error and login.silent and error in _INTERACTION_ERRORS:
+            raise InteractionRequired(login.next_url)
         if error:
             self.refuse(
                 sessions, f"the provider refused the sign-in ({error[:100]})", source=source
@@ -163,8 +200,15 @@ class SingleSignOn:
             # the user's API tokens lose the groups they no longer have.
             self._note_groups(sessions, str(claims["sub"]), groups)
             self.refuse(sessions, refusal, source=source, subject=str(claims["sub"]))
-        principal = self._sign_in_user(sessions, claims, groups, source=source, now=moment)
-        return SsoSignIn(principal=principal, next_url=login.next_url)
+        principal = self._sign_in_user(
+            sessions, claims, groups, source=source, now=moment, silent=login.silent
+        )
+        return SsoSignIn(
+            principal=principal,
+            next_url=login.next_url,
+            groups_valid_until=moment + timedelta(seconds=self.settings.groups_lifetime),
+            silent=login.silent,
+        )
 
     def _take_login(
         self, sessions: sessionmaker[Session], state: str, now: datetime
@@ -176,7 +220,9 @@ class SingleSignOn:
             row = session.get(OidcLoginRow, digest, with_for_update=True)
             if row is None:
                 return None
-            login = _Login(row.nonce, row.code_verifier, row.next_url, row.expires_at)
+            login = _Login(
+                row.nonce, row.code_verifier, row.next_url, row.expires_at, bool(row.silent)
+            )
             # Gone with this commit: the same callback, replayed, finds nothing. Two callbacks
             # at once: PostgreSQL's row lock makes the second read find the row gone; SQLite
             # serializes writers. Either way only one gets the verifier.
@@ -221,6 +267,7 @@ class SingleSignOn:
         *,
         source: str,
         now: datetime,
+        silent: bool,
     ) -> Principal:
         subject = str(claims["sub"])
         issuer = self.client.issuer
@@ -242,7 +289,11 @@ class SingleSignOn:
                             principal,
                             "user.sign_in",
                             f"user:{user.name}",
-                            after={"source": source, "method": "sso", "groups": list(groups)},
+                            after={
+                                "source": source,
+                                "method": "sso-check" if silent else "sso",
+                                "groups": list(groups),
+                            },
                         )
                 if disabled:
                     self.refuse(sessions, "this user is disabled", source=source, subject=subject)

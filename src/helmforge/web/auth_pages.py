@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __all__ = ["SESSION_LIFETIME", "login_page", "router", "safe_next_url", "start_session"]
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -119,15 +119,25 @@ async def login(request: Request) -> Response:
 
 
 def start_session(
-    request: Request, user_id: int, next_url: str, *, groups: tuple[str, ...] = ()
+    request: Request,
+    user_id: int,
+    next_url: str,
+    *,
+    groups: tuple[str, ...] = (),
+    groups_valid_until: datetime | None = None,
 ) -> Response:
-    """Open a session for ``user_id`` (with their SSO ``groups``) and redirect to
-    ``next_url`` with its cookie set."""
+    """Open a session for ``user_id`` (with their SSO ``groups``, holding until
+    ``groups_valid_until``) and redirect to ``next_url`` with its cookie set."""
     sessions = session_factory_of(request)
     # A fresh session id on every sign-in: an id planted before it is worth nothing.
     close_session(sessions, request.cookies.get(SESSION_COOKIE))
     cookie, _state = open_session(
-        sessions, user_id=user_id, lifetime=SESSION_LIFETIME, groups=groups
+        sessions,
+        user_id=user_id,
+        lifetime=SESSION_LIFETIME,
+        now=app_state(request).clock(),
+        groups=groups,
+        groups_valid_until=groups_valid_until,
     )
     response = RedirectResponse(safe_next_url(next_url), status_code=303)
     response.set_cookie(

@@ -19,8 +19,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from helmforge.core.access.principals import Principal
-from helmforge.core.errors import PermissionDeniedError
+from helmforge.core.errors import AuthenticationError, PermissionDeniedError
 from helmforge.services.app_state import SessionResolver
+from helmforge.services.web_sessions import close_session
 from helmforge.web.access_pages import router as access_router
 from helmforge.web.account_pages import router as account_router
 from helmforge.web.admin_pages import router as admin_router
@@ -31,17 +32,20 @@ from helmforge.web.fleet_pages import router as fleet_router
 from helmforge.web.help_pages import router as help_router
 from helmforge.web.instance_pages import router as instance_router
 from helmforge.web.registry_pages import router as registry_router
-from helmforge.web.sessions import check_csrf
+from helmforge.web.sessions import SESSION_COOKIE, check_csrf
 from helmforge.web.sso_pages import router as sso_router
 from helmforge.web.template_pages import router as template_router
 from helmforge.web.values_pages import router as values_router
 from helmforge.web.views import (
     ACCOUNT_PAGE,
     CsrfRefused,
+    GroupsCheckRequired,
     PasswordChangeRequired,
     SignInRequired,
+    app_state,
     current_visitor,
     render_error,
+    session_factory_of,
 )
 
 CSRF_HEADER = "X-CSRF-Token"
@@ -63,6 +67,12 @@ def resolve_api_principal(request: Request) -> Principal | None:
         visitor.csrf_token, request.headers.get(CSRF_HEADER)
     ):
         return None
+    if visitor.groups_due:
+        raise AuthenticationError(
+            "this session's single sign-on groups are due for a check with the identity "
+            "provider: open any page of helmforge in the browser (it asks the provider and "
+            "comes back), then call again"
+        )
     if visitor.must_change_password and request.url.path != _API_PASSWORD_PATH:
         raise PermissionDeniedError(
             "you must change your password before anything else: use the Account page "
@@ -74,6 +84,17 @@ def resolve_api_principal(request: Request) -> Principal | None:
 async def _to_sign_in(request: Request, error: Exception) -> Response:
     assert isinstance(error, SignInRequired)
     return RedirectResponse(f"/login?next={_quote(error.next_url)}", status_code=303)
+
+
+async def _to_groups_check(request: Request, error: Exception) -> Response:
+    """Through the provider (silently where it can) and back to the page, or, when single
+    sign-on is no longer configured, out to the sign-in page."""
+    assert isinstance(error, GroupsCheckRequired)
+    target = _quote(error.next_url)
+    if app_state(request).single_sign_on is None:
+        close_session(session_factory_of(request), request.cookies.get(SESSION_COOKIE))
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+    return RedirectResponse(f"/sso/login?next={target}&silent=1", status_code=303)
 
 
 async def _to_account(request: Request, error: Exception) -> Response:
@@ -151,5 +172,6 @@ def mount(app: FastAPI) -> SessionResolver[Request]:
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
     app.add_exception_handler(PasswordChangeRequired, _to_account)
+    app.add_exception_handler(GroupsCheckRequired, _to_groups_check)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     return resolve_api_principal

@@ -7,6 +7,12 @@ one: a callback URL made by someone else (their code, their state) signs nobody 
 can sign a victim in as themselves (login CSRF). A refused sign-in answers 401 on the sign-in
 page with the reason.
 
+``/sso/login?silent=1`` is the check of a signed-in user's groups once their lifetime is over
+(``views.GroupsCheckRequired`` sends the browser there): ``prompt=none`` at the provider; a
+provider that needs the user sends the browser on to an ordinary sign-in. A check that
+succeeds stores the new groups in the same session (its id, CSRF token and end stay); one that
+is refused (the login gate, a disabled user) ends the session.
+
 The routes are plain ``def``: the calls to the provider block a worker thread, never the event
 loop, and each has a total deadline.
 """
@@ -16,15 +22,22 @@ from __future__ import annotations
 __all__ = ["router"]
 
 from typing import Annotated
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from helmforge.core.errors import AuthenticationError
-from helmforge.services.single_sign_on import LOGIN_LIFETIME, SingleSignOn
+from helmforge.services.single_sign_on import (
+    LOGIN_LIFETIME,
+    InteractionRequired,
+    SingleSignOn,
+    SsoSignIn,
+)
+from helmforge.services.web_sessions import close_session, renew_groups
 from helmforge.web.auth_pages import is_tls, login_page, safe_next_url, start_session
-from helmforge.web.views import app_state, session_factory_of
+from helmforge.web.sessions import SESSION_COOKIE
+from helmforge.web.views import app_state, current_visitor, session_factory_of
 
 STATE_COOKIE = "helmforge_sso_state"
 router = APIRouter(include_in_schema=False)
@@ -49,8 +62,12 @@ def _not_configured(request: Request) -> Response:
 
 
 @router.get("/sso/login")
-def sso_login(request: Request, next_url: Annotated[str, Query(alias="next")] = "/") -> Response:
-    """Start a sign-in at the provider."""
+def sso_login(
+    request: Request,
+    next_url: Annotated[str, Query(alias="next")] = "/",
+    silent: bool = False,
+) -> Response:
+    """Start a sign-in at the provider (``silent``: a check of the groups, ``prompt=none``)."""
     sso = _single_sign_on(request)
     if sso is None:
         return _not_configured(request)
@@ -61,6 +78,8 @@ def sso_login(request: Request, next_url: Annotated[str, Query(alias="next")] = 
             next_url=target,
             redirect_uri=_redirect_uri(request, sso),
             source=_source(request),
+            now=app_state(request).clock(),
+            silent=silent,
         )
     except AuthenticationError as error:
         return login_page(request, next_url=target, error=error.message, status_code=401)
@@ -86,7 +105,8 @@ def sso_callback(
     code: str = "",
     error: Annotated[str, Query()] = "",
 ) -> Response:
-    """Finish a sign-in: check it, open a session with the user's groups."""
+    """Finish a sign-in: check it, open a session with the user's groups (or, for a check of
+    the groups, store the new ones in the session)."""
     sso = _single_sign_on(request)
     if sso is None:
         return _not_configured(request)
@@ -110,19 +130,47 @@ def sso_callback(
             error=error,
             redirect_uri=_redirect_uri(request, sso),
             source=_source(request),
+            now=app_state(request).clock(),
+        )
+    except InteractionRequired as needed:
+        # The provider needs the user: an ordinary sign-in, coming back to the same page.
+        response: Response = RedirectResponse(
+            f"/sso/login?next={quote(safe_next_url(needed.next_url), safe='/')}", status_code=303
         )
     except AuthenticationError as failure:
-        response: Response = login_page(
-            request, next_url="/", error=failure.message, status_code=401
-        )
+        response = login_page(request, next_url="/", error=failure.message, status_code=401)
+        visitor = current_visitor(request)
+        if visitor is not None and visitor.groups_due:
+            # The check of this session's groups was refused: it ends here.
+            close_session(sessions, visitor.cookie)
+            response.delete_cookie(
+                SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=is_tls(request)
+            )
     else:
-        response = start_session(
-            request,
-            signed_in.principal.id,
-            signed_in.next_url,
-            groups=signed_in.principal.groups,
-        )
+        response = _signed_in(request, signed_in)
     response.delete_cookie(
         STATE_COOKIE, path="/sso", httponly=True, samesite="lax", secure=is_tls(request)
     )
     return response
+
+
+def _signed_in(request: Request, signed_in: SsoSignIn) -> Response:
+    """A check of the groups of this browser's own session renews them in place (the
+    session's end stays where the first sign-in put it); anything else opens a session."""
+    principal = signed_in.principal
+    if signed_in.silent and renew_groups(
+        session_factory_of(request),
+        request.cookies.get(SESSION_COOKIE),
+        user_id=principal.id,
+        groups=principal.groups,
+        valid_until=signed_in.groups_valid_until,
+        now=app_state(request).clock(),
+    ):
+        return RedirectResponse(safe_next_url(signed_in.next_url), status_code=303)
+    return start_session(
+        request,
+        principal.id,
+        signed_in.next_url,
+        groups=principal.groups,
+        groups_valid_until=signed_in.groups_valid_until,
+    )

@@ -1,6 +1,7 @@
 """What every page shares: rendering, the signed-in visitor, CSRF-checked forms, error pages.
 
-Routers depend on ``SignedIn`` (redirects to the sign-in page when nobody is signed in) and,
+Routers depend on ``SignedIn`` (redirects to the sign-in page when nobody is signed in, and
+through the provider when an SSO visitor's groups are due for a check) and,
 for state-changing requests, on ``CheckedForm`` (the posted form, refused with 403 unless it
 carries the session's CSRF token).
 """
@@ -13,6 +14,7 @@ __all__ = [
     "PASSWORD_CHANGE_PATHS",
     "CheckedForm",
     "CsrfRefused",
+    "GroupsCheckRequired",
     "PasswordChangeRequired",
     "SignInRequired",
     "SignedIn",
@@ -33,6 +35,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
@@ -95,18 +98,31 @@ class PasswordChangeRequired(Exception):  # noqa: N818 - answered with a redirec
     admin-set one); answered with a redirect to ``ACCOUNT_PAGE``."""
 
 
+class GroupsCheckRequired(Exception):  # noqa: N818 - answered with a redirect
+    """Raised by ``SignedIn`` when the visitor's SSO groups are older than the configured
+    lifetime; answered by sending the browser through the provider (silently where it can),
+    then to ``next_url``."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+        super().__init__(next_url)
+
+
 class CsrfRefused(Exception):  # noqa: N818 - answered with a 403 page
     """A state-changing form came without the session's CSRF token."""
 
 
 @dataclass(frozen=True, slots=True)
 class Visitor:
-    """The signed-in person: their principal, their session, and its cookie value."""
+    """The signed-in person: their principal, their session, and its cookie value.
+    ``groups_due``: an SSO visitor whose groups are past their lifetime; the principal then
+    holds no groups until the provider is asked again."""
 
     principal: Principal
     session: SessionState
     cookie: str
     must_change_password: bool = False
+    groups_due: bool = False
 
     @property
     def csrf_token(self) -> str:
@@ -133,19 +149,34 @@ def current_visitor(request: Request) -> Visitor | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         sessions = session_factory_of(request)
-        state = resolve_session(sessions, cookie)
+        now = app_state(request).clock()
+        state = resolve_session(sessions, cookie, now=now)
         if state is not None:
             user = signed_in_user(sessions, state.user_id)
             if user is not None:
+                due = state.groups_due(now)
                 visitor = Visitor(
-                    # An SSO user's groups come from the session they signed in with.
-                    principal=replace(user.principal, groups=state.groups),
+                    # An SSO user's groups are the provider's last check's, while they hold.
+                    principal=replace(user.principal, groups=() if due else state.groups),
                     session=state,
                     cookie=cookie,
                     must_change_password=user.must_change_password,
+                    groups_due=due,
                 )
     request.state.web_visitor = visitor
     return visitor
+
+
+def _check_return_path(request: Request) -> str:
+    """Where to come back after a check of the groups: the page asked for; for a form post
+    (which is not carried out) the page it was posted from when that is on this site."""
+    if request.method in {"GET", "HEAD"}:
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    base = urlsplit(str(request.base_url))
+    if (referer.scheme, referer.netloc) == (base.scheme, base.netloc) and referer.path:
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return "/"
 
 
 def _signed_in(request: Request) -> Visitor:
@@ -153,6 +184,8 @@ def _signed_in(request: Request) -> Visitor:
     if visitor is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(target)
+    if visitor.groups_due and request.url.path != "/logout":  # signing out needs no groups
+        raise GroupsCheckRequired(_check_return_path(request))
     if visitor.must_change_password and request.url.path not in PASSWORD_CHANGE_PATHS:
         raise PasswordChangeRequired
     return visitor

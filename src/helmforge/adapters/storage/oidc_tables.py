@@ -43,3 +43,6 @@ class OidcLoginRow(Base):
     code_verifier: Mapped[str] = mapped_column(sa.String(128))
     next_url: Mapped[str] = mapped_column(sa.String(2048))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    # A silent check of a signed-in user's groups (``prompt=none``; ``oidc_0003``): a provider
+    # that needs the user answers it with an error, and the browser is sent to sign in.
+    silent: Mapped[bool] = mapped_column(sa.Boolean(), default=False, server_default=sa.false())

@@ -29,3 +29,8 @@ class WebSession(Base):
     # The SSO groups the session was opened with, one per line ("" for local sign-ins); added
     # by the ``oidc`` migration branch.
     groups: Mapped[str] = mapped_column(sa.Text(), default="", server_default="")
+    # Until when those groups hold before the provider is asked again (``None``: a local
+    # sign-in, nothing to ask); added by ``oidc_0003``.
+    groups_valid_until: Mapped[datetime | None] = mapped_column(
+        sa.DateTime(timezone=True), nullable=True, default=None
+    )
