@@ -2,7 +2,8 @@
 and §9), over the API on SQLite and PostgreSQL against a real ``git http-backend`` and
 Debian's docker-registry: ``GET /api/v1/change-requests/{id}`` answers the diffs of
 values.yaml, of the effective values and of Helm's rendered objects for values updates,
-upgrades, rollbacks and promotions, from the instance as Git has it at view time; no chart
+upgrades, rollbacks and promotions, from the instance as Git has it at view time, and for
+creations from nothing; no chart
 build is recorded for it; a request whose instance moved says so; a new side Helm cannot
 render shows Helm's message at its file and line instead of failing."""
 
@@ -65,6 +66,50 @@ def gated(
         created = approve(api, proposed.json()["change_request"], bob)
         assert created.json()["state"] == "applied", created.text
         yield api
+
+
+def test_a_creation_request_shows_the_whole_new_instance_rendered_by_helm(
+    database_url: str, tmp_path: Path, lab: GitLab, basic_registry: RegistryServer
+) -> None:
+    # Defect: a creation's review was null: the approver saw only the proposal's summary, no
+    # manifests and no effective values.
+    app, password = make_app(
+        database_url, tmp_path / "data", approvals=ApprovalRules(by_environment={"prod": 1})
+    )
+    for api in serve_app(app, password):
+        add_repository(api.client, lab)
+        add_registry(api.client, basic_registry)
+        body = instance_body(PROD, values={"replicaCount": 4, "greeting": "Hi from prod"})
+        proposed = api.client.post("/api/v1/instances", json=body)
+        assert proposed.status_code == 202, proposed.text
+        request_id = proposed.json()["change_request"]
+        commits, built = lab.commits(), builds(api.sessions)
+
+        review = review_of(api, request_id)
+        assert (review["creates"], review["moved"], review["revision"]) == (True, False, None)
+        assert (review["note"], review["manifests_error"], review["errors"]) == (None, None, [])
+        values = review["values_diff"]
+        assert values.startswith(f"--- a/{PROD_VALUES}\n+++ b/{PROD_VALUES}\n@@ -0,0 +1,")
+        assert "+replicaCount: 4\n+greeting: Hi from prod\n" in values
+        effective = review["effective_diff"]
+        assert "+replicaCount: 4\n" in effective
+        assert '+  tag: "3.4.0"\n' in effective  # a chart default, not an override
+        # Every object Helm renders, as Argo CD will apply it, all of it new.
+        manifests = review["manifests_diff"]
+        assert "+++ b/Deployment/shop-acme-prod-eu-1.yaml\n@@ -0,0 +1," in manifests
+        assert "+  replicas: 4\n" in manifests
+        assert '+          image: "acme.example.com/web:3.4.0"\n' in manifests
+        assert '+  GREETING: "Hi from prod"\n' in manifests
+        assert '+    helm.sh/chart: "shop-acme-prod-eu-1-' in manifests
+        removed = [line for line in manifests.splitlines() if line.startswith("-")]
+        assert all(line.startswith("--- a/") for line in removed), removed
+        # Nothing committed, no chart build recorded for a review.
+        assert (lab.commits(), builds(api.sessions)) == (commits, built)
+
+        bob = api.as_user("bob", role="approver")
+        assert approve(api, request_id, bob).json()["state"] == "applied"
+        shown = api.client.get(f"/api/v1/change-requests/{request_id}").json()
+        assert shown["review"] is None  # applied: nothing left to review
 
 
 def approve(api: Api, request_id: int, headers: dict[str, str]) -> Any:

@@ -257,6 +257,12 @@ def test_a_prod_change_from_the_command_line_awaits_approval_and_commits_once_ap
     match = re.match(r"change request (\d+) awaits approval \(instance.create on " + PROD, proposed)
     assert match, proposed
     commits = lab.git.commits()
+    creation = lab.ok("changes", "show", match.group(1), token=bob)
+    assert "What approving applies now (a new instance: everything below is created):" in creation
+    assert "# rendered manifests (what Argo CD will apply)\n" in creation
+    assert f"+++ b/Deployment/{PROD.replace('/', '-')}.yaml\n" in creation
+    assert "+  replicas: 2\n" in creation
+    assert lab.git.commits() == commits
     assert lab.ok("changes", "approve", match.group(1), token=bob).split("\t")[1] == "applied"
     assert lab.git.commits() == commits + 1
     olga = user_token(lab.sessions, "olga", "operator")

@@ -44,7 +44,14 @@ def site(
         created = running.create(PROD)
         with running.signed_in("bob", USER_PASSWORD) as bob:
             page = approve(bob, created["change_request"])
-            assert 'id="review"' not in page  # a creation has no instance to diff yet
+            # A creation is reviewed against nothing: every rendered object is new.
+            assert "The instance does not exist yet" in section(page, "review-hint", "</p>")
+            manifests = section(page, "review-manifests-diff")
+            assert "+++ b/Deployment/shop-acme-prod-eu-1.yaml" in manifests
+            assert "+  replicas: 2\n" in manifests
+            assert "+replicaCount: 2" in section(page, "review-effective-diff")
+            assert "+replicaCount: 2" in section(page, "review-values-diff")
+            assert 'id="review-moved"' not in page
         yield running
 
 

@@ -65,10 +65,12 @@ class ChangeReviewPublic(BaseModel):
     of the result. ``moved``: the instance changed since the proposal, so approving finds the
     request stale. ``manifests_error``: Helm's message at the template file and line when
     the new side does not render. ``note``: why no diffs can be shown (the diffs are then
-    empty)."""
+    empty). ``creates``: a creation, whose diffs are from nothing (``revision`` null) to the
+    new instance: its whole values.yaml, effective values and rendered objects."""
 
     moved: bool
     revision: str | None
+    creates: bool = False
     values_diff: str = ""
     effective_diff: str = ""
     manifests_diff: str = ""
@@ -126,10 +128,13 @@ def review_public(review: RequestReview) -> ChangeReviewPublic:
     """The API's shape of a change request's review."""
     preview = review.preview
     if preview is None:
-        return ChangeReviewPublic(moved=review.moved, revision=review.revision, note=review.note)
+        return ChangeReviewPublic(
+            moved=review.moved, revision=review.revision, note=review.note, creates=review.creates
+        )
     return ChangeReviewPublic(
         moved=review.moved,
         revision=review.revision,
+        creates=review.creates,
         values_diff=preview.values_diff,
         effective_diff=preview.effective_diff,
         manifests_diff=preview.manifests_diff,

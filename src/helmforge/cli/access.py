@@ -219,6 +219,8 @@ def _review_text(review: dict[str, Any]) -> str:
     moved, then each diff (or why it cannot be shown)."""
     revision = str(review.get("revision") or "")[:12]
     lines = [f"What approving applies now (the instance at revision {revision or '?'}):"]
+    if review.get("creates"):
+        lines = ["What approving applies now (a new instance: everything below is created):"]
     if review.get("moved"):
         lines.append(
             "STALE: the instance changed since this request was made; approving commits "
@@ -242,8 +244,9 @@ def _review_text(review: dict[str, Any]) -> str:
 @changes_app.command("show")
 def show_change(request_id: RequestId, *, server: Server) -> None:
     """Show a change request: its summary line, its diff as proposed and, for a pending
-    values update, rollback, upgrade or promotion of an instance, what approving would apply
-    now (diffs of values.yaml, the effective values and Helm's rendered manifests)."""
+    creation, values update, rollback, upgrade or promotion of an instance, what approving
+    would apply now (diffs of values.yaml, the effective values and Helm's rendered
+    manifests; a creation's against nothing)."""
     from helmforge.services.remote_changes import show_change as shown
 
     with reporting_errors():

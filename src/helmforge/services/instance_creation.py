@@ -8,7 +8,7 @@ makes it a change request of kind ``instance.create`` where the environment need
 
 from __future__ import annotations
 
-__all__ = ["NewInstance", "create_instance", "create_or_propose"]
+__all__ = ["NewInstance", "create_instance", "create_or_propose", "new_values_text"]
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -94,7 +94,8 @@ class NewInstance:
         }
 
 
-def _new_values_text(instance: InstanceId, overrides: Mapping[str, Any]) -> bytes:
+def new_values_text(instance: InstanceId, overrides: Mapping[str, Any]) -> bytes:
+    """The values.yaml a new instance starts with: a header and ``overrides``."""
     header = (
         f"# Values of {instance}: only what differs from the chart's defaults.\n"
         "# Written by helmforge; edits keep comments and key order.\n"
@@ -191,7 +192,7 @@ def create_instance(
             automated=instance.environment in workspace.argocd.auto_sync_environments,
         )
         files: dict[str, bytes | None] = {
-            instance.values_path(repository.path): _new_values_text(instance, overrides),
+            instance.values_path(repository.path): new_values_text(instance, overrides),
             instance.application_path(repository.path): application_yaml(spec).encode(),
         }
         message = commit_text(

@@ -12,6 +12,11 @@ instance changed since it was proposed is ``moved``: approving it finds it stale
 ``change_requests.approve`` already says; its diffs are still shown against what is there now.
 A new side that Helm cannot render shows Helm's message at the template file and line in
 ``manifests_error`` instead of failing the view.
+
+A pending ``instance.create`` is reviewed against nothing (``creates``): the values.yaml the
+creation commits, the effective values and every object Helm renders for the new instance's
+chart (built from the template version and context the request names, as the creation
+builds it, nothing recorded), under the Application's name and namespace it will get.
 """
 
 from __future__ import annotations
@@ -28,14 +33,16 @@ from helmforge.adapters.git import GitRepository
 from helmforge.core.access import changes
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import HelmforgeError
+from helmforge.core.instances.layout import InstanceId
 from helmforge.core.instances.values_edits import replace_values
-from helmforge.services import change_requests
+from helmforge.services import access, change_requests, gitops_repositories
 from helmforge.services.change_requests import ChangeRequestView
 from helmforge.services.gitops_repositories import GitWorkspace
 from helmforge.services.instance_changes import instance_files, values_at
+from helmforge.services.instance_creation import new_values_text
 from helmforge.services.instance_git import load_instance, parse_instance_id
 from helmforge.services.instance_promotions import Promotion, promoted_values
-from helmforge.services.instance_records import InstanceView
+from helmforge.services.instance_records import InstanceView, target_of
 from helmforge.services.instance_reviews import ChartSide, ValuesPreview, compare, current_side
 from helmforge.services.instance_upgrades import migrated_values
 from helmforge.services.instance_values import (
@@ -59,6 +66,8 @@ class RequestReview:
     revision: str | None
     preview: ValuesPreview | None
     note: str | None = None
+    #: A creation: the diffs are from nothing to the new instance.
+    creates: bool = False
 
 
 type _After = Callable[
@@ -139,8 +148,81 @@ _AFTER: Mapping[str, _After] = {
     "instance.upgrade": _upgrade,
     "instance.promote": _promote,
 }
+_CREATE = "instance.create"
 #: The change-request kinds a review shows the diffs of.
-REVIEWED_KINDS = tuple(_AFTER)
+REVIEWED_KINDS = (_CREATE, *_AFTER)
+
+
+def _planned_view(
+    sessions: sessionmaker[Session], request: ChangeRequestView, instance: InstanceId
+) -> tuple[InstanceView, ChartSide]:
+    """The instance an ``instance.create`` request would make, as a view (its paths in the
+    repository, its Application name and namespace) and its one side."""
+    payload = request.payload
+    fields = change_requests.payload_fields(
+        payload, "template", "version", "registry", "repository", kind=_CREATE
+    )
+    template_reference, app_version, registry, repository = fields
+    version_view, template = published_template(sessions, template_reference)
+    base_path = gitops_repositories.check_repository(sessions, repository).path
+    name = instance.default_namespace()
+    argocd = payload.get("argocd")
+    view = InstanceView(
+        id=str(instance),
+        product=instance.product,
+        customer=instance.customer,
+        environment=instance.environment,
+        instance=instance.instance,
+        template=f"{version_view.name}@{version_view.version}",
+        template_name=version_view.name,
+        template_version=version_view.version,
+        app_version=app_version,
+        registry=registry,
+        repository=repository,
+        argocd=argocd if isinstance(argocd, str) else None,
+        chart="",
+        chart_version="",
+        build_id=None,
+        revision=None,
+        namespace=name,
+        app_name=name,
+        values_path=instance.values_path(base_path),
+        application_path=instance.application_path(base_path),
+        latest_template_version=None,
+        created_by=request.requester,
+        created_at=request.created_at,
+        updated_by=request.requester,
+        updated_at=request.created_at,
+    )
+    overrides = plain_overrides(payload.get("values"))
+    text = new_values_text(instance, overrides).decode("utf-8")
+    return view, ChartSide(template, view.context, None, text, overrides)
+
+
+def _review_creation(
+    sessions: sessionmaker[Session],
+    request: ChangeRequestView,
+    *,
+    actor: Principal,
+    workspace: GitWorkspace,
+) -> RequestReview:
+    moved = change_requests.changed_since_proposal(sessions, request)
+    try:
+        payload = request.payload
+        segments = change_requests.payload_fields(
+            payload, "product", "customer", "environment", "instance", kind=_CREATE
+        )
+        instance = parse_instance_id("/".join(segments))
+        access.require(sessions, actor, "values.read", target_of(instance))
+        view, side = _planned_view(sessions, request, instance)
+        preview = compare(
+            view, None, side, workspace=workspace, revision=None, report_render_failure=True
+        )
+    except HelmforgeError as error:
+        return RequestReview(
+            moved=moved, revision=None, preview=None, note=str(error), creates=True
+        )
+    return RequestReview(moved=moved, revision=None, preview=preview, creates=True)
 
 
 def review_request(
@@ -151,12 +233,17 @@ def review_request(
     workspace: GitWorkspace,
 ) -> RequestReview | None:
     """``request`` (one ``actor`` may see: ``change_requests.get_request``) as approving it
-    would apply it now, read from Git (fetched first) and rendered by Helm; ``None`` for a
+    would apply it now, read from Git (fetched first) and rendered by Helm (a creation:
+    against nothing); ``None`` for a
     kind without a review or a request no longer pending. Never raises for what it cannot
     show: the review's ``note`` says it (``values.read`` missing on the instance, the instance
     or the rollback's revision gone, Git unreachable, values that cannot be migrated)."""
+    if request.state != changes.PENDING:
+        return None
+    if request.kind == _CREATE:
+        return _review_creation(sessions, request, actor=actor, workspace=workspace)
     after_of = _AFTER.get(request.kind)
-    if after_of is None or request.state != changes.PENDING:
+    if after_of is None:
         return None
     moved = change_requests.changed_since_proposal(sessions, request)
     revision = None

@@ -161,7 +161,7 @@ def _objects(view: InstanceView, side: ChartSide, *, workspace: GitWorkspace) ->
 
 def compare(
     view: InstanceView,
-    before: ChartSide,
+    before: ChartSide | None,
     after: ChartSide,
     *,
     workspace: GitWorkspace,
@@ -171,13 +171,16 @@ def compare(
 ) -> ValuesPreview:
     """The diffs of ``view`` going from ``before`` to ``after`` (values.yaml, the effective
     values, the objects Helm renders) and the schema problems of ``after``; nothing is
-    built, recorded or published. Values of ``before`` that no longer render show every
-    object as new. When ``after`` does not render, ``InputError`` with Helm's message at its
-    file and line, or with ``report_render_failure`` that message in ``manifests_error``
-    (the other diffs still shown). ``ExternalServiceError`` when Helm takes longer than the
-    workspace's ``helm_deadline`` (reported likewise)."""
+    built, recorded or published. ``before`` ``None`` is an instance not created yet: every
+    value and object of ``after`` shows as new. Values of ``before`` that no longer render
+    show every object as new. When ``after`` does not render, ``InputError`` with Helm's
+    message at its file and line, or with ``report_render_failure`` that message in
+    ``manifests_error`` (the other diffs still shown). ``ExternalServiceError`` when Helm
+    takes longer than the workspace's ``helm_deadline`` (reported likewise)."""
     try:
-        before_effective, _ = effective_of(before.template, before.context, before.overrides)
+        before_effective = (
+            effective_of(before.template, before.context, before.overrides)[0] if before else {}
+        )
         after_effective, _ = effective_of(after.template, after.context, after.overrides)
     except InputError:
         before_effective = after_effective = {}
@@ -190,7 +193,7 @@ def compare(
                 raise
             after_objects, failure = {}, str(error)
         try:
-            before_objects = _objects(view, before, workspace=workspace)
+            before_objects = _objects(view, before, workspace=workspace) if before else {}
         except InputError:  # the values in Git no longer render: every object shows as new
             before_objects = {}
         if failure is None:
@@ -202,8 +205,10 @@ def compare(
             )
     return ValuesPreview(
         revision=revision,
-        values_diff=unified_diff(before.text, after.text, path=view.values_path),
-        changes=changes_as_json(override_changes(before.overrides, after.overrides)),
+        values_diff=unified_diff(before.text if before else "", after.text, path=view.values_path),
+        changes=changes_as_json(
+            override_changes(before.overrides if before else {}, after.overrides)
+        ),
         effective_diff=unified_diff(
             _yaml_text(before_effective), _yaml_text(after_effective), path="effective-values"
         ),

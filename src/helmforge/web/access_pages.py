@@ -224,6 +224,7 @@ def _review(request: Request, visitor: SignedIn, view: ChangeRequestView) -> dic
         "moved": review.moved,
         "revision": review.revision,
         "note": review.note,
+        "creates": review.creates,
         "instance_url": instance_url(str(view.payload.get("instance", view.target))),
         "diffs": {
             "values": diff_lines(preview.values_diff),
