@@ -86,7 +86,8 @@ def test_sso_groups_are_due_at_their_validity_and_a_check_renews_them_in_place(
         groups_valid_until=valid,
     )
     found = resolve_session(sessions, cookie, now=now + timedelta(minutes=14))
-    assert found is not None and not found.groups_due(now + timedelta(minutes=14))
+    assert found is not None
+    assert not found.groups_due(now + timedelta(minutes=14))
     assert found.groups_due(valid)
     later = valid + timedelta(minutes=1)
     # Only the user's own live session is renewed.
@@ -104,4 +105,5 @@ def test_sso_groups_are_due_at_their_validity_and_a_check_renews_them_in_place(
     assert not renew_groups(sessions, cookie, user_id=5, groups=(), valid_until=end, now=end)
     local, _ = open_session(sessions, user_id=7, lifetime=timedelta(hours=8), now=now)
     kept = resolve_session(sessions, local, now=now + timedelta(hours=7))
-    assert kept is not None and not kept.groups_due(now + timedelta(hours=7))
+    assert kept is not None
+    assert not kept.groups_due(now + timedelta(hours=7))
