@@ -1,14 +1,19 @@
 """An administrator's password reset can revoke the user's API tokens too (after a
-compromise the tokens are as good as the password); without it they keep working."""
+compromise the tokens are as good as the password); without it they keep working. An SSO
+user has no password here: the reset says so, and signing them out is what applies."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 
 from helmforge.core.access.principals import SYSTEM
 from helmforge.core.errors import AuthenticationError
 from helmforge.services import accounts
+from helmforge.services.web_sessions import open_session, resolve_session
 from tests.api.conftest import Api
+from tests.support.oidc import sso_user, strict_provider
 
 NEW = "a one-time password for dev"
 
@@ -48,3 +53,35 @@ def test_password_reset_errors_never_echo_the_password_and_need_an_admin(api: Ap
     viewer = api.as_user("vera", role="auditor")
     denied = api.client.post("/api/v1/users/dev/password", json={"password": NEW}, headers=viewer)
     assert denied.status_code == 403
+
+
+def test_an_sso_user_has_no_password_to_reset_and_signing_them_out_applies(api: Api) -> None:
+    # Defect: resetting an SSO user's password answered 404 "user 'carol@sso' does not exist".
+    with strict_provider() as provider:
+        carol = sso_user(api.sessions, provider)
+    token = accounts.create_token(api.sessions, user=carol.name, actor=SYSTEM).token
+    cookie, _ = open_session(api.sessions, user_id=carol.id, lifetime=timedelta(hours=1))
+    reset = api.client.post(f"/api/v1/users/{carol.name}/password", json={"password": NEW})
+    assert reset.status_code == 422, reset.text
+    answer = reset.json()
+    assert [problem["path"] for problem in answer["problems"]] == ["password"]
+    assert (
+        "carol@sso signs in through single sign-on and has no password in helmforge"
+        in answer["message"]
+    )
+    assert "POST /api/v1/users/carol@sso/sign-out" in answer["message"]
+    assert NEW not in reset.text
+    assert accounts.principal_for_token(api.sessions, token).name == carol.name  # untouched
+
+    viewer = api.as_user("vera", role="auditor")
+    denied = api.client.post(f"/api/v1/users/{carol.name}/sign-out", headers=viewer)
+    assert denied.status_code == 403
+    assert api.client.post("/api/v1/users/nobody/sign-out").status_code == 404
+    done = api.client.post(f"/api/v1/users/{carol.name}/sign-out", json={"revoke_tokens": True})
+    assert done.status_code == 200, done.text
+    assert done.json() == {"user": carol.name, "sessions_closed": 1, "tokens_revoked": 1}
+    assert resolve_session(api.sessions, cookie) is None
+    with pytest.raises(AuthenticationError, match=r"^invalid or revoked API token$"):
+        accounts.principal_for_token(api.sessions, token)
+    events = api.client.get("/api/v1/audit", params={"action": "user.sign_out"}).json()
+    assert [e["after"] for e in events] == [{"sessions_closed": 1, "tokens_revoked": 1}]

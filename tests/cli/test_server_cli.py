@@ -24,6 +24,7 @@ from helmforge.services import accounts
 from helmforge.services.settings import load_settings
 from helmforge.services.stores import open_store
 from tests.support.apps import make_app
+from tests.support.oidc import sso_user, strict_provider
 from tests.support.servers import free_port, serve, wait_until_ready
 
 HELMFORGE = str(Path(sys.executable).with_name("helmforge"))
@@ -261,3 +262,28 @@ def test_users_set_password_revoke_tokens_ends_the_users_api_tokens(runner: CliR
         pytest.raises(AuthenticationError, match=r"^invalid or revoked API token$"),
     ):
         accounts.principal_for_token(sessions, token)
+
+
+def test_users_set_password_of_an_sso_user_says_it_has_none_and_sign_out_applies(
+    runner: CliRunner,
+) -> None:
+    # Defect: "user 'carol@sso' does not exist" for a user the Users list shows.
+    with _store() as sessions, strict_provider() as provider:
+        carol = sso_user(sessions, provider)
+        token = accounts.create_token(sessions, user=carol.name, actor=SYSTEM).token
+    refused = runner.invoke(app, ["users", "set-password", carol.name])
+    assert refused.exit_code == 1
+    assert "carol@sso signs in through single sign-on and has no password" in refused.stderr
+    assert "helmforge users sign-out carol@sso --revoke-tokens" in refused.stderr
+    assert refused.stdout == ""  # no generated password to hand out
+    done = runner.invoke(app, ["users", "sign-out", carol.name, "--revoke-tokens"])
+    assert done.exit_code == 0, done.output
+    assert "signed out carol@sso: 0 web session(s) ended, 1 API token(s) revoked" in done.stderr
+    with (
+        _store() as sessions,
+        pytest.raises(AuthenticationError, match=r"^invalid or revoked API token$"),
+    ):
+        accounts.principal_for_token(sessions, token)
+    missing = runner.invoke(app, ["users", "sign-out", "nobody"])
+    assert missing.exit_code == 1
+    assert "user 'nobody' does not exist" in missing.stderr

@@ -29,10 +29,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 import oidc_provider_mock
 import werkzeug.serving
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
+from sqlalchemy.orm import Session, sessionmaker
+
+from helmforge.core.access.principals import Principal
 
 CLIENT_ID = "helmforge-test"
 CLIENT_SECRET = "test-client-secret"
@@ -229,3 +233,26 @@ def silent_peer() -> Iterator[tuple[str, threading.Event]]:
         listener.close()
         for connection in held:
             connection.close()
+
+
+def sso_user(sessions: sessionmaker[Session], provider: StrictProvider) -> Principal:
+    """Sign ``provider``'s user in through helmforge's single sign-on service (the real flow:
+    authorization, code exchange, ID token checks), so an SSO user exists; its principal."""
+    from helmforge.services.settings import OidcSettings
+    from helmforge.services.single_sign_on import SingleSignOn
+
+    sso = SingleSignOn(
+        OidcSettings(issuer=provider.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    )
+    redirect = "http://127.0.0.1:1/sso/callback"
+    url = sso.begin(sessions, next_url="/", redirect_uri=redirect, source="test")
+    callback = parse_qs(urlsplit(httpx.get(url).headers["location"]).query)
+    signed_in = sso.finish(
+        sessions,
+        state=callback["state"][0],
+        code=callback["code"][0],
+        error="",
+        redirect_uri=redirect,
+        source="test",
+    )
+    return signed_in.principal

@@ -15,8 +15,10 @@ from helmforge.api.schemas import (
     TokenPublic,
     UserCreate,
     UserPublic,
+    UserSignOutCreate,
+    UserSignOutPublic,
 )
-from helmforge.services import accounts
+from helmforge.services import accounts, user_sign_outs
 
 router = APIRouter(tags=["accounts"])
 
@@ -39,6 +41,24 @@ def create_user(body: UserCreate, sessions: SessionsDep, actor: PrincipalDep) ->
         must_change_password=True,  # the administrator chose it, not the user
     )
     return UserPublic.model_validate(view)
+
+
+@router.post("/users/{name}/sign-out")
+def sign_out_user(
+    name: Annotated[str, Path(min_length=1, max_length=64)],
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+    body: UserSignOutCreate | None = None,
+) -> UserSignOutPublic:
+    """End every web session of a user (admins only) and, with ``revoke_tokens``, revoke
+    their API tokens: what applies to an SSO user, who has no password here to reset."""
+    done = user_sign_outs.sign_out_user(
+        sessions,
+        name,
+        actor=actor,
+        revoke_tokens=body.revoke_tokens if body is not None else False,
+    )
+    return UserSignOutPublic.model_validate(done)
 
 
 @router.get("/tokens")

@@ -20,6 +20,8 @@ __all__ = [
     "TokenPublic",
     "UserCreate",
     "UserPublic",
+    "UserSignOutCreate",
+    "UserSignOutPublic",
     "ValidationPublic",
     "VersionStatusPublic",
 ]
@@ -142,6 +144,20 @@ class UserCreate(_Strict):
     name: str = Field(max_length=64)
     role: str = Field(max_length=32)
     password: str = Field(max_length=1024)
+
+
+class UserSignOutCreate(_Strict):
+    revoke_tokens: bool = Field(
+        default=False, description="also revoke every API token of the user"
+    )
+
+
+class UserSignOutPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    user: str
+    sessions_closed: int
+    tokens_revoked: int
 
 
 class UserPublic(BaseModel):

@@ -195,6 +195,35 @@ def set_password(
         typer.echo(password)
 
 
+@users_app.command("sign-out")
+def sign_out_user(
+    name: Annotated[str, typer.Argument(help="The user to sign out (local or NAME@sso).")],
+    *,
+    revoke_tokens: Annotated[
+        bool,
+        typer.Option(
+            "--revoke-tokens",
+            envvar="HELMFORGE_REVOKE_TOKENS",
+            help="Also revoke every API token of the user.",
+        ),
+    ] = False,
+) -> None:
+    """End every web session of a user (as an admin); with --revoke-tokens their API tokens
+    stop working too. For an SSO user, who has no password here, this is what applies."""
+    from helmforge.core.access.principals import SYSTEM
+    from helmforge.services import user_sign_outs
+
+    with reporting_errors(), local_sessions() as sessions:
+        done = user_sign_outs.sign_out_user(
+            sessions, name, actor=SYSTEM, revoke_tokens=revoke_tokens
+        )
+    typer.echo(
+        f"signed out {done.user}: {done.sessions_closed} web session(s) ended, "
+        f"{done.tokens_revoked} API token(s) revoked",
+        err=True,
+    )
+
+
 @tokens_app.command("create")
 def create_token(
     *,

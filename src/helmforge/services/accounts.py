@@ -43,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import NoReturn
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -53,7 +54,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from helmforge.adapters.storage.database import engine_of
 from helmforge.adapters.storage.oidc_tables import OidcIdentityRow
 from helmforge.adapters.storage.server_tables import ApiTokenRow, LoginThrottleRow, UserRow
-from helmforge.adapters.storage.web_tables import WebSession
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import ADMIN, SYSTEM, Principal, check_role
 from helmforge.core.access.single_sign_on import is_sso_user
@@ -61,11 +61,13 @@ from helmforge.core.errors import (
     AuthenticationError,
     ConflictError,
     InputError,
+    Location,
     NotFoundError,
     PermissionDeniedError,
 )
 from helmforge.services import access, audit
 from helmforge.services.paging import Page, PageRequest, contains, fetch_page
+from helmforge.services.user_sign_outs import close_web_sessions, revoke_api_tokens
 
 MIN_PASSWORD_LENGTH = 12
 ACCOUNT_FAILURE_LIMIT = 5
@@ -560,19 +562,6 @@ def _check_password_policy(password: str, *, name: str) -> None:
         raise InputError("; ".join(problems))
 
 
-def _session_digest(session_id: str) -> str:
-    # The digest services/web_sessions.py stores sessions under: the cookie value's SHA-256.
-    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
-
-
-def _close_web_sessions(session: Session, user_id: int, *, keep: str | None) -> int:
-    query = sa.delete(WebSession).where(WebSession.user_id == user_id)
-    if keep:
-        query = query.where(WebSession.id_hash != _session_digest(keep))
-    result = session.execute(query)
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 def change_password(
     sessions: sessionmaker[Session],
     *,
@@ -625,7 +614,7 @@ def change_password(
         before = {"must_change_password": locked.must_change_password}
         locked.password_hash = new_hash
         locked.must_change_password = False
-        closed = _close_web_sessions(session, locked.id, keep=keep_session)
+        closed = close_web_sessions(session, locked.id, keep=keep_session)
         session.execute(sa.delete(LoginThrottleRow).where(LoginThrottleRow.key == key))
         audit.record(
             session,
@@ -635,6 +624,23 @@ def change_password(
             before=before,
             after={"must_change_password": False, "other_sessions_closed": closed},
         )
+
+
+def _refuse_sso_reset(sessions: sessionmaker[Session], name: str) -> NoReturn:
+    with sessions() as session:
+        if session.scalar(sa.select(UserRow.id).where(UserRow.name == name)) is None:
+            raise NotFoundError(f"user {name!r} does not exist", location=Location(path="name"))
+    message = (
+        f"{name} signs in through single sign-on and has no password in helmforge (their "
+        "identity provider holds it), so there is none to reset. To end their access here "
+        "now, sign them out and revoke their API tokens (the Users page's Sign out; "
+        f'POST /api/v1/users/{name}/sign-out {{"revoke_tokens": true}}; '
+        f"helmforge users sign-out {name} --revoke-tokens), and remove them at the provider "
+        "so they cannot sign in again"
+    )
+    field = Location(path="password")
+    # As one problem too, so API clients find the field in ``problems`` like any other.
+    raise InputError(message, location=field, problems=(InputError(message, location=field),))
 
 
 def set_password(
@@ -650,9 +656,12 @@ def set_password(
     Signs out every web session of that user; with ``revoke_tokens`` also revokes every API
     token of theirs (a reset after a compromise: the tokens were as good as the password), in
     the same transaction and audit event. Returns how many tokens were revoked. Raises
-    ``PermissionDeniedError`` (not an admin), ``NotFoundError``, ``InputError`` (policy).
+    ``PermissionDeniedError`` (not an admin), ``NotFoundError``, ``InputError`` (policy; or
+    an SSO user, who has no password here: ``user_sign_outs.sign_out_user`` applies).
     """
     access.require(sessions, actor, "user.manage")
+    if is_sso_user(name) and _ANY_USER_NAME.match(name):
+        _refuse_sso_reset(sessions, name)
     if not _USER_NAME.match(name):
         raise NotFoundError(f"user {name[:80]!r} does not exist")
     _check_password_policy(password, name=name)
@@ -664,18 +673,8 @@ def set_password(
         before = {"must_change_password": row.must_change_password}
         row.password_hash = new_hash
         row.must_change_password = True
-        closed = _close_web_sessions(session, row.id, keep=None)
-        revoked = 0
-        if revoke_tokens:
-            now = datetime.now(UTC)
-            tokens = session.scalars(
-                sa.select(ApiTokenRow).where(
-                    ApiTokenRow.user_id == row.id, ApiTokenRow.revoked_at.is_(None)
-                )
-            ).all()
-            for token in tokens:
-                token.revoked_at = now
-            revoked = len(tokens)
+        closed = close_web_sessions(session, row.id)
+        revoked = revoke_api_tokens(session, row.id, now=datetime.now(UTC)) if revoke_tokens else 0
         audit.record(
             session,
             actor,

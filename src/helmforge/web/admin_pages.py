@@ -8,8 +8,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from helmforge.core.access.principals import ROLES
-from helmforge.core.errors import ConflictError, HelmforgeError, PermissionDeniedError
-from helmforge.services import accounts, audit_trail
+from helmforge.core.access.single_sign_on import is_sso_user
+from helmforge.core.errors import (
+    ConflictError,
+    HelmforgeError,
+    InputError,
+    PermissionDeniedError,
+)
+from helmforge.services import accounts, audit_trail, user_sign_outs
+from helmforge.services.user_sign_outs import SignOut
 from helmforge.web.audit_views import audit_row
 from helmforge.web.paging import page_links, page_request
 from helmforge.web.views import (
@@ -95,6 +102,7 @@ def _users_page(
     form_role: str = "user",
     status_code: int = 200,
     new_password: dict[str, str | int | None] | None = None,
+    signed_out: SignOut | None = None,
 ) -> Response:
     try:
         users = accounts.page_users(
@@ -108,6 +116,8 @@ def _users_page(
             "role": user.role,
             "created_at": moment(user.created_at),
             "is_visitor": user.name == visitor.principal.name,
+            # An SSO user has no password here: signing them out is what applies.
+            "sso": is_sso_user(user.name),
         }
         for user in users.items
     ]
@@ -128,6 +138,7 @@ def _users_page(
             " choose their own password when they first sign in."
         ),
         new_password=new_password,
+        signed_out=signed_out,
     )
 
 
@@ -189,6 +200,8 @@ def reset_password(request: Request, name: str, visitor: SignedIn, form: Checked
         )
     except PermissionDeniedError as error:
         return render_error(request, 403, error.message)
+    except InputError as error:  # an SSO user: no password here; the page offers Sign out
+        return render_error(request, 422, error.message, back_url="/users")
     except HelmforgeError as error:
         return render_error(request, 404, error.message, back_url="/users")
     return _users_page(
@@ -200,6 +213,24 @@ def reset_password(request: Request, name: str, visitor: SignedIn, form: Checked
             "tokens_revoked": revoked if revoke_tokens else None,
         },
     )
+
+
+@router.post("/users/{name}/sign-out", response_class=HTMLResponse)
+def sign_out_user(request: Request, name: str, visitor: SignedIn, form: CheckedForm) -> Response:
+    """An administrator ends every web session of user ``name`` (and, with the box ticked,
+    revokes their API tokens): for an SSO user, what applies instead of a password reset."""
+    try:
+        done = user_sign_outs.sign_out_user(
+            session_factory_of(request),
+            name,
+            actor=visitor.principal,
+            revoke_tokens=form_text(form, "revoke_tokens") == "on",
+        )
+    except PermissionDeniedError as error:
+        return render_error(request, 403, error.message)
+    except HelmforgeError as error:
+        return render_error(request, 404, error.message, back_url="/users")
+    return _users_page(request, visitor, signed_out=done)
 
 
 @router.get("/audit", response_class=HTMLResponse)
