@@ -241,3 +241,28 @@ def test_local_users_are_never_sent_to_the_provider_and_signing_out_needs_no_che
             assert (out.status_code, out.headers["location"]) == (303, "/login")
             assert client.get("/api/v1/me").status_code == 401
         assert strict.prompts == [""]
+
+
+def test_two_tabs_checking_at_once_keep_the_session_and_the_later_check_renews_it(
+    tmp_path: Path, strict: StrictProvider, clock: Clock
+) -> None:
+    url = f"sqlite:///{tmp_path / 'helmforge.db'}"
+    with (
+        running(url, tmp_path / "data", strict, clock) as helmforge,
+        helmforge.client() as client,
+    ):
+        helmforge.sign_in(client)
+        cookie = client.cookies[SESSION]
+        clock.advance(minutes=16)
+        first = helmforge.follow_to_provider(client, "/templates")
+        second = helmforge.follow_to_provider(client, "/audit")  # another tab, meanwhile
+        lost = helmforge.back_from_provider(client, first)
+        assert lost.status_code == 401
+        assert "another sign-in was started here since" in _error(lost)
+        # Not a verdict on the user: the session stays, still due for its check.
+        assert client.cookies[SESSION] == cookie
+        assert "due for a check" in client.get("/api/v1/me").text
+        done = helmforge.back_from_provider(client, second)
+        assert (done.status_code, done.headers["location"]) == (303, "/audit")
+        assert client.cookies[SESSION] == cookie
+        assert client.get("/api/v1/audit").status_code == 200

@@ -23,7 +23,13 @@ Every refused sign-in is audited as ``user.sign_in`` with ``outcome: refused`` a
 
 from __future__ import annotations
 
-__all__ = ["LOGIN_LIFETIME", "InteractionRequired", "SingleSignOn", "SsoSignIn"]
+__all__ = [
+    "LOGIN_LIFETIME",
+    "IdentityRefusedError",
+    "InteractionRequired",
+    "SingleSignOn",
+    "SsoSignIn",
+]
 
 import hashlib
 import secrets
@@ -68,6 +74,12 @@ class InteractionRequired(AuthenticationError):  # noqa: N818 - answered with a 
     def __init__(self, next_url: str) -> None:
         super().__init__("single sign-on: the provider needs you to sign in again")
         self.next_url = next_url
+
+
+class IdentityRefusedError(AuthenticationError):
+    """The provider vouched for the user, and helmforge refuses them: the login gate no
+    longer admits their groups, or the user is disabled here. A session of theirs that was
+    being checked ends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +269,9 @@ class SingleSignOn:
             audit.record(
                 session, SYSTEM, "user.sign_in", f"sso:{self.settings.issuer}", after=after
             )
-        raise AuthenticationError(f"single sign-on failed: {reason}")
+        # A refusal naming the subject is one of a checked identity (the gate, disabled).
+        refused = AuthenticationError if subject is None else IdentityRefusedError
+        raise refused(f"single sign-on failed: {reason}")
 
     def _sign_in_user(
         self,

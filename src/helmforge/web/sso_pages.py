@@ -10,8 +10,8 @@ page with the reason.
 ``/sso/login?silent=1`` is the check of a signed-in user's groups once their lifetime is over
 (``views.GroupsCheckRequired`` sends the browser there): ``prompt=none`` at the provider; a
 provider that needs the user sends the browser on to an ordinary sign-in. A check that
-succeeds stores the new groups in the same session (its id, CSRF token and end stay); one that
-is refused (the login gate, a disabled user) ends the session.
+succeeds stores the new groups in the same session (its id, CSRF token and end stay); one whose
+identity is refused (the login gate, a disabled user) ends the session.
 
 The routes are plain ``def``: the calls to the provider block a worker thread, never the event
 loop, and each has a total deadline.
@@ -30,6 +30,7 @@ from fastapi.responses import RedirectResponse, Response
 from helmforge.core.errors import AuthenticationError
 from helmforge.services.single_sign_on import (
     LOGIN_LIFETIME,
+    IdentityRefusedError,
     InteractionRequired,
     SingleSignOn,
     SsoSignIn,
@@ -140,17 +141,22 @@ def sso_callback(
     except AuthenticationError as failure:
         response = login_page(request, next_url="/", error=failure.message, status_code=401)
         visitor = current_visitor(request)
-        if visitor is not None and visitor.groups_due:
-            # The check of this session's groups was refused: it ends here.
+        if isinstance(failure, IdentityRefusedError) and visitor is not None and visitor.groups_due:
+            # The provider's answer to the check of this session's groups is refused (the
+            # login gate, a disabled user): the session ends here. Other failures (a second
+            # tab's check, a provider out of reach) leave it due, checked at the next page.
             close_session(sessions, visitor.cookie)
             response.delete_cookie(
                 SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=is_tls(request)
             )
     else:
         response = _signed_in(request, signed_in)
-    response.delete_cookie(
-        STATE_COOKIE, path="/sso", httponly=True, samesite="lax", secure=is_tls(request)
-    )
+    if chosen or not state:
+        # Used up. A state cookie of another sign-in (one started later in another tab)
+        # stays for that sign-in's callback.
+        response.delete_cookie(
+            STATE_COOKIE, path="/sso", httponly=True, samesite="lax", secure=is_tls(request)
+        )
     return response
 
 
