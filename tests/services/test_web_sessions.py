@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from helmforge.adapters.storage import database
+from helmforge.adapters.storage.database import create_database_engine, migrate
 from helmforge.services.web_sessions import (
     MAX_SESSIONS_PER_USER,
     close_session,
@@ -107,3 +112,59 @@ def test_sso_groups_are_due_at_their_validity_and_a_check_renews_them_in_place(
     kept = resolve_session(sessions, local, now=now + timedelta(hours=7))
     assert kept is not None
     assert not kept.groups_due(now + timedelta(hours=7))
+
+
+def test_sso_sessions_open_before_the_migration_are_due_for_a_check(database_url: str) -> None:
+    engine = create_database_engine(database_url)
+    try:
+        # Alembic cannot upgrade straight to oidc_0002 across the branches it depends on:
+        # all the way up, then down through oidc_0003's downgrade.
+        migrate(engine)
+        config = Config()
+        migrations = Path(database.__file__).parent / "migrations"
+        config.set_main_option("script_location", str(migrations))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "oidc_0002")
+        with engine.begin() as connection:
+            for user_id, name in ((1, "carol@sso"), (2, "admin")):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO users (id, name, role, password_hash, created_at, disabled, "
+                        "must_change_password) VALUES (:id, :name, 'sso', '!sso', "
+                        "CURRENT_TIMESTAMP, false, false)"
+                    ),
+                    {"id": user_id, "name": name},
+                )
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO web_sessions (id_hash, user_id, csrf_token, created_at, "
+                        "expires_at, groups) VALUES (:hash, :id, 'c', :at, :end, :groups)"
+                    ),
+                    {
+                        "hash": f"{user_id:064d}",
+                        "id": user_id,
+                        # Text: sqlite3's datetime adapter is deprecated.
+                        "at": "2026-01-01 00:00:00.000000",
+                        "end": "2026-01-01 08:00:00.000000",
+                        "groups": "platform-sre" if user_id == 1 else "",
+                    },
+                )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO oidc_identities (issuer, subject, user_id, created_at, "
+                    "last_sign_in_at) VALUES ('https://id', 'c-1', 1, CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"
+                )
+            )
+        migrate(engine)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT user_id, groups_valid_until FROM web_sessions ORDER BY user_id")
+            ).all()
+        sso, local = rows
+        # The SSO session's groups were never checked after sign-in: due at once.
+        assert sso[1] is not None
+        assert local[1] is None
+    finally:
+        engine.dispose()
