@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import logging
+import random
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from helmforge.adapters import oci
@@ -24,7 +26,7 @@ from helmforge.core.errors import (
     InputError,
     PermissionDeniedError,
 )
-from helmforge.core.oci.artifacts import ChartArtifact, build_artifact
+from helmforge.core.oci.artifacts import ChartArtifact, build_artifact, sha256_digest
 from helmforge.core.oci.references import Registry
 from helmforge.core.secrets import Secret
 from tests.support.oci_charts import make_chart
@@ -93,6 +95,59 @@ def test_basic_auth_push_and_read_back(robot_client: RegistryClient) -> None:
     assert robot_client.list_tags(repository) == ["1.0.0"]
     assert robot_client.get_manifest(repository, "9.9.9") is None
     assert robot_client.list_tags(f"{unique_path()}/absent") == []
+
+
+def test_a_manifest_digest_is_asked_with_head_alone(
+    private_registry: RegistryServer, fault_proxy: FaultProxy
+) -> None:
+    registry = Registry(f"oci://{fault_proxy.authority}/x", plain_http=True)
+    repository = f"{unique_path()}/demo"
+    artifact = build_artifact(make_chart())
+    with RegistryClient(registry, retry=FAST) as client:
+        push(client, repository, artifact)
+        fault_proxy.requests.clear()
+        assert client.manifest_digest(repository, artifact.tag) == artifact.manifest_digest
+        assert client.manifest_digest(repository, "9.9.9") is None
+        assert client.manifest_digest(f"{unique_path()}/absent", "1.0.0") is None
+    assert [method for method, _ in fault_proxy.requests] == ["HEAD"] * 3
+
+
+class _DigestDropped(httpx.BaseTransport):
+    """A middlebox in front of the real registry that drops its Docker-Content-Digest."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        response.headers.pop("docker-content-digest", None)
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_registry_naming_no_digest_has_its_manifest_read_and_hashed(
+    private_registry: RegistryServer,
+) -> None:
+    registry = Registry(f"oci://{private_registry.authority}/x", plain_http=True)
+    repository = f"{unique_path()}/demo"
+    artifact = build_artifact(make_chart())
+    with RegistryClient(registry, retry=FAST, transport=_DigestDropped()) as client:
+        push(client, repository, artifact)
+        assert client.manifest_digest(repository, artifact.tag) == artifact.manifest_digest
+        assert client.manifest_digest(repository, "9.9.9") is None
+
+
+def test_a_blob_over_the_answer_budget_is_found_by_head(private_registry: RegistryServer) -> None:
+    # A HEAD answer declares the blob's size and sends no body: no answer over the 4 MiB budget.
+    data = random.Random(7).randbytes(5 << 20)
+    repository = f"{unique_path()}/demo"
+    registry = Registry(f"oci://{private_registry.authority}/x", plain_http=True)
+    with RegistryClient(registry, retry=FAST) as client:
+        assert client.push_blob(repository, sha256_digest(data), data)
+        assert not client.push_blob(repository, sha256_digest(data), data)
+        assert client.stats["blobs_skipped"] == 1
 
 
 def test_robot_name_sent_byte_exact(basic_registry: RegistryServer) -> None:

@@ -126,6 +126,22 @@ def test_many_archives_share_the_pool_and_make_no_extra_round_trips(
     assert 1 <= len(opened) <= 6
 
 
+def test_an_unchanged_repush_sends_one_manifest_head_per_archive(
+    private_registry: RegistryServer, fault_proxy: FaultProxy
+) -> None:
+    # A re-push of published charts (what CI runs over and over) needs no manifest body: the
+    # registry's digest of the tag says it holds this very manifest.
+    registry = Registry(f"oci://{fault_proxy.authority}/{unique_path()}", plain_http=True)
+    given = archives(5, name="heads")
+    assert {r.status for r in publish_archives(given, registry, actor=OPERATOR)} == {"pushed"}
+    fault_proxy.requests.clear()
+    again = publish_archives(given, registry, actor=OPERATOR, workers=4)
+    assert [r.status for r in again] == ["unchanged"] * 5
+    assert sorted(fault_proxy.requests) == sorted(
+        ("HEAD", f"/v2/{r.repository}/manifests/{r.tag}") for r in again
+    )
+
+
 def test_conflicting_repush_is_refused_with_both_digests(private_registry: RegistryServer) -> None:
     # RELIABILITY row 20: the registry would move the tag; helmforge refuses.
     registry = Registry(f"oci://{private_registry.authority}/charts", plain_http=True)

@@ -26,6 +26,7 @@ import base64
 import functools
 import json
 import logging
+import re
 import ssl
 import threading
 import time
@@ -66,6 +67,7 @@ _MANIFEST_ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     ]
 )
+_SHA256_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _UPLOAD_LOST_CODES = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"})
 _MAX_MANIFEST = DEFAULT_MAX_BODY
 _MAX_BLOB = 64 << 20  # the largest chart archive helmforge reads (adapters.archives)
@@ -243,6 +245,31 @@ class RegistryClient:
             raise ExternalServiceError(f"{repository}:{reference}: manifest is not an object")
         media_type = str(data.get("mediaType") or response.headers.get("content-type", ""))
         return ManifestRead(content=content, digest=digest, media_type=media_type, data=data)
+
+    def manifest_digest(
+        self, repository: str, reference: str, *, actions: str = "pull"
+    ) -> str | None:
+        """The digest of the manifest at a tag, or ``None`` when the repository or tag is absent.
+
+        Asked with HEAD: the registry's ``Docker-Content-Digest`` answers it and no manifest
+        crosses the wire (a re-push of published charts sends nothing else). A registry that
+        names no sha256 digest there is asked with GET, and the bytes it sends are hashed.
+        """
+        response = self._request(
+            "HEAD",
+            f"/v2/{repository}/manifests/{reference}",
+            repository=repository,
+            actions=actions,
+            headers={"Accept": _MANIFEST_ACCEPT},
+            accept={200, 404},
+        )
+        if response.status_code == 404:
+            return None
+        named = str(response.headers.get("docker-content-digest", ""))
+        if _SHA256_DIGEST.fullmatch(named):
+            return named
+        manifest = self.get_manifest(repository, reference, actions=actions)
+        return None if manifest is None else manifest.digest
 
     def get_blob(self, repository: str, digest: str) -> bytes:
         """A blob's bytes, checked against ``digest``; ``NotFoundError`` when absent."""

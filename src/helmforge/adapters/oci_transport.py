@@ -127,7 +127,8 @@ class BoundedTransport(httpx.BaseTransport):
             if give_up is not None and self._clock() >= give_up:
                 raise DeadlineExceededError from error
             raise
-        declared = response.headers.get("content-length", "")
+        # A HEAD answer declares the size of a body it never sends (a blob's, a manifest's).
+        declared = "" if request.method == "HEAD" else response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             response.close()
             raise AnswerTooLargeError(limit)

@@ -54,7 +54,7 @@ HEAD_THRESHOLD = 256 << 10
 """Blobs at least this big are checked with HEAD before uploading (resume after a crash)."""
 
 if TYPE_CHECKING:
-    from helmforge.adapters.oci import ManifestRead, RegistryClient
+    from helmforge.adapters.oci import RegistryClient
 
 
 def client_for(
@@ -133,21 +133,30 @@ def _utc_now() -> datetime.datetime:
 
 def check_tag(
     client: RegistryClient, reference: OciReference, artifact: ChartArtifact, *, source: str
-) -> ManifestRead | None:
-    """What the artifact's tag holds now: ``None`` when free, the manifest when it already
-    holds this chart; ``ConflictError`` naming both layer digests when it holds another."""
+) -> str | None:
+    """What the artifact's tag holds now: ``None`` when free, the manifest digest when it
+    already holds this chart; ``ConflictError`` naming both layer digests when it holds another.
+
+    One HEAD answers the usual cases (free, or this very manifest: a re-push). A tag holding
+    another manifest is read, as the same chart pushed by Helm or another tool has the same
+    layer under a manifest of its own (annotations, a timestamp).
+    """
     repository = repository_for(reference, artifact.metadata.name)
+    digest = client.manifest_digest(repository, artifact.tag, actions="pull,push")
+    if digest is None or digest == artifact.manifest_digest:
+        return digest
     existing = client.get_manifest(repository, artifact.tag, actions="pull,push")
-    if existing is not None:
-        theirs = layer_digest_of(existing.data)
-        if theirs != artifact.layer_digest:
-            raise ConflictError(
-                f"{repository}:{artifact.tag} is already published with layer "
-                f"{theirs or '(no chart)'}; this archive's layer is {artifact.layer_digest}: "
-                "publish it as a new version",
-                location=Location(source),
-            )
-    return existing
+    if existing is None:
+        return None  # deleted between the two requests: free again
+    theirs = layer_digest_of(existing.data)
+    if theirs != artifact.layer_digest:
+        raise ConflictError(
+            f"{repository}:{artifact.tag} is already published with layer "
+            f"{theirs or '(no chart)'}; this archive's layer is {artifact.layer_digest}: "
+            "publish it as a new version",
+            location=Location(source),
+        )
+    return existing.digest
 
 
 def push_artifact(
@@ -156,7 +165,7 @@ def push_artifact(
     artifact: ChartArtifact,
     *,
     source: str,
-    checked: Callable[[], ManifestRead | None] | None = None,
+    checked: Callable[[], str | None] | None = None,
 ) -> PushResult:
     """Push one chart: check the tag, upload missing blobs, then point the tag at it.
 
@@ -165,13 +174,10 @@ def push_artifact(
     """
     repository = repository_for(reference, artifact.metadata.name)
     tag = artifact.tag
-    if checked is None:
-        existing = check_tag(client, reference, artifact, source=source)
-    else:
-        existing = checked()
+    held = checked() if checked else check_tag(client, reference, artifact, source=source)
     status: PushStatus = "pushed"
-    if existing is not None:
-        status, manifest_digest = "unchanged", existing.digest
+    if held is not None:
+        status, manifest_digest = "unchanged", held
     else:
         # Blobs first: the tag only ever points at a manifest whose blobs are all there.
         # A chart's blobs embed its version, so with the tag absent they exist only after an
@@ -245,11 +251,11 @@ def _prepare(
 class _Once:
     """A tag check run once by whichever thread comes first; the others get its outcome."""
 
-    def __init__(self, check: Callable[[], ManifestRead | None]) -> None:
+    def __init__(self, check: Callable[[], str | None]) -> None:
         self._check = check
         self._lock = threading.Lock()
         self._done = False
-        self._value: ManifestRead | None = None
+        self._value: str | None = None
         self._error: HelmforgeError | None = None
 
     def run(self) -> None:
@@ -262,7 +268,7 @@ class _Once:
                 self._error = e
             self._done = True
 
-    def __call__(self) -> ManifestRead | None:
+    def __call__(self) -> str | None:
         self.run()
         if self._error is not None:
             raise self._error
@@ -296,7 +302,7 @@ def publish_archives(
 
     def one(
         item: tuple[ChartArchive, ChartArtifact],
-        checked: Callable[[], ManifestRead | None] | None = None,
+        checked: Callable[[], str | None] | None = None,
     ) -> PushResult:
         archive, artifact = item
         try:
