@@ -14,7 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from helmforge.cli.main import PLAIN_COMMANDS
-from helmforge.cli.plain_arguments import parse_plain
+from helmforge.cli.plain_arguments import Argument, Option, parse_plain, typer_command
 
 runner = CliRunner()
 
@@ -38,7 +38,7 @@ def _typer_keywords(
 
     app = typer.Typer(rich_markup_mode=None)
     app.callback()(lambda: None)
-    app.command(function.__name__)(record)
+    app.command(function.__name__)(typer_command(record))
     # The outer environment's HELMFORGE_* variables would reach Typer: removed for the run.
     unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("HELMFORGE_")}
     result = runner.invoke(app, [function.__name__, *arguments], env={**unset, **environment})
@@ -118,34 +118,75 @@ def test_every_plain_command_is_plain() -> None:
         assert _plain(function, arguments, {}) is not None, command
 
 
-def _checked(value: int) -> int:
-    return value
-
-
-def _with_callback(
-    words: Annotated[list[str], typer.Argument()],
-    *,
-    volume: Annotated[int, typer.Option("--volume", callback=_checked)] = 1,
-) -> None:
-    pass
-
-
 def _with_two_arguments(
-    first: Annotated[str, typer.Argument()], second: Annotated[str, typer.Argument()]
+    first: Annotated[str, Argument("FIRST", "")], second: Annotated[str, Argument("SECOND", "")]
 ) -> None:
     pass
 
 
 def _with_an_on_flag(
-    words: Annotated[list[str], typer.Argument()],
+    words: Annotated[list[str], Argument("WORDS", "")],
     *,
-    loud: Annotated[bool, typer.Option("--loud")] = True,
+    loud: Annotated[bool, Option("--loud", envvar="LOUD", help="")] = True,
 ) -> None:
     pass
 
 
-@pytest.mark.parametrize("function", [_with_callback, _with_two_arguments, _with_an_on_flag])
+def _with_a_repeated_option(
+    words: Annotated[list[str], Argument("WORDS", "")],
+    *,
+    tags: Annotated[list[str], Option("--tag", envvar="TAGS", help="")] = [],  # noqa: B006
+) -> None:
+    pass
+
+
+def _with_a_number_of_another_kind(
+    words: Annotated[list[str], Argument("WORDS", "")],
+    *,
+    ratio: Annotated[float, Option("--ratio", envvar="RATIO", help="")] = 1.0,
+) -> None:
+    pass
+
+
+def _with_typer_s_own_declarations(
+    words: Annotated[list[str], typer.Argument()],
+    *,
+    volume: Annotated[int, typer.Option("--volume")] = 1,
+) -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        _with_two_arguments,
+        _with_an_on_flag,
+        _with_a_repeated_option,
+        _with_a_number_of_another_kind,
+        _with_typer_s_own_declarations,
+    ],
+)
 def test_commands_with_more_than_plain_parameters_are_left_to_typer(
     function: Callable[..., None],
 ) -> None:
     assert parse_plain(function, ["x", "y"], {}) is None
+    with pytest.raises(TypeError, match="plain Argument/Option"):
+        typer_command(function)
+
+
+def test_typer_gets_the_declared_help_metavar_and_variables() -> None:
+    app = typer.Typer(rich_markup_mode=None)
+    app.callback()(lambda: None)
+    app.command("push")(typer_command(_command("push")))
+    result = runner.invoke(app, ["push", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for text in (
+        "CHART.tgz... oci://HOST[:PORT]/PATH",
+        "--plain-http",
+        "env var: HELMFORGE_PLAIN_HTTP",
+        "--workers",
+        "1<=x<=32",
+        "env var: HELMFORGE_PUSH_WORKERS",
+        "Push chart archives to an OCI registry",
+    ):
+        assert text in result.stdout

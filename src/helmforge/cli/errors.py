@@ -9,10 +9,9 @@ from __future__ import annotations
 __all__ = ["EXIT_CODES", "USAGE_EXIT", "abort", "exit_code_for", "report_error", "reporting_errors"]
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from typing import NoReturn
-
-import typer
 
 from helmforge.core.errors import (
     AuthenticationError,
@@ -48,7 +47,9 @@ def exit_code_for(error: HelmforgeError) -> int:
 def report_error(message: str | HelmforgeError) -> None:
     """Print ``helmforge: error: <message>`` as one line on stderr (and carry on)."""
     text = " ".join(str(message).split("\n"))
-    typer.echo(f"helmforge: error: {text}", err=True)
+    # Written without Typer, which a command run by helmforge.cli.plain_arguments never loads.
+    sys.stderr.write(f"helmforge: error: {text}\n")
+    sys.stderr.flush()
 
 
 def abort(message: str | HelmforgeError, *, code: int = 1) -> NoReturn:
@@ -56,7 +57,7 @@ def abort(message: str | HelmforgeError, *, code: int = 1) -> NoReturn:
     if isinstance(message, HelmforgeError):
         code = exit_code_for(message)
     report_error(message)
-    raise typer.Exit(code)
+    raise SystemExit(code)
 
 
 @contextlib.contextmanager

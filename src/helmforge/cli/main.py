@@ -1,103 +1,33 @@
-"""The `helmforge` command: a thin registry of command modules whose commands call the services.
+"""The `helmforge` console script: plain pushes without Typer, everything else through it.
 
-Each module under ``helmforge.cli`` has ``register(app)``; ``COMMAND_MODULES`` says which
-top-level commands it adds. ``run()`` imports only the module of the command being run (all of
-them for ``--help`` or an unknown name), and each command imports its services inside its
-function, so one ``helmforge generate`` does not pay for the imports of ``push`` or ``serve``
-(DESIGN goal: one chart from a cold process in <= 300 ms, ``--help`` in <= 150 ms).
-Adding a command module: write its ``register`` and add one line to ``COMMAND_MODULES``.
-
-Help is plain text, and every group's ``--help`` is its own flag: see ``helmforge.cli.groups``.
-``PLAIN_COMMANDS`` are called directly when their arguments are plain, without Typer's parser
-and the pydantic it loads (``helmforge.cli.plain_arguments``).
-Uncaught errors print Python's own traceback, not Rich's.
+``PLAIN_COMMANDS`` are called directly when their arguments are plain, without Typer, Click
+and the pydantic they load (``helmforge.cli.plain_arguments``): ``push`` is run over and over
+by CI jobs, mostly for charts that are published already, and Typer's import alone was a
+sixth of such a run. Any other command line goes to the Typer application
+(``helmforge.cli.application``: ``COMMAND_MODULES``, ``build_app``), which imports only the
+modules of the command being run.
 """
 
 from __future__ import annotations
 
-__all__ = ["COMMAND_MODULES", "PLAIN_COMMANDS", "build_app", "run"]
+__all__ = ["PLAIN_COMMANDS", "run"]
 
-import functools
 import importlib
 import sys
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from helmforge.cli.groups import HelpFlag
-
-#: Command module (under helmforge.cli) -> the top-level commands its ``register`` adds.
-COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "templates": ("template",),
-    "charts": ("generate", "package", "lint"),
-    "publishing": ("push", "versions"),
-    "server": ("serve", "migrate", "build", "users", "tokens"),
-    "catalog": ("import", "catalog", "schemas", "template"),  # adds `template init`
-    "access": ("bindings", "policy", "can", "changes"),
-    "instances": ("instances",),
-    "values": ("values",),
-    "gitops": ("gitops",),
-    "argocd": ("argocd",),
-    "instance_sync": ("instances",),  # adds `instances sync` to the group of instances
-    "jobs": ("jobs",),
-    "fleet": ("fleet",),
-}
-#: Commands run without Typer's parser when their arguments are plain (see
+#: Commands run without Typer when their arguments are plain (see
 #: ``helmforge.cli.plain_arguments``): the function named like the command in its module.
-#: ``push`` is run over and over by CI jobs, mostly for charts that are published already.
 PLAIN_COMMANDS: dict[str, str] = {"push": "publishing", "versions": "publishing"}
 
 
-def _print_version(show: bool) -> None:
-    if show:
-        from importlib.metadata import version
-
-        typer.echo(f"helmforge {version('helmforge')}")
-        raise typer.Exit()
-
-
-def _main(
-    _help: HelpFlag = False,
-    _version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            help="Print helmforge's version and exit.",
-            is_eager=True,
-            callback=_print_version,
-        ),
-    ] = False,
-) -> None:
-    """helmforge: governed Helm charts at fleet scale."""
-
-
-def build_app(command: str | None = None) -> typer.Typer:
-    """The application with the modules that register ``command`` (all modules for ``None``
-    or an unknown command)."""
-    app = typer.Typer(
-        no_args_is_help=True,
-        add_completion=False,
-        help="helmforge: governed Helm charts.",
-        rich_markup_mode=None,
-        pretty_exceptions_enable=False,
-        add_help_option=False,  # _main's own --help (HelpFlag): see helmforge.cli.groups
-    )
-    app.callback()(_main)
-    modules = [name for name, commands in COMMAND_MODULES.items() if command in commands]
-    for name in modules or COMMAND_MODULES:
-        importlib.import_module(f"helmforge.cli.{name}").register(app)
-    return app
-
-
-@functools.cache
-def _full_app() -> typer.Typer:
-    return build_app()
-
-
 def __getattr__(name: str) -> Any:
-    # ``from helmforge.cli.main import app`` (tests, embedding) gets every command.
-    if name == "app":
-        return _full_app()
+    # ``from helmforge.cli.main import app`` (tests, embedding) gets every command; the
+    # application's names stay importable from here, loading Typer only when asked for.
+    if name in ("app", "build_app", "COMMAND_MODULES"):
+        from helmforge.cli import application
+
+        return application.full_app() if name == "app" else getattr(application, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -109,6 +39,8 @@ def run() -> None:
 
         module = importlib.import_module(f"helmforge.cli.{PLAIN_COMMANDS[command]}")
         call_plain(getattr(module, command), sys.argv[2:])  # exits unless Typer must parse
+    from helmforge.cli.application import build_app
+
     build_app(command)()
 
 

@@ -1,30 +1,33 @@
-"""Running a command with plain arguments without Typer's parser (and the pydantic behind it).
+"""Running a command with plain arguments without Typer (Click and the pydantic behind it).
 
-Typer 0.29 coerces every parameter it parses through a pydantic ``TypeAdapter``: importing
-pydantic and building the adapters costs about 100 ms of CPU at every start, which is a third
-of a ``helmforge push`` whose charts are all published already (``make bench``:
-``cli_repush_speedup``). A command whose parameters are all plain kinds (a list of strings,
-bool flags, strings, paths, ints within a range) can be called directly instead.
+Importing Typer (its own Click, ``inspect``, ``gettext``...) costs tens of milliseconds at
+every start, and its coercion of every parsed parameter through pydantic ``TypeAdapter``\\ s
+about 100 ms more: together most of a ``helmforge push`` whose charts are all published
+already (``make bench``: ``cli_repush_speedup``). A command declared with this module's
+``Argument`` and ``Option`` (plain kinds only: a list of strings, bool flags, strings, paths,
+ints within a range) is called directly instead, and ``typer_command`` turns the same
+declarations into Typer's for ``--help`` and everything else, so nothing is declared twice.
 
-``call_plain(function, arguments)`` reads the command's own Typer declarations (the
-``Annotated[..., typer.Option(...)]`` of its signature: option names, environment variables,
-defaults, ranges), so nothing is declared twice. It is deliberately narrow: whatever it does
-not understand exactly as Click would — ``--help``, an unknown or repeated option, ``--``, a
-value that starts with ``-``, a number out of range, a path option that Click checks, an
-environment variable for a flag or a number — makes it return ``False`` without calling
-anything, and Typer parses the arguments as always (help and usage errors stay Typer's).
+``call_plain(function, arguments)`` is deliberately narrow: whatever it does not read exactly
+as Click would — ``--help``, an unknown or repeated option, ``--``, a value that starts with
+``-``, a number out of range, a path Click checks, an environment variable for a flag or a
+number — makes it return ``False`` without calling anything, and Typer parses the arguments as
+always (help and usage errors stay Typer's).
 
-A command run this way must raise Typer's usage errors (``typer.BadParameter``) before it acts:
-one raised is answered by running the command again through Typer, which reports it as usage.
-``tests/cli/test_plain_arguments.py`` checks that every command listed in
-``helmforge.cli.main.PLAIN_COMMANDS`` gets exactly the arguments Typer would give it.
+A command run this way must raise Typer's usage errors (``typer.BadParameter``, imported where
+it is raised) before it acts: one raised is answered by running the command again through
+Typer, which reports it as usage. ``tests/cli/test_plain_arguments.py`` checks that every
+command listed in ``helmforge.cli.main.PLAIN_COMMANDS`` gets exactly the arguments Typer would
+give it.
 """
 
 from __future__ import annotations
 
-__all__ = ["call_plain", "parse_plain"]
+__all__ = ["Argument", "Option", "call_plain", "parse_plain", "typer_command"]
 
 import errno
+import functools
+import inspect
 import os
 import re
 import sys
@@ -32,47 +35,46 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import typer
-from typer.models import ArgumentInfo, OptionInfo, ParameterInfo
-from typer.utils import get_params_from_function
+from typing import Annotated, Any
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _PLAIN_TYPES: tuple[Any, ...] = (str, Path, int, bool, list[str])
 
 
 @dataclass(frozen=True, slots=True)
+class Argument:
+    """The command's positional words (one string, or a list of strings), all required."""
+
+    metavar: str
+    help: str
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """An option ``--name`` (a flag when the parameter is a bool), also read from ``envvar``.
+
+    ``min``/``max`` bound an int; ``dir_okay=False`` makes a path one Click checks (given, it
+    goes to Typer)."""
+
+    name: str
+    envvar: str
+    help: str
+    min: int | None = None
+    max: int | None = None
+    dir_okay: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class _Parameter:
     name: str
     kind: Any  # str, Path, int, bool or list[str]
-    info: ParameterInfo
+    annotation: Any  # as declared, ``Path | None`` included
+    declared: Argument | Option
     default: Any
 
     @property
     def is_argument(self) -> bool:
-        return isinstance(self.info, ArgumentInfo)
-
-    @property
-    def checked_path(self) -> bool:
-        """A path Click checks (exists, file or folder, ...): given, it goes to Typer."""
-        info = self.info
-        return self.kind is Path and (
-            info.exists
-            or not info.file_okay
-            or not info.dir_okay
-            or info.writable
-            or not info.readable
-            or info.resolve_path
-            or info.allow_dash
-            or info.path_type is not None
-        )
-
-    def envvars(self) -> tuple[str, ...]:
-        envvar = self.info.envvar
-        if envvar is None:
-            return ()
-        return (envvar,) if isinstance(envvar, str) else tuple(envvar)
+        return isinstance(self.declared, Argument)
 
 
 def _plain_kind(annotation: Any) -> Any | None:
@@ -85,46 +87,78 @@ def _plain_kind(annotation: Any) -> Any | None:
     return annotation if annotation in _PLAIN_TYPES else None
 
 
-def _is_plain_info(info: ParameterInfo) -> bool:
-    if (
-        info.callback is not None
-        or info.is_eager
-        or not info.expose_value
-        or info.parser is not None
-        or info.default_factory is not None
-        or info.clamp
-    ):
-        return False
-    if isinstance(info, OptionInfo):
-        declarations = info.param_decls or ()
-        return (
-            bool(declarations)
-            and all(d.startswith("--") and "/" not in d for d in declarations)
-            and not info.prompt
-            and not info.count
-            and getattr(info, "flag_value", None) is None
-        )
-    return isinstance(info, ArgumentInfo) and info.envvar is None
-
-
-def _parameters(function: Callable[..., Any]) -> list[_Parameter] | None:
-    """The command's parameters as Typer reads them (``typer.utils``) when every one of them
+@functools.cache
+def _parameters(function: Callable[..., Any]) -> tuple[_Parameter, ...] | None:
+    """The command's parameters when every one is declared with ``Argument``/``Option`` and
     is plain; ``None`` otherwise."""
+    hints = typing.get_type_hints(function, include_extras=True)
     found: list[_Parameter] = []
-    for name, meta in get_params_from_function(function).items():
-        info = meta.default
-        kind = _plain_kind(meta.annotation)
-        if not isinstance(info, ParameterInfo) or kind is None or not _is_plain_info(info):
+    for name, parameter in inspect.signature(function).parameters.items():
+        hint = hints.get(name)
+        if typing.get_origin(hint) is not Annotated:
             return None
-        if isinstance(info, ArgumentInfo):
-            if kind not in (str, list[str]) or info.default is not ...:
+        annotation, *extras = typing.get_args(hint)
+        declared = [e for e in extras if isinstance(e, Argument | Option)]
+        kind = _plain_kind(annotation)
+        if len(declared) != 1 or len(extras) != 1 or kind is None:
+            return None
+        default = parameter.default
+        if isinstance(declared[0], Argument):
+            if kind not in (str, list[str]) or default is not inspect.Parameter.empty:
                 return None  # one required string or list of strings: the arguments taken
-        elif kind == list[str] or info.default is ... or (kind is bool and info.default):
+        elif kind == list[str] or default is inspect.Parameter.empty or (kind is bool and default):
             return None  # repeated, required and on-by-default options are Typer's
-        found.append(_Parameter(name, kind, info, info.default))
+        found.append(_Parameter(name, kind, annotation, declared[0], default))
     if sum(p.is_argument for p in found) > 1:
         return None
-    return found
+    return tuple(found)
+
+
+def typer_command(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` as Typer registers it: the same parameters, declared with Typer's
+    ``Argument``/``Option`` (help, metavar, environment variable, range) made from ours.
+    Raises ``TypeError`` for a function that is not plain (``_parameters``)."""
+    import typer  # only a command that Typer parses pays for it
+
+    parameters = _parameters(function)
+    if parameters is None:
+        raise TypeError(f"{function.__name__}: every parameter must be a plain Argument/Option")
+    annotations: dict[str, Any] = {}
+    signature: list[inspect.Parameter] = []
+    for parameter in parameters:
+        declared = parameter.declared
+        info: Any
+        kind_of_parameter: inspect._ParameterKind
+        if isinstance(declared, Argument):
+            info = typer.Argument(metavar=declared.metavar, help=declared.help, show_default=False)
+            kind_of_parameter = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        else:
+            info = typer.Option(
+                declared.name,
+                envvar=declared.envvar,
+                help=declared.help,
+                min=declared.min,
+                max=declared.max,
+                dir_okay=declared.dir_okay,
+            )
+            kind_of_parameter = inspect.Parameter.KEYWORD_ONLY
+        annotations[parameter.name] = Annotated[parameter.annotation, info]
+        signature.append(
+            inspect.Parameter(
+                parameter.name,
+                kind_of_parameter,
+                default=parameter.default,
+                annotation=annotations[parameter.name],
+            )
+        )
+
+    @functools.wraps(function)
+    def command(**keywords: Any) -> Any:
+        return function(**keywords)
+
+    command.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
+    command.__annotations__ = annotations
+    return command
 
 
 def parse_plain(
@@ -135,12 +169,7 @@ def parse_plain(
     parameters = _parameters(function)
     if parameters is None:
         return None
-    options = {
-        declaration: parameter
-        for parameter in parameters
-        if not parameter.is_argument
-        for declaration in parameter.info.param_decls or ()
-    }
+    options = {p.declared.name: p for p in parameters if isinstance(p.declared, Option)}
     given: dict[str, Any] = {}
     positional: list[str] = []
     words = list(arguments)
@@ -193,24 +222,25 @@ _TYPER = object()
 def _from_environment(parameter: _Parameter, environ: Mapping[str, str]) -> Any:
     """The value an environment variable gives (``None``: none set; ``_TYPER``: Typer's
     to read, for flags and numbers, whose spellings Click reads its own way)."""
-    for envvar in parameter.envvars():
-        text = environ.get(envvar)
-        if text is None:
-            continue
-        if parameter.kind not in (str, Path) or not text:
-            return _TYPER
-        return _value(parameter, text) or _TYPER
-    return None
+    assert isinstance(parameter.declared, Option)
+    text = environ.get(parameter.declared.envvar)
+    if text is None:
+        return None
+    if parameter.kind not in (str, Path) or not text:
+        return _TYPER
+    return _value(parameter, text) or _TYPER
 
 
 def _value(parameter: _Parameter, text: str) -> Any | None:
+    declared = parameter.declared
+    assert isinstance(declared, Option)
     if parameter.kind is str:
         return text
     if parameter.kind is Path:
-        return None if parameter.checked_path else Path(text)
+        return Path(text) if declared.dir_okay else None
     if parameter.kind is int and _INTEGER.fullmatch(text):
         number = int(text)
-        low, high = parameter.info.min, parameter.info.max
+        low, high = declared.min, declared.max
         if (low is None or number >= low) and (high is None or number <= high):
             return number
     return None
@@ -225,14 +255,18 @@ def call_plain(function: Callable[..., Any], arguments: Sequence[str]) -> bool:
         return False
     try:
         function(**keywords)
-    except typer.BadParameter:
-        return False
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as e:
         if e.errno != errno.EPIPE:
             raise
         sys.exit(1)
+    except Exception as e:
+        # Typer's exceptions exist only once the command imported Typer to raise one.
+        typer = sys.modules.get("typer")
+        if typer is not None and isinstance(e, typer.BadParameter):
+            return False
+        if typer is not None and isinstance(e, typer.Exit):
+            sys.exit(e.exit_code)
+        raise
     sys.exit(0)

@@ -13,19 +13,21 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
 from helmforge.cli.errors import abort, report_error, reporting_errors
+from helmforge.cli.plain_arguments import Argument, Option, typer_command
 from helmforge.core.errors import InputError, Location
 
 if TYPE_CHECKING:
+    import typer
+
     # Imported inside the commands: ``helmforge generate`` never pays for the OCI client.
     from helmforge.core.oci.references import Registry
     from helmforge.core.secrets import Secret
 
+# Declared with helmforge.cli.plain_arguments: a push with plain arguments runs without Typer.
 PlainHttpOption = Annotated[
     bool,
-    typer.Option(
+    Option(
         "--plain-http",
         envvar="HELMFORGE_PLAIN_HTTP",
         help="Talk HTTP instead of HTTPS (a loopback or lab registry only).",
@@ -33,7 +35,7 @@ PlainHttpOption = Annotated[
 ]
 CaFileOption = Annotated[
     Path | None,
-    typer.Option(
+    Option(
         "--ca-file",
         envvar="HELMFORGE_CA_FILE",
         help="PEM bundle to trust for the registry's TLS certificate.",
@@ -42,7 +44,7 @@ CaFileOption = Annotated[
 ]
 UsernameOption = Annotated[
     str | None,
-    typer.Option(
+    Option(
         "--username",
         envvar="HELMFORGE_USERNAME",
         help="Registry user or robot account (sent byte-exact, e.g. robot$proj+ci).",
@@ -50,7 +52,7 @@ UsernameOption = Annotated[
 ]
 PasswordStdinOption = Annotated[
     bool,
-    typer.Option(
+    Option(
         "--password-stdin",
         envvar="HELMFORGE_PASSWORD_STDIN",
         help="Read the password from stdin (else HELMFORGE_PASSWORD is used).",
@@ -116,10 +118,9 @@ def _registry(
 def push(
     targets: Annotated[
         list[str],
-        typer.Argument(
+        Argument(
             metavar="CHART.tgz... oci://HOST[:PORT]/PATH",
             help="One or more chart archives, then the registry path to push them to.",
-            show_default=False,
         ),
     ],
     *,
@@ -129,7 +130,7 @@ def push(
     password_stdin: PasswordStdinOption = False,
     workers: Annotated[
         int,
-        typer.Option(
+        Option(
             "--workers",
             envvar="HELMFORGE_PUSH_WORKERS",
             min=1,
@@ -140,6 +141,8 @@ def push(
 ) -> None:
     """Push chart archives to an OCI registry; identical re-pushes are no-ops."""
     if len(targets) < 2 or not targets[-1].startswith("oci://"):
+        import typer  # a usage error: Typer reports it
+
         raise typer.BadParameter(
             "give at least one CHART.tgz followed by oci://HOST[:PORT]/PATH", param_hint="targets"
         )
@@ -158,27 +161,26 @@ def push(
         archives = [load_archive(Path(p)) for p in targets[:-1]]
         results = publish_archives(archives, registry, actor=local_principal(), workers=workers)
     failures = [r for r in results if r.error is not None]
-    for result in results:
-        if result.error is None:
-            typer.echo(
-                f"{result.status:<9} {result.chart} {result.version} -> "
-                f"{registry.reference.authority}/{result.repository}:{result.tag} "
-                f"{result.manifest_digest}"
-            )
+    authority = registry.reference.authority
+    sys.stdout.write(
+        "".join(
+            f"{r.status:<9} {r.chart} {r.version} -> {authority}/{r.repository}:{r.tag} "
+            f"{r.manifest_digest}\n"
+            for r in results
+            if r.error is None
+        )
+    )
+    sys.stdout.flush()
     for failure in failures:
         report_error(str(failure.error))
     if failures:
-        raise typer.Exit(1)
+        raise SystemExit(1)
 
 
 def versions(
     reference: Annotated[
         str,
-        typer.Argument(
-            metavar="oci://HOST[:PORT]/PATH/CHART",
-            help="The chart's repository.",
-            show_default=False,
-        ),
+        Argument(metavar="oci://HOST[:PORT]/PATH/CHART", help="The chart's repository."),
     ],
     *,
     plain_http: PlainHttpOption = False,
@@ -199,11 +201,11 @@ def versions(
     )
     with reporting_errors():
         found = list_versions(registry)
-    for version in found:
-        typer.echo(version)
+    sys.stdout.write("".join(f"{version}\n" for version in found))
+    sys.stdout.flush()
 
 
 def register(app: typer.Typer) -> None:
     """Add ``push`` and ``versions`` to the ``helmforge`` command."""
-    app.command("push")(push)
-    app.command("versions")(versions)
+    app.command("push")(typer_command(push))
+    app.command("versions")(typer_command(versions))
