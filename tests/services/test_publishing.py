@@ -142,6 +142,18 @@ def test_an_unchanged_repush_sends_one_manifest_head_per_archive(
     )
 
 
+def test_an_invalid_archive_stops_every_push_though_tags_are_read_ahead(
+    private_registry: RegistryServer, fault_proxy: FaultProxy
+) -> None:
+    # Tags are checked while the archives are still being read; nothing is written until all
+    # of them have passed.
+    registry = Registry(f"oci://{fault_proxy.authority}/{unique_path()}", plain_http=True)
+    given = [*archives(6, name="ahead"), ChartArchive("broken.tgz", b"not a chart")]
+    with pytest.raises(InputError, match=r"broken\.tgz"):
+        publish_archives(given, registry, actor=OPERATOR, workers=4)
+    assert {method for method, _ in fault_proxy.requests} <= {"HEAD"}
+
+
 def test_conflicting_repush_is_refused_with_both_digests(private_registry: RegistryServer) -> None:
     # RELIABILITY row 20: the registry would move the tag; helmforge refuses.
     registry = Registry(f"oci://{private_registry.authority}/charts", plain_http=True)

@@ -198,12 +198,16 @@ def push_artifact(
 
 
 def _prepare(
-    archives: Sequence[ChartArchive], reference: OciReference
+    archives: Sequence[ChartArchive],
+    reference: OciReference,
+    *,
+    ready: Callable[[ChartArchive, ChartArtifact], None] | None = None,
 ) -> list[tuple[ChartArchive, ChartArtifact]]:
-    """Read every archive before any network call; one invalid archive fails the whole call.
+    """Read every archive before anything is pushed; one invalid archive fails the whole call.
 
     Each archive passes the same entry checks as ``lint`` (no ``..``, links, devices, FIFOs,
-    duplicates, bombs) before it can be published.
+    duplicates, bombs) before it can be published. ``ready`` is told of each distinct archive
+    as soon as it has passed them (its tag can be read while the others are checked).
     """
     prepared: list[tuple[ChartArchive, ChartArtifact]] = []
     seen: dict[tuple[str, str], ChartArtifact] = {}
@@ -238,6 +242,8 @@ def _prepare(
             continue
         seen[key] = artifact
         prepared.append((archive, artifact))
+        if ready is not None:
+            ready(archive, artifact)
     if problems:
         if len(problems) == 1:
             raise problems[0]
@@ -287,15 +293,15 @@ def publish_archives(
 ) -> list[PushResult]:
     """Push ``archives`` to ``registry`` (its url's PATH), ``workers`` at a time.
 
-    ``workers // 2`` more threads check the tags ahead of the pushes; the connection pool
-    holds ``workers + workers // 2`` connections (pass a ``client`` sized alike).
+    ``workers // 2`` more threads check the tags ahead of the pushes, starting while the
+    archives are still being read; the connection pool holds ``workers + workers // 2``
+    connections (pass a ``client`` sized alike).
 
     Returns one result per distinct archive, in input order; a failure of one archive
     (conflict, denied, registry down) is its result's ``error`` and does not stop the others.
     Raises ``InputError`` before pushing anything when an archive is not a valid chart.
     """
     reference = registry.reference
-    prepared = _prepare(archives, reference)
     own_client = client is None
     checkers = max(1, workers // 2)
     active = client or client_for(registry, max_connections=max(workers, 1) + checkers)
@@ -327,26 +333,28 @@ def publish_archives(
             )
         return result
 
+    # Tag checks are cheap reads: they run ahead on their own threads, from the moment each
+    # archive has passed its checks, so that the push workers' critical path is uploads only
+    # (a worker that gets to a tag first checks it itself).
+    checks = ThreadPoolExecutor(max_workers=checkers, thread_name_prefix="oci-check")
+    ahead: list[_Once] = []
+
+    def check_ahead(archive: ChartArchive, artifact: ChartArtifact) -> None:
+        once = _Once(partial(check_tag, active, reference, artifact, source=archive.source))
+        ahead.append(once)
+        checks.submit(once.run)
+
     try:
-        if len(prepared) == 1 or workers <= 1:
-            return [one(item) for item in prepared]
-        # Tag checks are cheap reads: run them ahead on their own threads so that the push
-        # workers' critical path is uploads only (a worker that gets there first runs it).
-        ahead = [
-            _Once(partial(check_tag, active, reference, artifact, source=archive.source))
-            for archive, artifact in prepared
-        ]
-        with (
-            ThreadPoolExecutor(max_workers=checkers, thread_name_prefix="oci-check") as checks,
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="oci-push") as pushes,
-        ):
-            for once in ahead:
-                checks.submit(once.run)
+        if len(archives) == 1 or workers <= 1:
+            return [one(item) for item in _prepare(archives, reference)]
+        prepared = _prepare(archives, reference, ready=check_ahead)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="oci-push") as pushes:
             futures = [
                 pushes.submit(one, item, once) for item, once in zip(prepared, ahead, strict=True)
             ]
             return [future.result() for future in futures]
     finally:
+        checks.shutdown(cancel_futures=True)
         if own_client:
             active.close()
 
