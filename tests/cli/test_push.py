@@ -222,7 +222,8 @@ def test_a_repush_process_imports_neither_typer_nor_pydantic(
 ) -> None:
     """Defect: a re-push of published charts was 2.8-4x faster than the first push (goal >= 5)
     because every start paid for Typer's pydantic coercion (~100 ms of CPU, a third of it),
-    then for importing Typer itself (a sixth): push's plain arguments are now read without
+    then for importing Typer itself (7% of its instructions): push's plain arguments are now
+    read without
     either (helmforge.cli.plain_arguments). The process's own modules, output and exit code
     show it."""
     charts = write_charts(tmp_path, 2)

@@ -2,10 +2,10 @@
 
 ``PLAIN_COMMANDS`` are called directly when their arguments are plain, without Typer, Click
 and the pydantic they load (``helmforge.cli.plain_arguments``): ``push`` is run over and over
-by CI jobs, mostly for charts that are published already, and Typer's import alone was a
-sixth of such a run. Any other command line goes to the Typer application
-(``helmforge.cli.application``: ``COMMAND_MODULES``, ``build_app``), which imports only the
-modules of the command being run.
+by CI jobs, mostly for charts that are published already, and importing Typer alone was 7%
+of the instructions of such a run (valgrind, 100 archives). Any other command line goes to the
+Typer application (``helmforge.cli.application``: ``COMMAND_MODULES``, ``build_app``), which
+imports only the modules of the command being run.
 """
 
 from __future__ import annotations
