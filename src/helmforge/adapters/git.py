@@ -28,6 +28,10 @@ message from libgit2 or the remote is scrubbed of the secrets before it is raise
 
 Every remote operation has a total deadline: libgit2's socket timeouts are set to what is left
 of it, and every callback checks it.
+
+Its rooms: ``git_remotes`` (the remote, its credentials and the callbacks of one operation),
+``git_commits`` (authors, messages, history entries, push results), ``git_trees`` (trees built
+in process); callers import every name from here.
 """
 
 from __future__ import annotations
@@ -53,174 +57,49 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pygit2
-from pygit2.enums import CredentialType, ObjectType, Option
+from pygit2.enums import ObjectType, Option
 
+from helmforge.adapters.git_commits import (
+    CommitAuthor,
+    CommitChange,
+    FileVersion,
+    PushResult,
+    commit_message,
+)
+from helmforge.adapters.git_remotes import (
+    MAX_REMOTE_TEXT,
+    DeadlineExceededError,
+    GitCredentials,
+    GitRemote,
+    RemoteCallbacks,
+    push_ref,
+    push_refspec,
+    tracking_ref,
+)
 from helmforge.adapters.git_trees import tree_with
 from helmforge.core.errors import (
     AuthenticationError,
     ConflictError,
     ExternalServiceError,
     HelmforgeError,
-    InputError,
     Location,
 )
-from helmforge.core.instances.application import check_git_url
 
 _log = logging.getLogger(__name__)
 
 # libgit2's timeouts and home directory are process-wide settings: operations that change them
 # take turns. Remote operations of one repository are serialized by the service anyway.
 _GLOBAL_OPTIONS = threading.Lock()
-_MAX_REMOTE_TEXT = 600
 _NON_FAST_FORWARD = re.compile(
     r"non-fast-?forward|fetch first|stale info|cannot lock ref|not present locally|"
     r"failed to update ref|incorrect old value",
     re.IGNORECASE,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class GitCredentials:
-    """HTTPS ``username``/``password`` (a token is a password), or an SSH key with the
-    ``known_hosts`` lines the server's host key must match. ``repr`` never shows a secret."""
-
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    ssh_private_key: str | None = field(default=None, repr=False)
-    ssh_passphrase: str | None = field(default=None, repr=False)
-    ssh_known_hosts: str | None = None
-
-    def secrets(self) -> tuple[str, ...]:
-        return tuple(
-            secret
-            for secret in (self.password, self.ssh_private_key, self.ssh_passphrase)
-            if secret
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class GitRemote:
-    """Where to push: the URL (no userinfo), the branch, credentials and the total deadline of
-    one remote operation in seconds."""
-
-    url: str
-    branch: str
-    credentials: GitCredentials = GitCredentials()
-    deadline_seconds: float = 30.0
-
-    def __post_init__(self) -> None:
-        check_git_url(self.url, source="repository.url")
-        if not pygit2.reference_is_valid_name(f"refs/heads/{self.branch}"):
-            raise InputError(
-                f"branch {self.branch!r} is not a valid Git branch name",
-                location=Location("repository.branch"),
-            )
-
-    @property
-    def is_ssh(self) -> bool:
-        return not self.url.startswith(("https://", "http://"))
-
-
-@dataclass(frozen=True, slots=True)
-class CommitAuthor:
-    """The acting user as Git records them."""
-
-    name: str
-    email: str
-
-    def __post_init__(self) -> None:
-        for label, value in (("name", self.name), ("email", self.email)):
-            if not value.strip() or any(char in value for char in "<>\n\r\0"):
-                raise InputError(
-                    f"the commit author's {label} {value!r} cannot be written to Git: it must "
-                    "be non-empty without '<', '>' or line breaks",
-                    location=Location("author", path=label),
-                )
-
-    def signature(self) -> pygit2.Signature:
-        return pygit2.Signature(self.name, self.email)
-
-
-@dataclass(frozen=True, slots=True)
-class FileVersion:
-    """One commit that changed a file: who, when (UTC), why, and the file before and after
-    (None where it did not exist)."""
-
-    revision: str
-    author: CommitAuthor
-    at: datetime.datetime
-    message: str
-    before: bytes | None
-    after: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class CommitChange:
-    """One commit that changed some of the files asked about: ``files`` maps each changed
-    path to its bytes before and after (None where it did not exist)."""
-
-    revision: str
-    author: CommitAuthor
-    at: datetime.datetime
-    message: str
-    files: Mapping[str, tuple[bytes | None, bytes | None]]
-
-
-@dataclass(frozen=True, slots=True)
-class PushResult:
-    """``commit`` is the branch head after the operation; ``created`` is False when the edit
-    changed nothing on the head (no commit, nothing pushed)."""
-
-    commit: str
-    parent: str | None
-    created: bool
-    attempts: int
-
-
-def push_refspec(branch: str) -> str:
-    """The one refspec helmforge pushes: the prepared local ref onto the branch, never ``+``."""
-    return f"{_push_ref(branch)}:refs/heads/{branch}"
-
-
-def _push_ref(branch: str) -> str:
-    return f"refs/helmforge/push/{branch}"
-
-
-def _tracking_ref(branch: str) -> str:
-    return f"refs/remotes/origin/{branch}"
-
-
-def commit_message(subject: str, body: str = "", *, approved_by: Iterable[str] = ()) -> str:
-    """``subject`` (one line), an optional body and one ``Approved-by:`` trailer per approver
-    (``Name <email>``), separated by blank lines as ``git interpret-trailers`` reads them."""
-    if not subject.strip() or "\n" in subject:
-        raise InputError(
-            "a commit subject is one non-empty line", location=Location("message", path="subject")
-        )
-    parts = [subject.strip()]
-    if body.strip():
-        parts.append(body.strip())
-    trailers = [f"Approved-by: {approver}" for approver in approved_by]
-    for approver in approved_by:
-        if "\n" in approver or not approver.strip():
-            raise InputError(f"approver {approver!r} is not one line", location=Location("message"))
-    if trailers:
-        parts.append("\n".join(trailers))
-    return "\n\n".join(parts) + "\n"
-
-
-def _is_zero(oid: pygit2.Oid) -> bool:
-    return not any(oid.raw)
-
-
-class _DeadlineExceededError(Exception):
-    pass
 
 
 class _Confirmation:
@@ -234,106 +113,6 @@ class _Confirmation:
     def confirmed(self) -> None:
         for snapshot in self._snapshots:
             snapshot.confirmed = True
-
-
-class _Callbacks(pygit2.RemoteCallbacks):
-    """Credentials, host key, deadline and per-ref push results of one remote operation."""
-
-    def __init__(
-        self,
-        remote: GitRemote,
-        repo: pygit2.Repository,
-        deadline: float,
-        clock: Callable[[], float],
-    ) -> None:
-        super().__init__()
-        self._remote = remote
-        self._repo = repo
-        self._deadline = deadline
-        self._clock = clock
-        self._credential_attempts = 0
-        self.rejected: dict[str, str] = {}
-        self.accepted: set[str] = set()
-        self.remote_text: list[str] = []
-        self.authentication_failed = False
-        self.host_key_refused = False
-        #: For a push built on the cache's head without a fetch: the remote must be there.
-        self.confirm: _Confirmation | None = None
-
-    def check_deadline(self) -> None:
-        if self._clock() >= self._deadline:
-            raise _DeadlineExceededError
-
-    def credentials(
-        self, url: str, username_from_url: str | None, allowed_types: CredentialType
-    ) -> Any:
-        self.check_deadline()
-        self._credential_attempts += 1
-        creds = self._remote.credentials
-        if self._credential_attempts > 1:
-            # libgit2 asks again when the server refused what we gave: stop, do not loop.
-            self.authentication_failed = True
-            raise AuthenticationError("refused")
-        if allowed_types & CredentialType.USERPASS_PLAINTEXT and creds.password is not None:
-            return pygit2.UserPass(creds.username or "git", creds.password)
-        if allowed_types & CredentialType.SSH_MEMORY and creds.ssh_private_key is not None:
-            user = username_from_url or creds.username or "git"
-            return pygit2.KeypairFromMemory(
-                user, None, creds.ssh_private_key, creds.ssh_passphrase or ""
-            )
-        if allowed_types & CredentialType.USERNAME:
-            return pygit2.Username(username_from_url or creds.username or "git")
-        self.authentication_failed = True
-        raise AuthenticationError("no credentials")
-
-    def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:
-        self.check_deadline()
-        # For SSH, ``valid`` says whether the host key matched the pinned known_hosts (libgit2
-        # reads it from its home directory, pointed at our folder); for HTTPS, whether the TLS
-        # chain verified. Either way: no match, no connection.
-        if not valid:
-            self.host_key_refused = True
-        return bool(valid)
-
-    def sideband_progress(self, string: str) -> None:
-        self.check_deadline()
-        if sum(map(len, self.remote_text)) < _MAX_REMOTE_TEXT:
-            self.remote_text.append(string)
-
-    def transfer_progress(self, stats: Any) -> None:
-        self.check_deadline()
-
-    def push_transfer_progress(
-        self, objects_pushed: int, total_objects: int, bytes_pushed: int
-    ) -> None:
-        self.check_deadline()
-
-    def push_negotiation(self, updates: list[Any]) -> None:
-        self.check_deadline()
-        for update in updates:
-            old, new = update.src, update.dst
-            if self.confirm is not None:
-                if old != self.confirm.head:
-                    # Built on the cache's head, which is not the remote's: fetch, rebuild.
-                    self.rejected[update.dst_refname] = "non-fast-forward"
-                    raise ConflictError(f"{update.dst_refname} moved: non-fast-forward")
-                self.confirm.confirmed()
-            # Refuse anything but a fast-forward of what the remote advertised: with no '+'
-            # libgit2 refuses too, this makes it independent of how the refspec was written.
-            if _is_zero(old) or _is_zero(new):
-                if _is_zero(new):
-                    raise ConflictError(f"refusing to delete {update.dst_refname}")
-                continue
-            # A remote head we do not have is someone else's commit: not a fast-forward.
-            if old != new and (old not in self._repo or not self._repo.descendant_of(new, old)):
-                self.rejected[update.dst_refname] = "non-fast-forward"
-                raise ConflictError(f"{update.dst_refname} moved: non-fast-forward")
-
-    def push_update_reference(self, refname: str, message: str | None) -> None:
-        if message:
-            self.rejected[refname] = message
-        else:
-            self.accepted.add(refname)
 
 
 class Snapshot:
@@ -426,7 +205,7 @@ class GitRepository:
 
     def head(self) -> str | None:
         """The branch head as last fetched (or pushed), or None when the branch is new."""
-        ref = self._repo.references.get(_tracking_ref(self.remote.branch))
+        ref = self._repo.references.get(tracking_ref(self.remote.branch))
         return None if ref is None else str(ref.target)
 
     def _read_at(self, commit: str | None, path: str) -> bytes | None:
@@ -538,7 +317,7 @@ class GitRepository:
         branch = self.remote.branch
         # The '+' is on the *fetch* into our private mirror of the remote branch: the mirror
         # follows the remote as it is. Pushes never carry one.
-        spec = f"+refs/heads/{branch}:{_tracking_ref(branch)}"
+        spec = f"+refs/heads/{branch}:{tracking_ref(branch)}"
         self._remote_operation(
             "fetch",
             lambda remote, callbacks: remote.fetch(
@@ -639,7 +418,7 @@ class GitRepository:
             if pushed:
                 made = [o.answer for o in outcomes if isinstance(o.answer, PushResult)]
                 self._repo.references.create(
-                    _tracking_ref(self.remote.branch), pygit2.Oid(hex=tip), force=True
+                    tracking_ref(self.remote.branch), pygit2.Oid(hex=tip), force=True
                 )
                 _log.info(
                     "pushed %s to %s %s: %d commit(s) of %d edit(s) (attempt %d%s)",
@@ -695,10 +474,10 @@ class GitRepository:
         """True when pushed; False when the remote moved (retry), or, with ``confirm``,
         when the remote's branch is not exactly its head; raises otherwise."""
         branch = self.remote.branch
-        self._repo.references.create(_push_ref(branch), commit, force=True)
-        callbacks_seen: list[_Callbacks] = []
+        self._repo.references.create(push_ref(branch), commit, force=True)
+        callbacks_seen: list[RemoteCallbacks] = []
 
-        def push(remote: pygit2.Remote, callbacks: _Callbacks) -> None:
+        def push(remote: pygit2.Remote, callbacks: RemoteCallbacks) -> None:
             callbacks.confirm = confirm
             callbacks_seen.append(callbacks)
             remote.push([push_refspec(branch)], callbacks=callbacks)
@@ -714,7 +493,7 @@ class GitRepository:
             )
             return False
         finally:
-            self._repo.references.delete(_push_ref(branch))
+            self._repo.references.delete(push_ref(branch))
         callbacks = callbacks_seen[-1]
         target = f"refs/heads/{branch}"
         reason = callbacks.rejected.get(target)
@@ -731,7 +510,7 @@ class GitRepository:
             said = self._scrub("".join(callbacks.remote_text).strip())
             raise ExternalServiceError(
                 f"the remote refused the push to {branch}: {self._scrub(reason)}"
-                + (f" (the remote said: {said[:_MAX_REMOTE_TEXT]})" if said else "")
+                + (f" (the remote said: {said[:MAX_REMOTE_TEXT]})" if said else "")
                 + "; nothing was changed",
                 location=Location(self.remote.url),
             )
@@ -743,10 +522,10 @@ class GitRepository:
         return True
 
     def _remote_operation(
-        self, what: str, run: Callable[[pygit2.Remote, _Callbacks], object]
+        self, what: str, run: Callable[[pygit2.Remote, RemoteCallbacks], object]
     ) -> None:
         deadline = self._clock() + self.remote.deadline_seconds
-        callbacks = _Callbacks(self.remote, self._repo, deadline, self._clock)
+        callbacks = RemoteCallbacks(self.remote, self._repo, deadline, self._clock)
         remote = self._repo.remotes.create_anonymous(self.remote.url)
         milliseconds = max(1, int(self.remote.deadline_seconds * 1000))
         with _GLOBAL_OPTIONS, tempfile.TemporaryDirectory(prefix="helmforge-ssh-") as home:
@@ -759,7 +538,7 @@ class GitRepository:
             pygit2.option(Option.SET_SERVER_TIMEOUT, milliseconds)
             try:
                 run(remote, callbacks)
-            except _DeadlineExceededError:
+            except DeadlineExceededError:
                 raise self._deadline_error(what) from None
             except (HelmforgeError, pygit2.GitError, OSError, ValueError) as error:
                 raise self._wrap(what, error, callbacks) from None
@@ -782,7 +561,7 @@ class GitRepository:
             location=Location(self.remote.url),
         )
 
-    def _wrap(self, what: str, error: Exception, callbacks: _Callbacks) -> HelmforgeError:
+    def _wrap(self, what: str, error: Exception, callbacks: RemoteCallbacks) -> HelmforgeError:
         where = Location(self.remote.url)
         text = self._scrub(str(error))
         if isinstance(error, ConflictError) or _NON_FAST_FORWARD.search(text):
