@@ -22,7 +22,6 @@ __all__ = [
     "is_chart_manifest",
 ]
 
-import base64
 import functools
 import json
 import logging
@@ -37,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from helmforge.adapters.oci_auth import RegistryAuth
 from helmforge.adapters.oci_transport import (
     DEFAULT_MAX_BODY,
     GIVE_UP,
@@ -57,7 +57,7 @@ from helmforge.core.errors import (
     PermissionDeniedError,
 )
 from helmforge.core.oci.artifacts import CHART_LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, sha256_digest
-from helmforge.core.oci.references import Registry, parse_challenge
+from helmforge.core.oci.references import Registry
 
 _log = logging.getLogger("helmforge.oci")
 
@@ -74,16 +74,6 @@ _MAX_BLOB = 64 << 20  # the largest chart archive helmforge reads (adapters.arch
 DEFAULT_DEADLINE = 30.0
 """Seconds one registry request may take in all: connecting, sending, answering, retries."""
 _MAX_TAG_PAGES = 1000
-# A token that names no lifetime lives 60 s (distribution token spec); each is renewed a little
-# before its end, so that none expires between being sent and being checked.
-_TOKEN_DEFAULT_LIFETIME = 60.0
-_TOKEN_RENEW_EARLY = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    value: str
-    expires_at: float  # on the client's clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +141,8 @@ class RegistryClient:
     ) -> None:
         """``sleep`` waits between retries and ``clock`` (seconds) times cached tokens; tests
         pass their own, so that none waits on the machine's speed or the wall clock."""
-        self.registry = registry
+        # The registry, its credentials with it, is the auth's: one place to read either.
+        self._auth = RegistryAuth(registry, clock=clock, send=self._send, count=self._count)
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
@@ -189,9 +180,16 @@ class RegistryClient:
             trust_env=False,
         )
         self._lock = threading.Lock()
-        self._scheme: str | None = None
-        self._tokens: dict[str, _Token] = {}
         self.stats: Counter[str] = Counter()
+
+    @property
+    def registry(self) -> Registry:
+        """The registry this client talks to (with the credentials it sends)."""
+        return self._auth.registry
+
+    @registry.setter
+    def registry(self, registry: Registry) -> None:
+        self._auth.registry = registry
 
     def __repr__(self) -> str:
         return f"RegistryClient({self._base!r})"
@@ -475,7 +473,7 @@ class RegistryClient:
         for _ in range(4):
             request_headers = dict(headers or {})
             if own_host:
-                request_headers.update(self._auth_headers(scope))
+                request_headers.update(self._auth.headers(scope))
             response = self._send(
                 method,
                 target,
@@ -492,7 +490,7 @@ class RegistryClient:
                     return response
                 self._raise_for(response, what)
             sent_basic = request_headers.get("Authorization", "").startswith("Basic ")
-            fresh = self._answer_challenge(
+            fresh = self._auth.answer_challenge(
                 response,
                 scope=scope,
                 fresh=fresh,
@@ -503,122 +501,6 @@ class RegistryClient:
         raise AuthenticationError(
             f"{self._authority} refused every token the token service issued ({what})"
         )
-
-    def _auth_headers(self, scope: str) -> dict[str, str]:
-        with self._lock:
-            scheme = self._scheme
-            token = self._tokens.get(scope)
-        if scheme == "bearer" and token and self._clock() < token.expires_at:
-            return {"Authorization": f"Bearer {token.value}"}
-        # An expired token is not sent: the registry's challenge brings a fresh one.
-        if scheme == "basic" and self.registry.username is not None:
-            return {"Authorization": self._basic_header()}
-        return {}
-
-    def _basic_header(self) -> str:
-        # Robot names such as robot$proj+ci go out byte-exact, UTF-8, never URL-encoded.
-        username = self.registry.username or ""
-        password = self.registry.password.reveal() if self.registry.password else ""
-        raw = f"{username}:{password}".encode()
-        return "Basic " + base64.b64encode(raw).decode("ascii")
-
-    def _answer_challenge(
-        self,
-        response: httpx.Response,
-        *,
-        scope: str,
-        fresh: bool,
-        what: str,
-        give_up: float,
-        sent_basic: bool = False,
-    ) -> bool:
-        """React to a 401: learn the scheme, fetch a token; returns whether a fresh token waits.
-
-        Only a request that carried the password proves it wrong: concurrent first requests
-        all go out without credentials while one of them learns the scheme.
-        """
-        challenge = parse_challenge(response.headers.get("www-authenticate", ""))
-        with self._lock:
-            known = self._scheme
-        if challenge.scheme == "basic":
-            if self.registry.username is None:
-                raise AuthenticationError(
-                    f"{self._authority} asks for a username and password ({what})"
-                )
-            if known == "basic" and sent_basic:
-                raise AuthenticationError(
-                    f"{self._authority} refused the password of user "
-                    f"{self.registry.username!r} ({what})"
-                )
-            with self._lock:
-                self._scheme = "basic"
-            return False
-        if challenge.scheme == "bearer":
-            if fresh and challenge.error != "invalid_token":
-                # A token fetched for this very request was refused: the account lacks the scope.
-                raise PermissionDeniedError(f"denied: {what} is not allowed for this account")
-            realm = challenge.params.get("realm")
-            if not realm:
-                raise ExternalServiceError(f"{self._authority}: bearer challenge without a realm")
-            if not realm.startswith("https://") and not (
-                self.registry.plain_http and realm.startswith("http://")
-            ):
-                raise ExternalServiceError(
-                    f"{self._authority}: the token realm must be an https:// URL, not {realm!r}"
-                )
-            token, lifetime = self._fetch_token(
-                realm,
-                service=challenge.params.get("service"),
-                scope=scope,
-                what=what,
-                give_up=give_up,
-            )
-            expires_at = self._clock() + max(lifetime - _TOKEN_RENEW_EARLY, 0.0)
-            with self._lock:
-                self._scheme = "bearer"
-                self._tokens[scope] = _Token(token, expires_at)
-            return True
-        raise AuthenticationError(
-            f"{self._authority} answered 401 with an unsupported challenge "
-            f"{challenge.scheme or '(none)'!r} ({what})"
-        )
-
-    def _fetch_token(
-        self, realm: str, *, service: str | None, scope: str, what: str, give_up: float
-    ) -> tuple[str, float]:
-        """A token for ``scope`` and how many seconds it lives."""
-        params = {"scope": scope} if scope else {}
-        if service:
-            params["service"] = service
-        headers: dict[str, str] = {}
-        if self.registry.username is not None:
-            headers["Authorization"] = self._basic_header()
-        url = httpx.URL(realm).copy_merge_params(params)
-        response = self._send(
-            "GET", url, headers=headers, content=None, what=f"token for {what}", give_up=give_up
-        )
-        self._count("tokens_fetched")
-        if response.status_code == 401:
-            raise AuthenticationError(
-                f"the token service of {self._authority} refused the credentials ({what})"
-            )
-        if response.status_code == 403:
-            raise PermissionDeniedError(f"denied: the token service refused {what}")
-        if response.status_code != 200:
-            raise ExternalServiceError(
-                f"the token service of {self._authority} answered {response.status_code}"
-            )
-        try:
-            body = response.json()
-        except ValueError:
-            raise ExternalServiceError("the token service answered no JSON") from None
-        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise ExternalServiceError("the token service answered without a token")
-        lifetime = body.get("expires_in")
-        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
-            lifetime = _TOKEN_DEFAULT_LIFETIME
-        return token, float(lifetime)
 
     def _send(
         self,
