@@ -259,8 +259,7 @@ def test_generate_deploy_edit_preview_save_history_rollback_and_four_eyes_in_pro
 
 def approve(bob: Page, request_url: str, camera: Camera, *, manifests: str = "") -> None:
     """Bob finds the request in his inbox and approves it; with ``manifests``, after seeing
-    that line in the diff of the rendered manifests (a request without an instance yet shows
-    no review)."""
+    that line in the diff of the rendered manifests (a creation's review is against nothing)."""
     bob.get_by_role("link", name="Change requests", exact=True).click()
     bob.locator(f'a[href="{request_url}"]').click()
     expect(bob.locator("#change-state")).to_have_text("pending")
@@ -269,7 +268,9 @@ def approve(bob: Page, request_url: str, camera: Camera, *, manifests: str = "")
         expect(bob.locator("#review-manifests-diff")).to_be_visible()
         expect(bob.locator("#review-moved")).to_have_count(0)
     else:
-        expect(bob.locator("#review")).to_have_count(0)
+        # A creation: reviewed against nothing, every object Helm renders is new.
+        expect(bob.locator("#review-hint")).to_contain_text("does not exist yet")
+        expect(bob.locator("#review-manifests-diff")).to_contain_text("+kind: Deployment")
     camera.shoot(bob, "inbox-request-diffs" if manifests else "inbox-request")
     bob.get_by_role("button", name="Approve").click()
     expect(bob.locator("#change-state")).to_have_text("applied")
