@@ -219,13 +219,4 @@ class JobQueue:
                 f"the job queue's worker stopped: {type(error).__name__}: {error}"
             ) from error
         finally:
-            # As asyncio.run ends a loop: what is still pending (a connection pool's workers
-            # and scheduler when its close was cut short) is cancelled and awaited here, so
-            # nothing is destroyed pending and collected later on another thread's watch.
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
