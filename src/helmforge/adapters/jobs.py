@@ -7,8 +7,8 @@ deferred again (``recover_stalled``), so another worker resumes it from its chec
 
 One task, ``helmforge.run_job(job_id)``; the callable given to ``JobQueue`` does the work.
 procrastinate's schema (its ``procrastinate_*`` types, tables and functions) is installed in
-the database when the server prepares its database (``helmforge migrate``, ``serve``), else at
-the queue's first use (``ensure_schema``: once a process, under an advisory lock).
+the database by ``helmforge migrate``, else at the queue's first use (``ensure_schema``: once a
+process, under an advisory lock).
 Errors of procrastinate and of the database become ``ExternalServiceError``.
 """
 

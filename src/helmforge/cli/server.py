@@ -84,6 +84,7 @@ def migrate() -> None:
     template. `serve` does this itself; run it alone before starting several servers on one
     database (a Kubernetes Job, say)."""
     from helmforge.server.app import print_first_admin
+    from helmforge.services import jobs
     from helmforge.services.registries import secret_key_for
     from helmforge.services.settings import load_settings
     from helmforge.services.stores import open_store, prepare_store
@@ -94,6 +95,7 @@ def migrate() -> None:
         store = open_store(settings)
         try:
             password = prepare_store(store, seed_examples=settings.seed_examples)
+            jobs.prepare_queue(store.sessions)  # PostgreSQL: the fleet jobs' queue schema
         finally:
             store.engine.dispose()
     if password is not None:

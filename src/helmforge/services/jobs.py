@@ -539,8 +539,8 @@ def queue_for(sessions: sessionmaker[Session], run: Callable[[str], None]) -> Jo
 
 
 def prepare_queue(sessions: sessionmaker[Session]) -> None:
-    """Install the job queue's schema now on PostgreSQL (``helmforge migrate`` and the server's
-    start call this, so no worker and no first submission has to); SQLite needs none."""
+    """Install the job queue's schema now on PostgreSQL (``helmforge migrate`` calls this, so
+    no worker and no first submission has to); SQLite needs none."""
     if is_postgresql(sessions):
         queue_for(sessions, lambda _id: None)
 

@@ -84,11 +84,7 @@ def prepare_store(
 ) -> str | None:
     """Create the first admin when there are no users, and seed the example template into an
     empty store. Returns the admin's generated password (to be changed at the first sign-in)
-    when one was created. On PostgreSQL the fleet jobs' queue schema (procrastinate's) is
-    installed too."""
-    from helmforge.services import jobs  # only the server and ``migrate`` prepare a store
-
-    jobs.prepare_queue(store.sessions)
+    when one was created."""
     password = accounts.ensure_first_admin(store.sessions)
     if seed_examples:
         if not example.is_file():
