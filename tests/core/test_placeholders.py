@@ -7,6 +7,7 @@ import pytest
 from helmforge.core.templates.placeholders import (
     ContextRef,
     PlaceholderError,
+    ReleaseRef,
     ValuesRef,
     parse_placeholders,
     substitute_context,
@@ -40,7 +41,16 @@ def test_double_dollar_escapes_a_placeholder() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["${values.}", "${values.a..b}", "${values.1a}", "${ctx.}", "${ctx.a.b}", "${values.a"],
+    [
+        "${values.}",
+        "${values.a..b}",
+        "${values.1a}",
+        "${ctx.}",
+        "${ctx.a.b}",
+        "${values.a",
+        "${release.name}",
+        "${release.namespace",
+    ],
 )
 def test_malformed_placeholders_are_errors(text: str) -> None:
     with pytest.raises(PlaceholderError, match=re.escape(repr(text))):
@@ -58,3 +68,17 @@ def test_substitute_context_merges_literals() -> None:
 def test_substituted_text_is_not_parsed_again() -> None:
     segments = parse_placeholders("${ctx.product}")
     assert substitute_context(segments, {"product": "${values.x}"}) == ("${values.x}",)
+
+
+def test_release_namespace_is_a_reference_context_substitution_leaves_for_helm() -> None:
+    segments = parse_placeholders("${ctx.name}.${release.namespace}.svc")
+    assert segments == (ContextRef("name"), ".", ReleaseRef("namespace"), ".svc")
+    assert ReleaseRef("namespace").expression == ".Release.Namespace"
+    assert substitute_context(segments, {"name": "web"}) == (
+        "web.",
+        ReleaseRef("namespace"),
+        ".svc",
+    )
+    assert substitute_context(segments, {"name": "web"}, release_namespace="team-a") == (
+        "web.team-a.svc",
+    )

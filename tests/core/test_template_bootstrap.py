@@ -181,7 +181,7 @@ def test_conventional_parameters_per_kind() -> None:
     }
     assert values["nightly"]["schedule"]["default"] == "0 3 * * *"
     assert values["db"]["persistence"]["data"]["size"]["default"] == "10Gi"
-    assert values["namespace"]["default"] == "shop"
+    assert "namespace" not in values  # references follow ${release.namespace}
     secret = values["webSecret"]["secret"]
     assert secret["password"]["required"] is True
     assert "default" not in secret["password"]
@@ -216,7 +216,7 @@ def test_cross_references_stay_coherent_and_secrets_never_appear() -> None:
     assert binding["subjects"][0] == {
         "kind": "ServiceAccount",
         "name": "web-api",
-        "namespace": "${values.namespace}",
+        "namespace": "${release.namespace}",
     }
     assert (
         resources["web-secret-secret"]["stringData"]["tls.key"]

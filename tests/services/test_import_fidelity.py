@@ -24,7 +24,7 @@ from helmforge.core.templates.selected_labels import SelectorNode, selector_node
 from helmforge.core.yaml_codec import dump_yaml, load_single
 from helmforge.services.chart_checks import lint_chart
 from helmforge.services.template_bootstrap import InitResult, init_template_file
-from tests.support.charts import simulate_helm, write_chart
+from tests.support.charts import RELEASE_NAMESPACE, simulate_helm, write_chart
 from tests.support.helm import assert_helm_lints
 
 CONTEXT = {
@@ -484,7 +484,7 @@ def test_two_instances_of_one_chart_cannot_share_a_cluster(tmp_path: Path) -> No
         }
         binding = objects[("ClusterRoleBinding", prefix + "ingress-controller")]
         assert ("ClusterRole", binding["roleRef"]["name"]) in objects
-        assert binding["subjects"][0]["namespace"] == "ingress"  # the `namespace` value
+        assert binding["subjects"][0]["namespace"] == RELEASE_NAMESPACE
         deployment = objects[("Deployment", "controller")]
         priority = deployment["spec"]["template"]["spec"]["priorityClassName"]
         assert ("PriorityClass", priority) in objects
@@ -493,18 +493,14 @@ def test_two_instances_of_one_chart_cannot_share_a_cluster(tmp_path: Path) -> No
         webhook = objects[("ValidatingWebhookConfiguration", prefix + "ingress-admission")]
         service = webhook["webhooks"][0]["clientConfig"]["service"]
         assert ("Service", service["name"]) in objects
-        assert service["namespace"] == "ingress"
+        assert service["namespace"] == RELEASE_NAMESPACE
         aggregate = objects[("ClusterRole", prefix + "ingress-aggregate")]
         (selector,) = aggregate["aggregationRule"]["clusterRoleSelectors"]
         assert selector["matchLabels"] == {
             "example.com/aggregate-to-ingress": "true",
             "app.kubernetes.io/name": f"shop-acme-dev-{instance}",
         }
-    values = load_single(out.read_bytes()).data["spec"]["values"]
-    assert values["namespace"]["description"] == (
-        "Namespace the chart is installed in (RoleBinding subjects, webhook and APIService "
-        "Services)"
-    )
+    assert "namespace" not in load_single(out.read_bytes()).data["spec"]["values"]
     assert (
         "ClusterRole/ingress-controller: named ${ctx.name}-ingress-controller (cluster-scoped: "
         "one name per chart, so two instances can share a cluster)"
@@ -515,6 +511,104 @@ def test_two_instances_of_one_chart_cannot_share_a_cluster(tmp_path: Path) -> No
         "Deployment/controller: pod.priorityClassName follows PriorityClass/ingress-critical",
         "Ingress/web: spec.ingressClassName (its default) follows IngressClass/nginx",
     } <= set(result.notes)
+
+
+@pytest.mark.helm
+def test_references_to_moved_objects_keep_the_namespace_they_came_from(tmp_path: Path) -> None:
+    """The objects install into the release namespace, so what names them there (RoleBinding
+    subjects, the Service behind a webhook) must too, wherever Helm installs the chart: the
+    `namespace` value init used to write kept the source namespace (`ingress`) as its default,
+    so RBAC and the webhook broke in an instance's namespace."""
+    from helmforge.adapters import helm_render
+
+    out, result = _init(tmp_path, CLUSTER_SCOPED, name="ingress")
+    template = parse_template(out.read_bytes(), source=str(out))
+    assert "namespace" not in template.parameters
+    assert [
+        p for p in validate_template(template, schemas=load_schema_set("1.31")) if p.is_error
+    ] == []
+    assert (
+        "namespace ingress in the references of ClusterRoleBinding/ingress-controller, "
+        "ValidatingWebhookConfiguration/ingress-admission follows the release namespace "
+        "(${release.namespace})"
+    ) in result.notes
+    _chart(out, tmp_path / "chart")
+    chart = tmp_path / "chart" / "shop-acme-dev-a1"
+    for namespace in ("shop-acme-dev-a1", "elsewhere"):
+        manifest = helm_render.render_chart(
+            chart, {}, release_name="shop-acme-dev-a1", namespace=namespace
+        )
+        objects = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(manifest) if o}
+        prefix = "shop-acme-dev-a1-"
+        binding = objects[("ClusterRoleBinding", prefix + "ingress-controller")]
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "controller", "namespace": namespace}
+        ]
+        webhook = objects[("ValidatingWebhookConfiguration", prefix + "ingress-admission")]
+        assert webhook["webhooks"][0]["clientConfig"]["service"]["namespace"] == namespace
+        assert "namespace" not in objects[("ServiceAccount", "controller")]["metadata"]
+
+
+def _template_document(values: dict[str, Any], manifest: dict[str, Any], **spec: Any) -> bytes:
+    return dump_yaml(
+        {
+            "apiVersion": "helmforge.dev/v1",
+            "kind": "Template",
+            "metadata": {"name": "w", "version": "0.1.0"},
+            "spec": {
+                "kubernetesVersion": "1.31",
+                "values": values,
+                **spec,
+                "resources": [{"id": "it", "manifest": manifest}],
+            },
+        }
+    )
+
+
+def test_release_namespace_is_refused_in_values_and_in_crds() -> None:
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+    text = _template_document(
+        {"where": {"default": "${release.namespace}"}},
+        config_map,
+        layers=[{"when": {"environment": "prod"}, "values": {"where": "x-${release.namespace}"}}],
+    )
+    with pytest.raises(InputError) as refused:
+        parse_template(text, source="w.yaml")
+    message = " | ".join(str(problem) for problem in refused.value.problems)
+    assert "spec.values.where.default: ${release.namespace} is known only when Helm" in message
+    assert "spec.layers[0].values.where: ${release.namespace} is known only when Helm" in message
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Widget", "plural": "widgets"},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": True, "storage": True}],
+            "conversion": {
+                "strategy": "Webhook",
+                "webhook": {
+                    "conversionReviewVersions": ["v1"],
+                    "clientConfig": {
+                        "service": {"name": "convert", "namespace": "${release.namespace}"}
+                    },
+                },
+            },
+        },
+    }
+    template = parse_template(_template_document({}, crd), source="w.yaml")
+    problems = [str(p) for p in validate_template(template, schemas=load_schema_set("1.31"))]
+    assert any(
+        "spec.resources[0].manifest.spec.conversion.webhook.clientConfig.service.namespace: it: "
+        "a CustomResourceDefinition goes to the chart's crds/, which Helm does not template: "
+        "${release.namespace} cannot be used here" in problem
+        for problem in problems
+    ), problems
+    with pytest.raises(InputError, match=r"not \$\{values.\*\} or \$\{release.\*\}"):
+        render_chart(
+            template, parse_context(CONTEXT), schemas=load_schema_set("1.31"), generator_version="t"
+        )
 
 
 DUAL_STACK = """\

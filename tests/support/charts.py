@@ -121,7 +121,13 @@ _ACTION = re.compile(r'\{\{(-?) ((?:[^"}]|"(?:[^"\\]|\\.)*"|\}(?!\}))*?) (-?)\}\
 FAKE_LABELS = {"helm.sh/chart": "chart-1.0.0", "app.kubernetes.io/managed-by": "Helm"}
 
 
+#: The namespace ``simulate_helm`` installs into (``.Release.Namespace``).
+RELEASE_NAMESPACE = "release-namespace"
+
+
 def _lookup(values: Any, expression: str) -> Any:
+    if expression == ".Release.Namespace":
+        return RELEASE_NAMESPACE
     node = values
     for key in expression.removeprefix(".Values.").split("."):
         node = node[key]

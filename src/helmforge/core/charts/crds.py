@@ -17,7 +17,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from helmforge.core.errors import InputError
-from helmforge.core.templates.placeholders import ValuesRef, parse_placeholders, substitute_context
+from helmforge.core.templates.placeholders import (
+    ReleaseRef,
+    ValuesRef,
+    parse_placeholders,
+    substitute_context,
+)
 from helmforge.core.yaml_codec import dump_yaml
 
 if TYPE_CHECKING:
@@ -50,10 +55,10 @@ def _resolved(node: Any, ctx: dict[str, str], where: str) -> Any:
         if "${" not in node:
             return node
         parts = substitute_context(parse_placeholders(node), ctx)
-        if any(isinstance(part, ValuesRef) for part in parts):
+        if any(isinstance(part, (ValuesRef, ReleaseRef)) for part in parts):
             raise InputError(
                 f"{where}: a CustomResourceDefinition is written to crds/, which Helm does not "
-                "template: use literal text or ${ctx.*}, not ${values.*}"
+                "template: use literal text or ${ctx.*}, not ${values.*} or ${release.*}"
             )
         return "".join(str(part) for part in parts)
     if isinstance(node, Mapping):

@@ -41,14 +41,17 @@ _UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 
 @dataclass(frozen=True, slots=True)
 class ValueReference:
-    """A whole scalar that is one ``${values.X}``: written by the parameter's type."""
+    """A whole scalar that is one ``${values.X}``: written by the parameter's type. With
+    ``root`` another object Helm passes to templates (``.Release`` for
+    ``${release.namespace}``: path ``("Namespace",)``, type string)."""
 
     path: tuple[str, ...]
     type: ParameterType
+    root: str = ".Values"
 
     @property
     def expression(self) -> str:
-        return ".Values." + ".".join(self.path)
+        return self.root + "." + ".".join(self.path)
 
 
 @dataclass(frozen=True, slots=True)

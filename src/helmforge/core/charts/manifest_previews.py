@@ -50,7 +50,8 @@ def _substitute(node: Any, ctx: dict[str, str], values: Mapping[str, Any]) -> An
     if isinstance(node, str):
         if "${" not in node:
             return node
-        segments = substitute_context(parse_placeholders(node), ctx)
+        # ${release.namespace}: the chart's name, the namespace an instance installs into
+        segments = substitute_context(parse_placeholders(node), ctx, release_namespace=ctx["name"])
         if len(segments) == 1 and isinstance(segments[0], ValuesRef):
             return _lookup(values, segments[0].path)
         return "".join(

@@ -42,7 +42,12 @@ from helmforge.core.errors import InputError, Location
 from helmforge.core.schemas.validation import SchemaViolation, Validator
 from helmforge.core.templates.checks import name_problem
 from helmforge.core.templates.layering import effective_values, matches
-from helmforge.core.templates.placeholders import ValuesRef, parse_placeholders, substitute_context
+from helmforge.core.templates.placeholders import (
+    ReleaseRef,
+    ValuesRef,
+    parse_placeholders,
+    substitute_context,
+)
 from helmforge.core.templates.removed_apis import removed_api, removed_api_message
 from helmforge.core.templates.value_schemas import (
     parameter_schemas,
@@ -285,7 +290,7 @@ def _check_names(template: Template, resources: list[Resource], ctx: dict[str, s
         if not isinstance(raw, str):
             continue
         segments = substitute_context(parse_placeholders(raw), ctx) if "${" in raw else [raw]
-        if any(isinstance(segment, ValuesRef) for segment in segments):
+        if any(isinstance(segment, (ValuesRef, ReleaseRef)) for segment in segments):
             continue
         problem = name_problem(resource.kind, "".join(str(segment) for segment in segments))
         if problem:
@@ -424,10 +429,16 @@ def _convert(
                 reference = ValueReference(only.path, types[only.dotted])
                 # a string field holding a number or boolean parameter: written quoted
                 return Interpolation((reference,)) if path in quoted else reference
+            if isinstance(only, ReleaseRef):
+                return _release_reference(only)
             return only
         return Interpolation(
             tuple(
-                ValueReference(s.path, types[s.dotted]) if isinstance(s, ValuesRef) else str(s)
+                ValueReference(s.path, types[s.dotted])
+                if isinstance(s, ValuesRef)
+                else _release_reference(s)
+                if isinstance(s, ReleaseRef)
+                else str(s)
                 for s in segments
             )
         )
@@ -442,6 +453,12 @@ def _convert(
             for index, item in enumerate(node)
         ]
     return node
+
+
+def _release_reference(reference: ReleaseRef) -> ValueReference:
+    """``${release.namespace}`` as Helm's ``.Release.Namespace`` (a string)."""
+    root, _, name = reference.expression.rpartition(".")
+    return ValueReference((name,), "string", root=root)
 
 
 def _render_resource(

@@ -401,27 +401,31 @@ class _Builder:
                 )
 
     def subjects_namespace(self, resources: list[dict[str, Any]]) -> None:
-        """References into the objects' namespace follow one ``namespace`` value.
+        """References into the objects' namespace name the release's: ``${release.namespace}``.
 
         RoleBinding subjects, and the Services behind webhooks and APIServices: the objects
-        they name move into the release namespace.
+        they name move into the release namespace, so the reference follows wherever Helm
+        installs the chart (an instance's namespace, ``helm install -n``).
         """
         if len(self.namespaces) > 1:
             self.stranded_references(resources)
         if len(self.namespaces) != 1:
             return
         namespace = next(iter(self.namespaces))
-        placeholder: str | None = None
+        owners: list[str] = []
         for resource in resources:
-            for holder in _namespace_references(resource["manifest"]):
+            manifest = resource["manifest"]
+            for holder in _namespace_references(manifest):
                 if holder.get("namespace") == namespace:
-                    placeholder = placeholder or self.parameters.claim(
-                        ["namespace"],
-                        default=namespace,
-                        description="Namespace the chart is installed in (RoleBinding "
-                        "subjects, webhook and APIService Services)",
-                    )
-                    holder["namespace"] = placeholder
+                    holder["namespace"] = "${release.namespace}"
+                    owner = f"{manifest.get('kind')}/{(manifest.get('metadata') or {}).get('name')}"
+                    if owner not in owners:
+                        owners.append(owner)
+        if owners:
+            self.notes.append(
+                f"namespace {namespace} in the references of {', '.join(owners)} follows the "
+                "release namespace (${release.namespace})"
+            )
 
     def stranded_references(self, resources: list[dict[str, Any]]) -> None:
         """With several namespaces there is no one value to follow: name each reference that

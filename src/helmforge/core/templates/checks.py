@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from helmforge.core.contexts import Context
@@ -27,7 +27,12 @@ from helmforge.core.schemas.validation import Validator
 from helmforge.core.templates.cluster_names import RENAMED_KINDS
 from helmforge.core.templates.layering import resolve_context_text
 from helmforge.core.templates.models import Problem
-from helmforge.core.templates.placeholders import ValuesRef, parse_placeholders, substitute_context
+from helmforge.core.templates.placeholders import (
+    ReleaseRef,
+    ValuesRef,
+    parse_placeholders,
+    substitute_context,
+)
 from helmforge.core.templates.removed_apis import removed_api, removed_api_message
 from helmforge.core.templates.value_schemas import (
     parameter_schemas,
@@ -85,6 +90,21 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _release_references(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[FieldPath]:
+    """The paths of the strings in ``node`` that hold a ``${release.*}`` placeholder."""
+    if isinstance(node, str):
+        if "${release." in node and any(
+            isinstance(segment, ReleaseRef) for segment in parse_placeholders(node)
+        ):
+            yield path
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _release_references(value, (*path, key))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _release_references(item, (*path, index))
+
+
 def _materialise(
     node: Any,
     values: Mapping[str, Any],
@@ -96,7 +116,8 @@ def _materialise(
     if isinstance(node, str):
         if "${" not in node:
             return node
-        segments = substitute_context(parse_placeholders(node), ctx)
+        # ${release.namespace}: the chart's name stands in (an instance's default namespace)
+        segments = substitute_context(parse_placeholders(node), ctx, release_namespace=ctx["name"])
         if len(segments) == 1 and isinstance(segments[0], ValuesRef):
             value = values[segments[0].dotted]
             return _text(value) if path in quoted else value
@@ -200,6 +221,15 @@ def check_template(
                 )
                 for binding in template.bindings
                 if binding.resource_id == resource.id
+            )
+            problems.extend(
+                Problem(
+                    f"{resource.id}: a CustomResourceDefinition goes to the chart's crds/, which "
+                    "Helm does not template: ${release.namespace} cannot be used here (write "
+                    "the namespace literally)",
+                    template.where((*base, *path)),
+                )
+                for path in _release_references(resource.manifest)
             )
         removed = removed_api(
             resource.api_version,

@@ -36,6 +36,7 @@ from helmforge.core.templates.models import (
 from helmforge.core.templates.placeholders import (
     ContextRef,
     PlaceholderError,
+    ReleaseRef,
     ValuesRef,
     parse_placeholders,
 )
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
     from helmforge.core.schemas.kubernetes import SchemaSet
 
 _CTX_KEYS = (*CONTEXT_KEYS, "name")
+_RELEASE_IN_VALUES = (
+    "${release.namespace} is known only when Helm installs the chart, so it may be used in "
+    "manifests, not in values (defaults, layers)"
+)
 _PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _KUBERNETES_VERSION = re.compile(r"1\.\d{1,3}\Z")
 CHART_VERSION_POLICIES = ("app", "auto")
@@ -324,6 +329,8 @@ def _read_parameter(node: Mapping[str, Any], path: tuple[str, ...], check: _Coll
                         "use a layer for values that depend on each other",
                         text_path,
                     )
+                elif isinstance(segment, ReleaseRef):
+                    check.add(_RELEASE_IN_VALUES, text_path)
                 elif isinstance(segment, ContextRef) and segment.key not in _CTX_KEYS:
                     check.add(_unknown_ctx(segment.key), text_path)
     elif not required:
@@ -467,6 +474,8 @@ def _check_value_paths(
                 for segment in _segments(text, text_path, check):
                     if isinstance(segment, ValuesRef):
                         check.add("layer values may use ${ctx.KEY} but not ${values...}", text_path)
+                    elif isinstance(segment, ReleaseRef):
+                        check.add(_RELEASE_IN_VALUES, text_path)
                     elif isinstance(segment, ContextRef) and segment.key not in _CTX_KEYS:
                         check.add(_unknown_ctx(segment.key), text_path)
         elif dotted in groups:

@@ -1,15 +1,23 @@
-"""Placeholders in template text: ``${ctx.KEY}`` and ``${values.PATH}``.
+"""Placeholders in template text: ``${ctx.KEY}``, ``${values.PATH}`` and
+``${release.namespace}``.
 
-A string is split into literal text and references. Only the prefixes ``${ctx.`` and
-``${values.`` start a placeholder; other ``${...}`` text (shell variables in a container's
-command, say) stays literal. ``$${`` writes a literal ``${``.
+A string is split into literal text and references. Only the prefixes ``${ctx.``,
+``${values.`` and ``${release.`` start a placeholder; other ``${...}`` text (shell variables in
+a container's command, say) stays literal. ``$${`` writes a literal ``${``.
+
+``${release.namespace}`` is the namespace Helm installs the release into
+(``.Release.Namespace``): what a reference to one of the chart's own namespaced objects names
+(a RoleBinding's ServiceAccount subject, the Service behind a webhook), since those objects are
+installed there. It belongs in manifests only: values are data and never hold it.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "RELEASE_KEYS",
     "ContextRef",
     "PlaceholderError",
+    "ReleaseRef",
     "Segment",
     "ValuesRef",
     "has_placeholders",
@@ -21,7 +29,11 @@ import re
 from dataclasses import dataclass
 
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
-_TOKEN = re.compile(r"\$\$\{|\$\{(ctx|values)\.([^}]*)\}|\$\{(?:ctx|values)\.[^}]*\Z")
+_TOKEN = re.compile(
+    r"\$\$\{|\$\{(ctx|values|release)\.([^}]*)\}|\$\{(?:ctx|values|release)\.[^}]*\Z"
+)
+#: ``${release.KEY}`` keys and the Helm expression each stands for.
+RELEASE_KEYS = {"namespace": ".Release.Namespace"}
 _KEY = re.compile(_IDENTIFIER + r"\Z")
 _PATH = re.compile(rf"{_IDENTIFIER}(?:\.{_IDENTIFIER})*\Z")
 
@@ -48,7 +60,18 @@ class ValuesRef:
         return ".".join(self.path)
 
 
-type Segment = str | ContextRef | ValuesRef
+@dataclass(frozen=True, slots=True)
+class ReleaseRef:
+    """``${release.KEY}``: what Helm knows of the release at install time (``namespace``)."""
+
+    key: str
+
+    @property
+    def expression(self) -> str:
+        return RELEASE_KEYS[self.key]
+
+
+type Segment = str | ContextRef | ValuesRef | ReleaseRef
 
 
 def has_placeholders(text: str) -> bool:
@@ -81,6 +104,13 @@ def parse_placeholders(text: str) -> tuple[Segment, ...]:
             if not _KEY.match(body):
                 raise PlaceholderError(f"'${{ctx.{body}}}' must name one context key")
             reference = ContextRef(body)
+        elif kind == "release":
+            if body not in RELEASE_KEYS:
+                raise PlaceholderError(
+                    f"'${{release.{body}}}' is not known: the release placeholder is "
+                    + ", ".join(f"${{release.{key}}}" for key in RELEASE_KEYS)
+                )
+            reference = ReleaseRef(body)
         else:
             if not _PATH.match(body):
                 raise PlaceholderError(
@@ -102,15 +132,24 @@ def parse_placeholders(text: str) -> tuple[Segment, ...]:
 
 
 def substitute_context(
-    segments: tuple[Segment, ...], context: dict[str, str]
+    segments: tuple[Segment, ...],
+    context: dict[str, str],
+    *,
+    release_namespace: str | None = None,
 ) -> tuple[Segment, ...]:
-    """Replace every ``ContextRef`` by its value and merge the literals around it.
+    """Replace every ``ContextRef`` by its value (and every ``${release.namespace}`` by
+    ``release_namespace`` when one is given: a check or preview made without Helm) and merge
+    the literals around it.
 
     A key missing from ``context`` raises ``KeyError`` (templates are checked before this).
     """
     result: list[Segment] = []
     for original in segments:
-        segment = context[original.key] if isinstance(original, ContextRef) else original
+        segment: Segment = original
+        if isinstance(original, ContextRef):
+            segment = context[original.key]
+        elif isinstance(original, ReleaseRef) and release_namespace is not None:
+            segment = release_namespace
         if isinstance(segment, str):
             if result and isinstance(result[-1], str):
                 result[-1] = result[-1] + segment
