@@ -121,6 +121,39 @@ def test_history_lists_the_commits_that_changed_a_file_newest_first(
     assert len(repository.history(VALUES, limit=1)) == 1
 
 
+def test_the_last_change_of_files_is_remembered_by_commit_and_walks_only_what_is_new(
+    remote_repo: Path, http_server: HttpGitServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instance's revision is the newest commit that changed its files: it was found by
+    walking the whole line back to that commit on every read and edit (a repository of many
+    instances walks far), and read the files of the commit it found."""
+    repository = GitRepository(_remote(http_server, remote_repo), tmp_path / "cache")
+    seed = repository.fetch()
+    readme = lambda text: lambda read: {"README.md": text}  # noqa: E731
+    values = repository.commit_and_push(_set(("replicas",), 3), author=ALICE, message="v\n")
+    for number in range(4):
+        repository.commit_and_push(readme(f"{number}\n".encode()), author=ALICE, message="r\n")
+    assert repository.last_change([VALUES]) == values.commit
+    assert repository.last_change([VALUES], at=values.parent) == seed
+    assert repository.last_change(["README.md", VALUES]) == repository.head()
+    assert repository.last_change(["nowhere.yaml"]) is None
+    assert repository.last_change([VALUES]) == repository.changes([VALUES], limit=1)[0].revision
+    lookups: list[str] = []
+    entry_id = GitRepository._entry_id
+
+    def counted(self: GitRepository, commit: object, path: str) -> object:
+        lookups.append(path)
+        return entry_id(self, commit, path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GitRepository, "_entry_id", counted)
+    repository.commit_and_push(readme(b"later\n"), author=ALICE, message="r\n")
+    lookups.clear()
+    assert repository.last_change([VALUES]) == values.commit
+    assert len(lookups) == 2  # the one new commit against its parent; the rest remembered
+    lookups.clear()
+    assert repository.last_change([VALUES], max_commits=1) == values.commit  # remembered
+
+
 def test_an_edit_that_changes_nothing_makes_no_commit(
     remote_repo: Path, http_server: HttpGitServer, tmp_path: Path
 ) -> None:

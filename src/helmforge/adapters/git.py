@@ -57,6 +57,7 @@ import re
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,12 @@ _log = logging.getLogger(__name__)
 # libgit2's timeouts and home directory are process-wide settings: operations that change them
 # take turns. Remote operations of one repository are serialized by the service anyway.
 _GLOBAL_OPTIONS = threading.Lock()
+# (commit, paths) -> the newest commit on that commit's first-parent line that changed any of
+# the paths (None: none did, the whole line was walked). A commit id names its whole history,
+# so an entry holds for every repository and never goes stale; the oldest go past the bound.
+_LAST_CHANGES: OrderedDict[tuple[str, tuple[str, ...]], str | None] = OrderedDict()
+_LAST_CHANGES_MUTEX = threading.Lock()
+_LAST_CHANGES_KEPT = 20_000
 _NON_FAST_FORWARD = re.compile(
     r"non-fast-?forward|fetch first|stale info|cannot lock ref|not present locally|"
     r"failed to update ref|incorrect old value",
@@ -243,6 +250,50 @@ class GitRepository:
             return commit.tree[path].id
         except KeyError:
             return None
+
+    def last_change(
+        self, paths: Sequence[str], *, at: str | None = None, max_commits: int = 10_000
+    ) -> str | None:
+        """The newest commit on the first-parent line of ``at`` (default: the head) that
+        changed any of ``paths``, or None when none did within ``max_commits``. Answers are
+        remembered per process for every commit walked (they share the answer), so asking
+        again a few commits later walks only the commits since."""
+        head = at or self.head()
+        if head is None:
+            return None
+        wanted = tuple(sorted(set(paths)))
+        walker = self._repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL)
+        walker.simplify_first_parent()
+        walked: list[str] = []
+        answer: str | None = None
+        complete = True  # the answer holds (found, remembered, or the whole line walked)
+        for seen, commit in enumerate(walker):
+            revision = str(commit.id)
+            with _LAST_CHANGES_MUTEX:
+                if (revision, wanted) in _LAST_CHANGES:
+                    answer = _LAST_CHANGES[(revision, wanted)]
+                    break
+            if seen >= max_commits:
+                complete = False
+                break
+            walked.append(revision)
+            parent = (
+                self._repo[commit.parent_ids[0]].peel(pygit2.Commit) if commit.parent_ids else None
+            )
+            if any(
+                self._entry_id(commit, path)
+                != (None if parent is None else self._entry_id(parent, path))
+                for path in wanted
+            ):
+                answer = revision
+                break
+        if complete:
+            with _LAST_CHANGES_MUTEX:
+                for revision in walked:
+                    _LAST_CHANGES[(revision, wanted)] = answer
+                while len(_LAST_CHANGES) > _LAST_CHANGES_KEPT:
+                    _LAST_CHANGES.popitem(last=False)
+        return answer
 
     def changes(
         self,

@@ -21,7 +21,7 @@ __all__ = [
     "view_of",
 ]
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,11 +32,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.instances_tables import InstanceRow
 from helmforge.core.access.policy import Target
-from helmforge.core.access.principals import SYSTEM, Principal
+from helmforge.core.access.principals import Principal
 from helmforge.core.errors import ConflictError, Location, NotFoundError
 from helmforge.core.instances.layout import InstanceId
 from helmforge.core.versions import semver_key
-from helmforge.services import access, audit, template_store
+from helmforge.services import access, audit, template_queries
 
 #: A creation that has not finished after this long died with its process: a new attempt
 #: may take its reservation over (and finds its commit, if it was pushed, unchanged).
@@ -140,13 +140,12 @@ def view_of(row: InstanceRow, *, base_path: str, latest: str | None) -> Instance
     )
 
 
-def latest_published(sessions: sessionmaker[Session]) -> dict[str, str]:
-    """The newest published version of every template, by name (one query)."""
-    return {
-        summary.name: summary.latest_published
-        for summary in template_store.list_templates(sessions, actor=SYSTEM)
-        if summary.latest_published is not None
-    }
+def latest_published(
+    sessions: sessionmaker[Session], names: Collection[str] | None = None
+) -> dict[str, str]:
+    """The newest published version of each template named (of every template without
+    ``names``), by name (one query)."""
+    return template_queries.latest_published_versions(sessions, names)
 
 
 def _row_of(session: Session, instance: InstanceId, *, lock: bool = False) -> InstanceRow | None:
@@ -183,7 +182,7 @@ def load(
         if row is None or row.state != READY:
             raise NotFoundError(missing, location=Location(path="instance"))
         session.expunge(row)
-    latest = latest_published(sessions).get(row.template_name)
+    latest = latest_published(sessions, [row.template_name]).get(row.template_name)
     return view_of(row, base_path=base_path(row.repository), latest=latest)
 
 

@@ -222,8 +222,7 @@ def files_diff(before: Mapping[str, bytes | None], after: Mapping[str, bytes | N
 def last_revision(git: GitRepository, paths: Sequence[str], *, at: str | None = None) -> str | None:
     """The newest commit on the branch that changed any of ``paths`` (as last fetched, or up
     to commit ``at``)."""
-    found = git.changes(paths, limit=1, at=at)
-    return found[0].revision if found else None
+    return git.last_change(paths, at=at)
 
 
 def changed_paths(changes: Sequence[ValueChange]) -> tuple[ValuePath, ...]:
