@@ -262,18 +262,18 @@ class GitRepository:
         if head is None:
             return None
         wanted = tuple(sorted(set(paths)))
-        walker = self._repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL)
-        walker.simplify_first_parent()
         walked: list[str] = []
         answer: str | None = None
         complete = True  # the answer holds (found, remembered, or the whole line walked)
-        for seen, commit in enumerate(walker):
+        # Parent by parent (a topological walker would sort the whole history first).
+        commit: pygit2.Commit | None = self._repo[pygit2.Oid(hex=head)].peel(pygit2.Commit)
+        while commit is not None:
             revision = str(commit.id)
             with _LAST_CHANGES_MUTEX:
                 if (revision, wanted) in _LAST_CHANGES:
                     answer = _LAST_CHANGES[(revision, wanted)]
                     break
-            if seen >= max_commits:
+            if len(walked) >= max_commits:
                 complete = False
                 break
             walked.append(revision)
@@ -287,6 +287,7 @@ class GitRepository:
             ):
                 answer = revision
                 break
+            commit = parent
         if complete:
             with _LAST_CHANGES_MUTEX:
                 for revision in walked:
@@ -311,7 +312,9 @@ class GitRepository:
         found: list[CommitChange] = []
         if head is None:
             return found
-        walker = self._repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL)
+        # First parents only: one chain, yielded as walked (a topological sort would go
+        # through the whole history before the first commit, at every page of it).
+        walker = self._repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.NONE)
         walker.simplify_first_parent()
         for seen, commit in enumerate(walker):
             if len(found) >= limit or seen >= max_commits:
