@@ -23,7 +23,7 @@ import socket
 import stat
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -172,6 +172,8 @@ class _GitHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         owner = self.server.owner
         body = self._body() if self.command == "POST" else b""
+        if owner.before is not None:
+            owner.before(self.command, self.path)
         expected = base64.b64encode(f"{owner.username}:{owner.password}".encode()).decode()
         if self.headers.get("Authorization") != f"Basic {expected}":
             self.send_response(401)
@@ -231,6 +233,8 @@ class HttpGitServer:
     username: str
     password: str
     received: list[RefUpdate] = field(default_factory=list)
+    #: Called with each request's method and path before it is answered (a test's gate).
+    before: Callable[[str, str], None] | None = None
     _server: _GitHttpd | None = None
 
     def url(self, repository: Path) -> str:

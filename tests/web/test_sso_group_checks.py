@@ -2,6 +2,8 @@
 browser goes through the provider again: silently (``prompt=none``) while the user is signed
 in there, else through an ordinary sign-in. A user the provider removed from a group loses
 that group's rights at the next check; one the login gate no longer admits is signed out.
+Their API tokens act with the groups as long after the last sign-in or check, then with the
+user's own bindings only (a denial says why) until the next.
 
 Against ``StrictProvider`` on loopback (it keeps a session for its user and answers
 ``prompt=none`` as providers do); time is the server's injected clock, never a sleep.
@@ -266,3 +268,64 @@ def test_two_tabs_checking_at_once_keep_the_session_and_the_later_check_renews_i
         assert (done.status_code, done.headers["location"]) == (303, "/audit")
         assert client.cookies[SESSION] == cookie
         assert client.get("/api/v1/audit").status_code == 200
+
+
+def _as_token(helmforge: Helmforge, token: str, path: str) -> httpx.Response:
+    return httpx.get(f"{helmforge.url}{path}", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_an_sso_users_token_acts_without_their_groups_once_they_are_not_confirmed(
+    database_url: str, tmp_path: Path, strict: StrictProvider, clock: Clock
+) -> None:
+    # Defect: the token kept the groups of carol's last sign-in forever (a user removed from a
+    # group at the provider who never signs in again kept its rights through their tokens).
+    with running(database_url, tmp_path / "data", strict, clock) as helmforge:
+        access.add_binding(
+            helmforge.sessions,
+            subject="user:carol@sso",
+            role="approver",
+            scope="*/*/*/*",
+            actor=SYSTEM,
+        )
+        with helmforge.client() as client:
+            helmforge.sign_in(client)
+            signed_in = clock.now
+            csrf = csrf_of(client.get("/account").text)
+            made = client.post("/api/v1/tokens", json={}, headers={"X-CSRF-Token": csrf})
+            assert made.status_code == 201, made.text
+        token = str(made.json()["token"])
+        clock.advance(minutes=14, seconds=59)
+        assert _as_token(helmforge, token, "/api/v1/audit").status_code == 200
+
+        clock.advance(seconds=1)  # 15 minutes (HELMFORGE_OIDC_GROUPS_LIFETIME) after it
+        denied = _as_token(helmforge, token, "/api/v1/audit")
+        assert denied.status_code == 403, denied.text
+        message = denied.json()["message"]
+        assert message.startswith("carol@sso may not audit.read on helmforge: "), message
+        assert message.endswith(
+            "(this token acts without carol@sso's single sign-on groups: they were not "
+            f"confirmed since {signed_in:%Y-%m-%dT%H:%M:%SZ}; sign in again to renew them)"
+        ), message
+        # Her own bindings still hold.
+        me = _as_token(helmforge, token, "/api/v1/me").json()
+        assert me["subjects"] == ["user:carol@sso"]
+        assert "change.approve" in me["permissions"]
+        assert "audit.read" not in me["permissions"]
+        with helmforge.sessions() as session:
+            event = session.scalars(
+                sa.select(AuditEventRow)
+                .where(AuditEventRow.action == "access.deny")
+                .order_by(AuditEventRow.id.desc())
+            ).first()
+            assert event is not None
+            assert event.after["groups_unconfirmed_since"] == signed_in.isoformat()
+
+        # Her next sign-in confirms the groups again: the token acts with them from then on.
+        clock.advance(hours=3)
+        with helmforge.client() as client:
+            helmforge.sign_in(client)
+        assert _as_token(helmforge, token, "/api/v1/audit").status_code == 200
+        me = _as_token(helmforge, token, "/api/v1/me").json()
+        assert me["subjects"] == ["user:carol@sso", "group:platform-sre"]
+        clock.advance(minutes=15)
+        assert _as_token(helmforge, token, "/api/v1/audit").status_code == 403

@@ -143,36 +143,37 @@ class JobQueue:
         tick: Callable[[], None],
         tick_seconds: float,
     ) -> None:
-        async with self.app.open_async():
-            await self.recover_stalled(seconds_since_heartbeat=stalled_seconds)
-            await asyncio.to_thread(tick)
-            worker = asyncio.ensure_future(
-                self.app.run_worker_async(
-                    name=name,
-                    queues=[QUEUE],
-                    concurrency=concurrency,
-                    install_signal_handlers=False,
-                    update_heartbeat_interval=max(1.0, min(10.0, stalled_seconds / 3 or 1.0)),
-                    stalled_worker_timeout=max(stalled_seconds, 1.0),
-                )
+        # Opened here, closed by ``serve`` on this loop whatever ends this (see there).
+        await self.app.open_async()
+        await self.recover_stalled(seconds_since_heartbeat=stalled_seconds)
+        await asyncio.to_thread(tick)
+        worker = asyncio.ensure_future(
+            self.app.run_worker_async(
+                name=name,
+                queues=[QUEUE],
+                concurrency=concurrency,
+                install_signal_handlers=False,
+                update_heartbeat_interval=max(1.0, min(10.0, stalled_seconds / 3 or 1.0)),
+                stalled_worker_timeout=max(stalled_seconds, 1.0),
             )
-            ready.set()
-            try:
-                # With 0 (tests), only the start recovers: later, this worker's own running
-                # job would look stalled too.
-                pause = min(max(stalled_seconds, 5.0), tick_seconds)
-                while not worker.done():
-                    await asyncio.wait({worker}, timeout=pause)
-                    if worker.done():
-                        break
-                    if stalled_seconds > 0:
-                        await self.recover_stalled(seconds_since_heartbeat=stalled_seconds)
-                    await asyncio.to_thread(tick)
-                worker.result()
-            finally:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+        )
+        ready.set()
+        try:
+            # With 0 (tests), only the start recovers: later, this worker's own running
+            # job would look stalled too.
+            pause = min(max(stalled_seconds, 5.0), tick_seconds)
+            while not worker.done():
+                await asyncio.wait({worker}, timeout=pause)
+                if worker.done():
+                    break
+                if stalled_seconds > 0:
+                    await self.recover_stalled(seconds_since_heartbeat=stalled_seconds)
+                await asyncio.to_thread(tick)
+            worker.result()
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
 
     def serve(
         self,
@@ -207,7 +208,9 @@ class JobQueue:
 
             def watch() -> None:
                 stop.wait()
-                loop.call_soon_threadsafe(main.cancel)
+                # The loop is closed when the worker ended on its own first.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(main.cancel)
 
             threading.Thread(target=watch, name="helmforge-jobs-stop", daemon=True).start()
         try:
@@ -219,4 +222,14 @@ class JobQueue:
                 f"the job queue's worker stopped: {type(error).__name__}: {error}"
             ) from error
         finally:
-            loop.close()
+            try:
+                # The connection pool stops its own tasks (workers, scheduler) and closes its
+                # connections, on this loop, however the worker ended: also on a stop while
+                # the pool was still opening, which ``async with open_async()`` never closed
+                # (its tasks stayed pending on the closed loop, destroyed at a later gc).
+                # Cancelling the pool's tasks instead hung the stop (03e1bd6).
+                loop.run_until_complete(self.app.close_async())
+            except (procrastinate_errors.ProcrastinateException, psycopg.Error, OSError):
+                _log.exception("job queue: the worker's connection pool did not close")
+            finally:
+                loop.close()

@@ -54,7 +54,12 @@ def get_principal(request: Request, state: AppStateDep) -> Principal:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
-        return accounts.principal_for_token(state.sessions, token.strip())
+        return accounts.principal_for_token(
+            state.sessions,
+            token.strip(),
+            now=state.clock(),
+            groups_lifetime=state.settings.groups_lifetime,
+        )
     if state.session_resolver is not None:
         principal = state.session_resolver(request)
         if principal is not None:

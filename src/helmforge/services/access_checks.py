@@ -19,6 +19,7 @@ __all__ = [
 ]
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,6 +72,27 @@ def _shown(target: Target) -> str:
     return target.template or "helmforge"
 
 
+def _denial(actor: Principal, permission: str, target: Target, reason: str | None) -> str:
+    """What a denial says; for a token acting without its SSO user's unconfirmed groups,
+    also why, and what renews them."""
+    message = f"{actor.name} may not {permission} on {_shown(target)}: {reason}"
+    since = actor.groups_unconfirmed_since
+    if since is None:
+        return message
+    return (
+        f"{message} (this token acts without {actor.name}'s single sign-on groups: they were "
+        f"not confirmed since {since.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}; sign in again to "
+        "renew them)"
+    )
+
+
+def _denied_event(actor: Principal, permission: str, reason: str | None) -> dict[str, Any]:
+    after: dict[str, Any] = {"permission": permission, "reason": reason}
+    if actor.groups_unconfirmed_since is not None:
+        after["groups_unconfirmed_since"] = actor.groups_unconfirmed_since.isoformat()
+    return after
+
+
 def require(
     sessions: sessionmaker[Session],
     actor: Principal,
@@ -110,7 +132,7 @@ def require(
             actor,
             "access.deny",
             _shown(chosen),
-            after={"permission": permission, "reason": decision.reason},
+            after=_denied_event(actor, permission, decision.reason),
         )
         hidden = False
         if hide_as is not None:
@@ -120,9 +142,7 @@ def require(
             )
     if hidden and hide_as is not None:
         raise NotFoundError(hide_as)
-    raise PermissionDeniedError(
-        f"{actor.name} may not {permission} on {_shown(chosen)}: {decision.reason}"
-    )
+    raise PermissionDeniedError(_denial(actor, permission, chosen, decision.reason))
 
 
 def require_on(
@@ -143,12 +163,10 @@ def require_on(
     decision = decide(policy, subjects, permission, target)
     if decision.allowed:
         return decision
-    after: dict[str, Any] = {"permission": permission, "reason": decision.reason}
+    after = _denied_event(actor, permission, decision.reason)
     audit.insert_now(connection, actor, "access.deny", _shown(target), after=after)
     connection.commit()
-    raise PermissionDeniedError(
-        f"{actor.name} may not {permission} on {_shown(target)}: {decision.reason}"
-    )
+    raise PermissionDeniedError(_denial(actor, permission, target, decision.reason))
 
 
 def allowed(

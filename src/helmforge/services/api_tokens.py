@@ -1,6 +1,8 @@
 """API tokens: shown once, stored as SHA-256 digests, found by a non-secret prefix, revoked at
-once; each acts as its user with all of their bindings or a chosen few (an SSO user's with the
-groups of their latest sign-in). Callers import these names from ``services.accounts``.
+once; each acts as its user with all of their bindings or a chosen few. An SSO user's token acts
+with the groups of their latest sign-in for the groups' lifetime after it (a sign-in, or a web
+session's check at the provider, renews them), then with the user's own bindings only until the
+next. Callers import these names from ``services.accounts``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +35,7 @@ from helmforge.core.access.principals import Principal
 from helmforge.core.errors import AuthenticationError, InputError, NotFoundError
 from helmforge.services import access, audit
 from helmforge.services.account_rules import ANY_USER_NAME, USER_NAME, manages_users
+from helmforge.services.settings import DEFAULT_GROUPS_LIFETIME
 
 _TOKEN = re.compile(r"hf_([0-9a-f]{12})_[A-Za-z0-9_-]{43}\Z")
 _BAD_TOKEN = "invalid or revoked API token"  # noqa: S105 (a message, not a secret)
@@ -75,7 +78,7 @@ def create_token(
     """Create an API token acting as ``user`` (the user themselves or an admin may), with all
     of the user's bindings or only ``bindings`` (ids of the user's own bindings, or of the
     groups their latest single sign-on named). An SSO user's token acts with the groups of
-    their latest sign-in (``principal_for_token``).
+    their latest sign-in while they hold (``principal_for_token``).
 
     Returns the plaintext once; only its SHA-256 digest is stored. Raises ``NotFoundError``,
     ``PermissionDeniedError``, ``InputError`` (label over 128 characters, a binding that is
@@ -161,7 +164,8 @@ _TOKENS = ApiTokenRow.__table__
 _USERS = UserRow.__table__
 _IDENTITIES = OidcIdentityRow.__table__
 # Built once: every authenticated API request runs it (only the columns the check needs). An
-# SSO user's token acts with the groups of their latest sign-in (their identity's row).
+# SSO user's token acts with the groups of their latest sign-in (their identity's row) while
+# they hold.
 _TOKEN_LOOKUP = (
     sa.select(
         _TOKENS.c.token_hash,
@@ -172,6 +176,7 @@ _TOKEN_LOOKUP = (
         _USERS.c.id,
         _TOKENS.c.binding_ids,
         _IDENTITIES.c.groups,
+        _IDENTITIES.c.last_sign_in_at,
     )
     .join_from(_TOKENS, _USERS, _TOKENS.c.user_id == _USERS.c.id)
     .outerjoin(_IDENTITIES, _IDENTITIES.c.user_id == _USERS.c.id)
@@ -190,9 +195,21 @@ def sso_groups(session: Session, user_id: int) -> tuple[str, ...]:
     )
 
 
-def principal_for_token(sessions: sessionmaker[Session], token: str) -> Principal:
-    """The principal an API token acts as; raises ``AuthenticationError`` for a malformed,
-    unknown or revoked token, or one whose user is disabled."""
+def principal_for_token(
+    sessions: sessionmaker[Session],
+    token: str,
+    *,
+    now: datetime | None = None,
+    groups_lifetime: float = DEFAULT_GROUPS_LIFETIME,
+) -> Principal:
+    """The principal an API token acts as at ``now`` (default: the clock's); raises
+    ``AuthenticationError`` for a malformed, unknown or revoked token, or one whose user is
+    disabled.
+
+    An SSO user's token acts with the groups of the user's latest sign-in (or web session
+    check) for ``groups_lifetime`` seconds after it. Past that the provider has not confirmed
+    them: it acts with the user's own bindings only, and ``groups_unconfirmed_since`` names
+    that sign-in's time (denials say it), until the user signs in again."""
     match = _TOKEN.match(token)
     if match is None:
         raise AuthenticationError(_BAD_TOKEN)
@@ -209,11 +226,16 @@ def principal_for_token(sessions: sessionmaker[Session], token: str) -> Principa
     ):
         raise AuthenticationError(_BAD_TOKEN)
     subset = None if row.binding_ids is None else frozenset(int(i) for i in row.binding_ids)
+    groups, unconfirmed = _groups_of(row.groups), None
+    moment = now or datetime.now(UTC)
+    if groups and row.last_sign_in_at + timedelta(seconds=groups_lifetime) <= moment:
+        groups, unconfirmed = (), row.last_sign_in_at
     return Principal(
         name=row.name,
         role=row.role,
         kind="token",
         id=row.id,
-        groups=_groups_of(row.groups),
+        groups=groups,
         bindings=subset,
+        groups_unconfirmed_since=unconfirmed,
     )

@@ -125,6 +125,11 @@ class JobWorker:
         self._thread.join()
 
     @property
+    def alive(self) -> bool:
+        """Whether the worker's thread still runs (a stopped one has returned)."""
+        return self._thread.is_alive()
+
+    @property
     def stopping(self) -> threading.Event:
         return self._stop
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "DEFAULT_ENVIRONMENTS",
+    "DEFAULT_GROUPS_LIFETIME",
     "DEFAULT_MAX_BODY_BYTES",
     "OidcSettings",
     "Settings",
@@ -29,6 +30,8 @@ from helmforge.core.errors import InputError
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_ENVIRONMENTS = ("dev", "sit", "uat", "prod")
 DEFAULT_GIT_EMAIL_DOMAIN = "users.helmforge.invalid"
+#: Seconds an SSO user's groups hold after the provider confirmed them (a sign-in).
+DEFAULT_GROUPS_LIFETIME = 900
 _LOG_FORMATS = ("text", "json")
 # A DNS name: labels of letters, digits and '-', joined by single dots.
 _EMAIL_DOMAIN = re.compile(
@@ -51,7 +54,8 @@ class OidcSettings:
     900), the seconds a web session acts with the groups (and the login gate's verdict) of
     its last check at the provider; past them the browser goes through the provider again
     (silently, ``prompt=none``, while the user's session there lives), so a user removed
-    from a group loses its rights within that time.
+    from a group loses its rights within that time. The user's API tokens act with the
+    groups as long, counted from the user's last sign-in or check, then without them.
     """
 
     issuer: str
@@ -61,7 +65,7 @@ class OidcSettings:
     allowed_groups: frozenset[str] = frozenset()
     public_url: str | None = None
     deadline: float = 10.0
-    groups_lifetime: float = 900.0
+    groups_lifetime: float = float(DEFAULT_GROUPS_LIFETIME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,12 @@ class Settings:
     jobs_concurrency: int = 1
     jobs_stalled_seconds: float = 30.0
     verify_interval: float = 0.0
+
+    @property
+    def groups_lifetime(self) -> float:
+        """Seconds an SSO user's groups hold (``OidcSettings.groups_lifetime``): also when
+        single sign-on is no longer configured, for the tokens of the users it made."""
+        return self.oidc.groups_lifetime if self.oidc else float(DEFAULT_GROUPS_LIFETIME)
 
 
 def _default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -236,7 +246,9 @@ def _oidc(environ: Mapping[str, str]) -> OidcSettings | None:
         allowed_groups=frozenset(g.strip() for g in allowed.split(",") if g.strip()),
         public_url=_web_address(environ, "HELMFORGE_PUBLIC_URL") if public_url else None,
         deadline=float(_positive_int(environ, "HELMFORGE_OIDC_DEADLINE", 10)),
-        groups_lifetime=float(_positive_int(environ, "HELMFORGE_OIDC_GROUPS_LIFETIME", 900)),
+        groups_lifetime=float(
+            _positive_int(environ, "HELMFORGE_OIDC_GROUPS_LIFETIME", DEFAULT_GROUPS_LIFETIME)
+        ),
     )
 
 

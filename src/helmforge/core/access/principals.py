@@ -17,6 +17,7 @@ __all__ = [
 ]
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from helmforge.core.access.policy import BUILT_IN_ROLES, ROLE_ALIASES
@@ -43,6 +44,10 @@ class Principal:
     groups: tuple[str, ...] = ()
     #: An API token made for a subset of its user's bindings acts with these only.
     bindings: frozenset[int] | None = None
+    #: An SSO user's API token past the groups' lifetime: when the provider last confirmed
+    #: the user's groups. It acts without them (its user's own bindings only) until the user
+    #: signs in again; its denials say so.
+    groups_unconfirmed_since: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
