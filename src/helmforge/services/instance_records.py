@@ -182,7 +182,9 @@ def load(
         if row is None or row.state != READY:
             raise NotFoundError(missing, location=Location(path="instance"))
         session.expunge(row)
-    latest = latest_published(sessions, [row.template_name]).get(row.template_name)
+        latest = template_queries.latest_published_in(session, [row.template_name]).get(
+            row.template_name
+        )
     return view_of(row, base_path=base_path(row.repository), latest=latest)
 
 

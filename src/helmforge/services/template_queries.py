@@ -160,13 +160,18 @@ def latest_published_versions(
 ) -> dict[str, str]:
     """The newest published version of each template named (all without ``names``), by name,
     in one query; no access check (instance views say whether a newer version exists)."""
-    chosen = sa.true() if names is None else TemplateRow.name.in_(sorted(set(names)))
     with sessions() as session:
-        return {
-            summary.name: summary.latest_published
-            for summary in _summaries(session, chosen)
-            if summary.latest_published is not None
-        }
+        return latest_published_in(session, names)
+
+
+def latest_published_in(session: Session, names: Collection[str] | None = None) -> dict[str, str]:
+    """``latest_published_versions`` in the caller's session (one read with the caller's)."""
+    chosen = sa.true() if names is None else TemplateRow.name.in_(sorted(set(names)))
+    return {
+        summary.name: summary.latest_published
+        for summary in _summaries(session, chosen)
+        if summary.latest_published is not None
+    }
 
 
 def list_templates(sessions: sessionmaker[Session], *, actor: Principal) -> list[TemplateSummary]:
