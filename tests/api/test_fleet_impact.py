@@ -265,7 +265,8 @@ def split_impact(
     jobs.execute(api.sessions, job, resources=resources, owner="w1")
     with api.sessions() as session:
         parent = session.get(JobRow, job)
-        assert parent is not None and parent.result is not None
+        assert parent is not None
+        assert parent.result is not None
         chunks = list(parent.result["chunks"])
     loaded, selects = [], []
     for part in chunks:
