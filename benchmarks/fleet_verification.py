@@ -10,8 +10,10 @@ proxy. One run, side by side:
   its end in this process as a worker runs it (``jobs.execute_here``): for each instance the
   recorded build rendered again and its digest compared, the manifest served under the chart
   version's tag read, application.yaml and values.yaml read from Git (one fetch). Reported:
-  wall time, every instance ``ok``, and the registry requests the proxy saw: manifest GETs and
-  HEADs, blob GETs and HEADs, anything else. Goal: one manifest request per instance, no blob;
+  wall time, every instance ``ok``, the registry requests the proxy saw: manifest GETs and
+  HEADs, blob GETs and HEADs, anything else, and the SQL statements the job ran (all, and the
+  SELECTs of build records: one per batch of 100 instances). Goal: one manifest request per
+  instance, no blob;
 - the loop: one ``GET /v2/<repository>/manifests/<tag>`` per instance with httpx on one
   kept-alive connection (the chart layer's digest compared with the recorded build's), the
   registry part of what a user scripting a check would run. Ratio: helmforge's wall time over
@@ -47,8 +49,10 @@ INSTANCES = 100 if QUICK else 1000
 _ACCEPT = "application/vnd.oci.image.manifest.v1+json"
 
 
-def _verify(lab: FleetLab) -> tuple[float, dict[str, object]]:
-    """The verification job of the whole fleet, run here; its seconds and its result."""
+def _verify(lab: FleetLab) -> tuple[float, dict[str, object], dict[str, int]]:
+    """The verification job of the whole fleet, run here; its seconds, its result and the
+    SQL statements it ran (all of them, and the SELECTs of build records)."""
+    from helmforge.adapters.storage.database import engine_of
     from helmforge.server.app import state_of
     from helmforge.services import jobs
     from helmforge.services.jobs import JobResources
@@ -57,12 +61,30 @@ def _verify(lab: FleetLab) -> tuple[float, dict[str, object]]:
     assert response.status_code == 202, response.text
     job_id = response.json()["job"]
     resources = JobResources(workspace=state_of(lab.api.app).git_workspace)
+    statements: list[str] = []
+
+    def executed(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    engine = engine_of(lab.api.sessions)
+    sa.event.listen(engine, "before_cursor_execute", executed)
     started = time.perf_counter()
-    jobs.execute_here(lab.api.sessions, job_id, resources=resources, owner="bench")
-    seconds = time.perf_counter() - started
+    try:
+        jobs.execute_here(lab.api.sessions, job_id, resources=resources, owner="bench")
+    finally:
+        seconds = time.perf_counter() - started
+        sa.event.remove(engine, "before_cursor_execute", executed)
     job = lab.api.client.get(f"/api/v1/jobs/{job_id}").json()
     assert job["state"] == "succeeded", job
-    return seconds, dict(job["result"])
+    counts = {
+        "sql_statements": len(statements),
+        "sql_build_selects": sum(
+            1
+            for statement in statements
+            if statement.lstrip().upper().startswith("SELECT") and "FROM chart_builds" in statement
+        ),
+    }
+    return seconds, dict(job["result"]), counts
 
 
 def _manifest_loop(lab: FleetLab) -> tuple[float, int]:
@@ -96,8 +118,10 @@ def _manifest_loop(lab: FleetLab) -> tuple[float, int]:
 
 def _measure(lab: FleetLab, figures: dict[str, float | str]) -> None:
     since = len(lab.proxy.requests)
-    seconds, result = _verify(lab)
+    seconds, result, statements = _verify(lab)
     counts = lab.registry_requests(since)
+    for kind, count in statements.items():
+        figures[f"helmforge_{kind}"] = float(count)
     figures["helmforge_s"] = seconds
     figures["helmforge_ok"] = float(str(result["ok"]))
     figures["helmforge_drifted"] = float(str(result["drifted"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -64,6 +65,28 @@ def test_get_and_sync_the_exact_pushed_revisions(argocd: ArgoCdStandIn) -> None:
     method, path, body = argocd.requests[1]
     assert (method, path) == ("POST", f"/api/v1/applications/{NAME}/sync")
     assert body == {"name": NAME, "revisions": ["1.4.0", COMMIT], "sourcePositions": ["1", "2"]}
+
+
+def test_health_is_read_with_its_message_and_when_it_was_found(argocd: ArgoCdStandIn) -> None:
+    argocd.outcomes[NAME] = {"health": "Degraded", "resource_message": "progress deadline"}
+    with _client(argocd) as client:
+        client.sync(NAME, revisions=["1.4.0", COMMIT], source_positions=[1, 2])
+        argocd.tick()
+        done = client.get_application(NAME)
+        argocd.tick()
+        settled = client.get_application(NAME)
+    assert (done.health_status, done.health_message) == ("Progressing", None)
+    assert done.operation_finished_at == datetime(2026, 12, 2, 6, 1, tzinfo=UTC)
+    assert done.reconciled_at == done.operation_finished_at
+    assert settled.health_status == "Degraded"
+    # The Deployment's message (the Service is Healthy: not named).
+    assert settled.health_message == "Deployment web: progress deadline"
+    assert settled.reconciled_at == datetime(2026, 12, 2, 6, 2, tzinfo=UTC)
+    argocd.applications[NAME]["status"]["health"]["message"] = "the Application's own"
+    argocd.applications[NAME]["status"]["reconciledAt"] = "not a time"
+    with _client(argocd) as client:
+        own = client.get_application(NAME)
+    assert (own.health_message, own.reconciled_at) == ("the Application's own", None)
 
 
 def test_a_busy_application_is_retried_without_sleeping(argocd: ArgoCdStandIn) -> None:

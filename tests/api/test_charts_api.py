@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from helmforge import __version__
+from helmforge.adapters.storage.server_tables import ChartBuildRow
+from helmforge.services import chart_builds
 from tests.api.conftest import Api
 from tests.support.charts import CONTEXT, example_text
 from tests.support.helm import assert_helm_lints
@@ -29,6 +32,26 @@ def test_build_answers_201_and_the_archive_matches_its_digest(api: Api, tmp_path
     assert "ledger-acme-prod-a1-3.4.0.tgz" in archive.headers["content-disposition"]
     assert "sha256:" + hashlib.sha256(archive.content).hexdigest() == build["digest"]
     assert api.client.get(f"/api/v1/charts/{build['id']}").json() == build
+
+
+def test_a_build_answers_the_generator_that_produced_its_bytes(api: Api) -> None:
+    built = api.client.post("/api/v1/charts", json=BUILD).json()
+    assert built["generator"] == chart_builds.generator()
+    assert set(built["generator"]) == {"helmforge", "python", "zlib", "pyyaml"}
+    assert built["generator"]["helmforge"] == __version__
+    assert api.client.get(f"/api/v1/charts/{built['id']}").json()["generator"] == built["generator"]
+    listed = api.client.get("/api/v1/charts", params={"template": "web-service"}).json()
+    assert [build["generator"] for build in listed] == [built["generator"]]
+
+
+def test_a_build_recorded_before_generators_were_answers_null(api: Api) -> None:
+    built = api.client.post("/api/v1/charts", json=BUILD).json()
+    with api.sessions.begin() as session:
+        row = session.get(ChartBuildRow, built["id"])
+        assert row is not None
+        row.generator = None
+    answered = api.client.get(f"/api/v1/charts/{built['id']}").json()
+    assert answered == {**built, "generator": None}
 
 
 @pytest.mark.helm

@@ -13,12 +13,18 @@ from typing import Any
 
 import pytest
 
+from helmforge.adapters.storage.instances_tables import InstanceRow
+from helmforge.adapters.storage.jobs_tables import JobRow
+from helmforge.server.app import state_of
+from helmforge.services import jobs
+from helmforge.services.jobs import JobResources
 from tests.api.conftest import Api, serve_app
 from tests.api.test_fleet_verification import run_job
 from tests.support.apps import make_app
 from tests.support.charts import example_text
-from tests.support.fleets import segments
+from tests.support.fleets import registry_url, seed_fleet, segments
 from tests.support.instances import GitLab, add_registry, add_repository, git_lab, instance_body
+from tests.support.queries import counted_reads
 from tests.support.registry import RegistryServer
 
 pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
@@ -240,3 +246,66 @@ def test_the_resources_the_impact_says_change_are_those_whose_helm_renders_chang
         kinds = {"deployment": "Deployment", "configmap": "ConfigMap"}
         assert {kinds.get(name, name) for name in named} == changed_by_helm, (version, diff)
         assert changed_by_helm == EXPECTED_BY_HELM[version]
+
+
+def split_impact(
+    api: Api, template: str, *, chunk: int
+) -> tuple[dict[str, Any], list[list[str]], list[int]]:
+    """The impact of ``template`` split in chunks of ``chunk`` instances, each chunk run
+    here: the merged job, and per chunk the instance rows it loaded and its SELECTs of the
+    instances table."""
+    response = api.client.post("/api/v1/fleet/impact", json={"template": template})
+    assert response.status_code == 202, response.text
+    job = response.json()["job"]
+    with api.sessions.begin() as session:
+        row = session.get(JobRow, job)
+        assert row is not None
+        row.params = {**row.params, "chunk": chunk}
+    resources = JobResources(workspace=state_of(api.app).git_workspace, registry_deadline=10.0)
+    jobs.execute(api.sessions, job, resources=resources, owner="w1")
+    with api.sessions() as session:
+        parent = session.get(JobRow, job)
+        assert parent is not None
+        assert parent.result is not None
+        chunks = list(parent.result["chunks"])
+    loaded, selects = [], []
+    for part in chunks:
+        with counted_reads(api.sessions) as reads:
+            jobs.execute(api.sessions, part, resources=resources, owner="w1")
+        loaded.append([instance_of(row) for row in reads.loaded_of(InstanceRow)])
+        selects.append(len(reads.selects_from("instances")))
+    answered = api.client.get(f"/api/v1/jobs/{job}").json()
+    assert answered["state"] == "succeeded", answered
+    return answered, loaded, selects
+
+
+def instance_of(row: InstanceRow) -> str:
+    return f"{row.product}/{row.customer}/{row.environment}/{row.instance}"
+
+
+def test_a_chunk_reads_only_its_own_instances_in_one_query_and_merges_the_same_result(
+    fleet: Api, lab: GitLab, tmp_path: Path
+) -> None:
+    text = example_text(version="1.3.0").replace("default: 8080", "default: 8081", 1)
+    publish(fleet, text, "1.3.0")
+    whole = fleet.client.post("/api/v1/fleet/impact", json={"template": "web-service@1.3.0"})
+    unsplit = run_job(fleet, whole.json()["job"])
+    assert unsplit["state"] == "succeeded", unsplit
+
+    split, loaded, selects = split_impact(fleet, "web-service@1.3.0", chunk=2)
+    assert split["result"] == unsplit["result"]
+    assert split["progress"] == {"done": 4, "total": 4}
+    assert loaded == [ids()[:2], ids()[2:]]
+    assert selects == [1, 1]
+
+    # Three times the fleet: each chunk still reads its own two instances, in one query.
+    more = seed_fleet(
+        fleet.sessions, lab, tmp_path / "seed", registry=registry_url(fleet.client), count=8
+    )
+    larger, loaded, selects = split_impact(fleet, "web-service@1.3.0", chunk=2)
+    every = ids() + more
+    assert loaded == [every[start : start + 2] for start in range(0, len(every), 2)]
+    assert selects == [1] * 6
+    items = {item["instance"]: item for item in larger["result"]["items"]}
+    assert [items[i] for i in ids()] == unsplit["result"]["items"]
+    assert larger["result"]["counts"]["manifests"] == 12

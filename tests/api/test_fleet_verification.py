@@ -20,8 +20,15 @@ from helmforge.services import jobs
 from helmforge.services.jobs import JobResources
 from tests.api.conftest import Api, serve_app
 from tests.support.apps import make_app
-from tests.support.fleets import create_fleet, edit_in_git, push_over_tag, registry_url
+from tests.support.fleets import (
+    create_fleet,
+    edit_in_git,
+    push_over_tag,
+    registry_url,
+    seed_fleet,
+)
 from tests.support.instances import GitLab, add_registry, add_repository, git_lab
+from tests.support.queries import Reads, counted_reads
 from tests.support.registry import RegistryServer
 
 pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
@@ -186,3 +193,39 @@ def test_after_a_helmforge_upgrade_a_build_reproduces_or_says_which_generator_bu
         )
     assert (job["result"]["drifted"], job["result"]["notices"]) == (0, 2)
     assert "helmforge_fleet_drifted_instances 0.0" in fleet_api.client.get("/metrics").text
+
+
+def test_a_verification_reads_its_build_records_in_one_query_whatever_the_fleets_size(
+    fleet_api: Api, lab: GitLab, tmp_path: Path
+) -> None:
+    def verified_reads() -> tuple[dict[str, Any], Reads]:
+        response = fleet_api.client.post("/api/v1/fleet/verify", json={})
+        assert response.status_code == 202, response.text
+        with counted_reads(fleet_api.sessions) as reads:
+            job = run_job(fleet_api, response.json()["job"])
+        assert job["state"] == "succeeded", job
+        return job, reads
+
+    create_fleet(fleet_api.client, 3)
+    small, small_reads = verified_reads()
+    assert small["result"]["ok"] == 3, small
+    seed_fleet(
+        fleet_api.sessions, lab, tmp_path / "seed", registry=registry_url(fleet_api.client), count=9
+    )
+    large, large_reads = verified_reads()
+    assert large["result"]["ok"] == 12, [i for i in large["result"]["items"] if i["status"] != "ok"]
+    for reads in (small_reads, large_reads):
+        assert len(reads.selects_from("chart_builds")) == 1
+        assert len(reads.selects_from("instances")) == 1
+    # Whatever else it reads (repositories, registries, templates, audit records), the same
+    # number of queries for 12 instances as for 3 (the job's own row aside: its progress).
+    assert len(reads_beside_jobs(large_reads)) == len(reads_beside_jobs(small_reads))
+
+
+def reads_beside_jobs(reads: Reads) -> list[str]:
+    jobs_row = set(reads.selects_from("jobs"))
+    return [
+        statement
+        for statement in reads.statements
+        if statement.lstrip().upper().startswith("SELECT") and statement not in jobs_row
+    ]

@@ -231,11 +231,84 @@ def test_a_failed_rollout_and_one_that_never_gets_healthy_say_what_argocd_report
     lab.argocd.outcomes[name] = {"phase": "Failed", "message": "Deployment/web: image missing"}
     with pytest.raises(ExternalServiceError, match="ended Failed: Deployment/web: image missing"):
         _sync(lab, PROD)
-    lab.argocd.outcomes[name] = {"health": "Degraded"}
+    lab.argocd.outcomes[name] = {"health": "Progressing"}
+    start = lab.clock.now
     with pytest.raises(ExternalServiceError, match="within the deadline of 60 s") as caught:
         _sync(lab, PROD)
-    assert "health Degraded" in str(caught.value)
+    assert "health Progressing" in str(caught.value)
     assert "Synced at 1.4.0, 4b825dc642cb" in str(caught.value)
+    assert lab.clock.now - start == pytest.approx(DEADLINE)  # Progressing: on its way
+
+
+@pytest.mark.parametrize("where", ["health_message", "resource_message"])
+def test_a_sync_done_at_the_pushed_revision_but_degraded_fails_at_once_saying_why(
+    lab: Lab, where: str
+) -> None:
+    """Argo CD counts Degraded as failed (a Deployment past its progressDeadlineSeconds): once
+    our operation Succeeded at the pushed revisions and health says Degraded, the sync fails
+    then, with Argo CD's message (the Application's, else its Degraded objects'), rather than
+    waiting out the deadline."""
+    name = PROD.default_namespace()
+    message = 'Deployment "web" exceeded its progress deadline'
+    lab.argocd.outcomes[name] = {"health": "Degraded", where: message}
+    with pytest.raises(ExternalServiceError) as caught:
+        _sync(lab, PROD)
+    text = str(caught.value)
+    assert f"application {name}" in text
+    assert f"chart 1.4.0 and commit {COMMIT[:12]}" in text
+    assert "Succeeded" in text
+    assert "Degraded" in text
+    shown = message if where == "health_message" else f"Deployment web: {message}"
+    assert shown in text
+    assert "within the deadline" not in text
+    # Running -> Succeeded (Progressing) -> Degraded: no poll after that.
+    assert lab.clock.waits == [POLL, POLL]
+    assert "instance.sync" not in _audit(lab)
+
+
+def test_an_auto_synced_instance_degraded_at_the_pushed_revision_fails_at_once(lab: Lab) -> None:
+    name = DEV.default_namespace()
+    lab.argocd.outcomes[name] = {"health": "Degraded"}
+    with pytest.raises(ExternalServiceError, match="reports it Degraded") as caught:
+        _sync(lab, DEV)
+    assert "no health message" in str(caught.value)
+    # refresh -> operation started -> Succeeded (Progressing) -> Degraded
+    assert lab.clock.waits == [POLL, POLL, POLL]
+
+
+def test_degraded_health_from_before_our_operation_ended_is_no_verdict(lab: Lab) -> None:
+    """Argo CD reports health as of its last reconciliation (``reconciledAt``): a Degraded
+    from one before our operation ended is waited past, until a reconciliation after it."""
+    name = PROD.default_namespace()
+    lab.argocd.outcomes[name] = {"stale_health": "Degraded"}
+    result = _sync(lab, PROD)
+    assert (result.synced_revision, result.phase, result.health) == (
+        COMMIT,
+        "Succeeded",
+        "Healthy",
+    )
+    # Running -> Succeeded (Degraded, reconciled before it ended) -> Healthy, reconciled after.
+    assert lab.clock.waits == [POLL, POLL]
+
+
+def test_a_degraded_application_before_our_sync_is_waited_past(lab: Lab) -> None:
+    """Degraded at other revisions (what ran before) is no verdict on ours."""
+    name = PROD.default_namespace()
+    status = lab.argocd.applications[name]["status"]
+    status["sync"] = {"status": "Synced", "revisions": ["1.3.0", OLD_COMMIT]}
+    status["health"] = {"status": "Degraded", "message": "the old pods crash"}
+    status["operationState"] = {
+        "phase": "Succeeded",
+        "operation": {"sync": {"revisions": ["1.3.0", OLD_COMMIT]}},
+        "startedAt": "2026-12-02T05:00:00Z",
+        "finishedAt": "2026-12-02T05:01:00Z",
+    }
+    result = _sync(lab, PROD)
+    assert (result.synced_revision, result.phase, result.health) == (
+        COMMIT,
+        "Succeeded",
+        "Healthy",
+    )
 
 
 def test_an_auto_sync_application_without_the_automated_policy_is_named(lab: Lab) -> None:

@@ -17,7 +17,8 @@ Applications the token may read that match its ``selector``, ``name``, ``project
 
 The application controller moves only when the test calls ``tick()`` (or on each request with
 ``auto_tick``), one step per tick: a running operation succeeds (health ``Progressing``), then
-the health settles (``Healthy`` unless ``outcomes`` says otherwise); another party's operation
+the health settles (``Healthy`` unless ``outcomes`` says otherwise; ``reconciledAt`` says when
+it was found); another party's operation
 ends after the ticks it was started with (never, without); an Application with
 ``syncPolicy.automated`` that was refreshed starts syncing to what its sources resolve to
 (source 1's ``targetRevision``, and ``heads[name]`` for the Git source); an Application
@@ -90,7 +91,10 @@ class ArgoCdStandIn:
     url: str = ""
     # The Git commit each Application's values source resolves to (its branch head).
     heads: dict[str, str] = field(default_factory=dict)
-    # How an operation of ours ends: {"phase": "Failed", "message": ...} or {"health": ...}.
+    # How an operation of ours ends: {"phase": "Failed", "message": ...} or {"health": ...},
+    # with "health_message" (the Application's) and "resource_message" (its Deployment's);
+    # "stale_health": the health a reconciliation during the sync found, shown until the
+    # next one (its reconciledAt before the operation's finishedAt).
     outcomes: dict[str, Mapping[str, str]] = field(default_factory=dict)
     # Applications a deny sync window blocks now.
     blocked: set[str] = field(default_factory=set)
@@ -110,6 +114,8 @@ class ArgoCdStandIn:
         self._foreign: dict[str, int | None] = {}
         self._refreshed: set[str] = set()
         self._generating: dict[str, tuple[int, dict[str, Any]]] = {}
+        # Applications whose operation of ours succeeded and whose health settles next tick.
+        self._settling: set[str] = set()
 
     def validator(self, definition: str) -> Any:
         root = {"$ref": f"#/$defs/{definition}", "$defs": self._definitions}
@@ -188,10 +194,18 @@ class ArgoCdStandIn:
             state["message"] = "successfully synced (all tasks run)"
             revisions = state["operation"]["sync"].get("revisions", [])
             status["sync"] = {"status": "Synced", "revisions": revisions}
-            status["health"] = {"status": "Progressing"}
+            self._settling.add(name)
+            if "stale_health" in outcome:  # as a reconciliation during the sync found it
+                status["health"] = {"status": outcome["stale_health"]}
+                status["reconciledAt"] = "2026-12-02T06:00:30Z"
+            else:
+                status["health"] = {"status": "Progressing"}
+                status["reconciledAt"] = state["finishedAt"]
             return
-        if status.get("health", {}).get("status") == "Progressing":
-            status["health"] = {"status": self.outcomes.get(name, {}).get("health", "Healthy")}
+        if name in self._settling or status.get("health", {}).get("status") == "Progressing":
+            self._settling.discard(name)
+            self._settle(name, status)
+            status["reconciledAt"] = "2026-12-02T06:02:00Z"
             return
         automated = "automated" in (app["spec"].get("syncPolicy") or {})
         if automated and name in self._refreshed:
@@ -199,6 +213,36 @@ class ArgoCdStandIn:
             if wanted != status["sync"].get("revisions"):
                 self._refreshed.discard(name)
                 self._start(app, {"revisions": wanted}, automated=True)
+
+    def _settle(self, name: str, status: dict[str, Any]) -> None:
+        """The health the controller finds once the objects have rolled out, with the messages
+        Argo CD gives: the Application's own (``health_message``) and a Deployment's
+        (``resource_message``, in ``status.resources`` as the controller lists them)."""
+        outcome = self.outcomes.get(name, {})
+        health = outcome.get("health", "Healthy")
+        status["health"] = {"status": health}
+        if "health_message" in outcome:
+            status["health"]["message"] = outcome["health_message"]
+        if "resource_message" in outcome:
+            status["resources"] = [
+                {
+                    "group": "apps",
+                    "version": "v1",
+                    "kind": "Deployment",
+                    "namespace": name,
+                    "name": "web",
+                    "status": "Synced",
+                    "health": {"status": health, "message": outcome["resource_message"]},
+                },
+                {
+                    "version": "v1",
+                    "kind": "Service",
+                    "namespace": name,
+                    "name": "web",
+                    "status": "Synced",
+                    "health": {"status": "Healthy"},
+                },
+            ]
 
     def _resolved(self, name: str, app: dict[str, Any]) -> list[str]:
         sources = app["spec"]["sources"]

@@ -188,6 +188,9 @@ def test_impact_verification_and_a_rollout_followed_on_their_pages(
     expect(broken.locator("+ tr.error-row")).to_contain_text(
         "greeting: 'hi' has no reading as boolean"
     )
+    stopped = page.locator("#rollout-stopped")
+    expect(stopped).to_contain_text(f"Stopped in wave 2 (dev) at {ids()[3]}")
+    expect(stopped).to_contain_text("greeting: 'hi' has no reading as boolean")
     assert lab.commits() == commits + 5
     camera.shoot(page, "rollout-failed")
 

@@ -365,6 +365,41 @@ def test_a_rollout_paused_resumed_and_rolled_back_from_its_page(
         assert "wave 1 has a filter but no name" in nameless.text
 
 
+def test_a_failed_rollout_says_on_its_page_which_wave_which_instance_and_why(
+    site: InstanceSite,
+) -> None:
+    publish(site, mixed_version(), "1.3.0")
+    broken = ids()[3]  # greeting: 'hi', which the migration cannot retype to a boolean
+    with site.signed_in() as client:
+        started = post_form(
+            client,
+            "/fleet",
+            "/fleet/rollouts",
+            {
+                "template": "web-service@1.3.0",
+                "version": "3.5.0",
+                "wave-0-name": "first",
+                "wave-1-name": "second",
+            },
+        )
+        url = started.headers["location"]
+        assert 'id="rollout-stopped"' not in client.get(url).text
+        job = re.search(r'href="/jobs/([0-9a-f]+)" id="job-link"', client.get(url).text)
+        assert job
+        site.run_job(job.group(1))
+        page = client.get(url).text
+    assert 'id="rollout-state">failed' in page
+    stopped = re.search(r'<div [^>]*id="rollout-stopped">(.*?)</div>', page, re.S)
+    assert stopped, "a failed rollout says where it stopped"
+    summary = html.unescape(re.sub(r"<[^>]+>", "", stopped.group(1)))
+    summary = " ".join(summary.split())
+    assert "Stopped in wave 1 (first) at " + broken in summary
+    assert 'href="#wave-1"' in stopped.group(1)
+    assert f'href="/instances/{broken}"' in stopped.group(1)
+    assert "greeting" in summary  # the reason: the migration that failed
+    assert "second" not in summary
+
+
 def test_each_visitor_sees_the_controls_they_may_use_and_no_one_elses_work(
     site: InstanceSite,
 ) -> None:

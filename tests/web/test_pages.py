@@ -11,6 +11,7 @@ import tarfile
 import httpx
 import pytest
 
+from helmforge.services import chart_builds
 from helmforge.web.sessions import SESSION_COOKIE
 from tests.support.charts import EXAMPLE
 from tests.web.conftest import (
@@ -220,6 +221,13 @@ def test_generate_build_preview_download(web: WebClient) -> None:
     assert archive.headers["content-type"] == "application/gzip"
     digest = "sha256:" + hashlib.sha256(archive.content).hexdigest()
     assert digest in page.text
+    made = chart_builds.generator()
+    generated = re.search(r'<dd id="build-generator">(.*?)</dd>', page.text, re.S)
+    assert generated, "the build page says what generated the archive"
+    assert html.unescape(re.sub(r"<[^>]+>", "", generated.group(1))) == (
+        f"helmforge {made['helmforge']} (Python {made['python']}, zlib {made['zlib']},"
+        f" PyYAML {made['pyyaml']})"
+    )
     with tarfile.open(fileobj=io.BytesIO(archive.content)) as tar:
         values = tar.extractfile("shop-acme-prod-a1/values.yaml")
         assert values is not None

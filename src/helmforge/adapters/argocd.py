@@ -16,6 +16,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -67,6 +68,24 @@ class ApplicationState:
     operation_phase: str | None
     operation_revisions: tuple[str, ...]
     operation_message: str | None = None
+    #: Why the health is what it is: the Application's own message, else each object's that
+    #: reports the same health (``Deployment web: ...``), as Argo CD words them.
+    health_message: str | None = None
+    #: When the controller last reconciled the Application (its health is as of then), and
+    #: when the operation ended; ``None`` when Argo CD does not say (or not readably).
+    reconciled_at: datetime | None = None
+    operation_finished_at: datetime | None = None
+
+
+def _moment(value: Any) -> datetime | None:
+    """An RFC 3339 time of Argo CD's (``2026-12-02T06:01:00Z``), else ``None``."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +95,27 @@ class SyncWindows:
 
     can_sync: bool
     active: tuple[str, ...]
+
+
+def _health_message(status: dict[str, Any]) -> str | None:
+    """The Application's health message, else those of its objects in the same health (the
+    controller lists them in ``status.resources``; often the only ones with a message)."""
+    health = status.get("health") or {}
+    if not isinstance(health, dict):
+        return None
+    if health.get("message"):
+        return str(health["message"])[:_MAX_MESSAGE]
+    resources = status.get("resources")
+    found = []
+    for resource in resources if isinstance(resources, list) else []:
+        own = resource.get("health") if isinstance(resource, dict) else None
+        if not isinstance(own, dict) or own.get("status") != health.get("status"):
+            continue
+        if own.get("message"):
+            found.append(
+                f"{resource.get('kind', '?')} {resource.get('name', '?')}: {own['message']}"
+            )
+    return "; ".join(found)[:_MAX_MESSAGE] or None
 
 
 def _state(document: Any, name: str) -> ApplicationState:
@@ -96,6 +136,9 @@ def _state(document: Any, name: str) -> ApplicationState:
         operation_message=(
             str(operation["message"])[:_MAX_MESSAGE] if operation.get("message") else None
         ),
+        health_message=_health_message(status),
+        reconciled_at=_moment(status.get("reconciledAt")),
+        operation_finished_at=_moment(operation.get("finishedAt")),
     )
 
 

@@ -115,6 +115,13 @@ class ChartBuildPublic(BaseModel):
     file_name: str
     created_by: str
     created_at: datetime
+    generator: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "what produced the archive's bytes: the versions of helmforge, python, zlib and"
+            " pyyaml at the build; null for a build recorded before they were"
+        ),
+    )
 
 
 class ChartPreviewPublic(BaseModel):

@@ -12,9 +12,11 @@ pushed. ``sync_instance`` (``instance.sync``, in the instance's context) then:
   itself;
 
 and in both waits until the Application reports that revision synced, the operation
-``Succeeded`` and health ``Healthy``. An auto-synced Application may report a later commit of
-the branch (another instance's change): it counts when the instance's two files are the same
-there, as the Git cache tells.
+``Succeeded`` and health ``Healthy``. Once our operation has Succeeded at that revision, health
+``Degraded`` fails the sync at once with Argo CD's health message (Argo CD counts Degraded as
+failed: a Deployment past its ``progressDeadlineSeconds``); ``Progressing`` is waited for.
+An auto-synced Application may report a later commit of the branch (another instance's
+change): it counts when the instance's two files are the same there, as the Git cache tells.
 
 "Another operation is already in progress": the sync waits for that operation to end and
 tries again, a bounded number of times. Everything is bounded by the sync's deadline
@@ -373,10 +375,24 @@ class _Run:
             and self.same_files(state.operation_revisions[1])
         )
 
+    def _degraded(self, state: ApplicationState) -> bool:
+        """Whether our operation Succeeded at the wanted revisions and health is Degraded:
+        Argo CD's failed state, which waiting does not end (Progressing does). A health found
+        by a reconciliation before the operation ended is no verdict on it: waited past."""
+        reconciled, finished = state.reconciled_at, state.operation_finished_at
+        return (
+            state.health_status == "Degraded"
+            and state.operation_phase == "Succeeded"
+            and self._ours(state)
+            and self._rolled_out(state)
+            and (reconciled is None or finished is None or reconciled >= finished)
+        )
+
     def wait_for_rollout(self, client: ArgoCdClient, state: ApplicationState) -> ApplicationState:
         """Poll until the Application reports the wanted revisions synced, the operation
-        ``Succeeded`` and health ``Healthy``; a failed operation of ours, or the deadline, is
-        ``ExternalServiceError`` saying what Argo CD reported last."""
+        ``Succeeded`` and health ``Healthy``; a failed operation of ours, our operation done
+        with health ``Degraded``, or the deadline, is ``ExternalServiceError`` saying what
+        Argo CD reported last."""
         name = self.target.app_name
         while True:
             if (
@@ -390,6 +406,15 @@ class _Run:
                     f"Argo CD's sync of {name} to chart {self.wanted[0]} and commit "
                     f"{self.wanted[1][:12]} ended {state.operation_phase}: "
                     f"{state.operation_message or 'no message'}",
+                    location=_where(self.target),
+                )
+            if self._degraded(state):
+                raise ExternalServiceError(
+                    f"Argo CD synced application {name} to chart {self.wanted[0]} and commit "
+                    f"{self.wanted[1][:12]} (operation Succeeded) but reports it Degraded: "
+                    f"{state.health_message or 'no health message'}; Argo CD counts Degraded "
+                    "as failed (such as a Deployment past its progressDeadlineSeconds): see "
+                    "the Application's objects in Argo CD, fix the instance and sync again",
                     location=_where(self.target),
                 )
             if not self._pause():

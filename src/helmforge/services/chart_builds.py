@@ -20,6 +20,7 @@ __all__ = [
     "generator",
     "get_archive",
     "get_build",
+    "get_builds",
     "instance_chart_archive",
     "list_builds",
     "page_builds",
@@ -33,7 +34,7 @@ import hashlib
 import platform
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -432,6 +433,26 @@ def get_build(
     """One recorded build; raises ``NotFoundError``."""
     with sessions() as session:
         return _view(_row(sessions, session, build_id, actor))
+
+
+def get_builds(
+    sessions: sessionmaker[Session], build_ids: Collection[str], *, actor: Principal
+) -> dict[str, ChartBuildView]:
+    """The recorded builds of ``build_ids`` that ``actor`` may read, by id, in one query
+    (without their archives); an id of no such build is not among them."""
+    wanted = sorted({build_id for build_id in build_ids if len(build_id) <= 32})
+    if not wanted:
+        return {}
+    query = (
+        sa.select(ChartBuildRow)
+        .options(defer(ChartBuildRow.archive))
+        .where(
+            ChartBuildRow.id.in_(wanted),
+            access.allowed_where(sessions, actor, "chart.read", _CONTEXT_FIELDS),
+        )
+    )
+    with sessions() as session:
+        return {row.id: _view(row) for row in session.scalars(query)}
 
 
 def get_archive(

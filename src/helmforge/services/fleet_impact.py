@@ -8,6 +8,8 @@ instance's current template, context and overrides (values.yaml at the branch he
 ``core.fleet.impact.impact_of``: the migrated overrides, the effective values' diff, the diff of
 the resolved manifests, the kind of change and why an instance is blocked. Nothing is built,
 published or committed. The job saves what it found with its progress and resumes from there.
+A fleet above ``CHUNK`` instances is split into chunk jobs, each over its own slice of the ids
+the submission chose, whose rows it reads in one query (``fleet_sources.fleet_members``).
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.core.access.policy import Target
-from helmforge.core.access.principals import SYSTEM, Principal
+from helmforge.core.access.principals import Principal
 from helmforge.core.errors import HelmforgeError
 from helmforge.core.fleet.filters import parse_filter
 from helmforge.core.fleet.impact import CHANGE_KINDS, impact_of
 from helmforge.services import access, jobs
-from helmforge.services.fleet_sources import FleetSources, fleet_of
+from helmforge.services.fleet_sources import FleetSources, fleet_members, fleet_of
 from helmforge.services.instance_records import InstanceView, target_of
 from helmforge.services.instance_values import overrides_of, problems_of, published_template
 from helmforge.services.jobs import JobContext, JobView
@@ -125,15 +127,12 @@ def run_impact(context: JobContext) -> dict[str, Any]:
         )
     items: list[dict[str, Any]] = list(context.saved.get("items", []))
     finished = {item["instance"] for item in items}
-    known = {
-        view.id: view
-        for view in fleet_of(
-            context.sessions,
-            actor=SYSTEM,
-            chosen=context.params.get("filter") or {},
-            template=reference.rpartition("@")[0],
-        )
-    }
+    # The ids were chosen (filter and rights) at submission: a chunk reads its own only.
+    known = fleet_members(
+        context.sessions,
+        [instance for instance in ids if instance not in finished],
+        template=reference.rpartition("@")[0],
+    )
     every = max(1, len(ids) // _SAVES)
     with ExitStack() as stack:
         fleet = FleetSources(context, stack)

@@ -3,10 +3,10 @@ client per registry, one parsed template per version."""
 
 from __future__ import annotations
 
-__all__ = ["MAX_FLEET", "FleetSources", "fleet_of"]
+__all__ = ["MAX_FLEET", "FleetSources", "fleet_members", "fleet_of"]
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import InputError, Location
+from helmforge.core.instances.layout import InstanceId
 from helmforge.core.templates.models import Template
 from helmforge.services import gitops_repositories, instances, registries
-from helmforge.services.instance_git import refresh_cache
-from helmforge.services.instance_records import InstanceView
+from helmforge.services.instance_git import base_paths, refresh_cache
+from helmforge.services.instance_records import InstanceView, latest_published, rows_by_id, view_of
 from helmforge.services.instance_values import published_template
 from helmforge.services.jobs import JobContext
 from helmforge.services.publishing import client_for
@@ -31,6 +32,8 @@ _log = logging.getLogger("helmforge.fleet")
 
 #: The most instances one fleet job takes (the instance list's own bound).
 MAX_FLEET = 10_000
+#: Instances read by one query of ``fleet_members`` (four bound parameters each).
+_READ = 500
 
 
 def fleet_of(
@@ -59,6 +62,27 @@ def fleet_of(
             location=Location(path="filter"),
         )
     return views
+
+
+def fleet_members(
+    sessions: sessionmaker[Session], ids: Sequence[str], *, template: str | None = None
+) -> dict[str, InstanceView]:
+    """The views of the instances ``ids`` names that still exist (ready, and of template name
+    ``template`` when given), by id: for a job whose instances were chosen, and the caller's
+    rights checked, when it was submitted. One query per ``_READ`` ids, whatever the size of
+    the fleet."""
+    named = [InstanceId.parse(instance, source="instances") for instance in ids]
+    paths = base_paths(sessions)
+    found: dict[str, InstanceView] = {}
+    for start in range(0, len(named), _READ):
+        rows = rows_by_id(sessions, named[start : start + _READ], template=template)
+        latest = latest_published(sessions, {row.template_name for row in rows}) if rows else {}
+        for row in rows:
+            view = view_of(
+                row, base_path=paths(row.repository), latest=latest.get(row.template_name)
+            )
+            found[view.id] = view
+    return found
 
 
 class FleetSources:

@@ -12,6 +12,8 @@ filtered like ``GET /api/v1/instances``) and queues a ``fleet.verify`` job over 
 3. reads application.yaml's chart and ``targetRevision`` and values.yaml at the branch head,
    beside values.yaml at the revision helmforge last committed (the audit log's record).
 
+The database is read a batch of instances at a time (``_BATCH``): their rows, their recorded
+builds and the revisions helmforge last committed, one query each, whatever the batch's size.
 ``core.fleet.verification.drift_of`` draws the conclusions. The job saves its findings with
 its progress, so a job whose worker died resumes after the last instance it saved.
 ``drifted_instances`` feeds the Prometheus gauge ``helmforge_fleet_drifted_instances``.
@@ -31,6 +33,7 @@ import hashlib
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +55,7 @@ from helmforge.core.oci.chart_versions import tag_for_version
 from helmforge.core.oci.references import repository_for
 from helmforge.core.yaml_codec import load_single
 from helmforge.services import chart_builds, jobs
-from helmforge.services.fleet_sources import FleetSources, fleet_of
+from helmforge.services.fleet_sources import FleetSources, fleet_members, fleet_of
 from helmforge.services.instance_records import InstanceView
 from helmforge.services.instance_values import overrides_of
 from helmforge.services.jobs import JobContext, JobView
@@ -67,6 +70,8 @@ KIND = "fleet.verify"
 _COMMITTING = ("instance.create", "values.update", "instance.rollback", "instance.upgrade")
 #: Findings are saved with the progress about this many times per job (and at the end).
 _SAVES = 50
+#: Instances whose records (rows, builds, audit revisions) are read together.
+_BATCH = 100
 
 
 def submit_verification(
@@ -151,14 +156,13 @@ def _application(reader: GitRepository, view: InstanceView) -> tuple[Any, Any, s
     return sources[0].get("chart"), sources[0].get("targetRevision"), None
 
 
-def _observe(fleet: FleetSources, view: InstanceView, committed: str | None) -> Observation:
+def _observe(
+    fleet: FleetSources,
+    view: InstanceView,
+    build: chart_builds.ChartBuildView | None,
+    committed: str | None,
+) -> Observation:
     tag = tag_for_version(view.chart_version)
-    build = None
-    if view.build_id is not None:
-        try:
-            build = chart_builds.get_build(fleet.sessions, view.build_id, actor=SYSTEM)
-        except HelmforgeError:
-            build = None
     rebuilt, rebuild_problem = _rebuilt(fleet, build) if build is not None else (None, None)
     served, registry_problem = _served(fleet, view)
     reader = fleet.reader(view.repository)
@@ -198,13 +202,31 @@ def _observe(fleet: FleetSources, view: InstanceView, committed: str | None) -> 
     )
 
 
-def _views(
-    sessions: sessionmaker[Session], ids: list[str], chosen: Mapping[str, str]
-) -> Iterator[InstanceView | str]:
-    """Each instance's view, or its id when it no longer exists."""
-    known = {view.id: view for view in fleet_of(sessions, actor=SYSTEM, chosen=chosen)}
-    for instance in ids:
-        yield known.get(instance, instance)
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """What the database holds about a batch of instances, read together: the views of those
+    that still exist, their recorded builds and the revisions helmforge last committed."""
+
+    views: dict[str, InstanceView]
+    builds: dict[str, chart_builds.ChartBuildView]
+    committed: dict[str, str]
+
+    def build_of(self, view: InstanceView) -> chart_builds.ChartBuildView | None:
+        return self.builds.get(view.build_id) if view.build_id is not None else None
+
+
+def _batches(sessions: sessionmaker[Session], ids: list[str]) -> Iterator[tuple[list[str], _Batch]]:
+    """``ids`` in slices of ``_BATCH``, each with what the database holds about it: three
+    queries a slice (instances, builds, audit records), whatever its size."""
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start : start + _BATCH]
+        views = fleet_members(sessions, chunk)
+        builds = chart_builds.get_builds(
+            sessions,
+            [view.build_id for view in views.values() if view.build_id is not None],
+            actor=SYSTEM,
+        )
+        yield chunk, _Batch(views, builds, _committed_revisions(sessions, list(views)))
 
 
 def run_verification(context: JobContext) -> dict[str, Any]:
@@ -213,29 +235,29 @@ def run_verification(context: JobContext) -> dict[str, Any]:
     ids = [str(instance) for instance in context.params.get("instances", [])]
     items: list[dict[str, Any]] = list(context.saved.get("items", []))
     finished = {item["instance"] for item in items}
-    committed = _committed_revisions(context.sessions, ids)
     every = max(1, len(ids) // _SAVES)
+    remaining = [instance for instance in ids if instance not in finished]
     with ExitStack() as stack:
         fleet = FleetSources(context, stack)
-        for view in _views(context.sessions, ids, context.params.get("filter") or {}):
-            instance = view if isinstance(view, str) else view.id
-            if instance in finished:
-                continue
-            if isinstance(view, str):
-                items.append(
-                    {
-                        "instance": view,
-                        "status": "gone",
-                        "drift": [],
-                        "message": f"instance {view} was removed before it was verified",
-                    }
-                )
-            else:
-                observation = _observe(fleet, view, committed.get(view.id))
-                items.append(outcome_json(view.id, drift_of(observation)))
-            finished.add(instance)
-            if len(items) % every == 0:
-                context.report(done=len(items), total=len(ids), partial={"items": items})
+        for chunk, batch in _batches(context.sessions, remaining):
+            for instance in chunk:
+                view = batch.views.get(instance)
+                if view is None:
+                    items.append(
+                        {
+                            "instance": instance,
+                            "status": "gone",
+                            "drift": [],
+                            "message": f"instance {instance} was removed before it was verified",
+                        }
+                    )
+                else:
+                    observed = _observe(
+                        fleet, view, batch.build_of(view), batch.committed.get(instance)
+                    )
+                    items.append(outcome_json(view.id, drift_of(observed)))
+                if len(items) % every == 0:
+                    context.report(done=len(items), total=len(ids), partial={"items": items})
     return _summary(items)
 
 

@@ -21,7 +21,7 @@ __all__ = [
     "view_of",
 ]
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -407,6 +407,28 @@ def list_rows(
     )
     with sessions() as session:
         rows = list(session.scalars(query.offset(offset).limit(limit)))
+        for row in rows:
+            session.expunge(row)
+        return rows
+
+
+def rows_by_id(
+    sessions: sessionmaker[Session], instances: Sequence[InstanceId], *, template: str | None
+) -> list[InstanceRow]:
+    """The ready rows of ``instances`` (of template name ``template``, when given), in one
+    query; an instance without such a row is not among them."""
+    if not instances:
+        return []
+    key = sa.tuple_(
+        InstanceRow.product, InstanceRow.customer, InstanceRow.environment, InstanceRow.instance
+    )
+    query = sa.select(InstanceRow).where(
+        InstanceRow.state == READY, key.in_([instance.segments for instance in instances])
+    )
+    if template:
+        query = query.where(InstanceRow.template_name == template)
+    with sessions() as session:
+        rows = list(session.scalars(query))
         for row in rows:
             session.expunge(row)
         return rows

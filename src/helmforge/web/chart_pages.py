@@ -312,6 +312,7 @@ def chart_page(request: Request, build_id: str, visitor: SignedIn) -> Response:
         "created_by": build.created_by,
         "created_at": moment(build.created_at),
         "overrides": dump_yaml(build.values) if build.values else "",
+        "generator": build.generator or {},
     }
     previews = [
         {"path": path, "text": text, "size": len(text.encode())}

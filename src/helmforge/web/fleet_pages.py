@@ -9,8 +9,9 @@ calls its service with the signed-in principal and goes to ``/jobs/{id}``, which
 job's state and a progress bar (``site.js`` follows ``/api/v1/jobs/{id}`` and reloads the page
 when it ends; without scripts the page refreshes itself) and, once it ended, what it found: the
 impact grouped by kind of change, or the drift per instance. ``/fleet/rollouts/{id}`` shows a
-rollout wave by wave, each with its own progress bar, and the pause, resume, abort and
-rollback its state allows to its starter (or a holder of ``policy.manage``).
+rollout wave by wave, each with its own progress bar, where a failed one stopped (which wave,
+which instance, why), and the pause, resume, abort and rollback its state allows to its starter
+(or a holder of ``policy.manage``).
 """
 
 from __future__ import annotations
@@ -480,6 +481,20 @@ def _moved_any(wave: Mapping[str, Any]) -> bool:
     )
 
 
+def _stopped(view: RolloutView) -> dict[str, Any] | None:
+    """Where a failed rollout stopped, for its page: the wave (its number and name), the
+    instance (with its page) and the reason; ``None`` when it did not stop on an instance."""
+    stopped = view.stopped
+    if stopped is None:
+        return None
+    names = [wave.get("name") for wave in view.waves]
+    return {
+        **stopped,
+        "number": names.index(stopped["wave"]) + 1,
+        "url": instance_url(stopped["instance"]),
+    }
+
+
 @router.get("/fleet/rollouts/{rollout_id}", response_class=HTMLResponse)
 def rollout_page(request: Request, rollout_id: RolloutId, visitor: SignedIn) -> Response:
     """A rollout wave by wave, each with its progress, and its controls."""
@@ -510,6 +525,7 @@ def rollout_page(request: Request, rollout_id: RolloutId, visitor: SignedIn) -> 
         total=sum(wave["total"] for wave in waves),
         controls=_rollout_controls(view) if may_control else [],
         moved=[wave["name"] for wave in waves if _moved_any(wave)],
+        stopped=_stopped(view),
         created_at=moment(view.created_at),
         updated_at=moment(view.updated_at),
     )
