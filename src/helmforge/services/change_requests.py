@@ -48,7 +48,7 @@ from helmforge.adapters.storage.access_tables import ChangeRequestRow
 from helmforge.core.access import changes
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import Principal
-from helmforge.core.errors import HelmforgeError, InputError, NotFoundError
+from helmforge.core.errors import HelmforgeError, InputError
 from helmforge.services import access, audit
 from helmforge.services.change_request_records import (
     OPERATIONS,
@@ -57,10 +57,10 @@ from helmforge.services.change_request_records import (
     Proposal,
     changed_since_proposal,
     get_request,
+    hidden_request,
     list_requests,
     locked_row,
     may_see,
-    missing_message,
     operation_of,
     page_requests,
     payload_fields,
@@ -151,7 +151,7 @@ def approve(
     with sessions() as session:
         row = locked_row(session, request_id)
         if not visible(row):
-            raise NotFoundError(missing_message(request_id))
+            raise hidden_request(sessions, actor, row)
         target, kind, payload = target_of(row), row.kind, dict(row.payload)
     if break_glass:
         access.require(sessions, actor, "policy.manage")
@@ -275,7 +275,7 @@ def edit(
     with sessions() as session:
         row = locked_row(session, request_id)
         if not visible(row):
-            raise NotFoundError(missing_message(request_id))
+            raise hidden_request(sessions, actor, row)
         kind, target = row.kind, row.target
     proposal = operation_of(kind).propose(
         sessions, payload, actor=actor, context=dict(context or {})
@@ -315,7 +315,7 @@ def reject(
     with sessions() as session:
         row = locked_row(session, request_id)
         if not visible(row):
-            raise NotFoundError(missing_message(request_id))
+            raise hidden_request(sessions, actor, row)
         target, requester, kind = target_of(row), row.requester, row.kind
     if actor.name != requester:
         access.require(sessions, actor, operation_of(kind).approver_permission, target)
