@@ -23,8 +23,9 @@ from tests.support.registry import RegistryServer
 
 
 def _denials(api: Api) -> list[tuple[str, str, str]]:
+    """The denials audited so far, oldest first."""
     events = audit_trail.list_events(api.sessions, actor=SYSTEM, action="access.deny")
-    return [(e.actor, e.target, e.after["permission"]) for e in events]
+    return [(e.actor, e.target, e.after["permission"]) for e in reversed(events)]
 
 
 def _subjects(api: Api) -> list[str]:
@@ -145,3 +146,25 @@ def test_approve_and_reject_need_no_body_and_a_hidden_request_is_404_absent_and_
     assert approved.status_code == 200, approved.text
     assert approved.json()["state"] == "applied"
     assert approved.json()["approvals"] == ["bob"]
+
+
+@pytest.mark.registry
+@pytest.mark.xdist_group("registry")
+def test_approving_ones_own_request_is_403_changes_nothing_and_is_audited(gated: Api) -> None:
+    # alice may approve in general (approver everywhere), never her own request.
+    alice = gated.as_user("alice", role="template-user")
+    access.add_binding(
+        gated.sessions, subject="user:alice", role="approver", scope="*/*/*/*", actor=SYSTEM
+    )
+    request = _propose(gated, alice, customer="acme")
+    url = f"/api/v1/change-requests/{request['change_request']}"
+    denials = len(_denials(gated))
+    own = gated.client.post(f"{url}/approve", json={"comment": "mine"}, headers=alice)
+    assert own.status_code == 403, own.text
+    shown = gated.client.get(url).json()
+    assert (shown["state"], shown["approvals"]) == ("pending", [])
+    assert _denials(gated)[denials:] == [
+        ("alice", f"change:{request['change_request']}", "change.approve")
+    ]
+    [event] = audit_trail.list_events(gated.sessions, actor=SYSTEM, action="access.deny")[:1]
+    assert "alice requested change request" in event.after["reason"]

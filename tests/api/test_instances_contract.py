@@ -44,6 +44,7 @@ def ready(api: Api, lab: GitLab, basic_registry: RegistryServer) -> Api:
 
 
 def _denials(api: Api) -> list[tuple[str, str, str]]:
+    """The denials audited so far, oldest first."""
     events = audit_trail.list_events(api.sessions, actor=SYSTEM, action="access.deny")
     return [(e.actor, e.target, e.after["permission"]) for e in reversed(events)]
 

@@ -25,6 +25,7 @@ __all__ = [
     "operation_of",
     "page_requests",
     "payload_fields",
+    "record_denial",
     "record_of",
     "view_of",
 ]
@@ -244,15 +245,28 @@ def hidden_request(
         f"not its requester, and holds neither {operation.approver_permission} nor "
         f"{operation.reader_permission} on {text_of(target_of(row))}"
     )
+    record_denial(sessions, actor, row.id, permission=operation.approver_permission, reason=reason)
+    return NotFoundError(missing_message(row.id))
+
+
+def record_denial(
+    sessions: sessionmaker[Session],
+    actor: Principal,
+    request_id: int,
+    *,
+    permission: str,
+    reason: str,
+) -> None:
+    """Audit ``actor``'s refused ``permission`` on change request ``request_id`` (its own
+    transaction: the refused change's is rolled back), as ``access.require`` audits its own."""
     with sessions.begin() as session:
         audit.record(
             session,
             actor,
             "access.deny",
-            f"change:{row.id}",
-            after={"permission": operation.approver_permission, "reason": reason},
+            f"change:{request_id}",
+            after={"permission": permission, "reason": reason},
         )
-    return NotFoundError(missing_message(row.id))
 
 
 def _visible_query(

@@ -48,7 +48,7 @@ from helmforge.adapters.storage.access_tables import ChangeRequestRow
 from helmforge.core.access import changes
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import Principal
-from helmforge.core.errors import HelmforgeError, InputError
+from helmforge.core.errors import HelmforgeError, InputError, PermissionDeniedError
 from helmforge.services import access, audit
 from helmforge.services.change_request_records import (
     OPERATIONS,
@@ -64,6 +64,7 @@ from helmforge.services.change_request_records import (
     operation_of,
     page_requests,
     payload_fields,
+    record_denial,
     record_of,
     view_of,
 )
@@ -159,9 +160,14 @@ def approve(
         access.require(sessions, actor, operation_of(kind).approver_permission, target)
     operation = operation_of(kind)
     current_base = operation.base(sessions, payload)
-    approved, requester, stale = _add_approval(
-        sessions, request_id, actor, comment, current_base, break_glass=break_glass
-    )
+    try:
+        approved, requester, stale = _add_approval(
+            sessions, request_id, actor, comment, current_base, break_glass=break_glass
+        )
+    except PermissionDeniedError as error:  # four eyes: its requester or an editor approving
+        permission = operation.approver_permission
+        record_denial(sessions, actor, request_id, permission=permission, reason=error.message)
+        raise
     if stale is not None:
         raise stale
     if break_glass:
