@@ -168,3 +168,31 @@ def test_approving_ones_own_request_is_403_changes_nothing_and_is_audited(gated:
     ]
     [event] = audit_trail.list_events(gated.sessions, actor=SYSTEM, action="access.deny")[:1]
     assert "alice requested change request" in event.after["reason"]
+
+
+def test_the_designs_policy_example_imports_as_written_and_exports_with_its_scopes(
+    api: Api,
+) -> None:
+    example = (
+        "p, role:operator, values, update, acme/*/prod/*, allow\n"
+        "g, user:alice, role:operator\n"
+        "g, group:platform-sre, role:approver\n"
+    )
+    text = example + "g, user:admin, role:admin\n"  # a policy always keeps an administrator
+    put = api.client.put("/api/v1/policy", content=text, headers={"Content-Type": "text/csv"})
+    assert put.status_code == 200, put.text
+    assert put.headers["content-type"].startswith("text/csv")
+    exported = api.client.get("/api/v1/policy")
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert exported.text.splitlines() == [
+        "p, role:operator, values, update, acme/*/prod/*, allow",
+        "g, user:alice, role:operator, */*/*/*",
+        "g, group:platform-sre, role:approver, */*/*/*",
+        "g, user:admin, role:admin, */*/*/*",
+    ]
+    bound = {(b["subject"], b["role"]) for b in api.client.get("/api/v1/bindings").json()}
+    assert bound == {
+        ("user:alice", "operator"),
+        ("group:platform-sre", "approver"),
+        ("user:admin", "admin"),
+    }

@@ -249,3 +249,28 @@ def renamed_template(version: str) -> str:
         .replace("        replicaCount: 3\n", "        replicas: 3\n", 1)
         .replace("${values.replicaCount}", "${values.replicas}")
     )
+
+
+def test_if_match_is_refused_only_when_that_instance_changed_not_its_neighbours(
+    ready: Api, lab: GitLab
+) -> None:
+    mine = ready.client.post("/api/v1/instances", json=instance_body()).json()["revision"]
+    other = {**PROD, "instance": "eu-2"}
+    created = ready.client.post("/api/v1/instances", json=instance_body(other))
+    assert created.status_code == 201, created.text
+    neighbour = ready.client.put(
+        url_of(other) + "/values",
+        json={"values": {"replicaCount": 5}},
+        headers={"If-Match": f'"{created.json()["revision"]}"'},
+    )
+    assert neighbour.status_code == 200, neighbour.text
+    assert lab.head() != mine
+    # The repository moved twice since ``mine``, this instance not at all: no conflict.
+    updated = ready.client.put(
+        url_of() + "/values",
+        json={"values": {"replicaCount": 3}},
+        headers={"If-Match": f'"{mine}"'},
+    )
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["revision"] == lab.head()
+    assert "replicaCount: 5" in lab.show(f"clusters/eu/{path_of(other)}/values.yaml")
