@@ -18,7 +18,7 @@ from helmforge.services import access, accounts, audit_trail
 from tests.api.conftest import Api, serve_app
 from tests.api.test_registries_api import add_registry
 from tests.support.apps import make_app
-from tests.support.charts import CONTEXT
+from tests.support.charts import CONTEXT, example_text
 from tests.support.registry import RegistryServer
 
 
@@ -196,3 +196,40 @@ def test_the_designs_policy_example_imports_as_written_and_exports_with_its_scop
         ("group:platform-sre", "approver"),
         ("user:admin", "admin"),
     }
+
+
+def test_a_template_user_reads_published_templates_and_drafts_do_not_exist_for_them(
+    api: Api,
+) -> None:
+    yaml = {"Content-Type": "application/yaml"}
+    draft = api.client.post(
+        "/api/v1/templates", content=example_text(version="1.9.0"), headers=yaml
+    )
+    assert draft.status_code == 201, draft.text
+    only_draft = example_text(version="0.1.0").replace("name: web-service", "name: sketch", 1)
+    assert api.client.post("/api/v1/templates", content=only_draft, headers=yaml).status_code == 201
+    tina = api.as_user("tina", role="template-user")
+    listed = api.client.get("/api/v1/templates", headers=tina).json()
+    assert [(t["name"], t["versions"]) for t in listed] == [
+        ("web-service", [{"version": "1.2.0", "status": "published"}])
+    ]
+    versions = api.client.get("/api/v1/templates/web-service/versions", headers=tina).json()
+    assert [v["version"] for v in versions] == ["1.2.0"]
+    denials = len(_denials(api))
+    for path in (
+        "/api/v1/templates/web-service/versions/1.9.0",
+        "/api/v1/templates/sketch/versions/0.1.0",
+        "/api/v1/templates/sketch/versions",
+    ):
+        hidden = api.client.get(path, headers=tina)
+        assert hidden.status_code == 404, (path, hidden.text)
+    assert [d[0] for d in _denials(api)[denials:]] == ["tina"] * 3
+    published = api.client.get("/api/v1/templates/web-service/versions/1.2.0", headers=tina)
+    assert published.status_code == 200
+    # Its creators work on the drafts; an auditor reads everything.
+    for role in ("template-creator", "auditor"):
+        headers = api.as_user(f"reader-{role}", role=role)
+        names = [t["name"] for t in api.client.get("/api/v1/templates", headers=headers).json()]
+        assert names == ["sketch", "web-service"], role
+        shown = api.client.get("/api/v1/templates/web-service/versions/1.9.0", headers=headers)
+        assert shown.json()["status"] == "draft", role
