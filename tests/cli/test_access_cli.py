@@ -162,6 +162,32 @@ def test_users_create_role_help_lists_the_built_in_roles_and_binds_at_every_scop
     ]
 
 
+def test_users_create_without_a_role_binds_nothing_and_bindings_add_gives_the_rights(
+    store: None,
+) -> None:
+    created = helmforge("users", "create", "zoe")
+    assert created.returncode == 0, created.stderr
+    assert created.stderr == "created user zoe (no binding yet)\n"
+    password = created.stdout.strip()
+    assert len(password) >= 20
+    assert helmforge("bindings", "list", "--subject", "user:zoe").stdout == ""
+    assert helmforge("can", "zoe", "values.update", "shop/acme/dev/eu-1").returncode == 1
+    store_ = open_store(load_settings(os.environ))
+    try:
+        accounts.authenticate_password(store_.sessions, "zoe", password, source="cli-test")
+    finally:
+        store_.engine.dispose()
+    assert helmforge("bindings", "add", "user:zoe", "developer", "*/*/dev/*").returncode == 0
+    assert helmforge("can", "zoe", "values.update", "shop/acme/dev/eu-1").returncode == 0
+    assert helmforge("can", "zoe", "values.update", "shop/acme/prod/eu-1").returncode == 1
+    refused = helmforge("bindings", "add", "user:zoe", "developer", "*/*/prod/*")
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1
+    assert "cannot reach environment 'prod'" in refused.stderr
+    usage = helmforge("users", "create")
+    assert usage.returncode == 2
+
+
 # --- changes: over the REST API of a real server ---------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["router"]
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
@@ -14,6 +15,7 @@ from helmforge.api.schemas import (
     TokenCreatedPublic,
     TokenPublic,
     UserCreate,
+    UserCreatedPublic,
     UserPublic,
     UserSignOutCreate,
     UserSignOutPublic,
@@ -29,18 +31,21 @@ def list_users(sessions: SessionsDep, actor: PrincipalDep) -> list[UserPublic]:
     return [UserPublic.model_validate(u) for u in accounts.list_users(sessions, actor=actor)]
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED)
-def create_user(body: UserCreate, sessions: SessionsDep, actor: PrincipalDep) -> UserPublic:
-    """Create a local user (admins only); they choose their own password at first sign-in."""
+@router.post("/users", status_code=status.HTTP_201_CREATED, response_model_exclude_none=True)
+def create_user(body: UserCreate, sessions: SessionsDep, actor: PrincipalDep) -> UserCreatedPublic:
+    """Create a local user (admins only) with ``role`` bound at every scope, or no binding
+    yet; without a ``password`` one is generated and answered once. They choose their own
+    password at first sign-in."""
+    generated = accounts.generate_password() if body.password is None else None
     view = accounts.create_user(
         sessions,
         body.name,
         role=body.role,
-        password=body.password,
+        password=generated or body.password or "",
         actor=actor,
         must_change_password=True,  # the administrator chose it, not the user
     )
-    return UserPublic.model_validate(view)
+    return UserCreatedPublic.model_validate({**asdict(view), "password": generated})
 
 
 @router.post("/users/{name}/sign-out")

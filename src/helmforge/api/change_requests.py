@@ -187,20 +187,22 @@ async def edit_request(
 @router.post("/change-requests/{request_id}/approve")
 async def approve(
     request_id: RequestIdPath,
-    body: DecisionCreate,
     state: AppStateDep,
     sessions: SessionsDep,
     actor: PrincipalDep,
+    body: DecisionCreate | None = None,
 ) -> ChangeRequestPublic:
-    """Approve; with enough approvals the change is applied and ``state`` is ``applied``."""
+    """Approve (the body, and its ``comment``, optional); with enough approvals the change is
+    applied and ``state`` is ``applied``."""
+    decision = body or DecisionCreate()
     context = state.change_context()
     view = await anyio.to_thread.run_sync(
         lambda: change_requests.approve(
             sessions,
             request_id,
             actor=actor,
-            comment=body.comment,
-            break_glass=body.break_glass,
+            comment=decision.comment,
+            break_glass=decision.break_glass,
             context=context,
         )
     )
@@ -209,8 +211,13 @@ async def approve(
 
 @router.post("/change-requests/{request_id}/reject")
 def reject(
-    request_id: RequestIdPath, body: RejectCreate, sessions: SessionsDep, actor: PrincipalDep
+    request_id: RequestIdPath,
+    sessions: SessionsDep,
+    actor: PrincipalDep,
+    body: RejectCreate | None = None,
 ) -> ChangeRequestPublic:
-    """Reject (or, as its requester, withdraw) a pending change request."""
-    view = change_requests.reject(sessions, request_id, actor=actor, comment=body.comment)
+    """Reject (or, as its requester, withdraw) a pending change request; the body, and its
+    ``comment``, optional."""
+    comment = body.comment if body is not None else ""
+    view = change_requests.reject(sessions, request_id, actor=actor, comment=comment)
     return change_request_public(view)

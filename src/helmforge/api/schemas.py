@@ -149,8 +149,16 @@ class EffectiveValuesPublic(BaseModel):
 
 class UserCreate(_Strict):
     name: str = Field(max_length=64)
-    role: str = Field(max_length=32)
-    password: str = Field(max_length=1024)
+    role: str | None = Field(
+        default=None,
+        max_length=32,
+        description="a built-in role bound at */*/*/*; without it the user holds no binding",
+    )
+    password: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="without it one is generated and answered once, as password",
+    )
 
 
 class UserSignOutCreate(_Strict):
@@ -175,6 +183,12 @@ class UserPublic(BaseModel):
     role: str
     created_at: datetime
     disabled: bool
+
+
+class UserCreatedPublic(UserPublic):
+    """A new user; ``password`` only when the server generated it (shown this once)."""
+
+    password: str | None = None
 
 
 class TokenCreate(_Strict):

@@ -20,6 +20,7 @@ from helmforge.cli.server_answers import (
     OutputOption,
     ServerOption,
     check_output,
+    checked_instance,
     print_change,
     print_json,
     remote_errors,
@@ -33,7 +34,9 @@ instances_app = command_group(
 InstanceArgument = Annotated[
     str,
     typer.Argument(
-        metavar="INSTANCE", help="PRODUCT/CUSTOMER/ENVIRONMENT/INSTANCE, e.g. shop/acme/dev/eu-1."
+        metavar="INSTANCE",
+        help="PRODUCT/CUSTOMER/ENVIRONMENT/INSTANCE, e.g. shop/acme/dev/eu-1.",
+        callback=checked_instance,
     ),
 ]
 MessageOption = Annotated[

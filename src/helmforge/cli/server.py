@@ -129,15 +129,16 @@ def create_user(
     name: Annotated[str, typer.Argument(help="User name (lower-case, digits, '.', '_', '-').")],
     *,
     role: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--role",
             envvar="HELMFORGE_ROLE",
             help="A built-in role, bound at every scope (*/*/*/*): admin, template-creator, "
             "template-user, operator, developer, approver or auditor (creator and user are "
-            "the older names of template-creator and template-user).",
+            "the older names of template-creator and template-user). Without it the user "
+            "holds no binding yet (helmforge bindings add).",
         ),
-    ],
+    ] = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a local user."""
@@ -148,7 +149,8 @@ def create_user(
         password = _new_password(from_stdin=password_stdin)
         with local_sessions() as sessions:
             user = accounts.create_user(sessions, name, role=role, password=password, actor=SYSTEM)
-    typer.echo(f"created user {user.name} ({user.role})", err=True)
+    held = user.role or "no binding yet"
+    typer.echo(f"created user {user.name} ({held})", err=True)
     if not password_stdin:
         typer.echo(password)
 

@@ -13,6 +13,7 @@ __all__ = [
     "OutputOption",
     "ServerOption",
     "check_output",
+    "checked_instance",
     "print_change",
     "print_json",
     "remote_errors",
@@ -41,6 +42,18 @@ OutputOption = Annotated[
     str,
     typer.Option("--output", "-o", envvar="HELMFORGE_OUTPUT", help="text or json."),
 ]
+
+
+def checked_instance(instance: str) -> str:
+    """The INSTANCE argument's check: four non-empty segments, else wrong usage (exit 2)
+    before any call, for every command that names an instance."""
+    parts = instance.split("/")
+    if len(parts) != 4 or not all(parts):
+        raise typer.BadParameter(
+            "give PRODUCT/CUSTOMER/ENVIRONMENT/INSTANCE, e.g. shop/acme/dev/eu-1",
+            param_hint="INSTANCE",
+        )
+    return instance
 
 
 def token() -> str:

@@ -20,6 +20,7 @@ from helmforge.cli.server_answers import (
     OutputOption,
     ServerOption,
     check_output,
+    checked_instance,
     print_change,
     print_json,
     remote_errors,
@@ -31,7 +32,9 @@ values_app = command_group(help_text="The values (overrides) of an instance, in 
 InstanceArgument = Annotated[
     str,
     typer.Argument(
-        metavar="INSTANCE", help="PRODUCT/CUSTOMER/ENVIRONMENT/INSTANCE, e.g. shop/acme/dev/eu-1."
+        metavar="INSTANCE",
+        help="PRODUCT/CUSTOMER/ENVIRONMENT/INSTANCE, e.g. shop/acme/dev/eu-1.",
+        callback=checked_instance,
     ),
 ]
 IfMatchOption = Annotated[
@@ -115,6 +118,10 @@ def set_command(
 ) -> None:
     """Set values at paths of the instance's overrides: one commit, comments kept."""
     check_output(output)
+    if not assignments and not unset:
+        raise typer.BadParameter(
+            "name at least one PATH=VALUE to set (or --unset PATH)", param_hint="PATH=VALUE..."
+        )
     from helmforge.services.remote_instances import set_values
 
     with remote_errors():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = [
     "ACCOUNT_FAILURE_LIMIT",
+    "BINDINGS_ONLY",
     "FAILURE_WINDOW",
     "LOCKOUT",
     "MIN_PASSWORD_LENGTH",
@@ -77,6 +78,8 @@ from helmforge.services.paging import Page, PageRequest, contains, fetch_page
 from helmforge.services.user_sign_outs import close_web_sessions, revoke_api_tokens
 
 MIN_PASSWORD_LENGTH = 12
+#: The role column of a user created without a role: their rights are their bindings only.
+BINDINGS_ONLY = ""
 ACCOUNT_FAILURE_LIMIT = 5
 SOURCE_FAILURE_LIMIT = 20
 FAILURE_WINDOW = timedelta(minutes=15)
@@ -131,21 +134,25 @@ def create_user(
     sessions: sessionmaker[Session],
     name: str,
     *,
-    role: str,
+    role: str | None,
     password: str,
     actor: Principal,
     must_change_password: bool = False,
 ) -> UserView:
     """Create a local user with an Argon2id hash of ``password``; only an admin may.
 
-    ``must_change_password`` is for a password someone else chose (an administrator on the
-    Users page or the API): the user must pick their own at their first sign-in.
+    ``role`` is bound at every scope (``*/*/*/*``); without one (``None``) the user holds no
+    binding yet and gets their rights from bindings added later (DESIGN §9: ``POST /users``
+    takes a name and a password only). ``must_change_password`` is for a password someone
+    else chose (an administrator on the Users page or the API): the user must pick their own
+    at their first sign-in.
 
     Raises ``InputError`` (bad name, role or password), ``ConflictError`` (name taken),
     ``PermissionDeniedError``.
     """
     access.require(sessions, actor, "user.manage")
-    check_role(role)
+    if role is not None:
+        check_role(role)
     _check_new_user(name, password)
     try:
         row = _insert_user(
@@ -165,16 +172,16 @@ def _insert_user(
     sessions: sessionmaker[Session],
     *,
     name: str,
-    role: str,
+    role: str | None,
     password: str,
     actor: Principal,
     must_change_password: bool = False,
 ) -> UserRow:
     """Add enabled user ``name`` and its audit record in one transaction (``IntegrityError``
-    when the name is taken)."""
+    when the name is taken); ``role``, when given, is bound at every scope."""
     row = UserRow(
         name=name,
-        role=role,
+        role=role or BINDINGS_ONLY,
         password_hash=_hasher.hash(password),
         created_at=datetime.now(UTC),
         disabled=False,
@@ -184,8 +191,11 @@ def _insert_user(
         session.add(row)
         session.flush()
         audit.record(session, actor, "user.create", f"user:{name}", after={"role": role})
-        # The role given at creation is a binding at every scope (DESIGN §9).
-        access.bind_role(session, subject=f"user:{name}", role=role, scope="*/*/*/*", actor=actor)
+        if role is not None:
+            # The role given at creation is a binding at every scope (DESIGN §9).
+            access.bind_role(
+                session, subject=f"user:{name}", role=role, scope="*/*/*/*", actor=actor
+            )
     return row
 
 

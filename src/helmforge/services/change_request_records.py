@@ -17,6 +17,7 @@ __all__ = [
     "Proposal",
     "changed_since_proposal",
     "get_request",
+    "hidden_request",
     "list_requests",
     "locked_row",
     "may_see",
@@ -24,6 +25,7 @@ __all__ = [
     "operation_of",
     "page_requests",
     "payload_fields",
+    "record_denial",
     "record_of",
     "view_of",
 ]
@@ -42,8 +44,8 @@ from helmforge.core.access import changes
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import InputError, NotFoundError
-from helmforge.services import access
-from helmforge.services.change_request_targets import target_of, visible_where
+from helmforge.services import access, audit
+from helmforge.services.change_request_targets import target_of, text_of, visible_where
 from helmforge.services.paging import Page, PageRequest, contains, fetch_page
 
 #: Operation kind -> the module whose ``OPERATION`` applies it (imported when first needed).
@@ -233,6 +235,40 @@ def may_see(
     return visible
 
 
+def hidden_request(
+    sessions: sessionmaker[Session], actor: Principal, row: ChangeRequestRow
+) -> NotFoundError:
+    """The answer to ``actor`` about a request ``may_see`` hides from them: the error a
+    missing one gets, once their denial is audited (DESIGN §9: every denial is)."""
+    operation = operation_of(row.kind)
+    reason = (
+        f"not its requester, and holds neither {operation.approver_permission} nor "
+        f"{operation.reader_permission} on {text_of(target_of(row))}"
+    )
+    record_denial(sessions, actor, row.id, permission=operation.approver_permission, reason=reason)
+    return NotFoundError(missing_message(row.id))
+
+
+def record_denial(
+    sessions: sessionmaker[Session],
+    actor: Principal,
+    request_id: int,
+    *,
+    permission: str,
+    reason: str,
+) -> None:
+    """Audit ``actor``'s refused ``permission`` on change request ``request_id`` (its own
+    transaction: the refused change's is rolled back), as ``access.require`` audits its own."""
+    with sessions.begin() as session:
+        audit.record(
+            session,
+            actor,
+            "access.deny",
+            f"change:{request_id}",
+            after={"permission": permission, "reason": reason},
+        )
+
+
 def _visible_query(
     sessions: sessionmaker[Session], actor: Principal, state: str | None
 ) -> sa.Select[ChangeRequestRow]:
@@ -296,7 +332,7 @@ def get_request(
     with sessions() as session:
         row = locked_row(session, request_id)
         if not visible(row):
-            raise NotFoundError(missing_message(request_id))
+            raise hidden_request(sessions, actor, row)
         return view_of(row)
 
 

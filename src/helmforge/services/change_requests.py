@@ -48,7 +48,7 @@ from helmforge.adapters.storage.access_tables import ChangeRequestRow
 from helmforge.core.access import changes
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import Principal
-from helmforge.core.errors import HelmforgeError, InputError, NotFoundError
+from helmforge.core.errors import HelmforgeError, InputError, PermissionDeniedError
 from helmforge.services import access, audit
 from helmforge.services.change_request_records import (
     OPERATIONS,
@@ -57,13 +57,14 @@ from helmforge.services.change_request_records import (
     Proposal,
     changed_since_proposal,
     get_request,
+    hidden_request,
     list_requests,
     locked_row,
     may_see,
-    missing_message,
     operation_of,
     page_requests,
     payload_fields,
+    record_denial,
     record_of,
     view_of,
 )
@@ -151,7 +152,7 @@ def approve(
     with sessions() as session:
         row = locked_row(session, request_id)
         if not visible(row):
-            raise NotFoundError(missing_message(request_id))
+            raise hidden_request(sessions, actor, row)
         target, kind, payload = target_of(row), row.kind, dict(row.payload)
     if break_glass:
         access.require(sessions, actor, "policy.manage")
@@ -159,9 +160,14 @@ def approve(
         access.require(sessions, actor, operation_of(kind).approver_permission, target)
     operation = operation_of(kind)
     current_base = operation.base(sessions, payload)
-    approved, requester, stale = _add_approval(
-        sessions, request_id, actor, comment, current_base, break_glass=break_glass
-    )
+    try:
+        approved, requester, stale = _add_approval(
+            sessions, request_id, actor, comment, current_base, break_glass=break_glass
+        )
+    except PermissionDeniedError as error:  # four eyes: its requester or an editor approving
+        permission = operation.approver_permission
+        record_denial(sessions, actor, request_id, permission=permission, reason=error.message)
+        raise
     if stale is not None:
         raise stale
     if break_glass:
@@ -275,7 +281,7 @@ def edit(
     with sessions() as session:
         row = locked_row(session, request_id)
         if not visible(row):
-            raise NotFoundError(missing_message(request_id))
+            raise hidden_request(sessions, actor, row)
         kind, target = row.kind, row.target
     proposal = operation_of(kind).propose(
         sessions, payload, actor=actor, context=dict(context or {})
@@ -315,7 +321,7 @@ def reject(
     with sessions() as session:
         row = locked_row(session, request_id)
         if not visible(row):
-            raise NotFoundError(missing_message(request_id))
+            raise hidden_request(sessions, actor, row)
         target, requester, kind = target_of(row), row.requester, row.kind
     if actor.name != requester:
         access.require(sessions, actor, operation_of(kind).approver_permission, target)

@@ -21,10 +21,14 @@ from helmforge.services import access
 from helmforge.services.paging import Page, PageRequest, contains, fetch_page
 from helmforge.services.template_texts import parse_cached
 from helmforge.services.template_views import (
+    DRAFT,
     PUBLISHED,
     TemplateSummary,
     TemplateVersionView,
+    drafts_readable,
     parse_reference,
+    reads_drafts,
+    require_draft_reading,
     require_template,
     view_of,
 )
@@ -33,10 +37,14 @@ from helmforge.services.template_views import (
 def get_version(
     sessions: sessionmaker[Session], name: str, version: str | None = None, *, actor: Principal
 ) -> TemplateVersionView:
-    """One version; without ``version`` the newest published one (else the newest draft)."""
+    """One version; without ``version`` the newest published one (else the newest draft). A
+    draft is missing to whoever reads only published versions (``require_draft_reading``)."""
     require_template(sessions, actor, "template.read", name)
     with engine_of(sessions).connect() as connection:
-        return _lookup(connection, name, version)
+        view = _lookup(connection, name, version)
+    if view.status == DRAFT:
+        require_draft_reading(sessions, actor, name, view.version)
+    return view
 
 
 def load_published(
@@ -125,10 +133,17 @@ def _rows_of(session: Session, name: str) -> list[TemplateVersionRow]:
 def list_versions(
     sessions: sessionmaker[Session], name: str, *, actor: Principal
 ) -> list[TemplateVersionView]:
-    """Every version of a template, oldest SemVer first; raises ``NotFoundError``."""
+    """Every version of a template the actor may read, oldest SemVer first (drafts only for
+    whom ``reads_drafts``); raises ``NotFoundError``, also when nothing is left to them."""
     require_template(sessions, actor, "template.read", name)
     with sessions() as session:
-        return [view_of(row) for row in _rows_of(session, name)]
+        views = [view_of(row) for row in _rows_of(session, name)]
+    if reads_drafts(sessions, actor)(name):
+        return views
+    shown = [view for view in views if view.status != DRAFT]
+    if not shown:
+        require_draft_reading(sessions, actor, name, views[-1].version)
+    return shown
 
 
 def _summaries(session: Session, chosen: sa.ColumnElement[bool]) -> list[TemplateSummary]:
@@ -152,7 +167,12 @@ def _summaries(session: Session, chosen: sa.ColumnElement[bool]) -> list[Templat
 
 
 def _readable(sessions: sessionmaker[Session], actor: Principal) -> sa.ColumnElement[bool]:
-    return access.allowed_where(sessions, actor, "template.read", [TemplateRow.name])
+    """The template versions the actor may read (a WHERE clause over a version joined with
+    its template): of templates they read, drafts only for whom ``reads_drafts``."""
+    return sa.and_(
+        access.allowed_where(sessions, actor, "template.read", [TemplateRow.name]),
+        drafts_readable(sessions, actor, TemplateRow.name, TemplateVersionRow.status),
+    )
 
 
 def latest_published_versions(
@@ -186,12 +206,19 @@ def page_templates(
 ) -> Page[TemplateSummary]:
     """One page of the templates the actor may read, by name, with their versions;
     ``page.query`` matches the name. The database filters by access, counts and pages."""
-    query = sa.select(TemplateRow).where(_readable(sessions, actor)).order_by(TemplateRow.name)
+    readable = _readable(sessions, actor)
+    shown = (
+        sa.select(TemplateVersionRow.id)
+        .where(TemplateVersionRow.template_id == TemplateRow.id, readable)
+        .exists()
+    )
+    query = sa.select(TemplateRow).where(shown).order_by(TemplateRow.name)
     if page.query:
         query = query.where(contains(page.query, TemplateRow.name))
     with sessions() as session:
         ids = fetch_page(session, query, page, lambda row: row.id)
-        found = _summaries(session, TemplateRow.id.in_(ids.items)) if ids.items else []
+        chosen = sa.and_(TemplateRow.id.in_(ids.items), readable)
+        found = _summaries(session, chosen) if ids.items else []
     return Page(tuple(found), ids.number, ids.size, ids.total, ids.query)
 
 

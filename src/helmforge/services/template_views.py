@@ -5,17 +5,19 @@ template operation makes. Shared by the writes (``template_store``) and the read
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.adapters.storage.server_tables import TemplateVersionRow
 from helmforge.core.access.policy import Target
 from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import is_dns_label
-from helmforge.core.errors import InputError
+from helmforge.core.errors import InputError, NotFoundError, PermissionDeniedError
 from helmforge.services import access
 
 DRAFT, PUBLISHED, DEPRECATED = "draft", "published", "deprecated"
@@ -74,6 +76,47 @@ def require_template(
         Target(template=name),
         hide_as=f"template {name!r} does not exist",
     )
+
+
+#: Who reads a template's drafts besides its published versions (DESIGN §9: a template-user
+#: reads published templates; its creators work on the drafts, an auditor reads everything).
+DRAFT_READING = "template.update"
+
+
+def reads_drafts(sessions: sessionmaker[Session], actor: Principal) -> Callable[[str], bool]:
+    """Whether ``actor`` may read the drafts of template ``name``, with the policy read once:
+    ``DRAFT_READING`` on the name, or ``audit.read``."""
+    if "audit.read" in access.held(sessions, actor, ("audit.read",)):
+        return lambda _name: True
+    may = access.allowed(sessions, actor, DRAFT_READING)
+    return lambda name: may(Target(template=name))
+
+
+def drafts_readable(
+    sessions: sessionmaker[Session],
+    actor: Principal,
+    name: sa.SQLColumnExpression[str],
+    status: sa.SQLColumnExpression[str],
+) -> sa.ColumnElement[bool]:
+    """``reads_drafts`` as a WHERE clause over a version's template ``name`` and ``status``:
+    its published and deprecated versions for anyone who reads the template, drafts too for
+    whom ``reads_drafts``."""
+    if "audit.read" in access.held(sessions, actor, ("audit.read",)):
+        return sa.true()
+    return sa.or_(status != DRAFT, access.allowed_where(sessions, actor, DRAFT_READING, [name]))
+
+
+def require_draft_reading(
+    sessions: sessionmaker[Session], actor: Principal, name: str, version: str
+) -> None:
+    """Allow ``actor`` to read draft ``name@version``, or answer it as missing (the denial
+    audited): to whoever reads only published templates a draft does not exist."""
+    if reads_drafts(sessions, actor)(name):
+        return
+    try:
+        access.require(sessions, actor, DRAFT_READING, Target(template=name))
+    except PermissionDeniedError:
+        raise NotFoundError(f"template {name}@{version} does not exist") from None
 
 
 def parse_reference(reference: str) -> tuple[str, str | None]:

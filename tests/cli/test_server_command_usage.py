@@ -1,0 +1,48 @@
+"""Wrong usage of the commands that talk to a server (DESIGN §5, §6, §9, §10) exits 2 with
+Click's usage message before any call: the server named here does not listen, so a command
+that called it would exit 1 instead."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import free_port
+
+HELMFORGE = str(Path(sys.executable).with_name("helmforge"))
+DEV = "shop/acme/dev/eu-1"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("values", "set", DEV),  # neither PATH=VALUE nor --unset: nothing to set
+        ("values", "edit", DEV),  # no -f FILE
+        ("values", "get", "shop/acme"),
+        ("values", "history", "shop//dev/eu-1"),
+        ("instances", "sync", "shop/acme"),
+        ("values", "rollback", DEV),  # no REVISION
+        ("instances", "create", DEV, "--version", "1.0.0"),  # no --template
+        ("instances", "show", "shop/acme/dev/eu-1/extra"),
+        ("fleet", "rollout", "web-service@1.3.0"),  # no --wave
+        ("jobs", "wait"),
+        ("changes", "approve", "0"),
+    ],
+)
+def test_wrong_usage_exits_2_before_calling_the_server(arguments: tuple[str, ...]) -> None:
+    server = f"http://127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [HELMFORGE, *arguments, "--server", server],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "HELMFORGE_TOKEN": "hf_unused"},
+    )
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Usage: helmforge " in result.stderr
+    assert "did not answer" not in result.stderr
