@@ -179,7 +179,7 @@ def test_generate_deploy_edit_preview_save_history_rollback_and_four_eyes_in_pro
     entries.first.locator("summary", has_text="Diff").click()
     expect(entries.first.locator(".dl-add", has_text="+replicaCount: 5")).to_be_visible()
     camera.shoot(alice, "history")
-    alice.get_by_role("button", name=f"Roll back to {created[:10]}").click()
+    alice.get_by_role("button", name=f"Roll back to this ({created[:10]})").click()
     expect(alice.locator("#done")).to_contain_text("Rolled back")
     expect(entries).to_have_count(3)
     assert lab.commits() == commits + 3
