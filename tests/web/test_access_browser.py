@@ -93,10 +93,18 @@ def test_requester_proposes_a_prod_publish_and_an_approver_approves_it_in_the_br
     approver = _signed_in(browser, gated, "bob")
     approver.get_by_role("link", name="Change requests").click()
     expect(approver.locator("#change-requests")).to_contain_text("ledger/acme/prod/a1")
+    # What is asked for reads as words; the kind (a filter key) stays beside them, smaller.
+    expect(approver.locator("#change-requests td[data-label='Change']")).to_have_text(
+        "publish a chart chart.publish"
+    )
     shoot(approver, "access-03-inbox")
     approver.get_by_role("link", name=f"#{request.id}").click()
     expect(approver.locator("#change-diff")).to_contain_text("publish chart ledger-acme-prod-a1")
     expect(approver.locator("#change-approvals")).to_have_text("0 of 1 needed")
+    expect(approver.get_by_role("heading", level=1)).to_have_text(
+        f"Change request #{request.id}: publish a chart ledger/acme/prod/a1"
+    )
+    expect(approver.locator("#change-kind")).to_have_text("chart.publish")
     shoot(approver, "access-04-request-detail")
     approver.get_by_label("Comment (optional)").fill("checked the diff")
     dialogs: list[str] = []
@@ -110,7 +118,7 @@ def test_requester_proposes_a_prod_publish_and_an_approver_approves_it_in_the_br
     expect(approver.locator("#change-state")).to_have_text("applied")
     expect(approver.locator("#change-approvals")).to_have_text("1 of 1 needed: bob")
     assert dialogs == [
-        f"Approve change request #{request.id} (chart.publish ledger/acme/prod/a1)? "
+        f"Approve change request #{request.id} (publish a chart ledger/acme/prod/a1)? "
         "It is applied at once."
     ]
     shoot(approver, "access-05-applied")

@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.support.accessibility import assert_accessible, scriptless
 from tests.support.charts import EXAMPLE, REPO
 from tests.support.helm import assert_helm_lints
+from tests.support.layout import line_count
 from tests.web.conftest import ADMIN_NAME, ADMIN_PASSWORD, LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -111,6 +112,11 @@ def test_template_to_chart_workflow(page: Page, tmp_path: Path) -> None:
     expect(problems.locator(f'a.goto-line[data-line="{broken_line}"]')).to_be_visible()
     expect(page.get_by_text(f"!{broken_line}", exact=True)).to_have_count(1)
     shoot(page, "06-template-validation-error")
+    page.set_viewport_size({"width": 390, "height": 900})
+    for path in problems.locator("li code").all_inner_texts():
+        for key in re.split(r"[.\[]", path):  # a value path wraps between its keys only
+            assert line_count(problems.locator("li code", has_text=path), key) == 1, (path, key)
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.get_by_label("Template YAML").fill(
         original.replace("Pods to run when", "Pods that run when")
@@ -189,13 +195,25 @@ def test_template_to_chart_workflow(page: Page, tmp_path: Path) -> None:
     page.get_by_label("User name").fill("erin")
     page.get_by_label("Password for the first sign-in").fill("erins initial password")
     page.get_by_role("button", name="Create user").click()
+    erin = page.locator("tr", has_text="erin")
+    for width in WIDTHS:  # the button, then its option: a checkbox centred on its words
+        page.set_viewport_size({"width": width, "height": 900})
+        button = erin.get_by_role("button", name="Reset password of erin").bounding_box()
+        box = erin.get_by_role("checkbox").bounding_box()
+        words = erin.get_by_text("and revoke their API tokens").bounding_box()
+        assert button is not None
+        assert box is not None
+        assert words is not None
+        assert button["y"] + button["height"] <= box["y"] or button["x"] < box["x"]
+        assert abs((box["y"] + box["height"] / 2) - (words["y"] + words["height"] / 2)) < 2
+    page.set_viewport_size({"width": 1280, "height": 900})
     asked: list[str] = []
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
-    page.get_by_role("button", name="Reset the password of erin").click()
+    page.get_by_role("button", name="Reset password of erin").click()
     expect(page.locator("#new-password-notice")).to_have_count(0)  # dismissed: nothing sent
     assert asked == ["Reset the password of erin? Their web sessions end at once."]
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Reset the password of erin").click()
+    page.get_by_role("button", name="Reset password of erin").click()
     expect(page.locator("#new-password-notice")).to_contain_text("shown only once")
     assert len(page.get_by_label("One-time password").input_value()) >= 20
     shoot(page, "15-users-password-reset")
@@ -499,12 +517,51 @@ def test_template_editor_offers_a_starter_and_tab_indents_instead_of_leaving(
 
 def test_the_accessibility_check_fails_on_a_page_with_violations(page: Page) -> None:
     # Every shot page passes axe-core; this shows the check can fail: an image without a text
-    # alternative and a field without a label are critical violations.
+    # alternative and a field without a label are critical violations, a button whose visible
+    # words are not in its accessible name a serious one.
     page.set_content(
         '<!doctype html><html lang="en"><head><title>Bad</title></head><body><main>'
-        '<h1>Bad</h1><img src="/static/none.png"><input type="text" name="q"></main></body></html>'
+        '<h1>Bad</h1><img src="/static/none.png"><input type="text" name="q">'
+        '<button type="button" aria-label="Delete build 7">Remove</button></main></body></html>'
     )
     with pytest.raises(AssertionError) as failure:
         assert_accessible(page, "self-test-violations")
     assert "image-alt (critical)" in str(failure.value)
     assert "label (critical)" in str(failure.value)
+    assert "label-content-name-mismatch (serious)" in str(failure.value)
+
+
+def test_build_record_and_value_paths_read_whole_at_390_px(
+    page: Page, live_server: LiveServer
+) -> None:
+    from helmforge.core.access.principals import SYSTEM
+    from helmforge.services import chart_builds, template_store
+
+    template_store.create_version(live_server.sessions, EXAMPLE.read_text(), actor=SYSTEM)
+    template_store.publish_version(live_server.sessions, "web-service", "1.2.0", actor=SYSTEM)
+    context = {"product": "shop", "customer": "acme", "environment": "prod", "instance": "a1"}
+    build = chart_builds.build_chart(
+        live_server.sessions,
+        template="web-service@1.2.0",
+        context={**context, "version": "3.4.0"},
+        values={"replicaCount": 4, "service": {"type": "NodePort"}},
+        actor=SYSTEM,
+    )
+    sign_in(page)
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.goto(f"/charts/{build.id}")
+    record = page.locator("dl.facts")
+    # Each fact takes the card's width under its name: the template never breaks inside.
+    assert line_count(record.locator("dd", has_text="web-service@"), "web-service@1.2.0") == 1
+    overrides = page.get_by_label("Overrides of this build")
+    expect(overrides).to_contain_text("NodePort")
+    assert overrides.evaluate("pre => pre.scrollWidth <= pre.clientWidth")  # nothing cut off
+
+    page.goto("/generate?template=web-service&version=1.2.0")
+    for label, value in (("Product", "shop"), ("Customer", "acme"), ("Instance", "a1")):
+        page.get_by_label(label).fill(value)
+    page.get_by_label("Application version").fill("3.4.0")
+    page.get_by_role("button", name="Show effective values").click()
+    path = page.locator("table.values th", has_text="targetCPUUtilizationPercentage")
+    expect(path).to_be_visible()
+    assert line_count(path, "targetCPUUtilizationPercentage") == 1  # wraps after the dot

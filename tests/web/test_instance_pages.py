@@ -126,9 +126,9 @@ def test_the_instance_page_shows_chart_revision_values_sources_and_history(
         replicas = table.split("<code>replicaCount</code>")[1].split("</tr>")[0]
         assert '<code class="wrap">5</code>' in replicas
         assert "src-override" in replicas
-        port = table.split("<code>service.port</code>")[1].split("</tr>")[0]
+        port = table.split("<code>service.<wbr>port</code>")[1].split("</tr>")[0]
         assert "src-default" in port
-        host = table.split("<code>ingress.host</code>")[1].split("</tr>")[0]
+        host = table.split("<code>ingress.<wbr>host</code>")[1].split("</tr>")[0]
         assert "layer: environment in dev, test" in host
         history = html.split('id="history"')[1]
         assert history.count('class="card history-entry"') == 2
@@ -259,7 +259,7 @@ def test_deploy_after_generate_creates_the_instance_in_one_commit(
         )
         assert bad.status_code == 422, bad.text
         assert "<code>replicaCount</code>" in bad.text
-        assert "<code>service.port</code>" in bad.text
+        assert "<code>service.<wbr>port</code>" in bad.text
         assert "service: {port: 0}" in bad.text  # what was typed stays
         assert lab.commits() == commits
         done = client.post(

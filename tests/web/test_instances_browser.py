@@ -179,7 +179,16 @@ def test_generate_deploy_edit_preview_save_history_rollback_and_four_eyes_in_pro
     entries.first.locator("summary", has_text="Diff").click()
     expect(entries.first.locator(".dl-add", has_text="+replicaCount: 5")).to_be_visible()
     camera.shoot(alice, "history")
-    alice.get_by_role("button", name=f"Roll back to {created[:10]}").click()
+    for width in WIDTHS:  # each override to promote: its checkbox centred on its path
+        alice.set_viewport_size({"width": width, "height": 900})
+        option = alice.locator("label.check", has_text="logLevel")
+        box = option.get_by_role("checkbox").bounding_box()
+        words = option.locator("code").bounding_box()
+        assert box is not None
+        assert words is not None
+        assert abs((box["y"] + box["height"] / 2) - (words["y"] + words["height"] / 2)) < 2
+    alice.set_viewport_size({"width": 1280, "height": 900})
+    alice.get_by_role("button", name=f"Roll back to this ({created[:10]})").click()
     expect(alice.locator("#done")).to_contain_text("Rolled back")
     expect(entries).to_have_count(3)
     assert lab.commits() == commits + 3

@@ -13,6 +13,7 @@ import pytest
 
 from helmforge.services import chart_builds
 from helmforge.web.sessions import SESSION_COOKIE
+from helmforge.web.views import path_breaks
 from tests.support.charts import EXAMPLE
 from tests.web.conftest import (
     ADMIN_NAME,
@@ -835,3 +836,9 @@ def test_publish_deprecate_and_delete_draft_ask_for_confirmation_first(web: WebC
     asked = web.client.post("/templates/web-service/1.2.0/deprecate", data={"csrf_token": token})
     assert "<h1>Deprecate web-service 1.2.0?</h1>" in asked.text
     assert "status-published" in web.client.get("/templates/web-service").text
+
+
+def test_a_value_path_may_wrap_after_its_dots_and_before_its_indexes_only() -> None:
+    assert str(path_breaks("spec.resources[2].name")) == ("spec.<wbr>resources<wbr>[2].<wbr>name")
+    assert str(path_breaks("replicaCount")) == "replicaCount"
+    assert str(path_breaks("<b>.x")) == "&lt;b&gt;.<wbr>x"  # the path itself stays text

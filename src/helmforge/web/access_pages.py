@@ -43,6 +43,21 @@ from helmforge.web.views import (
 
 router = APIRouter(include_in_schema=False)
 _STATES = ("pending", "applied", "rejected", "stale", "failed")
+#: What a change request asks for, in words (its kind stays shown beside them, as a filter key).
+_CHANGE_WORDS = {
+    "chart.publish": "publish a chart",
+    "template.publish": "publish a template",
+    "instance.create": "create an instance",
+    "instance.upgrade": "upgrade an instance",
+    "instance.rollback": "roll back an instance",
+    "instance.promote": "promote an instance",
+    "values.update": "change an instance's values",
+}
+
+
+def change_words(kind: str) -> str:
+    """What a change request of ``kind`` asks for, in words (the kind itself if unknown)."""
+    return _CHANGE_WORDS.get(kind, kind)
 
 
 def _binding_rows(views: list[access.BindingView]) -> list[dict[str, object]]:
@@ -194,6 +209,7 @@ def changes_list(request: Request, visitor: SignedIn, state: str = "pending") ->
             {
                 "id": view.id,
                 "kind": view.kind,
+                "kind_words": change_words(view.kind),
                 "target": view.target,
                 "requester": view.requester,
                 "state": view.state,
@@ -267,6 +283,7 @@ def _change_page(
         section="changes",
         title=f"Change request {view.id}",
         change=view,
+        change_words=change_words(view.kind),
         review=_review(request, visitor, view),
         created_at=moment(view.created_at),
         updated_at=moment(view.updated_at),

@@ -23,12 +23,14 @@ __all__ = [
     "current_visitor",
     "form_text",
     "moment",
+    "path_breaks",
     "render",
     "render_error",
     "render_failure",
     "session_factory_of",
 ]
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -40,6 +42,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData, UploadFile
 
@@ -221,10 +224,22 @@ def form_text(form: FormData, name: str, default: str = "") -> str:
     return value
 
 
+_PATH_BREAK = re.compile(r"(?<=\.)|(?=\[)")  # after each dot, before each index
+
+
+def path_breaks(path: str) -> Markup:
+    """``path`` (a value path such as ``spec.values[2].name``) escaped, with a line-break
+    opportunity after each dot and before each index: on a narrow screen it wraps between its
+    keys, never inside one (templates: ``{{ row.path|path_breaks }}``)."""
+    return Markup("<wbr>").join(escape(key) for key in _PATH_BREAK.split(path))
+
+
 @cache
 def _templates() -> Jinja2Templates:
     # Built at the first page, not at import: the pages' Jinja environment, shared by all.
-    return Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+    templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+    templates.env.filters["path_breaks"] = path_breaks
+    return templates
 
 
 def render(
