@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.core.access.principals import SYSTEM
 from helmforge.server.app import state_of
-from helmforge.services import accounts
+from helmforge.services import access, accounts
 from tests.support.apps import make_app
 from tests.support.charts import CONTEXT, example_text
 
@@ -36,11 +36,17 @@ class Api:
     token: str
     admin_password: str
 
-    def as_user(self, name: str, *, role: str) -> dict[str, str]:
-        """Create user ``name`` with ``role``; the headers of a token acting as them."""
+    def as_user(self, name: str, *, role: str, scope: str = "*/*/*/*") -> dict[str, str]:
+        """Create user ``name`` holding ``role`` at ``scope`` only; the headers of a token
+        acting as them."""
         accounts.create_user(
             self.sessions, name, role=role, password="a long enough password", actor=SYSTEM
         )
+        if scope != "*/*/*/*":
+            subject = f"user:{name}"
+            for binding in access.list_bindings(self.sessions, actor=SYSTEM, subject=subject):
+                access.remove_binding(self.sessions, binding.id, actor=SYSTEM)
+            access.add_binding(self.sessions, subject=subject, role=role, scope=scope, actor=SYSTEM)
         token = accounts.create_token(self.sessions, user=name, actor=SYSTEM).token
         return {"Authorization": f"Bearer {token}"}
 

@@ -100,15 +100,6 @@ def _propose(api: Api, requester: dict[str, str], *, customer: str) -> dict[str,
     return dict(answer.json())
 
 
-def _scoped(api: Api, name: str, role: str, scope: str) -> dict[str, str]:
-    """A token of new user ``name`` whose one binding is ``role`` at ``scope``."""
-    headers = api.as_user(name, role=role)
-    for binding in access.list_bindings(api.sessions, actor=SYSTEM, subject=f"user:{name}"):
-        access.remove_binding(api.sessions, binding.id, actor=SYSTEM)
-    access.add_binding(api.sessions, subject=f"user:{name}", role=role, scope=scope, actor=SYSTEM)
-    return headers
-
-
 @pytest.mark.registry
 @pytest.mark.xdist_group("registry")
 def test_approve_and_reject_need_no_body_and_a_hidden_request_is_404_absent_and_audited(
@@ -118,7 +109,7 @@ def test_approve_and_reject_need_no_body_and_a_hidden_request_is_404_absent_and_
     first = _propose(gated, alice, customer="acme")
     second = _propose(gated, alice, customer="globex")
     # An approver of acme's prod only: globex's request is outside every scope they read.
-    ann = _scoped(gated, "ann", "approver", "*/acme/prod/*")
+    ann = gated.as_user("ann", role="approver", scope="*/acme/prod/*")
     listed = gated.client.get("/api/v1/change-requests?state=pending", headers=ann).json()
     assert [r["change_request"] for r in listed] == [first["change_request"]]
     hidden = f"/api/v1/change-requests/{second['change_request']}"

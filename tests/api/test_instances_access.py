@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 
 from helmforge.core.access.changes import ApprovalRules
-from helmforge.core.access.principals import SYSTEM
-from helmforge.services import access
 from tests.api.conftest import Api, serve_app
 from tests.support.apps import make_app
 from tests.support.instances import (
@@ -52,18 +50,6 @@ def gated(
         yield api
 
 
-def headers_of(api: Api, name: str, role: str, scope: str = "*/*/*/*") -> dict[str, str]:
-    """A token of a new user ``name`` holding ``role`` at ``scope`` only."""
-    headers = api.as_user(name, role=role)
-    if scope != "*/*/*/*":
-        for binding in access.list_bindings(api.sessions, actor=SYSTEM, subject=f"user:{name}"):
-            access.remove_binding(api.sessions, binding.id, actor=SYSTEM)
-        access.add_binding(
-            api.sessions, subject=f"user:{name}", role=role, scope=scope, actor=SYSTEM
-        )
-    return headers
-
-
 def approve(api: Api, request_id: int, headers: dict[str, str]) -> Any:
     return api.client.post(
         f"/api/v1/change-requests/{request_id}/approve", json={}, headers=headers
@@ -73,8 +59,8 @@ def approve(api: Api, request_id: int, headers: dict[str, str]) -> Any:
 def test_prod_creation_and_values_change_are_committed_only_once_another_person_approves(
     gated: Api, lab: GitLab
 ) -> None:
-    bob = headers_of(gated, "bob", "approver")
-    olga = headers_of(gated, "olga", "operator")
+    bob = gated.as_user("bob", role="approver")
+    olga = gated.as_user("olga", role="operator")
     commits = lab.commits()
     proposed = gated.client.post("/api/v1/instances", json=instance_body(PROD, values={}))
     assert proposed.status_code == 202, proposed.text
@@ -114,7 +100,7 @@ def test_prod_creation_and_values_change_are_committed_only_once_another_person_
 
 
 def test_a_prod_request_whose_instance_changed_meanwhile_is_stale(gated: Api, lab: GitLab) -> None:
-    bob = headers_of(gated, "bob", "approver")
+    bob = gated.as_user("bob", role="approver")
     created = approve(
         gated,
         gated.client.post("/api/v1/instances", json=instance_body(PROD)).json()["change_request"],
@@ -145,7 +131,7 @@ def test_an_operator_scoped_to_dev_neither_sees_nor_changes_prod(
     add_registry(api.client, basic_registry)
     dev = api.client.post("/api/v1/instances", json=instance_body()).json()
     prod = api.client.post("/api/v1/instances", json=instance_body(PROD)).json()
-    dora = headers_of(api, "dora", "operator", scope="*/*/dev/*")
+    dora = api.as_user("dora", role="operator", scope="*/*/dev/*")
     listed = api.client.get("/api/v1/instances", headers=dora).json()["items"]
     assert [item["id"] for item in listed] == [dev["id"]]
     assert api.client.get(url_of(PROD), headers=dora).status_code == 404
@@ -169,7 +155,7 @@ def test_an_operator_scoped_to_dev_neither_sees_nor_changes_prod(
     )
     assert ok.status_code == 200, ok.text
     # An approver may read the instance but not change it: 403, not 404.
-    ann = headers_of(api, "ann", "approver")
+    ann = api.as_user("ann", role="approver")
     refused = api.client.put(
         url_of(PROD) + "/values",
         json={"values": {"replicaCount": 1}},
@@ -184,7 +170,7 @@ def test_an_operator_scoped_to_dev_neither_sees_nor_changes_prod(
 def test_prod_rollback_and_upgrade_wait_for_approval_and_carry_the_trailer(
     gated: Api, lab: GitLab
 ) -> None:
-    bob = headers_of(gated, "bob", "approver")
+    bob = gated.as_user("bob", role="approver")
     request_id = gated.client.post("/api/v1/instances", json=instance_body(PROD)).json()[
         "change_request"
     ]
@@ -225,7 +211,7 @@ def test_a_template_user_creates_an_instance_and_is_answered_without_its_values(
 ) -> None:
     # Defect: the creation was committed and pushed, then answered 404, because the answer
     # was read as the creator, who (a template-user) may create instances but not read them.
-    tina = headers_of(gated, "tina", "template-user")
+    tina = gated.as_user("tina", role="template-user")
     commits = lab.commits()
     created = gated.client.post("/api/v1/instances", json=instance_body(), headers=tina)
     assert created.status_code == 201, created.text

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helmforge.core.access.principals import SYSTEM
-from helmforge.services import access, audit_trail
+from helmforge.services import audit_trail
 from tests.api.conftest import Api
 from tests.support.charts import example_text
 from tests.support.instances import (
@@ -47,14 +47,6 @@ def _denials(api: Api) -> list[tuple[str, str, str]]:
     """The denials audited so far, oldest first."""
     events = audit_trail.list_events(api.sessions, actor=SYSTEM, action="access.deny")
     return [(e.actor, e.target, e.after["permission"]) for e in reversed(events)]
-
-
-def _scoped(api: Api, name: str, role: str, scope: str) -> dict[str, str]:
-    headers = api.as_user(name, role=role)
-    for binding in access.list_bindings(api.sessions, actor=SYSTEM, subject=f"user:{name}"):
-        access.remove_binding(api.sessions, binding.id, actor=SYSTEM)
-    access.add_binding(api.sessions, subject=f"user:{name}", role=role, scope=scope, actor=SYSTEM)
-    return headers
 
 
 def test_the_answers_carry_the_contracts_fields_and_headers(ready: Api, lab: GitLab) -> None:
@@ -140,7 +132,7 @@ def test_an_instance_outside_every_readable_scope_is_404_everywhere_unlisted_and
 ) -> None:
     ready.client.post("/api/v1/instances", json=instance_body())
     prod = ready.client.post("/api/v1/instances", json=instance_body(PROD)).json()
-    dora = _scoped(ready, "dora", "operator", "*/*/dev/*")
+    dora = ready.as_user("dora", role="operator", scope="*/*/dev/*")
     listed = ready.client.get("/api/v1/instances", headers=dora).json()["items"]
     assert [item["id"] for item in listed] == [path_of()]
     assert ready.client.get(

@@ -251,6 +251,20 @@ class GitRepository:
         except KeyError:
             return None
 
+    def _first_parent(self, commit: pygit2.Commit) -> pygit2.Commit | None:
+        return self._repo[commit.parent_ids[0]].peel(pygit2.Commit) if commit.parent_ids else None
+
+    def _changed(
+        self, commit: pygit2.Commit, parent: pygit2.Commit | None, paths: Sequence[str]
+    ) -> list[str]:
+        """The ``paths`` whose entry differs between ``commit`` and ``parent`` (none: added)."""
+        return [
+            path
+            for path in paths
+            if self._entry_id(commit, path)
+            != (None if parent is None else self._entry_id(parent, path))
+        ]
+
     def last_change(
         self, paths: Sequence[str], *, at: str | None = None, max_commits: int = 10_000
     ) -> str | None:
@@ -277,14 +291,8 @@ class GitRepository:
                 complete = False
                 break
             walked.append(revision)
-            parent = (
-                self._repo[commit.parent_ids[0]].peel(pygit2.Commit) if commit.parent_ids else None
-            )
-            if any(
-                self._entry_id(commit, path)
-                != (None if parent is None else self._entry_id(parent, path))
-                for path in wanted
-            ):
+            parent = self._first_parent(commit)
+            if self._changed(commit, parent, wanted):
                 answer = revision
                 break
             commit = parent
@@ -319,15 +327,8 @@ class GitRepository:
         for seen, commit in enumerate(walker):
             if len(found) >= limit or seen >= max_commits:
                 break
-            parent = (
-                self._repo[commit.parent_ids[0]].peel(pygit2.Commit) if commit.parent_ids else None
-            )
-            changed = [
-                path
-                for path in paths
-                if self._entry_id(commit, path)
-                != (None if parent is None else self._entry_id(parent, path))
-            ]
+            parent = self._first_parent(commit)
+            changed = self._changed(commit, parent, paths)
             if not changed:
                 continue
             found.append(

@@ -145,7 +145,8 @@ def latest_published(
 ) -> dict[str, str]:
     """The newest published version of each template named (of every template without
     ``names``), by name (one query)."""
-    return template_queries.latest_published_versions(sessions, names)
+    with sessions() as session:
+        return template_queries.latest_published_in(session, names)
 
 
 def _row_of(session: Session, instance: InstanceId, *, lock: bool = False) -> InstanceRow | None:

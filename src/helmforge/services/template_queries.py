@@ -175,17 +175,10 @@ def _readable(sessions: sessionmaker[Session], actor: Principal) -> sa.ColumnEle
     )
 
 
-def latest_published_versions(
-    sessions: sessionmaker[Session], names: Collection[str] | None = None
-) -> dict[str, str]:
-    """The newest published version of each template named (all without ``names``), by name,
-    in one query; no access check (instance views say whether a newer version exists)."""
-    with sessions() as session:
-        return latest_published_in(session, names)
-
-
 def latest_published_in(session: Session, names: Collection[str] | None = None) -> dict[str, str]:
-    """``latest_published_versions`` in the caller's session (one read with the caller's)."""
+    """The newest published version of each template named (all without ``names``), by name,
+    in one query of the caller's session; no access check (instance views say whether a newer
+    version exists)."""
     chosen = sa.true() if names is None else TemplateRow.name.in_(sorted(set(names)))
     return {
         summary.name: summary.latest_published
