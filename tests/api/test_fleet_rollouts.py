@@ -213,3 +213,54 @@ def test_a_wave_in_a_four_eyes_environment_waits_for_its_change_requests(
     assert done["state"] == "succeeded"
     assert states(done, 1) == [(instance, "upgraded") for instance in SIT]
     assert [template_of(fleet, i) for i in SIT] == ["web-service@1.3.0"] * 2
+
+
+def test_a_second_rollout_that_could_move_the_same_instances_is_refused_until_the_first_ends(
+    fleet: Api, lab: GitLab
+) -> None:
+    first = start(fleet)
+    sit_only = {
+        **PLAN,
+        "version": "3.6.0",
+        "waves": [{"name": "s", "filter": PLAN["waves"][1]["filter"]}],
+    }
+    refused = fleet.client.post("/api/v1/fleet/rollouts", json=sit_only)
+    assert refused.status_code == 409, refused.text
+    message = refused.json()["message"]
+    assert first["rollout"] in message
+    assert "wave 'sit'" in message
+    assert "wave 's'" in message
+    assert "waves" in refused.text
+    # Waves that can never match one instance of the first rollout's are no overlap.
+    elsewhere = {**PLAN, "waves": [{"name": "uat", "filter": {"environment": "uat"}}]}
+    apart = fleet.client.post("/api/v1/fleet/rollouts", json=elsewhere)
+    assert apart.status_code == 202, apart.text
+
+    paused = finish(fleet, act(fleet, first["rollout"], "pause"))
+    assert paused["state"] == "paused"
+    again = fleet.client.post("/api/v1/fleet/rollouts", json=sit_only)
+    assert again.status_code == 409, again.text  # a paused rollout still holds its instances
+    act(fleet, first["rollout"], "abort")
+    second = finish(fleet, start(fleet, sit_only))
+    assert second["state"] == "succeeded"
+    assert [template_of(fleet, i) for i in SIT] == ["web-service@1.3.0"] * 2
+
+    # A rollback moves instances too: while a third rollout runs over them, it waits.
+    third = start(fleet, {**PLAN, "version": "3.7.0"})
+    rollback = fleet.client.post(f"/api/v1/fleet/rollouts/{second['rollout']}/rollback", json={})
+    assert rollback.status_code == 409, rollback.text
+    assert third["rollout"] in rollback.json()["message"]
+
+
+def test_a_rollout_whose_job_ended_without_it_holds_nothing_and_aborts_at_once(
+    fleet: Api,
+) -> None:
+    stuck = start(fleet)
+    cancelled = fleet.client.post(f"/api/v1/jobs/{stuck['job']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    view = fleet.client.get(f"/api/v1/fleet/rollouts/{stuck['rollout']}").json()
+    assert view["state"] == "running"  # nothing will move it on
+    other = start(fleet, {**PLAN, "version": "3.6.0"})
+    assert other["rollout"] != stuck["rollout"]
+    aborted = act(fleet, stuck["rollout"], "abort")
+    assert aborted["state"] == "aborted"

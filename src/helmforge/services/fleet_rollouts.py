@@ -21,6 +21,13 @@ In an environment whose changes need approval each instance's upgrade is propose
 of the wave the rollout is ``awaiting`` until another person approved them (each
 approval commits its upgrade) and ``resume`` goes on; a rejected or stale request fails the
 wave.
+
+Two rollouts of one template name never move one instance at a time: ``start_rollout`` and
+``rollback`` refuse (409) while another rollout of the name is running, paused, awaiting or
+rolling back and one of its waves could match an instance one of theirs names
+(``core.fleet.rollouts.overlap``); a rollout whose job ended without it (a worker that gave
+up) holds nothing. The check and the write hold a lock on the template name across server
+processes (``publish_lock``), so two such requests at once cannot both pass.
 """
 
 from __future__ import annotations
@@ -46,10 +53,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from helmforge.adapters.storage.jobs_tables import RolloutRow
+from helmforge.adapters.storage.database import engine_of
+from helmforge.adapters.storage.jobs_tables import JobRow, RolloutRow
+from helmforge.adapters.storage.publish_locks import publish_lock
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import ConflictError, HelmforgeError, Location, NotFoundError
-from helmforge.core.fleet.rollouts import Wave, parse_plan
+from helmforge.core.fleet.rollouts import Wave, overlap, parse_plan
 from helmforge.services import access, audit, change_requests, instances, jobs
 from helmforge.services.change_requests import ChangeRequestView
 from helmforge.services.fleet_sources import fleet_of
@@ -63,6 +72,9 @@ RUNNING, PAUSED, ABORTED, FAILED, SUCCEEDED = "running", "paused", "aborted", "f
 AWAITING = "awaiting"
 ROLLING_BACK, ROLLED_BACK = "rolling_back", "rolled_back"
 _MOVED = ("upgraded", "unhealthy")
+#: States in which a rollout may still move instances; with a job, only while the job runs.
+_HOLDING, _MOVING = (PAUSED, AWAITING), (RUNNING, ROLLING_BACK)
+_LOCK_WAIT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +170,8 @@ def start_rollout(
         created_at=now,
         updated_at=now,
     )
-    with sessions.begin() as session:
+    with _name_lock(sessions, version_view.name), sessions.begin() as session:
+        _refuse_overlap(session, version_view.name, row.waves, rollout=None)
         session.add(row)
         audit.record(
             session,
@@ -168,6 +181,40 @@ def start_rollout(
             after={"template": reference, "version": version, "waves": row.waves},
         )
     return _queue(sessions, row.id, actor=actor, action="forward", total=total)
+
+
+def _name_lock(sessions: sessionmaker[Session], name: str) -> Any:
+    return publish_lock(engine_of(sessions), f"rollout:{name}", wait=_LOCK_WAIT, activity="rollout")
+
+
+def _job_running(session: Session, job_id: str | None) -> bool:
+    state = session.scalar(sa.select(JobRow.state).where(JobRow.id == job_id)) if job_id else None
+    return state in (jobs.QUEUED, jobs.RUNNING)
+
+
+def _refuse_overlap(
+    session: Session, name: str, waves: list[dict[str, Any]], *, rollout: str | None
+) -> None:
+    """``ConflictError`` when another rollout of template ``name`` that may still move
+    instances could move one that ``waves`` names."""
+    rows = session.scalars(
+        sa.select(RolloutRow)
+        .where(RolloutRow.state.in_(_HOLDING + _MOVING), RolloutRow.template.startswith(name))
+        .order_by(RolloutRow.created_at)
+    )
+    for other in rows:
+        if other.id == rollout or other.template.rpartition("@")[0] != name:
+            continue
+        if other.state in _MOVING and not _job_running(session, other.job_id):
+            continue
+        where = overlap(waves, other.waves)
+        if where is not None:
+            raise ConflictError(
+                f"rollout {other.id} ({other.template}) is {other.state} and its wave "
+                f"{where[1]!r} could move instances that wave {where[0]!r} names: abort it "
+                "or let it end first, or name other instances (waves[].filter)",
+                location=Location(path="waves"),
+            )
 
 
 def _wave_record(wave: Wave) -> dict[str, Any]:
@@ -276,13 +323,18 @@ def resume(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal
 def abort(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal) -> RolloutView:
     """Stop the rollout for good: a running one after the instance it is on."""
     view = _controlled(sessions, rollout_id, actor, "abort")
-    if view.state == RUNNING:
+    if view.state == RUNNING and _job_alive(sessions, view.job):
         _save(sessions, rollout_id, requested="abort")
-    elif view.state in (PAUSED, FAILED, AWAITING):
+    elif view.state in (RUNNING, PAUSED, FAILED, AWAITING):  # running: its job ended without it
         _save(sessions, rollout_id, state=ABORTED, requested=None)
     else:
         raise _refuse(view, "abort", "running, paused or failed")
     return _load(sessions, rollout_id)
+
+
+def _job_alive(sessions: sessionmaker[Session], job_id: str | None) -> bool:
+    with sessions() as session:
+        return _job_running(session, job_id)
 
 
 def rollback(
@@ -303,7 +355,18 @@ def rollback(
             f"rollout {rollout_id} has no wave {wave!r}; its waves: {names}",
             location=Location(path="wave"),
         )
-    _save(sessions, rollout_id, state=ROLLING_BACK, requested=None)
+    name = view.template.rpartition("@")[0]
+    moved = [each for each in view.waves if wave is None or each["name"] == wave]
+    with _name_lock(sessions, name), sessions.begin() as session:
+        _refuse_overlap(session, name, moved, rollout=rollout_id)
+        claimed = session.scalar(
+            sa.update(RolloutRow)
+            .where(RolloutRow.id == rollout_id, RolloutRow.state.not_in(_MOVING))
+            .values(state=ROLLING_BACK, requested=None, updated_at=datetime.now(UTC))
+            .returning(RolloutRow.id)
+        )
+        if claimed is None:  # another rollback of it began meanwhile
+            raise _refuse(_load(sessions, rollout_id), "rollback", "not rolling back")
     return _queue(sessions, rollout_id, actor=actor, action="rollback", wave=wave)
 
 

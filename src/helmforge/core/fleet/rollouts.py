@@ -4,11 +4,14 @@
 names unique and non-empty, each filter as ``core.fleet.filters`` reads it; ``stop_on`` is
 ``failure`` (stop at the first instance whose upgrade fails) or ``unhealthy`` (also stop when
 Argo CD does not report an upgraded instance synced and healthy).
+
+``overlap`` says where two plans could move one instance: two rollouts of one template name
+must not, or each would move it to its own version in turn.
 """
 
 from __future__ import annotations
 
-__all__ = ["STOP_ON", "Wave", "parse_plan"]
+__all__ = ["STOP_ON", "Wave", "filters_overlap", "overlap", "parse_plan"]
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -60,3 +63,21 @@ def parse_plan(waves: Any, stop_on: Any) -> tuple[tuple[Wave, ...], str]:
             )
         parsed.append(Wave(name, parse_filter(wave.get("filter"), source=f"{where}.filter")))
     return tuple(parsed), str(stop_on)
+
+
+def filters_overlap(first: Mapping[str, str], second: Mapping[str, str]) -> bool:
+    """Whether one instance could match both filters: it can unless they name different
+    values for one key (an empty filter matches every instance)."""
+    return all(first[key] == second[key] for key in first.keys() & second.keys())
+
+
+def overlap(
+    first: Sequence[Mapping[str, Any]], second: Sequence[Mapping[str, Any]]
+) -> tuple[str, str] | None:
+    """The names of the first wave of ``first`` and the wave of ``second`` whose filters
+    could match one instance (waves as ``{"name", "filter"}``), or ``None``."""
+    for wave in first:
+        for other in second:
+            if filters_overlap(wave.get("filter") or {}, other.get("filter") or {}):
+                return str(wave["name"]), str(other["name"])
+    return None
