@@ -31,6 +31,9 @@ DEV = "shop/acme/dev/eu-1"
         ("fleet", "rollout", "web-service@1.3.0"),  # no --wave
         ("jobs", "wait"),
         ("changes", "approve", "0"),
+        ("instances", "list", "--output", "bogus"),  # only text or json
+        ("values", "get", DEV, "-o", "xml"),  # only yaml or json
+        ("instances", "show", DEV, "-o", "yaml"),
     ],
 )
 def test_wrong_usage_exits_2_before_calling_the_server(arguments: tuple[str, ...]) -> None:

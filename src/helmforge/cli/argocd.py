@@ -21,7 +21,6 @@ from helmforge.cli.groups import command_group
 from helmforge.cli.server_answers import (
     OutputOption,
     ServerOption,
-    check_output,
     print_json,
     remote_errors,
     token,
@@ -97,7 +96,6 @@ def add_server(
 ) -> None:
     """Configure an Argo CD server on the helmforge server (admins). Nothing is asked of
     Argo CD yet."""
-    check_output(output)
     from helmforge.services.remote_argocd import add_server as added
 
     secret = _argocd_token(token_stdin)
@@ -121,7 +119,6 @@ def add_server(
 def list_servers(*, server: ServerOption, output: OutputOption = "text") -> None:
     """List the configured Argo CD servers: name, URL, project, TLS, token (tab-separated;
     never the token itself)."""
-    check_output(output)
     from helmforge.services.remote_argocd import list_servers as listed
 
     with remote_errors():

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from helmforge.cli.errors import abort, reporting_errors
+from helmforge.cli.errors import abort, one_of, reporting_errors
 from helmforge.cli.groups import command_group
 from helmforge.cli.templates import template_app
 
@@ -194,14 +194,19 @@ def list_command(
         typer.Option("--source", envvar="HELMFORGE_SOURCE", help="Only from this source."),
     ] = None,
     output: Annotated[
-        str, typer.Option("--output", "-o", envvar="HELMFORGE_OUTPUT", help="table or json.")
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            envvar="HELMFORGE_OUTPUT",
+            help="table or json.",
+            callback=one_of("table", "json"),
+        ),
     ] = "table",
 ) -> None:
     """List catalog objects: KIND/NAMESPACE/NAME, schema status and source."""
     from helmforge.services import catalog
 
-    if output not in ("table", "json"):
-        abort(f"--output {output!r} is not one of table, json")
     with reporting_errors():
         store = _store()
         try:

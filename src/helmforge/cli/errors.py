@@ -6,11 +6,19 @@ saying why; 2 wrong usage (Typer/Click answers that itself, before a command run
 
 from __future__ import annotations
 
-__all__ = ["EXIT_CODES", "USAGE_EXIT", "abort", "exit_code_for", "report_error", "reporting_errors"]
+__all__ = [
+    "EXIT_CODES",
+    "USAGE_EXIT",
+    "abort",
+    "exit_code_for",
+    "one_of",
+    "report_error",
+    "reporting_errors",
+]
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 from helmforge.core.errors import (
@@ -34,6 +42,20 @@ EXIT_CODES: dict[type[HelmforgeError], int] = {
     ExternalServiceError: 1,
     HelmforgeError: 1,
 }
+
+
+def one_of(*choices: str) -> Callable[[str], str]:
+    """A Typer callback for an option taking one of ``choices``: any other value is wrong
+    usage (exit 2, naming the option and the choices) before the command runs."""
+
+    def check(value: str) -> str:
+        if value not in choices:
+            import typer
+
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return check
 
 
 def exit_code_for(error: HelmforgeError) -> int:

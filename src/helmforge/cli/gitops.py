@@ -22,7 +22,6 @@ from helmforge.cli.groups import command_group
 from helmforge.cli.server_answers import (
     OutputOption,
     ServerOption,
-    check_output,
     print_json,
     remote_errors,
     token,
@@ -127,7 +126,6 @@ def add_repository(
     output: OutputOption = "text",
 ) -> None:
     """Configure a GitOps repository on the server (admins). Nothing is fetched yet."""
-    check_output(output)
     from helmforge.core.secrets import Secret
     from helmforge.services.remote_gitops import add_repository as added
 
@@ -156,7 +154,6 @@ def add_repository(
 def list_repositories(*, server: ServerOption, output: OutputOption = "text") -> None:
     """List the configured repositories: name, URL, branch, base folder, credentials kind
     (tab-separated; never a secret)."""
-    check_output(output)
     from helmforge.services.remote_gitops import list_repositories as listed
 
     with remote_errors():

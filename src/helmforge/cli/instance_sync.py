@@ -15,7 +15,6 @@ from helmforge.cli.instances import InstanceArgument, instances_app
 from helmforge.cli.server_answers import (
     OutputOption,
     ServerOption,
-    check_output,
     print_json,
     remote_errors,
     token,
@@ -29,7 +28,6 @@ def sync(
     """Sync the instance with Argo CD: the exact chart version and commit helmforge pushed
     (auto-sync environments: Argo CD syncs after a refresh); waits until Argo CD reports it
     Succeeded and Healthy, or the server's deadline passes."""
-    check_output(output)
     from helmforge.services.remote_argocd import sync_instance
 
     with remote_errors():

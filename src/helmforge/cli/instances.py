@@ -19,7 +19,6 @@ from helmforge.cli.groups import command_group
 from helmforge.cli.server_answers import (
     OutputOption,
     ServerOption,
-    check_output,
     checked_instance,
     print_change,
     print_json,
@@ -105,7 +104,6 @@ def create(
 ) -> None:
     """Create an instance: the server builds and publishes its chart, writes values.yaml
     (the overrides) and application.yaml in one commit, and pushes it."""
-    check_output(output)
     body: dict[str, Any] = {
         **_segments(instance),
         "template": template,
@@ -175,7 +173,6 @@ def list_command(
 ) -> None:
     """List the instances you may read: id, template, chart:version, revision and whether a
     newer template version is published (tab-separated, by id)."""
-    check_output(output)
     from helmforge.services.remote_instances import list_instances
 
     filters = {
@@ -236,7 +233,6 @@ def show(
     instance: InstanceArgument, *, server: ServerOption, output: OutputOption = "text"
 ) -> None:
     """Show one instance: template, chart, repository, revision and its values.yaml."""
-    check_output(output)
     _segments(instance)
     from helmforge.services.remote_instances import show_instance
 
@@ -270,7 +266,6 @@ def upgrade(
 ) -> None:
     """Upgrade to another template version and/or app version: a new chart is built and
     published, and application.yaml's chart version bumped, in one commit."""
-    check_output(output)
     _segments(instance)
     body = {
         key: value
@@ -306,7 +301,6 @@ def promote(
 ) -> None:
     """Promote INSTANCE's template and app version (and the overrides at --values paths) to
     the same instance in the next environment: one reviewed commit in the target's folder."""
-    check_output(output)
     _segments(instance)
     from helmforge.services.remote_instances import paths_text
 

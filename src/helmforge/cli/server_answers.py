@@ -12,7 +12,6 @@ __all__ = [
     "OUTPUTS",
     "OutputOption",
     "ServerOption",
-    "check_output",
     "checked_instance",
     "print_change",
     "print_json",
@@ -28,7 +27,7 @@ from typing import Annotated, Any
 
 import typer
 
-from helmforge.cli.errors import abort
+from helmforge.cli.errors import abort, one_of
 from helmforge.core.errors import ConflictError, HelmforgeError
 
 ServerOption = Annotated[
@@ -40,7 +39,13 @@ ServerOption = Annotated[
 OUTPUTS = ("text", "json")
 OutputOption = Annotated[
     str,
-    typer.Option("--output", "-o", envvar="HELMFORGE_OUTPUT", help="text or json."),
+    typer.Option(
+        "--output",
+        "-o",
+        envvar="HELMFORGE_OUTPUT",
+        help="text or json.",
+        callback=one_of(*OUTPUTS),
+    ),
 ]
 
 
@@ -59,12 +64,6 @@ def checked_instance(instance: str) -> str:
 def token() -> str:
     """The API token the commands send (HELMFORGE_TOKEN; empty when unset)."""
     return os.environ.get("HELMFORGE_TOKEN", "")
-
-
-def check_output(output: str) -> None:
-    """Refuse an ``--output`` other than text or json (exit 1, one line)."""
-    if output not in OUTPUTS:
-        abort(f"--output {output!r} is not one of {', '.join(OUTPUTS)}")
 
 
 def print_json(data: Any) -> None:

@@ -14,12 +14,11 @@ from typing import Annotated
 
 import typer
 
-from helmforge.cli.errors import abort
+from helmforge.cli.errors import abort, one_of
 from helmforge.cli.groups import command_group
 from helmforge.cli.server_answers import (
     OutputOption,
     ServerOption,
-    check_output,
     checked_instance,
     print_change,
     print_json,
@@ -65,13 +64,18 @@ def get(
         ),
     ] = False,
     output: Annotated[
-        str, typer.Option("--output", "-o", envvar="HELMFORGE_OUTPUT", help="yaml or json.")
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            envvar="HELMFORGE_OUTPUT",
+            help="yaml or json.",
+            callback=one_of("yaml", "json"),
+        ),
     ] = "yaml",
 ) -> None:
     """Print the instance's values.yaml as it is in Git (or --effective values); its
     revision goes to stderr (give it to set or edit as --if-match)."""
-    if output not in ("yaml", "json"):
-        abort(f"--output {output!r} is not one of yaml, json")
     from helmforge.core.yaml_codec import dump_yaml
     from helmforge.services.remote_instances import show_instance, values_of
 
@@ -117,7 +121,6 @@ def set_command(
     output: OutputOption = "text",
 ) -> None:
     """Set values at paths of the instance's overrides: one commit, comments kept."""
-    check_output(output)
     if not assignments and not unset:
         raise typer.BadParameter(
             "name at least one PATH=VALUE to set (or --unset PATH)", param_hint="PATH=VALUE..."
@@ -157,7 +160,6 @@ def edit(
 ) -> None:
     """Replace the instance's values.yaml with FILE as written (its comments and key order;
     strings YAML 1.1 would misread are quoted): one commit."""
-    check_output(output)
     from helmforge.services.remote_instances import edit_values, read_values_file
 
     with remote_errors():
@@ -188,7 +190,6 @@ def history(
     output: OutputOption = "text",
 ) -> None:
     """The commits that changed the instance, newest first: revision, when, who, subject."""
-    check_output(output)
     from helmforge.services.remote_instances import values_history
 
     with remote_errors():
@@ -213,7 +214,6 @@ def rollback(
     output: OutputOption = "text",
 ) -> None:
     """Restore values.yaml as it was at REVISION, as a new commit (history stays)."""
-    check_output(output)
     from helmforge.services.remote_instances import instance_action
 
     body = {"revision": revision, **({"message": message} if message else {})}
