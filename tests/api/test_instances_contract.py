@@ -266,3 +266,54 @@ def test_if_match_is_refused_only_when_that_instance_changed_not_its_neighbours(
     assert updated.status_code == 200, updated.text
     assert updated.json()["revision"] == lab.head()
     assert "replicaCount: 5" in lab.show(f"clusters/eu/{path_of(other)}/values.yaml")
+
+
+def test_values_yaml_holds_only_what_differs_from_the_charts_defaults(
+    ready: Api, lab: GitLab
+) -> None:
+    values_path = f"clusters/eu/{path_of()}/values.yaml"
+    # In dev: logLevel debug is the dev layer's, the tag the app version, port 80 and an
+    # empty env the template's defaults; none of them is an override.
+    repeated = {
+        "replicaCount": 2,
+        "logLevel": "debug",
+        "image": {"tag": "3.4.0", "pullPolicy": "Always"},
+        "service": {"port": 80},
+        "env": [],
+        "autoscaling": {},
+    }
+    created = ready.client.post("/api/v1/instances", json=instance_body(values=repeated))
+    assert created.status_code == 201, created.text
+    assert created.json()["values"] == {"replicaCount": 2, "image": {"pullPolicy": "Always"}}
+    written = lab.show(values_path)
+    assert "replicaCount: 2" in written
+    assert "pullPolicy: Always" in written
+    for default in ("logLevel", "tag", "service", "env", "autoscaling"):
+        assert default not in written
+
+    # A value set back to its default leaves the file.
+    back = ready.client.put(
+        url_of() + "/values",
+        json={"values": {"replicaCount": 1, "image": {"pullPolicy": "Always"}}},
+        headers={"If-Match": f'"{created.json()["revision"]}"'},
+    )
+    assert back.status_code == 200, back.text
+    written = lab.show(values_path)
+    assert "replicaCount" not in written
+    assert "pullPolicy: Always" in written
+
+    # The YAML pane: the default leaves the text, the comments stay.
+    text = "# kept for the on-call\nreplicaCount: 1\nimage:\n  pullPolicy: Always  # why\n"
+    preview = ready.client.post(
+        url_of() + "/values/preview",
+        json={"values": {"replicaCount": 1, "image": {"pullPolicy": "Always"}}},
+    )
+    assert "replicaCount" not in preview.json()["values_diff"]
+    typed = ready.client.put(
+        url_of() + "/values",
+        json={"values_yaml": text},
+        headers={"If-Match": f'"{back.json()["revision"]}"'},
+    )
+    assert typed.status_code == 200, typed.text
+    written = lab.show(values_path)
+    assert written == "# kept for the on-call\nimage:\n  pullPolicy: Always  # why\n"
