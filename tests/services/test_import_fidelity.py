@@ -816,3 +816,173 @@ def test_two_instances_collide_on_a_literal_cluster_scoped_name_without_a_word()
         "with it; name it ${ctx.name}-reader"
     ]
     assert warnings("${ctx.name}-reader") == []
+
+
+SEVERAL_NAMESPACES = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: issuer}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: controller, namespace: issuer}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: webhook, namespace: issuer}
+spec: {selector: {app: controller}, ports: [{name: https, port: 443}]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: leader, namespace: kube-system}
+rules: [{apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, update]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: leader, namespace: kube-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: leader}
+subjects: [{kind: ServiceAccount, name: controller, namespace: issuer}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: issuer-controller}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects:
+  - {kind: ServiceAccount, name: controller, namespace: issuer}
+  - {kind: ServiceAccount, name: scheduler, namespace: kube-system}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: issuer-webhook
+  annotations: {cert-manager.io/inject-ca-from-secret: issuer/webhook-ca}
+webhooks:
+  - name: validate.issuer.example.com
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    clientConfig: {service: {name: webhook, namespace: issuer, path: /validate}}
+    rules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}]
+"""
+
+
+def _rendered_objects(out: Path, into: Path, namespace: str) -> dict[tuple[str, str], Any]:
+    from helmforge.adapters import helm_render
+
+    _chart(out, into)
+    manifest = helm_render.render_chart(
+        into / "shop-acme-dev-a1", {}, release_name="shop-acme-dev-a1", namespace=namespace
+    )
+    found = {}
+    for item in yaml.safe_load_all(manifest):
+        if item:
+            name = item["metadata"]["name"].removeprefix("shop-acme-dev-a1-")
+            found[(item["kind"], name)] = item
+    return found
+
+
+@pytest.mark.helm
+def test_references_into_a_second_source_namespace_were_left_behind(tmp_path: Path) -> None:
+    """With objects from two namespaces (cert-manager's leader election Roles sit in
+    kube-system), no reference followed the release namespace: RoleBinding subjects and the
+    webhook's Service kept naming `issuer`, where nothing of the chart installs."""
+    out, result = _init(tmp_path, SEVERAL_NAMESPACES, name="issuer")
+    objects = _rendered_objects(out, tmp_path / "chart", "elsewhere")
+    assert objects[("RoleBinding", "leader")]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "controller", "namespace": "elsewhere"}
+    ]
+    # a ServiceAccount the input does not hold, in a namespace it does not create, stays put
+    assert objects[("ClusterRoleBinding", "issuer-controller")]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "controller", "namespace": "elsewhere"},
+        {"kind": "ServiceAccount", "name": "scheduler", "namespace": "kube-system"},
+    ]
+    webhook = objects[("ValidatingWebhookConfiguration", "issuer-webhook")]
+    assert webhook["webhooks"][0]["clientConfig"]["service"] == {
+        "name": "webhook",
+        "namespace": "elsewhere",
+        "path": "/validate",
+    }
+    assert not [note for note in result.notes if "still refers to" in note]
+    assert (
+        "namespace issuer in the references of RoleBinding/leader, "
+        "ClusterRoleBinding/issuer-controller, ValidatingWebhookConfiguration/issuer-webhook "
+        "follows the release namespace (${release.namespace})"
+    ) in result.notes
+
+
+@pytest.mark.helm
+def test_cainjector_annotations_kept_naming_the_source_namespace(tmp_path: Path) -> None:
+    """cert-manager's cainjector reads `cert-manager.io/inject-ca-from(-secret):
+    NAMESPACE/NAME`; the Secret (written by the webhook beside itself) and the Certificate are
+    in the release namespace, so the annotation must name it, or the CA is never injected."""
+    single = SEVERAL_NAMESPACES.replace("namespace: kube-system", "namespace: issuer")
+    single += """\
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  name: v1.issuer.example.com
+  annotations: {cert-manager.io/inject-ca-from: issuer/serving-cert}
+spec:
+  group: issuer.example.com
+  version: v1
+  groupPriorityMinimum: 1000
+  versionPriority: 15
+  service: {name: webhook, namespace: issuer}
+"""
+    for source in (SEVERAL_NAMESPACES, single):
+        out, _result = _init(tmp_path, source, name="issuer")
+        objects = _rendered_objects(out, tmp_path / f"chart-{len(source)}", "elsewhere")
+        webhook = objects[("ValidatingWebhookConfiguration", "issuer-webhook")]
+        annotations = webhook["metadata"]["annotations"]
+        assert annotations["cert-manager.io/inject-ca-from-secret"] == "elsewhere/webhook-ca"
+    api = objects[("APIService", "v1.issuer.example.com")]
+    assert api["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
+        "elsewhere/serving-cert"
+    )
+    assert api["spec"]["service"] == {"name": "webhook", "namespace": "elsewhere"}
+
+
+CONVERTED_CRD = """\
+apiVersion: v1
+kind: Service
+metadata: {name: webhook, namespace: pipelines}
+spec: {selector: {app: webhook}, ports: [{port: 443}]}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: tasks.example.com}
+spec:
+  group: example.com
+  names: {kind: Task, plural: tasks}
+  scope: Namespaced
+  versions:
+    - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}
+    - {name: v1beta1, served: true, storage: false, schema: {openAPIV3Schema: {type: object}}}
+  conversion:
+    strategy: Webhook
+    webhook:
+      conversionReviewVersions: [v1]
+      clientConfig: {service: {name: webhook, namespace: pipelines, path: /convert}}
+"""
+
+
+def test_crd_conversion_webhook_left_in_the_source_namespace_without_a_word(
+    tmp_path: Path,
+) -> None:
+    """A CRD goes to crds/, which Helm does not template, so its conversion webhook keeps
+    naming the Service's old namespace while the Service installs into the release's
+    (Tekton's CRDs): init said nothing of it."""
+    out, result = _init(tmp_path, CONVERTED_CRD, name="pipelines")
+    crd = next(
+        resource["manifest"]
+        for resource in load_single(out.read_bytes()).data["spec"]["resources"]
+        if resource["manifest"]["kind"] == "CustomResourceDefinition"
+    )
+    service = crd["spec"]["conversion"]["webhook"]["clientConfig"]["service"]
+    assert service["namespace"] == "pipelines"
+    assert (
+        "CustomResourceDefinition/tasks.example.com: its spec.conversion.webhook.clientConfig "
+        "names Service pipelines/webhook, which installs into the release namespace; crds/ is "
+        "not templated by Helm, so it keeps naming pipelines: install the chart into pipelines "
+        "or edit that namespace in the template"
+    ) in result.notes

@@ -17,8 +17,9 @@ with the YAML codec). Parameters are grouped per object, named after it in camel
 
 Names of objects stay literal, so every cross-object reference (Service selectors and pod
 labels, ServiceAccount/ConfigMap/Secret names, HPA targets, Ingress backends, RoleBinding
-subjects) stays what it was. Literal text is escaped (``${`` -> ``$${``) so it never becomes
-a placeholder. Selectors that chose objects by a standard label are kept working by
+subjects) stays what it was; references into the namespaces the objects came from follow the
+release namespace (``namespace_references``). Literal text is escaped (``${`` -> ``$${``) so
+it never becomes a placeholder. Selectors that chose objects by a standard label are kept working by
 ``selected_labels``. ``merge_templates`` re-applies a creator's edits to a regenerated template.
 """
 
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helmforge.core.templates.cluster_names import name_cluster_objects
+from helmforge.core.templates.namespace_references import follow_release_namespace
 from helmforge.core.templates.selected_labels import keep_selected_labels
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -135,7 +137,6 @@ class _Builder:
         self.objects = objects
         self.parameters = _Parameters()
         self.notes: list[str] = []
-        self.namespaces: set[str] = set()
         # namespace -> the objects that were in it (all now install into the release's)
         self.moved: dict[str, list[str]] = {}
         # Workload name -> its parameter group, so an HPA joins its target's group.
@@ -174,7 +175,6 @@ class _Builder:
         metadata = manifest["metadata"]
         namespace = metadata.pop("namespace", None)
         if isinstance(namespace, str):
-            self.namespaces.add(namespace)
             self.moved.setdefault(namespace, []).append(f"{kind}/{name}")
         labels = metadata.get("labels")
         if isinstance(labels, dict):
@@ -400,64 +400,6 @@ class _Builder:
                     [group, "autoscaling", key], default=spec[key], description=f"{key} of {name}"
                 )
 
-    def subjects_namespace(self, resources: list[dict[str, Any]]) -> None:
-        """References into the objects' namespace name the release's: ``${release.namespace}``.
-
-        RoleBinding subjects, and the Services behind webhooks and APIServices: the objects
-        they name move into the release namespace, so the reference follows wherever Helm
-        installs the chart (an instance's namespace, ``helm install -n``).
-        """
-        if len(self.namespaces) > 1:
-            self.stranded_references(resources)
-        if len(self.namespaces) != 1:
-            return
-        namespace = next(iter(self.namespaces))
-        owners: list[str] = []
-        for resource in resources:
-            manifest = resource["manifest"]
-            for holder in _namespace_references(manifest):
-                if holder.get("namespace") == namespace:
-                    holder["namespace"] = "${release.namespace}"
-                    owner = f"{manifest.get('kind')}/{(manifest.get('metadata') or {}).get('name')}"
-                    if owner not in owners:
-                        owners.append(owner)
-        if owners:
-            self.notes.append(
-                f"namespace {namespace} in the references of {', '.join(owners)} follows the "
-                "release namespace (${release.namespace})"
-            )
-
-    def stranded_references(self, resources: list[dict[str, Any]]) -> None:
-        """With several namespaces there is no one value to follow: name each reference that
-        still points at an imported object's old namespace."""
-        moved = {namespace: set(objects) for namespace, objects in self.moved.items()}
-        for resource in resources:
-            manifest = resource["manifest"]
-            owner = f"{manifest.get('kind')}/{manifest['metadata'].get('name')}"
-            for holder in _namespace_references(manifest):
-                namespace, name = holder.get("namespace"), holder.get("name")
-                kind = holder.get("kind", "Service")
-                if isinstance(namespace, str) and f"{kind}/{name}" in moved.get(namespace, ()):
-                    self.notes.append(
-                        f"{owner}: still refers to {kind} {namespace}/{name}, which now installs "
-                        "into the release namespace: edit that namespace in the template"
-                    )
-
-
-def _namespace_references(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The mappings of ``manifest`` whose ``namespace`` names where an imported object is."""
-    kind = manifest.get("kind")
-    found: list[Any] = []
-    if kind in ("RoleBinding", "ClusterRoleBinding"):
-        found.extend(manifest.get("subjects") or [])
-    elif kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
-        for webhook in manifest.get("webhooks") or []:
-            config = webhook.get("clientConfig") if isinstance(webhook, dict) else None
-            found.append(config.get("service") if isinstance(config, dict) else None)
-    elif kind == "APIService":
-        found.append((manifest.get("spec") or {}).get("service"))
-    return [item for item in found if isinstance(item, dict)]
-
 
 def bootstrap_template(
     objects: Sequence[Mapping[str, Any]],
@@ -472,7 +414,8 @@ def bootstrap_template(
     builder = _Builder(kept)
     builder.notes.extend(label_notes)
     resources = builder.resources()
-    builder.subjects_namespace(resources)
+    manifests = [resource["manifest"] for resource in resources]
+    builder.notes.extend(follow_release_namespace(manifests, builder.moved))
     builder.notes.extend(name_cluster_objects(resources, builder.parameters.tree))
     metadata: dict[str, Any] = {"name": name, "version": version}
     metadata["description"] = description or f"Bootstrapped from {len(resources)} object(s)"
