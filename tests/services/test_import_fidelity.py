@@ -865,17 +865,22 @@ webhooks:
 """
 
 
-def _rendered_objects(out: Path, into: Path, namespace: str) -> dict[tuple[str, str], Any]:
+def _rendered_objects(
+    out: Path, into: Path, namespace: str, *, instance: str = "a1"
+) -> dict[tuple[str, str], Any]:
+    """Helm's objects of the chart as release ``namespace`` gets them, keyed by kind and
+    name; cluster-scoped names without the chart name."""
     from helmforge.adapters import helm_render
 
-    _chart(out, into)
-    manifest = helm_render.render_chart(
-        into / "shop-acme-dev-a1", {}, release_name="shop-acme-dev-a1", namespace=namespace
-    )
+    _chart(out, into, instance=instance)
+    chart = f"shop-acme-dev-{instance}"
+    manifest = helm_render.render_chart(into / chart, {}, release_name=chart, namespace=namespace)
     found = {}
     for item in yaml.safe_load_all(manifest):
         if item:
-            name = item["metadata"]["name"].removeprefix("shop-acme-dev-a1-")
+            name = item["metadata"]["name"]
+            if "namespace" not in item["metadata"]:
+                name = name.removeprefix(f"{chart}-")
             found[(item["kind"], name)] = item
     return found
 
@@ -985,4 +990,56 @@ def test_crd_conversion_webhook_left_in_the_source_namespace_without_a_word(
         "names Service pipelines/webhook, which installs into the release namespace; crds/ is "
         "not templated by Helm, so it keeps naming pipelines: install the chart into pipelines "
         "or edit that namespace in the template"
+    ) in result.notes
+
+
+AGGREGATED_API_SERVER = """\
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: metrics, namespace: kube-system}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: metrics-leader, namespace: kube-system}
+rules: [{apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: metrics-leader, namespace: kube-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: metrics-leader}
+subjects: [{kind: ServiceAccount, name: metrics, namespace: kube-system}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: metrics-auth-reader, namespace: kube-system}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: extension-apiserver-authentication-reader
+subjects: [{kind: ServiceAccount, name: metrics, namespace: kube-system}]
+"""
+
+
+@pytest.mark.helm
+def test_rolebinding_of_a_role_outside_the_input_moved_away_from_its_role(
+    tmp_path: Path,
+) -> None:
+    """metrics-server binds kube-system's extension-apiserver-authentication-reader Role; moved
+    into the release namespace, the binding granted nothing (that Role is only in kube-system)
+    and the aggregated API server could not read its authentication ConfigMap."""
+    out, result = _init(tmp_path, AGGREGATED_API_SERVER, name="metrics")
+    for instance in ("a1", "a2"):
+        objects = _rendered_objects(out, tmp_path / instance, "elsewhere", instance=instance)
+        reader = objects[("RoleBinding", f"shop-acme-dev-{instance}-metrics-auth-reader")]
+        assert reader["metadata"]["namespace"] == "kube-system"
+        assert reader["subjects"] == [
+            {"kind": "ServiceAccount", "name": "metrics", "namespace": "elsewhere"}
+        ]
+        # a binding of an imported Role moves with it
+        assert "namespace" not in objects[("RoleBinding", "metrics-leader")]["metadata"]
+    assert (
+        "RoleBinding/metrics-auth-reader: stays in namespace kube-system, named "
+        "${ctx.name}-metrics-auth-reader: it binds Role "
+        "kube-system/extension-apiserver-authentication-reader, which is not among the "
+        "imported objects and grants nothing in another namespace"
     ) in result.notes

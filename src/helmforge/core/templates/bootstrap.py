@@ -18,9 +18,11 @@ with the YAML codec). Parameters are grouped per object, named after it in camel
 Names of objects stay literal, so every cross-object reference (Service selectors and pod
 labels, ServiceAccount/ConfigMap/Secret names, HPA targets, Ingress backends, RoleBinding
 subjects) stays what it was; references into the namespaces the objects came from follow the
-release namespace (``namespace_references``). Literal text is escaped (``${`` -> ``$${``) so
-it never becomes a placeholder. Selectors that chose objects by a standard label are kept working by
-``selected_labels``. ``merge_templates`` re-applies a creator's edits to a regenerated template.
+release namespace (``namespace_references``), and every object installs there but a
+RoleBinding of a Role the input does not hold, which stays in that Role's namespace. Literal
+text is escaped (``${`` -> ``$${``) so it never becomes a placeholder. Selectors that chose
+objects by a standard label are kept working by ``selected_labels``. ``merge_templates``
+re-applies a creator's edits to a regenerated template.
 """
 
 from __future__ import annotations
@@ -141,6 +143,13 @@ class _Builder:
         self.moved: dict[str, list[str]] = {}
         # Workload name -> its parameter group, so an HPA joins its target's group.
         self.groups: dict[tuple[str, str], str] = {}
+        self.roles = {
+            (str(item["metadata"].get("namespace")), str(item["metadata"]["name"]))
+            for item in objects
+            if item.get("kind") == "Role"
+        }
+        # RoleBindings that stay in their Role's namespace, renamed once the notes are written
+        self.kept_bindings: list[dict[str, Any]] = []
 
     def group(self, kind: str, name: str) -> str:
         return self.groups.setdefault((kind, name), camel_case(name))
@@ -173,6 +182,8 @@ class _Builder:
 
     def tidy_metadata(self, manifest: dict[str, Any], kind: str, name: str) -> None:
         metadata = manifest["metadata"]
+        if self.binds_a_role_elsewhere(manifest, kind, name):
+            return
         namespace = metadata.pop("namespace", None)
         if isinstance(namespace, str):
             self.moved.setdefault(namespace, []).append(f"{kind}/{name}")
@@ -186,6 +197,29 @@ class _Builder:
                 )
             if not labels:
                 del metadata["labels"]
+
+    def binds_a_role_elsewhere(self, manifest: dict[str, Any], kind: str, name: str) -> bool:
+        """A RoleBinding of a Role the input does not hold (an aggregated API server's of
+        ``extension-apiserver-authentication-reader`` in kube-system) grants it only in the
+        Role's namespace: the binding stays there, named per chart (several instances bind
+        there), while its subjects follow the release namespace."""
+        metadata = manifest["metadata"]
+        namespace, role = metadata.get("namespace"), manifest.get("roleRef")
+        if (
+            kind != "RoleBinding"
+            or not isinstance(namespace, str)
+            or not isinstance(role, dict)
+            or role.get("kind") != "Role"
+            or (namespace, str(role.get("name"))) in self.roles
+        ):
+            return False
+        self.kept_bindings.append(metadata)
+        self.notes.append(
+            f"RoleBinding/{name}: stays in namespace {namespace}, named ${{ctx.name}}-{name}: "
+            f"it binds Role {namespace}/{role.get('name')}, which is not among the imported "
+            "objects and grants nothing in another namespace"
+        )
+        return True
 
     def pod(self, manifest: dict[str, Any], path: tuple[str, ...], *, kind: str, name: str) -> None:
         spec: Any = manifest
@@ -416,6 +450,8 @@ def bootstrap_template(
     resources = builder.resources()
     manifests = [resource["manifest"] for resource in resources]
     builder.notes.extend(follow_release_namespace(manifests, builder.moved))
+    for binding in builder.kept_bindings:
+        binding["name"] = "${ctx.name}-" + binding["name"]
     builder.notes.extend(name_cluster_objects(resources, builder.parameters.tree))
     metadata: dict[str, Any] = {"name": name, "version": version}
     metadata["description"] = description or f"Bootstrapped from {len(resources)} object(s)"
