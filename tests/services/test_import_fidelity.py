@@ -1043,3 +1043,18 @@ def test_rolebinding_of_a_role_outside_the_input_moved_away_from_its_role(
         "kube-system/extension-apiserver-authentication-reader, which is not among the "
         "imported objects and grants nothing in another namespace"
     ) in result.notes
+
+
+def test_no_objects_error_hid_why_each_document_was_skipped(tmp_path: Path) -> None:
+    """A kustomize base's kustomization.yaml alone answered only 'no Kubernetes objects found':
+    the reason each document was skipped was printed only when something else was found."""
+    kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+    kustomization += "resources: [deployment.yaml]\n"
+    with pytest.raises(InputError) as raised:
+        _init(tmp_path, kustomization, "just text\n", name="base")
+    assert str(raised.value) == (
+        "no Kubernetes objects found in the input (--from); "
+        f"{tmp_path / 'input-0.yaml'}:1: skipped: Kustomization "
+        "(kustomize.config.k8s.io/v1beta1) is a tool's configuration file, not a cluster object; "
+        f"{tmp_path / 'input-1.yaml'}:1: skipped: a str, not a Kubernetes object (a mapping)"
+    )
