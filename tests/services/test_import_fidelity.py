@@ -1058,3 +1058,58 @@ def test_no_objects_error_hid_why_each_document_was_skipped(tmp_path: Path) -> N
         "(kustomize.config.k8s.io/v1beta1) is a tool's configuration file, not a cluster object; "
         f"{tmp_path / 'input-1.yaml'}:1: skipped: a str, not a Kubernetes object (a mapping)"
     )
+
+
+SELF_MANAGED_WEBHOOK = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: validation.example.dev}
+webhooks:
+  - name: validation.example.dev
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    clientConfig: {service: {name: webhook, namespace: pipelines}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: pipelines-view}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: pipelines-webhook}
+rules:
+  - apiGroups: [admissionregistration.k8s.io]
+    resources: [validatingwebhookconfigurations]
+    resourceNames: [validation.example.dev, not-ours.example.dev]
+    verbs: [get, update]
+  - apiGroups: ["*"]
+    resources: [clusterroles/status]
+    resourceNames: [pipelines-view]
+    verbs: [get]
+  - apiGroups: [""]
+    resources: [configmaps]
+    resourceNames: [pipelines-view]
+    verbs: [get]
+"""
+
+
+@pytest.mark.helm
+def test_rbac_resource_names_kept_the_old_name_of_a_renamed_object(tmp_path: Path) -> None:
+    """Cluster-scoped objects are named per chart, but a rule's resourceNames kept the old
+    name: Tekton's webhook may get and update only its own webhook configurations, so after
+    the rename it could update none of them (their CA bundle never set)."""
+    out, result = _init(tmp_path, SELF_MANAGED_WEBHOOK, name="pipelines")
+    objects = _rendered_objects(out, tmp_path / "chart", "elsewhere")
+    rules = objects[("ClusterRole", "pipelines-webhook")]["rules"]
+    assert rules[0]["resourceNames"] == [
+        "shop-acme-dev-a1-validation.example.dev",
+        "not-ours.example.dev",
+    ]
+    assert rules[1]["resourceNames"] == ["shop-acme-dev-a1-pipelines-view"]
+    assert rules[2]["resourceNames"] == ["pipelines-view"]  # a ConfigMap: not renamed
+    assert ("ValidatingWebhookConfiguration", "validation.example.dev") in objects
+    assert (
+        "ClusterRole/pipelines-webhook: rules[0].resourceNames follows "
+        "ValidatingWebhookConfiguration/validation.example.dev"
+    ) in result.notes
