@@ -905,6 +905,7 @@ def test_references_into_a_second_source_namespace_were_left_behind(tmp_path: Pa
         "name": "webhook",
         "namespace": "elsewhere",
         "path": "/validate",
+        "port": 443,
     }
     assert not [note for note in result.notes if "still refers to" in note]
     assert (
@@ -944,7 +945,7 @@ spec:
     assert api["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
         "elsewhere/serving-cert"
     )
-    assert api["spec"]["service"] == {"name": "webhook", "namespace": "elsewhere"}
+    assert api["spec"]["service"] == {"name": "webhook", "namespace": "elsewhere", "port": 443}
 
 
 CONVERTED_CRD = """\
@@ -1112,4 +1113,87 @@ def test_rbac_resource_names_kept_the_old_name_of_a_renamed_object(tmp_path: Pat
     assert (
         "ClusterRole/pipelines-webhook: rules[0].resourceNames follows "
         "ValidatingWebhookConfiguration/validation.example.dev"
+    ) in result.notes
+
+
+CALLED_BY_PORT = """\
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: metrics}
+spec: {selector: {app: api}, ports: [{name: https, port: 443, targetPort: https}]}
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.metrics.example.com}
+spec:
+  group: metrics.example.com
+  version: v1beta1
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  service: {name: api, namespace: metrics}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {name: metrics-defaults}
+webhooks:
+  - name: defaults.metrics.example.com
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    clientConfig: {service: {name: api, namespace: metrics, port: 443, path: /mutate}}
+  - name: elsewhere.metrics.example.com
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    clientConfig: {service: {name: api, namespace: other, port: 443}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: api, namespace: metrics}
+spec:
+  defaultBackend: {service: {name: api, port: {number: 443}}}
+  rules:
+    - http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 443}}}}
+          - {path: /x, pathType: Prefix, backend: {service: {name: api, port: {name: https}}}}
+"""
+
+
+@pytest.mark.helm
+def test_callers_of_a_service_stayed_on_its_old_port_after_an_override(tmp_path: Path) -> None:
+    """init made the Service's port a parameter, but the APIService (443 when absent), the
+    webhooks and the Ingress backends kept the number: overriding metricsServer's
+    service.port left them calling a port nobody listens on."""
+    from helmforge.adapters import helm_render
+
+    out, result = _init(tmp_path, CALLED_BY_PORT, name="metrics")
+    _chart(out, tmp_path / "chart")
+    manifest = helm_render.render_chart(
+        tmp_path / "chart" / "shop-acme-dev-a1",
+        {"api": {"service": {"port": 8443}}},
+        release_name="shop-acme-dev-a1",
+        namespace="elsewhere",
+    )
+    objects = {o["kind"]: o for o in yaml.safe_load_all(manifest) if o}
+    assert objects["Service"]["spec"]["ports"][0]["port"] == 8443
+    assert objects["APIService"]["spec"]["service"] == {
+        "name": "api",
+        "namespace": "elsewhere",
+        "port": 8443,
+    }
+    webhooks = objects["MutatingWebhookConfiguration"]["webhooks"]
+    assert webhooks[0]["clientConfig"]["service"]["port"] == 8443
+    assert webhooks[1]["clientConfig"]["service"] == {
+        "name": "api",
+        "namespace": "other",
+        "port": 443,
+    }  # another namespace's Service
+    ingress = objects["Ingress"]["spec"]
+    assert ingress["defaultBackend"]["service"]["port"] == {"number": 8443}
+    paths = ingress["rules"][0]["http"]["paths"]
+    assert [path["backend"]["service"]["port"] for path in paths] == [
+        {"number": 8443},
+        {"name": "https"},
+    ]
+    assert (
+        "APIService/v1beta1.metrics.example.com: spec.service.port follows Service/api's port"
     ) in result.notes

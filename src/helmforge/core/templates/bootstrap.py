@@ -37,6 +37,7 @@ from typing import Any
 from helmforge.core.templates.cluster_names import name_cluster_objects
 from helmforge.core.templates.namespace_references import follow_release_namespace
 from helmforge.core.templates.selected_labels import keep_selected_labels
+from helmforge.core.templates.service_ports import follow_service_ports
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _STANDARD_LABELS = frozenset(
@@ -148,6 +149,8 @@ class _Builder:
             for item in objects
             if item.get("kind") == "Role"
         }
+        # Service name -> port number -> its parameter, followed by what calls the port
+        self.service_ports: dict[str, dict[int, str]] = {}
         # RoleBindings that stay in their Role's namespace, renamed once the notes are written
         self.kept_bindings: list[dict[str, Any]] = []
 
@@ -368,9 +371,11 @@ class _Builder:
         for index, port in enumerate(spec.get("ports") or []):
             if isinstance(port, dict) and isinstance(port.get("port"), int):
                 key = "port" if index == 0 else f"{camel_case(str(port.get('name', index)))}Port"
+                number = port["port"]
                 port["port"] = self.parameters.claim(
-                    [group, "service", key], default=port["port"], description=f"Port of {name}"
+                    [group, "service", key], default=number, description=f"Port of {name}"
                 )
+                self.service_ports.setdefault(name, {}).setdefault(number, port["port"])
 
     def kind_configmap(self, manifest: dict[str, Any], name: str) -> None:
         if isinstance(manifest.get("data"), dict) and manifest["data"]:
@@ -450,6 +455,7 @@ def bootstrap_template(
     resources = builder.resources()
     manifests = [resource["manifest"] for resource in resources]
     builder.notes.extend(follow_release_namespace(manifests, builder.moved))
+    builder.notes.extend(follow_service_ports(manifests, builder.service_ports))
     for binding in builder.kept_bindings:
         binding["name"] = "${ctx.name}-" + binding["name"]
     builder.notes.extend(name_cluster_objects(resources, builder.parameters.tree))
