@@ -1197,3 +1197,49 @@ def test_callers_of_a_service_stayed_on_its_old_port_after_an_override(tmp_path:
     assert (
         "APIService/v1beta1.metrics.example.com: spec.service.port follows Service/api's port"
     ) in result.notes
+
+
+OWN_NAMESPACE = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: pipelines
+  labels: {pod-security.kubernetes.io/enforce: restricted}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: pipeline-runs}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: controller, namespace: pipelines}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: pipelines-controller}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{kind: ServiceAccount, name: controller, namespace: pipelines}]
+"""
+
+
+@pytest.mark.helm
+def test_namespace_the_objects_came_from_stayed_in_the_chart_empty(tmp_path: Path) -> None:
+    """Tekton's, cert-manager's and local-path's manifests create their namespace; init kept
+    that Namespace while moving everything in it to the release namespace, so the chart made
+    an empty namespace, a second instance failed on the same fixed name, and an install into
+    that very namespace (helm install -n pipelines --create-namespace) found it existing."""
+    out, result = _init(tmp_path, OWN_NAMESPACE, name="pipelines")
+    kinds = [
+        (resource["manifest"]["kind"], resource["manifest"]["metadata"]["name"])
+        for resource in load_single(out.read_bytes()).data["spec"]["resources"]
+    ]
+    assert ("Namespace", "pipelines") not in kinds
+    assert ("Namespace", "pipeline-runs") in kinds  # nothing came from it: the chart makes it
+    objects = _rendered_objects(out, tmp_path / "chart", "pipelines")
+    assert ("Namespace", "pipelines") not in objects
+    binding = objects[("ClusterRoleBinding", "pipelines-controller")]
+    assert binding["subjects"][0]["namespace"] == "pipelines"
+    assert (
+        "Namespace/pipelines: left out, its objects install into the release namespace; its "
+        "labels (pod-security.kubernetes.io/enforce=restricted) belong on the release namespace"
+    ) in result.notes

@@ -19,7 +19,8 @@ Names of objects stay literal, so every cross-object reference (Service selector
 labels, ServiceAccount/ConfigMap/Secret names, HPA targets, Ingress backends, RoleBinding
 subjects) stays what it was; references into the namespaces the objects came from follow the
 release namespace (``namespace_references``), and every object installs there but a
-RoleBinding of a Role the input does not hold, which stays in that Role's namespace. Literal
+RoleBinding of a Role the input does not hold, which stays in that Role's namespace (the
+Namespace objects the objects came from are left out). Literal
 text is escaped (``${`` -> ``$${``) so it never becomes a placeholder. Selectors that chose
 objects by a standard label are kept working by ``selected_labels``. ``merge_templates``
 re-applies a creator's edits to a regenerated template.
@@ -151,6 +152,13 @@ class _Builder:
         }
         # Service name -> port number -> its parameter, followed by what calls the port
         self.service_ports: dict[str, dict[int, str]] = {}
+        # The namespaces the objects came from: a Namespace object of one is left out
+        self.sources = {
+            item["metadata"]["namespace"]
+            for item in objects
+            if isinstance(item["metadata"].get("namespace"), str)
+        }
+        self.left_out: set[str] = set()
         # RoleBindings that stay in their Role's namespace, renamed once the notes are written
         self.kept_bindings: list[dict[str, Any]] = []
 
@@ -163,6 +171,9 @@ class _Builder:
         for raw in self.objects:
             manifest: dict[str, Any] = escape_literals(raw)
             kind, name = str(manifest.get("kind")), str(manifest["metadata"]["name"])
+            if kind == "Namespace" and name in self.sources:
+                self.leave_out_namespace(raw, name)
+                continue
             self.tidy_metadata(manifest, kind, name)
             handler = getattr(self, f"kind_{kind.lower()}", None)
             if handler is not None:
@@ -172,6 +183,20 @@ class _Builder:
                 self.pod(manifest, pod_path, kind=kind, name=name)
             resources.append({"id": self.resource_id(name, kind, ids), "manifest": manifest})
         return resources
+
+    def leave_out_namespace(self, namespace: Mapping[str, Any], name: str) -> None:
+        """The Namespace the objects came from is the release namespace's now: created by the
+        chart too, it stayed empty, made a second instance's install fail on it, and made an
+        install into it (``helm install -n NAME --create-namespace``) fail."""
+        self.left_out.add(name)
+        labels = namespace["metadata"].get("labels")
+        kept = ""
+        if isinstance(labels, Mapping) and labels:
+            pairs = ", ".join(f"{key}={value}" for key, value in sorted(labels.items()))
+            kept = f"; its labels ({pairs}) belong on the release namespace"
+        self.notes.append(
+            f"Namespace/{name}: left out, its objects install into the release namespace{kept}"
+        )
 
     @staticmethod
     def resource_id(name: str, kind: str, ids: set[str]) -> str:
@@ -454,7 +479,9 @@ def bootstrap_template(
     builder.notes.extend(label_notes)
     resources = builder.resources()
     manifests = [resource["manifest"] for resource in resources]
-    builder.notes.extend(follow_release_namespace(manifests, builder.moved))
+    builder.notes.extend(
+        follow_release_namespace(manifests, builder.moved, created=builder.left_out)
+    )
     builder.notes.extend(follow_service_ports(manifests, builder.service_ports))
     for binding in builder.kept_bindings:
         binding["name"] = "${ctx.name}-" + binding["name"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 __all__ = ["INJECTION_ANNOTATIONS", "follow_release_namespace"]
 
 from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,14 +100,18 @@ def _name(manifest: Mapping[str, Any]) -> Any:
 
 
 def follow_release_namespace(
-    manifests: Sequence[dict[str, Any]], moved: Mapping[str, Sequence[str]]
+    manifests: Sequence[dict[str, Any]],
+    moved: Mapping[str, Sequence[str]],
+    *,
+    created: AbstractSet[str] = frozenset(),
 ) -> list[str]:
     """Point the namespace references of ``manifests`` (the template's, edited in place) that
     follow the release namespace at ``${release.namespace}``; the notes for the creator.
 
-    ``moved`` is each namespace the objects came from -> the ``Kind/name`` of those objects.
+    ``moved`` is each namespace the objects came from -> the ``Kind/name`` of those objects;
+    ``created``: the namespaces the input created (its Namespace objects, left out of the
+    template).
     """
-    created = {_name(m) for m in manifests if m.get("kind") == "Namespace"}
     whole = {namespace for namespace in moved if len(moved) == 1 or namespace in created}
     imported = {(namespace, entry) for namespace, entries in moved.items() for entry in entries}
     followed: dict[str, list[str]] = {}
