@@ -1243,3 +1243,44 @@ def test_namespace_the_objects_came_from_stayed_in_the_chart_empty(tmp_path: Pat
         "Namespace/pipelines: left out, its objects install into the release namespace; its "
         "labels (pod-security.kubernetes.io/enforce=restricted) belong on the release namespace"
     ) in result.notes
+
+
+LEADER_ELSEWHERE = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: leader, namespace: kube-system}
+rules: [{apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, update]}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: controller, namespace: issuer}
+spec:
+  selector: {matchLabels: {app: controller}}
+  template:
+    metadata: {labels: {app: controller}}
+    spec:
+      containers:
+        - name: controller
+          image: 'example.com/controller:1.0'
+          args: [--leader-election-namespace=kube-system, --webhook=hook.issuer.svc:443, issuer]
+          env:
+            - {name: LEASE_NAMESPACE, value: kube-system}
+            - {name: APP_NAME, value: issuer}
+"""
+
+
+def test_arguments_naming_a_moved_namespace_went_unmentioned(tmp_path: Path) -> None:
+    """cert-manager's controllers take leader election in kube-system
+    (--leader-election-namespace=kube-system) while the Roles allowing it moved from there to
+    the release namespace: init rewrote the objects and said nothing of the arguments."""
+    _out, result = _init(tmp_path, LEADER_ELSEWHERE, name="issuer")
+    label = "container controller of Deployment controller"
+    follows = (
+        "whose objects now install into the release namespace (${release.namespace} follows it)"
+    )
+    assert [note for note in result.notes if "names namespace" in note] == [
+        f"{label}: '--leader-election-namespace=kube-system' names namespace kube-system, "
+        + follows,
+        f"{label}: '--webhook=hook.issuer.svc:443' names namespace issuer, {follows}",
+        f"{label}: 'kube-system' names namespace kube-system, {follows}",
+    ]

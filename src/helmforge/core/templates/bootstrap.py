@@ -274,6 +274,7 @@ class _Builder:
 
     def container(self, container: dict[str, Any], prefix: list[str], *, where: str) -> None:
         label = f"container {container.get('name')} of {where}"
+        self.namespace_mentions(container, label)
         image = container.get("image")
         if isinstance(image, str) and "$" not in image:
             repository, tag, digest = _split_image(image)
@@ -322,6 +323,34 @@ class _Builder:
                 description=f"Port of {label}",
             )
         self.probes(container, prefix, label)
+
+    def namespace_mentions(self, container: dict[str, Any], label: str) -> None:
+        """Arguments and env values naming a namespace the objects came from (cert-manager's
+        ``--leader-election-namespace=kube-system``, whose Roles now install elsewhere): a
+        ``--flag=NAMESPACE``, a Service DNS name in it, or the whole value of a ``*NAMESPACE*``
+        variable. The text is not rewritten; the creator is told."""
+        texts: list[tuple[Any, bool]] = [
+            (text, False)
+            for text in [*(container.get("command") or []), *(container.get("args") or [])]
+        ]
+        for variable in container.get("env") or []:
+            if isinstance(variable, dict):
+                texts.append(
+                    (variable.get("value"), "NAMESPACE" in str(variable.get("name")).upper())
+                )
+        for text, whole in texts:
+            if not isinstance(text, str):
+                continue
+            for namespace in sorted(self.sources):
+                if (
+                    (whole and text == namespace)
+                    or text.endswith(f"={namespace}")
+                    or f".{namespace}.svc" in text
+                ):
+                    self.notes.append(
+                        f"{label}: {text!r} names namespace {namespace}, whose objects now "
+                        "install into the release namespace (${release.namespace} follows it)"
+                    )
 
     def probes(self, container: dict[str, Any], prefix: list[str], label: str) -> None:
         found: list[tuple[str, dict[str, Any]]] = []
