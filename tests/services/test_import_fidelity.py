@@ -1284,3 +1284,48 @@ def test_arguments_naming_a_moved_namespace_went_unmentioned(tmp_path: Path) -> 
         f"{label}: '--webhook=hook.issuer.svc:443' names namespace issuer, {follows}",
         f"{label}: 'kube-system' names namespace kube-system, {follows}",
     ]
+
+
+CLASSES_IN_A_CUSTOM_RESOURCE = """\
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: ssd}
+provisioner: ebs.csi.aws.com
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: monitoring-critical}
+value: 100000
+---
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: persisted}
+spec:
+  priorityClassName: monitoring-critical
+  storage:
+    volumeClaimTemplate:
+      spec:
+        storageClassName: ssd
+        resources: {requests: {storage: 40Gi}}
+  additional: [{storageClassName: gp3}]
+"""
+
+
+@pytest.mark.helm
+def test_class_names_in_a_custom_resource_kept_the_old_name(tmp_path: Path) -> None:
+    """The StorageClass became ${ctx.name}-ssd but prometheus-operator's example Prometheus
+    kept spec.storage.volumeClaimTemplate.spec.storageClassName: ssd, so its volume claim
+    asked for a class that does not exist; only built-in kinds' fields followed."""
+    out, result = _init(tmp_path, CLASSES_IN_A_CUSTOM_RESOURCE, name="monitoring")
+    objects = _rendered_objects(out, tmp_path / "chart", "elsewhere")
+    spec = objects[("Prometheus", "persisted")]["spec"]
+    assert spec["priorityClassName"] == "shop-acme-dev-a1-monitoring-critical"
+    assert spec["storage"]["volumeClaimTemplate"]["spec"]["storageClassName"] == (
+        "shop-acme-dev-a1-ssd"
+    )
+    assert spec["additional"] == [{"storageClassName": "gp3"}]  # not imported: unchanged
+    assert ("StorageClass", "ssd") in objects
+    assert (
+        "Prometheus/persisted: spec.storage.volumeClaimTemplate.spec.storageClassName follows "
+        "StorageClass/ssd"
+    ) in result.notes

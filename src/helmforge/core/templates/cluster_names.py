@@ -7,9 +7,11 @@ as soon as a second instance of the chart is installed. Their names become
 between imported objects follow: roleRef of (Cluster)RoleBindings, priorityClassName and
 runtimeClassName of pods, ingressClassName of Ingresses and storageClassName of claims (in
 the manifest or in the parameter's default), a policy binding's policyName, and the
-``resourceNames`` of RBAC rules about their kind. An aggregated ClusterRole that gathers
-imported ClusterRoles also asks for this chart's ``app.kubernetes.io/name``, so it never
-gathers the roles of another instance. Kinds whose name Kubernetes fixes (a CRD, an
+``resourceNames`` of RBAC rules about their kind; and every ``storageClassName``,
+``priorityClassName``, ``runtimeClassName`` and ``ingressClassName`` under a ``spec``
+(custom resources hold them anywhere). An aggregated ClusterRole that gathers imported
+ClusterRoles also asks for this chart's ``app.kubernetes.io/name``, so it never gathers the
+roles of another instance. Kinds whose name Kubernetes fixes (a CRD, an
 APIService, a CSIDriver) keep it and are reported.
 """
 
@@ -65,6 +67,13 @@ _RESOURCES: Mapping[str, tuple[str, str]] = {
     "IngressClass": ("networking.k8s.io", "ingressclasses"),
     "StorageClass": ("storage.k8s.io", "storageclasses"),
     "RuntimeClass": ("node.k8s.io", "runtimeclasses"),
+}
+# Fields that name a renamed class, wherever an object holds them.
+_CLASS_NAMES: Mapping[str, str] = {
+    "storageClassName": "StorageClass",
+    "priorityClassName": "PriorityClass",
+    "runtimeClassName": "RuntimeClass",
+    "ingressClassName": "IngressClass",
 }
 # Cluster-scoped kinds whose name is given by what they define: renaming would break them.
 FIXED_NAME_KINDS = frozenset(
@@ -140,6 +149,23 @@ def _kinds_of_rule(rule: Mapping[str, Any]) -> list[str]:
         for kind, (group, plural) in _RESOURCES.items()
         if (group in groups or "*" in groups) and (plural in named or "*" in named)
     ]
+
+
+def _class_names(node: Any, path: str) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """(holder, key, path) of every class name field under ``node``: custom resources carry
+    them anywhere (a Prometheus's ``spec.storage.volumeClaimTemplate.spec.storageClassName``,
+    its ``spec.priorityClassName``)."""
+    stack: list[tuple[Any, str]] = [(node, path)]
+    while stack:
+        current, where = stack.pop()
+        if isinstance(current, dict):
+            for key, value in current.items():
+                if key in _CLASS_NAMES and isinstance(value, str):
+                    yield current, key, where
+                elif isinstance(value, dict | list):
+                    stack.append((value, f"{where}.{key}"))
+        elif isinstance(current, list):
+            stack.extend((item, f"{where}[{index}]") for index, item in enumerate(current))
 
 
 def _labels(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -230,6 +256,9 @@ def name_cluster_objects(resources: list[dict[str, Any]], values: dict[str, Any]
             renamer.follow(
                 _get(claim, ("spec",)), "storageClassName", "StorageClass", f"{where}: claim"
             )
+        if kind != "CustomResourceDefinition":  # its properties are schemas, not names
+            for holder, key, path in _class_names(manifest.get("spec"), "spec"):
+                renamer.follow(holder, key, _CLASS_NAMES[key], f"{where}: {path}")
     notes.extend(renamer.notes)
     return notes
 
