@@ -1329,3 +1329,44 @@ def test_class_names_in_a_custom_resource_kept_the_old_name(tmp_path: Path) -> N
         "Prometheus/persisted: spec.storage.volumeClaimTemplate.spec.storageClassName follows "
         "StorageClass/ssd"
     ) in result.notes
+
+
+CUSTOM_REFERENCES = """\
+apiVersion: traefik.io/v1alpha1
+kind: TLSOption
+metadata: {name: modern, namespace: edge}
+spec: {minVersion: VersionTLS13}
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: web, namespace: edge}
+spec:
+  entryPoints: [websecure]
+  routes:
+    - match: Host(`shop.example.com`)
+      kind: Rule
+      services:
+        - {name: web, port: 80, namespace: edge}
+        - {name: api, port: 80, namespace: backend}
+  tls:
+    options: {name: modern, namespace: edge}
+"""
+
+
+@pytest.mark.helm
+def test_namespaces_named_inside_custom_resources_were_left_behind(tmp_path: Path) -> None:
+    """Traefik's example IngressRoutes name their TLSOption and services as
+    {name, namespace: default}; the objects moved to the release namespace and the routes
+    kept pointing at default. Another namespace's service stays where it is."""
+    out, result = _init(tmp_path, CUSTOM_REFERENCES, name="edge")
+    objects = _rendered_objects(out, tmp_path / "chart", "elsewhere")
+    spec = objects[("IngressRoute", "web")]["spec"]
+    assert spec["tls"]["options"] == {"name": "modern", "namespace": "elsewhere"}
+    assert spec["routes"][0]["services"] == [
+        {"name": "web", "port": 80, "namespace": "elsewhere"},
+        {"name": "api", "port": 80, "namespace": "backend"},
+    ]
+    assert (
+        "namespace edge in the references of IngressRoute/web follows the release namespace "
+        "(${release.namespace})"
+    ) in result.notes

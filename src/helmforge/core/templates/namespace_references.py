@@ -8,7 +8,9 @@ removed), so what names an imported object by namespace must name the release's,
 - the Services behind webhook configurations and APIServices;
 - cert-manager's CA injection annotations, ``cert-manager.io/inject-ca-from`` (a
   Certificate) and ``cert-manager.io/inject-ca-from-secret`` (a Secret), written
-  ``NAMESPACE/NAME``.
+  ``NAMESPACE/NAME``;
+- in a custom resource, every ``{name, namespace}`` mapping (Traefik's TLS options and
+  services, a Gateway API route's parents).
 
 A reference follows when it names an imported object, whatever namespace that came from, or
 when its namespace is wholly the input's: the only namespace the objects came from, or one the
@@ -34,6 +36,32 @@ INJECTION_ANNOTATIONS: Mapping[str, str] = {
     "cert-manager.io/inject-ca-from-secret": "Secret",
 }
 _CRD = "CustomResourceDefinition"
+_BUILT_IN_GROUPS = frozenset(
+    {
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "apiregistration.k8s.io",
+        "apps",
+        "authentication.k8s.io",
+        "authorization.k8s.io",
+        "autoscaling",
+        "batch",
+        "certificates.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "internal.apiserver.k8s.io",
+        "networking.k8s.io",
+        "node.k8s.io",
+        "policy",
+        "rbac.authorization.k8s.io",
+        "resource.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+        "storagemigration.k8s.io",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +102,8 @@ def _references(manifest: dict[str, Any]) -> Iterator[_Reference]:
         config = webhook.get("clientConfig") if isinstance(webhook, dict) else None
         if isinstance(config, dict):
             services.append((config.get("service"), "spec.conversion.webhook.clientConfig"))
+    elif _is_custom(manifest):
+        yield from _custom_references(manifest)
     for service, where in services:
         if isinstance(service, dict):
             yield from _field(service, "Service", where)
@@ -86,6 +116,30 @@ def _references(manifest: dict[str, Any]) -> Iterator[_Reference]:
         if isinstance(value, str) and value.count("/") == 1:
             namespace, name = value.split("/")
             yield _Reference(annotations, key, target, namespace, name, f"annotation {key}")
+
+
+def _is_custom(manifest: Mapping[str, Any]) -> bool:
+    """A custom resource: its API group is none of Kubernetes' own."""
+    api_version = manifest.get("apiVersion")
+    group = api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
+    return bool(group) and group not in _BUILT_IN_GROUPS
+
+
+def _custom_references(manifest: Mapping[str, Any]) -> Iterator[_Reference]:
+    """Every ``{name, namespace}`` mapping outside a custom resource's metadata (Traefik's
+    ``tls.options``, its services, a route's parents): the kind is the mapping's own
+    ``kind`` when it has one, else any imported object of that name."""
+    stack: list[tuple[Any, str]] = [
+        (value, key) for key, value in manifest.items() if key not in ("metadata", "status")
+    ]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            kind = node.get("kind")
+            yield from _field(node, kind if isinstance(kind, str) else "", where)
+            stack.extend((value, f"{where}.{key}") for key, value in node.items())
+        elif isinstance(node, list):
+            stack.extend((item, f"{where}[{index}]") for index, item in enumerate(node))
 
 
 def _field(holder: dict[str, Any], kind: str, where: str) -> Iterator[_Reference]:
@@ -114,6 +168,8 @@ def follow_release_namespace(
     """
     whole = {namespace for namespace in moved if len(moved) == 1 or namespace in created}
     imported = {(namespace, entry) for namespace, entries in moved.items() for entry in entries}
+    # a reference without a kind (in a custom resource) names any imported object of its name
+    imported |= {(namespace, "/" + entry.partition("/")[2]) for namespace, entry in imported}
     followed: dict[str, list[str]] = {}
     notes: list[str] = []
     for manifest in manifests:
