@@ -1370,3 +1370,51 @@ def test_namespaces_named_inside_custom_resources_were_left_behind(tmp_path: Pat
         "namespace edge in the references of IngressRoute/web follows the release namespace "
         "(${release.namespace})"
     ) in result.notes
+
+
+ODD_LISTS = """\
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {selector: {app: web}, ports: 80}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: web, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: 5
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: shop}
+spec: {rules: 3, tls: 4}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: web}
+webhooks: 7
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: 'nginx:1.27', env: 3, args: 4}]}
+"""
+
+
+def test_a_scalar_where_a_list_belongs_crashed_init(tmp_path: Path) -> None:
+    """`ports: 80`, `subjects: 5` and the like raised a TypeError out of template init (a
+    traceback, no file or field named); the schema check names each field instead."""
+    source = tmp_path / "objects.yaml"
+    source.write_text(ODD_LISTS)
+    with pytest.raises(InputError) as raised:
+        _init(tmp_path, source, name="odd")
+    assert str(raised.value).startswith(
+        f"{source}:1: Service/web spec.ports: the input cannot become a template: "
+        "Service web-service: 80 is not of type 'array', 'null'"
+    )
+    paths = {str(problem.location) for problem in raised.value.problems}
+    assert f"{source}:5: RoleBinding/web subjects" in paths

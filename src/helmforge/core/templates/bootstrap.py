@@ -126,6 +126,12 @@ def _is_leaf(node: Any) -> bool:
     return isinstance(node, dict) and ("default" in node or "required" in node)
 
 
+def _listed(value: Any) -> list[Any]:
+    """``value`` when it is a list, else none: an object of an odd shape fails its schema check
+    after bootstrapping, with its path, instead of crashing here."""
+    return value if isinstance(value, list) else []
+
+
 def _split_image(image: str) -> tuple[str, str | None, str | None]:
     """``repo[:tag][@digest]`` -> (repository, tag, digest)."""
     name, _, digest = image.partition("@")
@@ -301,7 +307,7 @@ class _Builder:
                 default=container["resources"],
                 description=f"CPU and memory of {label}",
             )
-        for variable in container.get("env") or []:
+        for variable in _listed(container.get("env")):
             if (
                 isinstance(variable, dict)
                 and isinstance(variable.get("name"), str)
@@ -331,9 +337,9 @@ class _Builder:
         variable. The text is not rewritten; the creator is told."""
         texts: list[tuple[Any, bool]] = [
             (text, False)
-            for text in [*(container.get("command") or []), *(container.get("args") or [])]
+            for text in [*_listed(container.get("command")), *_listed(container.get("args"))]
         ]
-        for variable in container.get("env") or []:
+        for variable in _listed(container.get("env")):
             if isinstance(variable, dict):
                 texts.append(
                     (variable.get("value"), "NAMESPACE" in str(variable.get("name")).upper())
@@ -422,7 +428,7 @@ class _Builder:
                 default=spec.get("type", "ClusterIP"),
                 description=f"Type of Service {name}",
             )
-        for index, port in enumerate(spec.get("ports") or []):
+        for index, port in enumerate(_listed(spec.get("ports"))):
             if isinstance(port, dict) and isinstance(port.get("port"), int):
                 key = "port" if index == 0 else f"{camel_case(str(port.get('name', index)))}Port"
                 number = port["port"]
@@ -469,7 +475,7 @@ class _Builder:
                 description=f"Ingress class of {name}",
             )
         hosts: dict[str, str] = {}
-        for rule in spec.get("rules") or []:
+        for rule in _listed(spec.get("rules")):
             host = rule.get("host") if isinstance(rule, dict) else None
             if isinstance(host, str) and "$" not in host:
                 if host not in hosts:
@@ -477,7 +483,7 @@ class _Builder:
                         [group, "ingress", "host"], default=host, description=f"Host of {name}"
                     )
                 rule["host"] = hosts[host]
-        for tls in spec.get("tls") or []:
+        for tls in _listed(spec.get("tls")):
             if isinstance(tls, dict) and isinstance(tls.get("hosts"), list):
                 tls["hosts"] = [hosts.get(host, host) for host in tls["hosts"]]
 

@@ -87,11 +87,11 @@ def _references(manifest: dict[str, Any]) -> Iterator[_Reference]:
     kind = manifest.get("kind")
     services: list[tuple[Any, str]] = []
     if kind in ("RoleBinding", "ClusterRoleBinding"):
-        for subject in manifest.get("subjects") or []:
+        for subject in _listed(manifest.get("subjects")):
             if isinstance(subject, dict):
                 yield from _field(subject, str(subject.get("kind")), "subjects")
     elif kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
-        for webhook in manifest.get("webhooks") or []:
+        for webhook in _listed(manifest.get("webhooks")):
             config = webhook.get("clientConfig") if isinstance(webhook, dict) else None
             if isinstance(config, dict):
                 services.append((config.get("service"), "webhooks.clientConfig.service"))
@@ -116,6 +116,12 @@ def _references(manifest: dict[str, Any]) -> Iterator[_Reference]:
         if isinstance(value, str) and value.count("/") == 1:
             namespace, name = value.split("/")
             yield _Reference(annotations, key, target, namespace, name, f"annotation {key}")
+
+
+def _listed(value: Any) -> list[Any]:
+    """``value`` when it is a list, else none (an object of an odd shape is checked later,
+    against its schema, and reported there)."""
+    return value if isinstance(value, list) else []
 
 
 def _is_custom(manifest: Mapping[str, Any]) -> bool:
