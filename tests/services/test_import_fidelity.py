@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.access.principals import local_operator
 from helmforge.core.charts.rendering import render_chart
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError
@@ -23,17 +22,9 @@ from helmforge.core.templates.removed_apis import removed_api
 from helmforge.core.templates.selected_labels import SelectorNode, selector_nodes
 from helmforge.core.yaml_codec import dump_yaml, load_single
 from helmforge.services.chart_checks import lint_chart
-from helmforge.services.template_bootstrap import InitResult, init_template_file
-from tests.support.charts import RELEASE_NAMESPACE, simulate_helm, write_chart
-from tests.support.helm import assert_helm_lints
+from tests.support.charts import RELEASE_NAMESPACE, simulate_helm
+from tests.support.template_inits import CONTEXT, chart_files, init_objects
 
-CONTEXT = {
-    "product": "shop",
-    "customer": "acme",
-    "environment": "dev",
-    "instance": "a1",
-    "version": "1.0.0",
-}
 ARGO_APPLICATION = """\
 apiVersion: argoproj.io/v1alpha1
 kind: Application
@@ -45,48 +36,13 @@ spec:
 """
 
 
-def _init(tmp_path: Path, *sources: str | Path, name: str = "app") -> tuple[Path, InitResult]:
-    paths: list[str] = []
-    for index, source in enumerate(sources):
-        if isinstance(source, Path):
-            paths.append(str(source))
-        else:
-            written = tmp_path / f"input-{index}.yaml"
-            written.write_text(source)
-            paths.append(str(written))
-    out = tmp_path / f"{name}.yaml"
-    result = init_template_file(
-        paths,
-        name=name,
-        out=out,
-        kubernetes_version="1.31",
-        stdin=None,
-        open_store=None,
-        actor=local_operator("t"),
-    )
-    return out, result
-
-
-def _chart(template_file: Path, into: Path, **context: str) -> dict[str, str]:
-    """Render, write and Helm-lint the chart; its files as text."""
-    template = parse_template(template_file.read_bytes(), source=str(template_file))
-    chart = render_chart(
-        template,
-        parse_context({**CONTEXT, **context}),
-        schemas=load_schema_set("1.31"),
-        generator_version="test",
-    )
-    assert_helm_lints(write_chart(chart, into))
-    return {path: data.decode() for path, data in chart.files.items()}
-
-
 @pytest.mark.helm
 @pytest.mark.slow
 def test_crds_land_in_templates_beside_their_custom_resources(
     shared_data: Path, tmp_path: Path
 ) -> None:
     argocd = shared_data / "argocd"
-    out, _result = _init(
+    out, _result = init_objects(
         tmp_path,
         argocd / "application-crd.yaml",
         argocd / "appproject-crd.yaml",
@@ -99,7 +55,7 @@ def test_crds_land_in_templates_beside_their_custom_resources(
         "Application (argoproj.io/v1alpha1) is not in the Kubernetes 1.31 schemas (its "
         "CustomResourceDefinition is in this template, installed from crds/): it is not checked"
     )
-    files = _chart(out, tmp_path / "chart")
+    files = chart_files(out, tmp_path / "chart")
     crds = sorted(path for path in files if path.startswith("crds/"))
     assert crds == [
         "crds/applications-argoproj-io-customresourcedefinition.yaml",
@@ -174,7 +130,7 @@ spec:
 
 def test_removed_api_versions_pass_init_validate_and_generate(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"removed in Kubernetes 1\.25.*use apiVersion: batch/v1"):
-        _init(tmp_path, CRONJOB_V1BETA1, name="nightly")
+        init_objects(tmp_path, CRONJOB_V1BETA1, name="nightly")
     assert not (tmp_path / "nightly.yaml").exists()
     # A template written by hand (or for an older kubernetesVersion, then raised) fails the
     # checks and generation alike.
@@ -322,8 +278,8 @@ def _selections(manifests: list[dict[str, Any]]) -> dict[str, set[str]]:
 
 @pytest.mark.helm
 def test_rewriting_the_standard_labels_breaks_selectors_between_objects(tmp_path: Path) -> None:
-    out, result = _init(tmp_path, SELECTED, name="web")
-    files = _chart(out, tmp_path / "chart")
+    out, result = init_objects(tmp_path, SELECTED, name="web")
+    files = chart_files(out, tmp_path / "chart")
     values = yaml.safe_load(files["values.yaml"])
     rendered: list[dict[str, Any]] = []
     for path, text in sorted(files.items()):
@@ -461,11 +417,13 @@ def _installed(files: dict[str, str], chart: str) -> dict[tuple[str, str], dict[
 
 @pytest.mark.helm
 def test_two_instances_of_one_chart_cannot_share_a_cluster(tmp_path: Path) -> None:
-    out, result = _init(tmp_path, CLUSTER_SCOPED, name="ingress")
+    out, result = init_objects(tmp_path, CLUSTER_SCOPED, name="ingress")
     charts = {}
     for instance in ("a1", "a2"):
         chart = f"shop-acme-dev-{instance}"
-        charts[instance] = _installed(_chart(out, tmp_path / instance, instance=instance), chart)
+        charts[instance] = _installed(
+            chart_files(out, tmp_path / instance, instance=instance), chart
+        )
     names = {
         instance: {key for key in objects if key[0] in _CLUSTER_KINDS}
         for instance, objects in charts.items()
@@ -521,7 +479,7 @@ def test_references_to_moved_objects_keep_the_namespace_they_came_from(tmp_path:
     so RBAC and the webhook broke in an instance's namespace."""
     from helmforge.adapters import helm_render
 
-    out, result = _init(tmp_path, CLUSTER_SCOPED, name="ingress")
+    out, result = init_objects(tmp_path, CLUSTER_SCOPED, name="ingress")
     template = parse_template(out.read_bytes(), source=str(out))
     assert "namespace" not in template.parameters
     assert [
@@ -532,7 +490,7 @@ def test_references_to_moved_objects_keep_the_namespace_they_came_from(tmp_path:
         "ValidatingWebhookConfiguration/ingress-admission follows the release namespace "
         "(${release.namespace})"
     ) in result.notes
-    _chart(out, tmp_path / "chart")
+    chart_files(out, tmp_path / "chart")
     chart = tmp_path / "chart" / "shop-acme-dev-a1"
     for namespace in ("shop-acme-dev-a1", "elsewhere"):
         manifest = helm_render.render_chart(
@@ -627,8 +585,8 @@ spec:
 
 @pytest.mark.helm
 def test_ip_families_are_dropped_from_a_service_that_set_them(tmp_path: Path) -> None:
-    out, _result = _init(tmp_path, DUAL_STACK, name="nginx")
-    files = _chart(out, tmp_path / "chart")
+    out, _result = init_objects(tmp_path, DUAL_STACK, name="nginx")
+    files = chart_files(out, tmp_path / "chart")
     service = yaml.safe_load(
         simulate_helm(
             files["templates/controller-service.yaml"], yaml.safe_load(files["values.yaml"])
@@ -660,7 +618,7 @@ def test_init_error_names_a_file_that_was_never_written(tmp_path: Path) -> None:
         "    spec: {containers: [{name: web, image: 'nginx:1.27'}]}\n"
     )
     with pytest.raises(InputError) as raised:
-        _init(tmp_path, source, name="web")
+        init_objects(tmp_path, source, name="web")
     assert str(raised.value) == (
         f"{source}:5: Deployment/web spec.replicas: the input cannot become a template: "
         "web.replicaCount: 'two' is not of type 'integer' (and 1 more problem)"
@@ -674,12 +632,12 @@ def test_init_error_names_a_file_that_was_never_written(tmp_path: Path) -> None:
 def test_the_written_template_is_mode_0600_under_umask_022(tmp_path: Path) -> None:
     previous = os.umask(0o022)
     try:
-        out, _result = _init(tmp_path, CRONJOB_V1BETA1.replace("batch/v1beta1", "batch/v1"))
+        out, _result = init_objects(tmp_path, CRONJOB_V1BETA1.replace("batch/v1beta1", "batch/v1"))
     finally:
         os.umask(previous)
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
     out.chmod(0o640)  # the creator's choice survives the next init
-    _init(tmp_path, CRONJOB_V1BETA1.replace("batch/v1beta1", "batch/v1"))
+    init_objects(tmp_path, CRONJOB_V1BETA1.replace("batch/v1beta1", "batch/v1"))
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
 
 
@@ -707,7 +665,7 @@ def test_generated_chart_readme_copies_raw_html_from_descriptions(tmp_path: Path
     }
     out = tmp_path / "web.yaml"
     out.write_text(dump_yaml(document))
-    readme = _chart(out, tmp_path / "chart")["README.md"]
+    readme = chart_files(out, tmp_path / "chart")["README.md"]
     assert "<" not in readme  # no HTML at all: a registry renders the text, not markup
     escaped = (
         '&lt;img src=x onerror="alert(1)"&gt; \\*\\*bold\\*\\* '
@@ -818,558 +776,19 @@ def test_two_instances_collide_on_a_literal_cluster_scoped_name_without_a_word()
     assert warnings("${ctx.name}-reader") == []
 
 
-SEVERAL_NAMESPACES = """\
-apiVersion: v1
-kind: Namespace
-metadata: {name: issuer}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: controller, namespace: issuer}
----
-apiVersion: v1
-kind: Service
-metadata: {name: webhook, namespace: issuer}
-spec: {selector: {app: controller}, ports: [{name: https, port: 443}]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: leader, namespace: kube-system}
-rules: [{apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, update]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: leader, namespace: kube-system}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: leader}
-subjects: [{kind: ServiceAccount, name: controller, namespace: issuer}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: issuer-controller}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
-subjects:
-  - {kind: ServiceAccount, name: controller, namespace: issuer}
-  - {kind: ServiceAccount, name: scheduler, namespace: kube-system}
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata:
-  name: issuer-webhook
-  annotations: {cert-manager.io/inject-ca-from-secret: issuer/webhook-ca}
-webhooks:
-  - name: validate.issuer.example.com
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    clientConfig: {service: {name: webhook, namespace: issuer, path: /validate}}
-    rules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}]
-"""
-
-
-def _rendered_objects(
-    out: Path, into: Path, namespace: str, *, instance: str = "a1"
-) -> dict[tuple[str, str], Any]:
-    """Helm's objects of the chart as release ``namespace`` gets them, keyed by kind and
-    name; cluster-scoped names without the chart name."""
-    from helmforge.adapters import helm_render
-
-    _chart(out, into, instance=instance)
-    chart = f"shop-acme-dev-{instance}"
-    manifest = helm_render.render_chart(into / chart, {}, release_name=chart, namespace=namespace)
-    found = {}
-    for item in yaml.safe_load_all(manifest):
-        if item:
-            name = item["metadata"]["name"]
-            if "namespace" not in item["metadata"]:
-                name = name.removeprefix(f"{chart}-")
-            found[(item["kind"], name)] = item
-    return found
-
-
-@pytest.mark.helm
-def test_references_into_a_second_source_namespace_were_left_behind(tmp_path: Path) -> None:
-    """With objects from two namespaces (cert-manager's leader election Roles sit in
-    kube-system), no reference followed the release namespace: RoleBinding subjects and the
-    webhook's Service kept naming `issuer`, where nothing of the chart installs."""
-    out, result = _init(tmp_path, SEVERAL_NAMESPACES, name="issuer")
-    objects = _rendered_objects(out, tmp_path / "chart", "elsewhere")
-    assert objects[("RoleBinding", "leader")]["subjects"] == [
-        {"kind": "ServiceAccount", "name": "controller", "namespace": "elsewhere"}
-    ]
-    # a ServiceAccount the input does not hold, in a namespace it does not create, stays put
-    assert objects[("ClusterRoleBinding", "issuer-controller")]["subjects"] == [
-        {"kind": "ServiceAccount", "name": "controller", "namespace": "elsewhere"},
-        {"kind": "ServiceAccount", "name": "scheduler", "namespace": "kube-system"},
-    ]
-    webhook = objects[("ValidatingWebhookConfiguration", "issuer-webhook")]
-    assert webhook["webhooks"][0]["clientConfig"]["service"] == {
-        "name": "webhook",
-        "namespace": "elsewhere",
-        "path": "/validate",
-        "port": 443,
-    }
-    assert not [note for note in result.notes if "still refers to" in note]
-    assert (
-        "namespace issuer in the references of RoleBinding/leader, "
-        "ClusterRoleBinding/issuer-controller, ValidatingWebhookConfiguration/issuer-webhook "
-        "follows the release namespace (${release.namespace})"
-    ) in result.notes
-
-
-@pytest.mark.helm
-def test_cainjector_annotations_kept_naming_the_source_namespace(tmp_path: Path) -> None:
-    """cert-manager's cainjector reads `cert-manager.io/inject-ca-from(-secret):
-    NAMESPACE/NAME`; the Secret (written by the webhook beside itself) and the Certificate are
-    in the release namespace, so the annotation must name it, or the CA is never injected."""
-    single = SEVERAL_NAMESPACES.replace("namespace: kube-system", "namespace: issuer")
-    single += """\
----
-apiVersion: apiregistration.k8s.io/v1
-kind: APIService
-metadata:
-  name: v1.issuer.example.com
-  annotations: {cert-manager.io/inject-ca-from: issuer/serving-cert}
-spec:
-  group: issuer.example.com
-  version: v1
-  groupPriorityMinimum: 1000
-  versionPriority: 15
-  service: {name: webhook, namespace: issuer}
-"""
-    for source in (SEVERAL_NAMESPACES, single):
-        out, _result = _init(tmp_path, source, name="issuer")
-        objects = _rendered_objects(out, tmp_path / f"chart-{len(source)}", "elsewhere")
-        webhook = objects[("ValidatingWebhookConfiguration", "issuer-webhook")]
-        annotations = webhook["metadata"]["annotations"]
-        assert annotations["cert-manager.io/inject-ca-from-secret"] == "elsewhere/webhook-ca"
-    api = objects[("APIService", "v1.issuer.example.com")]
-    assert api["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
-        "elsewhere/serving-cert"
-    )
-    assert api["spec"]["service"] == {"name": "webhook", "namespace": "elsewhere", "port": 443}
-
-
-CONVERTED_CRD = """\
-apiVersion: v1
-kind: Service
-metadata: {name: webhook, namespace: pipelines}
-spec: {selector: {app: webhook}, ports: [{port: 443}]}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: tasks.example.com}
-spec:
-  group: example.com
-  names: {kind: Task, plural: tasks}
-  scope: Namespaced
-  versions:
-    - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}
-    - {name: v1beta1, served: true, storage: false, schema: {openAPIV3Schema: {type: object}}}
-  conversion:
-    strategy: Webhook
-    webhook:
-      conversionReviewVersions: [v1]
-      clientConfig: {service: {name: webhook, namespace: pipelines, path: /convert}}
-"""
-
-
-def test_crd_conversion_webhook_left_in_the_source_namespace_without_a_word(
-    tmp_path: Path,
-) -> None:
-    """A CRD goes to crds/, which Helm does not template, so its conversion webhook keeps
-    naming the Service's old namespace while the Service installs into the release's
-    (Tekton's CRDs): init said nothing of it."""
-    out, result = _init(tmp_path, CONVERTED_CRD, name="pipelines")
-    crd = next(
-        resource["manifest"]
-        for resource in load_single(out.read_bytes()).data["spec"]["resources"]
-        if resource["manifest"]["kind"] == "CustomResourceDefinition"
-    )
-    service = crd["spec"]["conversion"]["webhook"]["clientConfig"]["service"]
-    assert service["namespace"] == "pipelines"
-    assert (
-        "CustomResourceDefinition/tasks.example.com: its spec.conversion.webhook.clientConfig "
-        "names Service pipelines/webhook, which installs into the release namespace; crds/ is "
-        "not templated by Helm, so it keeps naming pipelines: install the chart into pipelines "
-        "or edit that namespace in the template"
-    ) in result.notes
-
-
-AGGREGATED_API_SERVER = """\
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: metrics, namespace: kube-system}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: metrics-leader, namespace: kube-system}
-rules: [{apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: metrics-leader, namespace: kube-system}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: metrics-leader}
-subjects: [{kind: ServiceAccount, name: metrics, namespace: kube-system}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: metrics-auth-reader, namespace: kube-system}
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: extension-apiserver-authentication-reader
-subjects: [{kind: ServiceAccount, name: metrics, namespace: kube-system}]
-"""
-
-
-@pytest.mark.helm
-def test_rolebinding_of_a_role_outside_the_input_moved_away_from_its_role(
-    tmp_path: Path,
-) -> None:
-    """metrics-server binds kube-system's extension-apiserver-authentication-reader Role; moved
-    into the release namespace, the binding granted nothing (that Role is only in kube-system)
-    and the aggregated API server could not read its authentication ConfigMap."""
-    out, result = _init(tmp_path, AGGREGATED_API_SERVER, name="metrics")
-    for instance in ("a1", "a2"):
-        objects = _rendered_objects(out, tmp_path / instance, "elsewhere", instance=instance)
-        reader = objects[("RoleBinding", f"shop-acme-dev-{instance}-metrics-auth-reader")]
-        assert reader["metadata"]["namespace"] == "kube-system"
-        assert reader["subjects"] == [
-            {"kind": "ServiceAccount", "name": "metrics", "namespace": "elsewhere"}
-        ]
-        # a binding of an imported Role moves with it
-        assert "namespace" not in objects[("RoleBinding", "metrics-leader")]["metadata"]
-    assert (
-        "RoleBinding/metrics-auth-reader: stays in namespace kube-system, named "
-        "${ctx.name}-metrics-auth-reader: it binds Role "
-        "kube-system/extension-apiserver-authentication-reader, which is not among the "
-        "imported objects and grants nothing in another namespace"
-    ) in result.notes
-
-
 def test_no_objects_error_hid_why_each_document_was_skipped(tmp_path: Path) -> None:
     """A kustomize base's kustomization.yaml alone answered only 'no Kubernetes objects found':
     the reason each document was skipped was printed only when something else was found."""
     kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
     kustomization += "resources: [deployment.yaml]\n"
     with pytest.raises(InputError) as raised:
-        _init(tmp_path, kustomization, "just text\n", name="base")
+        init_objects(tmp_path, kustomization, "just text\n", name="base")
     assert str(raised.value) == (
         "no Kubernetes objects found in the input (--from); "
         f"{tmp_path / 'input-0.yaml'}:1: skipped: Kustomization "
         "(kustomize.config.k8s.io/v1beta1) is a tool's configuration file, not a cluster object; "
         f"{tmp_path / 'input-1.yaml'}:1: skipped: a str, not a Kubernetes object (a mapping)"
     )
-
-
-SELF_MANAGED_WEBHOOK = """\
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata: {name: validation.example.dev}
-webhooks:
-  - name: validation.example.dev
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    clientConfig: {service: {name: webhook, namespace: pipelines}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: pipelines-view}
-rules: [{apiGroups: [""], resources: [pods], verbs: [get]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: pipelines-webhook}
-rules:
-  - apiGroups: [admissionregistration.k8s.io]
-    resources: [validatingwebhookconfigurations]
-    resourceNames: [validation.example.dev, not-ours.example.dev]
-    verbs: [get, update]
-  - apiGroups: ["*"]
-    resources: [clusterroles/status]
-    resourceNames: [pipelines-view]
-    verbs: [get]
-  - apiGroups: [""]
-    resources: [configmaps]
-    resourceNames: [pipelines-view]
-    verbs: [get]
-"""
-
-
-@pytest.mark.helm
-def test_rbac_resource_names_kept_the_old_name_of_a_renamed_object(tmp_path: Path) -> None:
-    """Cluster-scoped objects are named per chart, but a rule's resourceNames kept the old
-    name: Tekton's webhook may get and update only its own webhook configurations, so after
-    the rename it could update none of them (their CA bundle never set)."""
-    out, result = _init(tmp_path, SELF_MANAGED_WEBHOOK, name="pipelines")
-    objects = _rendered_objects(out, tmp_path / "chart", "elsewhere")
-    rules = objects[("ClusterRole", "pipelines-webhook")]["rules"]
-    assert rules[0]["resourceNames"] == [
-        "shop-acme-dev-a1-validation.example.dev",
-        "not-ours.example.dev",
-    ]
-    assert rules[1]["resourceNames"] == ["shop-acme-dev-a1-pipelines-view"]
-    assert rules[2]["resourceNames"] == ["pipelines-view"]  # a ConfigMap: not renamed
-    assert ("ValidatingWebhookConfiguration", "validation.example.dev") in objects
-    assert (
-        "ClusterRole/pipelines-webhook: rules[0].resourceNames follows "
-        "ValidatingWebhookConfiguration/validation.example.dev"
-    ) in result.notes
-
-
-CALLED_BY_PORT = """\
-apiVersion: v1
-kind: Service
-metadata: {name: api, namespace: metrics}
-spec: {selector: {app: api}, ports: [{name: https, port: 443, targetPort: https}]}
----
-apiVersion: apiregistration.k8s.io/v1
-kind: APIService
-metadata: {name: v1beta1.metrics.example.com}
-spec:
-  group: metrics.example.com
-  version: v1beta1
-  groupPriorityMinimum: 100
-  versionPriority: 100
-  service: {name: api, namespace: metrics}
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingWebhookConfiguration
-metadata: {name: metrics-defaults}
-webhooks:
-  - name: defaults.metrics.example.com
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    clientConfig: {service: {name: api, namespace: metrics, port: 443, path: /mutate}}
-  - name: elsewhere.metrics.example.com
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    clientConfig: {service: {name: api, namespace: other, port: 443}}
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: api, namespace: metrics}
-spec:
-  defaultBackend: {service: {name: api, port: {number: 443}}}
-  rules:
-    - http:
-        paths:
-          - {path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 443}}}}
-          - {path: /x, pathType: Prefix, backend: {service: {name: api, port: {name: https}}}}
-"""
-
-
-@pytest.mark.helm
-def test_callers_of_a_service_stayed_on_its_old_port_after_an_override(tmp_path: Path) -> None:
-    """init made the Service's port a parameter, but the APIService (443 when absent), the
-    webhooks and the Ingress backends kept the number: overriding metricsServer's
-    service.port left them calling a port nobody listens on."""
-    from helmforge.adapters import helm_render
-
-    out, result = _init(tmp_path, CALLED_BY_PORT, name="metrics")
-    _chart(out, tmp_path / "chart")
-    manifest = helm_render.render_chart(
-        tmp_path / "chart" / "shop-acme-dev-a1",
-        {"api": {"service": {"port": 8443}}},
-        release_name="shop-acme-dev-a1",
-        namespace="elsewhere",
-    )
-    objects = {o["kind"]: o for o in yaml.safe_load_all(manifest) if o}
-    assert objects["Service"]["spec"]["ports"][0]["port"] == 8443
-    assert objects["APIService"]["spec"]["service"] == {
-        "name": "api",
-        "namespace": "elsewhere",
-        "port": 8443,
-    }
-    webhooks = objects["MutatingWebhookConfiguration"]["webhooks"]
-    assert webhooks[0]["clientConfig"]["service"]["port"] == 8443
-    assert webhooks[1]["clientConfig"]["service"] == {
-        "name": "api",
-        "namespace": "other",
-        "port": 443,
-    }  # another namespace's Service
-    ingress = objects["Ingress"]["spec"]
-    assert ingress["defaultBackend"]["service"]["port"] == {"number": 8443}
-    paths = ingress["rules"][0]["http"]["paths"]
-    assert [path["backend"]["service"]["port"] for path in paths] == [
-        {"number": 8443},
-        {"name": "https"},
-    ]
-    assert (
-        "APIService/v1beta1.metrics.example.com: spec.service.port follows Service/api's port"
-    ) in result.notes
-
-
-OWN_NAMESPACE = """\
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: pipelines
-  labels: {pod-security.kubernetes.io/enforce: restricted}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: pipeline-runs}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: controller, namespace: pipelines}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: pipelines-controller}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
-subjects: [{kind: ServiceAccount, name: controller, namespace: pipelines}]
-"""
-
-
-@pytest.mark.helm
-def test_namespace_the_objects_came_from_stayed_in_the_chart_empty(tmp_path: Path) -> None:
-    """Tekton's, cert-manager's and local-path's manifests create their namespace; init kept
-    that Namespace while moving everything in it to the release namespace, so the chart made
-    an empty namespace, a second instance failed on the same fixed name, and an install into
-    that very namespace (helm install -n pipelines --create-namespace) found it existing."""
-    out, result = _init(tmp_path, OWN_NAMESPACE, name="pipelines")
-    kinds = [
-        (resource["manifest"]["kind"], resource["manifest"]["metadata"]["name"])
-        for resource in load_single(out.read_bytes()).data["spec"]["resources"]
-    ]
-    assert ("Namespace", "pipelines") not in kinds
-    assert ("Namespace", "pipeline-runs") in kinds  # nothing came from it: the chart makes it
-    objects = _rendered_objects(out, tmp_path / "chart", "pipelines")
-    assert ("Namespace", "pipelines") not in objects
-    binding = objects[("ClusterRoleBinding", "pipelines-controller")]
-    assert binding["subjects"][0]["namespace"] == "pipelines"
-    assert (
-        "Namespace/pipelines: left out, its objects install into the release namespace; its "
-        "labels (pod-security.kubernetes.io/enforce=restricted) belong on the release namespace"
-    ) in result.notes
-
-
-LEADER_ELSEWHERE = """\
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: leader, namespace: kube-system}
-rules: [{apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, update]}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: controller, namespace: issuer}
-spec:
-  selector: {matchLabels: {app: controller}}
-  template:
-    metadata: {labels: {app: controller}}
-    spec:
-      containers:
-        - name: controller
-          image: 'example.com/controller:1.0'
-          args: [--leader-election-namespace=kube-system, --webhook=hook.issuer.svc:443, issuer]
-          env:
-            - {name: LEASE_NAMESPACE, value: kube-system}
-            - {name: APP_NAME, value: issuer}
-"""
-
-
-def test_arguments_naming_a_moved_namespace_went_unmentioned(tmp_path: Path) -> None:
-    """cert-manager's controllers take leader election in kube-system
-    (--leader-election-namespace=kube-system) while the Roles allowing it moved from there to
-    the release namespace: init rewrote the objects and said nothing of the arguments."""
-    _out, result = _init(tmp_path, LEADER_ELSEWHERE, name="issuer")
-    label = "container controller of Deployment controller"
-    follows = (
-        "whose objects now install into the release namespace (${release.namespace} follows it)"
-    )
-    assert [note for note in result.notes if "names namespace" in note] == [
-        f"{label}: '--leader-election-namespace=kube-system' names namespace kube-system, "
-        + follows,
-        f"{label}: '--webhook=hook.issuer.svc:443' names namespace issuer, {follows}",
-        f"{label}: 'kube-system' names namespace kube-system, {follows}",
-    ]
-
-
-CLASSES_IN_A_CUSTOM_RESOURCE = """\
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {name: ssd}
-provisioner: ebs.csi.aws.com
----
-apiVersion: scheduling.k8s.io/v1
-kind: PriorityClass
-metadata: {name: monitoring-critical}
-value: 100000
----
-apiVersion: monitoring.coreos.com/v1
-kind: Prometheus
-metadata: {name: persisted}
-spec:
-  priorityClassName: monitoring-critical
-  storage:
-    volumeClaimTemplate:
-      spec:
-        storageClassName: ssd
-        resources: {requests: {storage: 40Gi}}
-  additional: [{storageClassName: gp3}]
-"""
-
-
-@pytest.mark.helm
-def test_class_names_in_a_custom_resource_kept_the_old_name(tmp_path: Path) -> None:
-    """The StorageClass became ${ctx.name}-ssd but prometheus-operator's example Prometheus
-    kept spec.storage.volumeClaimTemplate.spec.storageClassName: ssd, so its volume claim
-    asked for a class that does not exist; only built-in kinds' fields followed."""
-    out, result = _init(tmp_path, CLASSES_IN_A_CUSTOM_RESOURCE, name="monitoring")
-    objects = _rendered_objects(out, tmp_path / "chart", "elsewhere")
-    spec = objects[("Prometheus", "persisted")]["spec"]
-    assert spec["priorityClassName"] == "shop-acme-dev-a1-monitoring-critical"
-    assert spec["storage"]["volumeClaimTemplate"]["spec"]["storageClassName"] == (
-        "shop-acme-dev-a1-ssd"
-    )
-    assert spec["additional"] == [{"storageClassName": "gp3"}]  # not imported: unchanged
-    assert ("StorageClass", "ssd") in objects
-    assert (
-        "Prometheus/persisted: spec.storage.volumeClaimTemplate.spec.storageClassName follows "
-        "StorageClass/ssd"
-    ) in result.notes
-
-
-CUSTOM_REFERENCES = """\
-apiVersion: traefik.io/v1alpha1
-kind: TLSOption
-metadata: {name: modern, namespace: edge}
-spec: {minVersion: VersionTLS13}
----
-apiVersion: traefik.io/v1alpha1
-kind: IngressRoute
-metadata: {name: web, namespace: edge}
-spec:
-  entryPoints: [websecure]
-  routes:
-    - match: Host(`shop.example.com`)
-      kind: Rule
-      services:
-        - {name: web, port: 80, namespace: edge}
-        - {name: api, port: 80, namespace: backend}
-  tls:
-    options: {name: modern, namespace: edge}
-"""
-
-
-@pytest.mark.helm
-def test_namespaces_named_inside_custom_resources_were_left_behind(tmp_path: Path) -> None:
-    """Traefik's example IngressRoutes name their TLSOption and services as
-    {name, namespace: default}; the objects moved to the release namespace and the routes
-    kept pointing at default. Another namespace's service stays where it is."""
-    out, result = _init(tmp_path, CUSTOM_REFERENCES, name="edge")
-    objects = _rendered_objects(out, tmp_path / "chart", "elsewhere")
-    spec = objects[("IngressRoute", "web")]["spec"]
-    assert spec["tls"]["options"] == {"name": "modern", "namespace": "elsewhere"}
-    assert spec["routes"][0]["services"] == [
-        {"name": "web", "port": 80, "namespace": "elsewhere"},
-        {"name": "api", "port": 80, "namespace": "backend"},
-    ]
-    assert (
-        "namespace edge in the references of IngressRoute/web follows the release namespace "
-        "(${release.namespace})"
-    ) in result.notes
 
 
 ODD_LISTS = """\
@@ -1405,13 +824,13 @@ spec:
 """
 
 
-def test_a_scalar_where_a_list_belongs_crashed_init(tmp_path: Path) -> None:
+def test_a_scalar_where_a_list_belongs_crashedinit_objects(tmp_path: Path) -> None:
     """`ports: 80`, `subjects: 5` and the like raised a TypeError out of template init (a
     traceback, no file or field named); the schema check names each field instead."""
     source = tmp_path / "objects.yaml"
     source.write_text(ODD_LISTS)
     with pytest.raises(InputError) as raised:
-        _init(tmp_path, source, name="odd")
+        init_objects(tmp_path, source, name="odd")
     assert str(raised.value).startswith(
         f"{source}:1: Service/web spec.ports: the input cannot become a template: "
         "Service web-service: 80 is not of type 'array', 'null'"
