@@ -54,8 +54,8 @@ def test_template_init_prints_none_of_the_changes_it_made(tmp_path: Path) -> Non
         "sets its own value on every object)",
         "changed: Secret/token: values of token became required parameters without defaults "
         "(the imported values were dropped)",
-        "changed: RoleBinding/scraper: still refers to ServiceAccount monitoring/scraper, which "
-        "now installs into the release namespace: edit that namespace in the template",
+        "changed: namespace monitoring in the references of RoleBinding/scraper follows the "
+        "release namespace (${release.namespace})",
         "changed: metadata.namespace monitoring removed from ServiceAccount/scraper: they "
         "install into the release namespace",
         "changed: metadata.namespace shop removed from ConfigMap/settings, Secret/token, "

@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from helmforge.adapters.kubernetes_schemas import load_schema_set
-from helmforge.core.access.principals import local_operator
 from helmforge.core.charts.rendering import render_chart
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError
@@ -23,17 +22,9 @@ from helmforge.core.templates.removed_apis import removed_api
 from helmforge.core.templates.selected_labels import SelectorNode, selector_nodes
 from helmforge.core.yaml_codec import dump_yaml, load_single
 from helmforge.services.chart_checks import lint_chart
-from helmforge.services.template_bootstrap import InitResult, init_template_file
-from tests.support.charts import RELEASE_NAMESPACE, simulate_helm, write_chart
-from tests.support.helm import assert_helm_lints
+from tests.support.charts import RELEASE_NAMESPACE, simulate_helm
+from tests.support.template_inits import CONTEXT, chart_files, init_objects
 
-CONTEXT = {
-    "product": "shop",
-    "customer": "acme",
-    "environment": "dev",
-    "instance": "a1",
-    "version": "1.0.0",
-}
 ARGO_APPLICATION = """\
 apiVersion: argoproj.io/v1alpha1
 kind: Application
@@ -45,48 +36,13 @@ spec:
 """
 
 
-def _init(tmp_path: Path, *sources: str | Path, name: str = "app") -> tuple[Path, InitResult]:
-    paths: list[str] = []
-    for index, source in enumerate(sources):
-        if isinstance(source, Path):
-            paths.append(str(source))
-        else:
-            written = tmp_path / f"input-{index}.yaml"
-            written.write_text(source)
-            paths.append(str(written))
-    out = tmp_path / f"{name}.yaml"
-    result = init_template_file(
-        paths,
-        name=name,
-        out=out,
-        kubernetes_version="1.31",
-        stdin=None,
-        open_store=None,
-        actor=local_operator("t"),
-    )
-    return out, result
-
-
-def _chart(template_file: Path, into: Path, **context: str) -> dict[str, str]:
-    """Render, write and Helm-lint the chart; its files as text."""
-    template = parse_template(template_file.read_bytes(), source=str(template_file))
-    chart = render_chart(
-        template,
-        parse_context({**CONTEXT, **context}),
-        schemas=load_schema_set("1.31"),
-        generator_version="test",
-    )
-    assert_helm_lints(write_chart(chart, into))
-    return {path: data.decode() for path, data in chart.files.items()}
-
-
 @pytest.mark.helm
 @pytest.mark.slow
 def test_crds_land_in_templates_beside_their_custom_resources(
     shared_data: Path, tmp_path: Path
 ) -> None:
     argocd = shared_data / "argocd"
-    out, _result = _init(
+    out, _result = init_objects(
         tmp_path,
         argocd / "application-crd.yaml",
         argocd / "appproject-crd.yaml",
@@ -99,7 +55,7 @@ def test_crds_land_in_templates_beside_their_custom_resources(
         "Application (argoproj.io/v1alpha1) is not in the Kubernetes 1.31 schemas (its "
         "CustomResourceDefinition is in this template, installed from crds/): it is not checked"
     )
-    files = _chart(out, tmp_path / "chart")
+    files = chart_files(out, tmp_path / "chart")
     crds = sorted(path for path in files if path.startswith("crds/"))
     assert crds == [
         "crds/applications-argoproj-io-customresourcedefinition.yaml",
@@ -174,7 +130,7 @@ spec:
 
 def test_removed_api_versions_pass_init_validate_and_generate(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"removed in Kubernetes 1\.25.*use apiVersion: batch/v1"):
-        _init(tmp_path, CRONJOB_V1BETA1, name="nightly")
+        init_objects(tmp_path, CRONJOB_V1BETA1, name="nightly")
     assert not (tmp_path / "nightly.yaml").exists()
     # A template written by hand (or for an older kubernetesVersion, then raised) fails the
     # checks and generation alike.
@@ -322,8 +278,8 @@ def _selections(manifests: list[dict[str, Any]]) -> dict[str, set[str]]:
 
 @pytest.mark.helm
 def test_rewriting_the_standard_labels_breaks_selectors_between_objects(tmp_path: Path) -> None:
-    out, result = _init(tmp_path, SELECTED, name="web")
-    files = _chart(out, tmp_path / "chart")
+    out, result = init_objects(tmp_path, SELECTED, name="web")
+    files = chart_files(out, tmp_path / "chart")
     values = yaml.safe_load(files["values.yaml"])
     rendered: list[dict[str, Any]] = []
     for path, text in sorted(files.items()):
@@ -461,11 +417,13 @@ def _installed(files: dict[str, str], chart: str) -> dict[tuple[str, str], dict[
 
 @pytest.mark.helm
 def test_two_instances_of_one_chart_cannot_share_a_cluster(tmp_path: Path) -> None:
-    out, result = _init(tmp_path, CLUSTER_SCOPED, name="ingress")
+    out, result = init_objects(tmp_path, CLUSTER_SCOPED, name="ingress")
     charts = {}
     for instance in ("a1", "a2"):
         chart = f"shop-acme-dev-{instance}"
-        charts[instance] = _installed(_chart(out, tmp_path / instance, instance=instance), chart)
+        charts[instance] = _installed(
+            chart_files(out, tmp_path / instance, instance=instance), chart
+        )
     names = {
         instance: {key for key in objects if key[0] in _CLUSTER_KINDS}
         for instance, objects in charts.items()
@@ -521,7 +479,7 @@ def test_references_to_moved_objects_keep_the_namespace_they_came_from(tmp_path:
     so RBAC and the webhook broke in an instance's namespace."""
     from helmforge.adapters import helm_render
 
-    out, result = _init(tmp_path, CLUSTER_SCOPED, name="ingress")
+    out, result = init_objects(tmp_path, CLUSTER_SCOPED, name="ingress")
     template = parse_template(out.read_bytes(), source=str(out))
     assert "namespace" not in template.parameters
     assert [
@@ -532,7 +490,7 @@ def test_references_to_moved_objects_keep_the_namespace_they_came_from(tmp_path:
         "ValidatingWebhookConfiguration/ingress-admission follows the release namespace "
         "(${release.namespace})"
     ) in result.notes
-    _chart(out, tmp_path / "chart")
+    chart_files(out, tmp_path / "chart")
     chart = tmp_path / "chart" / "shop-acme-dev-a1"
     for namespace in ("shop-acme-dev-a1", "elsewhere"):
         manifest = helm_render.render_chart(
@@ -627,8 +585,8 @@ spec:
 
 @pytest.mark.helm
 def test_ip_families_are_dropped_from_a_service_that_set_them(tmp_path: Path) -> None:
-    out, _result = _init(tmp_path, DUAL_STACK, name="nginx")
-    files = _chart(out, tmp_path / "chart")
+    out, _result = init_objects(tmp_path, DUAL_STACK, name="nginx")
+    files = chart_files(out, tmp_path / "chart")
     service = yaml.safe_load(
         simulate_helm(
             files["templates/controller-service.yaml"], yaml.safe_load(files["values.yaml"])
@@ -660,7 +618,7 @@ def test_init_error_names_a_file_that_was_never_written(tmp_path: Path) -> None:
         "    spec: {containers: [{name: web, image: 'nginx:1.27'}]}\n"
     )
     with pytest.raises(InputError) as raised:
-        _init(tmp_path, source, name="web")
+        init_objects(tmp_path, source, name="web")
     assert str(raised.value) == (
         f"{source}:5: Deployment/web spec.replicas: the input cannot become a template: "
         "web.replicaCount: 'two' is not of type 'integer' (and 1 more problem)"
@@ -674,12 +632,12 @@ def test_init_error_names_a_file_that_was_never_written(tmp_path: Path) -> None:
 def test_the_written_template_is_mode_0600_under_umask_022(tmp_path: Path) -> None:
     previous = os.umask(0o022)
     try:
-        out, _result = _init(tmp_path, CRONJOB_V1BETA1.replace("batch/v1beta1", "batch/v1"))
+        out, _result = init_objects(tmp_path, CRONJOB_V1BETA1.replace("batch/v1beta1", "batch/v1"))
     finally:
         os.umask(previous)
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
     out.chmod(0o640)  # the creator's choice survives the next init
-    _init(tmp_path, CRONJOB_V1BETA1.replace("batch/v1beta1", "batch/v1"))
+    init_objects(tmp_path, CRONJOB_V1BETA1.replace("batch/v1beta1", "batch/v1"))
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
 
 
@@ -707,7 +665,7 @@ def test_generated_chart_readme_copies_raw_html_from_descriptions(tmp_path: Path
     }
     out = tmp_path / "web.yaml"
     out.write_text(dump_yaml(document))
-    readme = _chart(out, tmp_path / "chart")["README.md"]
+    readme = chart_files(out, tmp_path / "chart")["README.md"]
     assert "<" not in readme  # no HTML at all: a registry renders the text, not markup
     escaped = (
         '&lt;img src=x onerror="alert(1)"&gt; \\*\\*bold\\*\\* '
@@ -816,3 +774,66 @@ def test_two_instances_collide_on_a_literal_cluster_scoped_name_without_a_word()
         "with it; name it ${ctx.name}-reader"
     ]
     assert warnings("${ctx.name}-reader") == []
+
+
+def test_no_objects_error_hid_why_each_document_was_skipped(tmp_path: Path) -> None:
+    """A kustomize base's kustomization.yaml alone answered only 'no Kubernetes objects found':
+    the reason each document was skipped was printed only when something else was found."""
+    kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+    kustomization += "resources: [deployment.yaml]\n"
+    with pytest.raises(InputError) as raised:
+        init_objects(tmp_path, kustomization, "just text\n", name="base")
+    assert str(raised.value) == (
+        "no Kubernetes objects found in the input (--from); "
+        f"{tmp_path / 'input-0.yaml'}:1: skipped: Kustomization "
+        "(kustomize.config.k8s.io/v1beta1) is a tool's configuration file, not a cluster object; "
+        f"{tmp_path / 'input-1.yaml'}:1: skipped: a str, not a Kubernetes object (a mapping)"
+    )
+
+
+ODD_LISTS = """\
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {selector: {app: web}, ports: 80}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: web, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: 5
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: shop}
+spec: {rules: 3, tls: 4}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: web}
+webhooks: 7
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: 'nginx:1.27', env: 3, args: 4}]}
+"""
+
+
+def test_a_scalar_where_a_list_belongs_crashedinit_objects(tmp_path: Path) -> None:
+    """`ports: 80`, `subjects: 5` and the like raised a TypeError out of template init (a
+    traceback, no file or field named); the schema check names each field instead."""
+    source = tmp_path / "objects.yaml"
+    source.write_text(ODD_LISTS)
+    with pytest.raises(InputError) as raised:
+        init_objects(tmp_path, source, name="odd")
+    assert str(raised.value).startswith(
+        f"{source}:1: Service/web spec.ports: the input cannot become a template: "
+        "Service web-service: 80 is not of type 'array', 'null'"
+    )
+    paths = {str(problem.location) for problem in raised.value.problems}
+    assert f"{source}:5: RoleBinding/web subjects" in paths

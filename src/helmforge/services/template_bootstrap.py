@@ -98,7 +98,9 @@ def collect_objects(
         objects.append(clean_object(body).body)
         origins.append(Location(source, line or None, f"{identity[0]}/{identity[2]}"))
     if not objects:
-        raise InputError("no Kubernetes objects found in the input (--from)")
+        why = "".join(f"; {document}" for document in skipped[:3])
+        more = f" (and {len(skipped) - 3} more skipped)" if len(skipped) > 3 else ""
+        raise InputError(f"no Kubernetes objects found in the input (--from){why}{more}")
     return objects, skipped, origins
 
 

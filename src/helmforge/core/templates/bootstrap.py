@@ -17,9 +17,13 @@ with the YAML codec). Parameters are grouped per object, named after it in camel
 
 Names of objects stay literal, so every cross-object reference (Service selectors and pod
 labels, ServiceAccount/ConfigMap/Secret names, HPA targets, Ingress backends, RoleBinding
-subjects) stays what it was. Literal text is escaped (``${`` -> ``$${``) so it never becomes
-a placeholder. Selectors that chose objects by a standard label are kept working by
-``selected_labels``. ``merge_templates`` re-applies a creator's edits to a regenerated template.
+subjects) stays what it was; references into the namespaces the objects came from follow the
+release namespace (``namespace_references``), and every object installs there but a
+RoleBinding of a Role the input does not hold, which stays in that Role's namespace (the
+Namespace objects the objects came from are left out). Literal
+text is escaped (``${`` -> ``$${``) so it never becomes a placeholder. Selectors that chose
+objects by a standard label are kept working by ``selected_labels``. ``merge_templates``
+re-applies a creator's edits to a regenerated template.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helmforge.core.templates.cluster_names import name_cluster_objects
+from helmforge.core.templates.namespace_references import follow_release_namespace
 from helmforge.core.templates.selected_labels import keep_selected_labels
+from helmforge.core.templates.service_ports import follow_service_ports
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _STANDARD_LABELS = frozenset(
@@ -120,6 +126,12 @@ def _is_leaf(node: Any) -> bool:
     return isinstance(node, dict) and ("default" in node or "required" in node)
 
 
+def _listed(value: Any) -> list[Any]:
+    """``value`` when it is a list, else none: an object of an odd shape fails its schema check
+    after bootstrapping, with its path, instead of crashing here."""
+    return value if isinstance(value, list) else []
+
+
 def _split_image(image: str) -> tuple[str, str | None, str | None]:
     """``repo[:tag][@digest]`` -> (repository, tag, digest)."""
     name, _, digest = image.partition("@")
@@ -135,11 +147,26 @@ class _Builder:
         self.objects = objects
         self.parameters = _Parameters()
         self.notes: list[str] = []
-        self.namespaces: set[str] = set()
         # namespace -> the objects that were in it (all now install into the release's)
         self.moved: dict[str, list[str]] = {}
         # Workload name -> its parameter group, so an HPA joins its target's group.
         self.groups: dict[tuple[str, str], str] = {}
+        self.roles = {
+            (str(item["metadata"].get("namespace")), str(item["metadata"]["name"]))
+            for item in objects
+            if item.get("kind") == "Role"
+        }
+        # Service name -> port number -> its parameter, followed by what calls the port
+        self.service_ports: dict[str, dict[int, str]] = {}
+        # The namespaces the objects came from: a Namespace object of one is left out
+        self.sources = {
+            item["metadata"]["namespace"]
+            for item in objects
+            if isinstance(item["metadata"].get("namespace"), str)
+        }
+        self.left_out: set[str] = set()
+        # RoleBindings that stay in their Role's namespace, renamed once the notes are written
+        self.kept_bindings: list[dict[str, Any]] = []
 
     def group(self, kind: str, name: str) -> str:
         return self.groups.setdefault((kind, name), camel_case(name))
@@ -150,6 +177,9 @@ class _Builder:
         for raw in self.objects:
             manifest: dict[str, Any] = escape_literals(raw)
             kind, name = str(manifest.get("kind")), str(manifest["metadata"]["name"])
+            if kind == "Namespace" and name in self.sources:
+                self.leave_out_namespace(raw, name)
+                continue
             self.tidy_metadata(manifest, kind, name)
             handler = getattr(self, f"kind_{kind.lower()}", None)
             if handler is not None:
@@ -159,6 +189,20 @@ class _Builder:
                 self.pod(manifest, pod_path, kind=kind, name=name)
             resources.append({"id": self.resource_id(name, kind, ids), "manifest": manifest})
         return resources
+
+    def leave_out_namespace(self, namespace: Mapping[str, Any], name: str) -> None:
+        """The Namespace the objects came from is the release namespace's now: created by the
+        chart too, it stayed empty, made a second instance's install fail on it, and made an
+        install into it (``helm install -n NAME --create-namespace``) fail."""
+        self.left_out.add(name)
+        labels = namespace["metadata"].get("labels")
+        kept = ""
+        if isinstance(labels, Mapping) and labels:
+            pairs = ", ".join(f"{key}={value}" for key, value in sorted(labels.items()))
+            kept = f"; its labels ({pairs}) belong on the release namespace"
+        self.notes.append(
+            f"Namespace/{name}: left out, its objects install into the release namespace{kept}"
+        )
 
     @staticmethod
     def resource_id(name: str, kind: str, ids: set[str]) -> str:
@@ -172,9 +216,10 @@ class _Builder:
 
     def tidy_metadata(self, manifest: dict[str, Any], kind: str, name: str) -> None:
         metadata = manifest["metadata"]
+        if self.binds_a_role_elsewhere(manifest, kind, name):
+            return
         namespace = metadata.pop("namespace", None)
         if isinstance(namespace, str):
-            self.namespaces.add(namespace)
             self.moved.setdefault(namespace, []).append(f"{kind}/{name}")
         labels = metadata.get("labels")
         if isinstance(labels, dict):
@@ -186,6 +231,29 @@ class _Builder:
                 )
             if not labels:
                 del metadata["labels"]
+
+    def binds_a_role_elsewhere(self, manifest: dict[str, Any], kind: str, name: str) -> bool:
+        """A RoleBinding of a Role the input does not hold (an aggregated API server's of
+        ``extension-apiserver-authentication-reader`` in kube-system) grants it only in the
+        Role's namespace: the binding stays there, named per chart (several instances bind
+        there), while its subjects follow the release namespace."""
+        metadata = manifest["metadata"]
+        namespace, role = metadata.get("namespace"), manifest.get("roleRef")
+        if (
+            kind != "RoleBinding"
+            or not isinstance(namespace, str)
+            or not isinstance(role, dict)
+            or role.get("kind") != "Role"
+            or (namespace, str(role.get("name"))) in self.roles
+        ):
+            return False
+        self.kept_bindings.append(metadata)
+        self.notes.append(
+            f"RoleBinding/{name}: stays in namespace {namespace}, named ${{ctx.name}}-{name}: "
+            f"it binds Role {namespace}/{role.get('name')}, which is not among the imported "
+            "objects and grants nothing in another namespace"
+        )
+        return True
 
     def pod(self, manifest: dict[str, Any], path: tuple[str, ...], *, kind: str, name: str) -> None:
         spec: Any = manifest
@@ -212,6 +280,7 @@ class _Builder:
 
     def container(self, container: dict[str, Any], prefix: list[str], *, where: str) -> None:
         label = f"container {container.get('name')} of {where}"
+        self.namespace_mentions(container, label)
         image = container.get("image")
         if isinstance(image, str) and "$" not in image:
             repository, tag, digest = _split_image(image)
@@ -238,7 +307,7 @@ class _Builder:
                 default=container["resources"],
                 description=f"CPU and memory of {label}",
             )
-        for variable in container.get("env") or []:
+        for variable in _listed(container.get("env")):
             if (
                 isinstance(variable, dict)
                 and isinstance(variable.get("name"), str)
@@ -260,6 +329,34 @@ class _Builder:
                 description=f"Port of {label}",
             )
         self.probes(container, prefix, label)
+
+    def namespace_mentions(self, container: dict[str, Any], label: str) -> None:
+        """Arguments and env values naming a namespace the objects came from (cert-manager's
+        ``--leader-election-namespace=kube-system``, whose Roles now install elsewhere): a
+        ``--flag=NAMESPACE``, a Service DNS name in it, or the whole value of a ``*NAMESPACE*``
+        variable. The text is not rewritten; the creator is told."""
+        texts: list[tuple[Any, bool]] = [
+            (text, False)
+            for text in [*_listed(container.get("command")), *_listed(container.get("args"))]
+        ]
+        for variable in _listed(container.get("env")):
+            if isinstance(variable, dict):
+                texts.append(
+                    (variable.get("value"), "NAMESPACE" in str(variable.get("name")).upper())
+                )
+        for text, whole in texts:
+            if not isinstance(text, str):
+                continue
+            for namespace in sorted(self.sources):
+                if (
+                    (whole and text == namespace)
+                    or text.endswith(f"={namespace}")
+                    or f".{namespace}.svc" in text
+                ):
+                    self.notes.append(
+                        f"{label}: {text!r} names namespace {namespace}, whose objects now "
+                        "install into the release namespace (${release.namespace} follows it)"
+                    )
 
     def probes(self, container: dict[str, Any], prefix: list[str], label: str) -> None:
         found: list[tuple[str, dict[str, Any]]] = []
@@ -331,12 +428,14 @@ class _Builder:
                 default=spec.get("type", "ClusterIP"),
                 description=f"Type of Service {name}",
             )
-        for index, port in enumerate(spec.get("ports") or []):
+        for index, port in enumerate(_listed(spec.get("ports"))):
             if isinstance(port, dict) and isinstance(port.get("port"), int):
                 key = "port" if index == 0 else f"{camel_case(str(port.get('name', index)))}Port"
+                number = port["port"]
                 port["port"] = self.parameters.claim(
-                    [group, "service", key], default=port["port"], description=f"Port of {name}"
+                    [group, "service", key], default=number, description=f"Port of {name}"
                 )
+                self.service_ports.setdefault(name, {}).setdefault(number, port["port"])
 
     def kind_configmap(self, manifest: dict[str, Any], name: str) -> None:
         if isinstance(manifest.get("data"), dict) and manifest["data"]:
@@ -376,7 +475,7 @@ class _Builder:
                 description=f"Ingress class of {name}",
             )
         hosts: dict[str, str] = {}
-        for rule in spec.get("rules") or []:
+        for rule in _listed(spec.get("rules")):
             host = rule.get("host") if isinstance(rule, dict) else None
             if isinstance(host, str) and "$" not in host:
                 if host not in hosts:
@@ -384,7 +483,7 @@ class _Builder:
                         [group, "ingress", "host"], default=host, description=f"Host of {name}"
                     )
                 rule["host"] = hosts[host]
-        for tls in spec.get("tls") or []:
+        for tls in _listed(spec.get("tls")):
             if isinstance(tls, dict) and isinstance(tls.get("hosts"), list):
                 tls["hosts"] = [hosts.get(host, host) for host in tls["hosts"]]
 
@@ -400,64 +499,6 @@ class _Builder:
                     [group, "autoscaling", key], default=spec[key], description=f"{key} of {name}"
                 )
 
-    def subjects_namespace(self, resources: list[dict[str, Any]]) -> None:
-        """References into the objects' namespace name the release's: ``${release.namespace}``.
-
-        RoleBinding subjects, and the Services behind webhooks and APIServices: the objects
-        they name move into the release namespace, so the reference follows wherever Helm
-        installs the chart (an instance's namespace, ``helm install -n``).
-        """
-        if len(self.namespaces) > 1:
-            self.stranded_references(resources)
-        if len(self.namespaces) != 1:
-            return
-        namespace = next(iter(self.namespaces))
-        owners: list[str] = []
-        for resource in resources:
-            manifest = resource["manifest"]
-            for holder in _namespace_references(manifest):
-                if holder.get("namespace") == namespace:
-                    holder["namespace"] = "${release.namespace}"
-                    owner = f"{manifest.get('kind')}/{(manifest.get('metadata') or {}).get('name')}"
-                    if owner not in owners:
-                        owners.append(owner)
-        if owners:
-            self.notes.append(
-                f"namespace {namespace} in the references of {', '.join(owners)} follows the "
-                "release namespace (${release.namespace})"
-            )
-
-    def stranded_references(self, resources: list[dict[str, Any]]) -> None:
-        """With several namespaces there is no one value to follow: name each reference that
-        still points at an imported object's old namespace."""
-        moved = {namespace: set(objects) for namespace, objects in self.moved.items()}
-        for resource in resources:
-            manifest = resource["manifest"]
-            owner = f"{manifest.get('kind')}/{manifest['metadata'].get('name')}"
-            for holder in _namespace_references(manifest):
-                namespace, name = holder.get("namespace"), holder.get("name")
-                kind = holder.get("kind", "Service")
-                if isinstance(namespace, str) and f"{kind}/{name}" in moved.get(namespace, ()):
-                    self.notes.append(
-                        f"{owner}: still refers to {kind} {namespace}/{name}, which now installs "
-                        "into the release namespace: edit that namespace in the template"
-                    )
-
-
-def _namespace_references(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The mappings of ``manifest`` whose ``namespace`` names where an imported object is."""
-    kind = manifest.get("kind")
-    found: list[Any] = []
-    if kind in ("RoleBinding", "ClusterRoleBinding"):
-        found.extend(manifest.get("subjects") or [])
-    elif kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
-        for webhook in manifest.get("webhooks") or []:
-            config = webhook.get("clientConfig") if isinstance(webhook, dict) else None
-            found.append(config.get("service") if isinstance(config, dict) else None)
-    elif kind == "APIService":
-        found.append((manifest.get("spec") or {}).get("service"))
-    return [item for item in found if isinstance(item, dict)]
-
 
 def bootstrap_template(
     objects: Sequence[Mapping[str, Any]],
@@ -472,7 +513,13 @@ def bootstrap_template(
     builder = _Builder(kept)
     builder.notes.extend(label_notes)
     resources = builder.resources()
-    builder.subjects_namespace(resources)
+    manifests = [resource["manifest"] for resource in resources]
+    builder.notes.extend(
+        follow_release_namespace(manifests, builder.moved, created=builder.left_out)
+    )
+    builder.notes.extend(follow_service_ports(manifests, builder.service_ports))
+    for binding in builder.kept_bindings:
+        binding["name"] = "${ctx.name}-" + binding["name"]
     builder.notes.extend(name_cluster_objects(resources, builder.parameters.tree))
     metadata: dict[str, Any] = {"name": name, "version": version}
     metadata["description"] = description or f"Bootstrapped from {len(resources)} object(s)"

@@ -6,10 +6,13 @@ as soon as a second instance of the chart is installed. Their names become
 ``${ctx.name}-<name>`` (the chart name is unique per context) and the references to them
 between imported objects follow: roleRef of (Cluster)RoleBindings, priorityClassName and
 runtimeClassName of pods, ingressClassName of Ingresses and storageClassName of claims (in
-the manifest or in the parameter's default), a policy binding's policyName. An aggregated
-ClusterRole that gathers imported ClusterRoles also asks for this chart's
-``app.kubernetes.io/name``, so it never gathers the roles of another instance. Kinds whose
-name Kubernetes fixes (a CRD, an APIService, a CSIDriver) keep it and are reported.
+the manifest or in the parameter's default), a policy binding's policyName, and the
+``resourceNames`` of RBAC rules about their kind; and every ``storageClassName``,
+``priorityClassName``, ``runtimeClassName`` and ``ingressClassName`` under a ``spec``
+(custom resources hold them anywhere). An aggregated ClusterRole that gathers imported
+ClusterRoles also asks for this chart's ``app.kubernetes.io/name``, so it never gathers the
+roles of another instance. Kinds whose name Kubernetes fixes (a CRD, an
+APIService, a CSIDriver) keep it and are reported.
 """
 
 from __future__ import annotations
@@ -38,6 +41,40 @@ RENAMED_KINDS = frozenset(
         "RuntimeClass",
     }
 )
+# The API group and resource of each renamed kind, as RBAC rules name them.
+_RESOURCES: Mapping[str, tuple[str, str]] = {
+    "ClusterRole": ("rbac.authorization.k8s.io", "clusterroles"),
+    "ClusterRoleBinding": ("rbac.authorization.k8s.io", "clusterrolebindings"),
+    "MutatingWebhookConfiguration": (
+        "admissionregistration.k8s.io",
+        "mutatingwebhookconfigurations",
+    ),
+    "ValidatingWebhookConfiguration": (
+        "admissionregistration.k8s.io",
+        "validatingwebhookconfigurations",
+    ),
+    "ValidatingAdmissionPolicy": ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
+    "ValidatingAdmissionPolicyBinding": (
+        "admissionregistration.k8s.io",
+        "validatingadmissionpolicybindings",
+    ),
+    "MutatingAdmissionPolicy": ("admissionregistration.k8s.io", "mutatingadmissionpolicies"),
+    "MutatingAdmissionPolicyBinding": (
+        "admissionregistration.k8s.io",
+        "mutatingadmissionpolicybindings",
+    ),
+    "PriorityClass": ("scheduling.k8s.io", "priorityclasses"),
+    "IngressClass": ("networking.k8s.io", "ingressclasses"),
+    "StorageClass": ("storage.k8s.io", "storageclasses"),
+    "RuntimeClass": ("node.k8s.io", "runtimeclasses"),
+}
+# Fields that name a renamed class, wherever an object holds them.
+_CLASS_NAMES: Mapping[str, str] = {
+    "storageClassName": "StorageClass",
+    "priorityClassName": "PriorityClass",
+    "runtimeClassName": "RuntimeClass",
+    "ingressClassName": "IngressClass",
+}
 # Cluster-scoped kinds whose name is given by what they define: renaming would break them.
 FIXED_NAME_KINDS = frozenset(
     {"CustomResourceDefinition", "APIService", "CSIDriver", "Namespace", "PersistentVolume"}
@@ -65,6 +102,24 @@ class _Renamer:
         self.renamed = renamed
         self.notes: list[str] = []
 
+    def follow_rules(self, rules: Any, where: str) -> None:
+        """``resourceNames`` of RBAC rules that name a renamed object of a kind the rule is
+        about (Tekton's webhook may update only its own webhook configurations)."""
+        for index, rule in enumerate(rules if isinstance(rules, list) else []):
+            names = rule.get("resourceNames") if isinstance(rule, dict) else None
+            if not isinstance(names, list):
+                continue
+            kinds = _kinds_of_rule(rule)
+            for position, name in enumerate(names):
+                if not isinstance(name, str):
+                    continue
+                kind = next((k for k in kinds if (k, name) in self.renamed), None)
+                if kind is not None:
+                    names[position] = self.renamed[(kind, name)]
+                    self.notes.append(
+                        f"{where}: rules[{index}].resourceNames follows {kind}/{name}"
+                    )
+
     def follow(self, holder: Any, key: str, kind: str, where: str) -> None:
         """Point ``holder[key]`` (a name of a ``kind``, or a ``${values.X}``) at the new name."""
         if not isinstance(holder, dict) or not isinstance(holder.get(key), str):
@@ -80,6 +135,37 @@ class _Renamer:
         if (kind, text) in self.renamed:
             holder[key] = self.renamed[(kind, text)]
             self.notes.append(f"{where}.{key} follows {kind}/{text}")
+
+
+def _kinds_of_rule(rule: Mapping[str, Any]) -> list[str]:
+    """The renamed kinds an RBAC rule is about: its apiGroups and resources name them (or
+    ``*``, and ``resource/subresource`` counts as the resource)."""
+    groups, resources = rule.get("apiGroups"), rule.get("resources")
+    if not isinstance(groups, list) or not isinstance(resources, list):
+        return []
+    named = {str(resource).split("/")[0] for resource in resources}
+    return [
+        kind
+        for kind, (group, plural) in _RESOURCES.items()
+        if (group in groups or "*" in groups) and (plural in named or "*" in named)
+    ]
+
+
+def _class_names(node: Any, path: str) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """(holder, key, path) of every class name field under ``node``: custom resources carry
+    them anywhere (a Prometheus's ``spec.storage.volumeClaimTemplate.spec.storageClassName``,
+    its ``spec.priorityClassName``)."""
+    stack: list[tuple[Any, str]] = [(node, path)]
+    while stack:
+        current, where = stack.pop()
+        if isinstance(current, dict):
+            for key, value in current.items():
+                if key in _CLASS_NAMES and isinstance(value, str):
+                    yield current, key, where
+                elif isinstance(value, dict | list):
+                    stack.append((value, f"{where}.{key}"))
+        elif isinstance(current, list):
+            stack.extend((item, f"{where}[{index}]") for index, item in enumerate(current))
 
 
 def _labels(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -152,6 +238,8 @@ def name_cluster_objects(resources: list[dict[str, Any]], values: dict[str, Any]
         role = manifest.get("roleRef")
         if kind in ("RoleBinding", "ClusterRoleBinding") and isinstance(role, dict):
             renamer.follow(role, "name", str(role.get("kind")), f"{where}: roleRef")
+        if kind in ("Role", "ClusterRole"):
+            renamer.follow_rules(manifest.get("rules"), where)
         if kind in ("ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicyBinding"):
             policy = kind.removesuffix("Binding")
             renamer.follow(manifest.get("spec"), "policyName", policy, f"{where}: spec")
@@ -168,6 +256,9 @@ def name_cluster_objects(resources: list[dict[str, Any]], values: dict[str, Any]
             renamer.follow(
                 _get(claim, ("spec",)), "storageClassName", "StorageClass", f"{where}: claim"
             )
+        if kind != "CustomResourceDefinition":  # its properties are schemas, not names
+            for holder, key, path in _class_names(manifest.get("spec"), "spec"):
+                renamer.follow(holder, key, _CLASS_NAMES[key], f"{where}: {path}")
     notes.extend(renamer.notes)
     return notes
 
