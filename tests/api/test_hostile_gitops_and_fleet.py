@@ -1,0 +1,182 @@
+"""Hostile inputs on instances, GitOps repositories, Argo CD and fleet rollouts (DESIGN §6, §9,
+§10), through one real server per backend (SQLite and PostgreSQL) with a ``git http-backend``
+repository, Debian's docker-registry, the swagger-checking Argo CD stand-in and a peer posing as
+Argo CD that answers what no Argo CD would.
+
+Each test is named after the defect it reproduces (found by trying the product from outside).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from helmforge.core.access.principals import SYSTEM
+from helmforge.server.app import state_of
+from helmforge.services import accounts
+from tests.api.conftest import Api, TestClient
+from tests.support.apps import make_app
+from tests.support.argocd import ArgoCdStandIn
+from tests.support.databases import fresh_database_url
+from tests.support.instances import (
+    DEV,
+    GitLab,
+    add_registry,
+    add_repository,
+    git_lab,
+    instance_body,
+    url_of,
+)
+from tests.support.registry import RegistryServer
+
+pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+
+TOKEN = "canary-argocd-hostile-token-DO-NOT-LEAK"
+JSON = {"Content-Type": "application/json"}
+IMPOSTOR = {**DEV, "instance": "eu-9"}
+
+
+class _Impostor(BaseHTTPRequestHandler):
+    """Answers every request 200 with ``answer`` (what a login page, a proxy or a wrong URL
+    would answer in Argo CD's place)."""
+
+    answer: ClassVar[tuple[str, bytes]] = ("application/json", b"{}")
+
+    def do_GET(self) -> None:
+        self._reply()
+
+    def do_POST(self) -> None:
+        self._reply()
+
+    def _reply(self) -> None:
+        content_type, body = type(self).answer
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@dataclass
+class World:
+    api: Api
+    lab: GitLab
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def world(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_data: Path,
+    basic_registry: RegistryServer,
+) -> Iterator[World]:
+    """One server (no job worker: tests run jobs themselves) with repository ``gitops``,
+    registry ``lab``, Argo CD servers ``cluster`` (the stand-in) and ``impostor``, and two dev
+    instances: ``eu-1`` on ``cluster``, ``eu-9`` on ``impostor``."""
+    directory = tmp_path_factory.mktemp(f"hostile-{request.param}")
+    impostor = ThreadingHTTPServer(("127.0.0.1", 0), _Impostor)
+    threading.Thread(target=impostor.serve_forever, daemon=True).start()
+    stand_in = ArgoCdStandIn(shared_data / "argocd" / "swagger.json", tokens={TOKEN: {"*"}})
+    try:
+        with (
+            fresh_database_url(request.param, directory) as url,
+            git_lab(directory) as lab,
+            stand_in.running(),
+        ):
+            app, password = make_app(
+                url,
+                directory / "data",
+                argocd_poll_interval=0.05,
+                argocd_deadline=1.0,
+                jobs_worker=False,
+            )
+            sessions = state_of(app).sessions
+            token = accounts.create_token(sessions, user="admin", actor=SYSTEM).token
+            with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
+                api = Api(app, client, sessions, token, password)
+                add_repository(client, lab)
+                add_registry(client, basic_registry)
+                servers = {"cluster": stand_in.url}
+                servers["impostor"] = f"http://127.0.0.1:{impostor.server_address[1]}"
+                for name, address in servers.items():
+                    body = {"name": name, "url": address, "token": TOKEN}
+                    created = client.post("/api/v1/argocd/servers", json=body)
+                    assert created.status_code == 201, created.text
+                for segments, server in ((DEV, "cluster"), (IMPOSTOR, "impostor")):
+                    body = instance_body(segments, argocd=server)
+                    created = client.post("/api/v1/instances", json=body)
+                    assert created.status_code == 201, created.text
+                yield World(api, lab)
+            state_of(app).engine.dispose()
+    finally:
+        impostor.shutdown()
+        impostor.server_close()
+    assert stand_in.violations == []
+
+
+def _revision(world: World, segments: dict[str, str] = DEV) -> str:
+    return str(world.api.client.get(url_of(segments)).json()["revision"])
+
+
+# --- Argo CD answering what Argo CD never would -----------------------------------------------
+
+IMPOSTOR_ANSWERS = {
+    "an object of the wrong shape": (
+        "application/json",
+        b'{"metadata": 5, "status": "nope", "items": 7, "activeWindows": 1}',
+        "not an Application",
+    ),
+    "fields of the wrong types": (
+        "application/json",
+        b'{"metadata": {"name": 1}, "status": {"sync": [], "health": "x", '
+        b'"operationState": {"phase": {}, "operation": 3}}, "operation": "x"}',
+        "did not report",
+    ),
+    "a list": ("application/json", b"[1, 2]", "not an Application"),
+    "JSON nested 100,000 deep": (
+        "application/json",
+        b"[" * 100_000 + b"]" * 100_000,
+        "nested 100000 levels deep",
+    ),
+    "a 5 MiB body": ("application/json", b'{"a": "' + b"x" * (5 << 20) + b'"}', "more than"),
+    "an HTML sign-in page echoing the token": (
+        "text/html",
+        b"<html><body>Sign in again, " + TOKEN.encode() + b"</body></html>",
+        "invalid JSON",
+    ),
+}
+
+
+@pytest.mark.parametrize("answer", list(IMPOSTOR_ANSWERS))
+def test_an_argo_cd_answering_garbage_json_or_a_huge_body_answers_502_or_a_sync_error_not_500(
+    world: World, answer: str
+) -> None:
+    content_type, body, reason = IMPOSTOR_ANSWERS[answer]
+    _Impostor.answer = (content_type, body)
+    client = world.api.client
+    # The views never raise: the sync status says what went wrong.
+    shown = client.get(url_of(IMPOSTOR))
+    assert shown.status_code == 200, shown.text
+    listed = client.get("/api/v1/instances", params={"with_sync": "true"})
+    assert listed.status_code == 200, listed.text
+    filtered = client.get("/api/v1/instances", params={"health": "Healthy"})
+    assert filtered.status_code == 200, filtered.text
+    assert [item["id"] for item in filtered.json()["items"]] == []
+    commits = world.lab.commits()
+    synced = client.post(url_of(IMPOSTOR) + "/sync")
+    assert synced.status_code == 502, synced.text
+    assert reason in synced.json()["message"]
+    assert world.lab.commits() == commits
+    for text in (shown.text, listed.text, synced.text):
+        assert TOKEN not in text
