@@ -8,6 +8,7 @@ Each test is named after the defect it reproduces (found by trying the product f
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from tests.support.argocd import ArgoCdStandIn
 from tests.support.databases import fresh_database_url
 from tests.support.instances import (
     DEV,
+    GIT_CANARY,
+    GIT_USER,
     GitLab,
     add_registry,
     add_repository,
@@ -180,3 +183,45 @@ def test_an_argo_cd_answering_garbage_json_or_a_huge_body_answers_502_or_a_sync_
     assert world.lab.commits() == commits
     for text in (shown.text, listed.text, synced.text):
         assert TOKEN not in text
+
+
+# --- GitOps repositories that no instance could ever use ------------------------------------
+
+REFUSED_REPOSITORIES = {
+    "a branch starting with '-' (an option to Git)": ({"branch": "-x"}, "branch"),
+    "branch HEAD": ({"branch": "HEAD"}, "branch"),
+    "a branch with a NUL": ({"branch": "main\x00evil"}, "branch"),
+    "a '+' branch (a forced refspec)": ({"branch": "+main"}, "branch"),
+    "branch '@'": ({"branch": "@"}, "branch"),
+    "a branch ending in .lock": ({"branch": "release.lock"}, "branch"),
+    "a hidden folder in the branch": ({"branch": "team/.x"}, "branch"),
+    "an unclosed IPv6 address": ({"url": "http://[::1/gitops.git"}, "repository URL"),
+    "port 99999": ({"url": "http://127.0.0.1:99999/gitops.git"}, "repository URL"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED_REPOSITORIES))
+def test_a_repository_whose_branch_or_url_no_instance_could_use_is_refused_when_added(
+    world: World, case: str
+) -> None:
+    # Such a repository used to be stored, and every instance created in it then failed (422
+    # from the Application's own branch rule, or 502 from the fetch).
+    change, named = REFUSED_REPOSITORIES[case]
+    client = world.api.client
+    before = client.get("/api/v1/gitops/repositories").json()["items"]
+    body = {"name": "broken", "url": world.lab.url(), "branch": "main", **change}
+    body |= {"username": GIT_USER, "password": GIT_CANARY}
+    response = client.post("/api/v1/gitops/repositories", content=json.dumps(body), headers=JSON)
+    assert response.status_code == 422, response.text
+    assert named in response.json()["message"]
+    assert GIT_CANARY not in response.text
+    assert client.get("/api/v1/gitops/repositories").json()["items"] == before
+
+
+def test_branches_git_takes_are_still_accepted(world: World) -> None:
+    client = world.api.client
+    for number, branch in enumerate(("release/1.2", "feature/x-y_z", "v1.0", "HEADS")):
+        body = {"name": f"branches-{number}", "url": world.lab.url(), "branch": branch}
+        response = client.post("/api/v1/gitops/repositories", json=body)
+        assert response.status_code == 201, response.text
+        assert client.delete(f"/api/v1/gitops/repositories/branches-{number}").status_code == 204
