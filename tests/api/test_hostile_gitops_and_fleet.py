@@ -225,3 +225,36 @@ def test_branches_git_takes_are_still_accepted(world: World) -> None:
         response = client.post("/api/v1/gitops/repositories", json=body)
         assert response.status_code == 201, response.text
         assert client.delete(f"/api/v1/gitops/repositories/branches-{number}").status_code == 204
+
+
+# --- JSON bodies giving a key twice -------------------------------------------------------------
+
+
+def test_a_json_body_giving_a_key_twice_is_refused_with_both_lines_and_nothing_committed(
+    world: World,
+) -> None:
+    # Python's json keeps the last of two equal keys silently: the values saved were not the
+    # ones a reviewer of the body read first.
+    client = world.api.client
+    commits = world.lab.commits()
+    body = '{"values": {\n  "replicaCount": 5,\n  "replicaCount": 2\n}}'
+    headers = {**JSON, "If-Match": f'"{_revision(world)}"'}
+    updated = client.put(url_of() + "/values", content=body, headers=headers)
+    assert updated.status_code == 422, updated.text
+    message = updated.json()["message"]
+    assert "lines 2 and 3" in message
+    assert "'replicaCount' appears twice" in message
+    created = client.post(
+        "/api/v1/instances",
+        content=json.dumps(instance_body({**DEV, "instance": "twice"}))[:-1]
+        + ', "registry": "lab"}',
+        headers=JSON,
+    )
+    assert created.status_code == 422, created.text
+    assert "'registry' appears twice" in created.json()["message"]
+    assert client.get(url_of({**DEV, "instance": "twice"})).status_code == 404
+    assert world.lab.commits() == commits
+    # The same key in two objects is no duplicate.
+    fine = '{"values": {"replicaCount": 2, "service": {"replicaCount": 1}}}'
+    previewed = client.post(url_of() + "/values/preview", content=fine, headers=JSON)
+    assert previewed.status_code == 200, previewed.text
