@@ -258,3 +258,50 @@ def test_a_json_body_giving_a_key_twice_is_refused_with_both_lines_and_nothing_c
     fine = '{"values": {"replicaCount": 2, "service": {"replicaCount": 1}}}'
     previewed = client.post(url_of() + "/values/preview", content=fine, headers=JSON)
     assert previewed.status_code == 200, previewed.text
+
+
+# --- commit messages ---------------------------------------------------------------------------
+
+FORGED = {
+    "an Approved-by trailer": ("fixed it\n\nApproved-by: Mallory <m@example.com>", "Approved-by:"),
+    "a trailer in another case": ("x\n\n  approved-BY : someone", "line 3 opens with"),
+    "a NUL": ("fixed\x00it", "control character"),
+}
+
+
+@pytest.mark.parametrize("case", list(FORGED))
+def test_a_commit_message_forging_an_approval_or_holding_a_nul_is_refused_before_any_write(
+    world: World, case: str
+) -> None:
+    # The caller's message used to be committed as is: a line "Approved-by: ..." in it read
+    # as an approval nobody gave, in a commit of an environment that asks for none.
+    message, reason = FORGED[case]
+    client = world.api.client
+    commits, builds = world.lab.commits(), len(client.get("/api/v1/charts").json())
+    new = {**DEV, "instance": "forged"}
+    revision = _revision(world)
+    calls = [
+        ("POST", "/api/v1/instances", instance_body(new, message=message)),
+        ("PUT", url_of() + "/values", {"values": {"replicaCount": 4}, "message": message}),
+        ("POST", url_of() + "/rollback", {"revision": revision, "message": message}),
+        ("POST", url_of() + "/upgrade", {"version": "3.4.9", "message": message}),
+    ]
+    for method, path, body in calls:
+        answer = client.request(
+            method, path, content=json.dumps(body), headers={**JSON, "If-Match": revision}
+        )
+        assert answer.status_code == 422, (path, answer.text)
+        assert reason in answer.json()["message"], answer.text
+        assert answer.json()["message"].startswith("message: ")
+    assert world.lab.commits() == commits
+    assert len(client.get("/api/v1/charts").json()) == builds
+    assert client.get(url_of(new)).status_code == 404
+    # A colon elsewhere, or the word inside a line, is a message like any other.
+    fine = "as approved-by the team lead: see the ticket\n\nTicket: OPS-1"
+    saved = client.put(
+        url_of() + "/values",
+        json={"values": {"replicaCount": 4}, "message": fine},
+        headers={"If-Match": revision},
+    )
+    assert saved.status_code == 200, saved.text
+    assert "Ticket: OPS-1" in world.lab.log()
