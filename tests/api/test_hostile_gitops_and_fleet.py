@@ -305,3 +305,35 @@ def test_a_commit_message_forging_an_approval_or_holding_a_nul_is_refused_before
     )
     assert saved.status_code == 200, saved.text
     assert "Ticket: OPS-1" in world.lab.log()
+
+
+# --- values.yaml text ------------------------------------------------------------------------
+
+
+def _put_text(world: World, text: str) -> Any:
+    headers = {"If-Match": f'"{_revision(world)}"'}
+    return world.api.client.put(url_of() + "/values", json={"values_yaml": text}, headers=headers)
+
+
+def test_a_values_yaml_with_a_byte_order_mark_is_committed_without_it(world: World) -> None:
+    # The mark used to be committed as the file's first character: a diff of its first line
+    # and a file other YAML tools may misread.
+    saved = _put_text(world, "\ufeffreplicaCount: 3\n")
+    assert saved.status_code == 200, saved.text
+    committed = world.lab.show(
+        f"clusters/eu/{url_of().removeprefix('/api/v1/instances/')}/values.yaml"
+    )
+    assert committed == "replicaCount: 3\n"
+    assert world.api.client.get(url_of()).json()["values"] == {"replicaCount": 3}
+
+
+def test_the_same_values_written_otherwise_are_not_committed_as_no_change(world: World) -> None:
+    # Comments added around unchanged values made a commit whose message said "no change".
+    assert _put_text(world, "replicaCount: 2\n").status_code == 200
+    commits = world.lab.commits()
+    saved = _put_text(world, "# two pods\nreplicaCount: 2  # enough for dev\n")
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["committed"] is True
+    assert world.lab.commits() == commits + 1
+    assert "values.yaml rewritten, values unchanged" in saved.json()["message"]
+    assert "no change" not in saved.json()["message"]
