@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,8 +20,9 @@ import pytest
 
 from helmforge.core.access.principals import SYSTEM
 from helmforge.server.app import state_of
-from helmforge.services import accounts
+from helmforge.services import accounts, fleet_rollouts
 from tests.api.conftest import Api, TestClient
+from tests.api.test_fleet_verification import run_job
 from tests.support.apps import make_app
 from tests.support.argocd import ArgoCdStandIn
 from tests.support.databases import fresh_database_url
@@ -337,3 +338,118 @@ def test_the_same_values_written_otherwise_are_not_committed_as_no_change(world:
     assert world.lab.commits() == commits + 1
     assert "values.yaml rewritten, values unchanged" in saved.json()["message"]
     assert "no change" not in saved.json()["message"]
+
+
+# --- rollouts started or controlled twice at once -------------------------------------------
+
+PLAN = {
+    "template": "web-service@1.2.0",
+    "waves": [{"name": "dev", "filter": {"environment": "dev"}}],
+}
+
+
+def _at_once(count: int, call: Callable[[], Any]) -> list[Any]:
+    """``call`` made from ``count`` threads released together; the answers."""
+    barrier = threading.Barrier(count)
+    answers: list[Any] = []
+
+    def run() -> None:
+        barrier.wait()
+        answers.append(call())
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def _end(world: World, rollout: dict[str, Any]) -> None:
+    """Abort ``rollout`` if it is under way and let its job see it, so the template is free
+    again."""
+    client = world.api.client
+    path = f"/api/v1/fleet/rollouts/{rollout['rollout']}"
+    if client.get(path).json()["state"] in fleet_rollouts.UNDER_WAY:
+        aborted = client.post(f"{path}/abort")
+        assert aborted.status_code == 200, aborted.text
+    current = client.get(path).json()
+    if current["state"] == "running":
+        run_job(world.api, current["job"])
+    assert client.get(path).json()["state"] not in fleet_rollouts.UNDER_WAY
+
+
+def test_two_rollouts_of_one_template_started_at_once_are_one_rollout_and_a_409(
+    world: World,
+) -> None:
+    # Each used to be recorded and queued: two jobs upgrading the same instances, each
+    # paused or aborted only on its own.
+    client = world.api.client
+    answers = _at_once(4, lambda: client.post("/api/v1/fleet/rollouts", json=PLAN))
+    assert sorted(answer.status_code for answer in answers) == [202, 409, 409, 409]
+    started = next(answer.json() for answer in answers if answer.status_code == 202)
+    for refused in (answer for answer in answers if answer.status_code == 409):
+        message = refused.json()["message"]
+        assert f"rollout {started['rollout']} of web-service@1.2.0 is running" in message
+    other_version = client.post("/api/v1/fleet/rollouts", json={**PLAN, "version": "3.4.1"})
+    assert other_version.status_code == 409, other_version.text
+    _end(world, started)
+    again = client.post("/api/v1/fleet/rollouts", json=PLAN)
+    assert again.status_code == 202, again.text
+    _end(world, again.json())
+
+
+def test_two_resumes_of_a_paused_rollout_at_once_queue_one_job_and_answer_409(
+    world: World,
+) -> None:
+    client = world.api.client
+    rollout = _paused(world)["rollout"]
+    answers = _at_once(4, lambda: client.post(f"/api/v1/fleet/rollouts/{rollout}/resume"))
+    assert sorted(answer.status_code for answer in answers) == [200, 409, 409, 409]
+    assert {answer.json()["job"] for answer in answers if answer.status_code == 200} == {
+        client.get(f"/api/v1/fleet/rollouts/{rollout}").json()["job"]
+    }
+    for refused in (answer for answer in answers if answer.status_code == 409):
+        assert "resume applies to a paused or awaiting rollout" in refused.json()["message"]
+    _end(world, client.get(f"/api/v1/fleet/rollouts/{rollout}").json())
+
+
+def _paused(world: World) -> dict[str, Any]:
+    client = world.api.client
+    started = client.post("/api/v1/fleet/rollouts", json=PLAN)
+    assert started.status_code == 202, started.text
+    rollout = started.json()["rollout"]
+    assert client.post(f"/api/v1/fleet/rollouts/{rollout}/pause").status_code == 200
+    assert run_job(world.api, started.json()["job"])["state"] == "succeeded"
+    paused = client.get(f"/api/v1/fleet/rollouts/{rollout}").json()
+    assert paused["state"] == "paused"
+    return dict(paused)
+
+
+@pytest.mark.parametrize("action", ["resume", "rollback"])
+def test_a_resume_or_rollback_deciding_on_a_stale_read_queues_no_second_job(
+    world: World, action: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The state was read, then written, in two steps: two requests that both read "paused"
+    # (the interleaving of two clients at once, made certain here by answering every read
+    # with the first one) both queued a job moving the same instances.
+    client = world.api.client
+    rollout = _paused(world)["rollout"]
+    read = fleet_rollouts.get_rollout
+    first: list[fleet_rollouts.RolloutView] = []
+
+    def stale(*args: Any, **kwargs: Any) -> fleet_rollouts.RolloutView:
+        first[:] = first or [read(*args, **kwargs)]
+        return first[0]
+
+    monkeypatch.setattr(fleet_rollouts, "get_rollout", stale)
+    moved = client.post(f"/api/v1/fleet/rollouts/{rollout}/{action}", json={})
+    assert moved.status_code == 200, moved.text
+    again = client.post(f"/api/v1/fleet/rollouts/{rollout}/{action}", json={})
+    assert again.status_code == 409, again.text
+    assert f"{action} applies to a" in again.json()["message"]
+    monkeypatch.undo()
+    current = client.get(f"/api/v1/fleet/rollouts/{rollout}").json()
+    assert current["job"] == moved.json()["job"]
+    assert run_job(world.api, current["job"])["state"] == "succeeded"
+    _end(world, client.get(f"/api/v1/fleet/rollouts/{rollout}").json())

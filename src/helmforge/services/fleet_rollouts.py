@@ -46,7 +46,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from helmforge.adapters.storage.database import engine_of
 from helmforge.adapters.storage.jobs_tables import RolloutRow
+from helmforge.adapters.storage.publish_locks import publish_lock
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import ConflictError, HelmforgeError, Location, NotFoundError
 from helmforge.core.fleet.rollouts import Wave, parse_plan
@@ -158,7 +160,14 @@ def start_rollout(
         created_at=now,
         updated_at=now,
     )
-    with sessions.begin() as session:
+    # Checking for a rollout under way and recording this one are two statements: the lock
+    # keeps two starts of one template (in any process) from both finding none.
+    key = f"rollout:{version_view.name}"
+    with (
+        publish_lock(engine_of(sessions), key, wait=_START_WAIT, activity="rollout start"),
+        sessions.begin() as session,
+    ):
+        _refuse_a_second(session, version_view.name)
         session.add(row)
         audit.record(
             session,
@@ -168,6 +177,32 @@ def start_rollout(
             after={"template": reference, "version": version, "waves": row.waves},
         )
     return _queue(sessions, row.id, actor=actor, action="forward", total=total)
+
+
+#: How long a start waits for another start of the same template (each takes milliseconds).
+_START_WAIT = 10.0
+#: The states in which a rollout still moves (or will move, once resumed) its instances.
+UNDER_WAY = (RUNNING, PAUSED, AWAITING, ROLLING_BACK)
+
+
+def _refuse_a_second(session: Session, template_name: str) -> None:
+    """``ConflictError`` when a rollout of ``template_name`` (any version) is under way: two
+    would upgrade the same instances, each pausing and aborting only its own."""
+    other = session.scalars(
+        sa.select(RolloutRow)
+        .where(
+            RolloutRow.template.startswith(f"{template_name}@", autoescape=True),
+            RolloutRow.state.in_(UNDER_WAY),
+        )
+        .order_by(RolloutRow.created_at)
+        .limit(1)
+    ).first()
+    if other is not None:
+        raise ConflictError(
+            f"rollout {other.id} of {other.template} is {other.state}: one rollout of a "
+            f"template at a time; let it finish, or abort it, before starting another",
+            location=Location(path="template"),
+        )
 
 
 def _wave_record(wave: Wave) -> dict[str, Any]:
@@ -202,6 +237,26 @@ def _load(sessions: sessionmaker[Session], rollout_id: str) -> RolloutView:
                 f"rollout {rollout_id!r} does not exist", location=Location(path="rollout")
             )
         return _view(row)
+
+
+def _change_state(
+    sessions: sessionmaker[Session],
+    view: RolloutView,
+    action: str,
+    valid: tuple[str, ...],
+    **values: Any,
+) -> None:
+    """Save ``values`` only if the rollout is still in one of the ``valid`` states, in one
+    statement, else ``ConflictError``: of two resumes (or rollbacks) at once, one queues a job."""
+    with sessions.begin() as session:
+        moved = session.execute(
+            sa.update(RolloutRow)
+            .where(RolloutRow.id == view.id, RolloutRow.state.in_(valid))
+            .values(**values, updated_at=datetime.now(UTC))
+        )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        named = f"{', '.join(valid[:-1])} or {valid[-1]}" if len(valid) > 1 else valid[0]
+        raise _refuse(_load(sessions, view.id), action, named)
 
 
 def _save(sessions: sessionmaker[Session], rollout_id: str, **values: Any) -> None:
@@ -258,18 +313,14 @@ def _refuse(view: RolloutView, action: str, valid: str) -> ConflictError:
 def pause(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal) -> RolloutView:
     """Ask the running rollout to stop after the instance it is on (``paused``)."""
     view = _controlled(sessions, rollout_id, actor, "pause")
-    if view.state != RUNNING:
-        raise _refuse(view, "pause", RUNNING)
-    _save(sessions, rollout_id, requested="pause")
+    _change_state(sessions, view, "pause", (RUNNING,), requested="pause")
     return _load(sessions, rollout_id)
 
 
 def resume(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal) -> RolloutView:
     """Go on with a paused rollout where it stopped (a new job)."""
     view = _controlled(sessions, rollout_id, actor, "resume")
-    if view.state not in (PAUSED, AWAITING):
-        raise _refuse(view, "resume", "paused or awaiting")
-    _save(sessions, rollout_id, state=RUNNING, requested=None)
+    _change_state(sessions, view, "resume", (PAUSED, AWAITING), state=RUNNING, requested=None)
     return _queue(sessions, rollout_id, actor=actor, action="forward")
 
 
@@ -277,11 +328,11 @@ def abort(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal)
     """Stop the rollout for good: a running one after the instance it is on."""
     view = _controlled(sessions, rollout_id, actor, "abort")
     if view.state == RUNNING:
-        _save(sessions, rollout_id, requested="abort")
-    elif view.state in (PAUSED, FAILED, AWAITING):
-        _save(sessions, rollout_id, state=ABORTED, requested=None)
+        _change_state(sessions, view, "abort", (RUNNING,), requested="abort")
     else:
-        raise _refuse(view, "abort", "running, paused or failed")
+        _change_state(
+            sessions, view, "abort", (PAUSED, FAILED, AWAITING), state=ABORTED, requested=None
+        )
     return _load(sessions, rollout_id)
 
 
@@ -295,15 +346,14 @@ def rollback(
     """Move the instances the rollout upgraded (in ``wave``, or in every wave, last first)
     back to the template and app version each came from, as new commits (a job)."""
     view = _controlled(sessions, rollout_id, actor, "rollback")
-    if view.state in (RUNNING, ROLLING_BACK):
-        raise _refuse(view, "rollback", "paused, aborted, failed or finished")
     if wave is not None and all(each["name"] != wave for each in view.waves):
         names = ", ".join(each["name"] for each in view.waves)
         raise NotFoundError(
             f"rollout {rollout_id} has no wave {wave!r}; its waves: {names}",
             location=Location(path="wave"),
         )
-    _save(sessions, rollout_id, state=ROLLING_BACK, requested=None)
+    settled = (PAUSED, AWAITING, ABORTED, FAILED, SUCCEEDED, ROLLED_BACK)
+    _change_state(sessions, view, "rollback", settled, state=ROLLING_BACK, requested=None)
     return _queue(sessions, rollout_id, actor=actor, action="rollback", wave=wave)
 
 
