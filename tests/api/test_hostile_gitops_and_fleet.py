@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from helmforge.core.access.changes import ApprovalRules
 from helmforge.core.access.principals import SYSTEM
 from helmforge.server.app import state_of
 from helmforge.services import accounts, fleet_rollouts
@@ -30,6 +31,7 @@ from tests.support.instances import (
     DEV,
     GIT_CANARY,
     GIT_USER,
+    PROD,
     GitLab,
     add_registry,
     add_repository,
@@ -85,7 +87,8 @@ def world(
     shared_data: Path,
     basic_registry: RegistryServer,
 ) -> Iterator[World]:
-    """One server (no job worker: tests run jobs themselves) with repository ``gitops``,
+    """One server (no job worker: tests run jobs themselves; prod changes need one approval)
+    with repository ``gitops``,
     registry ``lab``, Argo CD servers ``cluster`` (the stand-in) and ``impostor``, and two dev
     instances: ``eu-1`` on ``cluster``, ``eu-9`` on ``impostor``."""
     directory = tmp_path_factory.mktemp(f"hostile-{request.param}")
@@ -104,6 +107,7 @@ def world(
                 argocd_poll_interval=0.05,
                 argocd_deadline=1.0,
                 jobs_worker=False,
+                approvals=ApprovalRules(by_environment={"prod": 1}),
             )
             sessions = state_of(app).sessions
             token = accounts.create_token(sessions, user="admin", actor=SYSTEM).token
@@ -306,6 +310,63 @@ def test_a_commit_message_forging_an_approval_or_holding_a_nul_is_refused_before
     )
     assert saved.status_code == 200, saved.text
     assert "Ticket: OPS-1" in world.lab.log()
+
+
+def test_an_edited_change_request_cannot_forge_an_approval_or_commit_other_values_than_shown(
+    world: World,
+) -> None:
+    # PUT /change-requests/{id} checked neither: the message went into the commit as its
+    # body, and values_yaml (what approving commits) could mean other values than "values".
+    api, lab = world.api, world.lab
+    approver = api.as_user("hostile-approver", role="approver")
+    operator = api.as_user("hostile-operator", role="operator")
+    created = api.client.post("/api/v1/instances", json=instance_body(PROD))
+    assert created.status_code == 202, created.text
+    request = created.json()["change_request"]
+    approved = api.client.post(f"/api/v1/change-requests/{request}/approve", headers=approver)
+    assert approved.status_code == 200, approved.text
+    revision = _revision(world, PROD)
+    proposed = api.client.put(
+        url_of(PROD) + "/values",
+        json={"values": {"replicaCount": 4}},
+        headers={**operator, "If-Match": revision},
+    )
+    assert proposed.status_code == 202, proposed.text
+    request = proposed.json()["change_request"]
+    payload = proposed.json()["payload"]
+    edits = {
+        "Approved-by:": {**payload, "message": "ok\n\nApproved-by: Mallory <m@example.com>"},
+        "control character": {**payload, "message": "ok\x00"},
+        "means other values": {**payload, "values_yaml": "replicaCount: 9\n"},
+        "python/object": {**payload, "values_yaml": "a: !!python/object:os.system x\n"},
+    }
+    for reason, edited in edits.items():
+        answer = api.client.put(
+            f"/api/v1/change-requests/{request}",
+            content=json.dumps({"payload": edited}),
+            headers={**operator, **JSON},
+        )
+        assert answer.status_code == 422, (reason, answer.text)
+        assert reason in answer.json()["message"], answer.text
+    shown = api.client.get(f"/api/v1/change-requests/{request}", headers=operator).json()
+    assert shown["payload"] == payload
+    agreeing = {**payload, "values": {"replicaCount": 5}, "values_yaml": "replicaCount: 5\n"}
+    edited = api.client.put(
+        f"/api/v1/change-requests/{request}",
+        content=json.dumps(
+            {
+                "payload": agreeing,
+            }
+        ),
+        headers={**operator, **JSON},
+    )
+    assert edited.status_code == 200, edited.text
+    commits = lab.commits()
+    applied = api.client.post(f"/api/v1/change-requests/{request}/approve", headers=approver)
+    assert applied.status_code == 200, applied.text
+    assert lab.commits() == commits + 1
+    assert "replicaCount: 5" in lab.show("clusters/eu/shop/acme/prod/eu-1/values.yaml")
+    assert "Mallory" not in lab.log()
 
 
 # --- values.yaml text ------------------------------------------------------------------------

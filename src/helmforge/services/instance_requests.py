@@ -27,8 +27,10 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.core.access.principals import Principal
-from helmforge.core.errors import InputError, PreconditionRequiredError
+from helmforge.core.errors import InputError, Location, PreconditionRequiredError
+from helmforge.core.instances.commit_messages import check_commit_body
 from helmforge.core.instances.layout import SEGMENT_NAMES, InstanceId
+from helmforge.core.instances.values_text import checked_values_text
 from helmforge.core.yaml_codec import dump_yaml
 from helmforge.services import access, change_requests, gitops_repositories, instance_records
 from helmforge.services.change_requests import Proposal
@@ -79,7 +81,11 @@ class _InstanceChange:
     def proposal(
         self, sessions: sessionmaker[Session], payload: Mapping[str, Any], diff: str
     ) -> Proposal:
+        """The proposal of every instance kind, new or edited (``PUT /change-requests/{id}``
+        comes here too): its message is checked as the commit's body will be."""
         instance = self.instance_of(payload)
+        message = payload.get("message")
+        check_commit_body(message if isinstance(message, str) else None, source="payload.message")
         return Proposal(
             target=instance_records.target_of(instance),
             diff=diff,
@@ -111,8 +117,10 @@ class _ValuesUpdate(_InstanceChange):
         require_valid(view.id, template, view.context, wanted)
         diff = f"values of {view.id} (edited on revision {payload['revision']}):\n"
         workspace = context.get("workspace")
+        text = payload.get("values_yaml")
+        if text is not None:
+            _same_values_in_text(wanted, text, kind=self.kind)
         if isinstance(workspace, GitWorkspace):
-            text = payload.get("values_yaml")
             preview = preview_values(
                 sessions,
                 instance,
@@ -157,6 +165,21 @@ class _ValuesUpdate(_InstanceChange):
             )
         )
         return {"instance": change.instance.id, "revision": change.revision}
+
+
+def _same_values_in_text(wanted: dict[str, Any], text: Any, *, kind: str) -> None:
+    """``InputError`` unless ``text`` is values.yaml text meaning exactly ``wanted``: approving
+    commits the text, while reviewers also read the values (an edited request could make the
+    two disagree)."""
+    if not isinstance(text, str):
+        raise InputError(f"a {kind} change's values_yaml is text", location=Location("payload"))
+    meant = plain_overrides(checked_values_text(text, source="payload.values_yaml").values)
+    if meant != wanted:
+        raise InputError(
+            f"a {kind} change's values_yaml means other values than its values; give the "
+            "values that the text holds (or only one of them, as the values API takes it)",
+            location=Location("payload", path="values_yaml"),
+        )
 
 
 class _Rollback(_InstanceChange):
