@@ -202,6 +202,14 @@ REFUSED_REPOSITORIES = {
     "a hidden folder in the branch": ({"branch": "team/.x"}, "branch"),
     "an unclosed IPv6 address": ({"url": "http://[::1/gitops.git"}, "repository URL"),
     "port 99999": ({"url": "http://127.0.0.1:99999/gitops.git"}, "repository URL"),
+    "an ssh host that is an option": (
+        {"url": "ssh://git@-oProxyCommand=touch%20pwned/gitops.git"},
+        "no host or user starting with '-'",
+    ),
+    "an scp-like host that is an option": (
+        {"url": "git@-oProxyCommand=touch:gitops.git"},
+        "no host or user starting with '-'",
+    ),
 }
 
 

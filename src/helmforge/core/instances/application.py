@@ -96,21 +96,26 @@ def check_git_url(text: str, *, source: str = "repository.url") -> str:
     if not _GIT_URL.match(text) or not _has_host_and_port(text):
         raise InputError(
             f"repository URL {text!r} is not valid: expected https://host/path, ssh://host/path "
-            "or user@host:path (a host name or [IPv6] address, a port 1-65535)",
+            "or user@host:path (a host name or [IPv6] address, a port 1-65535; no host or user "
+            "starting with '-')",
             location=Location(source),
         )
     return text
 
 
 def _has_host_and_port(text: str) -> bool:
-    if "://" not in text:
-        return True  # user@host:path, matched whole by the pattern
+    """A host (and port, 1-65535) that no ``ssh`` or ``git`` would read as an option: neither
+    the host nor the user starts with '-' (``ssh://-oProxyCommand=.../x``)."""
+    if "://" not in text:  # user@host:path, matched whole by the pattern
+        user, _, rest = text.partition("@")
+        return not user.startswith("-") and not rest.startswith("-")
     try:
         parsed = urllib.parse.urlsplit(text)
         port = parsed.port
     except ValueError:  # an unclosed '[', a port that is no number or past 65535
         return False
-    return bool(parsed.hostname) and port != 0
+    host, user = parsed.hostname or "", parsed.username or ""
+    return bool(host) and port != 0 and not host.startswith("-") and not user.startswith("-")
 
 
 def check_branch(branch: str, *, source: str) -> str:
