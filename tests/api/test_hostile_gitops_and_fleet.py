@@ -324,7 +324,8 @@ def test_an_edited_change_request_cannot_forge_an_approval_or_commit_other_value
     world: World,
 ) -> None:
     # PUT /change-requests/{id} checked neither: the message went into the commit as its
-    # body, and values_yaml (what approving commits) could mean other values than "values".
+    # body, and values_yaml (what approving commits) could mean other values than "values";
+    # fields the kind does not know were stored and shown beside the proposal.
     api, lab = world.api, world.lab
     approver = api.as_user("hostile-approver", role="approver")
     operator = api.as_user("hostile-operator", role="operator")
@@ -347,6 +348,7 @@ def test_an_edited_change_request_cannot_forge_an_approval_or_commit_other_value
         "control character": {**payload, "message": "ok\x00"},
         "means other values": {**payload, "values_yaml": "replicaCount: 9\n"},
         "python/object": {**payload, "values_yaml": "a: !!python/object:os.system x\n"},
+        "has no field 'approved_by'": {**payload, "approved_by": ["Mallory"]},
     }
     for reason, edited in edits.items():
         answer = api.client.put(

@@ -71,6 +71,9 @@ class _InstanceChange:
     permission = ""
     approver_permission = "change.approve"
     reader_permission = "instance.read"
+    #: The payload's fields, when the kind names them: an edit adding others is refused
+    #: rather than stored beside the proposal and shown to its reviewers.
+    fields: frozenset[str] | None = None
 
     def instance_of(self, payload: Mapping[str, Any]) -> InstanceId:
         return parse_instance_id(_text(payload, "instance", kind=self.kind))
@@ -84,6 +87,13 @@ class _InstanceChange:
         """The proposal of every instance kind, new or edited (``PUT /change-requests/{id}``
         comes here too): its message is checked as the commit's body will be."""
         instance = self.instance_of(payload)
+        unknown = sorted(set(payload) - self.fields) if self.fields is not None else []
+        if unknown:
+            raise InputError(
+                f"a {self.kind} change has no field {', '.join(map(repr, unknown))}; its "
+                f"fields: {', '.join(sorted(self.fields or ()))}",
+                location=Location("payload", path=unknown[0]),
+            )
         message = payload.get("message")
         check_commit_body(message if isinstance(message, str) else None, source="payload.message")
         return Proposal(
@@ -97,6 +107,7 @@ class _InstanceChange:
 class _ValuesUpdate(_InstanceChange):
     kind = "values.update"
     permission = "values.update"
+    fields = frozenset({"instance", "revision", "message", "values", "values_yaml"})
 
     def propose(
         self,
@@ -185,6 +196,7 @@ def _same_values_in_text(wanted: dict[str, Any], text: Any, *, kind: str) -> Non
 class _Rollback(_InstanceChange):
     kind = "instance.rollback"
     permission = "instance.rollback"
+    fields = frozenset({"instance", "revision", "message"})
 
     def propose(
         self,
@@ -224,6 +236,7 @@ class _Rollback(_InstanceChange):
 class _Upgrade(_InstanceChange):
     kind = "instance.upgrade"
     permission = "instance.upgrade"
+    fields = frozenset({"instance", "template", "version", "message"})
 
     def propose(
         self,
