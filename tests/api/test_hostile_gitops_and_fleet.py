@@ -240,6 +240,65 @@ def test_branches_git_takes_are_still_accepted(world: World) -> None:
         assert client.delete(f"/api/v1/gitops/repositories/branches-{number}").status_code == 204
 
 
+_KEY_BODY = "b3BlbnNzaC1rZXktdjEAY2FuYXJ5LXNzaC1rZXk="  # openssh-key-v1\0canary-ssh-key
+_KEY = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{_KEY_BODY}\n-----END OPENSSH PRIVATE KEY-----\n"
+_HOST = "127.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+MALFORMED_SSH = {
+    "a truncated key": ({"ssh_private_key": _KEY.partition("\n")[0] + "\n" + _KEY_BODY}, "END"),
+    "a key on one line": ({"ssh_private_key": _KEY.replace("\n", "")}, "line of its own"),
+    "a body that is not base64": (
+        {"ssh_private_key": _KEY.replace(_KEY_BODY, "not*base64")},
+        "not base64",
+    ),
+    "an RSA armour around junk": (
+        {
+            "ssh_private_key": "-----BEGIN RSA PRIVATE KEY-----\nSSHKEYCANARY\n"
+            "-----END RSA PRIVATE KEY-----\n"
+        },
+        "not a DER-encoded",
+    ),
+    "a key with a NUL": ({"ssh_private_key": _KEY + "\x00"}, "control character"),
+    "known_hosts that do not parse": ({"ssh_known_hosts": "not a known hosts line"}, "line 1"),
+    "known_hosts of an unknown key type": (
+        {"ssh_known_hosts": _HOST.replace("ssh-ed25519", "ssh-nope")},
+        "key type 'ssh-nope'",
+    ),
+    "known_hosts whose key is of another type": (
+        {"ssh_known_hosts": _HOST.replace("ssh-ed25519", "ssh-rsa")},
+        "not base64 of a ssh-rsa key",
+    ),
+    "known_hosts with a NUL": ({"ssh_known_hosts": _HOST + "\x00"}, "control character"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_SSH))
+def test_a_malformed_ssh_key_or_known_hosts_is_refused_when_the_repository_is_added(
+    world: World, case: str
+) -> None:
+    # They were stored (on PostgreSQL a NUL answered "the database refused a value"), and
+    # every instance created in the repository failed at its first fetch with 502.
+    change, reason = MALFORMED_SSH[case]
+    client = world.api.client
+    before = client.get("/api/v1/gitops/repositories").json()["items"]
+    body = {"name": "over-ssh", "url": "ssh://git@127.0.0.1:2222/gitops.git"}
+    body |= {"ssh_private_key": _KEY, "ssh_known_hosts": _HOST, **change}
+    response = client.post("/api/v1/gitops/repositories", content=json.dumps(body), headers=JSON)
+    assert response.status_code == 422, response.text
+    assert reason in response.json()["message"]
+    field = next(iter(change))
+    assert response.json()["message"].startswith(f"{field}")
+    for secret in (_KEY_BODY, "SSHKEYCANARY"):
+        assert secret not in response.text
+    assert client.get("/api/v1/gitops/repositories").json()["items"] == before
+    fine = client.post(
+        "/api/v1/gitops/repositories",
+        content=json.dumps({**body, "ssh_private_key": _KEY, "ssh_known_hosts": _HOST}),
+        headers=JSON,
+    )
+    assert fine.status_code == 201, fine.text
+    assert client.delete("/api/v1/gitops/repositories/over-ssh").status_code == 204
+
+
 # --- JSON bodies giving a key twice -------------------------------------------------------------
 
 
