@@ -49,3 +49,31 @@ def test_wrong_usage_exits_2_before_calling_the_server(arguments: tuple[str, ...
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert "Usage: helmforge " in result.stderr
     assert "did not answer" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("values", "history", DEV),
+        ("instances", "show", DEV),
+        ("gitops", "add-repository", "gitops", "--url", "https://git.example.com/gitops.git"),
+    ],
+)
+def test_a_server_url_holding_a_password_exits_1_without_printing_it(
+    arguments: tuple[str, ...],
+) -> None:
+    # "helmforge server http://ci:<password>@host did not answer" used to print it.
+    secret = "canary-server-url-Pw-DO-NOT-LEAK"
+    server = f"http://ci:{secret}@127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [HELMFORGE, *arguments, "--server", server],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "HELMFORGE_TOKEN": "hf_unused"},
+    )
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert secret not in result.stdout + result.stderr
+    assert "--server: the server URL must not contain credentials" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -25,8 +25,14 @@ from helmforge.services import accounts, gitops_repositories
 from helmforge.services.gitops_repositories import GitWorkspace
 
 CANARY = "canary-repo-Pw-0ddba11-DO-NOT-LEAK"
-KEY_CANARY = (
-    "-----BEGIN OPENSSH PRIVATE KEY-----\ncanary-key-b16b00b5\n-----END OPENSSH PRIVATE KEY-----\n"
+# The armour and magic of an OpenSSH key (its shape is checked) around the canary: the base64
+# body "b3Bl...NQ==" is "openssh-key-v1\0canary-key-b16b00b5".
+KEY_BODY = "b3BlbnNzaC1rZXktdjEAY2FuYXJ5LWtleS1iMTZiMDBiNQ=="
+KEY_CANARY = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{KEY_BODY}\n-----END OPENSSH PRIVATE KEY-----\n"
+#: A known_hosts line whose key is an ssh-ed25519 blob (of zeros).
+KNOWN_HOST = (
+    "git.example.com ssh-ed25519 "
+    "AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
 )
 
 
@@ -61,7 +67,7 @@ def test_credentials_are_encrypted_at_rest_and_never_in_a_view(
         key=key,
         actor=SYSTEM,
         ssh_private_key=Secret(KEY_CANARY),
-        ssh_known_hosts="git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI\n",
+        ssh_known_hosts=KNOWN_HOST,
     )
     assert (https.path, https.has_password, https.has_ssh_key) == ("clusters/eu", True, False)
     assert (ssh.has_password, ssh.has_ssh_key) == (False, True)
@@ -70,7 +76,7 @@ def test_credentials_are_encrypted_at_rest_and_never_in_a_view(
         stored = repr(connection.execute(sa.text("SELECT * FROM gitops_repositories")).all())
         audit = repr(connection.execute(sa.text("SELECT * FROM audit_events")).all())
     assert CANARY not in stored + audit
-    assert "canary-key-b16b00b5" not in stored + audit
+    assert KEY_BODY not in stored + audit
     workspace = GitWorkspace(key=key, cache_root=tmp_path / "git")
     opened = gitops_repositories.open_repository(sessions, "gitops", workspace=workspace)
     assert opened.remote.credentials.password == CANARY

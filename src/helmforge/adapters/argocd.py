@@ -21,7 +21,12 @@ from typing import Any
 
 import httpx
 
-from helmforge.adapters.oci_transport import GIVE_UP, BoundedTransport, DeadlineExceededError
+from helmforge.adapters.oci_transport import (
+    GIVE_UP,
+    AnswerTooLargeError,
+    BoundedTransport,
+    DeadlineExceededError,
+)
 from helmforge.core.errors import (
     AuthenticationError,
     ExternalServiceError,
@@ -32,6 +37,7 @@ from helmforge.core.errors import (
     PermissionDeniedError,
     UnavailableError,
 )
+from helmforge.core.json_codec import load_json
 
 _log = logging.getLogger(__name__)
 _FAILED_PRECONDITION = 9
@@ -97,13 +103,25 @@ class SyncWindows:
     active: tuple[str, ...]
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` when Argo CD answered an object there, else an empty one: a proxy or another
+    version may answer any JSON, and a field of the wrong type reads as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()
+
+
 def _health_message(status: dict[str, Any]) -> str | None:
     """The Application's health message, else those of its objects in the same health (the
     controller lists them in ``status.resources``; often the only ones with a message)."""
-    health = status.get("health") or {}
-    if not isinstance(health, dict):
-        return None
-    if health.get("message"):
+    health = _object(status.get("health"))
+    if _text(health.get("message")):
         return str(health["message"])[:_MAX_MESSAGE]
     resources = status.get("resources")
     found = []
@@ -119,23 +137,21 @@ def _health_message(status: dict[str, Any]) -> str | None:
 
 
 def _state(document: Any, name: str) -> ApplicationState:
-    status = document.get("status") or {} if isinstance(document, dict) else {}
-    sync = status.get("sync") or {}
-    operation = status.get("operationState") or {}
-    requested = (document.get("operation") or {}).get("sync") or {}
-    running = (operation.get("operation") or {}).get("sync") or requested
+    status = _object(_object(document).get("status"))
+    sync = _object(status.get("sync"))
+    operation = _object(status.get("operationState"))
+    requested = _object(_object(_object(document).get("operation")).get("sync"))
+    running = _object(_object(operation.get("operation")).get("sync")) or requested
+    revision = _text(sync.get("revision"))
+    message = _text(operation.get("message"))
     return ApplicationState(
         name=name,
-        sync_status=sync.get("status"),
-        health_status=(status.get("health") or {}).get("status"),
-        synced_revisions=tuple(
-            sync.get("revisions") or ([sync["revision"]] if sync.get("revision") else [])
-        ),
-        operation_phase=operation.get("phase"),
-        operation_revisions=tuple(running.get("revisions") or ()),
-        operation_message=(
-            str(operation["message"])[:_MAX_MESSAGE] if operation.get("message") else None
-        ),
+        sync_status=_text(sync.get("status")),
+        health_status=_text(_object(status.get("health")).get("status")),
+        synced_revisions=_texts(sync.get("revisions")) or ((revision,) if revision else ()),
+        operation_phase=_text(operation.get("phase")),
+        operation_revisions=_texts(running.get("revisions")),
+        operation_message=message[:_MAX_MESSAGE] if message else None,
         health_message=_health_message(status),
         reconciled_at=_moment(status.get("reconciledAt")),
         operation_finished_at=_moment(operation.get("finishedAt")),
@@ -179,7 +195,7 @@ class ArgoCdClient:
         """The Application's state; ``refresh`` asks Argo CD to compare with Git first."""
         params = {"refresh": "normal"} if refresh else {}
         document = self._call("GET", f"/api/v1/applications/{_quoted(name)}", name, params=params)
-        return _state(document, name)
+        return _state(self._application(document, name), name)
 
     def list_applications(
         self, selector: str, *, app_namespace: str | None = None
@@ -190,12 +206,11 @@ class ArgoCdClient:
         if app_namespace:
             params["appNamespace"] = app_namespace
         document = self._call("GET", "/api/v1/applications", "*", params=params)
-        items = document.get("items") if isinstance(document, dict) else None
+        items = _object(document).get("items")
         states = []
-        for item in items or ():
-            metadata = item.get("metadata") if isinstance(item, dict) else None
-            name = metadata.get("name") if isinstance(metadata, dict) else None
-            if isinstance(name, str):
+        for item in items if isinstance(items, list) else ():
+            name = _text(_object(_object(item).get("metadata")).get("name"))
+            if name is not None:
                 states.append(_state(item, name))
         return states
 
@@ -211,10 +226,11 @@ class ArgoCdClient:
     def sync_windows(self, name: str) -> SyncWindows:
         """The Application's sync windows: may a sync start now, and which windows apply."""
         document = self._call("GET", f"/api/v1/applications/{_quoted(name)}/syncwindows", name)
-        document = document if isinstance(document, dict) else {}
+        document = _object(document)
+        windows = document.get("activeWindows")
         active = tuple(
             f"{w.get('kind', '?')} {w.get('schedule', '?')} for {w.get('duration', '?')}"
-            for w in document.get("activeWindows") or ()
+            for w in (windows if isinstance(windows, list) else ())
             if isinstance(w, dict)
         )
         return SyncWindows(can_sync=document.get("canSync") is not False, active=active)
@@ -259,8 +275,20 @@ class ArgoCdClient:
                 _log.info("Argo CD %s: %s busy, retrying in %.1f s", self.server.url, name, delay)
                 self._wait(delay)
                 continue
-            return _state(document, name)
+            return _state(self._application(document, name), name)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _application(self, document: Any, name: str) -> dict[str, Any]:
+        """``document`` when it is an Application (an object with ``metadata``), else
+        ``ExternalServiceError``: whatever answered is not Argo CD's API, and waiting for it
+        to report a sync would last the whole deadline."""
+        if isinstance(document, dict) and isinstance(document.get("metadata"), dict):
+            return document
+        raise ExternalServiceError(
+            "Argo CD answered something that is not an Application (no metadata object); "
+            "is the server's URL that of the Argo CD API?",
+            location=Location(self.server.url, path=f"applications/{name}"),
+        )
 
     def _call(
         self,
@@ -284,25 +312,30 @@ class ArgoCdClient:
                 f"Argo CD did not answer within the deadline of {self.server.deadline_seconds:g} s",
                 location=where,
             ) from None
+        except AnswerTooLargeError as error:
+            raise ExternalServiceError(
+                f"Argo CD answered more than {error.limit} bytes; an Argo CD API answers far less",
+                location=where,
+            ) from None
         except httpx.HTTPError as error:
             raise ExternalServiceError(
                 f"Argo CD could not be reached: {type(error).__name__}", location=where
             ) from None
         if response.status_code == 200:
             try:
-                return response.json()
-            except ValueError:
+                return load_json(response.content, source=self.server.url)
+            except InputError as error:
+                # Not Argo CD's API (a login page, a proxy's answer) or not JSON it would send.
                 raise ExternalServiceError(
-                    "Argo CD answered with invalid JSON", location=where
+                    f"Argo CD answered with invalid JSON ({error.message})", location=where
                 ) from None
         raise self._error(response, where)
 
     def _error(self, response: httpx.Response, where: Location) -> HelmforgeError:
         try:
-            payload = response.json()
-        except ValueError:
+            payload = _object(load_json(response.content, source=self.server.url))
+        except InputError:
             payload = {}
-        payload = payload if isinstance(payload, dict) else {}
         message = str(payload.get("message") or payload.get("error") or "").replace(
             self.server.token, "***"
         )[:_MAX_MESSAGE]

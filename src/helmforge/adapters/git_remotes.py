@@ -32,7 +32,7 @@ import pygit2
 from pygit2.enums import CredentialType
 
 from helmforge.core.errors import AuthenticationError, ConflictError, InputError, Location
-from helmforge.core.instances.application import check_git_url
+from helmforge.core.instances.application import check_branch, check_git_url
 
 MAX_REMOTE_TEXT = 600
 
@@ -77,6 +77,7 @@ class GitRemote:
 
     def __post_init__(self) -> None:
         check_git_url(self.url, source="repository.url")
+        check_branch(self.branch, source="repository.branch")
         if not pygit2.reference_is_valid_name(f"refs/heads/{self.branch}"):
             raise InputError(
                 f"branch {self.branch!r} is not a valid Git branch name",

@@ -13,7 +13,7 @@ from __future__ import annotations
 __all__ = ["ServerClient", "StaleAnswerError"]
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -21,6 +21,7 @@ from helmforge.core.errors import (
     ConflictError,
     ExternalServiceError,
     InputError,
+    Location,
     error_class_for_http_status,
 )
 
@@ -46,14 +47,37 @@ def _segments(instance: str) -> str:
     return "/".join(quote(part, safe="") for part in parts)
 
 
+def _check_server_url(base_url: str) -> None:
+    """``InputError`` for a URL that is not ``http(s)://host[:port][/path]``; one with userinfo
+    is refused without echoing it (it would hold a password, which every "did not answer"
+    message would then print)."""
+    try:
+        parsed = urlsplit(base_url)
+        parsed.port  # noqa: B018 - reading it checks the port
+    except ValueError:
+        raise InputError(
+            "the server URL is not valid: give http(s)://host[:port]", location=Location("--server")
+        ) from None
+    if "@" in parsed.netloc:
+        raise InputError(
+            "the server URL must not contain credentials (user:password@); the API token "
+            "comes from HELMFORGE_TOKEN",
+            location=Location("--server"),
+        )
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InputError(
+            f"server URL {base_url!r} must start with http:// or https:// and name a host",
+            location=Location("--server"),
+        )
+
+
 class ServerClient:
     """Calls ``/api/v1`` of the server at ``base_url`` with a bearer ``token``."""
 
     def __init__(
         self, base_url: str, *, token: str, timeout: float = 60.0, transport: Any = None
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise InputError(f"server URL {base_url!r} must start with http:// or https://")
+        _check_server_url(base_url)
         self.base_url = base_url.rstrip("/")
         self._client = httpx.Client(
             base_url=self.base_url + "/api/v1",

@@ -4,7 +4,8 @@ Python's ``json.loads`` accepts what no other JSON reader does and what Helm can
 later: ``NaN``, ``Infinity``, ``1.5e+99999`` (read as infinity), lone UTF-16 surrogates
 (``"\\ud800"``, which then fail when encoded for the database or the response), integers of
 thousands of digits (``int()`` refuses past 4,300 and raises instead of answering) and nesting
-thousands deep (recursion errors later, in merges and validators). ``load_json`` refuses each
+thousands deep (recursion errors later, in merges and validators). Python also keeps the last of
+two equal keys in one object silently (``{"a": 1, "a": 2}``). ``load_json`` refuses each
 with an ``InputError`` that names where it is: a line and column, or the JSON path.
 
 Nesting is measured on the text before parsing, so nothing recurses past ``max_depth``.
@@ -65,13 +66,31 @@ def _constant(text: str) -> Any:
     )
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+    return data
+
+
+class _DuplicateKeyError(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 def load_json(
     content: str | bytes, *, source: str = "<input>", max_depth: int = DEFAULT_MAX_DEPTH
 ) -> Any:
     """The value of the JSON text ``content`` (bytes must be UTF-8).
 
     Raises ``InputError`` naming ``source`` and the line and column (or the JSON path) of the
-    first problem: invalid JSON, a non-finite or overlong number, a lone surrogate;
+    first problem: invalid JSON, a non-finite or overlong number, a lone surrogate, a key given
+    twice in one object (with both lines);
     ``TooLargeError`` for nesting deeper than ``max_depth``.
     """
     if isinstance(content, bytes):
@@ -85,7 +104,13 @@ def load_json(
         text = content
     _check_depth(text, source, max_depth)
     try:
-        data = json.loads(text, parse_int=_integer, parse_float=_float, parse_constant=_constant)
+        data = json.loads(
+            text,
+            parse_int=_integer,
+            parse_float=_float,
+            parse_constant=_constant,
+            object_pairs_hook=_object,
+        )
     except json.JSONDecodeError as error:
         raise InputError(
             f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}",
@@ -94,6 +119,12 @@ def load_json(
     except _RefusedError as refused:
         raise InputError(
             f"{_position(text, refused.token)}{refused.error.message}", location=Location(source)
+        ) from None
+    except _DuplicateKeyError as duplicate:
+        raise InputError(
+            f"{_key_lines(text, duplicate.key)}key {duplicate.key!r} appears twice in one object; "
+            "JSON readers would keep only one of them silently: give each key once",
+            location=Location(source),
         ) from None
     if _SURROGATE_ESCAPE.search(text):
         _check_surrogates(data, source)
@@ -122,6 +153,13 @@ def _position(text: str, token: str) -> str:
     line = before.count("\n") + 1
     column = found.start() - (before.rfind("\n") + 1) + 1
     return f"line {line} column {column}: "
+
+
+def _key_lines(text: str, key: str) -> str:
+    # Where the key is spelt as json.dumps spells it (escapes written otherwise are not found).
+    spelt = re.escape(json.dumps(key)) + r"\s*:"
+    lines = [text.count("\n", 0, found.start()) + 1 for found in re.finditer(spelt, text)]
+    return f"lines {lines[0]} and {lines[1]}: " if len(lines) >= 2 else ""
 
 
 def _blank_strings(text: str) -> str:

@@ -74,6 +74,7 @@ ROLLING_BACK, ROLLED_BACK = "rolling_back", "rolled_back"
 _MOVED = ("upgraded", "unhealthy")
 #: States in which a rollout may still move instances; with a job, only while the job runs.
 _HOLDING, _MOVING = (PAUSED, AWAITING), (RUNNING, ROLLING_BACK)
+UNDER_WAY = _HOLDING + _MOVING
 _LOCK_WAIT = 30.0
 
 
@@ -170,26 +171,36 @@ def start_rollout(
         created_at=now,
         updated_at=now,
     )
-    with _name_lock(sessions, version_view.name), sessions.begin() as session:
-        _refuse_overlap(session, version_view.name, row.waves, rollout=None)
-        session.add(row)
-        audit.record(
-            session,
-            actor,
-            "fleet.rollout.start",
-            f"rollout:{row.id}",
-            after={"template": reference, "version": version, "waves": row.waves},
-        )
-    return _queue(sessions, row.id, actor=actor, action="forward", total=total)
+    with _name_lock(sessions, version_view.name):
+        with sessions.begin() as session:
+            _refuse_overlap(session, version_view.name, row.waves, rollout=None)
+            session.add(row)
+            audit.record(
+                session,
+                actor,
+                "fleet.rollout.start",
+                f"rollout:{row.id}",
+                after={"template": reference, "version": version, "waves": row.waves},
+            )
+        return _queue(sessions, row.id, actor=actor, action="forward", total=total)
 
 
 def _name_lock(sessions: sessionmaker[Session], name: str) -> Any:
     return publish_lock(engine_of(sessions), f"rollout:{name}", wait=_LOCK_WAIT, activity="rollout")
 
 
-def _job_running(session: Session, job_id: str | None) -> bool:
-    state = session.scalar(sa.select(JobRow.state).where(JobRow.id == job_id)) if job_id else None
-    return state in (jobs.QUEUED, jobs.RUNNING)
+def _job_ended(session: Session, job_id: str | None, since: datetime) -> bool:
+    """Whether job ``job_id`` ended after ``since`` (when its rollout last changed): it
+    ended without moving the rollout on (a worker that gave up, a cancel). A rollout whose
+    job is not queued yet (``None``), or whose state changed after its last job ended (a
+    resume), waits for its job."""
+    if job_id is None:
+        return False
+    row = session.execute(
+        sa.select(JobRow.state, JobRow.finished_at).where(JobRow.id == job_id)
+    ).first()
+    ended = (jobs.SUCCEEDED, jobs.FAILED, jobs.CANCELLED)
+    return row is not None and row.state in ended and (row.finished_at or since) >= since
 
 
 def _refuse_overlap(
@@ -199,18 +210,21 @@ def _refuse_overlap(
     instances could move one that ``waves`` names."""
     rows = session.scalars(
         sa.select(RolloutRow)
-        .where(RolloutRow.state.in_(_HOLDING + _MOVING), RolloutRow.template.startswith(name))
+        .where(
+            RolloutRow.state.in_(UNDER_WAY),
+            RolloutRow.template.startswith(f"{name}@", autoescape=True),
+        )
         .order_by(RolloutRow.created_at)
     )
     for other in rows:
         if other.id == rollout or other.template.rpartition("@")[0] != name:
             continue
-        if other.state in _MOVING and not _job_running(session, other.job_id):
+        if other.state in _MOVING and _job_ended(session, other.job_id, other.updated_at):
             continue
         where = overlap(waves, other.waves)
         if where is not None:
             raise ConflictError(
-                f"rollout {other.id} ({other.template}) is {other.state} and its wave "
+                f"rollout {other.id} of {other.template} is {other.state} and its wave "
                 f"{where[1]!r} could move instances that wave {where[0]!r} names: abort it "
                 "or let it end first, or name other instances (waves[].filter)",
                 location=Location(path="waves"),
@@ -249,6 +263,26 @@ def _load(sessions: sessionmaker[Session], rollout_id: str) -> RolloutView:
                 f"rollout {rollout_id!r} does not exist", location=Location(path="rollout")
             )
         return _view(row)
+
+
+def _change_state(
+    sessions: sessionmaker[Session],
+    view: RolloutView,
+    action: str,
+    valid: tuple[str, ...],
+    **values: Any,
+) -> None:
+    """Save ``values`` only if the rollout is still in one of the ``valid`` states, in one
+    statement, else ``ConflictError``: of two resumes (or rollbacks) at once, one queues a job."""
+    with sessions.begin() as session:
+        moved = session.execute(
+            sa.update(RolloutRow)
+            .where(RolloutRow.id == view.id, RolloutRow.state.in_(valid))
+            .values(**values, updated_at=datetime.now(UTC))
+        )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        named = f"{', '.join(valid[:-1])} or {valid[-1]}" if len(valid) > 1 else valid[0]
+        raise _refuse(_load(sessions, view.id), action, named)
 
 
 def _save(sessions: sessionmaker[Session], rollout_id: str, **values: Any) -> None:
@@ -305,36 +339,38 @@ def _refuse(view: RolloutView, action: str, valid: str) -> ConflictError:
 def pause(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal) -> RolloutView:
     """Ask the running rollout to stop after the instance it is on (``paused``)."""
     view = _controlled(sessions, rollout_id, actor, "pause")
-    if view.state != RUNNING:
-        raise _refuse(view, "pause", RUNNING)
-    _save(sessions, rollout_id, requested="pause")
+    _change_state(sessions, view, "pause", (RUNNING,), requested="pause")
     return _load(sessions, rollout_id)
 
 
 def resume(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal) -> RolloutView:
     """Go on with a paused rollout where it stopped (a new job)."""
     view = _controlled(sessions, rollout_id, actor, "resume")
-    if view.state not in (PAUSED, AWAITING):
-        raise _refuse(view, "resume", "paused or awaiting")
-    _save(sessions, rollout_id, state=RUNNING, requested=None)
+    _change_state(sessions, view, "resume", (PAUSED, AWAITING), state=RUNNING, requested=None)
     return _queue(sessions, rollout_id, actor=actor, action="forward")
 
 
 def abort(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal) -> RolloutView:
     """Stop the rollout for good: a running one after the instance it is on."""
     view = _controlled(sessions, rollout_id, actor, "abort")
-    if view.state == RUNNING and _job_alive(sessions, view.job):
-        _save(sessions, rollout_id, requested="abort")
-    elif view.state in (RUNNING, PAUSED, FAILED, AWAITING):  # running: its job ended without it
-        _save(sessions, rollout_id, state=ABORTED, requested=None)
+    if view.state == RUNNING and _moving_on(sessions, view):
+        _change_state(sessions, view, "abort", (RUNNING,), requested="abort")
+    elif view.state == RUNNING:  # its job ended without it: nothing would read a request
+        _change_state(sessions, view, "abort", (RUNNING,), state=ABORTED, requested=None)
     else:
-        raise _refuse(view, "abort", "running, paused or failed")
+        _change_state(
+            sessions, view, "abort", (PAUSED, FAILED, AWAITING), state=ABORTED, requested=None
+        )
     return _load(sessions, rollout_id)
 
 
-def _job_alive(sessions: sessionmaker[Session], job_id: str | None) -> bool:
+def _moving_on(sessions: sessionmaker[Session], view: RolloutView) -> bool:
+    """Whether a job will read what is asked of the running rollout: its job is queued or
+    running (a rollout whose job was never queued has none)."""
+    if view.job is None:
+        return False
     with sessions() as session:
-        return _job_running(session, job_id)
+        return not _job_ended(session, view.job, view.updated_at)
 
 
 def rollback(
@@ -347,8 +383,6 @@ def rollback(
     """Move the instances the rollout upgraded (in ``wave``, or in every wave, last first)
     back to the template and app version each came from, as new commits (a job)."""
     view = _controlled(sessions, rollout_id, actor, "rollback")
-    if view.state in (RUNNING, ROLLING_BACK):
-        raise _refuse(view, "rollback", "paused, aborted, failed or finished")
     if wave is not None and all(each["name"] != wave for each in view.waves):
         names = ", ".join(each["name"] for each in view.waves)
         raise NotFoundError(
@@ -357,17 +391,18 @@ def rollback(
         )
     name = view.template.rpartition("@")[0]
     moved = [each for each in view.waves if wave is None or each["name"] == wave]
-    with _name_lock(sessions, name), sessions.begin() as session:
-        _refuse_overlap(session, name, moved, rollout=rollout_id)
-        claimed = session.scalar(
-            sa.update(RolloutRow)
-            .where(RolloutRow.id == rollout_id, RolloutRow.state.not_in(_MOVING))
-            .values(state=ROLLING_BACK, requested=None, updated_at=datetime.now(UTC))
-            .returning(RolloutRow.id)
-        )
-        if claimed is None:  # another rollback of it began meanwhile
-            raise _refuse(_load(sessions, rollout_id), "rollback", "not rolling back")
-    return _queue(sessions, rollout_id, actor=actor, action="rollback", wave=wave)
+    with _name_lock(sessions, name):
+        with sessions.begin() as session:
+            _refuse_overlap(session, name, moved, rollout=rollout_id)
+            claimed = session.scalar(
+                sa.update(RolloutRow)
+                .where(RolloutRow.id == rollout_id, RolloutRow.state.not_in(_MOVING))
+                .values(state=ROLLING_BACK, requested=None, updated_at=datetime.now(UTC))
+                .returning(RolloutRow.id)
+            )
+            if claimed is None:  # another rollback of it began meanwhile
+                raise _refuse(_load(sessions, rollout_id), "rollback", "not rolling back")
+        return _queue(sessions, rollout_id, actor=actor, action="rollback", wave=wave)
 
 
 # --- the job ------------------------------------------------------------------------------

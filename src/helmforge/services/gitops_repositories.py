@@ -80,6 +80,7 @@ from helmforge.core.errors import (
     NotFoundError,
 )
 from helmforge.core.instances.layout import normalize_base_path
+from helmforge.core.instances.ssh_keys import check_known_hosts, check_private_key
 from helmforge.core.secrets import Secret
 from helmforge.services import access, audit
 from helmforge.services.argocd_servers import ArgoCdOptions
@@ -195,6 +196,7 @@ def _check_ssh(url: str, ssh_private_key: Secret | None, ssh_known_hosts: str | 
                 "ssh_private_key must be a PEM/OpenSSH private key (-----BEGIN ...) under 16 KiB",
                 location=Location(path="ssh_private_key"),
             )
+        check_private_key(text)
     if ssh_known_hosts is not None and (
         len(ssh_known_hosts) > MAX_KNOWN_HOSTS or not ssh_known_hosts.strip()
     ):
@@ -202,6 +204,8 @@ def _check_ssh(url: str, ssh_private_key: Secret | None, ssh_known_hosts: str | 
             "ssh_known_hosts must hold known_hosts lines (HOST KEYTYPE KEY) under 64 KiB",
             location=Location(path="ssh_known_hosts"),
         )
+    if ssh_known_hosts is not None:
+        check_known_hosts(ssh_known_hosts)
     if is_ssh and (ssh_private_key is None or not ssh_known_hosts):
         raise InputError(
             "an SSH repository needs ssh_private_key (a deploy key) and ssh_known_hosts (the "

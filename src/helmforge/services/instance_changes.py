@@ -328,7 +328,12 @@ class _ValuesEdit:
         return changes_as_json(override_changes(self.before, self.after))
 
     def summary(self) -> str:
-        return summary_of(override_changes(self.before, self.after))
+        changes = override_changes(self.before, self.after)
+        if not changes and self.after_text != self.before_text:
+            # The same values written otherwise (comments, order, quoting): say so rather
+            # than "no change" over a diff that shows one.
+            return "values.yaml rewritten, values unchanged"
+        return summary_of(changes)
 
 
 def _answer_if_stale(repository: OpenRepository, edit: _ValuesEdit) -> None:

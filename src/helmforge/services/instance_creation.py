@@ -20,6 +20,7 @@ from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import ConflictError, InputError, Location
 from helmforge.core.instances.application import ApplicationSpec, application_yaml
+from helmforge.core.instances.commit_messages import check_commit_body
 from helmforge.core.instances.layout import SEGMENT_NAMES, InstanceId
 from helmforge.core.instances.values_edits import replace_values
 from helmforge.services import (
@@ -276,6 +277,7 @@ def create_or_propose(
     ``instance.create`` (returned, to be answered 202): its approval builds, publishes and
     commits exactly the proposed instance, with the approvers in ``Approved-by:`` trailers
     and the chart publish's audit event."""
+    check_commit_body(request.message)
     if change_requests.required_approvals(sessions, request.environment):
         return change_requests.propose(
             sessions,

@@ -34,6 +34,7 @@ from helmforge.core.errors import (
     Location,
     PermissionDeniedError,
 )
+from helmforge.core.instances.commit_messages import check_commit_body
 from helmforge.core.instances.layout import InstanceId
 from helmforge.services import access, gitops_repositories, instance_records
 from helmforge.services.gitops_repositories import GitWorkspace, OpenRepository
@@ -145,6 +146,7 @@ def commit_text(
     message as the body, one ``Approved-by: Name <email>`` trailer per approver."""
     if len(subject) > 200:
         subject = subject[:199] + "…"
+    check_commit_body(body)
     return commit_message(
         subject,
         body.strip()[:4000],

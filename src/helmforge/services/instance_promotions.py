@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError, Location, NotFoundError
+from helmforge.core.instances.commit_messages import check_commit_body
 from helmforge.core.instances.layout import InstanceId
 from helmforge.core.instances.promotions import MISSING, override_at, target_environment
 from helmforge.core.instances.value_paths import format_path, parse_path
@@ -441,6 +442,7 @@ def promote_or_propose(
     """Plan the promotion of ``source_id`` and commit it, or where the target's environment
     needs approval propose it as an ``instance.promote`` change request holding the plan
     (the approvers are named in the commit's ``Approved-by:`` trailers)."""
+    check_commit_body(message)
     promotion = plan(
         sessions,
         source_id,

@@ -27,8 +27,10 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.core.access.principals import Principal
-from helmforge.core.errors import InputError, PreconditionRequiredError
+from helmforge.core.errors import InputError, Location, PreconditionRequiredError
+from helmforge.core.instances.commit_messages import check_commit_body
 from helmforge.core.instances.layout import SEGMENT_NAMES, InstanceId
+from helmforge.core.instances.values_text import checked_values_text
 from helmforge.core.yaml_codec import dump_yaml
 from helmforge.services import access, change_requests, gitops_repositories, instance_records
 from helmforge.services.change_requests import Proposal
@@ -69,6 +71,9 @@ class _InstanceChange:
     permission = ""
     approver_permission = "change.approve"
     reader_permission = "instance.read"
+    #: The payload's fields, when the kind names them: an edit adding others is refused
+    #: rather than stored beside the proposal and shown to its reviewers.
+    fields: frozenset[str] | None = None
 
     def instance_of(self, payload: Mapping[str, Any]) -> InstanceId:
         return parse_instance_id(_text(payload, "instance", kind=self.kind))
@@ -79,7 +84,18 @@ class _InstanceChange:
     def proposal(
         self, sessions: sessionmaker[Session], payload: Mapping[str, Any], diff: str
     ) -> Proposal:
+        """The proposal of every instance kind, new or edited (``PUT /change-requests/{id}``
+        comes here too): its message is checked as the commit's body will be."""
         instance = self.instance_of(payload)
+        unknown = sorted(set(payload) - self.fields) if self.fields is not None else []
+        if unknown:
+            raise InputError(
+                f"a {self.kind} change has no field {', '.join(map(repr, unknown))}; its "
+                f"fields: {', '.join(sorted(self.fields or ()))}",
+                location=Location("payload", path=unknown[0]),
+            )
+        message = payload.get("message")
+        check_commit_body(message if isinstance(message, str) else None, source="payload.message")
         return Proposal(
             target=instance_records.target_of(instance),
             diff=diff,
@@ -91,6 +107,7 @@ class _InstanceChange:
 class _ValuesUpdate(_InstanceChange):
     kind = "values.update"
     permission = "values.update"
+    fields = frozenset({"instance", "revision", "message", "values", "values_yaml"})
 
     def propose(
         self,
@@ -111,8 +128,10 @@ class _ValuesUpdate(_InstanceChange):
         require_valid(view.id, template, view.context, wanted)
         diff = f"values of {view.id} (edited on revision {payload['revision']}):\n"
         workspace = context.get("workspace")
+        text = payload.get("values_yaml")
+        if text is not None:
+            _same_values_in_text(wanted, text, kind=self.kind)
         if isinstance(workspace, GitWorkspace):
-            text = payload.get("values_yaml")
             preview = preview_values(
                 sessions,
                 instance,
@@ -159,9 +178,25 @@ class _ValuesUpdate(_InstanceChange):
         return {"instance": change.instance.id, "revision": change.revision}
 
 
+def _same_values_in_text(wanted: dict[str, Any], text: Any, *, kind: str) -> None:
+    """``InputError`` unless ``text`` is values.yaml text meaning exactly ``wanted``: approving
+    commits the text, while reviewers also read the values (an edited request could make the
+    two disagree)."""
+    if not isinstance(text, str):
+        raise InputError(f"a {kind} change's values_yaml is text", location=Location("payload"))
+    meant = plain_overrides(checked_values_text(text, source="payload.values_yaml").values)
+    if meant != wanted:
+        raise InputError(
+            f"a {kind} change's values_yaml means other values than its values; give the "
+            "values that the text holds (or only one of them, as the values API takes it)",
+            location=Location("payload", path="values_yaml"),
+        )
+
+
 class _Rollback(_InstanceChange):
     kind = "instance.rollback"
     permission = "instance.rollback"
+    fields = frozenset({"instance", "revision", "message"})
 
     def propose(
         self,
@@ -201,6 +236,7 @@ class _Rollback(_InstanceChange):
 class _Upgrade(_InstanceChange):
     kind = "instance.upgrade"
     permission = "instance.upgrade"
+    fields = frozenset({"instance", "template", "version", "message"})
 
     def propose(
         self,

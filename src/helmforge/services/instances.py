@@ -87,6 +87,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import ExternalServiceError, InputError, Location
+from helmforge.core.instances.commit_messages import check_commit_body
 from helmforge.core.instances.layout import InstanceId
 from helmforge.core.instances.values_text import checked_values_text
 from helmforge.services import (
@@ -337,6 +338,7 @@ def update_values_or_propose(
     ``update_values_text``), or in an environment that needs approval a ``values.update``
     change request holding exactly these values (and text) and the revision they were
     edited on."""
+    check_commit_body(message)
     instance = parse_instance_id(instance_id)
     if (values is None) == (values_yaml is None):
         raise InputError(
@@ -393,6 +395,7 @@ def rollback_or_propose(
     message: str | None = None,
 ) -> ValuesChange | ChangeRequestView:
     """``rollback``, or where approval is needed an ``instance.rollback`` change request."""
+    check_commit_body(message)
     instance = parse_instance_id(instance_id)
     if change_requests.required_approvals(sessions, instance.environment):
         payload = {"instance": str(instance), "revision": revision, "message": message}
@@ -417,6 +420,7 @@ def upgrade_or_propose(
     message: str | None = None,
 ) -> ValuesChange | ChangeRequestView:
     """``upgrade``, or where approval is needed an ``instance.upgrade`` change request."""
+    check_commit_body(message)
     instance = parse_instance_id(instance_id)
     if change_requests.required_approvals(sessions, instance.environment):
         payload = {

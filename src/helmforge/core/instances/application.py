@@ -26,11 +26,13 @@ __all__ = [
     "application_manifest",
     "application_selector",
     "application_yaml",
+    "check_branch",
     "check_git_url",
     "check_registry_location",
 ]
 
 import re
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +52,12 @@ _REGISTRY = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9]+([._/-][a-z0-9]+
 _GIT_URL = re.compile(
     r"(https?|ssh)://[^\s@/]+(@[^\s@/]+)?(/[^\s]*)?\Z|[A-Za-z0-9._-]+@[^\s:/]+:\S+\Z"
 )
-_BRANCH = re.compile(r"(?!.*\.\.)(?!/)(?!.*//)[A-Za-z0-9._/-]+(?<![./])\Z")
+# A branch name as Git's check-ref-format --branch takes it, narrowed to plain characters: no
+# leading '-' (read as an option), no '..', no folder starting with '.' or ending '.lock'.
+_BRANCH = re.compile(
+    r"(?!-)(?!HEAD\Z)(?!.*\.\.)(?!/)(?!.*//)(?!\.|.*/\.)(?!.*\.lock(/|\Z))"
+    r"[A-Za-z0-9._/-]{1,255}(?<![./])\Z"
+)
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 
@@ -86,13 +93,43 @@ def check_git_url(text: str, *, source: str = "repository.url") -> str:
             "username/password or an SSH key instead",
             location=Location(source),
         )
-    if not _GIT_URL.match(text):
+    if not _GIT_URL.match(text) or not _has_host_and_port(text):
         raise InputError(
             f"repository URL {text!r} is not valid: expected https://host/path, ssh://host/path "
-            "or user@host:path",
+            "or user@host:path (a host name or [IPv6] address, a port 1-65535; no host or user "
+            "starting with '-')",
             location=Location(source),
         )
     return text
+
+
+def _has_host_and_port(text: str) -> bool:
+    """A host (and port, 1-65535) that no ``ssh`` or ``git`` would read as an option: neither
+    the host nor the user starts with '-' (``ssh://-oProxyCommand=.../x``)."""
+    if "://" not in text:  # user@host:path, matched whole by the pattern
+        user, _, rest = text.partition("@")
+        return not user.startswith("-") and not rest.startswith("-")
+    try:
+        parsed = urllib.parse.urlsplit(text)
+        port = parsed.port
+    except ValueError:  # an unclosed '[', a port that is no number or past 65535
+        return False
+    host, user = parsed.hostname or "", parsed.username or ""
+    return bool(host) and port != 0 and not host.startswith("-") and not user.startswith("-")
+
+
+def check_branch(branch: str, *, source: str) -> str:
+    """``branch`` when it is a branch name helmforge commits to, else ``InputError``: letters,
+    digits, '.', '_', '-' and '/', not starting with '-', not ``HEAD``, no '..', no folder
+    starting with '.' or ending in '.lock', no leading or trailing '/' or '.'."""
+    if not _BRANCH.match(branch):
+        raise InputError(
+            f"branch {branch[:255]!r} is not a valid Git branch name here: at most 255 letters, "
+            "digits, '.', '_', '-' and '/', not starting with '-', not HEAD, no '..', no folder "
+            "starting with '.' or ending in '.lock', no leading or trailing '/' or '.'",
+            location=Location(source),
+        )
+    return branch
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +162,7 @@ class ApplicationSpec:
         parse_semver(self.chart_version, source="application: chart_version")
         check_registry_location(self.registry_location, source="application: registry")
         check_git_url(self.repository_url, source="application: repository.url")
-        if not _BRANCH.match(self.branch):
-            raise InputError(
-                f"branch {self.branch!r} is not valid: letters, digits, '.', '_', '-' and '/' "
-                "(no '..', no leading or trailing '/' or '.')",
-                location=Location("application", path="branch"),
-            )
+        check_branch(self.branch, source="application: branch")
         object.__setattr__(self, "base_path", normalize_base_path(self.base_path))
         for field in ("project", "application_namespace"):
             if not _LABEL.match(getattr(self, field)):

@@ -155,7 +155,9 @@ def checked_values_text(
     text: str, *, source: str = "values.yaml", limits: YamlLimits = DEFAULT_LIMITS
 ) -> ValuesText:
     """``text`` checked and made unambiguous as the module says, or ``InputError`` naming the
-    line (and nothing to commit)."""
+    line (and nothing to commit). A leading byte order mark is dropped: Git diffs show it as a
+    change of the first line, and it is no part of the values."""
+    text = text.removeprefix("\ufeff")
     _check_size(text, source)
     meant = _meaning(text, source, limits)
     ambiguous = _ambiguous_scalars(text, source)
