@@ -92,7 +92,7 @@ def promote(api: Api, segments: dict[str, str], **body: Any) -> Any:
 def _dev_ahead(api: Api) -> None:
     """dev on app 3.5.0 with image.tag and replicaCount overridden; sit on 3.4.0."""
     create(api, DEV)
-    create(api, SIT, values={"replicaCount": 4, "greeting": "hello sit", **SIT_HOST})
+    create(api, SIT, values={"replicaCount": 1, "greeting": "hello sit", **SIT_HOST})
     assert api.client.post(url_of() + "/upgrade", json={"version": "3.5.0"}).status_code == 200
     changed = set_values(api, DEV, {"replicaCount": 2, "image": {"tag": "3.5.0-rc1"}})
     assert changed.status_code == 200, changed.text
@@ -126,7 +126,7 @@ def test_a_promotion_is_one_commit_in_the_target_folder_and_its_history_shows_it
     assert sorted(changed) == sorted(files_of(SIT))
     values = load_single(lab.show(values_path), source="values.yaml").data
     assert values == {
-        "replicaCount": 4,
+        "replicaCount": 1,
         "greeting": "hello sit",
         **SIT_HOST,
         "image": {"tag": "3.5.0-rc1"},
@@ -209,7 +209,7 @@ def test_a_promotion_into_prod_waits_for_another_person_and_a_stale_one_is_refus
     gated: Api, lab: GitLab
 ) -> None:
     bob = gated.as_user("bob", role="approver")
-    create(gated, DEV, values={"replicaCount": 2, "logLevel": "error"})
+    create(gated, DEV, values={"replicaCount": 2, "logLevel": "debug"})
     created = gated.client.post("/api/v1/instances", json=instance_body(PROD, values={}))
     assert created.status_code == 202, created.text
     applied = gated.client.post(
@@ -225,9 +225,9 @@ def test_a_promotion_into_prod_waits_for_another_person_and_a_stale_one_is_refus
     request = proposed.json()
     assert (request["kind"], request["target"]) == ("instance.promote", path_of(PROD))
     assert request["payload"]["template"] == "web-service@1.2.0"
-    assert request["payload"]["values"] == [{"path": "logLevel", "value": "error"}]
+    assert request["payload"]["values"] == [{"path": "logLevel", "value": "debug"}]
     assert "app version 3.4.0 -> 3.5.0" in request["diff"]
-    assert "+logLevel: error" in request["diff"]
+    assert "+logLevel: debug" in request["diff"]
     assert lab.commits() == commits
     own = gated.client.post(f"/api/v1/change-requests/{request['change_request']}/approve",
                             json={})  # fmt: skip
@@ -246,7 +246,7 @@ def test_a_promotion_into_prod_waits_for_another_person_and_a_stale_one_is_refus
     assert "shop/acme/prod/eu-1: promote from shop/acme/dev/eu-1" in head
     assert "Approved-by: bob <bob@users.helmforge.invalid>" in head
     values_path, _ = files_of(PROD)
-    assert "logLevel: error" in lab.show(values_path)
+    assert "logLevel: debug" in lab.show(values_path)
 
     # A proposal whose target changed before its approval is stale: nothing committed.
     assert gated.client.post(url_of() + "/upgrade", json={"version": "3.6.0"}).status_code == 200

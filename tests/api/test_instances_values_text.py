@@ -35,7 +35,7 @@ TYPED = """\
 # scaled out for the sale, see OPS-1234
 replicaCount: 4   # back to 2 in January
 greeting: on
-logLevel: warn
+logLevel: debug
 """
 
 
@@ -88,7 +88,7 @@ def test_the_text_is_committed_as_written_with_its_new_comments(ready: Api, lab:
     assert "+# scaled out for the sale, see OPS-1234\n" in body["diff"]
     assert body["message"].startswith("shop/acme/dev/eu-1: values: set replicaCount, ")
     shown = ready.client.get(url_of()).json()
-    assert shown["values"] == {"replicaCount": 4, "greeting": "on", "logLevel": "warn"}
+    assert shown["values"] == {"replicaCount": 4, "greeting": "on", "logLevel": "debug"}
     assert shown["values_yaml"] == lab.show(VALUES)
     # The same text again changes nothing; a stale revision is 409 with the diff.
     again = _put_text(ready, lab.show(VALUES), body["revision"])
@@ -101,7 +101,7 @@ def test_the_text_is_committed_as_written_with_its_new_comments(ready: Api, lab:
     # A data edit afterwards keeps the comments the text brought.
     data = ready.client.put(
         url_of() + "/values",
-        json={"values": {"replicaCount": 5, "greeting": "on", "logLevel": "warn"}},
+        json={"values": {"replicaCount": 5, "greeting": "on", "logLevel": "debug"}},
         headers={"If-Match": f'"{body["revision"]}"'},
     )
     assert data.status_code == 200, data.text

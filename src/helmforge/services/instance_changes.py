@@ -73,8 +73,6 @@ from helmforge.services.instance_values import (
     changed_paths,
     files_diff,
     last_revision,
-    only_overrides,
-    only_overrides_text,
     overlapping,
     overrides_of,
     plain_overrides,
@@ -485,7 +483,6 @@ def update_values(
     # before the template is read and the values checked.
     _answer_if_stale(repository(), edit)
     _, edit.template = published_template(sessions, view.template)
-    edit.wanted = wanted = only_overrides(edit.template, view.context, wanted)
     edit.checked(wanted)
     return _commit_values(
         sessions,
@@ -538,15 +535,7 @@ def update_values_text(
     edit = _ValuesEdit(view, seen_revision=if_match, restore=checked.text.encode())
     _answer_if_stale(repository(), edit)  # as for update_values
     _, edit.template = published_template(sessions, view.template)
-    written, overrides = only_overrides_text(
-        edit.template,
-        view.context,
-        checked.text,
-        plain_overrides(checked.values),
-        source=view.values_path,
-    )
-    edit.restore = written.encode()
-    edit.checked(overrides)
+    edit.checked(plain_overrides(checked.values))
     return _commit_values(
         sessions,
         view,

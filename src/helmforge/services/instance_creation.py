@@ -49,7 +49,6 @@ from helmforge.services.instance_git import (
 from helmforge.services.instance_records import target_of
 from helmforge.services.instance_values import (
     last_revision,
-    only_overrides,
     plain_overrides,
     published_template,
     require_valid,
@@ -146,7 +145,6 @@ def create_instance(
         if request.argocd
         else "default"
     )
-    overrides = only_overrides(template, context, overrides)
     require_valid(str(instance), template, context, overrides)
     reference = f"{version_view.name}@{version_view.version}"
     row_id = instance_records.reserve(

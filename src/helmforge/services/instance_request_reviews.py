@@ -47,7 +47,6 @@ from helmforge.services.instance_reviews import ChartSide, ValuesPreview, compar
 from helmforge.services.instance_upgrades import migrated_values
 from helmforge.services.instance_values import (
     last_revision,
-    only_overrides,
     overrides_of,
     plain_overrides,
     published_template,
@@ -195,7 +194,7 @@ def _planned_view(
         updated_by=request.requester,
         updated_at=request.created_at,
     )
-    overrides = only_overrides(template, view.context, plain_overrides(payload.get("values")))
+    overrides = plain_overrides(payload.get("values"))
     text = new_values_text(instance, overrides).decode("utf-8")
     return view, ChartSide(template, view.context, None, text, overrides)
 

@@ -49,8 +49,6 @@ from helmforge.services.instance_values import (
     effective_of,
     files_diff,
     last_revision,
-    only_overrides,
-    only_overrides_text,
     overrides_of,
     plain_overrides,
     problems_of,
@@ -261,15 +259,13 @@ def preview_values(
     ``helm_deadline``."""
     instance = parse_instance_id(instance_id)
     view = load_instance(sessions, instance, actor=actor, permission="values.read")
+    wanted = plain_overrides(values)
     _, template = published_template(sessions, view.template)
-    wanted = only_overrides(template, view.context, plain_overrides(values))
     before, reader = current_side(sessions, view, template, workspace=workspace, refresh=refresh)
     written = (
         replace_values(before.text, wanted, source=view.values_path).text
         if values_text is None
-        else only_overrides_text(
-            template, view.context, values_text, plain_overrides(values), source=view.values_path
-        )[0]
+        else values_text
     )
     return compare(
         view,

@@ -21,12 +21,9 @@ __all__ = [
     "StaleInstanceError",
     "ValueProblem",
     "changed_paths",
-    "chart_defaults",
     "effective_of",
     "files_diff",
     "last_revision",
-    "only_overrides",
-    "only_overrides_text",
     "overlapping",
     "overrides_of",
     "plain_overrides",
@@ -50,8 +47,7 @@ from helmforge.core.charts.rendering import check_values
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import ConflictError, InputError, Location
 from helmforge.core.instances.value_paths import ValuePath, format_path
-from helmforge.core.instances.values_diff import ValueChange, unified_diff, without_defaults
-from helmforge.core.instances.values_edits import apply_edits, edits_between
+from helmforge.core.instances.values_diff import ValueChange, unified_diff
 from helmforge.core.templates.layering import effective_values
 from helmforge.core.templates.models import Template
 from helmforge.core.yaml_codec import load_single
@@ -150,36 +146,6 @@ def effective_of(
     return effective_values(
         template, parse_context(dict(context)), overrides=overrides, defer_required=True
     )
-
-
-def chart_defaults(template: Template, context: Mapping[str, str]) -> dict[str, Any]:
-    """The values the instance's chart gives without overrides (defaults and the layers for
-    its context; a required value without a default is absent)."""
-    return effective_of(template, context, {})[0]
-
-
-def only_overrides(
-    template: Template, context: Mapping[str, str], overrides: Mapping[str, Any]
-) -> dict[str, Any]:
-    """``overrides`` without what repeats the chart's defaults (``without_defaults``): what
-    an edit or a new instance writes into values.yaml."""
-    return without_defaults(overrides, chart_defaults(template, context))
-
-
-def only_overrides_text(
-    template: Template,
-    context: Mapping[str, str],
-    text: str,
-    overrides: Mapping[str, Any],
-    *,
-    source: str,
-) -> tuple[str, dict[str, Any]]:
-    """values.yaml ``text`` (meaning ``overrides``) without what repeats the chart's defaults,
-    edited in place (comments and order kept), and the overrides it then means."""
-    kept = only_overrides(template, context, overrides)
-    if kept == overrides:
-        return text, dict(overrides)
-    return apply_edits(text, edits_between(overrides, kept), source=source).text, kept
 
 
 def _value_path(path: str | None) -> str:

@@ -4,20 +4,11 @@
 that changes type is one change), in the order of the newer file with removals where they were.
 ``unified_diff`` is the line diff of the two files, as a reviewer reads it next to a commit.
 Both are what a 409 answer, a change request and the history show.
-``without_defaults`` leaves out of a set of overrides what only repeats the chart's defaults:
-values.yaml holds only what differs from them (DESIGN §6).
 """
 
 from __future__ import annotations
 
-__all__ = [
-    "ValueChange",
-    "changes_as_json",
-    "override_changes",
-    "same_values",
-    "unified_diff",
-    "without_defaults",
-]
+__all__ = ["ValueChange", "changes_as_json", "override_changes", "unified_diff"]
 
 import difflib
 from collections.abc import Mapping
@@ -89,34 +80,3 @@ def unified_diff(before_text: str, after_text: str, *, path: str, context: int =
     return "".join(
         line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
     )
-
-
-def same_values(left: Any, right: Any) -> bool:
-    """Equal values of equal types all the way down (``True == 1`` does not count)."""
-    if type(left) is not type(right):
-        return False
-    if isinstance(left, dict):
-        return left.keys() == right.keys() and all(same_values(left[k], right[k]) for k in left)
-    if isinstance(left, list):
-        return len(left) == len(right) and all(
-            same_values(a, b) for a, b in zip(left, right, strict=True)
-        )
-    return bool(left == right)
-
-
-def without_defaults(overrides: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """``overrides`` without the values that change nothing merged over ``defaults`` as Helm
-    merges them: a mapping is recursed into (left out when nothing in it differs), any other
-    value (a list too: Helm replaces lists whole) is left out when it equals the default at
-    its path with the same type all the way down (``1`` is no default of ``true``, nor ``1.0``
-    of ``1``). A ``null`` stays: it removes the default."""
-    kept: dict[str, Any] = {}
-    for key, value in overrides.items():
-        default = defaults.get(key, _ABSENT) if isinstance(defaults, Mapping) else _ABSENT
-        if isinstance(value, dict) and isinstance(default, dict):
-            inner = without_defaults(value, default)
-            if inner:
-                kept[key] = inner
-        elif default is _ABSENT or not same_values(value, default):
-            kept[key] = value
-    return kept

@@ -31,7 +31,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from helmforge.core.errors import InputError, Location, TooLargeError
-from helmforge.core.instances.values_diff import same_values
 from helmforge.core.yaml_codec import (
     DEFAULT_LIMITS,
     YamlLimits,
@@ -141,6 +140,19 @@ def _ambiguous_scalars(text: str, source: str) -> list[tuple[int, int, str]]:
     return found
 
 
+def _same(left: Any, right: Any) -> bool:
+    """Equal values of equal types all the way down (``True == 1`` does not count)."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, dict):
+        return left.keys() == right.keys() and all(_same(left[k], right[k]) for k in left)
+    if isinstance(left, list):
+        return len(left) == len(right) and all(
+            _same(a, b) for a, b in zip(left, right, strict=True)
+        )
+    return bool(left == right)
+
+
 def _as_yaml_1_1(text: str, source: str) -> Any:
     try:
         return pyyaml.load(text, Loader=getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader))  # noqa: S506
@@ -167,7 +179,7 @@ def checked_values_text(
         position = end
         quoted.append(QuotedScalar(_line_of(text, start), value))
     written = "".join(pieces) + text[position:]
-    if not same_values(_meaning(written, f"{source} (as written)", limits), meant):
+    if not _same(_meaning(written, f"{source} (as written)", limits), meant):
         raise InputError(
             "values.yaml would read back differently once its YAML 1.1 look-alikes are "
             "quoted; nothing was written: quote the strings yourself",
@@ -175,7 +187,7 @@ def checked_values_text(
         )
     _ambiguous_scalars(written, source)  # ruamel reads what will be committed
     helm = _as_yaml_1_1(written, source)
-    if not same_values({} if helm is None else helm, meant):
+    if not _same({} if helm is None else helm, meant):
         raise InputError(
             "values.yaml would mean something else to a YAML 1.1 reader (Helm) than to "
             "helmforge; quote the strings among its values",
