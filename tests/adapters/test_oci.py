@@ -42,7 +42,7 @@ from tests.support.registry import (
     unique_path,
 )
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 FAST = RetryPolicy(attempts=5, base_delay=0.02, max_delay=0.5)
 

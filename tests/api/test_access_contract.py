@@ -101,7 +101,6 @@ def _propose(api: Api, requester: dict[str, str], *, customer: str) -> dict[str,
 
 
 @pytest.mark.registry
-@pytest.mark.xdist_group("registry")
 def test_approve_and_reject_need_no_body_and_a_hidden_request_is_404_absent_and_audited(
     gated: Api,
 ) -> None:
@@ -140,7 +139,6 @@ def test_approve_and_reject_need_no_body_and_a_hidden_request_is_404_absent_and_
 
 
 @pytest.mark.registry
-@pytest.mark.xdist_group("registry")
 def test_approving_ones_own_request_is_403_changes_nothing_and_is_audited(gated: Api) -> None:
     # alice may approve in general (approver everywhere), never her own request.
     alice = gated.as_user("alice", role="template-user")

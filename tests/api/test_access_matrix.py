@@ -494,7 +494,6 @@ INSTANCE_SURFACES = {"api": INSTANCE_API, "ui": INSTANCE_UI}
 
 
 @pytest.mark.registry
-@pytest.mark.xdist_group("registry")
 def test_every_role_instance_and_values_permission_environment_and_surface_is_as_designed(
     instance_server: InstanceServer,
 ) -> None:
@@ -581,7 +580,6 @@ def test_a_local_user_named_like_an_sso_group_is_not_that_group(server: Server) 
 
 
 @pytest.mark.registry
-@pytest.mark.xdist_group("registry")
 def test_self_approval_is_refused_through_the_api_the_ui_and_the_cli(
     tmp_path: Path, basic_registry: RegistryServer
 ) -> None:
@@ -664,7 +662,6 @@ def _promote_cli(url: str, token: str, source: str, target: str) -> bool:
 
 
 @pytest.mark.registry
-@pytest.mark.xdist_group("registry")
 def test_promotion_is_allowed_exactly_to_admin_and_operator_through_the_api_and_the_cli(
     database_url: str, tmp_path: Path, basic_registry: RegistryServer
 ) -> None:
@@ -762,7 +759,6 @@ def _sync_cli(url: str, token: str, environment: str) -> bool:
 
 
 @pytest.mark.registry
-@pytest.mark.xdist_group("registry")
 def test_sync_is_allowed_exactly_to_admin_operator_and_developers_in_dev(
     database_url: str, tmp_path: Path, basic_registry: RegistryServer, shared_data: Path
 ) -> None:

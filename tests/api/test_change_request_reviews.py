@@ -36,7 +36,7 @@ from tests.support.instances import (
 )
 from tests.support.registry import RegistryServer
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 PROD_VALUES = f"clusters/eu/{path_of(PROD)}/values.yaml"
 DEPLOYMENT = "--- a/Deployment/shop-acme-prod-eu-1.yaml\n"

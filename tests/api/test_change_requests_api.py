@@ -21,7 +21,7 @@ from tests.api.test_registries_api import add_registry, build, publish
 from tests.support.apps import make_app
 from tests.support.registry import RegistryServer
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 
 @pytest.fixture

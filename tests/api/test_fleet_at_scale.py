@@ -26,7 +26,7 @@ from tests.support.registry import (
     unique_path,
 )
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry"), pytest.mark.slow]
+pytestmark = [pytest.mark.registry, pytest.mark.slow]
 
 SIZE = 120
 

@@ -22,7 +22,7 @@ from tests.support.fleets import edit_in_git, segments
 from tests.support.instances import GitLab, add_registry, add_repository, git_lab, instance_body
 from tests.support.registry import RegistryServer
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 DEV = ["shop/c0/dev/i0", "shop/c0/dev/i1", "shop/c0/dev/i2"]
 SIT = ["shop/c0/sit/i3", "shop/c0/sit/i4"]

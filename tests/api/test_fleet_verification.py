@@ -31,7 +31,7 @@ from tests.support.instances import GitLab, add_registry, add_repository, git_la
 from tests.support.queries import Reads, counted_reads
 from tests.support.registry import RegistryServer
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 
 @pytest.fixture

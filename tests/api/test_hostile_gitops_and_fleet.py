@@ -41,7 +41,7 @@ from tests.support.instances import (
 )
 from tests.support.registry import RegistryServer
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 TOKEN = "canary-argocd-hostile-token-DO-NOT-LEAK"
 JSON = {"Content-Type": "application/json"}

@@ -27,7 +27,7 @@ from tests.support.instances import (
 )
 from tests.support.registry import RegistryServer
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 
 @pytest.fixture

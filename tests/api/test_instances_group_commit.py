@@ -32,7 +32,7 @@ from tests.support.instances import (
 from tests.support.registry import RegistryServer
 from tests.support.servers import UPPER_BOUND, serve
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 _POLL = 0.01  # between two looks at a condition; no outcome depends on it
 

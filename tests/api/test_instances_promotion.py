@@ -31,7 +31,7 @@ from tests.support.instances import (
 )
 from tests.support.registry import RegistryServer
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 SIT = {**DEV, "environment": "sit"}
 SIT_HOST = {"ingress": {"host": "eu-1.acme.sit.example.com"}}

@@ -14,7 +14,7 @@ from tests.support.git_servers import SshGitServer, bare_repository, git
 from tests.support.instances import add_registry, instance_body, path_of, url_of
 from tests.support.registry import RegistryServer
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 
 @pytest.fixture

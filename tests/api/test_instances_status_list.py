@@ -25,7 +25,7 @@ from tests.support.argocd import ArgoCdStandIn
 from tests.support.instances import GitLab, add_registry, add_repository, git_lab, instance_body
 from tests.support.registry import RegistryServer
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 TOKEN = "canary-argocd-list-token-DO-NOT-LEAK"
 

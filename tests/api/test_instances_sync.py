@@ -33,7 +33,7 @@ from tests.support.instances import (
 )
 from tests.support.registry import RegistryServer
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 TOKEN = "canary-argocd-e2e-token-beef-DO-NOT-LEAK"
 DEV2 = {"product": "shop", "customer": "acme", "environment": "dev", "instance": "eu-2"}

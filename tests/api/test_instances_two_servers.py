@@ -23,7 +23,7 @@ from tests.support.instances import GitLab, git_lab, instance_body
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 from tests.support.servers import serve
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry"), pytest.mark.slow]
+pytestmark = [pytest.mark.registry, pytest.mark.slow]
 
 ROUNDS = 5
 OWN = ("a1", "a2", "a3", "a4")

@@ -29,7 +29,7 @@ from tests.support.apps import make_app
 from tests.support.charts import CONTEXT, example_text
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 BUILD = {"template": "web-service@1.2.0", "context": CONTEXT, "values": {}}
 YAML = {"Content-Type": "application/yaml"}

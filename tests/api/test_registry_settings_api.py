@@ -15,7 +15,7 @@ from helmforge.server.app import state_of
 from tests.api.conftest import Api
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 
 def everything_stored(api: Api) -> str:

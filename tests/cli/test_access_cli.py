@@ -205,7 +205,6 @@ def gated_server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
 
 
 @pytest.mark.registry
-@pytest.mark.xdist_group("registry")
 def test_changes_list_approve_over_the_api_the_requester_never_approves(
     gated_server: tuple[str, Any], basic_registry: RegistryServer
 ) -> None:

@@ -27,7 +27,7 @@ from tests.support.instances import GIT_CANARY, GIT_USER, GitLab, git_lab
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 from tests.support.servers import serve
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 HELMFORGE = str(Path(sys.executable).with_name("helmforge"))
 TOKEN = "canary-argocd-cli-token-f00d-DO-NOT-LEAK"

@@ -24,7 +24,7 @@ from tests.support.instances import GitLab, add_registry, add_repository, git_la
 from tests.support.registry import RegistryServer
 from tests.support.servers import serve
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry"), pytest.mark.slow]
+pytestmark = [pytest.mark.registry, pytest.mark.slow]
 
 
 @pytest.fixture

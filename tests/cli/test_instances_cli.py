@@ -29,7 +29,7 @@ from tests.support.proxies import interposing_proxy
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 from tests.support.servers import serve
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 HELMFORGE = str(Path(sys.executable).with_name("helmforge"))
 DEV = "shop/acme/dev/eu-1"

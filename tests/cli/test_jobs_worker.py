@@ -32,7 +32,7 @@ from tests.support.registry import (
     unique_path,
 )
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry"), pytest.mark.slow]
+pytestmark = [pytest.mark.registry, pytest.mark.slow]
 
 #: Long enough for any machine; a hung worker fails the test instead of hanging it.
 BOUND = 300.0

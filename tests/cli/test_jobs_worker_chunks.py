@@ -39,7 +39,6 @@ from tests.support.registry import RegistryServer
 
 pytestmark = [
     pytest.mark.registry,
-    pytest.mark.xdist_group("registry"),
     pytest.mark.slow,
     pytest.mark.postgres,
 ]

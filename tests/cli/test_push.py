@@ -18,7 +18,7 @@ from helmforge.cli.main import app
 from tests.support.oci_charts import make_chart
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 runner = CliRunner()
 

@@ -27,7 +27,7 @@ from tests.support.charts import CONTEXT, example_text
 from tests.support.registries import create_lab_registry
 from tests.support.registry import RegistryServer
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 PUBLISHERS = 10
 

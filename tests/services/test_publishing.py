@@ -49,7 +49,7 @@ from tests.support.servers import UPPER_BOUND
 ALICE = local_operator("alice")
 OPERATOR = local_operator("ci")
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 FAST = RetryPolicy(attempts=6, base_delay=0.1, max_delay=1.0)
 WHEN = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)

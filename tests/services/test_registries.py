@@ -24,7 +24,7 @@ from tests.support.registry import RegistryServer
 
 OPERATOR = local_operator("ci")
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 
 def test_recorder_keeps_every_successful_push(

@@ -144,7 +144,6 @@ def test_an_admin_adds_and_removes_bindings_and_imports_the_policy(gated: LiveSe
 
 
 @pytest.mark.registry
-@pytest.mark.xdist_group("registry")
 def test_the_inbox_offers_approval_only_to_others_and_refuses_a_forged_self_approval(
     gated: LiveServer, basic_registry: RegistryServer
 ) -> None:
@@ -201,7 +200,6 @@ def test_the_inbox_offers_approval_only_to_others_and_refuses_a_forged_self_appr
 
 
 @pytest.mark.registry
-@pytest.mark.xdist_group("registry")
 def test_break_glass_is_for_admins_and_needs_the_typed_confirmation(
     gated: LiveServer, basic_registry: RegistryServer
 ) -> None:
@@ -347,7 +345,6 @@ def _build_for(server: LiveServer, token: str, environment: str, version: str) -
 
 
 @pytest.mark.registry
-@pytest.mark.xdist_group("registry")
 def test_the_requester_edits_a_pending_request_on_its_page_and_the_approvals_start_over(
     two_approvals: LiveServer, basic_registry: RegistryServer
 ) -> None:

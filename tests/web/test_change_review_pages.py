@@ -21,7 +21,7 @@ from tests.support.registry import RegistryServer
 from tests.web.conftest import csrf_of
 from tests.web.instance_sites import USER_PASSWORD, InstanceSite, instance_site
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 PROD_VALUES = f"clusters/eu/{path_of(PROD)}/values.yaml"
 

@@ -28,7 +28,7 @@ from tests.support.registry import RegistryServer
 from tests.web.conftest import csrf_of
 from tests.web.instance_sites import USER_PASSWORD, InstanceSite, instance_site
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 YAML = {"Content-Type": "application/yaml"}
 #: One instance of each kind of change against ``mixed_version``, in this order.

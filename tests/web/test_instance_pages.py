@@ -22,7 +22,7 @@ from tests.support.registry import CANARY_PASSWORD, RegistryServer
 from tests.web.conftest import csrf_of
 from tests.web.instance_sites import USER_PASSWORD, InstanceSite, instance_site
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 PAGE = f"/instances/{path_of()}"
 VALUES = f"clusters/eu/{path_of()}/values.yaml"

@@ -15,7 +15,7 @@ from tests.support.charts import CONTEXT, EXAMPLE
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 from tests.web.conftest import WebClient
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 
 def builds(web: WebClient) -> tuple[chart_builds.ChartBuildView, chart_builds.ChartBuildView]:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 from tests.web.conftest import WebClient
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 
 def audit_log(web: WebClient) -> str:

@@ -12,7 +12,7 @@ from tests.support.charts import CONTEXT, EXAMPLE
 from tests.support.registry import CANARY_PASSWORD, ROBOT, RegistryServer, unique_path
 from tests.web.conftest import WebClient
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 
 def test_add_a_registry_publish_a_build_and_list_its_versions(

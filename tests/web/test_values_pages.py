@@ -21,7 +21,7 @@ from tests.support.registry import RegistryServer
 from tests.web.conftest import csrf_of
 from tests.web.instance_sites import USER_PASSWORD, InstanceSite, instance_site
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 EDIT = f"/instances/{path_of()}/edit"
 VALUES = f"clusters/eu/{path_of()}/values.yaml"
