@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from helmforge.core.access.changes import ApprovalRules
 from helmforge.core.access.principals import SYSTEM
@@ -27,6 +29,7 @@ from tests.api.test_fleet_verification import run_job
 from tests.support.apps import make_app
 from tests.support.argocd import ArgoCdStandIn
 from tests.support.databases import fresh_database_url
+from tests.support.git_servers import ed25519_key_pair
 from tests.support.instances import (
     DEV,
     GIT_CANARY,
@@ -240,22 +243,36 @@ def test_branches_git_takes_are_still_accepted(world: World) -> None:
         assert client.delete(f"/api/v1/gitops/repositories/branches-{number}").status_code == 204
 
 
-_KEY_BODY = "b3BlbnNzaC1rZXktdjEAY2FuYXJ5LXNzaC1rZXk="  # openssh-key-v1\0canary-ssh-key
-_KEY = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{_KEY_BODY}\n-----END OPENSSH PRIVATE KEY-----\n"
-_HOST = "127.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+_KEY, _HOST_KEY = ed25519_key_pair()
+_KEY_BODY = _KEY.splitlines()[2]  # of the private part: the canary
+_HOST = f"127.0.0.1 {_HOST_KEY}"
+_ENCRYPTED = (
+    ed25519.Ed25519PrivateKey.generate()
+    .private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"a passphrase"),
+    )
+    .decode()
+)
 MALFORMED_SSH = {
     "a truncated key": ({"ssh_private_key": _KEY.partition("\n")[0] + "\n" + _KEY_BODY}, "END"),
     "a key on one line": ({"ssh_private_key": _KEY.replace("\n", "")}, "line of its own"),
     "a body that is not base64": (
         {"ssh_private_key": _KEY.replace(_KEY_BODY, "not*base64")},
-        "not base64",
+        "does not read as a key",
     ),
+    "a body cut short": (
+        {"ssh_private_key": _KEY.replace(_KEY_BODY + "\n", "")},
+        "does not read as a key",
+    ),
+    "a key with a passphrase": ({"ssh_private_key": _ENCRYPTED}, "passphrase"),
     "an RSA armour around junk": (
         {
             "ssh_private_key": "-----BEGIN RSA PRIVATE KEY-----\nSSHKEYCANARY\n"
             "-----END RSA PRIVATE KEY-----\n"
         },
-        "not a DER-encoded",
+        "does not read as a key",
     ),
     "a key with a NUL": ({"ssh_private_key": _KEY + "\x00"}, "control character"),
     "known_hosts that do not parse": ({"ssh_known_hosts": "not a known hosts line"}, "line 1"),
@@ -265,7 +282,7 @@ MALFORMED_SSH = {
     ),
     "known_hosts whose key is of another type": (
         {"ssh_known_hosts": _HOST.replace("ssh-ed25519", "ssh-rsa")},
-        "not base64 of a ssh-rsa key",
+        "does not read as a ssh-rsa key",
     ),
     "known_hosts with a NUL": ({"ssh_known_hosts": _HOST + "\x00"}, "control character"),
 }

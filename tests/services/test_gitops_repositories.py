@@ -23,17 +23,13 @@ from helmforge.core.errors import (
 from helmforge.core.secrets import Secret
 from helmforge.services import accounts, gitops_repositories
 from helmforge.services.gitops_repositories import GitWorkspace
+from tests.support.git_servers import ed25519_key_pair
 
 CANARY = "canary-repo-Pw-0ddba11-DO-NOT-LEAK"
-# The armour and magic of an OpenSSH key (its shape is checked) around the canary: the base64
-# body "b3Bl...NQ==" is "openssh-key-v1\0canary-key-b16b00b5".
-KEY_BODY = "b3BlbnNzaC1rZXktdjEAY2FuYXJ5LWtleS1iMTZiMDBiNQ=="
-KEY_CANARY = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{KEY_BODY}\n-----END OPENSSH PRIVATE KEY-----\n"
-#: A known_hosts line whose key is an ssh-ed25519 blob (of zeros).
-KNOWN_HOST = (
-    "git.example.com ssh-ed25519 "
-    "AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
-)
+# A real deploy key (it is read as a key) and host key; the key's body is the canary.
+KEY_CANARY, _HOST_KEY = ed25519_key_pair()
+KEY_BODY = KEY_CANARY.splitlines()[2]
+KNOWN_HOST = f"git.example.com {_HOST_KEY}\n"
 
 
 def _user(sessions: sessionmaker[Session], name: str, role: str) -> Principal:

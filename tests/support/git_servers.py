@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
 from tests.support.servers import UPPER_BOUND, free_port
 
 HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
@@ -41,6 +44,21 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "seed@example.com",
     "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
 }
+
+
+def ed25519_key_pair() -> tuple[str, str]:
+    """A new Ed25519 key: the private key as OpenSSH writes it (no passphrase) and the public
+    key as ``ssh-ed25519 BASE64`` (a known_hosts line's KEYTYPE KEY)."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return private.decode(), public.decode()
 
 
 def git(*args: str, cwd: Path | None = None, input_text: str | None = None) -> str:

@@ -1,22 +1,28 @@
-"""The shape of an SSH deploy key and of pinned ``known_hosts`` lines, checked when a GitOps
-repository is added rather than at its first fetch.
+"""An SSH deploy key and pinned ``known_hosts`` lines, read when a GitOps repository is added
+rather than at its first fetch.
 
-libgit2 reads both only when it connects: a truncated key, a body that is not base64 or a
+libgit2 reads both only when it connects: a truncated key, a body that is not a key or a
 ``known_hosts`` line that does not parse used to be stored, and every instance created in the
-repository then failed with 502. These checks read the structure only (PEM or OpenSSH
-armour, base64, the OpenSSH magic or a DER sequence; ``HOST KEYTYPE KEY`` with the key type
-inside the key's wire format); whether the key opens the door is the server's to say.
-Messages name the field and the line, never the key's text.
+repository then failed with 502. Both are read here with ``cryptography``'s SSH and PEM
+loaders (the key as libssh2 will read it: OpenSSH, or PEM RSA, EC, DSA or PKCS#8; each host
+key as ``KEYTYPE BASE64KEY``, its wire format naming that type). A key with a passphrase is
+refused: helmforge stores the key encrypted itself and gives libgit2 none. Whether the key
+opens the door is the server's to say. Messages name the field and the line, never the key's
+text, nor what the loader said of it.
 """
 
 from __future__ import annotations
 
 __all__ = ["check_known_hosts", "check_private_key"]
 
-import base64
-import binascii
 import re
-import struct
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import (
+    load_pem_private_key,
+    load_ssh_private_key,
+    load_ssh_public_key,
+)
 
 from helmforge.core.errors import InputError, Location
 
@@ -32,7 +38,7 @@ _LABELS = frozenset(
 )
 _ARMOUR = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\n(.*?)\n-----END \1-----", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_OPENSSH_MAGIC = b"openssh-key-v1\x00"
+#: Host key types: what sshd offers (security-key types are user keys only).
 _KEY_TYPES = frozenset(
     {
         "ssh-rsa",
@@ -41,8 +47,6 @@ _KEY_TYPES = frozenset(
         "ecdsa-sha2-nistp256",
         "ecdsa-sha2-nistp384",
         "ecdsa-sha2-nistp521",
-        "sk-ssh-ed25519@openssh.com",
-        "sk-ecdsa-sha2-nistp256@openssh.com",
     }
 )
 
@@ -52,9 +56,9 @@ def _refuse(field: str, message: str) -> InputError:
 
 
 def check_private_key(text: str, *, field: str = "ssh_private_key") -> None:
-    """``InputError`` unless ``text`` is one armoured private key (``-----BEGIN OPENSSH
-    PRIVATE KEY-----`` or a PEM RSA, EC, DSA or PKCS#8 key) whose body is base64 of what that
-    armour announces, with nothing but white space around it."""
+    """``InputError`` unless ``text`` is one private key without a passphrase, armoured
+    (``-----BEGIN OPENSSH PRIVATE KEY-----`` or a PEM RSA, EC, DSA or PKCS#8 key) with
+    nothing but white space around it, that the loader reads as such a key."""
     if _CONTROL.search(text):
         raise _refuse(field, f"{field} holds a control character; a private key is text")
     normal = text.replace("\r\n", "\n").strip()
@@ -66,25 +70,29 @@ def check_private_key(text: str, *, field: str = "ssh_private_key") -> None:
             "its -----END ... PRIVATE KEY----- line, each on a line of its own (OpenSSH, or "
             "PEM RSA, EC, DSA or PKCS#8)",
         )
-    label, body = armour.groups()
-    lines = body.split("\n")
-    encrypted = any(line.startswith("Proc-Type:") for line in lines)
-    data = "".join(line.strip() for line in lines if line.strip() and ":" not in line)
+    label = armour.group(1)
+    data = (normal + "\n").encode("ascii", "replace")
+    load = load_ssh_private_key if label == "OPENSSH PRIVATE KEY" else load_pem_private_key
     try:
-        decoded = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise _refuse(field, f"{field}: the key's body is not base64") from None
-    if label == "OPENSSH PRIVATE KEY":
-        if not decoded.startswith(_OPENSSH_MAGIC):
-            raise _refuse(field, f"{field}: the body is not an OpenSSH key (openssh-key-v1)")
-    elif not encrypted and not decoded.startswith(b"\x30"):
-        raise _refuse(field, f"{field}: the body is not a DER-encoded {label.lower()}")
+        load(data, password=None)
+    except TypeError:  # the loader's way of saying it needs a password
+        raise _refuse(
+            field,
+            f"{field} is protected by a passphrase: give the deploy key without one (helmforge "
+            "keeps it encrypted at rest itself; ssh-keygen -p -N '' removes a passphrase)",
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise _refuse(
+            field,
+            f"{field}: the {label.lower()} does not read as a key (truncated, its body not the "
+            "key its armour announces, or of a type other than Ed25519, ECDSA, RSA or DSA)",
+        ) from None
 
 
 def check_known_hosts(text: str, *, field: str = "ssh_known_hosts") -> None:
     """``InputError`` naming the line unless every line of ``text`` (but blank lines and
-    ``#`` comments) is ``[@marker] HOSTS KEYTYPE BASE64KEY [comment]`` with a known key type
-    that the key's own wire format names, and at least one such line is there."""
+    ``#`` comments) is ``[@marker] HOSTS KEYTYPE BASE64KEY [comment]`` with a host key type
+    whose key reads as a key of that type, and at least one such line is there."""
     if _CONTROL.search(text):
         raise _refuse(field, f"{field} holds a control character; known_hosts is text")
     entries = 0
@@ -103,23 +111,12 @@ def check_known_hosts(text: str, *, field: str = "ssh_known_hosts") -> None:
                 f"{field} line {number}: key type {key_type[:40]!r} is not one of "
                 f"{', '.join(sorted(_KEY_TYPES))}",
             )
-        if _wire_type(key) != key_type:
+        try:
+            load_ssh_public_key(f"{key_type} {key}".encode("ascii", "replace"))
+        except (ValueError, UnsupportedAlgorithm):
             raise _refuse(
-                field, f"{field} line {number}: the key is not base64 of a {key_type} key"
-            )
+                field, f"{field} line {number}: the key does not read as a {key_type} key"
+            ) from None
         entries += 1
     if not entries:
         raise _refuse(field, f"{field} holds no HOSTS KEYTYPE KEY line")
-
-
-def _wire_type(key: str) -> str | None:
-    """The key type an SSH public key blob names first (a length-prefixed string)."""
-    try:
-        blob = base64.b64decode(key, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if len(blob) < 4:
-        return None
-    (length,) = struct.unpack(">I", blob[:4])
-    name = blob[4 : 4 + length]
-    return name.decode("ascii", "replace") if len(name) == length else None
