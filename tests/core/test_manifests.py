@@ -5,8 +5,13 @@ from pathlib import Path
 import pytest
 
 from helmforge.core.errors import InputError, TooLargeError
-from helmforge.core.manifests.reading import content_hash, read_manifest_batches, read_manifests
-from helmforge.core.yaml_codec import YamlLimits
+from helmforge.core.manifests.reading import (
+    content_hash,
+    read_manifest_batches,
+    read_manifests,
+    split_documents,
+)
+from helmforge.core.yaml_codec import YamlLimits, load_documents
 
 
 def test_multi_document_stream_with_bom_crlf_comments_and_empty_documents() -> None:
@@ -111,3 +116,80 @@ def test_batches_keep_the_lines_of_the_whole_stream() -> None:
 def test_directives_keep_the_stream_whole() -> None:
     text = "%YAML 1.2\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
     assert [o.name for o in read_manifests(text, source="d.yaml").objects] == ["a"]
+
+
+_TWO_OBJECTS = (
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a: b}\n"
+    "---\n"
+    "# the web server\n"
+    "apiVersion: apps/v1\n"
+    "kind: Deployment\n"
+    "metadata:\n"
+    "  name: web\n"
+    "  annotations:\n"
+    "    app.kubernetes.io/name: web\n"
+    "spec:\n"
+    "  replicas: two\n"
+    "  template:\n"
+    "    spec:\n"
+    "      containers:\n"
+    "      - name: web\n"
+    "        image: nginx\n"
+)
+
+
+def test_field_lines_name_the_line_of_the_field_not_of_the_document_separator() -> None:
+    web = read_manifests(_TWO_OBJECTS, source="in.yaml").objects[1]
+    assert web.line == 5  # where its document starts, the "---"
+    assert web.field_line("spec.replicas") == 14
+    assert web.field_line(("spec", "replicas")) == 14
+    assert web.field_line("spec.template.spec.containers[0].image") == 19
+    assert web.field_line("metadata.annotations.app.kubernetes.io/name") == 12
+
+
+def test_field_lines_of_a_missing_field_fall_back_to_its_nearest_ancestor_in_the_input() -> None:
+    web = read_manifests(_TWO_OBJECTS, source="in.yaml").objects[1]
+    assert web.field_line("spec.selector.matchLabels") == 13
+    assert web.field_line("spec.template.spec.containers[3].image") == 17
+    assert web.field_line("metadata.labels.app") == 9
+
+
+def test_field_lines_without_any_ancestor_fall_back_to_the_first_line_not_the_separator() -> None:
+    web = read_manifests(_TWO_OBJECTS, source="in.yaml").objects[1]
+    assert web.field_line("data.x") == 7
+    assert web.field_line("") == 7
+
+
+def test_field_lines_of_list_items_and_later_batches_are_lines_of_the_whole_stream() -> None:
+    listed = (
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: c}\n  data:\n    x: y\n"
+    )
+    text = f"{_TWO_OBJECTS}---\n{listed}---\n{listed.replace('name: c', 'name: d')}"
+    batches = list(read_manifest_batches(text, source="in.yaml", batch_documents=2))
+    objects = [item for batch in batches for item in batch.objects]
+    assert len(batches) == 2
+    assert [
+        (item.name, item.field_line("data.x"), item.field_line("spec")) for item in objects
+    ] == [
+        ("a", 4, 1),
+        ("web", 7, 13),
+        ("c", 28, 24),
+        ("d", 37, 33),
+    ]
+
+
+def test_objects_read_without_their_text_name_the_document_line() -> None:
+    (document,) = [d for d in load_documents(_TWO_OBJECTS) if d.data["kind"] == "Deployment"]
+    (web,) = split_documents([document], source="cluster:test").objects
+    assert web.lines is None
+    assert web.field_line("spec.replicas") == 5
+
+
+def test_field_lines_are_read_only_for_the_document_asked_about() -> None:
+    a, web = read_manifests(_TWO_OBJECTS, source="in.yaml").objects
+    assert web.field_line("spec.replicas") == 14
+    assert a.lines is not None
+    assert web.lines is not None
+    assert web.lines.document.line_map() is web.lines.document.line_map()
+    assert not a.lines.document.has_line_map
