@@ -193,3 +193,75 @@ def test_field_lines_are_read_only_for_the_document_asked_about() -> None:
     assert web.lines is not None
     assert web.lines.document.line_map() is web.lines.document.line_map()
     assert not a.lines.document.has_line_map
+
+
+_HELM_TEMPLATE = (
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain}\n"
+    "---\n"
+    "# Source: web/templates/deployment.yaml\n"
+    "apiVersion: apps/v1\n"
+    "kind: Deployment\n"
+    "metadata:\n"
+    '  name: {{ include "web.fullname" . }}\n'
+    "  labels:\n"
+    '    {{- include "web.labels" . | nindent 4 }}\n'
+    "spec:\n"
+    "  replicas: {{ .Values.replicaCount }}\n"
+)
+
+
+def test_a_helm_chart_template_is_named_as_one_at_its_first_action() -> None:
+    with pytest.raises(InputError) as raised:
+        read_manifests(_HELM_TEMPLATE, source="templates/deployment.yaml")
+    message = str(raised.value)
+    assert message.startswith(
+        "templates/deployment.yaml:9: this is a Helm chart template ('{{' starts a template "
+        "action), not Kubernetes YAML: render the chart first (helm template RELEASE CHART > "
+        "rendered.yaml) and give the rendered YAML instead (as YAML it fails on line 9: "
+    )
+    assert raised.value.location is not None
+    assert raised.value.location.line == 9
+
+
+@pytest.mark.parametrize(
+    ("line", "action"),
+    [
+        ("replicas: {{ .Values.replicaCount }}", "replicas"),
+        ("{{- if .Values.enabled }}", "if"),
+        ("name: {{ .Release.Name }}-web", "name"),
+    ],
+)
+def test_a_helm_chart_template_in_a_later_batch_names_the_line_of_the_stream(
+    line: str, action: str
+) -> None:
+    plain = "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain}\n"
+    text = plain * 3 + f"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n{line}\n"
+    with pytest.raises(InputError) as raised:
+        list(read_manifest_batches(text, source=f"{action}.yaml", batch_documents=2))
+    assert str(raised.value).startswith(f"{action}.yaml:18: this is a Helm chart template")
+
+
+def test_go_templates_in_valid_yaml_strings_are_read_verbatim_not_refused() -> None:
+    alertmanager = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: alert-templates}\ndata:\n"
+        "  slack.tmpl: |\n"
+        '    {{ define "slack.title" }}[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}'
+        "{{ end }}\n"
+        "  summary: '{{ $labels.instance }} is down'\n"
+        '  flow: {text: "{{ .Value }}"}\n'
+    )
+    (item,) = read_manifests(alertmanager, source="alerts.yaml").objects
+    assert item.body["data"] == {
+        "slack.tmpl": '{{ define "slack.title" }}[{{ .Status | toUpper }}] '
+        "{{ .CommonLabels.alertname }}{{ end }}\n",
+        "summary": "{{ $labels.instance }} is down",
+        "flow": {"text": "{{ .Value }}"},
+    }
+
+
+def test_a_yaml_error_away_from_any_action_stays_a_yaml_error() -> None:
+    text = "data:\n  summary: '{{ $labels.instance }} is down'\n  a: b\n   c: d\n"
+    with pytest.raises(InputError) as raised:
+        read_manifests(text, source="in.yaml")
+    assert "Helm" not in str(raised.value)
+    assert str(raised.value).startswith("in.yaml:4: invalid YAML")

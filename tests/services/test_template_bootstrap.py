@@ -219,3 +219,22 @@ def test_init_errors_name_the_line_of_the_field_or_of_its_nearest_ancestor(
         f"{source}:16: Deployment/web spec.template.spec.containers[0].ports[0].containerPort",
     ]
     assert not (tmp_path / "web.yaml").exists()
+
+
+def test_init_of_a_helm_chart_template_says_to_render_it_first(tmp_path: Path) -> None:
+    chart_template = (
+        "apiVersion: apps/v1\n"
+        "kind: Deployment\n"
+        "metadata:\n"
+        '  name: {{ include "web.fullname" . }}\n'
+        "spec:\n"
+        "  replicas: {{ .Values.replicaCount }}\n"
+    )
+    with pytest.raises(InputError) as raised:
+        _init(tmp_path, chart_template)
+    assert str(raised.value).startswith(
+        f"{tmp_path / 'deploy.yaml'}:4: this is a Helm chart template ('{{{{' starts a template "
+        "action), not Kubernetes YAML: render the chart first (helm template RELEASE CHART > "
+        "rendered.yaml) and give the rendered YAML instead"
+    )
+    assert not (tmp_path / "web.yaml").exists()

@@ -246,7 +246,8 @@ def read_manifests(
     its fields (``ManifestObject.field_line``).
 
     Raises ``InputError`` (``TooLargeError`` over a budget) naming the source and line when the
-    stream itself is not valid; documents that are valid but not cluster objects are skipped.
+    stream itself is not valid (a Helm chart template is named as one: render it first);
+    documents that are valid but not cluster objects are skipped.
     """
     result = ManifestSet()
     for batch in read_manifest_batches(content, source=source, limits=limits):
@@ -295,11 +296,43 @@ def read_manifest_batches(
         try:
             documents = load_documents(text, source=source, limits=limits)
         except InputError as error:
-            raise _shifted(error, line_offset) from None
+            raise (
+                _helm_template_error(text, error, line_offset) or _shifted(error, line_offset)
+            ) from None
         yield split_documents(
             documents, source=source, line_offset=line_offset, text=text, limits=limits
         )
         line_offset += text.count("\n")
+
+
+# "{{" opens an action of Go's text/template, which Helm charts are written in.
+_ACTION = "{{"
+_DOCUMENT_START_LINE = re.compile(r"---(?=[ \t\r]|\Z)")
+
+
+def _helm_template_error(text: str, error: InputError, offset: int) -> InputError | None:
+    """The error for a Helm chart template when YAML fails at (or just after) a line with an
+    action; ``None`` otherwise. Actions inside valid YAML strings (Go templates that
+    Prometheus or Alertmanager read from a ConfigMap) never fail, so never come here."""
+    location = error.location
+    if location is None or location.line is None or _ACTION not in text:
+        return None
+    lines = text.splitlines()
+    failing = min(location.line, len(lines)) - 1
+    near = [index for index in (failing - 1, failing) if index >= 0 and _ACTION in lines[index]]
+    if not near:
+        return None
+    start = near[-1]
+    while start > 0 and not _DOCUMENT_START_LINE.match(lines[start]):
+        start -= 1
+    first = next(index for index in range(start, near[-1] + 1) if _ACTION in lines[index])
+    problem = error.message.removeprefix("invalid YAML: ")
+    return InputError(
+        "this is a Helm chart template ('{{' starts a template action), not Kubernetes YAML: "
+        "render the chart first (helm template RELEASE CHART > rendered.yaml) and give the "
+        f"rendered YAML instead (as YAML it fails on line {location.line + offset}: {problem})",
+        location=Location(location.source, first + 1 + offset),
+    )
 
 
 def _shifted(error: InputError, offset: int) -> InputError:
