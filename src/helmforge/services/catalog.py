@@ -350,7 +350,7 @@ class _ImportBatch:
                         InputError(
                             f"{item.reference} is defined twice with different content "
                             f"(first at {previous[1]}:{previous[2]})",
-                            location=Location(item.source, item.field_line(())),
+                            location=Location(item.source, item.line),
                         )
                     )
                 continue
