@@ -82,13 +82,13 @@ def _documents(
 
 
 def _at_field(error: InputError, source: Source, fields: Mapping[str, FieldLines]) -> InputError:
-    """``error`` about a document of ``source``, at the line of the field it names (or of
-    the document's first line)."""
+    """``error`` about a field of a document of ``source``, at the line of that field (or of
+    its nearest ancestor in the input); an error about a whole document keeps its line."""
     location = error.location
     lines = fields.get(location.source or "") if location is not None else None
-    if location is None or lines is None:
+    if location is None or lines is None or not location.path:
         return error
-    line = lines.line_of_dotted(location.path or "")
+    line = lines.line_of_dotted(location.path)
     return InputError(error.message, location=Location(source.name, line, location.path))
 
 
