@@ -259,8 +259,14 @@ def test_go_templates_in_valid_yaml_strings_are_read_verbatim_not_refused() -> N
     }
 
 
-def test_a_yaml_error_away_from_any_action_stays_a_yaml_error() -> None:
-    text = "data:\n  summary: '{{ $labels.instance }} is down'\n  a: b\n   c: d\n"
+@pytest.mark.parametrize(
+    "text",
+    [
+        "data:\n  summary: '{{ $labels.instance }} is down'\n  a: b\n   c: d\n",
+        "data:\n  a: b\n  # see {{ .Values.c }}\n   c: d\n",
+    ],
+)
+def test_a_yaml_error_away_from_any_action_stays_a_yaml_error(text: str) -> None:
     with pytest.raises(InputError) as raised:
         read_manifests(text, source="in.yaml")
     assert "Helm" not in str(raised.value)

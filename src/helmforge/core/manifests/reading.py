@@ -319,13 +319,13 @@ def _helm_template_error(text: str, error: InputError, offset: int) -> InputErro
         return None
     lines = text.splitlines()
     failing = min(location.line, len(lines)) - 1
-    near = [index for index in (failing - 1, failing) if index >= 0 and _ACTION in lines[index]]
+    near = [index for index in (failing - 1, failing) if index >= 0 and _acts(lines[index])]
     if not near:
         return None
     start = near[-1]
     while start > 0 and not _DOCUMENT_START_LINE.match(lines[start]):
         start -= 1
-    first = next(index for index in range(start, near[-1] + 1) if _ACTION in lines[index])
+    first = next(index for index in range(start, near[-1] + 1) if _acts(lines[index]))
     problem = error.message.removeprefix("invalid YAML: ")
     return InputError(
         "this is a Helm chart template ('{{' starts a template action), not Kubernetes YAML: "
@@ -333,6 +333,11 @@ def _helm_template_error(text: str, error: InputError, offset: int) -> InputErro
         f"rendered YAML instead (as YAML it fails on line {location.line + offset}: {problem})",
         location=Location(location.source, first + 1 + offset),
     )
+
+
+def _acts(line: str) -> bool:
+    """Whether ``line`` holds a template action outside a YAML comment line."""
+    return _ACTION in line and not line.lstrip().startswith("#")
 
 
 def _shifted(error: InputError, offset: int) -> InputError:
