@@ -107,7 +107,7 @@ def test_invalid_objects_fail_with_the_path_unless_allowed(database_url: str) ->
     with pytest.raises(InputError) as caught:
         catalog.import_sources(store.sessions, [catalog.Source("bad.yaml", bad)], actor=OPERATOR_X)
     messages = [str(p) for p in caught.value.problems]
-    assert any("bad.yaml:1: Deployment/d: spec.replicas:" in m for m in messages)
+    assert any("bad.yaml:4: Deployment/d: spec.replicas:" in m for m in messages)
     assert any("spec.template.spec.containers[0]: unknown field(s) bogus" in m for m in messages)
     assert catalog.list_objects(store.sessions, actor=OPERATOR_X) == []
     report = catalog.import_sources(
@@ -159,4 +159,66 @@ def test_secret_values_never_reach_the_catalog(database_url: str) -> None:
     assert "password" in dump
     assert canary not in dump
     assert "plain-canary" not in dump
+    store.engine.dispose()
+
+
+def test_import_problems_name_the_line_of_the_field_not_of_the_document(
+    database_url: str,
+) -> None:
+    store = catalog.open_catalog(database_url)
+    bad = (
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
+        b"---\n"
+        b"apiVersion: apps/v1\n"
+        b"kind: Deployment\n"
+        b"metadata:\n"
+        b"  name: d\n"
+        b"spec:\n"
+        b"  replicas: three\n"
+        b"  template:\n"
+        b"    metadata: {labels: {a: b}}\n"
+        b"    spec:\n"
+        b"      containers:\n"
+        b"      - name: c\n"
+        b"        image: x\n"
+        b"        bogus: 1\n"
+    )
+    with pytest.raises(InputError) as caught:
+        catalog.import_sources(store.sessions, [catalog.Source("bad.yaml", bad)], actor=OPERATOR_X)
+    located = sorted(
+        (str(problem.location), problem.message.split(": ")[1])
+        for problem in caught.value.problems
+        if isinstance(problem, InputError)
+    )
+    # the missing spec.selector is named at spec, its nearest ancestor in the input
+    assert located == [
+        ("bad.yaml:10", "spec.replicas"),
+        ("bad.yaml:15", "spec.template.spec.containers[0]"),
+        ("bad.yaml:9", "spec"),
+    ]
+    store.engine.dispose()
+
+
+def test_a_crd_without_versions_is_named_at_its_spec_not_at_the_document(
+    database_url: str,
+) -> None:
+    store = catalog.open_catalog(database_url)
+    crd = (
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
+        b"---\n"
+        b"apiVersion: apiextensions.k8s.io/v1\n"
+        b"kind: CustomResourceDefinition\n"
+        b"metadata:\n"
+        b"  name: widgets.example.com\n"
+        b"spec:\n"
+        b"  group: example.com\n"
+        b"  names: {kind: Widget, plural: widgets}\n"
+        b"  scope: Namespaced\n"
+    )
+    with pytest.raises(InputError) as caught:
+        catalog.import_sources(store.sessions, [catalog.Source("crd.yaml", crd)], actor=OPERATOR_X)
+    assert str(caught.value) == (
+        "crd.yaml:9: CustomResourceDefinition/widgets.example.com spec.versions: "
+        "a CRD needs spec.versions (apiextensions.k8s.io/v1)"
+    )
     store.engine.dispose()

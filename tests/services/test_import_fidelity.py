@@ -620,11 +620,11 @@ def test_init_error_names_a_file_that_was_never_written(tmp_path: Path) -> None:
     with pytest.raises(InputError) as raised:
         init_objects(tmp_path, source, name="web")
     assert str(raised.value) == (
-        f"{source}:5: Deployment/web spec.replicas: the input cannot become a template: "
+        f"{source}:10: Deployment/web spec.replicas: the input cannot become a template: "
         "web.replicaCount: 'two' is not of type 'integer' (and 1 more problem)"
     )
     assert [str(problem.location) for problem in raised.value.problems] == [
-        f"{source}:5: Deployment/web spec.replicas"
+        f"{source}:10: Deployment/web spec.replicas"
     ] * 2
     assert not (tmp_path / "web.yaml").exists()
 
@@ -832,8 +832,8 @@ def test_a_scalar_where_a_list_belongs_crashedinit_objects(tmp_path: Path) -> No
     with pytest.raises(InputError) as raised:
         init_objects(tmp_path, source, name="odd")
     assert str(raised.value).startswith(
-        f"{source}:1: Service/web spec.ports: the input cannot become a template: "
+        f"{source}:4: Service/web spec.ports: the input cannot become a template: "
         "Service web-service: 80 is not of type 'array', 'null'"
     )
     paths = {str(problem.location) for problem in raised.value.problems}
-    assert f"{source}:5: RoleBinding/web subjects" in paths
+    assert f"{source}:10: RoleBinding/web subjects" in paths

@@ -149,3 +149,31 @@ def test_crds_imported_as_objects_register_schemas_for_the_same_import(
     with pytest.raises(InputError, match=r"spec.project"):
         catalog.import_sources(store.sessions, [catalog.Source("argo.yaml", broken)], actor=OPS)
     store.engine.dispose()
+
+
+def test_schema_import_errors_name_the_line_of_the_field_not_of_the_document(
+    database_url: str,
+) -> None:
+    store = catalog.open_catalog(database_url)
+    first = b"apiVersion: v1\nkind: List\nitems:\n- {kind: CustomResourceDefinition, spec: 1}\n"
+    second = (
+        b"apiVersion: apiextensions.k8s.io/v1\n"
+        b"kind: CustomResourceDefinition\n"
+        b"metadata: {name: widgets.example.com}\n"
+        b"spec:\n"
+        b"  group: example.com\n"
+        b"  names: {kind: Widget, plural: widgets}\n"
+    )
+    not_a_schema = b"---\n# a ConfigMap\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+    cases = {
+        b"---\n" + first: "crd.yaml:5: spec: a CRD needs a spec",
+        b"---\n# widgets\n" + second: "crd.yaml:6: spec.versions: a CRD needs spec.versions",
+        not_a_schema: "crd.yaml:1: not a CRD or an OpenAPI document",  # the whole document
+    }
+    for content, expected in cases.items():
+        with pytest.raises(InputError) as caught:
+            schemas.import_schema_sources(
+                store.sessions, [catalog.Source("crd.yaml", content)], actor=OPERATOR_A
+            )
+        assert str(caught.value).startswith(expected)
+    store.engine.dispose()

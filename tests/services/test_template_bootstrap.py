@@ -171,3 +171,70 @@ def test_init_from_catalog_entries_and_bad_input_writes_nothing(
         )  # fmt: skip
     assert not (tmp_path / "x.yaml").exists()
     store.engine.dispose()
+
+
+def _init(tmp_path: Path, text: str) -> Path:
+    source = tmp_path / "deploy.yaml"
+    source.write_text(text)
+    init_template_file(
+        [str(source)],
+        name="web",
+        out=tmp_path / "web.yaml",
+        kubernetes_version="1.31",
+        stdin=None,
+        open_store=None,
+        actor=OPERATOR,
+    )
+    return source
+
+
+_NO_SELECTOR = (
+    "---\n"
+    "# the web server\n"
+    "apiVersion: apps/v1\n"
+    "kind: Deployment\n"
+    "metadata:\n"
+    "  name: web\n"
+    "spec:\n"
+    "  replicas: 2\n"
+    "  template:\n"
+    "    metadata: {labels: {app: web}}\n"
+    "    spec:\n"
+    "      containers:\n"
+    "      - name: web\n"
+    "        image: nginx\n"
+    "        ports:\n"
+    "        - containerPort: eighty\n"
+)
+
+
+def test_init_errors_name_the_line_of_the_field_or_of_its_nearest_ancestor(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(InputError) as raised:
+        _init(tmp_path, _NO_SELECTOR)
+    source = tmp_path / "deploy.yaml"
+    assert [str(problem.location) for problem in raised.value.problems] == [
+        f"{source}:7: Deployment/web spec",  # spec.selector is missing: spec is where it goes
+        f"{source}:16: Deployment/web spec.template.spec.containers[0].ports[0].containerPort",
+    ]
+    assert not (tmp_path / "web.yaml").exists()
+
+
+def test_init_of_a_helm_chart_template_says_to_render_it_first(tmp_path: Path) -> None:
+    chart_template = (
+        "apiVersion: apps/v1\n"
+        "kind: Deployment\n"
+        "metadata:\n"
+        '  name: {{ include "web.fullname" . }}\n'
+        "spec:\n"
+        "  replicas: {{ .Values.replicaCount }}\n"
+    )
+    with pytest.raises(InputError) as raised:
+        _init(tmp_path, chart_template)
+    assert str(raised.value).startswith(
+        f"{tmp_path / 'deploy.yaml'}:4: this is a Helm chart template ('{{{{' starts a template "
+        "action), not Kubernetes YAML: render the chart first (helm template RELEASE CHART > "
+        "rendered.yaml) and give the rendered YAML instead"
+    )
+    assert not (tmp_path / "web.yaml").exists()

@@ -69,9 +69,15 @@ DEFAULT_LIMITS = YamlLimits()
 
 @dataclass(slots=True)
 class LineMap:
-    """1-based line of each mapping key and sequence item, addressed by its path."""
+    """1-based line of each mapping key and sequence item, addressed by its path.
+
+    ``root`` is the line where the document's top node starts (after any ``---`` and
+    comments); ``line_of`` never falls back to it, so a caller chooses what a path that is
+    nowhere in the document points at.
+    """
 
     lines: dict[PathKey, int] = field(default_factory=dict)
+    root: int | None = None
 
     def line_of(self, path: PathKey) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
@@ -84,11 +90,16 @@ class LineMap:
 
 @dataclass(slots=True)
 class LoadedDocument:
-    """One document of a stream: its data, first line and (when asked for) its line map."""
+    """One document of a stream: its data, first line and (when asked for) its line map.
+
+    ``span`` is where the document is in the stream's text (start and end, in characters):
+    reading that slice again with ``track_lines`` gives its line map when one is needed late.
+    """
 
     data: Any
     line: int
     lines: LineMap
+    span: tuple[int, int] = (0, 0)
 
 
 _INT = re.compile(r"[-+]?(0|[1-9][0-9]*)\Z")
@@ -216,7 +227,9 @@ class _Reader:
         while True:
             event = loader.get_event()
             if isinstance(event, yaml.DocumentEndEvent):
-                return LoadedDocument(result, start.start_mark.line + 1, lines)
+                end = event.end_mark.index if event.end_mark is not None else len(self.text)
+                span = (start.start_mark.index, end)
+                return LoadedDocument(result, start.start_mark.line + 1, lines, span)
             if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 frame = stack.pop()
                 if frame[2] is not None:
@@ -253,6 +266,8 @@ class _Reader:
                     raise InputError("unexpected YAML event", location=self.where(event.start_mark))
             if not stack:
                 result = value
+                if self.track_lines and mark is not None:
+                    lines.root = mark.line + 1
                 continue
             self.attach(stack[-1], value, size, event, mark)
 

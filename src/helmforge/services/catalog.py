@@ -232,9 +232,21 @@ def _crd_schema_rows(objects: Sequence[ManifestObject]) -> list[catalog_store.Sc
     for item in objects:
         if item.kind == "CustomResourceDefinition" and item.api_version == _CRD_API_VERSION:
             where = f"{item.source}:{item.line}"
-            for name, schema in crd_definitions(item.body, source=where).items():
+            try:
+                definitions = crd_definitions(item.body, source=where)
+            except InputError as error:
+                raise _at_field(item, error) from None
+            for name, schema in definitions.items():
                 rows.append(catalog_store.schema_row(name, schema, source=where))
     return rows
+
+
+def _at_field(item: ManifestObject, error: InputError) -> InputError:
+    """``error`` about the field at its location's path of ``item``, at that field's line."""
+    path = error.location.path if error.location is not None else None
+    where = f"{item.reference} {path}" if path else item.reference
+    line = item.field_line(path or ())
+    return InputError(error.message, location=Location(item.source, line, where))
 
 
 def _crds_in_sources(sources: Sequence[Source]) -> list[catalog_store.SchemaRow]:
@@ -330,7 +342,7 @@ class _ImportBatch:
         self.report.skipped.extend(manifests.skipped)
         rows: list[catalog_store.ObjectRow] = []
         for item in manifests.objects:
-            row = _prepare(item, self.schemas)
+            row, problem_lines = _prepare(item, self.schemas)
             previous = self.seen.get(row.key)
             if previous is not None:
                 if previous[0] != row.content_hash:
@@ -345,8 +357,8 @@ class _ImportBatch:
             self.seen[row.key] = (row.content_hash, row.source, row.line)
             if row.schema_status == _STATUS_INVALID and not self.allow_invalid:
                 self.failures.extend(
-                    InputError(problem, location=Location(item.source, item.line))
-                    for problem in row.problems
+                    InputError(problem, location=Location(item.source, line))
+                    for problem, line in zip(row.problems, problem_lines, strict=True)
                 )
             rows.append(row)
         if not self.failures:
@@ -426,24 +438,29 @@ def _reference(row: catalog_store.ObjectRow) -> str:
     return f"{row.kind}/{row.name}"
 
 
-def _prepare(item: ManifestObject, schemas: SchemaSet) -> catalog_store.ObjectRow:
+def _prepare(
+    item: ManifestObject, schemas: SchemaSet
+) -> tuple[catalog_store.ObjectRow, tuple[int, ...]]:
+    """The row of ``item``, and the line in its source of each of the row's problems."""
     body = clean_object(item.body, in_place=True).body  # the parsed tree is ours, used once
     redact_secret_values(body)
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     violations = _validate(schemas, body, item)
-    problems: tuple[str, ...]
+    problems: tuple[str, ...] = ()
+    lines: tuple[int, ...] = ()
     if violations is None:
-        status, problems = _STATUS_UNKNOWN, ()
+        status = _STATUS_UNKNOWN
     elif violations:
         status = _STATUS_INVALID
         problems = tuple(
             f"{item.reference}: {_dotted(violation.path) or '(object)'}: {violation.message}"
             for violation in violations
         )
+        lines = tuple(item.field_line(violation.path) for violation in violations)
     else:
-        status, problems = _STATUS_VALID, ()
+        status = _STATUS_VALID
     labels = body.get("metadata", {}).get("labels")
-    return catalog_store.ObjectRow(
+    row = catalog_store.ObjectRow(
         api_group=item.group,
         api_version=item.api_version,
         kind=item.kind,
@@ -457,6 +474,7 @@ def _prepare(item: ManifestObject, schemas: SchemaSet) -> catalog_store.ObjectRo
         problems=problems,
         labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
     )
+    return row, lines
 
 
 def _validate(schemas: SchemaSet, body: dict[str, Any], item: ManifestObject) -> Any:

@@ -19,7 +19,7 @@ from helmforge.adapters.storage import catalog_store
 from helmforge.adapters.storage.database import engine_of
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import InputError, Location
-from helmforge.core.manifests.reading import IMPORT_LIMITS
+from helmforge.core.manifests.reading import IMPORT_LIMITS, DocumentText, FieldLines
 from helmforge.core.schemas.openapi import definitions_from_documents
 from helmforge.core.yaml_codec import load_documents
 from helmforge.services import access
@@ -48,27 +48,48 @@ class SchemaImportReport:
         return sum(1 for value in self.outcomes.values() if value == outcome)
 
 
-def _documents(sources: Sequence[Source]) -> Iterator[tuple[Mapping[str, Any], str]]:
-    for source in sources:
-        for document in load_documents(source.content, source=source.name, limits=IMPORT_LIMITS):
-            data = document.data
-            where = f"{source.name}:{document.line}"
-            if data is None:
-                continue
-            if not isinstance(data, dict):
-                raise InputError(
-                    "expected a mapping", location=Location(source.name, document.line)
+def _documents(
+    source: Source, fields: dict[str, FieldLines]
+) -> Iterator[tuple[Mapping[str, Any], str]]:
+    """``(document, "FILE:LINE")`` of every document of ``source``; ``fields`` learns where
+    the fields of each one yielded are, for errors about them."""
+    documents = load_documents(source.content, source=source.name, limits=IMPORT_LIMITS)
+    text: str | None = None
+    for document in documents:
+        data = document.data
+        where = f"{source.name}:{document.line}"
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            raise InputError("expected a mapping", location=Location(source.name, document.line))
+        if text is None:
+            text = source.content.decode("utf-8").removeprefix("\ufeff")
+        whole = DocumentText(text, document.span, source=source.name, limits=IMPORT_LIMITS)
+        if isinstance(data.get("kind"), str) and data["kind"].endswith("List"):
+            for index, item in enumerate(data.get("items") or []):
+                if not isinstance(item, dict):
+                    raise InputError(
+                        "list items must be mappings",
+                        location=Location(source.name, document.line, f"items[{index}]"),
+                    )
+                fields[f"{where} items[{index}]"] = FieldLines(
+                    whole, ("items", index), document.line - 1
                 )
-            if isinstance(data.get("kind"), str) and data["kind"].endswith("List"):
-                for index, item in enumerate(data.get("items") or []):
-                    if not isinstance(item, dict):
-                        raise InputError(
-                            "list items must be mappings",
-                            location=Location(source.name, document.line, f"items[{index}]"),
-                        )
-                    yield item, f"{where} items[{index}]"
-            else:
-                yield data, where
+                yield item, f"{where} items[{index}]"
+        else:
+            fields[where] = FieldLines(whole, (), document.line - 1)
+            yield data, where
+
+
+def _at_field(error: InputError, source: Source, fields: Mapping[str, FieldLines]) -> InputError:
+    """``error`` about a field of a document of ``source``, at the line of that field (or of
+    its nearest ancestor in the input); an error about a whole document keeps its line."""
+    location = error.location
+    lines = fields.get(location.source or "") if location is not None else None
+    if location is None or lines is None or not location.path:
+        return error
+    line = lines.line_of_dotted(location.path)
+    return InputError(error.message, location=Location(source.name, line, location.path))
 
 
 def import_schema_sources(
@@ -83,7 +104,12 @@ def import_schema_sources(
     definitions: dict[str, dict[str, Any]] = {}
     source_of: dict[str, str] = {}
     for source in sources:
-        for name, schema in definitions_from_documents(_documents([source])).items():
+        fields: dict[str, FieldLines] = {}
+        try:
+            found = definitions_from_documents(_documents(source, fields))
+        except InputError as error:
+            raise _at_field(error, source, fields) from None
+        for name, schema in found.items():
             definitions[name] = schema
             source_of[name] = source.name
     if not definitions:

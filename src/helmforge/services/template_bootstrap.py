@@ -8,7 +8,13 @@ template, ``.NAME.yaml.init-base`` keeps what init generated, the base of the ne
 
 from __future__ import annotations
 
-__all__ = ["InitResult", "build_template_text", "collect_objects", "init_template_file"]
+__all__ = [
+    "InitResult",
+    "ObjectOrigin",
+    "build_template_text",
+    "collect_objects",
+    "init_template_file",
+]
 
 import os
 import re
@@ -24,10 +30,10 @@ from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import is_dns_label
 from helmforge.core.errors import InputError, Location
 from helmforge.core.manifests.cleaning import clean_object
-from helmforge.core.manifests.reading import ManifestSet, SkippedDocument
+from helmforge.core.manifests.reading import FieldLines, ManifestSet, SkippedDocument
 from helmforge.core.templates.bootstrap import bootstrap_template
 from helmforge.core.templates.merges import merge_templates
-from helmforge.core.templates.models import Problem, Template, dotted_path
+from helmforge.core.templates.models import FieldPath, Problem, Template, dotted_path
 from helmforge.core.templates.parsing import parse_template, validate_template
 from helmforge.core.yaml_codec import dump_yaml, load_single
 from helmforge.services import catalog
@@ -47,13 +53,39 @@ class InitResult:
     not_carried_over: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectOrigin:
+    """Where an input object came from: its source, the line its document starts on (``None``
+    from the catalog), ``Kind/name``, and where each of its fields is when read from a file."""
+
+    source: str
+    line: int | None
+    reference: str
+    lines: FieldLines | None = None
+
+    def problem(self, field_path: str | FieldPath, message: str) -> InputError:
+        """``message`` about the field at ``field_path`` of the object, at the field's line
+        (or its nearest ancestor's in the input, or the object's first line)."""
+        dotted = field_path if isinstance(field_path, str) else dotted_path(field_path)
+        line = self.line
+        if self.lines is not None:
+            found = (
+                self.lines.line_of_dotted(field_path)
+                if isinstance(field_path, str)
+                else self.lines.line_of(field_path)
+            )
+            line = found if found is not None else line
+        where = f"{self.reference} {dotted}" if dotted else self.reference
+        return InputError(message, location=Location(self.source, line, where))
+
+
 def collect_objects(
     from_paths: Sequence[str],
     *,
     stdin: BinaryIO | None,
     open_store: Callable[[], Store] | None,
     actor: Principal,
-) -> tuple[list[dict[str, Any]], list[SkippedDocument], list[Location]]:
+) -> tuple[list[dict[str, Any]], list[SkippedDocument], list[ObjectOrigin]]:
     """Cleaned objects of every ``--from`` entry, first definition of each identity kept.
 
     Entries are paths (files, folders, ``-``) or ``catalog:KIND/[NAMESPACE/]NAME``. Beside
@@ -63,8 +95,8 @@ def collect_objects(
     paths = [entry for entry in from_paths if not entry.startswith(_CATALOG_PREFIX)]
     if paths:
         manifests = catalog.parse_sources(catalog.read_paths(paths, stdin=stdin))
-    entries: list[tuple[dict[str, Any], str, int]] = [
-        (item.body, item.source, item.line) for item in manifests.objects
+    entries: list[tuple[dict[str, Any], str, int, FieldLines | None]] = [
+        (item.body, item.source, item.line, item.lines) for item in manifests.objects
     ]
     references = [entry[len(_CATALOG_PREFIX) :] for entry in from_paths if entry not in paths]
     if references:
@@ -74,14 +106,14 @@ def collect_objects(
         try:
             for reference in references:
                 found = catalog.get_object(store.sessions, reference, actor=actor)
-                entries.append((found.body, f"{_CATALOG_PREFIX}{reference}", 0))
+                entries.append((found.body, f"{_CATALOG_PREFIX}{reference}", 0, None))
         finally:
             store.engine.dispose()
     objects: list[dict[str, Any]] = []
-    origins: list[Location] = []
+    origins: list[ObjectOrigin] = []
     skipped = list(manifests.skipped)
     first: dict[tuple[str, str, str], str] = {}
-    for body, source, line in entries:
+    for body, source, line, lines in entries:
         metadata = body.get("metadata") or {}
         identity = (str(body.get("kind")), str(metadata.get("namespace")), str(metadata["name"]))
         where = f"{source}:{line}" if line else source
@@ -96,7 +128,7 @@ def collect_objects(
             continue
         first[identity] = where
         objects.append(clean_object(body).body)
-        origins.append(Location(source, line or None, f"{identity[0]}/{identity[2]}"))
+        origins.append(ObjectOrigin(source, line or None, f"{identity[0]}/{identity[2]}", lines))
     if not objects:
         why = "".join(f"; {document}" for document in skipped[:3])
         more = f" (and {len(skipped) - 3} more skipped)" if len(skipped) > 3 else ""
@@ -112,7 +144,7 @@ def build_template_text(
     source: str,
     current: Mapping[str, Any] | None = None,
     base: Mapping[str, Any] | None = None,
-    origins: Sequence[Location] = (),
+    origins: Sequence[ObjectOrigin] = (),
 ) -> tuple[str, str, InitResult]:
     """(template text, base text, result notes) for ``objects``; checked before returning.
 
@@ -147,7 +179,7 @@ def _checked_text(
     source: str,
     kubernetes_version: str,
     result: InitResult,
-    origins: Sequence[Location] = (),
+    origins: Sequence[ObjectOrigin] = (),
 ) -> str:
     for _attempt in range(3):
         text = dump_yaml(document)
@@ -192,29 +224,24 @@ _RESOURCE_PATH = re.compile(r"spec\.resources\[(\d+)\]\.manifest\.?(.*)\Z")
 _DEFAULT_PATH = re.compile(r"spec\.values\.(.+?)\.default(?:[.\[].*)?\Z")
 
 
-def _in_input(problem: Problem, template: Template, origins: Sequence[Location]) -> InputError:
-    """``problem`` of the bootstrapped template, located at the input object it came from."""
+def _in_input(problem: Problem, template: Template, origins: Sequence[ObjectOrigin]) -> InputError:
+    """``problem`` of the bootstrapped template, located at the input field it came from."""
     dotted = problem.location.path or ""
     if found := _RESOURCE_PATH.match(dotted):
         index, field_path = int(found[1]), found[2]
         if index < len(origins):
-            return _at(origins[index], field_path, problem.message)
+            return origins[index].problem(field_path, problem.message)
     if found := _DEFAULT_PATH.match(dotted):
         for binding in template.bindings:
             if binding.parameter == found[1]:
                 resource = next(r for r in template.resources if r.id == binding.resource_id)
                 if resource.index < len(origins):
-                    return _at(origins[resource.index], dotted_path(binding.path), problem.message)
+                    return origins[resource.index].problem(binding.path, problem.message)
     return InputError(problem.message, location=problem.location)
 
 
 def _more(count: int) -> str:
     return "" if not count else f" (and {count} more problem{'s' if count > 1 else ''})"
-
-
-def _at(origin: Location, field_path: str, message: str) -> InputError:
-    where = f"{origin.path} {field_path}" if field_path else origin.path
-    return InputError(message, location=Location(origin.source, origin.line, where))
 
 
 def _drop(document: dict[str, Any], path: list[str]) -> bool:
