@@ -17,6 +17,17 @@ HELMFORGE = str(Path(sys.executable).with_name("helmforge"))
 DEV = "shop/acme/dev/eu-1"
 
 
+def _run(arguments: tuple[str, ...], server: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [HELMFORGE, *arguments, "--server", server],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "HELMFORGE_TOKEN": "hf_unused"},
+    )
+
+
 @pytest.mark.parametrize(
     "arguments",
     [
@@ -38,14 +49,7 @@ DEV = "shop/acme/dev/eu-1"
 )
 def test_wrong_usage_exits_2_before_calling_the_server(arguments: tuple[str, ...]) -> None:
     server = f"http://127.0.0.1:{free_port()}"
-    result = subprocess.run(
-        [HELMFORGE, *arguments, "--server", server],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "HELMFORGE_TOKEN": "hf_unused"},
-    )
+    result = _run(arguments, server)
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert "Usage: helmforge " in result.stderr
     assert "did not answer" not in result.stderr
@@ -65,14 +69,7 @@ def test_a_server_url_holding_a_password_exits_1_without_printing_it(
     # "helmforge server http://ci:<password>@host did not answer" used to print it.
     secret = "canary-server-url-Pw-DO-NOT-LEAK"
     server = f"http://ci:{secret}@127.0.0.1:{free_port()}"
-    result = subprocess.run(
-        [HELMFORGE, *arguments, "--server", server],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "HELMFORGE_TOKEN": "hf_unused"},
-    )
+    result = _run(arguments, server)
     assert result.returncode == 1, (result.returncode, result.stderr)
     assert secret not in result.stdout + result.stderr
     assert "--server: the server URL must not contain credentials" in result.stderr
