@@ -46,6 +46,7 @@ __all__ = [
 
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,7 +59,7 @@ from helmforge.adapters.storage.jobs_tables import JobRow, RolloutRow
 from helmforge.adapters.storage.publish_locks import publish_lock
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import ConflictError, HelmforgeError, Location, NotFoundError
-from helmforge.core.fleet.rollouts import Wave, overlap, parse_plan
+from helmforge.core.fleet.rollouts import Wave, WaveGate, overlap, parse_plan
 from helmforge.services import access, audit, change_requests, instances, jobs
 from helmforge.services.change_requests import ChangeRequestView
 from helmforge.services.fleet_sources import fleet_of
@@ -232,7 +233,13 @@ def _refuse_overlap(
 
 
 def _wave_record(wave: Wave) -> dict[str, Any]:
-    return {"name": wave.name, "filter": dict(wave.filter), "state": "pending", "instances": []}
+    return {
+        "name": wave.name,
+        "filter": dict(wave.filter),
+        "max_parallel": wave.max_parallel,
+        "state": "pending",
+        "instances": [],
+    }
 
 
 def _queue(
@@ -485,25 +492,15 @@ def _forward(run: _Run) -> dict[str, Any]:
         wave["state"] = "running"
         run.save()
         seen = {entry["instance"] for entry in wave["instances"]}
-        for instance in _wave_instances(run.sessions, SYSTEM, name, wave):
-            if instance.id in seen:
-                continue
-            asked = run.requested()
-            if asked in ("pause", "abort"):
-                run.save(state=PAUSED if asked == "pause" else ABORTED, requested=None)
-                return _result(run)
-            entry = _move(run, instance)
-            wave["instances"].append(entry)
-            run.done += 1
-            stop = entry["state"] == "failed" or (
-                entry["state"] == "unhealthy" and view.stop_on == "unhealthy"
-            )
-            if stop:
-                wave["state"] = "failed"
-                run.save(state=FAILED)
-                return _result(run)
-            run.save()
-            run.context.report(done=run.done, total=max(run.done, total))
+        todo = [i for i in _wave_instances(run.sessions, SYSTEM, name, wave) if i.id not in seen]
+        stopped_by = _move_wave(run, wave, todo, total)
+        if stopped_by == "failed":
+            wave["state"] = "failed"
+            run.save(state=FAILED)
+            return _result(run)
+        if stopped_by in ("pause", "abort"):
+            run.save(state=PAUSED if stopped_by == "pause" else ABORTED, requested=None)
+            return _result(run)
         if view.stop_on == "unhealthy" and _regressed(run, wave):
             wave["state"] = "failed"
             run.save(state=FAILED)
@@ -520,6 +517,54 @@ def _forward(run: _Run) -> dict[str, Any]:
         run.save()
     run.save(state=SUCCEEDED)
     return _result(run)
+
+
+def _move_wave(run: _Run, wave: dict[str, Any], todo: list[InstanceView], total: int) -> str | None:
+    """Move ``todo``, the wave's instances not moved yet, in order, up to the wave's
+    ``max_parallel`` at once on a pool of threads (their commits then share the
+    repository's group pushes): what the user asked is read before each start, and each
+    outcome is handed back to this thread, which alone records it in ``wave`` and saves
+    the rollout. What stopped the wave early (``core.fleet.rollouts.WaveGate``: failed,
+    pause, abort), else ``None``; the instances in flight then end and are recorded
+    first. An error outside any instance's outcome (a bug, the job cancelled) is raised
+    once they have."""
+    gate = WaveGate(max_parallel=int(wave.get("max_parallel") or 1), stop_on=run.view.stop_on)
+    pending = iter(todo)
+    running: dict[Future[dict[str, Any]], tuple[int, InstanceView]] = {}
+    started = 0
+    problem: Exception | None = None
+    with ThreadPoolExecutor(gate.max_parallel, thread_name_prefix="rollout") as pool:
+        while True:
+            while gate.may_start() and (instance := next(pending, None)) is not None:
+                gate.asked(run.requested())
+                if not gate.may_start():
+                    break
+                gate.started()
+                running[pool.submit(_move, run, instance)] = (started, instance)
+                started += 1
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda done: running[done][0]):
+                _, instance = running.pop(future)
+                try:
+                    entry = future.result()
+                except Exception as error:  # raised below, once the others are recorded
+                    gate.ended(instance.id, None)
+                    problem = problem or error
+                    continue
+                gate.ended(instance.id, entry["state"])
+                wave["instances"].append(entry)
+                run.done += 1
+                run.save()
+                try:
+                    run.context.report(done=run.done, total=max(run.done, total))
+                except Exception as error:  # cancelled: the instances in flight end first
+                    gate.broke()
+                    problem = problem or error
+    if problem is not None:
+        raise problem
+    return gate.stopped_by
 
 
 #: Health that an instance reported Healthy after its sync must not fall to before its
