@@ -22,7 +22,7 @@ from helmforge.core.access.changes import ApprovalRules
 from helmforge.core.access.principals import SYSTEM
 from helmforge.core.errors import InputError
 from helmforge.server.app import state_of
-from helmforge.services import fleet_rollouts, gitops_repositories, instance_git
+from helmforge.services import fleet_rollout_runs, fleet_rollouts, gitops_repositories, instance_git
 from tests.api.conftest import Api, serve_app
 from tests.api.test_fleet_impact import publish
 from tests.api.test_fleet_verification import run_job
@@ -387,7 +387,7 @@ def _fake_upgrades(
             second.set()
         return moves.get(instance, lambda: "f" * 40)(), None
 
-    monkeypatch.setattr(fleet_rollouts._Run, "propose_or_upgrade", upgrade)
+    monkeypatch.setattr(fleet_rollout_runs._Run, "propose_or_upgrade", upgrade)
     return asked, second
 
 
