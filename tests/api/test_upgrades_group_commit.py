@@ -1,7 +1,7 @@
-"""Upgrades, creations and promotions in the group commit (DESIGN §6): upgrades of instances
-of one repository started at once are one commit each, in fewer pushes than upgrades, none
-lost, each instance's history and files right, on SQLite and PostgreSQL, over HTTP against a
-real ``git http-backend`` whose hook holds the first push while the others queue behind it."""
+"""Upgrades and creations in the group commit (DESIGN §6): those of instances of one
+repository started at once are one commit each, in fewer pushes than changes, none lost, each
+instance's history and files right, on SQLite and PostgreSQL, over HTTP against a real ``git
+http-backend`` whose hook holds the first push while the others queue behind it."""
 
 from __future__ import annotations
 
@@ -132,3 +132,48 @@ def test_upgrades_started_at_once_are_one_commit_each_in_fewer_pushes(
         assert change["message"].rstrip().endswith(f"up {name}")
         application = lab.show(f"clusters/eu/shop/acme/dev/{name}/application.yaml")
         assert re.search(r"targetRevision: ['\"]?3\.5\.0", application), application
+
+
+def test_creations_started_at_once_are_one_commit_each_in_fewer_pushes(
+    api: Api, lab: GitLab, basic_registry: RegistryServer, tmp_path: Path
+) -> None:
+    add_repository(api.client, lab)
+    add_registry(api.client, basic_registry)
+    start, pushes = lab.head(), len(lab.server.received)
+    hold = HeldPush(lab, tmp_path, "exit 0")
+    answers: dict[str, httpx.Response] = {}
+    with serve(api.app) as base:
+
+        def run(name: str) -> None:
+            headers = {"Authorization": f"Bearer {api.token}"}
+            with httpx.Client(base_url=base, headers=headers, timeout=UPPER_BOUND) as client:
+                body = instance_body(_segments(name), message=f"new {name}")
+                answers[name] = client.post("/api/v1/instances", json=body)
+
+        threads = [threading.Thread(target=run, args=(name,), daemon=True) for name in NAMES]
+        threads[0].start()
+        hold.wait_held()
+        for thread in threads[1:]:
+            thread.start()
+        repository = queue_of(api)
+        until(
+            lambda: gitops_repositories.queued(repository, edits_only=True) == len(NAMES) - 1,
+            "the other creations' commits queued",
+        )
+        hold.release()
+        for thread in threads:
+            thread.join(UPPER_BOUND)
+            assert not thread.is_alive(), "a creation did not finish"
+    assert {name: answer.status_code for name, answer in answers.items()} == dict.fromkeys(
+        NAMES, 201
+    ), {name: answer.text for name, answer in answers.items()}
+    log = commit_log(lab, start)
+    assert sorted(body for _, _, body in log) == [f"new {name}" for name in NAMES]
+    assert len(lab.server.received) == pushes + 2
+    for name in NAMES:
+        revision = answers[name].json()["revision"]
+        assert revision in {commit for commit, _, _ in log}
+        shown = api.client.get(url_of(name)).json()
+        assert (shown["revision"], shown["values"]) == (revision, {"replicaCount": 2})
+        history = api.client.get(url_of(name) + "/history").json()["items"]
+        assert [item["revision"] for item in history] == [revision]
