@@ -20,6 +20,7 @@ BENCHMARKS = (
     "benchmarks.fleet_impact",
     "benchmarks.fleet_workers",
     "benchmarks.fleet_verification",
+    "benchmarks.fleet_rollout_waves",
 )
 
 

@@ -6,9 +6,7 @@ PostgreSQL, over HTTP against a real ``git http-backend`` whose hook holds the f
 
 from __future__ import annotations
 
-import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,9 @@ from helmforge.server.app import state_of
 from helmforge.services import gitops_repositories, instance_git
 from tests.api.conftest import Api, serve_app
 from tests.support.apps import make_app
-from tests.support.git_servers import git, install_hook
+from tests.support.held_pushes import HeldPush as _HeldPush
+from tests.support.held_pushes import commit_log as _log
+from tests.support.held_pushes import until as _until
 from tests.support.instances import (
     GitLab,
     add_registry,
@@ -33,8 +33,6 @@ from tests.support.registry import RegistryServer
 from tests.support.servers import UPPER_BOUND, serve
 
 pytestmark = [pytest.mark.registry]
-
-_POLL = 0.01  # between two looks at a condition; no outcome depends on it
 
 
 def _segments(name: str) -> dict[str, str]:
@@ -53,47 +51,6 @@ def api(database_url: str, tmp_path: Path) -> Iterator[Api]:
     edit waiting for its group holds an outbound thread (HELMFORGE_THREADS)."""
     app, password = make_app(database_url, tmp_path / "data", threads=8)
     yield from serve_app(app, password)
-
-
-def _until(condition: Any, what: str) -> None:
-    bound = time.monotonic() + UPPER_BOUND
-    while not condition():
-        assert time.monotonic() < bound, f"{what} did not happen within {UPPER_BOUND:.0f} s"
-        time.sleep(_POLL)
-
-
-class _HeldPush:
-    """A pre-receive hook that holds the first push until ``release`` (then accepts it) and
-    answers every later push with ``later`` (``exit 0`` accepts)."""
-
-    def __init__(self, lab: GitLab, folder: Path, later: str) -> None:
-        self.fifo = folder / "hold.fifo"
-        os.mkfifo(self.fifo)
-        marker = folder / "held"
-        install_hook(
-            lab.remote,
-            "pre-receive",
-            f"if [ ! -e '{marker}' ]; then touch '{marker}'; read line < '{self.fifo}'; "
-            f"exit 0; fi\n{later}\n",
-        )
-        self.descriptor: int | None = None
-
-    def wait_held(self) -> None:
-        """Return once the first push is inside the hook (it opened the FIFO to read)."""
-
-        def opened() -> bool:
-            try:
-                self.descriptor = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError:  # ENXIO: no reader yet
-                return False
-            return True
-
-        _until(opened, "the first push reaching the hook")
-
-    def release(self) -> None:
-        assert self.descriptor is not None
-        os.write(self.descriptor, b"go\n")
-        os.close(self.descriptor)
 
 
 class _Editors:
@@ -157,18 +114,6 @@ def _setup(api: Api, lab: GitLab, registry: RegistryServer) -> dict[str, str]:
 def _queue_of(api: Api) -> gitops_repositories.OpenRepository:
     workspace = state_of(api.app).git_workspace
     return gitops_repositories.open_repository(api.sessions, "gitops", workspace=workspace)
-
-
-def _log(lab: GitLab, since: str) -> list[tuple[str, str, str]]:
-    """(commit, author name, subject line of the body) of each commit after ``since``, oldest
-    first."""
-    text = git("-C", str(lab.remote), "log", "--reverse", "--format=%H%x00%an%x00%b%x1e",
-               f"{since}..main")  # fmt: skip
-    rows = []
-    for record in filter(str.strip, text.split("\x1e")):
-        commit, author, body = record.strip().split("\x00")
-        rows.append((commit, author, body.strip()))
-    return rows
 
 
 def _queue_edits(api: Api, editors: _Editors, hold: _HeldPush, edits: list[Any]) -> None:

@@ -83,11 +83,17 @@ def test_fleet_verify_waits_for_the_servers_worker_and_jobs_show_reads_the_job(
             assert added.status_code == 201, added.text
             published = client.post("/api/v1/templates/web-service/versions/1.3.0/publish")
             assert published.status_code == 200, published.text
-        arguments = ["web-service@1.3.0", "--version", "3.5.0", "--wave", "dev:environment=dev"]
+        too_many = ["web-service@1.3.0", "--wave", "dev:environment=dev,max_parallel=30"]
+        refused = helmforge(url, token, "fleet", "rollout", *too_many)
+        assert refused.returncode == 1, refused.stdout
+        assert "waves[0].max_parallel 30 is not an integer from 1 to 20" in refused.stderr
+        wave = "dev:environment=dev,max_parallel=2"
+        arguments = ["web-service@1.3.0", "--version", "3.5.0", "--wave", wave]
         rolled = helmforge(url, token, "fleet", "rollout", *arguments, "--wait")
         assert rolled.returncode == 0, rolled.stderr
         rollout = json.loads(rolled.stdout)
         assert rollout["state"] == "succeeded"
+        assert rollout["waves"][0]["max_parallel"] == 2
         assert [e["state"] for e in rollout["waves"][0]["instances"]] == ["upgraded"] * 2
         shown = helmforge(url, token, "fleet", "rollout-control", rollout["rollout"], "show")
         assert json.loads(shown.stdout)["state"] == "succeeded"

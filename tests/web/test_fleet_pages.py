@@ -365,6 +365,37 @@ def test_a_rollout_paused_resumed_and_rolled_back_from_its_page(
         assert "wave 1 has a filter but no name" in nameless.text
 
 
+def test_a_wave_of_the_rollout_form_upgrades_as_many_at_once_as_it_says(
+    site: InstanceSite, lab: GitLab
+) -> None:
+    publish(site, example_text(version="1.2.1"), "1.2.1")
+    with site.signed_in() as client:
+        form = {"template": "web-service@1.2.1", "version": "3.5.0", "wave-0-name": "all"}
+        refused = post_form(
+            client, "/fleet", "/fleet/rollouts", {**form, "wave-0-max_parallel": "0"}
+        )
+        assert refused.status_code == 422
+        assert "waves[0].max_parallel 0 is not an integer from 1 to 20" in html.unescape(
+            refused.text
+        )
+        assert 'name="wave-0-max_parallel" type="number" min="1" max="20"' in refused.text
+        commits = lab.commits()
+        started = post_form(
+            client, "/fleet", "/fleet/rollouts", {**form, "wave-0-max_parallel": "4"}
+        )
+        assert started.status_code == 303, started.text
+        url = started.headers["location"]
+        page = client.get(url).text
+        assert "4 at once" in page
+        job = re.search(r'href="/jobs/([0-9a-f]+)" id="job-link"', page)
+        assert job
+        site.run_job(job.group(1))
+        page = client.get(url).text
+    assert 'id="rollout-state">succeeded' in page
+    assert page.count('class="badge outcome-upgraded"') == len(ids())
+    assert lab.commits() == commits + len(ids())
+
+
 def test_a_failed_rollout_says_on_its_page_which_wave_which_instance_and_why(
     site: InstanceSite,
 ) -> None:

@@ -77,6 +77,11 @@ class WaveRequest(BaseModel):
 
     name: str = Field(min_length=1, max_length=63)
     filter: FleetFilter | None = None
+    max_parallel: int | None = Field(
+        default=None,
+        description="how many of the wave's instances are upgraded at once, 1 to 20 "
+        "(default 1: one after another)",
+    )
 
 
 class RolloutRequest(BaseModel):
@@ -142,6 +147,7 @@ def start_rollout(
         {
             "name": wave.name,
             "filter": wave.filter.model_dump(exclude_none=True) if wave.filter else {},
+            "max_parallel": wave.max_parallel,
         }
         for wave in body.waves
     ]

@@ -95,15 +95,22 @@ def impact(
 
 
 def _wave(text: str) -> dict[str, Any]:
-    """``NAME`` or ``NAME:KEY=VALUE,KEY=VALUE`` (keys product, customer, environment)."""
+    """``NAME`` or ``NAME:KEY=VALUE,KEY=VALUE`` (keys product, customer, environment, and
+    ``max_parallel``: how many of the wave's instances are upgraded at once)."""
     name, _, rest = text.partition(":")
     chosen: dict[str, str] = {}
+    wave: dict[str, Any] = {"name": name, "filter": chosen}
     for part in filter(None, rest.split(",")):
         key, equals, value = part.partition("=")
         if not equals:
             raise typer.BadParameter(f"{part!r} in --wave {text!r} is not KEY=VALUE")
-        chosen[key.strip()] = value.strip()
-    return {"name": name, "filter": chosen}
+        if key.strip() == "max_parallel":
+            # A number goes as one; anything else as typed, for the server to name.
+            number = value.strip()
+            wave["max_parallel"] = int(number) if number.isdecimal() else number
+        else:
+            chosen[key.strip()] = value.strip()
+    return wave
 
 
 @fleet_app.command("rollout")
@@ -116,7 +123,8 @@ def rollout(
         typer.Option(
             "--wave",
             envvar="HELMFORGE_WAVES",
-            help="A wave, in order: NAME or NAME:environment=dev,customer=acme (repeat).",
+            help="A wave, in order: NAME or NAME:environment=dev,customer=acme (repeat); "
+            "max_parallel=N among them upgrades N of its instances at once (1 to 20).",
         ),
     ],
     version: Annotated[

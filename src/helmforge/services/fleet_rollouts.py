@@ -2,19 +2,20 @@
 
 ``start_rollout`` reads the plan (``core.fleet.rollouts``), checks that the caller may upgrade
 every instance its waves name now (``instance.upgrade``), records the rollout and queues a
-``fleet.rollout`` job. The job (``run_rollout``) takes the waves in order; in each, every
-instance of the template's name that matches the wave's filter is upgraded with
-``instance_upgrades.upgrade`` (a new chart built and published, values migrated, one commit),
-then, when it has an Argo CD server, synced and waited for (``argocd_sync.sync_instance``).
-The first failed upgrade stops the rollout (``failed``); under ``stop_on: unhealthy`` so does an
-instance Argo CD does not report synced and healthy after its sync, and, when the wave's
-instances have all moved (before the next wave), one it reported Healthy then and reports
-Degraded (or Missing) now: a health regression. The rollout's ``stopped`` says which instance
-and why. Between two instances the job reads
-what a user asked for: ``pause`` ends the job with the rollout ``paused`` (``resume`` queues a
-new job that goes on where it stopped), ``abort`` ends it ``aborted``. ``rollback`` (of one
-wave, or of all, last wave first) upgrades each instance the rollout moved back to the
-template and app version it came from: new commits, history kept.
+``fleet.rollout`` job. The job (``fleet_rollout_runs.run_rollout``) takes the waves in order;
+in each, every instance of the template's name that matches the wave's filter (up to the
+wave's ``max_parallel`` at once) is upgraded with ``instance_upgrades.upgrade`` (a new chart
+built and published, values migrated, one commit), then, when it has an Argo CD server,
+synced and waited for (``argocd_sync.sync_instance``). The first failed upgrade stops the
+rollout (``failed``); under ``stop_on: unhealthy`` so does an instance Argo CD does not report
+synced and healthy after its sync, and, when the wave's instances have all moved (before the
+next wave), one it reported Healthy then and reports Degraded (or Missing) now: a health
+regression. The rollout's ``stopped`` says which instance and why. Before it starts each
+instance the job reads what a user asked for: ``pause`` ends the job with the rollout
+``paused`` (``resume`` queues a new job that goes on where it stopped), ``abort`` ends it
+``aborted``; the instances in flight end first. ``rollback`` (of one wave, or of all, last
+wave first) upgrades each instance the rollout moved back to the template and app version it
+came from: new commits, history kept.
 
 In an environment whose changes need approval each instance's upgrade is proposed as an
 ``instance.upgrade`` change request instead (requested by the rollout's author); at the end
@@ -36,11 +37,13 @@ __all__ = [
     "RolloutView",
     "abort",
     "get_rollout",
+    "load_rollout",
     "pause",
     "resume",
     "rollback",
-    "run_rollout",
+    "save_rollout",
     "start_rollout",
+    "wave_instances",
     "wave_sizes",
 ]
 
@@ -57,21 +60,19 @@ from helmforge.adapters.storage.database import engine_of
 from helmforge.adapters.storage.jobs_tables import JobRow, RolloutRow
 from helmforge.adapters.storage.publish_locks import publish_lock
 from helmforge.core.access.principals import SYSTEM, Principal
-from helmforge.core.errors import ConflictError, HelmforgeError, Location, NotFoundError
+from helmforge.core.errors import ConflictError, Location, NotFoundError
 from helmforge.core.fleet.rollouts import Wave, overlap, parse_plan
-from helmforge.services import access, audit, change_requests, instances, jobs
-from helmforge.services.change_requests import ChangeRequestView
+from helmforge.services import access, audit, jobs
 from helmforge.services.fleet_sources import fleet_of
 from helmforge.services.instance_records import InstanceView, target_of
-from helmforge.services.instance_upgrades import upgrade
 from helmforge.services.instance_values import published_template
-from helmforge.services.jobs import JobContext
 
 KIND = "fleet.rollout"
 RUNNING, PAUSED, ABORTED, FAILED, SUCCEEDED = "running", "paused", "aborted", "failed", "succeeded"
 AWAITING = "awaiting"
 ROLLING_BACK, ROLLED_BACK = "rolling_back", "rolled_back"
-_MOVED = ("upgraded", "unhealthy")
+#: The states of an instance the rollout moved (what a rollback moves back).
+MOVED = ("upgraded", "unhealthy")
 #: States in which a rollout may still move instances; with a job, only while the job runs.
 _HOLDING, _MOVING = (PAUSED, AWAITING), (RUNNING, ROLLING_BACK)
 UNDER_WAY = _HOLDING + _MOVING
@@ -130,7 +131,7 @@ def _view(row: RolloutRow) -> RolloutView:
     )
 
 
-def _wave_instances(
+def wave_instances(
     sessions: sessionmaker[Session], actor: Principal, template_name: str, wave: Mapping[str, Any]
 ) -> list[InstanceView]:
     return fleet_of(sessions, actor=actor, chosen=wave.get("filter") or {}, template=template_name)
@@ -154,7 +155,7 @@ def start_rollout(
     reference = f"{version_view.name}@{version_view.version}"
     total = 0
     for wave in plan:
-        for view in _wave_instances(sessions, actor, version_view.name, {"filter": wave.filter}):
+        for view in wave_instances(sessions, actor, version_view.name, {"filter": wave.filter}):
             access.require(sessions, actor, "instance.upgrade", target_of(view.instance_id))
             total += 1
     now = datetime.now(UTC)
@@ -232,7 +233,13 @@ def _refuse_overlap(
 
 
 def _wave_record(wave: Wave) -> dict[str, Any]:
-    return {"name": wave.name, "filter": dict(wave.filter), "state": "pending", "instances": []}
+    return {
+        "name": wave.name,
+        "filter": dict(wave.filter),
+        "max_parallel": wave.max_parallel,
+        "state": "pending",
+        "instances": [],
+    }
 
 
 def _queue(
@@ -251,11 +258,11 @@ def _queue(
         actor=actor,
         total=total,
     )
-    _save(sessions, rollout_id, job_id=job.id)
-    return _load(sessions, rollout_id)
+    save_rollout(sessions, rollout_id, job_id=job.id)
+    return load_rollout(sessions, rollout_id)
 
 
-def _load(sessions: sessionmaker[Session], rollout_id: str) -> RolloutView:
+def load_rollout(sessions: sessionmaker[Session], rollout_id: str) -> RolloutView:
     with sessions() as session:
         row = session.get(RolloutRow, rollout_id) if 0 < len(rollout_id) <= 32 else None
         if row is None:
@@ -282,10 +289,10 @@ def _change_state(
         )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         named = f"{', '.join(valid[:-1])} or {valid[-1]}" if len(valid) > 1 else valid[0]
-        raise _refuse(_load(sessions, view.id), action, named)
+        raise _refuse(load_rollout(sessions, view.id), action, named)
 
 
-def _save(sessions: sessionmaker[Session], rollout_id: str, **values: Any) -> None:
+def save_rollout(sessions: sessionmaker[Session], rollout_id: str, **values: Any) -> None:
     with sessions.begin() as session:
         session.execute(
             sa.update(RolloutRow)
@@ -298,7 +305,7 @@ def get_rollout(
     sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal
 ) -> RolloutView:
     """The rollout, for whoever started it and holders of ``audit.read`` (else missing)."""
-    view = _load(sessions, rollout_id)
+    view = load_rollout(sessions, rollout_id)
     if view.created_by != actor.name:
         access.require(
             sessions, actor, "audit.read", hide_as=f"rollout {rollout_id!r} does not exist"
@@ -313,7 +320,7 @@ def wave_sizes(sessions: sessionmaker[Session], view: RolloutView) -> list[int]:
     return [
         len(wave["instances"])
         if wave["state"] in ("done", "rolled_back")
-        else max(len(wave["instances"]), len(_wave_instances(sessions, SYSTEM, name, wave)))
+        else max(len(wave["instances"]), len(wave_instances(sessions, SYSTEM, name, wave)))
         for wave in view.waves
     ]
 
@@ -340,7 +347,7 @@ def pause(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal)
     """Ask the running rollout to stop after the instance it is on (``paused``)."""
     view = _controlled(sessions, rollout_id, actor, "pause")
     _change_state(sessions, view, "pause", (RUNNING,), requested="pause")
-    return _load(sessions, rollout_id)
+    return load_rollout(sessions, rollout_id)
 
 
 def resume(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal) -> RolloutView:
@@ -361,7 +368,7 @@ def abort(sessions: sessionmaker[Session], rollout_id: str, *, actor: Principal)
         _change_state(
             sessions, view, "abort", (PAUSED, FAILED, AWAITING), state=ABORTED, requested=None
         )
-    return _load(sessions, rollout_id)
+    return load_rollout(sessions, rollout_id)
 
 
 def _moving_on(sessions: sessionmaker[Session], view: RolloutView) -> bool:
@@ -401,253 +408,5 @@ def rollback(
                 .returning(RolloutRow.id)
             )
             if claimed is None:  # another rollback of it began meanwhile
-                raise _refuse(_load(sessions, rollout_id), "rollback", "not rolling back")
+                raise _refuse(load_rollout(sessions, rollout_id), "rollback", "not rolling back")
         return _queue(sessions, rollout_id, actor=actor, action="rollback", wave=wave)
-
-
-# --- the job ------------------------------------------------------------------------------
-
-
-class _Run:
-    def __init__(self, context: JobContext, view: RolloutView) -> None:
-        self.context, self.view = context, view
-        self.sessions = context.sessions
-        self.waves = view.waves
-        self.done = sum(len(wave["instances"]) for wave in self.waves)
-
-    def save(self, **values: Any) -> None:
-        _save(self.sessions, self.view.id, waves=self.waves, **values)
-
-    def requested(self) -> str | None:
-        return _load(self.sessions, self.view.id).requested
-
-    def propose_or_upgrade(
-        self, instance: str, template: str, version: str | None
-    ) -> tuple[str | None, int | None]:
-        """The new revision, or (where the environment needs approval) the change request
-        proposing the upgrade."""
-        change = instances.upgrade_or_propose(
-            self.sessions,
-            instance,
-            actor=self.context.actor,
-            workspace=self.context.resources.workspace,
-            template=template,
-            version=version,
-            message=f"rollout {self.view.id}",
-        )
-        if isinstance(change, ChangeRequestView):
-            return None, change.id
-        return change.revision, None
-
-    def upgrade(self, instance: str, template: str, version: str | None) -> str:
-        change = upgrade(
-            self.sessions,
-            instance,
-            actor=self.context.actor,
-            workspace=self.context.resources.workspace,
-            template=template,
-            version=version,
-            message=f"rollout {self.view.id}",
-        )
-        return change.revision
-
-    def sync(self, view: InstanceView) -> tuple[str | None, str | None]:
-        """The health Argo CD reports after the instance's sync, and why the sync did not
-        end synced and healthy (``None``: it did)."""
-        from helmforge.services.argocd_sync import sync_instance
-
-        try:
-            result = sync_instance(
-                self.sessions,
-                view.id,
-                actor=self.context.actor,
-                workspace=self.context.resources.workspace,
-            )
-        except HelmforgeError as error:
-            return self.health(view), str(error)
-        return result.health, None
-
-    def health(self, view: InstanceView) -> str | None:
-        """The health Argo CD reports for the instance now (``None``: it could not say)."""
-        from helmforge.services.argocd_sync import read_status
-
-        status = read_status(self.sessions, view, workspace=self.context.resources.workspace)
-        return None if status is None or status.error else status.health
-
-
-def _forward(run: _Run) -> dict[str, Any]:
-    view = run.view
-    name = view.template.rpartition("@")[0]
-    total = sum(len(_wave_instances(run.sessions, SYSTEM, name, wave)) for wave in run.waves)
-    for wave in run.waves:
-        if wave["state"] == "done":
-            continue
-        wave["state"] = "running"
-        run.save()
-        seen = {entry["instance"] for entry in wave["instances"]}
-        for instance in _wave_instances(run.sessions, SYSTEM, name, wave):
-            if instance.id in seen:
-                continue
-            asked = run.requested()
-            if asked in ("pause", "abort"):
-                run.save(state=PAUSED if asked == "pause" else ABORTED, requested=None)
-                return _result(run)
-            entry = _move(run, instance)
-            wave["instances"].append(entry)
-            run.done += 1
-            stop = entry["state"] == "failed" or (
-                entry["state"] == "unhealthy" and view.stop_on == "unhealthy"
-            )
-            if stop:
-                wave["state"] = "failed"
-                run.save(state=FAILED)
-                return _result(run)
-            run.save()
-            run.context.report(done=run.done, total=max(run.done, total))
-        if view.stop_on == "unhealthy" and _regressed(run, wave):
-            wave["state"] = "failed"
-            run.save(state=FAILED)
-            return _result(run)
-        waiting, refused = _settle(run, wave)
-        if refused:
-            wave["state"] = "failed"
-            run.save(state=FAILED)
-            return _result(run)
-        if waiting:
-            run.save(state=AWAITING)
-            return _result(run)
-        wave["state"] = "done"
-        run.save()
-    run.save(state=SUCCEEDED)
-    return _result(run)
-
-
-#: Health that an instance reported Healthy after its sync must not fall to before its
-#: wave ends (Progressing and Suspended are not regressions: they are on their way).
-_REGRESSED = ("Degraded", "Missing")
-
-
-def _regressed(run: _Run, wave: dict[str, Any]) -> bool:
-    """Ask Argo CD again, at the end of the wave, about each instance it reported Healthy
-    after its sync (one list request per server and batch): the first found Degraded (or
-    Missing) now is ``unhealthy``, saying so, and the wave stops there. Whether one was."""
-    from helmforge.services.argocd_sync import read_statuses
-
-    name = run.view.template.rpartition("@")[0]
-    views = {view.id: view for view in _wave_instances(run.sessions, SYSTEM, name, wave)}
-    synced = [
-        entry
-        for entry in wave["instances"]
-        if entry["state"] == "upgraded"
-        and entry.get("health") == "Healthy"
-        and entry["instance"] in views
-    ]
-    statuses = read_statuses(
-        run.sessions,
-        [views[entry["instance"]] for entry in synced],
-        workspace=run.context.resources.workspace,
-    )
-    for entry in synced:
-        status = statuses.get(entry["instance"])
-        health = status.health if status is not None and not status.error else None
-        if health in _REGRESSED:
-            entry["state"] = "unhealthy"
-            entry["health"] = health
-            entry["error"] = (
-                f"Argo CD reports instance {entry['instance']} {health} at the end of wave "
-                f"{wave['name']}: it reported it Healthy when its sync ended"
-            )
-            run.save()
-            return True
-    return False
-
-
-def _settle(run: _Run, wave: dict[str, Any]) -> tuple[bool, bool]:
-    """Look again at the wave's proposed upgrades: applied ones count as upgraded, rejected
-    or stale ones as failed; whether some still wait for approval, and whether one failed."""
-    target = run.view.template
-    name = target.rpartition("@")[0]
-    views = {view.id: view for view in _wave_instances(run.sessions, SYSTEM, name, wave)}
-    waiting = refused = False
-    for entry in wave["instances"]:
-        if entry["state"] != "proposed":
-            continue
-        request = change_requests.get_request(run.sessions, entry["change_request"], actor=SYSTEM)
-        view = views.get(entry["instance"])
-        if request.state == "applied" and view is not None and view.template == target:
-            entry["state"] = "upgraded"
-            entry["revision"] = view.revision
-        elif request.state in ("rejected", "stale"):
-            entry["state"] = "failed"
-            entry["error"] = f"change request #{request.id} was {request.state}"
-            refused = True
-        else:
-            waiting = True
-    run.save()
-    return waiting, refused
-
-
-def _move(run: _Run, instance: InstanceView) -> dict[str, Any]:
-    target, version = run.view.template, run.view.app_version
-    entry: dict[str, Any] = {
-        "instance": instance.id,
-        "from": instance.template,
-        "from_version": instance.app_version,
-    }
-    if instance.template == target and (version is None or instance.app_version == version):
-        return {**entry, "state": "unchanged"}
-    try:
-        revision, request = run.propose_or_upgrade(instance.id, target, version)
-    except HelmforgeError as error:
-        return {**entry, "state": "failed", "error": str(error)}
-    if request is not None:
-        return {**entry, "state": "proposed", "change_request": request}
-    entry["revision"] = revision
-    entry["state"] = "upgraded"
-    if instance.argocd is not None:
-        health, problem = run.sync(instance)
-        entry["health"] = health
-        if problem is not None or health != "Healthy":
-            entry["state"] = "unhealthy"
-            entry["error"] = problem or f"Argo CD reports it {health}"
-    return entry
-
-
-def _roll_back(run: _Run, only: str | None) -> dict[str, Any]:
-    failed = False
-    for wave in reversed(run.waves):
-        if only is not None and wave["name"] != only:
-            continue
-        for entry in reversed(wave["instances"]):
-            if entry["state"] not in _MOVED or "rolled_back" in entry:
-                continue
-            try:
-                entry["rolled_back"] = run.upgrade(
-                    entry["instance"], entry["from"], entry["from_version"]
-                )
-                entry.pop("rollback_error", None)
-            except HelmforgeError as error:
-                entry["rollback_error"] = str(error)
-                failed = True
-            run.save()
-        wave["state"] = "rolled_back" if not failed else wave["state"]
-    run.save(state=FAILED if failed else ROLLED_BACK)
-    return _result(run)
-
-
-def _result(run: _Run) -> dict[str, Any]:
-    final = _load(run.sessions, run.view.id)
-    result = {"rollout": final.id, "state": final.state, "waves": final.waves}
-    return result if final.stopped is None else {**result, "stopped": final.stopped}
-
-
-def run_rollout(context: JobContext) -> dict[str, Any]:
-    """The ``fleet.rollout`` job: forward through the waves, or a rollback (see the module's
-    docstring); ``{"rollout", "state", "waves"}``."""
-    view = _load(context.sessions, str(context.params["rollout"]))
-    run = _Run(context, view)
-    if context.params.get("action") == "rollback":
-        return _roll_back(run, context.params.get("wave"))
-    if view.state != RUNNING:
-        return _result(run)
-    return _forward(run)

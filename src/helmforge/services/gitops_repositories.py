@@ -491,11 +491,12 @@ def _queue_of(repository: OpenRepository) -> _Queue:
         return _QUEUES.setdefault(key, _Queue())
 
 
-def queued(repository: OpenRepository) -> int:
-    """How many edits and reads of ``repository`` wait in this process for the next group."""
+def queued(repository: OpenRepository, *, edits_only: bool = False) -> int:
+    """How many edits and reads (``edits_only``: edits) of ``repository`` wait in this
+    process for the next group."""
     queue = _queue_of(repository)
     with queue.mutex:
-        return len(queue.pending)
+        return sum(1 for job in queue.pending if job.request is not None or not edits_only)
 
 
 def commit(

@@ -57,7 +57,7 @@ from helmforge.core.instances.values_edits import (
 from helmforge.core.instances.values_text import checked_values_text
 from helmforge.core.templates.models import Template
 from helmforge.services import gitops_repositories, instance_records
-from helmforge.services.gitops_repositories import GitWorkspace, OpenRepository, writing
+from helmforge.services.gitops_repositories import GitWorkspace, OpenRepository
 from helmforge.services.instance_git import (
     commit_text,
     load_instance,
@@ -591,12 +591,9 @@ def rollback(
     require_direct(sessions, instance.environment, approved_by, "rolling back")
     _, template = published_template(sessions, view.template)
     repository = open_for(sessions, view, workspace)
-    with (
-        outside_errors(view.repository),
-        writing(sessions, repository, wait=lock_wait(workspace)) as git,
-    ):
-        git.fetch()
-        restored = values_at(git, view, revision)
+    with outside_errors(view.repository):
+        gitops_repositories.refresh(sessions, repository, wait=lock_wait(workspace))
+    restored = values_at(repository.reader(), view, revision)
     return _commit_values(
         sessions,
         view,

@@ -2,8 +2,10 @@
 
 ``create_instance`` builds the chart from the template version and context (no overrides baked
 in: values.yaml in Git holds them), publishes it, writes ``values.yaml`` (overrides only) and
-``application.yaml`` in one commit authored by the caller and pushes it; ``create_or_propose``
-makes it a change request of kind ``instance.create`` where the environment needs approval.
+``application.yaml`` in one commit authored by the caller, made in the repository's group
+commit (``gitops_repositories.commit``: pushed with the edits queued beside it);
+``create_or_propose`` makes it a change request of kind ``instance.create`` where the
+environment needs approval.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from helmforge.adapters.git import CommitRequest
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import ConflictError, InputError, Location
@@ -34,7 +37,7 @@ from helmforge.services import (
     registries,
 )
 from helmforge.services.change_requests import ChangeRequestView
-from helmforge.services.gitops_repositories import GitWorkspace, writing
+from helmforge.services.gitops_repositories import GitWorkspace
 from helmforge.services.instance_changes import (
     ValuesChange,
 )
@@ -214,14 +217,18 @@ def create_instance(
                 )
             return files
 
-        with (
-            outside_errors(request.repository),
-            writing(sessions, repository, wait=lock_wait(workspace)) as git,
-        ):
-            pushed = git.commit_and_push(
-                changes, author=workspace.author(actor.name), message=message
+        # ``changes`` depends on the head alone: the group may ask it on the cache's head,
+        # then again on a fetched one, and after a lost race.
+        commit = CommitRequest(changes, author=workspace.author(actor.name), message=message)
+        with outside_errors(request.repository):
+            pushed = gitops_repositories.commit(
+                sessions, repository, commit, wait=lock_wait(workspace)
             )
-            revision = pushed.commit if pushed.created else last_revision(git, list(files))
+        revision = (
+            pushed.commit
+            if pushed.created
+            else last_revision(repository.reader(), list(files), at=pushed.commit)
+        )
         instance_records.record_change(
             sessions,
             instance,

@@ -36,6 +36,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from helmforge.adapters.git import CommitRequest
 from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import parse_context
 from helmforge.core.errors import InputError, Location, NotFoundError
@@ -46,9 +47,9 @@ from helmforge.core.instances.value_paths import format_path, parse_path
 from helmforge.core.instances.values_diff import unified_diff
 from helmforge.core.instances.values_edits import SetValue, apply_edits
 from helmforge.core.templates.models import Template
-from helmforge.services import access, change_requests
+from helmforge.services import access, change_requests, gitops_repositories
 from helmforge.services.change_requests import ChangeRequestView
-from helmforge.services.gitops_repositories import GitWorkspace, writing
+from helmforge.services.gitops_repositories import GitWorkspace
 from helmforge.services.instance_changes import (
     ValuesChange,
     instance_files,
@@ -155,14 +156,13 @@ def _load_target(
 def _head_files(
     sessions: sessionmaker[Session], view: InstanceView, workspace: GitWorkspace
 ) -> dict[str, bytes | None]:
-    """The instance's files on the remote's head (fetched under the repository's lock)."""
+    """The instance's files on the remote's head (fetched by a read of the repository's
+    queue, shared with the reads queued beside it)."""
     repository = open_for(sessions, view, workspace)
-    with (
-        outside_errors(view.repository),
-        writing(sessions, repository, wait=lock_wait(workspace)) as git,
-    ):
-        git.fetch()
-        return {path: git.read_file(path) for path in instance_files(view)}
+    with outside_errors(view.repository):
+        gitops_repositories.refresh(sessions, repository, wait=lock_wait(workspace))
+    reader = repository.reader()
+    return {path: reader.read_file(path) for path in instance_files(view)}
 
 
 def plan(
@@ -215,7 +215,9 @@ def plan(
 class _PromotionEdit:
     """The target's files after the promotion, made on whatever head the adapter hands in:
     the values edits applied to values.yaml (comments kept), application.yaml bumped to the
-    new chart version (when the chart changes), the merged values checked again."""
+    new chart version (when the chart changes), the merged values checked again. Each call
+    works from the head it is handed alone (the group commit may ask again on a fetched head
+    or after a lost race); ``diff`` is the last call's."""
 
     def __init__(
         self,
@@ -388,12 +390,16 @@ def promote(
         return composed[-1]
 
     repository = open_for(sessions, view, workspace)
-    with (
-        outside_errors(view.repository),
-        writing(sessions, repository, wait=lock_wait(workspace)) as git,
-    ):
-        pushed = git.commit_and_push(edit, author=workspace.author(actor.name), message=compose)
-        revision = pushed.commit if pushed.created else last_revision(git, instance_files(view))
+    request = CommitRequest(edit, author=workspace.author(actor.name), message=compose)
+    with outside_errors(view.repository):
+        pushed = gitops_repositories.commit(
+            sessions, repository, request, wait=lock_wait(workspace)
+        )
+    revision = (
+        pushed.commit
+        if pushed.created
+        else last_revision(repository.reader(), instance_files(view), at=pushed.commit)
+    )
     version_view, _ = published_template(sessions, promotion.template)
     changes: dict[str, Any] = {}
     if outcome is not None:

@@ -14,9 +14,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from helmforge.adapters.git import CommitRequest
+from helmforge.adapters.storage.publish_locks import LockTimeoutError
 from helmforge.core.access.principals import Principal
 from helmforge.core.contexts import parse_context
-from helmforge.core.errors import ConflictError, InputError, Location
+from helmforge.core.errors import ConflictError, HelmforgeError, InputError, Location
 from helmforge.core.instances.application import APPLICATION_LABEL
 from helmforge.core.instances.layout import InstanceId
 from helmforge.core.instances.values_diff import unified_diff
@@ -24,9 +26,9 @@ from helmforge.core.instances.values_edits import SetValue, apply_edits, edits_b
 from helmforge.core.templates.migrations import migrate_overrides
 from helmforge.core.templates.models import Migration, Template
 from helmforge.core.yaml_codec import load_single
-from helmforge.services import chart_builds, chart_pushes
+from helmforge.services import chart_builds, chart_pushes, gitops_repositories, instance_git
 from helmforge.services.chart_pushes import PublishOutcome
-from helmforge.services.gitops_repositories import GitWorkspace, writing
+from helmforge.services.gitops_repositories import GitWorkspace, OpenRepository
 from helmforge.services.instance_changes import (
     ValuesChange,
     instance_files,
@@ -91,16 +93,14 @@ def upgrade(
     context = {**view.context, "version": app_version}
     parse_context(context)
     repository = open_for(sessions, view, workspace)
-    with (
-        outside_errors(view.repository),
-        writing(sessions, repository, wait=lock_wait(workspace)) as git,
-    ):
-        git.fetch()
-        head_values = git.read_file(view.values_path)
-    _, overrides = overrides_of(head_values, source=view.values_path)
     migrating = parsed.migrations if new_reference != view.template else ()
-    migrated = _migrated(view, new_reference, migrating, overrides)
-    require_valid(view.id, parsed, context, migrated)
+
+    def check(values: bytes | None) -> None:
+        _, overrides = overrides_of(values, source=view.values_path)
+        migrated = _migrated(view, new_reference, migrating, overrides)
+        require_valid(view.id, parsed, context, migrated)
+
+    _check_early(sessions, repository, view=view, workspace=workspace, check=check)
     outcome = publish_chart(
         sessions,
         view,
@@ -124,12 +124,16 @@ def upgrade(
         composed.append(commit_text(workspace, subject, message or "", approved_by))
         return composed[-1]
 
-    with (
-        outside_errors(view.repository),
-        writing(sessions, repository, wait=lock_wait(workspace)) as git,
-    ):
-        pushed = git.commit_and_push(bump, author=workspace.author(actor.name), message=compose)
-        revision = pushed.commit if pushed.created else last_revision(git, instance_files(view))
+    request = CommitRequest(bump, author=workspace.author(actor.name), message=compose)
+    with outside_errors(view.repository):
+        pushed = gitops_repositories.commit(
+            sessions, repository, request, wait=lock_wait(workspace)
+        )
+    revision = (
+        pushed.commit
+        if pushed.created
+        else last_revision(repository.reader(), instance_files(view), at=pushed.commit)
+    )
     return record_outcome(
         sessions,
         view,
@@ -139,7 +143,9 @@ def upgrade(
         committed=pushed.created,
         previous=pushed.parent,
         diff=bump.diff(),
-        message=composed[-1] if composed else "",
+        # A group may have asked the bump on a head whose commit was never pushed: only the
+        # message of the commit that landed is the change's.
+        message=composed[-1] if pushed.created and composed else "",
         after={
             "template": new_reference,
             "app_version": app_version,
@@ -157,6 +163,40 @@ def upgrade(
             "build_id": outcome.build_id,
         },
     )
+
+
+def _check_early(
+    sessions: sessionmaker[Session],
+    repository: OpenRepository,
+    *,
+    view: InstanceView,
+    workspace: GitWorkspace,
+    check: Callable[[bytes | None], None],
+) -> None:
+    """Before anything is built: ``check`` (raising to refuse) the instance's values.yaml on
+    the remote's head, fetched by a read of the repository's queue (shared with the reads
+    queued beside it). When a push of the repository holds it past ``READ_WAIT``, the check
+    is made on the cache (which that push's group leaves at most that far behind), so that
+    upgrades of one repository at once build while the push lasts and share the next
+    group's push; a refusal is only ever made on a fetched head: one found on the cache is
+    checked again after a fetch that waits its turn. The bump checks again on the head it
+    commits on anyway. Raises what ``check`` raises, or the fetch's error."""
+    fetched = True
+    with outside_errors(view.repository):
+        try:
+            gitops_repositories.refresh(sessions, repository, wait=instance_git.READ_WAIT)
+        except LockTimeoutError:
+            fetched = repository.reader().head() is None
+            if fetched:  # nothing cached to check on: wait for the fetch
+                gitops_repositories.refresh(sessions, repository, wait=lock_wait(workspace))
+    try:
+        check(repository.reader().read_file(view.values_path))
+    except HelmforgeError:
+        if fetched:
+            raise
+        with outside_errors(view.repository):
+            gitops_repositories.refresh(sessions, repository, wait=lock_wait(workspace))
+        check(repository.reader().read_file(view.values_path))
 
 
 def _migrated(
@@ -206,7 +246,13 @@ class _ApplicationBump:
     """application.yaml with source 1's ``targetRevision`` set to the new chart version (an
     edit of the file, so anything else written into it stays), and values.yaml migrated by the
     new version's ``spec.migrations`` in the same commit (structured edits: comments stay);
-    the values re-checked against the new chart whenever they are read again."""
+    the values re-checked against the new chart whenever they are read again.
+
+    The group commit may ask it more than once (on the cache's head, then on a fetched one;
+    again after a lost race): every call works from the head it is handed alone, and what
+    it keeps (the texts of the diff, the migrations applied) is that call's, so the last
+    call's is the commit's. Values found valid are remembered (the same overrides of the
+    same chart are not checked twice)."""
 
     def __init__(
         self,
@@ -225,6 +271,7 @@ class _ApplicationBump:
         self.values_before = ""
         self.values_after = ""
         self.applied: list[str] = []
+        self._valid: list[dict[str, Any]] = []
 
     def __call__(self, read: Reader) -> dict[str, bytes | None]:
         view = self.view
@@ -234,7 +281,9 @@ class _ApplicationBump:
         self.values_after, migrated = migrated_values(
             view, self.reference, self.migrations, values_text, overrides, applied=self.applied
         )
-        require_valid(view.id, self.template, self.context, migrated)
+        if migrated not in self._valid:
+            require_valid(view.id, self.template, self.context, migrated)
+            self._valid.append(migrated)
         text = (now[view.application_path] or b"").decode("utf-8", "replace")
         self.before, self.after = text, bumped_application(view, text, self.version)
         files: dict[str, bytes | None] = {view.application_path: self.after.encode()}

@@ -89,7 +89,7 @@ MAX_ATTEMPTS = 5
 JOB_KINDS: Mapping[str, str] = {
     "fleet.verify": "helmforge.services.fleet_verification:run_verification",
     "fleet.impact": "helmforge.services.fleet_impact:run_impact",
-    "fleet.rollout": "helmforge.services.fleet_rollouts:run_rollout",
+    "fleet.rollout": "helmforge.services.fleet_rollout_runs:run_rollout",
 }
 
 

@@ -213,7 +213,12 @@ def _waves_of(form: FormData) -> list[dict[str, Any]]:
                 location=Location(path=f"waves[{row}].name"),
             )
         if name:
-            waves.append({"name": name, "filter": chosen})
+            wave: dict[str, Any] = {"name": name, "filter": chosen}
+            parallel = form_text(form, prefix + "max_parallel").strip()
+            if parallel:
+                # A number goes as one; anything else as typed, for the plan to refuse.
+                wave["max_parallel"] = int(parallel) if parallel.isdecimal() else parallel
+            waves.append(wave)
     return waves
 
 
@@ -425,6 +430,7 @@ def _rollout_waves(view: RolloutView, sizes: Sequence[int]) -> list[dict[str, An
             {
                 "name": wave.get("name", ""),
                 "filter": _filter_text(wave.get("filter")),
+                "max_parallel": wave.get("max_parallel") or 1,
                 # A wave the rollout stopped in (paused, aborted) is that, not "running".
                 "state": (
                     view.state

@@ -9,11 +9,12 @@ publishing service therefore holds ``publish_lock`` from its tag check (and, und
   of the key, held by a connection of its own; it spans every server process on the database
   and is released when the transaction ends or the connection drops (a killed process).
 - SQLite: an exclusive ``flock`` on a lock file in a folder beside the database file
-  (``NAME.publish-locks``). Each holder opens the file itself, so the lock excludes other
-  threads of one process as well as other processes on the host (the only ones that can
-  share a SQLite file). The kernel releases it when the process dies. A write transaction
-  would do too, but it would stop every other write of the server, including the publish's
-  own build and push records, for the length of the push.
+  (``NAME.publish-locks``; one of 64 files per activity, by the key's hash). Each holder
+  opens the file itself, so the lock excludes other threads of one process as well as other
+  processes on the host (the only ones that can share a SQLite file). The kernel releases it
+  when the process dies. A write transaction would do too, but it would stop every other
+  write of the server, including the publish's own build and push records, for the length
+  of the push.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -36,9 +38,12 @@ from sqlalchemy.exc import OperationalError
 from helmforge.core.errors import ExternalServiceError
 
 _LOCK_FILES = 64
-"""Lock files per SQLite database: keys share one by hash, which only serializes more."""
+"""Lock files per SQLite database and activity: keys of one activity share one by hash, which
+only serializes more. Each activity has its own (a chart publish never waits behind a Git
+write whose key hashes alike: a wave's upgrades build and publish while their group pushes)."""
 
-_memory_locks = [threading.Lock() for _ in range(_LOCK_FILES)]
+_memory_locks: dict[tuple[str, int], threading.Lock] = {}
+_memory_locks_mutex = threading.Lock()
 
 
 class LockTimeoutError(ExternalServiceError):
@@ -67,7 +72,9 @@ def publish_lock(
     database = engine.url.database
     if not database or database == ":memory:":
         # One process owns an in-memory database: a lock per process suffices.
-        lock = _memory_locks[_key_hash(key) % _LOCK_FILES]
+        with _memory_locks_mutex:
+            slot = (activity, _key_hash(key) % _LOCK_FILES)
+            lock = _memory_locks.setdefault(slot, threading.Lock())
         if not lock.acquire(timeout=wait):
             raise _timeout(key, wait, activity)
         try:
@@ -112,7 +119,8 @@ def _file_lock(database: Path, key: str, *, wait: float, activity: str) -> Itera
     # backup copies; locks are nothing to copy.
     folder = database.parent / f"{database.stem}.publish-locks"
     folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / f"{_key_hash(key) % _LOCK_FILES:02d}.lock"
+    kind = re.sub(r"[^a-z0-9]+", "-", activity.lower()).strip("-") or "lock"
+    path = folder / f"{kind}-{_key_hash(key) % _LOCK_FILES:02d}.lock"
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         # flock has no timeout: poll, backing off to 50 ms (a push takes tens of ms).
