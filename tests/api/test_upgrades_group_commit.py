@@ -25,7 +25,7 @@ from tests.support.instances import url_of as instance_url
 from tests.support.registry import RegistryServer
 from tests.support.servers import UPPER_BOUND, serve
 
-pytestmark = [pytest.mark.registry, pytest.mark.xdist_group("registry")]
+pytestmark = [pytest.mark.registry]
 
 NAMES = ("a", "b", "c", "d")
 
