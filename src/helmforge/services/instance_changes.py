@@ -59,6 +59,7 @@ from helmforge.core.templates.models import Template
 from helmforge.services import gitops_repositories, instance_records
 from helmforge.services.gitops_repositories import GitWorkspace, OpenRepository
 from helmforge.services.instance_git import (
+    commit_queued,
     commit_text,
     load_instance,
     load_with_repository,
@@ -371,18 +372,12 @@ def _commit_values(
     request = CommitRequest(edit, author=workspace.author(actor.name), message=compose)
     _answer_if_stale(repository, edit)
     edit.prepare(repository.reader())
-    with outside_errors(view.repository):
-        try:
-            pushed = gitops_repositories.commit(
-                sessions, repository, request, wait=lock_wait(workspace)
-            )
-        except _PendingStaleError as stale:
-            raise stale.completed(repository, view) from None
-    revision = (
-        pushed.commit
-        if pushed.created
-        else last_revision(repository.reader(), instance_files(view), at=pushed.commit)
-    )
+    try:
+        pushed, revision = commit_queued(
+            sessions, repository, request, workspace=workspace, files=instance_files(view)
+        )
+    except _PendingStaleError as stale:
+        raise stale.completed(repository, view) from None
     text = composed[-1] if pushed.created and composed else ""
     return record_outcome(
         sessions,

@@ -42,16 +42,14 @@ from helmforge.services.instance_changes import (
     ValuesChange,
 )
 from helmforge.services.instance_git import (
+    commit_queued,
     commit_text,
     delegate,
     load_instance,
-    lock_wait,
-    outside_errors,
     require_direct,
 )
 from helmforge.services.instance_records import target_of
 from helmforge.services.instance_values import (
-    last_revision,
     plain_overrides,
     published_template,
     require_valid,
@@ -220,14 +218,8 @@ def create_instance(
         # ``changes`` depends on the head alone: the group may ask it on the cache's head,
         # then again on a fetched one, and after a lost race.
         commit = CommitRequest(changes, author=workspace.author(actor.name), message=message)
-        with outside_errors(request.repository):
-            pushed = gitops_repositories.commit(
-                sessions, repository, commit, wait=lock_wait(workspace)
-            )
-        revision = (
-            pushed.commit
-            if pushed.created
-            else last_revision(repository.reader(), list(files), at=pushed.commit)
+        pushed, revision = commit_queued(
+            sessions, repository, commit, workspace=workspace, files=list(files)
         )
         instance_records.record_change(
             sessions,

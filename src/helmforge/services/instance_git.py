@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "READ_WAIT",
     "base_paths",
+    "commit_queued",
     "commit_text",
     "delegate",
     "load_instance",
@@ -22,11 +23,11 @@ __all__ = [
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from helmforge.adapters.git import commit_message
+from helmforge.adapters.git import CommitRequest, PushResult, commit_message
 from helmforge.core.access.principals import Principal
 from helmforge.core.errors import (
     AuthenticationError,
@@ -152,6 +153,26 @@ def commit_text(
         body.strip()[:4000],
         approved_by=[workspace.signature(name) for name in approved_by],
     )
+
+
+def commit_queued(
+    sessions: sessionmaker[Session],
+    repository: OpenRepository,
+    request: CommitRequest,
+    *,
+    workspace: GitWorkspace,
+    files: Sequence[str],
+) -> tuple[PushResult, str | None]:
+    """Commit ``request`` in the repository's next group commit (the remote's refusals as the
+    remote's, ``outside_errors``): the push result and the instance's revision after it, the
+    new commit or, when nothing changed, the last commit that changed ``files``."""
+    with outside_errors(repository.name):
+        pushed = gitops_repositories.commit(
+            sessions, repository, request, wait=lock_wait(workspace)
+        )
+    if pushed.created:
+        return pushed, pushed.commit
+    return pushed, repository.reader().last_change(files, at=pushed.commit)
 
 
 @contextlib.contextmanager

@@ -59,6 +59,7 @@ from helmforge.services.instance_changes import (
     require_present,
 )
 from helmforge.services.instance_git import (
+    commit_queued,
     commit_text,
     load_instance,
     lock_wait,
@@ -69,7 +70,6 @@ from helmforge.services.instance_git import (
 from helmforge.services.instance_records import InstanceView, target_of
 from helmforge.services.instance_upgrades import bumped_application, publish_chart
 from helmforge.services.instance_values import (
-    last_revision,
     overrides_of,
     published_template,
     require_valid,
@@ -391,14 +391,8 @@ def promote(
 
     repository = open_for(sessions, view, workspace)
     request = CommitRequest(edit, author=workspace.author(actor.name), message=compose)
-    with outside_errors(view.repository):
-        pushed = gitops_repositories.commit(
-            sessions, repository, request, wait=lock_wait(workspace)
-        )
-    revision = (
-        pushed.commit
-        if pushed.created
-        else last_revision(repository.reader(), instance_files(view), at=pushed.commit)
+    pushed, revision = commit_queued(
+        sessions, repository, request, workspace=workspace, files=instance_files(view)
     )
     version_view, _ = published_template(sessions, promotion.template)
     changes: dict[str, Any] = {}

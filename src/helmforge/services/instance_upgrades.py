@@ -38,6 +38,7 @@ from helmforge.services.instance_changes import (
     require_present,
 )
 from helmforge.services.instance_git import (
+    commit_queued,
     commit_text,
     delegate,
     load_instance,
@@ -48,7 +49,6 @@ from helmforge.services.instance_git import (
 )
 from helmforge.services.instance_records import InstanceView
 from helmforge.services.instance_values import (
-    last_revision,
     overrides_of,
     published_template,
     require_valid,
@@ -125,14 +125,8 @@ def upgrade(
         return composed[-1]
 
     request = CommitRequest(bump, author=workspace.author(actor.name), message=compose)
-    with outside_errors(view.repository):
-        pushed = gitops_repositories.commit(
-            sessions, repository, request, wait=lock_wait(workspace)
-        )
-    revision = (
-        pushed.commit
-        if pushed.created
-        else last_revision(repository.reader(), instance_files(view), at=pushed.commit)
+    pushed, revision = commit_queued(
+        sessions, repository, request, workspace=workspace, files=instance_files(view)
     )
     return record_outcome(
         sessions,
