@@ -425,6 +425,7 @@ def test_an_edited_change_request_cannot_forge_an_approval_or_commit_other_value
         "means other values": {**payload, "values_yaml": "replicaCount: 9\n"},
         "python/object": {**payload, "values_yaml": "a: !!python/object:os.system x\n"},
         "has no field 'approved_by'": {**payload, "approved_by": ["Mallory"]},
+        "is not a commit id": {**payload, "revision": "HEAD"},  # it failed only at approval
     }
     for reason, edited in edits.items():
         answer = api.client.put(

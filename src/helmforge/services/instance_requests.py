@@ -20,6 +20,7 @@ from __future__ import annotations
 
 __all__ = ["CREATE", "PROMOTE", "ROLLBACK", "UPGRADE", "VALUES_UPDATE"]
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
@@ -46,6 +47,9 @@ from helmforge.services.instance_values import (
     published_template,
     require_valid,
 )
+
+#: A Git commit id as the instance's ETag names it (SHA-1, or SHA-256 for such repositories).
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 
 def _text(payload: Mapping[str, Any], name: str, *, kind: str, optional: bool = False) -> Any:
@@ -119,9 +123,16 @@ class _ValuesUpdate(_InstanceChange):
     ) -> Proposal:
         instance = self.instance_of(payload)
         view = load_instance(sessions, instance, actor=actor, permission=self.permission)
-        if not payload.get("revision"):
+        revision = payload.get("revision")
+        if not revision:
             raise PreconditionRequiredError(
                 f"a values change of {instance} names the revision it was edited on (If-Match)"
+            )
+        if not isinstance(revision, str) or not _COMMIT_ID.fullmatch(revision):
+            raise InputError(
+                f"revision {str(revision)[:40]!r} is not a commit id: a values change names the "
+                f"commit {instance} was edited on (40 hex digits, its ETag)",
+                location=Location(path="revision"),
             )
         wanted = plain_overrides(payload.get("values"))
         _, template = published_template(sessions, view.template)
