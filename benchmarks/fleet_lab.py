@@ -54,6 +54,14 @@ class FleetLab:
         return {**counts, "other": other}
 
 
+def print_figures(title: str, figures: dict[str, Any]) -> None:
+    """Print a fleet benchmark's ``title`` and its figures, one per line (floats to 2 places)."""
+    print(title)
+    for key, value in figures.items():
+        shown = f"{value:.2f}" if isinstance(value, float) else value
+        print(f"  {key:40} {shown}")
+
+
 def publish(api: Api, text: str, version: str) -> None:
     """Add template ``text`` and publish its ``version`` through the API."""
     headers = {"Content-Type": "application/yaml"}

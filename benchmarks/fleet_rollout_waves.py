@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.fleet_lab import fleet_lab, publish
+from benchmarks.fleet_lab import fleet_lab, print_figures, publish
 from benchmarks.server import EXAMPLE
 
 if TYPE_CHECKING:
@@ -96,14 +96,12 @@ def run() -> dict[str, float | str]:
     first, second = (f"parallel_{parallel}_seconds" for parallel, _ in RUNS)
     figures["speedup"] = float(figures[first]) / float(figures[second])
     figures["load_average_1min"] = round(os.getloadavg()[0], 2)
-    print(
+    print_figures(
         f"rollout of one wave over {INSTANCES} instances of one repository, max_parallel "
         + " vs ".join(str(parallel) for parallel, _ in RUNS)
-        + (" (HELMFORGE_BENCH_QUICK)" if QUICK else "")
+        + (" (HELMFORGE_BENCH_QUICK)" if QUICK else ""),
+        figures,
     )
-    for key, value in figures.items():
-        shown = f"{value:.2f}" if isinstance(value, float) else value
-        print(f"  {key:40} {shown}")
     return figures
 
 

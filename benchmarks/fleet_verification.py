@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 import httpx
 import sqlalchemy as sa
 
-from benchmarks.fleet_lab import fleet_lab
+from benchmarks.fleet_lab import fleet_lab, print_figures
 
 if TYPE_CHECKING:
     from benchmarks.fleet_lab import FleetLab
@@ -152,13 +152,11 @@ def run() -> dict[str, float | str]:
     ):
         figures["seed_s"] = lab.seed_seconds
         _measure(lab, figures)
-    print(
+    print_figures(
         f"fleet verification of {INSTANCES} instances, registry behind a counting proxy"
-        + (" (HELMFORGE_BENCH_QUICK)" if QUICK else "")
+        + (" (HELMFORGE_BENCH_QUICK)" if QUICK else ""),
+        figures,
     )
-    for key, value in figures.items():
-        shown = f"{value:.2f}" if isinstance(value, float) else value
-        print(f"  {key:40} {shown}")
     return figures
 
 

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from benchmarks.fleet_lab import fleet_lab, publish
+from benchmarks.fleet_lab import fleet_lab, print_figures, publish
 from benchmarks.server import EXAMPLE, HELMFORGE
 
 if TYPE_CHECKING:
@@ -268,13 +268,11 @@ def run() -> dict[str, float | str]:
     figures["speedup_with_a_core_each"] = float(figures["w1_cpu_s_total"]) / float(
         figures["w2_cpu_s_busiest"]
     )
-    print(
+    print_figures(
         f"fleet.impact job over {INSTANCES} instances on PostgreSQL, 1 then 2 job workers"
-        + (" (HELMFORGE_BENCH_QUICK)" if QUICK else "")
+        + (" (HELMFORGE_BENCH_QUICK)" if QUICK else ""),
+        figures,
     )
-    for key, value in figures.items():
-        shown = f"{value:.2f}" if isinstance(value, float) else value
-        print(f"  {key:40} {shown}")
     return figures
 
 

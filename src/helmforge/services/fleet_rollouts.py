@@ -61,7 +61,7 @@ from helmforge.adapters.storage.jobs_tables import JobRow, RolloutRow
 from helmforge.adapters.storage.publish_locks import publish_lock
 from helmforge.core.access.principals import SYSTEM, Principal
 from helmforge.core.errors import ConflictError, Location, NotFoundError
-from helmforge.core.fleet.rollouts import Wave, overlap, parse_plan
+from helmforge.core.fleet.rollouts import Wave, overlap, parse_plan, stops
 from helmforge.services import access, audit, jobs
 from helmforge.services.fleet_sources import fleet_of
 from helmforge.services.instance_records import InstanceView, target_of
@@ -107,9 +107,8 @@ class RolloutView:
         for wave in self.waves:
             if wave.get("state") != "failed":
                 continue
-            stoppers = ("failed", "unhealthy") if self.stop_on == "unhealthy" else ("failed",)
             for entry in wave["instances"]:
-                if entry.get("state") in stoppers:
+                if stops(str(entry.get("state")), self.stop_on):
                     reason = entry.get("error") or f"it was {entry['state']}"
                     return {"wave": wave["name"], "instance": entry["instance"], "reason": reason}
         return None
